@@ -1,0 +1,91 @@
+"""What the benchmarks share: the simulator in a child process, funded accounts, percentiles.
+
+The simulator runs in its own process so its CPU is not the measured process's; run this file
+directly (`python bench/simkit.py --port N --config JSON`) to get that child.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+START_TIMEOUT_S = 30.0
+
+
+def serve(port: int, config: dict[str, Any]) -> None:
+    """Run a simulator with `config` on `port` until killed (the child process)."""
+    from exchange.simulator.config import SimConfig
+    from exchange.simulator.server import SimServer
+
+    async def main() -> None:
+        server = SimServer(SimConfig.from_dict(config), rate_limits=False)
+        await server.start("127.0.0.1", port)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def start_simulator(port: int, config: dict[str, Any]) -> subprocess.Popen[bytes]:
+    """Start the simulator child on `port` and wait until it answers."""
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--port", str(port), "--config", json.dumps(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1):
+                return child
+        time.sleep(0.1)
+    child.kill()
+    raise RuntimeError("simulator did not start")
+
+
+def create_account(
+    base_url: str, collateral: str = "100000000", api_key_index: int = 3
+) -> tuple[int, str, str]:
+    """A funded simulator account with a fresh real API key: (index, L1 address, private key)."""
+    from lighter.signer_client import create_api_key
+
+    private_key, public_key, err = create_api_key()
+    assert err is None, err
+    l1 = "0x" + os.urandom(20).hex()
+    body = {
+        "l1_address": l1,
+        "collateral": collateral,
+        "api_keys": {str(api_key_index): public_key},
+    }
+    request = urllib.request.Request(
+        base_url + "/sim/accounts",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return int(json.loads(reply.read())["index"]), l1, private_key
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of `values`, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="run the benchmark simulator child")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--config", required=True, help="SimConfig as JSON")
+    arguments = parser.parse_args()
+    serve(arguments.port, json.loads(arguments.config))

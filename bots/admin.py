@@ -1,0 +1,374 @@
+"""The configuration UI: declarative admin; every action is a one-line call to bots.services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from bots import selectors, services
+from bots.forms import ExchangeAccountAdminForm
+from bots.models import BotEvent, ExchangeAccount, Fill, FundingPayment, GridBot, Market, Order
+
+BADGE_COLOURS = {
+    "running": "#2e7d32",
+    "starting": "#1565c0",
+    "paused": "#f9a825",
+    "stopping": "#ef6c00",
+    "stopped": "#616161",
+    "error": "#c62828",
+    "ok": "#2e7d32",
+    "failed": "#c62828",
+    "never": "#9e9e9e",
+    "open": "#1565c0",
+    "filled": "#2e7d32",
+    "partially_filled": "#00838f",
+    "rejected": "#c62828",
+    "unknown": "#6a1b9a",
+    "intent": "#9e9e9e",
+    "pending": "#9e9e9e",
+    "canceled": "#616161",
+    "debug": "#9e9e9e",
+    "info": "#1565c0",
+    "warning": "#ef6c00",
+}
+
+
+def badge(value: str, label: str | None = None) -> SafeString:
+    """A coloured status pill (CSS in static/lighterweb/admin.css)."""
+    return format_html(
+        '<span class="lw-badge" style="background:{}">{}</span>',
+        BADGE_COLOURS.get(value, "#616161"),
+        label or value,
+    )
+
+
+def _each(
+    request: HttpRequest,
+    items: QuerySet[Any],
+    call: Callable[[Any], object],
+    refused: tuple[type[Exception], ...],
+    done: str,
+) -> None:
+    """Apply `call` to every selected item; one admin message per refusal, one for successes."""
+    ok = 0
+    for item in items:
+        try:
+            call(item)
+        except refused as exc:
+            messages.error(request, f"{item}: {exc}")
+        else:
+            ok += 1
+    if ok:
+        messages.success(request, f"{done}: {ok} item(s).")
+
+
+@admin.register(ExchangeAccount)
+class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = ExchangeAccountAdminForm
+    list_display = [
+        "name",
+        "network",
+        "account_index",
+        "api_key_index",
+        "tier",
+        "keys",
+        "connection",
+    ]
+    list_filter = ["network", "tier"]
+    search_fields = ["name", "l1_address"]
+    readonly_fields = [
+        "endpoint",
+        "next_client_order_index",
+        "last_checked_at",
+        "last_error",
+        "last_check_summary",
+        "dead_mans_switch_armed_until",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["name", "network", "tier", "endpoint"]}),
+        (
+            "Dead-man's switch",
+            {"fields": ["dead_mans_switch", "dead_mans_switch_armed_until"]},
+        ),
+        ("Identity", {"fields": ["l1_address", "account_index", "api_key_index"]}),
+        (
+            "Keys (write-only, encrypted at rest)",
+            {"fields": ["api_private_key", "eth_private_key", "clear_eth_private_key"]},
+        ),
+        (
+            "Advanced",
+            {"classes": ["collapse"], "fields": ["base_url_override", "chain_id_override"]},
+        ),
+        (
+            "Last check",
+            {
+                "fields": [
+                    "last_checked_at",
+                    "last_error",
+                    "last_check_summary",
+                    "next_client_order_index",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
+    ]
+    actions = ["test_connection", "look_up_account_index", "sync_markets"]
+
+    @admin.display(description="Endpoint")
+    def endpoint(self, obj: ExchangeAccount) -> str:
+        return f"{obj.base_url} (chain {obj.chain_id})" if obj.pk else "-"
+
+    @admin.display(description="Keys")
+    def keys(self, obj: ExchangeAccount) -> SafeString:
+        return badge("ok", "API key set") if obj.has_api_private_key else badge("never", "no key")
+
+    @admin.display(description="Connection", ordering="last_checked_at")
+    def connection(self, obj: ExchangeAccount) -> SafeString:
+        if obj.last_checked_at is None:
+            return badge("never", "not checked")
+        return badge("failed", "failed") if obj.last_error else badge("ok", "ok")
+
+    @admin.action(description="Test connection (key, balance, positions, open orders)")
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]) -> None:
+        for account in queryset:
+            try:
+                report = services.account_test_connection(account)
+            except services.ExchangeActionFailed as exc:
+                messages.error(request, f"{account}: {exc}")
+            else:
+                messages.success(request, f"{account}: connection ok: {report.summary}")
+
+    @admin.action(description="Look up account index from L1 address")
+    def look_up_account_index(
+        self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]
+    ) -> None:
+        _each(
+            request,
+            queryset,
+            services.account_lookup_index,
+            (services.ExchangeActionFailed,),
+            "Account index found",
+        )
+
+    @admin.action(description="Sync markets from the exchange")
+    def sync_markets(self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]) -> None:
+        _each(request, queryset, services.markets_sync, (services.ExchangeActionFailed,), "Synced")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Rows the engine or the exchange owns: visible, never typed by hand."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Market)
+class MarketAdmin(ReadOnlyAdmin):
+    list_display = [
+        "symbol",
+        "network",
+        "market_id",
+        "size_decimals",
+        "price_decimals",
+        "min_base_amount",
+        "min_quote_amount",
+        "max_leverage",
+        "last_price",
+        "synced_at",
+    ]
+    list_filter = ["network"]
+    search_fields = ["symbol"]
+
+
+@admin.register(GridBot)
+class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "name",
+        "account",
+        "market",
+        "status_badge",
+        "desired_state",
+        "levels_per_side",
+        "step",
+        "size",
+        "updated_at",
+    ]
+    list_filter = ["status", "desired_state", "spacing_mode", "account", "market__symbol"]
+    search_fields = ["name", "market__symbol", "account__name"]
+    list_select_related = ["account", "market"]
+    autocomplete_fields = ["account"]
+    engine_fields = [
+        "desired_state",
+        "status",
+        "status_message",
+        "cancel_all_requested_at",
+        "started_at",
+        "stopped_at",
+        "heartbeat_at",
+        "lease_fence",
+        "crash_count",
+        "last_crash_at",
+        "anchor_price",
+        "centre_index",
+        "last_price",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = [*engine_fields, "recent_events"]
+    fieldsets = [
+        (None, {"fields": ["name", "account", "market"]}),
+        (
+            "Grid",
+            {"fields": ["spacing_mode", "step", "levels_per_side", "size_mode", "size"]},
+        ),
+        (
+            "Risk",
+            {
+                "fields": [
+                    "post_only",
+                    "max_open_orders",
+                    "max_position_notional",
+                    "leverage",
+                    "margin_mode",
+                    "stop_loss_price",
+                    "take_profit_price",
+                    "flatten_on_stop",
+                ]
+            },
+        ),
+        ("State (owned by the engine)", {"fields": tuple(engine_fields)}),
+        ("Recent events", {"fields": ["recent_events"]}),
+    ]
+    actions = ["start", "pause", "stop", "emergency_stop", "cancel_all"]
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: GridBot) -> SafeString:
+        return badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Last 20 events")
+    def recent_events(self, obj: GridBot) -> SafeString | str:
+        if obj.pk is None:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    event.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    badge(event.level),
+                    event.kind,
+                    event.message,
+                )
+                for event in selectors.bot_event_list(obj, limit=20)
+            ),
+        )
+        return format_html("<table>{}</table>", rows) if rows else "none yet"
+
+    def _act(self, request: HttpRequest, queryset: QuerySet[GridBot], call: Any, done: str) -> None:
+        actor = request.user.get_username()
+        _each(
+            request,
+            queryset.select_related("account", "market"),
+            lambda bot: call(bot, actor=actor),
+            (services.BotActionRefused,),
+            done,
+        )
+
+    @admin.action(description="Start")
+    def start(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
+        self._act(request, queryset, services.bot_start, "Start requested")
+
+    @admin.action(description="Pause (keep orders, place none)")
+    def pause(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
+        self._act(request, queryset, services.bot_pause, "Pause requested")
+
+    @admin.action(description="Stop (cancel the bot's orders)")
+    def stop(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
+        self._act(request, queryset, services.bot_stop, "Stop requested")
+
+    @admin.action(description="Emergency stop (stop and cancel all orders)")
+    def emergency_stop(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
+        self._act(request, queryset, services.bot_emergency_stop, "Emergency stop requested")
+
+    @admin.action(description="Cancel all orders (keep the bot's state)")
+    def cancel_all(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
+        self._act(request, queryset, services.bot_cancel_all, "Cancel all requested")
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    list_display = [
+        "client_order_index",
+        "bot",
+        "market",
+        "side",
+        "price",
+        "size_base",
+        "filled_base",
+        "status_badge",
+        "exchange_status",
+        "level_index",
+        "sent_at",
+        "resolved_at",
+        "updated_at",
+    ]
+    list_filter = ["status", "side", "market__symbol", "bot"]
+    search_fields = ["client_order_index", "order_index", "reason", "bot__name"]
+    list_select_related = ["bot", "market"]
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: Order) -> SafeString:
+        return badge(obj.status, obj.get_status_display())
+
+
+@admin.register(Fill)
+class FillAdmin(ReadOnlyAdmin):
+    list_display = [
+        "trade_id",
+        "bot",
+        "market",
+        "side",
+        "price",
+        "size_base",
+        "fee",
+        "is_maker",
+        "level_index",
+        "round_trip_id",
+        "executed_at",
+    ]
+    list_filter = ["side", "is_maker", "market__symbol", "bot"]
+    search_fields = ["trade_id", "bot__name"]
+    list_select_related = ["bot", "market"]
+    date_hierarchy = "executed_at"
+
+
+@admin.register(FundingPayment)
+class FundingPaymentAdmin(ReadOnlyAdmin):
+    list_display = ["paid_at", "account", "market", "bot", "amount", "rate", "position_size_base"]
+    list_filter = ["market__symbol", "account", "bot"]
+    list_select_related = ["account", "market", "bot"]
+    date_hierarchy = "paid_at"
+
+
+@admin.register(BotEvent)
+class BotEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "bot", "level_badge", "kind", "message"]
+    list_filter = ["level", "kind", "bot"]
+    search_fields = ["message", "kind", "bot__name"]
+    list_select_related = ["bot"]
+
+    @admin.display(description="Level", ordering="level")
+    def level_badge(self, obj: BotEvent) -> SafeString:
+        return badge(obj.level, obj.get_level_display())

@@ -1,0 +1,290 @@
+"""The bots app's REST operations, mounted by lighterweb.api at /api/.
+
+Each operation is schema in -> bots.services (writes) or bots.selectors (reads) -> schema out.
+Auth and the mapping of domain errors to HTTP (404 unknown ids, 409 refused, 422 invalid) live
+in lighterweb.api, once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from ninja import Query, Router
+
+from bots import schemas, selectors, services
+from bots.schemas import Id, QueryText
+
+router = Router(tags=["bots"])
+
+ERRORS: dict[int, type[schemas.ErrorOut]] = {
+    status: schemas.ErrorOut for status in (401, 403, 404, 409, 422)
+}
+PageLimit = Query(selectors.DEFAULT_PAGE_SIZE, ge=1, le=selectors.MAX_PAGE_SIZE)  # type: ignore[type-arg]
+
+
+def _actor(request: HttpRequest) -> str:
+    """Who asked, as BotEvents record it; scripts are told apart by their token's prefix."""
+    name = request.user.get_username()
+    token = getattr(request.auth, "prefix", None)  # type: ignore[attr-defined]
+    return f"{name} (api token {token}…)" if token else f"{name} (api)"
+
+
+# -- accounts and markets -----------------------------------------------------------------------
+
+
+@router.get("/accounts", response={200: list[schemas.AccountOut], **ERRORS}, tags=["accounts"])
+def account_list(request: HttpRequest) -> Any:
+    """Every exchange account (never a secret: only whether each key is stored)."""
+    return selectors.account_list()
+
+
+@router.get(
+    "/accounts/summaries",
+    response={200: list[schemas.AccountSummaryOut], **ERRORS},
+    tags=["accounts"],
+)
+def account_summary_list(request: HttpRequest) -> Any:
+    """Every account with balances, positions, open orders, bots and request budget."""
+    return selectors.account_summary_list()
+
+
+@router.get(
+    "/accounts/{account_id}", response={200: schemas.AccountOut, **ERRORS}, tags=["accounts"]
+)
+def account_get(request: HttpRequest, account_id: Id) -> Any:
+    """One account."""
+    return selectors.account_get(account_id)
+
+
+@router.get(
+    "/accounts/{account_id}/summary",
+    response={200: schemas.AccountSummaryOut, **ERRORS},
+    tags=["accounts"],
+)
+def account_summary(request: HttpRequest, account_id: Id) -> Any:
+    """One account's balances, positions, open orders, bots and request budget."""
+    return selectors.account_summary(selectors.account_get(account_id))
+
+
+@router.get("/markets", response={200: list[schemas.MarketOut], **ERRORS}, tags=["markets"])
+def market_list(request: HttpRequest, network: QueryText | None = None) -> Any:
+    """Markets as last synced from the exchange, optionally of one network."""
+    return selectors.market_list(network)
+
+
+@router.get("/markets/{market_id}", response={200: schemas.MarketOut, **ERRORS}, tags=["markets"])
+def market_get(request: HttpRequest, market_id: Id) -> Any:
+    """One market by our id."""
+    return selectors.market_get(market_id)
+
+
+# -- grid bots: configuration -------------------------------------------------------------------
+
+
+@router.get("/bots", response={200: list[schemas.GridBotOut], **ERRORS})
+def bot_list(
+    request: HttpRequest,
+    account_id: Id | None = None,
+    market_id: Id | None = None,
+    status: QueryText | None = None,
+    desired_state: QueryText | None = None,
+) -> Any:
+    """Grid bots, optionally filtered by account, market, status or desired state."""
+    return selectors.bot_list(
+        account_id=account_id, market_id=market_id, status=status, desired_state=desired_state
+    )
+
+
+@router.post("/bots", response={201: schemas.GridBotOut, **ERRORS})
+def bot_create(request: HttpRequest, payload: schemas.GridBotIn) -> Any:
+    """Create a grid bot (stopped), validated like the admin form."""
+    fields = payload.model_dump()
+    fields["account"] = _referenced(selectors.account_get, fields.pop("account_id"), "account_id")
+    fields["market"] = _referenced(selectors.market_get, fields.pop("market_id"), "market_id")
+    bot = services.bot_create(actor=_actor(request), **fields)
+    return 201, selectors.bot_get(bot.pk)
+
+
+def _referenced(get: Any, row_id: int, field: str) -> Any:
+    """The row a request body refers to; an unknown id is that field's validation error."""
+    try:
+        return get(row_id)
+    except ObjectDoesNotExist as exc:
+        raise ValidationError({field: f"No such id: {row_id}."}) from exc
+
+
+@router.get("/bots/{bot_id}", response={200: schemas.GridBotOut, **ERRORS})
+def bot_get(request: HttpRequest, bot_id: Id) -> Any:
+    """One grid bot: configuration, desired state and engine status."""
+    return selectors.bot_get(bot_id)
+
+
+@router.patch("/bots/{bot_id}", response={200: schemas.GridBotOut, **ERRORS})
+def bot_update(request: HttpRequest, bot_id: Id, payload: schemas.GridBotPatch) -> Any:
+    """Change some of a bot's settings; only the fields sent change."""
+    bot = selectors.bot_get(bot_id)
+    changes = payload.model_dump(exclude_unset=True)
+    services.bot_update(bot, actor=_actor(request), **changes)
+    return selectors.bot_get(bot_id)
+
+
+@router.delete("/bots/{bot_id}", response={204: None, **ERRORS})
+def bot_delete(request: HttpRequest, bot_id: Id) -> Any:
+    """Delete a stopped bot (its orders and fills stay, unlinked)."""
+    services.bot_delete(selectors.bot_get(bot_id), actor=_actor(request))
+    return HttpResponse(status=204)
+
+
+@router.get("/bots/{bot_id}/pnl", response={200: schemas.PnlOut, **ERRORS})
+def bot_pnl(request: HttpRequest, bot_id: Id) -> Any:
+    """The bot's PnL split: grid profit, other realized, unrealized, fees and funding."""
+    return selectors.bot_pnl(selectors.bot_get(bot_id))
+
+
+# -- grid bots: control -------------------------------------------------------------------------
+
+CONTROLS = {
+    "start": (services.bot_start, "start requested"),
+    "stop": (services.bot_stop, "stop requested"),
+    "pause": (services.bot_pause, "pause requested"),
+    "emergency-stop": (services.bot_emergency_stop, "emergency stop requested"),
+    "cancel-all": (services.bot_cancel_all, "cancel all requested"),
+}
+
+
+def _control(name: str) -> None:
+    call, done = CONTROLS[name]
+
+    def operation(request: HttpRequest, bot_id: Id) -> Any:
+        bot = call(selectors.bot_get(bot_id), actor=_actor(request))
+        return _control_out(f"{bot}: {done}", [selectors.bot_get(bot.pk)], [])
+
+    operation.__name__ = f"bot_{name.replace('-', '_')}"
+    operation.__doc__ = f"{done.capitalize()} for one bot (see bots.services)."
+    router.post(
+        f"/bots/{{bot_id}}/{name}",
+        response={200: schemas.ControlOut, **ERRORS},
+        operation_id=f"bots_api_bot_{name.replace('-', '_')}",
+        tags=["control"],
+    )(operation)
+
+
+for _name in CONTROLS:
+    _control(_name)
+
+
+@router.post("/emergency-stop", response={200: schemas.ControlOut, **ERRORS}, tags=["control"])
+def emergency_stop_all(request: HttpRequest) -> Any:
+    """Stop every bot and cancel every order on every account."""
+    report = services.emergency_stop_all(actor=_actor(request))
+    return _control_out(
+        "emergency stop of everything requested", selectors.bot_list(), report.cancels
+    )
+
+
+@router.post("/cancel-all", response={200: schemas.ControlOut, **ERRORS}, tags=["control"])
+def cancel_all(request: HttpRequest, payload: schemas.CancelAllIn) -> Any:
+    """Cancel every order of one account and/or one market (neither: everywhere)."""
+    account = selectors.account_get(payload.account_id) if payload.account_id else None
+    market = selectors.market_get(payload.market_id) if payload.market_id else None
+    reports = services.cancel_all(account, market, actor=_actor(request))
+    scope = " / ".join(str(part) for part in (account, market) if part) or "every account"
+    bots = selectors.bot_list(account_id=payload.account_id, market_id=payload.market_id)
+    return _control_out(f"cancel all requested on {scope}", bots, reports)
+
+
+def _control_out(detail: str, bots: Any, cancels: list[Any]) -> schemas.ControlOut:
+    """The outcome of an exchange-wide control; `verified` only when some cancel ran."""
+    verified = all(report.verified for report in cancels) if cancels else None
+    return schemas.ControlOut(
+        detail=detail,
+        bots=list(bots),
+        cancels=list(cancels),
+        verified=verified,
+    )
+
+
+# -- orders, fills, events ----------------------------------------------------------------------
+
+
+@router.get("/orders", response={200: schemas.OrderPage, **ERRORS}, tags=["history"])
+def order_list(
+    request: HttpRequest,
+    bot_id: Id | None = None,
+    account_id: Id | None = None,
+    market_id: Id | None = None,
+    status: QueryText | None = None,
+    live_only: bool = False,
+    since: datetime | None = None,
+    cursor: QueryText | None = None,
+    limit: int = PageLimit,
+) -> Any:
+    """Orders newest first; `live_only` keeps those that may rest on the book."""
+    orders = selectors.order_list(
+        bot_id=bot_id,
+        account_id=account_id,
+        market_id=market_id,
+        status=status,
+        live_only=live_only,
+        since=since,
+    )
+    return selectors.page(orders, cursor, limit)
+
+
+@router.get("/fills", response={200: schemas.FillPage, **ERRORS}, tags=["history"])
+def fill_list(
+    request: HttpRequest,
+    bot_id: Id | None = None,
+    account_id: Id | None = None,
+    market_id: Id | None = None,
+    since: datetime | None = None,
+    cursor: QueryText | None = None,
+    limit: int = PageLimit,
+) -> Any:
+    """Fills newest first; `since` filters on the execution time."""
+    fills = selectors.fill_list(
+        bot_id=bot_id, account_id=account_id, market_id=market_id, since=since
+    )
+    return selectors.page(fills, cursor, limit)
+
+
+@router.get("/events", response={200: schemas.EventPage, **ERRORS}, tags=["history"])
+def event_list(
+    request: HttpRequest,
+    bot_id: Id | None = None,
+    account_id: Id | None = None,
+    level: QueryText | None = None,
+    kind: QueryText | None = None,
+    search: QueryText | None = None,
+    since: datetime | None = None,
+    cursor: QueryText | None = None,
+    limit: int = PageLimit,
+) -> Any:
+    """Bot events newest first; `level` is a minimum (warning = warnings and errors)."""
+    events = selectors.event_list(
+        bot_id=bot_id, account_id=account_id, level=level, kind=kind, search=search, since=since
+    )
+    return selectors.page(events, cursor, limit)
+
+
+# -- status and health --------------------------------------------------------------------------
+
+
+@router.get("/status", response={200: schemas.StatusOut, **ERRORS}, tags=["status"])
+def status(request: HttpRequest) -> Any:
+    """Bots per status and desired state, accounts, live orders."""
+    return {"status": "ok", **vars(selectors.site_status())}
+
+
+@router.get(
+    "/health", response={200: dict[str, Any], 503: dict[str, Any], **ERRORS}, tags=["status"]
+)
+def health(request: HttpRequest) -> Any:
+    """Database, Redis, Celery workers and beat (the /healthz report); 503 when degraded."""
+    from lighterweb.healthz import health_report
+
+    report = health_report()
+    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)

@@ -1,0 +1,160 @@
+"""Dashboard websockets: thin consumers that check the user, join a group and forward pushes.
+
+`/ws/dashboard/` joins `dashboard`; `/ws/bots/<id>/` joins `bot.<id>`. On connect the page gets a
+snapshot (`{"kind": "snapshot", "data": ...}` from `bots.dashboard`), then every push that
+`bots.broadcast` sends to its group as `{"kind": ..., "data": ...}`. The group is joined before the
+snapshot is read, so nothing committed after the snapshot can be missed; a push that overlaps the
+snapshot is merged by id on the page.
+
+Figures derived from many rows (a bot's ladder and PnL, an account's balances and open orders)
+are recomputed after the pushes that change them, coalesced over REFRESH_DELAY_S so a batch of
+ten orders costs one recomputation, and sent as their own kinds (`ladder`, `pnl`,
+`bot_summary`, `account_summary`).
+
+Only active staff users get in: anyone else is refused at the handshake (close code 4403), an
+unknown bot with 4404. Origins are checked by `AllowedHostsOriginValidator` in lighterweb.asgi.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db import DatabaseError
+from redis.exceptions import RedisError
+
+from bots import broadcast, dashboard
+from bots.models import GridBot
+
+logger = logging.getLogger(__name__)
+
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+REFRESH_DELAY_S = 0.2
+
+
+def _is_staff(scope: dict[str, Any]) -> bool:
+    user = scope.get("user")
+    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+
+
+class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """Forwards `lw.push` group messages; collects what to recompute and sends it in one go."""
+
+    group: str | None = None
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        self._stale: set[tuple[str, int]] = set()
+        self._refresh: asyncio.Task[None] | None = None
+        await super().websocket_connect(message)
+
+    async def join(self, group: str) -> None:
+        self.group = group
+        await self.channel_layer.group_add(group, self.channel_name)
+
+    async def lw_push(self, message: dict[str, Any]) -> None:
+        """A `bots.broadcast` push: forward it, then schedule the recomputations it implies."""
+        await self.send_json({"kind": message["kind"], "data": message["data"]})
+        stale = self.stale_after(message["kind"], message["data"])
+        if stale:
+            self._stale |= stale
+            if self._refresh is None:
+                self._refresh = asyncio.get_running_loop().create_task(self._refresh_later())
+
+    def stale_after(self, kind: str, data: dict[str, Any]) -> set[tuple[str, int]]:
+        """(what, id) pairs a push of `kind` makes stale; none by default."""
+        return set()
+
+    def recompute(self, stale: set[tuple[str, int]]) -> list[dict[str, Any]]:
+        """The messages that refresh `stale` (synchronous: runs in a DB thread)."""
+        return []
+
+    async def _refresh_later(self) -> None:
+        await asyncio.sleep(REFRESH_DELAY_S)
+        stale, self._stale, self._refresh = self._stale, set(), None
+        try:
+            messages = await database_sync_to_async(self.recompute)(stale)
+        except (DatabaseError, RedisError) as error:
+            # The page keeps its last figures; the next push (or a reconnect) refreshes them.
+            logger.warning("dashboard refresh of %s failed: %s", sorted(stale), error)
+            return
+        for message in messages:
+            await self.send_json(message)
+
+    async def disconnect(self, code: int) -> None:
+        refresh: asyncio.Task[None] | None = getattr(self, "_refresh", None)
+        if refresh is not None:
+            refresh.cancel()
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        # The page only listens; controls go through CSRF-protected POST views.
+        logger.debug("dashboard websocket ignored a client message")
+
+
+class DashboardConsumer(_PushConsumer):
+    """The overview: every account and bot."""
+
+    async def connect(self) -> None:
+        if not _is_staff(self.scope):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        await self.join(broadcast.DASHBOARD_GROUP)
+        await self.accept()
+        snapshot = await database_sync_to_async(dashboard.overview_snapshot)()
+        await self.send_json({"kind": "snapshot", "data": snapshot})
+
+    def stale_after(self, kind: str, data: dict[str, Any]) -> set[tuple[str, int]]:
+        stale: set[tuple[str, int]] = set()
+        if kind in {"order", "fill", "bot"} and data.get("bot_id", data.get("id")) is not None:
+            stale.add(("bot", int(data["bot_id"] if kind != "bot" else data["id"])))
+        if kind in {"order", "fill", "account"}:
+            account_id = data["account"]["id"] if kind == "account" else data["account_id"]
+            stale.add(("account", int(account_id)))
+        return stale
+
+    def recompute(self, stale: set[tuple[str, int]]) -> list[dict[str, Any]]:
+        messages = []
+        for what, pk in sorted(stale):
+            row = dashboard.bot_summary(pk) if what == "bot" else dashboard.account_row(pk)
+            if row is not None:
+                messages.append({"kind": f"{what}_summary", "data": row})
+        return messages
+
+
+class BotConsumer(_PushConsumer):
+    """One bot's page: after bot, order or fill pushes it also sends the ladder and PnL."""
+
+    bot_id: int
+
+    async def connect(self) -> None:
+        if not _is_staff(self.scope):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.bot_id = int(self.scope["url_route"]["kwargs"]["bot_id"])
+        await self.join(broadcast.bot_group(self.bot_id))
+        try:
+            snapshot = await database_sync_to_async(dashboard.bot_snapshot)(self.bot_id)
+        except GridBot.DoesNotExist:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self.accept()
+        await self.send_json({"kind": "snapshot", "data": snapshot})
+
+    def stale_after(self, kind: str, data: dict[str, Any]) -> set[tuple[str, int]]:
+        return {("bot", self.bot_id)} if kind in {"bot", "order", "fill"} else set()
+
+    def recompute(self, stale: set[tuple[str, int]]) -> list[dict[str, Any]]:
+        refreshed = dashboard.bot_refresh(self.bot_id)
+        if refreshed is None:
+            return []
+        return [
+            {"kind": "ladder", "data": refreshed["ladder"]},
+            {"kind": "pnl", "data": refreshed["pnl"]},
+        ]

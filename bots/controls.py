@@ -1,0 +1,340 @@
+"""The exchange side of the operator's controls: cancels and closes, each verified by reading back.
+
+`bots.services` decides *what* to do (desired states, events); this module does it on the exchange
+and checks the result: a cancel is done when the open orders read back from the exchange no
+longer contain the targets, not when the cancel transaction was accepted (decision 2).
+
+`bot_orders_cancel_offline` is what runs when no runner is alive for a bot (a stop or cancel-all
+of a crashed or never-started bot): it takes the bot's lease itself, so no runner can start
+while it works, and writes through the same fenced persistence as the runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import redis
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.utils import timezone
+
+from bots import persistence
+from bots.leases import BotLease, fence_claim, fence_floor
+from bots.models import BotStatus, DesiredState, EventLevel, ExchangeAccount, GridBot, Order
+from lighterweb.crypto import SecretDecryptionError
+
+if TYPE_CHECKING:
+    from exchange.client import LighterClient
+    from exchange.types import OrderInfo
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ERROR_TEXT_LIMIT = 500
+CANCEL_VERIFY_TIMEOUT_S = 10.0
+# Between read-backs: long enough for a standard-tier cancel (200-300 ms) to execute, short
+# enough to answer within a few seconds; each read-back costs one request of the budget.
+CANCEL_POLL_S = 0.5
+CANCEL_RESEND_S = 2.0
+CLOSE_ORDER_INDEXES = 3  # close_position retries up to 3 market orders, each needs an index
+
+
+class ExchangeActionFailed(Exception):
+    """An account/market action failed at the exchange; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class CancelReport:
+    """What a verified cancel achieved on one account."""
+
+    account_id: int
+    market_id: int | None
+    cancelled: int
+    remaining: tuple[int, ...] = ()
+    error: str = ""
+
+    @property
+    def verified(self) -> bool:
+        """True when the read-back found none of the targeted orders open."""
+        return not self.remaining and not self.error
+
+
+@dataclass(frozen=True)
+class CloseReport:
+    """The outcome of closing one position."""
+
+    account_id: int
+    symbol: str
+    status: str
+    closed: Decimal
+    remaining: Decimal
+    reason: str = ""
+
+
+@dataclass
+class EmergencyReport:
+    """Emergency stop of everything: bots stopped and one verified cancel per account."""
+
+    bots_stopped: list[int] = field(default_factory=list)
+    cancels: list[CancelReport] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        """True when every account's open orders read back empty."""
+        return all(report.verified for report in self.cancels)
+
+
+# -- clients ------------------------------------------------------------------------------------
+
+
+def account_client(account: ExchangeAccount, *, signing: bool) -> LighterClient:
+    """A LighterClient for the account (created per call: the signer must not cross a fork)."""
+    # Imported here: the exchange client pulls in the SDK, which web pages never need.
+    from exchange.client import LighterClient
+
+    kwargs: dict[str, Any] = {
+        "chain_id": account.chain_id,
+        "ws_url": account.ws_url,
+        "l1_address": account.l1_address or None,
+        "redis_url": settings.REDIS_URL,
+        "tier": account.tier,
+    }
+    if signing:
+        kwargs |= {
+            "account_index": account.account_index,
+            "api_key_index": account.api_key_index,
+            "api_private_key": account.decrypt_api_private_key(),
+        }
+    return LighterClient(account.base_url, **kwargs)
+
+
+def exchange_run(account: ExchangeAccount, call: Callable[[], Awaitable[T]]) -> T:
+    """Run one exchange coroutine from sync code, turning failures into ExchangeActionFailed."""
+    from exchange.errors import ExchangeError
+
+    try:
+        return async_to_sync(call)()
+    except (ExchangeError, SecretDecryptionError, OSError, TimeoutError) as exc:
+        # Exchange errors never carry the key (client contract); keep the text short anyway.
+        message = f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT]
+        logger.warning("account %s (%s): exchange action failed: %s", account.pk, account, message)
+        raise ExchangeActionFailed(message) from exc
+
+
+def account_can_sign(account: ExchangeAccount) -> bool:
+    """Whether the account has what signing needs (index, key index, stored key)."""
+    return (
+        account.account_index is not None
+        and account.api_key_index is not None
+        and account.has_api_private_key
+    )
+
+
+# -- verified cancels ---------------------------------------------------------------------------
+
+
+async def _open_targets(
+    client: LighterClient, market_id: int | None, own: Collection[int] | None
+) -> list[OrderInfo]:
+    orders = await client.open_orders(market_id)
+    return [o for o in orders if o.is_active and (own is None or o.client_order_index in own)]
+
+
+async def orders_cancel_verified(
+    client: LighterClient,
+    market_id: int | None,
+    own: Collection[int] | None = None,
+    *,
+    timeout_s: float = CANCEL_VERIFY_TIMEOUT_S,
+) -> tuple[int, list[int]]:
+    """Cancel open orders and read back until none of them is open; (cancelled, remaining).
+
+    `own` limits the cancel to those client order indexes (a bot's orders), else every open
+    order (of `market_id`, or of every market when None) goes. Cancels are sent again while
+    targets stay open, because a runner that has not noticed its stop yet may still place.
+    """
+    deadline = time.monotonic() + timeout_s
+    seen: set[int] = set()
+    next_send = 0.0
+    while True:
+        targets = await _open_targets(client, market_id, own)
+        seen.update(o.client_order_index for o in targets)
+        if not targets:
+            return len(seen), []
+        now = time.monotonic()
+        if now >= deadline:
+            return len(seen), sorted(o.client_order_index for o in targets)
+        if now >= next_send:
+            next_send = now + CANCEL_RESEND_S
+            await _send_cancels(client, market_id, own, targets)
+        await asyncio.sleep(CANCEL_POLL_S)
+
+
+async def _send_cancels(
+    client: LighterClient,
+    market_id: int | None,
+    own: Collection[int] | None,
+    targets: list[OrderInfo],
+) -> None:
+    if own is None:
+        # One cancel-all transaction instead of one cancel per order.
+        await client.cancel_all(market_id)
+        return
+    by_market: dict[int, list[int]] = defaultdict(list)
+    for order in targets:
+        by_market[order.market_id].append(order.order_index)
+    for target_market, indexes in by_market.items():
+        await client.cancel_orders(target_market, indexes)
+
+
+def account_cancel_all(account: ExchangeAccount, market_id: int | None) -> CancelReport:
+    """Cancel every open order of the account (in one market or all), verified; never raises."""
+    if not account_can_sign(account):
+        return CancelReport(account.pk, market_id, 0, error="no API key configured")
+
+    async def cancel() -> tuple[int, list[int]]:
+        async with account_client(account, signing=True) as client:
+            return await orders_cancel_verified(client, market_id)
+
+    try:
+        cancelled, remaining = exchange_run(account, cancel)
+    except ExchangeActionFailed as exc:
+        return CancelReport(account.pk, market_id, 0, error=str(exc))
+    report = CancelReport(account.pk, market_id, cancelled, tuple(remaining))
+    logger.info("account %s: cancel-all market %s: %s", account.pk, market_id, report)
+    return report
+
+
+# -- a bot without a live runner ----------------------------------------------------------------
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+
+
+def lease_ttl_seconds() -> float:
+    """Lease TTL of bot tasks (setting BOT_LEASE_TTL_SECONDS, default 15)."""
+    return float(settings.BOT_LEASE_TTL_SECONDS)
+
+
+def bot_orders_cancel_offline(bot_id: int, *, reason: str) -> str:
+    """Cancel a bot's orders while no runner is alive, verified; finish its stop if asked.
+
+    Returns "runner-alive" (the live runner will act), "outfenced", "done" or "failed".
+    """
+    client_redis = _redis()
+    lease = BotLease(client_redis, bot_id, ttl_s=lease_ttl_seconds())
+    try:
+        fence = lease.acquire(floor=fence_floor(bot_id))
+        if fence is None:
+            return "runner-alive"
+        if not fence_claim(bot_id, fence):
+            return "outfenced"
+        bot = GridBot.objects.select_related("account", "market").get(pk=bot_id)
+        return _cancel_with_fence(bot, fence, reason)
+    finally:
+        lease.release()
+        client_redis.close()
+
+
+def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
+    account, market_id = bot.account, bot.market.market_id
+    own = set(
+        Order.objects.filter(bot=bot, market=bot.market).values_list(
+            "client_order_index", flat=True
+        )
+    )
+    active = list(
+        Order.objects.filter(bot=bot, status__in=persistence.ACTIVE_STATUSES).values_list(
+            "client_order_index", flat=True
+        )
+    )
+
+    async def cancel() -> tuple[tuple[int, list[int]], list[OrderInfo]]:
+        async with account_client(account, signing=True) as client:
+            outcome = await orders_cancel_verified(client, market_id, own)
+            finals = await client.orders_by_client_index(active) if active else []
+            return outcome, finals
+
+    try:
+        (cancelled, remaining), finals = exchange_run(account, cancel)
+    except ExchangeActionFailed as exc:
+        persistence.event_add(
+            bot, fence, "cancel_failed", f"{reason}: {exc}", level=EventLevel.ERROR
+        )
+        return "failed"
+    persistence.orders_report(bot, fence, finals)
+    # Intents of a dead runner that the exchange never saw: they will never rest on the book.
+    seen = {info.client_order_index for info in finals}
+    never_sent = [
+        row
+        for row in Order.objects.filter(bot=bot, client_order_index__in=active)
+        if row.client_order_index not in seen
+    ]
+    if never_sent:
+        persistence.orders_resolved_missing(
+            bot, fence, never_sent, "never executed by the exchange"
+        )
+    if remaining:
+        persistence.event_add(
+            bot,
+            fence,
+            "cancel_failed",
+            f"{reason}: {len(remaining)} orders still open after {CANCEL_VERIFY_TIMEOUT_S:.0f}s",
+            level=EventLevel.ERROR,
+            data={"remaining": remaining},
+        )
+        return "failed"
+    desired, _ = persistence.desired_state_get(bot.pk)
+    changes: dict[str, Any] = {"cancel_all_requested_at": None}
+    if desired == DesiredState.STOPPED:
+        changes |= {"status": BotStatus.STOPPED, "stopped_at": timezone.now()}
+    persistence.bot_update(bot, fence, **changes)
+    persistence.event_add(
+        bot,
+        fence,
+        "orders_cancelled",
+        f"{reason}: {cancelled} orders cancelled (verified); position kept",
+        data={"cancelled": cancelled},
+    )
+    return "done"
+
+
+# -- positions ----------------------------------------------------------------------------------
+
+
+def account_positions_close(account: ExchangeAccount) -> list[CloseReport]:
+    """Close every open position of the account with verified reduce-only market orders."""
+
+    async def positions() -> list[Any]:
+        async with account_client(account, signing=True) as client:
+            return [p for p in await client.positions() if p.size]
+
+    reports: list[CloseReport] = []
+    for position in exchange_run(account, positions):
+        indexes = account.allocate_client_order_indexes(CLOSE_ORDER_INDEXES)
+
+        async def close(market_id: int = position.market_id, ids: range = indexes) -> Any:
+            async with account_client(account, signing=True) as client:
+                return await client.close_position(market_id, ids)
+
+        result = exchange_run(account, close)
+        reports.append(
+            CloseReport(
+                account.pk,
+                result.symbol,
+                result.status.value,
+                result.closed_size,
+                result.remaining_size,
+                result.reason,
+            )
+        )
+        logger.warning("account %s: closed %s position: %s", account.pk, result.symbol, result)
+    return reports

@@ -1,0 +1,283 @@
+"""Pure grid core, part 2: grid state, desired orders, transitions and the plan diff.
+
+No I/O, no Django, no `exchange`; `bots.grid` re-exports everything public.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from decimal import ROUND_FLOOR, Decimal
+
+from .grid_config import (
+    _PRICE_ROUNDING,
+    _ZERO,
+    GridConfig,
+    Lattice,
+    RiskTrigger,
+    Side,
+    Spacing,
+    _require_positive,
+    _scale_of,
+    _size_lots,
+    _whole,
+    round_price,
+)
+
+# --------------------------------------------------------------------------- state and orders
+
+
+@dataclass(frozen=True)
+class MarketView:
+    """What the grid needs of the book: best bid/ask (None when that side is empty) and mid."""
+
+    best_bid: Decimal | None
+    best_ask: Decimal | None
+    mid: Decimal
+
+    def __post_init__(self) -> None:
+        _require_positive("mid", self.mid)
+
+
+@dataclass(frozen=True)
+class GridState:
+    """Where the grid stands: its lattice anchor and the (empty) centre level."""
+
+    anchor: Decimal
+    centre: int
+
+    def lattice(self, config: GridConfig) -> Lattice:
+        """The lattice this state lives on."""
+        return Lattice(self.anchor, config)
+
+
+@dataclass(frozen=True)
+class DesiredOrder:
+    """One order the grid wants resting at level `level`."""
+
+    level: int
+    side: Side
+    price: Decimal
+    size_base: Decimal
+    post_only: bool
+
+    @property
+    def key(self) -> tuple[Side, int, Decimal]:
+        """Identity used by `plan` to match it with a live order."""
+        return (self.side, self.level, self.price)
+
+
+# Statuses after which an order no longer rests (our Order model's and Lighter's `canceled-*`).
+_TERMINAL_STATUSES = frozenset({"filled", "canceled", "rejected"})
+
+
+@dataclass(frozen=True)
+class LiveOrder:
+    """An order believed to be on the book; `level` is None when it is not one of ours."""
+
+    level: int | None
+    side: Side
+    price: Decimal
+    size_base: Decimal
+    client_order_index: int
+    status: str
+
+    @property
+    def is_active(self) -> bool:
+        """Whether it may still rest (intent, pending, open, partial, unknown all count)."""
+        return self.status not in _TERMINAL_STATUSES and not self.status.startswith("canceled")
+
+
+@dataclass(frozen=True)
+class RiskAction:
+    """Result of `risk_check`; `flatten_base` is the signed trade that closes the position."""
+
+    trigger: RiskTrigger
+    flatten_base: Decimal = _ZERO
+
+    @property
+    def triggered(self) -> bool:
+        """True when the bot must stop placing and cancel its orders."""
+        return self.trigger is not RiskTrigger.NONE
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to send: cancels first, then creates (so the order count never overshoots).
+
+    `foreign` lists live orders on the market that are not the grid's: reported, never touched.
+    `flatten_base` is a signed reduce-only trade to send after the cancels (0: none).
+    """
+
+    creates: tuple[DesiredOrder, ...]
+    cancels: tuple[LiveOrder, ...]
+    reason: str
+    foreign: tuple[LiveOrder, ...] = ()
+    flatten_base: Decimal = _ZERO
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to send."""
+        return not self.creates and not self.cancels and self.flatten_base == 0
+
+
+# --------------------------------------------------------------------------- transitions
+
+
+def initial_state(config: GridConfig, mid: Decimal, anchor: Decimal | None = None) -> GridState:
+    """A fresh grid: lattice anchored at `anchor` (default: mid on the nearest tick).
+
+    Pass the anchor of a previous run to keep the same lattice across restarts.
+    """
+    _require_positive("mid", mid)
+    if anchor is None:
+        anchor = round_price(mid, config.tick_size)
+    lattice = Lattice(anchor, config)
+    return GridState(anchor=anchor, centre=lattice.index_nearest(mid))
+
+
+def on_fill(state: GridState, config: GridConfig, side: Side, level: int) -> GridState:
+    """The order at `level` traded: the centre moves to that level.
+
+    A buy moves the centre down to its level, a sell up to its level, never the other way: a fill
+    reported after `on_price` already rolled past its level (the book often arrives before the
+    fill) leaves the centre where the price put it instead of rolling back and forth. The runner
+    calls this on an order's first fill; the rest of a partial fill is then cancelled by the next
+    plan because the centre stays empty.
+    """
+    del config  # part of every transition's signature; this one needs only the level
+    centre = min(state.centre, level) if side is Side.BUY else max(state.centre, level)
+    return state if centre == state.centre else replace(state, centre=centre)
+
+
+def on_price(state: GridState, config: GridConfig, mid: Decimal) -> GridState:
+    """Roll the centre by whole levels once the mid reaches a neighbouring level.
+
+    The centre holds while `P(c-1) < mid < P(c+1)`. At or beyond `P(c+1)` it moves to the highest
+    level at or below the mid; at or beyond `P(c-1)` to the lowest level at or above it. The new
+    centre's band then contains the mid, so one price never rolls twice.
+    """
+    lattice = state.lattice(config)
+    if mid >= lattice.raw_price(state.centre + 1):
+        return replace(state, centre=lattice.index_floor(mid))
+    if mid <= lattice.raw_price(state.centre - 1):
+        return replace(state, centre=lattice.index_ceil(mid))
+    return state
+
+
+def risk_check(config: GridConfig, position_base: Decimal, mark_price: Decimal) -> RiskAction:
+    """Whole-bot exits: the stop-loss fires at or below its price, the take-profit at or above.
+
+    Both are price bounds around a neutral grid (stop below, take-profit above). When one fires
+    and `flatten_on_stop` is set, `flatten_base` is the trade that brings the position to zero.
+    """
+    _require_positive("mark_price", mark_price)
+    trigger = RiskTrigger.NONE
+    if config.stop_loss_price is not None and mark_price <= config.stop_loss_price:
+        trigger = RiskTrigger.STOP_LOSS
+    elif config.take_profit_price is not None and mark_price >= config.take_profit_price:
+        trigger = RiskTrigger.TAKE_PROFIT
+    if trigger is RiskTrigger.NONE or not config.flatten_on_stop:
+        return RiskAction(trigger)
+    return RiskAction(trigger, flatten_base=-position_base)
+
+
+def desired_orders(
+    state: GridState, config: GridConfig, market: MarketView, position_base: Decimal
+) -> tuple[DesiredOrder, ...]:
+    """The orders the grid wants now, nearest the centre first (buy, sell, buy, sell, ...).
+
+    Buys at `c-N .. c-1`, sells at `c+1 .. c+N`, minus the levels the caps remove (post-only
+    safety, the position cap, non-positive prices) and trimmed to `max_open_orders`, farthest
+    first. Empty when a stop-loss or take-profit price has been crossed.
+    """
+    if risk_check(config, position_base, market.mid).triggered:
+        return ()
+    lattice = state.lattice(config)
+    buys = _side_orders(lattice, Side.BUY, state.centre, market, position_base)
+    sells = _side_orders(lattice, Side.SELL, state.centre, market, position_base)
+    merged: list[DesiredOrder] = []
+    for i in range(max(len(buys), len(sells))):
+        merged.extend(orders[i] for orders in (buys, sells) if i < len(orders))
+    if config.max_open_orders is not None:
+        del merged[config.max_open_orders :]
+    return tuple(merged)
+
+
+def _side_orders(
+    lattice: Lattice, side: Side, centre: int, market: MarketView, position_base: Decimal
+) -> list[DesiredOrder]:
+    # Integer ticks and lots: this loop runs on every event, Decimal division is the slow part.
+    config = lattice.config
+    scale = _scale_of(config)
+    sign = side.sign
+    # Post-only: a buy must stay below the best ask, a sell above the best bid.
+    touch = market.best_ask if side is Side.BUY else market.best_bid
+    limit = None if touch is None else touch.scaleb(-scale.tick_exp)
+    position = position_base.scaleb(-scale.lot_exp)  # in lots, exact
+    arithmetic = config.spacing is Spacing.ARITHMETIC
+    anchor_ticks = _whole(lattice.anchor.scaleb(-scale.tick_exp), ROUND_FLOOR)
+    orders: list[DesiredOrder] = []
+    last_ticks = 0
+    for distance in range(1, config.levels_per_side + 1):
+        level = centre - distance * sign
+        if arithmetic:
+            ticks = anchor_ticks + level * scale.step_ticks
+        else:
+            raw = lattice.raw_price(level).scaleb(-scale.tick_exp)
+            ticks = _whole(raw, _PRICE_ROUNDING[side])
+        if ticks <= 0 or ticks == last_ticks:
+            continue  # below zero, or geometric levels finer than a tick: keep the nearer one
+        if limit is not None and (ticks >= limit if sign > 0 else ticks <= limit):
+            continue
+        lots = _size_lots(scale, ticks)
+        after = position + sign * lots
+        cap = scale.cap_units
+        if cap is not None and abs(after) > abs(position) and abs(after) * ticks > cap:
+            break  # this side would grow exposure past the cap
+        position, last_ticks = after, ticks
+        price = Decimal(ticks).scaleb(scale.tick_exp)
+        size = Decimal(lots).scaleb(scale.lot_exp)
+        orders.append(DesiredOrder(level, side, price, size, config.post_only))
+    return orders
+
+
+# --------------------------------------------------------------------------- diff
+
+
+def plan(desired: Sequence[DesiredOrder], live: Iterable[LiveOrder]) -> Plan:
+    """Diff desired against live orders by (side, level, price); sizes are not compared.
+
+    A live order matching a desired one is kept (the lowest client index among duplicates, which
+    has the best queue position); every other active order of ours is cancelled. Live orders with
+    no level are foreign: reported in `Plan.foreign`, never cancelled. Terminal orders are ignored.
+    """
+    wanted = {order.key for order in desired}
+    kept: set[tuple[Side, int, Decimal]] = set()
+    cancels: list[LiveOrder] = []
+    foreign: list[LiveOrder] = []
+    active = (order for order in live if order.is_active)
+    for order in sorted(active, key=lambda order: order.client_order_index):
+        if order.level is None:
+            foreign.append(order)
+            continue
+        key = (order.side, order.level, order.price)
+        if key in wanted and key not in kept:
+            kept.add(key)
+        else:
+            cancels.append(order)
+    creates = tuple(order for order in desired if order.key not in kept)
+    reason = (
+        f"{len(creates)} to create, {len(cancels)} to cancel" if creates or cancels else "in sync"
+    )
+    if foreign:
+        reason += f", {len(foreign)} foreign left alone"
+    return Plan(creates, tuple(cancels), reason, tuple(foreign))
+
+
+def stop_plan(live: Iterable[LiveOrder], risk: RiskAction) -> Plan:
+    """The plan after a whole-bot exit: cancel every active order of ours, then flatten."""
+    active = [order for order in live if order.is_active]
+    ours = tuple(order for order in active if order.level is not None)
+    foreign = tuple(order for order in active if order.level is None)
+    return Plan((), ours, f"{risk.trigger.value}: cancel all", foreign, risk.flatten_base)

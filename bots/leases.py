@@ -1,0 +1,134 @@
+"""One runner per bot: a Redis lease with a fencing number stored on the bot row.
+
+A bot task holds `BotLease` while it runs. The lease is a Redis key with a TTL, renewed by the
+runner's heartbeat; a holder that dies (SIGKILL, lost machine) loses it when the TTL runs out and
+the supervisor starts a new task. Every acquisition draws a new, larger fencing number from a
+Redis counter; the holder stores it on the GridBot row (`fence_claim`, only if larger) and every
+later write of the runner is conditional on it (`bots.persistence`). A paused or partitioned old
+holder that wakes up after a successor took over therefore fails its next write with `LeaseLost`
+instead of corrupting the successor's state (a fencing token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis
+from django.db.models import Q
+from django.utils import timezone
+
+from bots.models import GridBot
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TTL_SECONDS = 15
+
+# Acquire: take the key only if free, and only then draw the fence, so a refused attempt
+# does not burn fencing numbers. The floor (the fence stored in the database) lifts the counter
+# when Redis lost it (flushed, restarted without persistence): fences must keep growing.
+_ACQUIRE = """
+if redis.call('exists', KEYS[1]) == 1 then return false end
+local fence = redis.call('incr', KEYS[2])
+local floor = tonumber(ARGV[2])
+if fence <= floor then
+  fence = floor + 1
+  redis.call('set', KEYS[2], fence)
+end
+redis.call('set', KEYS[1], fence, 'PX', ARGV[1])
+return fence
+"""
+# Renew and release touch the key only while it still holds our fence.
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def lease_key(bot_id: int) -> str:
+    """Redis key of a bot's lease (value: the holder's fence)."""
+    return f"lighterweb:bot-lease:{bot_id}"
+
+
+def fence_counter_key(bot_id: int) -> str:
+    """Redis key of a bot's fencing counter (never reset: fences only grow)."""
+    return f"lighterweb:bot-fence:{bot_id}"
+
+
+class BotLease:
+    """The lease of one bot in Redis: `acquire`, `renew` from the heartbeat, `release`."""
+
+    def __init__(
+        self, redis_client: redis.Redis, bot_id: int, ttl_s: float = DEFAULT_TTL_SECONDS
+    ) -> None:
+        self.redis = redis_client
+        self.bot_id = bot_id
+        self.ttl_ms = int(ttl_s * 1000)
+        self.fence: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<BotLease bot={self.bot_id} fence={self.fence}>"
+
+    def acquire(self, *, floor: int = 0) -> int | None:
+        """Take the lease; the new fencing number, or None while another holder is alive.
+
+        The fence is larger than `floor` (pass the bot row's `lease_fence`).
+        """
+        fence = self.redis.eval(
+            _ACQUIRE,
+            2,
+            lease_key(self.bot_id),
+            fence_counter_key(self.bot_id),
+            self.ttl_ms,
+            floor,
+        )
+        if fence is None:
+            return None
+        self.fence = int(fence)
+        logger.info("bot %s: lease acquired with fence %s", self.bot_id, self.fence)
+        return self.fence
+
+    def renew(self) -> bool:
+        """Extend the TTL; False when the lease expired or passed to another holder."""
+        if self.fence is None:
+            return False
+        renewed = self.redis.eval(_RENEW, 1, lease_key(self.bot_id), self.fence, self.ttl_ms)
+        if not renewed:
+            logger.warning("bot %s: lease with fence %s lost", self.bot_id, self.fence)
+        return bool(renewed)
+
+    async def arenew(self) -> bool:
+        """`renew` off the event loop (the client is synchronous), for the async runner."""
+        return await asyncio.to_thread(self.renew)
+
+    def release(self) -> None:
+        """Give the lease up if we still hold it (a successor's lease is left alone)."""
+        if self.fence is None:
+            return
+        self.redis.eval(_RELEASE, 1, lease_key(self.bot_id), self.fence)
+        logger.info("bot %s: lease with fence %s released", self.bot_id, self.fence)
+        self.fence = None
+
+
+def lease_holder(redis_client: redis.Redis, bot_id: int) -> int | None:
+    """The fence of the live holder of a bot's lease, or None when nobody holds it."""
+    value = redis_client.get(lease_key(bot_id))
+    return None if value is None else int(value)
+
+
+def fence_floor(bot_id: int) -> int:
+    """The fence stored on the bot row (0 for an unknown bot): new fences must exceed it."""
+    stored = GridBot.objects.filter(pk=bot_id).values_list("lease_fence", flat=True).first()
+    return stored or 0
+
+
+def fence_claim(bot_id: int, fence: int) -> bool:
+    """Store `fence` on the bot row if it is larger than the stored one; False if outfenced."""
+    claimed = GridBot.objects.filter(Q(pk=bot_id) & Q(lease_fence__lt=fence)).update(
+        lease_fence=fence, heartbeat_at=timezone.now()
+    )
+    return claimed == 1

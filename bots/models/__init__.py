@@ -1,0 +1,63 @@
+"""Bots as Django data: exchange accounts, markets, grid bots, their orders, fills and events.
+
+Money is Decimal (max_digits 30, decimal_places 10). Secrets are stored only as Fernet
+ciphertext (`lighterweb.crypto`): the model exposes set/get methods, never a plaintext attribute,
+so no form, serializer, repr or log line can pick the plaintext up by accident.
+
+Split by role: `accounts` (ExchangeAccount, Market), `gridbots` (GridBot and its states) and
+`trading` (Order, Fill, FundingPayment, BotEvent); import everything from `bots.models`.
+"""
+
+from __future__ import annotations
+
+from bots.models.accounts import (
+    NETWORK_ENDPOINTS,
+    PAPER_CHAIN_ID,
+    ExchangeAccount,
+    Market,
+    Network,
+    Tier,
+)
+from bots.models.fields import (
+    money_field,
+)
+from bots.models.gridbots import (
+    BotStatus,
+    DesiredState,
+    GridBot,
+    MarginMode,
+    SizeMode,
+    SpacingMode,
+)
+from bots.models.trading import (
+    BotEvent,
+    EventLevel,
+    Fill,
+    FundingPayment,
+    Order,
+    OrderStatus,
+    Side,
+)
+
+__all__ = [
+    "NETWORK_ENDPOINTS",
+    "PAPER_CHAIN_ID",
+    "BotEvent",
+    "BotStatus",
+    "DesiredState",
+    "EventLevel",
+    "ExchangeAccount",
+    "Fill",
+    "FundingPayment",
+    "GridBot",
+    "MarginMode",
+    "Market",
+    "Network",
+    "Order",
+    "OrderStatus",
+    "Side",
+    "SizeMode",
+    "SpacingMode",
+    "Tier",
+    "money_field",
+]

@@ -1,0 +1,131 @@
+"""Grid bots: the operator's configuration, desired state and the engine-owned run state."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from bots import validators
+from bots.models.accounts import ExchangeAccount, Market
+from bots.models.fields import money_field
+
+
+class SpacingMode(models.TextChoices):
+    ARITHMETIC = "arithmetic", "Arithmetic (price step)"
+    GEOMETRIC = "geometric", "Geometric (percent step)"
+
+
+class SizeMode(models.TextChoices):
+    BASE = "base", "Base quantity"
+    QUOTE = "quote", "Quote notional"
+
+
+class MarginMode(models.TextChoices):
+    CROSS = "cross", "Cross"
+    ISOLATED = "isolated", "Isolated"
+
+
+class DesiredState(models.TextChoices):
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    STOPPED = "stopped", "Stopped"
+
+
+class BotStatus(models.TextChoices):
+    STOPPED = "stopped", "Stopped"
+    STARTING = "starting", "Starting"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    STOPPING = "stopping", "Stopping"
+    ERROR = "error", "Error"
+
+
+class GridBot(models.Model):
+    """An infinite two-sided grid on one market of one account (design.md "Infinite grid")."""
+
+    name = models.CharField(max_length=100)
+    account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="bots")
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="bots")
+    spacing_mode = models.CharField(
+        max_length=10, choices=SpacingMode.choices, default=SpacingMode.ARITHMETIC
+    )
+    step = money_field(help_text="Price step (arithmetic) or percent per level (geometric).")
+    levels_per_side = models.PositiveSmallIntegerField(default=5)
+    size_mode = models.CharField(max_length=5, choices=SizeMode.choices, default=SizeMode.BASE)
+    size = money_field(help_text="Per level: base quantity or quote notional, per the size mode.")
+    post_only = models.BooleanField(default=True)
+    max_open_orders = models.PositiveIntegerField(default=20)
+    max_position_notional = money_field(help_text="Stop adding on the side that grows exposure.")
+    leverage = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("1"))
+    margin_mode = models.CharField(
+        max_length=8, choices=MarginMode.choices, default=MarginMode.CROSS
+    )
+    stop_loss_price = money_field(null=True, blank=True)
+    take_profit_price = money_field(null=True, blank=True)
+    desired_state = models.CharField(
+        max_length=8, choices=DesiredState.choices, default=DesiredState.STOPPED, editable=False
+    )
+    status = models.CharField(
+        max_length=8, choices=BotStatus.choices, default=BotStatus.STOPPED, editable=False
+    )
+    status_message = models.TextField(blank=True, default="", editable=False)
+    # Set by the "Cancel all" action; the runner clears it once the exchange confirms.
+    cancel_all_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    flatten_on_stop = models.BooleanField(
+        default=False,
+        help_text="Close the position (reduce-only) when stop-loss or take-profit hits.",
+    )
+    # Engine-owned run state: the fence of the current lease holder (runner writes are
+    # conditional on it), liveness, crash history and the lattice kept across restarts.
+    lease_fence = models.BigIntegerField(default=0, editable=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    crash_count = models.PositiveIntegerField(default=0, editable=False)
+    last_crash_at = models.DateTimeField(null=True, blank=True, editable=False)
+    anchor_price = money_field(null=True, blank=True, editable=False)
+    centre_index = models.IntegerField(null=True, blank=True, editable=False)
+    last_price = money_field(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    stopped_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            # A paused grid still owns its resting orders, so it counts as active.
+            models.UniqueConstraint(
+                fields=["account", "market"],
+                condition=~Q(desired_state="stopped"),
+                name="one_active_grid_per_account_market",
+                violation_error_message="A grid is already active on this account and market.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        errors |= validators.grid_shape_errors(self.step, self.levels_per_side)
+        errors |= validators.max_open_orders_errors(self.max_open_orders, self.levels_per_side)
+        errors |= validators.positive_errors("max_position_notional", self.max_position_notional)
+        errors |= validators.exit_price_errors(self.stop_loss_price, self.take_profit_price)
+        market = self.market if self.market_id else None
+        if market is not None:
+            errors |= validators.order_size_errors(
+                size_mode=self.size_mode,
+                size=self.size,
+                min_base_amount=market.min_base_amount,
+                min_quote_amount=market.min_quote_amount,
+                last_price=market.last_price,
+            )
+            errors |= validators.leverage_errors(self.leverage, market.max_leverage)
+            if self.account_id and self.account.network != market.network:
+                errors["market"] = "This market belongs to another network than the account."
+        else:
+            errors |= validators.leverage_errors(self.leverage, None)
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,185 @@
+"""First-run paper setup: a simulator account with a real API key, its markets, three grid bots.
+
+`paper_provision()` is idempotent (`./scripts/start.sh` runs it on every start):
+
+1. the simulator's config file (`var/sim-config.json`, which start.sh's `sim` process loads)
+   gets one funded account with a freshly generated API public key, unless it already has the
+   account the database knows;
+2. an `ExchangeAccount` "Paper" on the `paper` network holds the matching private key
+   (encrypted); it is re-keyed whenever the config had to be written again;
+3. the `paper` markets are written from the same config the simulator serves (the simulator is
+   not running yet when start.sh provisions; "Sync markets" later refreshes them);
+4. three STOPPED grid bots (BTC, ETH, SOL) with settings scaled to each market's price.
+
+The private key never leaves the database; the config file holds only the public key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from bots.models import ExchangeAccount, GridBot, Market, Network, SizeMode, Tier
+from exchange.simulator.config import DEFAULT_CONFIG_PATH, load_config
+
+logger = logging.getLogger(__name__)
+
+PAPER_ACCOUNT_NAME = "Paper"
+PAPER_ACCOUNT_INDEX = 100
+PAPER_API_KEY_INDEX = 3
+PAPER_L1_ADDRESS = "0x" + "00" * 19 + "64"
+PAPER_COLLATERAL = "100000"
+PAPER_SYMBOLS = ("BTC", "ETH", "SOL")
+# Grid shape of the demo bots: 5 bps steps fill within a minute or two on the default price
+# paths; 100 USDC per level is ten times the minimum order; 10 levels cap the position.
+STEP_FRACTION = Decimal("0.0005")
+LEVELS_PER_SIDE = 5
+SIZE_QUOTE = Decimal("100")
+MAX_POSITION_NOTIONAL = Decimal("1000")
+LEVERAGE = Decimal("3")
+
+
+@dataclass(frozen=True)
+class ProvisionReport:
+    """What a provisioning run created (False/0 when it was already there)."""
+
+    config_written: bool
+    account_created: bool
+    account_rekeyed: bool
+    markets: int
+    bots_created: int
+
+
+def sim_config_path() -> Path:
+    """Where start.sh's simulator reads its config (setting PAPER_SIM_CONFIG, default var/)."""
+    return Path(settings.PAPER_SIM_CONFIG)
+
+
+def _config_has_account(path: Path) -> bool:
+    if not path.exists():
+        return False
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return any(
+        a.get("index") == PAPER_ACCOUNT_INDEX and str(PAPER_API_KEY_INDEX) in a.get("api_keys", {})
+        for a in data.get("accounts", [])
+    )
+
+
+def _config_write(path: Path, public_key: str) -> None:
+    data: dict[str, Any] = json.loads(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
+    if path.exists():
+        # Keep an operator's edits (price paths, speed...) and replace only our account.
+        data = json.loads(path.read_text(encoding="utf-8"))
+    others = [a for a in data.get("accounts", []) if a.get("index") != PAPER_ACCOUNT_INDEX]
+    data["accounts"] = [
+        *others,
+        {
+            "index": PAPER_ACCOUNT_INDEX,
+            "l1_address": PAPER_L1_ADDRESS,
+            "collateral": PAPER_COLLATERAL,
+            "api_keys": {str(PAPER_API_KEY_INDEX): public_key},
+            "tier": Tier.STANDARD.value,
+        },
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def _account_ensure(path: Path) -> tuple[ExchangeAccount, bool, bool, bool]:
+    account = ExchangeAccount.objects.filter(
+        network=Network.PAPER, account_index=PAPER_ACCOUNT_INDEX
+    ).first()
+    if account is not None and account.has_api_private_key and _config_has_account(path):
+        return account, False, False, False
+    from exchange.client import generate_api_key  # the only SDK importer signs the key pair
+
+    private_key, public_key = generate_api_key()
+    created = account is None
+    if account is None:
+        account = ExchangeAccount(
+            name=PAPER_ACCOUNT_NAME,
+            network=Network.PAPER,
+            account_index=PAPER_ACCOUNT_INDEX,
+            api_key_index=PAPER_API_KEY_INDEX,
+            l1_address=PAPER_L1_ADDRESS,
+            tier=Tier.STANDARD,
+        )
+    account.set_api_private_key(private_key)
+    account.save()
+    _config_write(path, public_key)
+    return account, True, created, not created
+
+
+def _markets_write(path: Path) -> list[Market]:
+    config = load_config(path)
+    now = timezone.now()
+    markets = []
+    for spec in config.markets:
+        market, _ = Market.objects.update_or_create(
+            network=Network.PAPER,
+            market_id=spec.market_id,
+            defaults={
+                "symbol": spec.symbol,
+                "size_decimals": spec.size_decimals,
+                "price_decimals": spec.price_decimals,
+                # The same conversions the exchange's orderBookDetails reply goes through.
+                "min_base_amount": Decimal(spec.min_base_amount).scaleb(-spec.size_decimals),
+                "min_quote_amount": spec.min_quote_amount,
+                "max_leverage": Decimal(10000) / spec.min_imf,
+                "last_price": spec.initial_price,
+                "synced_at": now,
+            },
+        )
+        markets.append(market)
+    return markets
+
+
+def _step_for(market: Market) -> Decimal:
+    tick = Decimal(1).scaleb(-market.price_decimals)
+    price = market.last_price or Decimal(0)
+    return max(tick, (price * STEP_FRACTION).quantize(tick, rounding=ROUND_HALF_UP))
+
+
+def _bots_ensure(account: ExchangeAccount, markets: list[Market]) -> int:
+    created = 0
+    for market in markets:
+        if market.symbol not in PAPER_SYMBOLS:
+            continue
+        if GridBot.objects.filter(account=account, market=market).exists():
+            continue
+        bot = GridBot(
+            name=f"{market.symbol} grid (paper)",
+            account=account,
+            market=market,
+            step=_step_for(market),
+            levels_per_side=LEVELS_PER_SIDE,
+            size_mode=SizeMode.QUOTE,
+            size=SIZE_QUOTE,
+            max_open_orders=2 * LEVELS_PER_SIDE,
+            max_position_notional=MAX_POSITION_NOTIONAL,
+            leverage=LEVERAGE,
+        )
+        bot.full_clean()
+        bot.save()
+        created += 1
+    return created
+
+
+def paper_provision() -> ProvisionReport:
+    """Create whatever of the paper setup is missing; see the module docstring."""
+    path = sim_config_path()
+    with transaction.atomic():
+        account, written, created, rekeyed = _account_ensure(path)
+        markets = _markets_write(path)
+        bots = _bots_ensure(account, markets)
+    report = ProvisionReport(written, created, rekeyed, len(markets), bots)
+    logger.info("paper provisioning: %s (simulator config %s)", report, path)
+    return report

@@ -1,0 +1,12 @@
+"""Websocket routes of the dashboard (mounted by lighterweb.routing)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, path
+
+from bots.consumers import BotConsumer, DashboardConsumer
+
+websocket_urlpatterns: list[URLPattern] = [
+    path("ws/dashboard/", DashboardConsumer.as_asgi(), name="ws-dashboard"),
+    path("ws/bots/<int:bot_id>/", BotConsumer.as_asgi(), name="ws-bot"),
+]

@@ -1,0 +1,412 @@
+"""The shapes of everything the REST API and the dashboard websocket send and receive.
+
+One set of ninja Schemas serves both (house style 9): an API operation returns one of these, and
+`bots.broadcast` builds its websocket payloads with `payload(Schema, obj)`, so a client sees the
+same fields whichever way the data arrived.
+
+Money and sizes are `Decimal` in, and plain decimal strings out (`"4000.5"`, never a float and
+never exponent notation), so no client loses precision. Secrets never appear here: an account
+says only whether a key is stored (`has_api_key`), never the key or its ciphertext.
+
+Ids: `account_id`, `market_id`, `bot_id` are our database ids; the exchange's own market number
+is `MarketOut.exchange_market_id`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from ninja import Field, Schema
+from pydantic import PlainSerializer
+
+
+def _decimal_text(value: Decimal) -> str:
+    # normalize() drops the DB's trailing zeros; format "f" keeps it out of exponent notation.
+    return format(value.normalize(), "f") if value else "0"
+
+
+Money = Annotated[Decimal, PlainSerializer(_decimal_text, return_type=str)]
+# Database ids and counts fit a signed 64-bit / 32-bit integer; bigger input is a 422, not a
+# database overflow.
+MAX_ID = 2**63 - 1
+MAX_COUNT = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+# Free text in a query (search, kind, cursor...): bounded, and no NUL (PostgreSQL refuses it).
+QueryText = Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")]
+
+SpacingMode = Literal["arithmetic", "geometric"]
+SizeMode = Literal["base", "quote"]
+MarginMode = Literal["cross", "isolated"]
+SideName = Literal["buy", "sell"]
+
+
+def payload(schema: type[Schema], obj: Any) -> dict[str, Any]:
+    """`obj` (a model row or any object with the schema's attributes) as a JSON-ready dict."""
+    return schema.from_orm(obj).model_dump(mode="json")
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+class FieldErrorOut(Schema):
+    """One invalid input field; `field` is "__all__" for errors not tied to one field."""
+
+    field: str
+    message: str
+
+
+class ErrorOut(Schema):
+    """The one error format of the API, whatever the status code."""
+
+    detail: str
+    code: str = Field(description="validation, not_found, refused, unauthorized, forbidden, ...")
+    errors: list[FieldErrorOut] = Field(default_factory=list)
+
+
+# -- accounts and markets -----------------------------------------------------------------------
+
+
+class AccountOut(Schema):
+    """An exchange account, without any secret (only whether each key is stored)."""
+
+    id: int
+    name: str
+    network: str
+    tier: str
+    base_url: str
+    chain_id: int
+    l1_address: str
+    account_index: int | None
+    api_key_index: int | None
+    # Named without "private_key": the schema itself must not even suggest a secret field.
+    has_api_key: bool = Field(description="Whether an API private key is stored (encrypted).")
+    has_eth_key: bool = Field(description="Whether an ETH private key is stored (encrypted).")
+    dead_mans_switch: bool | None = Field(
+        default=None, description="The explicit choice; null means the network's default."
+    )
+    dead_mans_switch_enabled: bool = False
+    dead_mans_switch_armed_until: datetime | None = None
+    last_checked_at: datetime | None
+    last_error: str
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_has_api_key(obj: Any) -> bool:
+        return bool(obj.has_api_private_key)
+
+    @staticmethod
+    def resolve_has_eth_key(obj: Any) -> bool:
+        return bool(obj.has_eth_private_key)
+
+
+class MarketOut(Schema):
+    """A perpetual market as last synced from the exchange."""
+
+    id: int
+    network: str
+    exchange_market_id: int = Field(description="The exchange's market number.")
+    symbol: str
+    size_decimals: int
+    price_decimals: int
+    min_base_amount: Money
+    min_quote_amount: Money
+    max_leverage: Money | None
+    last_price: Money | None
+    synced_at: datetime | None
+
+    @staticmethod
+    def resolve_exchange_market_id(obj: Any) -> int:
+        return int(obj.market_id)
+
+
+# -- grid bots ----------------------------------------------------------------------------------
+
+
+class GridBotIn(Schema):
+    """A new grid bot; validated like the admin form (model `full_clean`)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    account_id: Id
+    market_id: Id = Field(description="Our market id (MarketOut.id), not the exchange's.")
+    spacing_mode: SpacingMode = "arithmetic"
+    step: Decimal = Field(description="Price step (arithmetic) or percent per level (geometric).")
+    levels_per_side: Count = 5
+    size_mode: SizeMode = "base"
+    size: Decimal = Field(description="Per level: base quantity or quote notional.")
+    post_only: bool = True
+    max_open_orders: Count = 20
+    max_position_notional: Decimal
+    leverage: Decimal = Decimal("1")
+    margin_mode: MarginMode = "cross"
+    stop_loss_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
+    flatten_on_stop: bool = False
+
+
+class GridBotPatch(Schema):
+    """A partial update of a grid bot's configuration: only the fields sent change."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    spacing_mode: SpacingMode | None = None
+    step: Decimal | None = None
+    levels_per_side: Count | None = None
+    size_mode: SizeMode | None = None
+    size: Decimal | None = None
+    post_only: bool | None = None
+    max_open_orders: Count | None = None
+    max_position_notional: Decimal | None = None
+    leverage: Decimal | None = None
+    margin_mode: MarginMode | None = None
+    stop_loss_price: Decimal | None = None
+    take_profit_price: Decimal | None = None
+    flatten_on_stop: bool | None = None
+
+
+class GridBotOut(Schema):
+    """A grid bot: its configuration, what the operator wants and what the engine reports."""
+
+    id: int
+    name: str
+    account_id: int
+    account_name: str
+    market_id: int
+    symbol: str
+    network: str
+    spacing_mode: str
+    step: Money
+    levels_per_side: int
+    size_mode: str
+    size: Money
+    post_only: bool
+    max_open_orders: int
+    max_position_notional: Money
+    leverage: Money
+    margin_mode: str
+    stop_loss_price: Money | None
+    take_profit_price: Money | None
+    flatten_on_stop: bool = False
+    desired_state: str
+    status: str
+    status_message: str
+    last_price: Money | None = None
+    anchor_price: Money | None = None
+    centre_index: int | None = None
+    heartbeat_at: datetime | None = None
+    crash_count: int = 0
+    last_crash_at: datetime | None = None
+    cancel_all_requested_at: datetime | None
+    started_at: datetime | None
+    stopped_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_account_name(obj: Any) -> str:
+        return str(obj.account.name)
+
+    @staticmethod
+    def resolve_symbol(obj: Any) -> str:
+        return str(obj.market.symbol)
+
+    @staticmethod
+    def resolve_network(obj: Any) -> str:
+        return str(obj.market.network)
+
+
+# -- orders, fills, events ----------------------------------------------------------------------
+
+
+class OrderOut(Schema):
+    """One order of ours, from intent to its final state and the exchange's reason."""
+
+    id: int
+    bot_id: int | None
+    account_id: int
+    market_id: int
+    symbol: str
+    client_order_index: int
+    order_index: int | None
+    side: SideName
+    price: Money
+    size_base: Money
+    filled_base: Money
+    fill_ratio: Money = Decimal("0")
+    status: str
+    exchange_status: str
+    reason: str
+    level_index: int | None
+    tx_hash: str = ""
+    sent_at: datetime | None = None
+    resolved_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_symbol(obj: Any) -> str:
+        return str(obj.market.symbol)
+
+
+class FillOut(Schema):
+    """One trade of ours; `fee` is quote paid (negative for a rebate)."""
+
+    id: int
+    bot_id: int | None
+    account_id: int
+    market_id: int
+    symbol: str
+    order_id: int | None
+    trade_id: int
+    side: SideName
+    price: Money
+    size_base: Money
+    fee: Money
+    is_maker: bool
+    level_index: int | None = None
+    round_trip_id: int | None = None
+    executed_at: datetime
+
+    @staticmethod
+    def resolve_symbol(obj: Any) -> str:
+        return str(obj.market.symbol)
+
+
+class EventOut(Schema):
+    """One BotEvent: a decision, order, fill, error or operator action."""
+
+    id: int
+    bot_id: int
+    account_id: int | None
+    level: str
+    kind: str
+    message: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class OrderPage(Schema):
+    """A page of orders, newest first; pass `next_cursor` as `cursor` for the next page."""
+
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class FillPage(Schema):
+    """A page of fills, newest first; pass `next_cursor` as `cursor` for the next page."""
+
+    items: list[FillOut]
+    next_cursor: str | None
+
+
+class EventPage(Schema):
+    """A page of events, newest first; pass `next_cursor` as `cursor` for the next page."""
+
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+# -- PnL, positions, account summaries ----------------------------------------------------------
+
+
+class PnlOut(Schema):
+    """A bot's books (bots.accounting) at `mark_price`; amounts in quote.
+
+    `total = realized + unrealized - fees + funding`; `realized = grid_profit + other_realized`.
+    Without a known price (`mark_price` null) unrealized PnL is reported as zero.
+    """
+
+    bot_id: int
+    symbol: str
+    mark_price: Money | None
+    position_base: Money
+    avg_entry_price: Money | None
+    realized: Money
+    grid_profit: Money
+    other_realized: Money
+    unrealized: Money
+    fees: Money
+    funding: Money
+    total: Money
+    round_trips: int
+    fill_count: int
+
+
+class PositionOut(Schema):
+    """One open position of an account as last reported by the exchange."""
+
+    symbol: str
+    side: str
+    size_base: Money
+    avg_entry_price: Money | None = None
+    unrealized_pnl: Money | None = None
+
+
+class BudgetUsageOut(Schema):
+    """Requests (standard tier) or weight (premium) spent in the L1 address's rolling window."""
+
+    used: int
+    limit: int
+    window_s: float
+
+
+class AccountSummaryOut(Schema):
+    """An account with its balances, positions and request budget, for the overview."""
+
+    account: AccountOut
+    equity: Money | None
+    available_balance: Money | None
+    collateral: Money | None
+    positions: list[PositionOut]
+    open_orders: int
+    bots: int
+    bots_running: int
+    budget: BudgetUsageOut | None
+    balances_at: datetime | None
+
+
+# -- control and status -------------------------------------------------------------------------
+
+
+class CancelReportOut(Schema):
+    """A verified cancel on one account: orders cancelled and any still open after read-back."""
+
+    account_id: int
+    exchange_market_id: int | None = Field(description="null: every market of the account.")
+    cancelled: int
+    remaining: list[int] = Field(description="Exchange order indexes still open.")
+    error: str
+    verified: bool
+
+    @staticmethod
+    def resolve_exchange_market_id(obj: Any) -> int | None:
+        return None if obj.market_id is None else int(obj.market_id)
+
+
+class ControlOut(Schema):
+    """The outcome of a control action: what was asked, the bots it touched, and for the
+    exchange-wide controls the verified cancels per account (`verified` null when none ran)."""
+
+    detail: str
+    bots: list[GridBotOut]
+    cancels: list[CancelReportOut] = Field(default_factory=list)
+    verified: bool | None = None
+
+
+class CancelAllIn(Schema):
+    """Scope of a cancel-all: one account and/or one market; neither means everything."""
+
+    account_id: Id | None = None
+    market_id: Id | None = None
+
+
+class StatusOut(Schema):
+    """The whole site at a glance: bots per status and per desired state, accounts, orders."""
+
+    status: str
+    bots_by_status: dict[str, int]
+    bots_by_desired_state: dict[str, int]
+    accounts: int
+    open_orders: int

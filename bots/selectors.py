@@ -1,0 +1,423 @@
+"""Reads shared by the admin, the dashboard and the API (house style: `<noun>_get/_list`).
+
+Lists return QuerySets with their foreign keys loaded, so callers can filter further and
+serialise with `bots.schemas` without extra queries. `page()` turns any of them into a
+newest-first page with an opaque cursor (keyset on the id, so a page never skips or repeats a row
+while new rows arrive). Aggregates (PnL, account summaries) are small frozen dataclasses whose
+attributes match the schemas of the same name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import Model, Q, QuerySet
+from redis.exceptions import RedisError
+
+from bots import accounting
+from bots.models import (
+    BotEvent,
+    BotStatus,
+    DesiredState,
+    ExchangeAccount,
+    Fill,
+    FundingPayment,
+    GridBot,
+    Market,
+    Order,
+    OrderStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Model)
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+# Orders that may still rest on the book (or are about to): what "open orders" counts.
+LIVE_ORDER_STATUSES = (
+    OrderStatus.INTENT,
+    OrderStatus.PENDING,
+    OrderStatus.OPEN,
+    OrderStatus.PARTIALLY_FILLED,
+    OrderStatus.UNKNOWN,
+)
+EVENT_LEVEL_RANK = {"debug": 0, "info": 1, "warning": 2, "error": 3}
+
+
+# -- pages --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page(Generic[M]):
+    """Rows newest first and the cursor of the next (older) page, None at the end."""
+
+    items: list[M]
+    next_cursor: str | None
+
+
+def page(rows: QuerySet[M], cursor: str | None = None, limit: int = DEFAULT_PAGE_SIZE) -> Page[M]:
+    """One page of `rows`, newest (highest id) first, starting after `cursor`.
+
+    Raises ValidationError (field "cursor" or "limit") for a malformed cursor or limit.
+    """
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationError({"limit": f"Limit must be between 1 and {MAX_PAGE_SIZE}."})
+    rows = rows.order_by("-pk")
+    if cursor:
+        rows = rows.filter(pk__lt=_cursor_id(cursor))
+    batch = list(rows[: limit + 1])
+    more = len(batch) > limit
+    items = batch[:limit]
+    return Page(items=items, next_cursor=str(items[-1].pk) if more else None)
+
+
+def _cursor_id(cursor: str) -> int:
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise ValidationError({"cursor": "Unknown cursor: pass back a next_cursor value."})
+    return int(cursor)
+
+
+# -- accounts and markets -----------------------------------------------------------------------
+
+
+def account_list() -> QuerySet[ExchangeAccount]:
+    """All exchange accounts."""
+    return ExchangeAccount.objects.all()
+
+
+def account_get(account_id: int) -> ExchangeAccount:
+    """One account (raises ExchangeAccount.DoesNotExist)."""
+    return account_list().get(pk=account_id)
+
+
+def market_list(network: str | None = None) -> QuerySet[Market]:
+    """The markets known on one network (or every network), by symbol."""
+    markets = Market.objects.all()
+    if network is not None:
+        markets = markets.filter(network=network)
+    return markets.order_by("network", "symbol")
+
+
+def market_get(market_id: int) -> Market:
+    """One market by our id (raises Market.DoesNotExist)."""
+    return Market.objects.get(pk=market_id)
+
+
+# -- bots ---------------------------------------------------------------------------------------
+
+
+def bot_list(
+    *,
+    account_id: int | None = None,
+    market_id: int | None = None,
+    status: str | None = None,
+    desired_state: str | None = None,
+) -> QuerySet[GridBot]:
+    """Grid bots with their account and market loaded, optionally filtered."""
+    bots = GridBot.objects.select_related("account", "market")
+    filters = {
+        "account_id": account_id,
+        "market_id": market_id,
+        "status": status,
+        "desired_state": desired_state,
+    }
+    return bots.filter(**{name: value for name, value in filters.items() if value is not None})
+
+
+def bot_get(bot_id: int) -> GridBot:
+    """One grid bot (raises GridBot.DoesNotExist)."""
+    return bot_list().get(pk=bot_id)
+
+
+def bot_active_list() -> QuerySet[GridBot]:
+    """Bots the operator wants running or paused: the ones a runner must keep alive."""
+    return bot_list().exclude(desired_state=DesiredState.STOPPED)
+
+
+# -- orders, fills, events ----------------------------------------------------------------------
+
+
+def order_list(
+    *,
+    bot_id: int | None = None,
+    account_id: int | None = None,
+    market_id: int | None = None,
+    status: str | None = None,
+    live_only: bool = False,
+    since: datetime | None = None,
+) -> QuerySet[Order]:
+    """Orders, optionally filtered; `live_only` keeps those that may rest on the book."""
+    orders = Order.objects.select_related("market")
+    orders = _by_owner(orders, bot_id=bot_id, account_id=account_id, market_id=market_id)
+    if status is not None:
+        orders = orders.filter(status=status)
+    if live_only:
+        orders = orders.filter(status__in=LIVE_ORDER_STATUSES)
+    if since is not None:
+        orders = orders.filter(updated_at__gte=_since_bound(since))
+    return orders
+
+
+def fill_list(
+    *,
+    bot_id: int | None = None,
+    account_id: int | None = None,
+    market_id: int | None = None,
+    since: datetime | None = None,
+) -> QuerySet[Fill]:
+    """Fills, optionally filtered (`since` on the execution time)."""
+    fills = Fill.objects.select_related("market")
+    fills = _by_owner(fills, bot_id=bot_id, account_id=account_id, market_id=market_id)
+    if since is not None:
+        fills = fills.filter(executed_at__gte=_since_bound(since))
+    return fills
+
+
+def event_list(
+    *,
+    bot_id: int | None = None,
+    account_id: int | None = None,
+    level: str | None = None,
+    kind: str | None = None,
+    search: str | None = None,
+    since: datetime | None = None,
+) -> QuerySet[BotEvent]:
+    """Bot events; `level` is a minimum (warning = warnings and errors), `search` any text."""
+    events = BotEvent.objects.all()
+    if bot_id is not None:
+        events = events.filter(bot_id=bot_id)
+    if account_id is not None:
+        events = events.filter(account_id=account_id)
+    if level is not None:
+        if level not in EVENT_LEVEL_RANK:
+            raise ValidationError({"level": f"Level must be one of {', '.join(EVENT_LEVEL_RANK)}."})
+        rank = EVENT_LEVEL_RANK[level]
+        events = events.filter(level__in=[n for n, r in EVENT_LEVEL_RANK.items() if r >= rank])
+    if kind:
+        events = events.filter(kind=kind)
+    if search:
+        events = events.filter(Q(message__icontains=search) | Q(kind__icontains=search))
+    if since is not None:
+        events = events.filter(created_at__gte=_since_bound(since))
+    return events
+
+
+def bot_event_list(bot: GridBot, limit: int = 100) -> QuerySet[BotEvent]:
+    """The bot's newest events first."""
+    return BotEvent.objects.filter(bot=bot).order_by("-created_at", "-id")[:limit]
+
+
+def _by_owner(rows: QuerySet[M], **owners: int | None) -> QuerySet[M]:
+    return rows.filter(**{name: value for name, value in owners.items() if value is not None})
+
+
+# -- PnL ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BotPnl:
+    """A bot's books at `mark_price` (None when no price is known; unrealized is then 0)."""
+
+    bot_id: int
+    symbol: str
+    mark_price: Decimal | None
+    position_base: Decimal
+    avg_entry_price: Decimal | None
+    realized: Decimal
+    grid_profit: Decimal
+    other_realized: Decimal
+    unrealized: Decimal
+    fees: Decimal
+    funding: Decimal
+    total: Decimal
+    round_trips: int
+    fill_count: int
+
+
+def bot_pnl(bot: GridBot) -> BotPnl:
+    """PnL of one bot from its Fill and FundingPayment rows (bots.accounting), at its last price."""
+    ledger = accounting.Ledger()
+    fills = Fill.objects.filter(bot=bot).order_by("executed_at", "trade_id")
+    for row in fills.values_list(
+        "trade_id", "side", "price", "size_base", "fee", "is_maker", "level_index"
+    ):
+        trade_id, side, price, size_base, fee, is_maker, level = row
+        ledger.apply_fill(accounting.Fill(trade_id, side, price, size_base, fee, is_maker, level))
+    payments = FundingPayment.objects.filter(bot=bot).order_by("paid_at", "funding_id")
+    for funding_id, amount in payments.values_list("funding_id", "amount"):
+        ledger.apply_funding(accounting.FundingPayment(funding_id, amount))
+    mark = bot.last_price or bot.market.last_price
+    # Without a price the position is valued at its own entry: unrealized 0, not a guess.
+    valuation = mark or _entry_price(ledger) or Decimal(1)
+    summary = asdict(ledger.summary(valuation)) | {"mark_price": mark}
+    return BotPnl(bot_id=bot.pk, symbol=bot.market.symbol, **summary)
+
+
+def _entry_price(ledger: accounting.Ledger) -> Decimal | None:
+    if ledger.position_base == 0:
+        return None
+    entry = ledger.cost_quote / ledger.position_base
+    return entry if entry > 0 else None
+
+
+# -- accounts: balances, positions, request budget ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Position:
+    """One open position as last reported by the exchange."""
+
+    symbol: str
+    side: str
+    size_base: Decimal
+    avg_entry_price: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class BudgetUsage:
+    """Requests (or weight) spent in the rolling window of the account's L1 address."""
+
+    used: int
+    limit: int
+    window_s: float
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """An account with what the overview shows about it."""
+
+    account: ExchangeAccount
+    equity: Decimal | None
+    available_balance: Decimal | None
+    collateral: Decimal | None
+    positions: list[Position]
+    open_orders: int
+    bots: int
+    bots_running: int
+    budget: BudgetUsage | None
+    balances_at: datetime | None
+
+
+def account_summary(account: ExchangeAccount, *, with_budget: bool = True) -> AccountSummary:
+    """Balances and positions (last exchange check), our open orders and bots, request budget."""
+    reported: dict[str, Any] = account.last_check_summary or {}
+    bots = Counter(GridBot.objects.filter(account=account).values_list("status", flat=True))
+    return AccountSummary(
+        account=account,
+        equity=_decimal_or_none(reported.get("equity")),
+        available_balance=_decimal_or_none(reported.get("available_balance")),
+        collateral=_decimal_or_none(reported.get("collateral")),
+        positions=_positions(reported.get("positions")),
+        open_orders=order_list(account_id=account.pk, live_only=True).count(),
+        bots=sum(bots.values()),
+        bots_running=bots[BotStatus.RUNNING],
+        budget=account_budget_usage(account) if with_budget else None,
+        balances_at=account.last_checked_at if reported else None,
+    )
+
+
+def account_summary_list(*, with_budget: bool = True) -> list[AccountSummary]:
+    """The summary of every account, by name."""
+    return [account_summary(a, with_budget=with_budget) for a in account_list()]
+
+
+def account_budget_usage(account: ExchangeAccount) -> BudgetUsage | None:
+    """What the shared request budget of the account's L1 address has spent (None if unknown)."""
+    import redis.asyncio as aioredis
+
+    from exchange.budget import budget_usage
+
+    # The same budget name as the exchange client uses (exchange/client.py).
+    key = account.l1_address or f"account-{account.account_index}"
+
+    async def read() -> BudgetUsage:
+        client = aioredis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5
+        )
+        try:
+            usage = await budget_usage(client, key, account.tier)  # type: ignore[arg-type]
+        finally:
+            await client.aclose()
+        return BudgetUsage(used=usage.used, limit=usage.limit, window_s=usage.window_s)
+
+    try:
+        return async_to_sync(read)()
+    except (RedisError, OSError) as exc:
+        logger.warning("account %s: request budget unreadable: %s", account.pk, exc)
+        return None
+
+
+_SINCE_FLOOR = datetime(1970, 1, 1, tzinfo=UTC)
+_SINCE_CEILING = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _since_bound(since: datetime) -> datetime:
+    """`since` within what every database stores (PostgreSQL fails on year-1012 odd offsets).
+
+    Nothing here predates 1970, so an earlier bound means the same as 1970; a naive value is UTC.
+    """
+    aware = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+    return min(max(aware, _SINCE_FLOOR), _SINCE_CEILING)
+
+
+def _decimal_or_none(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() else None
+
+
+def _positions(raw: Any) -> list[Position]:
+    positions = []
+    for item in raw if isinstance(raw, list) else []:
+        size = _decimal_or_none(item.get("size")) if isinstance(item, dict) else None
+        if size is None or size == 0:
+            continue
+        positions.append(
+            Position(
+                symbol=str(item.get("symbol", "")),
+                side=str(item.get("side", "")),
+                size_base=size,
+                avg_entry_price=_decimal_or_none(item.get("avg_entry_price")),
+                unrealized_pnl=_decimal_or_none(item.get("unrealized_pnl")),
+            )
+        )
+    return positions
+
+
+# -- the whole site -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteStatus:
+    """Counts for the status endpoint and the overview header."""
+
+    bots_by_status: dict[str, int]
+    bots_by_desired_state: dict[str, int]
+    accounts: int
+    open_orders: int
+
+
+def site_status() -> SiteStatus:
+    """Bots per status and desired state (every choice present), accounts, live orders."""
+    statuses = Counter(GridBot.objects.values_list("status", flat=True))
+    desired = Counter(GridBot.objects.values_list("desired_state", flat=True))
+    return SiteStatus(
+        bots_by_status={choice: statuses[choice] for choice in BotStatus.values},
+        bots_by_desired_state={choice: desired[choice] for choice in DesiredState.values},
+        accounts=ExchangeAccount.objects.count(),
+        open_orders=order_list(live_only=True).count(),
+    )

@@ -1,0 +1,392 @@
+"""Writes: bot lifecycle and configuration, and the operator's exchange-wide controls.
+
+Admin actions, API operations, dashboard views and tasks call these; nothing else changes a bot's
+desired state. Lifecycle is cooperative (design decision 4): a command sets the desired state and
+the bot's runner acts on it within a second (it polls the row every loop tick). When no runner is
+alive for the bot (its lease is free), a task on the default queue cancels its orders instead, so
+a stop is never left to a process that no longer exists. The exchange-wide controls (emergency
+stop, cancel-all, flatten) act on the exchange right away and verify by reading back.
+
+Account actions live in `bots.accounts` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from bots import broadcast, controls
+from bots.accounts import (
+    ConnectionReport,
+    account_lookup_index,
+    account_refresh,
+    account_test_connection,
+    accounts_refresh_active,
+    markets_sync,
+)
+from bots.controls import CancelReport, CloseReport, EmergencyReport, ExchangeActionFailed
+from bots.leases import lease_holder
+from bots.models import (
+    BotEvent,
+    BotStatus,
+    DesiredState,
+    EventLevel,
+    ExchangeAccount,
+    GridBot,
+    Market,
+)
+
+__all__ = [
+    "BotActionRefused",
+    "CancelReport",
+    "CloseReport",
+    "ConnectionReport",
+    "EmergencyReport",
+    "ExchangeActionFailed",
+    "account_lookup_index",
+    "account_refresh",
+    "account_test_connection",
+    "accounts_refresh_active",
+    "bot_cancel_all",
+    "bot_create",
+    "bot_delete",
+    "bot_emergency_stop",
+    "bot_pause",
+    "bot_start",
+    "bot_stop",
+    "bot_update",
+    "cancel_all",
+    "emergency_stop_all",
+    "event_record",
+    "markets_sync",
+    "positions_flatten",
+]
+
+logger = logging.getLogger(__name__)
+
+# Grid shape and sizing: a runner holds a lattice built from them, so they change only stopped.
+RUNTIME_EDITABLE_FIELDS = frozenset({"name", "stop_loss_price", "take_profit_price"})
+
+
+class BotActionRefused(Exception):
+    """A lifecycle command that cannot apply to this bot now (message is operator-facing)."""
+
+
+# -- events -------------------------------------------------------------------------------------
+
+
+def event_record(
+    bot: GridBot,
+    kind: str,
+    message: str,
+    *,
+    level: str = EventLevel.INFO,
+    data: dict[str, Any] | None = None,
+) -> BotEvent:
+    """Append a BotEvent for `bot` (and its account), mirror it to the log and push it live."""
+    logger.log(_log_level(level), "bot %s %s: %s: %s", bot.pk, bot.market.symbol, kind, message)
+    event = BotEvent.objects.create(
+        bot=bot, account=bot.account, level=level, kind=kind, message=message, data=data or {}
+    )
+    broadcast.bot_event(event)
+    return event
+
+
+def _log_level(level: str) -> int:
+    return {"debug": logging.DEBUG, "warning": logging.WARNING, "error": logging.ERROR}.get(
+        level, logging.INFO
+    )
+
+
+# -- runner liveness and the tasks that act when it is gone -------------------------------------
+
+
+def _runner_alive(bot_id: int) -> bool:
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        return lease_holder(client, bot_id) is not None
+    finally:
+        client.close()
+
+
+def _run_enqueue(bot_id: int) -> None:
+    from bots.tasks import run_bot_task
+
+    run_bot_task.delay(bot_id)
+
+
+def _cancel_unless_runner_alive(bot_id: int, reason: str) -> None:
+    # After commit: the runner (or the cancel task) must read the new desired state.
+    if _runner_alive(bot_id):
+        return
+    from bots.tasks import bot_orders_cancel_task
+
+    bot_orders_cancel_task.delay(bot_id, reason)
+
+
+# -- bot lifecycle ------------------------------------------------------------------------------
+
+
+def _set_desired_state(
+    bot: GridBot,
+    desired: DesiredState,
+    *,
+    kind: str,
+    actor: str,
+    data: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> GridBot:
+    now = timezone.now()
+    changes: dict[str, Any] = {"desired_state": desired, "updated_at": now, **(extra or {})}
+    if desired == DesiredState.RUNNING:
+        changes["started_at"] = now
+    elif desired == DesiredState.STOPPED:
+        changes["stopped_at"] = now
+    try:
+        with transaction.atomic():
+            GridBot.objects.filter(pk=bot.pk).update(**changes)
+            bot.refresh_from_db()
+            broadcast.bot_changed(bot)
+            event_record(bot, kind, f"{kind.replace('_', ' ')} requested by {actor}", data=data)
+    except IntegrityError as exc:
+        raise BotActionRefused(
+            f"{bot}: another grid is already active on {bot.account.name} / {bot.market.symbol}"
+        ) from exc
+    return bot
+
+
+def bot_start(bot: GridBot, *, actor: str) -> GridBot:
+    """Run the bot (from stopped, paused or error); its runner starts after the commit."""
+    if bot.desired_state == DesiredState.RUNNING and bot.status != BotStatus.ERROR:
+        raise BotActionRefused(f"{bot} is already running")
+    try:
+        bot.full_clean(validate_constraints=False)
+    except ValidationError as exc:
+        raise BotActionRefused(f"{bot}: fix its configuration first ({exc.messages[0]})") from exc
+    extra: dict[str, Any] = {}
+    if bot.status in (BotStatus.STOPPED, BotStatus.ERROR):
+        # A fresh start forgets earlier crashes: the operator looked at them.
+        extra = {"status": BotStatus.STARTING, "status_message": "", "crash_count": 0}
+    with transaction.atomic():
+        bot = _set_desired_state(
+            bot, DesiredState.RUNNING, kind="start", actor=actor, data={}, extra=extra
+        )
+        # A paused bot's runner is alive and resumes by itself; a second task would exit busy.
+        transaction.on_commit(lambda: _run_enqueue(bot.pk))
+    return bot
+
+
+def bot_pause(bot: GridBot, *, actor: str) -> GridBot:
+    """Keep resting orders, place no new ones (the runner keeps watching fills)."""
+    if bot.desired_state != DesiredState.RUNNING:
+        raise BotActionRefused(f"{bot} is not running")
+    return _set_desired_state(bot, DesiredState.PAUSED, kind="pause", actor=actor, data={})
+
+
+def bot_stop(bot: GridBot, *, actor: str) -> GridBot:
+    """Stop the bot: its orders are cancelled (verified) and its position is kept."""
+    if bot.desired_state == DesiredState.STOPPED and bot.status in (
+        BotStatus.STOPPED,
+        BotStatus.ERROR,
+    ):
+        raise BotActionRefused(f"{bot} is already stopped")
+    with transaction.atomic():
+        bot = _set_desired_state(
+            bot, DesiredState.STOPPED, kind="stop", actor=actor, data={"cancel_orders": True}
+        )
+        transaction.on_commit(lambda: _cancel_unless_runner_alive(bot.pk, f"stop by {actor}"))
+    return bot
+
+
+def bot_emergency_stop(bot: GridBot, *, actor: str) -> GridBot:
+    """Stop now and cancel every order of the bot's account on its market, verified.
+
+    The outcome of the read-back is recorded as an event (`orders_cancelled` or `cancel_failed`).
+    """
+    bot = _set_desired_state(
+        bot,
+        DesiredState.STOPPED,
+        kind="emergency_stop",
+        actor=actor,
+        data={"cancel_orders": True, "cancel_all": True},
+        extra={"cancel_all_requested_at": timezone.now()},
+    )
+    report = controls.account_cancel_all(bot.account, bot.market.market_id)
+    _report_cancel(bot, report, actor)
+    _cancel_unless_runner_alive(bot.pk, f"emergency stop by {actor}")
+    bot.refresh_from_db()
+    return bot
+
+
+def bot_cancel_all(bot: GridBot, *, actor: str) -> GridBot:
+    """Cancel all the bot's resting orders without changing its desired state.
+
+    Meant for a paused bot (a running one would place its grid again).
+    """
+    with transaction.atomic():
+        GridBot.objects.filter(pk=bot.pk).update(
+            cancel_all_requested_at=timezone.now(), updated_at=timezone.now()
+        )
+        bot.refresh_from_db()
+        event_record(bot, "cancel_all", f"cancel all requested by {actor}")
+        transaction.on_commit(lambda: _cancel_unless_runner_alive(bot.pk, f"cancel all by {actor}"))
+    return bot
+
+
+# -- exchange-wide controls ---------------------------------------------------------------------
+
+
+def _report_cancel(bot: GridBot, report: CancelReport, actor: str) -> None:
+    if report.verified:
+        message = f"{report.cancelled} orders cancelled on the exchange (verified), by {actor}"
+        event_record(bot, "orders_cancelled", message, data={"cancelled": report.cancelled})
+        return
+    problem = report.error or f"{len(report.remaining)} orders still open"
+    event_record(
+        bot,
+        "cancel_failed",
+        f"cancel by {actor} not verified: {problem}",
+        level=EventLevel.ERROR,
+        data={"remaining": list(report.remaining), "error": report.error},
+    )
+
+
+def emergency_stop_all(*, actor: str) -> EmergencyReport:
+    """Every bot stops and every order on every account is cancelled, verified by read-back.
+
+    Positions are kept: flattening is the separate, confirmed `positions_flatten`.
+    """
+    report = EmergencyReport()
+    active = GridBot.objects.exclude(desired_state=DesiredState.STOPPED).select_related(
+        "account", "market"
+    )
+    for bot in active:
+        _set_desired_state(
+            bot,
+            DesiredState.STOPPED,
+            kind="emergency_stop",
+            actor=actor,
+            data={"cancel_orders": True, "cancel_all": True, "scope": "everything"},
+        )
+        report.bots_stopped.append(bot.pk)
+    for account in ExchangeAccount.objects.all():
+        if controls.account_can_sign(account):
+            report.cancels.append(controls.account_cancel_all(account, None))
+    logger.warning(
+        "emergency stop by %s: %d bots stopped, cancels verified: %s",
+        actor,
+        len(report.bots_stopped),
+        report.verified,
+    )
+    for bot_id in report.bots_stopped:
+        _cancel_unless_runner_alive(bot_id, f"emergency stop by {actor}")
+    return report
+
+
+def cancel_all(
+    account: ExchangeAccount | None, market: Market | None, *, actor: str
+) -> list[CancelReport]:
+    """Cancel every open order of one account or all, in one market or all, verified.
+
+    Running bots in that scope are paused first, else they would place their grids again;
+    they keep their positions and resume with Start.
+    """
+    accounts = [account] if account is not None else list(ExchangeAccount.objects.all())
+    bots = GridBot.objects.filter(desired_state=DesiredState.RUNNING, account__in=accounts)
+    if market is not None:
+        bots = bots.filter(market=market)
+    for bot in bots.select_related("account", "market"):
+        _set_desired_state(
+            bot, DesiredState.PAUSED, kind="pause", actor=actor, data={"reason": "cancel all"}
+        )
+    reports = []
+    for target in accounts:
+        if market is not None and market.network != target.network:
+            continue
+        if controls.account_can_sign(target):
+            market_id = None if market is None else market.market_id
+            reports.append(controls.account_cancel_all(target, market_id))
+    logger.warning("cancel-all by %s (%s / %s): %s", actor, account, market, reports)
+    return reports
+
+
+def positions_flatten(account: ExchangeAccount, *, actor: str, confirm: bool) -> list[CloseReport]:
+    """Close every position of the account with reduce-only market orders (verified).
+
+    A separate, confirmed action: it trades at market. Refused while a bot of the account is
+    active, because its grid would open the position again.
+    """
+    if not confirm:
+        raise BotActionRefused("Flattening trades at market: confirm it explicitly.")
+    active = GridBot.objects.filter(account=account).exclude(desired_state=DesiredState.STOPPED)
+    if active.exists():
+        names = ", ".join(bot.name for bot in active)
+        raise BotActionRefused(f"Stop the bots of {account.name} first ({names}).")
+    if not controls.account_can_sign(account):
+        raise ExchangeActionFailed("Set the account index, API key index and key first.")
+    reports = controls.account_positions_close(account)
+    logger.warning("positions of account %s flattened by %s: %s", account.pk, actor, reports)
+    return reports
+
+
+# -- configuration ------------------------------------------------------------------------------
+
+
+def _validated_save(bot: GridBot) -> None:
+    try:
+        bot.full_clean()
+    except ValidationError as exc:
+        raise BotActionRefused("; ".join(exc.messages)) from exc
+    try:
+        bot.save()
+    except IntegrityError as exc:
+        raise BotActionRefused(str(exc)) from exc
+
+
+def bot_create(*, actor: str, **fields: Any) -> GridBot:
+    """Create a stopped grid bot, validated like the admin form (`full_clean`)."""
+    bot = GridBot(**fields)
+    with transaction.atomic():
+        _validated_save(bot)
+        event_record(bot, "created", f"created by {actor}")
+        broadcast.bot_changed(bot)
+    return bot
+
+
+def bot_update(bot: GridBot, *, actor: str, **changes: Any) -> GridBot:
+    """Change a bot's configuration; the grid's shape changes only while it is stopped."""
+    engine_owned = {f.name for f in GridBot._meta.concrete_fields if not f.editable}
+    if unknown := set(changes) & (
+        engine_owned | {"id", "account", "market", "account_id", "market_id"}
+    ):
+        raise BotActionRefused(f"Not editable: {', '.join(sorted(unknown))}.")
+    if bot.desired_state != DesiredState.STOPPED and set(changes) - RUNTIME_EDITABLE_FIELDS:
+        raise BotActionRefused(f"Stop {bot} before changing its grid.")
+    for name, value in changes.items():
+        setattr(bot, name, value)
+    with transaction.atomic():
+        _validated_save(bot)
+        event_record(bot, "config_changed", f"changed by {actor}", data=_jsonable(changes))
+        broadcast.bot_changed(bot)
+    return bot
+
+
+def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
+    return {name: None if value is None else str(value) for name, value in changes.items()}
+
+
+def bot_delete(bot: GridBot, *, actor: str) -> None:
+    """Delete a stopped bot; its orders and fills stay, unlinked, for the account's history."""
+    if bot.desired_state != DesiredState.STOPPED or bot.status not in (
+        BotStatus.STOPPED,
+        BotStatus.ERROR,
+    ):
+        raise BotActionRefused(f"Stop {bot} before deleting it.")
+    logger.info("bot %s %s deleted by %s", bot.pk, bot.name, actor)
+    bot.delete()

@@ -1,0 +1,136 @@
+"""The beat supervisor's decisions: restart bots whose runner died, stop crash loops, finish stops.
+
+A bot "should run" when its desired state is running or paused and it is not in `error`. Its
+runner is alive while it holds the bot's lease (`bots.leases`); a runner that died (SIGKILL, lost
+machine) loses the lease when its TTL runs out. Each restart is counted; more than
+`MAX_RESTARTS` within `CRASH_WINDOW` marks the bot `error` with the reason instead of
+restarting it forever. A bot that should be stopped but whose runner died before finishing the
+stop gets its orders cancelled by a task on the default queue.
+
+The enqueue functions come in as arguments, so this module does not import the Celery tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import redis
+from django.conf import settings
+from django.db.models import Q
+
+from bots import broadcast
+from bots.leases import lease_holder
+from bots.models import BotStatus, DesiredState, EventLevel, GridBot
+
+logger = logging.getLogger(__name__)
+
+MAX_RESTARTS = 3
+CRASH_WINDOW = timedelta(minutes=10)
+CANCEL_PENDING_SECONDS = 30
+
+
+def start_grace() -> timedelta:
+    """How long a started (or restarted) bot may take to show up holding its lease."""
+    return timedelta(seconds=float(settings.BOT_START_GRACE_SECONDS))
+
+
+@dataclass
+class SupervisorReport:
+    """What one supervisor pass did, by bot id."""
+
+    restarted: list[int] = field(default_factory=list)
+    errored: list[int] = field(default_factory=list)
+    cancels: list[int] = field(default_factory=list)
+
+
+def _last_sign_of_life(bot: GridBot) -> datetime | None:
+    moments = [t for t in (bot.heartbeat_at, bot.started_at, bot.last_crash_at) if t is not None]
+    return max(moments, default=None)
+
+
+def _event(bot: GridBot, kind: str, message: str, level: str, data: dict[str, object]) -> None:
+    # Lazy: services imports the supervisor's neighbours; the event writer lives there.
+    from bots.services import event_record
+
+    event_record(bot, kind, message, level=level, data=data)
+
+
+def bots_supervise(
+    redis_client: redis.Redis,
+    *,
+    now: datetime,
+    enqueue_run: Callable[[int], object],
+    enqueue_cancel: Callable[[int, str], object],
+) -> SupervisorReport:
+    """One supervisor pass over every bot; enqueues restarts and cancels, returns what it did."""
+    report = SupervisorReport()
+    should_run = GridBot.objects.exclude(desired_state=DesiredState.STOPPED).exclude(
+        status=BotStatus.ERROR
+    )
+    for bot in should_run.select_related("market"):
+        if lease_holder(redis_client, bot.pk) is not None:
+            continue
+        last = _last_sign_of_life(bot)
+        if last is not None and now - last < start_grace():
+            continue
+        _restart_or_give_up(bot, now, enqueue_run, report)
+    unfinished = GridBot.objects.filter(
+        Q(desired_state=DesiredState.STOPPED, status__in=_STOPPING_STATUSES)
+        | Q(cancel_all_requested_at__isnull=False)
+    )
+    for bot in unfinished.select_related("market"):
+        if lease_holder(redis_client, bot.pk) is not None:
+            continue
+        # One cancel task in flight per bot, however often beat runs meanwhile.
+        if redis_client.set(_cancel_pending_key(bot.pk), 1, nx=True, ex=CANCEL_PENDING_SECONDS):
+            enqueue_cancel(bot.pk, "supervisor: no runner alive")
+            report.cancels.append(bot.pk)
+    return report
+
+
+_STOPPING_STATUSES = [
+    BotStatus.STARTING,
+    BotStatus.RUNNING,
+    BotStatus.PAUSED,
+    BotStatus.STOPPING,
+]
+
+
+def _cancel_pending_key(bot_id: int) -> str:
+    return f"lighterweb:bot-cancel-pending:{bot_id}"
+
+
+def _restart_or_give_up(
+    bot: GridBot,
+    now: datetime,
+    enqueue_run: Callable[[int], object],
+    report: SupervisorReport,
+) -> None:
+    recent = bot.last_crash_at is not None and now - bot.last_crash_at < CRASH_WINDOW
+    restarts = bot.crash_count + 1 if recent else 1
+    changes: dict[str, object] = {"crash_count": restarts, "last_crash_at": now}
+    give_up = restarts > MAX_RESTARTS
+    if give_up:
+        reason = (
+            f"crash loop: the runner was lost {restarts} times within "
+            f"{int(CRASH_WINDOW.total_seconds() // 60)} minutes; not restarting "
+            "(is a bots worker running? check its log, then start the bot again)"
+        )
+        changes |= {"status": BotStatus.ERROR, "status_message": reason}
+    # Conditional on the fence we saw: a runner that started meanwhile has a newer one.
+    claimed = GridBot.objects.filter(pk=bot.pk, lease_fence=bot.lease_fence).update(**changes)
+    if not claimed:
+        return
+    if give_up:
+        bot.refresh_from_db()
+        broadcast.bot_changed(bot)
+        _event(bot, "crash_loop", reason, EventLevel.ERROR, {"restarts": restarts})
+        report.errored.append(bot.pk)
+        return
+    message = f"runner not alive (last sign of life {_last_sign_of_life(bot)}); restarting"
+    _event(bot, "restart", message, EventLevel.WARNING, {"restarts": restarts})
+    enqueue_run(bot.pk)
+    report.restarted.append(bot.pk)

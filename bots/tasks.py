@@ -1,0 +1,85 @@
+"""Thin Celery tasks: the bot loop under its lease, the supervisor, cancels, the dead-man's switch.
+
+`run_bot_task` is routed to the `bots` queue (CELERY_TASK_ROUTES), served by a threads-pool
+worker (the Go signer breaks across fork, design decision 7), and is acknowledged on receipt,
+never late (decision 4): a redelivery could start a second copy, and the lease would refuse it
+anyway. Everything else runs on the default queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from bots import accounts, controls, deadman, supervisor
+from bots.leases import BotLease, fence_claim, fence_floor
+from bots.models import GridBot
+
+logger = logging.getLogger(__name__)
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+
+
+@shared_task(name="bots.tasks.run_bot_task", acks_late=False, ignore_result=True)  # type: ignore[untyped-decorator]
+def run_bot_task(bot_id: int) -> str:
+    """Hold the bot's lease and run its loop until it stops; "busy" if another runner holds it."""
+    client = _redis()
+    lease = BotLease(client, bot_id, ttl_s=controls.lease_ttl_seconds())
+    try:
+        fence = lease.acquire(floor=fence_floor(bot_id))
+        if fence is None:
+            logger.info("bot %s: another runner holds the lease; exiting", bot_id)
+            return "busy"
+        if not fence_claim(bot_id, fence):
+            logger.warning("bot %s: fence %s is older than the bot's; exiting", bot_id, fence)
+            return "outfenced"
+        if not GridBot.objects.filter(pk=bot_id).exclude(desired_state="stopped").exists():
+            # Stopped while this task waited in the queue: the stop already cleaned up.
+            return "stopped"
+        from bots.runner import run_bot  # the loop imports the SDK: only in the worker
+
+        return asyncio.run(run_bot(bot_id, fence=fence, lease=lease))
+    finally:
+        lease.release()
+        client.close()
+
+
+@shared_task(name="bots.tasks.supervise_bots_task", ignore_result=True)  # type: ignore[untyped-decorator]
+def supervise_bots_task() -> dict[str, list[int]]:
+    """Beat: restart bots whose runner died, stop crash loops, finish orphaned stops."""
+    client = _redis()
+    try:
+        report = supervisor.bots_supervise(
+            client,
+            now=timezone.now(),
+            enqueue_run=run_bot_task.delay,
+            enqueue_cancel=bot_orders_cancel_task.delay,
+        )
+    finally:
+        client.close()
+    return {"restarted": report.restarted, "errored": report.errored, "cancels": report.cancels}
+
+
+@shared_task(name="bots.tasks.bot_orders_cancel_task", ignore_result=True)  # type: ignore[untyped-decorator]
+def bot_orders_cancel_task(bot_id: int, reason: str) -> str:
+    """Cancel a bot's orders (verified) when no runner is alive to do it."""
+    return controls.bot_orders_cancel_offline(bot_id, reason=reason)
+
+
+@shared_task(name="bots.tasks.deadman_sync_task", ignore_result=True)  # type: ignore[untyped-decorator]
+def deadman_sync_task() -> dict[int, str]:
+    """Beat: keep each account's dead-man's switch armed while its bots live, abort after."""
+    return deadman.deadman_sync_all()
+
+
+@shared_task(name="bots.tasks.accounts_refresh_task", ignore_result=True)  # type: ignore[untyped-decorator]
+def accounts_refresh_task() -> dict[int, str]:
+    """Beat: balances and positions of accounts with active bots, for the dashboard."""
+    return accounts.accounts_refresh_active()

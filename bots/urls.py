@@ -1,0 +1,17 @@
+"""Dashboard URLs (mounted at /dashboard/ by lighterweb.urls)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from bots import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("bots/<int:bot_id>/", views.bot_page, name="bot"),
+    path("bots/<int:bot_id>/<slug:action>/", views.bot_action, name="bot-action"),
+    path("emergency-stop/", views.emergency_stop_all, name="emergency-stop-all"),
+    path("cancel-all/", views.cancel_all, name="cancel-all"),
+]

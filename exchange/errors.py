@@ -1,0 +1,151 @@
+"""Typed exchange errors, mapped once from Lighter's business codes and the SDK's exceptions.
+
+Transient errors may be retried as they are; everything else needs a decision by the caller.
+This module never imports the SDK: SDK exceptions are read by their attributes (`status`,
+`body`, `data`), which is all the mapping needs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+INVALID_NONCE_CODES = frozenset({21104, 21105})
+AUTH_CODES = frozenset({21108, 21109, 21110, 21120, 21136, 20001, 20013})
+MARGIN_CODES = frozenset({21111, 21301, 21507, 21508, 21739})
+RATE_LIMIT_CODES = frozenset({23000, 23001, 23002, 23003, 23004, 30009, 30010})
+TRANSIENT_CODES = frozenset({21506, 29500, 29501})
+
+_BODY_CODE = re.compile(r"code[=\"': ]+(\d+)")
+_BODY_MESSAGE = re.compile(r"message[=\"': ]+'?\"?([^'\"]*)")
+
+
+class ExchangeError(Exception):
+    """Base of every error raised by the exchange client."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, code: int | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+
+
+class TransientError(ExchangeError):
+    """Network failure, timeout or 5xx: the same request may succeed if retried."""
+
+    retryable = True
+
+
+class RateLimitedError(TransientError):
+    """Lighter (or our own budget) refused for lack of request capacity."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ):
+        super().__init__(message, code=code, status=status)
+        self.retry_after_s = retry_after_s
+
+
+class RejectedError(ExchangeError):
+    """The exchange refused the request; `code` and `reason` are Lighter's."""
+
+    def __init__(self, code: int | None, reason: str, *, status: int | None = None):
+        super().__init__(f"rejected ({code}): {reason}", code=code, status=status)
+        self.reason = reason
+
+
+class InsufficientMarginError(RejectedError):
+    """Not enough margin or collateral for the transaction."""
+
+
+class AuthError(RejectedError):
+    """API key missing, not registered, mismatched, or an invalid/expired auth token."""
+
+
+class NonceError(RejectedError):
+    """The nonce was not the one the exchange expected (resync and re-sign)."""
+
+
+class OrderRefusedError(ExchangeError):
+    """Refused locally before sending (below minimum, malformed); nothing reached Lighter."""
+
+
+def error_for_code(code: int | None, message: str, *, status: int | None = None) -> ExchangeError:
+    """The typed error for a Lighter business `code` (or HTTP `status` when there is none)."""
+    if code in INVALID_NONCE_CODES or "invalid nonce" in message.lower():
+        return NonceError(code, message, status=status)
+    if status == 429 or code in RATE_LIMIT_CODES:
+        return RateLimitedError(f"rate limited ({code}): {message}", code=code, status=status)
+    if code in AUTH_CODES or status in (401, 403):
+        return AuthError(code, message, status=status)
+    if code in MARGIN_CODES:
+        return InsufficientMarginError(code, message, status=status)
+    if code in TRANSIENT_CODES or (status is not None and status >= 500):
+        return TransientError(
+            f"exchange busy ({code or status}): {message}", code=code, status=status
+        )
+    return RejectedError(code, message, status=status)
+
+
+def error_from_response(status: int, body: str | bytes | None) -> ExchangeError:
+    """The typed error for an HTTP reply whose status is not 200 (body as received)."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
+    code: int | None = None
+    message = text.strip()
+    try:
+        parsed: Any = json.loads(text) if text else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        raw_code = parsed.get("code")
+        code = (
+            int(raw_code) if isinstance(raw_code, int | str) and str(raw_code).isdigit() else None
+        )
+        message = str(parsed.get("message") or message)
+    if code == status:
+        code = None
+    return error_for_code(code, message or f"HTTP {status}", status=status)
+
+
+def map_exception(exc: BaseException) -> ExchangeError:
+    """Any exception met while talking to Lighter -> the typed error to raise.
+
+    Understands the SDK's `ApiException` family (status/body/data attributes, whose text ends
+    with `code=21104 message='invalid nonce'`), aiohttp/OS network errors and timeouts.
+    """
+    if isinstance(exc, ExchangeError):
+        return exc
+    status = getattr(exc, "status", None)
+    if isinstance(status, int) and status > 0:
+        data = getattr(exc, "data", None)
+        code = getattr(data, "code", None)
+        message = getattr(data, "message", None)
+        if isinstance(code, int) and code != status:
+            return error_for_code(code, str(message or ""), status=status)
+        body = getattr(exc, "body", None)
+        if body:
+            return error_from_response(status, body)
+        return _from_text(str(exc), status)
+    if isinstance(exc, TimeoutError | ConnectionError | OSError):
+        return TransientError(f"network error: {type(exc).__name__}: {exc}")
+    if type(exc).__module__.startswith("aiohttp"):
+        return TransientError(f"network error: {type(exc).__name__}: {exc}")
+    return _from_text(str(exc), None)
+
+
+def _from_text(text: str, status: int | None) -> ExchangeError:
+    code_match = _BODY_CODE.search(text)
+    message_match = _BODY_MESSAGE.search(text)
+    code = int(code_match.group(1)) if code_match else None
+    message = message_match.group(1).strip() if message_match else text.strip()
+    if code == status:
+        code = None
+    return error_for_code(code, message, status=status)

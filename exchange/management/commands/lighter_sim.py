@@ -1,0 +1,64 @@
+"""``python manage.py lighter_sim --port 8089 [--config FILE] [--speed X] [--seed N]``.
+
+Runs the Lighter-compatible simulator (an aiohttp app that itself needs no Django) until
+interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from exchange.simulator.clock import SimClock
+from exchange.simulator.config import load_config
+from exchange.simulator.server import SimServer
+
+logger = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    """Serve the simulator: REST, websocket ``/stream`` and ``/sim/`` on one port."""
+
+    help = "Run the local Lighter-compatible exchange simulator."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        """Command-line options."""
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8089)
+        parser.add_argument("--config", default=None, help="JSON config (default: packaged)")
+        parser.add_argument("--speed", type=float, default=1.0, help="simulated time multiplier")
+        parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
+        parser.add_argument(
+            "--no-rate-limits", action="store_true", help="switch the request budget off"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Build the server and run it until SIGINT/SIGTERM."""
+        config = load_config(options["config"])
+        if options["seed"] is not None:
+            config = dataclasses.replace(config, seed=options["seed"])
+        clock = SimClock()
+        if options["speed"] != 1.0:
+            clock.set_speed(options["speed"])
+        server = SimServer(
+            config, clock=clock, rate_limits=False if options["no_rate_limits"] else None
+        )
+        asyncio.run(_serve(server, options["host"], options["port"]))
+
+
+async def _serve(server: SimServer, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    bound = await server.start(host, port)
+    logger.info("simulator ready: http://%s:%s  ws://%s:%s/stream", host, bound, host, bound)
+    await stop.wait()
+    await server.stop()

@@ -1,0 +1,267 @@
+"""Nonces of one (account, API key), handed out and sent under one Redis lock.
+
+Lighter wants exactly consecutive nonces per (account_index, api_key_index) (lighter-api.md §5).
+Several bots, processes or machines may share one key, so the next nonce lives in a Redis counter
+and every sign+send happens while holding a per-(account, key) Redis lock:
+
+    async with coordinator.reserve(count=3) as slot:
+        sign and send with slot.nonces            # [n, n+1, n+2]
+        slot.consume(2)                            # optional: only two were accepted
+
+Leaving the block normally commits: the counter advances by `count` (or by what `consume` said).
+If the block raises (429, 5xx, network error) nobody knows whether the exchange took the tx, so
+the counter is resynced from the exchange's `nextNonce` before the lock is released: no gap and
+no reuse can remain. After an invalid-nonce reply the caller calls `await slot.resync()` and
+re-signs with the fresh `slot.nonces`.
+
+The lock is a token-owned key with a TTL, renewed while held and deleted only by its owner (Lua
+compare-and-delete), so a holder that dies frees the key after the TTL. A "pending" marker,
+written when nonces are handed out and cleared on commit, tells the next holder that the previous
+one died mid-send, and it resyncs from the exchange before using the counter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import redis.asyncio as aioredis
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "lighterweb:nonce"
+DEFAULT_LOCK_TTL_S = 10.0
+DEFAULT_LOCK_WAIT_S = 60.0
+# polling the lock key: short enough for hundreds of orders per second across processes
+_POLL_MIN_S = 0.001
+_POLL_MAX_S = 0.02
+
+# KEYS[1] lock; ARGV token, ttl_ms -> 1 when the caller still owns the lock and it was extended
+_RENEW_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# KEYS[1] lock; ARGV token -> 1 when deleted by its owner
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS[1] counter, KEYS[2] pending; ARGV token -> {counter or false, 1 if a holder died mid-send}.
+# Marks this holder's send as pending until it commits.
+_BEGIN_LUA = """
+local counter = redis.call('GET', KEYS[1])
+local died = redis.call('EXISTS', KEYS[2])
+redis.call('SET', KEYS[2], ARGV[1])
+return {counter, died}
+"""
+
+# KEYS[1] lock, KEYS[2] counter, KEYS[3] pending; ARGV token, next nonce (or '' to forget it).
+# Commits and releases in one step, only while the caller owns the lock; returns 1 if written.
+_COMMIT_LUA = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[2])
+else
+  redis.call('SET', KEYS[2], ARGV[2])
+end
+redis.call('DEL', KEYS[3])
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
+class NonceLockTimeout(TimeoutError):
+    """The per-key lock could not be taken within the wait limit."""
+
+
+class NonceSlot:
+    """Consecutive nonces reserved under the lock; valid only inside `reserve()`."""
+
+    def __init__(self, coordinator: NonceCoordinator, base: int, count: int) -> None:
+        self._coordinator = coordinator
+        self.base = base
+        self.count = count
+        self.consumed = count
+
+    @property
+    def nonces(self) -> list[int]:
+        """The reserved nonces, consecutive, starting at the exchange's next expected one."""
+        return list(range(self.base, self.base + self.count))
+
+    def consume(self, n: int) -> None:
+        """Declare that only the first `n` nonces were accepted; the rest are handed out again."""
+        if not 0 <= n <= self.count:
+            raise ValueError(f"consume({n}) outside 0..{self.count}")
+        self.consumed = n
+
+    async def resync(self) -> list[int]:
+        """Re-read the exchange's next nonce (after an invalid-nonce reply); return fresh nonces."""
+        fresh = await self._coordinator.fetch_next_nonce()
+        logger.info(
+            "nonce resync for account %s key %s: %s -> %s",
+            self._coordinator.account_index,
+            self._coordinator.api_key_index,
+            self.base,
+            fresh,
+        )
+        self.base = fresh
+        self.consumed = self.count
+        return self.nonces
+
+
+class NonceCoordinator:
+    """Serialises sign+send per (account, API key) across tasks, processes and machines.
+
+    Use one coordinator per event loop (its in-process queue is an asyncio lock); other loops,
+    threads and processes coordinate through Redis with their own instances.
+    """
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        account_index: int,
+        api_key_index: int,
+        fetch_next_nonce: Callable[[], Awaitable[int]],
+        lock_ttl_s: float = DEFAULT_LOCK_TTL_S,
+        lock_wait_s: float = DEFAULT_LOCK_WAIT_S,
+    ) -> None:
+        if lock_ttl_s <= 0:
+            raise ValueError("lock_ttl_s must be positive")
+        self.redis = redis
+        self.account_index = account_index
+        self.api_key_index = api_key_index
+        self.fetch_next_nonce = fetch_next_nonce
+        self.lock_ttl_s = lock_ttl_s
+        self.lock_wait_s = lock_wait_s
+        root = f"{KEY_PREFIX}:{account_index}:{api_key_index}"
+        self.lock_key = f"{root}:lock"
+        self.counter_key = f"{root}:next"
+        self.pending_key = f"{root}:pending"
+        # tasks of this process queue here first, so only one of them polls Redis at a time
+        self._local = asyncio.Lock()
+        self._renew = redis.register_script(_RENEW_LUA)
+        self._release = redis.register_script(_RELEASE_LUA)
+        self._begin = redis.register_script(_BEGIN_LUA)
+        self._commit = redis.register_script(_COMMIT_LUA)
+
+    def __repr__(self) -> str:
+        return f"NonceCoordinator(account={self.account_index}, api_key={self.api_key_index})"
+
+    @contextlib.asynccontextmanager
+    async def reserve(self, count: int = 1) -> AsyncIterator[NonceSlot]:
+        """Hold the key's lock and yield `count` consecutive nonces; commit or resync on exit."""
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        async with self._local:
+            token = uuid.uuid4().hex
+            await self._acquire_lock(token)
+            renewer = asyncio.create_task(self._keep_renewed(token))
+            committed = False
+            try:
+                slot = NonceSlot(self, await self._start(token), count)
+                try:
+                    yield slot
+                except BaseException:
+                    fresh = await self._resync_after_failure()
+                    await self._stop_renewing(renewer)
+                    committed = await self._commit_and_release(token, fresh)
+                    raise
+                await self._stop_renewing(renewer)
+                # If the lock expired while held (a stall beyond the TTL) the commit is refused and
+                # the next holder may reuse our nonces: the exchange answers invalid-nonce and that
+                # holder resyncs. Raising here instead would report a sent tx as failed.
+                committed = await self._commit_and_release(token, str(slot.base + slot.consumed))
+            finally:
+                await self._stop_renewing(renewer)
+                if not committed:
+                    await self._release(keys=[self.lock_key], args=[token])
+
+    async def peek(self) -> int | None:
+        """The counter's next nonce, or None when it must be (re)read from the exchange."""
+        raw = await self.redis.get(self.counter_key)
+        return None if raw is None else int(raw)
+
+    async def _acquire_lock(self, token: str) -> None:
+        ttl_ms = int(self.lock_ttl_s * 1000)
+        deadline = time.monotonic() + self.lock_wait_s
+        delay = _POLL_MIN_S
+        while not await self.redis.set(self.lock_key, token, nx=True, px=ttl_ms):
+            if time.monotonic() > deadline:
+                raise NonceLockTimeout(
+                    f"nonce lock of account {self.account_index} key {self.api_key_index} "
+                    f"not free within {self.lock_wait_s:g}s"
+                )
+            await asyncio.sleep(random.uniform(_POLL_MIN_S, delay))
+            delay = min(_POLL_MAX_S, delay * 2)
+
+    async def _start(self, token: str) -> int:
+        """The first nonce to hand out, read from the exchange when unknown or possibly stale."""
+        counter, died = await self._begin(keys=[self.counter_key, self.pending_key], args=[token])
+        if counter is None or died:
+            if died:
+                logger.warning(
+                    "previous holder of nonce lock (account %s key %s) died mid-send; resyncing",
+                    self.account_index,
+                    self.api_key_index,
+                )
+            base = await self.fetch_next_nonce()
+        else:
+            base = int(counter)
+        return base
+
+    async def _resync_after_failure(self) -> str:
+        """The block raised: the tx may or may not have landed, so ask the exchange.
+
+        Returns the next nonce as text, or "" when it could not be read (then forgotten).
+        """
+        try:
+            return str(await self.fetch_next_nonce())
+        # Any failure of the exchange read (the caller's typed errors included) must still clear
+        # the counter; the block's own exception is re-raised by reserve(), so nothing is hidden.
+        except Exception as exc:
+            # cannot learn the truth now: forget the counter so the next holder asks the exchange
+            logger.warning(
+                "nonce resync failed for account %s key %s (%s); counter cleared",
+                self.account_index,
+                self.api_key_index,
+                exc,
+            )
+            return ""
+
+    async def _commit_and_release(self, token: str, next_nonce: str) -> bool:
+        """Store the next nonce ("" forgets it), clear the pending mark and free the lock."""
+        written = await self._commit(
+            keys=[self.lock_key, self.counter_key, self.pending_key], args=[token, next_nonce]
+        )
+        return bool(written)
+
+    @staticmethod
+    async def _stop_renewing(renewer: asyncio.Task[None]) -> None:
+        # stopped before the commit: the lock still has two thirds of its TTL, and a renewal
+        # racing the commit's delete would log a false "lock lost"
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+
+    async def _keep_renewed(self, token: str) -> None:
+        ttl_ms = int(self.lock_ttl_s * 1000)
+        while True:
+            await asyncio.sleep(self.lock_ttl_s / 3)
+            if not await self._renew(keys=[self.lock_key], args=[token, ttl_ms]):
+                logger.error(
+                    "nonce lock of account %s key %s lost while held",
+                    self.account_index,
+                    self.api_key_index,
+                )
+                return

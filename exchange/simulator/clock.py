@@ -1,0 +1,70 @@
+"""The simulator's clock: the engine never reads time, the server hands it ``now_ms`` from here.
+
+Three modes: real time (default), real time scaled by a ``speed`` multiplier (fast-forward for
+demos), and manual (tests drive time explicitly through ``/sim/clock``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class SimClock:
+    """Simulated wall clock in unix milliseconds.
+
+    With ``manual`` set, time only moves through :meth:`advance` / :meth:`set`. Otherwise
+    simulated time runs at ``speed`` times real time from the moment the clock was (re)anchored.
+    """
+
+    speed: float = 1.0
+    manual: bool = False
+    _anchor_sim_ms: int = field(default_factory=_wall_ms)
+    _anchor_wall_ms: int = field(default_factory=_wall_ms)
+
+    def now_ms(self) -> int:
+        """Current simulated time in unix ms."""
+        if self.manual:
+            return self._anchor_sim_ms
+        elapsed = _wall_ms() - self._anchor_wall_ms
+        # speed is a dimensionless multiplier on elapsed milliseconds, not money: float is fine.
+        return self._anchor_sim_ms + int(elapsed * self.speed)
+
+    def _reanchor(self) -> None:
+        self._anchor_sim_ms = self.now_ms()
+        self._anchor_wall_ms = _wall_ms()
+
+    def set_speed(self, speed: float) -> None:
+        """Run at ``speed`` times real time from now on (leaves manual mode)."""
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self._reanchor()
+        self.manual = False
+        self.speed = speed
+
+    def set_manual(self, manual: bool) -> None:
+        """Freeze (manual) or resume (real/speed) the clock at the current simulated time."""
+        self._reanchor()
+        self.manual = manual
+
+    def advance(self, delta_ms: int) -> int:
+        """Move simulated time forward by ``delta_ms`` (manual mode only); returns the new time."""
+        if not self.manual:
+            raise ValueError("the clock is not in manual mode")
+        if delta_ms < 0:
+            raise ValueError("time never goes backwards")
+        self._anchor_sim_ms += delta_ms
+        return self._anchor_sim_ms
+
+    def set(self, now_ms: int) -> int:
+        """Jump to ``now_ms`` (manual mode only, never backwards); returns the new time."""
+        return self.advance(now_ms - self.now_ms())
+
+    def state(self) -> dict[str, object]:
+        """JSON-ready description for ``/sim/clock``."""
+        return {"now_ms": self.now_ms(), "manual": self.manual, "speed": self.speed}

@@ -1,0 +1,68 @@
+"""Request budget per L1 address (or IP when unauthenticated), rolling 60 s, like Lighter's.
+
+Standard tier: 60 requests per minute, unweighted, transactions included. Premium tier: a weight
+budget per minute (24,000 by default) with Lighter's endpoint weights.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+WINDOW_MS = 60_000
+
+# Lighter's published weights; everything not listed weighs DEFAULT_WEIGHT.
+ENDPOINT_WEIGHTS: dict[str, int] = {
+    "sendTx": 6,
+    "sendTxBatch": 6,
+    "nextNonce": 6,
+    "accountInactiveOrders": 100,
+    "apikeys": 150,
+    "trades": 600,
+    "recentTrades": 600,
+}
+DEFAULT_WEIGHT = 300
+
+
+def endpoint_weight(endpoint: str) -> int:
+    """Weight of one call to ``endpoint`` (the last path segment, e.g. ``sendTx``)."""
+    return ENDPOINT_WEIGHTS.get(endpoint, DEFAULT_WEIGHT)
+
+
+@dataclass
+class RequestBudget:
+    """Sliding-window budget. ``enabled=False`` lets everything through (tests' default)."""
+
+    enabled: bool = True
+    standard_per_minute: int = 60
+    premium_weight_per_minute: int = 24_000
+    _spent: dict[str, deque[tuple[int, int]]] = field(default_factory=dict)
+
+    def charge(self, key: str, *, tier: str, endpoint: str, now_ms: int) -> bool:
+        """Spend budget for one request; False (and nothing spent) when it would exceed it."""
+        if not self.enabled:
+            return True
+        if tier == "premium":
+            cost, limit = endpoint_weight(endpoint), self.premium_weight_per_minute
+        else:
+            cost, limit = 1, self.standard_per_minute
+        window = self._spent.setdefault(key, deque())
+        while window and window[0][0] <= now_ms - WINDOW_MS:
+            window.popleft()
+        used = sum(weight for _, weight in window)
+        if used + cost > limit:
+            return False
+        window.append((now_ms, cost))
+        return True
+
+    def reset(self) -> None:
+        """Forget all spending (tests, ``/sim/ratelimit``)."""
+        self._spent.clear()
+
+    def state(self) -> dict[str, object]:
+        """JSON-ready settings for ``/sim/ratelimit``."""
+        return {
+            "enabled": self.enabled,
+            "standard_per_minute": self.standard_per_minute,
+            "premium_weight_per_minute": self.premium_weight_per_minute,
+        }

@@ -1,0 +1,409 @@
+"""Write side of the Lighter client: orders, cancels, batches, leverage, dead-man's switch.
+
+Every transaction is signed and sent while holding the (account, API key) nonce lock, with
+nonces from the shared coordinator. An invalid-nonce reply resyncs and re-signs once; a 429, 5xx
+or network error leaves the coordinator to resync (no gap) and the send is retried with backoff;
+a rejection (HTTP 400) gives its nonce back. No SDK here: `_sign` is supplied by the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from exchange import parse
+from exchange.budget import backoff_delays
+from exchange.errors import (
+    ExchangeError,
+    NonceError,
+    RateLimitedError,
+    RejectedError,
+    TransientError,
+)
+from exchange.http import RestTransport
+from exchange.nonces import NonceCoordinator
+from exchange.orders import (
+    CancelAllMode,
+    CancelAllSpec,
+    CancelSpec,
+    Grouping,
+    GroupSpec,
+    LeverageSpec,
+    MarginModeCode,
+    ModifySpec,
+    OrderRequest,
+    OrderSpec,
+    OrderType,
+    SignedTx,
+    TimeInForce,
+    TriggerRequest,
+    TxSpec,
+    build_order,
+    chunks,
+    leverage_fraction,
+    protection_price,
+    units_of,
+)
+from exchange.tickets import Ticket, TicketBook
+from exchange.types import MarginMode, MarketInfo, OrderBook, OrderSide, SendResult
+
+logger = logging.getLogger(__name__)
+
+# The request types live in exchange.orders; callers may import them from here too.
+__all__ = ["OrderRequest", "SignedTx", "TradingApi", "TriggerRequest"]
+
+SEND_ATTEMPTS = 5
+SEND_BACKOFF_BASE_S = 0.2
+SEND_BACKOFF_CAP_S = 5.0
+CLIENT_ORDER_INDEX_EXISTS = 21728
+# Lighter's window for a scheduled cancel-all (lighter-api.md §3.5): 5 minutes .. 15 days.
+DEAD_MANS_SWITCH_MIN_S = 300
+DEAD_MANS_SWITCH_MAX_S = 15 * 24 * 3600
+
+
+class TradingApi:
+    """Signed writes (mixin; see `LighterClient`)."""
+
+    _http: RestTransport
+    _nonces: NonceCoordinator | None
+    tickets: TicketBook
+
+    if TYPE_CHECKING:  # supplied by LighterClient / ReadApi
+
+        def _sign(self, spec: TxSpec, nonce: int) -> SignedTx: ...
+
+        def _ensure_signer(self) -> None: ...
+
+        def _sign_executor(self) -> Executor: ...
+
+        async def market(self, market: int | str) -> MarketInfo: ...
+
+        async def order_book(self, market_id: int, depth: int = 100) -> OrderBook: ...
+
+    # --- sending ------------------------------------------------------------------------------
+
+    async def send_specs(self, specs: Sequence[TxSpec]) -> list[SendResult]:
+        """Sign and send transactions, `sendTxBatch` in chunks of at most 50, in order."""
+        results: list[SendResult] = []
+        for chunk in chunks(list(specs)):
+            results.append(await self._submit(chunk))
+        return results
+
+    async def _submit(self, specs: list[TxSpec]) -> SendResult:
+        delays = backoff_delays(SEND_BACKOFF_BASE_S, SEND_BACKOFF_CAP_S, SEND_ATTEMPTS)
+        retried = False
+        while True:
+            try:
+                return await self._submit_once(specs)
+            except TransientError as exc:
+                # Our own budget already waited its bound: retrying would multiply that wait.
+                own_budget = isinstance(exc, RateLimitedError) and exc.status is None
+                delay = None if own_budget else next(delays, None)
+                if delay is None:
+                    raise
+                logger.info("send of %d tx retried in %.2fs after %s", len(specs), delay, exc)
+                retried = True
+                await asyncio.sleep(delay)
+            except RejectedError as exc:
+                # After an ambiguous failure the first attempt may have landed: the exchange
+                # then refuses the duplicate client index, which means "already accepted".
+                if retried and exc.code == CLIENT_ORDER_INDEX_EXISTS:
+                    logger.info("send already accepted before a retry (%s)", exc.reason)
+                    return SendResult(tx_hashes=())
+                raise
+
+    async def _submit_once(self, specs: list[TxSpec]) -> SendResult:
+        if self._nonces is None:
+            raise ExchangeError("writes need an API key and redis_url (shared nonces)")
+        rejected: RejectedError | None = None
+        async with self._nonces.reserve(count=len(specs)) as slot:
+            resynced = False
+            while True:
+                signed = await self._sign_all(specs, slot.nonces)
+                try:
+                    body = await self._send(signed)
+                except NonceError:
+                    if resynced:
+                        raise
+                    resynced = True
+                    await slot.resync()
+                    continue
+                except RejectedError as exc:
+                    # A 400 does not consume the nonce: hand it out again.
+                    slot.consume(0)
+                    rejected = exc
+                    break
+                result = parse.parse_send_tx(body)
+                if not result.tx_hashes:
+                    result = SendResult(
+                        tx_hashes=tuple(s.tx_hash for s in signed),
+                        predicted_execution_time_ms=result.predicted_execution_time_ms,
+                    )
+                return result
+        raise rejected
+
+    async def _sign_all(self, specs: list[TxSpec], nonces: list[int]) -> list[SignedTx]:
+        pairs = list(zip(specs, nonces, strict=True))
+        # The SDK signer needs a running loop to be created, so that happens here; signing
+        # itself runs on one dedicated worker thread: the Go signer is ~3x faster off the main
+        # thread (bench/client_latency.py) and the event loop keeps serving streams meanwhile.
+        self._ensure_signer()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._sign_executor(), lambda: [self._sign(spec, nonce) for spec, nonce in pairs]
+        )
+
+    async def _send(self, signed: list[SignedTx]) -> dict[str, Any]:
+        if len(signed) == 1:
+            return await self._http.post_form(
+                "sendTx", {"tx_type": signed[0].tx_type, "tx_info": signed[0].tx_info}
+            )
+        return await self._http.post_form(
+            "sendTxBatch",
+            {
+                "tx_types": json.dumps([s.tx_type for s in signed]),
+                "tx_infos": json.dumps([s.tx_info for s in signed]),
+            },
+        )
+
+    def _ticket(self, market: MarketInfo, spec: OrderSpec, tx_hash: str) -> Ticket:
+        units = units_of(market)
+        ticket = Ticket(
+            client_order_index=spec.client_order_index,
+            market_id=market.market_id,
+            side=OrderSide.SELL if spec.is_ask else OrderSide.BUY,
+            price=units.price(spec.price),
+            size=units.size(spec.base_amount),
+            tx_hash=tx_hash,
+        )
+        self.tickets.track(ticket)
+        return ticket
+
+    # --- orders -------------------------------------------------------------------------------
+
+    def _limit_spec(self, market: MarketInfo, request: OrderRequest) -> OrderSpec:
+        if request.post_only and request.ioc:
+            raise ExchangeError("an order cannot be both post-only and IOC")
+        tif = (
+            TimeInForce.POST_ONLY
+            if request.post_only
+            else TimeInForce.IOC
+            if request.ioc
+            else TimeInForce.GTT
+        )
+        return build_order(
+            market,
+            side=request.side,
+            size=request.size,
+            price=request.price,
+            client_order_index=request.client_order_index,
+            time_in_force=tif,
+            reduce_only=request.reduce_only,
+        )
+
+    async def place_order(
+        self,
+        market: int | str,
+        side: OrderSide,
+        size: Decimal,
+        price: Decimal,
+        client_order_index: int,
+        *,
+        post_only: bool = False,
+        ioc: bool = False,
+        reduce_only: bool = False,
+    ) -> Ticket:
+        """Place a limit order (GTT, post-only or IOC); the ticket starts `submitted`."""
+        request = OrderRequest(side, size, price, client_order_index, post_only, ioc, reduce_only)
+        (ticket,) = await self.place_orders(market, [request])
+        return ticket
+
+    async def place_orders(
+        self, market: int | str, requests: Sequence[OrderRequest]
+    ) -> list[Ticket]:
+        """Place many limit orders on one market as batches; one ticket per order."""
+        info = await self.market(market)
+        specs = [self._limit_spec(info, r) for r in requests]
+        tickets: list[Ticket] = []
+        for chunk, result in zip(chunks(list(specs)), await self.send_specs(specs), strict=True):
+            hashes = list(result.tx_hashes) + [""] * (len(chunk) - len(result.tx_hashes))
+            for spec, tx_hash in zip(chunk, hashes, strict=True):
+                assert isinstance(spec, OrderSpec)
+                tickets.append(self._ticket(info, spec, tx_hash))
+        return tickets
+
+    async def replace_orders(
+        self, market: int | str, cancel_indexes: Sequence[int], requests: Sequence[OrderRequest]
+    ) -> list[Ticket]:
+        """Cancels then creates on one market, together: one `sendTxBatch` up to 50 tx (a roll).
+
+        Cancels go first so the open-order count never overshoots; one ticket per create.
+        """
+        info = await self.market(market)
+        cancels: list[TxSpec] = [CancelSpec(info.market_id, i) for i in cancel_indexes]
+        specs = cancels + [self._limit_spec(info, r) for r in requests]
+        tickets: list[Ticket] = []
+        for chunk, result in zip(chunks(specs), await self.send_specs(specs), strict=True):
+            hashes = list(result.tx_hashes) + [""] * (len(chunk) - len(result.tx_hashes))
+            for spec, tx_hash in zip(chunk, hashes, strict=True):
+                if isinstance(spec, OrderSpec):
+                    tickets.append(self._ticket(info, spec, tx_hash))
+        return tickets
+
+    async def market_order(
+        self,
+        market: int | str,
+        side: OrderSide,
+        size: Decimal,
+        client_order_index: int,
+        *,
+        max_slippage: Decimal = Decimal("0.01"),
+        reduce_only: bool = False,
+    ) -> Ticket:
+        """Market (IOC) order whose protection price is the live best price +/- max_slippage."""
+        info = await self.market(market)
+        book = await self.order_book(info.market_id, depth=50)
+        bound = protection_price(book, side, size, max_slippage)
+        spec = build_order(
+            info,
+            side=side,
+            size=size,
+            price=bound,
+            client_order_index=client_order_index,
+            order_type=OrderType.MARKET,
+            time_in_force=TimeInForce.IOC,
+            reduce_only=reduce_only,
+        )
+        (result,) = await self.send_specs([spec])
+        return self._ticket(info, spec, result.tx_hashes[0] if result.tx_hashes else "")
+
+    async def modify_order(
+        self, market: int | str, index: int, size: Decimal, price: Decimal, side: OrderSide
+    ) -> SendResult:
+        """Change a resting order's price and total size (by exchange or client index)."""
+        info = await self.market(market)
+        units = units_of(info)
+        spec = ModifySpec(
+            market_id=info.market_id,
+            index=index,
+            base_amount=units.size_lots(size),
+            price=units.price_ticks(price, is_ask=side is OrderSide.SELL),
+        )
+        (result,) = await self.send_specs([spec])
+        return result
+
+    async def cancel_order(self, market: int | str, index: int) -> SendResult:
+        """Cancel one order by exchange order index or client order index."""
+        info = await self.market(market)
+        (result,) = await self.send_specs([CancelSpec(info.market_id, index)])
+        return result
+
+    async def cancel_orders(self, market: int | str, indexes: Sequence[int]) -> list[SendResult]:
+        """Cancel many orders of one market in batches."""
+        info = await self.market(market)
+        return await self.send_specs([CancelSpec(info.market_id, i) for i in indexes])
+
+    async def cancel_all(self, market: int | str | None = None) -> SendResult:
+        """Cancel every open order now, in one market or in all."""
+        market_id = 255 if market is None else (await self.market(market)).market_id
+        (result,) = await self.send_specs([CancelAllSpec(CancelAllMode.IMMEDIATE, 0, market_id)])
+        return result
+
+    async def place_grouped(
+        self,
+        market: int | str,
+        *,
+        entry: OrderRequest | None = None,
+        take_profit: TriggerRequest | None = None,
+        stop_loss: TriggerRequest | None = None,
+        position_side: OrderSide | None = None,
+    ) -> list[Ticket]:
+        """OTO / OCO / OTOCO: an entry with TP and/or SL, or a position-tied TP+SL pair.
+
+        Without `entry` the TP/SL close the whole current position (`position_side` is the
+        side of that position) and follow its size.
+        """
+        info = await self.market(market)
+        if entry is not None:
+            parent = self._limit_spec(info, entry)
+            exit_side = OrderSide.BUY if entry.side is OrderSide.SELL else OrderSide.SELL
+            legs = [parent]
+        elif position_side is not None:
+            exit_side = OrderSide.BUY if position_side is OrderSide.SELL else OrderSide.SELL
+            legs = []
+        else:
+            raise ExchangeError("a grouped order needs an entry or the position's side")
+        for leg, kind in (
+            (take_profit, OrderType.TAKE_PROFIT_LIMIT),
+            (stop_loss, OrderType.STOP_LOSS_LIMIT),
+        ):
+            if leg is not None:
+                legs.append(_trigger_leg(info, leg, kind, exit_side))
+        exits = len(legs) - (1 if entry else 0)
+        if entry is not None and exits == 2:
+            grouping = Grouping.OTOCO
+        elif entry is not None and exits == 1:
+            grouping = Grouping.OTO
+        elif entry is None and exits == 2:
+            grouping = Grouping.OCO
+        else:
+            raise ExchangeError("grouped orders are entry+TP/SL (OTO/OTOCO) or TP+SL (OCO)")
+        (result,) = await self.send_specs([GroupSpec(grouping, tuple(legs))])
+        tx_hash = result.tx_hashes[0] if result.tx_hashes else ""
+        return [self._ticket(info, leg, tx_hash) for leg in legs]
+
+    async def update_leverage(
+        self, market: int | str, leverage: Decimal, margin_mode: MarginMode = MarginMode.CROSS
+    ) -> SendResult:
+        """Set the leverage and margin mode of one market."""
+        info = await self.market(market)
+        if info.max_leverage and leverage > info.max_leverage:
+            raise ExchangeError(f"{info.symbol}: leverage {leverage} above max {info.max_leverage}")
+        mode = (
+            MarginModeCode.ISOLATED if margin_mode is MarginMode.ISOLATED else MarginModeCode.CROSS
+        )
+        spec = LeverageSpec(info.market_id, leverage_fraction(leverage), mode)
+        (result,) = await self.send_specs([spec])
+        return result
+
+    # --- dead-man's switch --------------------------------------------------------------------
+
+    async def arm_dead_mans_switch(self, seconds: int, *, now_s: float | None = None) -> int:
+        """Schedule a cancel-all `seconds` from now (renew by arming again); returns its ms time."""
+        if not DEAD_MANS_SWITCH_MIN_S <= seconds <= DEAD_MANS_SWITCH_MAX_S:
+            raise ExchangeError(
+                f"dead-man's switch must be {DEAD_MANS_SWITCH_MIN_S}s..{DEAD_MANS_SWITCH_MAX_S}s"
+            )
+        at_ms = int(((time.time() if now_s is None else now_s) + seconds) * 1000)
+        await self.send_specs([CancelAllSpec(CancelAllMode.SCHEDULED, at_ms)])
+        return at_ms
+
+    async def abort_dead_mans_switch(self) -> SendResult:
+        """Remove the scheduled cancel-all."""
+        (result,) = await self.send_specs([CancelAllSpec(CancelAllMode.ABORT, 0)])
+        return result
+
+
+def _trigger_leg(
+    market: MarketInfo, leg: TriggerRequest, kind: OrderType, side: OrderSide
+) -> OrderSpec:
+    units = units_of(market)
+    is_ask = side is OrderSide.SELL
+    # Size 0 + reduce-only: the leg closes whatever the position (or the parent's fill) is.
+    return OrderSpec(
+        market_id=market.market_id,
+        client_order_index=leg.client_order_index,
+        base_amount=0,
+        price=units.price_ticks(leg.price, is_ask=is_ask),
+        is_ask=is_ask,
+        order_type=kind,
+        time_in_force=TimeInForce.GTT,
+        reduce_only=True,
+        trigger_price=units.price_ticks(leg.trigger_price, is_ask=is_ask),
+    )

@@ -1,0 +1,81 @@
+"""Admin for API tokens: create one (shown once), list, revoke. Never shows a stored secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from lighterweb.models import ApiToken
+
+
+class ApiTokenCreationForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Name (and owner) of a new token; saving generates its secret."""
+
+    class Meta:
+        model = ApiToken
+        fields = ["user", "name"]
+
+    def save(self, commit: bool = True) -> ApiToken:
+        token: ApiToken = super().save(commit=False)
+        # Kept on the instance only until the "copy it now" page has rendered it.
+        token.raw_token = token.generate()  # type: ignore[attr-defined]
+        if commit:
+            token.save()
+        return token
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = ApiTokenCreationForm
+    list_display = ["name", "prefix", "user", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "prefix", "user__username"]
+    list_select_related = ["user"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:  # type: ignore[override]
+        if obj is None:
+            return ["user", "name"] if request.user.is_superuser else ["name"]
+        return ["user", "name", *self.readonly_fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # An issued token is immutable apart from revocation (the list action).
+        return [*self.readonly_fields, "user", "name"] if obj else []
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
+        tokens = super().get_queryset(request)
+        return tokens if request.user.is_superuser else tokens.filter(user=request.user)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {"user": request.user.pk}
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if not request.user.is_superuser:
+            obj.user = request.user  # type: ignore[assignment] # staff: own tokens only
+        super().save_model(request, obj, form, change)
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API token created",
+            "token": obj,
+            "raw_token": obj.raw_token,  # type: ignore[attr-defined]
+            "opts": self.opts,
+        }
+        response = TemplateResponse(request, "lighterweb/apitoken_created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset:
+            token.revoke()
+        messages.success(request, f"Revoked {queryset.count()} token(s).")

@@ -1,0 +1,74 @@
+"""The Celery app: broker on Redis, queues `bots` (long-running bot tasks) and `celery` (short).
+
+Tasks are acknowledged on receipt (design decision 4): with Redis as broker a late ack plus the
+visibility timeout could start a second copy of a long-running bot task.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from celery import Celery
+from celery.signals import beat_init
+from kombu.entity import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lighterweb.settings")
+
+logger = logging.getLogger(__name__)
+
+app = Celery("lighterweb")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = (Queue("celery"), Queue("bots"))  # type: ignore[no-untyped-call]
+app.autodiscover_tasks()
+
+
+def write_beat_heartbeat() -> None:
+    """Store "beat is alive now" in Redis; /healthz reads it."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        client.set(settings.BEAT_HEARTBEAT_KEY, f"{time.time():.3f}", ex=3600)
+    finally:
+        client.close()
+
+
+@app.task(name="lighterweb.celery.beat_heartbeat_task", ignore_result=True)  # type: ignore[untyped-decorator]
+def beat_heartbeat_task() -> None:
+    """Scheduled by beat, run by a default worker: proves beat -> broker -> worker works."""
+    write_beat_heartbeat()
+
+
+# Supervisor: a dead runner is restarted within a few seconds of its lease expiring.
+SUPERVISE_BOTS_SECONDS = 5.0
+# The dead-man's switch is armed 5 minutes ahead: re-arming every minute keeps 4 in hand.
+DEADMAN_SYNC_SECONDS = 60.0
+# Dashboard balances: 4 reads a minute of a standard account's 60 leave the bots 56.
+ACCOUNTS_REFRESH_SECONDS = 15.0
+
+
+@app.on_after_configure.connect  # type: ignore[untyped-decorator]
+def _bot_schedules(sender: Celery, **kwargs: Any) -> None:
+    sender.add_periodic_task(
+        SUPERVISE_BOTS_SECONDS,
+        sender.signature("bots.tasks.supervise_bots_task"),
+        name="supervise-bots",
+    )
+    sender.add_periodic_task(
+        DEADMAN_SYNC_SECONDS, sender.signature("bots.tasks.deadman_sync_task"), name="deadman-sync"
+    )
+    sender.add_periodic_task(
+        ACCOUNTS_REFRESH_SECONDS,
+        sender.signature("bots.tasks.accounts_refresh_task"),
+        name="accounts-refresh",
+    )
+
+
+@beat_init.connect  # type: ignore[untyped-decorator]
+def _heartbeat_on_beat_start(sender: Any = None, **kwargs: Any) -> None:
+    # The first scheduled heartbeat only runs one interval after start; say hello right away.
+    write_beat_heartbeat()

@@ -1,0 +1,79 @@
+"""Encryption at rest for secret fields (exchange API and ETH private keys).
+
+`FIELD_ENCRYPTION_KEYS` holds comma-separated Fernet keys. The first one encrypts; every one of
+them decrypts, so a key is rotated by putting a new key first, running
+`python manage.py rotate_field_keys`, then dropping the old key.
+
+Plaintext only ever exists in memory: callers decrypt right before use and never log, render or
+return it.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+logger = logging.getLogger(__name__)
+
+
+class SecretDecryptionError(Exception):
+    """A stored secret cannot be decrypted with any configured key."""
+
+
+@lru_cache(maxsize=4)
+def _multi_fernet(keys: tuple[str, ...]) -> MultiFernet:
+    if not keys:
+        raise ImproperlyConfigured("Set the FIELD_ENCRYPTION_KEYS environment variable")
+    try:
+        return MultiFernet([Fernet(key.encode()) for key in keys])
+    except ValueError as exc:
+        # The message must not echo the key itself.
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS holds a value that is not a Fernet key "
+            "(32 url-safe base64-encoded bytes)"
+        ) from exc
+
+
+def configured_fernet() -> MultiFernet:
+    """The MultiFernet built from settings.FIELD_ENCRYPTION_KEYS (first key encrypts)."""
+    return _multi_fernet(tuple(settings.FIELD_ENCRYPTION_KEYS))
+
+
+def generate_key() -> str:
+    """A fresh Fernet key, as written into `.env` by scripts/start.sh."""
+    return Fernet.generate_key().decode()
+
+
+def encrypt_secret(plaintext: str) -> str:
+    """Ciphertext token of `plaintext` under the first configured key ("" stays "")."""
+    if not plaintext:
+        return ""
+    return configured_fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt_secret(token: str) -> str:
+    """Plaintext of a stored token ("" stays ""); raises SecretDecryptionError if no key fits."""
+    if not token:
+        return ""
+    try:
+        return configured_fernet().decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise SecretDecryptionError(
+            "stored secret cannot be decrypted with any key in FIELD_ENCRYPTION_KEYS"
+        ) from exc
+
+
+def rotate_secret(token: str) -> str:
+    """The same secret re-encrypted under the first configured key ("" stays "")."""
+    if not token:
+        return ""
+    try:
+        return configured_fernet().rotate(token.encode()).decode()
+    except InvalidToken as exc:
+        raise SecretDecryptionError(
+            "stored secret cannot be decrypted with any key in FIELD_ENCRYPTION_KEYS"
+        ) from exc

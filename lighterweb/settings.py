@@ -1,0 +1,216 @@
+"""Django settings, read from the environment (django-environ).
+
+Every value has a safe local default so `./scripts/start.sh` works on a fresh machine. With
+`DEBUG=false` (production) the secrets have no default: a missing one stops the boot with
+ImproperlyConfigured naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=True)
+
+# Only a local, debug run may fall back to a throwaway key; production must name its own.
+_DEV_SECRET_KEY = "dev-insecure-key-only-for-local-use"  # noqa: S105 - debug-only fallback
+_DEV_FIELD_KEY = "ZGV2LWluc2VjdXJlLWZpZWxkLWtleS0zMmJ5dGVzISE="  # base64 of 32 bytes, debug only
+
+
+def _required(name: str, dev_default: str) -> str:
+    """The variable's value; in production a missing or empty one is a boot error naming it."""
+    value: str = env.str(name, default="")
+    if value:
+        return value
+    if DEBUG:
+        return dev_default
+    raise ImproperlyConfigured(f"Set the {name} environment variable (required when DEBUG is off)")
+
+
+SECRET_KEY = _required("SECRET_KEY", _DEV_SECRET_KEY)
+# Comma-separated Fernet keys: the first encrypts, all decrypt (rotation); see lighterweb/crypto.py.
+FIELD_ENCRYPTION_KEYS: list[str] = [
+    key.strip() for key in _required("FIELD_ENCRYPTION_KEYS", _DEV_FIELD_KEY).split(",") if key
+]
+
+BIND = env.str("BIND", default="127.0.0.1")
+PORT = env.int("PORT", default=8000)
+# The admin shows a banner when the site listens on every interface: it holds exchange keys.
+EXPOSED_PUBLICLY = BIND in {"0.0.0.0", "::"}  # noqa: S104 - comparison, not a bind
+
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "exchange",
+    "bots",
+    "lighterweb",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "lighterweb.urls"
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "lighterweb.asgi.application"
+LOGIN_URL = "admin:login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "lighterweb.context_processors.site_flags",
+            ]
+        },
+    }
+]
+
+
+def _database(url: str) -> dict[str, Any]:
+    """DATABASE_URL parsed; SQLite gets WAL and IMMEDIATE transactions.
+
+    IMMEDIATE takes the write lock at BEGIN, so two processes writing never deadlock on a lock
+    upgrade ("database is locked" mid-transaction); WAL lets readers run beside the writer.
+    """
+    config: dict[str, Any] = env.db_url_config(url)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config.setdefault("OPTIONS", {}).update(
+            {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+                ),
+            }
+        )
+        # A file, not Django's shared-cache in-memory DB: shared cache has table locks that
+        # ignore busy_timeout, so concurrent tests would fail where production would wait.
+        # One file per process, because several test runs may share a checkout.
+        test_name = Path(tempfile.gettempdir()) / f"lighterweb-test-{os.getpid()}.sqlite3"
+        config.setdefault("TEST", {"NAME": str(test_name)})
+        # SQLite creates the file but not its folder (var/ is not in a fresh clone).
+        if config["NAME"] not in ("", ":memory:"):
+            Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        # Several test runs may share one server: each gets its own test database.
+        config.setdefault(
+            "TEST", {"NAME": f"test_{config.get('NAME') or 'lighterweb'}_{os.getpid()}"}
+        )
+        config.setdefault("CONN_MAX_AGE", 60)
+        config.setdefault("CONN_HEALTH_CHECKS", True)
+    return config
+
+
+DATABASE_URL = env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+DATABASES = {"default": _database(DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "lighterweb:channels"},
+    }
+}
+
+# Celery (namespace CELERY_ in lighterweb/celery.py). Tasks are acked early: design decision 4.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ACKS_LATE = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ROUTES = {"bots.tasks.run_bot_task": {"queue": "bots"}}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_HEARTBEAT_SECONDS = 15.0
+CELERY_BEAT_SCHEDULE = {
+    "beat-heartbeat": {
+        "task": "lighterweb.celery.beat_heartbeat_task",
+        "schedule": CELERY_BEAT_HEARTBEAT_SECONDS,
+    }
+}
+BEAT_HEARTBEAT_KEY = "lighterweb:beat:last_seen"
+
+# Lighter networks: `paper` is the local simulator (lighter_sim).
+LIGHTER_PAPER_URL = env.str("LIGHTER_PAPER_URL", default="http://127.0.0.1:8089")
+# The simulator config start.sh's `sim` process loads; provision_paper writes its paper account.
+PAPER_SIM_CONFIG = env.path("PAPER_SIM_CONFIG", default=VAR_DIR / "sim-config.json")
+
+# Bot runners: a lease lives this long without a heartbeat; the supervisor restarts a bot that
+# should run once its lease is gone and it has had this long to start.
+BOT_LEASE_TTL_SECONDS = env.float("BOT_LEASE_TTL_SECONDS", default=15.0)
+BOT_START_GRACE_SECONDS = env.float("BOT_START_GRACE_SECONDS", default=30.0)
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_SSL_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # TLS ends at the reverse proxy, which must set this header (README "Deploy on a VPS").
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}

@@ -1,0 +1,22 @@
+"""URL routes: admin, REST API, dashboard, health check."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from lighterweb.api import api
+from lighterweb.healthz import healthz
+
+admin.site.site_header = "LighterWeb"
+admin.site.site_title = "LighterWeb"
+admin.site.index_title = "Bots, accounts and markets"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+    path("dashboard/", include("bots.urls")),
+    path("healthz", healthz, name="healthz"),
+]

@@ -1,0 +1,231 @@
+/* Bot page: ladder, open orders, fills, PnL, price chart and the live event log. */
+"use strict";
+
+(function () {
+  const page = document.getElementById("lw-page");
+  const LIVE = new Set(["intent", "pending", "open", "partially_filled"]);
+  const LEVELS = { debug: 0, info: 1, warning: 2, error: 3 };
+  const MAX_FILLS = 100;
+  const MAX_EVENTS = 500;
+  const orders = new Map();
+  let fills = [];
+  let events = [];
+  let ladder = [];
+
+  // Chart: numbers are for drawing only; every figure shown as text stays the exact string.
+  const chart = LightweightCharts.createChart(document.getElementById("chart"), {
+    height: 320,
+    timeScale: { timeVisible: true, secondsVisible: true },
+  });
+  const priceSeries = chart.addSeries(LightweightCharts.LineSeries, {
+    lineWidth: 2,
+    // Keep the whole grid window in view, not only the prices seen so far.
+    autoscaleInfoProvider: function (original) {
+      const range = original();
+      const prices = ladder.map(function (level) { return Number(level.price); });
+      if (prices.length === 0) return range;
+      let low = Math.min.apply(null, prices);
+      let high = Math.max.apply(null, prices);
+      if (range && range.priceRange) {
+        low = Math.min(low, range.priceRange.minValue);
+        high = Math.max(high, range.priceRange.maxValue);
+      }
+      return { priceRange: { minValue: low, maxValue: high } };
+    },
+  });
+  const markers = LightweightCharts.createSeriesMarkers(priceSeries, []);
+  let markerList = [];
+  let levelLines = [];
+  let lastPointTime = 0;
+
+  function epoch(iso) {
+    return iso ? Math.floor(new Date(iso).getTime() / 1000) : Math.floor(Date.now() / 1000);
+  }
+
+  function addPrice(price, iso) {
+    if (price === null || price === undefined) return;
+    // The series needs ascending times; a point in the same second replaces the last one.
+    const t = Math.max(epoch(iso), lastPointTime);
+    lastPointTime = t;
+    priceSeries.update({ time: t, value: Number(price) });
+  }
+
+  function addMarker(marker) {
+    markerList.push(marker);
+    markerList.sort(function (a, b) { return a.time - b.time; });
+    markerList = markerList.slice(-300);
+    markers.setMarkers(markerList);
+  }
+
+  function fillMarker(fill) {
+    const buy = fill.side === "buy";
+    return {
+      time: Math.min(epoch(fill.executed_at), lastPointTime || epoch(fill.executed_at)),
+      position: buy ? "belowBar" : "aboveBar",
+      color: buy ? "#2e7d32" : "#c62828",
+      shape: buy ? "arrowUp" : "arrowDown",
+      text: fill.side + " " + fill.size_base + " @ " + fill.price,
+    };
+  }
+
+  function rollMarker(event) {
+    return {
+      time: Math.min(epoch(event.created_at), lastPointTime || epoch(event.created_at)),
+      position: "inBar", color: "#1565c0", shape: "circle", text: event.kind,
+    };
+  }
+
+  function drawLevels() {
+    for (const line of levelLines) priceSeries.removePriceLine(line);
+    levelLines = ladder
+      .filter(function (level) { return level.side !== "centre"; })
+      .map(function (level) {
+        return priceSeries.createPriceLine({
+          price: Number(level.price),
+          color: level.side === "buy" ? "rgba(46,125,50,0.55)" : "rgba(198,40,40,0.55)",
+          lineWidth: 1,
+          lineStyle: level.state === "missing" ? LightweightCharts.LineStyle.Dotted : LightweightCharts.LineStyle.Dashed,
+          axisLabelVisible: false,
+          title: "",
+        });
+      });
+  }
+
+  function renderBot(bot) {
+    const status = document.getElementById("bot-status");
+    status.textContent = bot.status;
+    status.className = "lw-state lw-state-" + bot.status;
+    document.getElementById("bot-desired").textContent = bot.desired_state;
+    document.getElementById("bot-last-price").textContent = bot.last_price || "–";
+    document.getElementById("bot-centre").textContent = bot.centre_index === null ? "–" : bot.centre_index;
+    document.getElementById("bot-message").textContent = bot.status_message || "";
+    if (bot.pnl) renderPnl(bot.pnl);
+  }
+
+  function renderPnl(pnl) {
+    for (const dd of document.querySelectorAll("#pnl [data-pnl]")) {
+      const value = pnl[dd.dataset.pnl];
+      dd.textContent = value === undefined || value === null ? "–" : value;
+    }
+  }
+
+  function renderLadder() {
+    const body = document.getElementById("ladder");
+    body.replaceChildren();
+    for (const level of ladder) {
+      const tr = LW.row([level.level_index, level.price, level.side, LW.badge(level.state), level.reason], "lw-level-" + level.side);
+      tr.dataset.level = level.level_index;
+      body.appendChild(tr);
+    }
+    drawLevels();
+  }
+
+  function renderOrders() {
+    const body = document.getElementById("orders");
+    body.replaceChildren();
+    const sorted = Array.from(orders.values()).sort(function (a, b) { return Number(b.price) - Number(a.price); });
+    for (const o of sorted) {
+      const tr = LW.row([o.level_index, o.side, o.price, o.size_base, o.filled_base, LW.badge(o.status), o.client_order_index], "lw-order lw-side-" + o.side);
+      tr.dataset.orderId = o.id;
+      body.appendChild(tr);
+    }
+    document.getElementById("bot-open-orders").textContent = orders.size;
+    page.dataset.openOrders = orders.size;
+  }
+
+  function renderFills() {
+    const body = document.getElementById("fills");
+    body.replaceChildren();
+    for (const f of fills) {
+      const tr = LW.row([LW.time(f.executed_at), f.side, f.price, f.size_base, f.fee, f.is_maker ? "maker" : "taker", f.trade_id], "lw-fill");
+      tr.dataset.fillId = f.id;
+      body.appendChild(tr);
+    }
+    page.dataset.fills = fills.length;
+  }
+
+  function eventShown(e) {
+    const min = LEVELS[document.getElementById("event-level").value];
+    const needle = document.getElementById("event-search").value.trim().toLowerCase();
+    if (LEVELS[e.level] < min) return false;
+    return !needle || (e.kind + " " + e.message).toLowerCase().indexOf(needle) >= 0;
+  }
+
+  function eventRow(e) {
+    return LW.row([LW.time(e.created_at), LW.badge(e.level), e.kind, e.message], "lw-event");
+  }
+
+  function renderEvents() {
+    const body = document.getElementById("events");
+    body.replaceChildren();
+    for (const e of events) if (eventShown(e)) body.appendChild(eventRow(e));
+  }
+
+  // A live event only adds its row (and drops the oldest): rebuilding hundreds of rows per push
+  // is what made bursts queue up in the browser.
+  function prependEvent(e) {
+    if (!eventShown(e)) return;
+    const body = document.getElementById("events");
+    body.insertBefore(eventRow(e), body.firstChild);
+    while (body.childElementCount > MAX_EVENTS) body.removeChild(body.lastChild);
+  }
+
+  function isRoll(event) {
+    return event.kind.indexOf("roll") >= 0 || event.kind.indexOf("recentre") >= 0;
+  }
+
+  function onSnapshot(data) {
+    orders.clear();
+    for (const o of data.orders) orders.set(o.id, o);
+    fills = data.fills.slice(0, MAX_FILLS);
+    events = data.events.slice(0, MAX_EVENTS);
+    ladder = data.ladder;
+    const bot = Object.assign({}, data.bot, { pnl: data.pnl || null });
+    markerList = [];
+    // Fills are the price history we have on arrival; the live feed continues from there.
+    for (const f of fills.slice().reverse()) addPrice(f.price, f.executed_at);
+    addPrice(bot.last_price, null);
+    for (const f of fills) addMarker(fillMarker(f));
+    for (const e of events) if (isRoll(e)) addMarker(rollMarker(e));
+    renderBot(bot);
+    renderLadder();
+    renderOrders();
+    renderFills();
+    renderEvents();
+  }
+
+  function onMessage(kind, data) {
+    if (kind === "snapshot") {
+      onSnapshot(data);
+    } else if (kind === "bot") {
+      renderBot(data);
+      addPrice(data.last_price, null);
+    } else if (kind === "order") {
+      if (LIVE.has(data.status)) orders.set(data.id, data);
+      else orders.delete(data.id);
+      renderOrders();
+    } else if (kind === "fill") {
+      if (!fills.some(function (f) { return f.id === data.id; })) {
+        fills.unshift(data);
+        fills = fills.slice(0, MAX_FILLS);
+        addPrice(data.price, data.executed_at);
+        addMarker(fillMarker(data));
+        renderFills();
+      }
+    } else if (kind === "event") {
+      events.unshift(data);
+      if (events.length > MAX_EVENTS) events.pop();
+      if (isRoll(data)) addMarker(rollMarker(data));
+      prependEvent(data);
+    } else if (kind === "ladder") {
+      ladder = data;
+      renderLadder();
+    } else if (kind === "pnl") {
+      renderPnl(data);
+    }
+  }
+
+  document.getElementById("event-level").addEventListener("change", renderEvents);
+  document.getElementById("event-search").addEventListener("input", renderEvents);
+  LW.connect(page.dataset.wsPath, onMessage);
+})();

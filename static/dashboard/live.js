@@ -1,0 +1,119 @@
+/* LighterWeb dashboard: one websocket per page with reconnect, confirmed CSRF-checked controls,
+   and small DOM helpers. Data is written with textContent only, never as HTML. */
+"use strict";
+
+window.LW = (function () {
+  const BACKOFF_MIN_MS = 500;
+  const BACKOFF_MAX_MS = 10000;
+
+  function el(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (className) node.className = className;
+    return node;
+  }
+
+  function row(cells, className) {
+    const tr = el("tr", null, className);
+    for (const cell of cells) {
+      tr.appendChild(cell instanceof Node ? wrap(cell) : el("td", cell === null ? "–" : cell));
+    }
+    return tr;
+  }
+
+  function wrap(node) {
+    const td = el("td");
+    td.appendChild(node);
+    return td;
+  }
+
+  function badge(state) {
+    return el("span", state, "lw-state lw-state-" + state);
+  }
+
+  function time(iso) {
+    return iso ? new Date(iso).toISOString().replace("T", " ").slice(0, 19) : "–";
+  }
+
+  function setConnection(up, text) {
+    const node = document.getElementById("lw-conn");
+    if (!node) return;
+    node.textContent = text;
+    node.classList.toggle("lw-conn-up", up);
+    node.classList.toggle("lw-conn-down", !up);
+    document.body.dataset.live = up ? "up" : "down";
+  }
+
+  /* Opens `path`, hands every {kind, data} message to onMessage, reconnects with backoff.
+     A fresh snapshot arrives on every (re)connect, so the page never keeps stale state. */
+  function connect(path, onMessage) {
+    let backoff = BACKOFF_MIN_MS;
+    function open() {
+      const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+      const socket = new WebSocket(scheme + window.location.host + path);
+      socket.onopen = function () {
+        backoff = BACKOFF_MIN_MS;
+        setConnection(true, "live");
+      };
+      socket.onmessage = function (message) {
+        const payload = JSON.parse(message.data);
+        onMessage(payload.kind, payload.data);
+        // After the page is updated: lets tests and bench/push_latency.py time a push end to end.
+        document.dispatchEvent(new CustomEvent("lw:message", {
+          detail: { kind: payload.kind, data: payload.data, renderedAt: Date.now() },
+        }));
+      };
+      socket.onclose = function (event) {
+        if (event.code === 4403) {
+          setConnection(false, "disconnected: not allowed (log in as staff)");
+          return;
+        }
+        const seconds = Math.round(backoff / 100) / 10;
+        setConnection(false, "disconnected: retrying in " + seconds + " s");
+        window.setTimeout(open, backoff);
+        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+      };
+    }
+    open();
+  }
+
+  function flash(text, ok) {
+    const node = document.getElementById("lw-flash");
+    if (!node) return;
+    node.textContent = text;
+    node.className = "lw-flash " + (ok ? "lw-flash-ok" : "lw-flash-error");
+    node.hidden = false;
+  }
+
+  /* Control forms: ask for confirmation, then POST (CSRF token from the form) and show the answer
+     without leaving the page; the change itself arrives over the websocket. */
+  function bindControls() {
+    for (const form of document.querySelectorAll("form.lw-control")) {
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        if (!window.confirm(form.dataset.confirm)) return;
+        form.querySelector("input[name=confirmed]").value = "1";
+        const body = new FormData(form);
+        form.querySelector("input[name=confirmed]").value = "";
+        fetch(form.action, {
+          method: "POST",
+          body: body,
+          credentials: "same-origin",
+          headers: { Accept: "application/json" },
+        })
+          .then(function (response) {
+            return response.json().then(function (answer) {
+              flash(answer.detail, response.ok);
+            });
+          })
+          .catch(function (error) {
+            flash("request failed: " + error, false);
+          });
+      });
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", bindControls);
+
+  return { el: el, row: row, badge: badge, time: time, connect: connect, flash: flash };
+})();

@@ -1,0 +1,86 @@
+/* Overview: every account and bot, from the snapshot and then live pushes merged by id. */
+"use strict";
+
+(function () {
+  const page = document.getElementById("lw-page");
+  const bots = new Map();
+  const accounts = new Map();
+
+  function botUrl(id) {
+    return page.dataset.botUrl.replace(/0\/$/, id + "/");
+  }
+
+  function pnl(bot, field) {
+    return bot.pnl ? bot.pnl[field] : null;
+  }
+
+  function renderBots() {
+    const body = document.getElementById("bots");
+    body.replaceChildren();
+    for (const bot of bots.values()) {
+      const link = LW.el("a", bot.name);
+      link.href = botUrl(bot.id);
+      const tr = LW.row([
+        link, bot.symbol, LW.badge(bot.status), bot.desired_state, bot.last_price,
+        bot.centre_index, bot.open_orders === undefined ? null : bot.open_orders,
+        pnl(bot, "total"), pnl(bot, "grid_profit"), pnl(bot, "unrealized"), pnl(bot, "fees"),
+        pnl(bot, "funding"), bot.status === "error" ? bot.status_message : "",
+      ]);
+      tr.dataset.botId = bot.id;
+      body.appendChild(tr);
+    }
+  }
+
+  function positions(row) {
+    if (!row.positions || row.positions.length === 0) return "none";
+    return row.positions
+      .map(function (p) {
+        const upnl = p.unrealized_pnl === null || p.unrealized_pnl === undefined ? "" : " (PnL " + p.unrealized_pnl + ")";
+        return p.symbol + " " + p.side + " " + p.size_base + upnl;
+      })
+      .join(", ");
+  }
+
+  function deadMansSwitch(row) {
+    if (!row.dead_mans_switch_enabled) return "off";
+    const until = row.account.dead_mans_switch_armed_until;
+    return until ? "armed until " + LW.time(until) : "on (not armed)";
+  }
+
+  function renderAccounts() {
+    const body = document.getElementById("accounts");
+    body.replaceChildren();
+    for (const row of accounts.values()) {
+      const a = row.account;
+      const budget = row.budget ? row.budget.used + " / " + row.budget.limit : null;
+      const tr = LW.row([a.name, a.network, row.equity, row.available_balance, positions(row), budget, deadMansSwitch(row), a.last_error]);
+      tr.dataset.accountId = a.id;
+      body.appendChild(tr);
+    }
+  }
+
+  function merge(map, id, data) {
+    map.set(id, Object.assign({}, map.get(id) || {}, data));
+  }
+
+  function onMessage(kind, data) {
+    if (kind === "snapshot") {
+      bots.clear();
+      accounts.clear();
+      for (const bot of data.bots) bots.set(bot.id, bot);
+      for (const row of data.accounts) accounts.set(row.account.id, row);
+    } else if (kind === "bot" || kind === "bot_summary") {
+      merge(bots, data.id, data);
+    } else if (kind === "account") {
+      merge(accounts, data.account.id, { account: data.account });
+    } else if (kind === "account_summary") {
+      accounts.set(data.account.id, data);
+    } else {
+      return;
+    }
+    renderBots();
+    renderAccounts();
+  }
+
+  LW.connect(page.dataset.wsPath, onMessage);
+})();

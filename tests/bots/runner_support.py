@@ -1,0 +1,126 @@
+"""Shared setup of the runner tests: a simulator account as an ExchangeAccount, grid bots on it,
+the runner driven in-process, and a bounded wait on a condition."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from bots import services
+from bots.models import ExchangeAccount, GridBot, Market
+from bots.runner import BotRunner, run_bot, run_runner, runner_create
+from tests.lighterweb.factories import make_account, make_bot
+
+# Per-market settings a test grid uses: (step, size) near the simulator's default prices.
+GRID_SHAPES: dict[str, dict[str, Decimal]] = {
+    "ETH": {"step": Decimal("5"), "size": Decimal("0.01"), "cap": Decimal("1000")},
+    "BTC": {"step": Decimal("100"), "size": Decimal("0.0002"), "cap": Decimal("1000")},
+    "SOL": {"step": Decimal("0.5"), "size": Decimal("0.1"), "cap": Decimal("1000")},
+}
+
+
+def account_on(simulator: Any, sim_account: Any, *, tier: str = "premium") -> ExchangeAccount:
+    """An ExchangeAccount for a funded simulator account, with its markets synced."""
+    account = make_account(
+        base_url_override=simulator.base_url,
+        tier=tier,
+        account_index=sim_account.index,
+        api_key_index=sim_account.api_key_index,
+        l1_address=sim_account.l1_address,
+    )
+    account.set_api_private_key(sim_account.private_key)
+    account.save()
+    services.markets_sync(account)
+    return account
+
+
+def grid_bot(
+    account: ExchangeAccount, symbol: str, *, levels: int = 5, **overrides: Any
+) -> GridBot:
+    """A running-desired grid bot on `symbol` whose lease fence is 1."""
+    shape = GRID_SHAPES[symbol]
+    market = Market.objects.get(network=account.network, symbol=symbol)
+    fields: dict[str, Any] = {
+        "step": shape["step"],
+        "size": shape["size"],
+        "levels_per_side": levels,
+        "max_open_orders": 2 * levels,
+        "max_position_notional": shape["cap"],
+        "leverage": Decimal("5"),
+    }
+    fields |= overrides
+    bot = make_bot(account, market, **fields)
+    GridBot.objects.filter(pk=bot.pk).update(desired_state="running", lease_fence=1)
+    bot.refresh_from_db()
+    return bot
+
+
+def set_desired(bot: GridBot, state: str) -> None:
+    GridBot.objects.filter(pk=bot.pk).update(desired_state=state)
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]],
+    timeout_s: float = 20.0,
+    what: str | Callable[[], str] = "condition",
+) -> None:
+    """Re-check `condition` on every loop turn of the runner until it holds or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out waiting for {what if isinstance(what, str) else what()}"
+            )
+        await asyncio.sleep(0.02)
+
+
+def start_runner(bot_id: int, fence: int = 1) -> asyncio.Task[str]:
+    """The runner of one bot as a task on the test's loop."""
+    return asyncio.create_task(run_bot(bot_id, fence=fence))
+
+
+async def start_runners(
+    bots: list[GridBot], fence: int = 1
+) -> tuple[list[BotRunner], list[asyncio.Task[str]]]:
+    """Runners of several bots, started as tasks on the test's loop (so tests can read them)."""
+    runners = [await runner_create(bot.pk, fence=fence) for bot in bots]
+    return runners, [asyncio.create_task(run_runner(r)) for r in runners]
+
+
+def quiet(runner: BotRunner, simulator: Any) -> bool:
+    """The runner waits for events with none queued and has seen the simulator's latest book."""
+    if not runner.idle or not runner.events.empty() or runner.state is None:
+        return False
+    view = runner.market_view()
+    return view is not None and view.mid == sim_mid(simulator, runner.market_id)
+
+
+def sim_mid(simulator: Any, market_id: int) -> Decimal:
+    """Mid of the simulator's book (the price the bots see), in quote."""
+
+    def read() -> Decimal:
+        state = simulator.engine.state
+        book, units = state.books[market_id], state.markets[market_id].units
+        bid = book.side(is_ask=False).best_price()
+        ask = book.side(is_ask=True).best_price()
+        return (units.price(bid) + units.price(ask)) / 2
+
+    return simulator.call(read)
+
+
+async def finish(task: asyncio.Task[str], timeout_s: float = 30.0) -> str:
+    """Wait for a runner task to end (after a stop) and return its final status."""
+    return await asyncio.wait_for(task, timeout_s)
+
+
+def sim_open_orders(simulator: Any, account_index: int, market_id: int) -> list[Any]:
+    """Open orders of an account on a market, read from the simulator's engine."""
+
+    def read() -> list[Any]:
+        live = simulator.engine.state.account_live.get(account_index, {})
+        return [o for o in live.values() if o.market_id == market_id]
+
+    return simulator.call(read)

@@ -1,0 +1,67 @@
+"""Live account balances for the dashboard: refreshed from the simulator for active accounts."""
+
+from decimal import Decimal
+
+import pytest
+
+from bots import selectors, services
+from bots.models import BotStatus, ExchangeAccount
+from tests.lighterweb.factories import make_account, make_bot, make_market
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _real_redis(settings, redis_url):
+    settings.REDIS_URL = redis_url
+
+
+def _account(simulator, sim_account, **overrides):
+    fields = {"base_url_override": simulator.base_url, **overrides}
+    account = make_account(
+        tier="premium",
+        account_index=sim_account.index,
+        api_key_index=sim_account.api_key_index,
+        l1_address=sim_account.l1_address,
+        **fields,
+    )
+    account.set_api_private_key(sim_account.private_key)
+    account.save()
+    return account
+
+
+def test_refresh_stores_the_exchange_balances_shown_by_the_summary(simulator, funded_account):
+    account = _account(simulator, funded_account)
+
+    summary = services.account_refresh(account)
+
+    account.refresh_from_db()
+    shown = selectors.account_summary(account, with_budget=False)
+    assert Decimal(summary["collateral"]) == Decimal("100000")
+    assert shown.equity == Decimal("100000")
+    assert shown.available_balance == Decimal("100000")
+    assert account.last_checked_at is not None
+    assert account.last_error == ""
+
+
+def test_only_accounts_with_running_or_paused_bots_are_refreshed(simulator):
+    active = _account(simulator, simulator.create_account())
+    idle = _account(simulator, simulator.create_account())
+    market = make_market()
+    make_bot(active, market, status=BotStatus.RUNNING)
+    make_bot(idle, market, status=BotStatus.STOPPED)
+
+    outcome = services.accounts_refresh_active()
+
+    assert outcome == {active.pk: "ok"}
+    assert ExchangeAccount.objects.get(pk=idle.pk).last_checked_at is None
+
+
+def test_a_failed_refresh_is_reported_and_stored_not_raised(simulator, funded_account):
+    account = _account(simulator, funded_account, base_url_override="http://127.0.0.1:9")
+    make_bot(account, make_market(), status=BotStatus.PAUSED)
+
+    outcome = services.accounts_refresh_active()
+
+    assert outcome[account.pk] != "ok"
+    assert ExchangeAccount.objects.get(pk=account.pk).last_error != ""

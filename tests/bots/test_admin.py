@@ -1,0 +1,228 @@
+"""Admin pages render for every model, show field errors for bad values, and run actions."""
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from bots.models import BotEvent, ExchangeAccount, Fill, GridBot, Order
+from tests.lighterweb.factories import bot_fields, make_account, make_bot, make_market
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rows():
+    account, market = make_account(), make_market()
+    bot = make_bot(account, market)
+    order = Order.objects.create(
+        bot=bot,
+        account=account,
+        market=market,
+        client_order_index=1,
+        side="buy",
+        price=Decimal("3990"),
+        size_base=Decimal("0.01"),
+    )
+    fill = Fill.objects.create(
+        account=account,
+        market=market,
+        order=order,
+        bot=bot,
+        trade_id=99,
+        side="buy",
+        price=Decimal("3990"),
+        size_base=Decimal("0.01"),
+        fee=Decimal("0"),
+        is_maker=True,
+        executed_at=timezone.now(),
+    )
+    event = BotEvent.objects.create(bot=bot, account=account, kind="note", message="hello")
+    return {
+        "exchangeaccount": account,
+        "market": market,
+        "gridbot": bot,
+        "order": order,
+        "fill": fill,
+        "botevent": event,
+    }
+
+
+MODELS = ["exchangeaccount", "market", "gridbot", "order", "fill", "botevent"]
+HAND_CREATED = {"exchangeaccount", "gridbot"}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_changelist_renders_for_superuser(admin_client, rows, model):
+    response = admin_client.get(reverse(f"admin:bots_{model}_changelist"))
+
+    assert response.status_code == 200
+    assert reverse(f"admin:bots_{model}_change", args=[rows[model].pk]) in response.text
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_change_page_renders_for_superuser(admin_client, rows, model):
+    response = admin_client.get(reverse(f"admin:bots_{model}_change", args=[rows[model].pk]))
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_add_page_exists_only_for_hand_created_models(admin_client, model):
+    response = admin_client.get(reverse(f"admin:bots_{model}_add"))
+
+    # Markets come from "Sync markets"; orders, fills and events from the engine.
+    assert response.status_code == (200 if model in HAND_CREATED else 403)
+
+
+def test_changelist_search_and_filters_work(admin_client, rows):
+    url = reverse("admin:bots_gridbot_changelist")
+
+    response = admin_client.get(url, {"q": "ETH", "status__exact": "stopped"})
+
+    assert response.status_code == 200
+    assert rows["gridbot"].name in response.text
+
+
+def _bot_post(account, market, **overrides):
+    data = {
+        key: (value.pk if hasattr(value, "pk") else value)
+        for key, value in bot_fields(account, market).items()
+    }
+    data["post_only"] = "on"
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"step": "0"}, "step"),
+        ({"levels_per_side": "51", "max_open_orders": "200"}, "levels_per_side"),
+        ({"max_open_orders": "3"}, "max_open_orders"),
+        ({"size": "0.001"}, "size"),
+        ({"leverage": "80"}, "leverage"),
+    ],
+)
+def test_add_grid_bot_with_bad_value_shows_field_error_and_saves_nothing(
+    admin_client, overrides, field
+):
+    account, market = make_account(), make_market()
+
+    response = admin_client.post(
+        reverse("admin:bots_gridbot_add"), _bot_post(account, market, **overrides)
+    )
+
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert not GridBot.objects.exists()
+
+
+def test_add_grid_bot_with_good_values_saves_it_stopped(admin_client):
+    account, market = make_account(), make_market()
+
+    response = admin_client.post(reverse("admin:bots_gridbot_add"), _bot_post(account, market))
+
+    assert response.status_code == 302
+    bot = GridBot.objects.get()
+    assert (bot.desired_state, bot.status) == ("stopped", "stopped")
+
+
+def test_add_account_through_admin_stores_the_key_encrypted(admin_client):
+    key = "0x" + "1f" * 40
+
+    response = admin_client.post(
+        reverse("admin:bots_exchangeaccount_add"),
+        {"name": "main", "network": "paper", "tier": "standard", "api_private_key": key},
+    )
+
+    assert response.status_code == 302
+    account = ExchangeAccount.objects.get(name="main")
+    assert account.decrypt_api_private_key() == key
+
+
+def test_blank_key_on_change_keeps_the_stored_key(admin_client):
+    account = make_account(name="keep")
+    account.set_api_private_key("0x" + "2e" * 40)
+    account.save()
+
+    admin_client.post(
+        reverse("admin:bots_exchangeaccount_change", args=[account.pk]),
+        {"name": "renamed", "network": "paper", "tier": "standard", "api_private_key": ""},
+    )
+
+    account.refresh_from_db()
+    assert account.name == "renamed"
+    assert account.decrypt_api_private_key() == "0x" + "2e" * 40
+
+
+@pytest.mark.parametrize(
+    ("action", "desired_state", "kind"),
+    [
+        ("start", "running", "start"),
+        ("emergency_stop", "stopped", "emergency_stop"),
+        ("cancel_all", "stopped", "cancel_all"),
+    ],
+)
+def test_bot_action_sets_desired_state_and_records_event(admin_client, action, desired_state, kind):
+    bot = make_bot(make_account(), make_market())
+
+    response = admin_client.post(
+        reverse("admin:bots_gridbot_changelist"),
+        {"action": action, "_selected_action": [bot.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    bot.refresh_from_db()
+    assert bot.desired_state == desired_state
+    assert bot.events.filter(kind=kind).exists()
+
+
+def test_refused_action_is_shown_as_an_error_message(admin_client):
+    bot = make_bot(make_account(), make_market())
+
+    response = admin_client.post(
+        reverse("admin:bots_gridbot_changelist"),
+        {"action": "pause", "_selected_action": [bot.pk]},
+        follow=True,
+    )
+
+    assert "is not running" in response.text
+    bot.refresh_from_db()
+    assert bot.desired_state == "stopped"
+
+
+def test_anonymous_user_is_sent_to_login(client):
+    response = client.get(reverse("admin:bots_gridbot_changelist"))
+
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_public_bind_shows_the_warning_banner(admin_client, settings):
+    settings.EXPOSED_PUBLICLY = True
+    settings.BIND = "0.0.0.0"
+
+    response = admin_client.get(reverse("admin:index"))
+
+    assert "every network interface" in response.text
+
+
+def test_loopback_bind_shows_no_banner(admin_client, settings):
+    settings.EXPOSED_PUBLICLY = False
+
+    response = admin_client.get(reverse("admin:index"))
+
+    assert "every network interface" not in response.text
+
+
+def test_bot_change_page_lists_recent_events_escaped(admin_client):
+    bot = make_bot(make_account(), make_market())
+    BotEvent.objects.create(bot=bot, kind="note", message="<b>level 3 rejected</b>")
+
+    response = admin_client.get(reverse("admin:bots_gridbot_change", args=[bot.pk]))
+
+    assert "&lt;b&gt;level 3 rejected&lt;/b&gt;" in response.text
+    assert "<b>level 3 rejected</b>" not in response.text

@@ -1,0 +1,281 @@
+"""Dashboard websockets through the real ASGI stack: auth, origins, snapshot, live pushes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client, override_settings
+
+from bots import broadcast
+from bots.models import BotEvent, ExchangeAccount, Fill, GridBot, Order
+from lighterweb.asgi import application
+from tests.lighterweb.factories import make_account, make_bot, make_market
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TIMEOUT_S = 5
+ORIGIN = (b"origin", b"http://localhost")
+
+
+@pytest.fixture(autouse=True)
+def channel_layer(redis_url: str, settings) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    settings.REDIS_URL = redis_url
+    layers = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": "lighterweb-test:channels"},
+        }
+    }
+    with override_settings(CHANNEL_LAYERS=layers):
+        yield
+
+
+def _session_cookie(*, is_staff: bool) -> tuple[bytes, bytes]:
+    user = get_user_model().objects.create_user(
+        username=f"u-{is_staff}", password="pw-long-enough-1", is_staff=is_staff
+    )
+    client = Client()
+    client.force_login(user)
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+
+@pytest.fixture
+def staff_cookie() -> tuple[bytes, bytes]:
+    return _session_cookie(is_staff=True)
+
+
+@pytest.fixture
+def bot() -> GridBot:
+    bot = make_bot(make_account(), make_market())
+    GridBot.objects.filter(pk=bot.pk).update(anchor_price=Decimal("4000"), centre_index=0)
+    bot.refresh_from_db()
+    return bot
+
+
+def _communicator(path: str, *headers: tuple[bytes, bytes]) -> WebsocketCommunicator:
+    return WebsocketCommunicator(application, path, headers=list(headers))
+
+
+async def _connected(path: str, cookie: tuple[bytes, bytes]) -> WebsocketCommunicator:
+    communicator = _communicator(path, ORIGIN, cookie)
+    connected, _ = await communicator.connect(timeout=TIMEOUT_S)
+    assert connected
+    return communicator
+
+
+async def _next(communicator: WebsocketCommunicator, kind: str) -> Any:
+    """The data of the next message of `kind` (other kinds in between are skipped)."""
+    while True:
+        message = await communicator.receive_json_from(timeout=TIMEOUT_S)
+        if message["kind"] == kind:
+            return message["data"]
+
+
+async def _collect(communicator: WebsocketCommunicator, kinds: set[str]) -> dict[str, Any]:
+    """The data of the next message of each of `kinds`, whatever their order."""
+    seen: dict[str, Any] = {}
+    while set(seen) != kinds:
+        message = await communicator.receive_json_from(timeout=TIMEOUT_S)
+        if message["kind"] in kinds:
+            seen[message["kind"]] = message["data"]
+    return seen
+
+
+@pytest.mark.parametrize("path", ["/ws/dashboard/", "/ws/bots/1/"])
+async def test_anonymous_user_is_refused(path):
+    communicator = _communicator(path, ORIGIN)
+
+    connected, code = await communicator.connect(timeout=TIMEOUT_S)
+
+    assert not connected
+    assert code == 4403
+
+
+@pytest.mark.parametrize("path", ["/ws/dashboard/", "/ws/bots/1/"])
+async def test_logged_in_non_staff_user_is_refused(path):
+    cookie = await database_sync_to_async(_session_cookie)(is_staff=False)
+    communicator = _communicator(path, ORIGIN, cookie)
+
+    connected, code = await communicator.connect(timeout=TIMEOUT_S)
+
+    assert not connected
+    assert code == 4403
+
+
+async def test_foreign_origin_is_refused_even_for_staff(staff_cookie):
+    communicator = _communicator(
+        "/ws/dashboard/", (b"origin", b"http://evil.example"), staff_cookie
+    )
+
+    connected, _ = await communicator.connect(timeout=TIMEOUT_S)
+
+    assert not connected
+
+
+async def test_unknown_bot_is_refused_with_not_found(staff_cookie):
+    communicator = _communicator("/ws/bots/999999/", ORIGIN, staff_cookie)
+
+    connected, code = await communicator.connect(timeout=TIMEOUT_S)
+
+    assert not connected
+    assert code == 4404
+
+
+async def test_overview_snapshot_lists_every_bot_and_account(staff_cookie, bot):
+    communicator = await _connected("/ws/dashboard/", staff_cookie)
+
+    snapshot = await _next(communicator, "snapshot")
+
+    assert [row["id"] for row in snapshot["bots"]] == [bot.pk]
+    assert snapshot["bots"][0]["symbol"] == "ETH"
+    assert [row["account"]["id"] for row in snapshot["accounts"]] == [bot.account_id]
+    await communicator.disconnect()
+
+
+async def test_bot_snapshot_has_ladder_orders_fills_and_events(staff_cookie, bot):
+    await database_sync_to_async(_open_order)(bot, level_index=-1, price="3990")
+    communicator = await _connected(f"/ws/bots/{bot.pk}/", staff_cookie)
+
+    snapshot = await _next(communicator, "snapshot")
+
+    assert snapshot["bot"]["id"] == bot.pk
+    assert [order["price"] for order in snapshot["orders"]] == ["3990"]
+    by_level = {row["level_index"]: row for row in snapshot["ladder"]}
+    assert by_level[-1]["state"] == "resting"
+    assert by_level[-2]["state"] == "missing"
+    assert by_level[0]["state"] == "centre"
+    assert snapshot["fills"] == []
+    await communicator.disconnect()
+
+
+async def test_event_written_after_connect_is_pushed_live(staff_cookie, bot):
+    communicator = await _connected(f"/ws/bots/{bot.pk}/", staff_cookie)
+    await _next(communicator, "snapshot")
+
+    await database_sync_to_async(_record_event)(bot, "rolled up one level")
+
+    event = await _next(communicator, "event")
+    assert event["message"] == "rolled up one level"
+    assert event["bot_id"] == bot.pk
+    await communicator.disconnect()
+
+
+async def test_order_push_is_followed_by_the_recomputed_ladder(staff_cookie, bot):
+    communicator = await _connected(f"/ws/bots/{bot.pk}/", staff_cookie)
+    await _next(communicator, "snapshot")
+
+    await database_sync_to_async(_open_order)(bot, level_index=1, price="4010", push=True)
+
+    order = await _next(communicator, "order")
+    ladder = await _next(communicator, "ladder")
+    assert order["price"] == "4010"
+    assert {row["level_index"]: row["state"] for row in ladder}[1] == "resting"
+    await communicator.disconnect()
+
+
+async def test_bot_status_change_reaches_the_overview(staff_cookie, bot):
+    communicator = await _connected("/ws/dashboard/", staff_cookie)
+    await _next(communicator, "snapshot")
+
+    await database_sync_to_async(_set_status)(bot, "running")
+
+    pushed = await _next(communicator, "bot")
+    assert (pushed["id"], pushed["status"]) == (bot.pk, "running")
+    await communicator.disconnect()
+
+
+async def test_order_push_refreshes_the_overviews_bot_and_account_figures(staff_cookie, bot):
+    communicator = await _connected("/ws/dashboard/", staff_cookie)
+    await _next(communicator, "snapshot")
+
+    await database_sync_to_async(_open_order)(bot, level_index=-1, price="3990", push=True)
+
+    summaries = await _collect(communicator, {"bot_summary", "account_summary"})
+    bot_summary, account_summary = summaries["bot_summary"], summaries["account_summary"]
+    assert (bot_summary["id"], bot_summary["open_orders"]) == (bot.pk, 1)
+    assert (account_summary["account"]["id"], account_summary["open_orders"]) == (
+        bot.account_id,
+        1,
+    )
+    await communicator.disconnect()
+
+
+async def test_fill_push_refreshes_the_bot_pages_pnl(staff_cookie, bot):
+    communicator = await _connected(f"/ws/bots/{bot.pk}/", staff_cookie)
+    await _next(communicator, "snapshot")
+
+    await database_sync_to_async(_record_fill)(bot)
+
+    fill = await _next(communicator, "fill")
+    pnl = await _next(communicator, "pnl")
+    assert fill["trade_id"] == 77
+    assert pnl["position_base"] == "0.01"
+    await communicator.disconnect()
+
+
+async def test_account_push_reaches_the_overview_with_its_refreshed_summary(staff_cookie, bot):
+    communicator = await _connected("/ws/dashboard/", staff_cookie)
+    await _next(communicator, "snapshot")
+
+    await database_sync_to_async(_report_balances)(bot.account_id)
+
+    pushed = await _collect(communicator, {"account", "account_summary"})
+    assert pushed["account"]["summary"]["equity"] == "1234.5"
+    assert pushed["account_summary"]["equity"] == "1234.5"
+    assert pushed["account_summary"]["account"]["id"] == bot.account_id
+    await communicator.disconnect()
+
+
+def _report_balances(account_id: int) -> None:
+    summary = {"equity": "1234.5", "available_balance": "1000", "positions": []}
+    ExchangeAccount.objects.filter(pk=account_id).update(last_check_summary=summary)
+    broadcast.account_changed(ExchangeAccount.objects.get(pk=account_id), summary)
+
+
+def _record_fill(bot: GridBot) -> None:
+    fill = Fill.objects.create(
+        bot=bot,
+        account=bot.account,
+        market=bot.market,
+        trade_id=77,
+        side="buy",
+        price=Decimal("3990"),
+        size_base=Decimal("0.01"),
+        is_maker=True,
+        executed_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    broadcast.fill_recorded(fill)
+
+
+def _record_event(bot: GridBot, message: str) -> None:
+    event = BotEvent.objects.create(bot=bot, account=bot.account, kind="roll", message=message)
+    broadcast.bot_event(event)
+
+
+def _open_order(bot: GridBot, *, level_index: int, price: str, push: bool = False) -> None:
+    order = Order.objects.create(
+        bot=bot,
+        account=bot.account,
+        market=bot.market,
+        client_order_index=100 + level_index,
+        side="buy" if level_index < 0 else "sell",
+        price=Decimal(price),
+        size_base=Decimal("0.01"),
+        status="open",
+        level_index=level_index,
+    )
+    if push:
+        broadcast.order_changed(order)
+
+
+def _set_status(bot: GridBot, status: str) -> None:
+    GridBot.objects.filter(pk=bot.pk).update(status=status)
+    bot.refresh_from_db()
+    broadcast.bot_changed(bot)

@@ -1,0 +1,208 @@
+"""Dashboard pages and control POSTs: staff only, CSRF, confirmation, same services as admin."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from bots import services
+from bots.models import BotEvent, GridBot
+from tests.lighterweb.factories import make_account, make_bot, make_market
+
+pytestmark = pytest.mark.django_db
+
+JSON = {"HTTP_ACCEPT": "application/json"}
+
+
+@pytest.fixture(autouse=True)
+def _test_redis(settings, redis_url):  # type: ignore[no-untyped-def]
+    # Controls look for a live runner's lease in Redis: use the test database, not the real one.
+    settings.REDIS_URL = redis_url
+
+
+def _client(*, is_staff: bool, enforce_csrf: bool = False) -> Client:
+    user = get_user_model().objects.create_user(
+        username=f"user-{is_staff}-{enforce_csrf}", password="pw-long-enough-1", is_staff=is_staff
+    )
+    client = Client(enforce_csrf_checks=enforce_csrf)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def staff() -> Client:
+    return _client(is_staff=True)
+
+
+@pytest.fixture
+def bot() -> GridBot:
+    return make_bot(make_account(), make_market())
+
+
+def _page_urls(bot: GridBot) -> list[str]:
+    return ["/dashboard/", f"/dashboard/bots/{bot.pk}/"]
+
+
+def test_anonymous_user_is_sent_to_the_login_page(bot):
+    for url in _page_urls(bot):
+        response = Client().get(url)
+
+        assert response.status_code == 302
+        assert "/admin/login/" in response["Location"]
+
+
+def test_non_staff_user_cannot_see_the_pages(bot):
+    client = _client(is_staff=False)
+
+    for url in _page_urls(bot):
+        response = client.get(url)
+
+        assert response.status_code == 302
+        assert "/admin/login/" in response["Location"]
+
+
+def test_overview_page_opens_its_websocket_and_offers_global_controls(staff, bot):
+    page = staff.get("/dashboard/").content.decode()
+
+    assert 'data-ws-path="/ws/dashboard/"' in page
+    assert 'id="lw-emergency-stop-all"' in page
+    assert bot.market.symbol in page  # the per-symbol cancel-all choice
+
+
+def test_bot_page_opens_the_bots_websocket_with_every_control(staff, bot):
+    page = staff.get(f"/dashboard/bots/{bot.pk}/").content.decode()
+
+    assert f'data-ws-path="/ws/bots/{bot.pk}/"' in page
+    for action in ("start", "pause", "stop", "emergency-stop", "cancel-all"):
+        assert f'id="action-{action}"' in page
+    assert "lightweight-charts" in page
+
+
+def test_unknown_bot_page_is_not_found(staff):
+    assert staff.get("/dashboard/bots/999999/").status_code == 404
+
+
+def test_admin_header_links_to_the_dashboard(staff):
+    page = staff.get("/admin/").content.decode()
+
+    assert 'href="/dashboard/" id="lw-dashboard-link"' in page
+
+
+def test_start_calls_the_start_service_and_answers_json(staff, bot):
+    response = staff.post(f"/dashboard/bots/{bot.pk}/start/", {"confirmed": "1"}, **JSON)
+
+    assert response.status_code == 200
+    assert "start requested" in response.json()["detail"]
+    bot.refresh_from_db()
+    assert bot.desired_state == "running"
+    assert "(dashboard)" in BotEvent.objects.get(bot=bot, kind="start").message
+
+
+def test_unconfirmed_action_changes_nothing(staff, bot):
+    response = staff.post(f"/dashboard/bots/{bot.pk}/start/", {}, **JSON)
+
+    assert response.status_code == 400
+    bot.refresh_from_db()
+    assert bot.desired_state == "stopped"
+
+
+def test_post_without_csrf_token_is_forbidden(bot):
+    client = _client(is_staff=True, enforce_csrf=True)
+
+    response = client.post(f"/dashboard/bots/{bot.pk}/start/", {"confirmed": "1"}, **JSON)
+
+    assert response.status_code == 403
+    bot.refresh_from_db()
+    assert bot.desired_state == "stopped"
+
+
+def test_non_staff_post_is_refused(bot):
+    client = _client(is_staff=False)
+
+    client.post(f"/dashboard/bots/{bot.pk}/start/", {"confirmed": "1"}, **JSON)
+
+    bot.refresh_from_db()
+    assert bot.desired_state == "stopped"
+
+
+def test_refused_action_answers_conflict_with_the_reason(staff, bot):
+    response = staff.post(f"/dashboard/bots/{bot.pk}/pause/", {"confirmed": "1"}, **JSON)
+
+    assert response.status_code == 409
+    assert "not running" in response.json()["detail"]
+
+
+def test_unknown_action_is_not_found(staff, bot):
+    response = staff.post(f"/dashboard/bots/{bot.pk}/explode/", {"confirmed": "1"}, **JSON)
+
+    assert response.status_code == 404
+
+
+def test_plain_form_post_redirects_back_to_the_bot_page(staff, bot):
+    response = staff.post(f"/dashboard/bots/{bot.pk}/emergency-stop/", {"confirmed": "1"})
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/dashboard/bots/{bot.pk}/"
+    bot.refresh_from_db()
+    assert bot.cancel_all_requested_at is not None
+
+
+def test_pages_only_answer_get(staff, bot):
+    assert staff.post("/dashboard/").status_code == 405
+
+
+def test_emergency_stop_all_stops_every_active_bot(staff):
+    account = make_account()
+    bots = [
+        make_bot(account, make_market(market_id=0, symbol="ETH")),
+        make_bot(account, make_market(market_id=1, symbol="BTC", last_price=Decimal("90000"))),
+    ]
+    for bot in bots:
+        services.bot_start(bot, actor="test")
+
+    response = staff.post("/dashboard/emergency-stop/", {"confirmed": "1"}, **JSON)
+
+    assert response.status_code == 200
+    assert "2 bots stopped" in response.json()["detail"]
+    assert set(GridBot.objects.values_list("desired_state", flat=True)) == {"stopped"}
+
+
+def test_unconfirmed_emergency_stop_all_changes_nothing(staff, bot):
+    services.bot_start(bot, actor="test")
+
+    response = staff.post("/dashboard/emergency-stop/", {}, **JSON)
+
+    assert response.status_code == 400
+    bot.refresh_from_db()
+    assert bot.desired_state == "running"
+
+
+def test_cancel_all_for_one_symbol_pauses_only_that_symbols_running_bot(staff):
+    account = make_account()
+    eth = make_bot(account, make_market(market_id=0, symbol="ETH"))
+    btc_market = make_market(market_id=1, symbol="BTC", last_price=Decimal("90000"))
+    btc = make_bot(account, btc_market)
+    for bot in (eth, btc):
+        services.bot_start(bot, actor="test")
+
+    response = staff.post(
+        "/dashboard/cancel-all/",
+        {"confirmed": "1", "account_id": str(account.pk), "market_id": str(btc_market.pk)},
+        **JSON,
+    )
+
+    assert response.status_code == 200
+    eth.refresh_from_db()
+    btc.refresh_from_db()
+    assert (eth.desired_state, btc.desired_state) == ("running", "paused")
+
+
+def test_cancel_all_with_an_unknown_account_is_not_found(staff):
+    response = staff.post(
+        "/dashboard/cancel-all/", {"confirmed": "1", "account_id": "999999"}, **JSON
+    )
+
+    assert response.status_code == 404

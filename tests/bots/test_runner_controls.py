@@ -1,0 +1,116 @@
+"""Controls the runner carries out itself: a bot's cancel-all request, the stop-loss exit (with
+flattening), and the account's dead-man's switch kept armed while it runs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from bots.models import ExchangeAccount, GridBot
+from tests.bots.runner_support import (
+    account_on,
+    finish,
+    grid_bot,
+    quiet,
+    set_desired,
+    sim_open_orders,
+    start_runners,
+    wait_until,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _real_redis(settings, redis_url):
+    settings.REDIS_URL = redis_url
+
+
+def bot_row(bot: GridBot) -> GridBot:
+    return GridBot.objects.get(pk=bot.pk)
+
+
+async def full_grid(runner, simulator, account_index: int, count: int = 10) -> None:
+    async def ready() -> bool:
+        orders = sim_open_orders(simulator, account_index, 0)
+        return quiet(runner, simulator) and len(orders) == count
+
+    await wait_until(ready, what=f"{count} resting orders")
+
+
+async def test_cancel_all_request_on_a_paused_bot_empties_the_book_and_clears_the_request(
+    simulator, funded_account
+):
+    account = await sync_to_async(account_on)(simulator, funded_account)
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=5)
+    (runner,), (task,) = await start_runners([bot])
+    await full_grid(runner, simulator, funded_account.index)
+
+    await sync_to_async(set_desired)(bot, "paused")
+    await sync_to_async(
+        lambda: GridBot.objects.filter(pk=bot.pk).update(cancel_all_requested_at=timezone.now())
+    )()
+
+    async def cancelled() -> bool:
+        row = await sync_to_async(bot_row)(bot)
+        return row.cancel_all_requested_at is None and row.status == "paused"
+
+    await wait_until(cancelled, what="the cancel-all carried out")
+    assert sim_open_orders(simulator, funded_account.index, 0) == []
+    await sync_to_async(set_desired)(bot, "stopped")
+    assert await finish(task) == "stopped"
+
+
+async def test_stop_loss_cancels_the_grid_flattens_and_stops_the_bot(simulator, funded_account):
+    account = await sync_to_async(account_on)(simulator, funded_account)
+    bot = await sync_to_async(grid_bot)(
+        account, "ETH", levels=5, stop_loss_price=Decimal("2980"), flatten_on_stop=True
+    )
+    (runner,), (task,) = await start_runners([bot])
+    await full_grid(runner, simulator, funded_account.index)
+
+    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "2975.00"})
+    simulator.advance(1000)
+
+    assert await finish(task) == "stopped"
+    row = await sync_to_async(bot_row)(bot)
+    assert (row.status, row.desired_state) == ("stopped", "stopped")
+    assert "stop_loss" in row.status_message
+    assert sim_open_orders(simulator, funded_account.index, 0) == []
+
+    def position() -> int:
+        pos = simulator.engine.state.accounts[funded_account.index].positions.get(0)
+        return 0 if pos is None else pos.size
+
+    assert simulator.call(position) == 0
+
+
+async def test_dead_mans_switch_is_armed_while_running_and_aborted_on_a_clean_stop(
+    simulator, funded_account
+):
+    account = await sync_to_async(account_on)(simulator, funded_account)
+    await sync_to_async(
+        lambda: ExchangeAccount.objects.filter(pk=account.pk).update(dead_mans_switch=True)
+    )()
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=5)
+    (runner,), (task,) = await start_runners([bot])
+    await full_grid(runner, simulator, funded_account.index)
+
+    def cancel_all_time() -> int:
+        return simulator.call(
+            lambda: simulator.engine.state.accounts[funded_account.index].cancel_all_time
+        )
+
+    async def armed() -> bool:
+        return cancel_all_time() > 0
+
+    await wait_until(armed, what="the scheduled cancel-all")
+    row = await sync_to_async(ExchangeAccount.objects.get)(pk=account.pk)
+    assert row.dead_mans_switch_armed_until is not None
+
+    await sync_to_async(set_desired)(bot, "stopped")
+    assert await finish(task) == "stopped"
+    assert cancel_all_time() == 0

@@ -1,0 +1,220 @@
+"""End to end in headless Chromium: log in, start a paper grid from its page, watch it live.
+
+The whole site runs as it does in production, each part a real process: daphne (pages and
+websockets) and a Celery worker on the `bots` queue (the grid runner), both subprocesses on the
+test database and the test Redis; the simulator is the exchange, in this process on a free port.
+The page is never reloaded: orders, the fill and the cancels all arrive over the websocket.
+Screenshots and the subprocess logs are saved under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from bots.models import Fill, GridBot, Market, Order
+from tests.bots.runner_support import GRID_SHAPES, account_on, sim_open_orders
+from tests.browser import live_stack
+from tests.lighterweb.factories import make_bot
+
+
+def _browser_missing() -> str:
+    try:
+        import playwright.sync_api  # noqa: F401 - only whether it imports
+    except ImportError:
+        return "playwright is not installed (pip install playwright)"
+    if not Path(live_stack.CHROMIUM).exists():
+        return f"{live_stack.CHROMIUM} is missing (apt-get install -y chromium)"
+    return ""
+
+
+# Locally a missing browser skips these tests with the reason; under CI it is a failure.
+if _browser_missing():
+    if os.environ.get("CI"):
+        pytest.fail(_browser_missing(), pytrace=False)
+    pytest.skip(_browser_missing(), allow_module_level=True)
+
+import playwright.sync_api as playwright_sync  # noqa: E402
+
+T = TypeVar("T")
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+USERNAME = "operator"
+PASSWORD = "browser-test-password-1"
+LEVELS = 3
+ETH_MARKET_ID = 0
+STEP_MS = 30_000  # generous bound for the runner to place or cancel a whole grid
+FILL_TO_PAGE_LIMIT_MS = 1000
+LOGS = live_stack.ARTIFACTS / "browser"  # the issue: a fill updates the page within a second
+
+
+@pytest.fixture
+def stack_env(redis_url: str, settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    settings.REDIS_URL = redis_url
+    return live_stack.stack_env(live_stack.database_url(connection.settings_dict), redis_url)
+
+
+@dataclass
+class Site:
+    url: str
+    port: int
+    web: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def site(stack_env: dict[str, str], simulator) -> Iterator[Site]:  # type: ignore[no-untyped-def]
+    port = live_stack.free_port()
+    with (
+        live_stack.daphne(stack_env, port, LOGS / "daphne.log") as web,
+        live_stack.bots_worker(stack_env, LOGS / "worker.log"),
+    ):
+        yield Site(f"http://127.0.0.1:{port}", port, web)
+
+
+@pytest.fixture
+def eth_bot(simulator, funded_account) -> GridBot:  # type: ignore[no-untyped-def]
+    get_user_model().objects.create_user(USERNAME, password=PASSWORD, is_staff=True)
+    account = account_on(simulator, funded_account)
+    shape = GRID_SHAPES["ETH"]
+    return make_bot(
+        account,
+        Market.objects.get(network=account.network, symbol="ETH"),
+        step=shape["step"],
+        size=shape["size"],
+        levels_per_side=LEVELS,
+        max_open_orders=2 * LEVELS,
+        max_position_notional=shape["cap"],
+    )
+
+
+@pytest.fixture
+def page(site: Site) -> Iterator[object]:
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=live_stack.CHROMIUM, args=live_stack.CHROMIUM_ARGS
+        )
+        context = browser.new_context(viewport={"width": 1400, "height": 1500})
+        page = context.new_page()
+        page.on("dialog", lambda dialog: dialog.accept())  # the controls' confirmations
+        yield page
+        browser.close()
+
+
+def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    LOGS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(LOGS / f"{name}.png"), full_page=True)
+
+
+def _log_in(page, site: Site, next_path: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{site.url}/admin/login/?next={next_path}")
+    page.fill("#id_username", USERNAME)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    playwright_sync.expect(page).to_have_url(f"{site.url}{next_path}")
+
+
+def _db(read: Callable[[], T]) -> T:
+    """Run an ORM read off this thread: Playwright's sync API keeps an event loop running here,
+    and Django refuses synchronous queries beside a running loop."""
+
+    def run() -> T:
+        try:
+            return read()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result(timeout=30)
+
+
+def _top_buy_price(bot: GridBot) -> Decimal:
+    live = Order.objects.filter(bot=bot, side="buy", status="open")
+    return max(live.values_list("price", flat=True))
+
+
+def _first_fill(bot: GridBot) -> Fill | None:
+    return Fill.objects.filter(bot=bot).order_by("created_at").first()
+
+
+def test_operator_starts_a_grid_sees_orders_and_a_fill_live_then_emergency_stops_it(
+    eth_bot, site, page, simulator, funded_account
+):
+    expect = playwright_sync.expect
+    _log_in(page, site, f"/dashboard/bots/{eth_bot.pk}/")
+    expect(page.locator("#lw-conn")).to_have_text("live")
+    page.evaluate("window.__sameDocument = true")
+
+    page.click("#action-start")
+
+    expect(page.locator("#orders tr.lw-order")).to_have_count(2 * LEVELS, timeout=STEP_MS)
+    expect(page.locator("#bot-status")).to_have_text("running", timeout=STEP_MS)
+    expect(page.locator("#ladder .lw-state-resting")).to_have_count(2 * LEVELS)
+    _shot(page, "1-grid-running")
+
+    page.evaluate(
+        """() => { window.__fillSeenAt = null;
+        document.addEventListener("lw:message", (e) => {
+          if (e.detail.kind === "fill" && window.__fillSeenAt === null)
+            window.__fillSeenAt = e.detail.renderedAt;
+        }); }"""
+    )
+    through = _db(lambda: _top_buy_price(eth_bot)) - GRID_SHAPES["ETH"]["step"] / 2
+    simulator.sim("POST", "/sim/price", {"market_id": ETH_MARKET_ID, "price": str(through)})
+    simulator.advance(1000)
+
+    expect(page.locator("#fills tr.lw-fill").first).to_be_visible(timeout=STEP_MS)
+    fill = _db(lambda: _first_fill(eth_bot))
+    assert fill is not None
+    seen_at_ms = page.evaluate("window.__fillSeenAt")
+    fill_to_page_ms = seen_at_ms - fill.created_at.timestamp() * 1000
+    assert fill_to_page_ms <= FILL_TO_PAGE_LIMIT_MS, (
+        f"fill reached the page in {fill_to_page_ms} ms"
+    )
+    print(f"fill -> page: {fill_to_page_ms:.0f} ms")
+    expect(page.locator("#fills tr.lw-fill").first).to_contain_text(str(fill.trade_id))
+    # The figures recomputed after the fill follow it: the position and the moved centre.
+    expect(page.locator('#pnl [data-pnl="position_base"]')).to_have_text(
+        str(fill.size_base.normalize())
+    )
+    expect(page.locator('#ladder tr[data-level="-1"]')).to_contain_text("centre")
+    _shot(page, "2-after-fill")
+
+    page.click("#action-emergency-stop")
+
+    expect(page.locator("#orders tr.lw-order")).to_have_count(0, timeout=STEP_MS)
+    expect(page.locator("#bot-status")).to_have_text("stopped", timeout=STEP_MS)
+    expect(page.locator("#bot-desired")).to_have_text("stopped")
+    assert sim_open_orders(simulator, funded_account.index, ETH_MARKET_ID) == []
+    assert page.evaluate("window.__sameDocument") is True  # never reloaded
+    _shot(page, "3-after-emergency-stop")
+
+
+def test_overview_lists_the_bot_says_when_disconnected_and_reconnects_by_itself(
+    eth_bot, site, page, stack_env
+):
+    expect = playwright_sync.expect
+    _log_in(page, site, "/dashboard/")
+    expect(page.locator("#lw-conn")).to_have_text("live")
+    expect(page.locator(f'#bots tr[data-bot-id="{eth_bot.pk}"]')).to_contain_text("ETH")
+    expect(page.locator("#accounts tr")).to_have_count(1)
+    _shot(page, "overview")
+
+    site.web.terminate()
+    site.web.wait(timeout=live_stack.STOP_TIMEOUT_S)
+
+    expect(page.locator("#lw-conn")).to_contain_text("disconnected")
+    _shot(page, "overview-disconnected")
+    with live_stack.daphne(stack_env, site.port, LOGS / "daphne-restarted.log"):
+        expect(page.locator("#lw-conn")).to_have_text("live", timeout=STEP_MS)
+        expect(page.locator(f'#bots tr[data-bot-id="{eth_bot.pk}"]')).to_contain_text("ETH")

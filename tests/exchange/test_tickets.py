@@ -1,0 +1,144 @@
+"""Ticket state machine: exchange reports move a ticket along the table, never backwards."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from exchange.tickets import (
+    TRANSITIONS,
+    Ticket,
+    TicketBook,
+    TicketEvent,
+    TicketState,
+    TicketTransitionError,
+    transition,
+)
+from exchange.types import OrderInfo, OrderSide, TxResult
+
+
+def _ticket(**kw) -> Ticket:
+    base = dict(
+        client_order_index=7,
+        market_id=0,
+        side=OrderSide.BUY,
+        price=Decimal("100"),
+        size=Decimal("2"),
+        tx_hash="h",
+    )
+    return Ticket(**(base | kw))
+
+
+def _order(status: str, filled: str = "0", **kw) -> OrderInfo:
+    base = dict(
+        order_index=2**48 + 1,
+        client_order_index=7,
+        market_id=0,
+        side=OrderSide.BUY,
+        order_type="limit",
+        time_in_force="good-till-time",
+        price=Decimal("100"),
+        initial_size=Decimal("2"),
+        remaining_size=Decimal("2") - Decimal(filled),
+        filled_size=Decimal(filled),
+        filled_quote=Decimal(filled) * 100,
+        status=status,
+        reduce_only=False,
+        trigger_price=Decimal(0),
+        owner_account_index=1,
+    )
+    return OrderInfo(**(base | kw))
+
+
+@pytest.mark.parametrize(
+    ("status", "filled", "state", "final", "reason"),
+    [
+        ("open", "0", TicketState.RESTING, False, ""),
+        ("open", "1", TicketState.PARTIALLY_FILLED, False, ""),
+        ("filled", "2", TicketState.FILLED, True, ""),
+        ("canceled-post-only", "0", TicketState.REJECTED, True, "canceled-post-only"),
+        (
+            "canceled-too-much-slippage",
+            "1",
+            TicketState.PARTIALLY_FILLED,
+            True,
+            "canceled-too-much-slippage",
+        ),
+    ],
+)
+def test_order_reports_resolve_a_submitted_ticket(status, filled, state, final, reason):
+    ticket = _ticket().with_order(_order(status, filled))
+    assert (ticket.state, ticket.is_final, ticket.reason) == (state, final, reason)
+    assert ticket.order_index == 2**48 + 1 and ticket.filled_size == Decimal(filled)
+
+
+def test_partial_fill_ratio_and_average_price():
+    ticket = _ticket().with_order(_order("open", "0.5"))
+    assert ticket.fill_ratio == Decimal("0.25") and ticket.average_price == Decimal(100)
+
+
+def test_terminal_states_never_reopen():
+    for final in (TicketState.FILLED, TicketState.REJECTED):
+        with pytest.raises(TicketTransitionError):
+            transition(final, TicketEvent.OPEN)
+
+
+def test_every_state_survives_a_timeout_edge():
+    for state in TicketState:
+        assert (state, TicketEvent.TIMEOUT) in TRANSITIONS
+
+
+def test_timeout_makes_a_submitted_ticket_unknown_but_keeps_a_resting_one():
+    assert _ticket().timed_out().state is TicketState.UNKNOWN
+    resting = _ticket().with_order(_order("open"))
+    assert resting.timed_out().state is TicketState.RESTING
+
+
+def test_unknown_ticket_can_still_be_reconciled_to_filled():
+    ticket = _ticket().timed_out().with_order(_order("filled", "2"))
+    assert ticket.state is TicketState.FILLED
+
+
+def test_failed_transaction_rejects_with_the_sequencer_error():
+    ticket = _ticket().with_tx(TxResult("h", status=0, tx_type=14, error="not enough margin"))
+    assert ticket.state is TicketState.REJECTED and ticket.reason == "not enough margin"
+
+
+def test_executed_transaction_alone_does_not_resolve_a_ticket():
+    ticket = _ticket().with_tx(TxResult("h", status=2, tx_type=14))
+    assert ticket.state is TicketState.SUBMITTED and not ticket.is_resolved
+
+
+def test_book_keeps_a_report_that_arrives_before_the_ticket():
+    book = TicketBook()
+    assert book.apply_order(_order("open")) is None
+    book.track(_ticket())
+    assert book.get(7).state is TicketState.RESTING
+
+
+def test_book_ignores_a_late_report_of_an_older_state():
+    book = TicketBook()
+    book.track(_ticket())
+    book.apply_order(_order("filled", "2"))
+    book.apply_order(_order("open"))
+    assert book.get(7).state is TicketState.FILLED
+
+
+async def test_waiter_wakes_on_a_report_and_times_out_without_one():
+    book = TicketBook()
+    book.track(_ticket())
+    assert await book.wait_changed(7, 0.01) is False
+    waiter = asyncio.create_task(book.wait_changed(7, 5))
+    await asyncio.sleep(0)
+    book.apply_order(_order("open"))
+    assert await waiter is True
+
+
+def test_pending_lists_only_unfinished_tickets():
+    book = TicketBook()
+    book.track(_ticket())
+    book.track(_ticket(client_order_index=8))
+    book.apply_order(_order("filled", "2"))
+    assert [t.client_order_index for t in book.pending()] == [8]

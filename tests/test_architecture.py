@@ -1,0 +1,101 @@
+"""Dependency direction (design.md, house-style rule 2), checked by walking every import.
+
+- `bots.grid` and `bots.accounting` (the pure cores) import neither Django nor `exchange`, nor
+  anything that does I/O.
+- `exchange` never imports `bots`.
+- Only `exchange/client.py` imports the Lighter SDK (`lighter`); tests may too.
+- The simulator never imports Django (it runs without it) nor the SDK.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("lighterweb", "bots", "exchange")
+PURE_CORES = ("bots/grid.py", "bots/grid_config.py", "bots/grid_plan.py", "bots/accounting.py")
+PURE_ALLOWED_ROOTS = {
+    "__future__", "dataclasses", "decimal", "enum", "typing", "collections", "itertools",
+    "functools", "math", "operator", "bisect", "abc",
+}  # fmt: skip
+SDK_IMPORTER = "exchange/client.py"
+
+
+def _source_files() -> list[Path]:
+    files: list[Path] = []
+    for package in PACKAGES:
+        files.extend(p for p in (ROOT / package).rglob("*.py") if "migrations" not in p.parts)
+    return sorted(files)
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module)
+    return modules
+
+
+def _roots(modules: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def test_source_tree_is_found() -> None:
+    assert len(_source_files()) > 5
+
+
+@pytest.mark.parametrize("core", PURE_CORES)
+def test_pure_cores_import_only_the_standard_library_basics(core: str) -> None:
+    path = ROOT / core
+    if not path.exists():
+        pytest.fail(f"{core} is missing")
+    forbidden = _roots(_imported_modules(path)) - PURE_ALLOWED_ROOTS
+    assert not forbidden, f"{core} imports {sorted(forbidden)}"
+
+
+def test_exchange_never_imports_bots() -> None:
+    offenders = {
+        _rel(p): sorted(m for m in _imported_modules(p) if m.split(".")[0] == "bots")
+        for p in _source_files()
+        if _rel(p).startswith("exchange/")
+    }
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_only_the_client_module_imports_the_lighter_sdk() -> None:
+    importers = sorted(
+        _rel(p) for p in _source_files() if "lighter" in _roots(_imported_modules(p))
+    )
+    assert importers in ([], [SDK_IMPORTER]), importers
+
+
+def test_simulator_needs_neither_django_nor_the_sdk() -> None:
+    offenders = {
+        _rel(p): sorted(_roots(_imported_modules(p)) & {"django", "lighter", "bots"})
+        for p in (ROOT / "exchange" / "simulator").rglob("*.py")
+    }
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+def _calls_wait_for(path: Path) -> bool:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return any(
+        isinstance(node, ast.Attribute) and node.attr == "wait_for" for node in ast.walk(tree)
+    )
+
+
+def test_no_asyncio_wait_for_in_the_product() -> None:
+    # On Python 3.11 asyncio.wait_for swallows a cancel that lands in the loop turn its awaitable
+    # completes: a cancelled bot runner ran on (CI hung on it). asyncio.timeout() does not.
+    offenders = sorted(_rel(p) for p in _source_files() if _calls_wait_for(p))
+    assert not offenders, offenders
