@@ -12,7 +12,9 @@ How the numbers are defined:
 * Grid profit is the part of realized PnL earned by closed round trips: a buy at level `k` pairs
   with a sell at level `k+1` (either may come first: a sell then a buy one level down is a short
   round trip). Pairing is FIFO per level and may split fills; a pair earns
-  `(sell price - buy price) x matched size`. Fills without a level never pair.
+  `(sell price - buy price) x matched size`. Fills without a level never pair. A round trip is
+  named by the trade id of the fill that opened it: `round_trip_of(trade_id)` is the round trip a
+  grid fill closes (the first it closes when it closes several), else the one it opens.
 * Other realized PnL is the rest, `realized - grid profit`: inventory gains and losses when the
   price trends and the average cost differs from the paired prices.
 * `total = realized + unrealized - fees + funding`. Fees are positive when paid (negative for a
@@ -103,6 +105,7 @@ class _Lot:
 
     price: Decimal
     size_base: Decimal
+    round_trip: int
 
 
 class Ledger:
@@ -124,6 +127,7 @@ class Ledger:
         self._trade_ids: set[int] = set()
         self._funding_ids: set[int] = set()
         self._open_lots: dict[tuple[str, int], deque[_Lot]] = {}
+        self._round_trips: dict[int, int] = {}
 
     def apply_fill(self, fill: Fill) -> bool:
         """Book one fill; False (and no change) when its trade id was already booked."""
@@ -135,6 +139,10 @@ class Ledger:
         if fill.level is not None:
             self._pair(fill, fill.level)
         return True
+
+    def round_trip_of(self, trade_id: int) -> int | None:
+        """The round trip a booked grid fill belongs to (None for fills without a level)."""
+        return self._round_trips.get(trade_id)
 
     def apply_funding(self, payment: FundingPayment) -> bool:
         """Book one funding payment; False (and no change) when its id was already booked."""
@@ -200,6 +208,7 @@ class Ledger:
         partner = (SELL, level + 1) if buying else (BUY, level - 1)
         waiting = self._open_lots.get(partner)
         remaining = fill.size_base
+        self._round_trips[fill.trade_id] = waiting[0].round_trip if waiting else fill.trade_id
         while waiting and remaining > 0:
             lot = waiting[0]
             matched = min(lot.size_base, remaining)
@@ -214,7 +223,7 @@ class Ledger:
                 waiting.popleft()
         if remaining > 0:
             own = self._open_lots.setdefault((BUY if buying else SELL, level), deque())
-            own.append(_Lot(fill.price, remaining))
+            own.append(_Lot(fill.price, remaining, fill.trade_id))
 
 
 def summarize(

@@ -22,7 +22,7 @@ from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bots import broadcast
+from bots import accounting, broadcast
 from bots.grid import DesiredOrder
 from bots.models import (
     BotEvent,
@@ -275,10 +275,14 @@ def fee_of(info: FillInfo) -> Decimal:
     return fee.quantize(USDC_QUANTUM, rounding=ROUND_CEILING)
 
 
-def fills_record(bot: GridBot, fence: int, infos: Iterable[FillInfo]) -> list[Fill]:
+def fills_record(
+    bot: GridBot, fence: int, infos: Iterable[FillInfo], ledger: accounting.Ledger
+) -> list[Fill]:
     """Record this bot's fills exactly once (unique trade id per account); returns the new ones.
 
     A fill belongs to the bot when its client index is one of the bot's orders on its market.
+    New fills are booked, oldest first, in `ledger` (the runner's books, loaded at startup by
+    `selectors.bot_ledger`), which names the round trip each one belongs to.
     """
     candidates = [f for f in infos if f.market_id == bot.market.market_id]
     if not candidates:
@@ -302,6 +306,11 @@ def fills_record(bot: GridBot, fence: int, infos: Iterable[FillInfo]) -> list[Fi
             if order is None or info.trade_id in known:
                 continue
             known.add(info.trade_id)
+            side, level = str(info.side), order.level_index
+            fee, is_maker = fee_of(info), info.role is LiquidityRole.MAKER
+            ledger.apply_fill(
+                accounting.Fill(info.trade_id, side, info.price, info.size, fee, is_maker, level)
+            )
             try:
                 with transaction.atomic():
                     fill = Fill.objects.create(
@@ -310,12 +319,13 @@ def fills_record(bot: GridBot, fence: int, infos: Iterable[FillInfo]) -> list[Fi
                         order=order,
                         bot=bot,
                         trade_id=info.trade_id,
-                        side=str(info.side),
+                        side=side,
                         price=info.price,
                         size_base=info.size,
-                        fee=fee_of(info),
-                        is_maker=info.role is LiquidityRole.MAKER,
-                        level_index=order.level_index,
+                        fee=fee,
+                        is_maker=is_maker,
+                        level_index=level,
+                        round_trip_id=ledger.round_trip_of(info.trade_id),
                         executed_at=datetime.fromtimestamp(info.timestamp_ms / 1000, tz=UTC),
                     )
             except IntegrityError:

@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING
 from django.db.models import Q
 from django.utils import timezone
 
-from bots import persistence
+from bots import persistence, selectors
 from bots.grid import GridState, RiskAction, initial_state, on_price
 from bots.models import BotStatus, DesiredState, EventLevel, ExchangeAccount, GridBot, Order
 from bots.persistence import db
 from exchange.errors import ExchangeError
-from exchange.types import OrderInfo, PositionInfo, PositionSide
+from exchange.types import FillInfo, OrderInfo, PositionInfo, PositionSide
 
 if TYPE_CHECKING:
     from bots.runner import BotRunner
@@ -61,6 +61,7 @@ def signed_size(position: PositionInfo) -> Decimal:
 
 async def startup(runner: BotRunner) -> None:
     """Reconcile with the exchange, take over the position, restore the lattice, report."""
+    runner.ledger = await db(selectors.bot_ledger)(runner.bot)
     adopted, missing, fills = await reconcile(runner, grace_s=0.0)
     market = runner.market_view()
     assert market is not None  # the runner waited for the first book
@@ -139,19 +140,24 @@ async def _report_foreign(runner: BotRunner, orders: list[OrderInfo]) -> None:
 
 
 async def _missed_fills(runner: BotRunner) -> int:
-    """Read fill history newest first until a page holds a fill we already have."""
-    recorded = 0
+    """Read fill history newest first until a page holds a fill we already have, then record
+    what was missed oldest first, in one transaction (round trips pair in the order of trading)."""
+    missed: list[FillInfo] = []
+    born_ms = runner.bot.created_at.timestamp() * 1000
     cursor: str | None = None
     for _page in range(MAX_FILL_PAGES):
         page = await runner.client.fills(runner.market_id, limit=100, cursor=cursor)
         fills = list(page.items)
-        new = await db(persistence.fills_record)(runner.bot, runner.fence, fills)
-        await runner.apply_new_fills(new)
-        recorded += len(new)
-        if len(new) < len(fills) or page.next_cursor is None:
+        known = await db(selectors.known_trade_ids)(runner.bot, [f.trade_id for f in fills])
+        missed += [f for f in fills if f.trade_id not in known]
+        # Older pages hold nothing new once one holds a recorded fill or predates the bot.
+        predates = any(f.timestamp_ms < born_ms for f in fills)
+        if known or predates or page.next_cursor is None:
             break
         cursor = page.next_cursor
-    return recorded
+    new = await db(persistence.fills_record)(runner.bot, runner.fence, missed, runner.ledger)
+    await runner.apply_new_fills(new)
+    return len(new)
 
 
 async def cancel_all_request(runner: BotRunner, requested_at: datetime) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 from django.utils import timezone
 
 from bots import persistence, recovery
+from bots.accounting import Ledger
 from bots.grid import (
     GridState,
     LiveOrder,
@@ -84,6 +85,8 @@ class BotRunner:
         self.config = grid_config(bot)
         self.state: GridState | None = None
         self.position = Decimal(0)
+        # The bot's books, folded from its fills at startup (recovery); names each round trip.
+        self.ledger = Ledger()
         self.live: dict[int, LiveOrder] = {}
         self.cancelling: set[int] = set()
         self.paused = False
@@ -238,7 +241,7 @@ class BotRunner:
 
     async def record_fills(self, fills: list[FillInfo]) -> None:
         """Record fills once and apply the new ones."""
-        new = await db(persistence.fills_record)(self.bot, self.fence, fills)
+        new = await db(persistence.fills_record)(self.bot, self.fence, fills, self.ledger)
         await self.apply_new_fills(new)
 
     async def apply_new_fills(self, new: list[Fill]) -> None:

@@ -243,8 +243,8 @@ class BotPnl:
     fill_count: int
 
 
-def bot_pnl(bot: GridBot) -> BotPnl:
-    """PnL of one bot from its Fill and FundingPayment rows (bots.accounting), at its last price."""
+def bot_ledger(bot: GridBot) -> accounting.Ledger:
+    """The bot's books folded from its Fill and FundingPayment rows, in the order they happened."""
     ledger = accounting.Ledger()
     fills = Fill.objects.filter(bot=bot).order_by("executed_at", "trade_id")
     for row in fills.values_list(
@@ -255,6 +255,18 @@ def bot_pnl(bot: GridBot) -> BotPnl:
     payments = FundingPayment.objects.filter(bot=bot).order_by("paid_at", "funding_id")
     for funding_id, amount in payments.values_list("funding_id", "amount"):
         ledger.apply_funding(accounting.FundingPayment(funding_id, amount))
+    return ledger
+
+
+def known_trade_ids(bot: GridBot, trade_ids: list[int]) -> set[int]:
+    """Which of these trades of the bot's account are already recorded."""
+    rows = Fill.objects.filter(account_id=bot.account_id, trade_id__in=trade_ids)
+    return set(rows.values_list("trade_id", flat=True))
+
+
+def bot_pnl(bot: GridBot) -> BotPnl:
+    """PnL of one bot from its Fill and FundingPayment rows (bots.accounting), at its last price."""
+    ledger = bot_ledger(bot)
     mark = bot.last_price or bot.market.last_price
     # Without a price the position is valued at its own entry: unrealized 0, not a guess.
     valuation = mark or _entry_price(ledger) or Decimal(1)

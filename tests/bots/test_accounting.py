@@ -48,6 +48,21 @@ def test_pairing_is_fifo_within_a_level() -> None:
     assert books.round_trips == 2
 
 
+def test_a_round_trip_is_named_by_its_opening_fill() -> None:
+    ledger = Ledger()
+    fills = [
+        fill(1, BUY, "100", "1", 0),  # opens round trip 1
+        fill(2, BUY, "95", "1", -1),  # opens round trip 2
+        fill(3, SELL, "105", "1.5", 1),  # closes 1 (the rest opens nothing it could close)
+        fill(4, SELL, "100", "1", 0),  # closes 2
+        fill(5, SELL, "101", "1", None),  # no level: no round trip
+    ]
+    for f in fills:
+        ledger.apply_fill(f)
+    assert [ledger.round_trip_of(f.trade_id) for f in fills] == [1, 2, 1, 2, None]
+    assert ledger.round_trip_of(99) is None
+
+
 @pytest.mark.parametrize(
     ("fills", "position", "avg_entry", "realized", "grid_profit"),
     [

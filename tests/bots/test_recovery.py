@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import sync_to_async
 
-from bots import persistence
+from bots import persistence, selectors
 from bots.grid import DesiredOrder, Side
 from bots.models import BotEvent, Fill, GridBot, Order
 from exchange.stream_events import Stale
@@ -92,6 +92,12 @@ async def test_restarted_runner_adopts_orders_records_missed_fills_and_takes_ove
         lambda: list(Fill.objects.filter(bot=eth_bot).values_list("trade_id", flat=True))
     )()
     assert sorted(recorded) == sorted(sim_trade_ids(simulator, index))
+    # The round trips named live and across the restart are those of the whole history's fold.
+    books = await sync_to_async(selectors.bot_ledger)(eth_bot)
+    named = await sync_to_async(
+        lambda: list(Fill.objects.filter(bot=eth_bot).values_list("trade_id", "round_trip_id"))
+    )()
+    assert all(rt is not None and rt == books.round_trip_of(tid) for tid, rt in named)
     assert second.position == sim_position(simulator, index) < 0
     event = await sync_to_async(
         lambda: BotEvent.objects.filter(bot=eth_bot, kind="recovered").order_by("-id").first()

@@ -173,6 +173,10 @@ async def test_three_bots_follow_a_trending_and_reversing_path_and_keep_every_in
         summary = summarize(ledger, [], sim_reference(simulator, market_id))
         assert summary.position_base == position
         assert abs(summary.total - exchange_pnl) <= Decimal("0.00001") * max(1, len(fills))
+        # Every grid fill names its round trip: its own trade (it opened one) or an earlier fill's.
+        ids = {f.trade_id for f in fills}
+        assert all(f.round_trip_id in ids for f in fills if f.level_index is not None)
+        assert any(f.round_trip_id != f.trade_id for f in fills), "no round trip closed"
     for bot in bots.values():
         await sync_to_async(set_desired)(bot, "stopped")
     assert [await finish(t) for t in tasks] == ["stopped"] * 3
