@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import PlainSerializer
+from pydantic import AliasPath, PlainSerializer
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -318,20 +318,22 @@ class PnlOut(Schema):
     Without a known price (`mark_price` null) unrealized PnL is reported as zero.
     """
 
+    # Read from a `bots.selectors.BotPnl`: the ledger's figures come from its `summary`, listed
+    # flat beside the bot's; the price is the bot's own (null when unknown), not the valuation's.
     bot_id: int
     symbol: str
     mark_price: Money | None
-    position_base: Money
-    avg_entry_price: Money | None
-    realized: Money
-    grid_profit: Money
-    other_realized: Money
-    unrealized: Money
-    fees: Money
-    funding: Money
-    total: Money
-    round_trips: int
-    fill_count: int
+    position_base: Money = Field(validation_alias=AliasPath("summary", "position_base"))
+    avg_entry_price: Money | None = Field(validation_alias=AliasPath("summary", "avg_entry_price"))
+    realized: Money = Field(validation_alias=AliasPath("summary", "realized"))
+    grid_profit: Money = Field(validation_alias=AliasPath("summary", "grid_profit"))
+    other_realized: Money = Field(validation_alias=AliasPath("summary", "other_realized"))
+    unrealized: Money = Field(validation_alias=AliasPath("summary", "unrealized"))
+    fees: Money = Field(validation_alias=AliasPath("summary", "fees"))
+    funding: Money = Field(validation_alias=AliasPath("summary", "funding"))
+    total: Money = Field(validation_alias=AliasPath("summary", "total"))
+    round_trips: int = Field(validation_alias=AliasPath("summary", "round_trips"))
+    fill_count: int = Field(validation_alias=AliasPath("summary", "fill_count"))
 
 
 class PositionOut(Schema):

@@ -3,15 +3,15 @@
 Lists return QuerySets with their foreign keys loaded, so callers can filter further and
 serialise with `bots.schemas` without extra queries. `page()` turns any of them into a
 newest-first page with an opaque cursor (keyset on the id, so a page never skips or repeats a row
-while new rows arrive). Aggregates (PnL, account summaries) are small frozen dataclasses whose
-attributes match the schemas of the same name.
+while new rows arrive). Aggregates (PnL, account summaries) are small frozen dataclasses read by
+the schemas of the same name.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -225,22 +225,17 @@ def _by_owner(rows: QuerySet[M], **owners: int | None) -> QuerySet[M]:
 
 @dataclass(frozen=True)
 class BotPnl:
-    """A bot's books at `mark_price` (None when no price is known; unrealized is then 0)."""
+    """A bot's books (`summary`, from bots.accounting) at `mark_price`, its last known price.
+
+    Without a known price `mark_price` is None and the summary values the position at its own
+    average entry (any price when flat), so unrealized PnL is 0: the price to show is
+    `mark_price`, never `summary.mark_price`.
+    """
 
     bot_id: int
     symbol: str
     mark_price: Decimal | None
-    position_base: Decimal
-    avg_entry_price: Decimal | None
-    realized: Decimal
-    grid_profit: Decimal
-    other_realized: Decimal
-    unrealized: Decimal
-    fees: Decimal
-    funding: Decimal
-    total: Decimal
-    round_trips: int
-    fill_count: int
+    summary: accounting.PnlSummary
 
 
 def bot_ledger(bot: GridBot) -> accounting.Ledger:
@@ -270,8 +265,9 @@ def bot_pnl(bot: GridBot) -> BotPnl:
     mark = bot.last_price or bot.market.last_price
     # Without a price the position is valued at its own entry: unrealized 0, not a guess.
     valuation = mark or _entry_price(ledger) or Decimal(1)
-    summary = asdict(ledger.summary(valuation)) | {"mark_price": mark}
-    return BotPnl(bot_id=bot.pk, symbol=bot.market.symbol, **summary)
+    return BotPnl(
+        bot_id=bot.pk, symbol=bot.market.symbol, mark_price=mark, summary=ledger.summary(valuation)
+    )
 
 
 def _entry_price(ledger: accounting.Ledger) -> Decimal | None:
