@@ -14,8 +14,9 @@ from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Query, Router
 
-from bots import schemas, selectors, services
+from bots import account_summaries, schemas, selectors, services
 from bots.schemas import Id, QueryText
+from bots.summary_schemas import AccountSummaryOut, PnlOut
 
 router = Router(tags=["bots"])
 
@@ -43,12 +44,12 @@ def account_list(request: HttpRequest) -> Any:
 
 @router.get(
     "/accounts/summaries",
-    response={200: list[schemas.AccountSummaryOut], **ERRORS},
+    response={200: list[AccountSummaryOut], **ERRORS},
     tags=["accounts"],
 )
 def account_summary_list(request: HttpRequest) -> Any:
     """Every account with balances, positions, open orders, bots and request budget."""
-    return selectors.account_summary_list()
+    return account_summaries.account_summary_list()
 
 
 @router.get(
@@ -61,12 +62,12 @@ def account_get(request: HttpRequest, account_id: Id) -> Any:
 
 @router.get(
     "/accounts/{account_id}/summary",
-    response={200: schemas.AccountSummaryOut, **ERRORS},
+    response={200: AccountSummaryOut, **ERRORS},
     tags=["accounts"],
 )
 def account_summary(request: HttpRequest, account_id: Id) -> Any:
     """One account's balances, positions, open orders, bots and request budget."""
-    return selectors.account_summary(selectors.account_get(account_id))
+    return account_summaries.account_summary(selectors.account_get(account_id))
 
 
 @router.get("/markets", response={200: list[schemas.MarketOut], **ERRORS}, tags=["markets"])
@@ -138,7 +139,7 @@ def bot_delete(request: HttpRequest, bot_id: Id) -> Any:
     return HttpResponse(status=204)
 
 
-@router.get("/bots/{bot_id}/pnl", response={200: schemas.PnlOut, **ERRORS})
+@router.get("/bots/{bot_id}/pnl", response={200: PnlOut, **ERRORS})
 def bot_pnl(request: HttpRequest, bot_id: Id) -> Any:
     """The bot's PnL split: grid profit, other realized, unrealized, fees and funding."""
     return selectors.bot_pnl(selectors.bot_get(bot_id))

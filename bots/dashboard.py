@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import Count, Q
 
 from bots import schemas, selectors
+from bots.account_summaries import AccountSummary, account_summary, account_summary_list
 from bots.grid_config import (
     GridConfig,
     Lattice,
@@ -25,6 +26,7 @@ from bots.grid_config import (
     tick_from_decimals,
 )
 from bots.models import BotEvent, Fill, GridBot, Order, OrderStatus, SpacingMode
+from bots.summary_schemas import AccountSummaryOut, PnlOut
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ def overview_snapshot() -> dict[str, Any]:
     open_counts = Count("orders", filter=Q(orders__status__in=LIVE_ORDER_STATUSES))
     bots = selectors.bot_list().annotate(open_orders=open_counts).order_by("name")
     return {
-        "accounts": [_account_row(summary) for summary in selectors.account_summary_list()],
+        "accounts": [_account_row(summary) for summary in account_summary_list()],
         "bots": [bot_row(bot, open_orders=bot.open_orders) for bot in bots],
     }
 
@@ -53,11 +55,11 @@ def overview_snapshot() -> dict[str, Any]:
 def account_row(account_id: int) -> dict[str, Any] | None:
     """One account for the overview (balances, positions, budget, switch); None if gone."""
     account = selectors.account_list().filter(pk=account_id).first()
-    return _account_row(selectors.account_summary(account)) if account is not None else None
+    return _account_row(account_summary(account)) if account is not None else None
 
 
-def _account_row(summary: selectors.AccountSummary) -> dict[str, Any]:
-    row = schemas.payload(schemas.AccountSummaryOut, summary)
+def _account_row(summary: AccountSummary) -> dict[str, Any]:
+    row = schemas.payload(AccountSummaryOut, summary)
     row["dead_mans_switch_enabled"] = summary.account.dead_mans_switch_enabled
     return row
 
@@ -81,7 +83,7 @@ def bot_summary(bot_id: int) -> dict[str, Any] | None:
 
 def pnl_row(bot: GridBot) -> dict[str, Any]:
     """The bot's PnL split (grid profit, inventory, fees, funding) in the REST shape."""
-    return schemas.payload(schemas.PnlOut, selectors.bot_pnl(bot))
+    return schemas.payload(PnlOut, selectors.bot_pnl(bot))
 
 
 def bot_refresh(bot_id: int) -> dict[str, Any] | None:

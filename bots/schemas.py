@@ -10,6 +10,9 @@ says only whether a key is stored (`has_api_key`), never the key or its cipherte
 
 Ids: `account_id`, `market_id`, `bot_id` are our database ids; the exchange's own market number
 is `MarketOut.exchange_market_id`.
+
+The read models computed from many rows (a bot's PnL, an account's summary) have their shapes in
+`bots.summary_schemas`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import AliasPath, PlainSerializer
+from pydantic import PlainSerializer
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -306,67 +309,6 @@ class EventPage(Schema):
 
     items: list[EventOut]
     next_cursor: str | None
-
-
-# -- PnL, positions, account summaries ----------------------------------------------------------
-
-
-class PnlOut(Schema):
-    """A bot's books (bots.accounting) at `mark_price`; amounts in quote.
-
-    `total = realized + unrealized - fees + funding`; `realized = grid_profit + other_realized`.
-    Without a known price (`mark_price` null) unrealized PnL is reported as zero.
-    """
-
-    # Read from a `bots.selectors.BotPnl`: the ledger's figures come from its `summary`, listed
-    # flat beside the bot's; the price is the bot's own (null when unknown), not the valuation's.
-    bot_id: int
-    symbol: str
-    mark_price: Money | None
-    position_base: Money = Field(validation_alias=AliasPath("summary", "position_base"))
-    avg_entry_price: Money | None = Field(validation_alias=AliasPath("summary", "avg_entry_price"))
-    realized: Money = Field(validation_alias=AliasPath("summary", "realized"))
-    grid_profit: Money = Field(validation_alias=AliasPath("summary", "grid_profit"))
-    other_realized: Money = Field(validation_alias=AliasPath("summary", "other_realized"))
-    unrealized: Money = Field(validation_alias=AliasPath("summary", "unrealized"))
-    fees: Money = Field(validation_alias=AliasPath("summary", "fees"))
-    funding: Money = Field(validation_alias=AliasPath("summary", "funding"))
-    total: Money = Field(validation_alias=AliasPath("summary", "total"))
-    round_trips: int = Field(validation_alias=AliasPath("summary", "round_trips"))
-    fill_count: int = Field(validation_alias=AliasPath("summary", "fill_count"))
-
-
-class PositionOut(Schema):
-    """One open position of an account as last reported by the exchange."""
-
-    symbol: str
-    side: str
-    size_base: Money
-    avg_entry_price: Money | None = None
-    unrealized_pnl: Money | None = None
-
-
-class BudgetUsageOut(Schema):
-    """Requests (standard tier) or weight (premium) spent in the L1 address's rolling window."""
-
-    used: int
-    limit: int
-    window_s: float
-
-
-class AccountSummaryOut(Schema):
-    """An account with its balances, positions and request budget, for the overview."""
-
-    account: AccountOut
-    equity: Money | None
-    available_balance: Money | None
-    collateral: Money | None
-    positions: list[PositionOut]
-    open_orders: int
-    bots: int
-    bots_running: int
-    budget: BudgetUsageOut | None
-    balances_at: datetime | None
 
 
 # -- control and status -------------------------------------------------------------------------

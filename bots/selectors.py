@@ -3,24 +3,20 @@
 Lists return QuerySets with their foreign keys loaded, so callers can filter further and
 serialise with `bots.schemas` without extra queries. `page()` turns any of them into a
 newest-first page with an opaque cursor (keyset on the id, so a page never skips or repeats a row
-while new rows arrive). Aggregates (PnL, account summaries) are small frozen dataclasses read by
-the schemas of the same name.
+while new rows arrive). A bot's PnL is a small frozen dataclass around the ledger's summary,
+serialised by `bots.summary_schemas.PnlOut`; account summaries live in `bots.account_summaries`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from asgiref.sync import async_to_sync
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
-from redis.exceptions import RedisError
 
 from bots import accounting
 from bots.models import (
@@ -35,8 +31,6 @@ from bots.models import (
     Order,
     OrderStatus,
 )
-
-logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Model)
 
@@ -277,94 +271,6 @@ def _entry_price(ledger: accounting.Ledger) -> Decimal | None:
     return entry if entry > 0 else None
 
 
-# -- accounts: balances, positions, request budget ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class Position:
-    """One open position as last reported by the exchange."""
-
-    symbol: str
-    side: str
-    size_base: Decimal
-    avg_entry_price: Decimal | None = None
-    unrealized_pnl: Decimal | None = None
-
-
-@dataclass(frozen=True)
-class BudgetUsage:
-    """Requests (or weight) spent in the rolling window of the account's L1 address."""
-
-    used: int
-    limit: int
-    window_s: float
-
-
-@dataclass(frozen=True)
-class AccountSummary:
-    """An account with what the overview shows about it."""
-
-    account: ExchangeAccount
-    equity: Decimal | None
-    available_balance: Decimal | None
-    collateral: Decimal | None
-    positions: list[Position]
-    open_orders: int
-    bots: int
-    bots_running: int
-    budget: BudgetUsage | None
-    balances_at: datetime | None
-
-
-def account_summary(account: ExchangeAccount, *, with_budget: bool = True) -> AccountSummary:
-    """Balances and positions (last exchange check), our open orders and bots, request budget."""
-    reported: dict[str, Any] = account.last_check_summary or {}
-    bots = Counter(GridBot.objects.filter(account=account).values_list("status", flat=True))
-    return AccountSummary(
-        account=account,
-        equity=_decimal_or_none(reported.get("equity")),
-        available_balance=_decimal_or_none(reported.get("available_balance")),
-        collateral=_decimal_or_none(reported.get("collateral")),
-        positions=_positions(reported.get("positions")),
-        open_orders=order_list(account_id=account.pk, live_only=True).count(),
-        bots=sum(bots.values()),
-        bots_running=bots[BotStatus.RUNNING],
-        budget=account_budget_usage(account) if with_budget else None,
-        balances_at=account.last_checked_at if reported else None,
-    )
-
-
-def account_summary_list(*, with_budget: bool = True) -> list[AccountSummary]:
-    """The summary of every account, by name."""
-    return [account_summary(a, with_budget=with_budget) for a in account_list()]
-
-
-def account_budget_usage(account: ExchangeAccount) -> BudgetUsage | None:
-    """What the shared request budget of the account's L1 address has spent (None if unknown)."""
-    import redis.asyncio as aioredis
-
-    from exchange.budget import budget_usage
-
-    # The same budget name as the exchange client uses (exchange/client.py).
-    key = account.l1_address or f"account-{account.account_index}"
-
-    async def read() -> BudgetUsage:
-        client = aioredis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5
-        )
-        try:
-            usage = await budget_usage(client, key, account.tier)  # type: ignore[arg-type]
-        finally:
-            await client.aclose()
-        return BudgetUsage(used=usage.used, limit=usage.limit, window_s=usage.window_s)
-
-    try:
-        return async_to_sync(read)()
-    except (RedisError, OSError) as exc:
-        logger.warning("account %s: request budget unreadable: %s", account.pk, exc)
-        return None
-
-
 _SINCE_FLOOR = datetime(1970, 1, 1, tzinfo=UTC)
 _SINCE_CEILING = datetime(9000, 1, 1, tzinfo=UTC)
 
@@ -376,34 +282,6 @@ def _since_bound(since: datetime) -> datetime:
     """
     aware = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
     return min(max(aware, _SINCE_FLOOR), _SINCE_CEILING)
-
-
-def _decimal_or_none(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        number = Decimal(str(value))
-    except ArithmeticError:
-        return None
-    return number if number.is_finite() else None
-
-
-def _positions(raw: Any) -> list[Position]:
-    positions = []
-    for item in raw if isinstance(raw, list) else []:
-        size = _decimal_or_none(item.get("size")) if isinstance(item, dict) else None
-        if size is None or size == 0:
-            continue
-        positions.append(
-            Position(
-                symbol=str(item.get("symbol", "")),
-                side=str(item.get("side", "")),
-                size_base=size,
-                avg_entry_price=_decimal_or_none(item.get("avg_entry_price")),
-                unrealized_pnl=_decimal_or_none(item.get("unrealized_pnl")),
-            )
-        )
-    return positions
 
 
 # -- the whole site -----------------------------------------------------------------------------

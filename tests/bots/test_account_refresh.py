@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from bots import selectors, services
+from bots import account_summaries, services
 from bots.models import BotStatus, ExchangeAccount
 from tests.lighterweb.factories import make_account, make_bot, make_market
 
@@ -36,7 +36,7 @@ def test_refresh_stores_the_exchange_balances_shown_by_the_summary(simulator, fu
     summary = services.account_refresh(account)
 
     account.refresh_from_db()
-    shown = selectors.account_summary(account, with_budget=False)
+    shown = account_summaries.account_summary(account, with_budget=False)
     assert Decimal(summary["collateral"]) == Decimal("100000")
     assert shown.equity == Decimal("100000")
     assert shown.available_balance == Decimal("100000")

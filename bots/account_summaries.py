@@ -1,0 +1,138 @@
+"""Account summaries: what the overview and the API show about each exchange account.
+
+Balances and positions are those of the account's last exchange check (stored on the row by
+"Test connection" and the periodic refresh, `bots.accounts`); open orders and bots come from our
+tables; the request budget from Redis, where the exchange client spends it. `AccountSummary` and
+its parts are frozen dataclasses whose attributes match `bots.summary_schemas`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from bots.models import BotStatus, ExchangeAccount, GridBot
+from bots.selectors import account_list, order_list
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Position:
+    """One open position as last reported by the exchange."""
+
+    symbol: str
+    side: str
+    size_base: Decimal
+    avg_entry_price: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class BudgetUsage:
+    """Requests (or weight) spent in the rolling window of the account's L1 address."""
+
+    used: int
+    limit: int
+    window_s: float
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """An account with what the overview shows about it."""
+
+    account: ExchangeAccount
+    equity: Decimal | None
+    available_balance: Decimal | None
+    collateral: Decimal | None
+    positions: list[Position]
+    open_orders: int
+    bots: int
+    bots_running: int
+    budget: BudgetUsage | None
+    balances_at: datetime | None
+
+
+def account_summary(account: ExchangeAccount, *, with_budget: bool = True) -> AccountSummary:
+    """Balances and positions (last exchange check), our open orders and bots, request budget."""
+    reported: dict[str, Any] = account.last_check_summary or {}
+    bots = Counter(GridBot.objects.filter(account=account).values_list("status", flat=True))
+    return AccountSummary(
+        account=account,
+        equity=_decimal_or_none(reported.get("equity")),
+        available_balance=_decimal_or_none(reported.get("available_balance")),
+        collateral=_decimal_or_none(reported.get("collateral")),
+        positions=_positions(reported.get("positions")),
+        open_orders=order_list(account_id=account.pk, live_only=True).count(),
+        bots=sum(bots.values()),
+        bots_running=bots[BotStatus.RUNNING],
+        budget=account_budget_usage(account) if with_budget else None,
+        balances_at=account.last_checked_at if reported else None,
+    )
+
+
+def account_summary_list(*, with_budget: bool = True) -> list[AccountSummary]:
+    """The summary of every account, by name."""
+    return [account_summary(a, with_budget=with_budget) for a in account_list()]
+
+
+def account_budget_usage(account: ExchangeAccount) -> BudgetUsage | None:
+    """What the shared request budget of the account's L1 address has spent (None if unknown)."""
+    import redis.asyncio as aioredis
+
+    from exchange.budget import budget_usage
+
+    # The same budget name as the exchange client uses (exchange/client.py).
+    key = account.l1_address or f"account-{account.account_index}"
+
+    async def read() -> BudgetUsage:
+        client = aioredis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5
+        )
+        try:
+            usage = await budget_usage(client, key, account.tier)  # type: ignore[arg-type]
+        finally:
+            await client.aclose()
+        return BudgetUsage(used=usage.used, limit=usage.limit, window_s=usage.window_s)
+
+    try:
+        return async_to_sync(read)()
+    except (RedisError, OSError) as exc:
+        logger.warning("account %s: request budget unreadable: %s", account.pk, exc)
+        return None
+
+
+def _decimal_or_none(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() else None
+
+
+def _positions(raw: Any) -> list[Position]:
+    positions = []
+    for item in raw if isinstance(raw, list) else []:
+        size = _decimal_or_none(item.get("size")) if isinstance(item, dict) else None
+        if size is None or size == 0:
+            continue
+        positions.append(
+            Position(
+                symbol=str(item.get("symbol", "")),
+                side=str(item.get("side", "")),
+                size_base=size,
+                avg_entry_price=_decimal_or_none(item.get("avg_entry_price")),
+                unrealized_pnl=_decimal_or_none(item.get("unrealized_pnl")),
+            )
+        )
+    return positions
