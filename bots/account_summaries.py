@@ -15,12 +15,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import redis.asyncio as aioredis
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from redis.exceptions import RedisError
 
 from bots.models import BotStatus, ExchangeAccount, GridBot
 from bots.selectors import account_list, order_list
+from exchange.budget import BudgetUsage, budget_usage
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +36,6 @@ class Position:
     size_base: Decimal
     avg_entry_price: Decimal | None = None
     unrealized_pnl: Decimal | None = None
-
-
-@dataclass(frozen=True)
-class BudgetUsage:
-    """Requests (or weight) spent in the rolling window of the account's L1 address."""
-
-    used: int
-    limit: int
-    window_s: float
 
 
 @dataclass(frozen=True)
@@ -86,10 +79,6 @@ def account_summary_list(*, with_budget: bool = True) -> list[AccountSummary]:
 
 def account_budget_usage(account: ExchangeAccount) -> BudgetUsage | None:
     """What the shared request budget of the account's L1 address has spent (None if unknown)."""
-    import redis.asyncio as aioredis
-
-    from exchange.budget import budget_usage
-
     # The same budget name as the exchange client uses (exchange/client.py).
     key = account.l1_address or f"account-{account.account_index}"
 
@@ -98,10 +87,9 @@ def account_budget_usage(account: ExchangeAccount) -> BudgetUsage | None:
             settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5
         )
         try:
-            usage = await budget_usage(client, key, account.tier)  # type: ignore[arg-type]
+            return await budget_usage(client, key, account.tier)  # type: ignore[arg-type]
         finally:
             await client.aclose()
-        return BudgetUsage(used=usage.used, limit=usage.limit, window_s=usage.window_s)
 
     try:
         return async_to_sync(read)()
