@@ -9,7 +9,6 @@ caller, pointed at the caller's database and Redis through DATABASE_URL / REDIS_
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+# The product's free_port; bench/push_latency.py takes it from here with the rest of the stack.
+from lighterweb.redis_server import free_port as free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -33,13 +35,6 @@ CHROMIUM_ARGS = [
 ]
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def database_url(database: dict[str, Any]) -> str:

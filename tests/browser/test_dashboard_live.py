@@ -23,6 +23,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from bots.models import Fill, GridBot, Market, Order
+from lighterweb.redis_server import free_port
 from tests.bots.runner_support import GRID_SHAPES, account_on, sim_open_orders
 from tests.browser import live_stack
 from tests.lighterweb.factories import make_bot
@@ -74,7 +75,7 @@ class Site:
 
 @pytest.fixture
 def site(stack_env: dict[str, str], simulator) -> Iterator[Site]:  # type: ignore[no-untyped-def]
-    port = live_stack.free_port()
+    port = free_port()
     with (
         live_stack.daphne(stack_env, port, LOGS / "daphne.log") as web,
         live_stack.bots_worker(stack_env, LOGS / "worker.log"),
