@@ -6,12 +6,12 @@ events (parsed by `exchange.parse_ws`):
 - subscribes `order_book/{m}` and `trade/{m}` for each market and, with an account,
   `account_all_orders/{a}`, `account_all/{a}` (fills, positions, funding) and `account_tx/{a}`,
   with a fresh auth token from `token_provider` on every (re)subscribe;
-- answers the server's app-level `ping` and pings itself well inside Lighter's 2-minute idle
-  limit; a connection silent for `reconnect_after_s` is closed and replaced;
+- answers the server's app-level `ping`; its `StreamWatchdog` (`exchange.stream_watchdog`) pings
+  well inside Lighter's 2-minute idle limit, emits `Stale` when no market or account data arrived
+  for `stale_after_s`, and closes a connection silent for `reconnect_after_s` to replace it;
 - reconnects with bounded exponential backoff and full jitter, then resubscribes;
 - keeps a `BookReplica` per market: a snapshot on every (re)subscribe, deltas checked for
-  `begin_nonce` continuity; a gap resubscribes that book to get a fresh snapshot;
-- emits `Stale` when no market or account data arrived for `stale_after_s`.
+  `begin_nonce` continuity; a gap resubscribes that book to get a fresh snapshot.
 
 Reconnect contract: updates sent by Lighter while the connection was down are not replayed.
 After every reconnect the stream emits `Reconnected` once its subscriptions are back; the consumer
@@ -63,6 +63,7 @@ from exchange.stream_events import (
     TxUpdate,
     data_events,
 )
+from exchange.stream_watchdog import StreamWatchdog
 
 logger = logging.getLogger(__name__)
 
@@ -113,15 +114,17 @@ class AccountStream:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if ping_interval_s >= reconnect_after_s:
-            raise ValueError("ping_interval_s must be shorter than reconnect_after_s")
+        self._watchdog = StreamWatchdog(
+            account_index,
+            clock,
+            stale_after_s=stale_after_s,
+            reconnect_after_s=reconnect_after_s,
+            ping_interval_s=ping_interval_s,
+        )
         self.ws_url = ws_url
         self.account_index = account_index
         self.market_ids = tuple(market_ids)
         self.token_provider = token_provider
-        self.stale_after_s = stale_after_s
-        self.reconnect_after_s = reconnect_after_s
-        self.ping_interval_s = ping_interval_s
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.connect_timeout_s = connect_timeout_s
@@ -136,10 +139,6 @@ class AccountStream:
         self._task: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._connected_at: float | None = None
-        self._last_frame = clock()
-        self._last_data = clock()
-        self._last_sent = clock()
-        self._stale_reported = False
         self.connections = 0
 
     def __repr__(self) -> str:
@@ -251,8 +250,7 @@ class AccountStream:
                 return "stopped"
             self._resyncing = set(self.market_ids)
             await self._subscribe_all(ws)
-            self._last_frame = self._last_data = self._clock()
-            self._stale_reported = False
+            self._watchdog.connected()
             self._connected_at = self._clock()
             self.connections += 1
             if self.connections == 1:
@@ -260,7 +258,7 @@ class AccountStream:
             else:
                 self._emit(Reconnected(session_id=session_id, attempts=max(1, failures)))
             logger.info("stream of account %s connected (%s)", self.account_index, session_id)
-            watchdog = asyncio.create_task(self._watch(ws))
+            watching = asyncio.create_task(self._watchdog.watch(ws, self._send, self._emit))
             try:
                 async for message in ws:
                     if message.type == aiohttp.WSMsgType.TEXT:
@@ -268,13 +266,13 @@ class AccountStream:
                     elif message.type == aiohttp.WSMsgType.ERROR:
                         break
             finally:
-                watchdog.cancel()
+                watching.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await watchdog
+                    await watching
             return f"closed by peer (code {ws.close_code})"
 
     async def _send(self, ws: aiohttp.ClientWebSocketResponse, frame: dict[str, Any]) -> None:
-        self._last_sent = self._clock()
+        self._watchdog.frame_sent()
         await ws.send_str(json.dumps(frame, separators=(",", ":")))
 
     async def _subscribe_all(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -294,30 +292,6 @@ class AccountStream:
         await self._send(ws, {"type": "unsubscribe", "channel": channel})
         await self._send(ws, {"type": "subscribe", "channel": channel})
 
-    async def _watch(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        """Ping when idle, report staleness, replace a connection that went silent."""
-        tick = max(0.01, min(self.ping_interval_s, self.stale_after_s, self.reconnect_after_s) / 4)
-        while not ws.closed:
-            await asyncio.sleep(tick)
-            now = self._clock()
-            if now - self._last_sent >= self.ping_interval_s:
-                await self._send(ws, {"type": "ping"})
-            silent = now - self._last_data
-            if silent >= self.stale_after_s and not self._stale_reported:
-                self._stale_reported = True
-                logger.warning(
-                    "stream of account %s stale: no data for %.1fs", self.account_index, silent
-                )
-                self._emit(Stale(silent_s=silent))
-            if now - self._last_frame >= self.reconnect_after_s:
-                logger.warning(
-                    "stream of account %s silent for %.1fs; replacing the connection",
-                    self.account_index,
-                    now - self._last_frame,
-                )
-                await ws.close()
-                return
-
     async def _on_text(self, ws: aiohttp.ClientWebSocketResponse, text: str) -> None:
         try:
             raw = json.loads(text)
@@ -328,7 +302,7 @@ class AccountStream:
             return
         if not isinstance(raw, dict):
             return
-        self._last_frame = self._clock()
+        self._watchdog.frame_received()
         try:
             frame = parse_frame(raw, self.account_index)
         except ParseError as exc:
@@ -369,16 +343,12 @@ class AccountStream:
             return
         self._emit(StreamError(code=0, message=f"unreadable frame on {channel}: {exc}"))
 
-    def _mark_data(self) -> None:
-        self._last_data = self._clock()
-        self._stale_reported = False
-
     async def _on_book(self, ws: aiohttp.ClientWebSocketResponse, frame: OrderBookFrame) -> None:
         market_id = frame.book.market_id
         replica = self._books.get(market_id)
         if replica is None:
             return
-        self._mark_data()
+        self._watchdog.data_received()
         if frame.is_snapshot:
             replica.apply_snapshot(frame.book)
             self._resyncing.discard(market_id)
@@ -400,7 +370,7 @@ class AccountStream:
     def _dispatch(self, frame: Frame, raw: dict[str, Any]) -> None:
         events = data_events(frame, raw, self.account_index)
         if events:
-            self._mark_data()
+            self._watchdog.data_received()
             for event in events:
                 self._emit(event)
         elif isinstance(frame, UnknownFrame) and frame.frame_type not in IGNORED_FRAME_TYPES:
