@@ -1,13 +1,18 @@
 """Grid bot latency and capacity against the simulator (latency 0). Prints figures.
 
-    python bench/grid_latency.py [--fills 200] [--bots 3,12,24,48] [--seconds 15]
+    python bench/grid_latency.py [--single-seconds 20] [--bots 3,12,24,48] [--seconds 15]
 
 - fill -> replenish accepted, p50/p99: one ETH grid bot (the real runner: stream, fenced DB
   writes, intents before the send, one sendTxBatch per plan); a taker account trades against
   the grid's nearest order with an IOC, alternating sides, and the runner's time from seeing the
   fill to the 200 of the batch that replenishes it is measured (no taker time included);
 - capacity: N bots (3 markets per account, N/3 accounts) in this one process, each receiving a
-  fill about once a second; prints the same latency percentiles per N and this process's RSS.
+  fill about once a second, twice: with fills at independent random moments (markets moving on
+  their own) and with every bot filled in the same sweep (a market-wide move, the worst case);
+  prints the same latency percentiles per N and run, and this process's RSS.
+
+Each bot runs as a `bots` worker runs it (`run_bot_task`): on its own thread with its own event
+loop and its own DB thread and connection.
 
 The simulator runs in a child process; the takers run in this process (they are load too): each
 line prints the CPU share both took. The database is a throwaway SQLite file, or the PostgreSQL
@@ -20,20 +25,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
+import itertools
 import logging
 import os
-import subprocess
+import random
 import sys
 import tempfile
+import threading
 import time
-import urllib.request
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.simkit import create_account, pct, start_simulator  # noqa: E402
 
 SYMBOLS = {"ETH": 0, "BTC": 1, "SOL": 2}
 # Steps and sizes per market; the simulator's own liquidity sits 3 % away so only the grid
@@ -57,61 +64,6 @@ SIM_CONFIG: dict[str, Any] = {
     "funding_enabled": False,
     "rate_limits": {"enabled": False},
 }
-
-
-def serve(port: int) -> None:
-    """Run the simulator on `port` until killed (child process)."""
-    from exchange.simulator.config import SimConfig
-    from exchange.simulator.server import SimServer
-
-    async def main() -> None:
-        server = SimServer(SimConfig.from_dict(SIM_CONFIG), rate_limits=False)
-        await server.start("127.0.0.1", port)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-
-
-def start_simulator(port: int) -> subprocess.Popen[bytes]:
-    """Start the simulator child and wait until it answers."""
-    child = subprocess.Popen(
-        [sys.executable, __file__, "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1),
-        ):
-            return child
-        time.sleep(0.1)
-    child.kill()
-    raise RuntimeError("simulator did not start")
-
-
-def create_sim_account(base_url: str) -> tuple[int, str, str]:
-    """A funded account with a fresh API key at index 3: (index, l1 address, private key)."""
-    from lighter.signer_client import create_api_key
-
-    private_key, public_key, err = create_api_key()
-    assert err is None, err
-    l1 = "0x" + os.urandom(20).hex()
-    body = {"l1_address": l1, "collateral": "100000000", "api_keys": {"3": public_key}}
-    request = urllib.request.Request(
-        base_url + "/sim/accounts",
-        data=json.dumps(body).encode(),
-        headers={"content-type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as reply:
-        return int(json.loads(reply.read())["index"]), l1, private_key
-
-
-def pct(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) of `values`, nearest rank."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def rss_mb() -> float:
@@ -187,7 +139,7 @@ def make_bots(base_url: str, count: int) -> list[tuple[int, tuple[int, str, str]
     for n in range(count):
         symbol = list(SYMBOLS)[n % len(SYMBOLS)]
         if n % len(SYMBOLS) == 0:
-            sim_account = create_sim_account(base_url)
+            sim_account = create_account(base_url)
             index, l1, key = sim_account
             account = ExchangeAccount(
                 name=f"bench-{index}", base_url_override=base_url, tier="premium",
@@ -212,8 +164,9 @@ def make_bots(base_url: str, count: int) -> list[tuple[int, tuple[int, str, str]
 
 
 class Timed:
-    """Wraps a runner: from the first report of a fill of one of its orders (order update or
-    fill event, whichever comes first) to the 200 of the next batch sent, in milliseconds."""
+    """Wraps a runner: from the arrival of the first report of a fill of one of its orders (order
+    update or fill event, whichever comes first, as the stream hands it to the runner's queue)
+    to the 200 of the next batch sent, in milliseconds."""
 
     def __init__(self, runner: Any) -> None:
         from exchange.streams import FillEvent, OrderUpdate
@@ -222,9 +175,9 @@ class Timed:
         self.fills = 0
         self._fill_at: float | None = None
         seen: set[int] = set()
-        on_event = runner.on_event
+        enqueue = runner.events.put_nowait
 
-        async def timed_event(event: Any) -> None:
+        def timed_enqueue(event: Any) -> None:
             arrived = time.perf_counter()
             traded: list[int] = []
             if isinstance(event, OrderUpdate):
@@ -237,14 +190,14 @@ class Timed:
                 self.fills += len(fresh)
                 if self._fill_at is None:
                     self._fill_at = arrived
-            await on_event(event)
+            enqueue(event)
 
         def accepted(_indexes: list[int]) -> None:
             if self._fill_at is not None:
                 self.samples.append((time.perf_counter() - self._fill_at) * 1000)
                 self._fill_at = None
 
-        runner.on_event, runner.on_accepted = timed_event, accepted
+        runner.events.put_nowait, runner.on_accepted = timed_enqueue, accepted
 
 
 async def take(
@@ -254,76 +207,128 @@ async def take(
     runners: list[Any],
     stop: asyncio.Event,
     period_s: float,
+    together: bool,
 ) -> None:
-    """Trade against each runner's nearest order with an IOC every `period_s`, sides alternating."""
+    """Trade against each runner's nearest order with an IOC about every `period_s`, sides
+    alternating: all runners in one sweep (`together`, a market-wide move), or each at its own
+    random moments (exponential gaps, mean `period_s`: markets moving independently)."""
     from exchange.client import LighterClient
-    from exchange.types import OrderSide
 
     index, l1, key = sim_account
-    ids = 1
     async with LighterClient(
         base_url, account_index=index, api_key_index=3, api_private_key=key, l1_address=l1,
         redis_url=redis_url, tier="premium", per_minute=10**9,
     ) as client:  # fmt: skip
+        ids = itertools.count(2)
+
+        async def hit(runner: Any, n: int) -> None:
+            from exchange.types import OrderSide
+
+            view = runner.market_view()
+            if view is None or runner.state is None:
+                return
+            side = OrderSide.BUY if n % 2 else OrderSide.SELL
+            step, size = SHAPES[runner.symbol]
+            # Through the nearest grid order but short of the simulator's far liquidity.
+            price = view.mid + step * 2 if side is OrderSide.BUY else view.mid - step * 2
+            await client.place_order(runner.market_id, side, size, price, next(ids), ioc=True)
+
+        async def pause(seconds: float) -> None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await stop.wait()
+
+        async def alone(runner: Any) -> None:
+            rng = random.Random(runner.bot.pk)
+            n = 0
+            while not stop.is_set():
+                await pause(rng.expovariate(1 / period_s))
+                n += 1
+                if not stop.is_set():
+                    await hit(runner, n)
+
+        if not together:
+            await asyncio.gather(*(alone(r) for r in runners))
+            return
         n = 0
         while not stop.is_set():
             n += 1
-            side = OrderSide.BUY if n % 2 else OrderSide.SELL
             for runner in runners:
-                view = runner.market_view()
-                if view is None or runner.state is None:
-                    continue
-                step, size = SHAPES[runner.symbol]
-                # Through the nearest grid order but short of the simulator's far liquidity.
-                price = view.mid + step * 2 if side is OrderSide.BUY else view.mid - step * 2
-                ids += 1
-                await client.place_order(runner.market_id, side, size, price, ids, ioc=True)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(period_s):
-                    await stop.wait()
+                await hit(runner, n)
+            await pause(period_s)
+
+
+class BotThread:
+    """One bot as a `bots` worker runs it: its own thread and event loop (`asyncio.run`)."""
+
+    def __init__(self, bot_id: int) -> None:
+        self.bot_id = bot_id
+        self.ready = threading.Event()
+        self.runner: Any = None
+        self.timer: Timed | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self.thread = threading.Thread(target=self._main, name=f"bot-{bot_id}", daemon=True)
+        self.thread.start()
+
+    def _main(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        from bots.runner import run_runner, runner_create
+
+        self._loop = asyncio.get_running_loop()
+        self.runner = await runner_create(self.bot_id, fence=1)
+        self.timer = Timed(self.runner)
+        self._task = asyncio.current_task()
+        self.ready.set()
+        await run_runner(self.runner)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._task is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing to stop
+                self._loop.call_soon_threadsafe(self._task.cancel)
+        self.thread.join(30)
 
 
 async def measure(
-    base_url: str, redis_url: str, count: int, seconds: float, period_s: float
+    base_url: str, redis_url: str, count: int, seconds: float, period_s: float, together: bool
 ) -> tuple[list[float], int]:
     """Run `count` bots under fills for `seconds`; returns latencies (ms) and fills seen."""
     from asgiref.sync import sync_to_async
 
-    from bots.runner import run_runner, runner_create
-
     made = await sync_to_async(make_bots)(base_url, count)
-    runners = [await runner_create(bot_id, fence=1) for bot_id, _ in made]
-    timers = [Timed(r) for r in runners]
-    tasks = [asyncio.create_task(run_runner(r)) for r in runners]
-    deadline = time.monotonic() + 60
-    while not all(r.state is not None and len(r.live) == 10 for r in runners):
-        if time.monotonic() > deadline:
-            raise RuntimeError("grids did not come up within 60 s")
-        await asyncio.sleep(0.1)
-    taker = create_sim_account(base_url)
-    stop = asyncio.Event()
-    takers = asyncio.create_task(take(base_url, redis_url, taker, runners, stop, period_s))
-    await asyncio.sleep(seconds)
-    stop.set()
-    await takers
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    bots = [BotThread(bot_id) for bot_id, _ in made]
+    try:
+        deadline = time.monotonic() + 60
+        while not all(
+            b.ready.is_set() and b.runner.state and len(b.runner.live) == 10 for b in bots
+        ):
+            if time.monotonic() > deadline:
+                raise RuntimeError("grids did not come up within 60 s")
+            await asyncio.sleep(0.1)
+        runners = [b.runner for b in bots]
+        taker = create_account(base_url)
+        stop = asyncio.Event()
+        takers = asyncio.create_task(
+            take(base_url, redis_url, taker, runners, stop, period_s, together)
+        )
+        await asyncio.sleep(seconds)
+        stop.set()
+        await takers
+    finally:
+        await asyncio.gather(*(asyncio.to_thread(b.stop) for b in bots))
+    timers = [b.timer for b in bots if b.timer is not None]
     return [s for t in timers for s in t.samples], sum(t.fills for t in timers)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="cmd")
-    serve_cmd = sub.add_parser("serve")
-    serve_cmd.add_argument("--port", type=int, required=True)
     parser.add_argument("--bots", default="3,12,24,48")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--single-seconds", type=float, default=20.0)
     args = parser.parse_args()
-    if args.cmd == "serve":
-        serve(args.port)
-        return
     logging.basicConfig(level=logging.WARNING)
     from lighterweb.redis_server import EmbeddedRedis, free_port, redis_reachable
 
@@ -333,21 +338,27 @@ def main() -> None:
         embedded = EmbeddedRedis(port=free_port(), data_dir=Path(tempfile.mkdtemp())).start()
         redis_url = embedded.url
     port = free_port()
-    child = start_simulator(port)
+    child = start_simulator(port, SIM_CONFIG)
     base_url = f"http://127.0.0.1:{port}"
     try:
         vendor = setup_django(redis_url)
         print(f"database: {vendor}, {os.cpu_count()} CPUs")
         cpu = CpuShare(child.pid)
-        samples, fills = asyncio.run(measure(base_url, redis_url, 1, args.single_seconds, 0.05))
+        samples, fills = asyncio.run(
+            measure(base_url, redis_url, 1, args.single_seconds, 0.05, together=True)
+        )
         print(f"one bot: {fills} fills, fill -> replenish accepted p50 {pct(samples, 0.5):.1f} ms, "
               f"p99 {pct(samples, 0.99):.1f} ms ({len(samples)} samples)")  # fmt: skip
         print(f"  {cpu.report()}")
         for count in (int(n) for n in args.bots.split(",")):
-            samples, fills = asyncio.run(measure(base_url, redis_url, count, args.seconds, 1.0))
-            print(f"{count} bots in one process: {fills} fills, p50 {pct(samples, 0.5):.1f} ms, "
-                  f"p99 {pct(samples, 0.99):.1f} ms, RSS {rss_mb():.0f} MiB")  # fmt: skip
-            print(f"  {cpu.report()}")
+            for together, how in ((False, "independent fills"), (True, "simultaneous fills")):
+                samples, fills = asyncio.run(
+                    measure(base_url, redis_url, count, args.seconds, 1.0, together)
+                )
+                print(f"{count} bots in one process, {how}: {fills} fills, "
+                      f"p50 {pct(samples, 0.5):.1f} ms, p99 {pct(samples, 0.99):.1f} ms, "
+                      f"RSS {rss_mb():.0f} MiB")  # fmt: skip
+                print(f"  {cpu.report()}")
     finally:
         child.kill()
         if embedded is not None:

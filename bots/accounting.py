@@ -140,6 +140,10 @@ class Ledger:
             self._pair(fill, fill.level)
         return True
 
+    def has_fill(self, trade_id: int) -> bool:
+        """Whether the fill with this trade id is booked."""
+        return trade_id in self._trade_ids
+
     def round_trip_of(self, trade_id: int) -> int | None:
         """The round trip a booked grid fill belongs to (None for fills without a level)."""
         return self._round_trips.get(trade_id)

@@ -25,7 +25,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.utils import timezone
 
-from bots import persistence
+from bots import persistence, reports
 from bots.leases import BotLease, fence_claim, fence_floor
 from bots.models import BotStatus, DesiredState, EventLevel, ExchangeAccount, GridBot, Order
 from lighterweb.crypto import SecretDecryptionError
@@ -270,7 +270,7 @@ def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
             bot, fence, "cancel_failed", f"{reason}: {exc}", level=EventLevel.ERROR
         )
         return "failed"
-    persistence.orders_report(bot, fence, finals)
+    reports.orders_report(bot, fence, finals)
     # Intents of a dead runner that the exchange never saw: they will never rest on the book.
     seen = {info.client_order_index for info in finals}
     never_sent = [

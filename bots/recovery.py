@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING
 from django.db.models import Q
 from django.utils import timezone
 
-from bots import persistence, selectors
+from bots import persistence, reports, selectors
+from bots.db_thread import db
 from bots.grid import GridState, RiskAction, initial_state, on_price
 from bots.models import BotStatus, DesiredState, EventLevel, ExchangeAccount, GridBot, Order
-from bots.persistence import db
 from exchange.errors import ExchangeError
 from exchange.types import FillInfo, OrderInfo, PositionInfo, PositionSide
 
@@ -61,7 +61,7 @@ def signed_size(position: PositionInfo) -> Decimal:
 
 async def startup(runner: BotRunner) -> None:
     """Reconcile with the exchange, take over the position, restore the lattice, report."""
-    runner.ledger = await db(selectors.bot_ledger)(runner.bot)
+    runner.ledger = await db(selectors.bot_ledger, writes=False)(runner.bot)
     adopted, missing, fills = await reconcile(runner, grace_s=0.0)
     market = runner.market_view()
     assert market is not None  # the runner waited for the first book
@@ -88,20 +88,20 @@ async def reconcile(
 ) -> tuple[int, int, int]:
     """Match orders, fills and position with the exchange; returns (adopted, resolved, fills)."""
     bot, fence, client = runner.bot, runner.fence, runner.client
-    rows = await db(persistence.active_orders)(bot)
+    rows = await db(persistence.active_orders, writes=False)(bot)
     open_orders = await client.open_orders(runner.market_id)
     ours = {row.client_order_index: row for row in rows}
     adopted_reports = [o for o in open_orders if o.client_order_index in ours]
-    await db(persistence.orders_report)(bot, fence, adopted_reports)
+    await db(reports.orders_report)(bot, fence, adopted_reports)
     open_indexes = {o.client_order_index for o in open_orders}
     cutoff = timezone.now() - timedelta(seconds=grace_s)
     absent = [r for r in rows if r.client_order_index not in open_indexes]
     resolved = 0
     if absent:
-        reports = await client.orders_by_client_index([r.client_order_index for r in absent])
-        reports = [o for o in reports if o.market_id == runner.market_id]
-        await db(persistence.orders_report)(bot, fence, reports)
-        known = {o.client_order_index for o in reports}
+        found = await client.orders_by_client_index([r.client_order_index for r in absent])
+        found = [o for o in found if o.market_id == runner.market_id]
+        await db(reports.orders_report)(bot, fence, found)
+        known = {o.client_order_index for o in found}
         lost = [r for r in absent if r.client_order_index not in known and _older(r, cutoff)]
         if lost:
             await db(persistence.orders_resolved_missing)(
@@ -113,7 +113,7 @@ async def reconcile(
     positions = await client.positions()
     position = next((p for p in positions if p.market_id == runner.market_id), None)
     runner.position = signed_size(position) if position is not None else Decimal(0)
-    fresh = await db(persistence.active_orders)(bot)
+    fresh = await db(persistence.active_orders, writes=False)(bot)
     runner.live = {}
     runner.track(fresh)
     runner.cancelling &= set(runner.live)
@@ -148,14 +148,16 @@ async def _missed_fills(runner: BotRunner) -> int:
     for _page in range(MAX_FILL_PAGES):
         page = await runner.client.fills(runner.market_id, limit=100, cursor=cursor)
         fills = list(page.items)
-        known = await db(selectors.known_trade_ids)(runner.bot, [f.trade_id for f in fills])
+        known = await db(selectors.known_trade_ids, writes=False)(
+            runner.bot, [f.trade_id for f in fills]
+        )
         missed += [f for f in fills if f.trade_id not in known]
         # Older pages hold nothing new once one holds a recorded fill or predates the bot.
         predates = any(f.timestamp_ms < born_ms for f in fills)
         if known or predates or page.next_cursor is None:
             break
         cursor = page.next_cursor
-    new = await db(persistence.fills_record)(runner.bot, runner.fence, missed, runner.ledger)
+    new = await db(reports.fills_record)(runner.bot, runner.fence, missed, runner.ledger)
     await runner.apply_new_fills(new)
     return len(new)
 

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -31,8 +32,9 @@ from typing import Any
 
 from django.utils import timezone
 
-from bots import persistence, recovery
+from bots import intake, persistence, recovery
 from bots.accounting import Ledger
+from bots.db_thread import db, own_db_thread
 from bots.grid import (
     GridState,
     LiveOrder,
@@ -45,22 +47,16 @@ from bots.grid import (
     risk_check,
 )
 from bots.models import BotStatus, DesiredState, EventLevel, Fill, GridBot, Order
-from bots.persistence import LeaseLost, db
+from bots.persistence import LeaseLost
 from bots.runner_setup import Lease, bot_load, client_for, grid_config, live_order
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError, RejectedError
 from exchange.orders import OrderRequest
 from exchange.streams import (
     AccountStream,
-    BookUpdate,
-    FillEvent,
-    FundingUpdate,
-    OrderUpdate,
-    PositionUpdate,
-    Reconnected,
     StreamEvent,
 )
-from exchange.types import FillInfo, OrderSide
+from exchange.types import OrderSide
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +67,8 @@ FIRST_BOOK_TIMEOUT_S = 20.0
 # After a refused batch, wait before planning again instead of hammering the exchange.
 REFUSED_BACKOFF_S = 5.0
 DEAD_MANS_SWITCH_REARM_S = 60.0
+# Ended orders remembered so a late fill report still finds its order's side and level.
+ENDED_KEPT = 256
 
 
 class BotRunner:
@@ -88,6 +86,12 @@ class BotRunner:
         # The bot's books, folded from its fills at startup (recovery); names each round trip.
         self.ledger = Ledger()
         self.live: dict[int, LiveOrder] = {}
+        # Filled size last reported per live order, and orders that just left the live set
+        # (their fill report may come after the order report that ended them).
+        self.filled: dict[int, Decimal] = {}
+        # Batches sent since the last record (`bots.intake.record` writes them).
+        self.sent: list[persistence.SentBatch] = []
+        self.ended: OrderedDict[int, LiveOrder] = OrderedDict()
         self.cancelling: set[int] = set()
         self.paused = False
         self.client: LighterClient
@@ -131,11 +135,22 @@ class BotRunner:
     def track(self, rows: list[Order]) -> None:
         """Mirror Order rows into the live set (terminal rows leave it)."""
         for row in rows:
+            index = row.client_order_index
             if row.status in persistence.ACTIVE_STATUSES:
-                self.live[row.client_order_index] = live_order(row)
-            else:
-                self.live.pop(row.client_order_index, None)
-                self.cancelling.discard(row.client_order_index)
+                self.live[index] = live_order(row)
+                self.filled[index] = row.filled_base
+                continue
+            self.cancelling.discard(index)
+            if index in self.live:
+                self.forget(index, self.live[index])
+
+    def forget(self, index: int, order: LiveOrder) -> None:
+        """An order left the book: out of the live set, kept a while among the ended."""
+        self.live.pop(index, None)
+        self.filled.pop(index, None)
+        self.ended[index] = order
+        while len(self.ended) > ENDED_KEPT:
+            self.ended.popitem(last=False)
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -189,60 +204,19 @@ class BotRunner:
             self.idle = False
             while not self.events.empty():
                 batch.append(self.events.get_nowait())
-            for event in batch:
-                await self.on_event(event)
-            final = await self.tick()
-            if final is not None:
-                return final
+            # The plan needs only memory: the replenish goes out before the bookkeeping.
+            burst = intake.take_in(self, batch)
             if batch:
                 await self.replan()
+            await intake.record(self, burst)
+            final = await self.tick()
+            if final is not None:
+                await intake.record(self, intake.Burst())  # what the stop itself sent
+                return final
 
     async def on_event(self, event: StreamEvent) -> None:
-        """Apply one stream event to the bot's state (no sends here: `replan` does those)."""
-        self.client.apply_event(event)
-        if isinstance(event, BookUpdate) and event.market_id == self.market_id:
-            self.book_fresh = True
-        elif isinstance(event, OrderUpdate):
-            ours = [o for o in event.orders if o.market_id == self.market_id]
-            if not ours:
-                return  # another bot's market on the same account: no DB round trip
-            changed = await db(persistence.orders_report)(self.bot, self.fence, ours)
-            await self._note_unexpected_ends(changed)
-            self.track(changed)
-            for row in changed:
-                if row.filled_base > 0 and row.level_index is not None:
-                    # The order report often beats its fill report: move the grid now, or the
-                    # next plan would put the same order back at the level that just traded.
-                    self.move_to_fill(Side(row.side), row.level_index)
-        elif isinstance(event, FillEvent):
-            fills = [f for f in event.fills if f.market_id == self.market_id]
-            if fills:
-                await self.record_fills(fills)
-        elif isinstance(event, PositionUpdate):
-            for position in event.positions:
-                if position.market_id == self.market_id:
-                    self.position = recovery.signed_size(position)
-        elif isinstance(event, FundingUpdate):
-            await db(persistence.funding_record)(self.bot, self.fence, event.payments)
-        elif isinstance(event, Reconnected):
-            self.reconcile_due = True
-
-    async def _note_unexpected_ends(self, rows: list[Order]) -> None:
-        for row in rows:
-            ended = row.status in ("canceled", "rejected")
-            if ended and row.client_order_index not in self.cancelling:
-                await self.event(
-                    "order_missing",
-                    f"{row.side} level {row.level_index} @ {row.price} ended: {row.reason}",
-                    EventLevel.WARNING,
-                    client_order_index=row.client_order_index,
-                    reason=row.reason,
-                )
-
-    async def record_fills(self, fills: list[FillInfo]) -> None:
-        """Record fills once and apply the new ones."""
-        new = await db(persistence.fills_record)(self.bot, self.fence, fills, self.ledger)
-        await self.apply_new_fills(new)
+        """Apply one stream event to the bot's state and record it (sends are `replan`'s)."""
+        await intake.record(self, intake.take_in(self, [event]))
 
     async def apply_new_fills(self, new: list[Fill]) -> None:
         """Each newly recorded fill moves the position and the centre to its level."""
@@ -275,7 +249,7 @@ class BotRunner:
         if now < self._next_control:
             return None
         self._next_control = now + CONTROL_POLL_SECONDS
-        desired, cancel_all_at = await db(persistence.desired_state_get)(self.bot.pk)
+        desired, cancel_all_at = await db(persistence.desired_state_get, writes=False)(self.bot.pk)
         if cancel_all_at is not None and desired != DesiredState.STOPPED:
             await self.cancel_all_orders(cancel_all_at)
         if desired == DesiredState.STOPPED:
@@ -371,8 +345,9 @@ class BotRunner:
             {"centre": self.state.centre, "created": [r.client_order_index for r in rows],
              "cancelled": cancels},
         )  # fmt: skip
-        await db(persistence.orders_sent)(
-            self.bot, self.fence, rows, [hashes.get(r.client_order_index, "") for r in rows], note
+        # Recorded (pending, tx hashes, the plan event) with the burst the loop records next.
+        self.sent.append(
+            persistence.SentBatch(rows, [hashes.get(r.client_order_index, "") for r in rows], note)
         )
         self.track(rows)
 
@@ -394,6 +369,11 @@ async def run_runner(runner: BotRunner) -> str:
     (fenced, so a runner that lost its lease writes nothing).
     """
     bot_id = runner.bot.pk
+    with own_db_thread(f"bot-{bot_id}-db"):
+        return await _run_reporting_crashes(runner, bot_id)
+
+
+async def _run_reporting_crashes(runner: BotRunner, bot_id: int) -> str:
     try:
         return await runner.run()
     except LeaseLost as exc:

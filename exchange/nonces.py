@@ -32,6 +32,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as aioredis
 
+from exchange.process_lock import ProcessLock
+
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "lighterweb:nonce"
@@ -120,11 +122,16 @@ class NonceSlot:
         return self.nonces
 
 
+def _server_of(redis: aioredis.Redis) -> str:
+    where = redis.connection_pool.connection_kwargs
+    return f"{where.get('host')}:{where.get('port')}{where.get('path', '')}/{where.get('db')}"
+
+
 class NonceCoordinator:
     """Serialises sign+send per (account, API key) across tasks, processes and machines.
 
-    Use one coordinator per event loop (its in-process queue is an asyncio lock); other loops,
-    threads and processes coordinate through Redis with their own instances.
+    Coordinators of one process (any loop, any thread) queue on one `ProcessLock` per key;
+    processes and machines coordinate through the Redis lock.
     """
 
     def __init__(
@@ -135,6 +142,7 @@ class NonceCoordinator:
         fetch_next_nonce: Callable[[], Awaitable[int]],
         lock_ttl_s: float = DEFAULT_LOCK_TTL_S,
         lock_wait_s: float = DEFAULT_LOCK_WAIT_S,
+        local_lock: ProcessLock | None = None,
     ) -> None:
         if lock_ttl_s <= 0:
             raise ValueError("lock_ttl_s must be positive")
@@ -148,8 +156,9 @@ class NonceCoordinator:
         self.lock_key = f"{root}:lock"
         self.counter_key = f"{root}:next"
         self.pending_key = f"{root}:pending"
-        # tasks of this process queue here first, so only one of them polls Redis at a time
-        self._local = asyncio.Lock()
+        # Tasks of this process, on any thread's loop, queue here first (first come first served,
+        # woken at once on release), so only one of them at a time takes the Redis lock.
+        self._local = local_lock or ProcessLock.named(f"{_server_of(redis)}|{root}")
         self._renew = redis.register_script(_RENEW_LUA)
         self._release = redis.register_script(_RELEASE_LUA)
         self._begin = redis.register_script(_BEGIN_LUA)
@@ -163,7 +172,7 @@ class NonceCoordinator:
         """Hold the key's lock and yield `count` consecutive nonces; commit or resync on exit."""
         if count < 1:
             raise ValueError("count must be at least 1")
-        async with self._local:
+        async with self._local_turn():
             token = uuid.uuid4().hex
             await self._acquire_lock(token)
             renewer = asyncio.create_task(self._keep_renewed(token))
@@ -186,6 +195,21 @@ class NonceCoordinator:
                 await self._stop_renewing(renewer)
                 if not committed:
                     await self._release(keys=[self.lock_key], args=[token])
+
+    @contextlib.asynccontextmanager
+    async def _local_turn(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self.lock_wait_s):
+                await self._local.acquire()
+        except TimeoutError:
+            raise NonceLockTimeout(
+                f"nonce lock of account {self.account_index} key {self.api_key_index} "
+                f"not free in this process within {self.lock_wait_s:g}s"
+            ) from None
+        try:
+            yield
+        finally:
+            self._local.release()
 
     async def peek(self) -> int | None:
         """The counter's next nonce, or None when it must be (re)read from the exchange."""

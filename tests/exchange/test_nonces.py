@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,6 +17,7 @@ import redis
 import redis.asyncio as aioredis
 
 from exchange.nonces import NonceCoordinator, NonceLockTimeout
+from exchange.process_lock import ProcessLock
 
 ACCOUNT = 7
 API_KEY = 4
@@ -72,7 +74,11 @@ def ledger(aredis: aioredis.Redis) -> Ledger:
 
 
 def coordinator_for(client: aioredis.Redis, ledger: Ledger, **kwargs: float) -> NonceCoordinator:
-    return NonceCoordinator(client, ACCOUNT, API_KEY, ledger.next_nonce, **kwargs)
+    """A coordinator standing for its own process: coordinators of one process share an
+    in-process queue, so each test coordinator gets its own to meet the others in Redis."""
+    return NonceCoordinator(
+        client, ACCOUNT, API_KEY, ledger.next_nonce, local_lock=ProcessLock(), **kwargs
+    )
 
 
 async def send_with_retry(coordinator: NonceCoordinator, ledger: Ledger, count: int) -> int:
@@ -280,3 +286,41 @@ async def test_commit_after_lock_expired_does_not_move_counter(
     async with coordinator.reserve(4):
         await aredis.set(coordinator.lock_key, "someone-else")
     assert await coordinator.peek() == 101
+
+
+def test_coordinators_of_one_process_queue_on_one_lock_across_threads(redis_url: str) -> None:
+    # Two bots' clients in one worker, each on its own thread and loop: the second waits in the
+    # process's queue (woken on release), not by polling Redis.
+    held, done = threading.Event(), threading.Event()
+    key_root = f"{ACCOUNT + 1}"  # a key of its own: no other test's coordinators share the queue
+
+    async def coordinator() -> NonceCoordinator:
+        client = aioredis.Redis.from_url(redis_url)
+        ledger = Ledger(client, start=100)
+        return NonceCoordinator(client, int(key_root), API_KEY, ledger.next_nonce, lock_wait_s=0.3)
+
+    async def hold() -> None:
+        first = await coordinator()
+        async with first.reserve(1):
+            held.set()
+            await asyncio.to_thread(done.wait, 10)
+        await first.redis.aclose()
+
+    async def wait() -> str:
+        second = await coordinator()
+        try:
+            with pytest.raises(NonceLockTimeout) as refused:
+                async with second.reserve(1):
+                    pass
+            return str(refused.value)
+        finally:
+            await second.redis.aclose()
+
+    holder = threading.Thread(target=asyncio.run, args=(hold(),))
+    holder.start()
+    try:
+        assert held.wait(10)
+        assert "in this process" in asyncio.run(wait())
+    finally:
+        done.set()
+        holder.join(10)

@@ -1,0 +1,199 @@
+"""The runner's records of what the exchange reported: order reports, fills, funding payments.
+
+Fenced writes like every runner write (`bots.persistence`). A burst of stream events is
+recorded in one transaction (`burst_record`) after the runner has acted on it in memory, so a
+fill's replenish order never waits for this bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from bots import accounting, broadcast
+from bots.models import Fill, FundingPayment, GridBot, Order, OrderStatus
+from bots.persistence import ACTIVE_STATUSES, SentBatch, event_create, lock_fenced, orders_sent
+from exchange.types import FillInfo, LiquidityRole, OrderInfo
+from exchange.types import FundingPayment as FundingInfo
+
+FEE_RATE_SCALE = Decimal(1_000_000)  # Lighter fee rates are in millionths
+# Lighter charges fees on the USDC grid (6 decimals), rounded up in its own favour.
+USDC_QUANTUM = Decimal("0.000001")
+
+
+def status_of(info: OrderInfo) -> str:
+    """Our Order status for an exchange order report."""
+    if info.status == "filled":
+        return OrderStatus.FILLED
+    if info.is_active:
+        return OrderStatus.PARTIALLY_FILLED if info.filled_size > 0 else OrderStatus.OPEN
+    return OrderStatus.CANCELED if info.status.startswith("canceled") else OrderStatus.REJECTED
+
+
+def orders_report(bot: GridBot, fence: int, infos: Iterable[OrderInfo]) -> list[Order]:
+    """Apply exchange order reports to this bot's rows; returns the rows that changed.
+
+    Reports of orders that are not this bot's (other bots on the account, foreign orders) are
+    ignored here; recovery reports foreign ones.
+    """
+    by_index = {info.client_order_index: info for info in infos}
+    if not by_index:
+        return []
+    changed: list[Order] = []
+    now = timezone.now()
+    with transaction.atomic():
+        lock_fenced(bot.pk, fence)
+        rows = Order.objects.filter(bot=bot, client_order_index__in=list(by_index))
+        for row in rows:
+            info = by_index[row.client_order_index]
+            status = status_of(info)
+            if row.status in (OrderStatus.FILLED, OrderStatus.CANCELED) and status != row.status:
+                continue  # terminal rows never move back (a stale report arrived late)
+            if (row.status, row.filled_base, row.order_index) == (
+                status,
+                info.filled_size,
+                info.order_index,
+            ):
+                continue
+            row.status = status
+            row.order_index = info.order_index or row.order_index
+            row.filled_base = max(row.filled_base, info.filled_size)
+            row.exchange_status = info.status
+            if status in (OrderStatus.CANCELED, OrderStatus.REJECTED):
+                row.reason = info.status
+            if status not in ACTIVE_STATUSES:
+                row.resolved_at = now
+            row.save(
+                update_fields=[
+                    "status", "order_index", "filled_base", "exchange_status", "reason",
+                    "resolved_at", "updated_at",
+                ]
+            )  # fmt: skip
+            broadcast.order_changed(row)
+            changed.append(row)
+    return changed
+
+
+def fee_of(info: FillInfo) -> Decimal:
+    """Quote fee of a fill (positive when paid) from Lighter's rate in millionths."""
+    fee = info.quote * Decimal(info.fee_rate_e6) / FEE_RATE_SCALE
+    return fee.quantize(USDC_QUANTUM, rounding=ROUND_CEILING)
+
+
+def fills_record(
+    bot: GridBot, fence: int, infos: Iterable[FillInfo], ledger: accounting.Ledger
+) -> list[Fill]:
+    """Record this bot's fills exactly once (unique trade id per account); returns the new ones.
+
+    A fill belongs to the bot when its client index is one of the bot's orders on its market.
+    New fills are booked, oldest first, in `ledger` (the runner's books, loaded at startup by
+    `selectors.bot_ledger`), which names the round trip each one belongs to.
+    """
+    candidates = [f for f in infos if f.market_id == bot.market.market_id]
+    if not candidates:
+        return []
+    orders = {
+        o.client_order_index: o
+        for o in Order.objects.filter(
+            bot=bot, client_order_index__in={f.client_order_index for f in candidates}
+        )
+    }
+    created: list[Fill] = []
+    with transaction.atomic():
+        lock_fenced(bot.pk, fence)
+        known = set(
+            Fill.objects.filter(
+                account_id=bot.account_id, trade_id__in=[f.trade_id for f in candidates]
+            ).values_list("trade_id", flat=True)
+        )
+        for info in sorted(candidates, key=lambda f: (f.timestamp_ms, f.trade_id)):
+            order = orders.get(info.client_order_index)
+            if order is None or info.trade_id in known:
+                continue
+            known.add(info.trade_id)
+            side, level = str(info.side), order.level_index
+            fee, is_maker = fee_of(info), info.role is LiquidityRole.MAKER
+            ledger.apply_fill(
+                accounting.Fill(info.trade_id, side, info.price, info.size, fee, is_maker, level)
+            )
+            try:
+                with transaction.atomic():
+                    fill = Fill.objects.create(
+                        account_id=bot.account_id,
+                        market_id=bot.market_id,
+                        order=order,
+                        bot=bot,
+                        trade_id=info.trade_id,
+                        side=side,
+                        price=info.price,
+                        size_base=info.size,
+                        fee=fee,
+                        is_maker=is_maker,
+                        level_index=level,
+                        round_trip_id=ledger.round_trip_of(info.trade_id),
+                        executed_at=datetime.fromtimestamp(info.timestamp_ms / 1000, tz=UTC),
+                    )
+            except IntegrityError:
+                # Another runner of the account recorded it between our read and insert.
+                continue
+            broadcast.fill_recorded(fill)
+            event_create(
+                bot,
+                "fill",
+                f"{fill.side} {fill.size_base} @ {fill.price} (level {fill.level_index})",
+                {"trade_id": fill.trade_id, "level_index": fill.level_index},
+            )
+            created.append(fill)
+    return created
+
+
+def funding_record(bot: GridBot, fence: int, payments: Iterable[FundingInfo]) -> int:
+    """Record funding payments of the bot's market once (unique per account); returns new count."""
+    count = 0
+    with transaction.atomic():
+        lock_fenced(bot.pk, fence)
+        for payment in payments:
+            if payment.market_id != bot.market.market_id:
+                continue
+            _, created = FundingPayment.objects.get_or_create(
+                account_id=bot.account_id,
+                funding_id=payment.funding_id,
+                defaults={
+                    "market_id": bot.market_id,
+                    "bot": bot,
+                    "amount": payment.change,
+                    "rate": payment.rate,
+                    "position_size_base": payment.position_size,
+                    "paid_at": datetime.fromtimestamp(payment.timestamp_s, tz=UTC),
+                },
+            )
+            count += created
+    return count
+
+
+def burst_record(
+    bot: GridBot,
+    fence: int,
+    orders: list[OrderInfo],
+    fills: list[FillInfo],
+    payments: list[FundingInfo],
+    ledger: accounting.Ledger,
+    sent: list[SentBatch],
+) -> tuple[list[Order], list[Fill]]:
+    """The batches sent since the last record, then the order reports, fills and funding of
+    one burst of events, in one transaction.
+
+    Returns the order rows that changed and the fills recorded for the first time.
+    """
+    with transaction.atomic():
+        for batch in sent:
+            orders_sent(bot, fence, batch)
+        changed = orders_report(bot, fence, orders) if orders else []
+        new = fills_record(bot, fence, fills, ledger) if fills else []
+        if payments:
+            funding_record(bot, fence, payments)
+    return changed, new
