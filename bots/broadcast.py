@@ -5,9 +5,9 @@ deferred with `transaction.on_commit`, so a rolled-back write never reaches a br
 inside `atomic()` pushes only what was committed. The payload is built at call time (the state the
 caller just wrote) and sent to the Channels groups over the Redis channel layer:
 
-- `dashboard`: the overview (every bot and account);
-- `bot.<id>`: one bot's page;
-- `account.<id>`: one account's changes.
+- `dashboard`: the overview (bots, accounts, their orders and fills, events needing attention);
+- `bot.<id>`: one bot's page (its orders, fills, events, ladder, PnL);
+- `account.<id>`: one account's changes (and orders/fills that belong to no bot).
 
 Each group message is `{"type": "lw.push", "kind": <kind>, "data": <payload>}`; consumers forward
 `{"kind", "data"}` to the browser. A push that cannot reach Redis is logged and dropped: the page
@@ -53,8 +53,6 @@ def account_group(account_id: int) -> str:
 def bot_event(event: BotEvent) -> None:
     """Push a new BotEvent to its bot's page (and the overview when it needs attention)."""
     groups = [bot_group(event.bot_id)]
-    if event.account_id is not None:
-        groups.append(account_group(event.account_id))
     if event.level in DASHBOARD_EVENT_LEVELS:
         groups.append(DASHBOARD_GROUP)
     _push(groups, "event", _event_payload(event))
@@ -62,18 +60,20 @@ def bot_event(event: BotEvent) -> None:
 
 def order_changed(order: Order) -> None:
     """Push an order's new state (created, sent, opened, filled, cancelled, rejected)."""
-    groups = [DASHBOARD_GROUP, account_group(order.account_id)]
-    if order.bot_id is not None:
-        groups.append(bot_group(order.bot_id))
-    _push(groups, "order", _order_payload(order))
+    _push(_trading_groups(order.bot_id, order.account_id), "order", _order_payload(order))
+
+
+def _trading_groups(bot_id: int | None, account_id: int) -> list[str]:
+    # Orders and fills are the busiest pushes: the bot's page shows them and the overview
+    # recounts from them; no page listens to an account's group for them, and each group costs
+    # a round trip to Redis per push.
+    owner = bot_group(bot_id) if bot_id is not None else account_group(account_id)
+    return [DASHBOARD_GROUP, owner]
 
 
 def fill_recorded(fill: Fill) -> None:
     """Push a new fill."""
-    groups = [DASHBOARD_GROUP, account_group(fill.account_id)]
-    if fill.bot_id is not None:
-        groups.append(bot_group(fill.bot_id))
-    _push(groups, "fill", _fill_payload(fill))
+    _push(_trading_groups(fill.bot_id, fill.account_id), "fill", _fill_payload(fill))
 
 
 def bot_changed(bot: GridBot) -> None:

@@ -141,7 +141,7 @@ def order_intents_create(
             Order(
                 bot=bot,
                 account_id=bot.account_id,
-                market_id=bot.market_id,
+                market=bot.market,  # the cached row: pushes read its symbol
                 client_order_index=index,
                 side=str(order.side),
                 price=order.price,
@@ -205,4 +205,4 @@ def orders_resolved_missing(bot: GridBot, fence: int, rows: Sequence[Order], rea
 
 def active_orders(bot: GridBot) -> list[Order]:
     """The bot's orders that may still rest (for the plan and for recovery)."""
-    return list(Order.objects.filter(bot=bot, status__in=ACTIVE_STATUSES))
+    return list(Order.objects.filter(bot=bot, status__in=ACTIVE_STATUSES).select_related("market"))

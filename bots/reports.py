@@ -47,7 +47,9 @@ def orders_report(bot: GridBot, fence: int, infos: Iterable[OrderInfo]) -> list[
     now = timezone.now()
     with transaction.atomic():
         lock_fenced(bot.pk, fence)
-        rows = Order.objects.filter(bot=bot, client_order_index__in=list(by_index))
+        rows = Order.objects.filter(bot=bot, client_order_index__in=list(by_index)).select_related(
+            "market"
+        )
         for row in rows:
             info = by_index[row.client_order_index]
             status = status_of(info)
@@ -124,7 +126,7 @@ def fills_record(
                 with transaction.atomic():
                     fill = Fill.objects.create(
                         account_id=bot.account_id,
-                        market_id=bot.market_id,
+                        market=bot.market,
                         order=order,
                         bot=bot,
                         trade_id=info.trade_id,
