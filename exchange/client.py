@@ -2,8 +2,10 @@
 
 The SDK is used for what only it can do — signing transactions and auth tokens with its Go
 signer — and nothing else: REST goes through `exchange.http` (shared budget, typed errors),
-reads through `exchange.reads`, writes and verified execution through `exchange.trading` and
-`exchange.execution`, nonces through `exchange.nonces`. The signer (a Go shared library that
+reads through `exchange.reads`, writes and verified execution through `exchange.trading` (orders
+built), `exchange.sending` (signed and sent in batches) and `exchange.execution`, nonces through
+`exchange.nonces` (one queue per key in a process: `exchange.process_lock`), streams through
+`exchange.streams` (liveness: `exchange.stream_watchdog`). The signer (a Go shared library that
 breaks across fork(), design decision 7) is created lazily by the first call that signs, and
 signs on one dedicated worker thread.
 
