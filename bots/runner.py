@@ -211,7 +211,7 @@ class BotRunner:
             await intake.record(self, burst)
             final = await self.tick()
             if final is not None:
-                await intake.record(self, intake.Burst())  # what the stop itself sent
+                await intake.record(self, intake.Burst())  # anything sent since the last record
                 return final
 
     async def on_event(self, event: StreamEvent) -> None:
