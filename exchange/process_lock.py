@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import ClassVar
 
 
@@ -85,12 +83,3 @@ class ProcessLock:
             self.release()
         else:
             granted.set_result(None)
-
-    @asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
-        """`async with lock.hold():` — acquire, then release however the block ends."""
-        await self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
