@@ -12,8 +12,10 @@ the bot's own DB thread (`own_db_thread`). Each write is followed by the matchin
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -47,7 +49,27 @@ class LeaseLost(Exception):
     """Another runner holds the bot now (its fence is newer): stop without touching anything."""
 
 
+# The (bot, fence) whose row this thread locked for the transaction of `fenced()`, if any.
+_fenced_here = threading.local()
+
+
+@contextlib.contextmanager
+def fenced(bot_id: int, fence: int) -> Iterator[None]:
+    """One transaction for several fenced writes: the fence is checked and the bot row locked
+    once, at its start; the writes inside skip their own check (and their savepoints)."""
+    with transaction.atomic():
+        lock_fenced(bot_id, fence)
+        _fenced_here.key = (bot_id, fence)
+        try:
+            yield
+        finally:
+            _fenced_here.key = None
+
+
 def lock_fenced(bot_id: int, fence: int) -> None:
+    """Check the fence on the locked bot row (inside the caller's transaction), or LeaseLost."""
+    if getattr(_fenced_here, "key", None) == (bot_id, fence):
+        return  # inside `fenced()`: checked and locked at its start, in this same transaction
     # Locking the bot row serialises this write against a new holder's fence UPDATE.
     found = list(
         GridBot.objects.select_for_update()
@@ -172,7 +194,7 @@ def orders_sent(bot: GridBot, fence: int, sent: SentBatch) -> None:
     transaction.
     """
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         lock_fenced(bot.pk, fence)
         if sent.note is not None:
             event_create(bot, *sent.note)

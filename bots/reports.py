@@ -16,7 +16,14 @@ from django.utils import timezone
 
 from bots import accounting, broadcast
 from bots.models import Fill, FundingPayment, GridBot, Order, OrderStatus
-from bots.persistence import ACTIVE_STATUSES, SentBatch, event_create, lock_fenced, orders_sent
+from bots.persistence import (
+    ACTIVE_STATUSES,
+    SentBatch,
+    event_create,
+    fenced,
+    lock_fenced,
+    orders_sent,
+)
 from exchange.types import FillInfo, LiquidityRole, OrderInfo
 from exchange.types import FundingPayment as FundingInfo
 
@@ -45,7 +52,7 @@ def orders_report(bot: GridBot, fence: int, infos: Iterable[OrderInfo]) -> list[
         return []
     changed: list[Order] = []
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         lock_fenced(bot.pk, fence)
         rows = Order.objects.filter(bot=bot, client_order_index__in=list(by_index)).select_related(
             "market"
@@ -105,7 +112,7 @@ def fills_record(
         )
     }
     created: list[Fill] = []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         lock_fenced(bot.pk, fence)
         known = set(
             Fill.objects.filter(
@@ -156,7 +163,7 @@ def fills_record(
 def funding_record(bot: GridBot, fence: int, payments: Iterable[FundingInfo]) -> int:
     """Record funding payments of the bot's market once (unique per account); returns new count."""
     count = 0
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         lock_fenced(bot.pk, fence)
         for payment in payments:
             if payment.market_id != bot.market.market_id:
@@ -191,7 +198,7 @@ def burst_record(
 
     Returns the order rows that changed and the fills recorded for the first time.
     """
-    with transaction.atomic():
+    with fenced(bot.pk, fence):
         for batch in sent:
             orders_sent(bot, fence, batch)
         changed = orders_report(bot, fence, orders) if orders else []

@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import sync_to_async
 
-from bots import persistence, selectors
+from bots import persistence, reports, selectors
+from bots.accounting import Ledger
 from bots.grid import DesiredOrder, Side
 from bots.models import BotEvent, Fill, GridBot, Order
 from exchange.stream_events import Stale
@@ -145,6 +146,11 @@ def test_a_write_with_a_superseded_fence_raises_lease_lost_and_writes_nothing(et
         persistence.bot_update(eth_bot, 1, status="running")
     with pytest.raises(persistence.LeaseLost):
         persistence.event_add(eth_bot, 1, "plan", "stale runner")
+    note = ("plan", "stale runner", {})
+    with pytest.raises(persistence.LeaseLost):
+        reports.burst_record(
+            eth_bot, 1, [], [], [], Ledger(), [persistence.SentBatch([], [], note)]
+        )
 
     eth_bot.refresh_from_db()
     assert eth_bot.status == "stopped"
