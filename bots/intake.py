@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bots import accounting, reports
+from bots import reports
 from bots.db_thread import db
 from bots.grid import LiveOrder, Side
 from bots.models import EventLevel, Order
@@ -32,7 +32,7 @@ from exchange.streams import (
     Reconnected,
     StreamEvent,
 )
-from exchange.types import FillInfo, FundingPayment, LiquidityRole, OrderInfo
+from exchange.types import FillInfo, FundingPayment, OrderInfo
 
 if TYPE_CHECKING:
     from bots.runner import BotRunner
@@ -115,21 +115,8 @@ def _book_fills(runner: BotRunner, fills: list[FillInfo]) -> list[int]:
         owner = owner or runner.ended.get(info.client_order_index)
         if owner is None or runner.ledger.has_fill(info.trade_id):
             continue
-        side = Side(str(info.side))
-        runner.ledger.apply_fill(
-            accounting.Fill(
-                info.trade_id,
-                str(side),
-                info.price,
-                info.size,
-                reports.fee_of(info),
-                info.role is LiquidityRole.MAKER,
-                owner.level,
-            )
-        )
-        runner.position += info.size * side.sign
-        if owner.level is not None:
-            runner.move_to_fill(side, owner.level)
+        runner.ledger.apply_fill(reports.ledger_fill(info, owner.level))
+        runner.fill_applied(Side(str(info.side)), info.size, owner.level)
         booked.append(info.trade_id)
     return booked
 

@@ -14,7 +14,7 @@ from decimal import ROUND_CEILING, Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bots import accounting, broadcast
+from bots import accounting, broadcast, selectors
 from bots.models import Fill, FundingPayment, GridBot, Order, OrderStatus
 from bots.persistence import (
     ACTIVE_STATUSES,
@@ -93,6 +93,14 @@ def fee_of(info: FillInfo) -> Decimal:
     return fee.quantize(USDC_QUANTUM, rounding=ROUND_CEILING)
 
 
+def ledger_fill(info: FillInfo, level: int | None) -> accounting.Fill:
+    """An exchange fill as the accounting core books it (`level`: its order's grid level)."""
+    fee, is_maker = fee_of(info), info.role is LiquidityRole.MAKER
+    return accounting.Fill(
+        info.trade_id, str(info.side), info.price, info.size, fee, is_maker, level
+    )
+
+
 def fills_record(
     bot: GridBot, fence: int, infos: Iterable[FillInfo], ledger: accounting.Ledger
 ) -> list[Fill]:
@@ -114,21 +122,14 @@ def fills_record(
     created: list[Fill] = []
     with transaction.atomic(savepoint=False):
         lock_fenced(bot.pk, fence)
-        known = set(
-            Fill.objects.filter(
-                account_id=bot.account_id, trade_id__in=[f.trade_id for f in candidates]
-            ).values_list("trade_id", flat=True)
-        )
+        known = selectors.known_trade_ids(bot, [f.trade_id for f in candidates])
         for info in sorted(candidates, key=lambda f: (f.timestamp_ms, f.trade_id)):
             order = orders.get(info.client_order_index)
             if order is None or info.trade_id in known:
                 continue
             known.add(info.trade_id)
-            side, level = str(info.side), order.level_index
-            fee, is_maker = fee_of(info), info.role is LiquidityRole.MAKER
-            ledger.apply_fill(
-                accounting.Fill(info.trade_id, side, info.price, info.size, fee, is_maker, level)
-            )
+            booked = ledger_fill(info, order.level_index)
+            ledger.apply_fill(booked)
             try:
                 with transaction.atomic():
                     fill = Fill.objects.create(
@@ -137,12 +138,12 @@ def fills_record(
                         order=order,
                         bot=bot,
                         trade_id=info.trade_id,
-                        side=side,
-                        price=info.price,
-                        size_base=info.size,
-                        fee=fee,
-                        is_maker=is_maker,
-                        level_index=level,
+                        side=booked.side,
+                        price=booked.price,
+                        size_base=booked.size_base,
+                        fee=booked.fee,
+                        is_maker=booked.is_maker,
+                        level_index=booked.level,
                         round_trip_id=ledger.round_trip_of(info.trade_id),
                         executed_at=datetime.fromtimestamp(info.timestamp_ms / 1000, tz=UTC),
                     )

@@ -221,10 +221,13 @@ class BotRunner:
     async def apply_new_fills(self, new: list[Fill]) -> None:
         """Each newly recorded fill moves the position and the centre to its level."""
         for fill in new:
-            side = Side(fill.side)
-            self.position += fill.size_base * side.sign
-            if fill.level_index is not None:
-                self.move_to_fill(side, fill.level_index)
+            self.fill_applied(Side(fill.side), fill.size_base, fill.level_index)
+
+    def fill_applied(self, side: Side, size_base: Decimal, level: int | None) -> None:
+        """One of our orders traded `size_base`: the position moves, and the grid to its level."""
+        self.position += size_base * side.sign
+        if level is not None:
+            self.move_to_fill(side, level)
 
     def move_to_fill(self, side: Side, level: int) -> None:
         """An order at `level` traded: the centre moves there (idempotent, see grid.on_fill)."""
