@@ -1,4 +1,5 @@
-"""The runner's database writes: order intents, exchange reports, fills, funding, run state.
+"""The runner's database writes: order intents, sent batches, events, run state (what the
+exchange reported — orders, fills, funding — is recorded by `bots.reports`).
 
 Every write is fenced (design decision 4): it happens only while `GridBot.lease_fence` still
 equals the fence the runner was started with, checked on the locked bot row inside the same
