@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bots.accounting import Fill, Ledger
-from bots.grid import (
+from bots.strategies.accounting import Fill, Ledger
+from bots.strategies.grid import (
     GridConfig,
     LiveOrder,
     MarketView,

@@ -278,7 +278,7 @@ class BotThread:
             asyncio.run(self._run())
 
     async def _run(self) -> None:
-        from bots.runner import run_runner, runner_create
+        from bots.engine.runner import run_runner, runner_create
 
         self._loop = asyncio.get_running_loop()
         self.runner = await runner_create(self.bot_id, fence=1)

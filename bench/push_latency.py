@@ -4,7 +4,8 @@
 
 The site runs as in production: daphne in a child process, the Redis channel layer, headless
 Chromium (Debian's package, driven by Playwright) on the bot page. This process plays the runner:
-it writes a BotEvent and calls `bots.broadcast.bot_event` (the push goes out on commit), and the
+it writes a BotEvent and calls `bots.dashboard.broadcast.bot_event` (the push goes out on commit),
+and the
 page reports when it has rendered the event (its `lw:message` DOM event, fired after the update).
 Both clocks are this machine's wall clock.
 
@@ -122,7 +123,7 @@ def _setup_rows() -> int:
 
 
 def _write_event(bot_id: int, message: str) -> float:
-    from bots import broadcast
+    from bots.dashboard import broadcast
     from bots.models import BotEvent, GridBot
 
     bot = GridBot.objects.get(pk=bot_id)

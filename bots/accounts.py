@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
-from bots import broadcast
-from bots.controls import ExchangeActionFailed, account_client, exchange_run
+from bots.dashboard import broadcast
+from bots.engine.controls import ExchangeActionFailed, account_client, exchange_run
 from bots.models import BotStatus, ExchangeAccount, Market
 
 if TYPE_CHECKING:

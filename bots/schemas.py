@@ -1,7 +1,8 @@
 """The shapes of everything the REST API and the dashboard websocket send and receive.
 
 One set of ninja Schemas serves both (house style 9): an API operation returns one of these, and
-`bots.broadcast` builds its websocket payloads with `payload(Schema, obj)`, so a client sees the
+`bots.dashboard.broadcast` builds its websocket payloads with `payload(Schema, obj)`, so a client
+sees the
 same fields whichever way the data arrived.
 
 Money and sizes are `Decimal` in, and plain decimal strings out (`"4000.5"`, never a float and

@@ -18,7 +18,6 @@ from typing import Generic, TypeVar
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
 
-from bots import accounting
 from bots.models import (
     BotEvent,
     BotStatus,
@@ -31,6 +30,7 @@ from bots.models import (
     Order,
     OrderStatus,
 )
+from bots.strategies import accounting
 
 M = TypeVar("M", bound=Model)
 
@@ -219,7 +219,8 @@ def _by_owner(rows: QuerySet[M], **owners: int | None) -> QuerySet[M]:
 
 @dataclass(frozen=True)
 class BotPnl:
-    """A bot's books (`summary`, from bots.accounting) at `mark_price`, its last known price.
+    """A bot's books (`summary`, from bots.strategies.accounting) at `mark_price`, its last known
+    price.
 
     Without a known price `mark_price` is None and the summary values the position at its own
     average entry (any price when flat), so unrealized PnL is 0: the price to show is
@@ -254,7 +255,8 @@ def known_trade_ids(bot: GridBot, trade_ids: list[int]) -> set[int]:
 
 
 def bot_pnl(bot: GridBot) -> BotPnl:
-    """PnL of one bot from its Fill and FundingPayment rows (bots.accounting), at its last price."""
+    """PnL of one bot from its Fill and FundingPayment rows (bots.strategies.accounting), at its
+    last price."""
     ledger = bot_ledger(bot)
     mark = bot.last_price or bot.market.last_price
     # Without a price the position is valued at its own entry: unrealized 0, not a guess.

@@ -21,7 +21,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bots import broadcast, controls
 from bots.accounts import (
     ConnectionReport,
     account_lookup_index,
@@ -30,8 +29,10 @@ from bots.accounts import (
     accounts_refresh_active,
     markets_sync,
 )
-from bots.controls import CancelReport, CloseReport, EmergencyReport, ExchangeActionFailed
-from bots.leases import lease_holder
+from bots.dashboard import broadcast
+from bots.engine import controls
+from bots.engine.controls import CancelReport, CloseReport, EmergencyReport, ExchangeActionFailed
+from bots.engine.leases import lease_holder
 from bots.models import (
     BotEvent,
     BotStatus,

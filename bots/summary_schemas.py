@@ -16,7 +16,7 @@ from bots.schemas import AccountOut, Money
 
 
 class PnlOut(Schema):
-    """A bot's books (bots.accounting) at `mark_price`; amounts in quote.
+    """A bot's books (bots.strategies.accounting) at `mark_price`; amounts in quote.
 
     `total = realized + unrealized - fees + funding`; `realized = grid_profit + other_realized`.
     Without a known price (`mark_price` null) unrealized PnL is reported as zero.

@@ -16,8 +16,9 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from bots import accounts, controls, deadman, supervisor
-from bots.leases import BotLease, fence_claim, fence_floor
+from bots import accounts
+from bots.engine import controls, deadman, supervisor
+from bots.engine.leases import BotLease, fence_claim, fence_floor
 from bots.models import GridBot
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def run_bot_task(bot_id: int) -> str:
         if not GridBot.objects.filter(pk=bot_id).exclude(desired_state="stopped").exists():
             # Stopped while this task waited in the queue: the stop already cleaned up.
             return "stopped"
-        from bots.runner import run_bot  # the loop imports the SDK: only in the worker
+        from bots.engine.runner import run_bot  # the loop imports the SDK: only in the worker
 
         return asyncio.run(run_bot(bot_id, fence=fence, lease=lease))
     finally:

@@ -17,6 +17,6 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
-    path("dashboard/", include("bots.urls")),
+    path("dashboard/", include("bots.dashboard.urls")),
     path("healthz", healthz, name="healthz"),
 ]

@@ -1,7 +1,9 @@
 """Dependency direction (design.md, house-style rule 2), checked by walking every import.
 
-- `bots.grid` and `bots.accounting` (the pure cores) import neither Django nor `exchange`, nor
-  anything that does I/O.
+- `bots.strategies` (the pure cores: strategies, accounting, the order-state table) imports
+  neither Django nor `exchange`, nor anything that does I/O.
+- No import cycles among the modules of `bots`, `exchange` and `lighterweb`, relative imports and
+  imports inside functions or `TYPE_CHECKING` blocks included.
 - `exchange` never imports `bots`.
 - Only `exchange/client.py` imports the Lighter SDK (`lighter`); tests may too.
 - The simulator never imports Django (it runs without it) nor the SDK.
@@ -16,7 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("lighterweb", "bots", "exchange")
-PURE_CORES = ("bots/grid.py", "bots/grid_config.py", "bots/grid_plan.py", "bots/accounting.py")
+PURE_CORES = tuple(
+    p.relative_to(ROOT).as_posix() for p in sorted((ROOT / "bots" / "strategies").rglob("*.py"))
+)
 PURE_ALLOWED_ROOTS = {
     "__future__", "dataclasses", "decimal", "enum", "typing", "collections", "itertools",
     "functools", "math", "operator", "bisect", "abc",
@@ -31,14 +35,28 @@ def _source_files() -> list[Path]:
     return sorted(files)
 
 
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
 def _imported_modules(path: Path) -> set[str]:
+    """Every module `path` imports, relative imports resolved, `from pkg import mod` as pkg.mod."""
     tree = ast.parse(path.read_text(), filename=str(path))
+    package = _module_name(path).split(".")
+    if path.name != "__init__.py":
+        package.pop()
     modules: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             modules.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            modules.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            modules.add(module)
+            modules.update(f"{module}.{alias.name}" for alias in node.names)
     return modules
 
 
@@ -59,7 +77,8 @@ def test_pure_cores_import_only_the_standard_library_basics(core: str) -> None:
     path = ROOT / core
     if not path.exists():
         pytest.fail(f"{core} is missing")
-    forbidden = _roots(_imported_modules(path)) - PURE_ALLOWED_ROOTS
+    outside = {m for m in _imported_modules(path) if not m.startswith("bots.strategies")}
+    forbidden = _roots(outside) - PURE_ALLOWED_ROOTS
     assert not forbidden, f"{core} imports {sorted(forbidden)}"
 
 
@@ -99,3 +118,53 @@ def test_no_asyncio_wait_for_in_the_product() -> None:
     # completes: a cancelled bot runner ran on (CI hung on it). asyncio.timeout() does not.
     offenders = sorted(_rel(p) for p in _source_files() if _calls_wait_for(p))
     assert not offenders, offenders
+
+
+def _import_graph() -> dict[str, set[str]]:
+    files = {_module_name(p): p for p in _source_files()}
+    return {name: _imported_modules(path) & files.keys() - {name} for name, path in files.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component: list[str] = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_cycle_finder_finds_a_relative_cycle(tmp_path: Path) -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_relative_imports_are_resolved() -> None:
+    grid = ROOT / "bots" / "strategies" / "grid" / "__init__.py"
+    assert "bots.strategies.grid.config" in _imported_modules(grid)
+
+
+def test_no_import_cycles() -> None:
+    assert _cycles(_import_graph()) == []

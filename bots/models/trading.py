@@ -94,7 +94,8 @@ class Fill(models.Model):
     )
     is_maker = models.BooleanField()
     level_index = models.IntegerField(null=True, blank=True)
-    # Pairs an opening fill with the fill that closed it (bots.accounting); null while open.
+    # Pairs an opening fill with the fill that closed it (bots.strategies.accounting); null while
+    # open.
     round_trip_id = models.BigIntegerField(null=True, blank=True)
     executed_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)

@@ -10,8 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 from bots import services
+from bots.engine.runner import BotRunner, run_bot, run_runner, runner_create
 from bots.models import ExchangeAccount, GridBot, Market
-from bots.runner import BotRunner, run_bot, run_runner, runner_create
 from tests.lighterweb.factories import make_account, make_bot
 
 # Per-market settings a test grid uses: (step, size) near the simulator's default prices.

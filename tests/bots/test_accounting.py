@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bots.accounting import Fill, FundingPayment, Ledger, summarize
-from bots.grid import Side
+from bots.strategies.accounting import Fill, FundingPayment, Ledger, summarize
+from bots.strategies.grid import Side
 
 BUY, SELL = Side.BUY, Side.SELL
 

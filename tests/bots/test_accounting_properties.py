@@ -1,7 +1,8 @@
 """Hypothesis properties of the accounting against an independent average-cost reference.
 
 The reference below uses exact rationals (`Fraction`) and the textbook average-entry-price
-formulation, so it shares neither the arithmetic nor the bookkeeping of `bots.accounting`.
+formulation, so it shares neither the arithmetic nor the bookkeeping of
+`bots.strategies.accounting`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from random import Random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bots.accounting import COST_QUANTUM, Fill, FundingPayment, Ledger, summarize
-from bots.grid import Side
+from bots.strategies.accounting import COST_QUANTUM, Fill, FundingPayment, Ledger, summarize
+from bots.strategies.grid import Side
 
 PROPERTY = settings(deadline=None, max_examples=200)
 prices = st.decimals("0.01", "100000", places=2)

@@ -12,7 +12,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from django.test import override_settings
 
-from bots import broadcast
+from bots.dashboard import broadcast
 from bots.models import BotEvent, Fill, GridBot, Order
 from tests.lighterweb.factories import make_account, make_bot, make_market
 

@@ -13,7 +13,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
-from bots import broadcast
+from bots.dashboard import broadcast
 from bots.models import BotEvent, ExchangeAccount, Fill, GridBot, Order
 from lighterweb.asgi import application
 from tests.lighterweb.factories import make_account, make_bot, make_market

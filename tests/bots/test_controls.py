@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 from bots import services
-from bots.controls import account_client
+from bots.engine.controls import account_client
 from bots.models import GridBot, Order, OrderStatus
 from exchange.client import LighterClient
 from exchange.orders import OrderRequest

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from bots import dashboard
+from bots.dashboard import snapshots
 from bots.models import Fill, GridBot, Order
 from tests.lighterweb.factories import make_account, make_bot, make_market
 
@@ -48,17 +48,17 @@ def _order(bot: GridBot, level: int, status: str, **fields: object) -> Order:
 
 
 def _states(bot: GridBot) -> dict[int, tuple[str, str]]:
-    return {row["level_index"]: (row["state"], row["reason"]) for row in dashboard.ladder(bot)}
+    return {row["level_index"]: (row["state"], row["reason"]) for row in snapshots.ladder(bot)}
 
 
 def test_ladder_is_empty_until_the_runner_anchors_the_lattice():
     bot = make_bot(make_account(), make_market())
 
-    assert dashboard.ladder(bot) == []
+    assert snapshots.ladder(bot) == []
 
 
 def test_ladder_lists_the_window_top_price_first_with_an_empty_centre(bot):
-    rows = dashboard.ladder(bot)
+    rows = snapshots.ladder(bot)
 
     assert [row["level_index"] for row in rows] == [2, 1, 0, -1, -2]
     assert [row["price"] for row in rows] == ["4020", "4010", "4000", "3990", "3980"]
@@ -108,7 +108,7 @@ def test_geometric_ladder_uses_the_grid_cores_rounding():
     )
     bot = _anchored(bot, anchor="4000", centre=0)
 
-    prices = {row["level_index"]: row["price"] for row in dashboard.ladder(bot)}
+    prices = {row["level_index"]: row["price"] for row in snapshots.ladder(bot)}
 
     assert prices == {1: "4040", 0: "4000", -1: "3960.39"}  # buy 4000/1.01 rounds down
 
@@ -117,7 +117,7 @@ def test_overview_counts_only_live_orders_and_carries_pnl(bot):
     _order(bot, -1, "open")
     _order(bot, 1, "canceled")
 
-    row = next(r for r in dashboard.overview_snapshot()["bots"] if r["id"] == bot.pk)
+    row = next(r for r in snapshots.overview_snapshot()["bots"] if r["id"] == bot.pk)
 
     assert row["open_orders"] == 1
     assert row["pnl"]["fill_count"] == 0
@@ -129,7 +129,7 @@ def test_overview_account_row_says_if_a_key_is_stored_but_never_shows_it(bot):
     bot.account.set_api_private_key(key)
     bot.account.save()
 
-    snapshot = dashboard.overview_snapshot()
+    snapshot = snapshots.overview_snapshot()
 
     assert snapshot["accounts"][0]["account"]["has_api_key"] is True
     assert snapshot["accounts"][0]["dead_mans_switch_enabled"] is False  # paper: off by default
@@ -152,7 +152,7 @@ def test_bot_summary_follows_order_and_fill_rows(bot):
         executed_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
 
-    summary = dashboard.bot_summary(bot.pk)
+    summary = snapshots.bot_summary(bot.pk)
 
     assert summary is not None
     assert summary["open_orders"] == 1
@@ -163,7 +163,7 @@ def test_bot_snapshot_newest_fills_and_events_first_and_only_live_orders(bot):
     _order(bot, -1, "open")
     _order(bot, -2, "canceled")
 
-    snapshot = dashboard.bot_snapshot(bot.pk)
+    snapshot = snapshots.bot_snapshot(bot.pk)
 
     assert [order["level_index"] for order in snapshot["orders"]] == [-1]
     assert snapshot["bot"]["open_orders"] == 1
@@ -172,4 +172,4 @@ def test_bot_snapshot_newest_fills_and_events_first_and_only_live_orders(bot):
 
 def test_bot_snapshot_of_an_unknown_bot_raises():
     with pytest.raises(GridBot.DoesNotExist):
-        dashboard.bot_snapshot(999_999)
+        snapshots.bot_snapshot(999_999)

@@ -1,4 +1,4 @@
-"""bots.db_thread: a runner's DB calls run on its own thread and connection, which is closed
+"""bots.engine.db_thread: a runner's DB calls run on its own thread and connection, which is closed
 however the runner ends; outside a runner they use asgiref's shared thread."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import threading
 import pytest
 from django.db import connection
 
-from bots.db_thread import db, own_db_thread
+from bots.engine.db_thread import db, own_db_thread
 from bots.models import Market
 
 pytestmark = pytest.mark.django_db(transaction=True)

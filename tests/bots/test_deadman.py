@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from bots.controls import account_client
-from bots.deadman import ARM_SECONDS, deadman_sync, deadman_sync_all
-from bots.leases import BotLease
+from bots.engine.controls import account_client
+from bots.engine.deadman import ARM_SECONDS, deadman_sync, deadman_sync_all
+from bots.engine.leases import BotLease
 from bots.models import ExchangeAccount, GridBot
 from exchange.orders import OrderRequest
 from exchange.types import OrderSide

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bots.grid import (
+from bots.strategies.grid import (
     DesiredOrder,
     GridConfig,
     GridState,

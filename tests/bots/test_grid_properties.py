@@ -15,7 +15,7 @@ from itertools import pairwise
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from bots.grid import (
+from bots.strategies.grid import (
     DesiredOrder,
     GridConfig,
     GridState,

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from bots import persistence
-from bots.leases import BotLease, fence_claim, lease_holder, lease_key
+from bots.engine import recording
+from bots.engine.leases import BotLease, fence_claim, lease_holder, lease_key
 from bots.models import GridBot
 from tests.lighterweb.factories import make_account, make_bot, make_market
 
@@ -119,8 +119,8 @@ def test_a_stale_fence_cannot_write_after_a_successor_claimed_the_bot():
     fence_claim(bot.pk, 1)
     fence_claim(bot.pk, 2)  # a successor took over
 
-    with pytest.raises(persistence.LeaseLost):
-        persistence.bot_update(bot, 1, status="running")
+    with pytest.raises(recording.LeaseLost):
+        recording.bot_update(bot, 1, status="running")
 
     assert GridBot.objects.get(pk=bot.pk).status == "stopped"
 
@@ -130,7 +130,7 @@ def test_the_current_fence_can_write():
     bot = make_bot(make_account(), make_market())
     fence_claim(bot.pk, 3)
 
-    persistence.bot_update(bot, 3, status="running")
+    recording.bot_update(bot, 3, status="running")
 
     assert GridBot.objects.get(pk=bot.pk).status == "running"
 

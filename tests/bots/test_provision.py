@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from bots.controls import account_client
+from bots.engine.controls import account_client
 from bots.models import ExchangeAccount, GridBot, Market
 from bots.provisioning import PAPER_ACCOUNT_INDEX, paper_provision
 from tests.plugins.simulator import run_simulator

@@ -9,10 +9,11 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import sync_to_async
 
-from bots import persistence, reports, selectors
-from bots.accounting import Ledger
-from bots.grid import DesiredOrder, Side
+from bots import selectors
+from bots.engine import recording, reports
 from bots.models import BotEvent, Fill, GridBot, Order
+from bots.strategies.accounting import Ledger
+from bots.strategies.grid import DesiredOrder, Side
 from exchange.stream_events import Stale
 from tests.bots.runner_support import (
     account_on,
@@ -128,7 +129,7 @@ async def test_an_intent_that_never_went_out_is_resolved_as_never_executed(
     order = DesiredOrder(
         level=-9, side=Side.BUY, price=Decimal("2955"), size_base=Decimal("0.01"), post_only=True
     )
-    (intent,) = await sync_to_async(persistence.order_intents_create)(eth_bot, 1, [order])
+    (intent,) = await sync_to_async(recording.order_intents_create)(eth_bot, 1, [order])
 
     (runner,), (task,) = await start_runners([eth_bot])
     await full_grid_and_quiet(runner, simulator, funded_account.index)
@@ -142,15 +143,13 @@ async def test_an_intent_that_never_went_out_is_resolved_as_never_executed(
 def test_a_write_with_a_superseded_fence_raises_lease_lost_and_writes_nothing(eth_bot):
     new_fence(eth_bot, 2)
 
-    with pytest.raises(persistence.LeaseLost):
-        persistence.bot_update(eth_bot, 1, status="running")
-    with pytest.raises(persistence.LeaseLost):
-        persistence.event_add(eth_bot, 1, "plan", "stale runner")
+    with pytest.raises(recording.LeaseLost):
+        recording.bot_update(eth_bot, 1, status="running")
+    with pytest.raises(recording.LeaseLost):
+        recording.event_add(eth_bot, 1, "plan", "stale runner")
     note = ("plan", "stale runner", {})
-    with pytest.raises(persistence.LeaseLost):
-        reports.burst_record(
-            eth_bot, 1, [], [], [], Ledger(), [persistence.SentBatch([], [], note)]
-        )
+    with pytest.raises(recording.LeaseLost):
+        reports.burst_record(eth_bot, 1, [], [], [], Ledger(), [recording.SentBatch([], [], note)])
 
     eth_bot.refresh_from_db()
     assert eth_bot.status == "stopped"

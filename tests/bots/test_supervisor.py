@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from bots.leases import BotLease
+from bots.engine.leases import BotLease
+from bots.engine.supervisor import CRASH_WINDOW, MAX_RESTARTS, bots_supervise
 from bots.models import GridBot
-from bots.supervisor import CRASH_WINDOW, MAX_RESTARTS, bots_supervise
 from tests.lighterweb.factories import make_account, make_bot, make_market
 
 pytestmark = pytest.mark.django_db

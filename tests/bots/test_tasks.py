@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bots.leases import BotLease, lease_holder
+from bots.engine.leases import BotLease, lease_holder
 from bots.models import GridBot
 from bots.tasks import run_bot_task
 from tests.bots.runner_support import account_on, grid_bot, sim_open_orders

@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import sync_to_async
 
-from bots.accounting import Fill as LedgerFill
-from bots.accounting import summarize
 from bots.models import Fill, GridBot, Order
+from bots.strategies.accounting import Fill as LedgerFill
+from bots.strategies.accounting import summarize
 from tests.bots.runner_support import (
     GRID_SHAPES,
     account_on,

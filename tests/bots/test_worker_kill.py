@@ -40,7 +40,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from bots import services
-from bots.leases import lease_holder
+from bots.engine.leases import lease_holder
 from bots.models import Fill, GridBot, Order
 from bots.tasks import supervise_bots_task
 from lighterweb.celery import app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from bots.consumers import BotConsumer, DashboardConsumer
+from bots.dashboard.consumers import BotConsumer, DashboardConsumer
 
 websocket_urlpatterns: list[URLPattern] = [
     path("ws/dashboard/", DashboardConsumer.as_asgi(), name="ws-dashboard"),

@@ -1,6 +1,6 @@
 """Pure grid core, part 2: grid state, desired orders, transitions and the plan diff.
 
-No I/O, no Django, no `exchange`; `bots.grid` re-exports everything public.
+No I/O, no Django, no `exchange`; `bots.strategies.grid` re-exports everything public.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_FLOOR, Decimal
 
-from .grid_config import (
+from .config import (
     _PRICE_ROUNDING,
     _ZERO,
     GridConfig,

@@ -30,15 +30,16 @@ from typing import TYPE_CHECKING
 from django.db.models import Q
 from django.utils import timezone
 
-from bots import persistence, reports, selectors
-from bots.db_thread import db
-from bots.grid import GridState, RiskAction, initial_state, on_price
+from bots import selectors
+from bots.engine import recording, reports
+from bots.engine.db_thread import db
 from bots.models import BotStatus, DesiredState, EventLevel, ExchangeAccount, GridBot, Order
+from bots.strategies.grid import GridState, RiskAction, initial_state, on_price
 from exchange.errors import ExchangeError
 from exchange.types import FillInfo, OrderInfo, PositionInfo, PositionSide
 
 if TYPE_CHECKING:
-    from bots.runner import BotRunner
+    from bots.engine.runner import BotRunner
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ async def reconcile(
 ) -> tuple[int, int, int]:
     """Match orders, fills and position with the exchange; returns (adopted, resolved, fills)."""
     bot, fence, client = runner.bot, runner.fence, runner.client
-    rows = await db(persistence.active_orders, writes=False)(bot)
+    rows = await db(recording.active_orders, writes=False)(bot)
     open_orders = await client.open_orders(runner.market_id)
     ours = {row.client_order_index: row for row in rows}
     adopted_reports = [o for o in open_orders if o.client_order_index in ours]
@@ -104,7 +105,7 @@ async def reconcile(
         known = {o.client_order_index for o in found}
         lost = [r for r in absent if r.client_order_index not in known and _older(r, cutoff)]
         if lost:
-            await db(persistence.orders_resolved_missing)(
+            await db(recording.orders_resolved_missing)(
                 bot, fence, lost, "never executed by the exchange"
             )
         resolved = len(known) + len(lost)
@@ -113,7 +114,7 @@ async def reconcile(
     positions = await client.positions()
     position = next((p for p in positions if p.market_id == runner.market_id), None)
     runner.position = signed_size(position) if position is not None else Decimal(0)
-    fresh = await db(persistence.active_orders, writes=False)(bot)
+    fresh = await db(recording.active_orders, writes=False)(bot)
     runner.live = {}
     runner.track(fresh)
     runner.cancelling &= set(runner.live)
@@ -169,7 +170,7 @@ async def cancel_all_request(runner: BotRunner, requested_at: datetime) -> None:
     """
     status = runner.bot.status
     await orders_cancel(runner, "cancel all requested")
-    await db(persistence.cancel_all_done)(runner.bot, runner.fence, requested_at)
+    await db(recording.cancel_all_done)(runner.bot, runner.fence, requested_at)
     await runner.update(status=status, status_message="")
     await runner.event("orders_cancelled", "all orders of the bot cancelled (verified)")
 

@@ -4,7 +4,8 @@ A bot task holds `BotLease` while it runs. The lease is a Redis key with a TTL, 
 runner's heartbeat; a holder that dies (SIGKILL, lost machine) loses it when the TTL runs out and
 the supervisor starts a new task. Every acquisition draws a new, larger fencing number from a
 Redis counter; the holder stores it on the GridBot row (`fence_claim`, only if larger) and every
-later write of the runner is conditional on it (`bots.persistence`). A paused or partitioned old
+later write of the runner is conditional on it (`bots.engine.recording`). A paused or partitioned
+old
 holder that wakes up after a successor took over therefore fails its next write with `LeaseLost`
 instead of corrupting the successor's state (a fencing token).
 """

@@ -37,7 +37,8 @@ COST_QUANTUM = Decimal("1e-18")
 # Wide enough that sums and products of exchange-sized numbers are exact.
 _CTX = Context(prec=60, rounding=ROUND_HALF_EVEN)
 _ZERO = Decimal(0)
-# Sides are the exchange's strings; `bots.grid.Side` members compare equal to them. The pure
+# Sides are the exchange's strings; `bots.strategies.grid.Side` members compare equal to them. The
+# pure
 # cores import nothing but the standard library, so this module does not import that enum.
 BUY = "buy"
 SELL = "sell"

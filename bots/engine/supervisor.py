@@ -1,7 +1,8 @@
 """The beat supervisor's decisions: restart bots whose runner died, stop crash loops, finish stops.
 
 A bot "should run" when its desired state is running or paused and it is not in `error`. Its
-runner is alive while it holds the bot's lease (`bots.leases`); a runner that died (SIGKILL, lost
+runner is alive while it holds the bot's lease (`bots.engine.leases`); a runner that died (SIGKILL,
+lost
 machine) loses the lease when its TTL runs out. Each restart is counted; more than
 `MAX_RESTARTS` within `CRASH_WINDOW` marks the bot `error` with the reason instead of
 restarting it forever. A bot that should be stopped but whose runner died before finishing the
@@ -21,8 +22,8 @@ import redis
 from django.conf import settings
 from django.db.models import Q
 
-from bots import broadcast
-from bots.leases import lease_holder
+from bots.dashboard import broadcast
+from bots.engine.leases import lease_holder
 from bots.models import BotStatus, DesiredState, EventLevel, GridBot
 
 logger = logging.getLogger(__name__)

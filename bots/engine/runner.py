@@ -3,7 +3,8 @@
 `run_bot(bot_id, fence=..., lease=...)` is what `bots.tasks.run_bot_task` runs. The loop:
 
 1. opens the account stream for the bot's market and waits for the first book;
-2. recovers (`bots.recovery`): adopts our resting orders, records missed fills, takes over the
+2. recovers (`bots.engine.recovery`): adopts our resting orders, records missed fills, takes over
+the
    position, keeps the lattice anchor of earlier runs;
 3. reacts to events: a book change may roll the centre (only when the price crosses a step), a
    fill moves the centre to its level, an order report updates the live set. After each burst of
@@ -13,7 +14,7 @@
    renews the lease and writes the heartbeat every `HEARTBEAT_SECONDS`, reconciles over REST every
    `RECONCILE_SECONDS` and after reconnects, keeps the dead-man's switch armed.
 
-Every DB write is fenced (`bots.persistence`); `LeaseLost` ends the loop without touching the
+Every DB write is fenced (`bots.engine.recording`); `LeaseLost` ends the loop without touching the
 exchange again. Any other exception reaches the one top-level handler in `run_bot`, which logs the
 traceback and marks the bot `error` with the message.
 """
@@ -32,10 +33,13 @@ from typing import Any
 
 from django.utils import timezone
 
-from bots import intake, persistence, recovery
-from bots.accounting import Ledger
-from bots.db_thread import db, own_db_thread
-from bots.grid import (
+from bots.engine import intake, recording, recovery
+from bots.engine.db_thread import db, own_db_thread
+from bots.engine.recording import LeaseLost
+from bots.engine.setup import Lease, bot_load, client_for, grid_config, live_order
+from bots.models import BotStatus, DesiredState, EventLevel, Fill, GridBot, Order
+from bots.strategies.accounting import Ledger
+from bots.strategies.grid import (
     GridState,
     LiveOrder,
     MarketView,
@@ -46,9 +50,6 @@ from bots.grid import (
     plan,
     risk_check,
 )
-from bots.models import BotStatus, DesiredState, EventLevel, Fill, GridBot, Order
-from bots.persistence import LeaseLost
-from bots.runner_setup import Lease, bot_load, client_for, grid_config, live_order
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError, RejectedError
 from exchange.orders import OrderRequest
@@ -89,8 +90,8 @@ class BotRunner:
         # Filled size last reported per live order, and orders that just left the live set
         # (their fill report may come after the order report that ended them).
         self.filled: dict[int, Decimal] = {}
-        # Batches sent since the last record (`bots.intake.record` writes them).
-        self.sent: list[persistence.SentBatch] = []
+        # Batches sent since the last record (`bots.engine.intake.record` writes them).
+        self.sent: list[recording.SentBatch] = []
         self.ended: OrderedDict[int, LiveOrder] = OrderedDict()
         self.cancelling: set[int] = set()
         self.paused = False
@@ -118,11 +119,11 @@ class BotRunner:
         self, kind: str, message: str, level: str = EventLevel.INFO, **data: Any
     ) -> None:
         """Record a BotEvent of this bot (fenced)."""
-        await db(persistence.event_add)(self.bot, self.fence, kind, message, level=level, data=data)
+        await db(recording.event_add)(self.bot, self.fence, kind, message, level=level, data=data)
 
     async def update(self, **fields: Any) -> None:
         """Write run-state fields of the bot (fenced)."""
-        await db(persistence.bot_update)(self.bot, self.fence, **fields)
+        await db(recording.bot_update)(self.bot, self.fence, **fields)
 
     def market_view(self) -> MarketView | None:
         """Best bid/ask and mid of the replicated book (None until both sides are known)."""
@@ -136,7 +137,7 @@ class BotRunner:
         """Mirror Order rows into the live set (terminal rows leave it)."""
         for row in rows:
             index = row.client_order_index
-            if row.status in persistence.ACTIVE_STATUSES:
+            if row.status in recording.ACTIVE_STATUSES:
                 self.live[index] = live_order(row)
                 self.filled[index] = row.filled_base
                 continue
@@ -252,7 +253,7 @@ class BotRunner:
         if now < self._next_control:
             return None
         self._next_control = now + CONTROL_POLL_SECONDS
-        desired, cancel_all_at = await db(persistence.desired_state_get, writes=False)(self.bot.pk)
+        desired, cancel_all_at = await db(recording.desired_state_get, writes=False)(self.bot.pk)
         if cancel_all_at is not None and desired != DesiredState.STOPPED:
             await self.cancel_all_orders(cancel_all_at)
         if desired == DesiredState.STOPPED:
@@ -313,7 +314,7 @@ class BotRunner:
             if run_state:
                 await self.update(**run_state)
             return
-        rows = await db(persistence.order_intents_create)(
+        rows = await db(recording.order_intents_create)(
             self.bot, self.fence, diff.creates, **run_state
         )
         self.track(rows)
@@ -334,7 +335,7 @@ class BotRunner:
         except RejectedError as exc:
             self._refused_until = time.monotonic() + REFUSED_BACKOFF_S
             self.cancelling.difference_update(cancels)
-            await db(persistence.orders_refused)(self.bot, self.fence, rows, str(exc))
+            await db(recording.orders_refused)(self.bot, self.fence, rows, str(exc))
             self.track(rows)
             await self.event("batch_refused", str(exc), EventLevel.ERROR, centre=self.state.centre)
             return
@@ -350,7 +351,7 @@ class BotRunner:
         )  # fmt: skip
         # Recorded (pending, tx hashes, the plan event) with the burst the loop records next.
         self.sent.append(
-            persistence.SentBatch(rows, [hashes.get(r.client_order_index, "") for r in rows], note)
+            recording.SentBatch(rows, [hashes.get(r.client_order_index, "") for r in rows], note)
         )
         self.track(rows)
 

@@ -25,8 +25,8 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.utils import timezone
 
-from bots import persistence, reports
-from bots.leases import BotLease, fence_claim, fence_floor
+from bots.engine import recording, reports
+from bots.engine.leases import BotLease, fence_claim, fence_floor
 from bots.models import BotStatus, DesiredState, EventLevel, ExchangeAccount, GridBot, Order
 from lighterweb.crypto import SecretDecryptionError
 
@@ -252,7 +252,7 @@ def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
         )
     )
     active = list(
-        Order.objects.filter(bot=bot, status__in=persistence.ACTIVE_STATUSES).values_list(
+        Order.objects.filter(bot=bot, status__in=recording.ACTIVE_STATUSES).values_list(
             "client_order_index", flat=True
         )
     )
@@ -266,9 +266,7 @@ def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
     try:
         (cancelled, remaining), finals = exchange_run(account, cancel)
     except ExchangeActionFailed as exc:
-        persistence.event_add(
-            bot, fence, "cancel_failed", f"{reason}: {exc}", level=EventLevel.ERROR
-        )
+        recording.event_add(bot, fence, "cancel_failed", f"{reason}: {exc}", level=EventLevel.ERROR)
         return "failed"
     reports.orders_report(bot, fence, finals)
     # Intents of a dead runner that the exchange never saw: they will never rest on the book.
@@ -279,11 +277,9 @@ def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
         if row.client_order_index not in seen
     ]
     if never_sent:
-        persistence.orders_resolved_missing(
-            bot, fence, never_sent, "never executed by the exchange"
-        )
+        recording.orders_resolved_missing(bot, fence, never_sent, "never executed by the exchange")
     if remaining:
-        persistence.event_add(
+        recording.event_add(
             bot,
             fence,
             "cancel_failed",
@@ -292,12 +288,12 @@ def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
             data={"remaining": remaining},
         )
         return "failed"
-    desired, _ = persistence.desired_state_get(bot.pk)
+    desired, _ = recording.desired_state_get(bot.pk)
     changes: dict[str, Any] = {"cancel_all_requested_at": None}
     if desired == DesiredState.STOPPED:
         changes |= {"status": BotStatus.STOPPED, "stopped_at": timezone.now()}
-    persistence.bot_update(bot, fence, **changes)
-    persistence.event_add(
+    recording.bot_update(bot, fence, **changes)
+    recording.event_add(
         bot,
         fence,
         "orders_cancelled",

@@ -5,7 +5,7 @@ the account keeps a cancel-all scheduled `ARM_SECONDS` ahead; the beat task re-a
 minute (the runner also re-arms from its loop). If every process dies, nobody re-arms and the
 exchange cancels the resting orders a few minutes later.
 
-"Alive" is the lease (`bots.leases`), not the desired state: re-arming for a bot whose runner
+"Alive" is the lease (`bots.engine.leases`), not the desired state: re-arming for a bot whose runner
 is dead would defeat the switch. The switch is aborted only after a clean stop, i.e. when no
 bot of the account should run any more; a crashed bot leaves it armed on purpose.
 `ExchangeAccount.dead_mans_switch_armed_until` records the scheduled time for the dashboard.
@@ -20,9 +20,14 @@ import redis
 from django.conf import settings
 from django.db.models import Q
 
-from bots import broadcast
-from bots.controls import ExchangeActionFailed, account_can_sign, account_client, exchange_run
-from bots.leases import lease_holder
+from bots.dashboard import broadcast
+from bots.engine.controls import (
+    ExchangeActionFailed,
+    account_can_sign,
+    account_client,
+    exchange_run,
+)
+from bots.engine.leases import lease_holder
 from bots.models import DesiredState, ExchangeAccount, GridBot
 
 logger = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from bots import selectors, services
-from bots.controls import CancelReport
+from bots.engine.controls import CancelReport
 from bots.models import ExchangeAccount, GridBot, Market
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,8 @@ from typing import Protocol
 
 from django.conf import settings
 
-from bots.grid import (
+from bots.models import GridBot, Order, SpacingMode
+from bots.strategies.grid import (
     GridConfig,
     LiveOrder,
     Side,
@@ -16,12 +17,11 @@ from bots.grid import (
     step_from_percent,
     tick_from_decimals,
 )
-from bots.models import GridBot, Order, SpacingMode
 from exchange.client import LighterClient
 
 
 class Lease(Protocol):
-    """What the runner needs of `bots.leases.BotLease`."""
+    """What the runner needs of `bots.engine.leases.BotLease`."""
 
     def renew(self) -> bool:
         """Extend the lease; False when another holder took it."""

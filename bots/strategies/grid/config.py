@@ -1,6 +1,7 @@
-"""Pure grid core, part 1: configuration, rounding policy and the lattice (see `bots.grid`).
+"""Pure grid core, part 1: configuration, rounding policy and the lattice (see
+`bots.strategies.grid`).
 
-No I/O, no Django, no `exchange`; `bots.grid` re-exports everything public.
+No I/O, no Django, no `exchange`; `bots.strategies.grid` re-exports everything public.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Dashboard-only read models: the snapshots a page receives when its websocket connects.
 
 Rows are the REST API's schemas (`bots.schemas`), so a snapshot and the live pushes that follow
-it (`bots.broadcast`) carry the same shapes; the page merges pushes into the snapshot by id.
+it (`bots.dashboard.broadcast`) carry the same shapes; the page merges pushes into the snapshot by
+id.
 Everything here is synchronous ORM; consumers call it through `database_sync_to_async`.
 """
 
@@ -16,7 +17,8 @@ from django.db.models import Count, Q
 
 from bots import schemas, selectors
 from bots.account_summaries import AccountSummary, account_summary, account_summary_list
-from bots.grid_config import (
+from bots.models import BotEvent, Fill, GridBot, Order, OrderStatus, SpacingMode
+from bots.strategies.grid.config import (
     GridConfig,
     Lattice,
     Side,
@@ -25,7 +27,6 @@ from bots.grid_config import (
     step_from_percent,
     tick_from_decimals,
 )
-from bots.models import BotEvent, Fill, GridBot, Order, OrderStatus, SpacingMode
 from bots.summary_schemas import AccountSummaryOut, PnlOut
 
 logger = logging.getLogger(__name__)

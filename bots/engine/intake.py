@@ -17,12 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bots import reports
-from bots.db_thread import db
-from bots.grid import LiveOrder, Side
+from bots.engine import reports
+from bots.engine.db_thread import db
+from bots.engine.recording import ACTIVE_STATUSES
+from bots.engine.recovery import signed_size
 from bots.models import EventLevel, Order
-from bots.persistence import ACTIVE_STATUSES
-from bots.recovery import signed_size
+from bots.strategies.grid import LiveOrder, Side
 from exchange.streams import (
     BookUpdate,
     FillEvent,
@@ -35,7 +35,7 @@ from exchange.streams import (
 from exchange.types import FillInfo, FundingPayment, OrderInfo
 
 if TYPE_CHECKING:
-    from bots.runner import BotRunner
+    from bots.engine.runner import BotRunner
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Pure math of the infinite grid (design.md "Infinite grid, precisely").
 
-The code lives in `bots.grid_config` (configuration, rounding, lattice) and `bots.grid_plan`
+The code lives in `bots.strategies.grid.config` (configuration, rounding, lattice) and
+`bots.strategies.grid.plan`
 (state, desired orders, transitions, plan); this module is the one import for callers.
 
 No I/O, no Django, no `exchange`: prices, positions and books come in as arguments and every
@@ -27,7 +28,7 @@ Choices this module makes (the runner relies on them):
 
 from __future__ import annotations
 
-from .grid_config import (
+from .config import (
     GridConfig,
     Lattice,
     RiskTrigger,
@@ -40,7 +41,7 @@ from .grid_config import (
     step_from_percent,
     tick_from_decimals,
 )
-from .grid_plan import (
+from .plan import (
     DesiredOrder,
     GridState,
     LiveOrder,

@@ -1,6 +1,6 @@
 """The runner's records of what the exchange reported: order reports, fills, funding payments.
 
-Fenced writes like every runner write (`bots.persistence`). A burst of stream events is
+Fenced writes like every runner write (`bots.engine.recording`). A burst of stream events is
 recorded in one transaction (`burst_record`) after the runner has acted on it in memory, so a
 fill's replenish order never waits for this bookkeeping.
 """
@@ -14,9 +14,9 @@ from decimal import ROUND_CEILING, Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bots import accounting, broadcast, selectors
-from bots.models import Fill, FundingPayment, GridBot, Order, OrderStatus
-from bots.persistence import (
+from bots import selectors
+from bots.dashboard import broadcast
+from bots.engine.recording import (
     ACTIVE_STATUSES,
     SentBatch,
     event_create,
@@ -24,6 +24,8 @@ from bots.persistence import (
     lock_fenced,
     orders_sent,
 )
+from bots.models import Fill, FundingPayment, GridBot, Order, OrderStatus
+from bots.strategies import accounting
 from exchange.types import FillInfo, LiquidityRole, OrderInfo
 from exchange.types import FundingPayment as FundingInfo
 

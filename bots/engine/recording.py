@@ -1,5 +1,5 @@
 """The runner's database writes: order intents, sent batches, events, run state (what the
-exchange reported — orders, fills, funding — is recorded by `bots.reports`).
+exchange reported — orders, fills, funding — is recorded by `bots.engine.reports`).
 
 Every write is fenced (design decision 4): it happens only while `GridBot.lease_fence` still
 equals the fence the runner was started with, checked on the locked bot row inside the same
@@ -8,7 +8,7 @@ a newer one therefore cannot overwrite the newer one's state.
 
 Functions here are synchronous (Django ORM); the async runner calls them through `db()`, on
 the bot's own DB thread (`own_db_thread`). Each write is followed by the matching
-`bots.broadcast` push (deferred to the commit by broadcast itself).
+`bots.dashboard.broadcast` push (deferred to the commit by broadcast itself).
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from bots import broadcast
-from bots.grid import DesiredOrder
+from bots.dashboard import broadcast
 from bots.models import (
     BotEvent,
     EventLevel,
@@ -33,6 +32,7 @@ from bots.models import (
     Order,
     OrderStatus,
 )
+from bots.strategies.grid import DesiredOrder
 
 logger = logging.getLogger(__name__)
 

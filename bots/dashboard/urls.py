@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from bots import views
+from bots.dashboard import views
 
 app_name = "dashboard"
 

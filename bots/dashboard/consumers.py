@@ -1,8 +1,9 @@
 """Dashboard websockets: thin consumers that check the user, join a group and forward pushes.
 
 `/ws/dashboard/` joins `dashboard`; `/ws/bots/<id>/` joins `bot.<id>`. On connect the page gets a
-snapshot (`{"kind": "snapshot", "data": ...}` from `bots.dashboard`), then every push that
-`bots.broadcast` sends to its group as `{"kind": ..., "data": ...}`. The group is joined before the
+snapshot (`{"kind": "snapshot", "data": ...}` from `bots.dashboard.snapshots`), then every push that
+`bots.dashboard.broadcast` sends to its group as `{"kind": ..., "data": ...}`. The group is joined
+before the
 snapshot is read, so nothing committed after the snapshot can be missed; a push that overlaps the
 snapshot is merged by id on the page.
 
@@ -26,7 +27,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
-from bots import broadcast, dashboard
+from bots.dashboard import broadcast, snapshots
 from bots.models import GridBot
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.channel_layer.group_add(group, self.channel_name)
 
     async def lw_push(self, message: dict[str, Any]) -> None:
-        """A `bots.broadcast` push: forward it, then schedule the recomputations it implies."""
+        """A `bots.dashboard.broadcast` push: forward it, then schedule the recomputations it
+        implies."""
         await self.send_json({"kind": message["kind"], "data": message["data"]})
         stale = self.stale_after(message["kind"], message["data"])
         if stale:
@@ -105,7 +107,7 @@ class DashboardConsumer(_PushConsumer):
             return
         await self.join(broadcast.DASHBOARD_GROUP)
         await self.accept()
-        snapshot = await database_sync_to_async(dashboard.overview_snapshot)()
+        snapshot = await database_sync_to_async(snapshots.overview_snapshot)()
         await self.send_json({"kind": "snapshot", "data": snapshot})
 
     def stale_after(self, kind: str, data: dict[str, Any]) -> set[tuple[str, int]]:
@@ -120,7 +122,7 @@ class DashboardConsumer(_PushConsumer):
     def recompute(self, stale: set[tuple[str, int]]) -> list[dict[str, Any]]:
         messages = []
         for what, pk in sorted(stale):
-            row = dashboard.bot_summary(pk) if what == "bot" else dashboard.account_row(pk)
+            row = snapshots.bot_summary(pk) if what == "bot" else snapshots.account_row(pk)
             if row is not None:
                 messages.append({"kind": f"{what}_summary", "data": row})
         return messages
@@ -138,7 +140,7 @@ class BotConsumer(_PushConsumer):
         self.bot_id = int(self.scope["url_route"]["kwargs"]["bot_id"])
         await self.join(broadcast.bot_group(self.bot_id))
         try:
-            snapshot = await database_sync_to_async(dashboard.bot_snapshot)(self.bot_id)
+            snapshot = await database_sync_to_async(snapshots.bot_snapshot)(self.bot_id)
         except GridBot.DoesNotExist:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None
@@ -151,7 +153,7 @@ class BotConsumer(_PushConsumer):
         return {("bot", self.bot_id)} if kind in {"bot", "order", "fill"} else set()
 
     def recompute(self, stale: set[tuple[str, int]]) -> list[dict[str, Any]]:
-        refreshed = dashboard.bot_refresh(self.bot_id)
+        refreshed = snapshots.bot_refresh(self.bot_id)
         if refreshed is None:
             return []
         return [
