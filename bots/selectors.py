@@ -28,22 +28,16 @@ from bots.models import (
     GridBot,
     Market,
     Order,
-    OrderStatus,
 )
 from bots.strategies import accounting
+from bots.strategies.orders import ACTIVE
 
 M = TypeVar("M", bound=Model)
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 # Orders that may still rest on the book (or are about to): what "open orders" counts.
-LIVE_ORDER_STATUSES = (
-    OrderStatus.INTENT,
-    OrderStatus.PENDING,
-    OrderStatus.OPEN,
-    OrderStatus.PARTIALLY_FILLED,
-    OrderStatus.UNKNOWN,
-)
+LIVE_ORDER_STATUSES = tuple(sorted(ACTIVE))
 EVENT_LEVEL_RANK = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
 

@@ -18,6 +18,7 @@ from django.db.models import Count, Q
 from bots import schemas, selectors
 from bots.account_summaries import AccountSummary, account_summary, account_summary_list
 from bots.models import BotEvent, Fill, GridBot, Order, OrderStatus, SpacingMode
+from bots.selectors import LIVE_ORDER_STATUSES
 from bots.strategies.grid.config import (
     GridConfig,
     Lattice,
@@ -31,12 +32,6 @@ from bots.summary_schemas import AccountSummaryOut, PnlOut
 
 logger = logging.getLogger(__name__)
 
-LIVE_ORDER_STATUSES = (
-    OrderStatus.INTENT,
-    OrderStatus.PENDING,
-    OrderStatus.OPEN,
-    OrderStatus.PARTIALLY_FILLED,
-)
 ENDED_WITH_REASON = (OrderStatus.CANCELED, OrderStatus.REJECTED)
 RECENT_FILLS = 100
 RECENT_EVENTS = 200

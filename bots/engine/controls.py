@@ -28,6 +28,7 @@ from django.utils import timezone
 from bots.engine import recording, reports
 from bots.engine.leases import BotLease, fence_claim, fence_floor
 from bots.models import BotStatus, DesiredState, EventLevel, ExchangeAccount, GridBot, Order
+from bots.strategies.orders import ACTIVE
 from lighterweb.crypto import SecretDecryptionError
 
 if TYPE_CHECKING:
@@ -252,7 +253,7 @@ def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
         )
     )
     active = list(
-        Order.objects.filter(bot=bot, status__in=recording.ACTIVE_STATUSES).values_list(
+        Order.objects.filter(bot=bot, status__in=ACTIVE).values_list(
             "client_order_index", flat=True
         )
     )

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 from bots.engine import reports
 from bots.engine.db_thread import db
-from bots.engine.recording import ACTIVE_STATUSES
 from bots.engine.recovery import signed_size
 from bots.models import EventLevel, Order
 from bots.strategies.grid import LiveOrder, Side
+from bots.strategies.orders import is_active
 from exchange.streams import (
     BookUpdate,
     FillEvent,
@@ -103,7 +103,7 @@ def _order_report(runner: BotRunner, info: OrderInfo) -> None:
         # would put the same order back at the level that just traded.
         runner.move_to_fill(live.side, live.level)
     runner.filled[index] = info.filled_size
-    if reports.status_of(info) not in ACTIVE_STATUSES:
+    if not is_active(reports.status_of(info)):
         runner.forget(index, live)
 
 

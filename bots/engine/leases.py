@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import cast
 
 import redis
 from django.db.models import Q
@@ -89,7 +90,7 @@ class BotLease:
         )
         if fence is None:
             return None
-        self.fence = int(fence)
+        self.fence = int(cast(str, fence))  # a sync client: never an Awaitable
         logger.info("bot %s: lease acquired with fence %s", self.bot_id, self.fence)
         return self.fence
 
@@ -118,7 +119,7 @@ class BotLease:
 def lease_holder(redis_client: redis.Redis, bot_id: int) -> int | None:
     """The fence of the live holder of a bot's lease, or None when nobody holds it."""
     value = redis_client.get(lease_key(bot_id))
-    return None if value is None else int(value)
+    return None if value is None else int(cast(bytes, value))  # a sync client: never an Awaitable
 
 
 def fence_floor(bot_id: int) -> int:

@@ -33,17 +33,9 @@ from bots.models import (
     OrderStatus,
 )
 from bots.strategies.grid import DesiredOrder
+from bots.strategies.orders import ACTIVE, OrderEvent, transition
 
 logger = logging.getLogger(__name__)
-
-# Statuses in which an order may still rest on the book (or might, until reconciled).
-ACTIVE_STATUSES = (
-    OrderStatus.INTENT,
-    OrderStatus.PENDING,
-    OrderStatus.OPEN,
-    OrderStatus.PARTIALLY_FILLED,
-    OrderStatus.UNKNOWN,
-)
 
 
 class LeaseLost(Exception):
@@ -200,32 +192,42 @@ def orders_sent(bot: GridBot, fence: int, sent: SentBatch) -> None:
         if sent.note is not None:
             event_create(bot, *sent.note)
         for row, tx_hash in zip(sent.rows, sent.tx_hashes, strict=True):
-            # A fast stream report may already have moved the row past pending.
-            Order.objects.filter(pk=row.pk, status=OrderStatus.INTENT).update(
-                status=OrderStatus.PENDING, tx_hash=tx_hash, sent_at=now
+            status = transition(OrderStatus.INTENT, OrderEvent.SENT)
+            # A fast stream report may already have moved the row past its intent: it wins.
+            moved = Order.objects.filter(pk=row.pk, status=OrderStatus.INTENT).update(
+                status=status, tx_hash=tx_hash, sent_at=now
             )
-            row.status, row.tx_hash, row.sent_at = OrderStatus.PENDING, tx_hash, now
+            row.tx_hash, row.sent_at = tx_hash, now
+            if moved:
+                row.status = status
             broadcast.order_changed(row)
 
 
 def orders_refused(bot: GridBot, fence: int, rows: Sequence[Order], reason: str) -> None:
     """Intents the exchange refused outright (HTTP 400): rejected with its reason."""
-    now = timezone.now()
-    with transaction.atomic():
-        lock_fenced(bot.pk, fence)
-        for row in rows:
-            Order.objects.filter(pk=row.pk).update(
-                status=OrderStatus.REJECTED, reason=reason[:500], resolved_at=now
-            )
-            row.status, row.reason = OrderStatus.REJECTED, reason
-            broadcast.order_changed(row)
+    _orders_end(bot, fence, rows, OrderEvent.REFUSED, reason)
 
 
 def orders_resolved_missing(bot: GridBot, fence: int, rows: Sequence[Order], reason: str) -> None:
     """Rows the exchange has no record of: never executed (a crash before or during the send)."""
-    orders_refused(bot, fence, rows, reason)
+    _orders_end(bot, fence, rows, OrderEvent.REJECTED, reason)
+
+
+def _orders_end(
+    bot: GridBot, fence: int, rows: Sequence[Order], event: OrderEvent, reason: str
+) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        lock_fenced(bot.pk, fence)
+        for row in rows:
+            status = transition(row.status, event)
+            Order.objects.filter(pk=row.pk).update(
+                status=status, reason=reason[:500], resolved_at=now
+            )
+            row.status, row.reason = status, reason
+            broadcast.order_changed(row)
 
 
 def active_orders(bot: GridBot) -> list[Order]:
     """The bot's orders that may still rest (for the plan and for recovery)."""
-    return list(Order.objects.filter(bot=bot, status__in=ACTIVE_STATUSES).select_related("market"))
+    return list(Order.objects.filter(bot=bot, status__in=ACTIVE).select_related("market"))

@@ -17,15 +17,23 @@ from django.utils import timezone
 from bots import selectors
 from bots.dashboard import broadcast
 from bots.engine.recording import (
-    ACTIVE_STATUSES,
     SentBatch,
     event_create,
     fenced,
     lock_fenced,
     orders_sent,
 )
-from bots.models import Fill, FundingPayment, GridBot, Order, OrderStatus
+from bots.models import Fill, FundingPayment, GridBot, Order
 from bots.strategies import accounting
+from bots.strategies.orders import (
+    OrderStatus as Status,
+)
+from bots.strategies.orders import (
+    OrderTransitionError,
+    is_active,
+    report_event,
+    transition,
+)
 from exchange.types import FillInfo, LiquidityRole, OrderInfo
 from exchange.types import FundingPayment as FundingInfo
 
@@ -35,12 +43,8 @@ USDC_QUANTUM = Decimal("0.000001")
 
 
 def status_of(info: OrderInfo) -> str:
-    """Our Order status for an exchange order report."""
-    if info.status == "filled":
-        return OrderStatus.FILLED
-    if info.is_active:
-        return OrderStatus.PARTIALLY_FILLED if info.filled_size > 0 else OrderStatus.OPEN
-    return OrderStatus.CANCELED if info.status.startswith("canceled") else OrderStatus.REJECTED
+    """The status a working order takes on this exchange report (`bots.strategies.orders`)."""
+    return transition(Status.PENDING, report_event(info.status, info.is_active, info.filled_size))
 
 
 def orders_report(bot: GridBot, fence: int, infos: Iterable[OrderInfo]) -> list[Order]:
@@ -61,9 +65,11 @@ def orders_report(bot: GridBot, fence: int, infos: Iterable[OrderInfo]) -> list[
         )
         for row in rows:
             info = by_index[row.client_order_index]
-            status = status_of(info)
-            if row.status in (OrderStatus.FILLED, OrderStatus.CANCELED) and status != row.status:
-                continue  # terminal rows never move back (a stale report arrived late)
+            event = report_event(info.status, info.is_active, info.filled_size)
+            try:
+                status = transition(row.status, event)
+            except OrderTransitionError:
+                continue  # a stale report of an order that already ended: it never moves back
             if (row.status, row.filled_base, row.order_index) == (
                 status,
                 info.filled_size,
@@ -74,9 +80,9 @@ def orders_report(bot: GridBot, fence: int, infos: Iterable[OrderInfo]) -> list[
             row.order_index = info.order_index or row.order_index
             row.filled_base = max(row.filled_base, info.filled_size)
             row.exchange_status = info.status
-            if status in (OrderStatus.CANCELED, OrderStatus.REJECTED):
+            if status in (Status.CANCELED, Status.REJECTED):
                 row.reason = info.status
-            if status not in ACTIVE_STATUSES:
+            if not is_active(status):
                 row.resolved_at = now
             row.save(
                 update_fields=[

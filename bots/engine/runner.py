@@ -50,6 +50,7 @@ from bots.strategies.grid import (
     plan,
     risk_check,
 )
+from bots.strategies.orders import is_active
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError, RejectedError
 from exchange.orders import OrderRequest
@@ -137,7 +138,7 @@ class BotRunner:
         """Mirror Order rows into the live set (terminal rows leave it)."""
         for row in rows:
             index = row.client_order_index
-            if row.status in recording.ACTIVE_STATUSES:
+            if is_active(row.status):
                 self.live[index] = live_order(row)
                 self.filled[index] = row.filled_base
                 continue
