@@ -186,7 +186,7 @@ class Timed:
                 traded = [o.client_order_index for o in event.orders if o.filled_size > 0]
             elif isinstance(event, FillEvent) and not event.is_snapshot:
                 traded = [f.client_order_index for f in event.fills]
-            fresh = [i for i in traded if i in runner.live and i not in seen]
+            fresh = [i for i in traded if i in runner.orders.live and i not in seen]
             seen.update(fresh)
             if fresh:
                 self.fills += len(fresh)
@@ -227,7 +227,7 @@ async def take(
             from exchange.types import OrderSide
 
             view = runner.market_view()
-            if view is None or runner.state is None:
+            if view is None or runner.strategy.state is None:
                 return
             side = OrderSide.BUY if n % 2 else OrderSide.SELL
             step, size = SHAPES[runner.symbol]
@@ -305,7 +305,8 @@ async def measure(
     try:
         deadline = time.monotonic() + 30 + 2 * count
         while not all(
-            b.ready.is_set() and b.runner.state and len(b.runner.live) == 10 for b in bots
+            b.ready.is_set() and b.runner.strategy.state and len(b.runner.orders.live) == 10
+            for b in bots
         ):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{count} grids did not come up in time")

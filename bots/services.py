@@ -33,6 +33,7 @@ from bots.dashboard import broadcast
 from bots.engine import controls
 from bots.engine.controls import CancelReport, CloseReport, EmergencyReport, ExchangeActionFailed
 from bots.engine.leases import lease_holder
+from bots.engine.recording import event_create
 from bots.models import (
     BotEvent,
     BotStatus,
@@ -91,18 +92,7 @@ def event_record(
     data: dict[str, Any] | None = None,
 ) -> BotEvent:
     """Append a BotEvent for `bot` (and its account), mirror it to the log and push it live."""
-    logger.log(_log_level(level), "bot %s %s: %s: %s", bot.pk, bot.market.symbol, kind, message)
-    event = BotEvent.objects.create(
-        bot=bot, account=bot.account, level=level, kind=kind, message=message, data=data or {}
-    )
-    broadcast.bot_event(event)
-    return event
-
-
-def _log_level(level: str) -> int:
-    return {"debug": logging.DEBUG, "warning": logging.WARNING, "error": logging.ERROR}.get(
-        level, logging.INFO
-    )
+    return event_create(bot, kind, message, data, level)
 
 
 # -- runner liveness and the tasks that act when it is gone -------------------------------------

@@ -1,10 +1,11 @@
 """A burst of stream events applied to a runner: first in memory, then in one transaction.
 
 The runner's loop takes every queued event in one go (`take_in`): order reports take filled and
-ended orders out of the live set and move the grid to a filled level, fills of our orders are
-booked in the runner's ledger and move the position, positions and book freshness are noted.
-That is all the plan needs, so the replenish order goes out next, and only then is the burst
-recorded (`record`): order reports, fills and funding in one fenced transaction.
+ended orders out of the working set, fills of our orders are booked in the runner's ledger, and
+each becomes a strategy event (an order traded at its level, a fill, a book change, a position).
+That is all the strategy needs, so the replenish order goes out next, and only then is the burst
+recorded (`record`): order reports, fills and funding in one fenced transaction. Nothing here
+knows the runner: it gets the working orders, the ledger and the leg, and returns the burst.
 
 Memory never gets ahead of the exchange here, only of our database: a crash between the send
 and the record is what startup recovery repairs (missed fills, adopted orders). The database
@@ -14,15 +15,25 @@ know) still moves the position and the grid when the transaction returns.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from decimal import Decimal
 
 from bots.engine import reports
-from bots.engine.db_thread import db
-from bots.engine.recovery import signed_size
-from bots.models import EventLevel, Order
-from bots.strategies.grid import LiveOrder, Side
+from bots.engine.recording import SentBatch
+from bots.engine.working import WorkingOrders
+from bots.models import Fill, GridBot, Order
+from bots.strategies import accounting
+from bots.strategies.grid import Side
 from bots.strategies.orders import is_active
+from bots.strategies.protocol import (
+    BookChanged,
+    Event,
+    Filled,
+    Leg,
+    OrderTraded,
+    PositionSet,
+)
 from exchange.streams import (
     BookUpdate,
     FillEvent,
@@ -32,103 +43,106 @@ from exchange.streams import (
     Reconnected,
     StreamEvent,
 )
-from exchange.types import FillInfo, FundingPayment, OrderInfo
-
-if TYPE_CHECKING:
-    from bots.engine.runner import BotRunner
+from exchange.types import FillInfo, FundingPayment, OrderInfo, PositionInfo, PositionSide
 
 
 @dataclass
 class Burst:
-    """What a burst of events leaves to record, and the trades already booked in memory."""
+    """What a burst of events leaves to record, what it tells the strategy, and whether it
+    calls for a reconcile."""
 
     orders: list[OrderInfo] = field(default_factory=list)
     fills: list[FillInfo] = field(default_factory=list)
     payments: list[FundingPayment] = field(default_factory=list)
     booked: set[int] = field(default_factory=set)
+    events: list[Event] = field(default_factory=list)
+    reconcile: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.fills or self.payments)
 
 
-def take_in(runner: BotRunner, events: list[StreamEvent]) -> Burst:
-    """Apply `events` to the runner's memory (no I/O); returns what is left to record."""
+def signed_size(position: PositionInfo) -> Decimal:
+    """Position in base units, positive long, negative short."""
+    if position.side is PositionSide.SHORT:
+        return -abs(position.size)
+    if position.side is PositionSide.LONG:
+        return abs(position.size)
+    return Decimal(0)
+
+
+def take_in(
+    events: Sequence[StreamEvent],
+    leg: Leg,
+    exchange_market_id: int,
+    orders: WorkingOrders,
+    ledger: accounting.Ledger,
+) -> Burst:
+    """Apply `events` to the working orders and the ledger (no I/O); returns what is left to
+    record and the strategy events they make, in order."""
     burst = Burst()
     for event in events:
-        runner.client.apply_event(event)
-        if isinstance(event, BookUpdate) and event.market_id == runner.market_id:
-            runner.book_fresh = True
+        if isinstance(event, BookUpdate) and event.market_id == exchange_market_id:
+            burst.events.append(BookChanged(leg))
         elif isinstance(event, OrderUpdate):
             # another bot's market on the same account: nothing to do, nothing to record
-            ours = [o for o in event.orders if o.market_id == runner.market_id]
+            ours = [o for o in event.orders if o.market_id == exchange_market_id]
             burst.orders += ours
             for info in ours:
-                _order_report(runner, info)
+                _order_report(burst, leg, orders, info)
         elif isinstance(event, FillEvent):
-            fills = [f for f in event.fills if f.market_id == runner.market_id]
+            fills = [f for f in event.fills if f.market_id == exchange_market_id]
             burst.fills += fills
-            burst.booked.update(_book_fills(runner, fills))
+            _book_fills(burst, leg, orders, ledger, fills)
         elif isinstance(event, PositionUpdate):
             for position in event.positions:
-                if position.market_id == runner.market_id:
-                    runner.position = signed_size(position)
+                if position.market_id == exchange_market_id:
+                    burst.events.append(PositionSet(leg, signed_size(position)))
         elif isinstance(event, FundingUpdate):
             burst.payments += event.payments
         elif isinstance(event, Reconnected):
-            runner.reconcile_due = True
+            burst.reconcile = True
     return burst
 
 
-async def record(runner: BotRunner, burst: Burst) -> None:
-    """Record the batches sent since the last record and a burst in one transaction, then align
-    memory with what the database says."""
-    if not burst and not runner.sent:
-        return
-    sent, runner.sent = runner.sent, []
-    changed, new = await db(reports.burst_record)(
-        runner.bot, runner.fence, burst.orders, burst.fills, burst.payments, runner.ledger, sent
-    )
-    await _note_unexpected_ends(runner, changed)
-    runner.track(changed)
-    await runner.apply_new_fills([f for f in new if f.trade_id not in burst.booked])
+def record(
+    bot: GridBot,
+    fence: int,
+    burst: Burst,
+    ledger: accounting.Ledger,
+    sent: list[SentBatch],
+) -> tuple[list[Order], list[Fill]]:
+    """Record the batches sent since the last record and a burst in one transaction (sync: the
+    runner calls it on its DB thread); returns the rows that changed and the new fills."""
+    return reports.burst_record(bot, fence, burst.orders, burst.fills, burst.payments, ledger, sent)
 
 
-def _order_report(runner: BotRunner, info: OrderInfo) -> None:
+def _order_report(burst: Burst, leg: Leg, orders: WorkingOrders, info: OrderInfo) -> None:
     index = info.client_order_index
-    live = runner.live.get(index)
+    live = orders.live.get(index)
     if live is None:
         return
-    if info.filled_size > runner.filled.get(index, 0) and live.level is not None:
+    if info.filled_size > orders.filled.get(index, 0) and live.level is not None:
         # The order report often beats its fill report: move the grid now, or the next plan
         # would put the same order back at the level that just traded.
-        runner.move_to_fill(live.side, live.level)
-    runner.filled[index] = info.filled_size
+        burst.events.append(OrderTraded(leg, live.side, live.level))
+    orders.filled[index] = info.filled_size
     if not is_active(reports.status_of(info)):
-        runner.forget(index, live)
+        orders.forget(index)
 
 
-def _book_fills(runner: BotRunner, fills: list[FillInfo]) -> list[int]:
-    """Book fills of orders the runner knows, once each (the ledger remembers trade ids)."""
-    booked: list[int] = []
+def _book_fills(
+    burst: Burst,
+    leg: Leg,
+    orders: WorkingOrders,
+    ledger: accounting.Ledger,
+    fills: list[FillInfo],
+) -> None:
+    """Book fills of orders we know, once each (the ledger remembers trade ids)."""
     for info in sorted(fills, key=lambda f: (f.timestamp_ms, f.trade_id)):
-        owner: LiveOrder | None = runner.live.get(info.client_order_index)
-        owner = owner or runner.ended.get(info.client_order_index)
-        if owner is None or runner.ledger.has_fill(info.trade_id):
+        owner = orders.owner(info.client_order_index)
+        if owner is None or ledger.has_fill(info.trade_id):
             continue
-        runner.ledger.apply_fill(reports.ledger_fill(info, owner.level))
-        runner.fill_applied(Side(str(info.side)), info.size, owner.level)
-        booked.append(info.trade_id)
-    return booked
-
-
-async def _note_unexpected_ends(runner: BotRunner, rows: list[Order]) -> None:
-    for row in rows:
-        ended = row.status in ("canceled", "rejected")
-        if ended and row.client_order_index not in runner.cancelling:
-            await runner.event(
-                "order_missing",
-                f"{row.side} level {row.level_index} @ {row.price} ended: {row.reason}",
-                EventLevel.WARNING,
-                client_order_index=row.client_order_index,
-                reason=row.reason,
-            )
+        ledger.apply_fill(reports.ledger_fill(info, owner.level))
+        burst.events.append(Filled(leg, Side(str(info.side)), info.size, owner.level))
+        burst.booked.add(info.trade_id)

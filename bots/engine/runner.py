@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -33,32 +32,22 @@ from typing import Any
 
 from django.utils import timezone
 
+from bots import selectors
 from bots.engine import intake, recording, recovery
 from bots.engine.db_thread import db, own_db_thread
 from bots.engine.recording import LeaseLost
-from bots.engine.setup import Lease, bot_load, client_for, grid_config, live_order
+from bots.engine.setup import Lease, bot_load, client_for, grid_config
+from bots.engine.working import WorkingOrders
 from bots.models import BotStatus, DesiredState, EventLevel, Fill, GridBot, Order
 from bots.strategies.accounting import Ledger
-from bots.strategies.grid import (
-    GridState,
-    LiveOrder,
-    MarketView,
-    Side,
-    desired_orders,
-    on_fill,
-    on_price,
-    plan,
-    risk_check,
-)
-from bots.strategies.orders import is_active
+from bots.strategies.grid import MarketView, Side
+from bots.strategies.grid.strategy import GridStrategy
+from bots.strategies.protocol import Cancel, Decide, Event, Filled, Halt, Leg, Place, PositionSet
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError, RejectedError
 from exchange.orders import OrderRequest
-from exchange.streams import (
-    AccountStream,
-    StreamEvent,
-)
-from exchange.types import OrderSide
+from exchange.streams import AccountStream, StreamEvent
+from exchange.types import OrderInfo, OrderSide
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +58,12 @@ FIRST_BOOK_TIMEOUT_S = 20.0
 # After a refused batch, wait before planning again instead of hammering the exchange.
 REFUSED_BACKOFF_S = 5.0
 DEAD_MANS_SWITCH_REARM_S = 60.0
-# Ended orders remembered so a late fill report still finds its order's side and level.
-ENDED_KEPT = 256
+STOP_VERIFY_TIMEOUT_S = 10.0
+FLATTEN_CLIENT_INDEXES = 3
 
 
 class BotRunner:
-    """The state of one running bot; `run()` is the loop (see the module docstring)."""
+    """One running bot: the state it owns and `run()`, the loop (see the module docstring)."""
 
     def __init__(self, bot: GridBot, fence: int, lease: Lease | None) -> None:
         self.bot = bot
@@ -82,19 +71,13 @@ class BotRunner:
         self.lease = lease
         self.symbol = bot.market.symbol
         self.market_id = bot.market.market_id
-        self.config = grid_config(bot)
-        self.state: GridState | None = None
-        self.position = Decimal(0)
-        # The bot's books, folded from its fills at startup (recovery); names each round trip.
+        self.leg = Leg(bot.account_id, bot.market_id)
+        self.strategy = GridStrategy(self.leg, grid_config(bot))
+        # The bot's books, folded from its fills at startup; names each round trip.
         self.ledger = Ledger()
-        self.live: dict[int, LiveOrder] = {}
-        # Filled size last reported per live order, and orders that just left the live set
-        # (their fill report may come after the order report that ended them).
-        self.filled: dict[int, Decimal] = {}
-        # Batches sent since the last record (`bots.engine.intake.record` writes them).
+        self.orders = WorkingOrders()
+        # Batches sent since the last record (recorded with the next burst).
         self.sent: list[recording.SentBatch] = []
-        self.ended: OrderedDict[int, LiveOrder] = OrderedDict()
-        self.cancelling: set[int] = set()
         self.paused = False
         self.client: LighterClient
         self.stream: AccountStream
@@ -108,11 +91,15 @@ class BotRunner:
         self.finished: str | None = None
         # True while waiting for events with nothing to do (tests wait for quiet this way).
         self.idle = False
-        self.book_fresh = True
         self.foreign_seen: set[int] = set()
         # Figures for tests and the benchmark: requests sent per plan, fill -> accepted latency.
         self.sends = 0
         self.on_accepted: Callable[[list[int]], None] | None = None
+
+    @property
+    def position(self) -> Decimal:
+        """The bot's position in base units (positive long)."""
+        return self.strategy.position_base
 
     # --- small helpers ------------------------------------------------------------------------
 
@@ -134,25 +121,10 @@ class BotRunner:
             return None
         return MarketView(book.best_bid, book.best_ask, mid)
 
-    def track(self, rows: list[Order]) -> None:
-        """Mirror Order rows into the live set (terminal rows leave it)."""
-        for row in rows:
-            index = row.client_order_index
-            if is_active(row.status):
-                self.live[index] = live_order(row)
-                self.filled[index] = row.filled_base
-                continue
-            self.cancelling.discard(index)
-            if index in self.live:
-                self.forget(index, self.live[index])
-
-    def forget(self, index: int, order: LiveOrder) -> None:
-        """An order left the book: out of the live set, kept a while among the ended."""
-        self.live.pop(index, None)
-        self.filled.pop(index, None)
-        self.ended[index] = order
-        while len(self.ended) > ENDED_KEPT:
-            self.ended.popitem(last=False)
+    def tell(self, events: list[Event]) -> None:
+        """Tell the strategy what happened (intents come only from `replan`'s decision)."""
+        for event in events:
+            self.strategy.on_event(event)
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -165,7 +137,7 @@ class BotRunner:
             pump = asyncio.create_task(self._pump())
             try:
                 await self._wait_first_book()
-                await recovery.startup(self)
+                await self.startup()
                 await self.update(
                     status=BotStatus.RUNNING, status_message="", started_at=timezone.now()
                 )
@@ -206,38 +178,109 @@ class BotRunner:
             self.idle = False
             while not self.events.empty():
                 batch.append(self.events.get_nowait())
-            # The plan needs only memory: the replenish goes out before the bookkeeping.
-            burst = intake.take_in(self, batch)
+            # The decision needs only memory: the replenish goes out before the bookkeeping.
+            burst = self.take_in(batch)
             if batch:
                 await self.replan()
-            await intake.record(self, burst)
+            await self.record(burst)
             final = await self.tick()
             if final is not None:
-                await intake.record(self, intake.Burst())  # anything sent since the last record
+                await self.record(intake.Burst())  # anything sent since the last record
                 return final
 
+    def take_in(self, events: list[StreamEvent]) -> intake.Burst:
+        """Apply a burst of stream events to the client, the working orders and the strategy."""
+        for event in events:
+            self.client.apply_event(event)
+        burst = intake.take_in(events, self.leg, self.market_id, self.orders, self.ledger)
+        self.tell(burst.events)
+        self.reconcile_due = self.reconcile_due or burst.reconcile
+        return burst
+
     async def on_event(self, event: StreamEvent) -> None:
-        """Apply one stream event to the bot's state and record it (sends are `replan`'s)."""
-        await intake.record(self, intake.take_in(self, [event]))
+        """Apply one stream event and record it (sends are `replan`'s)."""
+        await self.record(self.take_in([event]))
 
-    async def apply_new_fills(self, new: list[Fill]) -> None:
+    async def record(self, burst: intake.Burst) -> None:
+        """Record the batches sent since the last record and a burst in one transaction, then
+        align memory with what the database says."""
+        if not burst and not self.sent:
+            return
+        sent, self.sent = self.sent, []
+        changed, new = await db(intake.record)(self.bot, self.fence, burst, self.ledger, sent)
+        await self._note_unexpected_ends(changed)
+        self.orders.track(changed)
+        # The database stays the backstop: a fill it recorded that memory did not book (an
+        # order the runner did not know) still moves the position and the grid.
+        self.apply_new_fills([f for f in new if f.trade_id not in burst.booked])
+
+    def apply_new_fills(self, new: list[Fill]) -> None:
         """Each newly recorded fill moves the position and the centre to its level."""
-        for fill in new:
-            self.fill_applied(Side(fill.side), fill.size_base, fill.level_index)
+        self.tell([Filled(self.leg, Side(f.side), f.size_base, f.level_index) for f in new])
 
-    def fill_applied(self, side: Side, size_base: Decimal, level: int | None) -> None:
-        """One of our orders traded `size_base`: the position moves, and the grid to its level."""
-        self.position += size_base * side.sign
-        if level is not None:
-            self.move_to_fill(side, level)
+    async def _note_unexpected_ends(self, rows: list[Order]) -> None:
+        for row in rows:
+            ended = row.status in ("canceled", "rejected")
+            if ended and row.client_order_index not in self.orders.cancelling:
+                await self.event(
+                    "order_missing",
+                    f"{row.side} level {row.level_index} @ {row.price} ended: {row.reason}",
+                    EventLevel.WARNING,
+                    client_order_index=row.client_order_index,
+                    reason=row.reason,
+                )
 
-    def move_to_fill(self, side: Side, level: int) -> None:
-        """An order at `level` traded: the centre moves there (idempotent, see grid.on_fill)."""
-        # The book that made this fill has not reached us yet (fills come first): rolling on
-        # the old mid would undo the move the fill just made.
-        self.book_fresh = False
-        if self.state is not None:
-            self.state = on_fill(self.state, self.config, side, level)
+    # --- recovery -----------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        """Reconcile with the exchange, take over the position, restore the lattice, report."""
+        self.ledger = await db(selectors.bot_ledger, writes=False)(self.bot)
+        found = await self.reconcile(grace_s=0.0)
+        market = self.market_view()
+        assert market is not None  # the runner waited for the first book
+        bot = self.bot
+        state = self.strategy.start(market.mid, bot.anchor_price, bot.centre_index)
+        await self.update(
+            anchor_price=state.anchor, centre_index=state.centre, last_price=market.mid
+        )
+        await self.event(
+            "recovered",
+            f"adopted {found.adopted} resting orders, resolved {found.resolved}, recorded "
+            f"{len(found.fills)} missed fills, position {self.position} {self.symbol}; "
+            f"centre {state.centre} @ {market.mid}",
+            adopted=found.adopted,
+            resolved=found.resolved,
+            fills=len(found.fills),
+            position=str(self.position),
+            anchor=str(state.anchor),
+        )
+
+    async def reconcile(
+        self, *, fills: bool = True, grace_s: float = recovery.MISSING_GRACE_S
+    ) -> recovery.Reconciled:
+        """Make memory match the exchange (`bots.engine.recovery.reconcile`)."""
+        found = await recovery.reconcile(
+            self.bot, self.fence, self.client, self.ledger, fills=fills, grace_s=grace_s
+        )
+        await self._report_foreign(found.foreign)
+        self.apply_new_fills(found.fills)
+        self.tell([PositionSet(self.leg, found.position)])
+        self.orders.reset(found.active)
+        return found
+
+    async def _report_foreign(self, orders: list[OrderInfo]) -> None:
+        for order in orders:
+            if order.client_order_index in self.foreign_seen:
+                continue
+            self.foreign_seen.add(order.client_order_index)
+            await self.event(
+                "foreign_order",
+                f"{order.side} {order.remaining_size} @ {order.price} is not this bot's: "
+                "left alone",
+                EventLevel.WARNING,
+                client_order_index=order.client_order_index,
+                order_index=order.order_index,
+            )
 
     # --- control ------------------------------------------------------------------------------
 
@@ -261,7 +304,7 @@ class BotRunner:
             await self.stop_orders("stopped by the operator")
             await self.update(status=BotStatus.STOPPED, stopped_at=timezone.now())
             await self.event("stopped", "orders cancelled (verified); position kept")
-            await recovery.dead_mans_switch_release(self)
+            await recovery.dead_mans_switch_release(self.client, self.bot)
             return BotStatus.STOPPED
         if (desired == DesiredState.PAUSED) != self.paused:
             self.paused = desired == DesiredState.PAUSED
@@ -275,59 +318,100 @@ class BotRunner:
         if self.reconcile_due or now >= self._next_reconcile:
             self.reconcile_due = False
             self._next_reconcile = now + RECONCILE_SECONDS
-            await recovery.reconcile(self)
+            await self.reconcile()
             await self.replan()
         if now >= self._next_dms:
             self._next_dms = now + DEAD_MANS_SWITCH_REARM_S
-            await recovery.dead_mans_switch_arm(self)
+            await recovery.dead_mans_switch_arm(self.client, self.bot.account)
         return None
 
     async def cancel_all_orders(self, requested_at: datetime) -> None:
-        """The operator's "cancel all" for this bot (see `recovery.cancel_all_request`)."""
-        await recovery.cancel_all_request(self, requested_at)
+        """The operator's "cancel all" for this bot: cancel (verified), then carry on as before.
+
+        Services send it to a paused bot; a running one places its grid again on the next plan.
+        """
+        status = self.bot.status
+        await self.stop_orders("cancel all requested")
+        await db(recording.cancel_all_done)(self.bot, self.fence, requested_at)
+        await self.update(status=status, status_message="")
+        await self.event("orders_cancelled", "all orders of the bot cancelled (verified)")
 
     async def stop_orders(self, reason: str) -> None:
-        """Cancel every active order of the bot, verified (see `recovery.orders_cancel`)."""
-        await recovery.orders_cancel(self, reason)
+        """Cancel every active order of the bot and verify it from REST; raise if they stay."""
+        await self.update(status=BotStatus.STOPPING, status_message=reason)
+        deadline = time.monotonic() + STOP_VERIFY_TIMEOUT_S
+        while True:
+            await self.reconcile(fills=False)
+            ours = sorted(self.orders.live)
+            if not ours:
+                return
+            if time.monotonic() >= deadline:
+                raise ExchangeError(f"{self.symbol}: {len(ours)} orders still open after stop")
+            self.orders.cancelling.update(ours)
+            await self.client.replace_orders(self.market_id, ours, [])
+            self.sends += 1
+            # The stream reports the cancels within milliseconds; REST then confirms.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    event = await self.events.get()
+                await self.on_event(event)
 
-    # --- planning -----------------------------------------------------------------------------
+    async def risk_exit(self, halt: Halt) -> None:
+        """Stop-loss / take-profit: stop placing, cancel (verified), optionally flatten, stop."""
+        reason = f"{halt.trigger.value} hit at {self.market_view()}"
+        await self.event("risk_exit", reason, EventLevel.WARNING, trigger=halt.trigger.value)
+        await self.stop_orders(reason)
+        if halt.flatten_base != 0:
+            allocate = self.bot.account.allocate_client_order_indexes
+            indexes = await db(allocate)(FLATTEN_CLIENT_INDEXES)
+            result = await self.client.close_position(self.market_id, indexes)
+            await self.event(
+                "flatten",
+                f"position close: {result.status.value} ({result.closed_size} {self.symbol})",
+                EventLevel.WARNING if result.status.value != "closed" else EventLevel.INFO,
+            )
+        await self.update(
+            status=BotStatus.STOPPED,
+            desired_state=DesiredState.STOPPED,
+            status_message=reason,
+            stopped_at=timezone.now(),
+        )
+        self.finished = BotStatus.STOPPED
+
+    # --- deciding and sending -----------------------------------------------------------------
 
     async def replan(self) -> None:
-        """Roll if the price crossed a step, diff desired vs live, send the difference at once."""
-        if self.paused or self.state is None or time.monotonic() < self._refused_until:
+        """Ask the strategy to decide against the working orders; send its intents at once."""
+        if self.paused or self.strategy.state is None or time.monotonic() < self._refused_until:
             return
         market = self.market_view()
         if market is None:
             return
-        if self.book_fresh:
-            self.state = on_price(self.state, self.config, market.mid)
+        intents = self.strategy.on_event(Decide(self.leg, market, self.orders.working()))
+        state = self.strategy.state
         run_state: dict[str, Any] = {}
-        if self.state.centre != self.bot.centre_index:
-            run_state = {"centre_index": self.state.centre, "last_price": market.mid}
-        risk = risk_check(self.config, self.position, market.mid)
-        if risk.triggered:
-            await recovery.risk_exit(self, risk)
+        if state.centre != self.bot.centre_index:
+            run_state = {"centre_index": state.centre, "last_price": market.mid}
+        halts = [i for i in intents if isinstance(i, Halt)]
+        if halts:
+            await self.risk_exit(halts[0])
             return
-        desired = desired_orders(self.state, self.config, market, self.position)
-        live = [o for i, o in self.live.items() if i not in self.cancelling]
-        diff = plan(desired, live)
-        if not diff.creates and not diff.cancels:
+        creates = [i.order for i in intents if isinstance(i, Place)]
+        cancels = [i.client_order_index for i in intents if isinstance(i, Cancel)]
+        if not creates and not cancels:
             if run_state:
                 await self.update(**run_state)
             return
-        rows = await db(recording.order_intents_create)(
-            self.bot, self.fence, diff.creates, **run_state
-        )
-        self.track(rows)
-        cancels = [o.client_order_index for o in diff.cancels]
-        self.cancelling.update(cancels)
+        rows = await db(recording.order_intents_create)(self.bot, self.fence, creates, **run_state)
+        self.orders.track(rows)
+        self.orders.cancelling.update(cancels)
         requests = [
             OrderRequest(
                 OrderSide(row.side),
                 row.size_base,
                 row.price,
                 row.client_order_index,
-                post_only=self.config.post_only,
+                post_only=self.strategy.config.post_only,
             )
             for row in rows
         ]
@@ -335,10 +419,10 @@ class BotRunner:
             tickets = await self.client.replace_orders(self.market_id, cancels, requests)
         except RejectedError as exc:
             self._refused_until = time.monotonic() + REFUSED_BACKOFF_S
-            self.cancelling.difference_update(cancels)
+            self.orders.cancelling.difference_update(cancels)
             await db(recording.orders_refused)(self.bot, self.fence, rows, str(exc))
-            self.track(rows)
-            await self.event("batch_refused", str(exc), EventLevel.ERROR, centre=self.state.centre)
+            self.orders.track(rows)
+            await self.event("batch_refused", str(exc), EventLevel.ERROR, centre=state.centre)
             return
         self.sends += 1
         if self.on_accepted is not None:
@@ -346,15 +430,15 @@ class BotRunner:
         hashes = {t.client_order_index: t.tx_hash for t in tickets}
         note = (
             "plan",
-            f"centre {self.state.centre} @ {market.mid}: {diff.reason}",
-            {"centre": self.state.centre, "created": [r.client_order_index for r in rows],
+            f"centre {state.centre} @ {market.mid}: {self.strategy.last_reason}",
+            {"centre": state.centre, "created": [r.client_order_index for r in rows],
              "cancelled": cancels},
         )  # fmt: skip
         # Recorded (pending, tx hashes, the plan event) with the burst the loop records next.
         self.sent.append(
             recording.SentBatch(rows, [hashes.get(r.client_order_index, "") for r in rows], note)
         )
-        self.track(rows)
+        self.orders.track(rows)
 
 
 async def run_bot(bot_id: int, *, fence: int, lease: Lease | None = None) -> str:

@@ -7,11 +7,9 @@ from typing import Protocol
 
 from django.conf import settings
 
-from bots.models import GridBot, Order, SpacingMode
+from bots.models import GridBot, SpacingMode
 from bots.strategies.grid import (
     GridConfig,
-    LiveOrder,
-    Side,
     SizeMode,
     Spacing,
     step_from_percent,
@@ -64,18 +62,6 @@ def client_for(bot: GridBot) -> LighterClient:
         l1_address=account.l1_address or None,
         redis_url=settings.REDIS_URL,
         tier=account.tier,  # type: ignore[arg-type]
-    )
-
-
-def live_order(row: Order) -> LiveOrder:
-    """The pure core's view of an Order row."""
-    return LiveOrder(
-        level=row.level_index,
-        side=Side(row.side),
-        price=row.price,
-        size_base=row.size_base,
-        client_order_index=row.client_order_index,
-        status=row.status,
     )
 
 

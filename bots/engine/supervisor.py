@@ -24,6 +24,7 @@ from django.db.models import Q
 
 from bots.dashboard import broadcast
 from bots.engine.leases import lease_holder
+from bots.engine.recording import event_create
 from bots.models import BotStatus, DesiredState, EventLevel, GridBot
 
 logger = logging.getLogger(__name__)
@@ -53,10 +54,7 @@ def _last_sign_of_life(bot: GridBot) -> datetime | None:
 
 
 def _event(bot: GridBot, kind: str, message: str, level: str, data: dict[str, object]) -> None:
-    # Lazy: services imports the supervisor's neighbours; the event writer lives there.
-    from bots.services import event_record
-
-    event_record(bot, kind, message, level=level, data=data)
+    event_create(bot, kind, message, data, level)
 
 
 def bots_supervise(

@@ -92,7 +92,7 @@ async def start_runners(
 
 def quiet(runner: BotRunner, simulator: Any) -> bool:
     """The runner waits for events with none queued and has seen the simulator's latest book."""
-    if not runner.idle or not runner.events.empty() or runner.state is None:
+    if not runner.idle or not runner.events.empty() or runner.strategy.state is None:
         return False
     view = runner.market_view()
     return view is not None and view.mid == sim_mid(simulator, runner.market_id)

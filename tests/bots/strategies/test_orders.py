@@ -1,4 +1,4 @@
-"""The order-state table: every (status, event) pair, one definition of active, one place to move."""
+"""The order-state table: every (status, event) pair, one "active", one place statuses move."""
 
 from __future__ import annotations
 

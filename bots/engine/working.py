@@ -1,0 +1,84 @@
+"""The runner's picture of its working orders, bounded however many orders it ever placed.
+
+`live`: orders that may rest (mirrors active Order rows); `filled`: size last reported per live
+order; `cancelling`: cancels sent and not yet confirmed; `ended`: the last `ENDED_KEPT` orders
+that left the book (a fill report may come after the order report that ended its order). An
+order that ends leaves `live`, `filled` and `cancelling` at once, so the state per order is
+bounded by the working orders plus `ENDED_KEPT`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from bots.models import Order
+from bots.strategies.grid import LiveOrder, Side
+from bots.strategies.orders import is_active
+
+ENDED_KEPT = 256
+
+
+def live_order(row: Order) -> LiveOrder:
+    """The pure core's view of an Order row."""
+    return LiveOrder(
+        level=row.level_index,
+        side=Side(row.side),
+        price=row.price,
+        size_base=row.size_base,
+        client_order_index=row.client_order_index,
+        status=row.status,
+    )
+
+
+@dataclass
+class WorkingOrders:
+    """Live, filled, cancelling and recently ended orders of one bot, by client order index."""
+
+    live: dict[int, LiveOrder] = field(default_factory=dict)
+    filled: dict[int, Decimal] = field(default_factory=dict)
+    cancelling: set[int] = field(default_factory=set)
+    ended: OrderedDict[int, LiveOrder] = field(default_factory=OrderedDict)
+
+    def track(self, rows: Iterable[Order]) -> None:
+        """Mirror Order rows (terminal rows leave the live set)."""
+        for row in rows:
+            index = row.client_order_index
+            if is_active(row.status):
+                self.live[index] = live_order(row)
+                self.filled[index] = row.filled_base
+            elif index in self.live:
+                self.forget(index)
+            else:
+                self.cancelling.discard(index)
+
+    def reset(self, rows: Iterable[Order]) -> None:
+        """Replace the live set by `rows` (reconcile: the exchange is the truth)."""
+        self.live = {}
+        self.filled = {}
+        self.track(rows)
+        self.cancelling &= set(self.live)
+
+    def forget(self, index: int) -> None:
+        """An order left the book: out of the live set, kept a while among the ended."""
+        order = self.live.pop(index, None)
+        self.filled.pop(index, None)
+        self.cancelling.discard(index)
+        if order is not None:
+            self.ended[index] = order
+            while len(self.ended) > ENDED_KEPT:
+                self.ended.popitem(last=False)
+
+    def owner(self, index: int) -> LiveOrder | None:
+        """The order a report or fill with this client index belongs to, if it is ours."""
+        return self.live.get(index) or self.ended.get(index)
+
+    def working(self) -> list[LiveOrder]:
+        """Live orders not being cancelled: what the strategy plans against."""
+        return [o for i, o in self.live.items() if i not in self.cancelling]
+
+    def held(self) -> int:
+        """How many per-order entries are held (bounded; the tests check it)."""
+        return len(self.live) + len(self.filled) + len(self.cancelling) + len(self.ended)

@@ -1,0 +1,120 @@
+"""What every strategy is: state plus `on_event(event) -> intents`, addressed to legs.
+
+Pure: no Django, no I/O, no clock. The engine's runner (`bots.engine.runner`) turns stream events
+and its own timers into these events, calls the strategy, and sends the intents it gets back (one
+batch per leg per burst, intents persisted first). A backtest can drive the same strategy with a
+fill model instead of the runner.
+
+A *leg* is one account on one market: the grid has one, the hedge bot two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from bots.strategies.grid.config import RiskTrigger, Side
+from bots.strategies.grid.plan import DesiredOrder, LiveOrder, MarketView
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One account on one market (our database ids of both)."""
+
+    account_id: int
+    market_id: int
+
+
+# --- events (what the strategy is told) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BookChanged:
+    """The leg's order book moved (the next `Decide` may roll the strategy with the price)."""
+
+    leg: Leg
+
+
+@dataclass(frozen=True)
+class OrderTraded:
+    """One of our orders traded at `level` (an order report, possibly before its fill report)."""
+
+    leg: Leg
+    side: Side
+    level: int | None
+
+
+@dataclass(frozen=True)
+class Filled:
+    """A fill of one of our orders: `size_base` traded on `side` at the order's `level`."""
+
+    leg: Leg
+    side: Side
+    size_base: Decimal
+    level: int | None
+
+
+@dataclass(frozen=True)
+class PositionSet:
+    """The exchange says the leg's position is `size_base` (positive long, negative short)."""
+
+    leg: Leg
+    size_base: Decimal
+
+
+@dataclass(frozen=True)
+class Decide:
+    """The end of a burst: the market and our working orders now; answer with intents."""
+
+    leg: Leg
+    market: MarketView
+    working: Sequence[LiveOrder]
+
+
+Event = BookChanged | OrderTraded | Filled | PositionSet | Decide
+
+
+# --- intents (what the strategy asks for) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Place:
+    """Place a limit order (post-only when the order says so) at a lattice level."""
+
+    leg: Leg
+    order: DesiredOrder
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Cancel one of our working orders."""
+
+    leg: Leg
+    client_order_index: int
+
+
+@dataclass(frozen=True)
+class Halt:
+    """A risk exit: stop placing, cancel everything, flatten `flatten_base` if not zero."""
+
+    leg: Leg
+    trigger: RiskTrigger
+    flatten_base: Decimal
+
+
+Intent = Place | Cancel | Halt
+
+
+class Strategy(Protocol):
+    """State plus a function from events to intents (no I/O, no clock)."""
+
+    @property
+    def legs(self) -> tuple[Leg, ...]:
+        """The legs this strategy trades."""
+        ...
+
+    def on_event(self, event: Event) -> list[Intent]:
+        """Apply `event` to the state; the intents it calls for (often none)."""
+        ...
