@@ -7,6 +7,8 @@
   writes, intents before the send, one sendTxBatch per plan); a taker account trades against
   the grid's nearest order with an IOC, alternating sides, and the runner's time from seeing the
   fill to the 200 of the batch that replenishes it is measured (no taker time included);
+- CPU per fill: this process's CPU time over the fills of each run (the runners and the takers:
+  an upper bound of what a fill costs a bots worker);
 - capacity: N bots (3 markets per account, N/3 accounts) in this one process, each receiving a
   fill about every `--fill-every` seconds (1 by default: a stress load), twice: with fills at
   independent random moments (markets moving on their own) and with every bot filled in the
@@ -91,15 +93,18 @@ class CpuShare:
         own = time.process_time()
         return own, child
 
-    def report(self) -> str:
-        """CPU share of this process and of the simulator since the previous report."""
+    def report(self, fills: int) -> str:
+        """CPU share of this process and of the simulator since the previous report, and this
+        process's CPU per fill (runners + takers: an upper bound of the runners' cost)."""
         now, own, child = time.monotonic(), *self._cpu()
         then, own0, child0 = self._last
         self._last = (now, own, child)
         wall = max(now - then, 1e-9)
+        per_fill = 1000 * (own - own0) / max(fills, 1)
         return (
             f"CPU: runners+takers {100 * (own - own0) / wall:.0f} %, "
-            f"simulator {100 * (child - child0) / wall:.0f} % of one core"
+            f"simulator {100 * (child - child0) / wall:.0f} % of one core; "
+            f"{per_fill:.1f} ms of CPU per fill (runners+takers)"
         )
 
 
@@ -355,7 +360,7 @@ def main() -> None:
         )
         print(f"one bot: {fills} fills, fill -> replenish accepted p50 {pct(samples, 0.5):.1f} ms, "
               f"p99 {pct(samples, 0.99):.1f} ms ({len(samples)} samples)")  # fmt: skip
-        print(f"  {cpu.report()}")
+        print(f"  {cpu.report(fills)}")
         for count in (int(n) for n in args.bots.split(",")):
             for together, how in ((False, "independent fills"), (True, "simultaneous fills")):
                 samples, fills = asyncio.run(
@@ -364,7 +369,7 @@ def main() -> None:
                 print(f"{count} bots in one process, {how} every {args.fill_every:g} s: "
                       f"{fills} fills, p50 {pct(samples, 0.5):.1f} ms, "
                       f"p99 {pct(samples, 0.99):.1f} ms, RSS {rss_mb():.0f} MiB")  # fmt: skip
-                print(f"  {cpu.report()}")
+                print(f"  {cpu.report(fills)}")
     finally:
         child.kill()
         if embedded is not None:

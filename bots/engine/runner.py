@@ -221,7 +221,7 @@ class BotRunner:
     async def _note_unexpected_ends(self, rows: list[Order]) -> None:
         for row in rows:
             ended = row.status in ("canceled", "rejected")
-            if ended and row.client_order_index not in self.orders.cancelling:
+            if ended and not self.orders.expected_end(row.client_order_index):
                 await self.event(
                     "order_missing",
                     f"{row.side} level {row.level_index} @ {row.price} ended: {row.reason}",

@@ -41,6 +41,8 @@ class WorkingOrders:
     filled: dict[int, Decimal] = field(default_factory=dict)
     cancelling: set[int] = field(default_factory=set)
     ended: OrderedDict[int, LiveOrder] = field(default_factory=OrderedDict)
+    # Ended orders whose end we asked for (a cancel of ours): their end is no surprise.
+    ended_by_us: set[int] = field(default_factory=set)
 
     def track(self, rows: Iterable[Order]) -> None:
         """Mirror Order rows (terminal rows leave the live set)."""
@@ -65,11 +67,20 @@ class WorkingOrders:
         """An order left the book: out of the live set, kept a while among the ended."""
         order = self.live.pop(index, None)
         self.filled.pop(index, None)
-        self.cancelling.discard(index)
+        if index in self.cancelling:
+            self.cancelling.discard(index)
+            self.ended_by_us.add(index)
         if order is not None:
             self.ended[index] = order
             while len(self.ended) > ENDED_KEPT:
-                self.ended.popitem(last=False)
+                oldest, _ = self.ended.popitem(last=False)
+                self.ended_by_us.discard(oldest)
+        elif index not in self.ended:
+            self.ended_by_us.discard(index)
+
+    def expected_end(self, index: int) -> bool:
+        """Whether the order's end was asked for by us (a cancel sent, confirmed or not)."""
+        return index in self.cancelling or index in self.ended_by_us
 
     def owner(self, index: int) -> LiveOrder | None:
         """The order a report or fill with this client index belongs to, if it is ours."""
@@ -81,4 +92,5 @@ class WorkingOrders:
 
     def held(self) -> int:
         """How many per-order entries are held (bounded; the tests check it)."""
-        return len(self.live) + len(self.filled) + len(self.cancelling) + len(self.ended)
+        held = (self.live, self.filled, self.cancelling, self.ended, self.ended_by_us)
+        return sum(len(part) for part in held)

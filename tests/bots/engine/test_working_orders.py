@@ -67,7 +67,18 @@ def test_ten_thousand_orders_leave_bounded_state() -> None:
         peak = max(peak, orders.held())
     assert orders.live == {} and orders.filled == {} and orders.cancelling == set()
     assert len(orders.ended) == ENDED_KEPT
-    assert peak <= ENDED_KEPT + 3
+    assert peak <= 2 * ENDED_KEPT + 3
+
+
+def test_an_order_we_cancelled_ends_as_expected_and_others_do_not() -> None:
+    orders, ledger = WorkingOrders(), Ledger()
+    orders.track([_row(1), _row(2)])
+    orders.cancelling.add(1)
+    reports = (_report(1, "canceled", Decimal(0)), _report(2, "canceled", Decimal(0)))
+    intake.take_in([OrderUpdate(7, reports, False)], LEG, MARKET, orders, ledger)
+    assert orders.live == {}
+    assert orders.expected_end(1)
+    assert not orders.expected_end(2)
 
 
 def test_a_fill_reported_after_its_order_ended_still_finds_its_level() -> None:
