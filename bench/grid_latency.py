@@ -7,8 +7,9 @@
   writes, intents before the send, one sendTxBatch per plan); a taker account trades against
   the grid's nearest order with an IOC, alternating sides, and the runner's time from seeing the
   fill to the 200 of the batch that replenishes it is measured (no taker time included);
-- CPU per fill: this process's CPU time over the fills of each run (the runners and the takers:
-  an upper bound of what a fill costs a bots worker);
+- CPU per fill: the CPU time of the runners' own threads (bot loops, their DB threads, their
+  signers, the push sender) over the fills of each run, i.e. what a fill costs a bots worker;
+  and this process's CPU time per fill (runners and takers: an upper bound);
 - capacity: N bots (3 markets per account, N/3 accounts) in this one process, each receiving a
   fill about every `--fill-every` seconds (1 by default: a stress load), twice: with fills at
   independent random moments (markets moving on their own) and with every bot filled in the
@@ -76,6 +77,40 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _thread_cpu_s(native_id: int) -> float:
+    """CPU seconds (user + system) of one thread of this process (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        stat = Path(f"/proc/self/task/{native_id}/stat").read_text()
+    except FileNotFoundError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / tick
+
+
+class RunnerCpu:
+    """CPU of the runners' own threads only: each bot's loop thread and DB thread, the signer
+    threads that exist before the takers start (the runners'), and the push sender. The takers
+    (main thread, their own signer) are left out: this is what a fill costs a bots worker."""
+
+    PREFIXES = ("bot-", "signer", "lw-broadcast")
+
+    def __init__(self) -> None:
+        self._ids = [
+            t.native_id
+            for t in threading.enumerate()
+            if t.native_id is not None and t.name.startswith(self.PREFIXES)
+        ]
+        self._start = self._now()
+
+    def _now(self) -> float:
+        return sum(_thread_cpu_s(n) for n in self._ids)
+
+    def per_fill_ms(self, fills: int) -> float:
+        """Runner CPU milliseconds per fill since this object was made."""
+        return 1000 * (self._now() - self._start) / max(fills, 1)
 
 
 class CpuShare:
@@ -319,16 +354,19 @@ async def measure(
         runners = [b.runner for b in bots]
         taker = create_account(base_url)
         stop = asyncio.Event()
+        runner_cpu = RunnerCpu()
         takers = asyncio.create_task(
             take(base_url, redis_url, taker, runners, stop, period_s, together)
         )
         await asyncio.sleep(seconds)
         stop.set()
         await takers
+        timers = [b.timer for b in bots if b.timer is not None]
+        fills = sum(t.fills for t in timers)
+        print(f"  runners' own threads: {runner_cpu.per_fill_ms(fills):.1f} ms of CPU per fill")
     finally:
         await asyncio.gather(*(asyncio.to_thread(b.stop) for b in bots))
-    timers = [b.timer for b in bots if b.timer is not None]
-    return [s for t in timers for s in t.samples], sum(t.fills for t in timers)
+    return [s for t in timers for s in t.samples], fills
 
 
 def main() -> None:

@@ -35,6 +35,8 @@ from bots.models import BotEvent, EventLevel, ExchangeAccount, Fill, GridBot, Or
 logger = logging.getLogger(__name__)
 
 MESSAGE_TYPE = "lw.push"
+# Several pushes to one group in one message (consumers unpack it into `lw.push`es, in order).
+BATCH_TYPE = "lw.batch"
 DASHBOARD_GROUP = "dashboard"
 # The overview shows only what needs an operator's eye; the bot page shows every event.
 DASHBOARD_EVENT_LEVELS = frozenset({EventLevel.WARNING, EventLevel.ERROR})
@@ -95,6 +97,20 @@ def bot_changed(bot: GridBot) -> None:
     transaction.on_commit(send_committed)
 
 
+# Run-state fields only the runner writes: pushed as they were written, without a read-back.
+RUN_STATE_FIELDS = frozenset({"centre_index", "last_price", "anchor_price"})
+
+
+def bot_run_state(bot_id: int, fields: dict[str, Any]) -> None:
+    """Push run-state fields the runner just wrote (centre, prices) as a partial `bot` payload.
+
+    The runner is their only writer, so its values are the committed ones: no read-back of the
+    row (which cost a query per centre move). Pages merge a `bot` push into the bot they have.
+    """
+    data = {"id": bot_id, **{name: _jsonable(value) for name, value in fields.items()}}
+    _push([DASHBOARD_GROUP, bot_group(bot_id)], "bot", data)
+
+
 def account_changed(account: ExchangeAccount, summary: dict[str, Any] | None = None) -> None:
     """Push an account's state; `summary` carries equity, balances, positions and budget use."""
     _push(
@@ -104,13 +120,55 @@ def account_changed(account: ExchangeAccount, summary: dict[str, Any] | None = N
     )
 
 
+Push = tuple[list[str], dict[str, Any]]
+
+
+class _Batch:
+    """The pushes of one transaction: handed to the sender together when it commits."""
+
+    def __init__(self) -> None:
+        self.items: list[Push] = []
+
+    def flush(self) -> None:
+        _sender.submit(self.items)
+
+
+# The batch of the transaction open on this thread, if any.
+_open = threading.local()
+
+
 def _push(groups: list[str], kind: str, data: dict[str, Any]) -> None:
     message = {"type": MESSAGE_TYPE, "kind": kind, "data": data}
-    transaction.on_commit(lambda: _send(groups, message))
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        _send(groups, message)
+        return
+    batch: _Batch | None = getattr(_open, "batch", None)
+    # A batch whose transaction committed or rolled back is no longer among the callbacks.
+    if batch is None or not any(func == batch.flush for _, func, _ in connection.run_on_commit):
+        batch = _open.batch = _Batch()
+        transaction.on_commit(batch.flush)
+    batch.items.append((groups, message))
 
 
 def _send(groups: list[str], message: dict[str, Any]) -> None:
-    _sender.submit(groups, message)
+    _sender.submit([(groups, message)])
+
+
+def coalesce(items: list[Push]) -> dict[str, list[dict[str, Any]]]:
+    """The messages of a batch per group, in order, one per object: a later push of the same
+    order, fill or event replaces an earlier one, and `bot` pushes (whole or partial) merge."""
+    per_group: dict[str, dict[tuple[str, Any], dict[str, Any]]] = {}
+    for groups, message in items:
+        kind, data = message["kind"], message["data"]
+        key = (kind, data.get("id", id(data)) if isinstance(data, dict) else id(data))
+        for group in groups:
+            messages = per_group.setdefault(group, {})
+            earlier = messages.pop(key, None)
+            if earlier is not None and kind == "bot":
+                data = {**earlier["data"], **data}
+            messages[key] = {**message, "data": data}
+    return {group: list(messages.values()) for group, messages in per_group.items()}
 
 
 class _Sender:
@@ -126,12 +184,15 @@ class _Sender:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[tuple[list[str], dict[str, Any]]] | None = None
+        self._queue: asyncio.Queue[list[Push]] | None = None
         self._pid = 0
 
-    def submit(self, groups: list[str], message: dict[str, Any]) -> None:
+    def submit(self, items: list[Push]) -> None:
+        """Queue a batch of pushes (one wake-up of the sender per batch)."""
+        if not items:
+            return
         loop, queue = self._running()
-        loop.call_soon_threadsafe(queue.put_nowait, (groups, message))
+        loop.call_soon_threadsafe(queue.put_nowait, items)
 
     def _running(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]]:
         with self._lock:
@@ -153,16 +214,28 @@ class _Sender:
         loop.run_until_complete(_drain(queue))
 
 
-async def _drain(queue: asyncio.Queue[tuple[list[str], dict[str, Any]]]) -> None:
+async def _drain(queue: asyncio.Queue[list[Push]]) -> None:
     while True:
-        groups, message = await queue.get()
+        items = await queue.get()
+        # Batches queued meanwhile go out together: under load, fewer and larger group sends.
+        while not queue.empty():
+            items = items + queue.get_nowait()
         layer = get_channel_layer()
         if layer is None:
             continue
-        try:
-            await _send_async(layer, groups, message)
-        except Exception:  # the sender's one top-level handler: one bad push must not end pushes
-            logger.exception("dashboard push %s to %s failed", message["kind"], groups)
+        for group, messages in coalesce(items).items():
+            message = messages[0] if len(messages) == 1 else _batch_message(messages)
+            try:
+                await _send_async(layer, [group], message)
+            except (
+                Exception
+            ):  # the sender's one top-level handler: one bad push must not end pushes
+                logger.exception("dashboard push %s to %s failed", message.get("kind"), group)
+
+
+def _batch_message(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    items = [{"kind": m["kind"], "data": m["data"]} for m in messages]
+    return {"type": BATCH_TYPE, "kind": "batch", "items": items}
 
 
 _sender = _Sender()
@@ -211,7 +284,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(item) for item in value]
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value, "f")
     if isinstance(value, datetime):
         return value.isoformat()
     return value

@@ -66,6 +66,11 @@ class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             if self._refresh is None:
                 self._refresh = asyncio.get_running_loop().create_task(self._refresh_later())
 
+    async def lw_batch(self, message: dict[str, Any]) -> None:
+        """Several pushes of one commit (`bots.dashboard.broadcast`): each as its own push."""
+        for item in message["items"]:
+            await self.lw_push(item)
+
     def stale_after(self, kind: str, data: dict[str, Any]) -> set[tuple[str, int]]:
         """(what, id) pairs a push of `kind` makes stale; none by default."""
         return set()
@@ -110,6 +115,11 @@ class DashboardConsumer(_PushConsumer):
         snapshot = await database_sync_to_async(snapshots.overview_snapshot)()
         await self.send_json({"kind": "snapshot", "data": snapshot})
 
+    async def lw_batch(self, message: dict[str, Any]) -> None:
+        """Several pushes of one commit (`bots.dashboard.broadcast`): each as its own push."""
+        for item in message["items"]:
+            await self.lw_push(item)
+
     def stale_after(self, kind: str, data: dict[str, Any]) -> set[tuple[str, int]]:
         stale: set[tuple[str, int]] = set()
         if kind in {"order", "fill", "bot"} and data.get("bot_id", data.get("id")) is not None:
@@ -148,6 +158,11 @@ class BotConsumer(_PushConsumer):
             return
         await self.accept()
         await self.send_json({"kind": "snapshot", "data": snapshot})
+
+    async def lw_batch(self, message: dict[str, Any]) -> None:
+        """Several pushes of one commit (`bots.dashboard.broadcast`): each as its own push."""
+        for item in message["items"]:
+            await self.lw_push(item)
 
     def stale_after(self, kind: str, data: dict[str, Any]) -> set[tuple[str, int]]:
         return {("bot", self.bot_id)} if kind in {"bot", "order", "fill"} else set()

@@ -81,7 +81,10 @@ def bot_update(bot: GridBot, fence: int, **fields: Any) -> None:
             raise LeaseLost(f"bot {bot.pk}: lease fence {fence} is no longer current")
         for name, value in fields.items():
             setattr(bot, name, value)
-        if set(fields) - {"heartbeat_at"}:
+        pushed = set(fields) - {"heartbeat_at"}
+        if pushed and pushed <= broadcast.RUN_STATE_FIELDS:
+            broadcast.bot_run_state(bot.pk, {name: fields[name] for name in pushed})
+        elif pushed:
             broadcast.bot_changed(bot)
 
 
@@ -148,7 +151,7 @@ def order_intents_create(
             GridBot.objects.filter(pk=bot.pk).update(**run_state)
             for name, value in run_state.items():
                 setattr(bot, name, value)
-            broadcast.bot_changed(bot)
+            broadcast.bot_run_state(bot.pk, run_state)
         if not orders:
             return []
         indexes = bot.account.allocate_client_order_indexes(len(orders))

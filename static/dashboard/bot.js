@@ -3,7 +3,8 @@
 
 (function () {
   const page = document.getElementById("lw-page");
-  const LIVE = new Set(["intent", "pending", "open", "partially_filled"]);
+  // Active statuses, as bots/strategies/orders.py defines them.
+  const LIVE = new Set(["intent", "pending", "open", "partially_filled", "unknown"]);
   const LEVELS = { debug: 0, info: 1, warning: 2, error: 3 };
   const MAX_FILLS = 100;
   const MAX_EVENTS = 500;
@@ -11,6 +12,8 @@
   let fills = [];
   let events = [];
   let ladder = [];
+  // The bot as last pushed (a `bot` push may carry only the fields that changed).
+  let current = {};
 
   // Chart: numbers are for drawing only; every figure shown as text stays the exact string.
   const chart = LightweightCharts.createChart(document.getElementById("chart"), {
@@ -181,6 +184,7 @@
     events = data.events.slice(0, MAX_EVENTS);
     ladder = data.ladder;
     const bot = Object.assign({}, data.bot, { pnl: data.pnl || null });
+    current = bot;
     markerList = [];
     // Fills are the price history we have on arrival; the live feed continues from there.
     for (const f of fills.slice().reverse()) addPrice(f.price, f.executed_at);
@@ -198,8 +202,10 @@
     if (kind === "snapshot") {
       onSnapshot(data);
     } else if (kind === "bot") {
-      renderBot(data);
-      addPrice(data.last_price, null);
+      // A runner's push carries only the fields it changed (centre, price): merge it.
+      current = Object.assign({}, current, data);
+      renderBot(current);
+      if (data.last_price !== undefined) addPrice(data.last_price, null);
     } else if (kind === "order") {
       if (LIVE.has(data.status)) orders.set(data.id, data);
       else orders.delete(data.id);

@@ -48,6 +48,18 @@ def _receive(layer, channel: str) -> dict:
     return async_to_sync(receive)()
 
 
+def _pushes(layer, channel: str, count: int) -> list[dict]:
+    """`count` pushes as a consumer sees them: batch messages unpacked, in order."""
+    pushes: list[dict] = []
+    while len(pushes) < count:
+        message = _receive(layer, channel)
+        if message["type"] == broadcast.BATCH_TYPE:
+            pushes += message["items"]
+        else:
+            pushes.append({"kind": message["kind"], "data": message["data"]})
+    return pushes
+
+
 @pytest.fixture
 def bot():
     return make_bot(make_account(), make_market())
@@ -152,8 +164,42 @@ def test_pushes_arrive_in_the_order_they_were_committed(channel_layer, bot):
         event = BotEvent.objects.create(bot=bot, account=bot.account, kind="k", message=f"{n}")
         broadcast.bot_event(event)
 
-    received = [_receive(channel_layer, page)["data"]["message"] for _ in range(30)]
+    received = [push["data"]["message"] for push in _pushes(channel_layer, page, 30)]
     assert received == [f"{n}" for n in range(30)]
+
+
+def test_one_commit_sends_one_message_per_group_with_each_object_once(channel_layer, bot):
+    page = _listen(channel_layer, f"bot.{bot.pk}")
+    order = Order.objects.create(
+        bot=bot, account=bot.account, market=bot.market, client_order_index=1, side="buy",
+        price=Decimal("100"), size_base=Decimal("1"), status="intent",
+    )  # fmt: skip
+
+    with transaction.atomic():
+        for status in ("intent", "pending", "open"):
+            order.status = status
+            broadcast.order_changed(order)
+        broadcast.bot_run_state(bot.pk, {"centre_index": 3})
+        broadcast.bot_run_state(bot.pk, {"last_price": Decimal("1E+3")})
+        event = BotEvent.objects.create(bot=bot, account=bot.account, kind="plan", message="m")
+        broadcast.bot_event(event)
+
+    message = _receive(channel_layer, page)
+    assert message["type"] == broadcast.BATCH_TYPE
+    kinds = [(item["kind"], item["data"].get("status")) for item in message["items"]]
+    assert kinds == [("order", "open"), ("bot", None), ("event", None)]
+    assert message["items"][1]["data"] == {"id": bot.pk, "centre_index": 3, "last_price": "1000"}
+
+
+def test_a_rolled_back_transaction_pushes_nothing_and_the_next_one_still_pushes(channel_layer, bot):
+    page = _listen(channel_layer, f"bot.{bot.pk}")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        broadcast.bot_run_state(bot.pk, {"centre_index": 1})
+        raise RuntimeError("rolled back")
+    with transaction.atomic():
+        broadcast.bot_run_state(bot.pk, {"centre_index": 2})
+
+    assert _pushes(channel_layer, page, 1)[0]["data"] == {"id": bot.pk, "centre_index": 2}
 
 
 def test_bot_push_carries_the_committed_row_not_the_callers_stale_copy(channel_layer, bot):

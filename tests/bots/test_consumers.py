@@ -279,3 +279,24 @@ def _set_status(bot: GridBot, status: str) -> None:
     GridBot.objects.filter(pk=bot.pk).update(status=status)
     bot.refresh_from_db()
     broadcast.bot_changed(bot)
+
+
+def _run_state_and_event_in_one_commit(bot: GridBot) -> None:
+    from django.db import transaction
+
+    with transaction.atomic():
+        broadcast.bot_run_state(bot.pk, {"centre_index": 7, "last_price": Decimal("4012.5")})
+        _record_event(bot, "moved to level 7")
+
+
+async def test_pushes_of_one_commit_reach_the_page_one_by_one(staff_cookie, bot):
+    communicator = await _connected(f"/ws/bots/{bot.pk}/", staff_cookie)
+    await _next(communicator, "snapshot")
+
+    await database_sync_to_async(_run_state_and_event_in_one_commit)(bot)
+
+    pushed = await _next(communicator, "bot")
+    event = await _next(communicator, "event")
+    assert pushed == {"id": bot.pk, "centre_index": 7, "last_price": "4012.5"}
+    assert event["message"] == "moved to level 7"
+    await communicator.disconnect()
