@@ -1,4 +1,4 @@
-"""Lighter JSON (REST bodies and websocket frames) -> the typed views of `exchange.types`.
+"""Lighter REST bodies -> the typed views of `exchange.types` (websocket frames: `parse_ws`).
 
 Lighter omits zero/empty fields and sends `null` lists, so every reader here tolerates missing
 keys. Decimal strings become `Decimal` exactly; the few JSON floats (candles, last trade price)
@@ -11,7 +11,6 @@ import json
 from collections.abc import Iterable
 from decimal import Decimal
 
-from exchange.frames import Frame
 from exchange.parse_account import (
     parse_account,
     parse_accounts,
@@ -81,7 +80,6 @@ __all__ = [
     "parse_trade",
     "parse_trades",
     "parse_tx",
-    "parse_ws_frame",
     "to_int",
 ]
 
@@ -281,14 +279,3 @@ def parse_market_stats(row: Json) -> MarketStats:
         current_funding_rate=dec_or_none(row.get("current_funding_rate")),
         funding_timestamp_ms=to_int(row.get("funding_timestamp")),
     )
-
-
-def parse_ws_frame(frame: Json, account_index: int | None = None) -> Frame:
-    """One websocket frame -> a typed frame (unknown types come back as `UnknownFrame`).
-
-    `account_index` turns trades of account channels into fills from that account's side.
-    """
-    # Imported here because parse_ws builds on the readers of this module.
-    from exchange.parse_ws import parse_frame
-
-    return parse_frame(frame, account_index)
