@@ -119,6 +119,7 @@ def parse_markets(payload: Json) -> list[MarketInfo]:
 
 
 def parse_candle(row: Json) -> Candle:
+    """One candle row (short keys `t/o/h/l/c/v`, or the long names) -> a candle."""
     return Candle(
         timestamp_ms=to_int(row.get("t", row.get("timestamp"))),
         open=dec(row.get("o", row.get("open"))),
@@ -164,6 +165,7 @@ def parse_funding_rates(payload: Json) -> list[VenueFundingRate]:
 
 
 def parse_funding_payment(row: Json, market_id: int | None = None) -> FundingPayment:
+    """One funding payment row; `market_id` fills in when the row omits it (per-market frames)."""
     return FundingPayment(
         timestamp_s=to_int(row.get("timestamp")),
         market_id=to_int(row.get("market_id"), market_id or 0),
@@ -182,10 +184,12 @@ def parse_position_fundings(payload: Json) -> Page[FundingPayment]:
 
 
 def parse_levels(rows: Iterable[Json], size_key: str = "size") -> tuple[BookLevel, ...]:
+    """Book rows -> levels as sent (the size field is `size_key`: orders name it differently)."""
     return tuple(BookLevel(price=dec(r.get("price")), size=dec(r.get(size_key))) for r in rows)
 
 
 def aggregate_levels(levels: tuple[BookLevel, ...], descending: bool) -> tuple[BookLevel, ...]:
+    """Orders at one price summed into one level, best first (bids `descending`)."""
     totals: dict[Decimal, Decimal] = {}
     for level in levels:
         totals[level.price] = totals.get(level.price, Decimal(0)) + level.size

@@ -19,14 +19,14 @@ async def test_burst_of_429s_on_sendtx_never_reaches_the_caller(client, simulato
     simulator.faults({"kind": "http_429", "target": "sendTx", "count": 3})
     ticket = await client.place_order(ETH, OrderSide.BUY, SIZE, top.bid - 50, next(ids))
     assert (await client.resolve(ticket)).state is TicketState.RESTING
-    assert client._http.rate_limited_replies == 3
+    assert client.http.rate_limited_replies == 3
     assert len(await client.open_orders(ETH)) == 1  # sent once, no duplicate
 
 
 async def test_burst_of_429s_on_reads_is_absorbed(client, simulator):
     simulator.faults({"kind": "http_429", "target": "account", "count": 3})
     account = await client.account()
-    assert account.collateral > 0 and client._http.rate_limited_replies == 3
+    assert account.collateral > 0 and client.http.rate_limited_replies == 3
 
 
 async def test_server_errors_on_sendtx_leave_no_nonce_gap(client, simulator, ids):
@@ -63,7 +63,7 @@ async def test_standard_tier_budget_makes_callers_wait_instead_of_429(
             await c.account()
         usage = await c.budget_usage()
         assert (usage.used, usage.limit) == (5, 5)
-        assert c._http.rate_limited_replies == 0
+        assert c.http.rate_limited_replies == 0
 
 
 async def test_invalid_nonce_is_resynced_and_resigned_once(client, redis_client, ids):

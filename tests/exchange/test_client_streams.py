@@ -50,10 +50,10 @@ async def test_ticket_resolves_from_the_stream_without_rest_polling(streamed):
     top = (await client.order_book(ETH)).top()
     ticket = await client.place_order(ETH, OrderSide.BUY, SIZE, top.bid - 50, 1)
     await _next(seen, OrderUpdate)
-    sent = client._http.requests_sent
+    sent = client.http.requests_sent
     ticket = await client.resolve(ticket, timeout_s=5)
     assert ticket.state is TicketState.RESTING
-    assert client._http.requests_sent == sent
+    assert client.http.requests_sent == sent
 
 
 async def test_fill_reported_by_the_stream_resolves_an_ioc(streamed):
