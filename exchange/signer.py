@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-
-from lighter.nonce_manager import NonceManagerType
-from lighter.signer_client import CreateOrderTxReq, SignerClient, create_api_key
 
 from exchange.errors import AuthError, ExchangeError
 from exchange.orders import (
@@ -31,6 +29,15 @@ from exchange.orders import (
     SignedTx,
     TxSpec,
 )
+
+# py_ecc (a dependency of the SDK) raises the recursion limit to 100,000 on import: deep JSON
+# would then overflow the C stack and kill the process instead of raising RecursionError
+# (design decision 7). Nothing we call in the SDK needs the deeper limit.
+_RECURSION_LIMIT = sys.getrecursionlimit()
+from lighter.nonce_manager import NonceManagerType  # noqa: E402
+from lighter.signer_client import CreateOrderTxReq, SignerClient, create_api_key  # noqa: E402
+
+sys.setrecursionlimit(_RECURSION_LIMIT)
 
 logger = logging.getLogger(__name__)
 
