@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from exchange.errors import ExchangeError, OrderRefusedError, RejectedError
+from exchange.errors import ExchangeError, PermanentError
 from exchange.reads import ReadApi
 from exchange.stream_events import OrderUpdate
 from exchange.tickets import Ticket, TicketBook, TicketState
@@ -260,7 +260,7 @@ class ExecutionApi:
                     max_slippage=slippage,
                     reduce_only=True,
                 )
-            except (OrderRefusedError, RejectedError) as exc:
+            except PermanentError as exc:  # transient ones outlived the retries: they propagate
                 reason = str(exc)
                 break
             ticket = await self.resolve(ticket, timeout_s, final=True)

@@ -23,6 +23,7 @@ from exchange.errors import (
     RateLimitedError,
     RejectedError,
     TransientError,
+    redis_unreachable_is_transient,
 )
 from exchange.http import RestTransport
 from exchange.nonces import NonceCoordinator
@@ -92,30 +93,31 @@ class TxSender:
         if self._nonces is None:
             raise ExchangeError("writes need an API key and redis_url (shared nonces)")
         rejected: RejectedError | None = None
-        async with self._nonces.reserve(count=len(specs)) as slot:
-            resynced = False
-            while True:
-                signed = await self._signer.sign_all(specs, slot.nonces)
-                try:
-                    body = await self._send(signed)
-                except NonceError:
-                    if resynced:
-                        raise
-                    resynced = True
-                    await slot.resync()
-                    continue
-                except RejectedError as exc:
-                    # A 400 does not consume the nonce: hand it out again.
-                    slot.consume(0)
-                    rejected = exc
-                    break
-                result = parse.parse_send_tx(body)
-                if not result.tx_hashes:
-                    result = SendResult(
-                        tx_hashes=tuple(s.tx_hash for s in signed),
-                        predicted_execution_time_ms=result.predicted_execution_time_ms,
-                    )
-                return result
+        with redis_unreachable_is_transient():
+            async with self._nonces.reserve(count=len(specs)) as slot:
+                resynced = False
+                while True:
+                    signed = await self._signer.sign_all(specs, slot.nonces)
+                    try:
+                        body = await self._send(signed)
+                    except NonceError:
+                        if resynced:
+                            raise
+                        resynced = True
+                        await slot.resync()
+                        continue
+                    except RejectedError as exc:
+                        # A 400 does not consume the nonce: hand it out again.
+                        slot.consume(0)
+                        rejected = exc
+                        break
+                    result = parse.parse_send_tx(body)
+                    if not result.tx_hashes:
+                        result = SendResult(
+                            tx_hashes=tuple(s.tx_hash for s in signed),
+                            predicted_execution_time_ms=result.predicted_execution_time_ms,
+                        )
+                    return result
         raise rejected
 
     async def _send(self, signed: list[SignedTx]) -> dict[str, Any]:

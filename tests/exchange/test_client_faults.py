@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from exchange.budget import RequestBudget
+from exchange.errors import TransientError
 from exchange.execution import CloseStatus
+from exchange.http import RestTransport
 from exchange.tickets import TicketState
 from exchange.types import OrderSide, PositionSide
+from lighterweb.redis_server import free_port
 from tests.exchange.conftest import client_for
 
 ETH = 0
@@ -118,3 +126,17 @@ async def test_close_that_stays_partial_reports_the_remainder(client, simulator,
 async def test_close_with_no_position_is_already_closed(client, ids):
     result = await client.close_position(ETH, ids)
     assert result.status is CloseStatus.CLOSED and result.attempts == 0
+
+
+async def test_redis_unreachable_is_a_transient_error():
+    # The budget lives in Redis: losing it is weather (retry), not a crash with a redis type.
+    dead = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    transport = RestTransport("http://127.0.0.1:9", budget=RequestBudget(dead, "nowhere"))
+    try:
+        with pytest.raises(TransientError) as raised:
+            await transport.post_form("sendTx", {"tx_type": 14, "tx_info": "{}"})
+    finally:
+        await transport.close()
+        await dead.aclose()
+    assert raised.value.is_transient
+    assert isinstance(raised.value.__cause__, redis.exceptions.ConnectionError)
