@@ -44,13 +44,12 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, cast, overload
 
-import redis.asyncio as aioredis
-
 from exchange.budget import BudgetUsage, RequestBudget
 from exchange.execution import POLL_FIRST_S, POLL_MAX_S, ExecutionApi
 from exchange.http import DEFAULT_TIMEOUT_S, RestTransport
 from exchange.nonces import NonceCoordinator
 from exchange.reads import ReadApi
+from exchange.redis_clients import async_redis_client
 from exchange.sending import TxSender
 from exchange.signer import AUTH_TOKEN_TTL_S, Signer, generate_api_key
 from exchange.streams import AccountStream
@@ -147,7 +146,7 @@ class LighterClient:
             clock=clock,
         )
         # Connections open lazily, on the loop that first uses them.
-        self._redis = None if redis_url is None else aioredis.Redis.from_url(redis_url)
+        self._redis = None if redis_url is None else async_redis_client(redis_url)
         self._budget: RequestBudget | None = None
         if self._redis is not None:
             budget_key = self.l1_address or f"account-{account_index}"

@@ -6,13 +6,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-import redis.asyncio as aioredis
 import redis.exceptions
 
 from exchange.budget import RequestBudget
 from exchange.errors import TransientError
 from exchange.execution import CloseStatus
 from exchange.http import RestTransport
+from exchange.redis_clients import async_redis_client
 from exchange.tickets import TicketState
 from exchange.types import OrderSide, PositionSide
 from lighterweb.redis_server import free_port
@@ -130,7 +130,7 @@ async def test_close_with_no_position_is_already_closed(client, ids):
 
 async def test_redis_unreachable_is_a_transient_error():
     # The budget lives in Redis: losing it is weather (retry), not a crash with a redis type.
-    dead = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    dead = async_redis_client(f"redis://127.0.0.1:{free_port()}/0")
     transport = RestTransport("http://127.0.0.1:9", budget=RequestBudget(dead, "nowhere"))
     try:
         with pytest.raises(TransientError) as raised:
