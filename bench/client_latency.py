@@ -108,12 +108,12 @@ async def run(orders: int, batch_orders: int, redis_url: str, base_url: str) -> 
         def sign_many() -> float:
             start = time.perf_counter()
             for nonce in range(500):
-                client._sign(spec, nonce)
+                client.signer.sign(spec, nonce)
             return (time.perf_counter() - start) / 500 * 1e6
 
         on_loop = sign_many()
         on_thread = await asyncio.get_running_loop().run_in_executor(
-            client._sign_executor(), sign_many
+            client.signer.executor(), sign_many
         )
         print(f"signing alone, main thread   : {on_loop:8.1f} us/tx")
         print(f"signing alone, signer thread : {on_thread:8.1f} us/tx (what the client uses)")

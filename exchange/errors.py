@@ -1,30 +1,50 @@
-"""Typed exchange errors, mapped once from Lighter's business codes and the SDK's exceptions.
+"""Typed exchange errors: transient or permanent, decided once, here, from Lighter's answer.
 
-Transient errors may be retried as they are; everything else needs a decision by the caller.
-This module never imports the SDK: SDK exceptions are read by their attributes (`status`,
-`body`, `data`), which is all the mapping needs.
+Every error the client raises is an `ExchangeError` and exactly one of:
+
+- `TransientError` — the same request may succeed later: 5xx, 408, 429 and Lighter's rate-limit
+  codes (`RateLimitedError`), "too many pending txs", network errors and timeouts (aiohttp, OS,
+  Redis), an invalid nonce (`NonceError`: resync and re-sign). Retry with bounded backoff; a bot
+  stays running (degraded) meanwhile.
+- `PermanentError` — retrying the same request cannot help; someone must decide: a rejected or
+  unknown key or auth token (`AuthError`), insufficient margin (`InsufficientMarginError`), any
+  other refusal of invalid parameters (`RejectedError`), or a refusal before sending
+  (`OrderRefusedError`).
+
+`error.is_transient` says which, for code that holds an `ExchangeError`; `is_transient(exc)` says
+it for any exception. This module never imports the SDK: SDK exceptions are read by their
+attributes (`status`, `body`, `data`), which is all the mapping needs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from redis import exceptions as redis_errors
 
 INVALID_NONCE_CODES = frozenset({21104, 21105})
 AUTH_CODES = frozenset({21108, 21109, 21110, 21120, 21136, 20001, 20013})
 MARGIN_CODES = frozenset({21111, 21301, 21507, 21508, 21739})
 RATE_LIMIT_CODES = frozenset({23000, 23001, 23002, 23003, 23004, 30009, 30010})
+# 21506 too many pending txs, 29500 internal error, 29501 timeout.
 TRANSIENT_CODES = frozenset({21506, 29500, 29501})
+TRANSIENT_STATUSES = frozenset({408, 425})
+
+# Redis holds the budget and the nonces: losing it for a moment is weather, not a refusal.
+REDIS_UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError)
 
 _BODY_CODE = re.compile(r"code[=\"': ]+(\d+)")
 _BODY_MESSAGE = re.compile(r"message[=\"': ]+'?\"?([^'\"]*)")
 
 
 class ExchangeError(Exception):
-    """Base of every error raised by the exchange client."""
+    """Base of every error raised by the exchange client; `is_transient` says what to do."""
 
-    retryable = False
+    is_transient: ClassVar[bool] = False
 
     def __init__(self, message: str, *, code: int | None = None, status: int | None = None):
         super().__init__(message)
@@ -32,11 +52,20 @@ class ExchangeError(Exception):
         self.code = code
         self.status = status
 
+    @property
+    def retryable(self) -> bool:
+        """The same as `is_transient` (the older name)."""
+        return self.is_transient
+
 
 class TransientError(ExchangeError):
-    """Network failure, timeout or 5xx: the same request may succeed if retried."""
+    """5xx, timeout, network or Redis failure: the same request may succeed if retried."""
 
-    retryable = True
+    is_transient = True
+
+
+class PermanentError(ExchangeError):
+    """Retrying the same request cannot help: the request, key or account must change."""
 
 
 class RateLimitedError(TransientError):
@@ -54,7 +83,15 @@ class RateLimitedError(TransientError):
         self.retry_after_s = retry_after_s
 
 
-class RejectedError(ExchangeError):
+class NonceError(TransientError):
+    """The nonce was not the one the exchange expected: resync and re-sign (nothing executed)."""
+
+    def __init__(self, code: int | None, reason: str, *, status: int | None = None):
+        super().__init__(f"invalid nonce ({code}): {reason}", code=code, status=status)
+        self.reason = reason
+
+
+class RejectedError(PermanentError):
     """The exchange refused the request; `code` and `reason` are Lighter's."""
 
     def __init__(self, code: int | None, reason: str, *, status: int | None = None):
@@ -70,11 +107,7 @@ class AuthError(RejectedError):
     """API key missing, not registered, mismatched, or an invalid/expired auth token."""
 
 
-class NonceError(RejectedError):
-    """The nonce was not the one the exchange expected (resync and re-sign)."""
-
-
-class OrderRefusedError(ExchangeError):
+class OrderRefusedError(PermanentError):
     """Refused locally before sending (below minimum, malformed); nothing reached Lighter."""
 
 
@@ -88,7 +121,7 @@ def error_for_code(code: int | None, message: str, *, status: int | None = None)
         return AuthError(code, message, status=status)
     if code in MARGIN_CODES:
         return InsufficientMarginError(code, message, status=status)
-    if code in TRANSIENT_CODES or (status is not None and status >= 500):
+    if code in TRANSIENT_CODES or status in TRANSIENT_STATUSES or (status or 0) >= 500:
         return TransientError(
             f"exchange busy ({code or status}): {message}", code=code, status=status
         )
@@ -119,7 +152,7 @@ def map_exception(exc: BaseException) -> ExchangeError:
     """Any exception met while talking to Lighter -> the typed error to raise.
 
     Understands the SDK's `ApiException` family (status/body/data attributes, whose text ends
-    with `code=21104 message='invalid nonce'`), aiohttp/OS network errors and timeouts.
+    with `code=21104 message='invalid nonce'`), aiohttp/OS/Redis network errors and timeouts.
     """
     if isinstance(exc, ExchangeError):
         return exc
@@ -136,6 +169,8 @@ def map_exception(exc: BaseException) -> ExchangeError:
         return _from_text(str(exc), status)
     if isinstance(exc, TimeoutError | ConnectionError | OSError):
         return TransientError(f"network error: {type(exc).__name__}: {exc}")
+    if isinstance(exc, REDIS_UNREACHABLE):
+        return TransientError(f"redis unreachable: {type(exc).__name__}: {exc}")
     if type(exc).__module__.startswith("aiohttp"):
         return TransientError(f"network error: {type(exc).__name__}: {exc}")
     return _from_text(str(exc), None)
@@ -149,3 +184,17 @@ def _from_text(text: str, status: int | None) -> ExchangeError:
     if code == status:
         code = None
     return error_for_code(code, message, status=status)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when `exc` (ours or not) is worth retrying as is; see the module docstring."""
+    return map_exception(exc).is_transient
+
+
+@contextlib.contextmanager
+def redis_unreachable_is_transient() -> Iterator[None]:
+    """Raise a Redis connection failure inside the block as a `TransientError` (budget, nonces)."""
+    try:
+        yield
+    except REDIS_UNREACHABLE as exc:
+        raise map_exception(exc) from exc

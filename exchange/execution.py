@@ -3,7 +3,8 @@
 Nothing is reported as done on a sendTx 200. A ticket resolves from order reports (the account
 stream feeds `client.tickets`; REST `accountOrders` by client index and `tx?by=hash` fill in),
 or becomes `unknown` after its timeout, which `reconcile` can resolve later. Closing a position
-is judged by the account's position afterwards, not by any reply. No SDK here.
+is judged by the account's position afterwards, not by any reply. No SDK here: `ExecutionApi`
+works over the client's read and write parts.
 """
 
 from __future__ import annotations
@@ -15,20 +16,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
-from exchange.errors import ExchangeError, OrderRefusedError, RejectedError
+from exchange.errors import ExchangeError, PermanentError
+from exchange.reads import ReadApi
 from exchange.stream_events import OrderUpdate
 from exchange.tickets import Ticket, TicketBook, TicketState
+from exchange.trading import TradingApi
 from exchange.types import (
-    AccountInfo,
-    MarketInfo,
-    OrderInfo,
     OrderSide,
     PositionInfo,
     PositionSide,
-    SendResult,
-    TxResult,
 )
 
 logger = logging.getLogger(__name__)
@@ -65,46 +62,30 @@ class CloseResult:
 
 
 class ExecutionApi:
-    """Ticket resolution and verified closing (mixin; see `LighterClient`)."""
+    """Ticket resolution and verified closing for one account.
 
-    tickets: TicketBook
-    # True while an account stream feeds `tickets`: then REST is only the fallback at timeout.
-    stream_feeds_tickets: bool = False
-    # REST poll cadence while no stream feeds the tickets (the client slows it on standard tier,
-    # where every poll is one of 60 requests a minute).
-    poll_first_s: float = POLL_FIRST_S
-    poll_max_s: float = POLL_MAX_S
+    Reads (`ReadApi`) answer what the exchange knows; writes (`TradingApi`) send the cancels and
+    closing orders; `tickets` is the book both this and the writes keep.
+    """
 
-    if TYPE_CHECKING:  # supplied by ReadApi / TradingApi
-
-        async def market(self, market: int | str) -> MarketInfo: ...
-
-        async def account(self, account_index: int | None = None) -> AccountInfo: ...
-
-        async def orders_by_client_index(self, indexes: list[int]) -> list[OrderInfo]: ...
-
-        async def tx(self, tx_hash: str) -> TxResult | None: ...
-
-        async def order_status(
-            self,
-            *,
-            order_index: int | None = None,
-            client_order_index: int | None = None,
-            ticket: Ticket | None = None,
-        ) -> OrderInfo | None: ...
-
-        async def cancel_order(self, market: int | str, index: int) -> SendResult: ...
-
-        async def market_order(
-            self,
-            market: int | str,
-            side: OrderSide,
-            size: Decimal,
-            client_order_index: int,
-            *,
-            max_slippage: Decimal = ...,
-            reduce_only: bool = ...,
-        ) -> Ticket: ...
+    def __init__(
+        self,
+        reads: ReadApi,
+        trading: TradingApi,
+        tickets: TicketBook,
+        *,
+        poll_first_s: float = POLL_FIRST_S,
+        poll_max_s: float = POLL_MAX_S,
+    ) -> None:
+        self._reads = reads
+        self._trading = trading
+        self.tickets = tickets
+        # REST poll cadence while no stream feeds the tickets (slower on standard tier, where
+        # every poll is one of 60 requests a minute).
+        self.poll_first_s = poll_first_s
+        self.poll_max_s = poll_max_s
+        # True once an account stream feeds `tickets`: then REST is only the fallback at timeout.
+        self.stream_feeds_tickets = False
 
     def apply_event(self, event: object) -> None:
         """Feed one account-stream event to the tickets (call it for every event you read).
@@ -128,14 +109,14 @@ class ExecutionApi:
             self.tickets.track(ticket)
         orders = [
             o
-            for o in await self.orders_by_client_index([ticket.client_order_index])
+            for o in await self._reads.orders_by_client_index([ticket.client_order_index])
             if o.market_id == ticket.market_id
         ]
         if orders:
             latest = max(orders, key=lambda o: (o.updated_at_ms, o.timestamp_ms))
             updated = self.tickets.apply_order(latest)
         elif ticket.tx_hash:
-            result = await self.tx(ticket.tx_hash)
+            result = await self._reads.tx(ticket.tx_hash)
             updated = (
                 None if result is None else self.tickets.apply_tx(ticket.client_order_index, result)
             )
@@ -196,7 +177,7 @@ class ExecutionApi:
         current = await self.refresh_ticket(ticket)
         if current.state not in (TicketState.SUBMITTED, TicketState.UNKNOWN):
             return current
-        result = await self.tx(current.tx_hash) if current.tx_hash else None
+        result = await self._reads.tx(current.tx_hash) if current.tx_hash else None
         if result is None or result.failed:
             reason = result.error if result and result.error else "never executed by the exchange"
             current = dataclasses.replace(current, state=TicketState.REJECTED, reason=reason)
@@ -212,10 +193,10 @@ class ExecutionApi:
         Usually the ticket ends rejected with reason "canceled"; if a fill beat the cancel
         (a real race on a live book) it ends filled or partially filled instead.
         """
-        info = await self.market(market)
+        info = await self._reads.market(market)
         ticket = self.tickets.get(client_order_index)
         if ticket is None:
-            order = await self.order_status(client_order_index=client_order_index)
+            order = await self._reads.order_status(client_order_index=client_order_index)
             if order is None:
                 raise ExchangeError(f"order {client_order_index} is unknown to the exchange")
             ticket = Ticket(
@@ -230,7 +211,7 @@ class ExecutionApi:
             ticket = self.tickets.apply_order(order) or ticket
         if ticket.is_final:
             return ticket
-        await self.cancel_order(info.market_id, client_order_index)
+        await self._trading.cancel_order(info.market_id, client_order_index)
         return await self.resolve(ticket, timeout_s, final=True)
 
     async def close_position(
@@ -250,8 +231,8 @@ class ExecutionApi:
         wider, never beyond `max_slippage_cap`. Reports closed, partially closed (with the
         remainder) or failed (with the exchange's reason).
         """
-        info = await self.market(market)
-        position = (await self.account()).position(info.market_id)
+        info = await self._reads.market(market)
+        position = (await self._reads.account()).position(info.market_id)
         if position is None or position.size == 0:
             return CloseResult(
                 CloseStatus.CLOSED,
@@ -271,7 +252,7 @@ class ExecutionApi:
         attempt = 0
         for attempt in range(1, attempts + 1):
             try:
-                ticket = await self.market_order(
+                ticket = await self._trading.market_order(
                     info.market_id,
                     side,
                     remaining,
@@ -279,7 +260,7 @@ class ExecutionApi:
                     max_slippage=slippage,
                     reduce_only=True,
                 )
-            except (OrderRefusedError, RejectedError) as exc:
+            except PermanentError as exc:  # transient ones outlived the retries: they propagate
                 reason = str(exc)
                 break
             ticket = await self.resolve(ticket, timeout_s, final=True)
@@ -288,7 +269,7 @@ class ExecutionApi:
             tickets.append(ticket)
             if ticket.reason:
                 reason = ticket.reason
-            after = (await self.account()).position(info.market_id)
+            after = (await self._reads.account()).position(info.market_id)
             remaining = _remaining(after, position.side)
             logger.info(
                 "close %s attempt %d at %s slippage: ticket %s, remaining %s",

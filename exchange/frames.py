@@ -1,4 +1,4 @@
-"""Typed websocket frames from Lighter's `/stream`, as produced by `exchange.parse.parse_ws_frame`.
+"""Typed websocket frames from Lighter's `/stream`, as produced by `exchange.parse_ws.parse_frame`.
 
 `is_snapshot` is True for `subscribed/...` frames (full state) and False for `update/...` deltas.
 """

@@ -25,6 +25,7 @@ from exchange.errors import (
     error_for_code,
     error_from_response,
     map_exception,
+    redis_unreachable_is_transient,
 )
 
 logger = logging.getLogger(__name__)
@@ -137,7 +138,8 @@ class RestTransport:
             await self.open()
         assert self._session is not None
         if self.budget is not None:
-            await self.budget.acquire(weight_for(endpoint), timeout_s=self.budget_timeout_s)
+            with redis_unreachable_is_transient():
+                await self.budget.acquire(weight_for(endpoint), timeout_s=self.budget_timeout_s)
         headers: dict[str, str] = {}
         if auth:
             if self.auth_token is None:
@@ -168,7 +170,8 @@ class RestTransport:
     async def _on_rate_limited(self) -> None:
         self.rate_limited_replies += 1
         if self.budget is not None:
-            await self.budget.penalise(RATE_LIMIT_PENALTY_S)
+            with redis_unreachable_is_transient():
+                await self.budget.penalise(RATE_LIMIT_PENALTY_S)
 
     @staticmethod
     def _decode(endpoint: str, text: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Lighter JSON (REST bodies and websocket frames) -> the typed views of `exchange.types`.
+"""Lighter REST bodies -> the typed views of `exchange.types` (websocket frames: `parse_ws`).
 
 Lighter omits zero/empty fields and sends `null` lists, so every reader here tolerates missing
 keys. Decimal strings become `Decimal` exactly; the few JSON floats (candles, last trade price)
@@ -11,7 +11,6 @@ import json
 from collections.abc import Iterable
 from decimal import Decimal
 
-from exchange.frames import Frame
 from exchange.parse_account import (
     parse_account,
     parse_accounts,
@@ -81,7 +80,6 @@ __all__ = [
     "parse_trade",
     "parse_trades",
     "parse_tx",
-    "parse_ws_frame",
     "to_int",
 ]
 
@@ -121,6 +119,7 @@ def parse_markets(payload: Json) -> list[MarketInfo]:
 
 
 def parse_candle(row: Json) -> Candle:
+    """One candle row (short keys `t/o/h/l/c/v`, or the long names) -> a candle."""
     return Candle(
         timestamp_ms=to_int(row.get("t", row.get("timestamp"))),
         open=dec(row.get("o", row.get("open"))),
@@ -166,6 +165,7 @@ def parse_funding_rates(payload: Json) -> list[VenueFundingRate]:
 
 
 def parse_funding_payment(row: Json, market_id: int | None = None) -> FundingPayment:
+    """One funding payment row; `market_id` fills in when the row omits it (per-market frames)."""
     return FundingPayment(
         timestamp_s=to_int(row.get("timestamp")),
         market_id=to_int(row.get("market_id"), market_id or 0),
@@ -184,10 +184,12 @@ def parse_position_fundings(payload: Json) -> Page[FundingPayment]:
 
 
 def parse_levels(rows: Iterable[Json], size_key: str = "size") -> tuple[BookLevel, ...]:
+    """Book rows -> levels as sent (the size field is `size_key`: orders name it differently)."""
     return tuple(BookLevel(price=dec(r.get("price")), size=dec(r.get(size_key))) for r in rows)
 
 
 def aggregate_levels(levels: tuple[BookLevel, ...], descending: bool) -> tuple[BookLevel, ...]:
+    """Orders at one price summed into one level, best first (bids `descending`)."""
     totals: dict[Decimal, Decimal] = {}
     for level in levels:
         totals[level.price] = totals.get(level.price, Decimal(0)) + level.size
@@ -281,14 +283,3 @@ def parse_market_stats(row: Json) -> MarketStats:
         current_funding_rate=dec_or_none(row.get("current_funding_rate")),
         funding_timestamp_ms=to_int(row.get("funding_timestamp")),
     )
-
-
-def parse_ws_frame(frame: Json, account_index: int | None = None) -> Frame:
-    """One websocket frame -> a typed frame (unknown types come back as `UnknownFrame`).
-
-    `account_index` turns trades of account channels into fills from that account's side.
-    """
-    # Imported here because parse_ws builds on the readers of this module.
-    from exchange.parse_ws import parse_frame
-
-    return parse_frame(frame, account_index)

@@ -59,6 +59,7 @@ def parse_position(row: Json) -> PositionInfo:
 
 
 def parse_asset(row: Json) -> AccountAsset:
+    """One asset of an account (balances as Decimal)."""
     return AccountAsset(
         asset_id=to_int(row.get("asset_id")),
         symbol=str(row.get("symbol", "")),

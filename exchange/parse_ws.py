@@ -32,21 +32,13 @@ from exchange.frames import (
     UserStatsFrame,
 )
 from exchange.parse import (
-    as_list,
-    channel_parts,
-    dec,
-    dec_or_none,
-    parse_asset,
     parse_candle,
-    parse_fill,
     parse_funding_payment,
     parse_market_stats,
-    parse_order,
     parse_order_book_depth,
-    parse_position,
-    parse_trade,
-    to_int,
 )
+from exchange.parse_account import parse_asset, parse_fill, parse_order, parse_position, parse_trade
+from exchange.parse_base import as_list, channel_parts, dec, dec_or_none, to_int
 from exchange.types import BookTop, FillInfo, UserStats
 
 Json = Mapping[str, Any]

@@ -38,6 +38,7 @@ class ProcessLock:
 
     @property
     def locked(self) -> bool:
+        """True while some waiter of this process holds the lock."""
         return self._held
 
     async def acquire(self) -> None:

@@ -1,7 +1,8 @@
 """Read side of the Lighter client: markets, prices, account, orders, fills, funding (no SDK).
 
-`ReadApi` is mixed into `exchange.client.LighterClient`, which supplies the transport, the
-account index and the auth token for private endpoints. Every method returns typed values.
+`ReadApi` needs only the transport (which carries the budget and, for private endpoints, the
+auth token) and the account index; `exchange.client.LighterClient` builds it. Every method
+returns typed values.
 """
 
 from __future__ import annotations
@@ -50,12 +51,16 @@ TX_NOT_FOUND = 21500
 
 
 class ReadApi:
-    """Typed reads over Lighter's REST API (mixin; see `LighterClient`)."""
+    """Typed reads over Lighter's REST API for one account (or public reads only).
 
-    _http: RestTransport
-    account_index: int | None
-    _markets: dict[int, MarketInfo]
-    _markets_lock: asyncio.Lock
+    The market list is cached (markets change rarely; `markets(refresh=True)` reloads it).
+    """
+
+    def __init__(self, http: RestTransport, account_index: int | None = None) -> None:
+        self._http = http
+        self.account_index = account_index
+        self._markets: dict[int, MarketInfo] = {}
+        self._markets_lock = asyncio.Lock()
 
     def _require_account(self) -> int:
         if self.account_index is None:

@@ -1,9 +1,10 @@
-"""Signing and sending transactions: shared nonces, batches of 50, retries (under `TradingApi`).
+"""Signing and sending transactions: shared nonces, batches of 50, retries.
 
 Every transaction is signed and sent while holding the (account, API key) nonce lock, with
 nonces from the shared coordinator. An invalid-nonce reply resyncs and re-signs once; a 429, 5xx
 or network error leaves the coordinator to resync (no gap) and the send is retried with backoff;
-a rejection (HTTP 400) gives its nonce back. No SDK here: `_sign` is supplied by the client.
+a rejection (HTTP 400) gives its nonce back. No SDK here: signing is the `TxSigner`'s
+(`exchange.signer.Signer` in the client).
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from exchange import parse
 from exchange.budget import backoff_delays
@@ -23,6 +23,7 @@ from exchange.errors import (
     RateLimitedError,
     RejectedError,
     TransientError,
+    redis_unreachable_is_transient,
 )
 from exchange.http import RestTransport
 from exchange.nonces import NonceCoordinator
@@ -37,19 +38,26 @@ SEND_BACKOFF_CAP_S = 5.0
 CLIENT_ORDER_INDEX_EXISTS = 21728
 
 
+class TxSigner(Protocol):
+    """What sending needs of a signer: transactions signed with the nonces it is given."""
+
+    async def sign_all(self, specs: Sequence[TxSpec], nonces: Sequence[int]) -> list[SignedTx]:
+        """Sign `specs`, one nonce each, in order."""
+        ...
+
+
 class TxSender:
-    """Signed sends of transaction specs (mixin under `TradingApi`; see `LighterClient`)."""
+    """Signed sends of transaction specs over one transport, under one key's shared nonces.
 
-    _http: RestTransport
-    _nonces: NonceCoordinator | None
+    `nonces` is None for a client without a key or without Redis: every send then refuses.
+    """
 
-    if TYPE_CHECKING:  # supplied by LighterClient
-
-        def _sign(self, spec: TxSpec, nonce: int) -> SignedTx: ...
-
-        def _ensure_signer(self) -> None: ...
-
-        def _sign_executor(self) -> Executor: ...
+    def __init__(
+        self, http: RestTransport, signer: TxSigner, nonces: NonceCoordinator | None
+    ) -> None:
+        self._http = http
+        self._signer = signer
+        self._nonces = nonces
 
     async def send_specs(self, specs: Sequence[TxSpec]) -> list[SendResult]:
         """Sign and send transactions, `sendTxBatch` in chunks of at most 50, in order."""
@@ -85,42 +93,32 @@ class TxSender:
         if self._nonces is None:
             raise ExchangeError("writes need an API key and redis_url (shared nonces)")
         rejected: RejectedError | None = None
-        async with self._nonces.reserve(count=len(specs)) as slot:
-            resynced = False
-            while True:
-                signed = await self._sign_all(specs, slot.nonces)
-                try:
-                    body = await self._send(signed)
-                except NonceError:
-                    if resynced:
-                        raise
-                    resynced = True
-                    await slot.resync()
-                    continue
-                except RejectedError as exc:
-                    # A 400 does not consume the nonce: hand it out again.
-                    slot.consume(0)
-                    rejected = exc
-                    break
-                result = parse.parse_send_tx(body)
-                if not result.tx_hashes:
-                    result = SendResult(
-                        tx_hashes=tuple(s.tx_hash for s in signed),
-                        predicted_execution_time_ms=result.predicted_execution_time_ms,
-                    )
-                return result
+        with redis_unreachable_is_transient():
+            async with self._nonces.reserve(count=len(specs)) as slot:
+                resynced = False
+                while True:
+                    signed = await self._signer.sign_all(specs, slot.nonces)
+                    try:
+                        body = await self._send(signed)
+                    except NonceError:
+                        if resynced:
+                            raise
+                        resynced = True
+                        await slot.resync()
+                        continue
+                    except RejectedError as exc:
+                        # A 400 does not consume the nonce: hand it out again.
+                        slot.consume(0)
+                        rejected = exc
+                        break
+                    result = parse.parse_send_tx(body)
+                    if not result.tx_hashes:
+                        result = SendResult(
+                            tx_hashes=tuple(s.tx_hash for s in signed),
+                            predicted_execution_time_ms=result.predicted_execution_time_ms,
+                        )
+                    return result
         raise rejected
-
-    async def _sign_all(self, specs: list[TxSpec], nonces: list[int]) -> list[SignedTx]:
-        pairs = list(zip(specs, nonces, strict=True))
-        # The SDK signer needs a running loop to be created, so that happens here; signing
-        # itself runs on one dedicated worker thread: the Go signer is ~3x faster off the main
-        # thread (bench/client_latency.py) and the event loop keeps serving streams meanwhile.
-        self._ensure_signer()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._sign_executor(), lambda: [self._sign(spec, nonce) for spec, nonce in pairs]
-        )
 
     async def _send(self, signed: list[SignedTx]) -> dict[str, Any]:
         if len(signed) == 1:

@@ -3,7 +3,8 @@
 A sendTx 200 only means "accepted". A ticket starts `submitted` and moves, on order reports
 (stream or REST) and transaction results, through a transition table to resting, partially
 filled, filled, rejected (with Lighter's status string or the tx error), or unknown after a
-timeout — which a later reconcile can still resolve.
+timeout — which a later reconcile can still resolve. The book forgets a ticket's event once its
+order ends and keeps only a bounded number of ended tickets.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from decimal import Decimal
 from enum import StrEnum
 
 from exchange.types import OrderInfo, OrderSide, TxResult
+
+# Ended tickets kept so a late report (REST lagging the stream) or a caller's `get` still finds
+# them; early reports kept until their ticket is tracked (the race is one sendTx long).
+ENDED_TICKETS_KEPT = 1_000
+EARLY_REPORTS_KEPT = 1_000
 
 
 class TicketState(StrEnum):
@@ -170,45 +176,83 @@ class Ticket:
         return dataclasses.replace(self, state=transition(self.state, TicketEvent.TIMEOUT))
 
 
+@dataclass(frozen=True, slots=True)
+class TicketBookSize:
+    """What a `TicketBook` holds: open tickets, their events, recently ended ones, early reports."""
+
+    open: int
+    events: int
+    ended: int
+    early_reports: int
+
+
 class TicketBook:
     """Tickets awaiting resolution, fed by order reports from any source.
 
     Waiters are woken on every report, so a caller can wait on an event with a timeout instead
     of polling. One book per client (account); keyed by client order index.
+
+    Only open tickets keep an event: a ticket whose order ended (filled, cancelled, rejected)
+    wakes its waiters and moves to a bounded most-recently-ended list, where `get` still finds it
+    and a late report still folds in; the oldest ended ones are forgotten. So the book holds the
+    account's live orders plus a fixed number, however many orders a long run places.
     """
 
-    def __init__(self, early_reports_kept: int = 10_000) -> None:
-        self._tickets: dict[int, Ticket] = {}
+    def __init__(
+        self,
+        *,
+        ended_kept: int = ENDED_TICKETS_KEPT,
+        early_reports_kept: int = EARLY_REPORTS_KEPT,
+    ) -> None:
+        self._open: dict[int, Ticket] = {}
         self._changed: dict[int, asyncio.Event] = {}
+        self._ended: OrderedDict[int, Ticket] = OrderedDict()
+        self._ended_kept = ended_kept
         # Race: with no latency the stream reports an order before sendTx even replies, i.e.
         # before its ticket exists. Such reports wait here (bounded) for `track`.
         self._early: OrderedDict[int, OrderInfo] = OrderedDict()
         self._early_kept = early_reports_kept
 
+    def size(self) -> TicketBookSize:
+        """How many tickets, events and reports the book holds now."""
+        return TicketBookSize(
+            open=len(self._open),
+            events=len(self._changed),
+            ended=len(self._ended),
+            early_reports=len(self._early),
+        )
+
     def track(self, ticket: Ticket) -> None:
         """Start following `ticket` (folding in any report that arrived before it)."""
-        self._tickets[ticket.client_order_index] = ticket
-        self._changed.setdefault(ticket.client_order_index, asyncio.Event())
-        early = self._early.pop(ticket.client_order_index, None)
+        index = ticket.client_order_index
+        if ticket.is_final:
+            self._end(ticket)
+        else:
+            self._ended.pop(index, None)
+            self._open[index] = ticket
+            self._changed.setdefault(index, asyncio.Event())
+        early = self._early.pop(index, None)
         if early is not None:
             self.apply_order(early)
 
     def get(self, client_order_index: int) -> Ticket | None:
-        """The latest known ticket for a client order index."""
-        return self._tickets.get(client_order_index)
+        """The latest known ticket for a client order index (open or recently ended)."""
+        ticket = self._open.get(client_order_index)
+        return ticket if ticket is not None else self._ended.get(client_order_index)
 
     def pending(self) -> list[Ticket]:
         """Tickets whose outcome is not final yet (to reconcile after a reconnect)."""
-        return [t for t in self._tickets.values() if not t.is_final]
+        return list(self._open.values())
 
     def forget(self, client_order_index: int) -> None:
         """Stop following a ticket (after the caller has its final state)."""
-        self._tickets.pop(client_order_index, None)
+        self._open.pop(client_order_index, None)
         self._changed.pop(client_order_index, None)
+        self._ended.pop(client_order_index, None)
 
     def apply_order(self, order: OrderInfo) -> Ticket | None:
         """Fold an order report into its ticket, if we follow it."""
-        ticket = self._tickets.get(order.client_order_index)
+        ticket = self.get(order.client_order_index)
         if ticket is None:
             if order.client_order_index:
                 self._early[order.client_order_index] = order
@@ -223,28 +267,49 @@ class TicketBook:
         except TicketTransitionError:
             # A late report of an older state (e.g. REST lagging the stream): keep what we know.
             return ticket
-        self._tickets[order.client_order_index] = updated
-        self._changed[order.client_order_index].set()
+        self._changed_to(updated)
         return updated
 
     def apply_tx(self, client_order_index: int, result: TxResult) -> Ticket | None:
         """Fold a transaction result into a ticket."""
-        ticket = self._tickets.get(client_order_index)
+        ticket = self.get(client_order_index)
         if ticket is None:
             return None
         try:
             updated = ticket.with_tx(result)
         except TicketTransitionError:
             return ticket
-        self._tickets[client_order_index] = updated
-        self._changed[client_order_index].set()
+        self._changed_to(updated)
         return updated
 
+    def _changed_to(self, ticket: Ticket) -> None:
+        if ticket.is_final:
+            self._end(ticket)
+            return
+        index = ticket.client_order_index
+        self._ended.pop(index, None)  # never in practice: the table keeps an ended ticket final
+        self._open[index] = ticket
+        self._changed.setdefault(index, asyncio.Event()).set()
+
+    def _end(self, ticket: Ticket) -> None:
+        index = ticket.client_order_index
+        self._open.pop(index, None)
+        event = self._changed.pop(index, None)
+        if event is not None:
+            event.set()  # waiters hold the event itself: they wake and find the ticket ended
+        self._ended[index] = ticket
+        self._ended.move_to_end(index)
+        while len(self._ended) > self._ended_kept:
+            self._ended.popitem(last=False)
+
     async def wait_changed(self, client_order_index: int, timeout_s: float) -> bool:
-        """Wait until the ticket changes or `timeout_s` passes; True if it changed."""
+        """Wait until the ticket changes or `timeout_s` passes; True if it changed.
+
+        An ended ticket has nothing left to wait for: True at once.
+        """
         event = self._changed.get(client_order_index)
         if event is None:
-            return False
+            return client_order_index in self._ended
         try:
             async with asyncio.timeout(timeout_s):
                 await event.wait()

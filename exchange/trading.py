@@ -2,7 +2,8 @@
 
 Each operation builds transaction specs (`exchange.orders`) and sends them through
 `TxSender.send_specs` (`exchange.sending`: signing under the shared nonces, batches, retries);
-orders come back as tickets that the stream and `exchange.execution` resolve.
+orders come back as tickets, tracked in the client's `TicketBook`, that the stream and
+`exchange.execution` resolve. Market rules and the live book come from the `MarketData` given.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from exchange.errors import ExchangeError
 from exchange.orders import (
@@ -47,16 +48,25 @@ DEAD_MANS_SWITCH_MIN_S = 300
 DEAD_MANS_SWITCH_MAX_S = 15 * 24 * 3600
 
 
-class TradingApi(TxSender):
-    """Signed writes (mixin; see `LighterClient`)."""
+class MarketData(Protocol):
+    """What writes need to read: a market's rules, and the book for a market order's bound."""
 
-    tickets: TicketBook
+    async def market(self, market: int | str) -> MarketInfo:
+        """One market by id or symbol."""
+        ...
 
-    if TYPE_CHECKING:  # supplied by LighterClient / ReadApi
+    async def order_book(self, market_id: int, depth: int = 100) -> OrderBook:
+        """The market's resting orders as price levels."""
+        ...
 
-        async def market(self, market: int | str) -> MarketInfo: ...
 
-        async def order_book(self, market_id: int, depth: int = 100) -> OrderBook: ...
+class TradingApi:
+    """Signed writes of one account: orders become tickets in `tickets`."""
+
+    def __init__(self, sender: TxSender, markets: MarketData, tickets: TicketBook) -> None:
+        self._sender = sender
+        self._markets = markets
+        self.tickets = tickets
 
     # --- orders -------------------------------------------------------------------------------
 
@@ -114,15 +124,8 @@ class TradingApi(TxSender):
         self, market: int | str, requests: Sequence[OrderRequest]
     ) -> list[Ticket]:
         """Place many limit orders on one market as batches; one ticket per order."""
-        info = await self.market(market)
-        specs = [self._limit_spec(info, r) for r in requests]
-        tickets: list[Ticket] = []
-        for chunk, result in zip(chunks(list(specs)), await self.send_specs(specs), strict=True):
-            hashes = list(result.tx_hashes) + [""] * (len(chunk) - len(result.tx_hashes))
-            for spec, tx_hash in zip(chunk, hashes, strict=True):
-                assert isinstance(spec, OrderSpec)
-                tickets.append(self._ticket(info, spec, tx_hash))
-        return tickets
+        info = await self._markets.market(market)
+        return await self._send_orders(info, [self._limit_spec(info, r) for r in requests])
 
     async def replace_orders(
         self, market: int | str, cancel_indexes: Sequence[int], requests: Sequence[OrderRequest]
@@ -131,11 +134,16 @@ class TradingApi(TxSender):
 
         Cancels go first so the open-order count never overshoots; one ticket per create.
         """
-        info = await self.market(market)
+        info = await self._markets.market(market)
         cancels: list[TxSpec] = [CancelSpec(info.market_id, i) for i in cancel_indexes]
-        specs = cancels + [self._limit_spec(info, r) for r in requests]
+        return await self._send_orders(
+            info, cancels + [self._limit_spec(info, r) for r in requests]
+        )
+
+    async def _send_orders(self, info: MarketInfo, specs: list[TxSpec]) -> list[Ticket]:
+        """Send `specs` in batches; one ticket per order, with its batch's tx hash."""
         tickets: list[Ticket] = []
-        for chunk, result in zip(chunks(specs), await self.send_specs(specs), strict=True):
+        for chunk, result in zip(chunks(specs), await self._sender.send_specs(specs), strict=True):
             hashes = list(result.tx_hashes) + [""] * (len(chunk) - len(result.tx_hashes))
             for spec, tx_hash in zip(chunk, hashes, strict=True):
                 if isinstance(spec, OrderSpec):
@@ -153,8 +161,8 @@ class TradingApi(TxSender):
         reduce_only: bool = False,
     ) -> Ticket:
         """Market (IOC) order whose protection price is the live best price +/- max_slippage."""
-        info = await self.market(market)
-        book = await self.order_book(info.market_id, depth=50)
+        info = await self._markets.market(market)
+        book = await self._markets.order_book(info.market_id, depth=50)
         bound = protection_price(book, side, size, max_slippage)
         spec = build_order(
             info,
@@ -166,14 +174,14 @@ class TradingApi(TxSender):
             time_in_force=TimeInForce.IOC,
             reduce_only=reduce_only,
         )
-        (result,) = await self.send_specs([spec])
+        (result,) = await self._sender.send_specs([spec])
         return self._ticket(info, spec, result.tx_hashes[0] if result.tx_hashes else "")
 
     async def modify_order(
         self, market: int | str, index: int, size: Decimal, price: Decimal, side: OrderSide
     ) -> SendResult:
         """Change a resting order's price and total size (by exchange or client index)."""
-        info = await self.market(market)
+        info = await self._markets.market(market)
         units = units_of(info)
         spec = ModifySpec(
             market_id=info.market_id,
@@ -181,24 +189,26 @@ class TradingApi(TxSender):
             base_amount=units.size_lots(size),
             price=units.price_ticks(price, is_ask=side is OrderSide.SELL),
         )
-        (result,) = await self.send_specs([spec])
+        (result,) = await self._sender.send_specs([spec])
         return result
 
     async def cancel_order(self, market: int | str, index: int) -> SendResult:
         """Cancel one order by exchange order index or client order index."""
-        info = await self.market(market)
-        (result,) = await self.send_specs([CancelSpec(info.market_id, index)])
+        info = await self._markets.market(market)
+        (result,) = await self._sender.send_specs([CancelSpec(info.market_id, index)])
         return result
 
     async def cancel_orders(self, market: int | str, indexes: Sequence[int]) -> list[SendResult]:
         """Cancel many orders of one market in batches."""
-        info = await self.market(market)
-        return await self.send_specs([CancelSpec(info.market_id, i) for i in indexes])
+        info = await self._markets.market(market)
+        return await self._sender.send_specs([CancelSpec(info.market_id, i) for i in indexes])
 
     async def cancel_all(self, market: int | str | None = None) -> SendResult:
         """Cancel every open order now, in one market or in all."""
-        market_id = 255 if market is None else (await self.market(market)).market_id
-        (result,) = await self.send_specs([CancelAllSpec(CancelAllMode.IMMEDIATE, 0, market_id)])
+        market_id = 255 if market is None else (await self._markets.market(market)).market_id
+        (result,) = await self._sender.send_specs(
+            [CancelAllSpec(CancelAllMode.IMMEDIATE, 0, market_id)]
+        )
         return result
 
     async def place_grouped(
@@ -215,7 +225,7 @@ class TradingApi(TxSender):
         Without `entry` the TP/SL close the whole current position (`position_side` is the
         side of that position) and follow its size.
         """
-        info = await self.market(market)
+        info = await self._markets.market(market)
         if entry is not None:
             parent = self._limit_spec(info, entry)
             exit_side = OrderSide.BUY if entry.side is OrderSide.SELL else OrderSide.SELL
@@ -240,7 +250,7 @@ class TradingApi(TxSender):
             grouping = Grouping.OCO
         else:
             raise ExchangeError("grouped orders are entry+TP/SL (OTO/OTOCO) or TP+SL (OCO)")
-        (result,) = await self.send_specs([GroupSpec(grouping, tuple(legs))])
+        (result,) = await self._sender.send_specs([GroupSpec(grouping, tuple(legs))])
         tx_hash = result.tx_hashes[0] if result.tx_hashes else ""
         return [self._ticket(info, leg, tx_hash) for leg in legs]
 
@@ -248,14 +258,14 @@ class TradingApi(TxSender):
         self, market: int | str, leverage: Decimal, margin_mode: MarginMode = MarginMode.CROSS
     ) -> SendResult:
         """Set the leverage and margin mode of one market."""
-        info = await self.market(market)
+        info = await self._markets.market(market)
         if info.max_leverage and leverage > info.max_leverage:
             raise ExchangeError(f"{info.symbol}: leverage {leverage} above max {info.max_leverage}")
         mode = (
             MarginModeCode.ISOLATED if margin_mode is MarginMode.ISOLATED else MarginModeCode.CROSS
         )
         spec = LeverageSpec(info.market_id, leverage_fraction(leverage), mode)
-        (result,) = await self.send_specs([spec])
+        (result,) = await self._sender.send_specs([spec])
         return result
 
     # --- dead-man's switch --------------------------------------------------------------------
@@ -267,12 +277,12 @@ class TradingApi(TxSender):
                 f"dead-man's switch must be {DEAD_MANS_SWITCH_MIN_S}s..{DEAD_MANS_SWITCH_MAX_S}s"
             )
         at_ms = int(((time.time() if now_s is None else now_s) + seconds) * 1000)
-        await self.send_specs([CancelAllSpec(CancelAllMode.SCHEDULED, at_ms)])
+        await self._sender.send_specs([CancelAllSpec(CancelAllMode.SCHEDULED, at_ms)])
         return at_ms
 
     async def abort_dead_mans_switch(self) -> SendResult:
         """Remove the scheduled cancel-all."""
-        (result,) = await self.send_specs([CancelAllSpec(CancelAllMode.ABORT, 0)])
+        (result,) = await self._sender.send_specs([CancelAllSpec(CancelAllMode.ABORT, 0)])
         return result
 
 

@@ -5,7 +5,7 @@
 - No import cycles among the modules of `bots`, `exchange` and `lighterweb`, relative imports and
   imports inside functions or `TYPE_CHECKING` blocks included.
 - `exchange` never imports `bots`.
-- Only `exchange/client.py` imports the Lighter SDK (`lighter`); tests may too.
+- Only `exchange/signer.py` imports the Lighter SDK (`lighter`); tests may too.
 - The simulator never imports Django (it runs without it) nor the SDK.
 """
 
@@ -25,7 +25,7 @@ PURE_ALLOWED_ROOTS = {
     "__future__", "dataclasses", "decimal", "enum", "typing", "collections", "itertools",
     "functools", "math", "operator", "bisect", "abc",
 }  # fmt: skip
-SDK_IMPORTER = "exchange/client.py"
+SDK_IMPORTER = "exchange/signer.py"
 
 
 def _source_files() -> list[Path]:
@@ -91,7 +91,7 @@ def test_exchange_never_imports_bots() -> None:
     assert not {k: v for k, v in offenders.items() if v}
 
 
-def test_only_the_client_module_imports_the_lighter_sdk() -> None:
+def test_only_the_signer_module_imports_the_lighter_sdk() -> None:
     importers = sorted(
         _rel(p) for p in _source_files() if "lighter" in _roots(_imported_modules(p))
     )

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+import redis.exceptions
+
+from exchange.budget import RequestBudget
+from exchange.errors import TransientError
 from exchange.execution import CloseStatus
+from exchange.http import RestTransport
+from exchange.redis_clients import async_redis_client
 from exchange.tickets import TicketState
 from exchange.types import OrderSide, PositionSide
+from lighterweb.redis_server import free_port
 from tests.exchange.conftest import client_for
 
 ETH = 0
@@ -19,14 +27,14 @@ async def test_burst_of_429s_on_sendtx_never_reaches_the_caller(client, simulato
     simulator.faults({"kind": "http_429", "target": "sendTx", "count": 3})
     ticket = await client.place_order(ETH, OrderSide.BUY, SIZE, top.bid - 50, next(ids))
     assert (await client.resolve(ticket)).state is TicketState.RESTING
-    assert client._http.rate_limited_replies == 3
+    assert client.http.rate_limited_replies == 3
     assert len(await client.open_orders(ETH)) == 1  # sent once, no duplicate
 
 
 async def test_burst_of_429s_on_reads_is_absorbed(client, simulator):
     simulator.faults({"kind": "http_429", "target": "account", "count": 3})
     account = await client.account()
-    assert account.collateral > 0 and client._http.rate_limited_replies == 3
+    assert account.collateral > 0 and client.http.rate_limited_replies == 3
 
 
 async def test_server_errors_on_sendtx_leave_no_nonce_gap(client, simulator, ids):
@@ -63,7 +71,7 @@ async def test_standard_tier_budget_makes_callers_wait_instead_of_429(
             await c.account()
         usage = await c.budget_usage()
         assert (usage.used, usage.limit) == (5, 5)
-        assert c._http.rate_limited_replies == 0
+        assert c.http.rate_limited_replies == 0
 
 
 async def test_invalid_nonce_is_resynced_and_resigned_once(client, redis_client, ids):
@@ -118,3 +126,17 @@ async def test_close_that_stays_partial_reports_the_remainder(client, simulator,
 async def test_close_with_no_position_is_already_closed(client, ids):
     result = await client.close_position(ETH, ids)
     assert result.status is CloseStatus.CLOSED and result.attempts == 0
+
+
+async def test_redis_unreachable_is_a_transient_error():
+    # The budget lives in Redis: losing it is weather (retry), not a crash with a redis type.
+    dead = async_redis_client(f"redis://127.0.0.1:{free_port()}/0")
+    transport = RestTransport("http://127.0.0.1:9", budget=RequestBudget(dead, "nowhere"))
+    try:
+        with pytest.raises(TransientError) as raised:
+            await transport.post_form("sendTx", {"tx_type": 14, "tx_info": "{}"})
+    finally:
+        await transport.close()
+        await dead.aclose()
+    assert raised.value.is_transient
+    assert isinstance(raised.value.__cause__, redis.exceptions.ConnectionError)

@@ -80,9 +80,9 @@ async def test_candles_span_more_than_one_page(client, simulator, ids):
     await _taker_buys(client, ids, 1)
     now_ms = simulator.call(lambda: simulator.server.now_ms())
     start = now_ms - 700 * 60_000
-    sent = client._http.requests_sent
+    sent = client.http.requests_sent
     candles = await client.candles(ETH, "1m", start, now_ms)
-    assert client._http.requests_sent - sent == 2  # 701 one-minute buckets, 500 per call
+    assert client.http.requests_sent - sent == 2  # 701 one-minute buckets, 500 per call
     assert candles and candles[-1].volume_base >= SIZE
     assert all(start <= c.timestamp_ms <= now_ms for c in candles)
 

@@ -74,10 +74,10 @@ async def test_market_order_fills_within_its_protection_price(client, ids):
 
 async def test_order_below_minimum_is_refused_before_sending(client, ids):
     eth = await client.market(ETH)
-    sent = client._http.requests_sent
+    sent = client.http.requests_sent
     with pytest.raises(OrderRefusedError, match=str(eth.min_base_amount)):
         await client.place_order(ETH, OrderSide.BUY, eth.min_base_amount / 2, Decimal(1000), 1)
-    assert client._http.requests_sent == sent
+    assert client.http.requests_sent == sent
 
 
 async def test_prices_round_away_from_aggression_and_sizes_down(client, ids):
@@ -126,9 +126,9 @@ async def test_sixty_orders_go_out_as_two_batches_and_all_rest(client, ids):
         OrderRequest(OrderSide.BUY, SIZE, top.bid - 10 - i, next(ids), post_only=True)
         for i in range(60)
     ]
-    sent = client._http.requests_sent
+    sent = client.http.requests_sent
     tickets = await client.place_orders(ETH, requests)
-    batch_requests = client._http.requests_sent - sent
+    batch_requests = client.http.requests_sent - sent
     assert len(tickets) == 60 and batch_requests <= 4  # 2 batches + market/nonce lookups
     assert len(await client.open_orders(ETH)) == 60
     resolved = [await client.resolve(t) for t in tickets[:3]]

@@ -23,11 +23,11 @@ async def test_markets_carry_decimals_minimums_and_leverage(client):
 
 async def test_markets_are_cached_until_refresh(client):
     await client.markets()
-    sent = client._http.requests_sent
+    sent = client.http.requests_sent
     await client.markets()
-    assert client._http.requests_sent == sent
+    assert client.http.requests_sent == sent
     await client.markets(refresh=True)
-    assert client._http.requests_sent == sent + 1
+    assert client.http.requests_sent == sent + 1
 
 
 async def test_accounts_by_l1_address_lists_the_master(client, funded_account):

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from exchange.orders import OrderRequest
 from exchange.stream_events import Connected, OrderUpdate, Reconnected
 from exchange.tickets import TicketState
 from exchange.types import OrderSide
@@ -50,10 +51,10 @@ async def test_ticket_resolves_from_the_stream_without_rest_polling(streamed):
     top = (await client.order_book(ETH)).top()
     ticket = await client.place_order(ETH, OrderSide.BUY, SIZE, top.bid - 50, 1)
     await _next(seen, OrderUpdate)
-    sent = client._http.requests_sent
+    sent = client.http.requests_sent
     ticket = await client.resolve(ticket, timeout_s=5)
     assert ticket.state is TicketState.RESTING
-    assert client._http.requests_sent == sent
+    assert client.http.requests_sent == sent
 
 
 async def test_fill_reported_by_the_stream_resolves_an_ioc(streamed):
@@ -77,3 +78,22 @@ async def test_update_missed_during_a_drop_is_recovered_by_reconcile(streamed, s
     await _next(seen, Reconnected)
     (reconciled,) = await client.reconcile_pending()
     assert reconciled.state is TicketState.REJECTED and reconciled.reason.startswith("canceled")
+
+
+async def test_tickets_of_ended_orders_keep_no_event_in_the_client(streamed):
+    client, _ = streamed
+    top = (await client.order_book(ETH)).top()
+    requests = [
+        OrderRequest(OrderSide.BUY, SIZE, top.bid - 50 - i, 100 + i, post_only=True)
+        for i in range(30)
+    ]
+    resting = await client.place_orders(ETH, requests)
+    for ticket in resting:
+        assert (await client.resolve(ticket, timeout_s=5)).state is TicketState.RESTING
+    assert client.tickets.size().open == 30
+    filled = await client.place_order(ETH, OrderSide.BUY, SIZE, top.ask, 200, ioc=True)
+    await client.cancel_all(ETH)
+    for ticket in [*resting, filled]:
+        assert (await client.resolve(ticket, timeout_s=5, final=True)).is_final
+    size = client.tickets.size()
+    assert (size.open, size.events, size.ended) == (0, 0, 31)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from exchange import frames, parse
+from exchange import frames, parse, parse_ws
 from exchange.types import (
     LiquidityRole,
     MarginMode,
@@ -48,7 +48,7 @@ ALL_FIXTURES = sorted(p.name for p in FIXTURES.glob("*.json"))
 def test_every_fixture_payload_parses_into_typed_values(name: str) -> None:
     payload = _load(name)
     if name.startswith("ws_"):
-        result = parse.parse_ws_frame(payload)
+        result = parse_ws.parse_frame(payload)
         assert not isinstance(result, frames.UnknownFrame), result
     else:
         assert name in HTTP_PARSERS, f"no parser mapped for REST fixture {name}"
@@ -78,7 +78,7 @@ def test_account_reads_balances_and_a_flat_position() -> None:
 
 
 def test_stream_position_with_fractional_imf_reads_as_long_20x() -> None:
-    frame = parse.parse_ws_frame(_load("ws_account_all_positions_update.json"))
+    frame = parse_ws.parse_frame(_load("ws_account_all_positions_update.json"))
     assert isinstance(frame, frames.AccountPositionsFrame)
     (eth,) = frame.positions
     assert eth.side is PositionSide.LONG and eth.size == Decimal("1.5000")
@@ -96,7 +96,7 @@ def test_orders_page_carries_cursor_and_fill_ratio() -> None:
 
 
 def test_partially_filled_stream_order_reports_its_fill_ratio() -> None:
-    frame = parse.parse_ws_frame(_load("ws_account_orders_update.json"))
+    frame = parse_ws.parse_frame(_load("ws_account_orders_update.json"))
     assert isinstance(frame, frames.AccountOrdersFrame) and frame.account_index == 1234
     (order,) = frame.orders
     assert order.fill_ratio == Decimal("0.4")
@@ -118,7 +118,7 @@ def test_missing_or_null_trade_lists_read_as_empty(name: str) -> None:
 
 
 def test_account_trade_becomes_a_taker_buy_fill_of_that_account() -> None:
-    frame = parse.parse_ws_frame(_load("ws_account_all_trades_update.json"))
+    frame = parse_ws.parse_frame(_load("ws_account_all_trades_update.json"))
     assert isinstance(frame, frames.AccountFillsFrame)
     (fill,) = frame.fills
     assert fill.side is OrderSide.BUY and fill.role is LiquidityRole.TAKER
@@ -144,13 +144,13 @@ def test_order_book_orders_aggregate_to_levels_best_first() -> None:
 
 
 def test_book_delta_keeps_nonce_chain_for_continuity_checks() -> None:
-    frame = parse.parse_ws_frame(_load("ws_order_book_update.json"))
+    frame = parse_ws.parse_frame(_load("ws_order_book_update.json"))
     assert isinstance(frame, frames.OrderBookFrame) and not frame.is_snapshot
     assert (frame.book.begin_nonce, frame.book.nonce) == (9182389998, 9182390020)
 
 
 def test_empty_ticker_has_no_prices() -> None:
-    frame = parse.parse_ws_frame(_load("ws_ticker_subscribed_empty.json"))
+    frame = parse_ws.parse_frame(_load("ws_ticker_subscribed_empty.json"))
     assert isinstance(frame, frames.TickerFrame)
     assert frame.top.bid is None and frame.top.mid is None
 
@@ -169,7 +169,7 @@ def test_empty_ticker_has_no_prices() -> None:
     ],
 )
 def test_control_frames(raw: dict[str, Any], expected: frames.Frame) -> None:
-    assert parse.parse_ws_frame(raw) == expected
+    assert parse_ws.parse_frame(raw) == expected
 
 
 def test_tx_failure_reason_comes_from_event_info() -> None:

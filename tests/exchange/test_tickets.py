@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import astuple
 from decimal import Decimal
 
 import pytest
 
 from exchange.tickets import (
+    EARLY_REPORTS_KEPT,
+    ENDED_TICKETS_KEPT,
     TRANSITIONS,
     Ticket,
     TicketBook,
+    TicketBookSize,
     TicketEvent,
     TicketState,
     TicketTransitionError,
@@ -142,3 +146,71 @@ def test_pending_lists_only_unfinished_tickets():
     book.track(_ticket(client_order_index=8))
     book.apply_order(_order("filled", "2"))
     assert [t.client_order_index for t in book.pending()] == [8]
+
+
+def test_ten_thousand_orders_leave_only_live_tickets_and_a_bounded_tail():
+    # A long run: every order is tracked, reported resting, then filled or cancelled. Reports
+    # also arrive early (before track) and late (after the order ended).
+    book = TicketBook()
+    live_at_most = 50
+    largest = book.size()
+    for index in range(1, 10_001):
+        if index % 7 == 0:  # the stream was faster than the sendTx reply
+            book.apply_order(_order("open", client_order_index=index))
+        book.track(_ticket(client_order_index=index))
+        book.apply_order(_order("open", client_order_index=index))
+        ending = index - live_at_most
+        if ending > 0:
+            status, filled = ("filled", "2") if ending % 2 else ("canceled", "0")
+            book.apply_order(_order(status, filled, client_order_index=ending))
+            book.apply_order(_order("open", client_order_index=ending))  # late, older state
+        size = book.size()
+        largest = TicketBookSize(*map(max, astuple(largest), astuple(size)))
+    assert book.size() == TicketBookSize(
+        open=live_at_most, events=live_at_most, ended=ENDED_TICKETS_KEPT, early_reports=0
+    )
+    assert largest == book.size()  # never more on the way either
+    assert {t.client_order_index for t in book.pending()} == set(range(9_951, 10_001))
+
+
+def test_reports_of_orders_never_tracked_here_stay_bounded():
+    # The account stream reports every order of the account, other bots' included.
+    book = TicketBook()
+    for index in range(1, 5_001):
+        book.apply_order(_order("open", client_order_index=index))
+    assert book.size().early_reports == EARLY_REPORTS_KEPT
+    assert book.get(5_000) is None and book.size().open == 0
+
+
+def test_an_ended_ticket_drops_its_event_but_is_still_found_and_stays_final():
+    book = TicketBook()
+    book.track(_ticket())
+    book.apply_order(_order("canceled"))
+    assert book.size() == TicketBookSize(open=0, events=0, ended=1, early_reports=0)
+    assert book.get(7).state is TicketState.REJECTED
+    assert book.apply_order(_order("open")).state is TicketState.REJECTED
+    assert book.pending() == []
+
+
+async def test_a_waiter_wakes_when_its_ticket_ends_and_later_waits_return_at_once():
+    book = TicketBook()
+    book.track(_ticket())
+    waiter = asyncio.create_task(book.wait_changed(7, 5))
+    await asyncio.sleep(0)
+    book.apply_order(_order("filled", "2"))
+    assert await waiter is True
+    assert await book.wait_changed(7, 5) is True
+
+
+def test_the_oldest_ended_tickets_are_forgotten_first():
+    book = TicketBook(ended_kept=2)
+    for index in (1, 2, 3):
+        book.track(_ticket(client_order_index=index))
+        book.apply_order(_order("filled", "2", client_order_index=index))
+    assert [book.get(i) is not None for i in (1, 2, 3)] == [False, True, True]
+
+
+def test_tracking_an_already_final_ticket_keeps_no_event():
+    book = TicketBook()
+    book.track(_ticket(state=TicketState.REJECTED, reason="never executed by the exchange"))
+    assert book.size() == TicketBookSize(open=0, events=0, ended=1, early_reports=0)
