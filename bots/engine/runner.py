@@ -44,7 +44,7 @@ from bots.strategies.grid import MarketView, Side
 from bots.strategies.grid.strategy import GridStrategy
 from bots.strategies.protocol import Cancel, Decide, Event, Filled, Halt, Leg, Place, PositionSet
 from exchange.client import LighterClient
-from exchange.errors import ExchangeError, RejectedError
+from exchange.errors import ExchangeError, RejectedError, TransientError
 from exchange.orders import OrderRequest
 from exchange.streams import AccountStream, StreamEvent
 from exchange.types import OrderInfo, OrderSide
@@ -423,6 +423,15 @@ class BotRunner:
             await db(recording.orders_refused)(self.bot, self.fence, rows, str(exc))
             self.orders.track(rows)
             await self.event("batch_refused", str(exc), EventLevel.ERROR, centre=state.centre)
+            return
+        except TransientError as exc:
+            # Retried by the client already; whether the batch executed is unknown. The intents
+            # stay intents and the cancels are planned again: reconcile (due now) adopts what
+            # executed and resolves what never did, so nothing is placed twice.
+            self._refused_until = time.monotonic() + REFUSED_BACKOFF_S
+            self.orders.cancelling.difference_update(cancels)
+            self.reconcile_due = True
+            await self.event("send_failed", str(exc), EventLevel.WARNING, centre=state.centre)
             return
         self.sends += 1
         if self.on_accepted is not None:
