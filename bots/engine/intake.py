@@ -144,5 +144,7 @@ def _book_fills(
         if owner is None or ledger.has_fill(info.trade_id):
             continue
         ledger.apply_fill(reports.ledger_fill(info, owner.level))
-        burst.events.append(Filled(leg, Side(str(info.side)), info.size, owner.level))
+        side = Side(str(info.side))
+        filled = Filled(leg, side, info.size, owner.level, info.client_order_index, info.price)
+        burst.events.append(filled)
         burst.booked.add(info.trade_id)

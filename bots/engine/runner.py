@@ -216,7 +216,20 @@ class BotRunner:
 
     def apply_new_fills(self, new: list[Fill]) -> None:
         """Each newly recorded fill moves the position and the centre to its level."""
-        self.tell([Filled(self.leg, Side(f.side), f.size_base, f.level_index) for f in new])
+        # Recorded fills carry their Order row (fills_record sets it): no query here.
+        self.tell(
+            [
+                Filled(
+                    self.leg,
+                    Side(f.side),
+                    f.size_base,
+                    f.level_index,
+                    f.order.client_order_index if f.order else None,
+                    f.price,
+                )
+                for f in new
+            ]  # fmt: skip
+        )
 
     async def _note_unexpected_ends(self, rows: list[Order]) -> None:
         for row in rows:

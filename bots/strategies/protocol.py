@@ -48,12 +48,15 @@ class OrderTraded:
 
 @dataclass(frozen=True)
 class Filled:
-    """A fill of one of our orders: `size_base` traded on `side` at the order's `level`."""
+    """A fill of one of our orders: `size_base` traded on `side` at the order's `level` (for the
+    orders that have one), at `price`, of the order with `client_order_index`."""
 
     leg: Leg
     side: Side
     size_base: Decimal
     level: int | None
+    client_order_index: int | None = None
+    price: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,24 @@ class PositionSet:
 
 
 @dataclass(frozen=True)
+class Tick:
+    """Time passed: `now_ms` is the runner's wall clock in milliseconds (strategies never read a
+    clock; timeouts, hold times and cooldowns are decided from this)."""
+
+    now_ms: int
+
+
+@dataclass(frozen=True)
+class OrderEnded:
+    """One of our orders left the book without (fully) filling: cancelled or rejected, with the
+    exchange's reason (a market order that expired unfilled ends this way too)."""
+
+    leg: Leg
+    client_order_index: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Decide:
     """The end of a burst: the market and our working orders now; answer with intents."""
 
@@ -73,7 +94,7 @@ class Decide:
     working: Sequence[LiveOrder]
 
 
-Event = BookChanged | OrderTraded | Filled | PositionSet | Decide
+Event = BookChanged | OrderTraded | Filled | PositionSet | Tick | OrderEnded | Decide
 
 
 # --- intents (what the strategy asks for) ----------------------------------------------------
@@ -96,6 +117,18 @@ class Cancel:
 
 
 @dataclass(frozen=True)
+class MarketOrder:
+    """A market (IOC) order of `size_base` on `side` whose average execution price must not be
+    worse than `worst_price`; `reduce_only` for closes and repairs."""
+
+    leg: Leg
+    side: Side
+    size_base: Decimal
+    worst_price: Decimal
+    reduce_only: bool = False
+
+
+@dataclass(frozen=True)
 class Halt:
     """A risk exit: stop placing, cancel everything, flatten `flatten_base` if not zero."""
 
@@ -104,7 +137,7 @@ class Halt:
     flatten_base: Decimal
 
 
-Intent = Place | Cancel | Halt
+Intent = Place | Cancel | MarketOrder | Halt
 
 
 class Strategy(Protocol):
