@@ -8,6 +8,7 @@ from bots.engine import intake
 from bots.engine.working import ENDED_KEPT, WorkingOrders
 from bots.models import Order
 from bots.strategies.accounting import Ledger
+from bots.strategies.grid import Side
 from bots.strategies.protocol import Filled, Leg, OrderTraded
 from exchange.streams import FillEvent, OrderUpdate
 from exchange.types import FillInfo, LiquidityRole, OrderInfo, OrderSide
@@ -87,4 +88,4 @@ def test_a_fill_reported_after_its_order_ended_still_finds_its_level() -> None:
     intake.take_in([OrderUpdate(7, (_report(3, "filled", Decimal(1)),), False)], LEG, MARKET,
                    orders, ledger)  # fmt: skip
     burst = intake.take_in([FillEvent(7, (_fill(3),), False)], LEG, MARKET, orders, ledger)
-    assert burst.events == [Filled(LEG, "buy", Decimal("1"), 3)]  # type: ignore[arg-type]
+    assert burst.events == [Filled(LEG, Side.BUY, Decimal("1"), 3, 3, Decimal("100"))]
