@@ -216,19 +216,13 @@ class BotRunner:
 
     def apply_new_fills(self, new: list[Fill]) -> None:
         """Each newly recorded fill moves the position and the centre to its level."""
+        self.tell([self._filled(fill) for fill in new])
+
+    def _filled(self, fill: Fill) -> Filled:
         # Recorded fills carry their Order row (fills_record sets it): no query here.
-        self.tell(
-            [
-                Filled(
-                    self.leg,
-                    Side(f.side),
-                    f.size_base,
-                    f.level_index,
-                    f.order.client_order_index if f.order else None,
-                    f.price,
-                )
-                for f in new
-            ]  # fmt: skip
+        index = fill.order.client_order_index if fill.order else None
+        return Filled(
+            self.leg, Side(fill.side), fill.size_base, fill.level_index, index, fill.price
         )
 
     async def _note_unexpected_ends(self, rows: list[Order]) -> None:
