@@ -15,7 +15,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import redis.asyncio as aioredis
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from redis.exceptions import RedisError
@@ -23,6 +22,7 @@ from redis.exceptions import RedisError
 from bots.models import BotStatus, ExchangeAccount, GridBot
 from bots.selectors import account_list, order_list
 from exchange.budget import BudgetUsage, budget_usage
+from exchange.redis_clients import async_redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -79,13 +79,10 @@ def account_summary_list(*, with_budget: bool = True) -> list[AccountSummary]:
 
 def account_budget_usage(account: ExchangeAccount) -> BudgetUsage | None:
     """What the shared request budget of the account's L1 address has spent (None if unknown)."""
-    # The same budget name as the exchange client uses (exchange/client.py).
-    key = account.l1_address or f"account-{account.account_index}"
+    key = account.budget_key
 
     async def read() -> BudgetUsage:
-        client = aioredis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5
-        )
+        client = async_redis_client(settings.REDIS_URL, timeout_s=0.5)
         try:
             return await budget_usage(client, key, account.tier)  # type: ignore[arg-type]
         finally:

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bots.dashboard import broadcast
-from bots.engine.controls import ExchangeActionFailed, account_client, exchange_run
+from bots.engine.controls import ExchangeActionFailed, exchange_run
 from bots.models import BotStatus, ExchangeAccount, Market
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def account_test_connection(account: ExchangeAccount) -> ConnectionReport:
         raise ExchangeActionFailed("Store an API private key first.")
 
     async def check() -> dict[str, Any]:
-        async with account_client(account, signing=True) as client:
+        async with account.client() as client:
             await client.check_api_key()
             return await _account_state(client)
 
@@ -86,7 +86,7 @@ def account_refresh(account: ExchangeAccount) -> dict[str, Any]:
 
     async def read() -> dict[str, Any]:
         # Signing credentials: open orders are a private endpoint (auth token from the signer).
-        async with account_client(account, signing=True) as client:
+        async with account.client() as client:
             return await _account_state(client)
 
     now = timezone.now()
@@ -125,7 +125,7 @@ def account_lookup_index(account: ExchangeAccount) -> int:
         raise ExchangeActionFailed("Set the L1 address first.")
 
     async def lookup() -> list[int]:
-        async with account_client(account, signing=False) as client:
+        async with account.client(signing=False) as client:
             return await client.accounts_by_l1_address(account.l1_address)
 
     indexes = exchange_run(account, lookup)
@@ -140,7 +140,7 @@ def markets_sync(account: ExchangeAccount) -> int:
     """Create or update the Market rows of the account's network from the exchange."""
 
     async def fetch() -> list[Any]:
-        async with account_client(account, signing=False) as client:
+        async with account.client(signing=False) as client:
             return await client.markets()
 
     infos = exchange_run(account, fetch)

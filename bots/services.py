@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -43,6 +42,7 @@ from bots.models import (
     GridBot,
     Market,
 )
+from exchange.redis_clients import redis_client
 
 __all__ = [
     "BotActionRefused",
@@ -99,7 +99,7 @@ def event_record(
 
 
 def _runner_alive(bot_id: int) -> bool:
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    client = redis_client(settings.REDIS_URL)
     try:
         return lease_holder(client, bot_id) is not None
     finally:

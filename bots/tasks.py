@@ -18,21 +18,22 @@ from django.utils import timezone
 
 from bots import accounts
 from bots.engine import controls, deadman, supervisor
-from bots.engine.leases import BotLease, fence_claim, fence_floor
+from bots.engine.leases import BotLease, fence_claim, fence_floor, lease_ttl_seconds
 from bots.models import GridBot
+from exchange.redis_clients import redis_client
 
 logger = logging.getLogger(__name__)
 
 
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    return redis_client(settings.REDIS_URL)
 
 
 @shared_task(name="bots.tasks.run_bot_task", acks_late=False, ignore_result=True)  # type: ignore[untyped-decorator]
 def run_bot_task(bot_id: int) -> str:
     """Hold the bot's lease and run its loop until it stops; "busy" if another runner holds it."""
     client = _redis()
-    lease = BotLease(client, bot_id, ttl_s=controls.lease_ttl_seconds())
+    lease = BotLease(client, bot_id, ttl_s=lease_ttl_seconds())
     try:
         fence = lease.acquire(floor=fence_floor(bot_id))
         if fence is None:

@@ -302,6 +302,12 @@ class RequestBudget:
         )
 
 
+def budget_name(l1_address: str | None, account_index: int | None) -> str:
+    """The shared budget of an account: Lighter limits per L1 address; an account whose address
+    is not known yet gets a budget of its own."""
+    return l1_address or f"account-{account_index}"
+
+
 async def budget_usage(
     redis: aioredis.Redis,
     key: str,

@@ -44,7 +44,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, cast, overload
 
-from exchange.budget import BudgetUsage, RequestBudget
+from exchange.budget import BudgetUsage, RequestBudget, budget_name
 from exchange.execution import POLL_FIRST_S, POLL_MAX_S, ExecutionApi
 from exchange.http import DEFAULT_TIMEOUT_S, RestTransport
 from exchange.nonces import NonceCoordinator
@@ -149,7 +149,7 @@ class LighterClient:
         self._redis = None if redis_url is None else async_redis_client(redis_url)
         self._budget: RequestBudget | None = None
         if self._redis is not None:
-            budget_key = self.l1_address or f"account-{account_index}"
+            budget_key = budget_name(self.l1_address, account_index)
             self._budget = RequestBudget(self._redis, budget_key, tier, per_minute)
         self.http = RestTransport(
             self.base_url,

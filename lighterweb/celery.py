@@ -27,10 +27,11 @@ app.autodiscover_tasks()
 
 def write_beat_heartbeat() -> None:
     """Store "beat is alive now" in Redis; /healthz reads it."""
-    import redis
     from django.conf import settings
 
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    from exchange.redis_clients import redis_client
+
+    client = redis_client(settings.REDIS_URL, timeout_s=2)
     try:
         client.set(settings.BEAT_HEARTBEAT_KEY, f"{time.time():.3f}", ex=3600)
     finally:

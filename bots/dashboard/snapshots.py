@@ -17,16 +17,11 @@ from django.db.models import Count, Q
 
 from bots import schemas, selectors
 from bots.account_summaries import AccountSummary, account_summary, account_summary_list
-from bots.models import BotEvent, Fill, GridBot, Order, OrderStatus, SpacingMode
+from bots.models import BotEvent, Fill, GridBot, Order, OrderStatus
 from bots.selectors import LIVE_ORDER_STATUSES
 from bots.strategies.grid.config import (
-    GridConfig,
     Lattice,
     Side,
-    SizeMode,
-    Spacing,
-    step_from_percent,
-    tick_from_decimals,
 )
 from bots.summary_schemas import AccountSummaryOut, PnlOut
 
@@ -183,18 +178,8 @@ def _lattice(bot: GridBot) -> Lattice | None:
     """The bot's lattice as the grid core computes it (None when its config is unusable)."""
     if bot.anchor_price is None:
         return None
-    geometric = bot.spacing_mode == SpacingMode.GEOMETRIC
     try:
-        config = GridConfig(
-            spacing=Spacing.GEOMETRIC if geometric else Spacing.ARITHMETIC,
-            # The model stores the geometric step in percent (the admin form's unit).
-            step=step_from_percent(bot.step) if geometric else bot.step,
-            levels_per_side=bot.levels_per_side,
-            size_mode=SizeMode(bot.size_mode),
-            size=bot.size,
-            tick_size=tick_from_decimals(bot.market.price_decimals),
-            lot_size=tick_from_decimals(bot.market.size_decimals),
-        )
+        config = bot.grid_config()
         return Lattice(bot.anchor_price, config)
     except ValueError as error:
         logger.info("bot %s %s: no ladder to show: %s", bot.pk, bot.market.symbol, error)

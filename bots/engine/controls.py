@@ -26,9 +26,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from bots.engine import recording, reports
-from bots.engine.leases import BotLease, fence_claim, fence_floor
+from bots.engine.leases import BotLease, fence_claim, fence_floor, lease_ttl_seconds
 from bots.models import BotStatus, DesiredState, EventLevel, ExchangeAccount, GridBot, Order
 from bots.strategies.orders import ACTIVE
+from exchange.redis_clients import redis_client
 from lighterweb.crypto import SecretDecryptionError
 
 if TYPE_CHECKING:
@@ -93,27 +94,6 @@ class EmergencyReport:
 
 
 # -- clients ------------------------------------------------------------------------------------
-
-
-def account_client(account: ExchangeAccount, *, signing: bool) -> LighterClient:
-    """A LighterClient for the account (created per call: the signer must not cross a fork)."""
-    # Imported here: the exchange client pulls in the SDK, which web pages never need.
-    from exchange.client import LighterClient
-
-    kwargs: dict[str, Any] = {
-        "chain_id": account.chain_id,
-        "ws_url": account.ws_url,
-        "l1_address": account.l1_address or None,
-        "redis_url": settings.REDIS_URL,
-        "tier": account.tier,
-    }
-    if signing:
-        kwargs |= {
-            "account_index": account.account_index,
-            "api_key_index": account.api_key_index,
-            "api_private_key": account.decrypt_api_private_key(),
-        }
-    return LighterClient(account.base_url, **kwargs)
 
 
 def exchange_run(account: ExchangeAccount, call: Callable[[], Awaitable[T]]) -> T:
@@ -201,7 +181,7 @@ def account_cancel_all(account: ExchangeAccount, market_id: int | None) -> Cance
         return CancelReport(account.pk, market_id, 0, error="no API key configured")
 
     async def cancel() -> tuple[int, list[int]]:
-        async with account_client(account, signing=True) as client:
+        async with account.client() as client:
             return await orders_cancel_verified(client, market_id)
 
     try:
@@ -217,12 +197,7 @@ def account_cancel_all(account: ExchangeAccount, market_id: int | None) -> Cance
 
 
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
-
-
-def lease_ttl_seconds() -> float:
-    """Lease TTL of bot tasks (setting BOT_LEASE_TTL_SECONDS, default 15)."""
-    return float(settings.BOT_LEASE_TTL_SECONDS)
+    return redis_client(settings.REDIS_URL)
 
 
 def bot_orders_cancel_offline(bot_id: int, *, reason: str) -> str:
@@ -259,7 +234,7 @@ def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
     )
 
     async def cancel() -> tuple[tuple[int, list[int]], list[OrderInfo]]:
-        async with account_client(account, signing=True) as client:
+        async with account.client() as client:
             outcome = await orders_cancel_verified(client, market_id, own)
             finals = await client.orders_by_client_index(active) if active else []
             return outcome, finals
@@ -311,7 +286,7 @@ def account_positions_close(account: ExchangeAccount) -> list[CloseReport]:
     """Close every open position of the account with verified reduce-only market orders."""
 
     async def positions() -> list[Any]:
-        async with account_client(account, signing=True) as client:
+        async with account.client() as client:
             return [p for p in await client.positions() if p.size]
 
     reports: list[CloseReport] = []
@@ -319,7 +294,7 @@ def account_positions_close(account: ExchangeAccount) -> list[CloseReport]:
         indexes = account.allocate_client_order_indexes(CLOSE_ORDER_INDEXES)
 
         async def close(market_id: int = position.market_id, ids: range = indexes) -> Any:
-            async with account_client(account, signing=True) as client:
+            async with account.client() as client:
                 return await client.close_position(market_id, ids)
 
         result = exchange_run(account, close)

@@ -24,11 +24,11 @@ from bots.dashboard import broadcast
 from bots.engine.controls import (
     ExchangeActionFailed,
     account_can_sign,
-    account_client,
     exchange_run,
 )
 from bots.engine.leases import lease_holder
 from bots.models import DesiredState, ExchangeAccount, GridBot
+from exchange.redis_clients import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def deadman_sync(account: ExchangeAccount, redis_client: redis.Redis) -> str:
     if enabled and _bots_alive(redis_client, account):
 
         async def arm() -> int:
-            async with account_client(account, signing=True) as client:
+            async with account.client() as client:
                 return await client.arm_dead_mans_switch(ARM_SECONDS)
 
         at_ms = exchange_run(account, arm)
@@ -72,7 +72,7 @@ def deadman_sync(account: ExchangeAccount, redis_client: redis.Redis) -> str:
     if armed and (not enabled or not _bots_active(account)):
 
         async def abort() -> object:
-            async with account_client(account, signing=True) as client:
+            async with account.client() as client:
                 return await client.abort_dead_mans_switch()
 
         exchange_run(account, abort)
@@ -84,7 +84,7 @@ def deadman_sync(account: ExchangeAccount, redis_client: redis.Redis) -> str:
 
 def deadman_sync_all() -> dict[int, str]:
     """`deadman_sync` for every account that has bots or an armed switch; outcome per account."""
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    client = redis_client(settings.REDIS_URL)
     outcomes: dict[int, str] = {}
     try:
         accounts = ExchangeAccount.objects.filter(

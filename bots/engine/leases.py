@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import cast
+from typing import Protocol, cast
 
 import redis
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -49,6 +50,19 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+
+
+class Lease(Protocol):
+    """What a runner needs of its lease (`BotLease`)."""
+
+    def renew(self) -> bool:
+        """Extend the lease; False when another holder took it."""
+        ...
+
+
+def lease_ttl_seconds() -> float:
+    """Lease TTL of bot tasks (setting BOT_LEASE_TTL_SECONDS, default 15)."""
+    return float(settings.BOT_LEASE_TTL_SECONDS)
 
 
 def lease_key(bot_id: int) -> str:

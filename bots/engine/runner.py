@@ -35,8 +35,8 @@ from django.utils import timezone
 from bots import selectors
 from bots.engine import intake, recording, recovery
 from bots.engine.db_thread import db, own_db_thread
+from bots.engine.leases import Lease
 from bots.engine.recording import LeaseLost
-from bots.engine.setup import Lease, bot_load, client_for, grid_config
 from bots.engine.working import WorkingOrders
 from bots.models import BotStatus, DesiredState, EventLevel, Fill, GridBot, Order
 from bots.strategies.accounting import Ledger
@@ -72,7 +72,7 @@ class BotRunner:
         self.symbol = bot.market.symbol
         self.market_id = bot.market.market_id
         self.leg = Leg(bot.account_id, bot.market_id)
-        self.strategy = GridStrategy(self.leg, grid_config(bot))
+        self.strategy = GridStrategy(self.leg, bot.grid_config())
         # The bot's books, folded from its fills at startup; names each round trip.
         self.ledger = Ledger()
         self.orders = WorkingOrders()
@@ -130,7 +130,7 @@ class BotRunner:
 
     async def run(self) -> str:
         """Run until stopped (returns the final status) or the lease is lost (raises)."""
-        async with client_for(self.bot) as client:
+        async with self.bot.account.client() as client:
             self.client = client
             self.stream = client.open_stream([self.market_id])
             await self.stream.start()
@@ -464,7 +464,12 @@ async def run_bot(bot_id: int, *, fence: int, lease: Lease | None = None) -> str
 
 async def runner_create(bot_id: int, *, fence: int, lease: Lease | None = None) -> BotRunner:
     """A runner for the bot as it is in the database now (not started)."""
-    return BotRunner(await db(bot_load)(bot_id), fence, lease)
+    return BotRunner(await db(_bot_load)(bot_id), fence, lease)
+
+
+def _bot_load(bot_id: int) -> GridBot:
+    """The bot with its account and market (one query)."""
+    return GridBot.objects.select_related("account", "market").get(pk=bot_id)
 
 
 async def run_runner(runner: BotRunner) -> str:

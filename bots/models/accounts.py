@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -9,7 +11,11 @@ from django.db.models import F
 
 from bots import validators
 from bots.models.fields import money_field
+from exchange.budget import budget_name
 from lighterweb.crypto import decrypt_secret, encrypt_secret
+
+if TYPE_CHECKING:
+    from exchange.client import LighterClient
 
 
 class Network(models.TextChoices):
@@ -148,6 +154,29 @@ class ExchangeAccount(models.Model):
     @property
     def has_eth_private_key(self) -> bool:
         return bool(self.eth_private_key_encrypted)
+
+    @property
+    def budget_key(self) -> str:
+        """The name of the shared request budget this account's client spends."""
+        return budget_name(self.l1_address or None, self.account_index)
+
+    def client(self, *, signing: bool = True) -> LighterClient:
+        """The one way to build the account's exchange client (a new one per call: the signer
+        must not cross a fork, design decision 7). `signing=False` for public reads only."""
+        # Imported here: the exchange client pulls in the SDK, which web pages never need.
+        from exchange.client import LighterClient
+
+        return LighterClient(
+            self.base_url,
+            chain_id=self.chain_id,
+            ws_url=self.ws_url,
+            account_index=self.account_index if signing else None,
+            api_key_index=self.api_key_index if signing else None,
+            api_private_key=self.decrypt_api_private_key() if signing else None,
+            l1_address=self.l1_address or None,
+            redis_url=settings.REDIS_URL,
+            tier="premium" if self.tier == "premium" else "standard",
+        )
 
     def allocate_client_order_indexes(self, count: int = 1) -> range:
         """Reserve `count` consecutive client order indexes for this account.

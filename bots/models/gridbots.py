@@ -11,6 +11,8 @@ from django.db.models import Q
 from bots import validators
 from bots.models.accounts import ExchangeAccount, Market
 from bots.models.fields import money_field
+from bots.strategies.grid import GridConfig, Spacing, step_from_percent, tick_from_decimals
+from bots.strategies.grid import SizeMode as GridSizeMode
 
 
 class SpacingMode(models.TextChoices):
@@ -106,6 +108,28 @@ class GridBot(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def grid_config(self) -> GridConfig:
+        """The pure grid core's config from this row and its market."""
+        market = self.market
+        geometric = self.spacing_mode == SpacingMode.GEOMETRIC
+        return GridConfig(
+            spacing=Spacing.GEOMETRIC if geometric else Spacing.ARITHMETIC,
+            step=step_from_percent(self.step) if geometric else self.step,
+            levels_per_side=self.levels_per_side,
+            size_mode=GridSizeMode(self.size_mode),
+            size=self.size,
+            tick_size=tick_from_decimals(market.price_decimals),
+            lot_size=tick_from_decimals(market.size_decimals),
+            min_base_amount=market.min_base_amount,
+            min_quote_amount=market.min_quote_amount,
+            post_only=self.post_only,
+            max_open_orders=self.max_open_orders,
+            max_position_notional=self.max_position_notional,
+            stop_loss_price=self.stop_loss_price,
+            take_profit_price=self.take_profit_price,
+            flatten_on_stop=self.flatten_on_stop,
+        )
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

@@ -14,7 +14,6 @@ from decimal import Decimal
 import pytest
 
 from bots import services
-from bots.engine.controls import account_client
 from bots.models import GridBot, Order, OrderStatus
 from exchange.client import LighterClient
 from exchange.orders import OrderRequest
@@ -37,7 +36,7 @@ def _real_redis_and_eager_tasks(settings, redis_url, redis_client) -> Iterator[N
 
 
 def _client(account) -> LighterClient:
-    return account_client(account, signing=True)
+    return account.client()
 
 
 def _rest(simulator, account, market_id: int, count: int, *, bot=None, side=OrderSide.BUY):

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 import pytest
 
-from bots.engine.controls import account_client
 from bots.engine.deadman import ARM_SECONDS, deadman_sync, deadman_sync_all
 from bots.engine.leases import BotLease
 from bots.models import ExchangeAccount, GridBot
@@ -38,7 +37,7 @@ def account(simulator, funded_account) -> ExchangeAccount:
 
 def _scheduled_cancel_ms(account: ExchangeAccount) -> int:
     async def read() -> int:
-        async with account_client(account, signing=True) as client:
+        async with account.client() as client:
             return (await client.account()).cancel_all_time_ms
 
     return asyncio.run(read())
@@ -120,7 +119,7 @@ def test_an_armed_switch_that_is_not_renewed_cancels_the_resting_orders(
     )
 
     async def place() -> None:
-        async with account_client(account, signing=True) as client:
+        async with account.client() as client:
             (ticket,) = await client.place_orders(ETH, [request])
             await client.resolve(ticket, 5.0)
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from bots.engine.controls import account_client
 from bots.models import ExchangeAccount, GridBot, Market
 from bots.provisioning import PAPER_ACCOUNT_INDEX, paper_provision
 from tests.plugins.simulator import run_simulator
@@ -100,7 +99,7 @@ def test_the_provisioned_key_signs_for_the_simulator_that_loads_the_config(
         account.tier = "premium"
 
         async def check() -> Decimal:
-            async with account_client(account, signing=True) as client:
+            async with account.client() as client:
                 await client.check_api_key()
                 return (await client.account()).collateral
 

@@ -18,7 +18,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bots.models import ExchangeAccount
@@ -68,17 +67,7 @@ class Command(BaseCommand):
         close_ids = (
             account.allocate_client_order_indexes(CLOSE_ATTEMPTS) if action == "close" else None
         )
-        client = LighterClient(
-            account.base_url,
-            chain_id=account.chain_id,
-            ws_url=account.ws_url,
-            account_index=account.account_index,
-            api_key_index=account.api_key_index,
-            api_private_key=account.decrypt_api_private_key(),
-            l1_address=account.l1_address or None,
-            redis_url=settings.REDIS_URL,
-            tier="premium" if account.tier == "premium" else "standard",
-        )
+        client = account.client()
         actions: dict[str, Callable[[LighterClient], Awaitable[str]]] = {
             "positions": self._positions,
             "orders": self._orders,
