@@ -30,6 +30,7 @@ from bots.accounts import (
 )
 from bots.dashboard import broadcast
 from bots.engine import controls
+from bots.engine.commands import command_publish
 from bots.engine.controls import CancelReport, CloseReport, EmergencyReport, ExchangeActionFailed
 from bots.engine.leases import lease_holder
 from bots.engine.recording import event_create
@@ -145,6 +146,9 @@ def _set_desired_state(
             bot.refresh_from_db()
             broadcast.bot_changed(bot)
             event_record(bot, kind, f"{kind.replace('_', ' ')} requested by {actor}", data=data)
+            # The live runner applies it as soon as this commits (bots.engine.commands).
+            bot_id = bot.pk
+            transaction.on_commit(lambda: command_publish(bot_id, kind))
     except IntegrityError as exc:
         raise BotActionRefused(
             f"{bot}: another grid is already active on {bot.account.name} / {bot.market.symbol}"
@@ -226,6 +230,8 @@ def bot_cancel_all(bot: GridBot, *, actor: str) -> GridBot:
         )
         bot.refresh_from_db()
         event_record(bot, "cancel_all", f"cancel all requested by {actor}")
+        bot_id = bot.pk
+        transaction.on_commit(lambda: command_publish(bot_id, "cancel_all"))
         transaction.on_commit(lambda: _cancel_unless_runner_alive(bot.pk, f"cancel all by {actor}"))
     return bot
 

@@ -10,9 +10,12 @@ the
    fill moves the centre to its level, an order report updates the live set. After each burst of
    events the plan is diffed against the live orders and, if anything differs, the cancels and
    creates go out as ONE `sendTxBatch`, intents persisted first (design decision 2);
-4. ticks at least every `CONTROL_POLL_SECONDS`: reads the operator's desired state (stop, pause),
-   renews the lease and writes the heartbeat every `HEARTBEAT_SECONDS`, reconciles over REST every
-   `RECONCILE_SECONDS` and after reconnects, keeps the dead-man's switch armed.
+4. applies the operator's desired state (stop, pause, cancel-all) as soon as a command is pushed
+   (`bots.engine.commands`), before planning again; with no push it reads the desired state only
+   every `CONTROL_FALLBACK_SECONDS`, in case a push was lost;
+5. ticks at least every `TICK_SECONDS`: renews the lease and writes the heartbeat every
+   `HEARTBEAT_SECONDS`, reconciles over REST every `RECONCILE_SECONDS` and after reconnects,
+   keeps the dead-man's switch armed.
 
 Every DB write is fenced (`bots.engine.recording`); `LeaseLost` ends the loop without touching the
 exchange again. Any other exception reaches the one top-level handler in `run_bot`, which logs the
@@ -30,10 +33,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from bots import selectors
 from bots.engine import intake, recording, recovery
+from bots.engine.commands import Command, command_listen
 from bots.engine.db_thread import db, own_db_thread
 from bots.engine.leases import Lease
 from bots.engine.recording import LeaseLost
@@ -52,7 +57,9 @@ from exchange.types import OrderInfo, OrderSide
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
-CONTROL_POLL_SECONDS = 0.5
+TICK_SECONDS = 0.5
+# Commands are pushed; this slow read only catches a push lost to a Redis blip.
+CONTROL_FALLBACK_SECONDS = 5.0
 RECONCILE_SECONDS = 60.0
 FIRST_BOOK_TIMEOUT_S = 20.0
 # After a refused batch, wait before planning again instead of hammering the exchange.
@@ -81,7 +88,7 @@ class BotRunner:
         self.paused = False
         self.client: LighterClient
         self.stream: AccountStream
-        self.events: asyncio.Queue[StreamEvent] = asyncio.Queue()
+        self.events: asyncio.Queue[StreamEvent | Command] = asyncio.Queue()
         self.reconcile_due = True
         self._refused_until = 0.0
         self._next_heartbeat = 0.0
@@ -92,8 +99,11 @@ class BotRunner:
         # True while waiting for events with nothing to do (tests wait for quiet this way).
         self.idle = False
         self.foreign_seen: set[int] = set()
-        # Figures for tests and the benchmark: requests sent per plan, fill -> accepted latency.
+        # Figures for tests and the benchmark: requests sent per plan, fill -> accepted latency,
+        # reads of the desired state, the last command applied.
         self.sends = 0
+        self.control_reads = 0
+        self.last_command = 0
         self.on_accepted: Callable[[list[int]], None] | None = None
 
     @property
@@ -135,6 +145,9 @@ class BotRunner:
             self.stream = client.open_stream([self.market_id])
             await self.stream.start()
             pump = asyncio.create_task(self._pump())
+            commands = asyncio.create_task(
+                command_listen(settings.REDIS_URL, self.bot.pk, self.events.put_nowait)
+            )
             try:
                 await self._wait_first_book()
                 await self.startup()
@@ -144,9 +157,10 @@ class BotRunner:
                 await self.replan()
                 return await self._loop()
             finally:
-                pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pump
+                for task in (pump, commands):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 await self.stream.stop()
 
     async def _pump(self) -> None:
@@ -168,22 +182,32 @@ class BotRunner:
 
     async def _loop(self) -> str:
         while True:
-            batch: list[StreamEvent] = []
+            batch: list[StreamEvent | Command] = []
             self.idle = True
             # asyncio.timeout, never wait_for: on Python 3.11 wait_for swallows a cancel that
             # lands in the turn an event arrives, and the cancelled runner would run on.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(CONTROL_POLL_SECONDS):
+                async with asyncio.timeout(TICK_SECONDS):
                     batch.append(await self.events.get())
             self.idle = False
             while not self.events.empty():
                 batch.append(self.events.get_nowait())
-            # The decision needs only memory: the replenish goes out before the bookkeeping.
-            burst = self.take_in(batch)
-            if batch:
+            commands = [e for e in batch if isinstance(e, Command)]
+            stream = [e for e in batch if not isinstance(e, Command)]
+            burst = self.take_in(stream)
+            final: str | None = None
+            if commands or time.monotonic() >= self._next_control:
+                # A command is applied before anything else is planned: nothing is sent on the
+                # strength of a plan made before the operator's stop or cancel-all.
+                await self.record(burst)
+                burst = intake.Burst()
+                final = await self.control(commands)
+            elif stream:
+                # The decision needs only memory: the replenish goes out before the bookkeeping.
                 await self.replan()
             await self.record(burst)
-            final = await self.tick()
+            if final is None:
+                final = await self.tick()
             if final is not None:
                 await self.record(intake.Burst())  # anything sent since the last record
                 return final
@@ -197,8 +221,12 @@ class BotRunner:
         self.reconcile_due = self.reconcile_due or burst.reconcile
         return burst
 
-    async def on_event(self, event: StreamEvent) -> None:
-        """Apply one stream event and record it (sends are `replan`'s)."""
+    async def on_event(self, event: StreamEvent | Command) -> None:
+        """Apply one stream event and record it (sends are `replan`'s); a command that arrives
+        meanwhile (while stopping, or before the first book) is applied by the loop next."""
+        if isinstance(event, Command):
+            self._next_control = 0.0
+            return
         await self.record(self.take_in([event]))
 
     async def record(self, burst: intake.Burst) -> None:
@@ -291,19 +319,13 @@ class BotRunner:
 
     # --- control ------------------------------------------------------------------------------
 
-    async def tick(self) -> str | None:
-        """Control, heartbeat, lease, reconcile, dead-man's switch; a final status ends the loop."""
-        if self.finished is not None:
-            return self.finished
-        now = time.monotonic()
-        if now >= self._next_heartbeat:
-            self._next_heartbeat = now + HEARTBEAT_SECONDS
-            if self.lease is not None and not await asyncio.to_thread(self.lease.renew):
-                raise LeaseLost(f"bot {self.bot.pk}: lease renewal refused")
-            await self.update(heartbeat_at=timezone.now())
-        if now < self._next_control:
-            return None
-        self._next_control = now + CONTROL_POLL_SECONDS
+    async def control(self, commands: list[Command]) -> str | None:
+        """Apply the operator's desired state (read from the database, the truth); a final
+        status ends the loop."""
+        self._next_control = time.monotonic() + CONTROL_FALLBACK_SECONDS
+        if commands:
+            self.last_command = max(c.seq for c in commands)
+        self.control_reads += 1
         desired, cancel_all_at = await db(recording.desired_state_get, writes=False)(self.bot.pk)
         if cancel_all_at is not None and desired != DesiredState.STOPPED:
             await self.cancel_all_orders(cancel_all_at)
@@ -322,6 +344,18 @@ class BotRunner:
             )
             if not self.paused:
                 await self.replan()
+        return None
+
+    async def tick(self) -> str | None:
+        """Heartbeat, lease, reconcile, dead-man's switch; a final status ends the loop."""
+        if self.finished is not None:
+            return self.finished
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + HEARTBEAT_SECONDS
+            if self.lease is not None and not await asyncio.to_thread(self.lease.renew):
+                raise LeaseLost(f"bot {self.bot.pk}: lease renewal refused")
+            await self.update(heartbeat_at=timezone.now())
         if self.reconcile_due or now >= self._next_reconcile:
             self.reconcile_due = False
             self._next_reconcile = now + RECONCILE_SECONDS

@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
+from bots import services
 from bots.models import ExchangeAccount, GridBot
 from tests.bots.runner_support import (
     account_on,
@@ -114,3 +115,17 @@ async def test_dead_mans_switch_is_armed_while_running_and_aborted_on_a_clean_st
     await sync_to_async(set_desired)(bot, "stopped")
     assert await finish(task) == "stopped"
     assert cancel_all_time() == 0
+
+
+async def test_a_stop_from_the_services_is_pushed_to_the_live_runner(simulator, funded_account):
+    account = await sync_to_async(account_on)(simulator, funded_account)
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=5)
+    (runner,), (task,) = await start_runners([bot])
+    await full_grid(runner, simulator, funded_account.index)
+
+    row = await sync_to_async(bot_row)(bot)
+    await sync_to_async(services.bot_stop)(row, actor="test")
+
+    assert await finish(task) == "stopped"
+    assert runner.last_command > 0, "applied by the push, not by the fallback read"
+    assert sim_open_orders(simulator, funded_account.index, 0) == []

@@ -1,0 +1,90 @@
+"""Operator commands reach a live runner by push, not by polling.
+
+The desired state in the database stays the truth (services write it, with a cancel-all request
+time); what this module adds is the wake-up: after the commit, `command_publish` gives the
+command a sequence number (a Redis counter per bot) and publishes it on the bot's channel. The
+runner listens (`command_listen`) and applies the desired state before it plans again, so a stop
+or cancel-all is taken within milliseconds instead of at the next 0.5 s poll, and a runner does
+not read the database for controls while nobody touches them. A push lost to a Redis blip is
+caught by the runner's slow fallback read (`bots.engine.runner.CONTROL_FALLBACK_SECONDS`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from exchange.redis_clients import async_redis_client, redis_client
+
+logger = logging.getLogger(__name__)
+
+RECONNECT_FIRST_S = 0.5
+RECONNECT_MAX_S = 10.0
+
+
+@dataclass(frozen=True)
+class Command:
+    """An operator command for one bot: its sequence number and kind (start, stop, ...)."""
+
+    seq: int
+    kind: str
+
+
+def command_channel(bot_id: int) -> str:
+    """The Redis pub/sub channel of one bot's commands."""
+    return f"lighterweb:bot:{bot_id}:commands"
+
+
+def _seq_key(bot_id: int) -> str:
+    return f"lighterweb:bot:{bot_id}:command-seq"
+
+
+def command_publish(bot_id: int, kind: str) -> int | None:
+    """Number and publish a command (call after the commit that wrote the desired state).
+
+    Returns its sequence number, or None when Redis is unreachable: the runner's fallback read
+    picks the desired state up then, a little later.
+    """
+    client = redis_client(settings.REDIS_URL)
+    try:
+        seq = int(cast(int, client.incr(_seq_key(bot_id))))  # a sync client: never an Awaitable
+        client.publish(command_channel(bot_id), json.dumps({"seq": seq, "kind": kind}))
+        return seq
+    except (RedisError, OSError) as exc:
+        logger.warning("bot %s: command %s not pushed (%s); the runner reads it later", bot_id,
+                       kind, exc)  # fmt: skip
+        return None
+    finally:
+        client.close()
+
+
+async def command_listen(redis_url: str, bot_id: int, deliver: Callable[[Command], None]) -> None:
+    """Deliver the bot's commands as they are published, until cancelled; reconnects with
+    bounded backoff (a command published while disconnected is left to the fallback read)."""
+    backoff = RECONNECT_FIRST_S
+    while True:
+        client = async_redis_client(redis_url)
+        pubsub = client.pubsub()
+        try:
+            await pubsub.subscribe(command_channel(bot_id))
+            backoff = RECONNECT_FIRST_S
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is not None and message.get("type") == "message":
+                    payload = json.loads(message["data"])
+                    deliver(Command(int(payload["seq"]), str(payload["kind"])))
+        except (RedisError, OSError, ValueError, KeyError) as exc:
+            logger.warning("bot %s: command channel lost (%s); retrying in %.1fs", bot_id, exc,
+                           backoff)  # fmt: skip
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, RECONNECT_MAX_S)
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await client.aclose()
