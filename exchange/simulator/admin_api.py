@@ -6,16 +6,14 @@ clock, request budget, websocket drops and a state dump. JSON in, JSON out; erro
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from exchange.simulator import payloads
 from exchange.simulator.faults import FaultConfigError, FaultRule
 from exchange.simulator.types import SimError
-
-if TYPE_CHECKING:
-    from exchange.simulator.server import SimServer
+from exchange.simulator.venue import AdminVenue
 
 
 class AdminError(Exception):
@@ -39,10 +37,10 @@ def _decimal(value: Any, name: str) -> Decimal:
 
 
 class AdminApi:
-    """``/sim/`` handlers bound to one server."""
+    """``/sim/`` handlers bound to one server (through its narrow interface)."""
 
-    def __init__(self, server: SimServer) -> None:
-        self.server = server
+    def __init__(self, venue: AdminVenue) -> None:
+        self.venue = venue
 
     def routes(self) -> list[web.RouteDef]:
         """All ``/sim/`` routes."""
@@ -77,7 +75,7 @@ class AdminApi:
     async def create_account(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create a funded account: ``{l1_address, collateral, api_keys: {idx: pubkey}}``."""
         keys = {int(k): str(v).removeprefix("0x") for k, v in body.get("api_keys", {}).items()}
-        account = self.server.engine.add_account(
+        account = self.venue.engine.add_account(
             str(body["l1_address"]),
             _decimal(body.get("collateral", "0"), "collateral"),
             api_keys=keys,
@@ -89,36 +87,36 @@ class AdminApi:
     async def set_price(self, body: dict[str, Any]) -> dict[str, Any]:
         """Jump a market's reference price: ``{market_id, price}``."""
         market_id = int(body["market_id"])
-        if payloads.market(self.server.engine, market_id) is None:
+        if payloads.market(self.venue.engine, market_id) is None:
             raise AdminError(f"unknown market {market_id}")
-        self.server.engine.set_reference_price(market_id, _decimal(body["price"], "price"))
-        await self.server.pump()
+        self.venue.engine.set_reference_price(market_id, _decimal(body["price"], "price"))
+        await self.venue.pump()
         return {"market_id": market_id, "price": str(body["price"])}
 
     async def get_faults(self, body: dict[str, Any]) -> dict[str, Any]:
         """Active fault rules."""
-        return self.server.faults.state()
+        return self.venue.faults.state()
 
     async def set_faults(self, body: dict[str, Any]) -> dict[str, Any]:
         """Replace the rules: ``{rules: [{kind, target, probability, count, ...}], seed}``."""
         rules = [FaultRule.from_dict(r) for r in body.get("rules", [])]
         seed = body.get("seed")
-        self.server.faults.set_rules(rules, seed=None if seed is None else int(seed))
-        return self.server.faults.state()
+        self.venue.faults.set_rules(rules, seed=None if seed is None else int(seed))
+        return self.venue.faults.state()
 
     async def clear_faults(self, body: dict[str, Any]) -> dict[str, Any]:
         """Switch every fault off."""
-        self.server.faults.clear()
-        return self.server.faults.state()
+        self.venue.faults.clear()
+        return self.venue.faults.state()
 
     async def get_clock(self, body: dict[str, Any]) -> dict[str, Any]:
         """Clock state."""
-        return self.server.clock.state()
+        return self.venue.clock.state()
 
     async def set_clock(self, body: dict[str, Any]) -> dict[str, Any]:
         """``{manual: bool}``, ``{speed: x}``, ``{advance_ms: n}`` or ``{set_ms: t}``; then the
         engine runs everything due up to the new time before the reply."""
-        clock = self.server.clock
+        clock = self.venue.clock
         if "manual" in body:
             clock.set_manual(bool(body["manual"]))
         if "speed" in body:
@@ -127,16 +125,16 @@ class AdminApi:
             clock.advance(int(body["advance_ms"]))
         if "set_ms" in body:
             clock.set(int(body["set_ms"]))
-        await self.server.pump()
+        await self.venue.pump()
         return clock.state()
 
     async def get_ratelimit(self, body: dict[str, Any]) -> dict[str, Any]:
         """Request budget settings."""
-        return self.server.budget.state()
+        return self.venue.budget.state()
 
     async def set_ratelimit(self, body: dict[str, Any]) -> dict[str, Any]:
         """``{enabled, standard_per_minute, premium_weight_per_minute, reset}``."""
-        budget = self.server.budget
+        budget = self.venue.budget
         if "enabled" in body:
             budget.enabled = bool(body["enabled"])
         if "standard_per_minute" in body:
@@ -149,11 +147,11 @@ class AdminApi:
 
     async def drop_websockets(self, body: dict[str, Any]) -> dict[str, Any]:
         """Close every websocket connection now."""
-        return {"dropped": await self.server.hub.drop_all(reason="dropped by /sim/ws/drop")}
+        return {"dropped": await self.venue.drop_websockets("dropped by /sim/ws/drop")}
 
     async def state(self, body: dict[str, Any]) -> dict[str, Any]:
         """Dump: clock, markets (top of book, mark price), accounts, faults, budget."""
-        engine = self.server.engine
+        engine = self.venue.engine
         markets = []
         for spec in payloads.markets(engine):
             asks, bids = engine.book_levels(spec.market_id, 5)
@@ -168,10 +166,10 @@ class AdminApi:
             )
         accounts = [payloads.account_summary(engine, a) for a in payloads.all_accounts(engine)]
         return {
-            "clock": self.server.clock.state(),
+            "clock": self.venue.clock.state(),
             "markets": markets,
             "accounts": accounts,
-            "faults": self.server.faults.state(),
-            "ratelimit": self.server.budget.state(),
-            "websocket_sessions": len(self.server.hub.sessions),
+            "faults": self.venue.faults.state(),
+            "ratelimit": self.venue.budget.state(),
+            "websocket_sessions": self.venue.websocket_sessions(),
         }

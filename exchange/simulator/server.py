@@ -180,6 +180,14 @@ class SimServer:
         """Whether the ``ws_drop`` fault fires for a frame of channel ``kind``."""
         return self.faults.fire("ws_drop", kind) is not None
 
+    def websocket_sessions(self) -> int:
+        """Open websocket connections (``/sim/state``)."""
+        return len(self.hub.sessions)
+
+    async def drop_websockets(self, reason: str) -> int:
+        """Close every websocket now (``/sim/ws/drop``); returns how many were open."""
+        return await self.hub.drop_all(reason=reason)
+
     def book_is_stale(self, market_id: int) -> bool:
         """Whether the ``stale_book`` fault freezes this market's book deltas."""
         return self.faults.active("stale_book", "order_book") or self.faults.active(
