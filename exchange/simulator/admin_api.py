@@ -57,6 +57,7 @@ class AdminApi:
             web.post("/sim/ratelimit", wrap(self.set_ratelimit)),
             web.post("/sim/ws/drop", wrap(self.drop_websockets)),
             web.get("/sim/state", wrap(self.state)),
+            web.post("/sim/reset", wrap(self.reset)),
         ]
 
     def _wrap(self, handler: Any) -> Any:
@@ -82,6 +83,7 @@ class AdminApi:
             index=body.get("index"),
             tier=str(body.get("tier", "standard")),
         )
+        self.venue.state_changed()
         return {"index": account.index, "l1_address": account.l1_address, "tier": account.tier}
 
     async def set_price(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +150,14 @@ class AdminApi:
     async def drop_websockets(self, body: dict[str, Any]) -> dict[str, Any]:
         """Close every websocket connection now."""
         return {"dropped": await self.venue.drop_websockets("dropped by /sim/ws/drop")}
+
+    async def reset(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``{confirm: "reset"}``: start the venue over from its config (every account back to
+        its configured collateral, no positions, orders or history; ids never reused)."""
+        if body.get("confirm") != "reset":
+            raise AdminError('confirm must be "reset" (this forgets every position and order)')
+        await self.venue.reset_state()
+        return {"reset": True, "accounts": len(payloads.all_accounts(self.venue.engine))}
 
     async def state(self, body: dict[str, Any]) -> dict[str, Any]:
         """Dump: clock, markets (top of book, mark price), accounts, faults, budget."""

@@ -61,6 +61,14 @@ class SimClock:
         self._anchor_sim_ms += delta_ms
         return self._anchor_sim_ms
 
+    def catch_up(self, now_ms: int) -> int:
+        """Move simulated time up to `now_ms` if it is behind, in any mode (a venue restored
+        from a file saved ahead of the wall clock never goes back in time); returns the time."""
+        behind = now_ms - self.now_ms()
+        if behind > 0:
+            self._anchor_sim_ms += behind
+        return self.now_ms()
+
     def set(self, now_ms: int) -> int:
         """Jump to ``now_ms`` (manual mode only, never backwards); returns the new time."""
         return self.advance(now_ms - self.now_ms())

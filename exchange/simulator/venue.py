@@ -67,3 +67,9 @@ class AdminVenue(MarketVenue, Protocol):
 
     async def pump(self) -> None:
         """Advance the engine to now and publish what happened."""
+
+    def state_changed(self) -> None:
+        """The venue changed outside a tx (the state file must be written again)."""
+
+    async def reset_state(self) -> None:
+        """Start the venue over from its config, ids never reused."""

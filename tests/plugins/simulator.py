@@ -131,8 +131,11 @@ def run_simulator(
     manual_clock: bool = True,
     ping_interval_s: float = 30.0,
     pong_timeout_s: float = 10.0,
+    **server_options: Any,
 ) -> Iterator[RunningSimulator]:
-    """Start a simulator thread, yield its handle, stop it (a generator for fixtures)."""
+    """Start a simulator thread, yield its handle, stop it (a generator for fixtures).
+
+    `server_options` go to SimServer (e.g. ``state_file=`` for a durable venue)."""
     # Imported here so that collecting unrelated tests never depends on the simulator.
     from exchange.simulator.clock import SimClock
     from exchange.simulator.config import SimConfig
@@ -152,6 +155,7 @@ def run_simulator(
             clock=clock,
             ping_interval_s=ping_interval_s,
             pong_timeout_s=pong_timeout_s,
+            **server_options,
         )
         box["server"] = server
         box["port"] = loop.run_until_complete(server.start())
