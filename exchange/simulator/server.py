@@ -208,7 +208,7 @@ class SimServer:
         check_token(
             token,
             account_index=account_index,
-            now_ms=self.clock.now_ms(),
+            now_ms=self.clock.client_now_ms(),  # token expiry is the client's wall clock
             key_exists=self._key_exists,
         )
 
@@ -252,7 +252,8 @@ class SimServer:
             account = payloads.find_account(self.engine, account_index)
         key = account.l1_address if account is not None else f"ip:{peer}"
         tier = account.tier if account is not None else "standard"
-        if not self.budget.charge(key, tier=tier, endpoint=endpoint, now_ms=self.now_ms()):
+        now_ms = self.clock.client_now_ms()  # a rolling minute of the clients' clock
+        if not self.budget.charge(key, tier=tier, endpoint=endpoint, now_ms=now_ms):
             raise SimError(23000, "Too Many Requests!", http_status=429)
 
     def _fake_hash(self, tx_info: dict[str, Any]) -> str:
