@@ -26,6 +26,7 @@ from exchange.simulator.config import SimConfig
 from exchange.simulator.engine import Engine
 from exchange.simulator.faults import FaultInjector
 from exchange.simulator.feeds import Feeds
+from exchange.simulator.loopback import require_loopback
 from exchange.simulator.ratelimit import RequestBudget
 from exchange.simulator.rest import MarketRest
 from exchange.simulator.rest_accounts import AccountRest
@@ -100,7 +101,8 @@ class SimServer:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Serve on ``host:port`` (0 = a free port); returns the bound port."""
+        """Serve on ``host:port`` (0 = a free port, loopback hosts only); returns the port."""
+        require_loopback(host)
         self._runner = web.AppRunner(self.build_app(), handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)

@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from exchange.simulator.clock import SimClock
 from exchange.simulator.config import load_config
+from exchange.simulator.loopback import is_loopback
 from exchange.simulator.server import SimServer
 from exchange.simulator.snapshot import SnapshotError
 
@@ -34,7 +35,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         """Command-line options."""
-        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--host", default="127.0.0.1", help="a loopback address only")
         parser.add_argument("--port", type=int, default=8089)
         parser.add_argument("--config", default=None, help="JSON config (default: packaged)")
         parser.add_argument("--speed", type=float, default=1.0, help="simulated time multiplier")
@@ -55,6 +56,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Build the server and run it until SIGINT/SIGTERM."""
+        if not is_loopback(options["host"]):
+            raise CommandError(
+                f"--host {options['host']!r} is not a loopback address: the simulator's /sim/ "
+                "endpoints control the venue without credentials, so it listens on 127.0.0.1 "
+                "(or another loopback address) only"
+            )
         config = load_config(options["config"])
         if options["seed"] is not None:
             config = dataclasses.replace(config, seed=options["seed"])

@@ -100,3 +100,18 @@ def test_the_command_refuses_a_state_file_it_cannot_read_and_keeps_it(tmp_path: 
     assert result.returncode != 0
     assert str(state) in result.stderr and "--fresh" in result.stderr
     assert state.read_text() == '{"format": 1, "engine": {"now_ms": "soon"}}'
+
+
+def test_the_command_refuses_to_listen_beyond_loopback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        command(free_port(), "--host", "0.0.0.0", "--state", str(tmp_path / "state.json")),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "loopback" in result.stderr
+    assert not (tmp_path / "state.json").exists()
