@@ -168,6 +168,8 @@ BEAT_HEARTBEAT_KEY = "lighterweb:beat:last_seen"
 LIGHTER_PAPER_URL = env.str("LIGHTER_PAPER_URL", default="http://127.0.0.1:8089")
 # The simulator config start.sh's `sim` process loads; provision_paper writes its paper account.
 PAPER_SIM_CONFIG = env.path("PAPER_SIM_CONFIG", default=VAR_DIR / "sim-config.json")
+# Where lighter_sim keeps the paper venue (accounts, orders, positions, ids) across restarts.
+PAPER_SIM_STATE = env.path("PAPER_SIM_STATE", default=VAR_DIR / "sim-state.json")
 
 # Bot runners: a lease lives this long without a heartbeat; the supervisor restarts a bot that
 # should run once its lease is gone and it has had this long to start.

@@ -104,6 +104,7 @@ PROCFILE="var/Procfile.local"
     echo "worker_default: python -m celery -A lighterweb worker -Q celery -c 2 -n default@%h --loglevel INFO"
     echo "beat: python -m celery -A lighterweb beat -s var/celerybeat-schedule --loglevel INFO"
     # The simulator is optional until it is installed; a broken one must not stop the others.
+    # It keeps the paper venue in var/sim-state.json (PAPER_SIM_STATE) across restarts.
     if python manage.py lighter_sim --help >/dev/null 2>&1; then
         SIM_CONFIG=""
         [[ -f var/sim-config.json ]] && SIM_CONFIG="--config var/sim-config.json"

@@ -9,10 +9,10 @@ import pytest
 import redis
 
 from lighterweb.redis_server import EmbeddedRedis, free_port, redis_reachable
-from tests.paths import FIXTURES
 
-# Fixture modules owned by the parts they serve (the simulator server fixture, ...).
-pytest_plugins = ["tests.plugins.simulator"]
+# Fixture modules owned by the parts they serve (the simulator server fixture, ...), and the guard
+# that fails a test reading outside the repository (first, so it sees every later import).
+pytest_plugins = ["tests.plugins.repo_only", "tests.plugins.simulator"]
 
 TEST_REDIS_DBS = range(15, 7, -1)
 CLAIM_TTL_SECONDS = 3 * 3600
@@ -72,9 +72,3 @@ def _tmp_redis_dir():  # type: ignore[no-untyped-def]
     from pathlib import Path
 
     return Path(tempfile.mkdtemp(prefix="lighterweb-redis-"))
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Under CI the captured Lighter payloads must be there: shape and parser tests need them."""
-    if os.environ.get("CI") and not any(FIXTURES.glob("*.json")):
-        raise pytest.UsageError(f"CI run without Lighter fixtures in {FIXTURES} (LIGHTER_FIXTURES)")

@@ -1,5 +1,8 @@
 """Links between orders: OTO/OTOCO children sized by their parent, OCO partners, and
-position-tied TP/SL orders that die with the position (lighter-api.md §3.7). Pure."""
+position-tied TP/SL orders that die with the position (lighter-api.md §3.7). Pure.
+
+A parent's children and their cancellation when it ends unfilled live on `ExchangeState`
+(`children`, used by `finish`), so this module depends on the state and never the reverse."""
 
 from __future__ import annotations
 
@@ -7,19 +10,9 @@ from exchange.simulator.state import ExchangeState
 from exchange.simulator.types import Account, Order
 
 
-def children(state: ExchangeState, parent: Order) -> list[Order]:
-    """Live children waiting on `parent`."""
-    out = []
-    for child_index in (parent.to_trigger_order_id_0, parent.to_trigger_order_id_1):
-        child = state.live_orders.get(child_index) if child_index else None
-        if child is not None and child.parent_order_index == parent.order_index:
-            out.append(child)
-    return out
-
-
 def size_children(state: ExchangeState, parent: Order) -> None:
     """Arm the parent's children with the parent's filled size (they wait for the mark price)."""
-    for child in children(state, parent):
+    for child in state.children(parent):
         if child.trigger_status not in ("parent-order", "mark-price"):
             continue
         child.initial_base_amount = parent.filled_base_amount
@@ -28,15 +21,6 @@ def size_children(state: ExchangeState, parent: Order) -> None:
         child.updated_at = state.now_ms
         state.conditional[child.market_id][child.order_index] = child
         state.emit_order(child)
-
-
-def cancel_children(state: ExchangeState, parent: Order) -> None:
-    """A parent that ends without any fill takes its waiting children with it."""
-    if parent.filled_base_amount:
-        return
-    for child in children(state, parent):
-        if child.trigger_status == "parent-order":
-            state.finish(child, "canceled-child")
 
 
 def cancel_partner(state: ExchangeState, order: Order) -> None:

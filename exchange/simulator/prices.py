@@ -11,6 +11,7 @@ import csv
 import random
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from exchange.simulator.config import PricePathConfig
 
@@ -21,9 +22,25 @@ NEVER = 1 << 62
 class PricePath:
     """A flat path: the price only moves when set explicitly."""
 
+    kind = "flat"
+
     def __init__(self, initial: Decimal, *, start_ms: int) -> None:
         self.price = initial
         self.next_at = NEVER
+
+    def saved(self) -> dict[str, Any]:
+        """JSON-ready position of the path (the venue's state file)."""
+        return {"kind": self.kind, "price": str(self.price), "next_at": self.next_at}
+
+    def restore(self, data: dict[str, Any], *, shift_ms: int) -> None:
+        """Continue from a saved position; steps resume `shift_ms` later (time the venue was
+        down produces no prices). A path of another kind only keeps the saved price."""
+        self.price = Decimal(data["price"])
+        if data.get("kind") == self.kind and self.next_at != NEVER:
+            self._resume(data, shift_ms)
+
+    def _resume(self, data: dict[str, Any], shift_ms: int) -> None:
+        self.next_at = int(data["next_at"]) + shift_ms
 
     def step(self) -> Decimal:
         """Advance one step and return the new price (flat: unchanged)."""
@@ -36,6 +53,8 @@ class PricePath:
 
 class GbmPath(PricePath):
     """dS/S = drift dt + volatility dW, sampled every `step_ms` (drift/volatility per year)."""
+
+    kind = "gbm"
 
     def __init__(self, initial: Decimal, config: PricePathConfig, *, start_ms: int, seed: int):
         super().__init__(initial, start_ms=start_ms)
@@ -53,10 +72,22 @@ class GbmPath(PricePath):
         self.next_at += self.step_ms
         return self.price
 
+    def saved(self) -> dict[str, Any]:
+        """Position plus the generator's state, so the path goes on exactly as it would have."""
+        version, internal, gauss_next = self._rng.getstate()
+        return {**super().saved(), "rng": [version, list(internal), gauss_next]}
+
+    def _resume(self, data: dict[str, Any], shift_ms: int) -> None:
+        super()._resume(data, shift_ms)
+        version, internal, gauss_next = data["rng"]
+        self._rng.setstate((version, tuple(internal), gauss_next))
+
 
 class CsvPath(PricePath):
     """Replays prices from a CSV column; rows are `step_ms` apart (or use a `timestamp` column
     in ms), played `replay_speed` times faster than recorded. Holds the last price at the end."""
+
+    kind = "csv"
 
     def __init__(self, config: PricePathConfig, *, start_ms: int) -> None:
         if config.csv_path is None:
@@ -78,6 +109,24 @@ class CsvPath(PricePath):
         more = self._pos + 1 < len(self._prices)
         self.next_at = self._times[self._pos + 1] if more else NEVER
         return self.price
+
+    def saved(self) -> dict[str, Any]:
+        """Position in the replay (the rows themselves come from the CSV file again)."""
+        return {**super().saved(), "pos": self._pos}
+
+    def _resume(self, data: dict[str, Any], shift_ms: int) -> None:
+        pos = int(data["pos"])
+        if not 0 <= pos < len(self._prices):
+            return  # another file now: replay it from the start
+        self._pos = pos
+        next_at = int(data["next_at"])
+        if next_at == NEVER or pos + 1 >= len(self._prices):
+            self.next_at = NEVER
+            return
+        # Re-time the rest of the replay so the next row comes when it would have.
+        delta = next_at + shift_ms - self._times[pos + 1]
+        self._times = [t + delta for t in self._times]
+        self.next_at = self._times[pos + 1]
 
 
 def read_csv_prices(path: Path, column: str, step_ms: int) -> tuple[list[Decimal], list[int]]:

@@ -7,16 +7,15 @@ Handlers are thin: parse params -> engine / payloads -> JSON. Errors are HTTP 40
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from exchange.simulator import payloads
 from exchange.simulator import serialize as ser
+from exchange.simulator.engine import Engine
 from exchange.simulator.types import SimError
-
-if TYPE_CHECKING:
-    from exchange.simulator.server import SimServer
+from exchange.simulator.venue import MarketVenue
 
 INVALID_PARAM = 20001
 API = "/api/v1/"
@@ -81,11 +80,15 @@ def auth_token(request: web.Request) -> str | None:
 
 
 class MarketRest:
-    """Public market-data handlers bound to one :class:`SimServer`."""
+    """Public market-data handlers bound to one server (through its narrow interface)."""
 
-    def __init__(self, server: SimServer) -> None:
-        self.server = server
-        self.engine = server.engine
+    def __init__(self, venue: MarketVenue) -> None:
+        self.venue = venue
+
+    @property
+    def engine(self) -> Engine:
+        """The server's current engine (a state reset replaces it)."""
+        return self.venue.engine
 
     def routes(self) -> list[web.RouteDef]:
         """All REST routes."""
@@ -116,7 +119,7 @@ class MarketRest:
 
     async def status(self, request: web.Request) -> web.Response:
         """``GET /``."""
-        now_s = self.server.clock.now_ms() // 1000
+        now_s = self.venue.clock.now_ms() // 1000
         return web.json_response({"status": 200, "network_id": 304, "timestamp": now_s})
 
     async def info(self, request: web.Request) -> web.Response:

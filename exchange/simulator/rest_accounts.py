@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from exchange.simulator import payloads
 from exchange.simulator import serialize as ser
+from exchange.simulator.engine import Engine
 from exchange.simulator.rest import (
     API,
     INVALID_PARAM,
@@ -25,17 +26,19 @@ from exchange.simulator.rest import (
     param_str,
 )
 from exchange.simulator.types import SimError
-
-if TYPE_CHECKING:
-    from exchange.simulator.server import SimServer
+from exchange.simulator.venue import AccountVenue
 
 
 class AccountRest:
-    """Account, order and transaction handlers bound to one :class:`SimServer`."""
+    """Account, order and transaction handlers bound to one server (its narrow interface)."""
 
-    def __init__(self, server: SimServer) -> None:
-        self.server = server
-        self.engine = server.engine
+    def __init__(self, venue: AccountVenue) -> None:
+        self.venue = venue
+
+    @property
+    def engine(self) -> Engine:
+        """The server's current engine (a state reset replaces it)."""
+        return self.venue.engine
 
     def routes(self) -> list[web.RouteDef]:
         """The account, order and transaction routes."""
@@ -60,7 +63,7 @@ class AccountRest:
         return table
 
     def _require_auth(self, request: web.Request, account_index: int) -> None:
-        self.server.check_auth(auth_token(request), account_index)
+        self.venue.check_auth(auth_token(request), account_index)
 
     def _market(self, market_id: int) -> Any:
         spec = payloads.market(self.engine, market_id)
@@ -76,7 +79,7 @@ class AccountRest:
         active_only = param_bool(request, "active_only")
         if by == "index":
             try:
-                found = [self.server.account_or_error(int(value))]
+                found = [self.venue.account_or_error(int(value))]
             except ValueError as exc:
                 raise SimError(21102, "invalid account index") from exc
         elif by == "l1_address":
@@ -100,7 +103,7 @@ class AccountRest:
     async def apikeys(self, request: web.Request) -> web.Response:
         """``GET apikeys`` (all keys when api_key_index is absent or 255)."""
         account_index = param_int(request, "account_index")
-        self.server.account_or_error(account_index)
+        self.venue.account_or_error(account_index)
         key_index = param_int(request, "api_key_index", 255)
         keys = self.engine.api_keys(account_index, None if key_index == 255 else key_index)
         if key_index != 255 and not keys:
@@ -121,13 +124,13 @@ class AccountRest:
         """``GET nextNonce``."""
         account_index = param_int(request, "account_index")
         key_index = param_int(request, "api_key_index")
-        self.server.account_or_error(account_index)
+        self.venue.account_or_error(account_index)
         return ok({"nonce": self.engine.next_nonce(account_index, key_index)})
 
     async def account_limits(self, request: web.Request) -> web.Response:
         """``GET accountLimits`` (auth required)."""
         account_index = param_int(request, "account_index")
-        account = self.server.account_or_error(account_index)
+        account = self.venue.account_or_error(account_index)
         self._require_auth(request, account_index)
         return ok(
             {
@@ -150,7 +153,7 @@ class AccountRest:
     async def active_orders(self, request: web.Request) -> web.Response:
         """``GET accountActiveOrders`` (auth required)."""
         account_index = param_int(request, "account_index")
-        self.server.account_or_error(account_index)
+        self.venue.account_or_error(account_index)
         self._require_auth(request, account_index)
         market_id = param_int(request, "market_id", 255)
         orders = self.engine.active_orders(account_index, None if market_id == 255 else market_id)
@@ -159,7 +162,7 @@ class AccountRest:
     async def inactive_orders(self, request: web.Request) -> web.Response:
         """``GET accountInactiveOrders`` (auth required), newest first, cursor-paged."""
         account_index = param_int(request, "account_index")
-        self.server.account_or_error(account_index)
+        self.venue.account_or_error(account_index)
         self._require_auth(request, account_index)
         limit = max(1, min(100, param_int(request, "limit")))
         market_id = param_int(request, "market_id", 255)
@@ -178,7 +181,7 @@ class AccountRest:
     async def account_orders(self, request: web.Request) -> web.Response:
         """``GET accountOrders?client_order_indexes=1,2`` (auth required)."""
         account_index = param_int(request, "account_index")
-        self.server.account_or_error(account_index)
+        self.venue.account_or_error(account_index)
         self._require_auth(request, account_index)
         raw = param_str(request, "client_order_indexes")
         try:
@@ -193,7 +196,7 @@ class AccountRest:
     async def position_funding(self, request: web.Request) -> web.Response:
         """``GET positionFunding``."""
         account_index = param_int(request, "account_index")
-        self.server.account_or_error(account_index)
+        self.venue.account_or_error(account_index)
         limit = max(1, min(100, param_int(request, "limit")))
         market_id = param_int(request, "market_id", 255)
         fundings, cursor = self.engine.position_fundings(
@@ -214,7 +217,7 @@ class AccountRest:
 
         The simulator keeps no PnL history; this is the documented simplification.
         """
-        account = self.server.account_or_error(int(param_str(request, "value")))
+        account = self.venue.account_or_error(int(param_str(request, "value")))
         resolution = param_str(request, "resolution")
         end = param_int(request, "end_timestamp")
         trade_pnl = sum((p.realized_pnl for p in account.positions.values()), start=Decimal(0))
@@ -248,7 +251,7 @@ class AccountRest:
         except (KeyError, ValueError) as exc:
             raise SimError(21501, "invalid tx info") from exc
         protection = _field(form, "price_protection", "true").lower() not in ("false", "0")
-        reply = await self.server.accept_tx(
+        reply = await self.venue.accept_tx(
             tx_type, tx_info, peer=request.remote or "", price_protection=protection
         )
         return web.json_response(reply)
@@ -261,7 +264,7 @@ class AccountRest:
             tx_infos = [_as_obj(i) for i in json.loads(_field(form, "tx_infos"))]
         except (KeyError, ValueError, TypeError) as exc:
             raise SimError(21501, "invalid tx info") from exc
-        reply = await self.server.accept_batch(tx_types, tx_infos, peer=request.remote or "")
+        reply = await self.venue.accept_batch(tx_types, tx_infos, peer=request.remote or "")
         return web.json_response(reply)
 
 

@@ -12,11 +12,12 @@ import contextlib
 import hashlib
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from exchange.simulator import payloads
+from exchange.simulator import payloads, snapshot
 from exchange.simulator.admin_api import AdminApi
 from exchange.simulator.auth import AUTH_ERROR_CODE, AUTH_HTTP_STATUS, AuthError, check_token
 from exchange.simulator.channels import ChannelSnapshots
@@ -25,9 +26,11 @@ from exchange.simulator.config import SimConfig
 from exchange.simulator.engine import Engine
 from exchange.simulator.faults import FaultInjector
 from exchange.simulator.feeds import Feeds
+from exchange.simulator.loopback import require_loopback
 from exchange.simulator.ratelimit import RequestBudget
 from exchange.simulator.rest import MarketRest
 from exchange.simulator.rest_accounts import AccountRest
+from exchange.simulator.store import SAVE_INTERVAL_S, StateKeeper, id_floor, wall_ms
 from exchange.simulator.types import Account, SimError, TxRecord
 from exchange.simulator.ws import WsHub
 
@@ -51,10 +54,23 @@ class SimServer:
         tick_ms: int = 10,
         ping_interval_s: float = 30.0,
         pong_timeout_s: float = 10.0,
+        state_file: Path | None = None,
+        fresh: bool = False,
+        save_interval_s: float = SAVE_INTERVAL_S,
     ) -> None:
         self.config = config
         self.clock = clock or SimClock()
-        self.engine = Engine(config, now_ms=self.clock.now_ms())
+        # With a state file the venue is durable (restored here, saved while it runs and on
+        # stop); without one (tests) it lives in memory and its ids count from 1.
+        self.keeper = (
+            None
+            if state_file is None
+            else StateKeeper(state_file, fresh=fresh, interval_s=save_interval_s)
+        )
+        if self.keeper is None:
+            self.engine = Engine(config, now_ms=self.clock.now_ms())
+        else:
+            self.engine = self.keeper.open_engine(config, self.clock)
         limits = config.rate_limits
         self.budget = RequestBudget(
             enabled=limits.enabled if rate_limits is None else rate_limits,
@@ -85,7 +101,8 @@ class SimServer:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Serve on ``host:port`` (0 = a free port); returns the bound port."""
+        """Serve on ``host:port`` (0 = a free port, loopback hosts only); returns the port."""
+        require_loopback(host)
         self._runner = web.AppRunner(self.build_app(), handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -98,17 +115,40 @@ class SimServer:
         return self.port
 
     async def stop(self) -> None:
-        """Close every websocket and stop serving."""
+        """Close every websocket and stop serving; a durable venue then saves itself."""
         await self.hub.drop_all(reason="shutdown", announce=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.keeper is not None:
+            await self.keeper.close(self.engine, self.clock)
+
+    async def reset_state(self) -> None:
+        """Start the venue over from its config (accounts re-funded, no orders, no history),
+        with ids above every id handed out before; websockets are dropped so clients resync."""
+        self.engine = snapshot.fresh_engine(
+            self.config, now_ms=self.clock.now_ms(), id_floor=id_floor(wall_ms())
+        )
+        self.feeds = Feeds(self.engine, self.hub, is_stale=self.book_is_stale)
+        self.channels = ChannelSnapshots(self.engine, self.feeds)
+        await self.hub.drop_all(reason="venue reset")
+        if self.keeper is not None:
+            await self.keeper.start_over()
+            await self.keeper.save(self.engine)
+        logger.info("simulator venue reset to its config")
+
+    def state_changed(self) -> None:
+        """Something outside a tx changed the venue (an account created through /sim/)."""
+        if self.keeper is not None:
+            self.keeper.changed()
 
     async def _on_startup(self, app: web.Application) -> None:
         self._tasks = [
             asyncio.create_task(self._advance_loop()),
             asyncio.create_task(self._book_loop()),
         ]
+        if self.keeper is not None:
+            self._tasks.append(asyncio.create_task(self.keeper.run(lambda: self.engine)))
 
     async def _on_cleanup(self, app: web.Application) -> None:
         for task in self._tasks:
@@ -127,6 +167,8 @@ class SimServer:
         """Advance the engine to now and publish what happened."""
         events = self.engine.advance(self.clock.now_ms())
         if events:
+            if self.keeper is not None:
+                self.keeper.changed()
             # FIFO lock taken with no await after advance(): batches go out in engine order
             # even when the background loop and a sendTx pump at the same time.
             async with self._dispatch_lock:
@@ -168,7 +210,7 @@ class SimServer:
         check_token(
             token,
             account_index=account_index,
-            now_ms=self.clock.now_ms(),
+            now_ms=self.clock.client_now_ms(),  # token expiry is the client's wall clock
             key_exists=self._key_exists,
         )
 
@@ -179,6 +221,14 @@ class SimServer:
     def should_drop(self, kind: str) -> bool:
         """Whether the ``ws_drop`` fault fires for a frame of channel ``kind``."""
         return self.faults.fire("ws_drop", kind) is not None
+
+    def websocket_sessions(self) -> int:
+        """Open websocket connections (``/sim/state``)."""
+        return len(self.hub.sessions)
+
+    async def drop_websockets(self, reason: str) -> int:
+        """Close every websocket now (``/sim/ws/drop``); returns how many were open."""
+        return await self.hub.drop_all(reason=reason)
 
     def book_is_stale(self, market_id: int) -> bool:
         """Whether the ``stale_book`` fault freezes this market's book deltas."""
@@ -204,7 +254,8 @@ class SimServer:
             account = payloads.find_account(self.engine, account_index)
         key = account.l1_address if account is not None else f"ip:{peer}"
         tier = account.tier if account is not None else "standard"
-        if not self.budget.charge(key, tier=tier, endpoint=endpoint, now_ms=self.now_ms()):
+        now_ms = self.clock.client_now_ms()  # a rolling minute of the clients' clock
+        if not self.budget.charge(key, tier=tier, endpoint=endpoint, now_ms=now_ms):
             raise SimError(23000, "Too Many Requests!", http_status=429)
 
     def _fake_hash(self, tx_info: dict[str, Any]) -> str:

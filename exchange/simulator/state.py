@@ -150,10 +150,27 @@ class ExchangeState:
             # A finished order never changes again, so the event can carry it without a copy.
             self.events.append(OrderChanged(order.owner_account_index, order))
         if was_live and (order.to_trigger_order_id_0 or order.to_trigger_order_id_1):
-            # Imported here: links needs the state type, and state must not import it at load.
-            from exchange.simulator.links import cancel_children
+            self._cancel_children(order)
 
-            cancel_children(self, order)
+    def children(self, parent: Order) -> list[Order]:
+        """Live OTO/OTOCO children waiting on `parent` (lighter-api.md §3.7)."""
+        out = []
+        for child_index in (parent.to_trigger_order_id_0, parent.to_trigger_order_id_1):
+            child = self.live_orders.get(child_index) if child_index else None
+            if child is not None and child.parent_order_index == parent.order_index:
+                out.append(child)
+        return out
+
+    def _cancel_children(self, parent: Order) -> None:
+        """A parent that ends without any fill takes its waiting children with it.
+
+        Here rather than in `links` because `finish` needs it and `links` builds on the state.
+        """
+        if parent.filled_base_amount:
+            return
+        for child in self.children(parent):
+            if child.trigger_status == "parent-order":
+                self.finish(child, "canceled-child")
 
     # -- events ---------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from exchange.streams import (
     StreamEvent,
 )
 
-# the shared captured payloads; LIGHTER_FIXTURES points elsewhere on another machine
+# the recorded Lighter payloads (tests/fixtures/lighter)
 from tests.paths import FIXTURES
 
 ACCOUNT = 1234

@@ -11,7 +11,7 @@ from exchange.book import BookReplica
 from exchange.parse import parse_order_book_depth
 from exchange.types import BookLevel, OrderBook
 
-# the shared captured payloads; LIGHTER_FIXTURES points elsewhere on another machine
+# the recorded Lighter payloads (tests/fixtures/lighter)
 from tests.paths import FIXTURES
 
 

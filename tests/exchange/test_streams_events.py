@@ -20,7 +20,7 @@ from exchange.stream_events import (
     data_events,
 )
 
-# the shared captured payloads; LIGHTER_FIXTURES points elsewhere on another machine
+# the recorded Lighter payloads (tests/fixtures/lighter)
 from tests.paths import FIXTURES
 
 

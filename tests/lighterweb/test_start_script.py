@@ -1,5 +1,6 @@
 """scripts/start.sh from a fresh clone: embedded Redis, healthy, clean stop, fast rerun."""
 
+import json
 import os
 import shutil
 import stat
@@ -119,3 +120,20 @@ def test_public_bind_prints_a_loud_warning(tmp_path):
 
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "WARNING: binding to 0.0.0.0" in result.stderr
+
+
+def _paper_account(clone: Path) -> dict[str, object]:
+    saved = json.loads((clone / "var" / "sim-state.json").read_text())
+    assert saved["clean"] is True  # written when start.sh stopped the sim process
+    return next(a for a in saved["engine"]["accounts"] if a["index"] == 100)
+
+
+def test_a_restart_keeps_the_paper_venue(first_run):
+    clone, env, _ = first_run
+    before = _paper_account(clone)
+
+    again = _run_check(clone, env)
+
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
+    # Restored, not re-created: a fresh venue would open the account anew.
+    assert _paper_account(clone)["created_at"] == before["created_at"]

@@ -129,10 +129,15 @@ def run_simulator(
     config: dict[str, Any] | None = None,
     *,
     manual_clock: bool = True,
+    clock: Any = None,
     ping_interval_s: float = 30.0,
     pong_timeout_s: float = 10.0,
+    **server_options: Any,
 ) -> Iterator[RunningSimulator]:
-    """Start a simulator thread, yield its handle, stop it (a generator for fixtures)."""
+    """Start a simulator thread, yield its handle, stop it (a generator for fixtures).
+
+    `clock` replaces the default manual/real clock; `server_options` go to SimServer (e.g.
+    ``state_file=`` for a durable venue)."""
     # Imported here so that collecting unrelated tests never depends on the simulator.
     from exchange.simulator.clock import SimClock
     from exchange.simulator.config import SimConfig
@@ -145,13 +150,16 @@ def run_simulator(
 
     def serve() -> None:
         asyncio.set_event_loop(loop)
-        clock = SimClock()
-        clock.set_manual(manual_clock)
+        sim_clock = clock
+        if sim_clock is None:
+            sim_clock = SimClock()
+            sim_clock.set_manual(manual_clock)
         server = SimServer(
             sim_config,
-            clock=clock,
+            clock=sim_clock,
             ping_interval_s=ping_interval_s,
             pong_timeout_s=pong_timeout_s,
+            **server_options,
         )
         box["server"] = server
         box["port"] = loop.run_until_complete(server.start())

@@ -4,12 +4,9 @@ auth carriers, the /sim/ endpoints and the management command's wiring."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -153,29 +150,3 @@ def test_sim_endpoints_refuse_malformed_bodies(simulator):
     with pytest.raises(urllib.error.HTTPError) as refused:
         simulator.sim("POST", "/sim/faults", {"rules": [{"kind": "meteor"}]})
     assert refused.value.code == 400
-
-
-def test_lighter_sim_command_serves_until_terminated(tmp_path):
-    from lighterweb.redis_server import free_port
-
-    port = free_port()
-    root = Path(__file__).resolve().parents[3]
-    child = subprocess.Popen(
-        [sys.executable, "manage.py", "lighter_sim", "--port", str(port), "--seed", "3"],
-        cwd=root,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        # The command logs "simulator ready" once it listens; read until then (bounded by
-        # pytest's timeout), no polling.
-        for line in child.stderr:
-            if "simulator ready" in line:
-                break
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/orderBooks") as reply:
-            symbols = [row["symbol"] for row in json.loads(reply.read())["order_books"]]
-    finally:
-        child.terminate()
-        child.wait(timeout=30)
-    assert symbols == ["ETH", "BTC", "SOL"]
-    assert child.returncode == 0
