@@ -121,8 +121,7 @@ def test_order_and_fill_money_travels_as_exact_strings(channel_layer, bot):
     broadcast.order_changed(order)
     broadcast.fill_recorded(fill)
 
-    order_message = _receive(channel_layer, page)
-    fill_message = _receive(channel_layer, page)
+    order_message, fill_message = _pushes(channel_layer, page, 2)
     assert order_message["kind"] == "order"
     assert Decimal(order_message["data"]["price"]) == Decimal("3999.99")
     assert fill_message["kind"] == "fill"
@@ -139,7 +138,7 @@ def test_info_events_stay_off_the_overview_but_errors_reach_it(channel_layer, bo
     broadcast.bot_event(info)
     broadcast.bot_event(error)
 
-    assert _receive(channel_layer, dashboard)["data"]["message"] == "boom"
+    assert _pushes(channel_layer, dashboard, 1)[0]["data"]["message"] == "boom"
 
 
 def test_account_push_never_carries_a_secret_and_sends_decimals_as_strings(channel_layer):
