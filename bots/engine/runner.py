@@ -50,9 +50,9 @@ from bots.strategies.grid.strategy import GridStrategy
 from bots.strategies.protocol import Cancel, Decide, Event, Filled, Halt, Leg, Place, PositionSet
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError, RejectedError, TransientError
-from exchange.orders import OrderRequest
+from exchange.orders import OrderRequest, leverage_fraction
 from exchange.streams import AccountStream, StreamEvent
-from exchange.types import OrderInfo, OrderSide
+from exchange.types import MarginMode, OrderInfo, OrderSide
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ FIRST_BOOK_TIMEOUT_S = 20.0
 REFUSED_BACKOFF_S = 5.0
 DEAD_MANS_SWITCH_REARM_S = 60.0
 STOP_VERIFY_TIMEOUT_S = 10.0
+SETTINGS_VERIFY_TIMEOUT_S = 10.0
+SETTINGS_POLL_S = 0.2
 FLATTEN_CLIENT_INDEXES = 3
 
 
@@ -267,8 +269,42 @@ class BotRunner:
 
     # --- recovery -----------------------------------------------------------------------------
 
+    async def apply_settings(self) -> None:
+        """Apply the bot's leverage and margin mode to its market and read them back: no order
+        goes out before the exchange confirms them (a 200 alone is not applied)."""
+        bot = self.bot
+        mode = MarginMode(bot.margin_mode)
+        want = leverage_fraction(bot.leverage)
+        await self.client.update_leverage(self.market_id, bot.leverage, mode)
+        deadline = time.monotonic() + SETTINGS_VERIFY_TIMEOUT_S
+        while True:
+            # Every market the account touched has a row, flat ones too (lighter-api.md).
+            positions = (await self.client.account()).positions
+            row = next((p for p in positions if p.market_id == self.market_id), None)
+            if (
+                row is not None
+                and leverage_fraction(row.leverage) == want
+                and (row.margin_mode is mode)
+            ):
+                break
+            if time.monotonic() >= deadline:
+                seen = "nothing" if row is None else f"{row.leverage}x {row.margin_mode.value}"
+                raise ExchangeError(
+                    f"{self.symbol}: leverage {bot.leverage}x {mode.value} not applied "
+                    f"(the exchange shows {seen})"
+                )
+            await asyncio.sleep(SETTINGS_POLL_S)
+        await self.event(
+            "settings_applied",
+            f"leverage {bot.leverage}x, {mode.value} margin (read back from the exchange)",
+            leverage=str(bot.leverage),
+            margin_mode=mode.value,
+        )
+
     async def startup(self) -> None:
-        """Reconcile with the exchange, take over the position, restore the lattice, report."""
+        """Apply the settings, reconcile with the exchange, take over the position, restore the
+        lattice, report."""
+        await self.apply_settings()
         self.ledger = await db(selectors.bot_ledger, writes=False)(self.bot)
         found = await self.reconcile(grace_s=0.0)
         market = self.market_view()

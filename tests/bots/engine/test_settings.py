@@ -1,0 +1,75 @@
+"""Settings take effect: the runner applies the bot's leverage and margin mode before its first
+order and reads them back from the exchange."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from bots.models import BotEvent, GridBot
+from exchange.types import MarginMode
+from tests.bots.runner_support import (
+    account_on,
+    finish,
+    grid_bot,
+    quiet,
+    set_desired,
+    sim_open_orders,
+    start_runners,
+    wait_until,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _real_redis(settings, redis_url):
+    settings.REDIS_URL = redis_url
+
+
+@pytest.mark.parametrize(
+    ("leverage", "margin_mode"), [(Decimal("3"), "isolated"), (Decimal("2"), "cross")]
+)
+async def test_leverage_and_margin_mode_are_applied_before_the_first_order(
+    simulator, funded_account, leverage, margin_mode
+):
+    account = await sync_to_async(account_on)(simulator, funded_account)
+    bot = await sync_to_async(grid_bot)(
+        account, "ETH", levels=2, leverage=leverage, margin_mode=margin_mode
+    )
+    (runner,), (task,) = await start_runners([bot])
+
+    async def trading() -> bool:
+        return (
+            quiet(runner, simulator)
+            and len(sim_open_orders(simulator, funded_account.index, 0)) == 4
+        )
+
+    await wait_until(trading, what="the grid resting")
+    async with account.client() as client:
+        (position,) = [p for p in (await client.account()).positions if p.market_id == 0]
+    assert position.leverage == leverage
+    assert position.margin_mode is MarginMode(margin_mode)
+    kinds = await sync_to_async(
+        lambda: list(BotEvent.objects.filter(bot=bot).order_by("id").values_list("kind", flat=True))
+    )()
+    assert kinds.index("settings_applied") < kinds.index("plan")
+    await sync_to_async(set_desired)(bot, "stopped")
+    assert await finish(task) == "stopped"
+
+
+async def test_a_leverage_the_exchange_refuses_puts_the_bot_in_error_before_any_order(
+    simulator, funded_account
+):
+    account = await sync_to_async(account_on)(simulator, funded_account)
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=2)
+    # Above the market's maximum: stored by hand, as an operator could not through the admin.
+    await sync_to_async(lambda: GridBot.objects.filter(pk=bot.pk).update(leverage=Decimal("500")))()
+    (_runner,), (task,) = await start_runners([bot])
+
+    assert await finish(task) == "error"
+    row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
+    assert "leverage" in row.status_message
+    assert sim_open_orders(simulator, funded_account.index, 0) == []
