@@ -67,7 +67,13 @@ def poll_once(client: redis.Redis, token: str, wait_s: int) -> int:
             chat_id=int(chat["id"]),
             username=str(author.get("username", "")),
         )
-        answer = commands.command_answer(client, sender, text)
+        try:
+            answer = commands.command_answer(client, sender, text)
+        except Exception:  # one command's crash must not end the poller (its one handler)
+            logger.exception(
+                "telegram: command %r from %s failed", text[:40], sender.telegram_user_id
+            )
+            answer = "That command failed; the server log has the details."
         telegram.send_message(token, sender.chat_id, answer)
         answered += 1
     return answered

@@ -52,6 +52,9 @@ EVENT_ALERTS: dict[str, AlertKind] = {
     "fill": AlertKind.FILLS,
 }
 
+# Chosen by kind alone: a channel set to "warnings and up" still wants the summary it ticked.
+LEVEL_FREE: frozenset[str] = frozenset({AlertKind.DAILY_SUMMARY})
+
 # Alerts that arrive in bursts: collected per (channel, bot) for a window, sent as one message.
 COALESCED: frozenset[str] = frozenset({AlertKind.FILLS})
 
@@ -80,7 +83,9 @@ class Route:
 
     def accepts(self, kind: str, level: str, bot_id: int | None) -> bool:
         """Whether an alert of `kind` at `level` (about `bot_id`, if any) goes to this channel."""
-        if kind not in self.kinds or level_rank(level) < self.min_rank:
+        if kind not in self.kinds:
+            return False
+        if kind not in LEVEL_FREE and level_rank(level) < self.min_rank:
             return False
         return self.bot_ids is None or bot_id is None or bot_id in self.bot_ids
 

@@ -15,6 +15,7 @@ from bots.models import AlertKind, Fill, FundingPayment
 from bots.notify import rules
 from bots.notify.tasks import notify_budget_check_task, notify_daily_summary_task
 from exchange.budget import RequestBudget
+from lighterweb.celery import app
 from tests.lighterweb.factories import make_account, make_bot, make_market
 from tests.notify.conftest import make_channel
 
@@ -56,7 +57,7 @@ def test_the_daily_summary_goes_out_once_at_the_channel_hour(notify_env, webhook
         paid_at=timezone.now() - timedelta(hours=3),
     )
     now_hour = timezone.now().astimezone(timezone.get_current_timezone()).hour
-    make_channel("webhook", webhook_url=webhook.url, summary_hour=now_hour)
+    make_channel("webhook", webhook_url=webhook.url, summary_hour=now_hour, min_level="error")
     make_channel("webhook", webhook_url=webhook.url, summary_hour=(now_hour + 1) % 24)
 
     first = notify_daily_summary_task()
@@ -127,3 +128,14 @@ def test_a_route_filters_by_kind_level_and_bot():
     assert not route.accepts("bot_stopped", "info", 7)
     assert not route.accepts("fills", "error", 7)
     assert route.accepts("bot_error", "warning", None)  # account-wide alerts pass the bot filter
+
+
+def test_beat_schedules_the_alert_tasks_and_a_worker_knows_them():
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
+
+    for name in ("notify_flush_task", "notify_daily_summary_task", "notify_budget_check_task"):
+        assert f"bots.notify.tasks.{name}" in scheduled
+    assert {"bots.notify.tasks.notify_event_task", "bots.notify.tasks.notify_send_task"} <= set(
+        app.tasks
+    )

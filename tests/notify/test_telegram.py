@@ -204,3 +204,11 @@ def test_without_a_telegram_channel_nothing_is_polled(notify_env, telegram_api):
     assert poller.command_tokens() == []
     assert "Answered 0" in _poll()
     assert telegram_api.offsets_asked == []
+
+
+def test_a_huge_bot_id_is_answered_not_crashed_on(operator, telegram_api):
+    telegram_api.message_from(OPERATOR_TG, "/pause 99999999999999999999999999")
+
+    _poll()
+
+    assert "No single bot" in telegram_api.texts_to(OPERATOR_TG)[0]
