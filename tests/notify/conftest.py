@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 
 from bots.models import NotificationChannel
 from bots.notify import dispatch
@@ -60,3 +62,11 @@ def make_channel(
     channel.save()
     dispatch.routes_invalidate()
     return channel
+
+
+@pytest.fixture
+async def closes_db_threads():
+    """Async tests reach the database from sync_to_async's thread: close its connection after,
+    else PostgreSQL cannot drop the test database at the end of the session."""
+    yield
+    await sync_to_async(connections.close_all)()

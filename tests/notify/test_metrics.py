@@ -56,7 +56,9 @@ def eth_bot(simulator, funded_account):
     return grid_bot(account_on(simulator, funded_account), "ETH", levels=5)
 
 
-async def test_metrics_after_a_paper_run_of_a_grid(simulator, funded_account, eth_bot):
+async def test_metrics_after_a_paper_run_of_a_grid(
+    simulator, funded_account, eth_bot, closes_db_threads
+):
     bot = str(eth_bot.pk)
     (runner,), (task,) = await start_runners([eth_bot])
 

@@ -95,7 +95,7 @@ def eth_bot(simulator, funded_account):
 
 
 async def test_a_burst_of_fills_of_a_running_grid_is_one_message(
-    notify_env, webhook, settings, simulator, funded_account, eth_bot
+    notify_env, webhook, settings, simulator, funded_account, eth_bot, closes_db_threads
 ):
     settings.NOTIFY_COALESCE_SECONDS = 0  # the window closes at once; the flush decides when
     await sync_to_async(make_channel)(
