@@ -372,3 +372,6 @@ class BotEventAdmin(ReadOnlyAdmin):
     @admin.display(description="Level", ordering="level")
     def level_badge(self, obj: BotEvent) -> SafeString:
         return badge(obj.level, obj.get_level_display())
+
+
+from bots.notify import admin as notify_admin  # noqa: E402, F401 - registers the alerts' admin

@@ -23,6 +23,7 @@ app = Celery("lighterweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("celery"), Queue("bots"))  # type: ignore[no-untyped-call]
 app.autodiscover_tasks()
+app.autodiscover_tasks(["bots.notify"])
 
 
 def write_beat_heartbeat() -> None:
@@ -67,6 +68,23 @@ def _bot_schedules(sender: Celery, **kwargs: Any) -> None:
         sender.signature("bots.tasks.accounts_refresh_task"),
         name="accounts-refresh",
     )
+
+
+# Alerts: coalesced bursts go out within this of their window closing; the daily summary and
+# the budget check send at most once per day / quarter hour whatever the beat frequency.
+NOTIFY_FLUSH_SECONDS = 5.0
+NOTIFY_SUMMARY_CHECK_SECONDS = 900.0
+NOTIFY_BUDGET_CHECK_SECONDS = 60.0
+
+
+@app.on_after_configure.connect  # type: ignore[untyped-decorator]
+def _notify_schedules(sender: Celery, **kwargs: Any) -> None:
+    for seconds, task, name in (
+        (NOTIFY_FLUSH_SECONDS, "notify_flush_task", "notify-flush"),
+        (NOTIFY_SUMMARY_CHECK_SECONDS, "notify_daily_summary_task", "notify-daily-summary"),
+        (NOTIFY_BUDGET_CHECK_SECONDS, "notify_budget_check_task", "notify-budget-check"),
+    ):
+        sender.add_periodic_task(seconds, sender.signature(f"bots.notify.tasks.{task}"), name=name)
 
 
 @beat_init.connect  # type: ignore[untyped-decorator]

@@ -176,6 +176,16 @@ PAPER_SIM_STATE = env.path("PAPER_SIM_STATE", default=VAR_DIR / "sim-state.json"
 BOT_LEASE_TTL_SECONDS = env.float("BOT_LEASE_TTL_SECONDS", default=15.0)
 BOT_START_GRACE_SECONDS = env.float("BOT_START_GRACE_SECONDS", default=30.0)
 
+# Alerts and metrics (bots/notify). Telegram's API base is a setting so tests can use a local fake.
+TELEGRAM_API_URL = env.str("TELEGRAM_API_URL", default="https://api.telegram.org")
+NOTIFY_COALESCE_SECONDS = env.float("NOTIFY_COALESCE_SECONDS", default=30.0)
+NOTIFY_RATE_PER_MINUTE = env.int("NOTIFY_RATE_PER_MINUTE", default=20)
+# Bearer token for /metrics from other hosts; without one only direct loopback scrapes get in.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Email channels: smtp://user:password@host:587 (smtp+tls://, smtp+ssl://) or consolemail://.
+vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="lighterweb@localhost")
+
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",

@@ -1,4 +1,4 @@
-"""URL routes: admin, REST API, dashboard, health check."""
+"""URL routes: admin, REST API, dashboard, health check, Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from bots.notify.views import metrics
 from lighterweb.api import api
 from lighterweb.healthz import healthz
 
@@ -19,4 +20,5 @@ urlpatterns = [
     path("api/", api.urls),
     path("dashboard/", include("bots.dashboard.urls")),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
 ]

@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 
 from bots import schemas
 from bots.models import BotEvent, EventLevel, ExchangeAccount, Fill, GridBot, Order
+from bots.notify import dispatch as notify_dispatch
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def bot_event(event: BotEvent) -> None:
     if event.level in DASHBOARD_EVENT_LEVELS:
         groups.append(DASHBOARD_GROUP)
     _push(groups, "event", _event_payload(event))
+    notify_dispatch.event_recorded(event)  # alerts, routed off this thread after the commit
 
 
 def order_changed(order: Order) -> None:

@@ -5,7 +5,8 @@ ciphertext (`lighterweb.crypto`): the model exposes set/get methods, never a pla
 so no form, serializer, repr or log line can pick the plaintext up by accident.
 
 Split by role: `accounts` (ExchangeAccount, Market), `gridbots` (GridBot and its states) and
-`trading` (Order, Fill, FundingPayment, BotEvent); import everything from `bots.models`.
+`trading` (Order, Fill, FundingPayment, BotEvent) and `notify` (NotificationChannel, TelegramLink);
+import everything from `bots.models`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ from bots.models.gridbots import (
     SizeMode,
     SpacingMode,
 )
+from bots.models.notify import (
+    AlertKind,
+    ChannelKind,
+    NotificationChannel,
+    TelegramLink,
+)
 from bots.models.trading import (
     BotEvent,
     EventLevel,
@@ -42,8 +49,10 @@ from bots.models.trading import (
 __all__ = [
     "NETWORK_ENDPOINTS",
     "PAPER_CHAIN_ID",
+    "AlertKind",
     "BotEvent",
     "BotStatus",
+    "ChannelKind",
     "DesiredState",
     "EventLevel",
     "ExchangeAccount",
@@ -53,11 +62,13 @@ __all__ = [
     "MarginMode",
     "Market",
     "Network",
+    "NotificationChannel",
     "Order",
     "OrderStatus",
     "Side",
     "SizeMode",
     "SpacingMode",
+    "TelegramLink",
     "Tier",
     "money_field",
 ]

@@ -1,0 +1,168 @@
+"""Telegram commands: read the bots' state and pause, stop or emergency-stop them.
+
+Only Telegram users linked to a LighterWeb user with operator rights (`access.user_is_operator`,
+checked on every message) get past `/start` and `/help`. Actions call `bots.services` with the
+actor `telegram:<username>`, exactly as the admin and the API do, so they land in the event log.
+`/emergency` stops everything and cancels every order only after `/confirm <code>` within
+CONFIRM_SECONDS; the code lives in Redis, so a poller restart or a replayed update cannot
+confirm it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import redis
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+
+from bots import selectors, services
+from bots.models import DesiredState, GridBot
+from bots.notify.access import user_is_operator
+from bots.notify.selectors import linked_user_id
+
+logger = logging.getLogger(__name__)
+
+CONFIRM_SECONDS = 60
+CONFIRM_KEY = "lighterweb:telegram:confirm"
+HELP = (
+    "/status - bots and orders at a glance\n"
+    "/bots - every bot with its status\n"
+    "/pnl - PnL per bot\n"
+    "/pause BOT - keep orders, place nothing new (BOT: id or name)\n"
+    "/stop BOT - cancel the bot's orders, keep its position\n"
+    "/emergency - stop every bot and cancel every order (asks to confirm)"
+)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who wrote: the Telegram user and the chat the answer goes to."""
+
+    telegram_user_id: int
+    chat_id: int
+    username: str
+
+
+def command_answer(client: redis.Redis, sender: Sender, text: str) -> str:
+    """The bot's answer to one message (a command or not)."""
+    command, _, argument = text.strip().partition(" ")
+    command = command.split("@", 1)[0].lower()  # "/status@MyBot" in group chats
+    if command in ("/start", "/help"):
+        return (
+            f"Your Telegram user id is {sender.telegram_user_id}; this chat's id is "
+            f"{sender.chat_id}.\n{HELP}"
+        )
+    user = _operator(sender.telegram_user_id)
+    if user is None:
+        logger.warning(
+            "telegram: refused %s from unlinked user %s", command, sender.telegram_user_id
+        )
+        return (
+            "This Telegram account is not linked to a LighterWeb operator "
+            f"(your Telegram user id is {sender.telegram_user_id})."
+        )
+    actor = f"telegram:{user.get_username()}"
+    handler = HANDLERS.get(command)
+    if handler is None:
+        return f"Unknown command {command}.\n{HELP}"
+    logger.info("telegram: %s %s by %s", command, argument, actor)
+    return handler(client, sender, argument.strip(), actor)
+
+
+def _operator(telegram_user_id: int) -> Any:
+    user_id = linked_user_id(telegram_user_id)
+    if user_id is None:
+        return None
+    user = get_user_model().objects.filter(pk=user_id).first()
+    return user if user_is_operator(user) else None
+
+
+def _status(client: redis.Redis, sender: Sender, argument: str, actor: str) -> str:
+    status = selectors.site_status()
+    counts = ", ".join(f"{count} {name}" for name, count in status.bots_by_status.items() if count)
+    return (
+        f"Bots: {counts or 'none'}\nOpen orders: {status.open_orders}\nAccounts: {status.accounts}"
+    )
+
+
+def _bots(client: redis.Redis, sender: Sender, argument: str, actor: str) -> str:
+    rows = [
+        f"#{bot.pk} {bot.name} ({bot.market.symbol}, {bot.account.name}): {bot.status}"
+        for bot in selectors.bot_list().order_by("name")
+    ]
+    return "\n".join(rows) or "No bots."
+
+
+def _pnl(client: redis.Redis, sender: Sender, argument: str, actor: str) -> str:
+    lines, total = [], Decimal("0")
+    for bot in selectors.bot_list().order_by("name"):
+        summary = selectors.bot_pnl(bot).summary
+        total += summary.total
+        lines.append(
+            f"#{bot.pk} {bot.name} ({bot.market.symbol}): {_money(summary.total)} "
+            f"(grid {_money(summary.grid_profit)}, inventory {_money(summary.unrealized)}, "
+            f"fees {_money(-summary.fees)})"
+        )
+    return "\n".join([*lines, f"Total: {_money(total)}"]) if lines else "No bots."
+
+
+def _money(value: Decimal) -> str:
+    return f"{value.quantize(Decimal('0.01')):,}"
+
+
+def _find_bot(argument: str) -> GridBot | None:
+    if not argument:
+        return None
+    name = Q(name__iexact=argument)
+    found = selectors.bot_list().filter(name | Q(pk=int(argument)) if argument.isdigit() else name)
+    return found.first() if found.count() == 1 else None
+
+
+def _lifecycle(call: Callable[..., GridBot], done: str) -> Callable[..., str]:
+    def handle(client: redis.Redis, sender: Sender, argument: str, actor: str) -> str:
+        bot = _find_bot(argument)
+        if bot is None:
+            return f"No single bot named {argument!r}: give its id or exact name (see /bots)."
+        try:
+            call(bot, actor=actor)
+        except services.BotActionRefused as exc:
+            return f"Refused: {exc}"
+        return f"{done} for #{bot.pk} {bot.name} ({bot.market.symbol})."
+
+    return handle
+
+
+def _emergency(client: redis.Redis, sender: Sender, argument: str, actor: str) -> str:
+    code = f"{secrets.randbelow(10_000):04d}"
+    client.set(f"{CONFIRM_KEY}:{sender.telegram_user_id}", code, ex=CONFIRM_SECONDS)
+    active = selectors.bot_list().exclude(desired_state=DesiredState.STOPPED).count()
+    return (
+        f"This stops all {active} active bots and cancels every order on every account "
+        f"(positions are kept). Send /confirm {code} within {CONFIRM_SECONDS} s."
+    )
+
+
+def _confirm(client: redis.Redis, sender: Sender, argument: str, actor: str) -> str:
+    expected = client.getdel(f"{CONFIRM_KEY}:{sender.telegram_user_id}")
+    if expected is None or argument != expected.decode():  # type: ignore[union-attr]
+        return "Nothing to confirm, or a wrong code: send /emergency again."
+    report = services.emergency_stop_all(actor=actor)
+    verified = "verified" if report.verified else "NOT verified: check the dashboard"
+    return f"Emergency stop: {len(report.bots_stopped)} bots stopped; order cancels {verified}."
+
+
+HANDLERS: dict[str, Callable[[redis.Redis, Sender, str, str], str]] = {
+    "/status": _status,
+    "/bots": _bots,
+    "/pnl": _pnl,
+    "/pause": _lifecycle(services.bot_pause, "Pause requested"),
+    "/stop": _lifecycle(services.bot_stop, "Stop requested"),
+    "/emergency": _emergency,
+    "/confirm": _confirm,
+}
