@@ -2,8 +2,9 @@
 
 The server owns the clock and calls `submit_tx` / `submit_batch` when requests arrive and
 `advance(now_ms)` periodically; `advance` runs everything due in time order (queued txs after
-their tier latency, order expiries, scheduled cancel-alls, price-path steps with trigger checks,
-liquidity requotes and liquidations, hourly funding) and returns the events. Same config, seed
+their tier latency, one API key's txs always in nonce order; order expiries, scheduled
+cancel-alls, price-path steps with trigger checks, liquidity requotes and liquidations, hourly
+funding) and returns the events. Same config, seed
 and inputs give the same fills.
 
 Simplifications, on purpose (lighter-api.md marks most of these behaviours unconfirmed):
@@ -76,6 +77,8 @@ class Engine(EngineReads):
         self.state = ExchangeState(config, now_ms=now_ms)
         self._queue: list[tuple[int, int, list[QueuedTx]]] = []
         self._queue_seq = 0
+        # Latest execution time queued per (account, API key): one key's txs run in nonce order.
+        self._key_horizon: dict[tuple[int, int], int] = {}
         self._txs: dict[str, TxRecord] = {}
         self._account_txs: dict[int, list[TxRecord]] = {}
         self._sequence = 0
@@ -201,7 +204,12 @@ class Engine(EngineReads):
             running_nonce = nonce + 1
         if len(queued) > 1:
             txs.check_increasing([q.nonce for q in queued])
-        return self._enqueue(queued, parsed, now_ms + latency, now_ms)
+        assert first is not None
+        # Lighter sequences one API key's txs by nonce: a tx of a faster latency class (a cancel
+        # right after a taker order) waits for the key's earlier txs instead of overtaking them.
+        execute_at = max(now_ms + latency, self._key_horizon.get(first, now_ms))
+        self._key_horizon[first] = execute_at
+        return self._enqueue(queued, parsed, execute_at, now_ms)
 
     def _enqueue(
         self,

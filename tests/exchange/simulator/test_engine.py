@@ -8,7 +8,7 @@ import pytest
 from exchange.simulator.config import SimConfig
 from exchange.simulator.engine import Engine
 from exchange.simulator.types import OrderChanged, SimError, TxExecuted
-from exchange.simulator.workload import Trader, quiet_config
+from exchange.simulator.workload import Trader, TxBuilder, quiet_config
 
 NOW = 1_790_000_000_000
 ETH = 0
@@ -143,6 +143,41 @@ def test_premium_makers_execute_without_delay_and_takers_after_200ms():
     taker = trader.send(trader.create_order(ETH, 2, 1000, 290000, is_ask=True, tif=0))
     assert maker.execute_at == NOW
     assert taker.execute_at == NOW + 200
+
+
+@pytest.mark.parametrize("cancel", ["cancel", "cancel_all"])
+def test_one_keys_txs_execute_in_nonce_order_whatever_their_latency(cancel):
+    # lighter-api.md §5: one API key's txs are sequenced by nonce. A cancel (200 ms class) sent
+    # right after a marketable order (300 ms class) must not overtake it and fail.
+    engine = Engine(quiet_config(latency_ms=None), now_ms=NOW)
+    maker, taker = Trader.open(engine), Trader.open(engine)
+    maker.send(maker.create_order(ETH, 1, 1000, 300000, is_ask=True))
+    engine.advance(NOW + 200)
+    now = engine.now_ms
+
+    order = taker.send(taker.create_order(ETH, 7, 2000, 300000, is_ask=False))
+    if cancel == "cancel":
+        undo = taker.send(taker.cancel_order(ETH, 7))
+    else:
+        undo = taker.send(taker.cancel_all())
+    assert undo.execute_at == order.execute_at == now + 300
+    engine.advance(now + 300)
+
+    assert engine.tx(order.hash).status == 2
+    assert engine.tx(undo.hash).status == 2, engine.tx(undo.hash).event_info
+    placed = taker.order(7)
+    assert (placed.status, placed.filled_base_amount) == ("canceled", 1000)
+    assert engine.active_orders(taker.account_index) == []
+
+
+def test_other_keys_are_not_held_back_by_a_slow_tx():
+    engine = Engine(quiet_config(latency_ms=None), now_ms=NOW)
+    trader = Trader.open(engine)
+    engine.register_api_key(trader.account_index, 4, "cd" * 40)
+    other = TxBuilder(engine, trader.account_index, api_key_index=4)
+    slow = trader.send(trader.create_order(ETH, 1, 1000, 290000, is_ask=False, tif=0))
+    fast = other.send(other.cancel_all())
+    assert (slow.execute_at, fast.execute_at) == (NOW + 300, NOW + 200)
 
 
 def test_batch_executes_all_txs_in_order(engine, trader):
