@@ -1,8 +1,9 @@
 """API-level checks of signed L2 transactions (lighter-api.md §3), before they are queued.
 
 Signatures are NOT verified: the simulator trusts the signer's tx_info and checks only what the
-API checks (account, key, nonce, expiry, fields, market, margin for new orders). Each failure
-raises `SimError` with Lighter's code and message (Appendix A); the nonce is then not consumed.
+API checks (account, key, nonce, expiry, fields, market, account health for new orders). Each
+failure raises `SimError` with Lighter's code and message (Appendix A); the nonce is then not
+consumed.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from exchange.simulator.constants import (
     TX_UPDATE_MARGIN,
     TX_WITHDRAW,
 )
-from exchange.simulator.margin import below_maintenance, can_afford_order
+from exchange.simulator.margin import below_maintenance
 from exchange.simulator.state import ExchangeState
 from exchange.simulator.types import Account, MarketSpec, SimError
 
@@ -277,15 +278,18 @@ def parse_order(
 
 
 def check_new_order(state: ExchangeState, account: Account, req: OrderRequest) -> None:
-    """Order-count and margin pre-checks of a new order (21717, 21507, 21739)."""
+    """Order-count and account-health pre-checks of a new order (21717, 21507).
+
+    An order the account cannot afford is NOT refused here: Lighter accepts the tx and the
+    sequencer cancels the order with status `canceled-margin-not-allowed` (orders.execute), so
+    a client learns it from the order report, not from sendTx.
+    """
     if len(state.account_live.get(account.index, {})) >= state.config.max_active_orders:
         raise SimError(21717, "maximum active limit order count reached")
     if req.reduce_only or req.type_code in CONDITIONAL_TYPES or account.is_system:
         return
     if below_maintenance(state, account):
         raise SimError(21507, "account is below maintenance margin, can't execute transaction")
-    if not can_afford_order(state, account, req.market_id, is_ask=req.is_ask, lots=req.base_amount):
-        raise SimError(21739, "not enough margin to create the order")
 
 
 def parse_group(

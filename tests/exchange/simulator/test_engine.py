@@ -65,7 +65,6 @@ REJECTIONS = [
     ("limit far from mark", {"Price": 600000}, 21734),
     ("bad reduce only", {"ReduceOnly": 2}, 21740),
     ("bad self trade mode", {"L2TxAttributes": {"6": 7}}, 21743),
-    ("too large for margin", {"BaseAmount": 10_000_000}, 21739),
 ]
 
 
