@@ -9,7 +9,8 @@ and inputs give the same fills.
 
 Simplifications, on purpose (lighter-api.md marks most of these behaviours unconfirmed):
 * signatures and L1 signatures are not verified; tx hashes are blake2b digests, not Poseidon2;
-* market protection stops at the first level worse than Price (not an average-price bound);
+* a market order's Price bounds its average execution price (fills stop where one more lot
+  would push the average past it);
 * IOC/market remainders end `canceled` / `canceled-too-much-slippage` /
   `canceled-not-enough-liquidity`; self-trade equality mode "7" is treated as "same account";
 * margin: open orders reserve the worst-case extra position at mark; funding is the clamped
