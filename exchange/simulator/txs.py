@@ -39,7 +39,13 @@ from exchange.simulator.state import ExchangeState
 from exchange.simulator.types import Account, MarketSpec, SimError
 
 UINT32_MAX = (1 << 32) - 1
+# Lighter's windows (lighter-go constants MinOrderExpiryPeriod / MinOrderCancelAllPeriod = 5 min,
+# MaxOrderExpiryPeriod 30 days, MaxOrderCancelAllPeriod 15 days); the maxima get a minute of
+# slack for the signer's clock, the minima none (a time signed exactly 5 minutes ahead arrives
+# with less than 5 minutes left and is refused, as on Lighter).
+MIN_ORDER_EXPIRY_MS = 5 * 60_000
 MAX_ORDER_EXPIRY_MS = 30 * 86_400_000 + 60_000
+MIN_CANCEL_ALL_MS = 5 * 60_000
 MAX_CANCEL_ALL_MS = 15 * 86_400_000 + 60_000
 SUPPORTED_TX_TYPES = frozenset(
     {
@@ -259,7 +265,9 @@ def parse_order(
     immediate = not conditional and (type_code == ORDER_TYPE_MARKET or tif == TIF_IOC)
     if immediate and expiry != 0:
         raise SimError(21711, "invalid expiry")
-    if not immediate and not now_ms < expiry <= now_ms + MAX_ORDER_EXPIRY_MS:
+    if not immediate and not (
+        now_ms + MIN_ORDER_EXPIRY_MS <= expiry <= now_ms + MAX_ORDER_EXPIRY_MS
+    ):
         raise SimError(21711, "invalid expiry")
     if base and (
         base < spec.min_base_amount or spec.units.quote(base, price) < spec.min_quote_amount
@@ -353,14 +361,14 @@ def _check_oco(pair: list[OrderRequest]) -> None:
 
 
 def check_cancel_all(state: ExchangeState, info: dict[str, Any], *, now_ms: int) -> None:
-    """CancelAllOrders: immediate (Time 0), scheduled (now < Time <= 15 days) or abort (Time 0)."""
+    """CancelAllOrders: immediate (Time 0), scheduled (5 minutes to 15 days ahead) or abort."""
     tif = field_int(info, "TimeInForce")
     time_ms = field_int(info, "Time")
     market_attr = attributes(info).get(5, 255)
     if tif not in (0, 1, 2) or (market_attr != 255 and tif != 0):
         raise SimError(21713, "invalid cancel all time in force")
     if tif == 1:
-        if not now_ms < time_ms <= now_ms + MAX_CANCEL_ALL_MS:
+        if not now_ms + MIN_CANCEL_ALL_MS <= time_ms <= now_ms + MAX_CANCEL_ALL_MS:
             raise SimError(21714, "invalid cancel all time")
     elif time_ms != 0:
         raise SimError(21714, "invalid cancel all time")

@@ -60,6 +60,8 @@ REJECTIONS = [
     ("gtt without expiry", {"OrderExpiry": 0}, 21711),
     ("ioc with expiry", {"TimeInForce": 0}, 21711),
     ("expiry beyond 30 days", {"OrderExpiry": NOW + 31 * DAY}, 21711),
+    # lighter-go MinOrderExpiryPeriod: an expiry is at least 5 minutes ahead.
+    ("expiry under 5 minutes ahead", {"OrderExpiry": NOW + 299_999}, 21711),
     ("below min base", {"BaseAmount": 49}, 21706),
     ("below min quote", {"BaseAmount": 50, "Price": 10000}, 21706),
     ("limit far from mark", {"Price": 600000}, 21734),
@@ -248,12 +250,12 @@ def test_cancel_of_another_accounts_order_is_refused(engine, trader):
 
 
 def test_gtt_order_expires(engine, trader):
-    tx = trader.create_order(ETH, 1, 1000, 290000, is_ask=False, order_expiry=NOW + 60_000)
+    tx = trader.create_order(ETH, 1, 1000, 290000, is_ask=False, order_expiry=NOW + 300_000)
     trader.run(tx)
 
-    engine.advance(NOW + 59_999)
+    engine.advance(NOW + 299_999)
     assert trader.order(1).status == "open"
-    engine.advance(NOW + 60_000)
+    engine.advance(NOW + 300_000)
     assert trader.order(1).status == "canceled-expired"
 
 
@@ -300,7 +302,10 @@ def test_rearmed_dead_mans_switch_only_fires_at_the_latest_time(engine, trader):
     assert trader.order(1).status == "canceled"
 
 
+# lighter-api.md §3.5: a scheduled cancel-all is 5 minutes to 15 days ahead (21714 otherwise).
 @pytest.mark.parametrize(("tif", "time_ms", "code"), [(1, NOW - 1, 21714), (0, 5, 21714),
+                                                      (1, NOW + 299_999, 21714),
+                                                      (1, NOW + 15 * DAY + 60_001, 21714),
                                                       (3, 0, 21713)])  # fmt: skip
 def test_invalid_cancel_all_is_rejected(engine, trader, tif, time_ms, code):
     with pytest.raises(SimError) as caught:
