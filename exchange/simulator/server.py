@@ -25,8 +25,8 @@ from exchange.simulator.config import SimConfig
 from exchange.simulator.engine import Engine
 from exchange.simulator.faults import FaultInjector
 from exchange.simulator.feeds import Feeds
-from exchange.simulator.ratelimit import RequestBudget
-from exchange.simulator.rest import MarketRest
+from exchange.simulator.ratelimit import RequestBudget, read_account
+from exchange.simulator.rest import MarketRest, auth_token
 from exchange.simulator.rest_accounts import AccountRest
 from exchange.simulator.types import Account, SimError, TxRecord
 from exchange.simulator.ws import WsHub
@@ -330,14 +330,9 @@ class SimServer:
             )
 
     def _charge_read(self, request: web.Request, endpoint: str) -> None:
-        account: int | None = None
-        for name in ("account_index", "value"):
-            raw = request.query.get(name, "")
-            if raw.isdigit():
-                account = int(raw)
-                break
-        if account is not None and payloads.find_account(self.engine, account) is None:
-            account = None
+        account = read_account(
+            auth_token(request), now_ms=self.now_ms(), key_exists=self._key_exists
+        )
         self._charge(account, request.remote or "", endpoint)
 
     async def _rest_fault(self, endpoint: str) -> web.Response | None:
