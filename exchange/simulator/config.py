@@ -122,6 +122,12 @@ class SimConfig:
     price_band: Decimal = Decimal("0.5")
     max_pending_txs: int = 10000
     twap_slice_ms: int = 30_000
+    # Check every tx's Schnorr signature against the registered API key (signing.py). Off only
+    # for engine-level tests and benchmarks that build tx_info without a real signer.
+    verify_signatures: bool = True
+    # Chain ids a signature may be made for (the SDK uses 304 for any non-Lighter URL); the
+    # first one hashes txs when signatures are not verified.
+    chain_ids: tuple[int, ...] = (304, 300, 466324)
 
     def market(self, market_id: int) -> MarketSpec | None:
         """The market with this id, if configured."""
@@ -160,6 +166,8 @@ class SimConfig:
             price_band=Decimal(str(data.get("price_band", "0.5"))),
             max_pending_txs=int(data.get("max_pending_txs", 10000)),
             twap_slice_ms=int(data.get("twap_slice_ms", 30_000)),
+            verify_signatures=bool(data.get("verify_signatures", True)),
+            chain_ids=tuple(int(c) for c in data.get("chain_ids", (304, 300, 466324))),
         )
 
 

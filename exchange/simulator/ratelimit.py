@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from exchange.simulator.auth import AuthError, check_token
+from exchange.simulator.auth import AuthError, AuthToken, check_token
 
 WINDOW_MS = 60_000
 
@@ -33,14 +33,24 @@ DEFAULT_WEIGHT = 300
 
 
 def read_account(
-    token: str | None, *, now_ms: int, key_exists: Callable[[int, int], bool]
+    token: str | None,
+    *,
+    now_ms: int,
+    key_exists: Callable[[int, int], bool],
+    signature_ok: Callable[[str, AuthToken], bool] | None = None,
 ) -> int | None:
     """The account whose L1 address pays for a read: the one a valid auth token names, else
     None (the IP pays; an account named in the query string does not make a read its own)."""
     if not token:
         return None
     try:
-        parsed = check_token(token, account_index=None, now_ms=now_ms, key_exists=key_exists)
+        parsed = check_token(
+            token,
+            account_index=None,
+            now_ms=now_ms,
+            key_exists=key_exists,
+            signature_ok=signature_ok,
+        )
     except AuthError:
         return None
     return parsed.account_index

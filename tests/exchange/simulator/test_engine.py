@@ -388,7 +388,12 @@ def test_same_seed_and_inputs_give_the_same_fills():
     def run() -> list:
         # Moving GBM prices, the liquidity agent and hourly funding all draw on the seed.
         config = SimConfig.from_dict(
-            {"seed": 7, "latency_ms": 0, "price_paths": {"0": {"kind": "gbm", "step_ms": 500}}}
+            {
+                "seed": 7,
+                "latency_ms": 0,
+                "price_paths": {"0": {"kind": "gbm", "step_ms": 500}},
+                "verify_signatures": False,
+            }
         )
         engine = Engine(config, now_ms=NOW)
         a = Trader.open(engine)
