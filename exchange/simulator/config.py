@@ -15,6 +15,8 @@ from typing import Any
 from exchange.simulator.types import MarketSpec
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.json")
+# Lighter's account tiers (lighter-api.md §8.2): fees and latencies differ per tier.
+TIERS = frozenset({"standard", "premium"})
 
 
 def default_markets() -> list[MarketSpec]:
@@ -212,6 +214,9 @@ def _account(data: dict[str, Any]) -> AccountConfig:
     keys = {int(k): str(v).removeprefix("0x") for k, v in data.get("api_keys", {}).items()}
     rest = {k: v for k, v in data.items() if k != "api_keys"}
     account: AccountConfig = _dc(AccountConfig, {**rest, "api_keys": keys})
+    if account.tier not in TIERS:
+        # A typo must not quietly make a premium paper account standard (no fees, slow).
+        raise ValueError(f"account {account.index}: tier must be one of {sorted(TIERS)}")
     return account
 
 

@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from exchange.simulator import executor, orders, twap, txs
-from exchange.simulator.config import SimConfig
+from exchange.simulator.config import TIERS, SimConfig
 from exchange.simulator.constants import (
     TX_STATUS_EXECUTED,
     TX_STATUS_FAILED,
@@ -114,6 +114,8 @@ class Engine(EngineReads):
             index = state.next_account_index()
         if index in state.accounts:
             raise SimError(21107, "invalid account")
+        if tier not in TIERS:
+            raise SimError(62002, "invalid tier")
         account = Account(index, l1_address, Decimal(collateral), tier, created_at=state.now_ms)
         state.accounts[index] = account
         for key_index, public_key in (api_keys or {}).items():
