@@ -45,48 +45,6 @@ def test_disabled_budget_lets_everything_through():
 # -- through a running simulator ----------------------------------------------------------------
 
 
-async def test_transactions_share_the_standard_accounts_budget(simulator, funded_account):
-    import lighter
-
-    from tests.plugins.simulator import signer_client
-
-    simulator.ratelimit(enabled=True, standard_per_minute=2)
-    client = signer_client(simulator, funded_account)
-    # nextNonce (the SDK's first call, unauthenticated) is the IP's; the orders are the L1's.
-    for coi in (1, 2):
-        _, reply, err = await client.create_order(0, coi, 1000, 250000 - coi, False, 0, 1)
-        assert err is None and reply.code == 200
-    with pytest.raises(lighter.ApiException) as refused:
-        await client.create_order(0, 3, 1000, 249000, False, 0, 1)
-    await client.close()
-    assert refused.value.status == 429
-
-
-async def test_unauthenticated_reads_are_budgeted_per_ip_not_per_named_account(simulator):
-    # lighter-api.md §6.3 / §1.2: limits apply per IP unless the request is authenticated, which
-    # makes only the L1 address's limit apply. Naming an account does not authenticate a read.
-    import lighter
-
-    from tests.plugins.simulator import api_client, auth_token, signer_client
-
-    first, second = simulator.create_account(), simulator.create_account()
-    simulator.ratelimit(enabled=True, standard_per_minute=2)
-    api = api_client(simulator)
-    accounts, orders = lighter.AccountApi(api), lighter.OrderApi(api)
-    await accounts.account(by="index", value=str(first.index))
-    await accounts.account(by="index", value=str(second.index))
-    with pytest.raises(lighter.ApiException) as refused:
-        await accounts.account(by="index", value=str(first.index))
-    assert refused.value.status == 429
-
-    client = signer_client(simulator, first)
-    token = auth_token(client, first)
-    reply = await orders.account_active_orders(authorization=token, account_index=first.index)
-    assert reply.code == 200  # an authenticated read is the L1 address's, which has spent nothing
-    await client.close()
-    await api.close()
-
-
 def test_budget_refills_after_a_minute_of_simulated_time(simulator):
     import urllib.error
     import urllib.request
