@@ -9,8 +9,9 @@ e = H(encode(s * G + e * PK) || message) where H is `poseidon2.hash_to_quintic` 
 Weierstrass model in affine coordinates; a field inversion costs four multiplications thanks to
 the Frobenius map, which makes affine additions the cheapest choice in Python.
 
-Speed: fixed-base tables (80 windows of 4 bits) for G and for each recently seen public key make
-a verification about 160 point additions (milliseconds), instead of a full double-and-add.
+Speed: fixed-base window tables (8-bit windows for G, 4-bit for each recently seen public key)
+turn a verification into the sum of about 120 table points: a few milliseconds, instead of a
+double-and-add over 320 bits.
 """
 
 from __future__ import annotations
@@ -227,28 +228,40 @@ def decode(w: Fp5) -> tuple[bool, Point]:
 
 
 Table = list[list[Point]]
+KEY_WINDOW_BITS = 4  # per public key: 80 rows of 16 points (cached for recent keys)
+GENERATOR_WINDOW_BITS = 8  # for G: 40 rows of 256 points (built once per process)
 
 
-def window_table(base: Point) -> Table:
-    """table[i][d] = d * 16^i * base for the 80 four-bit windows of a 320-bit scalar."""
+def window_table(base: Point, bits: int = KEY_WINDOW_BITS) -> Table:
+    """table[i][d] = d * 2^(bits*i) * base, for the windows of a 320-bit scalar."""
     table: Table = []
     current = base
-    for _ in range(80):
+    for _ in range(-(-320 // bits)):
         row: list[Point] = [None, current]
-        for _ in range(14):
+        for _ in range((1 << bits) - 2):
             row.append(point_add(row[-1], current))
         table.append(row)
-        current = point_add(row[-1], current)  # 16 * current
+        current = point_add(row[-1], current)  # 2^bits * current
     return table
 
 
-def table_multiply(table: Table, scalar: int) -> Point:
-    """scalar * base with the base's window table."""
+def table_points(table: Table, scalar: int, bits: int) -> list[tuple[Fp5, Fp5]]:
+    """The table entries whose sum is scalar * base (one per non-zero window)."""
+    mask = (1 << bits) - 1
+    points = []
+    for i, row in enumerate(table):
+        point = row[(scalar >> (bits * i)) & mask]
+        if point is not None:
+            points.append(point)
+    return points
+
+
+def sum_points(points: list[tuple[Fp5, Fp5]]) -> Point:
+    """The sum of affine points (each addition costs one cheap field inversion; a tree with
+    Montgomery's batch inversion measured no faster in Python)."""
     acc: Point = None
-    for i in range(80):
-        digit = (scalar >> (4 * i)) & 15
-        if digit:
-            acc = point_add(acc, table[i][digit])
+    for point in points:
+        acc = point_add(acc, point)
     return acc
 
 
@@ -256,9 +269,9 @@ _GENERATOR_TABLE: list[Table] = []
 
 
 def _generator_table() -> Table:
-    """G's window table, built once per process on first use (about 0.1 s)."""
+    """G's window table, built once per process on first use (a fraction of a second)."""
     if not _GENERATOR_TABLE:
-        _GENERATOR_TABLE.append(window_table(GENERATOR))
+        _GENERATOR_TABLE.append(window_table(GENERATOR, GENERATOR_WINDOW_BITS))
     return _GENERATOR_TABLE[0]
 
 
@@ -296,9 +309,8 @@ class Verifier:
         key_table = self._key_table(public_key)
         if key_table is None:
             return None
-        return encode(
-            point_add(table_multiply(_generator_table(), s), table_multiply(key_table, e))
-        )
+        points = table_points(_generator_table(), s, GENERATOR_WINDOW_BITS)
+        return encode(sum_points(points + table_points(key_table, e, KEY_WINDOW_BITS)))
 
     @staticmethod
     def matches(r: Fp5, message: Fp5, signature: bytes) -> bool:
