@@ -3,6 +3,7 @@ HTTP to a simulator in another process, several concurrent clients) and in-proce
 ops/s (the engine called directly). Prints figures; asserts nothing.
 
     python bench/sim_throughput.py [--clients 8] [--txs 200] [--batches 10] [--rounds 3]
+        [--skip-signatures]
 
 Goals (docs/simulator.md): >= 2,000 tx/s end to end with batches, >= 100,000 matching ops/s.
 """
@@ -167,7 +168,10 @@ def matching(rounds: int, orders: int) -> None:
     from exchange.simulator.config import SimConfig
     from exchange.simulator.engine import Engine
 
-    config = SimConfig.from_dict({**BENCH_CONFIG, "liquidity": {"enabled": False}})
+    # Placeholder signatures: the engine-only figure leaves signature checks out.
+    config = SimConfig.from_dict(
+        {**BENCH_CONFIG, "liquidity": {"enabled": False}, "verify_signatures": False}
+    )
     for round_no in range(1, rounds + 1):
         now = 1_800_000_000_000
         engine = Engine(config, now_ms=now)
@@ -243,13 +247,20 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=10, help="batches per client per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--orders", type=int, default=100_000, help="matching orders per round")
+    parser.add_argument(
+        "--skip-signatures",
+        action="store_true",
+        help="end to end without the simulator's signature check (to see what it costs)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print("== in-process: the engine's order book alone")
     book_ops(args.rounds, args.orders)
     print("== in-process: full engine path per order (validate, queue, execute, match, events)")
     matching(args.rounds, args.orders // 5)
-    child = start_simulator(args.port, BENCH_CONFIG)
+    child = start_simulator(
+        args.port, {**BENCH_CONFIG, "verify_signatures": not args.skip_signatures}
+    )
     try:
         print(f"== end to end (real signer, real HTTP, simulator in pid {child.pid})")
         asyncio.run(end_to_end(f"http://127.0.0.1:{args.port}", args))

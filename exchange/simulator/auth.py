@@ -1,7 +1,7 @@
 """Auth tokens of the form ``expiry:account:key:signature`` (made by the SDK's signer).
 
-The signature is NOT verified: the simulator has no Poseidon2/ECgFp5 implementation. The expiry,
-the account and the API key's existence are checked, which is what a client can get wrong.
+The expiry, the account, the API key's existence and (through the caller's `signature_ok`,
+signing.SignatureCheck.token_ok) the signature under that key are checked.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def check_token(
     account_index: int | None,
     now_ms: int,
     key_exists: Callable[[int, int], bool],
+    signature_ok: Callable[[str, AuthToken], bool] | None = None,
 ) -> AuthToken:
     """Validate ``token`` for ``account_index`` at simulated time ``now_ms``.
 
@@ -76,4 +77,6 @@ def check_token(
         raise AuthError("auth token does not belong to this account")
     if not key_exists(parsed.account_index, parsed.api_key_index):
         raise AuthError("api key of the auth token not found")
+    if signature_ok is not None and not signature_ok(token, parsed):
+        raise AuthError("invalid auth token signature")
     return parsed

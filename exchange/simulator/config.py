@@ -15,6 +15,8 @@ from typing import Any
 from exchange.simulator.types import MarketSpec
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.json")
+# Lighter's account tiers (lighter-api.md §8.2): fees and latencies differ per tier.
+TIERS = frozenset({"standard", "premium"})
 
 
 def default_markets() -> list[MarketSpec]:
@@ -122,6 +124,12 @@ class SimConfig:
     price_band: Decimal = Decimal("0.5")
     max_pending_txs: int = 10000
     twap_slice_ms: int = 30_000
+    # Check every tx's Schnorr signature against the registered API key (signing.py). Off only
+    # for engine-level tests and benchmarks that build tx_info without a real signer.
+    verify_signatures: bool = True
+    # Chain ids a signature may be made for (the SDK uses 304 for any non-Lighter URL); the
+    # first one hashes txs when signatures are not verified.
+    chain_ids: tuple[int, ...] = (304, 300, 466324)
 
     def market(self, market_id: int) -> MarketSpec | None:
         """The market with this id, if configured."""
@@ -160,6 +168,8 @@ class SimConfig:
             price_band=Decimal(str(data.get("price_band", "0.5"))),
             max_pending_txs=int(data.get("max_pending_txs", 10000)),
             twap_slice_ms=int(data.get("twap_slice_ms", 30_000)),
+            verify_signatures=bool(data.get("verify_signatures", True)),
+            chain_ids=tuple(int(c) for c in data.get("chain_ids", (304, 300, 466324))),
         )
 
 
@@ -204,6 +214,9 @@ def _account(data: dict[str, Any]) -> AccountConfig:
     keys = {int(k): str(v).removeprefix("0x") for k, v in data.get("api_keys", {}).items()}
     rest = {k: v for k, v in data.items() if k != "api_keys"}
     account: AccountConfig = _dc(AccountConfig, {**rest, "api_keys": keys})
+    if account.tier not in TIERS:
+        # A typo must not quietly make a premium paper account standard (no fees, slow).
+        raise ValueError(f"account {account.index}: tier must be one of {sorted(TIERS)}")
     return account
 
 

@@ -2,13 +2,15 @@
 
 The server owns the clock and calls `submit_tx` / `submit_batch` when requests arrive and
 `advance(now_ms)` periodically; `advance` runs everything due in time order (queued txs after
-their tier latency, order expiries, scheduled cancel-alls, price-path steps with trigger checks,
-liquidity requotes and liquidations, hourly funding) and returns the events. Same config, seed
+their tier latency, one API key's txs always in nonce order; order expiries, scheduled
+cancel-alls, price-path steps with trigger checks, liquidity requotes and liquidations, hourly
+funding) and returns the events. Same config, seed
 and inputs give the same fills.
 
 Simplifications, on purpose (lighter-api.md marks most of these behaviours unconfirmed):
-* signatures and L1 signatures are not verified; tx hashes are blake2b digests, not Poseidon2;
-* market protection stops at the first level worse than Price (not an average-price bound);
+* L1 (Ethereum) signatures are not verified (tx signatures are: signing.py);
+* a market order's Price bounds its average execution price (fills stop where one more lot
+  would push the average past it);
 * IOC/market remainders end `canceled` / `canceled-too-much-slippage` /
   `canceled-not-enough-liquidity`; self-trade equality mode "7" is treated as "same account";
 * margin: open orders reserve the worst-case extra position at mark; funding is the clamped
@@ -19,6 +21,7 @@ Simplifications, on purpose (lighter-api.md marks most of these behaviours uncon
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
 import logging
@@ -26,18 +29,8 @@ from decimal import Decimal
 from typing import Any
 
 from exchange.simulator import executor, orders, twap, txs
-from exchange.simulator.config import SimConfig
+from exchange.simulator.config import TIERS, SimConfig
 from exchange.simulator.constants import (
-    CONDITIONAL_TYPES,
-    GROUP_OCO,
-    ORDER_TYPE_MARKET,
-    TIF_IOC,
-    TIF_POST_ONLY,
-    TX_CANCEL_ALL,
-    TX_CANCEL_ORDER,
-    TX_CREATE_GROUPED,
-    TX_CREATE_ORDER,
-    TX_MODIFY_ORDER,
     TX_STATUS_EXECUTED,
     TX_STATUS_FAILED,
     TX_STATUS_PENDING,
@@ -49,6 +42,7 @@ from exchange.simulator.margin import apply_funding, funding_rate, premium
 from exchange.simulator.orders import ExecError
 from exchange.simulator.prices import PricePath, make_path
 from exchange.simulator.reads import EngineReads
+from exchange.simulator.signing import SignatureCheck
 from exchange.simulator.state import ExchangeState
 from exchange.simulator.types import (
     Account,
@@ -76,7 +70,10 @@ class Engine(EngineReads):
         self.state = ExchangeState(config, now_ms=now_ms)
         self._queue: list[tuple[int, int, list[QueuedTx]]] = []
         self._queue_seq = 0
+        # Latest execution time queued per (account, API key): one key's txs run in nonce order.
+        self._key_horizon: dict[tuple[int, int], int] = {}
         self._txs: dict[str, TxRecord] = {}
+        self.signatures = SignatureCheck(config.chain_ids, verify=config.verify_signatures)
         self._account_txs: dict[int, list[TxRecord]] = {}
         self._sequence = 0
         self._funding_id = 0
@@ -117,6 +114,8 @@ class Engine(EngineReads):
             index = state.next_account_index()
         if index in state.accounts:
             raise SimError(21107, "invalid account")
+        if tier not in TIERS:
+            raise SimError(62002, "invalid tier")
         account = Account(index, l1_address, Decimal(collateral), tier, created_at=state.now_ms)
         state.accounts[index] = account
         for key_index, public_key in (api_keys or {}).items():
@@ -153,8 +152,13 @@ class Engine(EngineReads):
         *,
         now_ms: int,
         price_protection: bool = True,
+        halve: frozenset[int] = frozenset(),
     ) -> list[TxRecord]:
-        """Validate a whole batch (all-or-nothing), then queue it to execute back to back."""
+        """Validate a whole batch (all-or-nothing), then queue it to execute back to back.
+
+        `halve` lists create-order txs (by position) that execute for half their size: the
+        server's partial-fill fault, applied after the signature was checked.
+        """
         if not txs_in:
             raise SimError(21513, "TxInfos and TxTypes should have the same length")
         if len(txs_in) > MAX_BATCH:
@@ -166,7 +170,7 @@ class Engine(EngineReads):
         latency = 0
         first: tuple[int, int] | None = None
         running_nonce: int | None = None
-        for tx_type, info, text in parsed:
+        for position, (tx_type, info, _) in enumerate(parsed):
             try:
                 account, key_index, nonce = txs.check_envelope(
                     self.state, tx_type, info, now_ms=now_ms, expected_nonce=running_nonce
@@ -184,12 +188,15 @@ class Engine(EngineReads):
             payload = txs.check_body(
                 self.state, tx_type, info, account, now_ms=now_ms, price_protection=price_protection
             )
-            latency = max(
-                latency, self.config.latency_for(account.tier, self._kind(tx_type, payload))
-            )
+            key = account.api_keys.get(key_index)
+            tx_hash = self.signatures.signer_hash(tx_type, info, key.public_key_hex if key else "")
+            if position in halve and isinstance(payload, txs.OrderRequest):
+                payload = dataclasses.replace(payload, base_amount=max(1, payload.base_amount // 2))
+            kind = executor.latency_class(self.state, tx_type, payload)
+            latency = max(latency, self.config.latency_for(account.tier, kind))
             queued.append(
                 QueuedTx(
-                    txs.tx_hash(tx_type, text),
+                    tx_hash,
                     tx_type,
                     info,
                     account.index,
@@ -201,7 +208,12 @@ class Engine(EngineReads):
             running_nonce = nonce + 1
         if len(queued) > 1:
             txs.check_increasing([q.nonce for q in queued])
-        return self._enqueue(queued, parsed, now_ms + latency, now_ms)
+        assert first is not None
+        # Lighter sequences one API key's txs by nonce: a tx of a faster latency class (a cancel
+        # right after a taker order) waits for the key's earlier txs instead of overtaking them.
+        execute_at = max(now_ms + latency, self._key_horizon.get(first, now_ms))
+        self._key_horizon[first] = execute_at
+        return self._enqueue(queued, parsed, execute_at, now_ms)
 
     def _enqueue(
         self,
@@ -229,23 +241,6 @@ class Engine(EngineReads):
         self._queue_seq += 1
         heapq.heappush(self._queue, (execute_at, self._queue_seq, queued))
         return records
-
-    def _kind(self, tx_type: int, payload: Any) -> str:
-        """Latency class of a tx: "taker" if it can trade on arrival, "cancel", else "maker"."""
-        if tx_type in (TX_CANCEL_ORDER, TX_CANCEL_ALL, TX_MODIFY_ORDER):
-            return "cancel"
-        if tx_type == TX_CREATE_GROUPED:
-            grouping, reqs = payload
-            payload = None if grouping == GROUP_OCO else reqs[0]
-        if tx_type in (TX_CREATE_ORDER, TX_CREATE_GROUPED) and payload is not None:
-            req: txs.OrderRequest = payload
-            if req.type_code in CONDITIONAL_TYPES or req.tif_code == TIF_POST_ONLY:
-                return "maker"
-            if req.type_code == ORDER_TYPE_MARKET or req.tif_code == TIF_IOC:
-                return "taker"
-            book = self.state.books[req.market_id]
-            return "taker" if book.crosses(is_ask=req.is_ask, price=req.price) else "maker"
-        return "maker"
 
     # -- time -----------------------------------------------------------------------------
 

@@ -16,9 +16,12 @@ from exchange.simulator.constants import (
     CONDITIONAL_TYPES,
     GROUP_OCO,
     GROUP_OTOCO,
+    ORDER_TYPE_MARKET,
     ORDER_TYPE_NAMES,
     ORDER_TYPE_TWAP,
+    TIF_IOC,
     TIF_NAMES,
+    TIF_POST_ONLY,
     TX_CANCEL_ALL,
     TX_CANCEL_ORDER,
     TX_CHANGE_PUB_KEY,
@@ -54,6 +57,24 @@ class QueuedTx:
     api_key_index: int
     nonce: int
     payload: Any
+
+
+def latency_class(state: ExchangeState, tx_type: int, payload: Any) -> str:
+    """Latency class of a tx: "taker" if it can trade on arrival, "cancel", else "maker"."""
+    if tx_type in (TX_CANCEL_ORDER, TX_CANCEL_ALL, TX_MODIFY_ORDER):
+        return "cancel"
+    if tx_type == TX_CREATE_GROUPED:
+        grouping, reqs = payload
+        payload = None if grouping == GROUP_OCO else reqs[0]
+    if tx_type in (TX_CREATE_ORDER, TX_CREATE_GROUPED) and payload is not None:
+        req: OrderRequest = payload
+        if req.type_code in CONDITIONAL_TYPES or req.tif_code == TIF_POST_ONLY:
+            return "maker"
+        if req.type_code == ORDER_TYPE_MARKET or req.tif_code == TIF_IOC:
+            return "taker"
+        book = state.books[req.market_id]
+        return "taker" if book.crosses(is_ask=req.is_ask, price=req.price) else "maker"
+    return "maker"
 
 
 def build_order(state: ExchangeState, account_index: int, req: OrderRequest, nonce: int) -> Order:

@@ -35,22 +35,31 @@ def match(state: ExchangeState, taker: Order, *, is_market: bool) -> str | None:
     """Fill `taker` against resting orders while prices are acceptable.
 
     Returns why matching stopped early (STOP_*), or None when the taker is filled or its limit
-    price no longer crosses. For market orders `taker.price` is the protection price: matching
-    stops when the next level is worse than it.
+    price no longer crosses. For market orders `taker.price` is the protection price and bounds
+    the AVERAGE execution price (lighter-api.md §4.2; the SDK's slippage helpers assume it):
+    levels worse than it still fill while the running average stays within it.
     """
     spec = state.markets[taker.market_id]
     opposite = state.books[taker.market_id].side(is_ask=not taker.is_ask)
+    # This taker's fills so far in lots and lots * ticks (integers: the average check is exact).
+    filled_lots = filled_ticks = 0
     while taker.remaining_base_amount > 0:
         maker = opposite.best_order()
         if maker is None:
             return STOP_LIQUIDITY
-        if (maker.price < taker.price) if taker.is_ask else (maker.price > taker.price):
-            return STOP_SLIPPAGE if is_market else None
+        worse = (maker.price < taker.price) if taker.is_ask else (maker.price > taker.price)
+        if worse and not is_market:
+            return None
+        cap = _average_cap(taker, maker.price, filled_lots, filled_ticks) if worse else None
+        if cap == 0:
+            return STOP_SLIPPAGE
         if maker.owner_account_index == taker.owner_account_index:
             if _self_trade(state, taker, maker):
                 return STOP_SELF_TRADE
             continue
         lots = min(taker.remaining_base_amount, maker.remaining_base_amount)
+        if cap is not None:
+            lots = min(lots, cap)
         if maker.reduce_only:
             allowed = reducible_lots(state, maker)
             if allowed == 0:
@@ -62,7 +71,19 @@ def match(state: ExchangeState, taker: Order, *, is_market: bool) -> str | None:
             if lots == 0:
                 return None
         fill(state, spec, taker, maker, lots)
+        filled_lots += lots
+        filled_ticks += lots * maker.price
     return None
+
+
+def _average_cap(taker: Order, price: int, filled_lots: int, filled_ticks: int) -> int:
+    """Most lots a market taker may take at `price` (worse than its protection price) and keep
+    its average execution price within the protection price."""
+    if taker.is_ask:  # a sell's average must stay >= protection
+        slack, step = filled_ticks - taker.price * filled_lots, taker.price - price
+    else:  # a buy's average must stay <= protection
+        slack, step = taker.price * filled_lots - filled_ticks, price - taker.price
+    return max(0, slack // step)
 
 
 def _self_trade(state: ExchangeState, taker: Order, maker: Order) -> bool:

@@ -2,12 +2,20 @@
 
 Standard tier: 60 requests per minute, unweighted, transactions included. Premium tier: a weight
 budget per minute (24,000 by default) with Lighter's endpoint weights.
+
+Who pays (lighter-api.md §1.2, §6.3: "authenticating requests makes only L1 limits apply"): a
+transaction, signed by an account's key, and a read carrying a valid auth token are charged to
+that account's L1 address; any other read is charged to the client's IP, whatever account it
+names (`read_account`).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from exchange.simulator.auth import AuthError, AuthToken, check_token
 
 WINDOW_MS = 60_000
 
@@ -22,6 +30,30 @@ ENDPOINT_WEIGHTS: dict[str, int] = {
     "recentTrades": 600,
 }
 DEFAULT_WEIGHT = 300
+
+
+def read_account(
+    token: str | None,
+    *,
+    now_ms: int,
+    key_exists: Callable[[int, int], bool],
+    signature_ok: Callable[[str, AuthToken], bool] | None = None,
+) -> int | None:
+    """The account whose L1 address pays for a read: the one a valid auth token names, else
+    None (the IP pays; an account named in the query string does not make a read its own)."""
+    if not token:
+        return None
+    try:
+        parsed = check_token(
+            token,
+            account_index=None,
+            now_ms=now_ms,
+            key_exists=key_exists,
+            signature_ok=signature_ok,
+        )
+    except AuthError:
+        return None
+    return parsed.account_index
 
 
 def endpoint_weight(endpoint: str) -> int:

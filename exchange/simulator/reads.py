@@ -10,6 +10,7 @@ from decimal import Decimal
 from exchange.simulator import margin
 from exchange.simulator.constants import CLIENT_INDEX_LIMIT
 from exchange.simulator.history import RESOLUTION_MS
+from exchange.simulator.signing import SignatureCheck
 from exchange.simulator.state import ExchangeState
 from exchange.simulator.types import (
     Account,
@@ -29,6 +30,7 @@ class EngineReads:
     """Queries over the exchange state. Returned objects are live: treat them as read-only."""
 
     state: ExchangeState
+    signatures: SignatureCheck
 
     # -- markets --------------------------------------------------------------------------
 
@@ -116,6 +118,11 @@ class EngineReads:
         if api_key_index is None or api_key_index == 255:
             return [keys[k] for k in sorted(keys)]
         return [keys[api_key_index]] if api_key_index in keys else []
+
+    def token_signed(self, token: str, account_index: int, api_key_index: int) -> bool:
+        """Whether an auth token's signature verifies under the key it names."""
+        keys = self.api_keys(account_index, api_key_index)
+        return bool(keys) and self.signatures.token_ok(token, keys[0].public_key_hex)
 
     def collateral(self, account_index: int) -> Decimal:
         """USDC collateral (excluding isolated allocations)."""

@@ -132,14 +132,16 @@ class AccountRest:
         account_index = param_int(request, "account_index")
         account = self.venue.account_or_error(account_index)
         self._require_auth(request, account_index)
+        # Fee ticks are in 1e-6 (lighter-go FeeTick); the tier's rates of the first market.
+        first = payloads.markets(self.engine)[0]
         return ok(
             {
                 "max_llp_percentage": 100,
                 "user_tier": account.tier,
                 "can_create_public_pool": False,
                 "max_llp_amount": "0.000000",
-                "current_maker_fee_tick": 0,
-                "current_taker_fee_tick": 0,
+                "current_maker_fee_tick": first.maker_fee_ppm.get(account.tier, 0),
+                "current_taker_fee_tick": first.taker_fee_ppm.get(account.tier, 0),
                 "effective_lit_stakes": "0.000000",
                 "leased_lit": "0.000000",
                 "user_tier_name": account.tier,

@@ -17,9 +17,15 @@ from typing import Any
 
 from aiohttp import web
 
-from exchange.simulator import payloads, snapshot
+from exchange.simulator import payloads, signing, snapshot
 from exchange.simulator.admin_api import AdminApi
-from exchange.simulator.auth import AUTH_ERROR_CODE, AUTH_HTTP_STATUS, AuthError, check_token
+from exchange.simulator.auth import (
+    AUTH_ERROR_CODE,
+    AUTH_HTTP_STATUS,
+    AuthError,
+    AuthToken,
+    check_token,
+)
 from exchange.simulator.channels import ChannelSnapshots
 from exchange.simulator.clock import SimClock
 from exchange.simulator.config import SimConfig
@@ -27,8 +33,8 @@ from exchange.simulator.engine import Engine
 from exchange.simulator.faults import FaultInjector
 from exchange.simulator.feeds import Feeds
 from exchange.simulator.loopback import require_loopback
-from exchange.simulator.ratelimit import RequestBudget
-from exchange.simulator.rest import MarketRest
+from exchange.simulator.ratelimit import RequestBudget, read_account
+from exchange.simulator.rest import MarketRest, auth_token
 from exchange.simulator.rest_accounts import AccountRest
 from exchange.simulator.store import SAVE_INTERVAL_S, StateKeeper, id_floor, wall_ms
 from exchange.simulator.types import Account, SimError, TxRecord
@@ -212,7 +218,11 @@ class SimServer:
             account_index=account_index,
             now_ms=self.clock.client_now_ms(),  # token expiry is the client's wall clock
             key_exists=self._key_exists,
+            signature_ok=self._token_signed,
         )
+
+    def _token_signed(self, token: str, parsed: AuthToken) -> bool:
+        return self.engine.token_signed(token, parsed.account_index, parsed.api_key_index)
 
     def pong_ignored(self) -> bool:
         """Whether the ``missed_pong`` fault is switched on."""
@@ -258,9 +268,13 @@ class SimServer:
         if not self.budget.charge(key, tier=tier, endpoint=endpoint, now_ms=now_ms):
             raise SimError(23000, "Too Many Requests!", http_status=429)
 
-    def _fake_hash(self, tx_info: dict[str, Any]) -> str:
-        raw = json.dumps(tx_info, sort_keys=True).encode()
-        return hashlib.blake2b(raw, digest_size=40).hexdigest()
+    def _lost_tx_hash(self, tx_type: int, tx_info: dict[str, Any]) -> str:
+        # The hash the signer computed (for the first accepted chain id), as Lighter echoes it.
+        try:
+            return signing.hash_hex(signing.message(tx_type, tx_info, self.config.chain_ids[0]))
+        except SimError:
+            raw = json.dumps(tx_info, sort_keys=True).encode()
+            return hashlib.blake2b(raw, digest_size=40).hexdigest()
 
     async def accept_tx(
         self, tx_type: int, tx_info: dict[str, Any], *, peer: str, price_protection: bool = True
@@ -271,11 +285,11 @@ class SimServer:
         if self.faults.fire("tx_never_executed", "sendTx") is not None:
             # Accepted but lost before the sequencer: the nonce is not consumed (like a tx that
             # expires unexecuted on Lighter).
-            return self._send_reply(self._fake_hash(tx_info), now)
-        tx_info = self._maybe_partial(tx_type, tx_info)
-        record = self.engine.submit_tx(
-            tx_type, tx_info, now_ms=now, price_protection=price_protection
-        )
+            return self._send_reply(self._lost_tx_hash(tx_type, tx_info), now)
+        halve = frozenset({0}) if self._partial_fault(tx_type, tx_info) else frozenset()
+        record = self.engine.submit_batch(
+            [(tx_type, tx_info)], now_ms=now, price_protection=price_protection, halve=halve
+        )[0]
         await self._pump_if_due(record)
         return self._send_reply(record.hash, record.execute_at)
 
@@ -289,26 +303,22 @@ class SimServer:
         self._charge(account, peer, "sendTxBatch")
         now = self.now_ms()
         if self.faults.fire("tx_never_executed", "sendTxBatch") is not None:
-            hashes = [self._fake_hash(info) for info in tx_infos]
+            hashes = [self._lost_tx_hash(t, i) for t, i in zip(tx_types, tx_infos, strict=True)]
             return {**self._send_reply("", now), "tx_hash": hashes}
-        txs: list[tuple[int, dict[str, Any] | str]] = [
-            (t, self._maybe_partial(t, info)) for t, info in zip(tx_types, tx_infos, strict=True)
-        ]
-        records = self.engine.submit_batch(txs, now_ms=now)
+        txs: list[tuple[int, dict[str, Any] | str]] = list(zip(tx_types, tx_infos, strict=True))
+        halve = frozenset(i for i, (t, info) in enumerate(txs) if self._partial_fault(t, info))
+        records = self.engine.submit_batch(txs, now_ms=now, halve=halve)
         if records:
             await self._pump_if_due(records[-1])
         predicted = max((r.execute_at for r in records), default=now)
         return {**self._send_reply("", predicted), "tx_hash": [r.hash for r in records]}
 
-    def _maybe_partial(self, tx_type: int, tx_info: dict[str, Any]) -> dict[str, Any]:
+    def _partial_fault(self, tx_type: int, tx_info: dict[str, Any] | str) -> bool:
         # Partial-fill fault: an IOC/market create order executes for half its size, which is
-        # what a thin book does to a taker.
-        if tx_type != 14 or tx_info.get("TimeInForce") != 0:
-            return tx_info
-        if self.faults.fire("partial_fill", "sendTx") is None:
-            return tx_info
-        base = int(tx_info.get("BaseAmount", 0))
-        return {**tx_info, "BaseAmount": max(1, base // 2)}
+        # what a thin book does to a taker (the signed tx itself is left intact).
+        if tx_type != 14 or not isinstance(tx_info, dict) or tx_info.get("TimeInForce") != 0:
+            return False
+        return self.faults.fire("partial_fill", "sendTx") is not None
 
     async def _pump_if_due(self, record: TxRecord) -> None:
         if record.execute_at <= self.now_ms():
@@ -381,14 +391,12 @@ class SimServer:
             )
 
     def _charge_read(self, request: web.Request, endpoint: str) -> None:
-        account: int | None = None
-        for name in ("account_index", "value"):
-            raw = request.query.get(name, "")
-            if raw.isdigit():
-                account = int(raw)
-                break
-        if account is not None and payloads.find_account(self.engine, account) is None:
-            account = None
+        account = read_account(
+            auth_token(request),
+            now_ms=self.now_ms(),
+            key_exists=self._key_exists,
+            signature_ok=self._token_signed,
+        )
         self._charge(account, request.remote or "", endpoint)
 
     async def _rest_fault(self, endpoint: str) -> web.Response | None:

@@ -1,8 +1,9 @@
 """API-level checks of signed L2 transactions (lighter-api.md §3), before they are queued.
 
 Signatures are NOT verified: the simulator trusts the signer's tx_info and checks only what the
-API checks (account, key, nonce, expiry, fields, market, margin for new orders). Each failure
-raises `SimError` with Lighter's code and message (Appendix A); the nonce is then not consumed.
+API checks (account, key, nonce, expiry, fields, market, account health for new orders). Each
+failure raises `SimError` with Lighter's code and message (Appendix A); the nonce is then not
+consumed.
 """
 
 from __future__ import annotations
@@ -33,12 +34,18 @@ from exchange.simulator.constants import (
     TX_UPDATE_MARGIN,
     TX_WITHDRAW,
 )
-from exchange.simulator.margin import below_maintenance, can_afford_order
+from exchange.simulator.margin import below_maintenance
 from exchange.simulator.state import ExchangeState
 from exchange.simulator.types import Account, MarketSpec, SimError
 
 UINT32_MAX = (1 << 32) - 1
+# Lighter's windows (lighter-go constants MinOrderExpiryPeriod / MinOrderCancelAllPeriod = 5 min,
+# MaxOrderExpiryPeriod 30 days, MaxOrderCancelAllPeriod 15 days); the maxima get a minute of
+# slack for the signer's clock, the minima none (a time signed exactly 5 minutes ahead arrives
+# with less than 5 minutes left and is refused, as on Lighter).
+MIN_ORDER_EXPIRY_MS = 5 * 60_000
 MAX_ORDER_EXPIRY_MS = 30 * 86_400_000 + 60_000
+MIN_CANCEL_ALL_MS = 5 * 60_000
 MAX_CANCEL_ALL_MS = 15 * 86_400_000 + 60_000
 SUPPORTED_TX_TYPES = frozenset(
     {
@@ -258,7 +265,9 @@ def parse_order(
     immediate = not conditional and (type_code == ORDER_TYPE_MARKET or tif == TIF_IOC)
     if immediate and expiry != 0:
         raise SimError(21711, "invalid expiry")
-    if not immediate and not now_ms < expiry <= now_ms + MAX_ORDER_EXPIRY_MS:
+    if not immediate and not (
+        now_ms + MIN_ORDER_EXPIRY_MS <= expiry <= now_ms + MAX_ORDER_EXPIRY_MS
+    ):
         raise SimError(21711, "invalid expiry")
     if base and (
         base < spec.min_base_amount or spec.units.quote(base, price) < spec.min_quote_amount
@@ -277,15 +286,18 @@ def parse_order(
 
 
 def check_new_order(state: ExchangeState, account: Account, req: OrderRequest) -> None:
-    """Order-count and margin pre-checks of a new order (21717, 21507, 21739)."""
+    """Order-count and account-health pre-checks of a new order (21717, 21507).
+
+    An order the account cannot afford is NOT refused here: Lighter accepts the tx and the
+    sequencer cancels the order with status `canceled-margin-not-allowed` (orders.execute), so
+    a client learns it from the order report, not from sendTx.
+    """
     if len(state.account_live.get(account.index, {})) >= state.config.max_active_orders:
         raise SimError(21717, "maximum active limit order count reached")
     if req.reduce_only or req.type_code in CONDITIONAL_TYPES or account.is_system:
         return
     if below_maintenance(state, account):
         raise SimError(21507, "account is below maintenance margin, can't execute transaction")
-    if not can_afford_order(state, account, req.market_id, is_ask=req.is_ask, lots=req.base_amount):
-        raise SimError(21739, "not enough margin to create the order")
 
 
 def parse_group(
@@ -349,14 +361,14 @@ def _check_oco(pair: list[OrderRequest]) -> None:
 
 
 def check_cancel_all(state: ExchangeState, info: dict[str, Any], *, now_ms: int) -> None:
-    """CancelAllOrders: immediate (Time 0), scheduled (now < Time <= 15 days) or abort (Time 0)."""
+    """CancelAllOrders: immediate (Time 0), scheduled (5 minutes to 15 days ahead) or abort."""
     tif = field_int(info, "TimeInForce")
     time_ms = field_int(info, "Time")
     market_attr = attributes(info).get(5, 255)
     if tif not in (0, 1, 2) or (market_attr != 255 and tif != 0):
         raise SimError(21713, "invalid cancel all time in force")
     if tif == 1:
-        if not now_ms < time_ms <= now_ms + MAX_CANCEL_ALL_MS:
+        if not now_ms + MIN_CANCEL_ALL_MS <= time_ms <= now_ms + MAX_CANCEL_ALL_MS:
             raise SimError(21714, "invalid cancel all time")
     elif time_ms != 0:
         raise SimError(21714, "invalid cancel all time")

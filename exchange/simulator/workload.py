@@ -19,7 +19,8 @@ DAY_MS = 86_400_000
 
 
 class TxBuilder:
-    """Builds signed-looking tx_info dicts for one (account, API key); Sig is a placeholder."""
+    """Builds signed-looking tx_info dicts for one (account, API key); Sig is a placeholder, so
+    the engine must run with `verify_signatures=False` (see quiet_config)."""
 
     def __init__(self, engine: Engine, account_index: int, api_key_index: int = 3) -> None:
         self.engine = engine
@@ -163,6 +164,7 @@ def bench_engine(now_ms: int = 1_790_000_000_000) -> Engine:
         funding_enabled=False,
         max_active_orders=10**7,
         max_pending_txs=10**7,
+        verify_signatures=False,
     )
     return Engine(config, now_ms=now_ms)
 
@@ -217,11 +219,13 @@ def prepare_sweep(engine: Engine, n: int, *, market_id: int = 0) -> Callable[[],
 
 
 def quiet_config(**overrides: Any) -> SimConfig:
-    """A config for tests: zero latency, no liquidity agent, no funding, flat prices."""
+    """A config for tests: zero latency, no liquidity agent, no funding, flat prices, and no
+    signature checks (TxBuilder's tx_info carries a placeholder Sig)."""
     settings: dict[str, Any] = {
         "latency_ms": 0,
         "liquidity": LiquidityConfig(enabled=False),
         "funding_enabled": False,
+        "verify_signatures": False,
     }
     settings.update(overrides)
     return SimConfig(**settings)

@@ -3,7 +3,7 @@ candles across pages, funding, recent trades; auth tokens renewed before they ex
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from exchange.client import AUTH_TOKEN_TTL_S, LighterClient
 from exchange.execution import CloseStatus
@@ -135,3 +135,47 @@ async def test_close_that_never_executes_fails_with_the_reason(client, simulator
     result = await client.close_position(ETH, ids, attempts=2, timeout_s=0.2)
     assert result.status is CloseStatus.FAILED and result.remaining_size == SIZE
     assert "never executed" in result.reason
+
+
+async def test_premium_fills_carry_lighters_fee_rates_and_the_venue_charges_exactly_them(
+    simulator, redis_url, redis_client, ids
+):
+    # lighter-api.md §8.2: premium pays 0.0040 % as maker and 0.0280 % as taker; trade payloads
+    # carry the rates in 1e-6, and the fee is charged to collateral on the USDC grid, rounded up.
+    # A bot books fees from exactly these fills, so its PnL can only match the venue's if
+    # fills and collateral agree to the micro-dollar.
+    account = simulator.create_account("100000", tier="premium")
+    async with client_for(simulator, account, redis_url) as client:
+        await client.resolve(
+            await client.market_order(ETH, OrderSide.BUY, 2 * SIZE, next(ids)), final=True
+        )
+        top = (await client.order_book(ETH)).top()
+        price = top.ask - Decimal("0.01")  # best ask, ahead of the liquidity agent
+        resting = await client.place_order(ETH, OrderSide.SELL, SIZE, price, next(ids))
+        other = simulator.create_account(api_key_index=4)
+        async with client_for(simulator, other, redis_url) as buyer:
+            hit = await buyer.place_order(ETH, OrderSide.BUY, SIZE, price, 1, ioc=True)
+            assert (await buyer.resolve(hit, final=True)).state is TicketState.FILLED
+        assert (await client.resolve(resting, final=True)).state is TicketState.FILLED
+        await client.resolve(
+            await client.market_order(ETH, OrderSide.SELL, SIZE, next(ids)), final=True
+        )
+        fills = (await client.fills(ETH)).items
+        venue = await client.account()
+
+    rates = sorted((f.role, f.fee_rate_e6) for f in fills)
+    assert rates == [
+        (LiquidityRole.MAKER, 40),
+        (LiquidityRole.TAKER, 280),
+        (LiquidityRole.TAKER, 280),
+    ]
+    micro = Decimal("0.000001")
+    fees = sum(
+        ((f.quote * f.fee_rate_e6 / Decimal(1_000_000)).quantize(micro, rounding=ROUND_CEILING)
+         for f in fills),
+        Decimal(0),
+    )  # fmt: skip
+    traded = sum((f.quote if f.side is OrderSide.SELL else -f.quote for f in fills), Decimal(0))
+    assert fees > 0
+    assert venue.position(ETH).size == 0
+    assert venue.collateral == Decimal("100000") + traded - fees

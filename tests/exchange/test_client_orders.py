@@ -12,6 +12,7 @@ from exchange.errors import OrderRefusedError
 from exchange.tickets import TicketState
 from exchange.trading import OrderRequest, TriggerRequest
 from exchange.types import LiquidityRole, MarginMode, OrderSide, PositionSide
+from tests.exchange.conftest import client_for
 
 ETH = 0
 SIZE = Decimal("0.1")
@@ -70,6 +71,22 @@ async def test_market_order_fills_within_its_protection_price(client, ids):
     assert ticket.average_price <= top.ask * Decimal("1.01")
     position = (await client.account()).position(ETH)
     assert position.side is PositionSide.LONG and position.size == SIZE
+
+
+async def test_order_beyond_margin_is_accepted_then_cancelled_with_the_reason(
+    simulator, redis_url, redis_client, ids
+):
+    # lighter-api.md §9.1 and §4.3: the sequencer, not sendTx, refuses an order the account
+    # cannot afford; the order ends `canceled-margin-not-allowed` and the ticket carries it.
+    poor = simulator.create_account("100")
+    async with client_for(simulator, poor, redis_url) as client:
+        top = await _top(client)
+        ticket = await client.place_order(ETH, OrderSide.BUY, Decimal("1"), top.bid, next(ids))
+        assert ticket.state is TicketState.SUBMITTED
+        ticket = await client.resolve(ticket, final=True)
+        assert ticket.state is TicketState.REJECTED
+        assert ticket.reason == "canceled-margin-not-allowed"
+        assert await client.open_orders(ETH) == []
 
 
 async def test_order_below_minimum_is_refused_before_sending(client, ids):

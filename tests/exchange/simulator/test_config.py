@@ -7,6 +7,7 @@ import pytest
 
 from exchange.simulator.config import SimConfig, load_config
 from exchange.simulator.engine import Engine
+from exchange.simulator.types import SimError
 
 
 def test_default_markets_use_lighters_ids_and_decimals():
@@ -69,3 +70,15 @@ def test_latency_per_tier_and_kind(tier, kind, latency):
 
 def test_latency_override_applies_to_every_tier():
     assert SimConfig(latency_ms=0).latency_for("standard", "taker") == 0
+
+
+def test_an_unknown_account_tier_is_refused_not_made_standard():
+    # lighter-api.md §8.2 knows two tiers; a typo must not silently drop premium fees/latency.
+    with pytest.raises(ValueError, match="tier must be one of"):
+        SimConfig.from_dict({"accounts": [{"index": 5, "l1_address": "0xa", "collateral": "1",
+                                           "tier": "premum"}]})  # fmt: skip
+    engine = Engine(SimConfig(), now_ms=0)
+    with pytest.raises(SimError) as refused:
+        engine.add_account("0xb", Decimal(1), tier="gold")
+    assert refused.value.code == 62002
+    assert engine.add_account("0xc", Decimal(1), tier="premium").tier == "premium"

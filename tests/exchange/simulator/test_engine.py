@@ -8,7 +8,7 @@ import pytest
 from exchange.simulator.config import SimConfig
 from exchange.simulator.engine import Engine
 from exchange.simulator.types import OrderChanged, SimError, TxExecuted
-from exchange.simulator.workload import Trader, quiet_config
+from exchange.simulator.workload import Trader, TxBuilder, quiet_config
 
 NOW = 1_790_000_000_000
 ETH = 0
@@ -60,12 +60,13 @@ REJECTIONS = [
     ("gtt without expiry", {"OrderExpiry": 0}, 21711),
     ("ioc with expiry", {"TimeInForce": 0}, 21711),
     ("expiry beyond 30 days", {"OrderExpiry": NOW + 31 * DAY}, 21711),
+    # lighter-go MinOrderExpiryPeriod: an expiry is at least 5 minutes ahead.
+    ("expiry under 5 minutes ahead", {"OrderExpiry": NOW + 299_999}, 21711),
     ("below min base", {"BaseAmount": 49}, 21706),
     ("below min quote", {"BaseAmount": 50, "Price": 10000}, 21706),
     ("limit far from mark", {"Price": 600000}, 21734),
     ("bad reduce only", {"ReduceOnly": 2}, 21740),
     ("bad self trade mode", {"L2TxAttributes": {"6": 7}}, 21743),
-    ("too large for margin", {"BaseAmount": 10_000_000}, 21739),
 ]
 
 
@@ -145,6 +146,41 @@ def test_premium_makers_execute_without_delay_and_takers_after_200ms():
     assert taker.execute_at == NOW + 200
 
 
+@pytest.mark.parametrize("cancel", ["cancel", "cancel_all"])
+def test_one_keys_txs_execute_in_nonce_order_whatever_their_latency(cancel):
+    # lighter-api.md §5: one API key's txs are sequenced by nonce. A cancel (200 ms class) sent
+    # right after a marketable order (300 ms class) must not overtake it and fail.
+    engine = Engine(quiet_config(latency_ms=None), now_ms=NOW)
+    maker, taker = Trader.open(engine), Trader.open(engine)
+    maker.send(maker.create_order(ETH, 1, 1000, 300000, is_ask=True))
+    engine.advance(NOW + 200)
+    now = engine.now_ms
+
+    order = taker.send(taker.create_order(ETH, 7, 2000, 300000, is_ask=False))
+    if cancel == "cancel":
+        undo = taker.send(taker.cancel_order(ETH, 7))
+    else:
+        undo = taker.send(taker.cancel_all())
+    assert undo.execute_at == order.execute_at == now + 300
+    engine.advance(now + 300)
+
+    assert engine.tx(order.hash).status == 2
+    assert engine.tx(undo.hash).status == 2, engine.tx(undo.hash).event_info
+    placed = taker.order(7)
+    assert (placed.status, placed.filled_base_amount) == ("canceled", 1000)
+    assert engine.active_orders(taker.account_index) == []
+
+
+def test_other_keys_are_not_held_back_by_a_slow_tx():
+    engine = Engine(quiet_config(latency_ms=None), now_ms=NOW)
+    trader = Trader.open(engine)
+    engine.register_api_key(trader.account_index, 4, "cd" * 40)
+    other = TxBuilder(engine, trader.account_index, api_key_index=4)
+    slow = trader.send(trader.create_order(ETH, 1, 1000, 290000, is_ask=False, tif=0))
+    fast = other.send(other.cancel_all())
+    assert (slow.execute_at, fast.execute_at) == (NOW + 300, NOW + 200)
+
+
 def test_batch_executes_all_txs_in_order(engine, trader):
     txs = [trader.create_order(ETH, i, 1000, 290000 + i, is_ask=False) for i in range(1, 51)]
 
@@ -214,12 +250,12 @@ def test_cancel_of_another_accounts_order_is_refused(engine, trader):
 
 
 def test_gtt_order_expires(engine, trader):
-    tx = trader.create_order(ETH, 1, 1000, 290000, is_ask=False, order_expiry=NOW + 60_000)
+    tx = trader.create_order(ETH, 1, 1000, 290000, is_ask=False, order_expiry=NOW + 300_000)
     trader.run(tx)
 
-    engine.advance(NOW + 59_999)
+    engine.advance(NOW + 299_999)
     assert trader.order(1).status == "open"
-    engine.advance(NOW + 60_000)
+    engine.advance(NOW + 300_000)
     assert trader.order(1).status == "canceled-expired"
 
 
@@ -266,7 +302,10 @@ def test_rearmed_dead_mans_switch_only_fires_at_the_latest_time(engine, trader):
     assert trader.order(1).status == "canceled"
 
 
+# lighter-api.md §3.5: a scheduled cancel-all is 5 minutes to 15 days ahead (21714 otherwise).
 @pytest.mark.parametrize(("tif", "time_ms", "code"), [(1, NOW - 1, 21714), (0, 5, 21714),
+                                                      (1, NOW + 299_999, 21714),
+                                                      (1, NOW + 15 * DAY + 60_001, 21714),
                                                       (3, 0, 21713)])  # fmt: skip
 def test_invalid_cancel_all_is_rejected(engine, trader, tif, time_ms, code):
     with pytest.raises(SimError) as caught:
@@ -349,7 +388,12 @@ def test_same_seed_and_inputs_give_the_same_fills():
     def run() -> list:
         # Moving GBM prices, the liquidity agent and hourly funding all draw on the seed.
         config = SimConfig.from_dict(
-            {"seed": 7, "latency_ms": 0, "price_paths": {"0": {"kind": "gbm", "step_ms": 500}}}
+            {
+                "seed": 7,
+                "latency_ms": 0,
+                "price_paths": {"0": {"kind": "gbm", "step_ms": 500}},
+                "verify_signatures": False,
+            }
         )
         engine = Engine(config, now_ms=NOW)
         a = Trader.open(engine)

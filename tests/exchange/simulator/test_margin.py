@@ -95,12 +95,17 @@ def test_orders_that_only_reduce_the_position_need_no_margin(engine, pair):
     assert engine.available_balance(long.account_index) == Decimal("99850")
 
 
-def test_order_beyond_margin_is_rejected_with_21739(engine):
+def test_order_beyond_margin_is_accepted_then_cancelled_margin_not_allowed(engine):
+    # lighter-api.md §9.1: Lighter accepts the tx (200, nonce consumed) and the sequencer
+    # cancels the order; sendTx never says 21739 for it.
     poor = Trader.open(engine, "100")
     # 1 ETH at 3000 needs 150 USDC at 20x.
-    with pytest.raises(SimError) as caught:
-        poor.send(poor.create_order(ETH, 1, 10000, 290000, is_ask=False))
-    assert caught.value.code == 21739
+    record = poor.run(poor.create_order(ETH, 1, 10000, 290000, is_ask=False))
+
+    assert engine.next_nonce(poor.account_index, 3) == 1
+    assert engine.tx(record.hash).status == 2
+    assert poor.order(1).status == "canceled-margin-not-allowed"
+    assert engine.active_orders(poor.account_index) == []
 
 
 def test_margin_is_rechecked_at_execution(engine):

@@ -49,9 +49,16 @@ ROWS = [
      dict(base=5000, price=300050, is_ask=False, tif=2), "open", 0),
     ("market buy within protection fills",
      dict(base=15000, price=300500, is_ask=False, order_type=1, tif=0), "filled", 15000),
-    ("market buy stops at a level worse than protection",
-     dict(base=30000, price=300150, is_ask=False, order_type=1, tif=0),
-     "canceled-too-much-slippage", 10000),
+    ("market buy below the best ask does not fill",
+     dict(base=30000, price=300050, is_ask=False, order_type=1, tif=0),
+     "canceled-too-much-slippage", 0),
+    # Protection bounds the average price: 10000 @ 3001.00, then 6666 @ 3002.00 (avg 3001.3999).
+    ("market buy stops where its average would pass protection",
+     dict(base=30000, price=300140, is_ask=False, order_type=1, tif=0),
+     "canceled-too-much-slippage", 16666),
+    ("market sell stops where its average would pass protection",
+     dict(base=30000, price=299860, is_ask=True, order_type=1, tif=0),
+     "canceled-too-much-slippage", 16666),
     ("market buy larger than the book runs out of liquidity",
      dict(base=30000, price=310000, is_ask=False, order_type=1, tif=0),
      "canceled-not-enough-liquidity", 20000),
@@ -78,6 +85,25 @@ def test_order_outcome_table(engine, maker, taker, name, spec, status, filled):
     assert taker.position(ETH) == (-filled if is_ask else filled)
     assert maker.position(ETH) == -taker.position(ETH)
     assert not engine.state.books[ETH].is_crossed()
+
+
+@pytest.mark.parametrize("is_ask", [False, True])
+def test_market_protection_bounds_the_average_price_not_each_level(engine, maker, taker, is_ask):
+    # lighter-api.md §4.2 ("bounds the average execution price"); the SDK's
+    # create_market_order_limited_slippage / get_potential_execution_price reason in averages.
+    protection = 299860 if is_ask else 300140
+    taker.run(taker.create_order(ETH, 77, 30000, protection, is_ask=is_ask, order_type=1, tif=0))
+
+    order = taker.order(77)
+    filled = order.filled_base_amount
+    average_ticks = order.filled_quote_amount * 100 / (Decimal(filled) / 10000)
+    one_more = (order.filled_quote_amount + Decimal("0.0001") * (2998 if is_ask else 3002)) * 100
+    one_more_average = one_more / (Decimal(filled + 1) / 10000)
+    if is_ask:
+        assert average_ticks >= protection > one_more_average
+    else:
+        assert average_ticks <= protection < one_more_average
+    assert len({t.price for t in engine.recent_trades(ETH, 10)}) == 2  # two levels traded
 
 
 def test_fills_happen_at_the_maker_price(engine, maker, taker):

@@ -197,20 +197,20 @@ def test_modifying_to_at_most_the_filled_size_cancels_the_rest(engine, book):
 def test_twap_is_sliced_evenly_until_filled(engine, book):
     trader = Trader.open(engine)
     tx = trader.create_order(ETH, 1, 1000, 320000, is_ask=False, order_type=6,
-                             order_expiry=NOW + 120_000)  # fmt: skip
+                             order_expiry=NOW + 300_000)  # fmt: skip
     trader.run(tx)
     parent = trader.order(1)
     assert (parent.status, parent.trigger_status) == ("open", "twap")
-    assert parent.filled_base_amount == 250  # first of four 30 s slices
+    assert parent.filled_base_amount == 100  # first of ten 30 s slices
 
-    engine.advance(NOW + 90_000)
+    engine.advance(NOW + 270_000)
 
     parent = trader.order(1)
     assert parent.status == "filled"
     assert parent.filled_base_amount == 1000
     assert trader.position(ETH) == 1000
     trades, _ = engine.trades(account_index=trader.account_index, limit=10, sort_dir="asc")
-    assert [t.timestamp - NOW for t in trades] == [0, 30_000, 60_000, 90_000]
+    assert [t.timestamp - NOW for t in trades] == [i * 30_000 for i in range(10)]
     children = {t.bid_id for t in trades}
     assert all(engine.order(trader.account_index, c).type == "twap-sub" for c in children)
 
@@ -218,10 +218,10 @@ def test_twap_is_sliced_evenly_until_filled(engine, book):
 def test_twap_slices_stop_at_the_worst_price_and_expire(engine, book):
     trader = Trader.open(engine)
     tx = trader.create_order(ETH, 1, 1000, 300000, is_ask=False, order_type=6,
-                             order_expiry=NOW + 60_000)  # fmt: skip
+                             order_expiry=NOW + 300_000)  # fmt: skip
     trader.run(tx)
 
-    engine.advance(NOW + 60_000)
+    engine.advance(NOW + 300_000)
 
     assert trader.order(1).status == "canceled-expired"
     assert trader.position(ETH) == 0
@@ -230,7 +230,7 @@ def test_twap_slices_stop_at_the_worst_price_and_expire(engine, book):
 def test_twap_cannot_be_modified(engine, book):
     trader = Trader.open(engine)
     tx = trader.create_order(ETH, 1, 1000, 300000, is_ask=False, order_type=6,
-                             order_expiry=NOW + 60_000)  # fmt: skip
+                             order_expiry=NOW + 300_000)  # fmt: skip
     trader.run(tx)
 
     record = trader.run(trader.modify_order(ETH, 1, 2000, 300000))

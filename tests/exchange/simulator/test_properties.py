@@ -44,6 +44,7 @@ def build() -> tuple[Engine, list[Trader]]:
         latency_ms=None,  # real per-tier latencies: txs interleave with price steps
         liquidity=LiquidityConfig(levels=3, size_quote=Decimal(2000)),
         price_paths={0: PricePathConfig(step_ms=700, volatility=Decimal(2), seed=4)},
+        verify_signatures=False,
     )
     engine = Engine(config, now_ms=NOW)
     traders = [

@@ -45,22 +45,6 @@ def test_disabled_budget_lets_everything_through():
 # -- through a running simulator ----------------------------------------------------------------
 
 
-async def test_transactions_share_the_standard_accounts_budget(simulator, funded_account):
-    import lighter
-
-    from tests.plugins.simulator import signer_client
-
-    simulator.ratelimit(enabled=True, standard_per_minute=2)
-    client = signer_client(simulator, funded_account)
-    # nextNonce (the SDK's first call) is the first request of the minute, the order the second.
-    _, reply, err = await client.create_order(0, 1, 1000, 250000, False, 0, 1)
-    assert err is None and reply.code == 200
-    with pytest.raises(lighter.ApiException) as refused:
-        await client.create_order(0, 2, 1000, 249000, False, 0, 1)
-    await client.close()
-    assert refused.value.status == 429
-
-
 def test_budget_refills_after_a_minute_of_simulated_time(simulator):
     import urllib.error
     import urllib.request
