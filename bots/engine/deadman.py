@@ -33,7 +33,9 @@ from exchange.redis_clients import redis_client
 logger = logging.getLogger(__name__)
 
 # Lighter accepts 5 minutes at the least; re-armed every minute, so it never gets closer than 4.
-ARM_SECONDS = 300
+# Lighter refuses a scheduled cancel-all under 5 minutes ahead (as it arrives): 10 minutes ahead,
+# re-armed every minute, never closer than 9.
+ARM_SECONDS = 600
 
 
 def _bots_alive(redis_client: redis.Redis, account: ExchangeAccount) -> bool:

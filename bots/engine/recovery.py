@@ -30,6 +30,7 @@ from django.utils import timezone
 from bots import selectors
 from bots.engine import recording, reports
 from bots.engine.db_thread import db
+from bots.engine.deadman import ARM_SECONDS
 from bots.engine.intake import signed_size
 from bots.models import BotStatus, ExchangeAccount, Fill, GridBot, Order
 from bots.strategies import accounting
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 # A row sent this recently may not be visible over REST yet: not "missing" before this age.
 MISSING_GRACE_S = 10.0
 MAX_FILL_PAGES = 10
-DEAD_MANS_SWITCH_S = 300  # Lighter's minimum; re-armed every minute by the runner
+DEAD_MANS_SWITCH_S = ARM_SECONDS  # re-armed every minute by the runner
 
 
 @dataclass

@@ -139,3 +139,31 @@ def test_the_beat_sweep_arms_every_account_with_a_live_runner(account, redis_cli
     outcomes = deadman_sync_all()
 
     assert outcomes == {account.pk: "armed"}
+
+
+@pytest.fixture
+def live_clock_account():
+    """An account on a simulator whose clock runs with the wall clock, as Lighter's does."""
+    from tests.plugins.simulator import run_simulator
+
+    sims = run_simulator(manual_clock=False)
+    simulator = next(sims)
+    try:
+        account = account_on(simulator, simulator.create_account())
+        account.dead_mans_switch = True
+        account.save()
+        yield account
+    finally:
+        next(sims, None)
+
+
+def test_the_switch_is_armed_far_enough_ahead_for_lighters_five_minute_minimum(
+    live_clock_account, redis_client
+):
+    # Lighter refuses a scheduled cancel-all less than 5 minutes ahead when it arrives: armed
+    # exactly 300 s ahead it is refused every time (21714).
+    bot = grid_bot(live_clock_account, "ETH")
+    _runner_alive(redis_client, bot)
+
+    assert deadman_sync(live_clock_account, redis_client) == "armed"
+    assert _scheduled_cancel_ms(live_clock_account) / 1000 >= time.time() + 5 * 60
