@@ -288,15 +288,14 @@ def _rebind_liquidity(engine: Engine) -> None:
             for order in list(state.account_live.get(account.index, {}).values()):
                 state.finish(order, "canceled")
         return
-    agent.state = state
     saved = state.accounts.get(agent.account.index)
-    if saved is not None:
-        agent.account = saved
-        return
-    fresh = LiquidityAgent(state, agent.config)
-    engine.liquidity = fresh
-    for market_id in state.markets:
-        fresh.requote(market_id)
+    if saved is None:
+        agent = engine.liquidity = LiquidityAgent(state, agent.config)
+    else:
+        agent.state, agent.account = state, saved
+    quoted = {o.market_id for o in state.account_live.get(agent.account.index, {}).values()}
+    for market_id in sorted(set(state.markets) - quoted):
+        agent.requote(market_id)  # a market new to the config (or a state saved without it)
 
 
 def _ensure_config_accounts(engine: Engine, config: SimConfig) -> None:

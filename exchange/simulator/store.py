@@ -103,8 +103,10 @@ class StateKeeper:
         self._waiters: list[asyncio.Future[None]] = []
 
     def _new_journal(self) -> JournalFile:
-        path = self.file.path
-        return JournalFile(path.with_name(f"{path.stem}.history-{wall_ms()}.jsonl"))
+        path, generation = self.file.path, wall_ms()
+        while (candidate := path.with_name(f"{path.stem}.history-{generation}.jsonl")).exists():
+            generation += 1  # never reuse a journal an older state file may still name
+        return JournalFile(candidate)
 
     def _journals(self) -> list[Path]:
         path = self.file.path
@@ -166,11 +168,11 @@ class StateKeeper:
             await asyncio.sleep(self.interval_s)
             if not self._dirty:
                 continue
-            # The one handler of this loop: a failed write (disk full...) is logged and retried
-            # at the next interval; the venue keeps running.
+            # The one top-level handler of this loop: a failed save (disk full...) is logged with
+            # its traceback and retried at the next interval; the venue keeps running.
             try:
                 await self.save(engine_now())
-            except OSError:
+            except Exception:
                 self._dirty = True
                 logger.exception("simulator state save to %s failed", self.file.path)
 
