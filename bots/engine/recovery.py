@@ -32,13 +32,16 @@ from bots.engine import recording, reports
 from bots.engine.db_thread import db
 from bots.engine.deadman import ARM_SECONDS
 from bots.engine.intake import signed_size
+from bots.engine.reports import VenueChanged
 from bots.models import BotStatus, ExchangeAccount, Fill, GridBot, Order
 from bots.strategies import accounting
+from bots.strategies.orders import OrderStatus
 from exchange.client import LighterClient
 from exchange.types import FillInfo, OrderInfo
 
 logger = logging.getLogger(__name__)
 
+CONFIRMED_RESTING = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 # A row sent this recently may not be visible over REST yet: not "missing" before this age.
 MISSING_GRACE_S = 10.0
 MAX_FILL_PAGES = 10
@@ -85,6 +88,13 @@ async def reconcile(
         await db(reports.orders_report)(bot, fence, reported)
         known = {o.client_order_index for o in reported}
         lost = [r for r in absent if r.client_order_index not in known and _older(r, cutoff)]
+        vanished = [r for r in lost if r.status in CONFIRMED_RESTING]
+        if vanished:
+            # Intents and sends the venue never saw are normal (a crash before the send);
+            # orders it reported resting and no longer knows at all are not.
+            raise VenueChanged(
+                f"{len(vanished)} orders the exchange reported resting are unknown to it now"
+            )
         if lost:
             await db(recording.orders_resolved_missing)(
                 bot, fence, lost, "never executed by the exchange"
@@ -118,7 +128,8 @@ async def missed_fills(
         known = await db(selectors.known_trade_ids, writes=False)(
             bot, [f.trade_id for f in page_fills]
         )
-        missed += [f for f in page_fills if f.trade_id not in known]
+        # Known ones too: fills_record skips them, but first checks they still say the same.
+        missed += page_fills
         # Older pages hold nothing new once one holds a recorded fill or predates the bot.
         predates = any(f.timestamp_ms < born_ms for f in page_fills)
         if known or predates or page.next_cursor is None:

@@ -109,6 +109,30 @@ def ledger_fill(info: FillInfo, level: int | None) -> accounting.Fill:
     )
 
 
+class VenueChanged(Exception):
+    """The exchange contradicts what it told us before (a trade id we recorded with other
+    details, resting orders it no longer knows, a position that moved with no fill of ours):
+    a reset venue, a manual trade or a liquidation. The bot must stop placing."""
+
+
+def _contradicted(bot: GridBot, infos: list[FillInfo]) -> list[str]:
+    """Reported fills whose trade id we recorded with other side, price or size."""
+    stored = {
+        trade_id: (side, price, size)
+        for trade_id, side, price, size in Fill.objects.filter(
+            account_id=bot.account_id, trade_id__in=[f.trade_id for f in infos]
+        ).values_list("trade_id", "side", "price", "size_base")
+    }
+    return [
+        f"trade {info.trade_id}: recorded {stored[info.trade_id][0]} "
+        f"{stored[info.trade_id][2]} @ {stored[info.trade_id][1]}, now reported "
+        f"{info.side} {info.size} @ {info.price}"
+        for info in infos
+        if info.trade_id in stored
+        and stored[info.trade_id] != (str(info.side), info.price, info.size)
+    ]
+
+
 def fills_record(
     bot: GridBot, fence: int, infos: Iterable[FillInfo], ledger: accounting.Ledger
 ) -> list[Fill]:
@@ -121,6 +145,10 @@ def fills_record(
     candidates = [f for f in infos if f.market_id == bot.market.market_id]
     if not candidates:
         return []
+    contradicted = _contradicted(bot, candidates)
+    if contradicted:
+        # Raised before anything is written: the caller's transaction records nothing of it.
+        raise VenueChanged("; ".join(contradicted[:3]))
     orders = {
         o.client_order_index: o
         for o in Order.objects.filter(

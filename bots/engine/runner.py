@@ -42,6 +42,7 @@ from bots.engine.commands import Command, command_listen
 from bots.engine.db_thread import db, own_db_thread
 from bots.engine.leases import Lease
 from bots.engine.recording import LeaseLost
+from bots.engine.reports import VenueChanged
 from bots.engine.working import WorkingOrders
 from bots.models import BotStatus, DesiredState, EventLevel, Fill, GridBot, Order
 from bots.strategies.accounting import Ledger
@@ -67,6 +68,7 @@ REFUSED_BACKOFF_S = 5.0
 DEAD_MANS_SWITCH_REARM_S = 60.0
 STOP_VERIFY_TIMEOUT_S = 10.0
 SETTINGS_VERIFY_TIMEOUT_S = 10.0
+POSITION_RECHECK_S = 2.0
 SETTINGS_POLL_S = 0.2
 FLATTEN_CLIENT_INDEXES = 3
 
@@ -101,6 +103,13 @@ class BotRunner:
         # True while waiting for events with nothing to do (tests wait for quiet this way).
         self.idle = False
         self.foreign_seen: set[int] = set()
+        # The exchange's position at the last reconcile and our fills seen since: the next
+        # reconcile expects their sum (a difference is a venue that changed under the bot).
+        self.venue_position: Decimal | None = None
+        self.fills_since = Decimal(0)
+        self._position_suspect: str | None = None
+        # Why the bot stopped placing for good (a venue that changed under it), if it did.
+        self.halted: str | None = None
         # Figures for tests and the benchmark: requests sent per plan, fill -> accepted latency,
         # reads of the desired state, the last command applied.
         self.sends = 0
@@ -136,6 +145,8 @@ class BotRunner:
     def tell(self, events: list[Event]) -> None:
         """Tell the strategy what happened (intents come only from `replan`'s decision)."""
         for event in events:
+            if isinstance(event, Filled):
+                self.fills_since += event.size_base * event.side.sign
             self.strategy.on_event(event)
 
     # --- the loop -----------------------------------------------------------------------------
@@ -158,6 +169,8 @@ class BotRunner:
                 )
                 await self.replan()
                 return await self._loop()
+            except VenueChanged as exc:
+                return await self.halt(f"the exchange changed under the bot: {exc}")
             finally:
                 for task in (pump, commands):
                     task.cancel()
@@ -236,6 +249,8 @@ class BotRunner:
         align memory with what the database says."""
         if not burst and not self.sent:
             return
+        if self.halted is not None:
+            burst.fills = []  # the venue contradicts our records: nothing more is booked
         sent, self.sent = self.sent, []
         changed, new = await db(intake.record)(self.bot, self.fence, burst, self.ledger, sent)
         await self._note_unexpected_ends(changed)
@@ -335,9 +350,36 @@ class BotRunner:
         )
         await self._report_foreign(found.foreign)
         self.apply_new_fills(found.fills)
+        if fills:
+            self._check_position(found.position)
         self.tell([PositionSet(self.leg, found.position)])
         self.orders.reset(found.active)
         return found
+
+    def _check_position(self, position: Decimal) -> None:
+        """The exchange's position must be the last one plus our fills since; a difference seen
+        twice in a row (once may be a fill in flight between the reads) is a venue change."""
+        expected = None if self.venue_position is None else self.venue_position + self.fills_since
+        if expected is None or position == expected:
+            self.venue_position, self.fills_since = position, Decimal(0)
+            self._position_suspect = None
+            return
+        # The baseline stays: a fill in flight shows up in `fills_since` by the second look.
+        problem = f"position {position} {self.symbol} where our fills make {expected}"
+        if self._position_suspect is not None:
+            raise VenueChanged(f"{self._position_suspect}, then {problem}")
+        self._position_suspect = problem
+        # Look again soon rather than at the next slow reconcile.
+        self._next_reconcile = time.monotonic() + POSITION_RECHECK_S
+
+    async def halt(self, reason: str) -> str:
+        """Stop placing for good: cancel the bot's orders (verified) and end in error with the
+        reason, so no order is left unmanaged."""
+        self.halted = reason
+        await self.event("venue_changed", reason, EventLevel.ERROR)
+        await self.stop_orders(reason)
+        await self.update(status=BotStatus.ERROR, status_message=reason[:500])
+        return BotStatus.ERROR
 
     async def _report_foreign(self, orders: list[OrderInfo]) -> None:
         for order in orders:
