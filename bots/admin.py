@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -121,7 +122,7 @@ class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             },
         ),
     ]
-    actions = ["test_connection", "look_up_account_index", "sync_markets"]
+    actions = ["test_connection", "look_up_account_index", "sync_markets", "reset_paper"]
 
     @admin.display(description="Endpoint")
     def endpoint(self, obj: ExchangeAccount) -> str:
@@ -162,6 +163,30 @@ class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.action(description="Sync markets from the exchange")
     def sync_markets(self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]) -> None:
         _each(request, queryset, services.markets_sync, (services.ExchangeActionFailed,), "Synced")
+
+    @admin.action(description="Reset paper account (venue and paper bots' books, together)")
+    def reset_paper(
+        self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]
+    ) -> TemplateResponse | None:
+        if queryset.exclude(network="paper").exists():
+            messages.error(request, "Only paper accounts can be reset; nothing was changed.")
+            return None
+        if request.POST.get("confirm") != "reset":
+            # Nothing happens until the operator confirms on this page.
+            context = {**self.admin_site.each_context(request), "accounts": list(queryset),
+                       "action": "reset_paper", "opts": self.model._meta}  # fmt: skip
+            return TemplateResponse(request, "admin/bots/reset_paper.html", context)
+        try:
+            report = services.paper_reset(actor=request.user.get_username())
+        except services.PaperResetRefused as exc:
+            messages.error(request, f"Paper reset refused: {exc}")
+            return None
+        messages.success(
+            request,
+            f"Paper venue reset; {report.orders} orders, {report.fills} fills and "
+            f"{report.funding_payments} funding payments removed from {report.bots} paper bots.",
+        )
+        return None
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -25,9 +27,24 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from bots.models import ExchangeAccount, GridBot, Market, Network, SizeMode, Tier
+from bots.engine.recording import event_create
+from bots.models import (
+    BotStatus,
+    DesiredState,
+    EventLevel,
+    ExchangeAccount,
+    Fill,
+    FundingPayment,
+    GridBot,
+    Market,
+    Network,
+    Order,
+    SizeMode,
+    Tier,
+)
 from exchange.simulator.config import DEFAULT_CONFIG_PATH, load_config
 
 logger = logging.getLogger(__name__)
@@ -183,3 +200,71 @@ def paper_provision() -> ProvisionReport:
     report = ProvisionReport(written, created, rekeyed, len(markets), bots)
     logger.info("paper provisioning: %s (simulator config %s)", report, path)
     return report
+
+
+class PaperResetRefused(Exception):
+    """The paper venue was not reset (bots still running, or the simulator did not answer)."""
+
+
+@dataclass(frozen=True)
+class PaperResetReport:
+    """What a reset of the paper venue and the paper books removed."""
+
+    bots: int
+    orders: int
+    fills: int
+    funding_payments: int
+
+
+SIM_RESET_TIMEOUT_S = 10.0
+
+
+def paper_reset(*, actor: str) -> PaperResetReport:
+    """Start the paper venue over AND forget the paper bots' books, together.
+
+    Refused while a paper bot is meant to run (stop them first). The venue is reset first: if the
+    simulator cannot be reached nothing is touched; then, in one transaction, the orders, fills
+    and funding of every paper account are deleted and the paper bots' run state (lattice,
+    centre, prices, crash count) cleared, so the venue and the books can never disagree. Each
+    paper bot keeps its configuration and gets a `paper_reset` event naming the actor.
+    """
+    paper_bots = GridBot.objects.filter(account__network=Network.PAPER)
+    running = [b.name for b in paper_bots.exclude(desired_state=DesiredState.STOPPED)]
+    if running:
+        raise PaperResetRefused(f"stop the paper bots first: {', '.join(running)}")
+    _sim_reset(settings.LIGHTER_PAPER_URL)
+    paper = Q(account__network=Network.PAPER)
+    with transaction.atomic():
+        fills = Fill.objects.filter(paper).delete()[0]
+        funding = FundingPayment.objects.filter(paper).delete()[0]
+        orders = Order.objects.filter(paper).delete()[0]
+        bots = list(paper_bots.select_related("account", "market"))
+        paper_bots.update(
+            anchor_price=None, centre_index=None, last_price=None, crash_count=0,
+            status=BotStatus.STOPPED, status_message="",
+        )  # fmt: skip
+        for bot in bots:
+            event_create(
+                bot, "paper_reset",
+                f"paper venue and books reset by {actor} ({orders} orders, {fills} fills removed)",
+                {"orders": orders, "fills": fills, "funding_payments": funding},
+                EventLevel.WARNING,
+            )  # fmt: skip
+    logger.warning("paper venue and books reset by %s", actor)
+    return PaperResetReport(len(bots), orders, fills, funding)
+
+
+def _sim_reset(base_url: str) -> None:
+    if not base_url.startswith(("http://", "https://")):
+        raise PaperResetRefused(f"the paper venue URL {base_url!r} is not http(s)")
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        f"{base_url.rstrip('/')}/sim/reset",
+        data=json.dumps({"confirm": "reset"}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=SIM_RESET_TIMEOUT_S) as reply:  # noqa: S310
+            reply.read()
+    except (urllib.error.URLError, OSError) as exc:
+        raise PaperResetRefused(f"the paper venue at {base_url} did not reset: {exc}") from exc

@@ -43,6 +43,7 @@ from bots.models import (
     GridBot,
     Market,
 )
+from bots.provisioning import PaperResetRefused, paper_reset
 from exchange.redis_clients import redis_client
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "ConnectionReport",
     "EmergencyReport",
     "ExchangeActionFailed",
+    "PaperResetRefused",
     "account_lookup_index",
     "account_refresh",
     "account_test_connection",
@@ -68,6 +70,7 @@ __all__ = [
     "emergency_stop_all",
     "event_record",
     "markets_sync",
+    "paper_reset",
     "positions_flatten",
 ]
 
