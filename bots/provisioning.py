@@ -80,13 +80,24 @@ def sim_config_path() -> Path:
     return Path(settings.PAPER_SIM_CONFIG)
 
 
-def _config_has_account(path: Path) -> bool:
+def paper_tier() -> Tier:
+    """The paper account's tier (setting PAPER_TIER): standard (no fees, 60 requests a minute)
+    or premium (Lighter's premium maker/taker fees and budget)."""
+    return Tier(settings.PAPER_TIER)
+
+
+def _config_account(path: Path) -> dict[str, Any] | None:
     if not path.exists():
-        return False
+        return None
     data = json.loads(path.read_text(encoding="utf-8"))
-    return any(
-        a.get("index") == PAPER_ACCOUNT_INDEX and str(PAPER_API_KEY_INDEX) in a.get("api_keys", {})
-        for a in data.get("accounts", [])
+    return next(
+        (
+            a
+            for a in data.get("accounts", [])
+            if a.get("index") == PAPER_ACCOUNT_INDEX
+            and str(PAPER_API_KEY_INDEX) in a.get("api_keys", {})
+        ),
+        None,
     )
 
 
@@ -103,7 +114,7 @@ def _config_write(path: Path, public_key: str) -> None:
             "l1_address": PAPER_L1_ADDRESS,
             "collateral": PAPER_COLLATERAL,
             "api_keys": {str(PAPER_API_KEY_INDEX): public_key},
-            "tier": Tier.STANDARD.value,
+            "tier": paper_tier().value,
         },
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +125,13 @@ def _account_ensure(path: Path) -> tuple[ExchangeAccount, bool, bool, bool]:
     account = ExchangeAccount.objects.filter(
         network=Network.PAPER, account_index=PAPER_ACCOUNT_INDEX
     ).first()
-    if account is not None and account.has_api_private_key and _config_has_account(path):
+    configured = _config_account(path)
+    if account is not None and account.has_api_private_key and configured is not None:
+        if configured.get("tier") != paper_tier().value or account.tier != paper_tier():
+            # The simulator applies the config's tier when it next starts.
+            _config_write(path, configured["api_keys"][str(PAPER_API_KEY_INDEX)])
+            account.tier = paper_tier()
+            account.save(update_fields=["tier"])
         return account, False, False, False
     from exchange.client import generate_api_key  # the only SDK importer signs the key pair
 
@@ -127,7 +144,7 @@ def _account_ensure(path: Path) -> tuple[ExchangeAccount, bool, bool, bool]:
             account_index=PAPER_ACCOUNT_INDEX,
             api_key_index=PAPER_API_KEY_INDEX,
             l1_address=PAPER_L1_ADDRESS,
-            tier=Tier.STANDARD,
+            tier=paper_tier(),
         )
     account.set_api_private_key(private_key)
     account.save()

@@ -167,6 +167,11 @@ BEAT_HEARTBEAT_KEY = "lighterweb:beat:last_seen"
 # Lighter networks: `paper` is the local simulator (lighter_sim).
 LIGHTER_PAPER_URL = env.str("LIGHTER_PAPER_URL", default="http://127.0.0.1:8089")
 # The simulator config start.sh's `sim` process loads; provision_paper writes its paper account.
+# The paper account's tier: "standard" (no fees, 60 requests a minute, Lighter's default) or
+# "premium" (Lighter's premium maker/taker fees and request budget).
+PAPER_TIER = env.str("PAPER_TIER", default="standard")
+if PAPER_TIER not in ("standard", "premium"):
+    raise ImproperlyConfigured(f"PAPER_TIER must be standard or premium, not {PAPER_TIER!r}")
 PAPER_SIM_CONFIG = env.path("PAPER_SIM_CONFIG", default=VAR_DIR / "sim-config.json")
 # Where lighter_sim keeps the paper venue (accounts, orders, positions, ids) across restarts.
 PAPER_SIM_STATE = env.path("PAPER_SIM_STATE", default=VAR_DIR / "sim-state.json")

@@ -299,12 +299,14 @@ def _rebind_liquidity(engine: Engine) -> None:
 
 
 def _ensure_config_accounts(engine: Engine, config: SimConfig) -> None:
-    """Accounts of the config exist, with the config's API keys: re-keying the paper account
-    (provisioning writes a new public key) keeps its balance, positions and orders."""
+    """Accounts of the config exist, with the config's API keys and tier: re-keying the paper
+    account (provisioning writes a new public key) or switching its tier keeps its balance,
+    positions and orders."""
     for acc in config.accounts:
         if acc.index not in engine.state.accounts:
             engine.add_account(acc.l1_address, acc.collateral, acc.api_keys, acc.index, acc.tier)
             continue
+        engine.state.accounts[acc.index].tier = acc.tier
         for key_index, public_key in acc.api_keys.items():
             engine.register_api_key(acc.index, key_index, public_key)
 

@@ -158,3 +158,28 @@ def test_a_provisioned_bot_started_on_the_provisioned_simulator_places_its_grid(
         assert sim_open_orders(sim, PAPER_ACCOUNT_INDEX, 0) == []
     finally:
         simulator.close()
+
+
+def test_paper_tier_premium_makes_the_paper_account_premium_in_the_db_and_the_venue(
+    settings, config_path
+):
+    settings.PAPER_TIER = "premium"
+    paper_provision()
+
+    account = ExchangeAccount.objects.get(network="paper")
+    (entry,) = [a for a in json.loads(config_path.read_text())["accounts"] if a["index"] == 100]
+    assert (account.tier, entry["tier"]) == ("premium", "premium")
+
+
+def test_switching_the_paper_tier_keeps_the_key(settings, config_path):
+    paper_provision()
+    key_before = ExchangeAccount.objects.get(network="paper").decrypt_api_private_key()
+
+    settings.PAPER_TIER = "premium"
+    report = paper_provision()
+
+    account = ExchangeAccount.objects.get(network="paper")
+    (entry,) = [a for a in json.loads(config_path.read_text())["accounts"] if a["index"] == 100]
+    assert (account.tier, entry["tier"]) == ("premium", "premium")
+    assert account.decrypt_api_private_key() == key_before
+    assert not report.account_rekeyed

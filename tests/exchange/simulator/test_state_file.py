@@ -6,6 +6,7 @@ Driven through the unmodified SDK against a real server, as the bots use it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 from decimal import Decimal
@@ -321,3 +322,18 @@ def test_the_save_loop_keeps_the_file_current_while_running(tmp_path: Path) -> N
         assert saved["clean"] is False
     finally:
         gen.close()
+
+
+def test_a_restart_applies_the_configs_tier_to_a_saved_account(tmp_path: Path) -> None:
+    account = {"index": 100, "l1_address": "0x" + "00" * 19 + "64", "collateral": "1000",
+               "api_keys": {"3": "00" * 40}}  # fmt: skip
+    state_file = tmp_path / "sim-state.json"
+    standard = SimConfig.from_dict({**TEST_CONFIG, "accounts": [{**account, "tier": "standard"}]})
+    first = SimServer(standard, clock=SimClock(), state_file=state_file)
+    assert first.keeper is not None
+    asyncio.run(first.keeper.save(first.engine))
+    premium = SimConfig.from_dict({**TEST_CONFIG, "accounts": [{**account, "tier": "premium"}]})
+
+    second = SimServer(premium, clock=SimClock(), state_file=state_file)
+
+    assert second.engine.state.accounts[100].tier == "premium"
