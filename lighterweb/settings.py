@@ -1,8 +1,10 @@
 """Django settings, read from the environment (django-environ).
 
-Every value has a safe local default so `./scripts/start.sh` works on a fresh machine. With
-`DEBUG=false` (production) the secrets have no default: a missing one stops the boot with
-ImproperlyConfigured naming the variable.
+The env file comes first (lighterweb.envfile: ENV_FILE, else the checkout's `.env`). Every value
+has a safe local default so `./scripts/start.sh` works on a fresh machine. With `DEBUG=false`
+(production) the secrets have no default: a missing one stops the boot with ImproperlyConfigured
+naming the variable; in production mode (LIGHTERWEB_MODE=production or a named ENV_FILE) DEBUG
+defaults to off and a boot with neither DEBUG nor an env file is refused.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from lighterweb import envfile
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# The file read (None: the real environment alone); existing variables win over it.
+ENV_FILE_READ = envfile.env_file_load(BASE_DIR)
 
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG") if "DEBUG" in os.environ else envfile.debug_default(ENV_FILE_READ)
 
 # Only a local, debug run may fall back to a throwaway key; production must name its own.
 _DEV_SECRET_KEY = "dev-insecure-key-only-for-local-use"  # noqa: S105 - debug-only fallback
@@ -156,6 +161,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ROUTES = {"bots.tasks.run_bot_task": {"queue": "bots"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_HEARTBEAT_SECONDS = 15.0
+# Per checkout, not a fixed /tmp path that every deployment on the host would share.
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {
         "task": "lighterweb.celery.beat_heartbeat_task",
@@ -212,10 +219,16 @@ TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# One line format for every process: daphne and Django use LOGGING, Celery its own two formats.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+CELERY_WORKER_LOG_FORMAT = LOG_FORMAT
+CELERY_WORKER_TASK_LOG_FORMAT = (
+    "%(asctime)s %(levelname)s %(name)s %(task_name)s[%(task_id)s] %(message)s"
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {"plain": {"format": LOG_FORMAT}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
