@@ -72,6 +72,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before host validation and the HTTPS redirect: monitors on loopback (lighterweb.healthz).
+    "lighterweb.healthz.healthz_loopback_middleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -200,7 +202,8 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_SSL_REDIRECT_EXEMPT = [r"^healthz$"]
+    # Monitors probe /healthz over plain HTTP on loopback (lighterweb.healthz); no redirect.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     # Preloading is hard to undo, so it is the operator's explicit choice; until then
