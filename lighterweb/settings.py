@@ -147,10 +147,24 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
+# A consumer waits for its next message with BZPOPMIN for up to 5 s (channels_redis'
+# brpop_timeout); redis-py 8 gives every connection a 5 s socket timeout by default, which cut
+# that wait short and closed every idle dashboard websocket with 1011 after about 5 s. The read
+# timeout must outlast the blocking pop; it still notices a dead Redis.
+CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS = 15.0
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "lighterweb:channels"},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS,
+                    "socket_connect_timeout": 5.0,
+                }
+            ],
+            "prefix": "lighterweb:channels",
+        },
     }
 }
 
