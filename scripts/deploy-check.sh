@@ -109,13 +109,13 @@ cleanup() {
     psql -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null 2>&1
     psql -qc "DROP ROLE IF EXISTS $DB_NAME" >/dev/null 2>&1
     id "$APP_USER" >/dev/null 2>&1 && userdel "$APP_USER" 2>/dev/null
-    echo "cleanup: proxy and Redis stopped, database, role and user $APP_USER removed" \
-        "($(since "$cleanup_started")s)"
     if [[ "$KEEP" == 1 || "$status" != 0 ]]; then
         echo "scratch directory kept: $CHECK (logs: $CHECK/*.log)" >&2
     else
         rm -rf "$CHECK"
     fi
+    echo "cleanup: proxy and Redis stopped; database, role and user $APP_USER removed" \
+        "($(since "$cleanup_started")s)"
     exit "$status"
 }
 trap cleanup EXIT
