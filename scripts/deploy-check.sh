@@ -34,7 +34,8 @@ while [[ $# -gt 0 ]]; do
         --venv) REUSE_VENV="$(cd "$2" && pwd)"; shift 2 ;;
         --ws-seconds) WS_SECONDS="$2"; shift 2 ;;
         --keep) KEEP=1; shift ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+            exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
 done
