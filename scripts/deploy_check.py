@@ -37,6 +37,8 @@ POLL_S = 0.5
 LOGIN_PATH = "/admin/login/"
 STATIC_PATH = "/static/admin/css/base.css"
 WS_PATH = "/ws/dashboard/"
+FILL_ATTEMPTS = 3
+FILL_WAIT_S = 20.0
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
@@ -200,51 +202,68 @@ async def paper_bot_trades(site: Site, sim_url: str, symbol: str) -> dict[str, A
     if bot is None:
         raise CheckFailed(f"no paper {symbol} bot (did provision_paper run?)")
     bot_id = bot["id"]
+    market = await site.get_json(f"/api/markets/{bot['market_id']}")
+    levels = int(bot["levels_per_side"])
     started = time.monotonic()
     await site.post_json(f"/api/bots/{bot_id}/start")
-    levels = int(bot["levels_per_side"])
 
     async def resting() -> list[dict[str, Any]]:
-        page = await site.get_json(f"/api/orders?bot_id={bot_id}&live_only=true&limit=100")
+        # Confirmed on the book ("open"), not only sent: a price moved under a pending
+        # post-only order cancels it instead of filling it.
+        page = await site.get_json(f"/api/orders?bot_id={bot_id}&status=open&limit=100")
         orders: list[dict[str, Any]] = page["items"]
-        return orders if len(orders) >= 2 * levels else []
-
-    orders = await _until(f"{2 * levels} resting orders", 90, resting)
-    _ok(
-        "paper bot started, grid resting",
-        bot=bot_id,
-        orders=len(orders),
-        seconds=f"{time.monotonic() - started:.1f}",
-    )
-    buys = sorted((Decimal(o["price"]) for o in orders if o["side"] == "buy"), reverse=True)
-    market = await site.get_json(f"/api/markets/{bot['market_id']}")
-    # Two levels below the top buy: the simulator's market maker then quotes an ask below that
-    # buy (its first ask is 5 bps above the reference) and it fills at once.
-    through = buys[0] - 2 * (buys[0] - buys[1])
-    async with (
-        aiohttp.ClientSession() as sim,
-        sim.post(
-            sim_url + "/sim/price",
-            json={"market_id": market["exchange_market_id"], "price": str(through)},
-        ) as response,
-    ):
-        if response.status != 200:
-            raise CheckFailed(f"/sim/price: HTTP {response.status}")
+        buys = [o for o in orders if o["side"] == "buy"]
+        return orders if len(orders) >= 2 * levels and len(buys) >= 2 else []
 
     async def filled() -> list[dict[str, Any]]:
         page = await site.get_json(f"/api/fills?bot_id={bot_id}&limit=10")
         fills: list[dict[str, Any]] = page["items"]
         return fills
 
-    fills = await _until("a fill", 60, filled)
+    for attempt in range(1, FILL_ATTEMPTS + 1):
+        orders = await _until(f"{2 * levels} resting orders", 90, resting)
+        if attempt == 1:
+            _ok(
+                "paper bot started, grid resting",
+                bot=bot_id,
+                orders=len(orders),
+                seconds=f"{time.monotonic() - started:.1f}",
+            )
+        await _price_through_top_buy(sim_url, market["exchange_market_id"], orders)
+        try:
+            fills = await _until("a fill", FILL_WAIT_S, filled)
+            break
+        except CheckFailed:
+            # The simulated price moved the grid between our read and the jump: again.
+            if attempt == FILL_ATTEMPTS:
+                raise
     _ok(
         "paper bot trades",
         fill=fills[0]["trade_id"],
         side=fills[0]["side"],
         price=fills[0]["price"],
+        attempts=attempt,
         seconds=f"{time.monotonic() - started:.1f}",
     )
     return {"bot_id": bot_id, "levels": levels, "fills": len(fills)}
+
+
+async def _price_through_top_buy(sim_url: str, market_id: int, orders: list[Any]) -> None:
+    """Jump the simulator's price two levels below the bot's top buy.
+
+    The simulator's market maker then quotes its first ask (5 bps above the new price) below
+    that buy, which fills at once.
+    """
+    buys = sorted((Decimal(o["price"]) for o in orders if o["side"] == "buy"), reverse=True)
+    through = buys[0] - 2 * (buys[0] - buys[1])
+    async with (
+        aiohttp.ClientSession() as sim,
+        sim.post(
+            sim_url + "/sim/price", json={"market_id": market_id, "price": str(through)}
+        ) as response,
+    ):
+        if response.status != 200:
+            raise CheckFailed(f"/sim/price: HTTP {response.status}")
 
 
 async def up(args: argparse.Namespace) -> dict[str, Any]:
