@@ -105,6 +105,7 @@ cleanup() {
     pkill -KILL -u "$APP_USER" 2>/dev/null
     local cleanup_started
     cleanup_started="$(date +%s.%N)"
+    cd /  # the blocks cd'ed into the checkout, which goes away below
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
     psql -qc "DROP DATABASE IF EXISTS $DB_NAME WITH (FORCE)" >/dev/null 2>&1
