@@ -3,6 +3,14 @@
 HTTP 200 with `"status": "ok"` when everything answers, 503 with `"degraded"` otherwise, so a
 load balancer or systemd watchdog can act on the code alone. Every probe is bounded (about a
 second in the worst case) so the endpoint never hangs.
+
+Monitors run on the server itself and probe `http://127.0.0.1:8000/healthz`: plain HTTP, a
+loopback Host that is not in a production ALLOWED_HOSTS. `healthz_loopback_middleware` (first in
+MIDDLEWARE) answers exactly that request before host validation and the HTTPS redirect, so it
+gets the report instead of a 400 with a DisallowedHost traceback per probe; every other request,
+including /healthz under any other Host, goes through the normal checks (SECURE_REDIRECT_EXEMPT
+keeps plain-HTTP /healthz from being redirected on the allowed hosts). A 503 is the expected
+answer while the processes start, so it is logged at INFO, not as a server error.
 """
 
 from __future__ import annotations
@@ -12,10 +20,14 @@ import time
 from typing import Any, cast
 
 import redis
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.request import split_domain_port
+from django.utils.decorators import sync_and_async_middleware
+from django.utils.log import log_response
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from kombu.connection import Connection
@@ -28,6 +40,9 @@ logger = logging.getLogger(__name__)
 PROBE_TIMEOUT_SECONDS = 0.5
 # Beat writes its heartbeat every CELERY_BEAT_HEARTBEAT_SECONDS; allow a few missed beats.
 BEAT_STALE_FACTOR = 4
+HEALTHZ_PATH = "/healthz"
+# Host names (port stripped) a probe on the server itself uses.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
 
 def check_database() -> dict[str, Any]:
@@ -73,7 +88,8 @@ def check_celery_workers() -> dict[str, Any]:
 def check_beat(client: redis.Redis) -> dict[str, Any]:
     """Seconds since celery beat last ran its heartbeat task (None when never seen)."""
     try:
-        raw = client.get(settings.BEAT_HEARTBEAT_KEY)
+        # A sync client: the stubs also allow an awaitable, which this never is.
+        raw = cast("bytes | None", client.get(settings.BEAT_HEARTBEAT_KEY))
     except (redis.RedisError, OSError) as exc:
         return {"ok": False, "last_seen_seconds_ago": None, "error": type(exc).__name__}
     if raw is None:
@@ -112,7 +128,54 @@ def health_report() -> dict[str, Any]:
 def healthz(request: HttpRequest) -> JsonResponse:
     """JSON health report; 200 when all is well, 503 otherwise."""
     report = health_report()
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    response = JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    if response.status_code != 200:
+        failing = ", ".join(
+            name for name, part in report.items() if name != "status" and not part["ok"]
+        )
+        # Marks the response as logged, so Django's request logger does not add an ERROR line.
+        log_response(
+            "healthz degraded (%s)",
+            failing,
+            response=response,
+            request=request,
+            logger=logger,
+            level="info",
+        )
+    return response
+
+
+@sync_and_async_middleware
+def healthz_loopback_middleware(get_response: Any) -> Any:
+    """Answer /healthz asked with a loopback Host directly (see the module docstring).
+
+    Sync and async: under daphne the chain stays async (no thread hop for every request).
+    """
+    if iscoroutinefunction(get_response):
+
+        async def async_middleware(request: HttpRequest) -> HttpResponse:
+            if _loopback_probe(request):
+                return await sync_to_async(healthz)(request)
+            response: HttpResponse = await get_response(request)
+            return response
+
+        return async_middleware
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if _loopback_probe(request):
+            return healthz(request)
+        response: HttpResponse = get_response(request)
+        return response
+
+    return middleware
+
+
+def _loopback_probe(request: HttpRequest) -> bool:
+    if request.path != HEALTHZ_PATH:
+        return False
+    # The raw header: request.get_host() is the ALLOWED_HOSTS check this request must skip.
+    domain, _port = split_domain_port(request.META.get("HTTP_HOST", ""))
+    return domain in LOOPBACK_HOSTS
 
 
 def _ms_since(started: float) -> float:

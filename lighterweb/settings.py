@@ -1,8 +1,10 @@
 """Django settings, read from the environment (django-environ).
 
-Every value has a safe local default so `./scripts/start.sh` works on a fresh machine. With
-`DEBUG=false` (production) the secrets have no default: a missing one stops the boot with
-ImproperlyConfigured naming the variable.
+The env file comes first (lighterweb.envfile: ENV_FILE, else the checkout's `.env`). Every value
+has a safe local default so `./scripts/start.sh` works on a fresh machine. With `DEBUG=false`
+(production) the secrets have no default: a missing one stops the boot with ImproperlyConfigured
+naming the variable; in production mode (LIGHTERWEB_MODE=production or a named ENV_FILE) DEBUG
+defaults to off and a boot with neither DEBUG nor an env file is refused.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from lighterweb import envfile
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# The file read (None: the real environment alone); existing variables win over it.
+ENV_FILE_READ = envfile.env_file_load(BASE_DIR)
 
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG") if "DEBUG" in os.environ else envfile.debug_default(ENV_FILE_READ)
 
 # Only a local, debug run may fall back to a throwaway key; production must name its own.
 _DEV_SECRET_KEY = "dev-insecure-key-only-for-local-use"  # noqa: S105 - debug-only fallback
@@ -67,6 +72,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before host validation and the HTTPS redirect: monitors on loopback (lighterweb.healthz).
+    "lighterweb.healthz.healthz_loopback_middleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -140,10 +147,24 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
+# A consumer waits for its next message with BZPOPMIN for up to 5 s (channels_redis'
+# brpop_timeout); redis-py 8 gives every connection a 5 s socket timeout by default, which cut
+# that wait short and closed every idle dashboard websocket with 1011 after about 5 s. The read
+# timeout must outlast the blocking pop; it still notices a dead Redis.
+CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS = 15.0
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "lighterweb:channels"},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS,
+                    "socket_connect_timeout": 5.0,
+                }
+            ],
+            "prefix": "lighterweb:channels",
+        },
     }
 }
 
@@ -156,6 +177,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ROUTES = {"bots.tasks.run_bot_task": {"queue": "bots"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_HEARTBEAT_SECONDS = 15.0
+# Per checkout, not a fixed /tmp path that every deployment on the host would share.
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {
         "task": "lighterweb.celery.beat_heartbeat_task",
@@ -210,9 +233,15 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_SSL_REDIRECT_EXEMPT = [r"^healthz$"]
+    # Monitors probe /healthz over plain HTTP on loopback (lighterweb.healthz); no redirect.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # Preloading is hard to undo, so it is the operator's explicit choice; until then
+    # `check --deploy` (scripts/release.sh) need not warn about it on every release.
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
     # TLS ends at the reverse proxy, which must set this header (README "Deploy on a VPS").
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -224,10 +253,16 @@ TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# One line format for every process: daphne and Django use LOGGING, Celery its own two formats.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+CELERY_WORKER_LOG_FORMAT = LOG_FORMAT
+CELERY_WORKER_TASK_LOG_FORMAT = (
+    "%(asctime)s %(levelname)s %(name)s %(task_name)s[%(task_id)s] %(message)s"
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {"plain": {"format": LOG_FORMAT}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
