@@ -18,7 +18,14 @@ from django.utils import timezone
 
 from bots import accounts
 from bots.engine import controls, deadman, supervisor
-from bots.engine.leases import BotLease, fence_claim, fence_floor, lease_ttl_seconds
+from bots.engine.leases import (
+    BotLease,
+    fence_claim,
+    fence_floor,
+    lease_ttl_seconds,
+    resume_later,
+    resume_take,
+)
 from bots.models import GridBot
 from exchange.redis_clients import redis_client
 
@@ -45,12 +52,17 @@ def run_bot_task(bot_id: int) -> str:
         if not GridBot.objects.filter(pk=bot_id).exclude(desired_state="stopped").exists():
             # Stopped while this task waited in the queue: the stop already cleaned up.
             return "stopped"
-        from bots.engine.runner import run_bot  # the loop imports the SDK: only in the worker
+        from bots.engine.runner import SHUTDOWN, run_bot  # imports the SDK: only in the worker
 
-        return asyncio.run(run_bot(bot_id, fence=fence, lease=lease))
+        outcome = asyncio.run(run_bot(bot_id, fence=fence, lease=lease))
+        if outcome == SHUTDOWN:
+            # The worker is going away: the next worker to start runs the bot at once, without
+            # waiting for an expired lease or the supervisor (which leaves it alone meanwhile).
+            resume_later(client, bot_id)
     finally:
         lease.release()
         client.close()
+    return outcome
 
 
 @shared_task(name="bots.tasks.supervise_bots_task", ignore_result=True)  # type: ignore[untyped-decorator]
@@ -85,3 +97,17 @@ def deadman_sync_task() -> dict[int, str]:
 def accounts_refresh_task() -> dict[int, str]:
     """Beat: balances and positions of accounts with active bots, for the dashboard."""
     return accounts.accounts_refresh_active()
+
+
+def bots_resume() -> list[int]:
+    """A worker started: queue the bots a worker shutdown ended (called on `worker_ready`)."""
+    client = _redis()
+    try:
+        waiting = resume_take(client)
+    finally:
+        client.close()
+    for bot_id in waiting:
+        run_bot_task.delay(bot_id)
+    if waiting:
+        logger.info("resuming bots %s after a worker shutdown", waiting)
+    return waiting

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from typing import Any
 
 from celery import Celery
-from celery.signals import beat_init
+from celery.signals import beat_init, worker_ready, worker_shutting_down
 from kombu.entity import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lighterweb.settings")
@@ -91,3 +92,23 @@ def _notify_schedules(sender: Celery, **kwargs: Any) -> None:
 def _heartbeat_on_beat_start(sender: Any = None, **kwargs: Any) -> None:
     # The first scheduled heartbeat only runs one interval after start; say hello right away.
     write_beat_heartbeat()
+
+
+@worker_shutting_down.connect  # type: ignore[untyped-decorator]
+def _end_runners_on_shutdown(sender: Any = None, **kwargs: Any) -> None:
+    # SIGTERM (systemd, honcho, Ctrl-C): a bot task never ends by itself, so the warm shutdown
+    # would wait for the stop timeout and the bots would resume only once their leases expired.
+    # Runners end at once instead: leases released, orders left under the dead-man's switch,
+    # each bot queued again for the next worker. Only a process that runs bots has the module.
+    runner = sys.modules.get("bots.engine.runner")
+    if runner is not None:
+        count = runner.runners_shut_down()
+        logger.info("worker shutting down: %s bot runners told to end", count)
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _resume_bots_on_start(sender: Any = None, **kwargs: Any) -> None:
+    # Bots a worker shutdown ended wait for the next worker: queue them now.
+    from bots.tasks import bots_resume
+
+    bots_resume()

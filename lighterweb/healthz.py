@@ -94,8 +94,7 @@ def check_beat(client: redis.Redis) -> dict[str, Any]:
         return {"ok": False, "last_seen_seconds_ago": None, "error": type(exc).__name__}
     if raw is None:
         return {"ok": False, "last_seen_seconds_ago": None}
-    # a sync client: never an Awaitable
-    ago = max(0.0, time.time() - float(cast(bytes, raw)))
+    ago = max(0.0, time.time() - float(raw))
     stale_after = settings.CELERY_BEAT_HEARTBEAT_SECONDS * BEAT_STALE_FACTOR
     return {"ok": ago <= stale_after, "last_seen_seconds_ago": round(ago, 1)}
 

@@ -37,6 +37,13 @@ class Command:
     kind: str
 
 
+@dataclass(frozen=True)
+class Shutdown:
+    """The process is shutting down (SIGTERM to the bots worker): end the runner now, leave the
+    resting orders under the dead-man's switch, release the lease so the bot resumes at once on
+    the next worker."""
+
+
 def command_channel(bot_id: int) -> str:
     """The Redis pub/sub channel of one bot's commands."""
     return f"lighterweb:bot:{bot_id}:commands"

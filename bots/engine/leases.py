@@ -130,6 +130,26 @@ class BotLease:
         self.fence = None
 
 
+# Bots whose runner ended because its worker shut down: the next worker to start runs them.
+RESUME_KEY = "lighterweb:bots-to-resume"
+
+
+def resume_later(redis_client: redis.Redis, bot_id: int) -> None:
+    """Note a bot whose runner a worker shutdown ended (the supervisor leaves it alone)."""
+    redis_client.sadd(RESUME_KEY, bot_id)
+
+
+def resume_waiting(redis_client: redis.Redis, bot_id: int) -> bool:
+    """Whether the bot waits for the next worker to resume it."""
+    return bool(redis_client.sismember(RESUME_KEY, str(bot_id)))
+
+
+def resume_take(redis_client: redis.Redis) -> list[int]:
+    """Take every bot waiting to resume (a worker just started)."""
+    ids = cast(list[bytes], redis_client.spop(RESUME_KEY, 10_000) or [])
+    return sorted(int(i) for i in ids)
+
+
 def lease_holder(redis_client: redis.Redis, bot_id: int) -> int | None:
     """The fence of the live holder of a bot's lease, or None when nobody holds it."""
     value = redis_client.get(lease_key(bot_id))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -38,7 +39,7 @@ from django.utils import timezone
 
 from bots import selectors
 from bots.engine import intake, recording, recovery
-from bots.engine.commands import Command, command_listen
+from bots.engine.commands import Command, Shutdown, command_listen
 from bots.engine.db_thread import db, own_db_thread
 from bots.engine.leases import Lease
 from bots.engine.recording import LeaseLost
@@ -58,6 +59,8 @@ from exchange.types import MarginMode, OrderInfo, OrderSide
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
+# What `run_bot` returns when the worker shut the runner down (the bot should run on).
+SHUTDOWN = "shutdown"
 TICK_SECONDS = 0.5
 # Commands are pushed; this slow read only catches a push lost to a Redis blip.
 CONTROL_FALLBACK_SECONDS = 5.0
@@ -71,6 +74,10 @@ SETTINGS_VERIFY_TIMEOUT_S = 10.0
 POSITION_RECHECK_S = 2.0
 SETTINGS_POLL_S = 0.2
 FLATTEN_CLIENT_INDEXES = 3
+
+
+class WorkerShutdown(Exception):
+    """A `Shutdown` arrived while the runner waited for something else."""
 
 
 class BotRunner:
@@ -92,7 +99,7 @@ class BotRunner:
         self.paused = False
         self.client: LighterClient
         self.stream: AccountStream
-        self.events: asyncio.Queue[StreamEvent | Command] = asyncio.Queue()
+        self.events: asyncio.Queue[StreamEvent | Command | Shutdown] = asyncio.Queue()
         self.reconcile_due = True
         self._refused_until = 0.0
         self._next_heartbeat = 0.0
@@ -171,6 +178,8 @@ class BotRunner:
                 return await self._loop()
             except VenueChanged as exc:
                 return await self.halt(f"the exchange changed under the bot: {exc}")
+            except WorkerShutdown:
+                return await self.shut_down()
             finally:
                 for task in (pump, commands):
                     task.cancel()
@@ -197,7 +206,7 @@ class BotRunner:
 
     async def _loop(self) -> str:
         while True:
-            batch: list[StreamEvent | Command] = []
+            batch: list[StreamEvent | Command | Shutdown] = []
             self.idle = True
             # asyncio.timeout, never wait_for: on Python 3.11 wait_for swallows a cancel that
             # lands in the turn an event arrives, and the cancelled runner would run on.
@@ -207,8 +216,10 @@ class BotRunner:
             self.idle = False
             while not self.events.empty():
                 batch.append(self.events.get_nowait())
+            if any(isinstance(e, Shutdown) for e in batch):
+                return await self.shut_down()
             commands = [e for e in batch if isinstance(e, Command)]
-            stream = [e for e in batch if not isinstance(e, Command)]
+            stream = [e for e in batch if isinstance(e, StreamEvent)]
             burst = self.take_in(stream)
             final: str | None = None
             if commands or time.monotonic() >= self._next_control:
@@ -236,9 +247,11 @@ class BotRunner:
         self.reconcile_due = self.reconcile_due or burst.reconcile
         return burst
 
-    async def on_event(self, event: StreamEvent | Command) -> None:
+    async def on_event(self, event: StreamEvent | Command | Shutdown) -> None:
         """Apply one stream event and record it (sends are `replan`'s); a command that arrives
         meanwhile (while stopping, or before the first book) is applied by the loop next."""
+        if isinstance(event, Shutdown):
+            raise WorkerShutdown  # ends whatever waits (first book, a stop's read-back)
         if isinstance(event, Command):
             self._next_control = 0.0
             return
@@ -371,6 +384,16 @@ class BotRunner:
         self._position_suspect = problem
         # Look again soon rather than at the next slow reconcile.
         self._next_reconcile = time.monotonic() + POSITION_RECHECK_S
+
+    async def shut_down(self) -> str:
+        """The worker is shutting down: record what was sent, say so, and end (orders stay under
+        the dead-man's switch; the task releases the lease and queues the bot again)."""
+        await self.record(intake.Burst())
+        await self.event(
+            "worker_shutdown",
+            "the bots worker is shutting down; resting orders kept, resumes on the next worker",
+        )
+        return SHUTDOWN
 
     async def halt(self, reason: str) -> str:
         """Stop placing for good: cancel the bot's orders (verified) and end in error with the
@@ -584,6 +607,26 @@ def _bot_load(bot_id: int) -> GridBot:
     return GridBot.objects.select_related("account", "market").get(pk=bot_id)
 
 
+# The runners alive in this process, with their loops: a worker shutdown ends them all.
+_live: dict[BotRunner, asyncio.AbstractEventLoop] = {}
+_live_lock = threading.Lock()
+
+
+_shutting_down = threading.Event()
+
+
+def runners_shut_down() -> int:
+    """Tell every runner of this process to end now (a worker's warm shutdown), and any runner
+    that starts from now on; how many were running."""
+    with _live_lock:
+        _shutting_down.set()
+        live = list(_live.items())
+    for runner, loop in live:
+        with contextlib.suppress(RuntimeError):  # that loop closed meanwhile: nothing to end
+            loop.call_soon_threadsafe(runner.events.put_nowait, Shutdown())
+    return len(live)
+
+
 async def run_runner(runner: BotRunner) -> str:
     """Run a runner to its end; the one top-level handler of the loop.
 
@@ -591,8 +634,16 @@ async def run_runner(runner: BotRunner) -> str:
     (fenced, so a runner that lost its lease writes nothing).
     """
     bot_id = runner.bot.pk
-    with own_db_thread(f"bot-{bot_id}-db"):
-        return await _run_reporting_crashes(runner, bot_id)
+    with _live_lock:
+        if _shutting_down.is_set():
+            return SHUTDOWN  # a task the shutting-down worker still took: the next one runs it
+        _live[runner] = asyncio.get_running_loop()
+    try:
+        with own_db_thread(f"bot-{bot_id}-db"):
+            return await _run_reporting_crashes(runner, bot_id)
+    finally:
+        with _live_lock:
+            _live.pop(runner, None)
 
 
 async def _run_reporting_crashes(runner: BotRunner, bot_id: int) -> str:

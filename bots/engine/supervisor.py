@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from bots.dashboard import broadcast
-from bots.engine.leases import lease_holder
+from bots.engine.leases import lease_holder, resume_waiting
 from bots.engine.recording import event_create
 from bots.models import BotStatus, DesiredState, EventLevel, GridBot
 
@@ -70,8 +70,8 @@ def bots_supervise(
         status=BotStatus.ERROR
     )
     for bot in should_run.select_related("market"):
-        if lease_holder(redis_client, bot.pk) is not None:
-            continue
+        if lease_holder(redis_client, bot.pk) is not None or resume_waiting(redis_client, bot.pk):
+            continue  # alive, or ended by a worker shutdown and waiting for the next worker
         last = _last_sign_of_life(bot)
         if last is not None and now - last < start_grace():
             continue
