@@ -72,6 +72,9 @@ DEAD_MANS_SWITCH_REARM_S = 60.0
 STOP_VERIFY_TIMEOUT_S = 10.0
 SETTINGS_VERIFY_TIMEOUT_S = 10.0
 POSITION_RECHECK_S = 2.0
+# Waiting out an unreachable or failing exchange: first wait, doubling up to the last one.
+WEATHER_FIRST_S = 2.0
+WEATHER_MAX_S = 30.0
 SETTINGS_POLL_S = 0.2
 FLATTEN_CLIENT_INDEXES = 3
 
@@ -160,6 +163,10 @@ class BotRunner:
 
     async def run(self) -> str:
         """Run until stopped (returns the final status) or the lease is lost (raises)."""
+        # A fresh start (also after waiting out the exchange): nothing queued, all timers due.
+        self.events = asyncio.Queue()
+        self.reconcile_due = True
+        self._next_heartbeat = self._next_reconcile = self._next_dms = self._next_control = 0.0
         async with self.bot.account.client() as client:
             self.client = client
             self.stream = client.open_stream([self.market_id])
@@ -198,7 +205,7 @@ class BotRunner:
         while self.market_view() is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ExchangeError(f"{self.symbol}: no order book within {FIRST_BOOK_TIMEOUT_S}s")
+                raise TransientError(f"{self.symbol}: no order book within {FIRST_BOOK_TIMEOUT_S}s")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(remaining):
                     event = await self.events.get()
@@ -394,6 +401,32 @@ class BotRunner:
             "the bots worker is shutting down; resting orders kept, resumes on the next worker",
         )
         return SHUTDOWN
+
+    async def weather(self, exc: Exception, wait_s: float) -> str | None:
+        """Wait out a transient exchange failure, keeping the lease and watching the operator:
+        None to start over, or a final status (a stop requested meanwhile)."""
+        reason = f"waiting for the exchange ({type(exc).__name__}: {exc}); retrying in {wait_s:g}s"
+        logger.warning("bot %s %s: %s", self.bot.pk, self.symbol, reason)
+        await self.update(status=BotStatus.STARTING, status_message=reason[:500])
+        await self.event("exchange_unreachable", reason, EventLevel.WARNING)
+        deadline = time.monotonic() + wait_s
+        while True:
+            if self.lease is not None and not await asyncio.to_thread(self.lease.renew):
+                raise LeaseLost(f"bot {self.bot.pk}: lease renewal refused")
+            await self.update(heartbeat_at=timezone.now())
+            desired, _ = await db(recording.desired_state_get, writes=False)(self.bot.pk)
+            if desired == DesiredState.STOPPED:
+                # Cancels need the exchange: the supervisor's cancel task retries them.
+                await self.update(
+                    status=BotStatus.STOPPING,
+                    status_message="stop requested while the exchange is unreachable; "
+                    "its cancels are retried until they are verified",
+                )
+                return BotStatus.STOPPING
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            await asyncio.sleep(min(remaining, HEARTBEAT_SECONDS))
 
     async def halt(self, reason: str) -> str:
         """Stop placing for good: cancel the bot's orders (verified) and end in error with the
@@ -646,9 +679,24 @@ async def run_runner(runner: BotRunner) -> str:
             _live.pop(runner, None)
 
 
+async def _run_through_weather(runner: BotRunner) -> str:
+    """Run the bot; an exchange that is unreachable or failing for a while (transient errors:
+    5xx, 429, network, no book yet) is weather, not a crash: the bot waits with bounded backoff,
+    says why, keeps its lease and resting orders, and starts over (recovery adopts what rests)."""
+    backoff = WEATHER_FIRST_S
+    while True:
+        try:
+            return await runner.run()
+        except TransientError as exc:
+            final = await runner.weather(exc, backoff)
+            if final is not None:
+                return final
+            backoff = min(backoff * 2, WEATHER_MAX_S)
+
+
 async def _run_reporting_crashes(runner: BotRunner, bot_id: int) -> str:
     try:
-        return await runner.run()
+        return await _run_through_weather(runner)
     except LeaseLost as exc:
         logger.warning("bot %s %s: %s; exiting", bot_id, runner.symbol, exc)
         return "lease_lost"

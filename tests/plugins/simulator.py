@@ -132,6 +132,7 @@ def run_simulator(
     clock: Any = None,
     ping_interval_s: float = 30.0,
     pong_timeout_s: float = 10.0,
+    port: int = 0,
     **server_options: Any,
 ) -> Iterator[RunningSimulator]:
     """Start a simulator thread, yield its handle, stop it (a generator for fixtures).
@@ -162,7 +163,7 @@ def run_simulator(
             **server_options,
         )
         box["server"] = server
-        box["port"] = loop.run_until_complete(server.start())
+        box["port"] = loop.run_until_complete(server.start(port=port))
         ready.set()
         loop.run_forever()
         loop.run_until_complete(server.stop())
