@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Query, Router
 
 from bots import account_summaries, schemas, selectors, services
-from bots.schemas import Id, QueryText
+from bots.schemas import Cursor, Id, QueryText
 from bots.summary_schemas import AccountSummaryOut, PnlOut
 
 router = Router(tags=["bots"])
@@ -178,8 +178,8 @@ for _name in CONTROLS:
 
 
 @router.post("/emergency-stop", response={200: schemas.ControlOut, **ERRORS}, tags=["control"])
-def emergency_stop_all(request: HttpRequest) -> Any:
-    """Stop every bot and cancel every order on every account."""
+def emergency_stop_all(request: HttpRequest, payload: schemas.EmergencyStopIn) -> Any:
+    """Stop every bot and cancel every order on every account (body `{"scope": "all"}`)."""
     report = services.emergency_stop_all(actor=_actor(request))
     return _control_out(
         "emergency stop of everything requested", selectors.bot_list(), report.cancels
@@ -188,7 +188,11 @@ def emergency_stop_all(request: HttpRequest) -> Any:
 
 @router.post("/cancel-all", response={200: schemas.ControlOut, **ERRORS}, tags=["control"])
 def cancel_all(request: HttpRequest, payload: schemas.CancelAllIn) -> Any:
-    """Cancel every order of one account and/or one market (neither: everywhere)."""
+    """Cancel every order in an explicit scope: `{"scope": "all"}`, an account and/or a market,
+    or one bot. Running bots in an account/market scope are paused first."""
+    if payload.bot_id:
+        bot = services.bot_cancel_all(selectors.bot_get(payload.bot_id), actor=_actor(request))
+        return _control_out(f"{bot}: cancel all requested", [selectors.bot_get(bot.pk)], [])
     account = selectors.account_get(payload.account_id) if payload.account_id else None
     market = selectors.market_get(payload.market_id) if payload.market_id else None
     reports = services.cancel_all(account, market, actor=_actor(request))
@@ -220,7 +224,7 @@ def order_list(
     status: QueryText | None = None,
     live_only: bool = False,
     since: datetime | None = None,
-    cursor: QueryText | None = None,
+    cursor: Cursor | None = None,
     limit: int = PageLimit,
 ) -> Any:
     """Orders newest first; `live_only` keeps those that may rest on the book."""
@@ -242,7 +246,7 @@ def fill_list(
     account_id: Id | None = None,
     market_id: Id | None = None,
     since: datetime | None = None,
-    cursor: QueryText | None = None,
+    cursor: Cursor | None = None,
     limit: int = PageLimit,
 ) -> Any:
     """Fills newest first; `since` filters on the execution time."""
@@ -261,7 +265,7 @@ def event_list(
     kind: QueryText | None = None,
     search: QueryText | None = None,
     since: datetime | None = None,
-    cursor: QueryText | None = None,
+    cursor: Cursor | None = None,
     limit: int = PageLimit,
 ) -> Any:
     """Bot events newest first; `level` is a minimum (warning = warnings and errors)."""

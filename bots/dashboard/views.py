@@ -90,10 +90,12 @@ def bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponseBa
 @require_POST
 @staff_member_required
 def emergency_stop_all(request: HttpRequest) -> HttpResponseBase:
-    """Stop every bot and cancel every order on every account."""
+    """Stop every bot and cancel every order on every account (the form says `scope=all`)."""
     back = reverse("dashboard:overview")
     if request.POST.get("confirmed") != "1":
         return _answer(request, back, "not confirmed: nothing was done", status=400)
+    if request.POST.get("scope") != "all":
+        return _answer(request, back, "scope must be 'all': nothing was done", status=400)
     report = services.emergency_stop_all(actor=_actor(request))
     logger.warning("dashboard: emergency stop of every bot by %s", _actor(request))
     detail = f"emergency stop: {len(report.bots_stopped)} bots stopped; " + _cancels_text(
@@ -105,10 +107,18 @@ def emergency_stop_all(request: HttpRequest) -> HttpResponseBase:
 @require_POST
 @staff_member_required
 def cancel_all(request: HttpRequest) -> HttpResponseBase:
-    """Cancel every order, optionally limited to one account and/or one market (symbol)."""
+    """Cancel every order in the scope the form names: an account and/or a market (symbol),
+    each an id or "all"; a post naming neither is refused, never read as "everything"."""
     back = reverse("dashboard:overview")
     if request.POST.get("confirmed") != "1":
         return _answer(request, back, "not confirmed: nothing was done", status=400)
+    if not any(request.POST.get(field, "").strip() for field in ("account_id", "market_id")):
+        return _answer(
+            request,
+            back,
+            "choose an account and/or a symbol (or all): nothing was done",
+            status=400,
+        )
     account = _optional(request, "account_id", ExchangeAccount)
     market = _optional(request, "market_id", Market)
     reports = services.cancel_all(account, market, actor=_actor(request))
@@ -133,9 +143,10 @@ def _cancels_text(reports: Sequence[CancelReport]) -> str:
 
 
 def _optional(request: HttpRequest, field: str, model: type[M]) -> M | None:
-    # Blank means "any"; anything else must name an existing row (404 otherwise).
+    # "all" (or blank beside a chosen other field) means "any"; anything else must name an
+    # existing row (404 otherwise).
     raw = request.POST.get(field, "").strip()
-    if not raw:
+    if raw in ("", "all"):
         return None
     if not raw.isdigit():
         raise Http404(f"{field} must be an id")

@@ -163,7 +163,7 @@ def test_emergency_stop_all_stops_every_active_bot(staff):
     for bot in bots:
         services.bot_start(bot, actor="test")
 
-    response = staff.post("/dashboard/emergency-stop/", {"confirmed": "1"}, **JSON)
+    response = staff.post("/dashboard/emergency-stop/", {"confirmed": "1", "scope": "all"}, **JSON)
 
     assert response.status_code == 200
     assert "2 bots stopped" in response.json()["detail"]
@@ -206,3 +206,43 @@ def test_cancel_all_with_an_unknown_account_is_not_found(staff):
     )
 
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("form", [{"confirmed": "1"}, {"confirmed": "1", "scope": "everything"}])
+def test_emergency_stop_all_without_scope_all_changes_nothing(staff, bot, form):
+    services.bot_start(bot, actor="test")
+
+    response = staff.post("/dashboard/emergency-stop/", form, **JSON)
+
+    assert response.status_code == 400
+    bot.refresh_from_db()
+    assert bot.desired_state == "running"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [{"confirmed": "1"}, {"confirmed": "1", "account_id": "", "market_id": ""}],
+    ids=["no fields", "blank fields"],
+)
+def test_cancel_all_without_a_scope_changes_nothing(staff, bot, form):
+    services.bot_start(bot, actor="test")
+
+    response = staff.post("/dashboard/cancel-all/", form, **JSON)
+
+    assert response.status_code == 400
+    bot.refresh_from_db()
+    assert bot.desired_state == "running"
+
+
+def test_cancel_all_of_everything_is_the_explicit_all_choice(staff, bot):
+    services.bot_start(bot, actor="test")
+
+    response = staff.post(
+        "/dashboard/cancel-all/",
+        {"confirmed": "1", "account_id": "all", "market_id": "all"},
+        **JSON,
+    )
+
+    assert response.status_code == 200
+    bot.refresh_from_db()
+    assert bot.desired_state == "paused"
