@@ -26,6 +26,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from bots.api import router as bots_router
 from bots.services import BotActionRefused, ExchangeActionFailed
+from lighterweb.limits import DepthLimitedParser, JsonTooDeep
 from lighterweb.models import ApiToken
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ api = LighterWebAPI(
     docs_url="/docs",
     docs_decorator=staff_member_required,
     auth=[BearerTokenAuth(), StaffSessionAuth()],
+    parser=DepthLimitedParser(),
 )
 
 
@@ -186,7 +188,11 @@ def _forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    # ninja raises these itself, e.g. a failed CSRF check (403) or a throttle (429).
+    # ninja raises these itself, e.g. a failed CSRF check (403) or a throttle (429); a body
+    # our parser refused unparsed arrives as its "cannot parse" 400.
+    if isinstance(exc.__cause__, JsonTooDeep):
+        errors = [{"field": "__all__", "message": str(exc.__cause__)}]
+        return _error(request, 422, "validation", "Invalid input.", errors)
     return _error(request, exc.status_code, f"http_{exc.status_code}", exc.message)
 
 

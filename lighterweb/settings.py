@@ -214,3 +214,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+
+# -- security (issue 13): request limits, roles, login, sessions, CSP ---------------------------
+# Kept together here; lighterweb.limits, lighterweb.roles and docs/security.md explain them.
+
+# A request body over this is answered 413 before Django reads it (lighterweb.limits).
+REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES

@@ -93,8 +93,11 @@ class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        # The page only listens; controls go through CSRF-protected POST views.
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        # The page only listens; controls go through CSRF-protected POST views. Nothing a client
+        # sends is even parsed, so no frame (deeply nested JSON, garbage) can cost more than this.
         logger.debug("dashboard websocket ignored a client message")
 
 
