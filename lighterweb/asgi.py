@@ -22,9 +22,9 @@ from lighterweb.routing import websocket_urlpatterns  # noqa: E402
 
 # Locally daphne serves /static/ itself (as runserver would); on a VPS the reverse proxy serves
 # the collected files from STATIC_ROOT.
-http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app
+django_http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app
 # Oversized bodies are refused (413) before Django reads them (lighterweb.limits).
-http_app = RequestBodyLimit(http_app)
+http_app = RequestBodyLimit(django_http_app)
 
 application = ProtocolTypeRouter(
     {

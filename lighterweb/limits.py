@@ -29,7 +29,8 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# Django's and channels' handlers annotate scope/messages differently; any ASGI callable fits.
+ASGIApp = Callable[..., Awaitable[None]]
 
 # Our bodies are flat objects (depth 1); 20 leaves room for any sane client and none for abuse.
 JSON_MAX_DEPTH = 20
