@@ -7,12 +7,14 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.views.decorators.debug import sensitive_post_parameters
 
 from bots import selectors, services
-from bots.forms import ExchangeAccountAdminForm
+from bots.forms import SECRET_POST_FIELDS, ExchangeAccountAdminForm
 from bots.models import BotEvent, ExchangeAccount, Fill, FundingPayment, GridBot, Market, Order
 
 BADGE_COLOURS = {
@@ -122,6 +124,23 @@ class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ),
     ]
     actions = ["test_connection", "look_up_account_index", "sync_markets"]
+
+    # The add/change forms post private keys: error reports (debug page, mails) show them as stars.
+    @method_decorator(sensitive_post_parameters(*SECRET_POST_FIELDS))
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return super().add_view(request, form_url, extra_context)
+
+    @method_decorator(sensitive_post_parameters(*SECRET_POST_FIELDS))
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Endpoint")
     def endpoint(self, obj: ExchangeAccount) -> str:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.views.decorators.debug import sensitive_variables
 
 from bots import validators
 from bots.models import ExchangeAccount
+
+# Form fields that carry a secret (kept out of error reports by the admin views).
+SECRET_POST_FIELDS = ("api_private_key", "eth_private_key")
 
 KEEP_HELP = (
     "Write-only: stored encrypted and never shown again. Leave blank to keep the current one."
@@ -65,6 +69,7 @@ class ExchangeAccountAdminForm(forms.ModelForm):  # type: ignore[type-arg]
             "tier",
         ]
 
+    @sensitive_variables()
     def save(self, commit: bool = True) -> ExchangeAccount:
         account: ExchangeAccount = super().save(commit=False)
         # Blank means "keep": an admin editing the name must not wipe the key.

@@ -5,7 +5,8 @@ them decrypts, so a key is rotated by putting a new key first, running
 `python manage.py rotate_field_keys`, then dropping the old key.
 
 Plaintext only ever exists in memory: callers decrypt right before use and never log, render or
-return it.
+return it. Every function that holds one is `sensitive_variables`, so Django's error reports (the
+debug page, error mails) show its locals as stars.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from functools import lru_cache
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.views.decorators.debug import sensitive_variables
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ def generate_key() -> str:
     return Fernet.generate_key().decode()
 
 
+@sensitive_variables()
 def encrypt_secret(plaintext: str) -> str:
     """Ciphertext token of `plaintext` under the first configured key ("" stays "")."""
     if not plaintext:
@@ -55,6 +58,7 @@ def encrypt_secret(plaintext: str) -> str:
     return configured_fernet().encrypt(plaintext.encode()).decode()
 
 
+@sensitive_variables()
 def decrypt_secret(token: str) -> str:
     """Plaintext of a stored token ("" stays ""); raises SecretDecryptionError if no key fits."""
     if not token:
@@ -67,6 +71,7 @@ def decrypt_secret(token: str) -> str:
         ) from exc
 
 
+@sensitive_variables()
 def rotate_secret(token: str) -> str:
     """The same secret re-encrypted under the first configured key ("" stays "")."""
     if not token:

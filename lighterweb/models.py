@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 TOKEN_PREFIX = "lw_"  # noqa: S105 - a label in front of random bytes, not a secret
 TOKEN_RANDOM_BYTES = 32
@@ -55,6 +56,7 @@ class ApiToken(models.Model):
     def is_active(self) -> bool:
         return self.revoked_at is None
 
+    @sensitive_variables()
     def generate(self) -> str:
         """Give this (unsaved) token a fresh secret; returns the raw token, never stored."""
         raw = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_RANDOM_BYTES)
@@ -63,6 +65,7 @@ class ApiToken(models.Model):
         return raw
 
     @classmethod
+    @sensitive_variables()
     def issue(cls, user: Any, name: str) -> tuple[ApiToken, str]:
         """Create a token for `user`; returns the row and the raw token (show it once)."""
         token = cls(user=user, name=name)
@@ -71,6 +74,7 @@ class ApiToken(models.Model):
         return token, raw
 
     @classmethod
+    @sensitive_variables()
     def authenticate(cls, raw: str) -> ApiToken | None:
         """The active token matching `raw` (with its user), or None; records the use."""
         token = (

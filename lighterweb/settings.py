@@ -222,3 +222,6 @@ LOGGING = {
 # A request body over this is answered 413 before Django reads it (lighterweb.limits).
 REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+
+# Error reports (the debug page too) star out sensitive locals and POST fields (keys, tokens).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "lighterweb.reporting.AlwaysSafeExceptionReporterFilter"

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import F
+from django.views.decorators.debug import sensitive_variables
 
 from bots import validators
 from bots.models.fields import money_field
@@ -121,22 +122,26 @@ class ExchangeAccount(models.Model):
 
     # -- secrets: write-only from the outside, decrypted only right before use ---------------
 
+    @sensitive_variables()
     def set_api_private_key(self, plaintext: str) -> None:
         """Validate and store (encrypted) the API private key; "" clears it."""
         if plaintext:
             validators.validate_api_private_key(plaintext)
         self.api_private_key_encrypted = encrypt_secret(plaintext)
 
+    @sensitive_variables()
     def decrypt_api_private_key(self) -> str:
         """The API private key in plaintext, for the exchange client only ("" when unset)."""
         return decrypt_secret(self.api_private_key_encrypted)
 
+    @sensitive_variables()
     def set_eth_private_key(self, plaintext: str) -> None:
         """Validate and store (encrypted) the optional ETH private key; "" clears it."""
         if plaintext:
             validators.validate_eth_private_key(plaintext)
         self.eth_private_key_encrypted = encrypt_secret(plaintext)
 
+    @sensitive_variables()
     def decrypt_eth_private_key(self) -> str:
         """The ETH private key in plaintext ("" when unset)."""
         return decrypt_secret(self.eth_private_key_encrypted)
