@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.debug import sensitive_post_parameters
 
-from bots import selectors, services
+from bots import permissions, selectors, services
 from bots.forms import SECRET_POST_FIELDS, ExchangeAccountAdminForm
 from bots.models import BotEvent, ExchangeAccount, Fill, FundingPayment, GridBot, Market, Order
 
@@ -156,7 +156,10 @@ class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return badge("never", "not checked")
         return badge("failed", "failed") if obj.last_error else badge("ok", "ok")
 
-    @admin.action(description="Test connection (key, balance, positions, open orders)")
+    @admin.action(
+        description="Test connection (key, balance, positions, open orders)",
+        permissions=["change"],
+    )
     def test_connection(self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]) -> None:
         for account in queryset:
             try:
@@ -166,7 +169,7 @@ class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             else:
                 messages.success(request, f"{account}: connection ok: {report.summary}")
 
-    @admin.action(description="Look up account index from L1 address")
+    @admin.action(description="Look up account index from L1 address", permissions=["change"])
     def look_up_account_index(
         self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]
     ) -> None:
@@ -178,7 +181,7 @@ class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "Account index found",
         )
 
-    @admin.action(description="Sync markets from the exchange")
+    @admin.action(description="Sync markets from the exchange", permissions=["change"])
     def sync_markets(self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]) -> None:
         _each(request, queryset, services.markets_sync, (services.ExchangeActionFailed,), "Synced")
 
@@ -295,6 +298,10 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         )
         return format_html("<table>{}</table>", rows) if rows else "none yet"
 
+    def has_control_permission(self, request: HttpRequest) -> bool:
+        """Lifecycle actions need `bots.control_bot` (the operator role), not just staff."""
+        return bool(request.user.has_perm(permissions.CONTROL))
+
     def _act(self, request: HttpRequest, queryset: QuerySet[GridBot], call: Any, done: str) -> None:
         actor = request.user.get_username()
         _each(
@@ -305,23 +312,25 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             done,
         )
 
-    @admin.action(description="Start")
+    @admin.action(description="Start", permissions=["control"])
     def start(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
         self._act(request, queryset, services.bot_start, "Start requested")
 
-    @admin.action(description="Pause (keep orders, place none)")
+    @admin.action(description="Pause (keep orders, place none)", permissions=["control"])
     def pause(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
         self._act(request, queryset, services.bot_pause, "Pause requested")
 
-    @admin.action(description="Stop (cancel the bot's orders)")
+    @admin.action(description="Stop (cancel the bot's orders)", permissions=["control"])
     def stop(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
         self._act(request, queryset, services.bot_stop, "Stop requested")
 
-    @admin.action(description="Emergency stop (stop and cancel all orders)")
+    @admin.action(
+        description="Emergency stop (stop and cancel all orders)", permissions=["control"]
+    )
     def emergency_stop(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
         self._act(request, queryset, services.bot_emergency_stop, "Emergency stop requested")
 
-    @admin.action(description="Cancel all orders (keep the bot's state)")
+    @admin.action(description="Cancel all orders (keep the bot's state)", permissions=["control"])
     def cancel_all(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
         self._act(request, queryset, services.bot_cancel_all, "Cancel all requested")
 

@@ -18,7 +18,7 @@ class ApiTokenCreationForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = ApiToken
-        fields = ["user", "name"]
+        fields = ["user", "name", "read_only"]
 
     def save(self, commit: bool = True) -> ApiToken:
         token: ApiToken = super().save(commit=False)
@@ -32,8 +32,16 @@ class ApiTokenCreationForm(forms.ModelForm):  # type: ignore[type-arg]
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = ApiTokenCreationForm
-    list_display = ["name", "prefix", "user", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["revoked_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "user",
+        "read_only",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["read_only", "revoked_at"]
     search_fields = ["name", "prefix", "user__username"]
     list_select_related = ["user"]
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
@@ -41,12 +49,16 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:  # type: ignore[override]
         if obj is None:
-            return ["user", "name"] if request.user.is_superuser else ["name"]
-        return ["user", "name", *self.readonly_fields]
+            return (
+                ["user", "name", "read_only"]
+                if request.user.is_superuser
+                else ["name", "read_only"]
+            )
+        return ["user", "name", "read_only", *self.readonly_fields]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # An issued token is immutable apart from revocation (the list action).
-        return [*self.readonly_fields, "user", "name"] if obj else []
+        return [*self.readonly_fields, "user", "name", "read_only"] if obj else []
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
         tokens = super().get_queryset(request)
@@ -74,7 +86,7 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.action(description="Revoke the selected tokens")
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
             token.revoke()

@@ -2,7 +2,9 @@
 
 Auth: a bearer token (`Authorization: Bearer lw_...`, see lighterweb.models.ApiToken) for scripts,
 or the browser's session (CSRF checked on unsafe methods). Anonymous callers get 401, logged-in
-users who are not staff 403. The docs need a staff session too.
+users who are not staff 403. The docs need a staff session too. Each operation then asks for the
+permission it needs (bots.api, bots.permissions): a token carries its user's permissions, and a
+read-only token refuses every unsafe method (403).
 
 Errors have one shape (`bots.schemas.ErrorOut`: detail, code, errors[field, message]) and are
 mapped from domain exceptions here, once: validation 422 (each field with its message), unknown
@@ -32,6 +34,7 @@ from lighterweb.models import ApiToken
 
 logger = logging.getLogger(__name__)
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REQUEST_PARTS = frozenset({"body", "query", "path", "header", "cookie", "form", "file"})
 # Operations name their request body `payload` (bots.api); it is not part of a field's name.
 BODY_PARAM = "payload"
@@ -66,9 +69,12 @@ class BearerTokenAuth(HttpBearer):
         api_token = ApiToken.authenticate(token)
         if api_token is None:
             return None
-        # Downstream code (actors in events) reads request.user like with a session.
+        # Downstream code (actors in events, permission checks) reads request.user like with a
+        # session: a token can do exactly what its user may do, or less when read-only.
         request.user = api_token.user
         _staff_only(api_token.user)
+        if api_token.read_only and request.method not in SAFE_METHODS:
+            raise PermissionDenied("This API token is read-only.")
         return api_token
 
 

@@ -41,6 +41,10 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    read_only = models.BooleanField(
+        default=False,
+        help_text="Only GET requests: the token reads what its user may read and changes nothing.",
+    )
 
     class Meta:
         ordering = ["-created_at"]

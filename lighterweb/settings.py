@@ -225,3 +225,6 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 
 # Error reports (the debug page too) star out sensitive locals and POST fields (keys, tokens).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "lighterweb.reporting.AlwaysSafeExceptionReporterFilter"
+
+# Open dashboard websockets re-check their user's access this often (bots.dashboard.consumers).
+DASHBOARD_ACCESS_RECHECK_SECONDS = env.float("DASHBOARD_ACCESS_RECHECK_SECONDS", default=5.0)

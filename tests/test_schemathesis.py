@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 from lighterweb.api import api as root_api
 from lighterweb.models import ApiToken
 from tests.bots.api_helpers import make_event, make_fill, make_order
-from tests.lighterweb.factories import make_account, make_bot, make_market
+from tests.lighterweb.factories import make_account, make_bot, make_market, role_group
 
 EXAMPLES_PER_OPERATION = 30
 CONFORMANCE = [status_code_conformance, response_schema_conformance, content_type_conformance]
@@ -53,6 +53,7 @@ def _seed() -> dict[str, str]:
     make_fill(bot, 1)
     make_event(bot, "start")
     staff = User.objects.create_user("fuzzer", password="pw-for-tests-only", is_staff=True)
+    staff.groups.add(role_group("admin"))
     _, raw = ApiToken.issue(staff, "schemathesis")
     return {"Authorization": f"Bearer {raw}"}
 

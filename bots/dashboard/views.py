@@ -1,4 +1,5 @@
-"""Dashboard pages (overview, bot page) and their control POSTs; staff only.
+"""Dashboard pages (overview, bot page) and their control POSTs; staff only, and then by role:
+the pages need `bots.view_gridbot`, the controls `bots.control_bot` (403 otherwise).
 
 Pages render a shell; the data arrives over the page's websocket (snapshot, then pushes). Controls
 are POSTs with Django's CSRF check and an explicit `confirmed=1` field (the page sets it only after
@@ -15,12 +16,13 @@ from typing import TypeVar
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from bots import selectors, services
+from bots import permissions, selectors, services
 from bots.engine.controls import CancelReport
 from bots.models import ExchangeAccount, GridBot, Market
 
@@ -41,6 +43,7 @@ BOT_ACTIONS: dict[str, tuple[BotAction, str]] = {
 
 @require_GET
 @staff_member_required
+@permission_required(permissions.VIEW, raise_exception=True)
 def overview(request: HttpRequest) -> HttpResponse:
     """Every account and bot, live."""
     return render(
@@ -56,6 +59,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @staff_member_required
+@permission_required(permissions.VIEW, raise_exception=True)
 def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
     """One bot: ladder, chart, orders, fills, PnL and its live event log."""
     bot = get_object_or_404(selectors.bot_list(), pk=bot_id)
@@ -68,6 +72,7 @@ def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
 
 @require_POST
 @staff_member_required
+@permission_required(permissions.CONTROL, raise_exception=True)
 def bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponseBase:
     """Run one lifecycle service on a bot (start, pause, stop, emergency-stop, cancel-all)."""
     bot = get_object_or_404(selectors.bot_list(), pk=bot_id)
@@ -89,6 +94,7 @@ def bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponseBa
 
 @require_POST
 @staff_member_required
+@permission_required(permissions.CONTROL, raise_exception=True)
 def emergency_stop_all(request: HttpRequest) -> HttpResponseBase:
     """Stop every bot and cancel every order on every account (the form says `scope=all`)."""
     back = reverse("dashboard:overview")
@@ -106,6 +112,7 @@ def emergency_stop_all(request: HttpRequest) -> HttpResponseBase:
 
 @require_POST
 @staff_member_required
+@permission_required(permissions.CONTROL, raise_exception=True)
 def cancel_all(request: HttpRequest) -> HttpResponseBase:
     """Cancel every order in the scope the form names: an account and/or a market (symbol),
     each an id or "all"; a post naming neither is refused, never read as "everything"."""

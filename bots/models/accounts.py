@@ -73,6 +73,7 @@ class ExchangeAccount(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("unlock_account", "Can unlock an account's passphrase-protected key")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.network})"

@@ -16,7 +16,7 @@ from django.test import Client, override_settings
 from bots.dashboard import broadcast
 from bots.models import BotEvent, ExchangeAccount, Fill, GridBot, Order
 from lighterweb.asgi import application
-from tests.lighterweb.factories import make_account, make_bot, make_market
+from tests.lighterweb.factories import make_account, make_bot, make_market, role_group
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,10 +37,11 @@ def channel_layer(redis_url: str, settings) -> Iterator[None]:  # type: ignore[n
         yield
 
 
-def _session_cookie(*, is_staff: bool) -> tuple[bytes, bytes]:
+def _session_cookie(*, is_staff: bool, role: str = "viewer") -> tuple[bytes, bytes]:
     user = get_user_model().objects.create_user(
-        username=f"u-{is_staff}", password="pw-long-enough-1", is_staff=is_staff
+        username=f"u-{is_staff}-{role}", password="pw-long-enough-1", is_staff=is_staff
     )
+    user.groups.add(role_group(role))
     client = Client()
     client.force_login(user)
     return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
@@ -279,3 +280,55 @@ def _set_status(bot: GridBot, status: str) -> None:
     GridBot.objects.filter(pk=bot.pk).update(status=status)
     bot.refresh_from_db()
     broadcast.bot_changed(bot)
+
+
+@pytest.mark.parametrize("path", ["/ws/dashboard/", "/ws/bots/1/"])
+async def test_staff_without_a_role_is_refused(path):
+    user = await database_sync_to_async(get_user_model().objects.create_user)(
+        "no-role", password="pw-long-enough-1", is_staff=True
+    )
+    cookie = await database_sync_to_async(_cookie_of)(user)
+    communicator = _communicator(path, ORIGIN, cookie)
+
+    connected, code = await communicator.connect(timeout=TIMEOUT_S)
+
+    assert (connected, code) == (False, 4403)
+
+
+def _cookie_of(user: Any) -> tuple[bytes, bytes]:
+    client = Client()
+    client.force_login(user)
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+
+def _remove_role(username: str) -> None:
+    get_user_model().objects.get(username=username).groups.clear()
+
+
+def _destaff(username: str) -> None:
+    get_user_model().objects.filter(username=username).update(is_staff=False)
+
+
+def _log_out_everywhere(username: str) -> None:
+    from lighterweb.sessions import sessions_end_for
+
+    sessions_end_for(get_user_model().objects.get(username=username))
+
+
+@pytest.mark.parametrize(
+    "withdraw", [_remove_role, _destaff, _log_out_everywhere], ids=["role", "staff", "sessions"]
+)
+async def test_an_open_socket_is_closed_within_seconds_once_access_is_withdrawn(
+    settings, staff_cookie, bot, withdraw
+):
+    settings.DASHBOARD_ACCESS_RECHECK_SECONDS = 0.2
+    communicator = await _connected("/ws/dashboard/", staff_cookie)
+    await _next(communicator, "snapshot")
+
+    await database_sync_to_async(withdraw)("u-True-viewer")
+
+    while True:  # pushes may come first; the close must follow within the timeout
+        output = await communicator.receive_output(timeout=TIMEOUT_S)
+        if output["type"] == "websocket.close":
+            break
+    assert output["code"] == 4403

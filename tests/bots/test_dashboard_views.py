@@ -10,7 +10,7 @@ from django.test import Client
 
 from bots import services
 from bots.models import BotEvent, GridBot
-from tests.lighterweb.factories import make_account, make_bot, make_market
+from tests.lighterweb.factories import make_account, make_bot, make_market, role_group
 
 pytestmark = pytest.mark.django_db
 
@@ -23,10 +23,13 @@ def _test_redis(settings, redis_url):  # type: ignore[no-untyped-def]
     settings.REDIS_URL = redis_url
 
 
-def _client(*, is_staff: bool, enforce_csrf: bool = False) -> Client:
+def _client(*, is_staff: bool, enforce_csrf: bool = False, role: str = "operator") -> Client:
     user = get_user_model().objects.create_user(
-        username=f"user-{is_staff}-{enforce_csrf}", password="pw-long-enough-1", is_staff=is_staff
+        username=f"user-{is_staff}-{enforce_csrf}-{role}",
+        password="pw-long-enough-1",
+        is_staff=is_staff,
     )
+    user.groups.add(role_group(role))
     client = Client(enforce_csrf_checks=enforce_csrf)
     client.force_login(user)
     return client
