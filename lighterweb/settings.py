@@ -123,7 +123,7 @@ def _database(url: str) -> dict[str, Any]:
         config.setdefault("TEST", {"NAME": str(test_name)})
         # SQLite creates the file but not its folder (var/ is not in a fresh clone).
         if config["NAME"] not in ("", ":memory:"):
-            Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+            Path(config["NAME"]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     else:
         # Several test runs may share one server: each gets its own test database.
         config.setdefault(
@@ -228,3 +228,13 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "lighterweb.reporting.AlwaysSafeExceptionRep
 
 # Open dashboard websockets re-check their user's access this often (bots.dashboard.consumers).
 DASHBOARD_ACCESS_RECHECK_SECONDS = env.float("DASHBOARD_ACCESS_RECHECK_SECONDS", default=5.0)
+
+# The SQLite database (and so its WAL/SHM files) is 0600 and var/ 0700 from creation
+# (lighterweb.private_files); a database elsewhere gets its own file made private, not its folder.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and DATABASES["default"][
+    "NAME"
+] not in ("", ":memory:"):
+    from lighterweb.private_files import private_sqlite_file
+
+    _db_path = Path(DATABASES["default"]["NAME"]).resolve()
+    private_sqlite_file(_db_path, tighten_dir=_db_path.parent == VAR_DIR.resolve())

@@ -9,6 +9,8 @@
 # LIGHTERWEB_VENV (.venv), LIGHTERWEB_SKIP_INSTALL=1 (use the virtualenv as it is),
 # LIGHTERWEB_CHECK_TIMEOUT (180 seconds, for --check).
 set -euo pipefail
+# Everything this script and its processes create (var/, the database, logs) is private.
+umask 077
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
