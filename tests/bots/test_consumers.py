@@ -332,3 +332,20 @@ async def test_an_open_socket_is_closed_within_seconds_once_access_is_withdrawn(
         if output["type"] == "websocket.close":
             break
     assert output["code"] == 4403
+
+
+IDLE_S = 12  # past channels_redis' 5 s blocking read, twice over
+
+
+@pytest.mark.slow
+async def test_an_idle_socket_stays_open_past_the_channel_layers_read_timeout(staff_cookie, bot):
+    # With redis-py 8, channels_redis' blocking read timed out after ~5 s idle: the consumer
+    # died and the server closed the socket with 1011. The socket must idle, then still push.
+    communicator = await _connected(f"/ws/bots/{bot.pk}/", staff_cookie)
+    await _next(communicator, "snapshot")
+
+    assert await communicator.receive_nothing(timeout=IDLE_S, interval=0.5)
+    await database_sync_to_async(_record_event)(bot, "still here")
+
+    assert (await _next(communicator, "event"))["message"] == "still here"
+    await communicator.disconnect()
