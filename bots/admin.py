@@ -16,6 +16,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from bots import permissions, selectors, services
 from bots.forms import SECRET_POST_FIELDS, ExchangeAccountAdminForm
 from bots.models import BotEvent, ExchangeAccount, Fill, FundingPayment, GridBot, Market, Order
+from lighterweb import audit
 
 BADGE_COLOURS = {
     "running": "#2e7d32",
@@ -141,6 +142,17 @@ class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(
+        self, request: HttpRequest, obj: ExchangeAccount, form: Any, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        # Which keys changed, never their values.
+        changed = [name for name in SECRET_POST_FIELDS if form.cleaned_data.get(name)]
+        if form.cleaned_data.get("clear_eth_private_key"):
+            changed.append("eth_private_key (removed)")
+        if changed:
+            audit.record(request, "key_changed", ", ".join(changed), target=obj)
 
     @admin.display(description="Endpoint")
     def endpoint(self, obj: ExchangeAccount) -> str:
@@ -304,10 +316,15 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def _act(self, request: HttpRequest, queryset: QuerySet[GridBot], call: Any, done: str) -> None:
         actor = request.user.get_username()
+
+        def act(bot: GridBot) -> None:
+            call(bot, actor=actor)
+            audit.record(request, f"bot_{call.__name__.removeprefix('bot_')}", done, target=bot)
+
         _each(
             request,
             queryset.select_related("account", "market"),
-            lambda bot: call(bot, actor=actor),
+            act,
             (services.BotActionRefused,),
             done,
         )

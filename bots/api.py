@@ -19,6 +19,7 @@ from ninja import Query, Router
 from bots import account_summaries, permissions, schemas, selectors, services
 from bots.schemas import Cursor, Id, QueryText
 from bots.summary_schemas import AccountSummaryOut, PnlOut
+from lighterweb import audit
 
 router = Router(tags=["bots"])
 
@@ -193,6 +194,7 @@ def _control(name: str) -> None:
     def operation(request: HttpRequest, bot_id: Id) -> Any:
         permissions.require(request.user, permissions.CONTROL)
         bot = call(selectors.bot_get(bot_id), actor=_actor(request))
+        audit.record(request, f"bot_{name.replace('-', '_')}", done, target=bot)
         return _control_out(f"{bot}: {done}", [selectors.bot_get(bot.pk)], [])
 
     operation.__name__ = f"bot_{name.replace('-', '_')}"
@@ -214,6 +216,7 @@ for _name in CONTROLS:
 def emergency_stop_all(request: HttpRequest, payload: schemas.EmergencyStopIn) -> Any:
     """Stop every bot and cancel every order on every account (body `{"scope": "all"}`)."""
     report = services.emergency_stop_all(actor=_actor(request))
+    audit.record(request, "emergency_stop_all", f"{len(report.bots_stopped)} bots stopped")
     return _control_out(
         "emergency stop of everything requested", selectors.bot_list(), report.cancels
     )
@@ -226,11 +229,13 @@ def cancel_all(request: HttpRequest, payload: schemas.CancelAllIn) -> Any:
     or one bot. Running bots in an account/market scope are paused first."""
     if payload.bot_id:
         bot = services.bot_cancel_all(selectors.bot_get(payload.bot_id), actor=_actor(request))
+        audit.record(request, "bot_cancel_all", "cancel all requested", target=bot)
         return _control_out(f"{bot}: cancel all requested", [selectors.bot_get(bot.pk)], [])
     account = selectors.account_get(payload.account_id) if payload.account_id else None
     market = selectors.market_get(payload.market_id) if payload.market_id else None
     reports = services.cancel_all(account, market, actor=_actor(request))
     scope = " / ".join(str(part) for part in (account, market) if part) or "every account"
+    audit.record(request, "cancel_all", f"cancel all on {scope}", target=scope)
     bots = selectors.bot_list(account_id=payload.account_id, market_id=payload.market_id)
     return _control_out(f"cancel all requested on {scope}", bots, reports)
 

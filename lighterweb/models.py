@@ -99,3 +99,38 @@ class ApiToken(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             type(self).objects.filter(pk=self.pk).update(revoked_at=self.revoked_at)
+
+
+class AuditEntry(models.Model):
+    """One security-relevant action: who did what, when, from where (append-only).
+
+    Written by lighterweb.audit for control actions, key changes, token creation/revocation,
+    logins (and failures), lockouts and unlocks. The admin lists and filters these but can
+    neither add, change nor delete one.
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=40, db_index=True)
+    source = models.CharField(
+        max_length=20, db_index=True, help_text="admin, api, dashboard, login, account, system"
+    )
+    actor = models.CharField(max_length=200, help_text="Username, and the API token's prefix.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_entries",
+    )
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    target = models.CharField(max_length=200, blank=True, help_text="What it acted on.")
+    detail = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action}"

@@ -52,6 +52,14 @@ ADMIN_PERMISSIONS: tuple[str, ...] = (
     "bots.delete_exchangeaccount",
     "bots.unlock_account",
     "lighterweb.delete_apitoken",
+    "lighterweb.view_auditentry",
+    # Unlock a locked-out login (django-axes) and remove a lost authenticator (django-otp).
+    "axes.view_accessattempt",
+    "axes.delete_accessattempt",
+    "axes.view_accesslog",
+    "axes.view_accessfailurelog",
+    "otp_totp.view_totpdevice",
+    "otp_totp.delete_totpdevice",
     *(
         f"auth.{action}_{model}"
         for model in ("user", "group")

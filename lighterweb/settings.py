@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -180,10 +181,7 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-]
+# AUTH_PASSWORD_VALIDATORS: in the security block at the end.
 
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
@@ -238,3 +236,41 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and DATABASES[
 
     _db_path = Path(DATABASES["default"]["NAME"]).resolve()
     private_sqlite_file(_db_path, tighten_dir=_db_path.parent == VAR_DIR.resolve())
+
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failures a username, and separately
+# a client address, is locked out for LOGIN_LOCKOUT_MINUTES (or until an admin unlocks it in the
+# admin's "Access attempts"). Behind a reverse proxy, run daphne with --proxy-headers so the
+# client address is the caller's, not the proxy's. Two-factor login (django-otp TOTP):
+# lighterweb.twofactor; REQUIRE_2FA makes it mandatory for the admin role.
+INSTALLED_APPS += ["axes", "django_otp", "django_otp.plugins.otp_totp"]
+_AUTH_MIDDLEWARE = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware")
+MIDDLEWARE[_AUTH_MIDDLEWARE + 1 : _AUTH_MIDDLEWARE + 1] = [
+    "django_otp.middleware.OTPMiddleware",
+    "lighterweb.twofactor.Require2FAMiddleware",
+]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one alone locks
+AXES_RESET_ON_SUCCESS = True
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+REQUIRE_2FA = env.bool("REQUIRE_2FA", default=not DEBUG)
+OTP_TOTP_ISSUER = "LighterWeb"
+
+# Passwords of at least 12 characters; sessions end after SESSION_IDLE_TIMEOUT_SECONDS without
+# a request (every request pushes the expiry on), and /account/logout-everywhere/ ends them all.
+AUTH_PASSWORD_VALIDATORS: list[dict[str, Any]] = [
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=12 * 3600)
+SESSION_SAVE_EVERY_REQUEST = True

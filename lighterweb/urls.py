@@ -6,12 +6,15 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from lighterweb import account_views
 from lighterweb.api import api
 from lighterweb.healthz import healthz
+from lighterweb.twofactor import LoginForm
 
 admin.site.site_header = "LighterWeb"
 admin.site.site_title = "LighterWeb"
 admin.site.index_title = "Bots, accounts and markets"
+admin.site.login_form = LoginForm
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
@@ -19,4 +22,10 @@ urlpatterns = [
     path("api/", api.urls),
     path("dashboard/", include("bots.dashboard.urls")),
     path("healthz", healthz, name="healthz"),
+    path("account/2fa/", account_views.two_factor, name="two-factor"),
+    path(
+        "account/logout-everywhere/",
+        account_views.logout_everywhere,
+        name="logout-everywhere",
+    ),
 ]

@@ -34,11 +34,13 @@ from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.db import DatabaseError
 from django.utils.crypto import constant_time_compare
+from django_otp import DEVICE_ID_SESSION_KEY
 from redis.exceptions import RedisError
 
 from bots import permissions
 from bots.dashboard import broadcast, snapshots
 from bots.models import GridBot
+from lighterweb.twofactor import two_factor_required
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +51,6 @@ REFRESH_DELAY_S = 0.2
 
 def _recheck_seconds() -> float:
     return float(settings.DASHBOARD_ACCESS_RECHECK_SECONDS)
-
-
-def _allowed(scope: dict[str, Any]) -> bool:
-    return permissions.dashboard_allowed(scope.get("user"))
 
 
 def access_current(scope: dict[str, Any]) -> bool:
@@ -71,6 +69,8 @@ def access_current(scope: dict[str, Any]) -> bool:
         str(store.get(HASH_SESSION_KEY, "")), fresh.get_session_auth_hash()
     ):
         return False  # the password changed since this session logged in
+    if two_factor_required(fresh) and not store.get(DEVICE_ID_SESSION_KEY):
+        return False  # an admin-role session that has not given its second factor
     return permissions.dashboard_allowed(fresh)
 
 
@@ -166,7 +166,7 @@ class DashboardConsumer(_PushConsumer):
     """The overview: every account and bot."""
 
     async def connect(self) -> None:
-        if not await database_sync_to_async(_allowed)(self.scope):
+        if not await database_sync_to_async(access_current)(self.scope):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.join(broadcast.DASHBOARD_GROUP)
@@ -199,7 +199,7 @@ class BotConsumer(_PushConsumer):
     bot_id: int
 
     async def connect(self) -> None:
-        if not await database_sync_to_async(_allowed)(self.scope):
+        if not await database_sync_to_async(access_current)(self.scope):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.bot_id = int(self.scope["url_route"]["kwargs"]["bot_id"])

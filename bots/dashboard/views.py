@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from bots import permissions, selectors, services
 from bots.engine.controls import CancelReport
 from bots.models import ExchangeAccount, GridBot, Market
+from lighterweb import audit
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponseBa
         service(bot, actor=_actor(request))
     except services.BotActionRefused as refused:
         return _answer(request, back, str(refused), status=409)
+    audit.record(request, f"bot_{action.replace('-', '_')}", label, target=bot)
     logger.info(
         "dashboard: %s on bot %s %s by %s", action, bot.pk, bot.market.symbol, _actor(request)
     )
@@ -104,6 +106,7 @@ def emergency_stop_all(request: HttpRequest) -> HttpResponseBase:
         return _answer(request, back, "scope must be 'all': nothing was done", status=400)
     report = services.emergency_stop_all(actor=_actor(request))
     logger.warning("dashboard: emergency stop of every bot by %s", _actor(request))
+    audit.record(request, "emergency_stop_all", f"{len(report.bots_stopped)} bots stopped")
     detail = f"emergency stop: {len(report.bots_stopped)} bots stopped; " + _cancels_text(
         report.cancels
     )
@@ -131,6 +134,7 @@ def cancel_all(request: HttpRequest) -> HttpResponseBase:
     reports = services.cancel_all(account, market, actor=_actor(request))
     scope = " / ".join(str(part) for part in (account, market) if part is not None) or "everything"
     verified = all(report.verified for report in reports)
+    audit.record(request, "cancel_all", f"cancel all on {scope}", target=scope)
     detail = f"cancel-all ({scope}): " + _cancels_text(reports)
     return _answer(request, back, detail, status=200 if verified else 502)
 

@@ -349,3 +349,13 @@ async def test_an_idle_socket_stays_open_past_the_channel_layers_read_timeout(st
 
     assert (await _next(communicator, "event"))["message"] == "still here"
     await communicator.disconnect()
+
+
+async def test_an_admin_session_without_its_second_factor_is_refused_when_required(settings):
+    settings.REQUIRE_2FA = True
+    cookie = await database_sync_to_async(_session_cookie)(is_staff=True, role="admin")
+    communicator = _communicator("/ws/dashboard/", ORIGIN, cookie)
+
+    connected, code = await communicator.connect(timeout=TIMEOUT_S)
+
+    assert (connected, code) == (False, 4403)
