@@ -1,7 +1,9 @@
 """GET /healthz: database, Redis, Celery workers and beat, with short timeouts (no login).
 
 HTTP 200 with `"status": "ok"` when everything answers, 503 with `"degraded"` otherwise, so a
-load balancer or systemd watchdog can act on the code alone. Every probe is bounded (about a
+load balancer or systemd watchdog can act on the code alone. Anonymous callers get only ok / not
+ok per component; the details (database vendor, timings, worker names, which carry the host name,
+error types) are for logged-in staff (and GET /api/health). Every probe is bounded (about a
 second in the worst case) so the endpoint never hangs.
 """
 
@@ -111,7 +113,18 @@ def health_report() -> dict[str, Any]:
 def healthz(request: HttpRequest) -> JsonResponse:
     """JSON health report; 200 when all is well, 503 otherwise."""
     report = health_report()
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    status = 200 if report["status"] == "ok" else 503
+    if not (request.user.is_authenticated and request.user.is_staff):
+        report = public_report(report)
+    return JsonResponse(report, status=status)
+
+
+def public_report(report: dict[str, Any]) -> dict[str, Any]:
+    """`report` reduced to the overall status and ok / not ok per component."""
+    return {
+        name: part if name == "status" else {"ok": bool(part["ok"])}
+        for name, part in report.items()
+    }
 
 
 def _ms_since(started: float) -> float:

@@ -274,3 +274,9 @@ AUTH_PASSWORD_VALIDATORS: list[dict[str, Any]] = [
 ]
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=12 * 3600)
 SESSION_SAVE_EVERY_REQUEST = True
+
+# The admin's red banner: any address but loopback exposes the site (0, 0.0.0.0, ::, a LAN or a
+# public address; lighterweb.bind).
+from lighterweb.bind import bind_exposed  # noqa: E402 - grouped with the security settings
+
+EXPOSED_PUBLICLY = bind_exposed(BIND)

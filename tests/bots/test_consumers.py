@@ -22,6 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT_S = 5
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +62,7 @@ def bot() -> GridBot:
 
 
 def _communicator(path: str, *headers: tuple[bytes, bytes]) -> WebsocketCommunicator:
-    return WebsocketCommunicator(application, path, headers=list(headers))
+    return WebsocketCommunicator(application, path, headers=[HOST, *headers])
 
 
 async def _connected(path: str, cookie: tuple[bytes, bytes]) -> WebsocketCommunicator:
@@ -359,3 +360,52 @@ async def test_an_admin_session_without_its_second_factor_is_refused_when_requir
     connected, code = await communicator.connect(timeout=TIMEOUT_S)
 
     assert (connected, code) == (False, 4403)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed"),
+    [
+        (b"http://localhost", b"localhost", True),
+        (b"http://localhost:8000", b"localhost:8000", True),
+        (b"http://localhost:8001", b"localhost:8000", False),
+        (b"https://localhost:8000", b"localhost:8000", False),
+        (b"http://localhost", b"localhost:8000", False),
+        (b"http://evil.example:8000", b"localhost:8000", False),
+        (b"null", b"localhost", False),
+        (b"http://localhost", b"evil.example", False),
+    ],
+    ids=[
+        "same",
+        "same with port",
+        "other port",
+        "other scheme",
+        "default port",
+        "other host",
+        "null origin",
+        "host not allowed",
+    ],
+)
+async def test_the_origin_must_match_scheme_host_and_port(staff_cookie, origin, host, allowed):
+    communicator = WebsocketCommunicator(
+        application, "/ws/dashboard/", headers=[(b"host", host), (b"origin", origin), staff_cookie]
+    )
+
+    connected, _ = await communicator.connect(timeout=TIMEOUT_S)
+
+    assert connected is allowed
+    if connected:
+        await communicator.disconnect()
+
+
+async def test_a_trusted_origin_is_allowed(settings, staff_cookie):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://lighter.example"]
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/dashboard/",
+        headers=[(b"host", b"localhost"), (b"origin", b"https://lighter.example"), staff_cookie],
+    )
+
+    connected, _ = await communicator.connect(timeout=TIMEOUT_S)
+
+    assert connected
+    await communicator.disconnect()
