@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_post_parameters
 
 from bots import permissions, selectors, services
@@ -18,36 +19,12 @@ from bots.forms import SECRET_POST_FIELDS, ExchangeAccountAdminForm
 from bots.models import BotEvent, ExchangeAccount, Fill, FundingPayment, GridBot, Market, Order
 from lighterweb import audit
 
-BADGE_COLOURS = {
-    "running": "#2e7d32",
-    "starting": "#1565c0",
-    "paused": "#f9a825",
-    "stopping": "#ef6c00",
-    "stopped": "#616161",
-    "error": "#c62828",
-    "ok": "#2e7d32",
-    "failed": "#c62828",
-    "never": "#9e9e9e",
-    "open": "#1565c0",
-    "filled": "#2e7d32",
-    "partially_filled": "#00838f",
-    "rejected": "#c62828",
-    "unknown": "#6a1b9a",
-    "intent": "#9e9e9e",
-    "pending": "#9e9e9e",
-    "canceled": "#616161",
-    "debug": "#9e9e9e",
-    "info": "#1565c0",
-    "warning": "#ef6c00",
-}
-
 
 def badge(value: str, label: str | None = None) -> SafeString:
-    """A coloured status pill (CSS in static/lighterweb/admin.css)."""
+    """A coloured status pill: one CSS class per value (static/lighterweb/admin.css), never an
+    inline style, which the Content-Security-Policy refuses."""
     return format_html(
-        '<span class="lw-badge" style="background:{}">{}</span>',
-        BADGE_COLOURS.get(value, "#616161"),
-        label or value,
+        '<span class="lw-badge lw-badge-{}">{}</span>', slugify(value), label or value
     )
 
 

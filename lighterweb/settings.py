@@ -280,3 +280,28 @@ SESSION_SAVE_EVERY_REQUEST = True
 from lighterweb.bind import bind_exposed  # noqa: E402 - grouped with the security settings
 
 EXPOSED_PUBLICLY = bind_exposed(BIND)
+
+# Content-Security-Policy (django-csp): scripts, styles, fonts and images only from the site
+# itself (the API docs' Swagger UI is vendored in static/), no inline script or style, no
+# framing; websockets to the site itself.
+INSTALLED_APPS += ["ninja", "csp"]  # ninja: its docs render our templates/ninja/swagger.html
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "csp.middleware.CSPMiddleware",
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        # The one <style> the vendored lightweight-charts 5.2.1 injects (its attribution logo),
+        # allowed by its hash; a new chart version needs its new hash (tests/browser/test_csp.py).
+        "style-src": ["'self'", "'sha256-3pRED1tOXas1FXFoPb9TGCjmYe9XQsmO9OV23khV2nY='"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}

@@ -169,3 +169,20 @@ def test_api_auth_failures_never_log_the_credential(client, settings, caplog, he
     _assert_absent(caplog.text, [raw, raw[3:20]])
     for record in caplog.records:
         _assert_absent(repr(record.args), [raw[3:20]])
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/dashboard/", "/api/docs", "/admin/login/"])
+def test_pages_carry_a_content_security_policy_without_inline_script(admin_client, path):
+    response = admin_client.get(path)
+
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self';" in policy or policy.endswith("script-src 'self'")
+    assert "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+
+
+def test_api_docs_load_swagger_ui_from_our_own_static_files(admin_client):
+    page = admin_client.get("/api/docs").text
+
+    assert "/static/vendor/swagger-ui-dist-" in page
+    assert "cdn" not in page.lower()
