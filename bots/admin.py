@@ -1,178 +1,24 @@
-"""The configuration UI: declarative admin; every action is a one-line call to bots.services."""
+"""The configuration UI: declarative admin; every action is a one-line call to bots.services.
+
+Exchange accounts have their own module (bots.admin_accounts, registered from here).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.utils.decorators import method_decorator
+from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.text import slugify
-from django.views.decorators.debug import sensitive_post_parameters
 
-from bots import permissions, selectors, services
-from bots.forms import SECRET_POST_FIELDS, ExchangeAccountAdminForm
-from bots.models import BotEvent, ExchangeAccount, Fill, FundingPayment, GridBot, Market, Order
+from bots import admin_accounts, permissions, selectors, services
+from bots.admin_helpers import badge, each
+from bots.models import BotEvent, Fill, FundingPayment, GridBot, Market, Order
 from lighterweb import audit
 
-
-def badge(value: str, label: str | None = None) -> SafeString:
-    """A coloured status pill: one CSS class per value (static/lighterweb/admin.css), never an
-    inline style, which the Content-Security-Policy refuses."""
-    return format_html(
-        '<span class="lw-badge lw-badge-{}">{}</span>', slugify(value), label or value
-    )
-
-
-def _each(
-    request: HttpRequest,
-    items: QuerySet[Any],
-    call: Callable[[Any], object],
-    refused: tuple[type[Exception], ...],
-    done: str,
-) -> None:
-    """Apply `call` to every selected item; one admin message per refusal, one for successes."""
-    ok = 0
-    for item in items:
-        try:
-            call(item)
-        except refused as exc:
-            messages.error(request, f"{item}: {exc}")
-        else:
-            ok += 1
-    if ok:
-        messages.success(request, f"{done}: {ok} item(s).")
-
-
-@admin.register(ExchangeAccount)
-class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    form = ExchangeAccountAdminForm
-    list_display = [
-        "name",
-        "network",
-        "account_index",
-        "api_key_index",
-        "tier",
-        "keys",
-        "connection",
-    ]
-    list_filter = ["network", "tier"]
-    search_fields = ["name", "l1_address"]
-    readonly_fields = [
-        "endpoint",
-        "next_client_order_index",
-        "last_checked_at",
-        "last_error",
-        "last_check_summary",
-        "dead_mans_switch_armed_until",
-        "created_at",
-        "updated_at",
-    ]
-    fieldsets = [
-        (None, {"fields": ["name", "network", "tier", "endpoint"]}),
-        (
-            "Dead-man's switch",
-            {"fields": ["dead_mans_switch", "dead_mans_switch_armed_until"]},
-        ),
-        ("Identity", {"fields": ["l1_address", "account_index", "api_key_index"]}),
-        (
-            "Keys (write-only, encrypted at rest)",
-            {"fields": ["api_private_key", "eth_private_key", "clear_eth_private_key"]},
-        ),
-        (
-            "Advanced",
-            {"classes": ["collapse"], "fields": ["base_url_override", "chain_id_override"]},
-        ),
-        (
-            "Last check",
-            {
-                "fields": [
-                    "last_checked_at",
-                    "last_error",
-                    "last_check_summary",
-                    "next_client_order_index",
-                    "created_at",
-                    "updated_at",
-                ]
-            },
-        ),
-    ]
-    actions = ["test_connection", "look_up_account_index", "sync_markets"]
-
-    # The add/change forms post private keys: error reports (debug page, mails) show them as stars.
-    @method_decorator(sensitive_post_parameters(*SECRET_POST_FIELDS))
-    def add_view(
-        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        return super().add_view(request, form_url, extra_context)
-
-    @method_decorator(sensitive_post_parameters(*SECRET_POST_FIELDS))
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def save_model(
-        self, request: HttpRequest, obj: ExchangeAccount, form: Any, change: bool
-    ) -> None:
-        super().save_model(request, obj, form, change)
-        # Which keys changed, never their values.
-        changed = [name for name in SECRET_POST_FIELDS if form.cleaned_data.get(name)]
-        if form.cleaned_data.get("clear_eth_private_key"):
-            changed.append("eth_private_key (removed)")
-        if changed:
-            audit.record(request, "key_changed", ", ".join(changed), target=obj)
-
-    @admin.display(description="Endpoint")
-    def endpoint(self, obj: ExchangeAccount) -> str:
-        return f"{obj.base_url} (chain {obj.chain_id})" if obj.pk else "-"
-
-    @admin.display(description="Keys")
-    def keys(self, obj: ExchangeAccount) -> SafeString:
-        return badge("ok", "API key set") if obj.has_api_private_key else badge("never", "no key")
-
-    @admin.display(description="Connection", ordering="last_checked_at")
-    def connection(self, obj: ExchangeAccount) -> SafeString:
-        if obj.last_checked_at is None:
-            return badge("never", "not checked")
-        return badge("failed", "failed") if obj.last_error else badge("ok", "ok")
-
-    @admin.action(
-        description="Test connection (key, balance, positions, open orders)",
-        permissions=["change"],
-    )
-    def test_connection(self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]) -> None:
-        for account in queryset:
-            try:
-                report = services.account_test_connection(account)
-            except services.ExchangeActionFailed as exc:
-                messages.error(request, f"{account}: {exc}")
-            else:
-                messages.success(request, f"{account}: connection ok: {report.summary}")
-
-    @admin.action(description="Look up account index from L1 address", permissions=["change"])
-    def look_up_account_index(
-        self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]
-    ) -> None:
-        _each(
-            request,
-            queryset,
-            services.account_lookup_index,
-            (services.ExchangeActionFailed,),
-            "Account index found",
-        )
-
-    @admin.action(description="Sync markets from the exchange", permissions=["change"])
-    def sync_markets(self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]) -> None:
-        _each(request, queryset, services.markets_sync, (services.ExchangeActionFailed,), "Synced")
+__all__ = ["admin_accounts", "badge"]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -298,7 +144,7 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             call(bot, actor=actor)
             audit.record(request, f"bot_{call.__name__.removeprefix('bot_')}", done, target=bot)
 
-        _each(
+        each(
             request,
             queryset.select_related("account", "market"),
             act,

@@ -18,7 +18,7 @@ def _groups_sync(apps: Any, schema_editor: Any) -> None:
 class Migration(migrations.Migration):
     dependencies = [
         ("lighterweb", "0001_initial"),
-        ("bots", "0003_permissions"),
+        ("bots", "0003_permissions_key_modes"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("axes", "0010_accessattemptexpiration"),
