@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import urlencode
 from django_otp import devices_for_user, match_token
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -108,7 +109,7 @@ class Require2FAMiddleware:
                     },
                     status=403,
                 )
-            return redirect(f"{reverse('two-factor')}?next={request.path}")
+            return redirect(f"{reverse('two-factor')}?{urlencode({'next': request.path})}")
         return cast(HttpResponse, self.get_response(request))
 
 
