@@ -1,192 +1,24 @@
-"""The configuration UI: declarative admin; every action is a one-line call to bots.services."""
+"""The configuration UI: declarative admin; every action is a one-line call to bots.services.
+
+Exchange accounts have their own module (bots.admin_accounts, registered from here).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from bots import selectors, services
-from bots.forms import ExchangeAccountAdminForm
-from bots.models import BotEvent, ExchangeAccount, Fill, FundingPayment, GridBot, Market, Order
+from bots import admin_accounts, permissions, selectors, services
+from bots.admin_helpers import badge, each
+from bots.models import BotEvent, Fill, FundingPayment, GridBot, Market, Order
+from lighterweb import audit
 
-BADGE_COLOURS = {
-    "running": "#2e7d32",
-    "starting": "#1565c0",
-    "paused": "#f9a825",
-    "stopping": "#ef6c00",
-    "stopped": "#616161",
-    "error": "#c62828",
-    "ok": "#2e7d32",
-    "failed": "#c62828",
-    "never": "#9e9e9e",
-    "open": "#1565c0",
-    "filled": "#2e7d32",
-    "partially_filled": "#00838f",
-    "rejected": "#c62828",
-    "unknown": "#6a1b9a",
-    "intent": "#9e9e9e",
-    "pending": "#9e9e9e",
-    "canceled": "#616161",
-    "debug": "#9e9e9e",
-    "info": "#1565c0",
-    "warning": "#ef6c00",
-}
-
-
-def badge(value: str, label: str | None = None) -> SafeString:
-    """A coloured status pill (CSS in static/lighterweb/admin.css)."""
-    return format_html(
-        '<span class="lw-badge" style="background:{}">{}</span>',
-        BADGE_COLOURS.get(value, "#616161"),
-        label or value,
-    )
-
-
-def _each(
-    request: HttpRequest,
-    items: QuerySet[Any],
-    call: Callable[[Any], object],
-    refused: tuple[type[Exception], ...],
-    done: str,
-) -> None:
-    """Apply `call` to every selected item; one admin message per refusal, one for successes."""
-    ok = 0
-    for item in items:
-        try:
-            call(item)
-        except refused as exc:
-            messages.error(request, f"{item}: {exc}")
-        else:
-            ok += 1
-    if ok:
-        messages.success(request, f"{done}: {ok} item(s).")
-
-
-@admin.register(ExchangeAccount)
-class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    form = ExchangeAccountAdminForm
-    list_display = [
-        "name",
-        "network",
-        "account_index",
-        "api_key_index",
-        "tier",
-        "keys",
-        "connection",
-    ]
-    list_filter = ["network", "tier"]
-    search_fields = ["name", "l1_address"]
-    readonly_fields = [
-        "endpoint",
-        "next_client_order_index",
-        "last_checked_at",
-        "last_error",
-        "last_check_summary",
-        "dead_mans_switch_armed_until",
-        "created_at",
-        "updated_at",
-    ]
-    fieldsets = [
-        (None, {"fields": ["name", "network", "tier", "endpoint"]}),
-        (
-            "Dead-man's switch",
-            {"fields": ["dead_mans_switch", "dead_mans_switch_armed_until"]},
-        ),
-        ("Identity", {"fields": ["l1_address", "account_index", "api_key_index"]}),
-        (
-            "Keys (write-only, encrypted at rest)",
-            {"fields": ["api_private_key", "eth_private_key", "clear_eth_private_key"]},
-        ),
-        (
-            "Advanced",
-            {"classes": ["collapse"], "fields": ["base_url_override", "chain_id_override"]},
-        ),
-        (
-            "Last check",
-            {
-                "fields": [
-                    "last_checked_at",
-                    "last_error",
-                    "last_check_summary",
-                    "next_client_order_index",
-                    "created_at",
-                    "updated_at",
-                ]
-            },
-        ),
-    ]
-    actions = ["test_connection", "look_up_account_index", "sync_markets", "reset_paper"]
-
-    @admin.display(description="Endpoint")
-    def endpoint(self, obj: ExchangeAccount) -> str:
-        return f"{obj.base_url} (chain {obj.chain_id})" if obj.pk else "-"
-
-    @admin.display(description="Keys")
-    def keys(self, obj: ExchangeAccount) -> SafeString:
-        return badge("ok", "API key set") if obj.has_api_private_key else badge("never", "no key")
-
-    @admin.display(description="Connection", ordering="last_checked_at")
-    def connection(self, obj: ExchangeAccount) -> SafeString:
-        if obj.last_checked_at is None:
-            return badge("never", "not checked")
-        return badge("failed", "failed") if obj.last_error else badge("ok", "ok")
-
-    @admin.action(description="Test connection (key, balance, positions, open orders)")
-    def test_connection(self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]) -> None:
-        for account in queryset:
-            try:
-                report = services.account_test_connection(account)
-            except services.ExchangeActionFailed as exc:
-                messages.error(request, f"{account}: {exc}")
-            else:
-                messages.success(request, f"{account}: connection ok: {report.summary}")
-
-    @admin.action(description="Look up account index from L1 address")
-    def look_up_account_index(
-        self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]
-    ) -> None:
-        _each(
-            request,
-            queryset,
-            services.account_lookup_index,
-            (services.ExchangeActionFailed,),
-            "Account index found",
-        )
-
-    @admin.action(description="Sync markets from the exchange")
-    def sync_markets(self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]) -> None:
-        _each(request, queryset, services.markets_sync, (services.ExchangeActionFailed,), "Synced")
-
-    @admin.action(description="Reset paper account (venue and paper bots' books, together)")
-    def reset_paper(
-        self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]
-    ) -> TemplateResponse | None:
-        if queryset.exclude(network="paper").exists():
-            messages.error(request, "Only paper accounts can be reset; nothing was changed.")
-            return None
-        if request.POST.get("confirm") != "reset":
-            # Nothing happens until the operator confirms on this page.
-            context = {**self.admin_site.each_context(request), "accounts": list(queryset),
-                       "action": "reset_paper", "opts": self.model._meta}  # fmt: skip
-            return TemplateResponse(request, "admin/bots/reset_paper.html", context)
-        try:
-            report = services.paper_reset(actor=request.user.get_username())
-        except services.PaperResetRefused as exc:
-            messages.error(request, f"Paper reset refused: {exc}")
-            return None
-        messages.success(
-            request,
-            f"Paper venue reset; {report.orders} orders, {report.fills} fills and "
-            f"{report.funding_payments} funding payments removed from {report.bots} paper bots.",
-        )
-        return None
+__all__ = ["admin_accounts", "badge"]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -301,33 +133,44 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         )
         return format_html("<table>{}</table>", rows) if rows else "none yet"
 
+    def has_control_permission(self, request: HttpRequest) -> bool:
+        """Lifecycle actions need `bots.control_bot` (the operator role), not just staff."""
+        return bool(request.user.has_perm(permissions.CONTROL))
+
     def _act(self, request: HttpRequest, queryset: QuerySet[GridBot], call: Any, done: str) -> None:
         actor = request.user.get_username()
-        _each(
+
+        def act(bot: GridBot) -> None:
+            call(bot, actor=actor)
+            audit.record(request, f"bot_{call.__name__.removeprefix('bot_')}", done, target=bot)
+
+        each(
             request,
             queryset.select_related("account", "market"),
-            lambda bot: call(bot, actor=actor),
+            act,
             (services.BotActionRefused,),
             done,
         )
 
-    @admin.action(description="Start")
+    @admin.action(description="Start", permissions=["control"])
     def start(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
         self._act(request, queryset, services.bot_start, "Start requested")
 
-    @admin.action(description="Pause (keep orders, place none)")
+    @admin.action(description="Pause (keep orders, place none)", permissions=["control"])
     def pause(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
         self._act(request, queryset, services.bot_pause, "Pause requested")
 
-    @admin.action(description="Stop (cancel the bot's orders)")
+    @admin.action(description="Stop (cancel the bot's orders)", permissions=["control"])
     def stop(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
         self._act(request, queryset, services.bot_stop, "Stop requested")
 
-    @admin.action(description="Emergency stop (stop and cancel all orders)")
+    @admin.action(
+        description="Emergency stop (stop and cancel all orders)", permissions=["control"]
+    )
     def emergency_stop(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
         self._act(request, queryset, services.bot_emergency_stop, "Emergency stop requested")
 
-    @admin.action(description="Cancel all orders (keep the bot's state)")
+    @admin.action(description="Cancel all orders (keep the bot's state)", permissions=["control"])
     def cancel_all(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
         self._act(request, queryset, services.bot_cancel_all, "Cancel all requested")
 

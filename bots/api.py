@@ -7,22 +7,42 @@ in lighterweb.api, once.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Query, Router
 
-from bots import account_summaries, schemas, selectors, services
-from bots.schemas import Id, QueryText
+from bots import account_summaries, permissions, schemas, selectors, services
+from bots.schemas import Cursor, Id, QueryText
 from bots.summary_schemas import AccountSummaryOut, PnlOut
+from lighterweb import audit
 
 router = Router(tags=["bots"])
 
 ERRORS: dict[int, type[schemas.ErrorOut]] = {
     status: schemas.ErrorOut for status in (401, 403, 404, 409, 422)
 }
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def needs(*names: str) -> Callable[[F], F]:
+    """The operation answers 403 unless the caller's user holds every permission named."""
+
+    def decorate(operation: F) -> F:
+        @functools.wraps(operation)
+        def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            permissions.require(request.user, *names)
+            return operation(request, *args, **kwargs)
+
+        return checked  # type: ignore[return-value]
+
+    return decorate
+
+
 PageLimit = Query(selectors.DEFAULT_PAGE_SIZE, ge=1, le=selectors.MAX_PAGE_SIZE)  # type: ignore[type-arg]
 
 
@@ -37,6 +57,7 @@ def _actor(request: HttpRequest) -> str:
 
 
 @router.get("/accounts", response={200: list[schemas.AccountOut], **ERRORS}, tags=["accounts"])
+@needs(permissions.VIEW_ACCOUNT)
 def account_list(request: HttpRequest) -> Any:
     """Every exchange account (never a secret: only whether each key is stored)."""
     return selectors.account_list()
@@ -47,6 +68,7 @@ def account_list(request: HttpRequest) -> Any:
     response={200: list[AccountSummaryOut], **ERRORS},
     tags=["accounts"],
 )
+@needs(permissions.VIEW_ACCOUNT)
 def account_summary_list(request: HttpRequest) -> Any:
     """Every account with balances, positions, open orders, bots and request budget."""
     return account_summaries.account_summary_list()
@@ -55,6 +77,7 @@ def account_summary_list(request: HttpRequest) -> Any:
 @router.get(
     "/accounts/{account_id}", response={200: schemas.AccountOut, **ERRORS}, tags=["accounts"]
 )
+@needs(permissions.VIEW_ACCOUNT)
 def account_get(request: HttpRequest, account_id: Id) -> Any:
     """One account."""
     return selectors.account_get(account_id)
@@ -65,18 +88,21 @@ def account_get(request: HttpRequest, account_id: Id) -> Any:
     response={200: AccountSummaryOut, **ERRORS},
     tags=["accounts"],
 )
+@needs(permissions.VIEW_ACCOUNT)
 def account_summary(request: HttpRequest, account_id: Id) -> Any:
     """One account's balances, positions, open orders, bots and request budget."""
     return account_summaries.account_summary(selectors.account_get(account_id))
 
 
 @router.get("/markets", response={200: list[schemas.MarketOut], **ERRORS}, tags=["markets"])
+@needs(permissions.VIEW_MARKET)
 def market_list(request: HttpRequest, network: QueryText | None = None) -> Any:
     """Markets as last synced from the exchange, optionally of one network."""
     return selectors.market_list(network)
 
 
 @router.get("/markets/{market_id}", response={200: schemas.MarketOut, **ERRORS}, tags=["markets"])
+@needs(permissions.VIEW_MARKET)
 def market_get(request: HttpRequest, market_id: Id) -> Any:
     """One market by our id."""
     return selectors.market_get(market_id)
@@ -86,6 +112,7 @@ def market_get(request: HttpRequest, market_id: Id) -> Any:
 
 
 @router.get("/bots", response={200: list[schemas.GridBotOut], **ERRORS})
+@needs(permissions.VIEW)
 def bot_list(
     request: HttpRequest,
     account_id: Id | None = None,
@@ -100,6 +127,7 @@ def bot_list(
 
 
 @router.post("/bots", response={201: schemas.GridBotOut, **ERRORS})
+@needs(permissions.ADD_BOT)
 def bot_create(request: HttpRequest, payload: schemas.GridBotIn) -> Any:
     """Create a grid bot (stopped), validated like the admin form."""
     fields = payload.model_dump()
@@ -118,12 +146,14 @@ def _referenced(get: Any, row_id: int, field: str) -> Any:
 
 
 @router.get("/bots/{bot_id}", response={200: schemas.GridBotOut, **ERRORS})
+@needs(permissions.VIEW)
 def bot_get(request: HttpRequest, bot_id: Id) -> Any:
     """One grid bot: configuration, desired state and engine status."""
     return selectors.bot_get(bot_id)
 
 
 @router.patch("/bots/{bot_id}", response={200: schemas.GridBotOut, **ERRORS})
+@needs(permissions.CHANGE_BOT)
 def bot_update(request: HttpRequest, bot_id: Id, payload: schemas.GridBotPatch) -> Any:
     """Change some of a bot's settings; only the fields sent change."""
     bot = selectors.bot_get(bot_id)
@@ -133,6 +163,7 @@ def bot_update(request: HttpRequest, bot_id: Id, payload: schemas.GridBotPatch) 
 
 
 @router.delete("/bots/{bot_id}", response={204: None, **ERRORS})
+@needs(permissions.DELETE_BOT)
 def bot_delete(request: HttpRequest, bot_id: Id) -> Any:
     """Delete a stopped bot (its orders and fills stay, unlinked)."""
     services.bot_delete(selectors.bot_get(bot_id), actor=_actor(request))
@@ -140,6 +171,7 @@ def bot_delete(request: HttpRequest, bot_id: Id) -> Any:
 
 
 @router.get("/bots/{bot_id}/pnl", response={200: PnlOut, **ERRORS})
+@needs(permissions.VIEW)
 def bot_pnl(request: HttpRequest, bot_id: Id) -> Any:
     """The bot's PnL split: grid profit, other realized, unrealized, fees and funding."""
     return selectors.bot_pnl(selectors.bot_get(bot_id))
@@ -160,7 +192,9 @@ def _control(name: str) -> None:
     call, done = CONTROLS[name]
 
     def operation(request: HttpRequest, bot_id: Id) -> Any:
+        permissions.require(request.user, permissions.CONTROL)
         bot = call(selectors.bot_get(bot_id), actor=_actor(request))
+        audit.record(request, f"bot_{name.replace('-', '_')}", done, target=bot)
         return _control_out(f"{bot}: {done}", [selectors.bot_get(bot.pk)], [])
 
     operation.__name__ = f"bot_{name.replace('-', '_')}"
@@ -178,21 +212,30 @@ for _name in CONTROLS:
 
 
 @router.post("/emergency-stop", response={200: schemas.ControlOut, **ERRORS}, tags=["control"])
-def emergency_stop_all(request: HttpRequest) -> Any:
-    """Stop every bot and cancel every order on every account."""
+@needs(permissions.CONTROL)
+def emergency_stop_all(request: HttpRequest, payload: schemas.EmergencyStopIn) -> Any:
+    """Stop every bot and cancel every order on every account (body `{"scope": "all"}`)."""
     report = services.emergency_stop_all(actor=_actor(request))
+    audit.record(request, "emergency_stop_all", f"{len(report.bots_stopped)} bots stopped")
     return _control_out(
         "emergency stop of everything requested", selectors.bot_list(), report.cancels
     )
 
 
 @router.post("/cancel-all", response={200: schemas.ControlOut, **ERRORS}, tags=["control"])
+@needs(permissions.CONTROL)
 def cancel_all(request: HttpRequest, payload: schemas.CancelAllIn) -> Any:
-    """Cancel every order of one account and/or one market (neither: everywhere)."""
+    """Cancel every order in an explicit scope: `{"scope": "all"}`, an account and/or a market,
+    or one bot. Running bots in an account/market scope are paused first."""
+    if payload.bot_id:
+        bot = services.bot_cancel_all(selectors.bot_get(payload.bot_id), actor=_actor(request))
+        audit.record(request, "bot_cancel_all", "cancel all requested", target=bot)
+        return _control_out(f"{bot}: cancel all requested", [selectors.bot_get(bot.pk)], [])
     account = selectors.account_get(payload.account_id) if payload.account_id else None
     market = selectors.market_get(payload.market_id) if payload.market_id else None
     reports = services.cancel_all(account, market, actor=_actor(request))
     scope = " / ".join(str(part) for part in (account, market) if part) or "every account"
+    audit.record(request, "cancel_all", f"cancel all on {scope}", target=scope)
     bots = selectors.bot_list(account_id=payload.account_id, market_id=payload.market_id)
     return _control_out(f"cancel all requested on {scope}", bots, reports)
 
@@ -212,6 +255,7 @@ def _control_out(detail: str, bots: Any, cancels: list[Any]) -> schemas.ControlO
 
 
 @router.get("/orders", response={200: schemas.OrderPage, **ERRORS}, tags=["history"])
+@needs(permissions.VIEW_ORDER)
 def order_list(
     request: HttpRequest,
     bot_id: Id | None = None,
@@ -220,7 +264,7 @@ def order_list(
     status: QueryText | None = None,
     live_only: bool = False,
     since: datetime | None = None,
-    cursor: QueryText | None = None,
+    cursor: Cursor | None = None,
     limit: int = PageLimit,
 ) -> Any:
     """Orders newest first; `live_only` keeps those that may rest on the book."""
@@ -236,13 +280,14 @@ def order_list(
 
 
 @router.get("/fills", response={200: schemas.FillPage, **ERRORS}, tags=["history"])
+@needs(permissions.VIEW_FILL)
 def fill_list(
     request: HttpRequest,
     bot_id: Id | None = None,
     account_id: Id | None = None,
     market_id: Id | None = None,
     since: datetime | None = None,
-    cursor: QueryText | None = None,
+    cursor: Cursor | None = None,
     limit: int = PageLimit,
 ) -> Any:
     """Fills newest first; `since` filters on the execution time."""
@@ -253,6 +298,7 @@ def fill_list(
 
 
 @router.get("/events", response={200: schemas.EventPage, **ERRORS}, tags=["history"])
+@needs(permissions.VIEW_EVENT)
 def event_list(
     request: HttpRequest,
     bot_id: Id | None = None,
@@ -261,7 +307,7 @@ def event_list(
     kind: QueryText | None = None,
     search: QueryText | None = None,
     since: datetime | None = None,
-    cursor: QueryText | None = None,
+    cursor: Cursor | None = None,
     limit: int = PageLimit,
 ) -> Any:
     """Bot events newest first; `level` is a minimum (warning = warnings and errors)."""
@@ -275,6 +321,7 @@ def event_list(
 
 
 @router.get("/status", response={200: schemas.StatusOut, **ERRORS}, tags=["status"])
+@needs(permissions.VIEW)
 def status(request: HttpRequest) -> Any:
     """Bots per status and desired state, accounts, live orders."""
     return {"status": "ok", **vars(selectors.site_status())}
@@ -283,6 +330,7 @@ def status(request: HttpRequest) -> Any:
 @router.get(
     "/health", response={200: dict[str, Any], 503: dict[str, Any], **ERRORS}, tags=["status"]
 )
+@needs(permissions.VIEW)
 def health(request: HttpRequest) -> Any:
     """Database, Redis, Celery workers and beat (the /healthz report); 503 when degraded."""
     from lighterweb.healthz import health_report

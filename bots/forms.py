@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.views.decorators.debug import sensitive_variables
 
 from bots import validators
-from bots.models import ExchangeAccount
+from bots.models import ExchangeAccount, KeyMode
+from lighterweb import keyring
+
+# Form fields that carry a secret (kept out of error reports by the admin views).
+SECRET_POST_FIELDS = ("api_private_key", "eth_private_key", "unlock_passphrase")
+# Where the key signs: moving an account there must not carry the stored key along unasked.
+ENDPOINT_FIELDS = ("network", "base_url_override", "chain_id_override")
+MIN_PASSPHRASE_CHARS = 12
 
 KEEP_HELP = (
     "Write-only: stored encrypted and never shown again. Leave blank to keep the current one."
@@ -51,6 +59,23 @@ class ExchangeAccountAdminForm(forms.ModelForm):  # type: ignore[type-arg]
     clear_eth_private_key = forms.BooleanField(
         label="Remove the stored ETH private key", required=False
     )
+    key_mode = forms.ChoiceField(
+        label="Key mode",
+        choices=KeyMode.choices,
+        required=False,
+        help_text="Where the API key can be decrypted from; changing it needs the key again.",
+    )
+    unlock_passphrase = forms.CharField(
+        label="Unlock passphrase",
+        required=False,
+        strip=False,
+        widget=SecretInput(),
+        help_text=(
+            "Only for the 'remember, locked' mode: with a new API key, the passphrase that will "
+            f"unlock it after each restart (at least {MIN_PASSPHRASE_CHARS} characters). Never "
+            "stored: a forgotten passphrase means entering the key again."
+        ),
+    )
 
     class Meta:
         model = ExchangeAccount
@@ -63,13 +88,57 @@ class ExchangeAccountAdminForm(forms.ModelForm):  # type: ignore[type-arg]
             "account_index",
             "api_key_index",
             "tier",
+            "key_mode",
         ]
 
+    def clean_key_mode(self) -> str:
+        # Not sent (an older form, a script): the account keeps its mode.
+        return str(self.cleaned_data.get("key_mode") or self.instance.key_mode)
+
+    @sensitive_variables()
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        account = self.instance
+        key = cleaned.get("api_private_key", "")
+        passphrase = cleaned.get("unlock_passphrase", "")
+        mode = cleaned.get("key_mode") or KeyMode.REMEMBER
+        if account.pk is not None:
+            moved = [name for name in ENDPOINT_FIELDS if name in self.changed_data]
+            stored = bool(account.api_private_key_encrypted) or keyring.holds(account.pk)
+            if mode != account.key_mode:
+                moved.append("key_mode")
+            if stored and not key and moved:
+                what = ", ".join(moved)
+                self.add_error(
+                    "api_private_key",
+                    f"Enter the API key again to change {what}: a stored key never follows the "
+                    "account to another address or key mode unasked.",
+                )
+            eth_kept = not cleaned.get("eth_private_key") and not cleaned.get(
+                "clear_eth_private_key"
+            )
+            if set(moved) & set(ENDPOINT_FIELDS) and account.has_eth_private_key and eth_kept:
+                self.add_error(
+                    "eth_private_key", "Enter the ETH key again (or remove it) to change this."
+                )
+        if mode == KeyMode.LOCKED and key and len(passphrase) < MIN_PASSPHRASE_CHARS:
+            self.add_error(
+                "unlock_passphrase",
+                f"A locked key needs an unlock passphrase of {MIN_PASSPHRASE_CHARS}+ characters.",
+            )
+        if passphrase and mode != KeyMode.LOCKED:
+            self.add_error("unlock_passphrase", "Only the 'remember, locked' mode uses one.")
+        return cleaned
+
+    @sensitive_variables()
     def save(self, commit: bool = True) -> ExchangeAccount:
         account: ExchangeAccount = super().save(commit=False)
         # Blank means "keep": an admin editing the name must not wipe the key.
         if self.cleaned_data.get("api_private_key"):
-            account.set_api_private_key(self.cleaned_data["api_private_key"])
+            account.set_api_private_key(
+                self.cleaned_data["api_private_key"],
+                passphrase=self.cleaned_data.get("unlock_passphrase", ""),
+            )
         if self.cleaned_data.get("eth_private_key"):
             account.set_eth_private_key(self.cleaned_data["eth_private_key"])
         elif self.cleaned_data.get("clear_eth_private_key"):

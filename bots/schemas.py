@@ -23,7 +23,9 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import PlainSerializer
+from ninja.schema import DjangoGetter
+from pydantic import ConfigDict, PlainSerializer, model_validator
+from pydantic_core import PydanticCustomError
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -38,8 +40,12 @@ MAX_ID = 2**63 - 1
 MAX_COUNT = 2**31 - 1
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
-# Free text in a query (search, kind, cursor...): bounded, and no NUL (PostgreSQL refuses it).
+# Free text in a query (search, kind...): bounded, and no NUL (PostgreSQL refuses it).
 QueryText = Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")]
+# A page cursor is a row id we handed out: ASCII digits only ("²" is a digit to str.isdigit()).
+Cursor = Annotated[str, Field(max_length=18, pattern=r"^[0-9]+$")]
+# A name typed by a caller: no control characters (NUL breaks PostgreSQL, the rest the pages).
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 SpacingMode = Literal["arithmetic", "geometric"]
 SizeMode = Literal["base", "quote"]
@@ -50,6 +56,26 @@ SideName = Literal["buy", "sell"]
 def payload(schema: type[Schema], obj: Any) -> dict[str, Any]:
     """`obj` (a model row or any object with the schema's attributes) as a JSON-ready dict."""
     return schema.from_orm(obj).model_dump(mode="json")
+
+
+class InputSchema(Schema):
+    """A request body: a JSON object holding only the documented fields.
+
+    ninja's Schema validates `from_attributes`, so without this a list, `true` or `0` would pass
+    as an object whose every field takes its default; and pydantic ignores unknown fields unless
+    told otherwise, so a misspelt field would silently fall back to its default too.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _must_be_an_object(cls, data: Any) -> Any:
+        # With extra="forbid", ninja validates the raw input first (refused here unless a dict),
+        # then again wrapped in its DjangoGetter.
+        if not isinstance(data, dict | DjangoGetter):
+            raise PydanticCustomError("object_required", "The request body must be a JSON object.")
+        return data
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -130,10 +156,10 @@ class MarketOut(Schema):
 # -- grid bots ----------------------------------------------------------------------------------
 
 
-class GridBotIn(Schema):
+class GridBotIn(InputSchema):
     """A new grid bot; validated like the admin form (model `full_clean`)."""
 
-    name: str = Field(min_length=1, max_length=100)
+    name: Name
     account_id: Id
     market_id: Id = Field(description="Our market id (MarketOut.id), not the exchange's.")
     spacing_mode: SpacingMode = "arithmetic"
@@ -151,10 +177,10 @@ class GridBotIn(Schema):
     flatten_on_stop: bool = False
 
 
-class GridBotPatch(Schema):
+class GridBotPatch(InputSchema):
     """A partial update of a grid bot's configuration: only the fields sent change."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=100)
+    name: Name | None = None
     spacing_mode: SpacingMode | None = None
     step: Decimal | None = None
     levels_per_side: Count | None = None
@@ -340,11 +366,45 @@ class ControlOut(Schema):
     verified: bool | None = None
 
 
-class CancelAllIn(Schema):
-    """Scope of a cancel-all: one account and/or one market; neither means everything."""
+class CancelAllIn(InputSchema):
+    """Scope of a cancel-all, always explicit: `{"scope": "all"}` for every order everywhere,
+    else one account and/or one market, or one bot. An empty body is refused, never "all"."""
 
+    scope: Literal["all"] | None = Field(
+        default=None, description='"all": every order of every account, in every market.'
+    )
     account_id: Id | None = None
     market_id: Id | None = None
+    bot_id: Id | None = Field(
+        default=None, description="One bot's orders (like POST /bots/{bot_id}/cancel-all)."
+    )
+
+    @model_validator(mode="after")
+    def _one_explicit_scope(self) -> CancelAllIn:
+        narrowed = [name for name in ("account_id", "market_id", "bot_id") if getattr(self, name)]
+        if self.scope == "all" and narrowed:
+            raise PydanticCustomError(
+                "scope_conflict",
+                'scope "all" cannot be combined with {fields}.',
+                {"fields": ", ".join(narrowed)},
+            )
+        if self.bot_id and len(narrowed) > 1:
+            raise PydanticCustomError(
+                "scope_conflict", "bot_id cannot be combined with account_id or market_id."
+            )
+        if self.scope is None and not narrowed:
+            raise PydanticCustomError(
+                "scope_required",
+                'Say what to cancel: {"scope": "all"}, or account_id and/or market_id, or bot_id.',
+            )
+        return self
+
+
+class EmergencyStopIn(InputSchema):
+    """The global emergency stop names its scope explicitly: `{"scope": "all"}`. One bot is
+    `POST /bots/{bot_id}/emergency-stop`."""
+
+    scope: Literal["all"] = Field(description='"all": every bot, every order, every account.')
 
 
 class StatusOut(Schema):

@@ -41,6 +41,7 @@ from bots.models import (
     EventLevel,
     ExchangeAccount,
     GridBot,
+    KeyMode,
     Market,
 )
 from bots.provisioning import PaperResetRefused, paper_reset
@@ -72,6 +73,7 @@ __all__ = [
     "markets_sync",
     "paper_reset",
     "positions_flatten",
+    "require_unlocked",
 ]
 
 logger = logging.getLogger(__name__)
@@ -125,6 +127,29 @@ def _cancel_unless_runner_alive(bot_id: int, reason: str) -> None:
     bot_orders_cancel_task.delay(bot_id, reason)
 
 
+# -- key modes (security, issue 13) --------------------------------------------------------------
+
+
+def require_unlocked(account: ExchangeAccount) -> None:
+    """Refuse to run bots on an account whose key the bots worker cannot decrypt.
+
+    Only "remember" keys can be decrypted by any process. A locked or don't-remember key lives,
+    once unlocked, in the memory of the web process that received it (lighterweb.keyring); the
+    bots worker has no way to receive it yet, so such accounts run no bots (README "Key modes").
+    """
+    if account.key_mode == KeyMode.REMEMBER:
+        return
+    if account.is_locked:
+        raise BotActionRefused(
+            f"The API key of {account.name} is locked ({account.get_key_mode_display()}): "
+            "unlock it in the admin first."
+        )
+    raise BotActionRefused(
+        f"Bots cannot run on {account.name} yet: its key is unlocked only in the web process, "
+        "and the bots worker cannot receive it. Use the 'remember' key mode to run bots."
+    )
+
+
 # -- bot lifecycle ------------------------------------------------------------------------------
 
 
@@ -163,6 +188,7 @@ def bot_start(bot: GridBot, *, actor: str) -> GridBot:
     """Run the bot (from stopped, paused or error); its runner starts after the commit."""
     if bot.desired_state == DesiredState.RUNNING and bot.status != BotStatus.ERROR:
         raise BotActionRefused(f"{bot} is already running")
+    require_unlocked(bot.account)
     try:
         bot.full_clean(validate_constraints=False)
     except ValidationError as exc:

@@ -11,6 +11,7 @@ import re
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.views.decorators.debug import sensitive_variables
 
 MIN_LEVELS = 1
 MAX_LEVELS = 50
@@ -23,6 +24,7 @@ MAX_API_KEY_INDEX = 254
 FieldErrors = dict[str, str]
 
 
+@sensitive_variables()
 def _hex_key_error(value: str, hex_chars: int, what: str) -> str | None:
     body = value[2:] if value[:2].lower() == "0x" else value
     if len(body) != hex_chars or not all(c in "0123456789abcdefABCDEF" for c in body):
@@ -31,6 +33,7 @@ def _hex_key_error(value: str, hex_chars: int, what: str) -> str | None:
     return None
 
 
+@sensitive_variables()
 def validate_api_private_key(value: str) -> None:
     """Raise ValidationError unless `value` looks like a Lighter API private key (40 bytes hex)."""
     error = _hex_key_error(value, API_PRIVATE_KEY_HEX_CHARS, "An API private key")
@@ -38,6 +41,7 @@ def validate_api_private_key(value: str) -> None:
         raise ValidationError(error, code="invalid_api_private_key")
 
 
+@sensitive_variables()
 def validate_eth_private_key(value: str) -> None:
     """Raise ValidationError unless `value` looks like an Ethereum private key (32 bytes hex)."""
     error = _hex_key_error(value, ETH_PRIVATE_KEY_HEX_CHARS, "An ETH private key")

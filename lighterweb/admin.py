@@ -1,16 +1,21 @@
-"""Admin for API tokens: create one (shown once), list, revoke. Never shows a stored secret."""
+"""Admin for API tokens (create one, shown once; list; revoke), the audit log (read-only, never
+deletable) and django-axes' lockouts (unlock, audited). Never shows a stored secret."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
+from axes.utils import reset
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from lighterweb.models import ApiToken
+from lighterweb import audit
+from lighterweb.models import ApiToken, AuditEntry
 
 
 class ApiTokenCreationForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -18,7 +23,7 @@ class ApiTokenCreationForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = ApiToken
-        fields = ["user", "name"]
+        fields = ["user", "name", "read_only"]
 
     def save(self, commit: bool = True) -> ApiToken:
         token: ApiToken = super().save(commit=False)
@@ -32,8 +37,16 @@ class ApiTokenCreationForm(forms.ModelForm):  # type: ignore[type-arg]
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = ApiTokenCreationForm
-    list_display = ["name", "prefix", "user", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["revoked_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "user",
+        "read_only",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["read_only", "revoked_at"]
     search_fields = ["name", "prefix", "user__username"]
     list_select_related = ["user"]
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
@@ -41,12 +54,16 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:  # type: ignore[override]
         if obj is None:
-            return ["user", "name"] if request.user.is_superuser else ["name"]
-        return ["user", "name", *self.readonly_fields]
+            return (
+                ["user", "name", "read_only"]
+                if request.user.is_superuser
+                else ["name", "read_only"]
+            )
+        return ["user", "name", "read_only", *self.readonly_fields]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # An issued token is immutable apart from revocation (the list action).
-        return [*self.readonly_fields, "user", "name"] if obj else []
+        return [*self.readonly_fields, "user", "name", "read_only"] if obj else []
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
         tokens = super().get_queryset(request)
@@ -59,6 +76,13 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if not request.user.is_superuser:
             obj.user = request.user  # type: ignore[assignment] # staff: own tokens only
         super().save_model(request, obj, form, change)
+        if not change:
+            audit.record(
+                request,
+                "token_created",
+                f"API token {obj.name!r}{' (read-only)' if obj.read_only else ''} for {obj.user}",
+                target=obj,
+            )
 
     def response_add(
         self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None
@@ -74,8 +98,53 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.action(description="Revoke the selected tokens")
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
+            if token.is_active:
+                audit.record(request, "token_revoked", f"API token of {token.user}", target=token)
             token.revoke()
         messages.success(request, f"Revoked {queryset.count()} token(s).")
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The audit log: searchable and filterable, and nobody can add, edit or delete an entry."""
+
+    list_display = ["created_at", "action", "source", "actor", "ip_address", "target", "detail"]
+    list_filter = ["action", "source", "created_at"]
+    search_fields = ["actor", "target", "detail", "ip_address"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class LockoutAdmin(AccessAttemptAdmin):  # type: ignore[misc]
+    """django-axes' failed-login records; "Unlock" clears them (audited)."""
+
+    actions = ["unlock"]
+
+    @admin.action(description="Unlock (clear the failed attempts)", permissions=["delete"])
+    def unlock(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
+        for attempt in queryset:
+            audit.record(
+                request,
+                "unlock",
+                f"unlocked {attempt.username!r} from {attempt.ip_address}",
+                target=attempt.username,
+            )
+            reset(username=attempt.username)
+            reset(ip=attempt.ip_address)
+        messages.success(request, f"Unlocked {queryset.count()} login(s).")

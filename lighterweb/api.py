@@ -2,7 +2,9 @@
 
 Auth: a bearer token (`Authorization: Bearer lw_...`, see lighterweb.models.ApiToken) for scripts,
 or the browser's session (CSRF checked on unsafe methods). Anonymous callers get 401, logged-in
-users who are not staff 403. The docs need a staff session too.
+users who are not staff 403. The docs need a staff session too. Each operation then asks for the
+permission it needs (bots.api, bots.permissions): a token carries its user's permissions, and a
+read-only token refuses every unsafe method (403).
 
 Errors have one shape (`bots.schemas.ErrorOut`: detail, code, errors[field, message]) and are
 mapped from domain exceptions here, once: validation 422 (each field with its message), unknown
@@ -19,6 +21,7 @@ from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver
+from django.views.decorators.debug import sensitive_variables
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -26,10 +29,12 @@ from ninja.security import HttpBearer, SessionAuth
 
 from bots.api import router as bots_router
 from bots.services import BotActionRefused, ExchangeActionFailed
+from lighterweb.limits import DepthLimitedParser, JsonTooDeep
 from lighterweb.models import ApiToken
 
 logger = logging.getLogger(__name__)
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REQUEST_PARTS = frozenset({"body", "query", "path", "header", "cookie", "form", "file"})
 # Operations name their request body `payload` (bots.api); it is not part of a field's name.
 BODY_PARAM = "payload"
@@ -46,15 +51,30 @@ def _staff_only(user: Any) -> Any:
 
 
 class BearerTokenAuth(HttpBearer):
-    """`Authorization: Bearer <token>` against the hashed ApiToken rows."""
+    """`Authorization: Bearer <token>` against the hashed ApiToken rows.
 
+    ninja's own header parsing logs a header with another scheme whole (a token sent as
+    `Token lw_...` would land in the log); this one never logs the header or any part of it.
+    """
+
+    @sensitive_variables()
+    def __call__(self, request: HttpRequest) -> Any:
+        scheme, _, token = request.headers.get(self.header, "").partition(" ")
+        if scheme.lower() != self.openapi_scheme or not token:
+            return None
+        return self.authenticate(request, token.strip())
+
+    @sensitive_variables()
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         api_token = ApiToken.authenticate(token)
         if api_token is None:
             return None
-        # Downstream code (actors in events) reads request.user like with a session.
+        # Downstream code (actors in events, permission checks) reads request.user like with a
+        # session: a token can do exactly what its user may do, or less when read-only.
         request.user = api_token.user
         _staff_only(api_token.user)
+        if api_token.read_only and request.method not in SAFE_METHODS:
+            raise PermissionDenied("This API token is read-only.")
         return api_token
 
 
@@ -96,6 +116,7 @@ api = LighterWebAPI(
     docs_url="/docs",
     docs_decorator=staff_member_required,
     auth=[BearerTokenAuth(), StaffSessionAuth()],
+    parser=DepthLimitedParser(),
 )
 
 
@@ -186,7 +207,11 @@ def _forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    # ninja raises these itself, e.g. a failed CSRF check (403) or a throttle (429).
+    # ninja raises these itself, e.g. a failed CSRF check (403) or a throttle (429); a body
+    # our parser refused unparsed arrives as its "cannot parse" 400.
+    if isinstance(exc.__cause__, JsonTooDeep):
+        errors = [{"field": "__all__", "message": str(exc.__cause__)}]
+        return _error(request, 422, "validation", "Invalid input.", errors)
     return _error(request, exc.status_code, f"http_{exc.status_code}", exc.message)
 
 

@@ -13,21 +13,22 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from lighterweb.limits import RequestBodyLimit  # noqa: E402
+from lighterweb.origins import SameOriginValidator  # noqa: E402
 from lighterweb.routing import websocket_urlpatterns  # noqa: E402
 
 # Locally daphne serves /static/ itself (as runserver would); on a VPS the reverse proxy serves
 # the collected files from STATIC_ROOT.
-http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app
+django_http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app
+# Oversized bodies are refused (413) before Django reads them (lighterweb.limits).
+http_app = RequestBodyLimit(django_http_app)
 
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -1,7 +1,9 @@
 """GET /healthz: database, Redis, Celery workers and beat, with short timeouts (no login).
 
 HTTP 200 with `"status": "ok"` when everything answers, 503 with `"degraded"` otherwise, so a
-load balancer or systemd watchdog can act on the code alone. Every probe is bounded (about a
+load balancer or systemd watchdog can act on the code alone. Anonymous callers get only ok / not
+ok per component; the details (database vendor, timings, worker names, which carry the host name,
+error types) are for logged-in staff (and GET /api/health). Every probe is bounded (about a
 second in the worst case) so the endpoint never hangs.
 
 Monitors run on the server itself and probe `http://127.0.0.1:8000/healthz`: plain HTTP, a
@@ -127,7 +129,11 @@ def health_report() -> dict[str, Any]:
 def healthz(request: HttpRequest) -> JsonResponse:
     """JSON health report; 200 when all is well, 503 otherwise."""
     report = health_report()
-    response = JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    status = 200 if report["status"] == "ok" else 503
+    user = getattr(request, "user", None)  # a loopback probe is answered before the auth middleware
+    if not (user is not None and user.is_authenticated and user.is_staff):
+        report = public_report(report)
+    response = JsonResponse(report, status=status)
     if response.status_code != 200:
         failing = ", ".join(
             name for name, part in report.items() if name != "status" and not part["ok"]
@@ -175,6 +181,14 @@ def _loopback_probe(request: HttpRequest) -> bool:
     # The raw header: request.get_host() is the ALLOWED_HOSTS check this request must skip.
     domain, _port = split_domain_port(request.META.get("HTTP_HOST", ""))
     return domain in LOOPBACK_HOSTS
+
+
+def public_report(report: dict[str, Any]) -> dict[str, Any]:
+    """`report` reduced to the overall status and ok / not ok per component."""
+    return {
+        name: part if name == "status" else {"ok": bool(part["ok"])}
+        for name, part in report.items()
+    }
 
 
 def _ms_since(started: float) -> float:

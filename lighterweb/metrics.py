@@ -181,14 +181,14 @@ class HistogramSeries:
 
 def counters_read(client: redis.Redis, name: str) -> dict[tuple[str, ...], float]:
     """Totals of counter `name` per label values (declared order)."""
-    raw: dict[bytes, bytes] = client.hgetall(counter_key(name))  # type: ignore[assignment]
+    raw: dict[bytes, bytes] = client.hgetall(counter_key(name))
     return {tuple(json.loads(field)): float(value) for field, value in raw.items()}
 
 
 def histograms_read(client: redis.Redis, name: str) -> list[HistogramSeries]:
     """Every label set of histogram `name`, with cumulative buckets as Prometheus wants them."""
     spec = HISTOGRAMS[name]
-    raw: dict[bytes, bytes] = client.hgetall(histogram_key(name))  # type: ignore[assignment]
+    raw: dict[bytes, bytes] = client.hgetall(histogram_key(name))
     per_labels: dict[str, dict[str, float]] = defaultdict(dict)
     for field, value in raw.items():
         labels, _, part = field.decode().rpartition("|")

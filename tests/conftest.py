@@ -59,6 +59,13 @@ def _claim_key(db: int) -> str:
     return f"lighterweb:test-db-claim:{db}"
 
 
+@pytest.fixture(autouse=True)
+def _two_factor_off_unless_a_test_asks(settings) -> None:  # type: ignore[no-untyped-def]
+    """REQUIRE_2FA follows DEBUG (on in production); tests log admins in with force_login, so
+    it is off unless a test of two-factor login turns it on (tests/lighterweb/test_login.py)."""
+    settings.REQUIRE_2FA = False
+
+
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)

@@ -2,7 +2,8 @@
 every answer conforms to the schema (documented status, content type and body shape).
 
 schemathesis generates requests (valid and invalid) for every operation and sends them to the
-Django app in-process (WSGI), authenticated with a staff bearer token, against a database with
+Django app in-process (WSGI), authenticated with the bearer token of a staff user in the admin
+role, then of one in the viewer role (whose writes are all 403), against a database with
 one account, market and bot so that ids in paths sometimes exist. Examples are bounded per
 operation so the run takes well under a minute. The only 5xx allowed is one an operation
 documents (GET /api/health answers 503 when a component is down, as it is in tests).
@@ -28,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 from lighterweb.api import api as root_api
 from lighterweb.models import ApiToken
 from tests.bots.api_helpers import make_event, make_fill, make_order
-from tests.lighterweb.factories import make_account, make_bot, make_market
+from tests.lighterweb.factories import make_account, make_bot, make_market, role_group
 
 EXAMPLES_PER_OPERATION = 30
 CONFORMANCE = [status_code_conformance, response_schema_conformance, content_type_conformance]
@@ -45,7 +46,7 @@ def _operations():
     return [result.ok() for result in schema.get_all_operations()]
 
 
-def _seed() -> dict[str, str]:
+def _seed(role: str) -> dict[str, str]:
     account = make_account(name="main")
     market = make_market(last_price=Decimal("4000"))
     bot = make_bot(account, market, name="eth-grid")
@@ -53,6 +54,7 @@ def _seed() -> dict[str, str]:
     make_fill(bot, 1)
     make_event(bot, "start")
     staff = User.objects.create_user("fuzzer", password="pw-for-tests-only", is_staff=True)
+    staff.groups.add(role_group(role))
     _, raw = ApiToken.issue(staff, "schemathesis")
     return {"Authorization": f"Bearer {raw}"}
 
@@ -91,12 +93,13 @@ def keep_test_connection():
     request_finished.connect(close_old_connections)
 
 
+@pytest.mark.parametrize("role", ["admin", "viewer"])
 def test_no_generated_request_gets_a_5xx_or_an_undocumented_answer(
-    keep_test_connection, settings, redis_url
+    keep_test_connection, settings, redis_url, role
 ):
     settings.REDIS_URL = redis_url
     settings.CELERY_BROKER_URL = redis_url
-    headers = _seed()
+    headers = _seed(role)
     failures: list[str] = []
 
     for operation in _operations():

@@ -12,23 +12,35 @@ are recomputed after the pushes that change them, coalesced over REFRESH_DELAY_S
 ten orders costs one recomputation, and sent as their own kinds (`ladder`, `pnl`,
 `bot_summary`, `account_summary`).
 
-Only active staff users get in: anyone else is refused at the handshake (close code 4403), an
-unknown bot with 4404. Origins are checked by `AllowedHostsOriginValidator` in lighterweb.asgi.
+Only active staff users whose role may view bots (bots.permissions) get in: anyone else is
+refused at the handshake (close code 4403), an unknown bot with 4404. Access is checked again
+every ACCESS_RECHECK_SECONDS and before a push when the last check is older than that, against
+the session store and the user row as they are now: a user who is de-staffed, loses the role,
+is deactivated, logs out everywhere or changes password is disconnected (4403) within seconds.
+Origins are checked in lighterweb.asgi.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from importlib import import_module
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.db import DatabaseError
+from django.utils.crypto import constant_time_compare
+from django_otp import DEVICE_ID_SESSION_KEY
 from redis.exceptions import RedisError
 
+from bots import permissions
 from bots.dashboard import broadcast, snapshots
 from bots.models import GridBot
+from lighterweb.twofactor import two_factor_required
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +49,29 @@ CLOSE_NOT_FOUND = 4404
 REFRESH_DELAY_S = 0.2
 
 
-def _is_staff(scope: dict[str, Any]) -> bool:
+def _recheck_seconds() -> float:
+    return float(settings.DASHBOARD_ACCESS_RECHECK_SECONDS)
+
+
+def access_current(scope: dict[str, Any]) -> bool:
+    """Whether the socket's user may still watch: read fresh from the session store and the
+    user table (the scope's copies date from the handshake)."""
     user = scope.get("user")
-    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+    session = scope.get("session")
+    session_key = getattr(session, "session_key", None)
+    if user is None or not user.is_authenticated or not session_key:
+        return False
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+    if str(store.get(SESSION_KEY)) != str(user.pk):
+        return False  # logged out, or the session was deleted (log out everywhere)
+    fresh = get_user_model().objects.filter(pk=user.pk).first()
+    if fresh is None or not constant_time_compare(
+        str(store.get(HASH_SESSION_KEY, "")), fresh.get_session_auth_hash()
+    ):
+        return False  # the password changed since this session logged in
+    if two_factor_required(fresh) and not store.get(DEVICE_ID_SESSION_KEY):
+        return False  # an admin-role session that has not given its second factor
+    return permissions.dashboard_allowed(fresh)
 
 
 class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -50,7 +82,33 @@ class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self._stale: set[tuple[str, int]] = set()
         self._refresh: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._access_checked_at = time.monotonic()
         await super().websocket_connect(message)
+
+    def watch_access(self) -> None:
+        """Start re-checking access (call once the socket is accepted)."""
+        self._access_checked_at = time.monotonic()
+        self._watch = asyncio.get_running_loop().create_task(self._watch_access())
+
+    async def _watch_access(self) -> None:
+        while True:
+            await asyncio.sleep(_recheck_seconds())
+            if not await self._still_allowed():
+                return
+
+    async def _still_allowed(self) -> bool:
+        self._access_checked_at = time.monotonic()
+        try:
+            allowed: bool = await database_sync_to_async(access_current)(self.scope)
+        except DatabaseError as error:
+            # Cannot tell: keep the socket (the next check decides) rather than drop every page.
+            logger.warning("dashboard access re-check failed: %s", error)
+            return True
+        if not allowed:
+            logger.info("dashboard websocket closed: access withdrawn for %s", self.scope["user"])
+            await self.close(code=CLOSE_FORBIDDEN)
+        return allowed
 
     async def join(self, group: str) -> None:
         self.group = group
@@ -59,6 +117,9 @@ class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def lw_push(self, message: dict[str, Any]) -> None:
         """A `bots.dashboard.broadcast` push: forward it, then schedule the recomputations it
         implies."""
+        overdue = time.monotonic() - self._access_checked_at > _recheck_seconds()
+        if overdue and not await self._still_allowed():
+            return
         await self.send_json({"kind": message["kind"], "data": message["data"]})
         stale = self.stale_after(message["kind"], message["data"])
         if stale:
@@ -92,14 +153,17 @@ class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.send_json(message)
 
     async def disconnect(self, code: int) -> None:
-        refresh: asyncio.Task[None] | None = getattr(self, "_refresh", None)
-        if refresh is not None:
-            refresh.cancel()
+        for task in (getattr(self, "_refresh", None), getattr(self, "_watch", None)):
+            if task is not None:
+                task.cancel()
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        # The page only listens; controls go through CSRF-protected POST views.
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        # The page only listens; controls go through CSRF-protected POST views. Nothing a client
+        # sends is even parsed, so no frame (deeply nested JSON, garbage) can cost more than this.
         logger.debug("dashboard websocket ignored a client message")
 
 
@@ -107,11 +171,12 @@ class DashboardConsumer(_PushConsumer):
     """The overview: every account and bot."""
 
     async def connect(self) -> None:
-        if not _is_staff(self.scope):
+        if not await database_sync_to_async(access_current)(self.scope):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.join(broadcast.DASHBOARD_GROUP)
         await self.accept()
+        self.watch_access()
         snapshot = await database_sync_to_async(snapshots.overview_snapshot)()
         await self.send_json({"kind": "snapshot", "data": snapshot})
 
@@ -144,7 +209,7 @@ class BotConsumer(_PushConsumer):
     bot_id: int
 
     async def connect(self) -> None:
-        if not _is_staff(self.scope):
+        if not await database_sync_to_async(access_current)(self.scope):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.bot_id = int(self.scope["url_route"]["kwargs"]["bot_id"])
@@ -157,6 +222,7 @@ class BotConsumer(_PushConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         await self.accept()
+        self.watch_access()
         await self.send_json({"kind": "snapshot", "data": snapshot})
 
     async def lw_batch(self, message: dict[str, Any]) -> None:

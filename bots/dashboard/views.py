@@ -1,4 +1,5 @@
-"""Dashboard pages (overview, bot page) and their control POSTs; staff only.
+"""Dashboard pages (overview, bot page) and their control POSTs; staff only, and then by role:
+the pages need `bots.view_gridbot`, the controls `bots.control_bot` (403 otherwise).
 
 Pages render a shell; the data arrives over the page's websocket (snapshot, then pushes). Controls
 are POSTs with Django's CSRF check and an explicit `confirmed=1` field (the page sets it only after
@@ -15,14 +16,16 @@ from typing import TypeVar
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from bots import selectors, services
+from bots import permissions, selectors, services
 from bots.engine.controls import CancelReport
 from bots.models import ExchangeAccount, GridBot, Market
+from lighterweb import audit
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ BOT_ACTIONS: dict[str, tuple[BotAction, str]] = {
 
 @require_GET
 @staff_member_required
+@permission_required(permissions.VIEW, raise_exception=True)
 def overview(request: HttpRequest) -> HttpResponse:
     """Every account and bot, live."""
     return render(
@@ -56,6 +60,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @staff_member_required
+@permission_required(permissions.VIEW, raise_exception=True)
 def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
     """One bot: ladder, chart, orders, fills, PnL and its live event log."""
     bot = get_object_or_404(selectors.bot_list(), pk=bot_id)
@@ -68,6 +73,7 @@ def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
 
 @require_POST
 @staff_member_required
+@permission_required(permissions.CONTROL, raise_exception=True)
 def bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponseBase:
     """Run one lifecycle service on a bot (start, pause, stop, emergency-stop, cancel-all)."""
     bot = get_object_or_404(selectors.bot_list(), pk=bot_id)
@@ -81,6 +87,7 @@ def bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponseBa
         service(bot, actor=_actor(request))
     except services.BotActionRefused as refused:
         return _answer(request, back, str(refused), status=409)
+    audit.record(request, f"bot_{action.replace('-', '_')}", label, target=bot)
     logger.info(
         "dashboard: %s on bot %s %s by %s", action, bot.pk, bot.market.symbol, _actor(request)
     )
@@ -89,13 +96,17 @@ def bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponseBa
 
 @require_POST
 @staff_member_required
+@permission_required(permissions.CONTROL, raise_exception=True)
 def emergency_stop_all(request: HttpRequest) -> HttpResponseBase:
-    """Stop every bot and cancel every order on every account."""
+    """Stop every bot and cancel every order on every account (the form says `scope=all`)."""
     back = reverse("dashboard:overview")
     if request.POST.get("confirmed") != "1":
         return _answer(request, back, "not confirmed: nothing was done", status=400)
+    if request.POST.get("scope") != "all":
+        return _answer(request, back, "scope must be 'all': nothing was done", status=400)
     report = services.emergency_stop_all(actor=_actor(request))
     logger.warning("dashboard: emergency stop of every bot by %s", _actor(request))
+    audit.record(request, "emergency_stop_all", f"{len(report.bots_stopped)} bots stopped")
     detail = f"emergency stop: {len(report.bots_stopped)} bots stopped; " + _cancels_text(
         report.cancels
     )
@@ -104,16 +115,26 @@ def emergency_stop_all(request: HttpRequest) -> HttpResponseBase:
 
 @require_POST
 @staff_member_required
+@permission_required(permissions.CONTROL, raise_exception=True)
 def cancel_all(request: HttpRequest) -> HttpResponseBase:
-    """Cancel every order, optionally limited to one account and/or one market (symbol)."""
+    """Cancel every order in the scope the form names: an account and/or a market (symbol),
+    each an id or "all"; a post naming neither is refused, never read as "everything"."""
     back = reverse("dashboard:overview")
     if request.POST.get("confirmed") != "1":
         return _answer(request, back, "not confirmed: nothing was done", status=400)
+    if not any(request.POST.get(field, "").strip() for field in ("account_id", "market_id")):
+        return _answer(
+            request,
+            back,
+            "choose an account and/or a symbol (or all): nothing was done",
+            status=400,
+        )
     account = _optional(request, "account_id", ExchangeAccount)
     market = _optional(request, "market_id", Market)
     reports = services.cancel_all(account, market, actor=_actor(request))
     scope = " / ".join(str(part) for part in (account, market) if part is not None) or "everything"
     verified = all(report.verified for report in reports)
+    audit.record(request, "cancel_all", f"cancel all on {scope}", target=scope)
     detail = f"cancel-all ({scope}): " + _cancels_text(reports)
     return _answer(request, back, detail, status=200 if verified else 502)
 
@@ -133,9 +154,10 @@ def _cancels_text(reports: Sequence[CancelReport]) -> str:
 
 
 def _optional(request: HttpRequest, field: str, model: type[M]) -> M | None:
-    # Blank means "any"; anything else must name an existing row (404 otherwise).
+    # "all" (or blank beside a chosen other field) means "any"; anything else must name an
+    # existing row (404 otherwise).
     raw = request.POST.get(field, "").strip()
-    if not raw:
+    if raw in ("", "all"):
         return None
     if not raw.isdigit():
         raise Http404(f"{field} must be an id")

@@ -93,5 +93,5 @@ async def command_listen(redis_url: str, bot_id: int, deliver: Callable[[Command
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, RECONNECT_MAX_S)
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
             await client.aclose()

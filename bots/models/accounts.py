@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import F
+from django.views.decorators.debug import sensitive_variables
 
 from bots import validators
 from bots.models.fields import money_field
 from exchange.budget import budget_name
-from lighterweb.crypto import decrypt_secret, encrypt_secret
+from lighterweb import keyring
+from lighterweb.crypto import (
+    SecretDecryptionError,
+    decrypt_secret,
+    encrypt_secret,
+    lock_secret,
+    new_salt,
+    unlock_secret,
+)
 
 if TYPE_CHECKING:
     from exchange.client import LighterClient
@@ -32,6 +42,30 @@ NETWORK_ENDPOINTS: dict[str, tuple[str, int]] = {
 PAPER_CHAIN_ID = 304
 
 
+class KeyMode(models.TextChoices):
+    """Where an account's API key can be decrypted from (README "Key modes")."""
+
+    REMEMBER = "remember", "Remember (encrypted with the server's key; bots restart by themselves)"
+    LOCKED = "locked", "Remember, locked (also needs an unlock passphrase after each restart)"
+    SESSION = "session", "Don't remember (kept in memory only; enter it again after a restart)"
+
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def validate_base_url(url: str) -> None:
+    """Exchange URLs carry signed auth tokens: https only, except to this machine (loopback)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    loopback = host in LOOPBACK_HOSTS or host.startswith("127.")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ValidationError(
+            "The base URL must use https:// (plain http:// only to this machine, e.g. the local "
+            "simulator at http://127.0.0.1:8089).",
+            code="insecure_base_url",
+        )
+
+
 class Tier(models.TextChoices):
     STANDARD = "standard", "Standard (60 requests/min)"
     PREMIUM = "premium", "Premium"
@@ -43,7 +77,9 @@ class ExchangeAccount(models.Model):
     name = models.CharField(max_length=100, unique=True)
     network = models.CharField(max_length=10, choices=Network.choices, default=Network.PAPER)
     base_url_override = models.URLField(
-        blank=True, help_text="Leave blank to use the network's standard REST address."
+        blank=True,
+        validators=[validate_base_url],
+        help_text="Leave blank to use the network's standard REST address.",
     )
     chain_id_override = models.PositiveIntegerField(
         null=True, blank=True, help_text="Leave blank to use the network's chain id."
@@ -57,6 +93,14 @@ class ExchangeAccount(models.Model):
     api_key_index = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text=f"0 to {validators.MAX_API_KEY_INDEX}."
     )
+    key_mode = models.CharField(
+        max_length=10,
+        choices=KeyMode.choices,
+        default=KeyMode.REMEMBER,
+        help_text="Where the API key can be decrypted from (changing it needs the key).",
+    )
+    # Salt of the passphrase derivation (KeyMode.LOCKED); not a secret.
+    key_salt = models.CharField(max_length=64, blank=True, default="", editable=False)
     api_private_key_encrypted = models.TextField(blank=True, default="", editable=False)
     eth_private_key_encrypted = models.TextField(blank=True, default="", editable=False)
     tier = models.CharField(max_length=10, choices=Tier.choices, default=Tier.STANDARD)
@@ -78,6 +122,7 @@ class ExchangeAccount(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("unlock_account", "Can unlock an account's passphrase-protected key")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.network})"
@@ -127,28 +172,79 @@ class ExchangeAccount(models.Model):
 
     # -- secrets: write-only from the outside, decrypted only right before use ---------------
 
-    def set_api_private_key(self, plaintext: str) -> None:
-        """Validate and store (encrypted) the API private key; "" clears it."""
+    @sensitive_variables()
+    def set_api_private_key(self, plaintext: str, *, passphrase: str = "") -> None:
+        """Validate and store the API private key as the key mode says; "" clears it.
+
+        Remember: encrypted with the server's field key. Locked: also under the passphrase (a
+        new salt each time). Don't remember: nothing stored; the caller keeps it in memory
+        (`keep_unlocked` once the row has an id).
+        """
         if plaintext:
             validators.validate_api_private_key(plaintext)
-        self.api_private_key_encrypted = encrypt_secret(plaintext)
+        if self.key_mode == KeyMode.LOCKED and plaintext:
+            if not passphrase:
+                raise ValidationError({"unlock_passphrase": "A locked key needs a passphrase."})
+            self.key_salt = new_salt()
+            self.api_private_key_encrypted = lock_secret(plaintext, passphrase, self.key_salt)
+        elif self.key_mode == KeyMode.SESSION:
+            self.key_salt = ""
+            self.api_private_key_encrypted = ""
+        else:
+            self.key_salt = ""
+            self.api_private_key_encrypted = encrypt_secret(plaintext)
 
+    @sensitive_variables()
     def decrypt_api_private_key(self) -> str:
-        """The API private key in plaintext, for the exchange client only ("" when unset)."""
-        return decrypt_secret(self.api_private_key_encrypted)
+        """The API private key in plaintext, for the exchange client only ("" when unset).
 
+        A locked or don't-remember account answers only in a process that holds its unlocked
+        key (lighterweb.keyring); elsewhere it raises SecretDecryptionError, which the exchange
+        actions report as a failure.
+        """
+        if self.key_mode == KeyMode.REMEMBER:
+            return decrypt_secret(self.api_private_key_encrypted)
+        unlocked = keyring.get(self.pk) if self.pk else None
+        if unlocked is None:
+            raise SecretDecryptionError(f"the API key of {self.name} is locked: unlock it first")
+        return unlocked
+
+    @sensitive_variables()
+    def unlock(self, passphrase: str) -> None:
+        """Decrypt a locked key with its passphrase into this process's memory.
+
+        Raises WrongPassphrase (lighterweb.crypto) when it does not open the key.
+        """
+        plaintext = unlock_secret(self.api_private_key_encrypted, passphrase, self.key_salt)
+        keyring.keep(self.pk, plaintext)
+
+    @sensitive_variables()
+    def keep_unlocked(self, plaintext: str) -> None:
+        """Hold a just-entered key in this process's memory (locked / don't-remember modes)."""
+        if self.key_mode != KeyMode.REMEMBER and plaintext:
+            keyring.keep(self.pk, plaintext)
+
+    @property
+    def is_locked(self) -> bool:
+        """Whether this process cannot sign for the account until someone unlocks it."""
+        return self.key_mode != KeyMode.REMEMBER and not keyring.holds(self.pk)
+
+    @sensitive_variables()
     def set_eth_private_key(self, plaintext: str) -> None:
         """Validate and store (encrypted) the optional ETH private key; "" clears it."""
         if plaintext:
             validators.validate_eth_private_key(plaintext)
         self.eth_private_key_encrypted = encrypt_secret(plaintext)
 
+    @sensitive_variables()
     def decrypt_eth_private_key(self) -> str:
         """The ETH private key in plaintext ("" when unset)."""
         return decrypt_secret(self.eth_private_key_encrypted)
 
     @property
     def has_api_private_key(self) -> bool:
+        if self.key_mode == KeyMode.SESSION:
+            return keyring.holds(self.pk)
         return bool(self.api_private_key_encrypted)
 
     @property

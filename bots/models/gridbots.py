@@ -96,6 +96,9 @@ class GridBot(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Operators control bots (start/pause/stop/cancel, emergency stop, cancel-all); viewers
+        # only look (lighterweb.roles).
+        permissions = [("control_bot", "Can start, pause, stop bots and cancel orders")]
         constraints = [
             # A paused grid still owns its resting orders, so it counts as active.
             models.UniqueConstraint(

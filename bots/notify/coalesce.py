@@ -65,11 +65,11 @@ def window_add(
 
 def windows_due(client: redis.Redis, now_s: float) -> list[Window]:
     """Windows whose deadline has passed."""
-    keys: list[bytes] = client.zrangebyscore(DUE_KEY, "-inf", now_s)  # type: ignore[assignment]
+    keys: list[bytes] = client.zrangebyscore(DUE_KEY, "-inf", now_s)
     return [Window.from_key(key.decode()) for key in keys]
 
 
 def window_take(client: redis.Redis, window: Window) -> list[int]:
     """Empty the window and close it; its event ids in arrival order ([] if already taken)."""
     ids = client.eval(_TAKE_LUA, 2, window.key, DUE_KEY)
-    return [int(event_id) for event_id in ids]  # type: ignore[union-attr]
+    return [int(event_id) for event_id in ids]

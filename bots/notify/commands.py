@@ -150,7 +150,7 @@ def _emergency(client: redis.Redis, sender: Sender, argument: str, actor: str) -
 
 def _confirm(client: redis.Redis, sender: Sender, argument: str, actor: str) -> str:
     expected = client.getdel(f"{CONFIRM_KEY}:{sender.telegram_user_id}")
-    if expected is None or argument != expected.decode():  # type: ignore[union-attr]
+    if expected is None or argument != expected.decode():
         return "Nothing to confirm, or a wrong code: send /emergency again."
     report = services.emergency_stop_all(actor=actor)
     verified = "verified" if report.verified else "NOT verified: check the dashboard"

@@ -338,7 +338,7 @@ def _beat_family(client: redis.Redis) -> Iterator[Metric]:
     )
     raw = client.get(settings.BEAT_HEARTBEAT_KEY)
     if raw is not None:
-        family.add_metric([], max(0.0, time.time() - float(raw)))  # type: ignore[arg-type]
+        family.add_metric([], max(0.0, time.time() - float(raw)))
     yield family
 
 
@@ -366,7 +366,7 @@ def _queue_family() -> Iterator[Metric]:
         client = redis.Redis.from_url(broker, socket_timeout=1, socket_connect_timeout=1)
         try:
             for queue in CELERY_QUEUES:
-                family.add_metric([queue], int(client.llen(queue)))  # type: ignore[arg-type]
+                family.add_metric([queue], int(client.llen(queue)))
         except (redis.RedisError, OSError) as exc:
             logger.warning("metrics: broker unreadable, queue lengths left out: %s", exc)
         finally:

@@ -53,7 +53,7 @@ def _offset_key(token: str) -> str:
 def poll_once(client: redis.Redis, token: str, wait_s: int) -> int:
     """Fetch the token's new messages, answer each; returns how many were answered."""
     raw = client.get(_offset_key(token))
-    offset = int(raw) if raw is not None else 0  # type: ignore[arg-type]
+    offset = int(raw) if raw is not None else 0
     answered = 0
     for update in telegram.get_updates(token, offset, wait_s):
         # Confirm before acting: a command that crashes its handler must not loop forever.

@@ -160,7 +160,7 @@ def _rate_allows(client: redis.Redis, channel_id: int, now: datetime) -> bool:
 
 def _held_back_take(client: redis.Redis, channel_id: int) -> int:
     raw = client.getdel(f"{RATE_KEY}:{channel_id}:held")
-    return int(raw) if raw is not None else 0  # type: ignore[arg-type]
+    return int(raw) if raw is not None else 0
 
 
 def channel_test_send(channel: NotificationChannel) -> None:

@@ -13,11 +13,13 @@ from django.utils import timezone
 
 from bots.models import BotEvent, ExchangeAccount, Fill, GridBot, Market, Order
 from lighterweb.models import ApiToken
+from tests.lighterweb import factories
 from tests.lighterweb.factories import make_account, make_bot, make_market
 
 
-def make_user(username: str, *, staff: bool = True) -> User:
-    return User.objects.create_user(username, password="pw-for-tests-only", is_staff=staff)
+def make_user(username: str, *, staff: bool = True, role: str | None = "admin") -> User:
+    """A staff user in the admin role by default (every API operation allowed)."""
+    return factories.make_user(username, staff=staff, role=role if staff else None)
 
 
 def bearer(raw: str) -> dict[str, str]:

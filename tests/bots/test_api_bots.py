@@ -1,6 +1,8 @@
 """API grid bot CRUD through bots.services: admin validation (422 per field), 404s, refusals."""
 # ruff: noqa: F811 - pytest fixtures imported from tests.bots.api_helpers
 
+import json
+
 import pytest
 
 from bots.models import BotEvent, GridBot
@@ -127,3 +129,42 @@ def test_ids_beyond_64_bits_are_422_not_a_server_error(api):
 
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == ["account_id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url_of", "body"),
+    [
+        ("post", lambda bot: "/api/bots", {"nmae": "x"}),
+        ("patch", lambda bot: f"/api/bots/{bot.pk}", {"name": "ok", "colour": "red"}),
+        ("patch", lambda bot: f"/api/bots/{bot.pk}", {"desired_state": "running"}),
+    ],
+    ids=["create misspelt", "patch unknown", "patch engine-owned"],
+)
+def test_unknown_fields_are_422_naming_the_field(api, bot, method, url_of, body):
+    response = api.call(method, url_of(bot), body)
+
+    assert response.status_code == 422
+    fields = [e["field"] for e in response.json()["errors"]]
+    assert set(body) - {"name"} <= set(fields)
+
+
+@pytest.mark.parametrize("body", [[], True, 0, "name", [{"name": "x"}]])
+def test_a_body_that_is_not_an_object_is_422(api, bot, body):
+    response = api.client.patch(
+        f"/api/bots/{bot.pk}",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers=api.headers,
+    )
+
+    assert response.status_code == 422
+    assert "JSON object" in response.json()["errors"][0]["message"]
+    bot.refresh_from_db()
+    assert bot.name == "eth-grid"
+
+
+def test_a_name_with_a_nul_byte_is_422_not_a_database_error(api, account, market):
+    response = api.post("/api/bots", _new_bot(account, market, name="bad\x00name"))
+
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["name"]

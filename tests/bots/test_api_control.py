@@ -1,6 +1,8 @@
 """API control actions: each calls the lifecycle service, records who asked, refusals are 409."""
 # ruff: noqa: F811 - pytest fixtures imported from tests.bots.api_helpers
 
+import json
+
 import pytest
 
 from bots.models import BotEvent
@@ -71,7 +73,7 @@ def test_control_of_unknown_bot_is_404(api, action):
 def test_global_emergency_stop_stops_every_active_bot(api, bot):
     api.post(f"/api/bots/{bot.pk}/start")
 
-    response = api.post("/api/emergency-stop")
+    response = api.post("/api/emergency-stop", {"scope": "all"})
 
     assert response.status_code == 200
     bot.refresh_from_db()
@@ -99,7 +101,7 @@ def test_global_emergency_stop_reports_the_verified_cancel_of_each_account(
 ):
     signing = account_on(simulator, funded_account)
 
-    body = api.post("/api/emergency-stop").json()
+    body = api.post("/api/emergency-stop", {"scope": "all"}).json()
 
     assert body["verified"] is True
     [cancel] = body["cancels"]
@@ -109,7 +111,69 @@ def test_global_emergency_stop_reports_the_verified_cancel_of_each_account(
 
 
 def test_cancel_all_without_any_signing_account_reports_nothing_verified(api, bot):
-    body = api.post("/api/cancel-all", {}).json()
+    body = api.post("/api/cancel-all", {"scope": "all"}).json()
 
     assert body["cancels"] == []
     assert body["verified"] is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, [{"account_id": 2}], True, 0, "all", None, {"acount_id": 1}, {"scope": "everything"}],
+    ids=["empty", "list", "true", "zero", "string", "null", "misspelt field", "unknown scope"],
+)
+def test_cancel_all_without_an_explicit_scope_is_422_and_cancels_nothing(api, bot, body):
+    api.post(f"/api/bots/{bot.pk}/start")
+
+    response = api.client.post(
+        "/api/cancel-all",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers=api.headers,
+    )
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation"
+    bot.refresh_from_db()
+    assert bot.desired_state == "running"
+
+
+def test_cancel_all_names_the_missing_scope(api):
+    response = api.post("/api/cancel-all", {})
+
+    [error] = response.json()["errors"]
+    assert "scope" in error["message"]
+
+
+def test_cancel_all_refuses_scope_all_combined_with_an_account(api, account):
+    response = api.post("/api/cancel-all", {"scope": "all", "account_id": account.pk})
+
+    assert response.status_code == 422
+    assert "account_id" in response.json()["errors"][0]["message"]
+
+
+def test_cancel_all_of_one_bot_requests_its_cancel_and_keeps_its_state(api, bot):
+    api.post(f"/api/bots/{bot.pk}/start")
+
+    response = api.post("/api/cancel-all", {"bot_id": bot.pk})
+
+    assert response.status_code == 200
+    [row] = response.json()["bots"]
+    assert row["desired_state"] == "running"
+    assert row["cancel_all_requested_at"] is not None
+
+
+@pytest.mark.parametrize("body", [None, {}, {"scope": "bots"}, [], {"scope": "all", "x": 1}])
+def test_global_emergency_stop_without_scope_all_is_422_and_stops_nothing(api, bot, body):
+    api.post(f"/api/bots/{bot.pk}/start")
+
+    response = api.client.post(
+        "/api/emergency-stop",
+        **({} if body is None else {"data": json.dumps(body)}),
+        content_type="application/json",
+        headers=api.headers,
+    )
+
+    assert response.status_code == 422
+    bot.refresh_from_db()
+    assert bot.desired_state == "running"

@@ -129,13 +129,24 @@ def test_fills_page_and_since(api, bot):
     ("url", "params", "field"),
     [
         ("/api/events", {"cursor": "not-a-cursor"}, "cursor"),
+        ("/api/orders", {"cursor": "²"}, "cursor"),
+        ("/api/fills", {"cursor": "١٢"}, "cursor"),
         ("/api/events", {"level": "loud"}, "level"),
         ("/api/events", {"limit": 0}, "limit"),
         ("/api/orders", {"limit": 10_000}, "limit"),
         ("/api/fills", {"since": "yesterday"}, "since"),
         ("/api/orders", {"bot_id": "abc"}, "bot_id"),
     ],
-    ids=["cursor", "level", "limit zero", "limit huge", "since", "bot id"],
+    ids=[
+        "cursor",
+        "superscript cursor",
+        "arabic digits cursor",
+        "level",
+        "limit zero",
+        "limit huge",
+        "since",
+        "bot id",
+    ],
 )
 def test_bad_filters_are_422_naming_the_field(api, url, params, field):
     response = api.get(url, **params)

@@ -16,12 +16,13 @@ from django.test import Client, override_settings
 from bots.dashboard import broadcast
 from bots.models import BotEvent, ExchangeAccount, Fill, GridBot, Order
 from lighterweb.asgi import application
-from tests.lighterweb.factories import make_account, make_bot, make_market
+from tests.lighterweb.factories import make_account, make_bot, make_market, role_group
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT_S = 5
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")
 
 
 @pytest.fixture(autouse=True)
@@ -37,10 +38,11 @@ def channel_layer(redis_url: str, settings) -> Iterator[None]:  # type: ignore[n
         yield
 
 
-def _session_cookie(*, is_staff: bool) -> tuple[bytes, bytes]:
+def _session_cookie(*, is_staff: bool, role: str = "viewer") -> tuple[bytes, bytes]:
     user = get_user_model().objects.create_user(
-        username=f"u-{is_staff}", password="pw-long-enough-1", is_staff=is_staff
+        username=f"u-{is_staff}-{role}", password="pw-long-enough-1", is_staff=is_staff
     )
+    user.groups.add(role_group(role))
     client = Client()
     client.force_login(user)
     return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
@@ -60,7 +62,7 @@ def bot() -> GridBot:
 
 
 def _communicator(path: str, *headers: tuple[bytes, bytes]) -> WebsocketCommunicator:
-    return WebsocketCommunicator(application, path, headers=list(headers))
+    return WebsocketCommunicator(application, path, headers=[HOST, *headers])
 
 
 async def _connected(path: str, cookie: tuple[bytes, bytes]) -> WebsocketCommunicator:
@@ -299,4 +301,132 @@ async def test_pushes_of_one_commit_reach_the_page_one_by_one(staff_cookie, bot)
     event = await _next(communicator, "event")
     assert pushed == {"id": bot.pk, "centre_index": 7, "last_price": "4012.5"}
     assert event["message"] == "moved to level 7"
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize("path", ["/ws/dashboard/", "/ws/bots/1/"])
+async def test_staff_without_a_role_is_refused(path):
+    user = await database_sync_to_async(get_user_model().objects.create_user)(
+        "no-role", password="pw-long-enough-1", is_staff=True
+    )
+    cookie = await database_sync_to_async(_cookie_of)(user)
+    communicator = _communicator(path, ORIGIN, cookie)
+
+    connected, code = await communicator.connect(timeout=TIMEOUT_S)
+
+    assert (connected, code) == (False, 4403)
+
+
+def _cookie_of(user: Any) -> tuple[bytes, bytes]:
+    client = Client()
+    client.force_login(user)
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+
+def _remove_role(username: str) -> None:
+    get_user_model().objects.get(username=username).groups.clear()
+
+
+def _destaff(username: str) -> None:
+    get_user_model().objects.filter(username=username).update(is_staff=False)
+
+
+def _log_out_everywhere(username: str) -> None:
+    from lighterweb.sessions import sessions_end_for
+
+    sessions_end_for(get_user_model().objects.get(username=username))
+
+
+@pytest.mark.parametrize(
+    "withdraw", [_remove_role, _destaff, _log_out_everywhere], ids=["role", "staff", "sessions"]
+)
+async def test_an_open_socket_is_closed_within_seconds_once_access_is_withdrawn(
+    settings, staff_cookie, bot, withdraw
+):
+    settings.DASHBOARD_ACCESS_RECHECK_SECONDS = 0.2
+    communicator = await _connected("/ws/dashboard/", staff_cookie)
+    await _next(communicator, "snapshot")
+
+    await database_sync_to_async(withdraw)("u-True-viewer")
+
+    while True:  # pushes may come first; the close must follow within the timeout
+        output = await communicator.receive_output(timeout=TIMEOUT_S)
+        if output["type"] == "websocket.close":
+            break
+    assert output["code"] == 4403
+
+
+IDLE_S = 12  # past channels_redis' 5 s blocking read, twice over
+
+
+@pytest.mark.slow
+async def test_an_idle_socket_stays_open_past_the_channel_layers_read_timeout(staff_cookie, bot):
+    # With redis-py 8, channels_redis' blocking read timed out after ~5 s idle: the consumer
+    # died and the server closed the socket with 1011. The socket must idle, then still push.
+    communicator = await _connected(f"/ws/bots/{bot.pk}/", staff_cookie)
+    await _next(communicator, "snapshot")
+
+    assert await communicator.receive_nothing(timeout=IDLE_S, interval=0.5)
+    await database_sync_to_async(_record_event)(bot, "still here")
+
+    assert (await _next(communicator, "event"))["message"] == "still here"
+    await communicator.disconnect()
+
+
+async def test_an_admin_session_without_its_second_factor_is_refused_when_required(settings):
+    settings.REQUIRE_2FA = True
+    cookie = await database_sync_to_async(_session_cookie)(is_staff=True, role="admin")
+    communicator = _communicator("/ws/dashboard/", ORIGIN, cookie)
+
+    connected, code = await communicator.connect(timeout=TIMEOUT_S)
+
+    assert (connected, code) == (False, 4403)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed"),
+    [
+        (b"http://localhost", b"localhost", True),
+        (b"http://localhost:8000", b"localhost:8000", True),
+        (b"http://localhost:8001", b"localhost:8000", False),
+        (b"https://localhost:8000", b"localhost:8000", False),
+        (b"http://localhost", b"localhost:8000", False),
+        (b"http://evil.example:8000", b"localhost:8000", False),
+        (b"null", b"localhost", False),
+        (b"http://localhost", b"evil.example", False),
+    ],
+    ids=[
+        "same",
+        "same with port",
+        "other port",
+        "other scheme",
+        "default port",
+        "other host",
+        "null origin",
+        "host not allowed",
+    ],
+)
+async def test_the_origin_must_match_scheme_host_and_port(staff_cookie, origin, host, allowed):
+    communicator = WebsocketCommunicator(
+        application, "/ws/dashboard/", headers=[(b"host", host), (b"origin", origin), staff_cookie]
+    )
+
+    connected, _ = await communicator.connect(timeout=TIMEOUT_S)
+
+    assert connected is allowed
+    if connected:
+        await communicator.disconnect()
+
+
+async def test_a_trusted_origin_is_allowed(settings, staff_cookie):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://lighter.example"]
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/dashboard/",
+        headers=[(b"host", b"localhost"), (b"origin", b"https://lighter.example"), staff_cookie],
+    )
+
+    connected, _ = await communicator.connect(timeout=TIMEOUT_S)
+
+    assert connected
     await communicator.disconnect()

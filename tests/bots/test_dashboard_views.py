@@ -10,7 +10,7 @@ from django.test import Client
 
 from bots import services
 from bots.models import BotEvent, GridBot
-from tests.lighterweb.factories import make_account, make_bot, make_market
+from tests.lighterweb.factories import make_account, make_bot, make_market, role_group
 
 pytestmark = pytest.mark.django_db
 
@@ -23,10 +23,13 @@ def _test_redis(settings, redis_url):  # type: ignore[no-untyped-def]
     settings.REDIS_URL = redis_url
 
 
-def _client(*, is_staff: bool, enforce_csrf: bool = False) -> Client:
+def _client(*, is_staff: bool, enforce_csrf: bool = False, role: str = "operator") -> Client:
     user = get_user_model().objects.create_user(
-        username=f"user-{is_staff}-{enforce_csrf}", password="pw-long-enough-1", is_staff=is_staff
+        username=f"user-{is_staff}-{enforce_csrf}-{role}",
+        password="pw-long-enough-1",
+        is_staff=is_staff,
     )
+    user.groups.add(role_group(role))
     client = Client(enforce_csrf_checks=enforce_csrf)
     client.force_login(user)
     return client
@@ -163,7 +166,7 @@ def test_emergency_stop_all_stops_every_active_bot(staff):
     for bot in bots:
         services.bot_start(bot, actor="test")
 
-    response = staff.post("/dashboard/emergency-stop/", {"confirmed": "1"}, **JSON)
+    response = staff.post("/dashboard/emergency-stop/", {"confirmed": "1", "scope": "all"}, **JSON)
 
     assert response.status_code == 200
     assert "2 bots stopped" in response.json()["detail"]
@@ -206,3 +209,43 @@ def test_cancel_all_with_an_unknown_account_is_not_found(staff):
     )
 
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("form", [{"confirmed": "1"}, {"confirmed": "1", "scope": "everything"}])
+def test_emergency_stop_all_without_scope_all_changes_nothing(staff, bot, form):
+    services.bot_start(bot, actor="test")
+
+    response = staff.post("/dashboard/emergency-stop/", form, **JSON)
+
+    assert response.status_code == 400
+    bot.refresh_from_db()
+    assert bot.desired_state == "running"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [{"confirmed": "1"}, {"confirmed": "1", "account_id": "", "market_id": ""}],
+    ids=["no fields", "blank fields"],
+)
+def test_cancel_all_without_a_scope_changes_nothing(staff, bot, form):
+    services.bot_start(bot, actor="test")
+
+    response = staff.post("/dashboard/cancel-all/", form, **JSON)
+
+    assert response.status_code == 400
+    bot.refresh_from_db()
+    assert bot.desired_state == "running"
+
+
+def test_cancel_all_of_everything_is_the_explicit_all_choice(staff, bot):
+    services.bot_start(bot, actor="test")
+
+    response = staff.post(
+        "/dashboard/cancel-all/",
+        {"confirmed": "1", "account_id": "all", "market_id": "all"},
+        **JSON,
+    )
+
+    assert response.status_code == 200
+    bot.refresh_from_db()
+    assert bot.desired_state == "paused"

@@ -5,6 +5,7 @@ import logging
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django.urls import reverse
 
 from bots.models import ExchangeAccount
@@ -125,3 +126,63 @@ def test_api_refuses_anonymous_callers_with_401_not_a_login_redirect(client):
 
 def test_argon2_is_the_password_hasher(admin_user):
     assert admin_user.password.startswith("argon2$")
+
+
+def test_debug_error_page_of_an_account_save_shows_no_key(admin_user, settings):
+    # A real fault while saving: the field-encryption key is not a Fernet key.
+    settings.DEBUG = True
+    settings.FIELD_ENCRYPTION_KEYS = ["not-a-fernet-key"]
+    client = Client(raise_request_exception=False)
+    client.force_login(admin_user)
+    api_key, eth_key = api_key_hex(), eth_key_hex()
+
+    response = client.post(
+        reverse("admin:bots_exchangeaccount_add"),
+        {
+            "name": "crashes",
+            "network": "paper",
+            "tier": "standard",
+            "api_private_key": api_key,
+            "eth_private_key": eth_key,
+        },
+    )
+
+    assert response.status_code == 500
+    assert "ImproperlyConfigured" in response.text  # the debug page, with its frames
+    _assert_absent(response.text, [api_key, eth_key, api_key[2:], eth_key[2:]])
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Token {raw}", "{raw}", "Basic {raw}", "Bearer {raw}x", "bearer  {raw}-wrong"],
+    ids=["token scheme", "no scheme", "basic scheme", "wrong token", "extra space"],
+)
+def test_api_auth_failures_never_log_the_credential(client, settings, caplog, header):
+    settings.DEBUG = True  # ninja's own bearer parsing logs the header whole in debug mode
+    caplog.set_level(logging.DEBUG)
+    raw = "lw_" + "s3cr3t" * 7
+
+    response = client.get("/api/status", headers={"Authorization": header.format(raw=raw)})
+
+    assert response.status_code == 401
+    assert caplog.records, "the logs were not captured"
+    _assert_absent(caplog.text, [raw, raw[3:20]])
+    for record in caplog.records:
+        _assert_absent(repr(record.args), [raw[3:20]])
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/dashboard/", "/api/docs", "/admin/login/"])
+def test_pages_carry_a_content_security_policy_without_inline_script(admin_client, path):
+    response = admin_client.get(path)
+
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self';" in policy or policy.endswith("script-src 'self'")
+    assert "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+
+
+def test_api_docs_load_swagger_ui_from_our_own_static_files(admin_client):
+    page = admin_client.get("/api/docs").text
+
+    assert "/static/vendor/swagger-ui-dist-" in page
+    assert "cdn" not in page.lower()

@@ -26,7 +26,7 @@ from bots.models import Fill, GridBot, Market, Order
 from lighterweb.redis_server import free_port
 from tests.bots.runner_support import GRID_SHAPES, account_on, sim_open_orders
 from tests.browser import live_stack
-from tests.lighterweb.factories import make_bot
+from tests.lighterweb.factories import make_bot, role_group
 
 
 def _browser_missing() -> str:
@@ -85,7 +85,8 @@ def site(stack_env: dict[str, str], simulator) -> Iterator[Site]:  # type: ignor
 
 @pytest.fixture
 def eth_bot(simulator, funded_account) -> GridBot:  # type: ignore[no-untyped-def]
-    get_user_model().objects.create_user(USERNAME, password=PASSWORD, is_staff=True)
+    operator = get_user_model().objects.create_user(USERNAME, password=PASSWORD, is_staff=True)
+    operator.groups.add(role_group("operator"))
     account = account_on(simulator, funded_account)
     shape = GRID_SHAPES["ETH"]
     return make_bot(

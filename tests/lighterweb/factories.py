@@ -72,3 +72,27 @@ def make_bot(account: ExchangeAccount, market: Market, **overrides: Any) -> Grid
     bot.full_clean()
     bot.save()
     return bot
+
+
+def make_user(username: str, *, role: str | None = None, staff: bool = True, **fields: Any) -> Any:
+    """A user (staff by default) in the role group `role` (viewer, operator, admin) if given."""
+    from django.contrib.auth.models import User
+
+    user = User.objects.create_user(
+        username, password="pw-for-tests-only", is_staff=staff, **fields
+    )
+    if role is not None:
+        user.groups.add(role_group(role))
+    return user
+
+
+def role_group(role: str) -> Any:
+    """The role's group; created again when a transactional test's flush removed the migration's."""
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    from lighterweb.roles import groups_sync
+
+    if not Group.objects.filter(name=role).exists():
+        groups_sync(apps)
+    return Group.objects.get(name=role)

@@ -41,11 +41,34 @@ def test_healthz_needs_no_login_and_reports_every_part(client, settings, redis_u
     assert body["redis"]["ok"] is True
 
 
-def test_healthz_without_workers_is_degraded_with_503(client, settings, redis_url):
+def test_anonymous_healthz_tells_neither_host_name_nor_database_vendor(client, settings, redis_url):
+    _point_at(settings, _celery_url(redis_url))
+
+    body = client.get("/healthz").json()
+
+    assert {name: set(part) for name, part in body.items() if name != "status"} == {
+        "database": {"ok"},
+        "redis": {"ok"},
+        "celery": {"ok"},
+        "beat": {"ok"},
+    }
+    assert connection.vendor not in str(body)
+
+
+def test_staff_get_the_details(admin_client, settings, redis_url):
+    _point_at(settings, _celery_url(redis_url))
+
+    body = admin_client.get("/healthz").json()
+
+    assert body["database"]["vendor"] == connection.vendor
+    assert "workers" in body["celery"]
+
+
+def test_healthz_without_workers_is_degraded_with_503(admin_client, settings, redis_url):
     _point_at(settings, _celery_url(redis_url))
     redis.Redis.from_url(_celery_url(redis_url)).delete(settings.BEAT_HEARTBEAT_KEY)
 
-    response = client.get("/healthz")
+    response = admin_client.get("/healthz")
 
     assert response.status_code == 503
     body = response.json()
@@ -83,7 +106,7 @@ def test_stale_beat_heartbeat_is_reported_not_ok(settings, redis_url):
 # worker-kill test; see the session note).
 @pytest.mark.slow
 @pytest.mark.isolated
-def test_healthz_is_ok_with_a_real_worker_and_beat(client, settings, redis_url, tmp_path):
+def test_healthz_is_ok_with_a_real_worker_and_beat(admin_client, settings, redis_url, tmp_path):
     url = _celery_url(redis_url)
     _point_at(settings, url)
     redis.Redis.from_url(url).flushdb()
@@ -124,7 +147,7 @@ def test_healthz_is_ok_with_a_real_worker_and_beat(client, settings, redis_url, 
         deadline = time.monotonic() + 120
         body: dict = {}
         while time.monotonic() < deadline:
-            response = client.get("/healthz")
+            response = admin_client.get("/healthz")
             body = response.json()
             if response.status_code == 200:
                 break

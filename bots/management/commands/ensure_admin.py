@@ -31,6 +31,11 @@ class Command(BaseCommand):
         username = os.environ.get("ADMIN_USERNAME", "admin")
         password = os.environ.get("ADMIN_PASSWORD", "")
         generated = False
+        if password:
+            try:
+                validate_password(password)
+            except ValidationError as exc:
+                raise CommandError(f"ADMIN_PASSWORD is too weak: {' '.join(exc.messages)}") from exc
         if not password and sys.stdin.isatty():
             password = self._prompt(username)
         if not password:

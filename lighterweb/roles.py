@@ -1,0 +1,102 @@
+"""Roles: *viewer*, *operator* and *admin* as Django groups holding model permissions.
+
+- viewer: reads everything (every bots model, the audit log), and manages its own API tokens
+  (a token carries its user's permissions, so it can never do more than its owner).
+- operator: a viewer who also controls bots (start, pause, stop, emergency stop, cancel-all:
+  `bots.control_bot`) and creates, edits and deletes them.
+- admin: an operator who also manages exchange accounts and their keys (and unlocks them),
+  users, groups and everyone's tokens.
+
+The admin, the API, the dashboard views and the websocket all ask `user.has_perm(...)` for the
+same permission names (bots.permissions), so a role means the same thing everywhere. Being staff
+is still required to log in at all. Superusers have every permission.
+
+`groups_sync` is run by a data migration and may be run again (idempotent): it sets each group's
+permissions to exactly this table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+VIEWER = "viewer"
+OPERATOR = "operator"
+ADMIN = "admin"
+
+_BOTS_MODELS = (
+    "exchangeaccount",
+    "market",
+    "gridbot",
+    "order",
+    "fill",
+    "fundingpayment",
+    "botevent",
+)
+_OWN_TOKENS = ("lighterweb.add_apitoken", "lighterweb.change_apitoken", "lighterweb.view_apitoken")
+
+VIEWER_PERMISSIONS: tuple[str, ...] = (
+    *(f"bots.view_{model}" for model in _BOTS_MODELS),
+    *_OWN_TOKENS,
+)
+OPERATOR_PERMISSIONS: tuple[str, ...] = (
+    *VIEWER_PERMISSIONS,
+    "bots.control_bot",
+    "bots.add_gridbot",
+    "bots.change_gridbot",
+    "bots.delete_gridbot",
+)
+ADMIN_PERMISSIONS: tuple[str, ...] = (
+    *OPERATOR_PERMISSIONS,
+    "bots.add_exchangeaccount",
+    "bots.change_exchangeaccount",
+    "bots.delete_exchangeaccount",
+    "bots.unlock_account",
+    "lighterweb.delete_apitoken",
+    "lighterweb.view_auditentry",
+    # Unlock a locked-out login (django-axes) and remove a lost authenticator (django-otp).
+    "axes.view_accessattempt",
+    "axes.delete_accessattempt",
+    "axes.view_accesslog",
+    "axes.view_accessfailurelog",
+    "otp_totp.view_totpdevice",
+    "otp_totp.delete_totpdevice",
+    *(
+        f"auth.{action}_{model}"
+        for model in ("user", "group")
+        for action in ("add", "change", "delete", "view")
+    ),
+)
+
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    VIEWER: VIEWER_PERMISSIONS,
+    OPERATOR: OPERATOR_PERMISSIONS,
+    ADMIN: ADMIN_PERMISSIONS,
+}
+
+
+def groups_sync(apps: Any, extra: dict[str, tuple[str, ...]] | None = None) -> None:
+    """Create the role groups and give each exactly its permissions (from a migration's `apps`).
+
+    Permissions are normally created after all migrations ran (post_migrate); they are created
+    here first, so a fresh database gets complete groups from its first migrate.
+    """
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        # create_permissions skips apps without a models module, as migration states have.
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = models_module
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    for role, names in ROLE_PERMISSIONS.items():
+        wanted = (*names, *(extra or {}).get(role, ()))
+        group, _ = group_model.objects.get_or_create(name=role)
+        permissions = []
+        for name in wanted:
+            app_label, codename = name.split(".", 1)
+            permissions.append(
+                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(permissions)

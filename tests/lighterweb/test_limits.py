@@ -1,0 +1,104 @@
+"""One request cannot take the web process down: oversized bodies are 413 before Django reads
+them, deeply nested JSON is 422 unparsed, unknown websocket paths close cleanly."""
+
+# ruff: noqa: F811 - pytest fixtures imported from tests.bots.api_helpers
+from __future__ import annotations
+
+import json
+
+import pytest
+from channels.testing import HttpCommunicator, WebsocketCommunicator
+
+from lighterweb.asgi import application
+from lighterweb.limits import JSON_MAX_DEPTH, json_depth_exceeds
+from tests.bots.api_helpers import api, staff  # noqa: F401 - fixtures
+
+HOST = [(b"host", b"127.0.0.1:8000")]
+
+
+async def _post(body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> dict:
+    communicator = HttpCommunicator(
+        application,
+        "POST",
+        "/api/bots",
+        body=body,
+        headers=[*HOST, (b"content-type", b"application/json"), *(headers or [])],
+    )
+    return await communicator.get_response(timeout=10)
+
+
+async def test_a_body_over_the_limit_is_413_before_django_reads_it(settings):
+    settings.REQUEST_BODY_MAX_BYTES = 1000
+
+    response = await _post(b"x" * 5000)
+
+    assert response["status"] == 413
+    assert json.loads(response["body"])["code"] == "too_large"
+
+
+async def test_a_chunked_body_over_the_limit_is_413(settings):
+    settings.REQUEST_BODY_MAX_BYTES = 1000
+    communicator = HttpCommunicator(application, "POST", "/api/bots", body=b"", headers=HOST)
+    # Two chunks with no Content-Length: the limit is counted as the body streams in.
+    await communicator.send_input({"type": "http.request", "body": b"[" * 600, "more_body": True})
+    await communicator.send_input({"type": "http.request", "body": b"[" * 600, "more_body": True})
+
+    start = await communicator.receive_output(timeout=10)
+
+    assert start["status"] == 413
+    await communicator.wait(timeout=10)
+
+
+async def test_a_body_under_the_limit_reaches_the_api(settings):
+    settings.REQUEST_BODY_MAX_BYTES = 1000
+
+    response = await _post(b"{}" + b" " * 900)
+
+    # Anonymous: the API itself answers 401, so the body got through the limit.
+    assert response["status"] == 401
+
+
+def test_default_limit_makes_a_5mb_body_a_413():
+    from django.conf import settings
+
+    assert settings.REQUEST_BODY_MAX_BYTES < 5 * 1024 * 1024
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == settings.REQUEST_BODY_MAX_BYTES
+
+
+@pytest.mark.django_db
+def test_deeply_nested_json_is_422_without_parsing_it(api):
+    response = api.client.post(
+        "/api/bots",
+        data=b"[" * 100_000 + b"]" * 100_000,
+        content_type="application/json",
+        headers=api.headers,
+    )
+
+    assert response.status_code == 422
+    assert f"deeper than {JSON_MAX_DEPTH} levels" in response.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("text", "too_deep"),
+    [
+        ('{"a": 1}', False),
+        ("[" * JSON_MAX_DEPTH + "]" * JSON_MAX_DEPTH, False),
+        ("[" * (JSON_MAX_DEPTH + 1) + "]" * (JSON_MAX_DEPTH + 1), True),
+        ('{"name": "' + "[" * 500 + '"}', False),
+        ('{"name": "a\\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}', False),
+        ('{"a": {"b": {"c": [' + "{}," * 1000 + "{}]}}}", False),
+    ],
+    ids=["flat", "at the limit", "over the limit", "brackets in a string", "escaped quote", "wide"],
+)
+def test_json_depth_counts_nesting_not_brackets_in_strings(text, too_deep):
+    assert json_depth_exceeds(text.encode()) is too_deep
+
+
+async def test_an_unknown_websocket_path_closes_with_4404_not_a_server_error():
+    communicator = WebsocketCommunicator(
+        application, "/ws/no-such-thing/", headers=[*HOST, (b"origin", b"http://127.0.0.1:8000")]
+    )
+
+    connected, code = await communicator.connect(timeout=10)
+
+    assert (connected, code) == (False, 4404)
