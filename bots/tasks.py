@@ -99,8 +99,9 @@ def accounts_refresh_task() -> dict[int, str]:
     return accounts.accounts_refresh_active()
 
 
-def bots_resume() -> list[int]:
-    """A worker started: queue the bots a worker shutdown ended (called on `worker_ready`)."""
+@shared_task(name="bots.tasks.resume_bots_task", ignore_result=True)  # type: ignore[untyped-decorator]
+def resume_bots_task() -> list[int]:
+    """A worker started (sent on `worker_ready`): queue the bots a worker shutdown ended."""
     client = _redis()
     try:
         waiting = resume_take(client)

@@ -108,7 +108,6 @@ def _end_runners_on_shutdown(sender: Any = None, **kwargs: Any) -> None:
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _resume_bots_on_start(sender: Any = None, **kwargs: Any) -> None:
-    # Bots a worker shutdown ended wait for the next worker: queue them now.
-    from bots.tasks import bots_resume
-
-    bots_resume()
+    # Bots a worker shutdown ended wait for the next worker: queue them now (by name: the
+    # project's Celery app never imports the bots app's modules).
+    app.send_task("bots.tasks.resume_bots_task", queue="bots")
