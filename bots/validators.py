@@ -69,6 +69,25 @@ def grid_shape_errors(step: Decimal | None, levels: int | None) -> FieldErrors:
     return errors
 
 
+def level_price_errors(
+    *, arithmetic: bool, step: Decimal | None, levels: int | None, last_price: Decimal | None
+) -> FieldErrors:
+    """An arithmetic grid around the market's price must keep its lowest buy above zero (a
+    geometric one always does); the exchange refuses an order at a price <= 0."""
+    if not arithmetic or step is None or levels is None or not last_price or step <= 0:
+        return {}
+    lowest = last_price - step * levels
+    if lowest > 0:
+        return {}
+    return {
+        "step": (
+            f"With a step of {step} and {levels} levels per side around the current price "
+            f"{last_price}, the lowest buy would sit at {lowest} (<= 0). Use a step below "
+            f"{last_price / levels} or fewer levels."
+        )
+    }
+
+
 def max_open_orders_errors(max_open_orders: int | None, levels: int | None) -> FieldErrors:
     """A full grid has 2 x levels resting orders; a cap below that could never be met."""
     if max_open_orders is None or levels is None:

@@ -203,6 +203,8 @@ PAPER_SIM_STATE = env.path("PAPER_SIM_STATE", default=VAR_DIR / "sim-state.json"
 # Bot runners: a lease lives this long without a heartbeat; the supervisor restarts a bot that
 # should run once its lease is gone and it has had this long to start.
 BOT_LEASE_TTL_SECONDS = env.float("BOT_LEASE_TTL_SECONDS", default=15.0)
+# A bot whose every placement the exchange refuses for this long ends in error with the reason.
+BOT_REFUSED_GIVE_UP_SECONDS = env.float("BOT_REFUSED_GIVE_UP_SECONDS", default=60.0)
 BOT_START_GRACE_SECONDS = env.float("BOT_START_GRACE_SECONDS", default=30.0)
 
 # Alerts and metrics (bots/notify). Telegram's API base is a setting so tests can use a local fake.

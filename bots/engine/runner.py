@@ -68,6 +68,7 @@ RECONCILE_SECONDS = 60.0
 FIRST_BOOK_TIMEOUT_S = 20.0
 # After a refused batch, wait before planning again instead of hammering the exchange.
 REFUSED_BACKOFF_S = 5.0
+
 DEAD_MANS_SWITCH_REARM_S = 60.0
 STOP_VERIFY_TIMEOUT_S = 10.0
 SETTINGS_VERIFY_TIMEOUT_S = 10.0
@@ -105,6 +106,7 @@ class BotRunner:
         self.events: asyncio.Queue[StreamEvent | Command | Shutdown] = asyncio.Queue()
         self.reconcile_due = True
         self._refused_until = 0.0
+        self._refused_since: float | None = None
         self._next_heartbeat = 0.0
         self._next_reconcile = 0.0
         self._next_dms = 0.0
@@ -593,11 +595,22 @@ class BotRunner:
         try:
             tickets = await self.client.replace_orders(self.market_id, cancels, requests)
         except RejectedError as exc:
-            self._refused_until = time.monotonic() + REFUSED_BACKOFF_S
+            now = time.monotonic()
+            self._refused_until = now + REFUSED_BACKOFF_S
             self.orders.cancelling.difference_update(cancels)
             await db(recording.orders_refused)(self.bot, self.fence, rows, str(exc))
             self.orders.track(rows)
             await self.event("batch_refused", str(exc), EventLevel.ERROR, centre=state.centre)
+            if self._refused_since is None:
+                self._refused_since = now
+            elif now - self._refused_since >= settings.BOT_REFUSED_GIVE_UP_SECONDS:
+                # Refusing everything for a minute is not weather: say why and stop, cleanly.
+                since = now - self._refused_since
+                reason = f"every placement refused for {since:.0f}s: {exc}"
+                await self.event("refused_error", reason, EventLevel.ERROR)
+                await self.stop_orders(reason)
+                await self.update(status=BotStatus.ERROR, status_message=reason[:500])
+                self.finished = BotStatus.ERROR
             return
         except TransientError as exc:
             # Retried by the client already; whether the batch executed is unknown. The intents
@@ -609,6 +622,7 @@ class BotRunner:
             await self.event("send_failed", str(exc), EventLevel.WARNING, centre=state.centre)
             return
         self.sends += 1
+        self._refused_since = None
         if self.on_accepted is not None:
             self.on_accepted([r.client_order_index for r in rows])
         hashes = {t.client_order_index: t.tx_hash for t in tickets}

@@ -150,6 +150,12 @@ class GridBot(models.Model):
                 last_price=market.last_price,
             )
             errors |= validators.leverage_errors(self.leverage, market.max_leverage)
+            errors |= validators.level_price_errors(
+                arithmetic=self.spacing_mode == SpacingMode.ARITHMETIC,
+                step=self.step,
+                levels=self.levels_per_side,
+                last_price=market.last_price,
+            )
             if self.account_id and self.account.network != market.network:
                 errors["market"] = "This market belongs to another network than the account."
         else:

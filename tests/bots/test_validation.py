@@ -41,6 +41,12 @@ INVALID_BOTS = [
     ("stop loss negative", {"stop_loss_price": D("-1")}, {}, "stop_loss_price"),
     ("take profit zero", {"take_profit_price": D("0")}, {}, "take_profit_price"),
     (
+        "arithmetic levels reaching zero (step 1000 x 5 levels around 3000)",
+        {"step": D("1000"), "levels_per_side": 5},
+        {"last_price": D("3000")},
+        "step",
+    ),
+    (
         "take profit not above stop loss",
         {"stop_loss_price": D("3000"), "take_profit_price": D("3000")},
         {},
@@ -61,6 +67,16 @@ VALID_BOTS = [
     ("leverage at market max", {"leverage": D("50")}, {}),
     ("no last price checks own unit only", {"size": D("0.005")}, {"last_price": None}),
     ("geometric percent step", {"spacing_mode": "geometric", "step": D("0.5")}, {}),
+    (
+        "arithmetic lowest buy just above zero",
+        {"step": D("599"), "levels_per_side": 5},
+        {"last_price": D("3000")},
+    ),
+    (
+        "geometric never reaches zero",
+        {"spacing_mode": "geometric", "step": D("30"), "levels_per_side": 5},
+        {"last_price": D("3000")},
+    ),
     ("exits in order", {"stop_loss_price": D("3000"), "take_profit_price": D("5000")}, {}),
 ]
 

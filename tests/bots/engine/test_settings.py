@@ -73,3 +73,19 @@ async def test_a_leverage_the_exchange_refuses_puts_the_bot_in_error_before_any_
     row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
     assert "leverage" in row.status_message
     assert sim_open_orders(simulator, funded_account.index, 0) == []
+
+
+async def test_a_bot_whose_every_placement_is_refused_ends_in_error_with_the_reason(
+    settings, simulator, funded_account
+):
+    settings.BOT_REFUSED_GIVE_UP_SECONDS = 0.5  # a minute in production
+    account = await sync_to_async(account_on)(simulator, funded_account)
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=2)
+    # Stored by hand past the form's checks: the venue refuses such a ladder on every try.
+    await sync_to_async(lambda: GridBot.objects.filter(pk=bot.pk).update(step=Decimal("2000")))()
+    (_runner,), (task,) = await start_runners([bot])
+
+    assert await finish(task, timeout_s=60) == "error"
+    row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
+    assert row.status == "error" and "refused" in row.status_message
+    assert sim_open_orders(simulator, funded_account.index, 0) == []
