@@ -166,7 +166,10 @@ class BotRunner:
     async def run(self) -> str:
         """Run until stopped (returns the final status) or the lease is lost (raises)."""
         # A fresh start (also after waiting out the exchange): nothing queued, all timers due.
-        self.events = asyncio.Queue()
+        # (The same queue object: a shutdown put there while waiting must still end the run.)
+        stale = [self.events.get_nowait() for _ in range(self.events.qsize())]
+        if any(isinstance(event, Shutdown) for event in stale):
+            return await self.shut_down()
         self.reconcile_due = True
         self._next_heartbeat = self._next_reconcile = self._next_dms = self._next_control = 0.0
         async with self.bot.account.client() as client:
@@ -428,7 +431,11 @@ class BotRunner:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            await asyncio.sleep(min(remaining, HEARTBEAT_SECONDS))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, HEARTBEAT_SECONDS)):
+                    # Only a shutdown matters while waiting; the next run starts afresh.
+                    if isinstance(await self.events.get(), Shutdown):
+                        return await self.shut_down()
 
     async def halt(self, reason: str) -> str:
         """Stop placing for good: cancel the bot's orders (verified) and end in error with the
