@@ -170,7 +170,9 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def emergency_stop(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
         self._act(request, queryset, services.bot_emergency_stop, "Emergency stop requested")
 
-    @admin.action(description="Cancel all orders (keep the bot's state)", permissions=["control"])
+    @admin.action(
+        description="Cancel all orders (verified; the bot is left paused)", permissions=["control"]
+    )
     def cancel_all(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
         self._act(request, queryset, services.bot_cancel_all, "Cancel all requested")
 

@@ -13,11 +13,14 @@ Account actions live in `bots.accounts` and are re-exported here.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from bots.accounts import (
@@ -241,6 +244,7 @@ def bot_emergency_stop(bot: GridBot, *, actor: str) -> GridBot:
         data={"cancel_orders": True, "cancel_all": True},
         extra={"cancel_all_requested_at": timezone.now()},
     )
+    _stood_down([bot.pk])
     report = controls.account_cancel_all(bot.account, bot.market.market_id)
     _report_cancel(bot, report, actor)
     _cancel_unless_runner_alive(bot.pk, f"emergency stop by {actor}")
@@ -249,16 +253,23 @@ def bot_emergency_stop(bot: GridBot, *, actor: str) -> GridBot:
 
 
 def bot_cancel_all(bot: GridBot, *, actor: str) -> GridBot:
-    """Cancel all the bot's resting orders without changing its desired state.
+    """Cancel all the bot's resting orders (verified) and leave it paused.
 
-    Meant for a paused bot (a running one would place its grid again).
+    A running bot is paused in the same write, so it places nothing again until the operator
+    resumes it with Start (it used to place its grid again 20 ms after the cancels).
     """
     with transaction.atomic():
-        GridBot.objects.filter(pk=bot.pk).update(
-            cancel_all_requested_at=timezone.now(), updated_at=timezone.now()
-        )
+        changes: dict[str, Any] = {
+            "cancel_all_requested_at": timezone.now(),
+            "updated_at": timezone.now(),
+        }
+        if bot.desired_state == DesiredState.RUNNING:
+            changes["desired_state"] = DesiredState.PAUSED
+        GridBot.objects.filter(pk=bot.pk).update(**changes)
         bot.refresh_from_db()
-        event_record(bot, "cancel_all", f"cancel all requested by {actor}")
+        broadcast.bot_changed(bot)
+        paused = " (the bot is paused: Start resumes it)" if "desired_state" in changes else ""
+        event_record(bot, "cancel_all", f"cancel all requested by {actor}{paused}")
         bot_id = bot.pk
         transaction.on_commit(lambda: command_publish(bot_id, "cancel_all"))
         transaction.on_commit(lambda: _cancel_unless_runner_alive(bot.pk, f"cancel all by {actor}"))
@@ -266,6 +277,31 @@ def bot_cancel_all(bot: GridBot, *, actor: str) -> GridBot:
 
 
 # -- exchange-wide controls ---------------------------------------------------------------------
+
+# How long an account-wide cancel waits for the live runners in its scope to stop planning.
+STAND_DOWN_TIMEOUT_S = 3.0
+_STANDING_DOWN = threading.Event()  # never set: a wait that nothing interrupts
+
+
+def _stood_down(bot_ids: list[int], *, until_cancelled: bool = False) -> bool:
+    """Wait (bounded) until the live runners of `bot_ids` took their pause or stop (and, with
+    `until_cancelled`, finished cancelling their own orders), so an account-wide cancel does not
+    race a runner that would place its grid again; False when one did not answer in time (the
+    cancel goes ahead, and the runner's own stop verifies it)."""
+    deadline = time.monotonic() + STAND_DOWN_TIMEOUT_S
+    while True:
+        alive = [bot_id for bot_id in bot_ids if _runner_alive(bot_id)]
+        busy = Q(status__in=[BotStatus.RUNNING, BotStatus.STARTING])
+        if until_cancelled:
+            busy |= Q(status=BotStatus.STOPPING) | Q(cancel_all_requested_at__isnull=False)
+        planning = GridBot.objects.filter(busy, pk__in=alive).exists()
+        if not planning:
+            return True
+        if time.monotonic() >= deadline:
+            logger.warning("bots %s still planning after %ss; cancelling anyway", alive,
+                           STAND_DOWN_TIMEOUT_S)  # fmt: skip
+            return False
+        _STANDING_DOWN.wait(0.05)
 
 
 def _report_cancel(bot: GridBot, report: CancelReport, actor: str) -> None:
@@ -301,6 +337,7 @@ def emergency_stop_all(*, actor: str) -> EmergencyReport:
             data={"cancel_orders": True, "cancel_all": True, "scope": "everything"},
         )
         report.bots_stopped.append(bot.pk)
+    _stood_down(report.bots_stopped)
     for account in ExchangeAccount.objects.all():
         if controls.account_can_sign(account):
             report.cancels.append(controls.account_cancel_all(account, None))
@@ -320,17 +357,18 @@ def cancel_all(
 ) -> list[CancelReport]:
     """Cancel every open order of one account or all, in one market or all, verified.
 
-    Running bots in that scope are paused first, else they would place their grids again;
-    they keep their positions and resume with Start.
+    Running bots in that scope are paused and cancel their own orders first (verified, so they
+    neither report them missing nor place them again); the account-wide cancel then takes
+    whatever is left. The bots keep their positions and resume with Start.
     """
     accounts = [account] if account is not None else list(ExchangeAccount.objects.all())
     bots = GridBot.objects.filter(desired_state=DesiredState.RUNNING, account__in=accounts)
     if market is not None:
         bots = bots.filter(market=market)
-    for bot in bots.select_related("account", "market"):
-        _set_desired_state(
-            bot, DesiredState.PAUSED, kind="pause", actor=actor, data={"reason": "cancel all"}
-        )
+    scoped = [
+        bot_cancel_all(bot, actor=actor).pk for bot in bots.select_related("account", "market")
+    ]
+    _stood_down(scoped, until_cancelled=True)
     reports = []
     for target in accounts:
         if market is not None and market.network != target.network:

@@ -36,12 +36,12 @@ def test_emergency_stop_requests_cancel_all_from_any_state(api, bot):
     assert row["cancel_all_requested_at"] is not None
 
 
-def test_cancel_all_keeps_the_desired_state(api, bot):
+def test_cancel_all_leaves_a_running_bot_paused(api, bot):
     api.post(f"/api/bots/{bot.pk}/start")
 
     row = api.post(f"/api/bots/{bot.pk}/cancel-all").json()["bots"][0]
 
-    assert row["desired_state"] == "running"
+    assert row["desired_state"] == "paused"
     assert row["cancel_all_requested_at"] is not None
 
 
@@ -152,14 +152,14 @@ def test_cancel_all_refuses_scope_all_combined_with_an_account(api, account):
     assert "account_id" in response.json()["errors"][0]["message"]
 
 
-def test_cancel_all_of_one_bot_requests_its_cancel_and_keeps_its_state(api, bot):
+def test_cancel_all_of_one_bot_requests_its_cancel_and_pauses_it(api, bot):
     api.post(f"/api/bots/{bot.pk}/start")
 
     response = api.post("/api/cancel-all", {"bot_id": bot.pk})
 
     assert response.status_code == 200
     [row] = response.json()["bots"]
-    assert row["desired_state"] == "running"
+    assert row["desired_state"] == "paused"
     assert row["cancel_all_requested_at"] is not None
 
 

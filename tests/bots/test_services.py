@@ -60,13 +60,15 @@ def test_emergency_stop_works_from_any_state_and_requests_cancel_all(bot):
     assert BotEvent.objects.get(bot=bot, kind="emergency_stop").data["cancel_all"] is True
 
 
-def test_cancel_all_keeps_the_desired_state(bot):
+def test_cancel_all_leaves_a_running_bot_paused_and_says_so(bot):
     services.bot_start(bot, actor="a")
 
     services.bot_cancel_all(bot, actor="a")
 
     bot.refresh_from_db()
-    assert bot.desired_state == "running"
+    assert bot.desired_state == "paused"
+    event = bot.events.filter(kind="cancel_all").get()
+    assert "paused" in event.message
     assert bot.cancel_all_requested_at is not None
 
 
