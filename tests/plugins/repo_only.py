@@ -58,18 +58,37 @@ def _editable_install_roots() -> list[str]:
     return roots
 
 
+def _forbidden_parent() -> str | None:
+    """The folder the checkout sits in: everything else in it (a `shared/` beside the clone, the
+    very thing a fresh clone lacks) is outside, even when that folder is under the temp dir (a
+    clone in /tmp/x/). Not when the checkout sits directly in the temp dir or the file system
+    root: then its siblings cannot be told from the temp files tests make."""
+    parent = _real(str(ROOT.parent))
+    return None if parent in (_real(tempfile.gettempdir()), "/") else parent
+
+
 class OutsideOpens:
     """Paths outside the allowed roots that this process opened or listed, in order."""
 
-    def __init__(self, roots: Iterable[str], files: Iterable[str] = ()) -> None:
+    def __init__(
+        self, roots: Iterable[str], files: Iterable[str] = (), *, beside: str | None = None
+    ) -> None:
         self.roots = tuple(roots)
         self.files = frozenset(files)
+        self.beside = beside
+        self.checkout = _real(str(ROOT))
         self._seen: list[str] = []
         self._lock = threading.Lock()
 
     def allowed(self, path: str) -> bool:
         if path in self.files:
             return True
+        if (
+            self.beside is not None
+            and _under(path, self.beside)
+            and not _under(path, self.checkout)
+        ):
+            return False
         return any(path == root or path.startswith(root.rstrip("/") + "/") for root in self.roots)
 
     def audit(self, event: str, args: tuple[Any, ...]) -> None:
@@ -102,7 +121,15 @@ class OutsideOpens:
             return seen
 
 
-GUARD = OutsideOpens(_allowed_roots(), (_real(os.path.expanduser(f)) for f in LIBRARY_USER_FILES))
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+GUARD = OutsideOpens(
+    _allowed_roots(),
+    (_real(os.path.expanduser(f)) for f in LIBRARY_USER_FILES),
+    beside=_forbidden_parent(),
+)
 sys.addaudithook(GUARD.audit)
 
 
