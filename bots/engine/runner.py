@@ -73,6 +73,8 @@ DEAD_MANS_SWITCH_REARM_S = 60.0
 STOP_VERIFY_TIMEOUT_S = 10.0
 SETTINGS_VERIFY_TIMEOUT_S = 10.0
 POSITION_RECHECK_S = 2.0
+# A batch not confirmed by the stream this long after its send is checked against the exchange.
+CONFIRM_AFTER_S = 3.0
 # Waiting out an unreachable or failing exchange: first wait, doubling up to the last one.
 WEATHER_FIRST_S = 2.0
 WEATHER_MAX_S = 30.0
@@ -107,6 +109,7 @@ class BotRunner:
         self.reconcile_due = True
         self._refused_until = 0.0
         self._refused_since: float | None = None
+        self._confirm_at: float | None = None
         self._next_heartbeat = 0.0
         self._next_reconcile = 0.0
         self._next_dms = 0.0
@@ -379,6 +382,20 @@ class BotRunner:
             self._check_position(found.position)
         self.tell([PositionSet(self.leg, found.position)])
         self.orders.reset(found.active)
+        now = time.monotonic()
+        zombies = self.orders.zombies(now - CONFIRM_AFTER_S)
+        if zombies:
+            await self.event(
+                "cancel_unconfirmed",
+                f"{len(zombies)} cancels accepted but never executed: the orders still rest; "
+                "counted as working again and cancelled again if unwanted",
+                EventLevel.WARNING,
+                client_order_indexes=zombies,
+            )
+        if self.orders.unconfirmed(now - CONFIRM_AFTER_S) and self._confirm_at is None:
+            # Intents the exchange never saw resolve after a grace period: look again soon
+            # rather than at the next slow reconcile, so their levels are not left empty.
+            self._confirm_at = now + CONFIRM_AFTER_S
         return found
 
     def _check_position(self, position: Decimal) -> None:
@@ -499,6 +516,11 @@ class BotRunner:
             if self.lease is not None and not await asyncio.to_thread(self.lease.renew):
                 raise LeaseLost(f"bot {self.bot.pk}: lease renewal refused")
             await self.update(heartbeat_at=timezone.now())
+        if self._confirm_at is not None and now >= self._confirm_at:
+            self._confirm_at = None
+            if self.orders.unconfirmed(now - CONFIRM_AFTER_S):
+                # A batch accepted but not (fully) executed: the exchange is the truth.
+                self.reconcile_due = True
         if self.reconcile_due or now >= self._next_reconcile:
             self.reconcile_due = False
             self._next_reconcile = now + RECONCILE_SECONDS
@@ -531,7 +553,7 @@ class BotRunner:
                 return
             if time.monotonic() >= deadline:
                 raise ExchangeError(f"{self.symbol}: {len(ours)} orders still open after stop")
-            self.orders.cancelling.update(ours)
+            self.orders.sent([], ours, time.monotonic())
             await self.client.replace_orders(self.market_id, ours, [])
             self.sends += 1
             # The stream reports the cancels within milliseconds; REST then confirms.
@@ -588,7 +610,11 @@ class BotRunner:
             return
         rows = await db(recording.order_intents_create)(self.bot, self.fence, creates, **run_state)
         self.orders.track(rows)
-        self.orders.cancelling.update(cancels)
+        now = time.monotonic()
+        self.orders.sent([r.client_order_index for r in rows], cancels, now)
+        if self._confirm_at is None:
+            # The stream confirms a batch within milliseconds; look again in a few seconds.
+            self._confirm_at = now + CONFIRM_AFTER_S
         requests = [
             OrderRequest(
                 OrderSide(row.side),

@@ -43,6 +43,42 @@ class WorkingOrders:
     ended: OrderedDict[int, LiveOrder] = field(default_factory=OrderedDict)
     # Ended orders whose end we asked for (a cancel of ours): their end is no surprise.
     ended_by_us: set[int] = field(default_factory=set)
+    # When each live order's create, and each cancel, was last sent (monotonic seconds).
+    sent_at: dict[int, float] = field(default_factory=dict)
+    cancel_sent_at: dict[int, float] = field(default_factory=dict)
+
+    def sent(self, creates: Iterable[int], cancels: Iterable[int], now: float) -> None:
+        """A batch went out: note when, to check it was confirmed (`unconfirmed`)."""
+        for index in creates:
+            self.sent_at[index] = now
+        for index in cancels:
+            self.cancelling.add(index)
+            self.cancel_sent_at[index] = now
+
+    def unconfirmed(self, before: float) -> list[int]:
+        """Orders sent before `before` that the exchange has not confirmed: creates still
+        intent/pending, cancels of orders still live."""
+        creates = [
+            i
+            for i, o in self.live.items()
+            if o.status in ("intent", "pending") and self.sent_at.get(i, before) < before
+        ]
+        cancels = [i for i in self.cancelling if self.cancel_sent_at.get(i, before) < before]
+        return creates + cancels
+
+    def zombies(self, before: float) -> list[int]:
+        """Cancels sent before `before` whose orders the exchange still lists as resting: the
+        cancel was accepted but never executed. They are working again (so no second order is
+        placed at their level) and the next plan cancels them again if still unwanted."""
+        stale = [
+            i
+            for i in self.cancelling
+            if i in self.live and self.cancel_sent_at.get(i, before) < before
+        ]
+        for index in stale:
+            self.cancelling.discard(index)
+            self.cancel_sent_at.pop(index, None)
+        return stale
 
     def track(self, rows: Iterable[Order]) -> None:
         """Mirror Order rows (terminal rows leave the live set)."""
@@ -62,11 +98,15 @@ class WorkingOrders:
         self.filled = {}
         self.track(rows)
         self.cancelling &= set(self.live)
+        self.sent_at = {i: t for i, t in self.sent_at.items() if i in self.live}
+        self.cancel_sent_at = {i: t for i, t in self.cancel_sent_at.items() if i in self.cancelling}
 
     def forget(self, index: int) -> None:
         """An order left the book: out of the live set, kept a while among the ended."""
         order = self.live.pop(index, None)
         self.filled.pop(index, None)
+        self.sent_at.pop(index, None)
+        self.cancel_sent_at.pop(index, None)
         if index in self.cancelling:
             self.cancelling.discard(index)
             self.ended_by_us.add(index)
@@ -92,5 +132,6 @@ class WorkingOrders:
 
     def held(self) -> int:
         """How many per-order entries are held (bounded; the tests check it)."""
-        held = (self.live, self.filled, self.cancelling, self.ended, self.ended_by_us)
+        held = (self.live, self.filled, self.cancelling, self.ended, self.ended_by_us,
+                self.sent_at, self.cancel_sent_at)  # fmt: skip
         return sum(len(part) for part in held)
