@@ -59,6 +59,10 @@ class Lease(Protocol):
         """Extend the lease; False when another holder took it."""
         ...
 
+    def held(self) -> bool:
+        """Whether this holder still holds the lease (checked right before every send)."""
+        ...
+
 
 def lease_ttl_seconds() -> float:
     """Lease TTL of bot tasks (setting BOT_LEASE_TTL_SECONDS, default 15)."""
@@ -116,6 +120,14 @@ class BotLease:
         if not renewed:
             logger.warning("bot %s: lease with fence %s lost", self.bot_id, self.fence)
         return bool(renewed)
+
+    def held(self) -> bool:
+        """Whether the lease is still ours: read right before a send, so a runner that lost it
+        (paused behind the budget while a successor took over) never sends."""
+        if self.fence is None:
+            return False
+        value = self.redis.get(lease_key(self.bot_id))
+        return value is not None and int(cast(bytes, value)) == self.fence
 
     async def arenew(self) -> bool:
         """`renew` off the event loop (the client is synchronous), for the async runner."""

@@ -291,6 +291,12 @@ class BotRunner:
         """Each newly recorded fill moves the position and the centre to its level."""
         self.tell([self._filled(fill) for fill in new])
 
+    async def _still_ours(self) -> None:
+        """The fence guards our database writes; this guards our sends: a runner whose lease
+        passed to a successor (it waited on the budget past its TTL) must not send."""
+        if self.lease is not None and not await asyncio.to_thread(self.lease.held):
+            raise LeaseLost(f"bot {self.bot.pk}: lease no longer held; nothing sent")
+
     def _filled(self, fill: Fill) -> Filled:
         # Recorded fills carry their Order row (fills_record sets it): no query here.
         index = fill.order.client_order_index if fill.order else None
@@ -554,6 +560,7 @@ class BotRunner:
             if time.monotonic() >= deadline:
                 raise ExchangeError(f"{self.symbol}: {len(ours)} orders still open after stop")
             self.orders.sent([], ours, time.monotonic())
+            await self._still_ours()
             await self.client.replace_orders(self.market_id, ours, [])
             self.sends += 1
             # The stream reports the cancels within milliseconds; REST then confirms.
@@ -625,6 +632,7 @@ class BotRunner:
             )
             for row in rows
         ]
+        await self._still_ours()
         try:
             tickets = await self.client.replace_orders(self.market_id, cancels, requests)
         except RejectedError as exc:
