@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# LighterWeb: install (first run only) and start every process locally under honcho.
+# LighterWeb: install (first run only) and start every process locally, supervised: a process
+# that dies is restarted alone (lighterweb.supervise).
 #
 #   ./scripts/start.sh          start; Ctrl-C stops everything
 #   ./scripts/start.sh --check  start, wait until /healthz is ok, stop, exit 0 (or 1)
@@ -98,7 +99,8 @@ python manage.py ensure_admin
 # sim process below loads), the paper markets and three stopped grid bots. Later runs: no-op.
 python manage.py provision_paper
 
-# honcho sets its own $PORT in each child, so values are written into the Procfile here.
+# The processes, with their values written in (lighterweb.supervise runs them: one that dies is
+# restarted alone, Ctrl-C stops them all).
 PROCFILE="var/Procfile.local"
 {
     echo "redis: python -m lighterweb.redis_server --url $REDIS_URL"
@@ -121,18 +123,19 @@ URL="http://$HOST_FOR_URL:$PORT"
 
 if [[ "$CHECK" == 1 ]]; then
     say "Check mode: starting, waiting for $URL/healthz, then stopping"
-    honcho --no-colour -e /dev/null -f "$PROCFILE" -d "$ROOT" start &
-    HONCHO_PID=$!
+    python -m lighterweb.supervise -f "$PROCFILE" -d "$ROOT" &
+    SUPERVISOR_PID=$!
     status=0
     python -m lighterweb.wait_healthy "$URL/healthz" --timeout "${LIGHTERWEB_CHECK_TIMEOUT:-180}" \
-        --watch-pid "$HONCHO_PID" || status=1
-    kill -TERM "$HONCHO_PID" 2>/dev/null || true
-    wait "$HONCHO_PID" || true
+        --watch-pid "$SUPERVISOR_PID" || status=1
+    kill -TERM "$SUPERVISOR_PID" 2>/dev/null || true
+    wait "$SUPERVISOR_PID" || true
     if [[ "$status" == 0 ]]; then say "Healthy at $URL/ - stopped again (check mode)"; fi
     exit "$status"
 fi
 
-# Announce the address once everything answers; honcho stays in the foreground for Ctrl-C.
+# Announce the address once everything answers; the supervisor stays in the foreground for
+# Ctrl-C. A process that dies is restarted (and logged); the others keep running.
 (python -m lighterweb.wait_healthy "$URL/healthz" --timeout 180 --watch-pid $$ &&
     say "LighterWeb is up: $URL/admin/   (Ctrl-C stops everything)") &
-exec honcho -e /dev/null -f "$PROCFILE" -d "$ROOT" start
+exec python -m lighterweb.supervise -f "$PROCFILE" -d "$ROOT"
