@@ -49,12 +49,23 @@ from bots.models import BotStatus, DesiredState, EventLevel, Fill, GridBot, Orde
 from bots.strategies.accounting import Ledger
 from bots.strategies.grid import MarketView, Side
 from bots.strategies.grid.strategy import GridStrategy
-from bots.strategies.protocol import Cancel, Decide, Event, Filled, Halt, Leg, Place, PositionSet
+from bots.strategies.protocol import (
+    Cancel,
+    Decide,
+    Event,
+    Filled,
+    Halt,
+    Leg,
+    OrderTraded,
+    Place,
+    PositionSet,
+)
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError, RejectedError, TransientError
 from exchange.orders import OrderRequest, leverage_fraction
 from exchange.streams import AccountStream, StreamEvent
 from exchange.types import MarginMode, OrderInfo, OrderSide
+from lighterweb import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -233,9 +244,11 @@ class BotRunner:
                 batch.append(self.events.get_nowait())
             if any(isinstance(e, Shutdown) for e in batch):
                 return await self.shut_down()
+            arrived = time.perf_counter()
             commands = [e for e in batch if isinstance(e, Command)]
             stream = [e for e in batch if isinstance(e, StreamEvent)]
             burst = self.take_in(stream)
+            sends = self.sends
             final: str | None = None
             if commands or time.monotonic() >= self._next_control:
                 # A command is applied before anything else is planned: nothing is sent on the
@@ -246,6 +259,12 @@ class BotRunner:
             elif stream:
                 # The decision needs only memory: the replenish goes out before the bookkeeping.
                 await self.replan()
+                if self.sends > sends and any(
+                    isinstance(e, Filled | OrderTraded) for e in burst.events
+                ):
+                    metrics.observe(
+                        "fill_replenish_seconds", time.perf_counter() - arrived, bot=self.bot.pk
+                    )
             await self.record(burst)
             if final is None:
                 final = await self.tick()
@@ -259,6 +278,8 @@ class BotRunner:
             self.client.apply_event(event)
         burst = intake.take_in(events, self.leg, self.market_id, self.orders, self.ledger)
         self.tell(burst.events)
+        if burst.reconcile:
+            metrics.counter_add("stream_reconnects", bot=self.bot.pk)
         self.reconcile_due = self.reconcile_due or burst.reconcile
         return burst
 
@@ -390,6 +411,10 @@ class BotRunner:
         self.orders.reset(found.active)
         now = time.monotonic()
         zombies = self.orders.zombies(now - CONFIRM_AFTER_S)
+        if found.resolved or zombies:
+            metrics.counter_add(
+                "reconcile_corrections", found.resolved + len(zombies), bot=self.bot.pk
+            )
         if zombies:
             await self.event(
                 "cancel_unconfirmed",
@@ -519,8 +544,10 @@ class BotRunner:
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + HEARTBEAT_SECONDS
-            if self.lease is not None and not await asyncio.to_thread(self.lease.renew):
-                raise LeaseLost(f"bot {self.bot.pk}: lease renewal refused")
+            if self.lease is not None:
+                if not await asyncio.to_thread(self.lease.renew):
+                    raise LeaseLost(f"bot {self.bot.pk}: lease renewal refused")
+                metrics.counter_add("lease_renewals", bot=self.bot.pk)
             await self.update(heartbeat_at=timezone.now())
         if self._confirm_at is not None and now >= self._confirm_at:
             self._confirm_at = None

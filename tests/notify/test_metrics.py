@@ -127,6 +127,18 @@ async def test_metrics_after_a_paper_run_of_a_grid(
     for name in ("lighterweb_rate_limited", "lighterweb_fill_replenish_seconds"):
         assert name in after
 
+    # ...and the runner reports them: each fill's replenish latency.
+    async def latency_reported() -> bool:
+        latest.update(await sync_to_async(scrape)())
+        counts = [
+            v
+            for labels, v in latest.get("lighterweb_fill_replenish_seconds_count", [])
+            if labels.get("bot") == bot
+        ]
+        return bool(counts) and counts[0] >= 1
+
+    await wait_until(latency_reported, timeout_s=30, what="fill -> replenish latency reported")
+
 
 def test_runner_figures_recorded_in_another_process_reach_the_scrape(redis_client):
     runner_metrics.counter_add("stream_reconnects", bot=41)
