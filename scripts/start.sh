@@ -108,6 +108,8 @@ PROCFILE="var/Procfile.local"
     echo "worker_bots: python -m celery -A lighterweb worker -Q bots -P threads -c 8 -n bots@%h --loglevel INFO"
     echo "worker_default: python -m celery -A lighterweb worker -Q celery -c 2 -n default@%h --loglevel INFO"
     echo "beat: python -m celery -A lighterweb beat -s var/celerybeat-schedule --loglevel INFO"
+    # Telegram commands (idles until a notification channel has a bot token).
+    echo "telegram: python manage.py telegram_poll"
     # The simulator is optional until it is installed; a broken one must not stop the others.
     # It keeps the paper venue in var/sim-state.json (PAPER_SIM_STATE) across restarts.
     if python manage.py lighter_sim --help >/dev/null 2>&1; then

@@ -22,7 +22,9 @@ VENV_PYTHON = "/srv/lighterweb/.venv/bin/python"
 # honcho's own Procfile grammar (honcho.environ.PROCFILE_LINE).
 PROCFILE_LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")
 # What may run under a Procfile or a long-running unit: servers that never exit by themselves.
-LONG_RUNNING = {"daphne", "celery worker", "celery beat", "manage.py lighter_sim"}
+LONG_RUNNING = {
+    "daphne", "celery worker", "celery beat", "manage.py lighter_sim", "manage.py telegram_poll",
+}  # fmt: skip
 # Variables a unit may set inline: none of them is a secret (those live in the env file).
 INLINE_ALLOWED = {
     "LIGHTERWEB_MODE",
@@ -199,7 +201,7 @@ def test_the_target_groups_every_process_but_the_optional_simulator():
     assert wanted == set(SERVICES) - {"lighterweb-sim.service"}
 
 
-@pytest.mark.parametrize("process", ["web", "worker", "worker_default", "beat", "sim"])
+@pytest.mark.parametrize("process", ["web", "worker", "worker_default", "beat", "telegram", "sim"])
 def test_unit_runs_the_same_command_as_its_procfile_line(process):
     command = procfile("Procfile.paper")[process].removeprefix("exec ")
     command = command.replace("${LIGHTERWEB_VENV:-.venv}", "/srv/lighterweb/.venv")
