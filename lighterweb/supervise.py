@@ -57,8 +57,10 @@ class Child:
 
     def start(self, cwd: Path) -> None:
         """Start the command in a process group of its own (so a stop reaches its children)."""
+        # `exec`: the shell becomes the program, so the pid we watch and signal is the program's.
+        command = self.command if self.command.startswith("exec ") else f"exec {self.command}"
         self.process = subprocess.Popen(  # noqa: S602 - Procfile lines are shell commands
-            self.command,
+            command,
             shell=True,
             cwd=cwd,
             stdout=subprocess.PIPE,
@@ -79,6 +81,14 @@ class Child:
             line = raw.decode(errors="replace").rstrip("\n")
             sys.stdout.write(f"{time.strftime('%H:%M:%S')} {self.name:<15}| {line}\n")
             sys.stdout.flush()
+
+    @staticmethod
+    def signal_group(pgid: int, sig: int) -> None:
+        """Send `sig` to a process group that may already be gone."""
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
 
     def signal(self, sig: int) -> None:
         """Send `sig` to the process group, if it still runs."""
@@ -115,6 +125,9 @@ class Supervisor:
             return
         if process is not None:
             code = process.returncode
+            # Whatever the dead process left in its group (a child it forked) goes with it, or
+            # the restarted one would find its port taken.
+            child.signal_group(process.pid, signal.SIGKILL)
             up_s = now - child.started_at
             if up_s >= STABLE_AFTER_S:
                 child.backoff_s = BACKOFF_FIRST_S

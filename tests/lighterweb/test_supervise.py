@@ -75,3 +75,31 @@ def test_a_killed_process_restarts_alone_and_a_stop_leaves_no_orphan(tmp_path: P
     finally:
         if supervisor.poll() is None:
             supervisor.kill()
+
+
+def test_a_dead_process_takes_the_children_it_left_with_it(tmp_path: Path) -> None:
+    # A server that forks (daphne, celery): when the parent dies, its child must not live on
+    # holding the port the restarted process needs.
+    forks = (
+        "import os, pathlib, subprocess, sys, time; "
+        "kid = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
+        "pathlib.Path(f'parent-{os.getpid()}').touch(); pathlib.Path(f'kid-{kid.pid}').touch(); "
+        "time.sleep(600)"
+    )
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(f'web: {sys.executable} -c "{forks}"\n')
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "lighterweb.supervise", "-f", str(procfile), "-d", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait(lambda: _pids(tmp_path, "kid"), "the first process and its child")
+        (parent,), (kid,) = _pids(tmp_path, "parent"), _pids(tmp_path, "kid")
+
+        os.kill(parent, signal.SIGKILL)
+        _wait(lambda: len(_pids(tmp_path, "parent")) == 2, "the process restarted")
+
+        _wait(lambda: not _alive(kid), "the dead process's child gone too")
+    finally:
+        supervisor.send_signal(signal.SIGTERM)
+        supervisor.wait(timeout=TIMEOUT_S)
