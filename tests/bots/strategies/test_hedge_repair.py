@@ -1,0 +1,162 @@
+"""Hedges that fail and imbalances: bounded retries with backoff, repair, and error."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bots.strategies.grid import LiveOrder, Side
+from bots.strategies.hedge import HedgeState, RetryPolicy
+from bots.strategies.protocol import Cancel, Intent, MarketOrder, PositionSet
+
+from .test_hedge_venue import A, B, Hand, make_hand, market_orders, places
+
+D = Decimal
+SELL_HEDGE = MarketOrder(B, Side.SELL, D("0.050"), D("99.8"))
+
+
+def hedging(**overrides: object) -> Hand:
+    """A's order filled in full at 0 ms; its hedge (SELL_HEDGE) is in flight."""
+    hand = make_hand(**overrides)
+    hand.at(0)
+    hand.tell(PositionSet(A, D(0)), PositionSet(B, D(0)))
+    assert market_orders(hand.fill(A, Side.BUY, "0.050", "100.0", "0.050")) == [SELL_HEDGE]
+    return hand
+
+
+def first_send_at(hand: Hand, start_ms: int, end_ms: int) -> tuple[int, list[Intent]]:
+    """The first tick in `start_ms..end_ms` (1 ms apart) at which a market order goes out."""
+    for now in range(start_ms, end_ms + 1):
+        intents = hand.at(now)
+        if market_orders(intents):
+            return now, intents
+    raise AssertionError(f"no market order between {start_ms} and {end_ms} ms")
+
+
+def test_a_hedge_that_ends_unfilled_is_retried_with_bounded_backoff_and_completes() -> None:
+    hand = hedging()  # backoff 100 ms doubling, capped at 800 ms, 4 attempts
+    assert hand.ended(B, 900, "canceled-margin-not-allowed") == []
+    sent, intents = first_send_at(hand, 1, 1_000)
+    assert (sent, market_orders(intents)) == (100, [SELL_HEDGE])
+    hand.ended(B, 901)
+    sent, intents = first_send_at(hand, 101, 1_000)
+    assert (sent, market_orders(intents)) == (300, [SELL_HEDGE])  # 200 ms later
+    assert hand.fill(B, Side.SELL, "0.050", "100.0", "-0.050", index=902) == []
+    assert hand.strategy.state is HedgeState.HOLDING
+    assert hand.events() == ["start", "hedge_due", "hedge_retry", "hedge_retry", "hedged",
+                             "opened"]  # fmt: skip
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    policy = RetryPolicy(max_attempts=10, backoff_base_ms=100, backoff_cap_ms=800)
+    assert [policy.delay_ms(n) for n in range(1, 7)] == [100, 200, 400, 800, 800, 800]
+    assert policy.delay_ms(10**6) == 800
+
+
+def test_a_partly_filled_hedge_is_retried_for_the_remainder() -> None:
+    hand = hedging()
+    hand.fill(B, Side.SELL, "0.020", "100.0", "-0.020")
+    hand.ended(B, 900, "canceled-too-much-slippage")
+    _, intents = first_send_at(hand, 1, 200)
+    assert market_orders(intents) == [MarketOrder(B, Side.SELL, D("0.030"), D("99.8"))]
+
+
+def test_a_hedge_with_no_report_is_given_up_after_the_hedge_timeout_and_retried() -> None:
+    hand = hedging()  # hedge_timeout_ms 1000
+    assert market_orders(hand.at(999)) == []
+    assert market_orders(hand.at(1_000)) == []  # given up on: the backoff starts
+    assert market_orders(hand.at(1_100)) == [SELL_HEDGE]
+
+
+def test_a_late_fill_of_a_hedge_given_up_on_is_corrected_with_a_reduce_only_order() -> None:
+    hand = hedging()
+    hand.at(1_000)
+    hand.at(1_100)  # retried
+    hand.fill(B, Side.SELL, "0.050", "100.0", "-0.050", index=950)  # the retry
+    intents = hand.fill(B, Side.SELL, "0.050", "100.0", "-0.100", index=949)  # the first, late
+    assert market_orders(intents) == [
+        MarketOrder(B, Side.BUY, D("0.050"), D("100.4"), reduce_only=True)]  # fmt: skip
+    assert hand.strategy.state is HedgeState.HEDGING
+
+
+def test_a_late_end_of_an_older_order_does_not_end_the_hedge_in_flight() -> None:
+    hand = hedging()
+    hand.fill(B, Side.SELL, "0.010", "100.0", "-0.010", index=960)  # the hedge is order 960
+    assert hand.ended(B, 959) == []  # another order's end
+    assert hand.strategy.inflight is not None
+
+
+def test_used_up_hedge_attempts_pause_a_and_repair_the_leg_that_is_over() -> None:
+    hand = hedging(hedge_retry=RetryPolicy(max_attempts=2, backoff_base_ms=100))
+    hand.ended(B, 900)
+    first_send_at(hand, 1, 200)
+    intents = hand.ended(B, 901)
+    assert hand.strategy.state is HedgeState.REPAIRING
+    # A holds 0.050 and B nothing: A is the leg over; its reducing order goes out at once.
+    assert market_orders(intents) == [
+        MarketOrder(A, Side.SELL, D("0.050"), D("99.8"), reduce_only=True)]  # fmt: skip
+    (place,) = places(hand.fill(A, Side.SELL, "0.050", "100.0", "0", index=970))
+    assert hand.strategy.state is HedgeState.OPENING
+    assert place.order.size_base == D("0.050")  # the cycle opens again from flat
+    assert hand.events()[-2:] == ["hedge_failed", "repaired_open"]
+
+
+def test_an_imbalance_created_on_b_is_repaired_after_the_grace() -> None:
+    hand = hedging()
+    hand.fill(B, Side.SELL, "0.050", "100.0", "-0.050")
+    assert hand.strategy.state is HedgeState.HOLDING
+    assert hand.tell(PositionSet(B, D("-0.060"))) == []  # someone sold 0.010 more on B by hand
+    assert hand.at(299) == []  # within imbalance_grace_ms: maybe a report still on its way
+    intents = hand.at(300)
+    assert market_orders(intents) == [
+        MarketOrder(B, Side.BUY, D("0.010"), D("100.4"), reduce_only=True)]  # fmt: skip
+    assert hand.fill(B, Side.BUY, "0.010", "100.2", "-0.050") == []
+    assert hand.strategy.state is HedgeState.HOLDING
+    repair = [t for t in hand.strategy.drain_transitions() if t.event == "repaired_open"]
+    assert repair[0].data["before_base"] == "-0.010" and repair[0].data["after_base"] == "0.000"
+    assert hand.strategy.repairs == 1
+
+
+def test_an_imbalance_in_opening_cancels_a_before_the_repair() -> None:
+    hand = make_hand()
+    hand.at(0)
+    hand.tell(PositionSet(A, D(0)), PositionSet(B, D(0)))
+    index = hand.last_index
+    hand.tell(PositionSet(B, D("0.020")))
+    assert hand.at(300) == [Cancel(A, index)]
+    assert market_orders(hand.at(400)) == []  # A not confirmed quiet yet
+    intents = hand.ended(A, index)
+    assert market_orders(intents) == [
+        MarketOrder(B, Side.SELL, D("0.020"), D("99.8"), reduce_only=True)]  # fmt: skip
+
+
+def test_both_legs_moved_alike_is_adopted_without_a_repair() -> None:
+    hand = hedging()
+    hand.fill(B, Side.SELL, "0.050", "100.0", "-0.050")
+    hand.tell(PositionSet(A, D("0.060")), PositionSet(B, D("-0.060")))
+    assert hand.at(300) == [] and hand.at(600) == []
+    assert hand.strategy.state is HedgeState.HOLDING
+    assert hand.strategy.net_exposure() == 0
+
+
+def test_repairs_that_keep_failing_end_in_error_with_a_cancelled() -> None:
+    hand = hedging(repair_attempts=2, hedge_retry=RetryPolicy(4, 100, 800))
+    hand.fill(B, Side.SELL, "0.050", "100.0", "-0.050")
+    hand.tell(PositionSet(B, D("-0.070")))
+    hand.at(300)  # repair 1 out
+    hand.ended(B, 980, "canceled-not-enough-liquidity")
+    hand.at(600)  # positions did not move within the grace: failed
+    assert hand.strategy.state is HedgeState.REPAIRING
+    assert first_send_at(hand, 601, 1_000)[0] == 700  # repair 2 after the backoff
+    hand.ended(B, 981, "canceled-not-enough-liquidity")
+    hand.at(2_000)
+    strategy = hand.strategy
+    assert strategy.state is HedgeState.ERROR and strategy.finished
+    assert [t.event for t in strategy.drain_transitions()][-3:] == [
+        "imbalance", "repair_failed", "give_up"]  # fmt: skip
+    assert strategy.net_exposure() == D("-0.020")
+    assert not strategy.figures(2_000).within_tolerance
+    # Nothing is sent in error, and any order of ours on A is cancelled.
+    hand.orders[77] = LiveOrder(0, Side.BUY, D("100.0"), D("0.050"), 77, "open")
+    assert hand.decide() == [Cancel(A, 77)]
+    hand.ended(A, 77)
+    assert hand.at(10_000) == []

@@ -1,0 +1,451 @@
+"""A small simulated venue for the hedge strategy's tests, and tests of the venue itself.
+
+It plays exchange and runner at once: it executes the strategy's intents (A's maker order rests
+until the test fills it, in pieces; B's market orders execute, partly execute, are refused, or go
+silent and maybe execute late, as the test scripts them), reports back in the runner's order
+(per leg first in, first out; a position before the fill that made it, fills of an order before
+its end), and hides orders being cancelled from `working` like the runner does. Every intent is
+checked against the venue's truth at the moment it is emitted: `violations` lists what broke.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from bots.strategies.grid import LiveOrder, MarketView, Side
+from bots.strategies.hedge import Direction, HedgeConfig, HedgeState, HedgeStrategy, RetryPolicy
+from bots.strategies.protocol import (
+    Cancel,
+    Decide,
+    Event,
+    Filled,
+    Halt,
+    Intent,
+    Leg,
+    MarketOrder,
+    OrderEnded,
+    Place,
+    PositionSet,
+    Tick,
+)
+
+A = Leg(account_id=1, market_id=7)
+B = Leg(account_id=2, market_id=7)
+BID, ASK = Decimal("100.0"), Decimal("100.2")
+MARKET = MarketView(BID, ASK, (BID + ASK) / 2)
+LOT = Decimal("0.001")
+UNSETTLED = (HedgeState.HEDGING, HedgeState.HEDGING_CLOSE, HedgeState.REPAIRING)
+MIN_BASE = Decimal("0.005")
+
+
+def make_config(**overrides: object) -> HedgeConfig:
+    """A valid config on a market like ETH (tick 0.1, lot 0.001, minimum 0.005)."""
+    fields: dict[str, object] = {
+        "leg_a": A,
+        "leg_b": B,
+        "direction": Direction.LONG,
+        "size_base": Decimal("0.050"),
+        "tick_size": Decimal("0.1"),
+        "lot_size": LOT,
+        "min_base_amount": MIN_BASE,
+        "order_timeout_ms": 5_000,
+        "hold_ms": 1_000,
+        "cooldown_ms": 500,
+        "max_slippage_bps": Decimal(20),
+        "imbalance_tolerance_base": Decimal("0.004"),
+        "hedge_retry": RetryPolicy(max_attempts=4, backoff_base_ms=100, backoff_cap_ms=800),
+        "hedge_timeout_ms": 1_000,
+        "repair_attempts": 3,
+        "imbalance_grace_ms": 300,
+    }
+    fields.update(overrides)
+    return HedgeConfig(**fields)  # type: ignore[arg-type]
+
+
+class Outcome(StrEnum):
+    """What the venue does with a market order."""
+
+    FILL = "fill"  # executes in full
+    PARTIAL = "partial"  # executes one lot short of half, the rest expires
+    REJECT = "reject"  # refused: ends with nothing filled
+    SILENT = "silent"  # never executes, never reported (the strategy's timeout must catch it)
+    LATE = "late"  # executes in full, but only after the strategy's hedge timeout
+
+
+@dataclass
+class RestingOrder:
+    index: int
+    side: Side
+    price: Decimal
+    size: Decimal
+    level: int
+    filled: Decimal = Decimal(0)
+    cancel_requested: bool = False
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.size - self.filled
+
+
+@dataclass
+class PendingMarket:
+    """A market order executed later: LATE ones (after the strategy gave up on them)."""
+
+    leg: Leg
+    index: int
+    side: Side
+    size: Decimal
+    due_ms: int
+
+
+@dataclass
+class Venue:
+    strategy: HedgeStrategy
+    outcomes: deque[Outcome] = field(default_factory=deque)
+    delays: deque[int] = field(default_factory=deque)  # report delay per report, in steps
+    now_ms: int = 0
+    positions: dict[Leg, Decimal] = field(default_factory=lambda: {A: Decimal(0), B: Decimal(0)})
+    resting: dict[int, RestingOrder] = field(default_factory=dict)
+    # The runner's view: orders of A that may rest (until their end is reported).
+    known: dict[int, RestingOrder] = field(default_factory=dict)
+    late: list[PendingMarket] = field(default_factory=list)
+    # Reports waiting, per leg, with the step they become deliverable at.
+    outbox: dict[Leg, deque[tuple[int, Event]]] = field(
+        default_factory=lambda: {A: deque(), B: deque()}
+    )
+    step: int = 0
+    fills: list[tuple[Leg, Side, Decimal, Decimal]] = field(default_factory=list)
+    intents: list[Intent] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    halted: bool = False
+    _next_index: int = 100
+
+    # --- driving ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """What the runner does at start: the clock, both positions, then a decision."""
+        self.tell(Tick(self.now_ms))
+        self.tell(PositionSet(A, self.positions[A]))
+        self.tell(PositionSet(B, self.positions[B]))
+        self.decide()
+
+    def tell(self, event: Event) -> None:
+        self.execute_all(self.strategy.on_event(event))
+
+    def decide(self) -> None:
+        """The end of a burst: a decision on each leg, intents executed at once."""
+        self.tell(Decide(A, MARKET, self.working()))
+        self.tell(Decide(B, MARKET, []))
+
+    def advance(self, ms: int) -> None:
+        """Time passes: late orders due by now execute, then a tick and a decision."""
+        self.now_ms += ms
+        for pending in [p for p in self.late if p.due_ms <= self.now_ms]:
+            self.late.remove(pending)
+            self._execute_market(pending.leg, pending.index, pending.side, pending.size)
+        self.tell(Tick(self.now_ms))
+        self.decide()
+
+    def deliver(self) -> int:
+        """One step: deliver every report due by now (per leg in order); returns how many."""
+        self.step += 1
+        for order in [o for o in self.resting.values() if o.cancel_requested]:
+            del self.resting[order.index]
+            self._report(A, OrderEnded(A, order.index, "canceled"))
+        delivered = 0
+        for leg in (A, B):
+            queue = self.outbox[leg]
+            while queue and queue[0][0] <= self.step:
+                _, event = queue.popleft()
+                self._runner_sees(event)
+                self.tell(event)
+                delivered += 1
+        if delivered:
+            self.decide()
+        return delivered
+
+    def fill_a(self, lots: int) -> Decimal:
+        """A taker hits A's resting order for up to `lots` lots; returns the size filled."""
+        order = next(iter(self.resting.values()), None)
+        if order is None or lots <= 0:
+            return Decimal(0)
+        size = min(order.remaining, LOT * lots)
+        order.filled += size
+        self._trade(A, order.side, order.price, size, order.index, order.level)
+        if order.remaining == 0:
+            del self.resting[order.index]
+        return size
+
+    def settle(self, rounds: int = 400, step_ms: int = 250) -> None:
+        """No more faults or fills: deliver everything and let time pass until all is quiet."""
+        self.outcomes.clear()
+        self.delays.clear()
+        quiet = 0
+        for _ in range(rounds):
+            self.deliver()
+            self.advance(step_ms)
+            busy = any(self.outbox.values()) or self.late or self.strategy.inflight is not None
+            moving = self.strategy.state in UNSETTLED
+            quiet = 0 if busy or moving else quiet + 1
+            if quiet >= 12:
+                return
+
+    @property
+    def net(self) -> Decimal:
+        return self.positions[A] + self.positions[B]
+
+    def working(self) -> list[LiveOrder]:
+        """A's orders the runner believes may rest, minus those being cancelled."""
+        return [
+            LiveOrder(o.level, o.side, o.price, o.size, o.index, "open")
+            for o in self.known.values()
+            if not o.cancel_requested
+        ]
+
+    # --- executing intents --------------------------------------------------------------------
+
+    def execute_all(self, intents: list[Intent]) -> None:
+        for intent in intents:
+            self.intents.append(intent)
+            self.execute(intent)
+
+    def execute(self, intent: Intent) -> None:
+        if isinstance(intent, Place):
+            self._place(intent)
+        elif isinstance(intent, Cancel):
+            order = self.resting.get(intent.client_order_index)
+            known = self.known.get(intent.client_order_index)
+            if known is not None:
+                known.cancel_requested = True
+            if order is not None:
+                order.cancel_requested = True  # processed at the next step: fills may cross it
+        elif isinstance(intent, MarketOrder):
+            self._market(intent)
+        elif isinstance(intent, Halt):
+            self.halted = True
+
+    def _place(self, intent: Place) -> None:
+        order = intent.order
+        tolerance = self.strategy.config.imbalance_tolerance_base
+        behind = self.net * order.side.sign
+        if intent.leg != A:
+            self.violations.append(f"a limit order on B: {intent}")
+        if behind > tolerance:
+            self.violations.append(f"Place on A while B is behind by {behind}: {intent}")
+        if self.resting:
+            self.violations.append(f"Place on A with {sorted(self.resting)} still on the book")
+        if any(p.leg == A for p in self.late):
+            self.violations.append("Place on A with a market order of A outstanding")
+        if not order.post_only or order.size_base <= 0 or order.size_base % LOT:
+            self.violations.append(f"bad maker order {order}")
+        if (order.side is Side.BUY and order.price >= ASK) or (
+            order.side is Side.SELL and order.price <= BID
+        ):
+            self.violations.append(f"maker order would cross: {order}")
+        index = self._index()
+        resting = RestingOrder(index, order.side, order.price, order.size_base, order.level)
+        self.resting[index] = resting
+        self.known[index] = RestingOrder(
+            index, order.side, order.price, order.size_base, order.level
+        )
+
+    def _market(self, intent: MarketOrder) -> None:
+        index = self._index()
+        position = self.positions[intent.leg]
+        size = intent.size_base
+        if intent.reduce_only:
+            if position == 0 or position * intent.side.sign > 0:
+                self._report(intent.leg, OrderEnded(intent.leg, index, "canceled-reduce-only"))
+                return
+            size = min(size, abs(position))  # reduce-only trims an oversize order
+        limit = ASK if intent.side is Side.BUY else BID
+        if (intent.side is Side.BUY and intent.worst_price < limit) or (
+            intent.side is Side.SELL and intent.worst_price > limit
+        ):
+            self.violations.append(f"worst price {intent.worst_price} cannot fill at {limit}")
+        outcome = self.outcomes.popleft() if self.outcomes else Outcome.FILL
+        if outcome is Outcome.FILL:
+            self._execute_market(intent.leg, index, intent.side, size)
+        elif outcome is Outcome.PARTIAL:
+            part = max(Decimal(0), (size / 2).quantize(LOT) - LOT)
+            if part > 0:
+                self._execute_market(intent.leg, index, intent.side, part)
+            self._report(intent.leg, OrderEnded(intent.leg, index, "canceled-too-much-slippage"))
+        elif outcome is Outcome.REJECT:
+            self._report(intent.leg, OrderEnded(intent.leg, index, "canceled-margin-not-allowed"))
+        elif outcome is Outcome.LATE:
+            due = self.now_ms + self.strategy.config.hedge_timeout_ms + 500
+            self.late.append(PendingMarket(intent.leg, index, intent.side, size, due))
+
+    def _execute_market(self, leg: Leg, index: int, side: Side, size: Decimal) -> None:
+        self._trade(leg, side, ASK if side is Side.BUY else BID, size, index, None)
+
+    # --- reports ------------------------------------------------------------------------------
+
+    def _trade(
+        self, leg: Leg, side: Side, price: Decimal, size: Decimal, index: int, level: int | None
+    ) -> None:
+        self.positions[leg] += size * side.sign
+        self.fills.append((leg, side, price, size))
+        # Positions first, as the account stream sends them (a frame's position, then its fills).
+        self._report(leg, PositionSet(leg, self.positions[leg]))
+        self._report(leg, Filled(leg, side, size, level, index, price))
+
+    def _report(self, leg: Leg, event: Event) -> None:
+        delay = self.delays.popleft() if self.delays else 1
+        queue = self.outbox[leg]
+        due = max(self.step + delay, queue[-1][0] if queue else 0)
+        queue.append((due, event))
+
+    def _runner_sees(self, event: Event) -> None:
+        """The runner's working orders follow the reports it receives."""
+        if isinstance(event, OrderEnded) and event.leg == A:
+            self.known.pop(event.client_order_index, None)
+        elif isinstance(event, Filled) and event.leg == A:
+            order = self.known.get(event.client_order_index or -1)
+            if order is not None:
+                order.filled += event.size_base
+                if order.filled >= order.size:
+                    del self.known[order.index]
+
+    def _index(self) -> int:
+        self._next_index += 1
+        return self._next_index
+
+    def set_position_by_hand(self, leg: Leg, size: Decimal) -> None:
+        """Someone trades the account by hand: only a position report tells the strategy."""
+        self.positions[leg] = size
+        self._report(leg, PositionSet(leg, size))
+
+
+def make_venue(seed: int = 0, **overrides: object) -> Venue:
+    return Venue(HedgeStrategy(make_config(**overrides), random.Random(seed)))
+
+
+# --- the venue's own behaviour (the properties are only as good as it is) ----------------------
+
+
+def test_venue_reports_a_position_before_the_fill_that_made_it() -> None:
+    venue = make_venue()
+    venue.start()
+    venue.fill_a(3)
+    kinds = [type(event).__name__ for _, event in venue.outbox[A]]
+    assert kinds == ["PositionSet", "Filled"]
+
+
+def test_venue_hides_an_order_being_cancelled_and_ends_it_after_its_fills() -> None:
+    venue = make_venue()
+    venue.start()
+    (place,) = [i for i in venue.intents if isinstance(i, Place)]
+    index = next(iter(venue.resting))
+    venue.fill_a(2)
+    venue.execute(Cancel(A, index))
+    assert venue.working() == []
+    venue.fill_a(1)  # the cancel crosses a fill
+    venue.step = -10  # hold deliveries: look at the queue
+    venue.deliver()
+    kinds = [type(event).__name__ for _, event in venue.outbox[A]]
+    assert kinds == ["PositionSet", "Filled", "PositionSet", "Filled", "OrderEnded"]
+    assert place.order.size_base == Decimal("0.050")
+
+
+def test_venue_trims_a_reduce_only_order_and_refuses_one_that_would_grow() -> None:
+    venue = make_venue()
+    venue.positions[B] = Decimal("-0.010")
+    venue.execute(MarketOrder(B, Side.BUY, Decimal("0.050"), Decimal("101"), reduce_only=True))
+    assert venue.positions[B] == 0
+    venue.execute(MarketOrder(B, Side.BUY, Decimal("0.050"), Decimal("101"), reduce_only=True))
+    assert venue.positions[B] == 0
+    assert isinstance(venue.outbox[B][-1][1], OrderEnded)
+
+
+# --- a driver for hand-built event sequences -----------------------------------------------------
+
+
+@dataclass
+class Hand:
+    """Feeds a strategy events written by hand, playing the runner's part for A's working orders
+    (a Place is tracked under the next client index, a Cancel hides the order, an end or the
+    fill that completes it removes it); `decide` returns what both legs' decisions ask for."""
+
+    strategy: HedgeStrategy
+    now_ms: int = 0
+    market: MarketView = MARKET
+    orders: dict[int, LiveOrder] = field(default_factory=dict)
+    cancelling: set[int] = field(default_factory=set)
+    filled: dict[int, Decimal] = field(default_factory=dict)
+    last_index: int = 10
+
+    def at(self, now_ms: int) -> list[Intent]:
+        """A tick at `now_ms`, then a decision on both legs (what the runner's timer does)."""
+        self.now_ms = now_ms
+        assert self.strategy.on_event(Tick(now_ms)) == []
+        return self.decide()
+
+    def tell(self, *events: Event) -> list[Intent]:
+        """A burst of events, then a decision on both legs."""
+        for event in events:
+            self._runner_sees(event)
+            assert self.strategy.on_event(event) == []
+        return self.decide()
+
+    def decide(self) -> list[Intent]:
+        working = [o for i, o in self.orders.items() if i not in self.cancelling]
+        intents = self.strategy.on_event(Decide(A, self.market, working))
+        intents += self.strategy.on_event(Decide(B, self.market, []))
+        for intent in intents:
+            if isinstance(intent, Place):
+                self.last_index += 1
+                o = intent.order
+                self.orders[self.last_index] = LiveOrder(
+                    o.level, o.side, o.price, o.size_base, self.last_index, "intent"
+                )
+            elif isinstance(intent, Cancel):
+                self.cancelling.add(intent.client_order_index)
+        return intents
+
+    def fill(self, leg: Leg, side: Side, size: str, price: str, position: str,
+             index: int | None = None) -> list[Intent]:  # fmt: skip
+        """A fill as the stream brings it: the leg's new position, then the fill (of A's last
+        placed order unless `index` says otherwise)."""
+        if index is None:
+            index = self.last_index if leg == A else 900
+        level = self.orders[index].level if index in self.orders else None
+        return self.tell(
+            PositionSet(leg, Decimal(position)),
+            Filled(leg, side, Decimal(size), level, index, Decimal(price)),
+        )
+
+    def ended(self, leg: Leg, index: int, reason: str = "canceled") -> list[Intent]:
+        return self.tell(OrderEnded(leg, index, reason))
+
+    def events(self) -> list[str]:
+        return [str(t.event) for t in self.strategy.drain_transitions()]
+
+    def _runner_sees(self, event: Event) -> None:
+        if isinstance(event, OrderEnded) and event.leg == A:
+            self.orders.pop(event.client_order_index, None)
+            self.cancelling.discard(event.client_order_index)
+        elif isinstance(event, Filled) and event.leg == A and event.client_order_index:
+            index = event.client_order_index
+            self.filled[index] = self.filled.get(index, Decimal(0)) + event.size_base
+            order = self.orders.get(index)
+            if order is not None and self.filled[index] >= order.size_base:
+                del self.orders[index]
+                self.cancelling.discard(index)
+
+
+def make_hand(**overrides: object) -> Hand:
+    return Hand(HedgeStrategy(make_config(**overrides), random.Random(0)))
+
+
+def market_orders(intents: list[Intent]) -> list[MarketOrder]:
+    return [i for i in intents if isinstance(i, MarketOrder)]
+
+
+def places(intents: list[Intent]) -> list[Place]:
+    return [i for i in intents if isinstance(i, Place)]
