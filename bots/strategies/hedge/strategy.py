@@ -219,11 +219,16 @@ class HedgeStrategy:
         return owed >= self._min_order() or (owed > tolerance and not self.maker.busy)
 
     def _behind(self) -> bool:
+        """Whether adding on A now could leave B behind: a hedge owed or in flight (the machine
+        is already in a hedging state then; checked again where the order is made), or the
+        exchange reporting the pair beyond tolerance, even within the grace that a repair waits
+        for (a position report ahead of its fills, or a real imbalance: A waits either way)."""
+        tolerance = self.config.imbalance_tolerance_base
         return (
             self.inflight is not None
-            or self._hedge_exhausted
             or self._hedge_due()
-            or abs(self._owed) > self.config.imbalance_tolerance_base
+            or abs(self._owed) > tolerance
+            or abs(self.net_exposure()) > tolerance
         )
 
     def _open_remaining(self) -> Decimal:

@@ -121,7 +121,12 @@ class Venue:
     fills: list[tuple[Leg, Side, Decimal, Decimal]] = field(default_factory=list)
     intents: list[Intent] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    # Positions as last reported, and market orders sent whose outcome is not reported yet.
+    reported: dict[Leg, Decimal] = field(default_factory=lambda: {A: Decimal(0), B: Decimal(0)})
+    unresolved: dict[int, tuple[Leg, int]] = field(default_factory=dict)
+    market_sizes: dict[int, Decimal] = field(default_factory=dict)
     halted: bool = False
+    market: MarketView = MARKET
     _next_index: int = 100
 
     # --- driving ----------------------------------------------------------------------------
@@ -138,8 +143,8 @@ class Venue:
 
     def decide(self) -> None:
         """The end of a burst: a decision on each leg, intents executed at once."""
-        self.tell(Decide(A, MARKET, self.working()))
-        self.tell(Decide(B, MARKET, []))
+        self.tell(Decide(A, self.market, self.working()))
+        self.tell(Decide(B, self.market, []))
 
     def advance(self, ms: int) -> None:
         """Time passes: late orders due by now execute, then a tick and a decision."""
@@ -180,17 +185,20 @@ class Venue:
             del self.resting[order.index]
         return size
 
-    def settle(self, rounds: int = 400, step_ms: int = 250) -> None:
-        """No more faults or fills: deliver everything and let time pass until all is quiet."""
+    def settle(self, *, fill_a: bool = False, rounds: int = 600, step_ms: int = 250) -> None:
+        """No more faults: deliver everything and let time pass until all is quiet. With
+        `fill_a`, takers keep filling A's orders in full, so the cycles run to their end."""
         self.outcomes.clear()
         self.delays.clear()
         quiet = 0
         for _ in range(rounds):
+            if fill_a:
+                self.fill_a(10**9)
             self.deliver()
             self.advance(step_ms)
             busy = any(self.outbox.values()) or self.late or self.strategy.inflight is not None
             moving = self.strategy.state in UNSETTLED
-            quiet = 0 if busy or moving else quiet + 1
+            quiet = 0 if busy or moving or (fill_a and self.resting) else quiet + 1
             if quiet >= 12:
                 return
 
@@ -230,20 +238,25 @@ class Venue:
 
     def _place(self, intent: Place) -> None:
         order = intent.order
-        tolerance = self.strategy.config.imbalance_tolerance_base
-        behind = self.net * order.side.sign
+        config = self.strategy.config
+        # What the venue has reported (a fill it has not reported yet cannot be hedged yet: only
+        # a market order given up on, executing after the strategy's timeout, can be one here).
+        reported_net = self.reported[A] + self.reported[B]
         if intent.leg != A:
             self.violations.append(f"a limit order on B: {intent}")
-        if behind > tolerance:
-            self.violations.append(f"Place on A while B is behind by {behind}: {intent}")
+        if abs(reported_net) > config.imbalance_tolerance_base:
+            self.violations.append(f"Place on A with the reported net at {reported_net}: {intent}")
+        for index, (leg, sent_ms) in self.unresolved.items():
+            if self.now_ms - sent_ms < config.hedge_timeout_ms:
+                self.violations.append(f"Place on A with market order {index} on {leg} in flight")
         if self.resting:
             self.violations.append(f"Place on A with {sorted(self.resting)} still on the book")
-        if any(p.leg == A for p in self.late):
-            self.violations.append("Place on A with a market order of A outstanding")
         if not order.post_only or order.size_base <= 0 or order.size_base % LOT:
             self.violations.append(f"bad maker order {order}")
-        if (order.side is Side.BUY and order.price >= ASK) or (
-            order.side is Side.SELL and order.price <= BID
+        bid, ask = self.market.best_bid, self.market.best_ask
+        assert bid is not None and ask is not None
+        if (order.side is Side.BUY and order.price >= ask) or (
+            order.side is Side.SELL and order.price <= bid
         ):
             self.violations.append(f"maker order would cross: {order}")
         index = self._index()
@@ -255,6 +268,7 @@ class Venue:
 
     def _market(self, intent: MarketOrder) -> None:
         index = self._index()
+        self.unresolved[index] = (intent.leg, self.now_ms)
         position = self.positions[intent.leg]
         size = intent.size_base
         if intent.reduce_only:
@@ -262,7 +276,7 @@ class Venue:
                 self._report(intent.leg, OrderEnded(intent.leg, index, "canceled-reduce-only"))
                 return
             size = min(size, abs(position))  # reduce-only trims an oversize order
-        limit = ASK if intent.side is Side.BUY else BID
+        limit = self._touch(intent.side)
         if (intent.side is Side.BUY and intent.worst_price < limit) or (
             intent.side is Side.SELL and intent.worst_price > limit
         ):
@@ -282,7 +296,20 @@ class Venue:
             self.late.append(PendingMarket(intent.leg, index, intent.side, size, due))
 
     def _execute_market(self, leg: Leg, index: int, side: Side, size: Decimal) -> None:
-        self._trade(leg, side, ASK if side is Side.BUY else BID, size, index, None)
+        self.market_sizes[index] = size
+        self._trade(leg, side, self._touch(side), size, index, None)
+
+    def _touch(self, side: Side) -> Decimal:
+        """The price a market order on `side` takes (the book is deep enough for the bot)."""
+        price = self.market.best_ask if side is Side.BUY else self.market.best_bid
+        assert price is not None
+        return price
+
+    def move(self, ticks: int) -> None:
+        """The book moves by `ticks` (A's order stays where it is)."""
+        shift = Decimal("0.1") * ticks
+        bid, ask = BID + shift, ASK + shift
+        self.market = MarketView(bid, ask, (bid + ask) / 2)
 
     # --- reports ------------------------------------------------------------------------------
 
@@ -303,6 +330,15 @@ class Venue:
 
     def _runner_sees(self, event: Event) -> None:
         """The runner's working orders follow the reports it receives."""
+        if isinstance(event, PositionSet):
+            self.reported[event.leg] = event.size_base
+        elif isinstance(event, OrderEnded):
+            self.unresolved.pop(event.client_order_index, None)
+        elif isinstance(event, Filled) and event.client_order_index in self.market_sizes:
+            index = event.client_order_index
+            self.market_sizes[index] -= event.size_base
+            if self.market_sizes[index] <= 0:
+                self.unresolved.pop(index, None)
         if isinstance(event, OrderEnded) and event.leg == A:
             self.known.pop(event.client_order_index, None)
         elif isinstance(event, Filled) and event.leg == A:
