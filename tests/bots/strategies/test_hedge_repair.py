@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bots.strategies.grid import LiveOrder, Side
+from bots.strategies.grid import LiveOrder, MarketView, Side
 from bots.strategies.hedge import HedgeState, RetryPolicy
-from bots.strategies.protocol import Cancel, Intent, MarketOrder, PositionSet
+from bots.strategies.protocol import Cancel, Intent, MarketOrder, OrderEnded, PositionSet
 
 from .test_hedge_venue import A, B, Hand, make_hand, market_orders, places
 
@@ -160,3 +160,21 @@ def test_repairs_that_keep_failing_end_in_error_with_a_cancelled() -> None:
     assert hand.decide() == [Cancel(A, 77)]
     hand.ended(A, 77)
     assert hand.at(10_000) == []
+
+
+def test_no_order_goes_out_on_a_while_the_exchange_reports_the_pair_beyond_tolerance() -> None:
+    # Found by the property: a hand trade on B reported in the burst that confirms the cancel
+    # of A's timed-out order must not let the re-place out during the imbalance's grace.
+    hand = make_hand(order_timeout_ms=100)
+    hand.at(0)
+    hand.tell(PositionSet(A, D(0)), PositionSet(B, D(0)))
+    index = hand.last_index
+    hand.market = MarketView(D("100.5"), D("100.7"), D("100.6"))
+    assert hand.at(100) == [Cancel(A, index)]
+    assert hand.tell(OrderEnded(A, index, "canceled"), PositionSet(B, D("0.005"))) == []
+    assert places(hand.at(200)) == []
+    # Past the grace it is repaired; then A opens again.
+    assert market_orders(hand.at(400)) == [
+        MarketOrder(B, Side.SELL, D("0.005"), D("100.3"), reduce_only=True)]  # fmt: skip
+    (place,) = places(hand.fill(B, Side.SELL, "0.005", "100.5", "0"))
+    assert place.order.price == D("100.5")
