@@ -2,9 +2,11 @@
 
 Maker leg A rests a post-only order; every fill of A, partial ones included, is hedged by a market
 order of the same size on taker leg B, with a worst price. The code lives in
-`bots.strategies.hedge.config` (configuration and validation), `.pricing` (maker and worst
-prices), `.machine` (the state table), `.maker` (A's orders), `.state` (records) and `.strategy`
-(the strategy); this module is the one import for callers.
+`bots.strategies.hedge.config` (configuration and validation), `.events` (two events beyond the
+protocol's), `.pricing` (maker and worst prices), `.machine` (the state table), `.steps` (when it
+moves), `.pair` (positions and books), `.maker` (A's orders), `.taker` (market orders and
+retries), `.state` (records) and `.strategy` (the strategy); this module is the one import for
+callers.
 
 No I/O, no Django, no `exchange`, no clock: time comes in as `Tick`, randomness as a seeded
 generator.
@@ -23,6 +25,7 @@ from .config import (
     config_errors,
     draw_ms,
 )
+from .events import BookLevels, OrderSent
 from .machine import (
     TRANSITIONS,
     HedgeEvent,
@@ -31,7 +34,7 @@ from .machine import (
     Transition,
     transition,
 )
-from .pricing import BookLevels, maker_price, worst_price
+from .pricing import maker_price, worst_price
 from .state import HedgeFigures, HedgeSnapshot, Phase
 from .strategy import HedgeStrategy
 
@@ -48,6 +51,7 @@ __all__ = [
     "HedgeState",
     "HedgeStrategy",
     "HedgeTransitionError",
+    "OrderSent",
     "Phase",
     "PriceMode",
     "RetryPolicy",

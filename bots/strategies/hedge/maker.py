@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bots.strategies.grid.plan import LiveOrder
+from bots.strategies.grid.config import Side
+from bots.strategies.grid.plan import DesiredOrder, LiveOrder
+from bots.strategies.protocol import Cancel, Leg, Place
 
 _ZERO = Decimal(0)
 
@@ -74,17 +76,41 @@ class MakerOrders:
         keep = {o.client_order_index for o in ours} | set(self.cancelling)
         self.filled = {i: size for i, size in self.filled.items() if i in keep}
 
-    def placed(self, now_ms: int) -> None:
-        """A Place went out (the next `Decide` of A shows the order)."""
-        self.placing, self.placing_ms, self.placed_ms = True, now_ms, now_ms
+    def housekeeping(
+        self, leg: Leg, now_ms: int, timeout_ms: int, wanted: Side | None
+    ) -> list[Cancel]:
+        """The cancels due whatever comes next: again for a cancel the runner dropped or that no
+        end confirmed within `timeout_ms`; every order of ours beyond the one resting; the
+        resting one when its side is not `wanted` (None: A should have no order)."""
+        cancels: list[Cancel] = []
+        for index, sent in list(self.cancelling.items()):
+            if index in self.recancel or now_ms - sent >= timeout_ms:
+                self.cancelling[index] = now_ms
+                cancels.append(Cancel(leg, index))
+        cancels += [self.cancel(leg, order, now_ms) for order in self.extra]
+        self.extra, self.recancel = [], []
+        if self.resting is not None and self.resting.side is not wanted:
+            cancels.append(self.cancel(leg, self.resting, now_ms))
+        return cancels
 
-    def cancel(self, order: LiveOrder, now_ms: int) -> None:
-        """A Cancel of `order` went out: it stops resting for us until its end is confirmed."""
+    def timed_out(self, now_ms: int, timeout_ms: int) -> LiveOrder | None:
+        """The resting order, when it has rested `timeout_ms` since it was asked for."""
+        placed = self.placed_ms
+        return self.resting if placed is not None and now_ms - placed >= timeout_ms else None
+
+    def place(self, leg: Leg, order: DesiredOrder, now_ms: int) -> Place:
+        """A Place goes out (the next `Decide` of A shows the order)."""
+        self.placing, self.placing_ms, self.placed_ms = True, now_ms, now_ms
+        return Place(leg, order)
+
+    def cancel(self, leg: Leg, order: LiveOrder, now_ms: int) -> Cancel:
+        """A Cancel of `order` goes out: it stops resting for us until its end is confirmed."""
         index = order.client_order_index
         self.cancelling[index] = now_ms
         self.sizes[index] = order.size_base
         if self.resting is not None and self.resting.client_order_index == index:
             self.resting, self.placed_ms = None, None
+        return Cancel(leg, index)
 
     def on_fill(self, index: int | None, size_base: Decimal) -> None:
         """A fill of A: an order filled in full has ended (its cancel, if any, is confirmed)."""

@@ -7,32 +7,17 @@ it is the conservative direction (the hedge never accepts more slippage than con
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 from bots.strategies.grid.config import Side, round_price
 from bots.strategies.grid.plan import MarketView
-from bots.strategies.protocol import Leg
 
 from .config import HedgeConfig, PriceMode
+from .events import BookLevels
 
 _CTX = Context(prec=40, rounding=ROUND_HALF_EVEN)
 _ONE = Decimal(1)
 _BPS = Decimal("0.0001")
-
-
-@dataclass(frozen=True)
-class BookLevels:
-    """The first price levels of the leg's book, best first (bids descending, asks ascending).
-
-    Only a maker price at book level n > 1 needs it: `MarketView` carries the best prices only.
-    The runner sends it before `Decide` of leg A when `book_level > 1` (see docs/hedge.md); it is
-    a candidate for `bots.strategies.protocol`'s events.
-    """
-
-    leg: Leg
-    bids: tuple[Decimal, ...]
-    asks: tuple[Decimal, ...]
 
 
 def maker_price(

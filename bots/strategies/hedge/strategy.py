@@ -1,33 +1,22 @@
 """The hedge bot as a strategy (`bots.strategies.protocol`): maker leg A, taker leg B.
 
-Two views of each leg's position are kept, on purpose:
-
-* *tracked* positions move with every `Filled` (exact and immediate): hedging follows them. B owes
-  `-(tracked A + tracked B)`, so every fill of A, partial ones included, is owed to B at once, a
-  hedge that executed only in part leaves the rest owed, and a late fill of a hedge given up on
-  turns into a smaller (reduce-only) correction instead of a double hedge.
-* *exchange* positions come from `PositionSet` only (the truth, but the stream sends a position
-  before the fills that made it). Imbalance is judged on them, only while no hedge is owed or in
-  flight, and only once they have disagreed with the tracked ones for `imbalance_grace_ms`; the
-  tracked positions then take the exchange's (and at start, and after every repair).
-
-State changes are decided on `Tick` and `Decide` (the end of a burst), never half-way through a
-burst; intents go out on `Decide` of the leg they address (a stop-loss `Halt` names both legs at
-once). One market order at most is in flight, on either leg: the intents carry no client order
-index, so `Filled`/`OrderEnded` of a leg with a market order in flight are that order's.
+It composes what the pair holds (`PairBook`: positions tracked from fills and reported by the
+exchange, one ledger per leg), A's maker orders (`MakerOrders`) and the market orders
+(`MarketOrders`: one in flight at most, bounded retries), and drives the state table
+(`machine`). State changes are decided on `Tick` and `Decide`, the ends of bursts, never half-way
+through one; intents go out on `Decide` of the leg they address (a stop-loss `Halt` names both
+legs at once). docs/hedge.md says what the runner must send and do.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from bots.strategies.accounting import Fill, Ledger
 from bots.strategies.grid.config import RiskTrigger, Side
-from bots.strategies.grid.plan import DesiredOrder, LiveOrder, MarketView
+from bots.strategies.grid.plan import DesiredOrder, MarketView
 from bots.strategies.protocol import (
-    Cancel,
     Decide,
     Event,
     Filled,
@@ -36,30 +25,29 @@ from bots.strategies.protocol import (
     Leg,
     MarketOrder,
     OrderEnded,
-    Place,
     PositionSet,
     Tick,
 )
 
 from .config import HedgeConfig, Rng, draw_ms
+from .events import BookLevels, OrderSent
 from .machine import HedgeEvent, HedgeState, Transition, transition
 from .maker import MakerOrders
-from .pricing import BookLevels, maker_price, worst_price
-from .state import HedgeFigures, HedgeSnapshot, InFlight, Phase, Purpose
+from .pair import PairBook
+from .pricing import maker_price, worst_price
+from .state import HedgeFigures, HedgeSnapshot, Phase, Purpose
+from .steps import STEPS, Step
+from .taker import MarketOrders
 
 S, E = HedgeState, HedgeEvent
 _ZERO = Decimal(0)
-# Longest chain of transitions one event can cause (cooldown over -> opening -> ... is short).
+# Longest chain of transitions one decision can take (repaired -> opening -> holding ...).
 _MAX_CHAIN = 8
 LATENCY_SAMPLES_KEPT = 1_000
-_DONE_KEPT = 64
-_HEDGING = (S.HEDGING, S.HEDGING_CLOSE)
-_AT_REST = (S.OPENING, S.HOLDING, S.CLOSING, S.COOLDOWN)
-# States in which A's order rests (it keeps filling while B hedges); A places only in the first two.
+HEDGING = (S.HEDGING, S.HEDGING_CLOSE)
+# A's order rests in these states (it keeps filling while B hedges); A places in the first two.
 _PLACING = (S.OPENING, S.CLOSING)
-_RESTING = (*_PLACING, *_HEDGING)
-
-_Step = tuple[HedgeEvent, str, dict[str, str]]
+_RESTING = (*_PLACING, *HEDGING)
 
 
 @dataclass
@@ -73,40 +61,35 @@ class HedgeStrategy:
     phase: Phase = Phase.OPEN
     # Every transition taken, oldest first, until the runner drains them.
     transitions: list[Transition] = field(default_factory=list)
-    ledger_a: Ledger = field(default_factory=Ledger)
-    ledger_b: Ledger = field(default_factory=Ledger)
     now_ms: int = 0
     entered_ms: int = 0
     cycles_completed: int = 0
     repairs: int = 0
+    # A fill seen -> B filled (all of it hedged), in ms of the runner's ticks.
     latency_ms: deque[int] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES_KEPT))
+    pair: PairBook = field(default_factory=PairBook)
     maker: MakerOrders = field(default_factory=MakerOrders)
-    inflight: InFlight | None = None
+    orders: MarketOrders = field(default_factory=MarketOrders)
 
     def __post_init__(self) -> None:
-        self._pos_a, self._pos_b = _ZERO, _ZERO  # tracked
-        self._x_a: Decimal | None = None  # exchange
-        self._x_b: Decimal | None = None
-        self._synced = False
-        self._market: MarketView | None = None
-        self._levels: BookLevels | None = None
-        self._hold_until: int | None = None
-        self._cooldown_until: int | None = None
-        self._cycle_counted = False
-        self._hedge_failures = 0
-        self._hedge_exhausted = False
-        self._next_send_ms = 0
-        self._hedge_started: int | None = None
-        self._unreported_a = _ZERO
-        self._mismatch_since: int | None = None
-        self._repair_failures = 0
-        self._repair_before = _ZERO
-        self._verify_until: int | None = None
+        self.synced = False
+        self.market: MarketView | None = None
+        self.levels: BookLevels | None = None
+        self.hold_until: int | None = None
+        self.cooldown_until: int | None = None
+        self.cycle_counted = False
+        self.hedge_started: int | None = None
+        self.unreported_a = _ZERO
+        self.repair_before = _ZERO
+        self.verify_until: int | None = None
         self._halt_pending = False
-        self._trade_ids = 0
-        self._done: deque[int] = deque(maxlen=_DONE_KEPT)
-        if self.restore is not None:
-            self._restore(self.restore)
+        snapshot = self.restore
+        if snapshot is not None:
+            self.state, self.phase = snapshot.state, snapshot.phase
+            self.entered_ms, self.cycle_counted = snapshot.entered_ms, snapshot.cycle_counted
+            self.cycles_completed, self.repairs = snapshot.cycles_completed, snapshot.repairs
+            self.hold_until = snapshot.hold_until_ms
+            self.cooldown_until = snapshot.cooldown_until_ms
 
     # --- the protocol -------------------------------------------------------------------------
 
@@ -115,20 +98,19 @@ class HedgeStrategy:
         """Maker leg A, then taker leg B."""
         return (self.config.leg_a, self.config.leg_b)
 
-    def on_event(self, event: Event | BookLevels) -> list[Intent]:
+    def on_event(self, event: Event | BookLevels | OrderSent) -> list[Intent]:
         """Apply `event`; intents come from `Decide` only (each for the leg decided on, except a
         stop-loss `Halt`, which names both legs)."""
         if isinstance(event, Filled):
             self._on_fill(event)
         elif isinstance(event, OrderEnded):
             self._on_ended(event)
-        elif isinstance(event, PositionSet):
-            if event.leg == self.config.leg_a:
-                self._x_a = event.size_base
-            elif event.leg == self.config.leg_b:
-                self._x_b = event.size_base
+        elif isinstance(event, PositionSet) and event.leg in self.legs:
+            self.pair.reported(event.size_base, on_a=event.leg == self.config.leg_a)
+        elif isinstance(event, OrderSent):
+            self.orders.sent(event.leg, event.client_order_index)
         elif isinstance(event, BookLevels):
-            self._levels = event
+            self.levels = event
         elif isinstance(event, Tick):
             self._on_tick(event.now_ms)
         elif isinstance(event, Decide):
@@ -144,20 +126,19 @@ class HedgeStrategy:
 
     def net_exposure(self) -> Decimal:
         """position(A) + position(B) as the exchange reports them (tracked until it has)."""
-        return self._exchange_a() + self._exchange_b()
+        return self.pair.net
 
     def is_flat(self) -> bool:
         """Both legs flat on the exchange."""
-        return self._exchange_a() == 0 and self._exchange_b() == 0
+        return self.pair.position_a == 0 and self.pair.position_b == 0
 
     def time_in_state_ms(self, now_ms: int) -> int:
         """How long the bot has been in its state (runner clock)."""
         return max(0, now_ms - self.entered_ms)
 
     def pair_pnl(self, mark_price: Decimal) -> Decimal:
-        """The pair's combined PnL at `mark_price` from the fills seen (gross of fees: `Filled`
-        carries none)."""
-        return self.ledger_a.summary(mark_price).total + self.ledger_b.summary(mark_price).total
+        """The pair's combined PnL at `mark_price`, from the fills seen (gross of fees)."""
+        return self.pair.pnl(mark_price)
 
     @property
     def finished(self) -> bool:
@@ -166,15 +147,15 @@ class HedgeStrategy:
 
     def figures(self, now_ms: int) -> HedgeFigures:
         """What the dashboard shows of the strategy."""
-        net = self.net_exposure()
+        net = self.pair.net
         return HedgeFigures(
             state=self.state,
             time_in_state_ms=self.time_in_state_ms(now_ms),
             cycles_completed=self.cycles_completed,
             repairs=self.repairs,
             hedge_latency_ms=tuple(self.latency_ms),
-            position_a_base=self._exchange_a(),
-            position_b_base=self._exchange_b(),
+            position_a_base=self.pair.position_a,
+            position_b_base=self.pair.position_b,
             net_exposure_base=net,
             within_tolerance=abs(net) <= self.config.imbalance_tolerance_base,
         )
@@ -187,256 +168,182 @@ class HedgeStrategy:
             entered_ms=self.entered_ms,
             cycles_completed=self.cycles_completed,
             repairs=self.repairs,
-            hold_until_ms=self._hold_until,
-            cooldown_until_ms=self._cooldown_until,
-            cycle_counted=self._cycle_counted,
+            hold_until_ms=self.hold_until,
+            cooldown_until_ms=self.cooldown_until,
+            cycle_counted=self.cycle_counted,
         )
 
-    # --- facts --------------------------------------------------------------------------------
+    # --- facts the steps and intents share ----------------------------------------------------
 
-    def _exchange_a(self) -> Decimal:
-        return self._pos_a if self._x_a is None else self._x_a
+    def min_order(self) -> Decimal:
+        """The smallest order the exchange takes now."""
+        return self.config.min_order_base(self.market.mid if self.market else _ZERO)
 
-    def _exchange_b(self) -> Decimal:
-        return self._pos_b if self._x_b is None else self._x_b
-
-    @property
-    def _owed(self) -> Decimal:
-        """What B must trade (signed) for the tracked pair to be flat."""
-        return -(self._pos_a + self._pos_b)
-
-    def _min_order(self) -> Decimal:
-        market = self._market
-        return self.config.min_order_base(market.mid if market else _ZERO)
-
-    def _hedge_due(self) -> bool:
-        owed = abs(self._owed)
+    def hedge_due(self) -> bool:
+        """Whether B owes a trade that can go out: at least the exchange minimum, or any rest
+        beyond the tolerance once A has nothing working (more of A's order may still fill)."""
+        owed = abs(self.pair.owed)
         if owed == 0:
             return False
-        # Below the exchange minimum a hedge waits for more of A's order to fill, unless A has
-        # nothing working any more and the rest exceeds the tolerance.
         tolerance = self.config.imbalance_tolerance_base
-        return owed >= self._min_order() or (owed > tolerance and not self.maker.busy)
+        return owed >= self.min_order() or (owed > tolerance and not self.maker.busy)
 
-    def _behind(self) -> bool:
-        """Whether adding on A now could leave B behind: a hedge owed or in flight (the machine
-        is already in a hedging state then; checked again where the order is made), or the
-        exchange reporting the pair beyond tolerance, even within the grace that a repair waits
-        for (a position report ahead of its fills, or a real imbalance: A waits either way)."""
+    def behind(self) -> bool:
+        """Whether adding on A now could leave B behind: a hedge owed or in flight, or the
+        exchange reporting the pair beyond tolerance, even within the grace a repair waits for
+        (a position report ahead of its fill, or a real imbalance: A waits either way)."""
         tolerance = self.config.imbalance_tolerance_base
         return (
-            self.inflight is not None
-            or self._hedge_due()
-            or abs(self._owed) > tolerance
-            or abs(self.net_exposure()) > tolerance
+            self.orders.inflight is not None
+            or self.hedge_due()
+            or abs(self.pair.owed) > tolerance
+            or abs(self.pair.net) > tolerance
         )
 
-    def _open_remaining(self) -> Decimal:
-        sign = self.config.direction.sign
-        remaining = self.config.lots_down((sign * self.config.size_base - self._pos_a) * sign)
-        return remaining if remaining >= self._min_order() else _ZERO
+    def remaining(self) -> Decimal:
+        """What A still has to trade in this half of the cycle (0 below the exchange minimum)."""
+        cfg, tracked = self.config, self.pair.tracked_a
+        if self.phase is Phase.OPEN:
+            left = cfg.lots_down(
+                (cfg.direction.sign * cfg.size_base - tracked) * cfg.direction.sign
+            )
+        else:
+            left = cfg.lots_down(abs(tracked))
+        return left if left >= self.min_order() else _ZERO
 
-    def _close_remaining(self) -> Decimal:
-        remaining = self.config.lots_down(abs(self._pos_a))
-        return remaining if remaining >= self._min_order() else _ZERO
-
-    def _maker_side(self) -> Side | None:
+    def maker_side(self) -> Side | None:
+        """The side of A's order in this half of the cycle (None: flat, nothing to close)."""
         if self.phase is Phase.OPEN:
             return self.config.direction.open_side
-        if self._pos_a == 0:
-            return None
-        return Side.SELL if self._pos_a > 0 else Side.BUY
+        tracked = self.pair.tracked_a
+        return None if tracked == 0 else (Side.SELL if tracked > 0 else Side.BUY)
 
     # --- events -------------------------------------------------------------------------------
 
     def _on_fill(self, event: Filled) -> None:
-        cfg = self.config
-        signed = event.size_base * event.side.sign
-        index = event.client_order_index
-        flight = self.inflight
-        ours = flight is not None and flight.leg == event.leg
-        if event.leg == cfg.leg_a:
-            if ours and self.maker.knows(index):
-                ours = False  # a maker fill while a repair of A is in flight
-            if not ours:
-                self.maker.on_fill(index, event.size_base)
-            self._pos_a += signed
-            self._unreported_a += event.size_base
-            if self._hedge_started is None and self._owed != 0:
-                self._hedge_started = self.now_ms
-        elif event.leg == cfg.leg_b:
-            self._pos_b += signed
-        else:
+        on_a = event.leg == self.config.leg_a
+        if not on_a and event.leg != self.config.leg_b:
             return
-        self._book(event)
-        if ours and flight is not None:
-            if flight.client_order_index is None:
-                flight.client_order_index = index
-            flight.filled_base += event.size_base
-            if flight.filled_base >= flight.size_base:
-                self._resolve(filled=True, reason="filled")
-        if event.leg == cfg.leg_b and self._hedge_started is not None:
-            if abs(self._owed) < self._min_order():
-                self.latency_ms.append(self.now_ms - self._hedge_started)
-                self._hedge_started = None
-
-    def _book(self, event: Filled) -> None:
-        if event.price is None or event.price <= 0:
-            return  # nothing to value it with; the runner's own ledger has the priced fill
-        self._trade_ids -= 1  # Filled has no trade id; negative ids never meet the exchange's
-        fill = Fill(self._trade_ids, str(event.side), event.price, event.size_base, _ZERO,
-                    event.leg == self.config.leg_a, event.level)  # fmt: skip
-        (self.ledger_a if event.leg == self.config.leg_a else self.ledger_b).apply_fill(fill)
+        index = event.client_order_index
+        # On A, a fill of a maker order we know is the maker's even with a repair in flight.
+        in_flight = self.orders.owns(event.leg, index) and not (on_a and self.maker.knows(index))
+        if on_a and not in_flight:
+            self.maker.on_fill(index, event.size_base)
+            self.unreported_a += event.size_base
+        self.pair.filled(event, on_a)
+        if on_a and self.hedge_started is None and self.pair.owed != 0:
+            self.hedge_started = self.now_ms
+        if in_flight and self.orders.fill(index, event.size_base):
+            self._resolve(filled=True, reason="filled")
+        if not on_a and self.hedge_started is not None and abs(self.pair.owed) < self.min_order():
+            self.latency_ms.append(self.now_ms - self.hedge_started)
+            self.hedge_started = None
 
     def _on_ended(self, event: OrderEnded) -> None:
         index = event.client_order_index
-        flight = self.inflight
         if event.leg == self.config.leg_a and self.maker.knows(index):
             self.maker.on_ended(index)
-            return
-        if event.leg == self.config.leg_a:
-            self.maker.on_ended(index)  # an A order we had not seen yet (it never rested)
-        if flight is None or flight.leg != event.leg or index in self._done:
-            return
-        if flight.client_order_index not in (None, index):
-            return  # an older market order of this leg ending late
-        flight.client_order_index = index
-        self._resolve(filled=False, reason=f"ended: {event.reason}")
+        elif self.orders.owns(event.leg, index):
+            self._resolve(filled=False, reason=f"ended ({event.reason})", index=index)
+        elif event.leg == self.config.leg_a:
+            self.maker.on_ended(index)  # an A order that never showed in `working`
 
     def _on_tick(self, now_ms: int) -> None:
         self.now_ms = max(self.now_ms, now_ms)  # the runner's clock never runs backwards here
-        flight = self.inflight
-        if flight is not None and self.now_ms - flight.sent_ms >= self.config.hedge_timeout_ms:
+        if self.orders.timed_out(self.now_ms, self.config.hedge_timeout_ms):
             self._resolve(filled=False, reason="no report within hedge_timeout_ms")
         self._advance()
 
-    def _resolve(self, *, filled: bool, reason: str) -> None:
+    def _resolve(self, *, filled: bool, reason: str, index: int | None = None) -> None:
         """The market order in flight is done: filled in full, ended, or given up on."""
-        flight = self.inflight
-        assert flight is not None
-        self.inflight = None
-        if flight.client_order_index is not None:
-            self._done.append(flight.client_order_index)
+        flight = self.orders.resolve(index)
         if flight.purpose is Purpose.REPAIR:
-            self._verify_until = self.now_ms + self.config.imbalance_grace_ms
+            self.verify_until = self.now_ms + self.config.imbalance_grace_ms
             return
         if filled:
-            self._hedge_failures = 0
-        if filled or self.state not in _HEDGING or not self._hedge_due():
+            self.orders.reset()
+        if filled or self.state not in HEDGING or not self.hedge_due():
             return
-        self._hedge_failures += 1
-        retry = self.config.hedge_retry
-        data = {"attempt": str(self._hedge_failures), "owed_base": str(self._owed)}
-        if self._hedge_failures >= retry.max_attempts:
-            self._hedge_exhausted = True
-            return
-        delay = retry.delay_ms(self._hedge_failures)
-        self._next_send_ms = self.now_ms + delay
-        message = f"hedge {reason} after {flight.filled_base} of {flight.size_base}; "
-        self._take(E.HEDGE_RETRY, message + f"retry in {delay} ms", data)
+        delay = self.orders.failed(self.now_ms, self.config.hedge_retry)
+        if delay is not None:  # else exhausted: the next step repairs
+            data = {"attempt": str(self.orders.failures), "owed_base": str(self.pair.owed)}
+            done = f"{flight.filled_base} of {flight.size_base}"
+            self.take(E.HEDGE_RETRY, f"hedge {reason} after {done}; retry in {delay} ms", data)
 
     # --- deciding -----------------------------------------------------------------------------
 
     def _decide(self, event: Decide) -> list[Intent]:
-        self._market = event.market
-        if event.leg == self.config.leg_a:
+        self.market = event.market
+        on_a = event.leg == self.config.leg_a
+        if on_a:
             self.maker.observe(event.working, self.now_ms)
         self._advance()
         if self._halt_pending:
             self._halt_pending = False
             return [
-                Halt(self.config.leg_a, RiskTrigger.STOP_LOSS, -self._exchange_a()),
-                Halt(self.config.leg_b, RiskTrigger.STOP_LOSS, -self._exchange_b()),
+                Halt(self.config.leg_a, RiskTrigger.STOP_LOSS, -self.pair.position_a),
+                Halt(self.config.leg_b, RiskTrigger.STOP_LOSS, -self.pair.position_b),
             ]
-        intents: list[Intent] = []
-        if event.leg == self.config.leg_a:
-            intents += self._maker_intents(event.market)
+        intents: list[Intent] = self._maker_intents(event.market) if on_a else []
         order = self._market_order(event.leg, event.market)
-        if order is not None:
-            intents.append(order)
-        return intents
+        return intents if order is None else [*intents, order]
 
     def _maker_intents(self, market: MarketView) -> list[Intent]:
-        leg, maker, now = self.config.leg_a, self.maker, self.now_ms
-        intents: list[Intent] = []
-        for index, sent in list(maker.cancelling.items()):
-            if index in maker.recancel or now - sent >= self.config.order_timeout_ms:
-                maker.cancelling[index] = now  # the runner dropped it, or no end came: again
-                intents.append(Cancel(leg, index))
-        for order in maker.extra:
-            intents.append(self._cancel(order))  # never two A orders
-        side = self._maker_side() if self.state in _RESTING and self._synced else None
-        resting = maker.resting
-        if resting is not None and resting.side is not side:
-            intents.append(self._cancel(resting))
-        elif resting is not None and maker.placed_ms is not None:
-            if now - maker.placed_ms >= self.config.order_timeout_ms:
-                intents += self._timeout(resting, market)
-        elif side is not None and self.state in _PLACING and not maker.busy and not self._behind():
-            place = self._place(side, market)
-            if place is not None:
-                intents.append(place)
+        cfg, maker, now = self.config, self.maker, self.now_ms
+        wanted = self.maker_side() if self.state in _RESTING and self.synced else None
+        intents: list[Intent] = [*maker.housekeeping(cfg.leg_a, now, cfg.order_timeout_ms, wanted)]
+        stale = maker.timed_out(now, cfg.order_timeout_ms)
+        if stale is not None:
+            fresh = maker_price(cfg, stale.side, market, self.levels)
+            if fresh is None or fresh == stale.price:
+                maker.placed_ms = now  # the price has not moved: keep the place in the queue
+            else:
+                intents.append(maker.cancel(cfg.leg_a, stale, now))
+                reason = f"A's {stale.side} @ {stale.price} timed out: re-place @ {fresh}"
+                self.take(E.ORDER_TIMEOUT, reason, {"price": str(stale.price), "fresh": str(fresh)})
+        elif wanted is not None and self.state in _PLACING and not maker.busy:
+            price = maker_price(cfg, wanted, market, self.levels)
+            size = self.remaining()
+            if price is not None and size > 0 and not self.behind():
+                # Levels pair open and close in the ledger: a buy at k closes with a sell at k+1.
+                level = 0 if self.phase is Phase.OPEN else cfg.direction.sign
+                order = DesiredOrder(level, wanted, price, size, post_only=True)
+                intents.append(maker.place(cfg.leg_a, order, now))
         return intents
 
-    def _cancel(self, order: LiveOrder) -> Cancel:
-        self.maker.cancel(order, self.now_ms)
-        return Cancel(self.config.leg_a, order.client_order_index)
-
-    def _timeout(self, resting: LiveOrder, market: MarketView) -> list[Intent]:
-        fresh = maker_price(self.config, resting.side, market, self._levels)
-        if fresh is None or fresh == resting.price:
-            self.maker.placed_ms = self.now_ms  # the price has not moved: keep the queue place
-            return []
-        cancel = self._cancel(resting)
-        reason = f"A's {resting.side} @ {resting.price} timed out: cancel, re-place @ {fresh}"
-        self._take(E.ORDER_TIMEOUT, reason, {"price": str(resting.price), "fresh": str(fresh)})
-        return [cancel]
-
-    def _place(self, side: Side, market: MarketView) -> Place | None:
-        remaining = self._open_remaining() if self.phase is Phase.OPEN else self._close_remaining()
-        price = maker_price(self.config, side, market, self._levels)
-        if remaining <= 0 or price is None:
-            return None
-        # Levels pair open and close in the ledger: a buy at k closes with a sell at k+1.
-        level = 0 if self.phase is Phase.OPEN else self.config.direction.sign
-        self.maker.placed(self.now_ms)
-        return Place(self.config.leg_a, DesiredOrder(level, side, price, remaining, True))
-
     def _market_order(self, leg: Leg, market: MarketView) -> MarketOrder | None:
-        if self.inflight is not None or not self._synced or self.now_ms < self._next_send_ms:
+        if not self.synced or not self.orders.may_send(self.now_ms):
             return None
-        if self.state in _HEDGING:
-            if leg != self.config.leg_b or self._hedge_exhausted or not self._hedge_due():
+        if self.state in HEDGING:
+            owed = self.pair.owed
+            if leg != self.config.leg_b or self.orders.exhausted or not self.hedge_due():
                 return None
-            owed = self._owed
             side = Side.BUY if owed > 0 else Side.SELL
-            reduces = self._pos_b * side.sign < 0 and abs(owed) <= abs(self._pos_b)
+            tracked_b = self.pair.tracked_b
+            reduces = tracked_b * side.sign < 0 and abs(owed) <= abs(tracked_b)
             return self._send(leg, side, abs(owed), market, reduces, Purpose.HEDGE)
-        if self.state is S.REPAIRING and not self.maker.busy and self._verify_until is None:
-            over, size = self._over_leg()
+        if self.state is S.REPAIRING and not self.maker.busy and self.verify_until is None:
+            over, position = self._over_leg()
             if over != leg:
                 return None
-            position = self._exchange_a() if leg == self.config.leg_a else self._exchange_b()
-            side = Side.SELL if position > 0 else Side.BUY
+            size = self.config.lots_down(min(abs(self.pair.net), abs(position)))
             if size <= 0:
-                self._verify_until = self.now_ms  # nothing tradeable: counts as a failed repair
+                self.verify_until = self.now_ms  # nothing tradeable: a failed repair
                 return None
+            side = Side.SELL if position > 0 else Side.BUY
             return self._send(leg, side, size, market, True, Purpose.REPAIR)
         return None
 
     def _send(
         self, leg: Leg, side: Side, size: Decimal, market: MarketView, reduce: bool, why: Purpose
     ) -> MarketOrder:
-        self.inflight = InFlight(leg, side, size, self.now_ms, why)
+        self.orders.send(leg, side, size, self.now_ms, why)
         return MarketOrder(leg, side, size, worst_price(self.config, side, market), reduce)
 
     def _over_leg(self) -> tuple[Leg, Decimal]:
-        """The leg whose position carries the net (B when both do) and the size that reduces it
-        (never past flat: the order is reduce-only)."""
-        net = self.net_exposure()
-        a, b = self._exchange_a(), self._exchange_b()
-        leg, position = (self.config.leg_b, b) if b * net > 0 else (self.config.leg_a, a)
-        return leg, self.config.lots_down(min(abs(net), abs(position)))
+        """The leg whose position carries the net (B when both do) and that position."""
+        net, a, b = self.pair.net, self.pair.position_a, self.pair.position_b
+        return (self.config.leg_b, b) if b * net > 0 else (self.config.leg_a, a)
 
     # --- the machine --------------------------------------------------------------------------
 
@@ -445,201 +352,75 @@ class HedgeStrategy:
             step = self._next_step()
             if step is None:
                 return
-            self._take(*step)
+            self.take(*step)
 
-    def _take(self, event: HedgeEvent, reason: str, data: dict[str, str] | None = None) -> None:
+    def _next_step(self) -> Step | None:
+        limit, market = self.config.stop_loss_quote, self.market
+        if self.state is not S.STOPPED and limit is not None and market is not None:
+            pnl = self.pair.pnl(market.mid)
+            if pnl <= -limit:
+                return E.STOP_LOSS, f"pair PnL {pnl} at or below -{limit}", {"pnl": str(pnl)}
+        if self.state in (S.STOPPED, S.ERROR) or not self._sync():
+            return None
+        return STEPS[self.state](self)
+
+    def _sync(self) -> bool:
+        """Start (or resume) once both legs' reported positions and a book are known."""
+        if self.synced:
+            return True
+        if not self.pair.known or self.market is None:
+            return False
+        self.synced = True
+        self.pair.rebaseline()
+        if self.state is S.HOLDING and self.hold_until is None:
+            self.hold_until = self.now_ms + draw_ms(self.config.hold_ms, self.rng)
+        if self.state is S.REPAIRING:
+            self.repair_started()
+        return True
+
+    def take(self, event: HedgeEvent, reason: str, data: dict[str, str] | None = None) -> None:
+        """Take `event` from the current state (the table decides where to), record it, and
+        apply what entering the new state means (timers, counters, baselines)."""
         source = self.state
         target = transition(source, event)
         self.transitions.append(Transition(self.now_ms, source, target, event, reason, data or {}))
         if target is not source:
             self.state, self.entered_ms = target, self.now_ms
-        self._entered(event, target)
-
-    def _entered(self, event: HedgeEvent, target: HedgeState) -> None:
-        """Effects of taking `event` into `target` (timers, counters, baselines)."""
         if event in (E.START, E.COOLDOWN_OVER):
-            self.phase, self._hold_until, self._cooldown_until = Phase.OPEN, None, None
-            self._cycle_counted = False
+            self.phase, self.hold_until, self.cooldown_until = Phase.OPEN, None, None
+            self.cycle_counted = False
         elif event is E.HOLD_OVER:
             self.phase = Phase.CLOSE
         elif event is E.HEDGED:
-            self._hedge_failures, self._hedge_exhausted = 0, False
+            self.orders.reset()
         elif event in (E.IMBALANCE, E.HEDGE_FAILED):
-            self._repair_started()
+            self.repair_started()
         elif event in (E.REPAIRED_OPEN, E.REPAIRED_CLOSE):
-            self._rebaseline()
+            self.pair.rebaseline()
             self.repairs += 1
-            self._hedge_failures, self._hedge_exhausted = 0, False
-        elif event in (E.CLOSED, E.LAST_CYCLE) and not self._cycle_counted:
-            self._cycle_counted = True
+            self.orders.reset()
+        elif event in (E.CLOSED, E.LAST_CYCLE) and not self.cycle_counted:
+            self.cycle_counted = True
             self.cycles_completed += 1
         elif event is E.STOP_LOSS:
             self._halt_pending = True
         if event in (E.HEDGE_DUE, E.A_FILLED):
-            self._unreported_a = _ZERO
-        if target is S.HOLDING and self._hold_until is None:
-            self._hold_until = self.now_ms + draw_ms(self.config.hold_ms, self.rng)
-        elif target is S.COOLDOWN and self._cooldown_until is None:
-            self._cooldown_until = self.now_ms + draw_ms(self.config.cooldown_ms, self.rng)
+            self.unreported_a = _ZERO
+        if target is S.HOLDING and self.hold_until is None:
+            self.hold_until = self.now_ms + draw_ms(self.config.hold_ms, self.rng)
+        elif target is S.COOLDOWN and self.cooldown_until is None:
+            self.cooldown_until = self.now_ms + draw_ms(self.config.cooldown_ms, self.rng)
 
-    def _repair_started(self) -> None:
-        self._rebaseline()
-        self._repair_failures = 0
-        self._repair_before = self.net_exposure()
-        self._verify_until = None
-        self._next_send_ms = self.now_ms
-        self._hedge_started = None
+    def repair_started(self) -> None:
+        """A repair begins from the exchange's positions, with fresh attempts."""
+        self.pair.rebaseline()
+        self.repair_before = self.pair.net
+        self.verify_until = None
+        self.hedge_started = None
+        self.orders.reset(self.now_ms)
 
-    def _rebaseline(self) -> None:
-        """The tracked positions take the exchange's (the truth, once it is settled)."""
-        self._pos_a, self._pos_b = self._exchange_a(), self._exchange_b()
-        self._mismatch_since = None
-
-    def _next_step(self) -> _Step | None:
-        """The transition due now, if any (side effects only on counters that decide it)."""
-        if self.state is not S.STOPPED and self._stop_loss_hit():
-            pnl = self.pair_pnl(self._market.mid) if self._market else _ZERO
-            return E.STOP_LOSS, f"pair PnL {pnl} at or below -{self.config.stop_loss_quote}", {
-                "pnl_quote": str(pnl)}  # fmt: skip
-        if self.state in (S.STOPPED, S.ERROR) or not self._sync():
-            return None
-        return _STEPS[self.state](self)
-
-    def _sync(self) -> bool:
-        """Start (or resume) once both legs' exchange positions and a book are known."""
-        if self._synced:
-            return True
-        if self._x_a is None or self._x_b is None or self._market is None:
-            return False
-        self._synced = True
-        self._rebaseline()
-        if self.state is S.HOLDING and self._hold_until is None:
-            self._hold_until = self.now_ms + draw_ms(self.config.hold_ms, self.rng)
-        if self.state is S.REPAIRING:
-            self._repair_started()
-        return True
-
-    def _stop_loss_hit(self) -> bool:
-        limit, market = self.config.stop_loss_quote, self._market
-        return limit is not None and market is not None and self.pair_pnl(market.mid) <= -limit
-
-    def _imbalance(self) -> _Step | None:
-        """An imbalance the exchange confirms, judged only with nothing owed or in flight."""
-        if self.inflight is not None or abs(self._owed) > self.config.imbalance_tolerance_base:
-            self._mismatch_since = None
-            return None
-        if (self._pos_a, self._pos_b) == (self._exchange_a(), self._exchange_b()):
-            self._mismatch_since = None
-            return None
-        if self._mismatch_since is None:
-            self._mismatch_since = self.now_ms
-        if self.now_ms - self._mismatch_since < self.config.imbalance_grace_ms:
-            return None
-        tracked = self._pos_a + self._pos_b
-        self._rebaseline()
-        net = self.net_exposure()
-        if abs(net) <= self.config.imbalance_tolerance_base:
-            return None  # both legs moved alike: adopted, the pair is still balanced
-        data = {"net_base": str(net), "tracked_net_base": str(tracked),
-                "position_a": str(self._pos_a), "position_b": str(self._pos_b)}  # fmt: skip
-        return (
-            E.IMBALANCE,
-            f"net {net} beyond tolerance {self.config.imbalance_tolerance_base}",
-            data,
-        )
-
-    def _at_rest_step(self) -> _Step | None:
-        if self._hedge_due():
-            data = {"owed_base": str(self._owed), "a_filled_base": str(self._unreported_a)}
-            return E.HEDGE_DUE, f"A filled {self._unreported_a}: B owes {self._owed}", data
-        return self._imbalance()
-
-    def _idle(self) -> _Step | None:
-        net = self.net_exposure()
-        if abs(net) > self.config.imbalance_tolerance_base:
-            return E.IMBALANCE, f"net {net} beyond tolerance at start", {"net_base": str(net)}
-        return E.START, f"positions A {self._pos_a}, B {self._pos_b}", {}
-
-    def _opening(self) -> _Step | None:
-        step = self._at_rest_step()
-        if step is None and not self.maker.busy and self._open_remaining() == 0:
-            return E.OPENED, f"A holds {self._pos_a}, B {self._pos_b}", {}
-        return step
-
-    def _holding(self) -> _Step | None:
-        step = self._at_rest_step()
-        if step is None and self._hold_until is not None and self.now_ms >= self._hold_until:
-            return E.HOLD_OVER, "hold time over: closing", {}
-        return step
-
-    def _closing(self) -> _Step | None:
-        step = self._at_rest_step()
-        if step is not None or self.maker.busy or self._close_remaining() > 0:
-            return step
-        cycles = self.config.cycles
-        done = self.cycles_completed + (0 if self._cycle_counted else 1)
-        reason = f"cycle {done} closed: A {self._pos_a}, B {self._pos_b}"
-        return (E.LAST_CYCLE if cycles is not None and done >= cycles else E.CLOSED), reason, {}
-
-    def _cooldown(self) -> _Step | None:
-        step = self._at_rest_step()
-        if step is None and self._cooldown_until is not None:
-            if self.now_ms >= self._cooldown_until:
-                return E.COOLDOWN_OVER, "cooldown over: next cycle", {}
-        return step
-
-    def _hedging(self) -> _Step | None:
-        if self._hedge_exhausted:
-            data = {"owed_base": str(self._owed), "attempts": str(self._hedge_failures)}
-            return (
-                E.HEDGE_FAILED,
-                f"hedge of {self._owed} failed {self._hedge_failures} times",
-                data,
-            )
-        if self._unreported_a > 0:
-            more = self._unreported_a
-            return (
-                E.A_FILLED,
-                f"A filled {more} more: B owes {self._owed}",
-                {"a_filled_base": str(more)},
-            )
-        if self.inflight is None and not self._hedge_due():
-            return E.HEDGED, f"B caught up: A {self._pos_a}, B {self._pos_b}", {}
-        return None
-
-    def _repairing(self) -> _Step | None:
-        if self.inflight is not None or self.maker.busy:
-            return None
-        net = self.net_exposure()
-        data = {"before_base": str(self._repair_before), "after_base": str(net)}
-        if abs(net) <= self.config.imbalance_tolerance_base:
-            event = E.REPAIRED_OPEN if self.phase is Phase.OPEN else E.REPAIRED_CLOSE
-            return event, f"repaired: net {self._repair_before} -> {net}", data
-        if self._verify_until is None or self.now_ms < self._verify_until:
-            return None
-        self._verify_until = None
-        self._repair_failures += 1
-        data["attempt"] = str(self._repair_failures)
-        if self._repair_failures >= self.config.repair_attempts:
-            return E.GIVE_UP, f"net still {net} after {self._repair_failures} repairs", data
-        self._next_send_ms = self.now_ms + self.config.hedge_retry.delay_ms(self._repair_failures)
-        return E.REPAIR_FAILED, f"net still {net} after repair {self._repair_failures}", data
-
-    def _restore(self, snapshot: HedgeSnapshot) -> None:
-        self.state, self.phase = snapshot.state, snapshot.phase
-        self.entered_ms = snapshot.entered_ms
-        self.cycles_completed, self.repairs = snapshot.cycles_completed, snapshot.repairs
-        self._hold_until, self._cooldown_until = snapshot.hold_until_ms, snapshot.cooldown_until_ms
-        self._cycle_counted = snapshot.cycle_counted
-
-
-_STEPS = {
-    S.IDLE: HedgeStrategy._idle,
-    S.OPENING: HedgeStrategy._opening,
-    S.HEDGING: HedgeStrategy._hedging,
-    S.HOLDING: HedgeStrategy._holding,
-    S.CLOSING: HedgeStrategy._closing,
-    S.HEDGING_CLOSE: HedgeStrategy._hedging,
-    S.COOLDOWN: HedgeStrategy._cooldown,
-    S.REPAIRING: HedgeStrategy._repairing,
-}
+    def repair_failed(self) -> int | None:
+        """One more repair that did not bring the net within tolerance: the wait before the
+        next (ms), or None when the repair attempts are used up."""
+        policy = replace(self.config.hedge_retry, max_attempts=self.config.repair_attempts)
+        return self.orders.failed(self.now_ms, policy)

@@ -8,7 +8,8 @@ from bots.strategies.grid import LiveOrder, MarketView, Side
 from bots.strategies.hedge import HedgeState, RetryPolicy
 from bots.strategies.protocol import Cancel, Intent, MarketOrder, OrderEnded, PositionSet
 
-from .test_hedge_venue import A, B, Hand, make_hand, market_orders, places
+from .test_hedge_hand import Hand, make_hand, market_orders, places
+from .test_hedge_venue import A, B
 
 D = Decimal
 SELL_HEDGE = MarketOrder(B, Side.SELL, D("0.050"), D("99.8"))
@@ -71,18 +72,43 @@ def test_a_late_fill_of_a_hedge_given_up_on_is_corrected_with_a_reduce_only_orde
     hand = hedging()
     hand.at(1_000)
     hand.at(1_100)  # retried
-    hand.fill(B, Side.SELL, "0.050", "100.0", "-0.050", index=950)  # the retry
-    intents = hand.fill(B, Side.SELL, "0.050", "100.0", "-0.100", index=949)  # the first, late
+    hand.fill(B, Side.SELL, "0.050", "100.0", "-0.050", index=901)  # the retry
+    intents = hand.fill(B, Side.SELL, "0.050", "100.0", "-0.100", index=900)  # the first, late
     assert market_orders(intents) == [
         MarketOrder(B, Side.BUY, D("0.050"), D("100.4"), reduce_only=True)]  # fmt: skip
     assert hand.strategy.state is HedgeState.HEDGING
 
 
+def test_a_late_fill_of_a_hedge_given_up_on_is_not_taken_for_the_retry_in_flight() -> None:
+    # With the index of each market order told (`OrderSent`), the retry stays in flight until
+    # its own report: nothing else goes out on B meanwhile.
+    hand = hedging()
+    hand.tell_sent = True
+    hand.at(1_000)  # hedge 900 given up on (its index was never told: it went out before)
+    assert market_orders(hand.at(1_100)) == [SELL_HEDGE]  # retry 901, told
+    assert hand.fill(B, Side.SELL, "0.050", "100.0", "-0.050", index=900) == []  # 900, late
+    assert hand.strategy.orders.inflight is not None
+    assert hand.strategy.state is HedgeState.HEDGING
+    intents = hand.fill(B, Side.SELL, "0.050", "100.0", "-0.100", index=901)  # 901 executes too
+    assert market_orders(intents) == [
+        MarketOrder(B, Side.BUY, D("0.050"), D("100.4"), reduce_only=True)]  # fmt: skip
+
+
+def test_without_the_index_told_a_late_fill_is_taken_for_the_retry() -> None:
+    # The fallback (documented): the first report in flight names the order in flight.
+    hand = hedging()
+    hand.at(1_000)
+    hand.at(1_100)
+    hand.fill(B, Side.SELL, "0.050", "100.0", "-0.050", index=900)
+    assert hand.strategy.orders.inflight is None
+    assert hand.strategy.state is HedgeState.OPENING or hand.strategy.state is HedgeState.HOLDING
+
+
 def test_a_late_end_of_an_older_order_does_not_end_the_hedge_in_flight() -> None:
     hand = hedging()
-    hand.fill(B, Side.SELL, "0.010", "100.0", "-0.010", index=960)  # the hedge is order 960
-    assert hand.ended(B, 959) == []  # another order's end
-    assert hand.strategy.inflight is not None
+    hand.fill(B, Side.SELL, "0.010", "100.0", "-0.010")  # the hedge is order 900
+    assert hand.ended(B, 899) == []  # another order's end
+    assert hand.strategy.orders.inflight is not None
 
 
 def test_used_up_hedge_attempts_pause_a_and_repair_the_leg_that_is_over() -> None:
@@ -94,7 +120,7 @@ def test_used_up_hedge_attempts_pause_a_and_repair_the_leg_that_is_over() -> Non
     # A holds 0.050 and B nothing: A is the leg over; its reducing order goes out at once.
     assert market_orders(intents) == [
         MarketOrder(A, Side.SELL, D("0.050"), D("99.8"), reduce_only=True)]  # fmt: skip
-    (place,) = places(hand.fill(A, Side.SELL, "0.050", "100.0", "0", index=970))
+    (place,) = places(hand.fill(A, Side.SELL, "0.050", "100.0", "0", index=902))
     assert hand.strategy.state is HedgeState.OPENING
     assert place.order.size_base == D("0.050")  # the cycle opens again from flat
     assert hand.events()[-2:] == ["hedge_failed", "repaired_open"]
@@ -143,11 +169,11 @@ def test_repairs_that_keep_failing_end_in_error_with_a_cancelled() -> None:
     hand.fill(B, Side.SELL, "0.050", "100.0", "-0.050")
     hand.tell(PositionSet(B, D("-0.070")))
     hand.at(300)  # repair 1 out
-    hand.ended(B, 980, "canceled-not-enough-liquidity")
+    hand.ended(B, 901, "canceled-not-enough-liquidity")
     hand.at(600)  # positions did not move within the grace: failed
     assert hand.strategy.state is HedgeState.REPAIRING
     assert first_send_at(hand, 601, 1_000)[0] == 700  # repair 2 after the backoff
-    hand.ended(B, 981, "canceled-not-enough-liquidity")
+    hand.ended(B, 902, "canceled-not-enough-liquidity")
     hand.at(2_000)
     strategy = hand.strategy
     assert strategy.state is HedgeState.ERROR and strategy.finished

@@ -18,7 +18,8 @@ from bots.strategies.hedge import (
 )
 from bots.strategies.protocol import Cancel, Halt, Intent, MarketOrder, Place, PositionSet
 
-from .test_hedge_venue import MARKET, A, B, Hand, make_config, make_hand, market_orders, places
+from .test_hedge_hand import Hand, make_hand, market_orders, places
+from .test_hedge_venue import MARKET, A, B, make_config
 
 D = Decimal
 
@@ -83,7 +84,7 @@ def test_full_cycle_leaves_both_legs_flat_and_the_pair_pnl_is_the_sum_of_the_led
              Fill(4, "buy", D("100.3"), D("0.05"), D(0), False, None)]  # fmt: skip
     expected = summarize(leg_a, [], mark).total + summarize(leg_b, [], mark).total
     assert strategy.pair_pnl(mark) == expected == D("-0.010")
-    assert strategy.ledger_a.round_trips == 1  # open and close pair up by their levels
+    assert strategy.pair.ledger_a.round_trips == 1  # open and close pair up by their levels
 
 
 def test_cycles_repeat_after_the_cooldown() -> None:
@@ -185,6 +186,15 @@ def test_a_cancel_the_runner_dropped_is_sent_again() -> None:
     assert hand.decide() == [Cancel(A, first)]
 
 
+def test_a_cancel_with_no_end_for_an_order_timeout_is_sent_again() -> None:
+    hand, _ = started(order_timeout_ms=100)
+    first = hand.last_index
+    hand.market = MarketView(D("100.5"), D("100.7"), D("100.6"))
+    assert hand.at(100) == [Cancel(A, first)]
+    assert hand.at(199) == []
+    assert hand.at(200) == [Cancel(A, first)]  # still no end: asked again, nothing placed
+
+
 def test_a_second_order_of_ours_on_a_is_cancelled() -> None:
     hand, _ = started()
     first = hand.last_index
@@ -225,6 +235,13 @@ def test_stop_loss_on_the_pair_halts_both_legs_with_their_positions() -> None:
     ]
     assert hand.strategy.state is HedgeState.STOPPED
     assert hand.decide() == []  # once
+
+
+def test_the_stop_loss_does_not_fire_above_its_limit() -> None:
+    hand, _ = started(stop_loss_quote=D("0.51"))
+    hand.fill(A, Side.BUY, "0.050", "100.0", "0.050")
+    assert hand.fill(B, Side.SELL, "0.050", "90.0", "-0.050") == []  # -0.5 > -0.51
+    assert hand.strategy.state is HedgeState.HOLDING
 
 
 def test_a_restart_in_hedging_hedges_what_the_positions_owe() -> None:

@@ -17,7 +17,14 @@ from decimal import Decimal
 from enum import StrEnum
 
 from bots.strategies.grid import LiveOrder, MarketView, Side
-from bots.strategies.hedge import Direction, HedgeConfig, HedgeState, HedgeStrategy, RetryPolicy
+from bots.strategies.hedge import (
+    Direction,
+    HedgeConfig,
+    HedgeState,
+    HedgeStrategy,
+    OrderSent,
+    RetryPolicy,
+)
 from bots.strategies.protocol import (
     Cancel,
     Decide,
@@ -100,6 +107,7 @@ class PendingMarket:
     side: Side
     size: Decimal
     due_ms: int
+    reduce_only: bool
 
 
 @dataclass
@@ -127,6 +135,8 @@ class Venue:
     market_sizes: dict[int, Decimal] = field(default_factory=dict)
     halted: bool = False
     market: MarketView = MARKET
+    tell_sent: bool = True  # tell the strategy each market order's index, as a runner can
+    log: list[str] = field(default_factory=list)
     _next_index: int = 100
 
     # --- driving ----------------------------------------------------------------------------
@@ -138,8 +148,16 @@ class Venue:
         self.tell(PositionSet(B, self.positions[B]))
         self.decide()
 
-    def tell(self, event: Event) -> None:
+    def tell(self, event: Event | OrderSent) -> None:
+        if not isinstance(event, (Tick, Decide)):
+            self.log.append(f"{self.now_ms} ms step {self.step}: told {event}")
         self.execute_all(self.strategy.on_event(event))
+        for t in self.strategy.drain_transitions():
+            self.log.append(f"{t.at_ms} ms: {t.source} -> {t.target} ({t.event}: {t.reason})")
+
+    def trace(self) -> str:
+        """The last things that happened (for a failing example's message)."""
+        return "\n".join(self.log[-60:])
 
     def decide(self) -> None:
         """The end of a burst: a decision on each leg, intents executed at once."""
@@ -151,7 +169,15 @@ class Venue:
         self.now_ms += ms
         for pending in [p for p in self.late if p.due_ms <= self.now_ms]:
             self.late.remove(pending)
-            self._execute_market(pending.leg, pending.index, pending.side, pending.size)
+            size, position = pending.size, self.positions[pending.leg]
+            if pending.reduce_only:  # checked when it executes, as the exchange does
+                size = min(size, abs(position)) if position * pending.side.sign < 0 else Decimal(0)
+            if size > 0:
+                self._execute_market(pending.leg, pending.index, pending.side, size)
+            else:
+                self._report(
+                    pending.leg, OrderEnded(pending.leg, pending.index, "canceled-reduce-only")
+                )
         self.tell(Tick(self.now_ms))
         self.decide()
 
@@ -196,7 +222,9 @@ class Venue:
                 self.fill_a(10**9)
             self.deliver()
             self.advance(step_ms)
-            busy = any(self.outbox.values()) or self.late or self.strategy.inflight is not None
+            busy = (
+                any(self.outbox.values()) or self.late or self.strategy.orders.inflight is not None
+            )
             moving = self.strategy.state in UNSETTLED
             quiet = 0 if busy or moving or (fill_a and self.resting) else quiet + 1
             if quiet >= 12:
@@ -218,6 +246,7 @@ class Venue:
 
     def execute_all(self, intents: list[Intent]) -> None:
         for intent in intents:
+            self.log.append(f"{self.now_ms} ms: intent {intent}; venue {self.positions}")
             self.intents.append(intent)
             self.execute(intent)
 
@@ -247,7 +276,9 @@ class Venue:
         if abs(reported_net) > config.imbalance_tolerance_base:
             self.violations.append(f"Place on A with the reported net at {reported_net}: {intent}")
         for index, (leg, sent_ms) in self.unresolved.items():
-            if self.now_ms - sent_ms < config.hedge_timeout_ms:
+            # Without `OrderSent`, a late report of an order given up on can be taken for the
+            # one in flight (documented): then only the reported net above is checked.
+            if self.tell_sent and self.now_ms - sent_ms < config.hedge_timeout_ms:
                 self.violations.append(f"Place on A with market order {index} on {leg} in flight")
         if self.resting:
             self.violations.append(f"Place on A with {sorted(self.resting)} still on the book")
@@ -269,6 +300,8 @@ class Venue:
     def _market(self, intent: MarketOrder) -> None:
         index = self._index()
         self.unresolved[index] = (intent.leg, self.now_ms)
+        if self.tell_sent:
+            self.tell(OrderSent(intent.leg, index))
         position = self.positions[intent.leg]
         size = intent.size_base
         if intent.reduce_only:
@@ -293,7 +326,8 @@ class Venue:
             self._report(intent.leg, OrderEnded(intent.leg, index, "canceled-margin-not-allowed"))
         elif outcome is Outcome.LATE:
             due = self.now_ms + self.strategy.config.hedge_timeout_ms + 500
-            self.late.append(PendingMarket(intent.leg, index, intent.side, size, due))
+            late = PendingMarket(intent.leg, index, intent.side, size, due, intent.reduce_only)
+            self.late.append(late)
 
     def _execute_market(self, leg: Leg, index: int, side: Side, size: Decimal) -> None:
         self.market_sizes[index] = size
@@ -318,15 +352,19 @@ class Venue:
     ) -> None:
         self.positions[leg] += size * side.sign
         self.fills.append((leg, side, price, size))
-        # Positions first, as the account stream sends them (a frame's position, then its fills).
-        self._report(leg, PositionSet(leg, self.positions[leg]))
-        self._report(leg, Filled(leg, side, size, level, index, price))
+        # One frame, as the account stream sends it: the position first, then the fill; the
+        # runner tells both in one burst (the contract docs/hedge.md states).
+        frame = (
+            PositionSet(leg, self.positions[leg]),
+            Filled(leg, side, size, level, index, price),
+        )
+        self._report(leg, *frame)
 
-    def _report(self, leg: Leg, event: Event) -> None:
+    def _report(self, leg: Leg, *events: Event) -> None:
         delay = self.delays.popleft() if self.delays else 1
         queue = self.outbox[leg]
         due = max(self.step + delay, queue[-1][0] if queue else 0)
-        queue.append((due, event))
+        queue.extend((due, event) for event in events)
 
     def _runner_sees(self, event: Event) -> None:
         """The runner's working orders follow the reports it receives."""
@@ -397,91 +435,3 @@ def test_venue_trims_a_reduce_only_order_and_refuses_one_that_would_grow() -> No
     venue.execute(MarketOrder(B, Side.BUY, Decimal("0.050"), Decimal("101"), reduce_only=True))
     assert venue.positions[B] == 0
     assert isinstance(venue.outbox[B][-1][1], OrderEnded)
-
-
-# --- a driver for hand-built event sequences -----------------------------------------------------
-
-
-@dataclass
-class Hand:
-    """Feeds a strategy events written by hand, playing the runner's part for A's working orders
-    (a Place is tracked under the next client index, a Cancel hides the order, an end or the
-    fill that completes it removes it); `decide` returns what both legs' decisions ask for."""
-
-    strategy: HedgeStrategy
-    now_ms: int = 0
-    market: MarketView = MARKET
-    orders: dict[int, LiveOrder] = field(default_factory=dict)
-    cancelling: set[int] = field(default_factory=set)
-    filled: dict[int, Decimal] = field(default_factory=dict)
-    last_index: int = 10
-
-    def at(self, now_ms: int) -> list[Intent]:
-        """A tick at `now_ms`, then a decision on both legs (what the runner's timer does)."""
-        self.now_ms = now_ms
-        assert self.strategy.on_event(Tick(now_ms)) == []
-        return self.decide()
-
-    def tell(self, *events: Event) -> list[Intent]:
-        """A burst of events, then a decision on both legs."""
-        for event in events:
-            self._runner_sees(event)
-            assert self.strategy.on_event(event) == []
-        return self.decide()
-
-    def decide(self) -> list[Intent]:
-        working = [o for i, o in self.orders.items() if i not in self.cancelling]
-        intents = self.strategy.on_event(Decide(A, self.market, working))
-        intents += self.strategy.on_event(Decide(B, self.market, []))
-        for intent in intents:
-            if isinstance(intent, Place):
-                self.last_index += 1
-                o = intent.order
-                self.orders[self.last_index] = LiveOrder(
-                    o.level, o.side, o.price, o.size_base, self.last_index, "intent"
-                )
-            elif isinstance(intent, Cancel):
-                self.cancelling.add(intent.client_order_index)
-        return intents
-
-    def fill(self, leg: Leg, side: Side, size: str, price: str, position: str,
-             index: int | None = None) -> list[Intent]:  # fmt: skip
-        """A fill as the stream brings it: the leg's new position, then the fill (of A's last
-        placed order unless `index` says otherwise)."""
-        if index is None:
-            index = self.last_index if leg == A else 900
-        level = self.orders[index].level if index in self.orders else None
-        return self.tell(
-            PositionSet(leg, Decimal(position)),
-            Filled(leg, side, Decimal(size), level, index, Decimal(price)),
-        )
-
-    def ended(self, leg: Leg, index: int, reason: str = "canceled") -> list[Intent]:
-        return self.tell(OrderEnded(leg, index, reason))
-
-    def events(self) -> list[str]:
-        return [str(t.event) for t in self.strategy.drain_transitions()]
-
-    def _runner_sees(self, event: Event) -> None:
-        if isinstance(event, OrderEnded) and event.leg == A:
-            self.orders.pop(event.client_order_index, None)
-            self.cancelling.discard(event.client_order_index)
-        elif isinstance(event, Filled) and event.leg == A and event.client_order_index:
-            index = event.client_order_index
-            self.filled[index] = self.filled.get(index, Decimal(0)) + event.size_base
-            order = self.orders.get(index)
-            if order is not None and self.filled[index] >= order.size_base:
-                del self.orders[index]
-                self.cancelling.discard(index)
-
-
-def make_hand(**overrides: object) -> Hand:
-    return Hand(HedgeStrategy(make_config(**overrides), random.Random(0)))
-
-
-def market_orders(intents: list[Intent]) -> list[MarketOrder]:
-    return [i for i in intents if isinstance(i, MarketOrder)]
-
-
-def places(intents: list[Intent]) -> list[Place]:
-    return [i for i in intents if isinstance(i, Place)]
