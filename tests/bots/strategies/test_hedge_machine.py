@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,24 @@ def test_every_state_is_reachable_from_idle() -> None:
 def test_every_state_but_the_ends_has_a_way_out() -> None:
     exits = {source for (source, _), target in TRANSITIONS.items() if target is not source}
     assert exits >= set(HedgeState) - {HedgeState.STOPPED}
+
+
+def _documented_edges() -> dict[tuple[HedgeState, HedgeEvent], HedgeState]:
+    text = (Path(__file__).resolve().parents[3] / "docs" / "hedge.md").read_text()
+    section = text.split("## The state machine", 1)[1].split("\n## ", 1)[0]
+    edges: dict[tuple[HedgeState, HedgeEvent], HedgeState] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) != 4 or cells[0] in ("from", "---"):
+            continue
+        sources, event, target = cells[0], HedgeEvent(cells[1]), HedgeState(cells[2])
+        if sources == "any but stopped":
+            states = [s for s in HedgeState if s is not HedgeState.STOPPED]
+        else:
+            states = [HedgeState(name) for name in sources.split(", ")]
+        edges.update({(state, event): target for state in states})
+    return edges
+
+
+def test_the_table_in_the_docs_is_the_table_in_the_code() -> None:
+    assert _documented_edges() == TRANSITIONS
