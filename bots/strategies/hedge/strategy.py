@@ -227,11 +227,12 @@ class HedgeStrategy:
         index = event.client_order_index
         # On A, a fill of a maker order we know is the maker's even with a repair in flight.
         in_flight = self.orders.owns(event.leg, index) and not (on_a and self.maker.knows(index))
-        if on_a and not in_flight:
+        maker_fill = on_a and not in_flight
+        if maker_fill:
             self.maker.on_fill(index, event.size_base)
             self.unreported_a += event.size_base
         self.pair.filled(event, on_a)
-        if on_a and self.hedge_started is None and self.pair.owed != 0:
+        if maker_fill and self.hedge_started is None and self.pair.owed != 0:
             self.hedge_started = self.now_ms
         if in_flight and self.orders.fill(index, event.size_base):
             self._resolve(filled=True, reason="filled")
@@ -289,8 +290,10 @@ class HedgeStrategy:
         return intents if order is None else [*intents, order]
 
     def _maker_intents(self, market: MarketView) -> list[Intent]:
+        if not self.synced:
+            return []  # a restart's adopted order waits for the positions, not cancelled blind
         cfg, maker, now = self.config, self.maker, self.now_ms
-        wanted = self.maker_side() if self.state in _RESTING and self.synced else None
+        wanted = self.maker_side() if self.state in _RESTING else None
         intents: list[Intent] = [*maker.housekeeping(cfg.leg_a, now, cfg.order_timeout_ms, wanted)]
         stale = maker.timed_out(now, cfg.order_timeout_ms)
         if stale is not None:

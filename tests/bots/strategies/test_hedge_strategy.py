@@ -6,7 +6,7 @@ import random
 from decimal import Decimal
 
 from bots.strategies.accounting import Fill, summarize
-from bots.strategies.grid import MarketView, RiskTrigger, Side
+from bots.strategies.grid import LiveOrder, MarketView, RiskTrigger, Side
 from bots.strategies.hedge import (
     BookLevels,
     Direction,
@@ -310,3 +310,13 @@ def test_market_view_of_b_prices_the_hedge() -> None:
     hand.market = MARKET
     hedge = market_orders(hand.fill(A, Side.BUY, "0.010", "100.0", "0.010"))
     assert hedge[0].worst_price == D("99.8")  # best bid 100.0 less 20 bps, rounded up
+
+
+def test_a_restart_keeps_the_adopted_order_until_the_positions_are_known() -> None:
+    snapshot = HedgeSnapshot(HedgeState.OPENING, Phase.OPEN, 0, 0, 0, None, None, False)
+    hand = Hand(HedgeStrategy(make_config(), random.Random(0), restore=snapshot))
+    hand.orders[42] = LiveOrder(0, Side.BUY, D("100.0"), D("0.050"), 42, "open")  # adopted
+    hand.at(5_000)
+    assert hand.decide() == []
+    assert hand.tell(PositionSet(A, D(0)), PositionSet(B, D(0))) == []  # it is kept
+    assert hand.strategy.maker.resting is not None
