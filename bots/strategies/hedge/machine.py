@@ -43,7 +43,8 @@ class HedgeEvent(StrEnum):
     ORDER_TIMEOUT = "order_timeout"  # A's order rested too long: cancel, re-place when confirmed
     IMBALANCE = "imbalance"  # the exchange's positions disagree beyond tolerance, at rest
     HEDGE_FAILED = "hedge_failed"  # the hedge's attempts are used up
-    REPAIR_FAILED = "repair_failed"  # a repair did not bring the net within tolerance
+    REPAIR_PARTIAL = "repair_partial"  # a repair reduced the net, not yet within tolerance
+    REPAIR_FAILED = "repair_failed"  # a repair did not reduce the net
     REPAIRED_OPEN = "repaired_open"  # back within tolerance, in the opening half of a cycle
     REPAIRED_CLOSE = "repaired_close"  # back within tolerance, in the closing half
     GIVE_UP = "give_up"  # the repair attempts are used up
@@ -87,6 +88,7 @@ TRANSITIONS: dict[tuple[HedgeState, HedgeEvent], HedgeState] = {
     (S.COOLDOWN, E.COOLDOWN_OVER): S.OPENING,
     # Repair: from rest, or when a hedge cannot be completed.
     **{(state, E.IMBALANCE): S.REPAIRING for state in _AT_REST},
+    (S.REPAIRING, E.REPAIR_PARTIAL): S.REPAIRING,
     (S.REPAIRING, E.REPAIR_FAILED): S.REPAIRING,
     (S.REPAIRING, E.REPAIRED_OPEN): S.OPENING,
     (S.REPAIRING, E.REPAIRED_CLOSE): S.CLOSING,

@@ -38,6 +38,7 @@ class Facts(Protocol):
     cycle_counted: bool
     unreported_a: Decimal
     repair_before: Decimal
+    repair_sent_net: Decimal
     verify_until: int | None
 
     def hedge_due(self) -> bool: ...
@@ -132,7 +133,10 @@ def hedging(s: Facts) -> Step | None:
 
 def repairing(s: Facts) -> Step | None:
     """Repaired once the reported net is within tolerance (with A quiet and nothing in
-    flight); a repair order that did not get it there within the grace is a failed attempt."""
+    flight). A repair order that did not get it there within the grace is followed by another:
+    at once when it reduced the net (partly filled, or the leg it reduced is flat now), after
+    the backoff when it did not, and that is a failed attempt (`repair_attempts` of those in a
+    row end in error)."""
     if s.orders.inflight is not None or s.maker.busy:
         return None
     net = s.pair.net
@@ -143,6 +147,8 @@ def repairing(s: Facts) -> Step | None:
     if s.verify_until is None or s.now_ms < s.verify_until:
         return None
     s.verify_until = None
+    if abs(net) < abs(s.repair_sent_net):
+        return E.REPAIR_PARTIAL, f"net {s.repair_sent_net} -> {net}: repairing on", data
     delay = s.repair_failed()
     data["attempt"] = str(s.orders.failures)
     if delay is None:

@@ -81,6 +81,7 @@ class HedgeStrategy:
         self.hedge_started: int | None = None
         self.unreported_a = _ZERO
         self.repair_before = _ZERO
+        self.repair_sent_net = _ZERO  # the net when the last repair order went out
         self.verify_until: int | None = None
         self._halt_pending = False
         snapshot = self.restore
@@ -201,15 +202,19 @@ class HedgeStrategy:
         )
 
     def remaining(self) -> Decimal:
-        """What A still has to trade in this half of the cycle (0 below the exchange minimum)."""
-        cfg, tracked = self.config, self.pair.tracked_a
-        if self.phase is Phase.OPEN:
-            left = cfg.lots_down(
-                (cfg.direction.sign * cfg.size_base - tracked) * cfg.direction.sign
-            )
-        else:
+        """What A still has to trade in this half of the cycle, never below the exchange
+        minimum: opening, a rest below it is left out once A holds at least the minimum (the
+        position falls short by less than one minimum), else the minimum is placed (it
+        overshoots by less than one); closing, a rest below it stays (B holds its hedge)."""
+        cfg, tracked, smallest = self.config, self.pair.tracked_a, self.min_order()
+        if self.phase is Phase.CLOSE:
             left = cfg.lots_down(abs(tracked))
-        return left if left >= self.min_order() else _ZERO
+            return left if left >= smallest else _ZERO
+        held = tracked * cfg.direction.sign
+        left = cfg.lots_down(cfg.size_base - held)
+        if left >= smallest or left <= 0:
+            return max(left, _ZERO)
+        return smallest if held < smallest else _ZERO
 
     def maker_side(self) -> Side | None:
         """The side of A's order in this half of the cycle (None: flat, nothing to close)."""
@@ -331,9 +336,11 @@ class HedgeStrategy:
                 return None
             size = self.config.lots_down(min(abs(self.pair.net), abs(position)))
             if size <= 0:
+                self.repair_sent_net = self.pair.net
                 self.verify_until = self.now_ms  # nothing tradeable: a failed repair
                 return None
             side = Side.SELL if position > 0 else Side.BUY
+            self.repair_sent_net = self.pair.net
             return self._send(leg, side, size, market, True, Purpose.REPAIR)
         return None
 
@@ -398,6 +405,8 @@ class HedgeStrategy:
             self.orders.reset()
         elif event in (E.IMBALANCE, E.HEDGE_FAILED):
             self.repair_started()
+        elif event is E.REPAIR_PARTIAL:
+            self.orders.reset(self.now_ms)  # progress: the failures "in a row" start again
         elif event in (E.REPAIRED_OPEN, E.REPAIRED_CLOSE):
             self.pair.rebaseline()
             self.repairs += 1
@@ -417,7 +426,7 @@ class HedgeStrategy:
     def repair_started(self) -> None:
         """A repair begins from the exchange's positions, with fresh attempts."""
         self.pair.rebaseline()
-        self.repair_before = self.pair.net
+        self.repair_before = self.repair_sent_net = self.pair.net
         self.verify_until = None
         self.hedge_started = None
         self.orders.reset(self.now_ms)

@@ -204,3 +204,21 @@ def test_no_order_goes_out_on_a_while_the_exchange_reports_the_pair_beyond_toler
         MarketOrder(B, Side.SELL, D("0.005"), D("100.3"), reduce_only=True)]  # fmt: skip
     (place,) = places(hand.fill(B, Side.SELL, "0.005", "100.5", "0"))
     assert place.order.price == D("100.5")
+
+
+def test_a_repair_that_reduced_the_net_is_followed_by_another_at_once() -> None:
+    hand = hedging(repair_attempts=1)  # one failed repair would be an error
+    hand.fill(B, Side.SELL, "0.050", "100.0", "-0.050")
+    hand.tell(PositionSet(B, D("-0.070")))
+    assert market_orders(hand.at(300)) == [
+        MarketOrder(B, Side.BUY, D("0.020"), D("100.4"), reduce_only=True)]  # fmt: skip
+    hand.fill(B, Side.BUY, "0.010", "100.2", "-0.060")  # half of it...
+    hand.ended(B, hand.last_market, "canceled-not-enough-liquidity")  # ...then no liquidity
+    assert market_orders(hand.at(599)) == []
+    assert market_orders(hand.at(600)) == [
+        MarketOrder(B, Side.BUY, D("0.010"), D("100.4"), reduce_only=True)]  # fmt: skip
+    assert hand.strategy.state is HedgeState.REPAIRING
+    hand.fill(B, Side.BUY, "0.010", "100.2", "-0.050")
+    assert hand.strategy.state is HedgeState.HOLDING
+    assert [t.event for t in hand.strategy.drain_transitions()][-4:] == [
+        "imbalance", "repair_partial", "repaired_open", "opened"]  # fmt: skip

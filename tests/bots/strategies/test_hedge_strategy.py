@@ -167,6 +167,25 @@ def test_an_order_partly_filled_then_timed_out_is_replaced_for_the_rest() -> Non
     assert (place.order.price, place.order.size_base) == (D("99.5"), D("0.030"))
 
 
+def test_a_rest_below_the_minimum_is_left_out_once_a_holds_the_minimum() -> None:
+    hand, _ = started(order_timeout_ms=100)
+    hand.fill(A, Side.BUY, "0.047", "100.0", "0.047")
+    hand.fill(B, Side.SELL, "0.047", "100.0", "-0.047")
+    hand.market = MarketView(D("100.5"), D("100.7"), D("100.6"))
+    hand.at(100)
+    assert places(hand.ended(A, hand.last_index)) == []  # 0.003 left: below the minimum
+    assert hand.strategy.state is HedgeState.HOLDING
+
+
+def test_an_open_left_below_the_minimum_places_the_minimum() -> None:
+    hand, _ = started(size_base=D("0.005"), order_timeout_ms=100)
+    hand.fill(A, Side.BUY, "0.001", "100.0", "0.001")  # below the minimum: no hedge yet
+    hand.market = MarketView(D("100.5"), D("100.7"), D("100.6"))
+    hand.at(100)
+    (place,) = places(hand.ended(A, hand.last_index))
+    assert place.order.size_base == D("0.005")  # not 0.004: A ends at 0.006, not stuck at 0.001
+
+
 def test_a_cancel_crossed_by_the_last_fill_is_confirmed_by_that_fill() -> None:
     hand, _ = started(order_timeout_ms=100)
     hand.market = MarketView(D("100.5"), D("100.7"), D("100.6"))

@@ -226,7 +226,8 @@ class Venue:
                 any(self.outbox.values()) or self.late or self.strategy.orders.inflight is not None
             )
             moving = self.strategy.state in UNSETTLED
-            quiet = 0 if busy or moving or (fill_a and self.resting) else quiet + 1
+            unfinished = fill_a and not self.strategy.finished
+            quiet = 0 if busy or moving or unfinished else quiet + 1
             if quiet >= 12:
                 return
 
