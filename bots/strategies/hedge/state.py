@@ -36,8 +36,10 @@ class InFlight:
     sent_ms: int
     purpose: Purpose
     filled_base: Decimal = Decimal(0)
-    # Learnt from its first fill or its end (the intent carries none).
+    # Told by `OrderSent` (`index_told`), else learnt from its first report (which may be a late
+    # report of an older order: the intent carries no index).
     client_order_index: int | None = None
+    index_told: bool = False
 
 
 @dataclass(frozen=True)

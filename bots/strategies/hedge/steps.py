@@ -100,14 +100,20 @@ def holding(s: Facts) -> Step | None:
 
 
 def closing(s: Facts) -> Step | None:
-    """Closed once A is flat (up to what is below the minimum) with nothing working."""
+    """Closed once A is flat (up to what is below the minimum) with nothing working. The last
+    cycle also waits for the exchange's net to be within tolerance (an imbalance reported is
+    repaired after its grace, not left behind) and for the fate of every market order given up
+    on (it may still execute; a finished bot would leave that to the runner's reconcile)."""
     step = _at_rest(s)
     if step is not None or s.maker.busy or s.remaining() > 0:
         return step
     cycles = s.config.cycles
     done = s.cycles_completed + (0 if s.cycle_counted else 1)
+    last = cycles is not None and done >= cycles
+    if last and (s.orders.unsettled or abs(s.pair.net) > s.config.imbalance_tolerance_base):
+        return None
     reason = f"cycle {done} closed: A {s.pair.tracked_a}, B {s.pair.tracked_b}"
-    return (E.LAST_CYCLE if cycles is not None and done >= cycles else E.CLOSED), reason, {}
+    return (E.LAST_CYCLE if last else E.CLOSED), reason, {}
 
 
 def cooldown(s: Facts) -> Step | None:

@@ -230,6 +230,7 @@ class HedgeStrategy:
         if not on_a and event.leg != self.config.leg_b:
             return
         index = event.client_order_index
+        self.orders.settled(index, event.size_base)
         # On A, a fill of a maker order we know is the maker's even with a repair in flight.
         in_flight = self.orders.owns(event.leg, index) and not (on_a and self.maker.knows(index))
         maker_fill = on_a and not in_flight
@@ -247,6 +248,7 @@ class HedgeStrategy:
 
     def _on_ended(self, event: OrderEnded) -> None:
         index = event.client_order_index
+        self.orders.settled(index)
         if event.leg == self.config.leg_a and self.maker.knows(index):
             self.maker.on_ended(index)
         elif self.orders.owns(event.leg, index):
@@ -257,12 +259,14 @@ class HedgeStrategy:
     def _on_tick(self, now_ms: int) -> None:
         self.now_ms = max(self.now_ms, now_ms)  # the runner's clock never runs backwards here
         if self.orders.timed_out(self.now_ms, self.config.hedge_timeout_ms):
-            self._resolve(filled=False, reason="no report within hedge_timeout_ms")
+            self._resolve(filled=False, reason="no report within hedge_timeout_ms", given_up=True)
         self._advance()
 
-    def _resolve(self, *, filled: bool, reason: str, index: int | None = None) -> None:
+    def _resolve(
+        self, *, filled: bool, reason: str, index: int | None = None, given_up: bool = False
+    ) -> None:
         """The market order in flight is done: filled in full, ended, or given up on."""
-        flight = self.orders.resolve(index)
+        flight = self.orders.resolve(index, given_up=given_up)
         if flight.purpose is Purpose.REPAIR:
             self.verify_until = self.now_ms + self.config.imbalance_grace_ms
             return

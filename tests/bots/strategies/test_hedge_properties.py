@@ -53,14 +53,16 @@ def scenarios(
     )
     strategy = HedgeStrategy(config, random.Random(draw(st.integers(0, 2**16))))
     faults = [Outcome.REJECT, Outcome.PARTIAL, Outcome.SILENT, Outcome.LATE]
-    outcomes = draw(
-        st.lists(st.sampled_from([Outcome.FILL, *faults]), max_size=12).filter(
-            lambda drawn: sum(o is not Outcome.FILL for o in drawn) <= MAX_FAULTS
-        )
-    )
+    # The first market orders' fates (then all fill): up to MAX_FAULTS faults, often in a row.
+    fates = st.lists(st.sampled_from([Outcome.FILL, *faults]), min_size=1, max_size=3)
+    outcomes = [o for run in draw(st.lists(fates, max_size=6)) for o in run]
+    extra = sum(o is not Outcome.FILL for o in outcomes) - MAX_FAULTS
+    for _ in range(max(0, extra)):
+        outcomes.remove(next(o for o in reversed(outcomes) if o is not Outcome.FILL))
     delays = draw(st.lists(st.integers(1, 3), max_size=40))
+    # The runner tells each market order's index (`OrderSent`, the contract in docs/hedge.md);
+    # without it a late report can be taken for the order in flight (unit tests cover that).
     venue = Venue(strategy, outcomes=deque(outcomes), delays=deque(delays))
-    venue.tell_sent = draw(st.booleans())
     by_hand = draw(st.booleans()) if by_hand is None else by_hand
     steps = draw(st.lists(st.one_of(actions, hand_trade) if by_hand else actions,
                           min_size=1, max_size=80))  # fmt: skip
@@ -111,7 +113,7 @@ def test_after_settling_the_pair_is_within_tolerance_and_a_never_ran_ahead_of_b(
     assert strategy.state is not HedgeState.ERROR, venue.trace()
     assert strategy.state not in (HedgeState.HEDGING, HedgeState.HEDGING_CLOSE,
                                   HedgeState.REPAIRING)  # fmt: skip
-    assert abs(venue.net) <= tolerance
+    assert abs(venue.net) <= tolerance, venue.trace()
     assert strategy.net_exposure() == venue.net
     assert strategy.pair_pnl(venue.market.mid) == venue_pnl(venue)
 

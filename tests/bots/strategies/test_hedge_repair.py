@@ -222,3 +222,35 @@ def test_a_repair_that_reduced_the_net_is_followed_by_another_at_once() -> None:
     assert hand.strategy.state is HedgeState.HOLDING
     assert [t.event for t in hand.strategy.drain_transitions()][-4:] == [
         "imbalance", "repair_partial", "repaired_open", "opened"]  # fmt: skip
+
+
+def closed_but_for_b(**overrides: object) -> Hand:
+    """The last cycle: opened, hedged, held, A's close filled; B's close hedge in flight."""
+    hand = hedging(cycles=1, **overrides)
+    hand.tell_sent = True
+    hand.fill(B, Side.SELL, "0.050", "100.0", "-0.050")
+    hand.at(1_000)
+    hand.fill(A, Side.SELL, "0.050", "100.2", "0")
+    return hand
+
+
+def test_the_last_cycle_waits_for_the_fate_of_a_hedge_given_up_on() -> None:
+    hand = closed_but_for_b()
+    given_up = hand.last_market
+    hand.at(2_000)  # no report: given up on
+    hand.at(2_100)  # the retry
+    hand.fill(B, Side.BUY, "0.050", "100.2", "0")
+    assert hand.strategy.state is HedgeState.CLOSING  # the first may still execute
+    hand.ended(B, given_up, "never executed")
+    assert hand.strategy.state is HedgeState.STOPPED
+
+
+def test_the_last_cycle_waits_for_a_reported_imbalance_to_be_repaired() -> None:
+    hand = closed_but_for_b()
+    hand.fill(B, Side.BUY, "0.050", "100.2", "0.005")  # B's hedge, and 0.005 bought by hand
+    assert hand.strategy.state is HedgeState.CLOSING  # not stopped with the net at 0.005
+    assert market_orders(hand.at(1_299)) == []
+    (repair,) = market_orders(hand.at(1_300))
+    assert repair == MarketOrder(B, Side.SELL, D("0.005"), D("99.8"), reduce_only=True)
+    hand.fill(B, Side.SELL, "0.005", "100.0", "0")
+    assert hand.strategy.state is HedgeState.STOPPED and hand.strategy.is_flat()

@@ -79,7 +79,9 @@ class Outcome(StrEnum):
     FILL = "fill"  # executes in full
     PARTIAL = "partial"  # executes one lot short of half, the rest expires
     REJECT = "reject"  # refused: ends with nothing filled
-    SILENT = "silent"  # never executes, never reported (the strategy's timeout must catch it)
+    # Never executes, and is reported (as a runner's reconcile would) only long after the
+    # strategy's timeout.
+    SILENT = "silent"
     LATE = "late"  # executes in full, but only after the strategy's hedge timeout
 
 
@@ -108,6 +110,7 @@ class PendingMarket:
     size: Decimal
     due_ms: int
     reduce_only: bool
+    executes: bool = True
 
 
 @dataclass
@@ -169,15 +172,12 @@ class Venue:
         self.now_ms += ms
         for pending in [p for p in self.late if p.due_ms <= self.now_ms]:
             self.late.remove(pending)
-            size, position = pending.size, self.positions[pending.leg]
-            if pending.reduce_only:  # checked when it executes, as the exchange does
-                size = min(size, abs(position)) if position * pending.side.sign < 0 else Decimal(0)
-            if size > 0:
-                self._execute_market(pending.leg, pending.index, pending.side, size)
+            leg, side = pending.leg, pending.side
+            if pending.executes:  # reduce-only is checked when it executes, as on the exchange
+                size = self._executable(leg, side, pending.size, pending.reduce_only)
+                self._finish(leg, pending.index, side, pending.size, size, "canceled-reduce-only")
             else:
-                self._report(
-                    pending.leg, OrderEnded(pending.leg, pending.index, "canceled-reduce-only")
-                )
+                self._finish(leg, pending.index, side, pending.size, Decimal(0), "never executed")
         self.tell(Tick(self.now_ms))
         self.decide()
 
@@ -212,10 +212,9 @@ class Venue:
         return size
 
     def settle(self, *, fill_a: bool = False, rounds: int = 600, step_ms: int = 250) -> None:
-        """No more faults: deliver everything and let time pass until all is quiet. With
-        `fill_a`, takers keep filling A's orders in full, so the cycles run to their end."""
-        self.outcomes.clear()
-        self.delays.clear()
+        """Deliver everything and let time pass until all is quiet (the scripted faults and
+        delays run out: they are finite). With `fill_a`, takers keep filling A's orders in
+        full, so the cycles run to their end."""
         quiet = 0
         for _ in range(rounds):
             if fill_a:
@@ -303,32 +302,47 @@ class Venue:
         self.unresolved[index] = (intent.leg, self.now_ms)
         if self.tell_sent:
             self.tell(OrderSent(intent.leg, index))
-        position = self.positions[intent.leg]
-        size = intent.size_base
-        if intent.reduce_only:
-            if position == 0 or position * intent.side.sign > 0:
-                self._report(intent.leg, OrderEnded(intent.leg, index, "canceled-reduce-only"))
-                return
-            size = min(size, abs(position))  # reduce-only trims an oversize order
         limit = self._touch(intent.side)
         if (intent.side is Side.BUY and intent.worst_price < limit) or (
             intent.side is Side.SELL and intent.worst_price > limit
         ):
             self.violations.append(f"worst price {intent.worst_price} cannot fill at {limit}")
         outcome = self.outcomes.popleft() if self.outcomes else Outcome.FILL
-        if outcome is Outcome.FILL:
-            self._execute_market(intent.leg, index, intent.side, size)
-        elif outcome is Outcome.PARTIAL:
-            part = max(Decimal(0), (size / 2).quantize(LOT) - LOT)
-            if part > 0:
-                self._execute_market(intent.leg, index, intent.side, part)
-            self._report(intent.leg, OrderEnded(intent.leg, index, "canceled-too-much-slippage"))
+        leg, side, requested = intent.leg, intent.side, intent.size_base
+        if outcome in (Outcome.LATE, Outcome.SILENT):
+            wait = 500 if outcome is Outcome.LATE else 2_000
+            due = self.now_ms + self.strategy.config.hedge_timeout_ms + wait
+            executes = outcome is Outcome.LATE
+            self.late.append(
+                PendingMarket(leg, index, side, requested, due, intent.reduce_only, executes)
+            )
+            return
+        size = self._executable(leg, side, requested, intent.reduce_only)
+        reason = "canceled-reduce-only"
+        if outcome is Outcome.PARTIAL:
+            size, reason = (
+                max(Decimal(0), (size / 2).quantize(LOT) - LOT),
+                "canceled-too-much-slippage",
+            )
         elif outcome is Outcome.REJECT:
-            self._report(intent.leg, OrderEnded(intent.leg, index, "canceled-margin-not-allowed"))
-        elif outcome is Outcome.LATE:
-            due = self.now_ms + self.strategy.config.hedge_timeout_ms + 500
-            late = PendingMarket(intent.leg, index, intent.side, size, due, intent.reduce_only)
-            self.late.append(late)
+            size, reason = Decimal(0), "canceled-margin-not-allowed"
+        self._finish(leg, index, side, requested, size, reason)
+
+    def _executable(self, leg: Leg, side: Side, size: Decimal, reduce_only: bool) -> Decimal:
+        """What may execute now: a reduce-only order never past flat (trimmed, or nothing)."""
+        if not reduce_only:
+            return size
+        position = self.positions[leg]
+        return min(size, abs(position)) if position * side.sign < 0 else Decimal(0)
+
+    def _finish(
+        self, leg: Leg, index: int, side: Side, requested: Decimal, size: Decimal, reason: str
+    ) -> None:
+        """Execute `size` of an order for `requested`; the rest ends with `reason`."""
+        if size > 0:
+            self._execute_market(leg, index, side, size)
+        if size < requested:
+            self._report(leg, OrderEnded(leg, index, reason))
 
     def _execute_market(self, leg: Leg, index: int, side: Side, size: Decimal) -> None:
         self.market_sizes[index] = size
