@@ -339,3 +339,12 @@ def test_a_restart_keeps_the_adopted_order_until_the_positions_are_known() -> No
     assert hand.decide() == []
     assert hand.tell(PositionSet(A, D(0)), PositionSet(B, D(0))) == []  # it is kept
     assert hand.strategy.maker.resting is not None
+
+
+def test_a_restart_in_cooldown_with_b_short_of_a_hedges_b_rather_than_repairing() -> None:
+    snapshot = HedgeSnapshot(HedgeState.COOLDOWN, Phase.CLOSE, 0, 1, 0, None, 9_000, True)
+    hand = Hand(HedgeStrategy(make_config(), random.Random(0), restore=snapshot))
+    hand.at(5_000)
+    intents = hand.tell(PositionSet(A, D("-0.010")), PositionSet(B, D(0)))
+    assert market_orders(intents) == [MarketOrder(B, Side.BUY, D("0.010"), D("100.4"))]
+    assert hand.strategy.state is HedgeState.HEDGING_CLOSE
