@@ -210,6 +210,9 @@ REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 CSRF_TRUSTED_ORIGINS=$BASE
 LIGHTER_PAPER_URL=http://127.0.0.1:$SIM_PORT
 SIM_PORT=$SIM_PORT
+# The probe logs the admin in without a phone for a TOTP code; a real server keeps 2FA on (the
+# default with DEBUG=false) and the admin sets it up at the first login (deploy/README.md).
+REQUIRE_2FA=false
 EOF
 [[ "$(stat -c '%a %U' "$LW_ENV")" == "600 $APP_USER" ]] || fail "$LW_ENV is not 0600 $APP_USER"
 
