@@ -256,6 +256,10 @@ class BotRunner:
                 await self.record(burst)
                 burst = intake.Burst()
                 final = await self.control(commands)
+                if final is None and stream:
+                    # The burst may hold a fill whose replenish is due (the fallback read fell
+                    # in the same turn); a pause or cancel-all just applied makes this a no-op.
+                    await self.replan()
             elif stream:
                 # The decision needs only memory: the replenish goes out before the bookkeeping.
                 await self.replan()
