@@ -102,3 +102,5 @@ async def test_an_unknown_websocket_path_closes_with_4404_not_a_server_error():
     connected, code = await communicator.connect(timeout=10)
 
     assert (connected, code) == (False, 4404)
+    # As a server would after the close: the consumer ends, nothing is left for the teardown.
+    await communicator.disconnect(timeout=10)
