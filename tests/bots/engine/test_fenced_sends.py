@@ -16,11 +16,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ETH = 0
 
 
-@pytest.fixture(autouse=True)
-def _real_redis(settings, redis_url):
-    settings.REDIS_URL = redis_url
-
-
 async def test_a_runner_whose_lease_was_taken_sends_nothing(
     simulator, funded_account, redis_client
 ):

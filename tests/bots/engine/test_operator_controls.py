@@ -22,11 +22,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SOL = 2
 
 
-@pytest.fixture(autouse=True)
-def _real_redis(settings, redis_url):
-    settings.REDIS_URL = redis_url
-
-
 async def _trading_sol_grid(simulator, funded_account, redis_client):
     account = await sync_to_async(account_on)(simulator, funded_account)
     bot = await sync_to_async(grid_bot)(account, "SOL", levels=5)

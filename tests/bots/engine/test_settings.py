@@ -24,11 +24,6 @@ from tests.bots.runner_support import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def _real_redis(settings, redis_url):
-    settings.REDIS_URL = redis_url
-
-
 @pytest.mark.parametrize(
     ("leverage", "margin_mode"), [(Decimal("3"), "isolated"), (Decimal("2"), "cross")]
 )

@@ -25,11 +25,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ETH = 0
 
 
-@pytest.fixture(autouse=True)
-def _real_redis(settings, redis_url):
-    settings.REDIS_URL = redis_url
-
-
 async def _running_grid(simulator, funded_account):
     account = await sync_to_async(account_on)(simulator, funded_account)
     bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)

@@ -22,11 +22,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ETH = 0
 
 
-@pytest.fixture(autouse=True)
-def _real_redis(settings, redis_url):
-    settings.REDIS_URL = redis_url
-
-
 async def test_a_bot_started_before_its_venue_waits_then_trades(tmp_path):
     port, state_file = free_port(), tmp_path / "venue.json"
     first = run_simulator(port=port, state_file=state_file)

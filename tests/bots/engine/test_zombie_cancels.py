@@ -22,11 +22,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ETH = 0
 
 
-@pytest.fixture(autouse=True)
-def _real_redis(settings, redis_url):
-    settings.REDIS_URL = redis_url
-
-
 def _levels(simulator, account_index: int) -> Counter[tuple[bool, int]]:
     return Counter((o.is_ask, o.price) for o in sim_open_orders(simulator, account_index, ETH))
 
