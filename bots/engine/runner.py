@@ -262,7 +262,7 @@ class BotRunner:
                     # The burst may hold a fill whose replenish is due (the fallback read fell
                     # in the same turn); a pause or cancel-all just applied makes this a no-op.
                     await self.replan()
-            elif stream:
+            elif stream and not marks.only_marks(stream):
                 # The decision needs only memory: the replenish goes out before the bookkeeping.
                 await self.replan()
                 if self.sends > sends and any(
