@@ -17,7 +17,9 @@ the web process; the bots run in the Celery bots workers. The key crosses over s
   later (a worker restart, a second worker) and for blobs that expired. A web process that
   restarted no longer holds it: then a new worker waits until an operator unlocks again.
 - The worker's poller opens its blobs into its own keyring and, on every pass, drops any key
-  whose generation is gone or changed (`revoke` deletes it: "Lock the key again").
+  whose generation is gone (`revoke` deletes it: "Lock the key again"). A generation that
+  changed is an unlock again (or a new key): the worker keeps its copy until the new blob,
+  sealed for it in the same step, replaces it, so an unlock never interrupts a running bot.
 
 Redis therefore only ever holds public keys, random generations and ciphertext; a copy of Redis
 (or of its RDB/AOF files) opens nothing without a live worker's memory.
@@ -243,7 +245,7 @@ def reseal_once(held: dict[int, str] | None = None) -> None:
 # -- the worker side ------------------------------------------------------------------------------
 
 
-class _WorkerKeys:
+class WorkerKeys:
     """This worker process's X25519 key pair and the generations of the keys it opened."""
 
     def __init__(self) -> None:
@@ -290,9 +292,10 @@ class _WorkerKeys:
                 keyring.keep(account_id, plaintext)
                 self.generations[account_id] = generation
                 logger.info("account %s: unlocked key received by this bots worker", account_id)
-            for account_id, generation in list(self.generations.items()):
-                current = client.get(_generation_key(account_id))
-                if current is None or current.decode() != generation:
+            for account_id in list(self.generations):
+                # Gone: locked. Replaced: unlocked again, the new blob replaces this key (a
+                # running bot must not be locked by an unlock in between).
+                if client.get(_generation_key(account_id)) is None:
                     self.forget(account_id)
         finally:
             client.close()
@@ -303,24 +306,24 @@ class _WorkerKeys:
         keyring.forget(account_id)
 
 
-_worker: _WorkerKeys | None = None
+_worker: WorkerKeys | None = None
 _worker_lock = threading.Lock()
 
 
-def worker_keys_start() -> _WorkerKeys:
+def worker_keys_start() -> WorkerKeys:
     """This process's worker key pair, published and polled from now on (idempotent)."""
     global _worker
     with _worker_lock:
         if _worker is None:
-            _worker = _WorkerKeys()
+            _worker = WorkerKeys()
             _worker.poll_once()
             _worker.thread.start()
         return _worker
 
 
 def worker_holds(account_id: int) -> bool:
-    """Whether this worker holds the account's key under the generation Redis says is current
-    (one Redis read); a revoked key is forgotten here at once."""
+    """Whether this worker holds the account's key and the account is not locked (one Redis
+    read); a key whose account was locked is forgotten here at once."""
     worker = worker_keys_start()
     generation = worker.generations.get(account_id)
     if generation is None or not keyring.holds(account_id):
@@ -330,7 +333,9 @@ def worker_holds(account_id: int) -> bool:
         current = client.get(_generation_key(account_id))
     finally:
         client.close()
-    if current is None or current.decode() != generation:
+    if current is None:
         worker.forget(account_id)
         return False
+    if current.decode() != generation:
+        worker.wake.set()  # unlocked again meanwhile: fetch the new copy now
     return True

@@ -184,3 +184,104 @@ def test_a_bot_on_a_locked_account_waits_runs_after_unlock_and_stops_sending_on_
         )
     finally:
         worker.stop()
+
+
+def _status(bot: GridBot) -> str:
+    return GridBot.objects.get(pk=bot.pk).status
+
+
+def test_a_later_worker_gets_the_key_while_the_web_process_holds_it_not_after_its_restart(
+    simulator, funded_account, redis_client, worker_env, admin_client
+):
+    account = _locked_account(simulator, funded_account)
+    # Unlocked before any bots worker runs: sealed for nobody yet, held by this web process.
+    _action(admin_client, account, "unlock_key", unlock_passphrase=PASSPHRASE)
+    assert not redis_client.keys("lighterweb:keys:sealed:*")
+    bot = grid_bot(account, "ETH", levels=LEVELS)
+    GridBot.objects.filter(pk=bot.pk).update(desired_state="stopped", lease_fence=0)
+    bot.refresh_from_db()
+    index = funded_account.index
+    first = Worker(worker_env)
+    later: Worker | None = None
+    try:
+        first.wait_ready()
+        services.bot_start(bot, actor="test")
+        # The worker appears; the web process re-seals for it and the bot runs.
+        wait_for(
+            lambda: _grid_ok(simulator, index, bot) and _status(bot) == "running",
+            30,
+            "the grid on a worker that appeared after the unlock\n" + first.output(),
+        )
+        first.stop()  # orders rest under the dead-man's switch; the bot waits for a worker
+
+        # The web process restarts: its memory, and so the key, is gone.
+        keyring.forget(account.pk)
+        later = Worker(worker_env)
+        later.wait_ready()
+        wait_for(
+            lambda: _status(bot) == "locked",
+            30,
+            "the bot locked on the new worker\n" + later.output(),
+        )
+        assert len(sim_open_orders(simulator, index, ETH)) == 2 * LEVELS, "left resting"
+
+        _action(admin_client, account, "unlock_key", unlock_passphrase=PASSPHRASE)
+        wait_for(
+            lambda: _status(bot) == "running" and _grid_ok(simulator, index, bot),
+            30,
+            "the bot running again after the second unlock\n" + later.output(),
+        )
+        recovered = BotEvent.objects.filter(bot=bot, kind="recovered").order_by("-id").first()
+        assert recovered is not None and recovered.data["adopted"] == 2 * LEVELS
+    finally:
+        first.stop()
+        if later is not None:
+            later.stop()
+
+
+def test_a_dont_remember_key_entered_in_the_form_starts_the_waiting_bot(
+    simulator, funded_account, worker_env, admin_client
+):
+    account = make_account(
+        base_url_override=simulator.base_url,
+        tier="premium",
+        account_index=funded_account.index,
+        api_key_index=funded_account.api_key_index,
+        l1_address=funded_account.l1_address,
+        key_mode="session",
+    )
+    services.markets_sync(account)
+    bot = grid_bot(account, "ETH", levels=LEVELS)
+    GridBot.objects.filter(pk=bot.pk).update(desired_state="stopped", lease_fence=0)
+    bot.refresh_from_db()
+    worker = Worker(worker_env)
+    try:
+        worker.wait_ready()
+        services.bot_start(bot, actor="test")
+        wait_for(lambda: _status(bot) == "locked", 30, "locked\n" + worker.output())
+
+        form = {
+            "name": account.name,
+            "network": "paper",
+            "tier": "premium",
+            "account_index": str(funded_account.index),
+            "api_key_index": str(funded_account.api_key_index),
+            "l1_address": funded_account.l1_address,
+            "key_mode": "session",
+            "base_url_override": simulator.base_url,
+            "api_private_key": funded_account.private_key,
+        }
+        response = admin_client.post(
+            reverse("admin:bots_exchangeaccount_change", args=[account.pk]), form
+        )
+        assert response.status_code == 302, response.content[:2000]
+
+        wait_for(
+            lambda: _status(bot) == "running" and _grid_ok(simulator, funded_account.index, bot),
+            30,
+            "the grid after the key was entered\n" + worker.output(),
+        )
+        account.refresh_from_db()
+        assert account.api_private_key_encrypted == ""
+    finally:
+        worker.stop()
