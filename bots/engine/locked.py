@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from bots.engine import key_handoff, recording
 from bots.engine.commands import Shutdown
+from bots.engine.controls import LOCKED_STOP_MESSAGE
 from bots.engine.db_thread import db
 from bots.engine.recording import LeaseLost
 from bots.models import BotStatus, DesiredState, EventLevel, KeyMode
@@ -74,10 +75,7 @@ async def until_unlocked(runner: BotRunner) -> str | None:
         desired, _ = await db(recording.desired_state_get, writes=False)(runner.bot.pk)
         if desired == DesiredState.STOPPED:
             # No key, so no cancels: resting orders are left to the dead-man's switch.
-            reason = (
-                "stopped while locked: no key to cancel with; resting orders are left to the "
-                "dead-man's switch"
-            )
+            reason = LOCKED_STOP_MESSAGE
             await runner.update(
                 status=BotStatus.STOPPED, status_message=reason, stopped_at=timezone.now()
             )

@@ -9,10 +9,14 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.utils import timezone
 
 from bots.engine import key_handoff
+from bots.engine.controls import bot_orders_cancel_offline
+from bots.engine.supervisor import bots_supervise
+from bots.models import GridBot
 from lighterweb import keyring
-from tests.lighterweb.factories import api_key_hex
+from tests.lighterweb.factories import api_key_hex, make_account, make_bot, make_market
 
 ACCOUNT = 4242
 
@@ -84,3 +88,28 @@ def test_the_web_process_reseals_for_a_worker_that_appears_later(redis_client):
     keyring.forget(ACCOUNT)
     worker.poll_once()
     assert keyring.get(ACCOUNT) == key
+
+
+@pytest.mark.django_db
+def test_a_locked_bot_stopped_without_a_runner_ends_stopped_saying_what_was_left(redis_client):
+    account = make_account(key_mode="locked")
+    account.set_api_private_key(api_key_hex(), passphrase="correct horse battery")
+    account.save()
+    keyring.forget(account.pk)  # as in a default worker: it never holds a locked key
+    bot = make_bot(account, make_market())
+    GridBot.objects.filter(pk=bot.pk).update(desired_state="stopped", status="locked")
+    asked: list[int] = []
+
+    bots_supervise(
+        redis_client,
+        now=timezone.now(),
+        enqueue_run=asked.append,
+        enqueue_cancel=lambda bot_id, reason: asked.append(bot_id),
+    )
+    outcome = bot_orders_cancel_offline(bot.pk, reason="supervisor: no runner alive")
+
+    bot.refresh_from_db()
+    assert asked == [bot.pk]
+    assert outcome == "done"
+    assert bot.status == "stopped"
+    assert "dead-man's switch" in bot.status_message
