@@ -2,7 +2,8 @@
 
 Keys are write-only (bots.forms); in the "remember, locked" mode the unlock action asks for the
 passphrase on a page of its own and keeps the decrypted key only in this process's memory
-(lighterweb.keyring). Every key change, unlock and lock is audited (names, never values).
+(lighterweb.keyring), from where it is handed, sealed, to the bots workers
+(bots.engine.key_handoff). Every key change, unlock and lock is audited (names, never values).
 """
 
 from __future__ import annotations
