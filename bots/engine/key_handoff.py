@@ -69,7 +69,7 @@ def _generation_key(account_id: int) -> str:
     return f"{PREFIX}:generation:{account_id}"
 
 
-def _sealed_key(account_id: int, worker_id: str) -> str:
+def _sealed_key(account_id: int | str, worker_id: str) -> str:
     return f"{PREFIX}:sealed:{account_id}:{worker_id}"
 
 
@@ -200,23 +200,27 @@ def revoke(account_id: int) -> None:
 def _resealer_start() -> None:
     global _resealer
     with _held_lock:
-        if _resealer is not None and _resealer.is_alive():
-            return
+        if _resealer is not None:
+            return  # running; it clears this under the lock before it ends
         _resealer = threading.Thread(target=_reseal_forever, name="key-handoff-reseal", daemon=True)
         _resealer.start()
 
 
 def _reseal_forever() -> None:
+    global _resealer
     stop = threading.Event()
     while True:
         with _held_lock:
             held = dict(_held)
-        if not held:
-            return
+            if not held:
+                _resealer = None
+                return
         try:
             reseal_once(held)
         except (RedisError, OSError) as exc:
             logger.warning("key hand-off: re-seal pass failed (%s); retrying", exc)
+        except Exception:  # the thread's one top-level handler: it must outlive any one pass
+            logger.exception("key hand-off: re-seal pass crashed; retrying")
         stop.wait(POLL_S)
 
 
@@ -262,6 +266,8 @@ class WorkerKeys:
                 self.poll_once()
             except (RedisError, OSError) as exc:
                 logger.warning("key hand-off: worker pass failed (%s); retrying", exc)
+            except Exception:  # the thread's one top-level handler: it must outlive any one pass
+                logger.exception("key hand-off: worker pass crashed; retrying")
             self.wake.wait(POLL_S)
             self.wake.clear()
 
@@ -271,7 +277,7 @@ class WorkerKeys:
         client = _redis()
         try:
             client.set(_worker_key(self.worker_id), self.public, ex=WORKER_KEY_TTL_S)
-            for name in client.scan_iter(match=_sealed_key("*", self.worker_id), count=500):  # type: ignore[arg-type]
+            for name in client.scan_iter(match=_sealed_key("*", self.worker_id), count=500):
                 account_id = int(name.decode().split(":")[-2])
                 raw = cast(bytes | None, client.get(name))
                 if raw is None:
@@ -316,8 +322,7 @@ def worker_keys_start() -> WorkerKeys:
     with _worker_lock:
         if _worker is None:
             _worker = WorkerKeys()
-            _worker.poll_once()
-            _worker.thread.start()
+            _worker.thread.start()  # its first pass publishes the public key
         return _worker
 
 
@@ -331,6 +336,10 @@ def worker_holds(account_id: int) -> bool:
     client = _redis()
     try:
         current = client.get(_generation_key(account_id))
+    except (RedisError, OSError) as exc:
+        # A Redis blip is not a lock: keep the key (a lock is seen on the next read).
+        logger.warning("account %s: key generation unreadable (%s); key kept", account_id, exc)
+        return True
     finally:
         client.close()
     if current is None:

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from django.utils import timezone
 
@@ -27,12 +27,29 @@ from bots.engine import key_handoff, recording
 from bots.engine.commands import Shutdown
 from bots.engine.controls import LOCKED_STOP_MESSAGE
 from bots.engine.db_thread import db
+from bots.engine.leases import Lease
 from bots.engine.recording import LeaseLost
-from bots.models import BotStatus, DesiredState, EventLevel, KeyMode
+from bots.models import BotStatus, DesiredState, EventLevel, GridBot, KeyMode
 from exchange.errors import ExchangeError, TransientError
 
-if TYPE_CHECKING:
-    from bots.engine.runner import BotRunner
+
+class BotRunner(Protocol):
+    """What this module uses of `bots.engine.runner.BotRunner` (imported by the runner)."""
+
+    bot: GridBot
+    lease: Lease | None
+    events: asyncio.Queue[Any]
+
+    async def update(self, **fields: Any) -> None: ...
+
+    async def event(
+        self, kind: str, message: str, level: str = EventLevel.INFO, **data: Any
+    ) -> None: ...
+
+    async def stop_orders(self, reason: str) -> None: ...
+
+    async def shut_down(self) -> str: ...
+
 
 logger = logging.getLogger(__name__)
 
