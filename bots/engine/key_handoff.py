@@ -329,6 +329,10 @@ def worker_keys_start() -> WorkerKeys:
 def worker_holds(account_id: int) -> bool:
     """Whether this worker holds the account's key and the account is not locked (one Redis
     read); a key whose account was locked is forgotten here at once."""
+    with _held_lock:
+        unlocked_here = account_id in _held
+    if unlocked_here and keyring.holds(account_id):
+        return True  # this process is also where the operator unlocked it (revoke clears both)
     worker = worker_keys_start()
     generation = worker.generations.get(account_id)
     if generation is None or not keyring.holds(account_id):
