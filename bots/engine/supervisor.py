@@ -95,6 +95,7 @@ _STOPPING_STATUSES = [
     BotStatus.RUNNING,
     BotStatus.PAUSED,
     BotStatus.STOPPING,
+    BotStatus.LOCKED,
 ]
 
 
