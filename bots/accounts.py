@@ -118,6 +118,10 @@ def accounts_refresh_active() -> dict[int, str]:
     ).distinct()
     outcome: dict[int, str] = {}
     for account in active:
+        if account.is_locked:
+            # The key is only in the bots workers' memory (bots.engine.key_handoff).
+            outcome[account.pk] = "locked"
+            continue
         try:
             account_refresh(account)
             outcome[account.pk] = "ok"

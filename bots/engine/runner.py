@@ -38,7 +38,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from bots import selectors
-from bots.engine import intake, marks, recording, recovery
+from bots.engine import intake, locked, marks, recording, recovery
 from bots.engine.commands import Command, Shutdown, command_listen
 from bots.engine.db_thread import db, own_db_thread
 from bots.engine.leases import Lease
@@ -526,6 +526,7 @@ class BotRunner:
         if commands:
             self.last_command = max(c.seq for c in commands)
         self.control_reads += 1
+        await locked.check_still_unlocked(self)  # raises KeyLocked once the key is locked again
         desired, cancel_all_at = await db(recording.desired_state_get, writes=False)(self.bot.pk)
         if cancel_all_at is not None and desired != DesiredState.STOPPED:
             await self.cancel_all_orders(cancel_all_at)
@@ -780,8 +781,14 @@ async def _run_through_weather(runner: BotRunner) -> str:
     says why, keeps its lease and resting orders, and starts over (recovery adopts what rests)."""
     backoff = WEATHER_FIRST_S
     while True:
+        # A locked account: wait in `locked` until the key reaches this worker (engine.locked).
+        final = await locked.until_unlocked(runner)
+        if final is not None:
+            return final
         try:
             return await runner.run()
+        except locked.KeyLocked:
+            continue
         except TransientError as exc:
             final = await runner.weather(exc, backoff)
             if final is not None:

@@ -109,6 +109,7 @@ _STOPPING_STATUSES = [
     BotStatus.RUNNING,
     BotStatus.PAUSED,
     BotStatus.STOPPING,
+    BotStatus.LOCKED,
 ]
 
 
