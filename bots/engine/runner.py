@@ -38,7 +38,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from bots import selectors
-from bots.engine import intake, locked, recording, recovery
+from bots.engine import intake, locked, marks, recording, recovery
 from bots.engine.commands import Command, Shutdown, command_listen
 from bots.engine.db_thread import db, own_db_thread
 from bots.engine.leases import Lease
@@ -111,6 +111,8 @@ class BotRunner:
         # The bot's books, folded from its fills at startup; names each round trip.
         self.ledger = Ledger()
         self.orders = WorkingOrders()
+        # The exchange's mark price per market, published (throttled) with the PnL at it.
+        self.marks = marks.MarkBook()
         # Batches sent since the last record (recorded with the next burst).
         self.sent: list[recording.SentBatch] = []
         self.paused = False
@@ -260,7 +262,7 @@ class BotRunner:
                     # The burst may hold a fill whose replenish is due (the fallback read fell
                     # in the same turn); a pause or cancel-all just applied makes this a no-op.
                     await self.replan()
-            elif stream:
+            elif stream and not marks.only_marks(stream):
                 # The decision needs only memory: the replenish goes out before the bookkeeping.
                 await self.replan()
                 if self.sends > sends and any(
@@ -280,6 +282,7 @@ class BotRunner:
         """Apply a burst of stream events to the client, the working orders and the strategy."""
         for event in events:
             self.client.apply_event(event)
+        self.marks.take(events)
         burst = intake.take_in(events, self.leg, self.market_id, self.orders, self.ledger)
         self.tell(burst.events)
         if burst.reconcile:
@@ -386,7 +389,9 @@ class BotRunner:
         bot = self.bot
         state = self.strategy.start(market.mid, bot.anchor_price, bot.centre_index)
         await self.update(
-            anchor_price=state.anchor, centre_index=state.centre, last_price=market.mid
+            anchor_price=state.anchor,
+            centre_index=state.centre,
+            last_price=self.marks.mark(self.market_id) or market.mid,
         )
         await self.event(
             "recovered",
@@ -546,6 +551,9 @@ class BotRunner:
         """Heartbeat, lease, reconcile, dead-man's switch; a final status ends the loop."""
         if self.finished is not None:
             return self.finished
+        mark = self.marks.due(self.market_id)
+        if mark is not None:
+            await marks.figures_publish(self.bot, self.fence, mark, self.ledger)
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + HEARTBEAT_SECONDS
@@ -636,7 +644,8 @@ class BotRunner:
         state = self.strategy.state
         run_state: dict[str, Any] = {}
         if state.centre != self.bot.centre_index:
-            run_state = {"centre_index": state.centre, "last_price": market.mid}
+            last = self.marks.mark(self.market_id) or market.mid
+            run_state = {"centre_index": state.centre, "last_price": last}
         halts = [i for i in intents if isinstance(i, Halt)]
         if halts:
             await self.risk_exit(halts[0])
