@@ -17,6 +17,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Query, Router
 
 from bots import account_summaries, permissions, schemas, selectors, services
+from bots.preview import grid_preview_get
+from bots.preview_schemas import GridPreviewIn, GridPreviewOut
 from bots.schemas import Cursor, Id, QueryText
 from bots.summary_schemas import AccountSummaryOut, PnlOut
 from lighterweb import audit
@@ -143,6 +145,18 @@ def _referenced(get: Any, row_id: int, field: str) -> Any:
         return get(row_id)
     except ObjectDoesNotExist as exc:
         raise ValidationError({field: f"No such id: {row_id}."}) from exc
+
+
+@router.post("/bots/preview", response={200: GridPreviewOut, **ERRORS})
+@needs(permissions.CHANGE_BOT)
+def bot_preview(request: HttpRequest, payload: GridPreviewIn) -> Any:
+    """Preview a grid before saving it: level prices around the current price, capital and
+    margin, profit per step after the tier's fees, where the position cap binds, a liquidation
+    estimate. An invalid grid is a 422 naming the field (a level <= 0 on `step`, ...)."""
+    fields = payload.model_dump()
+    account = _referenced(selectors.account_get, fields.pop("account_id"), "account_id")
+    market = _referenced(selectors.market_get, fields.pop("market_id"), "market_id")
+    return grid_preview_get(account=account, market=market, **fields)
 
 
 @router.get("/bots/{bot_id}", response={200: schemas.GridBotOut, **ERRORS})
