@@ -7,8 +7,14 @@ import pytest
 
 from bots.models import GridBot
 from lighterweb.models import ApiToken
-from tests.bots.api_helpers import Api, account, api, market, staff  # noqa: F401 - fixtures
-from tests.bots.api_helpers import make_user
+from tests.bots.api_helpers import (  # noqa: F401 - fixtures
+    Api,
+    account,
+    api,
+    make_user,
+    market,
+    staff,
+)
 from tests.lighterweb.factories import make_bot
 
 pytestmark = pytest.mark.django_db
