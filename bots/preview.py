@@ -162,7 +162,7 @@ def _out(
         "leverage": str(bot.leverage.normalize()),
         "margin_quote": fig.money(result.margin_quote),
         "fee_rate_percent": str((result.fee_rate * 100).normalize()),
-        "fee_source": f"{account.get_tier_display()} tier, {'maker' if bot.post_only else 'taker'}",
+        "fee_source": f"{account.tier} tier, {'maker' if bot.post_only else 'taker'}",
         "step_profit_min_quote": (
             None
             if result.step_profit_min_quote is None

@@ -1,0 +1,115 @@
+"""The trader's cockpit in headless Chromium (issue 15): the grid preview in the admin form.
+
+Only the web process runs (daphne on the test database and Redis): these pages need no
+exchange. Screenshots go to test-artifacts/browser-cockpit/.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from lighterweb.redis_server import free_port
+from tests.browser import live_stack
+from tests.lighterweb.factories import make_account, make_bot, make_market
+
+
+def _browser_missing() -> str:
+    try:
+        import playwright.sync_api  # noqa: F401 - only whether it imports
+    except ImportError:
+        return "playwright is not installed (pip install playwright)"
+    if not Path(live_stack.CHROMIUM).exists():
+        return f"{live_stack.CHROMIUM} is missing (apt-get install -y chromium)"
+    return ""
+
+
+if _browser_missing():
+    if os.environ.get("CI"):
+        pytest.fail(_browser_missing(), pytrace=False)
+    pytest.skip(_browser_missing(), allow_module_level=True)
+
+import playwright.sync_api as playwright_sync  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+USERNAME = "cockpit-admin"
+PASSWORD = "cockpit-test-password-1"
+LOGS = live_stack.ARTIFACTS / "browser-cockpit"
+expect = playwright_sync.expect
+
+
+@pytest.fixture
+def site(redis_url: str, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    settings.REDIS_URL = redis_url
+    env = live_stack.stack_env(live_stack.database_url(connection.settings_dict), redis_url)
+    port = free_port()
+    with live_stack.daphne(env, port, LOGS / "daphne.log"):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def admin() -> None:
+    get_user_model().objects.create_superuser(USERNAME, password=PASSWORD)
+
+
+@pytest.fixture
+def browser(admin: None) -> Iterator[object]:
+    """Chromium; the test's rows must exist before it starts (Playwright's sync API runs an event
+    loop on this thread, where Django refuses ORM calls)."""
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=live_stack.CHROMIUM, args=live_stack.CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+def _page(browser, site: str, width: int = 1400):  # type: ignore[no-untyped-def]
+    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+    page.on("dialog", lambda dialog: dialog.dismiss())
+    page.goto(f"{site}/admin/login/?next=/admin/")
+    page.fill("#id_username", USERNAME)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page).to_have_url(f"{site}/admin/")
+    return page
+
+
+def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    LOGS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(LOGS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def bot():  # type: ignore[no-untyped-def]
+    bot = make_bot(make_account(), make_market(), step="10", levels_per_side=3, max_open_orders=6)
+    connection.close()  # the browser's server reads the rows from its own connection
+    return bot
+
+
+def test_preview_shows_level_prices_and_refuses_a_level_at_or_below_zero(
+    site: str, bot, browser
+) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser, site)
+
+    page.goto(f"{site}/admin/bots/gridbot/{bot.pk}/change/")
+
+    levels = page.locator("#lw-grid-preview .lw-preview-levels")
+    expect(levels).to_contain_text("4030.00")
+    expect(levels).to_contain_text("3970.00")
+    expect(page.locator("#lw-grid-preview")).to_contain_text("USDC")
+    _shot(page, "preview")
+
+    page.fill("#id_step", "1500")  # 4000 - 3 x 1500 < 0
+    page.locator("#id_step").dispatch_event("change")
+
+    step_error = page.locator(".field-step .lw-preview-error")
+    expect(step_error).to_contain_text("<= 0")
+    expect(page.locator("#lw-grid-preview .lw-preview-refused")).to_be_visible()
+    _shot(page, "preview-refused")
