@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from bots import admin_accounts, permissions, selectors, services
-from bots.admin_helpers import badge, each
+from bots import admin_accounts, figures, permissions, selectors, services
+from bots.admin_helpers import PlainDecimalInput, badge, each
 from bots.models import BotEvent, Fill, FundingPayment, GridBot, Market, Order
 from lighterweb import audit
 
@@ -39,14 +40,30 @@ class MarketAdmin(ReadOnlyAdmin):
         "market_id",
         "size_decimals",
         "price_decimals",
-        "min_base_amount",
-        "min_quote_amount",
-        "max_leverage",
-        "last_price",
+        "min_base",
+        "min_quote",
+        "max_leverage_x",
+        "last_price_text",
         "synced_at",
     ]
     list_filter = ["network"]
     search_fields = ["symbol"]
+
+    @admin.display(description="Min size", ordering="min_base_amount")
+    def min_base(self, obj: Market) -> str:
+        return figures.size(obj.min_base_amount, obj, unit=True)
+
+    @admin.display(description="Min notional", ordering="min_quote_amount")
+    def min_quote(self, obj: Market) -> str:
+        return figures.quote(obj.min_quote_amount, unit=True)
+
+    @admin.display(description="Max leverage", ordering="max_leverage")
+    def max_leverage_x(self, obj: Market) -> str:
+        return "-" if obj.max_leverage is None else f"{figures.plain(obj.max_leverage)}x"
+
+    @admin.display(description="Last price", ordering="last_price")
+    def last_price_text(self, obj: Market) -> str:
+        return figures.price(obj.last_price, obj, unit=True)
 
 
 @admin.register(GridBot)
@@ -58,8 +75,8 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "status_badge",
         "desired_state",
         "levels_per_side",
-        "step",
-        "size",
+        "step_text",
+        "size_text",
         "updated_at",
     ]
     list_filter = ["status", "desired_state", "spacing_mode", "account", "market__symbol"]
@@ -77,13 +94,44 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "lease_fence",
         "crash_count",
         "last_crash_at",
-        "anchor_price",
-        "centre_index",
-        "last_price",
+        "anchor_price_text",
+        "centre_text",
+        "last_price_text",
         "created_at",
         "updated_at",
     ]
     readonly_fields = [*engine_fields, "recent_events"]
+    formfield_overrides = {
+        models.DecimalField: {"widget": PlainDecimalInput(attrs={"step": "any"})}
+    }
+
+    @admin.display(description="Step", ordering="step")
+    def step_text(self, obj: GridBot) -> str:
+        if obj.spacing_mode == "geometric":
+            return f"{figures.plain(obj.step)} %"
+        return figures.price(obj.step, obj.market, unit=True)
+
+    @admin.display(description="Size per level", ordering="size")
+    def size_text(self, obj: GridBot) -> str:
+        if obj.size_mode == "quote":
+            return figures.quote(obj.size, unit=True)
+        return figures.size(obj.size, obj.market, unit=True)
+
+    @admin.display(description="Anchor price")
+    def anchor_price_text(self, obj: GridBot) -> str:
+        return figures.price(obj.anchor_price, obj.market, unit=True)
+
+    @admin.display(description="Centre (the empty level)")
+    def centre_text(self, obj: GridBot) -> str:
+        if obj.centre_index is None:
+            return "-"
+        price = figures.price(obj.centre_price(), obj.market, unit=True)
+        return f"{price} (level {obj.centre_index} from the anchor)"
+
+    @admin.display(description="Last price (book mid)")
+    def last_price_text(self, obj: GridBot) -> str:
+        return figures.price(obj.last_price, obj.market, unit=True)
+
     fieldsets = [
         (None, {"fields": ["name", "account", "market"]}),
         (
@@ -184,9 +232,9 @@ class OrderAdmin(ReadOnlyAdmin):
         "bot",
         "market",
         "side",
-        "price",
-        "size_base",
-        "filled_base",
+        "price_text",
+        "size_text",
+        "filled_text",
         "status_badge",
         "exchange_status",
         "level_index",
@@ -202,6 +250,18 @@ class OrderAdmin(ReadOnlyAdmin):
     def status_badge(self, obj: Order) -> SafeString:
         return badge(obj.status, obj.get_status_display())
 
+    @admin.display(description="Price", ordering="price")
+    def price_text(self, obj: Order) -> str:
+        return figures.price(obj.price, obj.market, unit=True)
+
+    @admin.display(description="Size", ordering="size_base")
+    def size_text(self, obj: Order) -> str:
+        return figures.size(obj.size_base, obj.market, unit=True)
+
+    @admin.display(description="Filled", ordering="filled_base")
+    def filled_text(self, obj: Order) -> str:
+        return figures.size(obj.filled_base, obj.market, unit=True)
+
 
 @admin.register(Fill)
 class FillAdmin(ReadOnlyAdmin):
@@ -210,9 +270,9 @@ class FillAdmin(ReadOnlyAdmin):
         "bot",
         "market",
         "side",
-        "price",
-        "size_base",
-        "fee",
+        "price_text",
+        "size_text",
+        "fee_text",
         "is_maker",
         "level_index",
         "round_trip_id",
@@ -223,13 +283,33 @@ class FillAdmin(ReadOnlyAdmin):
     list_select_related = ["bot", "market"]
     date_hierarchy = "executed_at"
 
+    @admin.display(description="Price", ordering="price")
+    def price_text(self, obj: Fill) -> str:
+        return figures.price(obj.price, obj.market, unit=True)
+
+    @admin.display(description="Size", ordering="size_base")
+    def size_text(self, obj: Fill) -> str:
+        return figures.size(obj.size_base, obj.market, unit=True)
+
+    @admin.display(description="Fee (paid; negative: rebate)", ordering="fee")
+    def fee_text(self, obj: Fill) -> str:
+        return figures.quote(obj.fee, exact=figures.SMALL_QUOTE, unit=True)
+
 
 @admin.register(FundingPayment)
 class FundingPaymentAdmin(ReadOnlyAdmin):
-    list_display = ["paid_at", "account", "market", "bot", "amount", "rate", "position_size_base"]
+    list_display = ["paid_at", "account", "market", "bot", "amount_text", "rate", "position_text"]
     list_filter = ["market__symbol", "account", "bot"]
     list_select_related = ["account", "market", "bot"]
     date_hierarchy = "paid_at"
+
+    @admin.display(description="Amount (received)", ordering="amount")
+    def amount_text(self, obj: FundingPayment) -> str:
+        return figures.quote(obj.amount, exact=figures.SMALL_QUOTE, unit=True)
+
+    @admin.display(description="Position", ordering="position_size_base")
+    def position_text(self, obj: FundingPayment) -> str:
+        return figures.size(obj.position_size_base, obj.market, unit=True)
 
 
 @admin.register(BotEvent)

@@ -20,16 +20,16 @@ the market's minimum initial margin (`1 / max_leverage`), as on Lighter's ETH, B
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from bots import figures
+from bots.figures import QUOTE_UNIT, base_unit
 from bots.models import ExchangeAccount, GridBot, Market
-from bots.strategies.grid import tick_from_decimals
 from bots.strategies.grid.preview import CapBind, GridPreview, grid_preview
 
-QUOTE_UNIT = "USDC"
 TIER_FEES = {
     "standard": (Decimal(0), Decimal(0)),
     "premium": (Decimal("0.00004"), Decimal("0.00028")),
@@ -51,20 +51,13 @@ class Figures:
     market: Market
 
     def price(self, value: Decimal | None) -> str | None:
-        if value is None:
-            return None
-        return str(value.quantize(tick_from_decimals(self.market.price_decimals), ROUND_HALF_EVEN))
+        return None if value is None else figures.price(value, self.market)
 
     def size(self, value: Decimal) -> str:
-        return str(value.quantize(tick_from_decimals(self.market.size_decimals), ROUND_HALF_EVEN))
+        return figures.size(value, self.market)
 
     def money(self, value: Decimal, exact: Decimal = MONEY) -> str:
-        return str(value.quantize(exact, ROUND_HALF_EVEN))
-
-
-def base_unit(market: Market) -> str:
-    """The base asset's name from the market symbol ("ETH", "BTC", "ETH-PERP" -> "ETH")."""
-    return market.symbol.split("-")[0].split("/")[0]
+        return figures.quote(value, exact=exact)
 
 
 def grid_preview_get(

@@ -249,8 +249,11 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 USE_TZ = True
-TIME_ZONE = "UTC"
+# The admin shows times in this zone (e.g. TIME_ZONE=Europe/Paris), with seconds and the zone's
+# name (lighterweb/formats); the dashboard shows the browser's local time.
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 LANGUAGE_CODE = "en-us"
+FORMAT_MODULE_PATH = ["lighterweb.formats"]
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 # One line format for every process: daphne and Django use LOGGING, Celery its own two formats.
