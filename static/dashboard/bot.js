@@ -67,7 +67,7 @@
       position: buy ? "belowBar" : "aboveBar",
       color: buy ? "#2e7d32" : "#c62828",
       shape: buy ? "arrowUp" : "arrowDown",
-      text: fill.side + " " + fill.size_base + " @ " + fill.price,
+      text: fill.side + " " + LW.size(fill.size_base, current) + " @ " + LW.price(fill.price, current),
     };
   }
 
@@ -99,16 +99,32 @@
     status.textContent = bot.status;
     status.className = "lw-state lw-state-" + bot.status;
     document.getElementById("bot-desired").textContent = bot.desired_state;
-    document.getElementById("bot-last-price").textContent = bot.last_price || "–";
-    document.getElementById("bot-centre").textContent = bot.centre_index === null ? "–" : bot.centre_index;
+    document.getElementById("bot-last-price").textContent = LW.price(bot.last_price, bot) || "–";
+    renderCentre();
     document.getElementById("bot-message").textContent = bot.status_message || "";
     if (bot.pnl) renderPnl(bot.pnl);
   }
 
+  // The centre is a price (the empty level between the buys and the sells), taken from the
+  // ladder, which follows every roll; the lattice index is in the tooltip.
+  function renderCentre() {
+    const node = document.getElementById("bot-centre");
+    const centre = ladder.find(function (level) { return level.side === "centre"; });
+    const price = centre ? centre.price : current.centre_price;
+    node.textContent = LW.price(price, current) || "–";
+    node.title = centre ? "level " + centre.level_index + " of the lattice" : "";
+  }
+
+  function pnlText(field, value) {
+    if (value === undefined || value === null) return "–";
+    if (field === "position_base") return LW.size(value, current);
+    if (field === "round_trips") return value;
+    return LW.money(value);
+  }
+
   function renderPnl(pnl) {
     for (const dd of document.querySelectorAll("#pnl [data-pnl]")) {
-      const value = pnl[dd.dataset.pnl];
-      dd.textContent = value === undefined || value === null ? "–" : value;
+      dd.textContent = pnlText(dd.dataset.pnl, pnl[dd.dataset.pnl]);
     }
   }
 
@@ -116,11 +132,12 @@
     const body = document.getElementById("ladder");
     body.replaceChildren();
     for (const level of ladder) {
-      const tr = LW.row([level.level_index, level.price, level.side, LW.badge(level.state), level.reason], "lw-level-" + level.side);
+      const tr = LW.row([level.level_index, LW.price(level.price, current), level.side, LW.badge(level.state), level.reason], "lw-level-" + level.side);
       tr.dataset.level = level.level_index;
       body.appendChild(tr);
     }
     drawLevels();
+    renderCentre();
   }
 
   function renderOrders() {
@@ -128,7 +145,7 @@
     body.replaceChildren();
     const sorted = Array.from(orders.values()).sort(function (a, b) { return Number(b.price) - Number(a.price); });
     for (const o of sorted) {
-      const tr = LW.row([o.level_index, o.side, o.price, o.size_base, o.filled_base, LW.badge(o.status), o.client_order_index], "lw-order lw-side-" + o.side);
+      const tr = LW.row([o.level_index, o.side, LW.price(o.price, current), LW.size(o.size_base, current), LW.size(o.filled_base, current), LW.badge(o.status), o.client_order_index], "lw-order lw-side-" + o.side);
       tr.dataset.orderId = o.id;
       body.appendChild(tr);
     }
@@ -140,7 +157,7 @@
     const body = document.getElementById("fills");
     body.replaceChildren();
     for (const f of fills) {
-      const tr = LW.row([LW.time(f.executed_at), f.side, f.price, f.size_base, f.fee, f.is_maker ? "maker" : "taker", f.trade_id], "lw-fill");
+      const tr = LW.row([LW.time(f.executed_at), f.side, LW.price(f.price, current), LW.size(f.size_base, current), LW.money(f.fee, 6), f.is_maker ? "maker" : "taker", f.trade_id], "lw-fill");
       tr.dataset.fillId = f.id;
       body.appendChild(tr);
     }

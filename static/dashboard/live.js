@@ -31,8 +31,43 @@ window.LW = (function () {
     return el("span", state, "lw-state lw-state-" + state);
   }
 
+  // The browser's local time with seconds (the zone is the viewer's own).
+  const TIME_FORMAT = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+  });
+
   function time(iso) {
-    return iso ? new Date(iso).toISOString().replace("T", " ").slice(0, 19) : "–";
+    return iso ? TIME_FORMAT.format(new Date(iso)) : "–";
+  }
+
+  /* Figures as text: the server sends exact decimal strings; these only pad or round them to the
+     market's decimals for display (Number is used for the rounding of a shown figure, never for
+     arithmetic on money) and add the unit. */
+  function fixed(value, decimals) {
+    if (value === null || value === undefined || value === "") return null;
+    const number = Number(value);
+    if (!isFinite(number)) return String(value);
+    const text = number.toFixed(decimals);
+    return /^-0(\.0*)?$/.test(text) ? text.slice(1) : text;
+  }
+
+  function unit(text, name) {
+    return text === null ? null : text + (name ? " " + name : "");
+  }
+
+  function price(value, bot) {
+    const decimals = bot && bot.price_decimals !== undefined ? bot.price_decimals : 2;
+    return unit(fixed(value, decimals), (bot && bot.quote_unit) || "USDC");
+  }
+
+  function size(value, bot) {
+    const decimals = bot && bot.size_decimals !== undefined ? bot.size_decimals : 4;
+    return unit(fixed(value, decimals), bot && bot.base_unit);
+  }
+
+  function money(value, decimals) {
+    return unit(fixed(value, decimals === undefined ? 2 : decimals), "USDC");
   }
 
   function setConnection(up, text) {
@@ -115,5 +150,8 @@ window.LW = (function () {
 
   document.addEventListener("DOMContentLoaded", bindControls);
 
-  return { el: el, row: row, badge: badge, time: time, connect: connect, flash: flash };
+  return {
+    el: el, row: row, badge: badge, time: time, connect: connect, flash: flash,
+    price: price, size: size, money: money,
+  };
 })();

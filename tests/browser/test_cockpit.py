@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.utils import timezone
 
+from bots.models import Fill, GridBot
 from lighterweb.redis_server import free_port
 from tests.browser import live_stack
 from tests.lighterweb.factories import make_account, make_bot, make_market
@@ -113,3 +116,53 @@ def test_preview_shows_level_prices_and_refuses_a_level_at_or_below_zero(
     expect(step_error).to_contain_text("<= 0")
     expect(page.locator("#lw-grid-preview .lw-preview-refused")).to_be_visible()
     _shot(page, "preview-refused")
+
+
+@pytest.fixture
+def traded_bot():  # type: ignore[no-untyped-def]
+    """A bot whose runner anchored it at 4000 with the centre one level down, and one fill."""
+    bot = make_bot(make_account(), make_market(), step="10", levels_per_side=3, max_open_orders=6)
+    GridBot.objects.filter(pk=bot.pk).update(
+        anchor_price=Decimal("4000"), centre_index=-1, last_price=Decimal("3991.5")
+    )
+    Fill.objects.create(
+        account=bot.account,
+        market=bot.market,
+        bot=bot,
+        trade_id=4242,
+        side="buy",
+        price=Decimal("3990"),
+        size_base=Decimal("0.01"),
+        fee=Decimal("0.0000997751"),
+        is_maker=True,
+        executed_at=timezone.now(),
+    )
+    connection.close()
+    return bot
+
+
+def test_dashboard_figures_have_market_decimals_units_and_the_centre_as_a_price(
+    site: str, traded_bot, browser
+) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser, site)
+
+    page.goto(f"{site}/dashboard/bots/{traded_bot.pk}/")
+
+    expect(page.locator("#lw-conn")).to_have_text("live")
+    expect(page.locator("#bot-centre")).to_have_text("3990.00 USDC")
+    expect(page.locator("#bot-last-price")).to_have_text("3991.50 USDC")
+    fill = page.locator("#fills tr.lw-fill").first
+    expect(fill).to_contain_text("3990.00 USDC")
+    expect(fill).to_contain_text("0.0100 ETH")
+    expect(fill).to_contain_text("0.000100 USDC")
+    expect(page.locator('#pnl [data-pnl="position_base"]')).to_have_text("0.0100 ETH")
+    expect(page.locator('#pnl [data-pnl="total"]')).to_contain_text(" USDC")
+    assert "round trip" in (
+        page.locator("#pnl dt", has_text="Other realized").get_attribute("title") or ""
+    )
+    _shot(page, "bot-figures")
+
+    page.goto(f"{site}/dashboard/")
+    row = page.locator(f'#bots tr[data-bot-id="{traded_bot.pk}"]')
+    expect(row).to_contain_text("3991.50 USDC")
+    expect(row).to_contain_text("3990.00 USDC")
