@@ -10,12 +10,13 @@ from typing import Any
 from django.contrib import admin
 from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from bots import admin_accounts, figures, permissions, selectors, services
 from bots.admin_helpers import PlainDecimalInput, badge, each
+from bots.dashboard.actions import bot_actions
 from bots.models import BotEvent, Fill, FundingPayment, GridBot, Market, Order
 from lighterweb import audit
 
@@ -105,6 +106,21 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         models.DecimalField: {"widget": PlainDecimalInput(attrs={"step": "any"})}
     }
 
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The bot's page with the dashboard's control buttons (bots.dashboard.actions)."""
+        bot = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if bot is not None:
+            count = selectors.bot_open_order_count(bot)
+            extra["bot_controls"] = bot_actions(bot, open_orders=count)
+        return super().change_view(request, object_id, form_url, extra)
+
     @admin.display(description="Step", ordering="step")
     def step_text(self, obj: GridBot) -> str:
         if obj.spacing_mode == "geometric":
@@ -153,7 +169,7 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 ]
             },
         ),
-        ("State (owned by the engine)", {"fields": tuple(engine_fields)}),
+        ("State (owned by the engine)", {"fields": tuple(engine_fields), "classes": ["collapse"]}),
         ("Recent events", {"fields": ["recent_events"]}),
     ]
     actions = ["start", "pause", "stop", "emergency_stop", "cancel_all"]

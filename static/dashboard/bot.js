@@ -102,6 +102,7 @@
     document.getElementById("bot-last-price").textContent = LW.price(bot.last_price, bot) || "–";
     renderCentre();
     document.getElementById("bot-message").textContent = bot.status_message || "";
+    updateControls();
     if (bot.pnl) renderPnl(bot.pnl);
   }
 
@@ -120,6 +121,11 @@
     if (field === "position_base") return LW.size(value, current);
     if (field === "round_trips") return value;
     return LW.money(value);
+  }
+
+  function updateControls() {
+    if (current.desired_state === undefined) return;
+    LW.updateControls(current, orders.size, { bot: page.dataset.botName, account: page.dataset.accountName });
   }
 
   function renderPnl(pnl) {
@@ -151,6 +157,7 @@
     }
     document.getElementById("bot-open-orders").textContent = orders.size;
     page.dataset.openOrders = orders.size;
+    updateControls();
   }
 
   function renderFills() {

@@ -127,6 +127,7 @@ window.LW = (function () {
       form.addEventListener("submit", function (event) {
         event.preventDefault();
         if (!window.confirm(form.dataset.confirm)) return;
+        const reload = form.dataset.reload === "1";
         form.querySelector("input[name=confirmed]").value = "1";
         const body = new FormData(form);
         form.querySelector("input[name=confirmed]").value = "";
@@ -139,6 +140,8 @@ window.LW = (function () {
           .then(function (response) {
             return response.json().then(function (answer) {
               flash(answer.detail, response.ok);
+              // The admin's page has no live feed: show the bot's new state.
+              if (reload && response.ok) window.location.reload();
             });
           })
           .catch(function (error) {
@@ -148,10 +151,57 @@ window.LW = (function () {
     }
   }
 
+  /* The bot controls' rules and confirmations, as bots/dashboard/actions.py has them; the bot
+     page calls this whenever the bot's state or its open orders change. */
+  function controlState(action, bot, openOrders) {
+    const running = bot.desired_state === "running";
+    if (action === "start") return !running || bot.status === "error";
+    if (action === "pause") return running;
+    if (action === "stop") return !(bot.desired_state === "stopped" && (bot.status === "stopped" || bot.status === "error"));
+    if (action === "cancel-all") return openOrders > 0 || running;
+    return action === "emergency-stop";
+  }
+
+  function controlConfirm(action, bot, openOrders, names) {
+    const name = names.bot + " (" + bot.symbol + ")";
+    const orders = openOrders + " open order" + (openOrders === 1 ? "" : "s");
+    if (action === "start") {
+      if (bot.desired_state === "paused") return "Resume " + name + "? It places its grid again around the current price.";
+      return "Start " + name + "? Its runner reconciles with the exchange, then places up to " +
+        2 * bot.levels_per_side + " orders around the current price.";
+    }
+    if (action === "pause") {
+      return "Pause " + name + "? Its " + orders + " stay on the book and may still fill; it places no new order until you press Start.";
+    }
+    if (action === "stop") {
+      return "Stop " + name + "? Its runner cancels its " + orders + " (verified against the exchange) and stops. The position is kept: close it separately.";
+    }
+    if (action === "emergency-stop") {
+      return "EMERGENCY STOP " + name + "? Stops the bot now and cancels EVERY order of account " + names.account +
+        " on " + bot.symbol + ": its " + orders + " and any order it did not place, without waiting for its runner, verified. The position is kept.";
+    }
+    const paused = running(bot) ? " The bot is left paused: it places nothing until you press Start." : "";
+    return "Cancel the " + orders + " of " + name + " (verified)?" + paused + " The position is kept.";
+  }
+
+  function running(bot) {
+    return bot.desired_state === "running";
+  }
+
+  function updateControls(bot, openOrders, names) {
+    for (const form of document.querySelectorAll("form.lw-control[data-action]")) {
+      const action = form.dataset.action;
+      const button = form.querySelector("button");
+      button.disabled = !controlState(action, bot, openOrders);
+      form.dataset.confirm = controlConfirm(action, bot, openOrders, names);
+      button.title = form.dataset.confirm;
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", bindControls);
 
   return {
     el: el, row: row, badge: badge, time: time, connect: connect, flash: flash,
-    price: price, size: size, money: money,
+    price: price, size: size, money: money, updateControls: updateControls,
   };
 })();

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
-from bots.models import Fill, GridBot
+from bots.models import Fill, GridBot, Order
 from lighterweb.redis_server import free_port
 from tests.browser import live_stack
 from tests.lighterweb.factories import make_account, make_bot, make_market
@@ -166,3 +166,58 @@ def test_dashboard_figures_have_market_decimals_units_and_the_centre_as_a_price(
     row = page.locator(f'#bots tr[data-bot-id="{traded_bot.pk}"]')
     expect(row).to_contain_text("3991.50 USDC")
     expect(row).to_contain_text("3990.00 USDC")
+
+
+@pytest.fixture
+def running_bot():  # type: ignore[no-untyped-def]
+    """A bot the engine reports running, with three resting orders (no worker needed: the
+    pages read the state from the database)."""
+    bot = make_bot(make_account(name="main"), make_market(), step="10", levels_per_side=3)
+    GridBot.objects.filter(pk=bot.pk).update(desired_state="running", status="running")
+    for index, price in enumerate(("3990", "3980", "4010"), start=1):
+        Order.objects.create(
+            bot=bot,
+            account=bot.account,
+            market=bot.market,
+            client_order_index=index,
+            side="buy" if price < "4000" else "sell",
+            price=Decimal(price),
+            size_base=Decimal("0.01"),
+            status="open",
+        )
+    connection.close()
+    return bot
+
+
+def test_controls_are_enabled_only_where_they_apply_and_confirm_what_they_cancel(
+    site: str, running_bot, browser
+) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser, site)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+
+    page.goto(f"{site}/dashboard/bots/{running_bot.pk}/")
+
+    expect(page.locator("#lw-conn")).to_have_text("live")
+    expect(page.locator("#action-start")).to_be_disabled()
+    for enabled in ("pause", "stop", "emergency-stop", "cancel-all"):
+        expect(page.locator(f"#action-{enabled}")).to_be_enabled()
+    page.click("#action-stop")  # dismissed: nothing is sent
+    page.click("#action-emergency-stop")
+    page.click("#action-cancel-all")
+    assert "cancels its 3 open orders" in dialogs[0]
+    assert "EVERY order of account main on ETH" in dialogs[1]
+    assert "left paused" in dialogs[2]
+    expect(page.locator("#lw-flash")).to_be_hidden()
+    _shot(page, "controls-running")
+
+    page.goto(f"{site}/admin/bots/gridbot/{running_bot.pk}/change/")
+
+    expect(page.locator("#lw-dashboard-page")).to_have_attribute(
+        "href", f"/dashboard/bots/{running_bot.pk}/"
+    )
+    expect(page.locator("#action-start")).to_be_disabled()
+    expect(page.locator("#action-pause")).to_be_enabled()
+    page.click("#action-stop")
+    assert "cancels its 3 open orders" in dialogs[3]
+    _shot(page, "admin-controls")
