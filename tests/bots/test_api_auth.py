@@ -20,6 +20,7 @@ ENDPOINTS = [
     ("get", "/api/markets/1"),
     ("get", "/api/bots"),
     ("post", "/api/bots"),
+    ("post", "/api/bots/preview"),
     ("get", "/api/bots/1"),
     ("patch", "/api/bots/1"),
     ("delete", "/api/bots/1"),
