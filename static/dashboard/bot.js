@@ -8,6 +8,8 @@
   const LEVELS = { debug: 0, info: 1, warning: 2, error: 3 };
   const MAX_FILLS = 100;
   const MAX_EVENTS = 500;
+  const EVENTS_PER_PAGE = 25;
+  let eventPage = 0;
   const orders = new Map();
   let fills = [];
   let events = [];
@@ -17,7 +19,7 @@
 
   // Chart: numbers are for drawing only; every figure shown as text stays the exact string.
   const chart = LightweightCharts.createChart(document.getElementById("chart"), {
-    height: 320,
+    autoSize: true, // follows the container (dashboard.css), down to phone width
     timeScale: { timeVisible: true, secondsVisible: true },
   });
   const priceSeries = chart.addSeries(LightweightCharts.LineSeries, {
@@ -182,19 +184,26 @@
     return LW.row([LW.time(e.created_at), LW.badge(e.level), e.kind, e.message], "lw-event");
   }
 
+  // The event log shows one page of EVENTS_PER_PAGE rows (newest first), so the page stays short
+  // and a push rebuilds at most that many rows.
   function renderEvents() {
+    const shown = events.filter(eventShown);
+    const pages = Math.max(1, Math.ceil(shown.length / EVENTS_PER_PAGE));
+    eventPage = Math.min(eventPage, pages - 1);
+    const first = eventPage * EVENTS_PER_PAGE;
     const body = document.getElementById("events");
     body.replaceChildren();
-    for (const e of events) if (eventShown(e)) body.appendChild(eventRow(e));
+    for (const e of shown.slice(first, first + EVENTS_PER_PAGE)) body.appendChild(eventRow(e));
+    document.getElementById("events-page").textContent = shown.length
+      ? (first + 1) + "-" + Math.min(first + EVENTS_PER_PAGE, shown.length) + " of " + shown.length
+      : "none";
+    document.getElementById("events-newer").disabled = eventPage === 0;
+    document.getElementById("events-older").disabled = eventPage >= pages - 1;
   }
 
-  // A live event only adds its row (and drops the oldest): rebuilding hundreds of rows per push
-  // is what made bursts queue up in the browser.
+  // A live event shows at once on the first page; on an older page the rows stay where they are.
   function prependEvent(e) {
-    if (!eventShown(e)) return;
-    const body = document.getElementById("events");
-    body.insertBefore(eventRow(e), body.firstChild);
-    while (body.childElementCount > MAX_EVENTS) body.removeChild(body.lastChild);
+    if (eventShown(e) && eventPage === 0) renderEvents();
   }
 
   function isRoll(event) {
@@ -255,7 +264,20 @@
     }
   }
 
-  document.getElementById("event-level").addEventListener("change", renderEvents);
-  document.getElementById("event-search").addEventListener("input", renderEvents);
+  function filterEvents() {
+    eventPage = 0;
+    renderEvents();
+  }
+
+  document.getElementById("event-level").addEventListener("change", filterEvents);
+  document.getElementById("event-search").addEventListener("input", filterEvents);
+  document.getElementById("events-newer").addEventListener("click", function () {
+    eventPage = Math.max(0, eventPage - 1);
+    renderEvents();
+  });
+  document.getElementById("events-older").addEventListener("click", function () {
+    eventPage += 1;
+    renderEvents();
+  });
   LW.connect(page.dataset.wsPath, onMessage);
 })();

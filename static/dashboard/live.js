@@ -198,7 +198,29 @@ window.LW = (function () {
     }
   }
 
+  /* At phone width the tables become cards (dashboard.css): each cell shows its column's name,
+     taken from the table's header, whenever rows are (re)rendered. */
+  function labelCells(table) {
+    const names = Array.from(table.querySelectorAll("thead th")).map(function (th) {
+      return th.textContent.trim();
+    });
+    for (const tr of table.querySelectorAll("tbody tr")) {
+      Array.from(tr.children).forEach(function (td, i) {
+        if (names[i] && !td.dataset.label) td.dataset.label = names[i];
+      });
+    }
+  }
+
+  function labelTables() {
+    for (const table of document.querySelectorAll("table.lw-table")) {
+      labelCells(table);
+      const body = table.querySelector("tbody");
+      if (body) new MutationObserver(function () { labelCells(table); }).observe(body, { childList: true });
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", bindControls);
+  document.addEventListener("DOMContentLoaded", labelTables);
 
   return {
     el: el, row: row, badge: badge, time: time, connect: connect, flash: flash,

@@ -121,7 +121,9 @@
       row(table, [level.side, String(level.level), level.price, level.size_base,
         level.notional_quote, level.step_profit_quote]);
     }
-    result.replaceChildren(dl, table);
+    const scroller = el("div", null, "lw-preview-scroll"); // the table scrolls, not the page
+    scroller.appendChild(table);
+    result.replaceChildren(dl, scroller);
     for (const warning of p.warnings) result.appendChild(el("p", warning, "lw-preview-warning"));
   }
 

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
-from bots.models import Fill, GridBot, Order
+from bots.models import BotEvent, Fill, GridBot, Order
 from lighterweb.redis_server import free_port
 from tests.browser import live_stack
 from tests.lighterweb.factories import make_account, make_bot, make_market
@@ -221,3 +221,59 @@ def test_controls_are_enabled_only_where_they_apply_and_confirm_what_they_cancel
     page.click("#action-stop")
     assert "cancels its 3 open orders" in dialogs[3]
     _shot(page, "admin-controls")
+
+
+@pytest.fixture
+def busy_bot(running_bot):  # type: ignore[no-untyped-def]
+    """The running bot with 40 events in its log."""
+    for n in range(40):
+        BotEvent.objects.create(
+            bot=running_bot, account=running_bot.account, kind="note", message=f"event {n}"
+        )
+    connection.close()
+    return running_bot
+
+
+def _no_horizontal_scroll(page) -> None:  # type: ignore[no-untyped-def]
+    wide = page.evaluate(
+        """Array.from(document.querySelectorAll('body *'))
+          .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+          .slice(0, 8)
+          .map(e => `${e.tagName}#${e.id}.${e.className} ${e.getBoundingClientRect().right}`)"""
+    )
+    widths = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], f"page is {widths[0]} px wide in a {widths[1]} px window: {wide}"
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_pages_fit_the_width_and_the_event_log_is_paginated(
+    site: str, busy_bot, browser, width: int
+) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser, site, width=width)
+
+    page.goto(f"{site}/dashboard/")
+    expect(page.locator("#lw-conn")).to_have_text("live")
+    expect(page.locator(f'#bots tr[data-bot-id="{busy_bot.pk}"]')).to_contain_text("ETH")
+    _no_horizontal_scroll(page)
+    if width < 700:
+        # Cards: each cell names its column.
+        cell = page.locator(f'#bots tr[data-bot-id="{busy_bot.pk}"] td').nth(1)
+        expect(cell).to_have_attribute("data-label", "Symbol")
+    _shot(page, f"overview-{width}")
+
+    page.goto(f"{site}/dashboard/bots/{busy_bot.pk}/")
+    expect(page.locator("#lw-conn")).to_have_text("live")
+    expect(page.locator("#events tr")).to_have_count(25)
+    expect(page.locator("#events-page")).to_have_text("1-25 of 40")
+    _no_horizontal_scroll(page)
+    _shot(page, f"bot-{width}")
+    page.click("#events-older")
+    expect(page.locator("#events tr")).to_have_count(15)
+    expect(page.locator("#events-older")).to_be_disabled()
+
+    page.goto(f"{site}/admin/bots/gridbot/{busy_bot.pk}/change/")
+    expect(page.locator("#lw-grid-preview .lw-preview-levels")).to_be_visible()
+    _shot(page, f"admin-bot-{width}")
+    _no_horizontal_scroll(page)
