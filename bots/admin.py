@@ -7,16 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from bots import admin_accounts, figures, permissions, selectors, services
+from bots import admin_accounts, exports, figures, permissions, selectors, services
 from bots.admin_helpers import PlainDecimalInput, badge, each
 from bots.dashboard.actions import bot_actions
+from bots.forms import ExportForm
 from bots.models import BotEvent, Fill, FundingPayment, GridBot, Market, Order
 from lighterweb import audit
 
@@ -172,7 +175,7 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ("State (owned by the engine)", {"fields": tuple(engine_fields), "classes": ["collapse"]}),
         ("Recent events", {"fields": ["recent_events"]}),
     ]
-    actions = ["start", "pause", "stop", "emergency_stop", "cancel_all"]
+    actions = ["start", "pause", "stop", "emergency_stop", "cancel_all", "export_csv"]
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: GridBot) -> SafeString:
@@ -233,6 +236,35 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     )
     def emergency_stop(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
         self._act(request, queryset, services.bot_emergency_stop, "Emergency stop requested")
+
+    @admin.action(description="Export fills, orders or events (CSV)", permissions=["view"])
+    def export_csv(
+        self, request: HttpRequest, queryset: QuerySet[GridBot]
+    ) -> HttpResponseBase | None:
+        form = ExportForm(request.POST if "export" in request.POST else None)
+        if form.is_valid():
+            kind = form.cleaned_data["kind"]
+            if not request.user.has_perm(exports.PERMISSIONS[kind]):
+                messages.error(request, f"Your role does not allow exporting {kind}.")
+                return None
+            bots = list(queryset)
+            name = bots[0].name if len(bots) == 1 else "bots"
+            return exports.export_response(
+                kind,
+                [bot.pk for bot in bots],
+                form.cleaned_data["since"],
+                form.cleaned_data["until"],
+                name,
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Export CSV",
+            "bots": list(queryset),
+            "form": form,
+            "action": "export_csv",
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/bots/export_csv.html", context)
 
     @admin.action(
         description="Cancel all orders (verified; the bot is left paused)", permissions=["control"]

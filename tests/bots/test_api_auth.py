@@ -25,6 +25,7 @@ ENDPOINTS = [
     ("patch", "/api/bots/1"),
     ("delete", "/api/bots/1"),
     ("get", "/api/bots/1/pnl"),
+    ("get", "/api/bots/1/export"),
     ("post", "/api/bots/1/start"),
     ("post", "/api/bots/1/stop"),
     ("post", "/api/bots/1/pause"),
