@@ -20,8 +20,8 @@ GO_DNS = (
     ("text", "reason"),
     [
         (GO_DNS, "host name not found (DNS)"),
-        ("Cannot connect to host x:443 ssl:default [Name or service not known]", "host name not found (DNS)"),
-        ("Cannot connect to host 127.0.0.1:9 ssl:default [Connect call failed]", "connection refused"),
+        ("Cannot connect to host x:443 [Name or service not known]", "host name not found (DNS)"),
+        ("Cannot connect to host 127.0.0.1:9 [Connect call failed]", "connection refused"),
         ('Get "http://x/apikeys": dial tcp 10.0.0.1:443: i/o timeout', "timed out"),
         ("dial tcp 10.0.0.1:443: connect: network is unreachable", "network unreachable"),
         ("api key mismatch: the key does not match the registered public key", None),
