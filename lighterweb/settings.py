@@ -266,7 +266,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": LOG_FORMAT}},
+    # Celery's INFO lines about the every-few-seconds housekeeping tasks go to DEBUG.
+    "filters": {"routine_tasks": {"()": "lighterweb.log_filters.RoutineTasksAtDebug"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        name: {"filters": ["routine_tasks"]}
+        for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 
