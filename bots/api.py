@@ -195,7 +195,6 @@ def bot_pnl(request: HttpRequest, bot_id: Id) -> Any:
     "/bots/{bot_id}/export",
     response={200: None, **ERRORS},
     tags=["history"],
-    openapi_extra={"responses": {"200": {"content": {"text/csv": {}}}}},
 )
 @needs(permissions.VIEW)
 def bot_export(
@@ -205,8 +204,9 @@ def bot_export(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Any:
-    """The bot's fills, orders or events as CSV, oldest first; `since` inclusive, `until`
-    exclusive (UTC when no zone is given). Prices and sizes on the market's decimals."""
+    """The bot's fills, orders or events as a CSV file (text/csv), oldest first; `since`
+    inclusive, `until` exclusive (UTC when no zone is given). Prices and sizes on the market's
+    decimals."""
     permissions.require(request.user, exports.PERMISSIONS[kind])
     since, until = exports.aware(since), exports.aware(until)
     if since is not None and until is not None and until <= since:

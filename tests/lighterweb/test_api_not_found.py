@@ -1,5 +1,7 @@
 """Unknown paths under /api/ answer a JSON 404 in the API's error format, never Django's page."""
 
+import json
+
 import pytest
 from django.test import Client
 
@@ -32,3 +34,16 @@ def test_an_unknown_post_is_a_json_404_not_a_csrf_page():
 
 def test_known_operations_still_answer():
     assert Client().get("/api/ping").status_code == 401
+
+
+def test_the_openapi_document_has_no_duplicated_key(admin_client):
+    # Swagger UI refuses a document with a key twice ("duplicated mapping key"): e.g. a response
+    # code given as 200 by one part and "200" by another.
+    def no_duplicates(pairs):
+        keys = [key for key, _ in pairs]
+        assert len(keys) == len(set(keys)), keys
+        return dict(pairs)
+
+    response = admin_client.get("/api/openapi.json")
+
+    json.loads(response.content, object_pairs_hook=no_duplicates)
