@@ -108,6 +108,7 @@ def test_preview_shows_level_prices_and_refuses_a_level_at_or_below_zero(
     expect(levels).to_contain_text("3970.00")
     expect(page.locator("#lw-grid-preview")).to_contain_text("USDC")
     _shot(page, "preview")
+    page.locator("#lw-grid-preview").screenshot(path=str(LOGS / "preview-panel.png"))
 
     page.fill("#id_step", "1500")  # 4000 - 3 x 1500 < 0
     page.locator("#id_step").dispatch_event("change")
