@@ -63,3 +63,18 @@ def test_simulator_requests_are_logged_at_debug_only(simulator, caplog) -> None:
 
     access = [r for r in caplog.records if r.name == "aiohttp.access"]
     assert [(r.levelname, r.getMessage().split(" 200 ")[0]) for r in access] == [("DEBUG", "GET /")]
+
+
+@pytest.mark.django_db
+def test_the_expected_503_of_healthz_while_starting_is_not_an_error(
+    client, settings, redis_url, caplog
+):
+    # No worker and no beat (as while the processes start): the report is "degraded".
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = redis_url
+    caplog.set_level(logging.INFO)
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert [r.levelname for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any("healthz degraded" in r.getMessage() for r in caplog.records)
