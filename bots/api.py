@@ -10,13 +10,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Query, Router
 
-from bots import account_summaries, permissions, schemas, selectors, services
+from bots import account_summaries, exports, permissions, schemas, selectors, services
+from bots.preview import grid_preview_get
+from bots.preview_schemas import GridPreviewIn, GridPreviewOut
 from bots.schemas import Cursor, Id, QueryText
 from bots.summary_schemas import AccountSummaryOut, PnlOut
 from lighterweb import audit
@@ -145,6 +147,18 @@ def _referenced(get: Any, row_id: int, field: str) -> Any:
         raise ValidationError({field: f"No such id: {row_id}."}) from exc
 
 
+@router.post("/bots/preview", response={200: GridPreviewOut, **ERRORS})
+@needs(permissions.CHANGE_BOT)
+def bot_preview(request: HttpRequest, payload: GridPreviewIn) -> Any:
+    """Preview a grid before saving it: level prices around the current price, capital and
+    margin, profit per step after the tier's fees, where the position cap binds, a liquidation
+    estimate. An invalid grid is a 422 naming the field (a level <= 0 on `step`, ...)."""
+    fields = payload.model_dump()
+    account = _referenced(selectors.account_get, fields.pop("account_id"), "account_id")
+    market = _referenced(selectors.market_get, fields.pop("market_id"), "market_id")
+    return grid_preview_get(account=account, market=market, **fields)
+
+
 @router.get("/bots/{bot_id}", response={200: schemas.GridBotOut, **ERRORS})
 @needs(permissions.VIEW)
 def bot_get(request: HttpRequest, bot_id: Id) -> Any:
@@ -175,6 +189,30 @@ def bot_delete(request: HttpRequest, bot_id: Id) -> Any:
 def bot_pnl(request: HttpRequest, bot_id: Id) -> Any:
     """The bot's PnL split: grid profit, other realized, unrealized, fees and funding."""
     return selectors.bot_pnl(selectors.bot_get(bot_id))
+
+
+@router.get(
+    "/bots/{bot_id}/export",
+    response={200: None, **ERRORS},
+    tags=["history"],
+)
+@needs(permissions.VIEW)
+def bot_export(
+    request: HttpRequest,
+    bot_id: Id,
+    kind: Literal["fills", "orders", "events"],
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Any:
+    """The bot's fills, orders or events as a CSV file (text/csv), oldest first; `since`
+    inclusive, `until` exclusive (UTC when no zone is given). Prices and sizes on the market's
+    decimals."""
+    permissions.require(request.user, exports.PERMISSIONS[kind])
+    since, until = exports.aware(since), exports.aware(until)
+    if since is not None and until is not None and until <= since:
+        raise ValidationError({"until": "The end of the range must be after its start."})
+    bot = selectors.bot_get(bot_id)
+    return exports.export_response(kind, [bot.pk], since, until, bot.name)
 
 
 # -- grid bots: control -------------------------------------------------------------------------

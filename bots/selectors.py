@@ -242,6 +242,11 @@ def bot_ledger(bot: GridBot) -> accounting.Ledger:
     return ledger
 
 
+def bot_open_order_count(bot: GridBot) -> int:
+    """How many of the bot's orders may rest on the book now."""
+    return Order.objects.filter(bot=bot, status__in=LIVE_ORDER_STATUSES).count()
+
+
 def known_trade_ids(bot: GridBot, trade_ids: list[int]) -> set[int]:
     """Which of these trades of the bot's account are already recorded."""
     rows = Fill.objects.filter(account_id=bot.account_id, trade_id__in=trade_ids)

@@ -12,7 +12,7 @@ from datetime import datetime
 from ninja import Field, Schema
 from pydantic import AliasPath
 
-from bots.schemas import AccountOut, Money
+from bots.schemas import AccountOut, Money, Quote
 
 
 class PnlOut(Schema):
@@ -28,14 +28,14 @@ class PnlOut(Schema):
     symbol: str
     mark_price: Money | None
     position_base: Money = Field(validation_alias=AliasPath("summary", "position_base"))
-    avg_entry_price: Money | None = Field(validation_alias=AliasPath("summary", "avg_entry_price"))
-    realized: Money = Field(validation_alias=AliasPath("summary", "realized"))
-    grid_profit: Money = Field(validation_alias=AliasPath("summary", "grid_profit"))
-    other_realized: Money = Field(validation_alias=AliasPath("summary", "other_realized"))
-    unrealized: Money = Field(validation_alias=AliasPath("summary", "unrealized"))
-    fees: Money = Field(validation_alias=AliasPath("summary", "fees"))
-    funding: Money = Field(validation_alias=AliasPath("summary", "funding"))
-    total: Money = Field(validation_alias=AliasPath("summary", "total"))
+    avg_entry_price: Quote | None = Field(validation_alias=AliasPath("summary", "avg_entry_price"))
+    realized: Quote = Field(validation_alias=AliasPath("summary", "realized"))
+    grid_profit: Quote = Field(validation_alias=AliasPath("summary", "grid_profit"))
+    other_realized: Quote = Field(validation_alias=AliasPath("summary", "other_realized"))
+    unrealized: Quote = Field(validation_alias=AliasPath("summary", "unrealized"))
+    fees: Quote = Field(validation_alias=AliasPath("summary", "fees"))
+    funding: Quote = Field(validation_alias=AliasPath("summary", "funding"))
+    total: Quote = Field(validation_alias=AliasPath("summary", "total"))
     round_trips: int = Field(validation_alias=AliasPath("summary", "round_trips"))
     fill_count: int = Field(validation_alias=AliasPath("summary", "fill_count"))
 
@@ -46,8 +46,8 @@ class PositionOut(Schema):
     symbol: str
     side: str
     size_base: Money
-    avg_entry_price: Money | None = None
-    unrealized_pnl: Money | None = None
+    avg_entry_price: Quote | None = None
+    unrealized_pnl: Quote | None = None
 
 
 class BudgetUsageOut(Schema):
@@ -62,9 +62,9 @@ class AccountSummaryOut(Schema):
     """An account with its balances, positions and request budget, for the overview."""
 
     account: AccountOut
-    equity: Money | None
-    available_balance: Money | None
-    collateral: Money | None
+    equity: Quote | None
+    available_balance: Quote | None
+    collateral: Quote | None
     positions: list[PositionOut]
     open_orders: int
     bots: int

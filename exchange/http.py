@@ -26,6 +26,7 @@ from exchange.errors import (
     error_from_response,
     map_exception,
     redis_unreachable_is_transient,
+    unreachable_error,
 )
 
 logger = logging.getLogger(__name__)
@@ -158,7 +159,10 @@ class RestTransport:
             ) as response:
                 status = response.status
                 text = await response.text()
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except (aiohttp.ClientConnectorError, TimeoutError) as exc:
+            # DNS, refused, unreachable, timeout: say so, not "rejected" or a bare class name.
+            raise unreachable_error(self.base_url, exc) from exc
+        except (aiohttp.ClientError, OSError) as exc:
             raise map_exception(exc) from exc
         if status != 200:
             error = error_from_response(status, text)

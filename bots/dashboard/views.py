@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from bots import permissions, selectors, services
+from bots.dashboard.actions import bot_actions
 from bots.engine.controls import CancelReport
 from bots.models import ExchangeAccount, GridBot, Market
 from lighterweb import audit
@@ -67,7 +68,11 @@ def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
     return render(
         request,
         "dashboard/bot.html",
-        {"title": f"Grid {bot.name}", "bot": bot, "actions": list(BOT_ACTIONS)},
+        {
+            "title": f"Grid {bot.name}",
+            "bot": bot,
+            "actions": bot_actions(bot, open_orders=selectors.bot_open_order_count(bot)),
+        },
     )
 
 

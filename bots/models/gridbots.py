@@ -11,7 +11,13 @@ from django.db.models import Q
 from bots import validators
 from bots.models.accounts import ExchangeAccount, Market
 from bots.models.fields import money_field
-from bots.strategies.grid import GridConfig, Spacing, step_from_percent, tick_from_decimals
+from bots.strategies.grid import (
+    GridConfig,
+    Lattice,
+    Spacing,
+    step_from_percent,
+    tick_from_decimals,
+)
 from bots.strategies.grid import SizeMode as GridSizeMode
 
 
@@ -135,6 +141,15 @@ class GridBot(models.Model):
             take_profit_price=self.take_profit_price,
             flatten_on_stop=self.flatten_on_stop,
         )
+
+    def centre_price(self) -> Decimal | None:
+        """The price of the (empty) centre level the runner last set; None before it anchors."""
+        if self.anchor_price is None or self.centre_index is None:
+            return None
+        try:
+            return Lattice(self.anchor_price, self.grid_config()).price(self.centre_index)
+        except ValueError:
+            return None  # a config edited into an unusable shape: no centre to show
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.db import models
 
+from bots.figures import plain
 from bots.models.accounts import ExchangeAccount, Market
 from bots.models.fields import money_field
 from bots.models.gridbots import GridBot
@@ -63,7 +64,8 @@ class Order(models.Model):
         indexes = [models.Index(fields=["bot", "status"], name="order_bot_status_idx")]
 
     def __str__(self) -> str:
-        return f"{self.side} {self.size_base} @ {self.price} (#{self.client_order_index})"
+        size, price = plain(self.size_base), plain(self.price)
+        return f"{self.side} {size} @ {price} (#{self.client_order_index})"
 
     @property
     def fill_ratio(self) -> Decimal:
@@ -108,7 +110,7 @@ class Fill(models.Model):
         indexes = [models.Index(fields=["bot", "-executed_at"], name="fill_bot_time_idx")]
 
     def __str__(self) -> str:
-        return f"{self.side} {self.size_base} @ {self.price} (trade {self.trade_id})"
+        return f"{self.side} {plain(self.size_base)} @ {plain(self.price)} (trade {self.trade_id})"
 
 
 class FundingPayment(models.Model):
@@ -138,7 +140,7 @@ class FundingPayment(models.Model):
         indexes = [models.Index(fields=["bot", "-paid_at"], name="funding_bot_time_idx")]
 
     def __str__(self) -> str:
-        return f"funding {self.amount} ({self.market_id}, {self.paid_at:%Y-%m-%d %H:%M})"
+        return f"funding {plain(self.amount)} ({self.market_id}, {self.paid_at:%Y-%m-%d %H:%M:%S})"
 
 
 class EventLevel(models.TextChoices):
