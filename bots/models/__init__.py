@@ -20,6 +20,13 @@ from bots.models.accounts import (
     Network,
     Tier,
 )
+from bots.models.backtest import (
+    Backtest,
+    BacktestMode,
+    BacktestStatus,
+    Candle,
+    FundingRate,
+)
 from bots.models.fields import (
     money_field,
 )
@@ -51,14 +58,19 @@ __all__ = [
     "NETWORK_ENDPOINTS",
     "PAPER_CHAIN_ID",
     "AlertKind",
+    "Backtest",
+    "BacktestMode",
+    "BacktestStatus",
     "BotEvent",
     "BotStatus",
+    "Candle",
     "ChannelKind",
     "DesiredState",
     "EventLevel",
     "ExchangeAccount",
     "Fill",
     "FundingPayment",
+    "FundingRate",
     "GridBot",
     "KeyMode",
     "MarginMode",
