@@ -1,0 +1,154 @@
+"""Parsing OHLCV CSV files of 1-minute candles (pure: no Django).
+
+The file has a header row naming at least `timestamp`, `open`, `high`, `low`, `close` (`volume`
+optional; `time`, `open_time` and `date` are accepted for the timestamp; case and spaces do not
+matter). Timestamps are epoch seconds or milliseconds (a value below 10**11 is seconds) and must
+fall on a minute. Prices are positive decimals with `low <= open, close <= high`.
+
+Rows may come in any order; rows with the same minute are deduplicated (identical ones silently,
+differing ones: the last wins and is counted). A bad row raises `CsvError` naming the file's line
+number and the field.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+MINUTE_MS = 60_000
+SECONDS_BELOW = 10**11
+_TIME_NAMES = ("timestamp", "time", "open_time", "date")
+_PRICES = ("open", "high", "low", "close")
+
+
+class CsvError(ValueError):
+    """A bad file: `row` is the 1-based line number (the header is line 1), `field` the column."""
+
+    def __init__(self, row: int, field: str, message: str) -> None:
+        self.row = row
+        self.field = field
+        super().__init__(f"row {row}, field '{field}': {message}")
+
+
+@dataclass(frozen=True)
+class CsvCandle:
+    """One parsed row."""
+
+    open_time_ms: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """The file's candles in time order, one per minute, and what was merged."""
+
+    candles: list[CsvCandle]
+    rows: int
+    duplicates: int
+    conflicting_duplicates: int
+
+    def gaps(self) -> list[tuple[int, int]]:
+        """Missing minutes between the file's first and last candle: (first missing, last)."""
+        return gaps_of(c.open_time_ms for c in self.candles)
+
+
+def gaps_of(times: Iterable[int]) -> list[tuple[int, int]]:
+    """Runs of missing minutes in sorted minute times, as (first missing, last missing) in ms."""
+    found: list[tuple[int, int]] = []
+    previous: int | None = None
+    for t in times:
+        if previous is not None and t - previous > MINUTE_MS:
+            found.append((previous + MINUTE_MS, t - MINUTE_MS))
+        previous = t
+    return found
+
+
+def _header(row: list[str]) -> dict[str, int]:
+    names = [name.strip().lower().replace(" ", "_") for name in row]
+    columns: dict[str, int] = {}
+    for wanted in ("timestamp", *_PRICES, "volume"):
+        aliases = _TIME_NAMES if wanted == "timestamp" else (wanted,)
+        for alias in aliases:
+            if alias in names:
+                columns[wanted] = names.index(alias)
+                break
+        else:
+            if wanted != "volume":
+                raise CsvError(1, wanted, f"missing column (header: {', '.join(row)[:200]})")
+    return columns
+
+
+def _decimal(row: int, field: str, text: str) -> Decimal:
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise CsvError(row, field, f"not a number: {text[:40]!r}") from None
+    if not value.is_finite():
+        raise CsvError(row, field, f"not a finite number: {text[:40]!r}")
+    return value
+
+
+def _time_ms(row: int, text: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise CsvError(row, "timestamp", f"not an integer: {text[:40]!r}") from None
+    if value <= 0:
+        raise CsvError(row, "timestamp", "must be positive (epoch seconds or milliseconds)")
+    ms = value * 1000 if value < SECONDS_BELOW else value
+    if ms % MINUTE_MS:
+        raise CsvError(row, "timestamp", f"{value} is not on a whole minute")
+    return ms
+
+
+def _candles(lines: Iterable[str]) -> Iterator[tuple[int, CsvCandle]]:
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        raise CsvError(1, "timestamp", "the file is empty (a header row is required)")
+    columns = _header(header)
+    width = max(columns.values()) + 1
+    for number, row in enumerate(reader, start=2):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) < width:
+            missing = next(name for name, i in columns.items() if i >= len(row))
+            raise CsvError(number, missing, f"missing value ({len(row)} columns)")
+        t = _time_ms(number, row[columns["timestamp"]])
+        o, h, low, c = (_decimal(number, name, row[columns[name]]) for name in _PRICES)
+        volume = Decimal(0)
+        if "volume" in columns:
+            volume = _decimal(number, "volume", row[columns["volume"]])
+            if volume < 0:
+                raise CsvError(number, "volume", "must not be negative")
+        for name, value in zip(_PRICES, (o, h, low, c), strict=True):
+            if value <= 0:
+                raise CsvError(number, name, f"must be greater than zero, not {value}")
+        if h < max(o, c, low):
+            raise CsvError(number, "high", f"{h} is below open, close or low")
+        if low > min(o, c):
+            raise CsvError(number, "low", f"{low} is above open or close")
+        yield number, CsvCandle(t, o, h, low, c, volume)
+
+
+def parse(lines: Iterable[str]) -> ParsedFile:
+    """Parse a whole file (an iterable of text lines); raises `CsvError` on the first bad row."""
+    by_minute: dict[int, CsvCandle] = {}
+    rows = duplicates = conflicting = 0
+    for _, candle in _candles(lines):
+        rows += 1
+        before = by_minute.get(candle.open_time_ms)
+        if before is not None:
+            duplicates += 1
+            conflicting += before != candle
+        by_minute[candle.open_time_ms] = candle
+    if rows == 0:
+        raise CsvError(2, "timestamp", "the file has a header but no candles")
+    ordered = [by_minute[t] for t in sorted(by_minute)]
+    return ParsedFile(ordered, rows, duplicates, conflicting)
