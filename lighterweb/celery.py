@@ -25,6 +25,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("celery"), Queue("bots"))  # type: ignore[no-untyped-call]
 app.autodiscover_tasks()
 app.autodiscover_tasks(["bots.notify"])
+app.autodiscover_tasks(["bots.backtest"])
 
 
 def write_beat_heartbeat() -> None:

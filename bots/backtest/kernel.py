@@ -27,7 +27,7 @@ Books and the PnL split are `bots.strategies.accounting.Ledger`, the live bot's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
@@ -371,9 +371,15 @@ def path_of(o: Decimal, h: Decimal, low: Decimal, c: Decimal) -> tuple[Decimal, 
 
 
 def run(
-    settings: Settings, candles: CandleSeries, funding: Mapping[int, Decimal] | None = None
+    settings: Settings,
+    candles: CandleSeries,
+    funding: Mapping[int, Decimal] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Result:
-    """Backtest `settings.config` over `candles` (funding rates keyed by hour start in ms)."""
+    """Backtest `settings.config` over `candles` (funding rates keyed by hour start in ms).
+
+    `progress(done, total)` is called every 1 % of the candles (for a progress bar).
+    """
     if len(candles) == 0:
         raise ValueError("candles: the range holds no candles")
     funding = funding or {}
@@ -395,7 +401,10 @@ def run(
         candles.times, candles.opens, candles.highs, candles.lows, candles.closes
     )  # fmt: skip
     walk_to = sim.walk_to
+    report_every = max(1, n // 100)
     for i in range(n):
+        if progress is not None and i % report_every == 0:
+            progress(i, n)
         t = times[i]
         sim.now_ms = t
         o, c = opens[i], closes[i]

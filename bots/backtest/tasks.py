@@ -1,0 +1,13 @@
+"""The backtest's Celery task (default queue: CPU-bound, minutes at most, never a bot's)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from bots.backtest import runs
+
+
+@shared_task(name="bots.backtest.tasks.backtest_run_task", ignore_result=True)  # type: ignore[untyped-decorator]
+def backtest_run_task(backtest_id: int) -> str:
+    """Run one queued backtest."""
+    return runs.backtest_execute(backtest_id)
