@@ -1,0 +1,114 @@
+"""The backtest result page in a real Chromium: both charts (the vendored lightweight-charts)
+draw from the page's data, with no script error and no Content-Security-Policy violation."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from bots.backtest import csvfile, runs, store
+from bots.backtest.synthetic import gbm_candles
+from lighterweb.redis_server import free_port
+from tests.browser import live_stack
+from tests.lighterweb.factories import make_account, make_bot, make_market
+
+
+def _browser_missing() -> str:
+    try:
+        import playwright.sync_api  # noqa: F401 - only whether it imports
+    except ImportError:
+        return "playwright is not installed (pip install playwright)"
+    if not Path(live_stack.CHROMIUM).exists():
+        return f"{live_stack.CHROMIUM} is missing (apt-get install -y chromium)"
+    return ""
+
+
+if _browser_missing():
+    if os.environ.get("CI"):
+        pytest.fail(_browser_missing(), pytrace=False)
+    pytest.skip(_browser_missing(), allow_module_level=True)
+
+import playwright.sync_api as playwright_sync  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+USERNAME = "backtest-admin"
+PASSWORD = "backtest-test-password-1"
+LOGS = live_stack.ARTIFACTS / "browser-backtest"
+RECORD_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`);
+});
+"""
+
+
+@pytest.fixture
+def site(redis_url: str, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    settings.REDIS_URL = redis_url
+    env = live_stack.stack_env(live_stack.database_url(connection.settings_dict), redis_url)
+    port = free_port()
+    with live_stack.daphne(env, port, LOGS / "daphne.log"):
+        yield f"http://127.0.0.1:{port}"
+
+
+def test_result_page_draws_price_fills_and_equity(site: str) -> None:
+    get_user_model().objects.create_superuser(USERNAME, password=PASSWORD)
+    market = make_market(network="paper", market_id=0, symbol="ETH", last_price=Decimal(4000))
+    bot = make_bot(make_account(), market, step=Decimal("4"), levels_per_side=3)
+    series = gbm_candles(720, seed=3, start_price=4000.0, volatility=1.5)
+    parsed = csvfile.ParsedFile(
+        [
+            csvfile.CsvCandle(t, o, h, low, c, Decimal(1))
+            for t, o, h, low, c in zip(
+                series.times, series.opens, series.highs, series.lows, series.closes, strict=True
+            )
+        ],
+        len(series),
+        0,
+        0,
+    )
+    store.import_parsed("paper", 0, parsed)
+    backtest = runs.backtest_create(
+        bot, series.times[0], series.times[-1] + 60_000, tier="premium", slippage_bps=Decimal(5)
+    )
+    assert runs.backtest_execute(backtest.pk) == "done"
+    backtest.refresh_from_db()
+    assert backtest.fills, "the series must make fills for the markers"
+    connection.close()  # the browser's server reads the rows from its own connection
+
+    errors: list[str] = []
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=live_stack.CHROMIUM, args=live_stack.CHROMIUM_ARGS
+        )
+        page = browser.new_context().new_page()
+        page.add_init_script(RECORD_VIOLATIONS)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{site}/admin/login/?next=/admin/")
+        page.fill("#id_username", USERNAME)
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        playwright_sync.expect(page).to_have_url(f"{site}/admin/")
+        page.goto(f"{site}/admin/bots/backtest/{backtest.pk}/change/")
+        page.wait_for_load_state("networkidle")
+        playwright_sync.expect(page.locator("body")).to_have_attribute(
+            "data-backtest-chart", "drawn"
+        )
+        for chart in ("#price-chart", "#equity-chart"):
+            canvas = page.locator(f"{chart} canvas").first
+            playwright_sync.expect(canvas).to_be_visible()
+            box = canvas.bounding_box()
+            assert box is not None and box["width"] > 100 and box["height"] > 100
+        playwright_sync.expect(page.locator("#backtest-figures")).to_contain_text("Grid profit")
+        violations = page.evaluate("window.__cspViolations")
+        browser.close()
+
+    assert errors == []
+    assert violations == []
