@@ -144,7 +144,9 @@ def load_candles(network: str, market_id: int, start_ms: int, end_ms: int) -> Ca
 
 def _decimal(value: object) -> Decimal:
     if isinstance(value, Decimal):
-        return value
+        # The column's 10 decimal places: drop the trailing zeros, as SQLite's values have none.
+        text = str(value)
+        return Decimal(text.rstrip("0").rstrip(".")) if "." in text else value
     if isinstance(value, float):
         return Decimal(repr(value))
     return Decimal(str(value))

@@ -88,6 +88,8 @@ def test_import_command_overlap_and_exact_load(tmp_path: Path, capsys) -> None: 
     assert Candle.objects.count() == 5
     series = store.load_candles("mainnet", 0, T0 * 1000, (T0 + 3600) * 1000)
     assert list(series.closes) == [D("100.00"), D("100.01"), D("100.02"), D("100.99"), D("100.99")]
+    # The same exact strings on SQLite (numbers) and PostgreSQL (numeric with 10 places).
+    assert [str(c) for c in series.closes] == ["100", "100.01", "100.02", "100.99", "100.99"]
     assert list(series.highs) == [D("101.25")] * 5
     assert series.times[-1] == (T0 + 300) * 1000
     assert len(store.load_candles("mainnet", 0, (T0 + 60) * 1000, (T0 + 180) * 1000)) == 2
