@@ -1,19 +1,25 @@
-"""The backtest result page in a real Chromium: both charts (the vendored lightweight-charts)
-draw from the page's data, with no script error and no Content-Security-Policy violation."""
+"""A backtest end to end in a real Chromium: the "Backtest" action on a grid bot, its range
+form, a real Celery worker on the default queue running it, and the result page whose two charts
+(the vendored lightweight-charts) draw, with no script error and no Content-Security-Policy
+violation."""
 
 from __future__ import annotations
 
 import os
+import re
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from bots.backtest import csvfile, runs, store
+from bots.backtest import csvfile, store
 from bots.backtest.synthetic import gbm_candles
+from bots.models import Backtest
 from lighterweb.redis_server import free_port
 from tests.browser import live_stack
 from tests.lighterweb.factories import make_account, make_bot, make_market
@@ -49,12 +55,25 @@ document.addEventListener("securitypolicyviolation", (event) => {
 """
 
 
+DONE_WITHIN_S = 120.0
+
+
+def default_worker(env: dict[str, str]) -> Any:
+    """A Celery worker on the default queue, as the Procfile's `worker` runs it."""
+    command = [
+        live_stack._bin("celery"), "-A", "lighterweb", "worker", "-Q", "celery", "-P", "solo",
+        "-n", f"default-test-{os.getpid()}@%h", "--without-heartbeat", "--without-gossip",
+        "--without-mingle",
+    ]  # fmt: skip
+    return live_stack.running(command, env, LOGS / "worker.log")
+
+
 @pytest.fixture
 def site(redis_url: str, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
     settings.REDIS_URL = redis_url
     env = live_stack.stack_env(live_stack.database_url(connection.settings_dict), redis_url)
     port = free_port()
-    with live_stack.daphne(env, port, LOGS / "daphne.log"):
+    with live_stack.daphne(env, port, LOGS / "daphne.log"), default_worker(env):
         yield f"http://127.0.0.1:{port}"
 
 
@@ -75,12 +94,6 @@ def test_result_page_draws_price_fills_and_equity(site: str) -> None:
         0,
     )
     store.import_parsed("paper", 0, parsed)
-    backtest = runs.backtest_create(
-        bot, series.times[0], series.times[-1] + 60_000, tier="premium", slippage_bps=Decimal(5)
-    )
-    assert runs.backtest_execute(backtest.pk) == "done"
-    backtest.refresh_from_db()
-    assert backtest.fills, "the series must make fills for the markers"
     connection.close()  # the browser's server reads the rows from its own connection
 
     errors: list[str] = []
@@ -96,7 +109,20 @@ def test_result_page_draws_price_fills_and_equity(site: str) -> None:
         page.fill("#id_password", PASSWORD)
         page.click("input[type=submit]")
         playwright_sync.expect(page).to_have_url(f"{site}/admin/")
-        page.goto(f"{site}/admin/bots/backtest/{backtest.pk}/change/")
+        page.goto(f"{site}/admin/bots/gridbot/")
+        page.check(f"input[name=_selected_action][value='{bot.pk}']")
+        page.select_option("select[name=action]", "backtest_action")
+        page.click("button[name=index]")
+        # The range form offers the stored range (the series' only day).
+        playwright_sync.expect(page.locator("#id_start")).to_have_value("2025-01-01")
+        page.select_option("#id_tier", "premium")
+        page.click("input[value='Run the backtest']")
+        playwright_sync.expect(page).to_have_url(re.compile(r"/admin/bots/backtest/\d+/change/$"))
+        deadline = time.monotonic() + DONE_WITHIN_S
+        while "Done" not in page.locator("#backtest-status").inner_text():
+            assert time.monotonic() < deadline, "the worker did not finish the backtest"
+            page.wait_for_timeout(300)
+            page.reload()
         page.wait_for_load_state("networkidle")
         playwright_sync.expect(page.locator("body")).to_have_attribute(
             "data-backtest-chart", "drawn"
@@ -112,3 +138,6 @@ def test_result_page_draws_price_fills_and_equity(site: str) -> None:
 
     assert errors == []
     assert violations == []
+    backtest = Backtest.objects.get()
+    assert backtest.tier == "premium" and backtest.results["candles"] == 720
+    assert backtest.fills, "the series makes fills: the chart has markers"
