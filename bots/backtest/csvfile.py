@@ -3,7 +3,8 @@
 The file has a header row naming at least `timestamp`, `open`, `high`, `low`, `close` (`volume`
 optional; `time`, `open_time` and `date` are accepted for the timestamp; case and spaces do not
 matter). Timestamps are epoch seconds or milliseconds (a value below 10**11 is seconds) and must
-fall on a minute. Prices are positive decimals with `low <= open, close <= high`.
+fall on a minute. Prices are positive decimals of at most 15 significant digits and 10 decimal
+places, with `low <= open, close <= high`.
 
 Rows may come in any order; rows with the same minute are deduplicated (identical ones silently,
 differing ones: the last wins and is counted). A bad row raises `CsvError` naming the file's line
@@ -18,6 +19,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 MINUTE_MS = 60_000
+# The store loads prices through doubles, exact up to 15 significant digits (bots.backtest.store).
+MAX_DIGITS = 15
+MAX_PLACES = 10  # the columns' decimal places
 SECONDS_BELOW = 10**11
 _TIME_NAMES = ("timestamp", "time", "open_time", "date")
 _PRICES = ("open", "high", "low", "close")
@@ -130,6 +134,11 @@ def _candles(lines: Iterable[str]) -> Iterator[tuple[int, CsvCandle]]:
         for name, value in zip(_PRICES, (o, h, low, c), strict=True):
             if value <= 0:
                 raise CsvError(number, name, f"must be greater than zero, not {value}")
+            shape = value.normalize().as_tuple()
+            if len(shape.digits) > MAX_DIGITS:
+                raise CsvError(number, name, f"more than {MAX_DIGITS} significant digits")
+            if isinstance(shape.exponent, int) and shape.exponent < -MAX_PLACES:
+                raise CsvError(number, name, f"more than {MAX_PLACES} decimal places")
         if h < max(o, c, low):
             raise CsvError(number, "high", f"{h} is below open, close or low")
         if low > min(o, c):

@@ -60,6 +60,8 @@ def test_header_names_in_any_order_and_case() -> None:
         (HEADER + f"{T0 + 30},1,1,1,1,1\n", 2, "timestamp", "whole minute"),
         (HEADER + f"{T0},1,1\n", 2, "low", "missing value"),
         (HEADER + row(0, c="NaN"), 2, "close", "finite"),
+        (HEADER + row(0, c="100.0000000000001"), 2, "close", "significant digits"),
+        (HEADER + row(0, low="0.00000000001"), 2, "low", "decimal places"),
     ],
 )
 def test_bad_files_name_row_and_field(text: str, row_number: int, field: str, says: str) -> None:
@@ -122,3 +124,16 @@ def test_funding_loads_by_hour() -> None:
 
 def test_raw_sql_names_the_models_table() -> None:
     assert Candle._meta.db_table == store.TABLE
+
+
+@pytest.mark.django_db
+def test_fifteen_significant_digits_load_exactly() -> None:
+    prices = [D("12345678.1234567"), D("12345.1234567891"), D("99999.9999999999"), D("3000")]
+    rows = [
+        csvfile.CsvCandle(T0 * 1000 + i * 60_000, p, p, p, p, D(0)) for i, p in enumerate(prices)
+    ]
+    store.import_parsed("paper", 3, csvfile.ParsedFile(rows, len(rows), 0, 0))
+    series = store.load_candles("paper", 3, 0, 2**62)
+    assert list(series.closes) == prices
+    assert [str(p) for p in series.opens] == ["12345678.1234567", "12345.1234567891",
+                                              "99999.9999999999", "3000"]  # fmt: skip
