@@ -273,6 +273,7 @@ class BacktestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             ("Capital the grid needs", results.get("capital")),
             ("Return on capital (%)", results.get("return_percent")),
             ("APR (%)", results.get("apr_percent")),
+            ("Time at the position cap (%)", results.get("time_at_cap_percent")),
             ("Position at the end", results.get("position_base")),
             ("Candles", results.get("candles")),
             ("Stopped by", results.get("halted") or "-"),

@@ -19,6 +19,8 @@ and its intents are executed by the fill model instead of the exchange:
 * Fees are the account tier's maker/taker rates in 1e-6, rounded up to the USDC cent-of-cent
   (6 decimals) like the simulator's; funding is paid on the hour from the stored rate at the
   candle's open price (positive rate: longs pay), rounded against the account to 6 decimals.
+* Time at the position cap: the share of candle closes at which one more level on the side
+  that grows the position would take its notional (at the close) above `max_position_notional`.
 * Stop-loss / take-profit: the strategy's `Halt` cancels every order, flattens when configured,
   and the bot places nothing more; the position (if any) is still marked and funded.
 
@@ -126,6 +128,7 @@ class Result:
     max_drawdown: Decimal
     refused: int
     halted: str
+    capped_candles: int
     equity: tuple[tuple[int, Decimal, Decimal], ...]  # (time ms, close, total PnL)
 
     @property
@@ -175,6 +178,9 @@ class Result:
             "days": str(self.days.quantize(_CENT)),
             "refused": self.refused,
             "halted": self.halted,
+            "time_at_cap_percent": str(
+                (Decimal(self.capped_candles * 100) / self.candles).quantize(_CENT)
+            ),
         }
         return out
 
@@ -401,6 +407,9 @@ def run(
         candles.times, candles.opens, candles.highs, candles.lows, candles.closes
     )  # fmt: skip
     walk_to = sim.walk_to
+    cap = config.max_position_notional
+    quote_sized = config.size_mode is SizeMode.QUOTE
+    capped = 0
     report_every = max(1, n // 100)
     for i in range(n):
         if progress is not None and i % report_every == 0:
@@ -420,6 +429,11 @@ def run(
             walk_to(lows[i])
             walk_to(highs[i])
         walk_to(c)
+        if cap is not None:
+            # At the cap: one more level on the side that grows the position would exceed it.
+            level = config.size if quote_sized else config.size * c
+            if abs(sim.ledger.position_base) * c + level > cap:
+                capped += 1
         equity = sim.equity(c)
         if equity > peak:
             peak = equity
@@ -447,5 +461,6 @@ def run(
         max_drawdown=max_drawdown,
         refused=sim.refused,
         halted=sim.halted,
+        capped_candles=capped,
         equity=tuple(curve),
     )

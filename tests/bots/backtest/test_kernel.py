@@ -92,6 +92,7 @@ def test_hand_made_series_fills_and_pnl() -> None:
     assert summary["return_percent"] == "8.99"
     assert summary["fill_count"] == 5
     assert result.refused == 0 and result.halted == ""
+    assert summary["time_at_cap_percent"] == "0.00"  # no cap configured
 
 
 def test_stop_loss_halts_and_flattens_with_slippage() -> None:
@@ -129,6 +130,9 @@ def test_position_cap_limits_the_buys() -> None:
     # rolls to 80 and the buy at 70 is placed (2 x 70 = 140) and fills; 60 never is (3 x 60).
     assert [(f.side, f.price) for f in capped.fills] == [("buy", D("90.00")), ("buy", D("70.00"))]
     assert capped.position_base == 2
+    # At the cap from the close at 88 (long 1: 88 + one more level 88 > 150) on: 7 of 9 closes.
+    assert capped.capped_candles == 7
+    assert capped.summary()["time_at_cap_percent"] == "77.78"
     assert capital_needed(config(max_position_notional=D("150")), D(100), D(1)) == D(150)
 
 
