@@ -117,11 +117,14 @@ def backtest_execute(backtest_id: int) -> str:
                 Backtest.objects.filter(pk=backtest.pk).update(progress=percent)
 
         result = kernel.run(settings, candles, funding, progress)
-    except ValueError as exc:
-        Backtest.objects.filter(pk=backtest.pk).update(
-            status=BacktestStatus.FAILED, error=str(exc)[:1000], finished_at=timezone.now()
-        )
+    except ValueError as exc:  # the config or the data: said on the page
+        _failed(backtest, str(exc))
         return BacktestStatus.FAILED
+    except Exception:
+        # A bug: the row must not stay "running" for ever; the traceback goes to the log.
+        logger.exception("backtest %s crashed", backtest.pk)
+        _failed(backtest, "internal error (see the worker's log)")
+        raise
     Backtest.objects.filter(pk=backtest.pk).update(
         status=BacktestStatus.DONE,
         progress=100,
@@ -136,6 +139,12 @@ def backtest_execute(backtest_id: int) -> str:
         finished_at=timezone.now(),
     )
     return BacktestStatus.DONE
+
+
+def _failed(backtest: Backtest, reason: str) -> None:
+    Backtest.objects.filter(pk=backtest.pk).update(
+        status=BacktestStatus.FAILED, error=reason[:1000], finished_at=timezone.now()
+    )
 
 
 def bot_from_backtest(backtest: Backtest, name: str) -> GridBot:

@@ -134,3 +134,30 @@ def test_backtest_action_needs_one_bot(admin_client) -> None:  # type: ignore[no
         follow=True,
     )
     assert "Select exactly one bot to backtest." in response.content.decode()
+
+
+def test_a_crash_marks_the_backtest_failed() -> None:
+    market = make_market(network="paper", market_id=0, symbol="ETH")
+    bot = make_bot(make_account(), market)
+    backtest = runs.backtest_create(bot, 0, 60_000, tier="standard", slippage_bps=D(5))
+    # A snapshot no GridBot field accepts: building the config raises TypeError, not ValueError.
+    Backtest.objects.filter(pk=backtest.pk).update(
+        config={**backtest.config, "levels_per_side": []}
+    )
+    with pytest.raises(TypeError):
+        runs.backtest_execute(backtest.pk)
+    backtest.refresh_from_db()
+    assert backtest.status == "failed" and "internal error" in backtest.error
+
+
+def test_running_page_shows_progress_and_reloads(admin_client) -> None:  # type: ignore[no-untyped-def]
+    market = make_market(network="paper", market_id=0, symbol="ETH")
+    backtest = runs.backtest_create(
+        make_bot(make_account(), market), 0, 60_000, tier="standard", slippage_bps=D(5)
+    )
+    Backtest.objects.filter(pk=backtest.pk).update(status="running", progress=40)
+    page = admin_client.get(reverse("admin:bots_backtest_change", args=[backtest.pk]))
+    html = page.content.decode()
+    assert '<progress max="100" value="40">' in html
+    assert 'http-equiv="refresh"' in html
+    assert 'id="backtest-data"' not in html
