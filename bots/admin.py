@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString
 
 from bots import admin_accounts, permissions, selectors, services
 from bots.admin_helpers import badge, each
-from bots.backtest.admin import backtest_action
+from bots.backtest.admin import backtest_action, sweep_action
 from bots.models import BotEvent, Fill, FundingPayment, GridBot, Market, Order
 from lighterweb import audit
 
@@ -109,7 +109,15 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ("State (owned by the engine)", {"fields": tuple(engine_fields)}),
         ("Recent events", {"fields": ["recent_events"]}),
     ]
-    actions = ["start", "pause", "stop", "emergency_stop", "cancel_all", backtest_action]
+    actions = [
+        "start",
+        "pause",
+        "stop",
+        "emergency_stop",
+        "cancel_all",
+        backtest_action,
+        sweep_action,
+    ]
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: GridBot) -> SafeString:

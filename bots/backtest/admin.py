@@ -17,11 +17,22 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 
-from bots.backtest import csvfile, kernel, runs, store
-from bots.models import Backtest, Candle, GridBot, Market, Network
+from bots.backtest import csvfile, kernel, runs, store, sweeps
+from bots.models import (
+    Backtest,
+    BacktestSweep,
+    Candle,
+    GridBot,
+    Market,
+    Network,
+    SpacingMode,
+    SweepStatus,
+)
 
 ADD_BACKTEST = "bots.add_backtest"
+ADD_SWEEP = "bots.add_backtestsweep"
 DAY_MS = 86_400_000
 
 
@@ -204,6 +215,7 @@ def backtest_action(
         "bot": bot,
         "form": form,
         "action": "backtest_action",
+        "submit": "Run the backtest",
         "opts": GridBot._meta,
     }
     return TemplateResponse(request, "admin/bots/backtest/range.html", context)
@@ -307,3 +319,195 @@ class BacktestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return HttpResponseRedirect(reverse("admin:bots_backtest_change", args=[pk]))
         messages.success(request, f"Bot {bot.name} created (stopped): review it, then start it.")
         return HttpResponseRedirect(reverse("admin:bots_gridbot_change", args=[bot.pk]))
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def _decimal_list(text: str, field: str) -> list[str]:
+    values: list[str] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            value = Decimal(part)
+        except ArithmeticError:
+            raise forms.ValidationError(f"{part!r} is not a number.") from None
+        if not value.is_finite() or value <= 0:
+            raise forms.ValidationError(f"{part!r} must be a number greater than zero.")
+        values.append(str(value))
+    if not values:
+        raise forms.ValidationError(f"Give at least one {field}, separated by commas.")
+    return sorted(set(values), key=Decimal)
+
+
+class SweepForm(BacktestRangeForm):
+    spacing_modes = forms.MultipleChoiceField(
+        choices=SpacingMode.choices, widget=forms.CheckboxSelectMultiple
+    )
+    steps = forms.CharField(help_text="Comma-separated: a price step, or percent if geometric.")
+    levels = forms.CharField(help_text="Comma-separated whole numbers of levels per side.")
+    sizes = forms.CharField(help_text="Comma-separated sizes per level (the bot's size mode).")
+
+    def clean_steps(self) -> list[str]:
+        return _decimal_list(self.cleaned_data["steps"], "step")
+
+    def clean_sizes(self) -> list[str]:
+        return _decimal_list(self.cleaned_data["sizes"], "size")
+
+    def clean_levels(self) -> list[int]:
+        values: set[int] = set()
+        for part in self.cleaned_data["levels"].split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if not part.isdigit() or not 1 <= int(part) <= 100:
+                raise forms.ValidationError(f"{part!r} is not a whole number from 1 to 100.")
+            values.add(int(part))
+        if not values:
+            raise forms.ValidationError("Give at least one number of levels.")
+        return sorted(values)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        lists = [data.get(name) for name in ("spacing_modes", "steps", "levels", "sizes")]
+        if all(lists):
+            count = 1
+            for values in lists:
+                count *= len(values)  # type: ignore[arg-type]
+            if count > sweeps.MAX_CONFIGS:
+                raise forms.ValidationError(
+                    f"{count} combinations: at most {sweeps.MAX_CONFIGS} in one sweep."
+                )
+        return data
+
+    def params(self) -> dict[str, list[Any]]:
+        data = self.cleaned_data
+        return {
+            "spacing_mode": data["spacing_modes"],
+            "step": data["steps"],
+            "levels_per_side": data["levels"],
+            "size": data["sizes"],
+        }
+
+
+@admin.action(description="Sweep (backtest lists of parameters)")
+def sweep_action(
+    modeladmin: admin.ModelAdmin[GridBot],
+    request: HttpRequest,
+    queryset: QuerySet[GridBot],
+) -> HttpResponse | None:
+    """On one grid bot: lists of steps, levels, sizes and spacing modes, then a queued sweep."""
+    if not request.user.has_perm(ADD_SWEEP):
+        messages.error(request, "Sweeps need the permission to add backtest sweeps.")
+        return None
+    bots = list(queryset.select_related("account", "market")[:2])
+    if len(bots) != 1:
+        messages.error(request, "Select exactly one bot to sweep.")
+        return None
+    bot = bots[0]
+    if "confirm" in request.POST:
+        form = SweepForm(request.POST)
+        if form.is_valid():
+            start_ms, end_ms = form.range_ms()
+            sweep = sweeps.sweep_create(
+                bot,
+                form.params(),
+                start_ms,
+                end_ms,
+                tier=form.cleaned_data["tier"],
+                slippage_bps=form.cleaned_data["slippage_bps"],
+            )
+            _enqueue_sweep(sweep.pk)
+            messages.success(request, f"Sweep {sweep.pk} queued.")
+            return HttpResponseRedirect(reverse("admin:bots_backtestsweep_change", args=[sweep.pk]))
+    else:
+        form = SweepForm(
+            initial={
+                "tier": bot.account.tier,
+                "spacing_modes": [bot.spacing_mode],
+                "steps": str(bot.step.normalize()),
+                "levels": str(bot.levels_per_side),
+                "sizes": str(bot.size.normalize()),
+                **_initial_range(bot),
+            }
+        )
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": f"Sweep {bot.name}",
+        "bot": bot,
+        "form": form,
+        "action": "sweep_action",
+        "submit": "Run the sweep",
+        "opts": GridBot._meta,
+    }
+    return TemplateResponse(request, "admin/bots/backtest/range.html", context)
+
+
+def _enqueue_sweep(sweep_id: int) -> None:
+    from bots.backtest.tasks import sweep_run_task
+
+    transaction.on_commit(lambda: sweep_run_task.delay(sweep_id))
+
+
+@admin.register(BacktestSweep)
+class BacktestSweepAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["id", "market", "bot", "status", "progress", "created_at"]
+    list_filter = ["status", "market"]
+    list_select_related = ["market", "bot"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # from the "Sweep" action of a grid bot
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_urls(self) -> list[Any]:
+        cancel = path(
+            "<int:pk>/cancel/",
+            self.admin_site.admin_view(self.cancel_view),
+            name="bots_backtestsweep_cancel",
+        )
+        return [cancel, *super().get_urls()]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        sweep = self.get_object(request, object_id)
+        if sweep is None or not self.has_view_permission(request, sweep):
+            raise PermissionDenied
+        levels, steps, cells = sweeps.heat_map(sweep.results)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Sweep {sweep.pk}",
+            "sweep": sweep,
+            "range_text": f"{store.ms_text(sweep.start_ms)} .. {store.ms_text(sweep.end_ms)}",
+            "columns": [*sweeps.SWEPT, *sweeps.FIGURES],
+            "rows": [
+                [row.get(name, "") for name in (*sweeps.SWEPT, *sweeps.FIGURES)]
+                + [row.get("error", "")]
+                for row in sweep.results
+            ],
+            "heat_levels": levels,
+            "heat_rows": list(zip(steps, cells, strict=True)),
+            "active": sweep.status in (SweepStatus.QUEUED, SweepStatus.RUNNING),
+            "can_cancel": request.user.has_perm(ADD_SWEEP),
+            "opts": self.model._meta,
+            "original": sweep,
+        }
+        return TemplateResponse(request, "admin/bots/backtest/sweep.html", context)
+
+    def cancel_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if request.method != "POST" or not request.user.has_perm(ADD_SWEEP):
+            raise PermissionDenied
+        updated = BacktestSweep.objects.filter(
+            pk=pk, status__in=[SweepStatus.QUEUED, SweepStatus.RUNNING]
+        ).update(cancel_requested=True)
+        # A queued sweep never started: cancel it here (the task then finds it not queued).
+        BacktestSweep.objects.filter(pk=pk, status=SweepStatus.QUEUED).update(
+            status=SweepStatus.CANCELLED, finished_at=timezone.now()
+        )
+        if updated:
+            messages.success(request, "Cancel requested: the sweep stops after its current config.")
+        return HttpResponseRedirect(reverse("admin:bots_backtestsweep_change", args=[pk]))

@@ -11,3 +11,11 @@ from bots.backtest import runs
 def backtest_run_task(backtest_id: int) -> str:
     """Run one queued backtest."""
     return runs.backtest_execute(backtest_id)
+
+
+@shared_task(name="bots.backtest.tasks.sweep_run_task", ignore_result=True)  # type: ignore[untyped-decorator]
+def sweep_run_task(sweep_id: int) -> str:
+    """Run one queued sweep (cancellable between configs)."""
+    from bots.backtest import sweeps
+
+    return sweeps.sweep_execute(sweep_id)

@@ -24,8 +24,10 @@ from bots.models.backtest import (
     Backtest,
     BacktestMode,
     BacktestStatus,
+    BacktestSweep,
     Candle,
     FundingRate,
+    SweepStatus,
 )
 from bots.models.fields import (
     money_field,
@@ -61,6 +63,7 @@ __all__ = [
     "Backtest",
     "BacktestMode",
     "BacktestStatus",
+    "BacktestSweep",
     "BotEvent",
     "BotStatus",
     "Candle",
@@ -82,6 +85,7 @@ __all__ = [
     "Side",
     "SizeMode",
     "SpacingMode",
+    "SweepStatus",
     "TelegramLink",
     "Tier",
     "money_field",

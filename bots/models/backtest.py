@@ -115,3 +115,41 @@ class Backtest(models.Model):
 
     def __str__(self) -> str:
         return f"Backtest {self.pk} of {self.market}"
+
+
+class SweepStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+class BacktestSweep(models.Model):
+    """Backtests of every combination of parameter lists over one range (README "Backtest")."""
+
+    bot = models.ForeignKey(
+        "bots.GridBot", null=True, blank=True, on_delete=models.SET_NULL, related_name="sweeps"
+    )
+    market = models.ForeignKey("bots.Market", on_delete=models.PROTECT, related_name="sweeps")
+    # The bot's settings (as Backtest.config) and the lists swept: {"step": [...], ...}.
+    config = models.JSONField(default=_empty)
+    params = models.JSONField(default=_empty)
+    start_ms = models.BigIntegerField()
+    end_ms = models.BigIntegerField()
+    tier = models.CharField(max_length=10, default="standard")
+    slippage_bps = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("5"))
+    status = models.CharField(max_length=9, choices=SweepStatus.choices, default=SweepStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True, default="")
+    # One row per config run: its parameters and summary figures (strings), or its error.
+    results = models.JSONField(default=_empty_list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Sweep {self.pk} of {self.market}"
