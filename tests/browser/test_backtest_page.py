@@ -141,3 +141,50 @@ def test_result_page_draws_price_fills_and_equity(site: str) -> None:
     backtest = Backtest.objects.get()
     assert backtest.tier == "premium" and backtest.results["candles"] == 720
     assert backtest.fills, "the series makes fills: the chart has markers"
+
+
+def test_sweep_page_sorts_and_shows_the_heat_map(site: str) -> None:
+    from bots.backtest import sweeps
+
+    get_user_model().objects.create_superuser(USERNAME, password=PASSWORD)
+    market = make_market(network="paper", market_id=0, symbol="ETH", last_price=Decimal(4000))
+    bot = make_bot(make_account(), market, step=Decimal("4"), levels_per_side=3)
+    series = gbm_candles(240, seed=4, start_price=4000.0, volatility=1.5)
+    rows = [
+        csvfile.CsvCandle(t, o, h, low, c, Decimal(1))
+        for t, o, h, low, c in zip(
+            series.times, series.opens, series.highs, series.lows, series.closes, strict=True
+        )
+    ]
+    store.import_parsed("paper", 0, csvfile.ParsedFile(rows, len(rows), 0, 0))
+    params = {"spacing_mode": ["arithmetic"], "step": ["2", "4", "8"],
+              "levels_per_side": [2, 4], "size": ["0.01"]}  # fmt: skip
+    sweep = sweeps.sweep_create(bot, params, series.times[0], series.times[-1] + 60_000,
+                                tier="premium", slippage_bps=Decimal(5))  # fmt: skip
+    assert sweeps.sweep_execute(sweep.pk) == "done"
+    connection.close()
+
+    errors: list[str] = []
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=live_stack.CHROMIUM, args=live_stack.CHROMIUM_ARGS
+        )
+        page = browser.new_context().new_page()
+        page.add_init_script(RECORD_VIOLATIONS)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{site}/admin/login/?next=/admin/")
+        page.fill("#id_username", USERNAME)
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        playwright_sync.expect(page).to_have_url(f"{site}/admin/")
+        page.goto(f"{site}/admin/bots/backtestsweep/{sweep.pk}/change/")
+        page.wait_for_load_state("networkidle")
+        playwright_sync.expect(page.locator("#sweep-heat td.heat-9").first).to_be_visible()
+        page.click("#sweep-results thead th:has-text('total')")
+        column = page.locator("#sweep-results tbody tr td:nth-child(5)").all_inner_texts()
+        totals = [Decimal(text) for text in column]
+        assert len(totals) == 6 and totals == sorted(totals, reverse=True)
+        violations = page.evaluate("window.__cspViolations")
+        browser.close()
+
+    assert errors == [] and violations == []
