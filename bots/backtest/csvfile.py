@@ -161,3 +161,55 @@ def parse(lines: Iterable[str]) -> ParsedFile:
         raise CsvError(2, "timestamp", "the file has a header but no candles")
     ordered = [by_minute[t] for t in sorted(by_minute)]
     return ParsedFile(ordered, rows, duplicates, conflicting)
+
+
+HOUR_MS = 3_600_000
+RATE_PLACES = 12  # FundingRate.rate's decimal places
+
+
+@dataclass(frozen=True)
+class ParsedFunding:
+    """Hourly funding rates of a file, keyed by the hour's start in ms, and what was merged."""
+
+    rates: dict[int, Decimal]
+    rows: int
+    duplicates: int
+
+
+def parse_funding(lines: Iterable[str]) -> ParsedFunding:
+    """Parse a funding file: header `timestamp, rate` (the rate of that hour, e.g. 0.0001 for
+    0.01 %; positive: longs pay); timestamps in s or ms on whole hours. Raises `CsvError`."""
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        raise CsvError(1, "timestamp", "the file is empty (a header row is required)")
+    names = [name.strip().lower().replace(" ", "_") for name in header]
+    time_col = next((names.index(n) for n in _TIME_NAMES if n in names), None)
+    if time_col is None:
+        raise CsvError(1, "timestamp", f"missing column (header: {', '.join(header)[:200]})")
+    rate_col = next((names.index(n) for n in ("rate", "funding_rate", "value") if n in names), None)
+    if rate_col is None:
+        raise CsvError(1, "rate", f"missing column (header: {', '.join(header)[:200]})")
+    rates: dict[int, Decimal] = {}
+    rows = duplicates = 0
+    for number, row in enumerate(reader, start=2):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) <= max(time_col, rate_col):
+            field = "rate" if len(row) > time_col else "timestamp"
+            raise CsvError(number, field, f"missing value ({len(row)} columns)")
+        t = _time_ms(number, row[time_col])
+        if t % HOUR_MS:
+            raise CsvError(number, "timestamp", f"{row[time_col].strip()} is not on a whole hour")
+        rate = _decimal(number, "rate", row[rate_col])
+        exponent = rate.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -RATE_PLACES:
+            raise CsvError(number, "rate", f"more than {RATE_PLACES} decimal places")
+        if abs(rate) >= 1:
+            raise CsvError(number, "rate", f"{rate} is not an hourly rate (|rate| < 1)")
+        rows += 1
+        duplicates += t in rates
+        rates[t] = rate
+    if rows == 0:
+        raise CsvError(2, "timestamp", "the file has a header but no rates")
+    return ParsedFunding(dict(sorted(rates.items())), rows, duplicates)

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
-from bots.backtest.csvfile import MINUTE_MS, ParsedFile, gaps_of
+from bots.backtest.csvfile import MINUTE_MS, ParsedFile, ParsedFunding, gaps_of
 from bots.backtest.kernel import CandleSeries
 from bots.models import Candle, FundingRate
 
@@ -113,6 +113,26 @@ def import_parsed(network: str, market_id: int, parsed: ParsedFile) -> ImportRep
         last_ms=last,
         gaps=gaps_of(times),
     )
+
+
+def import_funding(network: str, market_id: int, parsed: ParsedFunding) -> tuple[int, int]:
+    """Store a funding file's rates (rates already stored are kept): (stored, already stored)."""
+    times = list(parsed.rates)
+    with transaction.atomic():
+        existing = set(
+            FundingRate.objects.filter(
+                network=network, market_id=market_id, time_ms__in=times
+            ).values_list("time_ms", flat=True)
+        )
+        FundingRate.objects.bulk_create(
+            [
+                FundingRate(network=network, market_id=market_id, time_ms=t, rate=rate)
+                for t, rate in parsed.rates.items()
+                if t not in existing
+            ],
+            batch_size=BATCH,
+        )
+    return len(times) - len(existing), len(existing)
 
 
 def load_candles(network: str, market_id: int, start_ms: int, end_ms: int) -> CandleSeries:

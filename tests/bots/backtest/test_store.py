@@ -137,3 +137,39 @@ def test_fifteen_significant_digits_load_exactly() -> None:
     assert list(series.closes) == prices
     assert [str(p) for p in series.opens] == ["12345678.1234567", "12345.1234567891",
                                               "99999.9999999999", "3000"]  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_funding_import_merges_and_keeps_stored_rates(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    good = write(tmp_path, f"timestamp,rate\n{T0}000,0.0001\n{T0 + 3600},-0.00005\n{T0},0.0001\n")
+    call_command("funding_import", str(good), "--network", "paper", "--market", "0")
+    assert "3 rows read, 2 hourly rates stored, 0 already stored, 1 duplicate" in (
+        capsys.readouterr().out
+    )
+    call_command("funding_import", str(good), "--network", "paper", "--market", "0")
+    assert "0 hourly rates stored, 2 already stored" in capsys.readouterr().out
+    assert store.load_funding("paper", 0, 0, 2**62) == {
+        T0 * 1000: D("0.0001"),
+        (T0 + 3600) * 1000: D("-0.00005"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "row_number", "field", "says"),
+    [
+        ("time,value\n", 2, "timestamp", "no rates"),
+        ("timestamp,open\n1,2\n", 1, "rate", "missing column"),
+        (f"timestamp,rate\n{T0 + 60},0.1\n", 2, "timestamp", "whole hour"),
+        (f"timestamp,rate\n{T0},abc\n", 2, "rate", "not a number"),
+        (f"timestamp,rate\n{T0},2\n", 2, "rate", "not an hourly rate"),
+        (f"timestamp,rate\n{T0},0.0000000000001\n", 2, "rate", "decimal places"),
+        (f"timestamp,rate\n{T0},0.1\n{T0 + 3600}\n", 3, "rate", "missing value"),
+    ],
+)
+def test_bad_funding_files_name_row_and_field(
+    text: str, row_number: int, field: str, says: str
+) -> None:
+    with pytest.raises(csvfile.CsvError) as caught:
+        csvfile.parse_funding(text.splitlines(keepends=True))
+    assert (caught.value.row, caught.value.field) == (row_number, field)
+    assert says in str(caught.value)
