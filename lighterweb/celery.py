@@ -89,6 +89,19 @@ def _notify_schedules(sender: Celery, **kwargs: Any) -> None:
         sender.add_periodic_task(seconds, sender.signature(f"bots.notify.tasks.{task}"), name=name)
 
 
+# The candle recorder (bots.backtest.recorder): once a minute, within the bots' budget share.
+RECORDER_SECONDS = 60.0
+
+
+@app.on_after_configure.connect  # type: ignore[untyped-decorator]
+def _recorder_schedule(sender: Celery, **kwargs: Any) -> None:
+    sender.add_periodic_task(
+        RECORDER_SECONDS,
+        sender.signature("bots.backtest.tasks.candles_record_task"),
+        name="candles-record",
+    )
+
+
 @beat_init.connect  # type: ignore[untyped-decorator]
 def _heartbeat_on_beat_start(sender: Any = None, **kwargs: Any) -> None:
     # The first scheduled heartbeat only runs one interval after start; say hello right away.

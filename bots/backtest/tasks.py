@@ -19,3 +19,12 @@ def sweep_run_task(sweep_id: int) -> str:
     from bots.backtest import sweeps
 
     return sweeps.sweep_execute(sweep_id)
+
+
+@shared_task(name="bots.backtest.tasks.candles_record_task", ignore_result=True)  # type: ignore[untyped-decorator]
+def candles_record_task() -> int:
+    """The recorder's beat task: one run per network (see bots.backtest.recorder)."""
+    from bots.backtest import recorder
+
+    reports = recorder.record_all()
+    return sum(r.candles for network in reports.values() for r in network)
