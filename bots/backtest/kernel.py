@@ -21,6 +21,9 @@ and its intents are executed by the fill model instead of the exchange:
   candle's open price (positive rate: longs pay), rounded against the account to 6 decimals.
 * Time at the position cap: the share of candle closes at which one more level on the side
   that grows the position would take its notional (at the close) above `max_position_notional`.
+* A candle whose whole walk stays strictly inside the centre's band and reaches no resting order,
+  right after a settled decision, changes nothing but the mark and funding: it is not walked
+  (`Settings.eager` walks and decides everything; a test checks both give the same fills).
 * Stop-loss / take-profit: the strategy's `Halt` cancels every order, flattens when configured,
   and the bot places nothing more; the position (if any) is still marked and funded.
 
@@ -219,6 +222,9 @@ class _Run:
     # until something happens, a decision at another price inside the band changes nothing.
     settled: bool = False
     band: tuple[Decimal, Decimal] = (_ZERO, _ZERO)
+    # The highest resting buy and lowest resting sell after the last decision (None: none).
+    top_buy: Decimal | None = None
+    low_sell: Decimal | None = None
 
     # --- the walk -------------------------------------------------------------------------
 
@@ -308,6 +314,23 @@ class _Run:
             hi = min(hi, config.take_profit_price)
         self.band = (lo, hi)
         self.settled = fresh and clean and lo < price < hi
+        buys = [o.price for o in self.working.values() if o.side is Side.BUY]
+        sells = [o.price for o in self.working.values() if o.side is Side.SELL]
+        self.top_buy = max(buys) if buys else None
+        self.low_sell = min(sells) if sells else None
+
+    def quiet(self, low: Decimal, high: Decimal) -> bool:
+        """Whether a walk over [low, high] from the current price would change nothing: settled,
+        inside the band, reaching no resting order (every step of it would skip its decision)."""
+        if not self.settled or self.settings.eager:
+            return False
+        lo, hi = self.band
+        bottom, top = min(low, self.price), max(high, self.price)
+        if not lo < bottom or not top < hi:
+            return False
+        if self.top_buy is not None and self.top_buy >= bottom:
+            return False
+        return self.low_sell is None or self.low_sell > top
 
     def _execute(self, intent: Intent) -> bool:
         """Carry out one intent; False when the venue refused it."""
@@ -416,19 +439,26 @@ def run(
             progress(i, n)
         t = times[i]
         sim.now_ms = t
-        o, c = opens[i], closes[i]
-        walk_to(o)
-        if t % HOUR_MS == 0:
-            rate = funding.get(t)
-            if rate is not None:
-                sim.pay_funding(rate)
-        if c >= o:
-            walk_to(highs[i])
-            walk_to(lows[i])
+        o, c, high, low = opens[i], closes[i], highs[i], lows[i]
+        if sim.quiet(low, high):
+            # Nothing can fill and every decision would be skipped: only funding and the mark.
+            if t % HOUR_MS == 0 and t in funding:
+                sim.price = o
+                sim.pay_funding(funding[t])
+            sim.price = c
         else:
-            walk_to(lows[i])
-            walk_to(highs[i])
-        walk_to(c)
+            walk_to(o)
+            if t % HOUR_MS == 0:
+                rate = funding.get(t)
+                if rate is not None:
+                    sim.pay_funding(rate)
+            if c >= o:
+                walk_to(high)
+                walk_to(low)
+            else:
+                walk_to(low)
+                walk_to(high)
+            walk_to(c)
         if cap is not None:
             # At the cap: one more level on the side that grows the position would exceed it.
             level = config.size if quote_sized else config.size * c

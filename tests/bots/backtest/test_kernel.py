@@ -157,10 +157,12 @@ def test_deterministic_and_skipping_decisions_changes_nothing(seed: int) -> None
         min_quote_amount=D("10"),
         max_position_notional=D("400"),
     )
-    fast = run(Settings(config=cfg, **PREMIUM), series)
-    again = run(Settings(config=cfg, **PREMIUM), series)
-    eager = run(Settings(config=cfg, eager=True, **PREMIUM), series)
-    assert len(fast.fills) > 20
+    funding = {t: D("0.00002") for t in series.times if t % HOUR == 0}
+    fast = run(Settings(config=cfg, **PREMIUM), series, funding)
+    again = run(Settings(config=cfg, **PREMIUM), series, funding)
+    # Eager: every point of every candle walked and decided (no quiet-candle or decision skip).
+    eager = run(Settings(config=cfg, eager=True, **PREMIUM), series, funding)
+    assert len(fast.fills) > 20 and fast.funding != 0
     assert fast == again
     assert fast.fills == eager.fills
     assert fast.summary() == eager.summary()
