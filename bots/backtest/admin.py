@@ -62,7 +62,26 @@ class CandleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         upload = path(
             "upload/", self.admin_site.admin_view(self.upload_view), name="bots_candle_upload"
         )
-        return [upload, *super().get_urls()]
+        chart = path(
+            "chart/<str:network>/<int:market_id>/",
+            self.admin_site.admin_view(self.chart_view),
+            name="bots_candle_chart",
+        )
+        return [upload, chart, *super().get_urls()]
+
+    def chart_view(self, request: HttpRequest, network: str, market_id: int) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        series = store.load_candles(network, market_id, 0, 2**62)
+        symbol = _symbols().get((network, market_id), str(market_id))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Stored candles of {symbol} ({network})",
+            "count": len(series),
+            "bars": store.chart_buckets(series),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/bots/candle/chart.html", context)
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

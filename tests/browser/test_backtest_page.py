@@ -1,7 +1,7 @@
 """A backtest end to end in a real Chromium: the "Backtest" action on a grid bot, its range
 form, a real Celery worker on the default queue running it, and the result page whose two charts
 (the vendored lightweight-charts) draw, with no script error and no Content-Security-Policy
-violation."""
+violation; and the chart of the stored candles."""
 
 from __future__ import annotations
 
@@ -133,6 +133,12 @@ def test_result_page_draws_price_fills_and_equity(site: str) -> None:
             box = canvas.bounding_box()
             assert box is not None and box["width"] > 100 and box["height"] > 100
         playwright_sync.expect(page.locator("#backtest-figures")).to_contain_text("Grid profit")
+        # The stored candles' chart, linked from the coverage list.
+        page.goto(f"{site}/admin/bots/candle/")
+        page.click("#candle-coverage a:has-text('chart')")
+        page.wait_for_load_state("networkidle")
+        playwright_sync.expect(page.locator("body")).to_have_attribute("data-candle-chart", "drawn")
+        playwright_sync.expect(page.locator("#candle-chart canvas").first).to_be_visible()
         violations = page.evaluate("window.__cspViolations")
         browser.close()
 

@@ -173,3 +173,18 @@ def test_bad_funding_files_name_row_and_field(
         csvfile.parse_funding(text.splitlines(keepends=True))
     assert (caught.value.row, caught.value.field) == (row_number, field)
     assert says in str(caught.value)
+
+
+def test_chart_buckets_merge_candles_into_bars() -> None:
+    from bots.backtest.kernel import CandleSeries
+
+    series = CandleSeries(
+        [0, 60_000, 120_000],
+        [D(1), D(2), D(3)],
+        [D(5), D(9), D(4)],
+        [D(1), D("0.5"), D(2)],
+        [D(2), D(3), D("3.5")],
+    )
+    assert store.chart_buckets(series, buckets=2) == [[0, "1", "9", "0.5", "3"],
+                                                       [120, "3", "4", "2", "3.5"]]  # fmt: skip
+    assert len(store.chart_buckets(series)) == 3
