@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString
 
 from bots import admin_accounts, exports, figures, permissions, selectors, services
 from bots.admin_helpers import PlainDecimalInput, badge, each
+from bots.backtest.admin import backtest_action, sweep_action
 from bots.dashboard.actions import bot_actions
 from bots.forms import ExportForm
 from bots.models import BotEvent, Fill, FundingPayment, GridBot, Market, Order
@@ -175,7 +176,16 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ("State (owned by the engine)", {"fields": tuple(engine_fields), "classes": ["collapse"]}),
         ("Recent events", {"fields": ["recent_events"]}),
     ]
-    actions = ["start", "pause", "stop", "emergency_stop", "cancel_all", "export_csv"]
+    actions = [
+        "start",
+        "pause",
+        "stop",
+        "emergency_stop",
+        "cancel_all",
+        "export_csv",
+        backtest_action,
+        sweep_action,
+    ]
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: GridBot) -> SafeString:

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("bots", "0004_permissions_key_modes"),
+        ("bots", "0005_backtest"),
     ]
 
     operations = [
