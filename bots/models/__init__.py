@@ -44,6 +44,7 @@ from bots.models.trading import (
     FundingPayment,
     Order,
     OrderStatus,
+    PositionTransfer,
     Side,
 )
 
@@ -67,6 +68,7 @@ __all__ = [
     "NotificationChannel",
     "Order",
     "OrderStatus",
+    "PositionTransfer",
     "Side",
     "SizeMode",
     "SpacingMode",
