@@ -28,6 +28,7 @@ from bots.models import (
     GridBot,
     Market,
     Order,
+    PositionTransfer,
 )
 from bots.strategies import accounting
 from bots.strategies.orders import ACTIVE
@@ -228,14 +229,26 @@ class BotPnl:
 
 
 def bot_ledger(bot: GridBot) -> accounting.Ledger:
-    """The bot's books folded from its Fill and FundingPayment rows, in the order they happened."""
+    """The bot's books folded from its Fill, PositionTransfer and FundingPayment rows, in the
+    order they happened."""
     ledger = accounting.Ledger()
     fills = Fill.objects.filter(bot=bot).order_by("executed_at", "trade_id")
+    booked: list[tuple[datetime, accounting.Fill | accounting.Transfer]] = []
     for row in fills.values_list(
-        "trade_id", "side", "price", "size_base", "fee", "is_maker", "level_index"
+        "executed_at", "trade_id", "side", "price", "size_base", "fee", "is_maker", "level_index"
     ):
-        trade_id, side, price, size_base, fee, is_maker, level = row
-        ledger.apply_fill(accounting.Fill(trade_id, side, price, size_base, fee, is_maker, level))
+        at, trade_id, side, price, size_base, fee, is_maker, level = row
+        booked.append((at, accounting.Fill(trade_id, side, price, size_base, fee, is_maker, level)))
+    # Adoptions and hand-overs (README "How positions are owned") in their place in time.
+    transfers = PositionTransfer.objects.filter(bot=bot).order_by("created_at", "pk")
+    for at, pk, size_base, price in transfers.values_list("created_at", "pk", "size_base", "price"):
+        booked.append((at, accounting.Transfer(pk, size_base, price)))
+    booked.sort(key=lambda item: item[0])  # stable: fills keep their trade id order
+    for _, entry in booked:
+        if isinstance(entry, accounting.Transfer):
+            ledger.apply_transfer(entry)
+        else:
+            ledger.apply_fill(entry)
     payments = FundingPayment.objects.filter(bot=bot).order_by("paid_at", "funding_id")
     for funding_id, amount in payments.values_list("funding_id", "amount"):
         ledger.apply_funding(accounting.FundingPayment(funding_id, amount))

@@ -404,6 +404,8 @@ class BotRunner:
         found = await recovery.reconcile(
             self.bot, self.fence, self.client, self.ledger, fills=fills, grace_s=grace_s
         )
+        # The start check, the dashboard and the API read the account's positions from here too.
+        await db(ownership.positions_store)(self.bot.account_id, found.positions)
         await self._report_foreign(found.foreign)
         self.apply_new_fills(found.fills)
         if fills:
@@ -444,13 +446,11 @@ class BotRunner:
     async def settle_ownership(self, found: recovery.Reconciled, mid: Decimal) -> None:
         """Carry out the operator's adopt/leave choice at start (`bots.engine.ownership`); a
         fill in flight between the reads gets one second look before the bot stops."""
-        await db(ownership.positions_store)(self.bot.account_id, found.positions)
         try:
             settled = await db(ownership.settle)(self.bot, self.fence, found.position, mid)
         except ownership.OwnershipUnsettled:
             await asyncio.sleep(POSITION_RECHECK_S)
             found = await self.reconcile(grace_s=0.0)
-            await db(ownership.positions_store)(self.bot.account_id, found.positions)
             settled = await db(ownership.settle)(self.bot, self.fence, found.position, mid)
         for transfer in settled.transfers:
             self.ledger.apply_transfer(transfer)
