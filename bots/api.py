@@ -179,8 +179,27 @@ def bot_pnl(request: HttpRequest, bot_id: Id) -> Any:
 
 # -- grid bots: control -------------------------------------------------------------------------
 
+
+@router.post(
+    "/bots/{bot_id}/start",
+    response={200: schemas.ControlOut, **ERRORS},
+    operation_id="bots_api_bot_start",
+    tags=["control"],
+)
+@needs(permissions.CONTROL)
+def bot_start(request: HttpRequest, bot_id: Id, payload: schemas.StartIn | None = None) -> Any:
+    """Start request for one bot. Where a position on its account and market is not its own,
+    `unattributed` ("adopt" or "leave") is required: without it, 422 naming the size."""
+    choice = payload.unattributed if payload is not None else None
+    bot = services.bot_start(selectors.bot_get(bot_id), actor=_actor(request), unattributed=choice)
+    done = "start requested"
+    if bot.unattributed_choice:
+        done += f" ({bot.unattributed_choice} {bot.unattributed_choice_base} {bot.market.symbol})"
+    audit.record(request, "bot_start", done, target=bot)
+    return _control_out(f"{bot}: {done}", [selectors.bot_get(bot.pk)], [])
+
+
 CONTROLS = {
-    "start": (services.bot_start, "start requested"),
     "stop": (services.bot_stop, "stop requested"),
     "pause": (services.bot_pause, "pause requested"),
     "emergency-stop": (services.bot_emergency_stop, "emergency stop requested"),

@@ -8,6 +8,7 @@ and the dashboard's snapshots and pushes carry them (`bots.schemas.payload`), in
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from ninja import Field, Schema
 from pydantic import AliasPath
@@ -50,6 +51,30 @@ class PositionOut(Schema):
     unrealized_pnl: Money | None = None
 
 
+class BotPositionOut(Schema):
+    """One bot's own position on a market: the sum of its fills and adoptions."""
+
+    bot_id: int
+    name: str
+    position_base: Money
+
+
+class MarketOwnershipOut(Schema):
+    """Who owns the account's position on one market (README "How positions are owned"):
+    `exchange_base = sum(bots' position_base) + unattributed`; both null while the account's
+    positions were never read from the exchange."""
+
+    market_id: int
+    symbol: str
+    exchange_base: Money | None
+    bots: list[BotPositionOut]
+    unattributed: Money | None
+
+    @staticmethod
+    def resolve_bots(obj: Any) -> list[dict[str, Any]]:
+        return [{"bot_id": pk, "name": name, "position_base": p} for pk, name, p in obj.bots]
+
+
 class BudgetUsageOut(Schema):
     """Requests (standard tier) or weight (premium) spent in the L1 address's rolling window."""
 
@@ -71,3 +96,4 @@ class AccountSummaryOut(Schema):
     bots_running: int
     budget: BudgetUsageOut | None
     balances_at: datetime | None
+    ownership: list[MarketOwnershipOut]
