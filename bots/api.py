@@ -10,13 +10,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Query, Router
 
-from bots import account_summaries, permissions, schemas, selectors, services
+from bots import account_summaries, ownership, permissions, schemas, selectors, services
 from bots.schemas import Cursor, Id, QueryText
 from bots.summary_schemas import AccountSummaryOut, PnlOut
 from lighterweb import audit
@@ -194,7 +195,8 @@ def bot_start(request: HttpRequest, bot_id: Id, payload: schemas.StartIn | None 
     bot = services.bot_start(selectors.bot_get(bot_id), actor=_actor(request), unattributed=choice)
     done = "start requested"
     if bot.unattributed_choice:
-        done += f" ({bot.unattributed_choice} {bot.unattributed_choice_base} {bot.market.symbol})"
+        size = ownership.plain(bot.unattributed_choice_base or Decimal(0))
+        done += f" ({bot.unattributed_choice} {size} {bot.market.symbol})"
     audit.record(request, "bot_start", done, target=bot)
     return _control_out(f"{bot}: {done}", [selectors.bot_get(bot.pk)], [])
 

@@ -21,6 +21,11 @@ _ZERO = Decimal(0)
 _SIGN = {"buy": 1, "sell": -1}
 
 
+def plain(size: Decimal) -> str:
+    """A size as an operator reads it: no trailing zeros, no exponent (0.0300000000 -> 0.03)."""
+    return f"{size.normalize():f}" if size else "0"
+
+
 def bot_position(bot_id: int) -> Decimal:
     """The bot's own position in base units: its fills plus its adoptions (exact, no ledger)."""
     fills = Fill.objects.filter(bot_id=bot_id).values_list("side", "size_base")
@@ -106,10 +111,12 @@ class StartQuestion:
 
     def describe(self, symbol: str) -> str:
         """One operator-facing sentence."""
-        parts = [f"{size} {symbol} held by stopped bot {name}" for _, name, size in self.held_by]
+        parts = [
+            f"{plain(size)} {symbol} held by stopped bot {name}" for _, name, size in self.held_by
+        ]
         rest = self.size_base - sum((s for _, _, s in self.held_by), _ZERO)
         if rest:
-            parts.append(f"{rest} {symbol} unattributed")
+            parts.append(f"{plain(rest)} {symbol} unattributed")
         return (
             f"a position of {self.size_base} {symbol} here is not this bot's ({'; '.join(parts)})"
         )

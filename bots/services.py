@@ -213,7 +213,7 @@ def bot_start(bot: GridBot, *, actor: str, unattributed: str | None = None) -> G
         choice = _ownership_choice(bot, unattributed)
         extra |= {"unattributed_choice": choice[0], "unattributed_choice_base": choice[1]}
         if choice[0]:
-            data = {"unattributed": choice[0], "unattributed_base": str(choice[1])}
+            data = {"unattributed": choice[0], "unattributed_base": ownership.plain(choice[1])}
     with transaction.atomic():
         bot = _set_desired_state(
             bot, DesiredState.RUNNING, kind="start", actor=actor, data=data, extra=extra

@@ -115,7 +115,7 @@ async def test_a_new_bot_must_choose_and_after_leave_owns_nothing_then_a_manual_
 
     refusal = await sync_to_async(_start_refusal)(second)
     (message,) = refusal.message_dict["unattributed"]
-    assert str(left) in message and "adopt" in message and "leave" in message
+    assert ownership.plain(left) in message and "adopt" in message and "leave" in message
 
     await sync_to_async(_answer)(second, "leave")
     (runner,), (task,) = await start_runners([second])
