@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
 
+from bots import ownership
 from bots.models import (
     BotEvent,
     BotStatus,
@@ -226,6 +227,9 @@ class BotPnl:
     symbol: str
     mark_price: Decimal | None
     summary: accounting.PnlSummary
+    # The bot's market's position that no bot owns, at the account's last exchange read
+    # (README "How positions are owned"); None when never read.
+    unattributed_base: Decimal | None = None
 
 
 def bot_ledger(bot: GridBot) -> accounting.Ledger:
@@ -269,7 +273,11 @@ def bot_pnl(bot: GridBot) -> BotPnl:
     # Without a price the position is valued at its own entry: unrealized 0, not a guess.
     valuation = mark or _entry_price(ledger) or Decimal(1)
     return BotPnl(
-        bot_id=bot.pk, symbol=bot.market.symbol, mark_price=mark, summary=ledger.summary(valuation)
+        bot_id=bot.pk,
+        symbol=bot.market.symbol,
+        mark_price=mark,
+        summary=ledger.summary(valuation),
+        unattributed_base=ownership.market_unattributed(bot),
     )
 
 

@@ -39,6 +39,9 @@ class PnlOut(Schema):
     total: Money = Field(validation_alias=AliasPath("summary", "total"))
     round_trips: int = Field(validation_alias=AliasPath("summary", "round_trips"))
     fill_count: int = Field(validation_alias=AliasPath("summary", "fill_count"))
+    # Not the bot's: what no bot owns on its account and market (README "How positions are
+    # owned"); `position_base` above is the bot's own, the one its caps count.
+    unattributed_base: Money | None = None
 
 
 class PositionOut(Schema):

@@ -80,3 +80,16 @@ def test_account_summary_splits_each_position_into_the_bots_and_unattributed(api
     assert Decimal(eth["unattributed"]) == Decimal("-0.03")
     owned = {b["name"]: Decimal(b["position_base"]) for b in eth["bots"]}
     assert owned == {"old-grid": Decimal("-0.02"), "eth-grid": 0}
+
+
+def test_bot_pnl_counts_only_its_own_position_and_shows_the_unattributed_beside_it(
+    api, bot, leftover
+):
+    ExchangeAccount.objects.filter(pk=bot.account_id).update(
+        last_check_summary={"positions": [{"symbol": "ETH", "side": "short", "size": "0.05"}]}
+    )
+
+    body = api.get(f"/api/bots/{bot.pk}/pnl").json()
+
+    assert Decimal(body["position_base"]) == 0
+    assert Decimal(body["unattributed_base"]) == Decimal("-0.03")
