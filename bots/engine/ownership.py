@@ -23,7 +23,7 @@ from django.db import transaction
 from bots import ownership as owners
 from bots.engine.recording import event_create, lock_fenced
 from bots.engine.reports import VenueChanged
-from bots.models import ExchangeAccount, GridBot, PositionTransfer
+from bots.models import ExchangeAccount, Fill, GridBot, PositionTransfer
 from bots.strategies import accounting, ownership
 from exchange.types import PositionInfo
 
@@ -44,10 +44,19 @@ class Settled:
 
 
 def other_positions(bot: GridBot) -> list[Decimal]:
-    """The own positions of the account's other bots on this market (from the database)."""
-    positions = owners.bot_positions(bot.account_id, bot.market_id)
-    positions.pop(bot.pk, None)
-    return list(positions.values())
+    """What the other owners on the bot's account and market hold (from the database): other
+    bots' fills and adoptions, and those of deleted bots (unlinked rows) too, so deleting a
+    stopped bot does not look like the remainder moving under a running one."""
+    fills = Fill.objects.filter(account_id=bot.account_id, market_id=bot.market_id).exclude(
+        bot_id=bot.pk
+    )
+    transfers = PositionTransfer.objects.filter(
+        account_id=bot.account_id, market_id=bot.market_id
+    ).exclude(bot_id=bot.pk)
+    signed = (
+        size if side == "buy" else -size for side, size in fills.values_list("side", "size_base")
+    )
+    return [sum(signed, _ZERO) + sum(transfers.values_list("size_base", flat=True), _ZERO)]
 
 
 def settle(bot: GridBot, fence: int, exchange_base: Decimal, mid: Decimal) -> Settled:
