@@ -67,7 +67,14 @@ async def _account_state(client: LighterClient) -> dict[str, Any]:
         "available_balance": str(info.available_balance),
         "equity": str(info.equity),
         "positions": [
-            {"symbol": p.symbol, "side": str(p.side), "size": str(p.size)}
+            {
+                "symbol": p.symbol,
+                "side": str(p.side),
+                "size": str(p.size),
+                # the keys `bots.account_summaries` reads (they were never written before)
+                "avg_entry_price": str(p.avg_entry_price),
+                "unrealized_pnl": str(p.unrealized_pnl),
+            }
             for p in info.positions
             if p.size
         ],
@@ -111,6 +118,10 @@ def accounts_refresh_active() -> dict[int, str]:
     ).distinct()
     outcome: dict[int, str] = {}
     for account in active:
+        if account.is_locked:
+            # The key is only in the bots workers' memory (bots.engine.key_handoff).
+            outcome[account.pk] = "locked"
+            continue
         try:
             account_refresh(account)
             outcome[account.pk] = "ok"

@@ -406,7 +406,7 @@ class StartIn(InputSchema):
 
     unattributed: Literal["adopt", "leave"] | None = Field(
         default=None,
-        description='"adopt": the bot takes the position over (cost basis: the mid price when '
+        description='"adopt": the bot takes the position over (cost basis: the mark price when '
         'its runner starts); "leave": it stays unattributed, or with the stopped bot holding it.',
     )
 

@@ -34,7 +34,7 @@ from bots.accounts import (
     markets_sync,
 )
 from bots.dashboard import broadcast
-from bots.engine import controls
+from bots.engine import controls, key_handoff
 from bots.engine.commands import command_publish
 from bots.engine.controls import CancelReport, CloseReport, EmergencyReport, ExchangeActionFailed
 from bots.engine.leases import lease_holder
@@ -61,6 +61,8 @@ __all__ = [
     "EmergencyReport",
     "ExchangeActionFailed",
     "PaperResetRefused",
+    "account_key_lock",
+    "account_key_unlocked",
     "account_lookup_index",
     "account_refresh",
     "account_test_connection",
@@ -79,7 +81,6 @@ __all__ = [
     "markets_sync",
     "paper_reset",
     "positions_flatten",
-    "require_unlocked",
 ]
 
 logger = logging.getLogger(__name__)
@@ -136,24 +137,27 @@ def _cancel_unless_runner_alive(bot_id: int, reason: str) -> None:
 # -- key modes (security, issue 13) --------------------------------------------------------------
 
 
-def require_unlocked(account: ExchangeAccount) -> None:
-    """Refuse to run bots on an account whose key the bots worker cannot decrypt.
-
-    Only "remember" keys can be decrypted by any process. A locked or don't-remember key lives,
-    once unlocked, in the memory of the web process that received it (lighterweb.keyring); the
-    bots worker has no way to receive it yet, so such accounts run no bots (README "Key modes").
-    """
+def account_key_unlocked(account: ExchangeAccount) -> int:
+    """The web process just unlocked the account (or was given its don't-remember key): hand
+    the key, sealed, to the bots workers (`bots.engine.key_handoff`); their bots waiting in
+    `locked` start by themselves. How many live workers it was sealed for now."""
     if account.key_mode == KeyMode.REMEMBER:
-        return
-    if account.is_locked:
-        raise BotActionRefused(
-            f"The API key of {account.name} is locked ({account.get_key_mode_display()}): "
-            "unlock it in the admin first."
-        )
-    raise BotActionRefused(
-        f"Bots cannot run on {account.name} yet: its key is unlocked only in the web process, "
-        "and the bots worker cannot receive it. Use the 'remember' key mode to run bots."
+        return 0
+    return key_handoff.publish(account.pk)
+
+
+def account_key_lock(account: ExchangeAccount) -> list[int]:
+    """Lock the account's key again everywhere: this process and every bots worker forget it,
+    its running bots cancel their orders and wait in `locked`. The ids of the bots told."""
+    key_handoff.revoke(account.pk)
+    active = list(
+        GridBot.objects.filter(account=account)
+        .exclude(desired_state=DesiredState.STOPPED)
+        .values_list("pk", flat=True)
     )
+    for bot_id in active:
+        command_publish(bot_id, "key_locked")  # the runner checks the key at once
+    return active
 
 
 # -- bot lifecycle ------------------------------------------------------------------------------
@@ -200,7 +204,6 @@ def bot_start(bot: GridBot, *, actor: str, unattributed: str | None = None) -> G
     """
     if bot.desired_state == DesiredState.RUNNING and bot.status != BotStatus.ERROR:
         raise BotActionRefused(f"{bot} is already running")
-    require_unlocked(bot.account)
     try:
         bot.full_clean(validate_constraints=False)
     except ValidationError as exc:

@@ -220,8 +220,16 @@ def bot_orders_cancel_offline(bot_id: int, *, reason: str) -> str:
         client_redis.close()
 
 
+LOCKED_STOP_MESSAGE = (
+    "stopped while the account's key is locked: nothing could be cancelled; resting orders are "
+    "left to the dead-man's switch"
+)
+
+
 def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
     account, market_id = bot.account, bot.market.market_id
+    if account.is_locked:
+        return _locked_cancel(bot, fence, reason)
     own = set(
         Order.objects.filter(bot=bot, market=bot.market).values_list(
             "client_order_index", flat=True
@@ -276,6 +284,24 @@ def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
         f"{reason}: {cancelled} orders cancelled (verified); position kept",
         data={"cancelled": cancelled},
     )
+    return "done"
+
+
+def _locked_cancel(bot: GridBot, fence: int, reason: str) -> str:
+    """No key in this process (engine.key_handoff hands it to bots workers only): a stop still
+    ends, saying what was left; a cancel-all waits for a runner with the key."""
+    desired, _ = recording.desired_state_get(bot.pk)
+    if desired != DesiredState.STOPPED:
+        recording.event_add(
+            bot, fence, "cancel_failed", f"{reason}: the account's key is locked",
+            level=EventLevel.WARNING,
+        )  # fmt: skip
+        return "failed"
+    recording.bot_update(
+        bot, fence, status=BotStatus.STOPPED, stopped_at=timezone.now(),
+        status_message=LOCKED_STOP_MESSAGE,
+    )  # fmt: skip
+    recording.event_add(bot, fence, "stopped", LOCKED_STOP_MESSAGE, level=EventLevel.WARNING)
     return "done"
 
 

@@ -2,7 +2,7 @@
 
 At startup, after recovery recorded the fills missed while the runner was down, the position
 on the bot's (account, market) that is not its own is settled against the operator's choice at
-start (`settle`): an *adopt* hands it to the bot (`PositionTransfer` rows at the mid price: the
+start (`settle`): an *adopt* hands it to the bot (`PositionTransfer` rows at the mark price: the
 stopped bots that held parts of it hand them over, the unattributed rest is adopted), a *leave*
 keeps it where it is. A position that is not the bot's and that the operator was not asked
 about, or that changed since the operator answered, stops the bot: it must be started again
@@ -59,7 +59,7 @@ def other_positions(bot: GridBot) -> list[Decimal]:
     return [sum(signed, _ZERO) + sum(transfers.values_list("size_base", flat=True), _ZERO)]
 
 
-def settle(bot: GridBot, fence: int, exchange_base: Decimal, mid: Decimal) -> Settled:
+def settle(bot: GridBot, fence: int, exchange_base: Decimal, price: Decimal) -> Settled:
     """Carry out the operator's choice at start against the exchange's position now (fenced;
     raises `OwnershipUnsettled` when the choice does not cover what is there)."""
     with transaction.atomic():
@@ -91,21 +91,21 @@ def settle(bot: GridBot, fence: int, exchange_base: Decimal, mid: Decimal) -> Se
         if not_yours != 0:
             held = {pk: positions[pk] for pk in stopped if positions.get(pk)}
             for pk, size in held.items():
-                _transfer(bot, pk, -size, mid, f"handed to {bot.name}")
+                _transfer(bot, pk, -size, price, f"handed to {bot.name}")
                 event_create(
                     GridBot.objects.select_related("market").get(pk=pk),
                     "position_handed_over",
-                    f"{-size} {symbol} handed to {bot.name} at {mid} (operator's adopt)",
-                    {"to_bot": bot.pk, "size_base": str(-size), "price": str(mid)},
+                    f"{-size} {symbol} handed to {bot.name} at {price} (operator's adopt)",
+                    {"to_bot": bot.pk, "size_base": str(-size), "price": str(price)},
                 )
             names = ", ".join(stopped[pk] for pk in held) or "nobody"
-            row_in = _transfer(bot, bot.pk, not_yours, mid, f"adopted from {names}")
-            transfers.append(accounting.Transfer(row_in.pk, not_yours, mid))
+            row_in = _transfer(bot, bot.pk, not_yours, price, f"adopted from {names}")
+            transfers.append(accounting.Transfer(row_in.pk, not_yours, price))
             event_create(
                 bot,
                 "position_adopted",
-                f"adopted {not_yours} {symbol} at {mid} (held by {names}; the rest unattributed)",
-                {"size_base": str(not_yours), "price": str(mid), "from_bots": list(held)},
+                f"adopted {not_yours} {symbol} at {price} (held by {names}; the rest unattributed)",
+                {"size_base": str(not_yours), "price": str(price), "from_bots": list(held)},
             )
         GridBot.objects.filter(pk=bot.pk).update(
             unattributed_choice="", unattributed_choice_base=_ZERO
@@ -132,8 +132,15 @@ def positions_store(account_id: int, positions: list[PositionInfo]) -> None:
     with transaction.atomic():
         account = ExchangeAccount.objects.select_for_update().get(pk=account_id)
         summary = dict(account.last_check_summary or {})
+        # The same keys as the periodic refresh (bots.accounts), so the pages read one shape.
         summary["positions"] = [
-            {"symbol": p.symbol, "side": str(p.side), "size": str(p.size)}
+            {
+                "symbol": p.symbol,
+                "side": str(p.side),
+                "size": str(p.size),
+                "avg_entry_price": str(p.avg_entry_price),
+                "unrealized_pnl": str(p.unrealized_pnl),
+            }
             for p in positions
             if p.size
         ]

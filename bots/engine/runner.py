@@ -38,7 +38,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from bots import selectors
-from bots.engine import intake, ownership, recording, recovery
+from bots.engine import intake, locked, marks, ownership, recording, recovery
 from bots.engine.commands import Command, Shutdown, command_listen
 from bots.engine.db_thread import db, own_db_thread
 from bots.engine.leases import Lease
@@ -112,6 +112,8 @@ class BotRunner:
         # The bot's books, folded from its fills at startup; names each round trip.
         self.ledger = Ledger()
         self.orders = WorkingOrders()
+        # The exchange's mark price per market, published (throttled) with the PnL at it.
+        self.marks = marks.MarkBook()
         # Batches sent since the last record (recorded with the next burst).
         self.sent: list[recording.SentBatch] = []
         self.paused = False
@@ -256,7 +258,7 @@ class BotRunner:
                     # The burst may hold a fill whose replenish is due (the fallback read fell
                     # in the same turn); a pause or cancel-all just applied makes this a no-op.
                     await self.replan()
-            elif stream:
+            elif stream and not marks.only_marks(stream):
                 # The decision needs only memory: the replenish goes out before the bookkeeping.
                 await self.replan()
                 if self.sends > sends and any(
@@ -276,6 +278,7 @@ class BotRunner:
         """Apply a burst of stream events to the client, the working orders and the strategy."""
         for event in events:
             self.client.apply_event(event)
+        self.marks.take(events)
         burst = intake.take_in(events, self.leg, self.market_id, self.orders, self.ledger)
         self.tell(burst.events)
         if burst.reconcile:
@@ -379,11 +382,14 @@ class BotRunner:
         found = await self.reconcile(grace_s=0.0)
         market = self.market_view()
         assert market is not None  # the runner waited for the first book
-        await self.settle_ownership(found, market.mid)
+        # Adopted at the exchange's mark (the mid until the first mark arrives).
+        await self.settle_ownership(found, self.marks.mark(self.market_id) or market.mid)
         bot = self.bot
         state = self.strategy.start(market.mid, bot.anchor_price, bot.centre_index)
         await self.update(
-            anchor_price=state.anchor, centre_index=state.centre, last_price=market.mid
+            anchor_price=state.anchor,
+            centre_index=state.centre,
+            last_price=self.marks.mark(self.market_id) or market.mid,
         )
         await self.event(
             "recovered",
@@ -443,15 +449,15 @@ class BotRunner:
         """The bot's own position: its booked fills and adoptions (design.md "Ownership")."""
         return self.ledger.position_base
 
-    async def settle_ownership(self, found: recovery.Reconciled, mid: Decimal) -> None:
+    async def settle_ownership(self, found: recovery.Reconciled, price: Decimal) -> None:
         """Carry out the operator's adopt/leave choice at start (`bots.engine.ownership`); a
         fill in flight between the reads gets one second look before the bot stops."""
         try:
-            settled = await db(ownership.settle)(self.bot, self.fence, found.position, mid)
+            settled = await db(ownership.settle)(self.bot, self.fence, found.position, price)
         except ownership.OwnershipUnsettled:
             await asyncio.sleep(POSITION_RECHECK_S)
             found = await self.reconcile(grace_s=0.0)
-            settled = await db(ownership.settle)(self.bot, self.fence, found.position, mid)
+            settled = await db(ownership.settle)(self.bot, self.fence, found.position, price)
         for transfer in settled.transfers:
             self.ledger.apply_transfer(transfer)
         others = await db(ownership.other_positions, writes=False)(self.bot)
@@ -530,6 +536,7 @@ class BotRunner:
         if commands:
             self.last_command = max(c.seq for c in commands)
         self.control_reads += 1
+        await locked.check_still_unlocked(self)  # raises KeyLocked once the key is locked again
         desired, cancel_all_at = await db(recording.desired_state_get, writes=False)(self.bot.pk)
         if cancel_all_at is not None and desired != DesiredState.STOPPED:
             await self.cancel_all_orders(cancel_all_at)
@@ -554,6 +561,9 @@ class BotRunner:
         """Heartbeat, lease, reconcile, dead-man's switch; a final status ends the loop."""
         if self.finished is not None:
             return self.finished
+        mark = self.marks.due(self.market_id)
+        if mark is not None:
+            await marks.figures_publish(self.bot, self.fence, mark, self.ledger)
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + HEARTBEAT_SECONDS
@@ -644,7 +654,8 @@ class BotRunner:
         state = self.strategy.state
         run_state: dict[str, Any] = {}
         if state.centre != self.bot.centre_index:
-            run_state = {"centre_index": state.centre, "last_price": market.mid}
+            last = self.marks.mark(self.market_id) or market.mid
+            run_state = {"centre_index": state.centre, "last_price": last}
         halts = [i for i in intents if isinstance(i, Halt)]
         if halts:
             await self.risk_exit(halts[0])
@@ -780,8 +791,14 @@ async def _run_through_weather(runner: BotRunner) -> str:
     says why, keeps its lease and resting orders, and starts over (recovery adopts what rests)."""
     backoff = WEATHER_FIRST_S
     while True:
+        # A locked account: wait in `locked` until the key reaches this worker (engine.locked).
+        final = await locked.until_unlocked(runner)
+        if final is not None:
+            return final
         try:
             return await runner.run()
+        except locked.KeyLocked:
+            continue
         except TransientError as exc:
             final = await runner.weather(exc, backoff)
             if final is not None:

@@ -43,6 +43,8 @@ class BotStatus(models.TextChoices):
     PAUSED = "paused", "Paused"
     STOPPING = "stopping", "Stopping"
     ERROR = "error", "Error"
+    # Waiting for an operator to unlock the account's key (bots.engine.locked); nothing is sent.
+    LOCKED = "locked", "Locked (waiting for unlock)"
 
 
 class GridBot(models.Model):

@@ -113,7 +113,7 @@ class Fill(models.Model):
 
 class PositionTransfer(models.Model):
     """A position handed to a bot by the operator's *adopt* (positive size long, negative
-    short), or taken from the stopped bot that held it; booked like a fill at `price` (the mid
+    short), or taken from the stopped bot that held it; booked like a fill at `price` (the mark
     price when the runner adopted it). See README "How positions are owned"."""
 
     account = models.ForeignKey(

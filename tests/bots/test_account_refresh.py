@@ -1,11 +1,13 @@
 """Live account balances for the dashboard: refreshed from the simulator for active accounts."""
 
+import asyncio
 from decimal import Decimal
 
 import pytest
 
 from bots import account_summaries, services
 from bots.models import BotStatus, ExchangeAccount
+from exchange.types import OrderSide, PositionInfo
 from tests.lighterweb.factories import make_account, make_bot, make_market
 
 pytestmark = pytest.mark.django_db
@@ -65,3 +67,31 @@ def test_a_failed_refresh_is_reported_and_stored_not_raised(simulator, funded_ac
 
     assert outcome[account.pk] != "ok"
     assert ExchangeAccount.objects.get(pk=account.pk).last_error != ""
+
+
+def test_the_summary_shows_each_positions_average_entry_and_unrealized_pnl(
+    simulator, funded_account
+):
+    account = _account(simulator, funded_account)
+    services.markets_sync(account)
+    (index,) = account.allocate_client_order_indexes(1)
+
+    async def buy_then_read() -> PositionInfo:
+        async with account.client() as client:
+            ticket = await client.market_order(0, OrderSide.BUY, Decimal("0.1"), index)
+            await client.resolve(ticket, 5.0, final=True)
+            position = (await client.account()).position(0)
+            assert position is not None
+            return position
+
+    venue = asyncio.run(buy_then_read())
+    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "3030.00"})
+    simulator.advance(1000)
+
+    services.account_refresh(account)
+
+    account.refresh_from_db()
+    (shown,) = account_summaries.account_summary(account, with_budget=False).positions
+    assert shown.symbol == "ETH" and shown.size_base == Decimal("0.1")
+    assert shown.avg_entry_price == venue.avg_entry_price
+    assert shown.unrealized_pnl is not None and shown.unrealized_pnl > 0

@@ -144,7 +144,7 @@ async def test_a_new_bot_must_choose_and_after_leave_owns_nothing_then_a_manual_
     assert eth.unattributed == Decimal("0.5")
 
 
-async def test_adopt_makes_the_leftover_the_new_bots_own_at_the_mid(simulator, funded_account):
+async def test_adopt_makes_the_leftover_the_new_bots_own_at_the_mark(simulator, funded_account):
     account, first, left = await _leftover(simulator, funded_account)
     second = await sync_to_async(_new_bot)(account)
     await sync_to_async(_answer)(second, "adopt")
@@ -157,7 +157,7 @@ async def test_adopt_makes_the_leftover_the_new_bots_own_at_the_mid(simulator, f
     assert await sync_to_async(ownership.bot_position)(second.pk) == left
     transfer = await sync_to_async(PositionTransfer.objects.get)(bot=second)
     pnl = await sync_to_async(selectors.bot_pnl)(second)
-    assert pnl.summary.avg_entry_price == transfer.price  # cost basis: the mid at adoption
+    assert pnl.summary.avg_entry_price == transfer.price  # cost basis: the price at adoption
     row = await sync_to_async(GridBot.objects.get)(pk=second.pk)
     assert (row.unattributed_choice, row.unattributed_choice_base) == ("", 0)
     kinds = await sync_to_async(lambda: set(BotEvent.objects.values_list("kind", flat=True)))()
