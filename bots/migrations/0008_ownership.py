@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("bots", "0004_permissions_key_modes"),
+        ("bots", "0007_locked_runs"),
     ]
 
     operations = [
