@@ -5,6 +5,7 @@ Exchange accounts have their own module (bots.admin_accounts, registered from he
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import admin, messages
@@ -16,12 +17,12 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from bots import admin_accounts, exports, figures, permissions, selectors, services
+from bots import admin_accounts, exports, figures, ownership, permissions, selectors, services
 from bots.admin_helpers import PlainDecimalInput, badge, each
 from bots.backtest.admin import backtest_action, sweep_action
 from bots.dashboard.actions import bot_actions
 from bots.forms import ExportForm
-from bots.models import BotEvent, Fill, FundingPayment, GridBot, Market, Order
+from bots.models import BotEvent, BotStatus, Fill, FundingPayment, GridBot, Market, Order
 from lighterweb import audit
 
 __all__ = ["admin_accounts", "badge"]
@@ -230,8 +231,39 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         )
 
     @admin.action(description="Start", permissions=["control"])
-    def start(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:
-        self._act(request, queryset, services.bot_start, "Start requested")
+    def start(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> TemplateResponse | None:
+        bots = list(queryset.select_related("account", "market"))
+        asked = [
+            {"bot": bot, "text": question.describe(bot.market.symbol)}
+            for bot in bots
+            if bot.status in (BotStatus.STOPPED, BotStatus.ERROR)
+            and (question := ownership.start_question(bot)).size_base != 0
+        ]
+        if asked and request.POST.get("confirm") != "start":
+            # Adopt or leave is the operator's explicit choice, asked on this page.
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Start: whose position?",
+                "bots": bots,
+                "asked": asked,
+                "action": "start",
+                "opts": self.opts,
+            }
+            return TemplateResponse(request, "admin/bots/start_ownership.html", context)
+        actor = request.user.get_username()
+
+        def start_one(bot: GridBot) -> None:
+            choice = request.POST.get(f"unattributed_{bot.pk}") or None
+            bot = services.bot_start(bot, actor=actor, unattributed=choice)
+            done = "Start requested"
+            if bot.unattributed_choice:
+                size = ownership.plain(bot.unattributed_choice_base or Decimal(0))
+                done += f" ({bot.unattributed_choice} {size} {bot.market.symbol})"
+            audit.record(request, "bot_start", done, target=bot)
+
+        each(request, queryset.select_related("account", "market"), start_one,
+             (services.BotActionRefused,), "Start requested")  # fmt: skip
+        return None
 
     @admin.action(description="Pause (keep orders, place none)", permissions=["control"])
     def pause(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Query, Router
 
-from bots import account_summaries, exports, permissions, schemas, selectors, services
+from bots import account_summaries, exports, ownership, permissions, schemas, selectors, services
 from bots.preview import grid_preview_get
 from bots.preview_schemas import GridPreviewIn, GridPreviewOut
 from bots.schemas import Cursor, Id, QueryText
@@ -217,8 +218,28 @@ def bot_export(
 
 # -- grid bots: control -------------------------------------------------------------------------
 
+
+@router.post(
+    "/bots/{bot_id}/start",
+    response={200: schemas.ControlOut, **ERRORS},
+    operation_id="bots_api_bot_start",
+    tags=["control"],
+)
+@needs(permissions.CONTROL)
+def bot_start(request: HttpRequest, bot_id: Id, payload: schemas.StartIn | None = None) -> Any:
+    """Start request for one bot. Where a position on its account and market is not its own,
+    `unattributed` ("adopt" or "leave") is required: without it, 422 naming the size."""
+    choice = payload.unattributed if payload is not None else None
+    bot = services.bot_start(selectors.bot_get(bot_id), actor=_actor(request), unattributed=choice)
+    done = "start requested"
+    if bot.unattributed_choice:
+        size = ownership.plain(bot.unattributed_choice_base or Decimal(0))
+        done += f" ({bot.unattributed_choice} {size} {bot.market.symbol})"
+    audit.record(request, "bot_start", done, target=bot)
+    return _control_out(f"{bot}: {done}", [selectors.bot_get(bot.pk)], [])
+
+
 CONTROLS = {
-    "start": (services.bot_start, "start requested"),
     "stop": (services.bot_stop, "stop requested"),
     "pause": (services.bot_pause, "pause requested"),
     "emergency-stop": (services.bot_emergency_stop, "emergency stop requested"),

@@ -434,6 +434,17 @@ class CancelAllIn(InputSchema):
         return self
 
 
+class StartIn(InputSchema):
+    """Optional body of a start: the operator's answer when a position on the bot's account and
+    market is not its own (README "How positions are owned")."""
+
+    unattributed: Literal["adopt", "leave"] | None = Field(
+        default=None,
+        description='"adopt": the bot takes the position over (cost basis: the mark price when '
+        'its runner starts); "leave": it stays unattributed, or with the stopped bot holding it.',
+    )
+
+
 class EmergencyStopIn(InputSchema):
     """The global emergency stop names its scope explicitly: `{"scope": "all"}`. One bot is
     `POST /bots/{bot_id}/emergency-stop`."""

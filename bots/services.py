@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from bots import ownership
 from bots.accounts import (
     ConnectionReport,
     account_lookup_index,
@@ -48,6 +50,7 @@ from bots.models import (
     Market,
 )
 from bots.provisioning import PaperResetRefused, paper_reset
+from bots.strategies.ownership import Choice
 from exchange.redis_clients import redis_client
 
 __all__ = [
@@ -191,8 +194,14 @@ def _set_desired_state(
     return bot
 
 
-def bot_start(bot: GridBot, *, actor: str) -> GridBot:
-    """Run the bot (from stopped, paused or error); its runner starts after the commit."""
+def bot_start(bot: GridBot, *, actor: str, unattributed: str | None = None) -> GridBot:
+    """Run the bot (from stopped, paused or error); its runner starts after the commit.
+
+    A fresh start where a position on the bot's account and market is not its own (unattributed,
+    or held by a stopped bot) needs the operator's `unattributed` choice, "adopt" or "leave"
+    (README "How positions are owned"): without it the start is refused with a field error
+    naming the size, never decided silently.
+    """
     if bot.desired_state == DesiredState.RUNNING and bot.status != BotStatus.ERROR:
         raise BotActionRefused(f"{bot} is already running")
     try:
@@ -200,16 +209,44 @@ def bot_start(bot: GridBot, *, actor: str) -> GridBot:
     except ValidationError as exc:
         raise BotActionRefused(f"{bot}: fix its configuration first ({exc.messages[0]})") from exc
     extra: dict[str, Any] = {}
+    data: dict[str, Any] = {}
     if bot.status in (BotStatus.STOPPED, BotStatus.ERROR):
         # A fresh start forgets earlier crashes: the operator looked at them.
         extra = {"status": BotStatus.STARTING, "status_message": "", "crash_count": 0}
+        choice = _ownership_choice(bot, unattributed)
+        extra |= {"unattributed_choice": choice[0], "unattributed_choice_base": choice[1]}
+        if choice[0]:
+            data = {"unattributed": choice[0], "unattributed_base": ownership.plain(choice[1])}
     with transaction.atomic():
         bot = _set_desired_state(
-            bot, DesiredState.RUNNING, kind="start", actor=actor, data={}, extra=extra
+            bot, DesiredState.RUNNING, kind="start", actor=actor, data=data, extra=extra
         )
+        if data:
+            verb = "adopt" if data["unattributed"] == Choice.ADOPT else "leave unattributed"
+            event_record(
+                bot,
+                f"position_{data['unattributed']}",
+                f"{actor} chose to {verb} {data['unattributed_base']} {bot.market.symbol} "
+                "that was not this bot's",
+                data=data,
+            )
         # A paused bot's runner is alive and resumes by itself; a second task would exit busy.
         transaction.on_commit(lambda: _run_enqueue(bot.pk))
     return bot
+
+
+def _ownership_choice(bot: GridBot, unattributed: str | None) -> tuple[str, Decimal]:
+    """The operator's adopt/leave answer for a fresh start, with the size it answers, or ("", 0)
+    when nothing here is another's; refused with a field error when the answer is missing."""
+    question = ownership.start_question(bot)
+    if question.size_base == 0:
+        return "", Decimal(0)
+    asked = question.describe(bot.market.symbol)
+    if unattributed not in {c.value for c in Choice}:
+        given = "is missing" if unattributed is None else f"{unattributed!r} is not a choice"
+        message = f"{asked}: choose 'adopt' or 'leave' (unattributed {given})"
+        raise BotActionRefused(f"{bot}: {message}") from ValidationError({"unattributed": message})
+    return str(unattributed), question.size_base
 
 
 def bot_pause(bot: GridBot, *, actor: str) -> GridBot:

@@ -8,6 +8,7 @@ and the dashboard's snapshots and pushes carry them (`bots.schemas.payload`), in
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from ninja import Field, Schema
 from pydantic import AliasPath
@@ -38,6 +39,9 @@ class PnlOut(Schema):
     total: Quote = Field(validation_alias=AliasPath("summary", "total"))
     round_trips: int = Field(validation_alias=AliasPath("summary", "round_trips"))
     fill_count: int = Field(validation_alias=AliasPath("summary", "fill_count"))
+    # Not the bot's: what no bot owns on its account and market (README "How positions are
+    # owned"); `position_base` above is the bot's own, the one its caps count.
+    unattributed_base: Money | None = None
 
 
 class PositionOut(Schema):
@@ -48,6 +52,30 @@ class PositionOut(Schema):
     size_base: Money
     avg_entry_price: Quote | None = None
     unrealized_pnl: Quote | None = None
+
+
+class BotPositionOut(Schema):
+    """One bot's own position on a market: the sum of its fills and adoptions."""
+
+    bot_id: int
+    name: str
+    position_base: Money
+
+
+class MarketOwnershipOut(Schema):
+    """Who owns the account's position on one market (README "How positions are owned"):
+    `exchange_base = sum(bots' position_base) + unattributed`; both null while the account's
+    positions were never read from the exchange."""
+
+    market_id: int
+    symbol: str
+    exchange_base: Money | None
+    bots: list[BotPositionOut]
+    unattributed: Money | None
+
+    @staticmethod
+    def resolve_bots(obj: Any) -> list[dict[str, Any]]:
+        return [{"bot_id": pk, "name": name, "position_base": p} for pk, name, p in obj.bots]
 
 
 class BudgetUsageOut(Schema):
@@ -71,3 +99,4 @@ class AccountSummaryOut(Schema):
     bots_running: int
     budget: BudgetUsageOut | None
     balances_at: datetime | None
+    ownership: list[MarketOwnershipOut]

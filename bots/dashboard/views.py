@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import TypeVar
 
 from django.contrib import messages
@@ -22,7 +23,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from bots import permissions, selectors, services
+from bots import ownership, permissions, selectors, services
 from bots.dashboard.actions import bot_actions
 from bots.engine.controls import CancelReport
 from bots.models import ExchangeAccount, GridBot, Market
@@ -88,10 +89,15 @@ def bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponseBa
     if request.POST.get("confirmed") != "1":
         return _answer(request, back, "not confirmed: nothing was done", status=400)
     service, label = BOT_ACTIONS[action]
+    # Start takes the operator's adopt/leave answer (README "How positions are owned").
+    extra = {"unattributed": request.POST.get("unattributed") or None} if action == "start" else {}
     try:
-        service(bot, actor=_actor(request))
+        bot = service(bot, actor=_actor(request), **extra)
     except services.BotActionRefused as refused:
         return _answer(request, back, str(refused), status=409)
+    if action == "start" and bot.unattributed_choice:
+        size = ownership.plain(bot.unattributed_choice_base or Decimal(0))
+        label += f" ({bot.unattributed_choice} {size} {bot.market.symbol})"
     audit.record(request, f"bot_{action.replace('-', '_')}", label, target=bot)
     logger.info(
         "dashboard: %s on bot %s %s by %s", action, bot.pk, bot.market.symbol, _actor(request)

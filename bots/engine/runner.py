@@ -38,7 +38,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from bots import selectors
-from bots.engine import intake, locked, marks, recording, recovery
+from bots.engine import intake, locked, marks, ownership, recording, recovery
 from bots.engine.commands import Command, Shutdown, command_listen
 from bots.engine.db_thread import db, own_db_thread
 from bots.engine.leases import Lease
@@ -49,6 +49,7 @@ from bots.models import BotStatus, DesiredState, EventLevel, Fill, GridBot, Orde
 from bots.strategies.accounting import Ledger
 from bots.strategies.grid import MarketView, Side
 from bots.strategies.grid.strategy import GridStrategy
+from bots.strategies.ownership import RemainderWatch
 from bots.strategies.protocol import (
     Cancel,
     Decide,
@@ -57,8 +58,8 @@ from bots.strategies.protocol import (
     Halt,
     Leg,
     OrderTraded,
+    OwnPosition,
     Place,
-    PositionSet,
 )
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError, RejectedError, TransientError
@@ -131,11 +132,8 @@ class BotRunner:
         # True while waiting for events with nothing to do (tests wait for quiet this way).
         self.idle = False
         self.foreign_seen: set[int] = set()
-        # The exchange's position at the last reconcile and our fills seen since: the next
-        # reconcile expects their sum (a difference is a venue that changed under the bot).
-        self.venue_position: Decimal | None = None
-        self.fills_since = Decimal(0)
-        self._position_suspect: str | None = None
+        # Every reconcile checks the unattributed remainder of the market did not move.
+        self.watch = RemainderWatch(self.symbol)
         # Why the bot stopped placing for good (a venue that changed under it), if it did.
         self.halted: str | None = None
         # Figures for tests and the benchmark: requests sent per plan, fill -> accepted latency,
@@ -173,8 +171,6 @@ class BotRunner:
     def tell(self, events: list[Event]) -> None:
         """Tell the strategy what happened (intents come only from `replan`'s decision)."""
         for event in events:
-            if isinstance(event, Filled):
-                self.fills_since += event.size_base * event.side.sign
             self.strategy.on_event(event)
 
     # --- the loop -----------------------------------------------------------------------------
@@ -386,6 +382,8 @@ class BotRunner:
         found = await self.reconcile(grace_s=0.0)
         market = self.market_view()
         assert market is not None  # the runner waited for the first book
+        # Adopted at the exchange's mark (the mid until the first mark arrives).
+        await self.settle_ownership(found, self.marks.mark(self.market_id) or market.mid)
         bot = self.bot
         state = self.strategy.start(market.mid, bot.anchor_price, bot.centre_index)
         await self.update(
@@ -412,11 +410,19 @@ class BotRunner:
         found = await recovery.reconcile(
             self.bot, self.fence, self.client, self.ledger, fills=fills, grace_s=grace_s
         )
+        # The start check, the dashboard and the API read the account's positions from here too.
+        await db(ownership.positions_store)(self.bot.account_id, found.positions)
         await self._report_foreign(found.foreign)
         self.apply_new_fills(found.fills)
         if fills:
-            self._check_position(found.position)
-        self.tell([PositionSet(self.leg, found.position)])
+            others = await db(ownership.other_positions, writes=False)(self.bot)
+            problem = self.watch.observe(found.position, [self.position_mine, *others])
+            if problem is not None:
+                raise VenueChanged(problem)
+            if self.watch.suspect is not None:
+                # Maybe a fill in flight between the reads: look again soon.
+                self._next_reconcile = time.monotonic() + POSITION_RECHECK_S
+        self.tell([OwnPosition(self.leg, self.position_mine)])
         self.orders.reset(found.active)
         now = time.monotonic()
         zombies = self.orders.zombies(now - CONFIRM_AFTER_S)
@@ -438,21 +444,25 @@ class BotRunner:
             self._confirm_at = now + CONFIRM_AFTER_S
         return found
 
-    def _check_position(self, position: Decimal) -> None:
-        """The exchange's position must be the last one plus our fills since; a difference seen
-        twice in a row (once may be a fill in flight between the reads) is a venue change."""
-        expected = None if self.venue_position is None else self.venue_position + self.fills_since
-        if expected is None or position == expected:
-            self.venue_position, self.fills_since = position, Decimal(0)
-            self._position_suspect = None
-            return
-        # The baseline stays: a fill in flight shows up in `fills_since` by the second look.
-        problem = f"position {position} {self.symbol} where our fills make {expected}"
-        if self._position_suspect is not None:
-            raise VenueChanged(f"{self._position_suspect}, then {problem}")
-        self._position_suspect = problem
-        # Look again soon rather than at the next slow reconcile.
-        self._next_reconcile = time.monotonic() + POSITION_RECHECK_S
+    @property
+    def position_mine(self) -> Decimal:
+        """The bot's own position: its booked fills and adoptions (design.md "Ownership")."""
+        return self.ledger.position_base
+
+    async def settle_ownership(self, found: recovery.Reconciled, price: Decimal) -> None:
+        """Carry out the operator's adopt/leave choice at start (`bots.engine.ownership`); a
+        fill in flight between the reads gets one second look before the bot stops."""
+        try:
+            settled = await db(ownership.settle)(self.bot, self.fence, found.position, price)
+        except ownership.OwnershipUnsettled:
+            await asyncio.sleep(POSITION_RECHECK_S)
+            found = await self.reconcile(grace_s=0.0)
+            settled = await db(ownership.settle)(self.bot, self.fence, found.position, price)
+        for transfer in settled.transfers:
+            self.ledger.apply_transfer(transfer)
+        others = await db(ownership.other_positions, writes=False)(self.bot)
+        self.watch.accept(found.position, [self.position_mine, *others])
+        self.tell([OwnPosition(self.leg, self.position_mine)])
 
     async def shut_down(self) -> str:
         """The worker is shutting down: record what was sent, say so, and end (orders stay under

@@ -53,6 +53,7 @@ from bots.models.trading import (
     FundingPayment,
     Order,
     OrderStatus,
+    PositionTransfer,
     Side,
 )
 
@@ -82,6 +83,7 @@ __all__ = [
     "NotificationChannel",
     "Order",
     "OrderStatus",
+    "PositionTransfer",
     "Side",
     "SizeMode",
     "SpacingMode",

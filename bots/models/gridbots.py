@@ -88,6 +88,11 @@ class GridBot(models.Model):
         default=False,
         help_text="Close the position (reduce-only) when stop-loss or take-profit hits.",
     )
+    # The operator's answer to "a position here is not this bot's" at its last start ("adopt" or
+    # "leave", bots.strategies.ownership.Choice) and the size it was asked about. An adopt is
+    # carried out by the runner at startup, which then clears it (design.md "Ownership").
+    unattributed_choice = models.CharField(max_length=5, blank=True, default="", editable=False)
+    unattributed_choice_base = money_field(null=True, blank=True, editable=False)
     # Engine-owned run state: the fence of the current lease holder (runner writes are
     # conditional on it), liveness, crash history and the lattice kept across restarts.
     lease_fence = models.BigIntegerField(default=0, editable=False)

@@ -113,6 +113,30 @@ class Fill(models.Model):
         return f"{self.side} {plain(self.size_base)} @ {plain(self.price)} (trade {self.trade_id})"
 
 
+class PositionTransfer(models.Model):
+    """A position handed to a bot by the operator's *adopt* (positive size long, negative
+    short), or taken from the stopped bot that held it; booked like a fill at `price` (the mark
+    price when the runner adopted it). See README "How positions are owned"."""
+
+    account = models.ForeignKey(
+        ExchangeAccount, on_delete=models.PROTECT, related_name="position_transfers"
+    )
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="position_transfers")
+    bot = models.ForeignKey(
+        GridBot, null=True, blank=True, on_delete=models.SET_NULL, related_name="transfers"
+    )
+    size_base = money_field()
+    price = money_field()
+    note = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.size_base} @ {self.price} ({self.note})"
+
+
 class FundingPayment(models.Model):
     """One hourly funding settlement on an account's position in a market."""
 

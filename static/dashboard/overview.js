@@ -33,10 +33,18 @@
 
   function positions(row) {
     if (!row.positions || row.positions.length === 0) return "none";
+    // Who owns each position: the bots' own and the unattributed rest (bots.ownership).
+    const unattributed = {};
+    for (const m of row.ownership || []) {
+      if (m.unattributed !== null && m.unattributed !== undefined && Number(m.unattributed) !== 0) {
+        unattributed[m.symbol] = m.unattributed;
+      }
+    }
     return row.positions
       .map(function (p) {
         const upnl = p.unrealized_pnl === null || p.unrealized_pnl === undefined ? "" : " (PnL " + LW.money(p.unrealized_pnl) + ")";
-        return p.symbol + " " + p.side + " " + p.size_base + upnl;
+        const rest = p.symbol in unattributed ? " [unattributed " + unattributed[p.symbol] + "]" : "";
+        return p.symbol + " " + p.side + " " + p.size_base + upnl + rest;
       })
       .join(", ");
   }
