@@ -4,6 +4,10 @@
 and checks the result: a cancel is done when the open orders read back from the exchange no
 longer contain the targets, not when the cancel transaction was accepted (decision 2).
 
+Every exchange call here is an operator command: it draws from the budget's operator lane
+(`exchange.budget.operator_lane`), the share that routine traffic never spends, so it never
+waits behind the runners' placements or the account refreshes.
+
 `bot_orders_cancel_offline` is what runs when no runner is alive for a bot (a stop or cancel-all
 of a crashed or never-started bot): it takes the bot's lease itself, so no runner can start
 while it works, and writes through the same fenced persistence as the runner.
@@ -29,6 +33,7 @@ from bots.engine import recording, reports
 from bots.engine.leases import BotLease, fence_claim, fence_floor, lease_ttl_seconds
 from bots.models import BotStatus, DesiredState, EventLevel, ExchangeAccount, GridBot, Order
 from bots.strategies.orders import ACTIVE
+from exchange.budget import operator_lane
 from exchange.redis_clients import redis_client
 from lighterweb.crypto import SecretDecryptionError
 
@@ -181,8 +186,9 @@ def account_cancel_all(account: ExchangeAccount, market_id: int | None) -> Cance
         return CancelReport(account.pk, market_id, 0, error="no API key configured")
 
     async def cancel() -> tuple[int, list[int]]:
-        async with account.client() as client:
-            return await orders_cancel_verified(client, market_id)
+        with operator_lane():
+            async with account.client() as client:
+                return await orders_cancel_verified(client, market_id)
 
     try:
         cancelled, remaining = exchange_run(account, cancel)
@@ -234,10 +240,11 @@ def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
     )
 
     async def cancel() -> tuple[tuple[int, list[int]], list[OrderInfo]]:
-        async with account.client() as client:
-            outcome = await orders_cancel_verified(client, market_id, own)
-            finals = await client.orders_by_client_index(active) if active else []
-            return outcome, finals
+        with operator_lane():
+            async with account.client() as client:
+                outcome = await orders_cancel_verified(client, market_id, own)
+                finals = await client.orders_by_client_index(active) if active else []
+                return outcome, finals
 
     try:
         (cancelled, remaining), finals = exchange_run(account, cancel)
@@ -286,16 +293,18 @@ def account_positions_close(account: ExchangeAccount) -> list[CloseReport]:
     """Close every open position of the account with verified reduce-only market orders."""
 
     async def positions() -> list[Any]:
-        async with account.client() as client:
-            return [p for p in await client.positions() if p.size]
+        with operator_lane():
+            async with account.client() as client:
+                return [p for p in await client.positions() if p.size]
 
     reports: list[CloseReport] = []
     for position in exchange_run(account, positions):
         indexes = account.allocate_client_order_indexes(CLOSE_ORDER_INDEXES)
 
         async def close(market_id: int = position.market_id, ids: range = indexes) -> Any:
-            async with account.client() as client:
-                return await client.close_position(market_id, ids)
+            with operator_lane():
+                async with account.client() as client:
+                    return await client.close_position(market_id, ids)
 
         result = exchange_run(account, close)
         reports.append(

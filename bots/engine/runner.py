@@ -60,6 +60,7 @@ from bots.strategies.protocol import (
     Place,
     PositionSet,
 )
+from exchange.budget import operator_lane
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError, RejectedError, TransientError
 from exchange.orders import OrderRequest, leverage_fraction
@@ -188,6 +189,8 @@ class BotRunner:
         self._next_heartbeat = self._next_reconcile = self._next_dms = self._next_control = 0.0
         async with self.bot.account.client() as client:
             self.client = client
+            # Checked again after any wait for budget, right before the HTTP send.
+            client.guard_sends(self._still_ours)
             self.stream = client.open_stream([self.market_id])
             await self.stream.start()
             pump = asyncio.create_task(self._pump())
@@ -523,9 +526,11 @@ class BotRunner:
         self.control_reads += 1
         desired, cancel_all_at = await db(recording.desired_state_get, writes=False)(self.bot.pk)
         if cancel_all_at is not None and desired != DesiredState.STOPPED:
-            await self.cancel_all_orders(cancel_all_at)
+            with operator_lane():  # the operator's reserved share: never behind routine traffic
+                await self.cancel_all_orders(cancel_all_at)
         if desired == DesiredState.STOPPED:
-            await self.stop_orders("stopped by the operator")
+            with operator_lane():
+                await self.stop_orders("stopped by the operator")
             await self.update(status=BotStatus.STOPPED, stopped_at=timezone.now())
             await self.event("stopped", "orders cancelled (verified); position kept")
             await recovery.dead_mans_switch_release(self.client, self.bot)
