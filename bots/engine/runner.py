@@ -98,6 +98,11 @@ class WorkerShutdown(Exception):
     """A `Shutdown` arrived while the runner waited for something else."""
 
 
+class SendDropped(TransientError):
+    """An operator command arrived while a placement waited for budget: the command is applied
+    first, and the placement (planned before it) is not sent."""
+
+
 class BotRunner:
     """One running bot: the state it owns and `run()`, the loop (see the module docstring)."""
 
@@ -143,6 +148,9 @@ class BotRunner:
         self.control_reads = 0
         self.last_command = 0
         self.on_accepted: Callable[[list[int]], None] | None = None
+        # A pushed command not yet applied, and a placement on its way out (see `_still_ours`).
+        self._command_waiting = False
+        self._placing = False
 
     @property
     def position(self) -> Decimal:
@@ -195,7 +203,7 @@ class BotRunner:
             await self.stream.start()
             pump = asyncio.create_task(self._pump())
             commands = asyncio.create_task(
-                command_listen(settings.REDIS_URL, self.bot.pk, self.events.put_nowait)
+                command_listen(settings.REDIS_URL, self.bot.pk, self._command_arrived)
             )
             try:
                 await self._wait_first_book()
@@ -321,9 +329,17 @@ class BotRunner:
 
     async def _still_ours(self) -> None:
         """The fence guards our database writes; this guards our sends: a runner whose lease
-        passed to a successor (it waited on the budget past its TTL) must not send."""
+        passed to a successor (it waited on the budget past its TTL) must not send, nor a
+        placement planned before an operator command that arrived while it waited. Also run by
+        the client right before the HTTP send, after any wait for budget."""
         if self.lease is not None and not await asyncio.to_thread(self.lease.held):
             raise LeaseLost(f"bot {self.bot.pk}: lease no longer held; nothing sent")
+        if self._placing and self._command_waiting:
+            raise SendDropped("an operator command arrived first; placement not sent")
+
+    def _command_arrived(self, command: Command) -> None:
+        self._command_waiting = True
+        self.events.put_nowait(command)
 
     def _filled(self, fill: Fill) -> Filled:
         # Recorded fills carry their Order row (fills_record sets it): no query here.
@@ -521,6 +537,7 @@ class BotRunner:
         """Apply the operator's desired state (read from the database, the truth); a final
         status ends the loop."""
         self._next_control = time.monotonic() + CONTROL_FALLBACK_SECONDS
+        self._command_waiting = False
         if commands:
             self.last_command = max(c.seq for c in commands)
         self.control_reads += 1
@@ -668,9 +685,15 @@ class BotRunner:
             )
             for row in rows
         ]
-        await self._still_ours()
         try:
+            self._placing = True
+            await self._still_ours()
             tickets = await self.client.replace_orders(self.market_id, cancels, requests)
+        except SendDropped:
+            # Nothing sent: the command is applied next; reconcile resolves the intents.
+            self.orders.cancelling.difference_update(cancels)
+            self.reconcile_due = True
+            return
         except RejectedError as exc:
             now = time.monotonic()
             self._refused_until = now + REFUSED_BACKOFF_S
@@ -698,6 +721,8 @@ class BotRunner:
             self.reconcile_due = True
             await self.event("send_failed", str(exc), EventLevel.WARNING, centre=state.centre)
             return
+        finally:
+            self._placing = False
         self.sends += 1
         self._refused_since = None
         if self.on_accepted is not None:
