@@ -6,8 +6,9 @@ Three grid bots (ETH, BTC, SOL, 5 levels a side: 10 orders each) run on ONE stan
 account against the simulator, as a `bots` worker runs them (the real runner, each on its own
 thread and loop). Prices move: every market follows a seeded random walk (GBM, one step a second),
 so the grids roll their centres, and a taker on another account trades against each grid about
-every `--fill-every` seconds (20 by default). The periodic tasks that touch the exchange run as beat schedules
-them: the account refresh (`ACCOUNTS_REFRESH_SECONDS`) and the dead-man's switch sync.
+every `--fill-every` seconds (20 by default). The periodic tasks that touch the exchange run as
+beat schedules them: the account refresh (`ACCOUNTS_REFRESH_SECONDS`) and the dead-man's switch
+sync.
 
 Every request the account's processes send is counted by kind (the endpoint; `sendTx` and
 `sendTxBatch` are the transactions) and lane, per whole minute after a one-minute warm-up

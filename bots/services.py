@@ -338,9 +338,9 @@ def emergency_stop_all(*, actor: str) -> EmergencyReport:
         )
         report.bots_stopped.append(bot.pk)
     _stood_down(report.bots_stopped)
-    for account in ExchangeAccount.objects.all():
-        if controls.account_can_sign(account):
-            report.cancels.append(controls.account_cancel_all(account, None))
+    # Every account at once, each bounded: an unreachable one is reported on its own.
+    signing = [a for a in ExchangeAccount.objects.all() if controls.account_can_sign(a)]
+    report.cancels.extend(controls.accounts_cancel_all(signing, None))
     logger.warning(
         "emergency stop by %s: %d bots stopped, cancels verified: %s",
         actor,

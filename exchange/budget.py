@@ -39,7 +39,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
@@ -63,8 +63,9 @@ DEFAULT_WEIGHT = 300
 MARGIN_DIVISOR = 12
 # Reserved for the operator lane: a quarter of what is usable (13 of 55).
 OPERATOR_RESERVE_DIVISOR = 4
-# A waiting caller looks again at least this often (a freed or penalised budget is noticed).
-MAX_POLL_S = 1.0
+# A waiting caller looks again at least this often (a freed budget, or a reason to give up the
+# wait, is noticed within it).
+MAX_POLL_S = 0.25
 
 # The lane of the requests made in this context (an operator command sets OPERATOR).
 _lane: ContextVar[Lane] = ContextVar("lighterweb_budget_lane", default=ROUTINE)
@@ -311,12 +312,18 @@ class RequestBudget:
         return Grant(granted=bool(granted), wait_s=wait_ms / 1000, used=used)
 
     async def acquire(
-        self, weight: int = 1, timeout_s: float = 30, lane: Lane | None = None
+        self,
+        weight: int = 1,
+        timeout_s: float = 30,
+        lane: Lane | None = None,
+        *,
+        while_waiting: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Wait (at most `timeout_s`) until the request fits its lane, then record it.
 
         Raises RateLimitedError when the budget cannot free enough capacity in time; callers then
-        see a typed error instead of an exchange 429.
+        see a typed error instead of an exchange 429. `while_waiting` runs before every pause of
+        the wait: raising there gives the wait up (the request is no longer wanted).
         """
         lane = lane or current_lane()
         deadline = time.monotonic() + timeout_s
@@ -342,6 +349,8 @@ class RequestBudget:
                     retry_after_s=grant.wait_s,
                 )
             # a small random extra keeps waiting processes from all retrying the same millisecond
+            if while_waiting is not None:
+                await while_waiting()
             # Looked at again at least every MAX_POLL_S: a budget freed meanwhile is used.
             await asyncio.sleep(min(grant.wait_s, MAX_POLL_S) + random.uniform(0, 0.01))
 

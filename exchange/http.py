@@ -118,11 +118,18 @@ class RestTransport:
         must not be held while waiting for budget."""
         return await self._once("POST", endpoint, form=form, paid=paid)
 
-    async def spend(self, endpoint: str) -> None:
-        """Take one request of `endpoint` from the budget now (waiting in the current lane)."""
+    async def spend(self, endpoint: str, *, guarded: bool = False) -> None:
+        """Take one request of `endpoint` from the budget now (waiting in the current lane).
+
+        `guarded` (a transaction): the send guard also runs while waiting, so a send that is
+        no longer wanted gives up its wait instead of holding the caller."""
         if self.budget is not None:
             with redis_unreachable_is_transient():
-                await self.budget.acquire(weight_for(endpoint), timeout_s=self.budget_timeout_s)
+                await self.budget.acquire(
+                    weight_for(endpoint),
+                    timeout_s=self.budget_timeout_s,
+                    while_waiting=self.send_guard if guarded else None,
+                )
 
     async def _with_retries(
         self, attempt: Callable[[], Awaitable[dict[str, Any]]], endpoint: str
@@ -155,7 +162,7 @@ class RestTransport:
             await self.open()
         assert self._session is not None
         if not paid:
-            await self.spend(endpoint)
+            await self.spend(endpoint, guarded=method == "POST")
         if method == "POST" and self.send_guard is not None:
             await self.send_guard()
         headers: dict[str, str] = {}

@@ -95,7 +95,7 @@ class TxSender:
         if self._nonces is None:
             raise ExchangeError("writes need an API key and redis_url (shared nonces)")
         rejected: RejectedError | None = None
-        await self._http.spend(_endpoint(len(specs)))
+        await self._http.spend(_endpoint(len(specs)), guarded=True)
         paid = True
         with redis_unreachable_is_transient():
             async with self._nonces.reserve(count=len(specs)) as slot:

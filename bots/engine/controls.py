@@ -50,6 +50,8 @@ CANCEL_VERIFY_TIMEOUT_S = 10.0
 # enough to answer within a few seconds; each read-back costs one request of the budget.
 CANCEL_POLL_S = 0.5
 CANCEL_RESEND_S = 2.0
+# An account-wide cancel of several accounts: each answers within this or is reported unreachable.
+ACCOUNT_CANCEL_TIMEOUT_S = 5.0
 CLOSE_ORDER_INDEXES = 3  # close_position retries up to 3 market orders, each needs an index
 
 
@@ -197,6 +199,58 @@ def account_cancel_all(account: ExchangeAccount, market_id: int | None) -> Cance
     report = CancelReport(account.pk, market_id, cancelled, tuple(remaining))
     logger.info("account %s: cancel-all market %s: %s", account.pk, market_id, report)
     return report
+
+
+def accounts_cancel_all(
+    accounts: list[ExchangeAccount],
+    market_id: int | None,
+    *,
+    timeout_s: float = ACCOUNT_CANCEL_TIMEOUT_S,
+) -> list[CancelReport]:
+    """`account_cancel_all` of several accounts at once, one report each, in their order.
+
+    The accounts are cancelled concurrently and each is bounded by `timeout_s`, so an unreachable
+    or slow account neither hides the others' verified results nor delays them: it is reported
+    with its own error after at most `timeout_s`. Never raises."""
+    from exchange.errors import ExchangeError
+
+    reports: dict[int, CancelReport] = {}
+    clients: list[tuple[ExchangeAccount, LighterClient]] = []
+    for account in accounts:
+        if not account_can_sign(account):
+            reports[account.pk] = CancelReport(account.pk, market_id, 0, error="no API key")
+            continue
+        try:
+            clients.append((account, account.client()))
+        except SecretDecryptionError as exc:
+            reports[account.pk] = CancelReport(account.pk, market_id, 0, error=str(exc))
+
+    async def one(account: ExchangeAccount, client: LighterClient) -> CancelReport:
+        try:
+            with operator_lane():
+                async with asyncio.timeout(timeout_s), client:
+                    # The read-back's own bound ends first: "still open" beats "no answer".
+                    cancelled, remaining = await orders_cancel_verified(
+                        client, market_id, timeout_s=max(timeout_s - 1, timeout_s / 2)
+                    )
+        except TimeoutError:
+            error = f"no verified answer within {timeout_s:g}s (exchange unreachable?)"
+            return CancelReport(account.pk, market_id, 0, error=error)
+        except (ExchangeError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT]
+            return CancelReport(account.pk, market_id, 0, error=error)
+        return CancelReport(account.pk, market_id, cancelled, tuple(remaining))
+
+    async def every() -> list[CancelReport]:
+        return list(await asyncio.gather(*(one(a, c) for a, c in clients)))
+
+    if clients:
+        for report in async_to_sync(every)():
+            reports[report.account_id] = report
+    for account in accounts:
+        logger.info("account %s: cancel-all market %s: %s", account.pk, market_id,
+                    reports[account.pk])  # fmt: skip
+    return [reports[account.pk] for account in accounts]
 
 
 # -- a bot without a live runner ----------------------------------------------------------------

@@ -98,9 +98,9 @@ class WorkerShutdown(Exception):
     """A `Shutdown` arrived while the runner waited for something else."""
 
 
-class SendDropped(TransientError):
+class SendDropped(Exception):
     """An operator command arrived while a placement waited for budget: the command is applied
-    first, and the placement (planned before it) is not sent."""
+    first, and the placement (planned before it) is not sent (nor retried)."""
 
 
 class BotRunner:
@@ -689,10 +689,12 @@ class BotRunner:
             self._placing = True
             await self._still_ours()
             tickets = await self.client.replace_orders(self.market_id, cancels, requests)
-        except SendDropped:
-            # Nothing sent: the command is applied next; reconcile resolves the intents.
+        except SendDropped as exc:
+            # Nothing sent (the guard runs before the HTTP send): the intents end here, and the
+            # command is applied next.
             self.orders.cancelling.difference_update(cancels)
-            self.reconcile_due = True
+            await db(recording.orders_resolved_missing)(self.bot, self.fence, rows, str(exc))
+            self.orders.track(rows)
             return
         except RejectedError as exc:
             now = time.monotonic()
