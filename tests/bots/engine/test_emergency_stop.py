@@ -56,7 +56,9 @@ async def test_emergency_stop_with_three_bots_trading_leaves_nothing_and_creates
     simulator, funded_account, redis_client
 ):
     index = funded_account.index
-    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
+    # Premium: three runners starting within the test's one minute spend more than a standard
+    # account's window holds (in use they start minutes apart; bench/budget_use.py measures that).
+    account = await sync_to_async(account_on)(simulator, funded_account)
     dead = await sync_to_async(_unreachable_account)()
     bots = [await sync_to_async(grid_bot)(account, symbol, levels=5) for symbol in MARKETS]
     runners, tasks = await start_runners(bots)
