@@ -324,6 +324,7 @@ def emergency_stop_all(*, actor: str) -> EmergencyReport:
 
     Positions are kept: flattening is the separate, confirmed `positions_flatten`.
     """
+    started = time.monotonic()
     report = EmergencyReport()
     active = GridBot.objects.exclude(desired_state=DesiredState.STOPPED).select_related(
         "account", "market"
@@ -340,7 +341,7 @@ def emergency_stop_all(*, actor: str) -> EmergencyReport:
     _stood_down(report.bots_stopped)
     # Every account at once, each bounded: an unreachable one is reported on its own.
     signing = [a for a in ExchangeAccount.objects.all() if controls.account_can_sign(a)]
-    report.cancels.extend(controls.accounts_cancel_all(signing, None))
+    report.cancels.extend(controls.accounts_cancel_all(signing, None, since=started))
     logger.warning(
         "emergency stop by %s: %d bots stopped, cancels verified: %s",
         actor,

@@ -16,6 +16,7 @@ while it works, and writes through the same fenced persistence as the runner.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import defaultdict
@@ -68,6 +69,8 @@ class CancelReport:
     cancelled: int
     remaining: tuple[int, ...] = ()
     error: str = ""
+    # From the operator's command (or the start of the cancel) to this account's answer.
+    seconds: float = 0.0
 
     @property
     def verified(self) -> bool:
@@ -206,13 +209,18 @@ def accounts_cancel_all(
     market_id: int | None,
     *,
     timeout_s: float = ACCOUNT_CANCEL_TIMEOUT_S,
+    since: float | None = None,
 ) -> list[CancelReport]:
     """`account_cancel_all` of several accounts at once, one report each, in their order.
 
     The accounts are cancelled concurrently and each is bounded by `timeout_s`, so an unreachable
     or slow account neither hides the others' verified results nor delays them: it is reported
-    with its own error after at most `timeout_s`. Never raises."""
+    with its own error after at most `timeout_s`. Never raises. `since` (a `time.monotonic()`
+    instant, default now) is when the operator asked: each report says how long its answer took.
+    """
     from exchange.errors import ExchangeError
+
+    started = time.monotonic() if since is None else since
 
     reports: dict[int, CancelReport] = {}
     clients: list[tuple[ExchangeAccount, LighterClient]] = []
@@ -226,6 +234,10 @@ def accounts_cancel_all(
             reports[account.pk] = CancelReport(account.pk, market_id, 0, error=str(exc))
 
     async def one(account: ExchangeAccount, client: LighterClient) -> CancelReport:
+        report = await bounded(account, client)
+        return dataclasses.replace(report, seconds=round(time.monotonic() - started, 3))
+
+    async def bounded(account: ExchangeAccount, client: LighterClient) -> CancelReport:
         try:
             with operator_lane():
                 async with asyncio.timeout(timeout_s), client:
