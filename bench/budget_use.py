@@ -253,6 +253,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--fill-every", type=float, default=20.0)
+    parser.add_argument(
+        "--account-reconcile",
+        type=float,
+        default=None,
+        help="seconds between REST reads of the account's balances (0: at every 15 s beat, as "
+        "before 2026-12-05); default: bots.accounts.ACCOUNT_RECONCILE_SECONDS",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from lighterweb.redis_server import EmbeddedRedis, free_port, redis_reachable
@@ -274,6 +281,10 @@ def main() -> None:
         )
         urllib.request.urlopen(request, timeout=10).close()
         setup_django(redis_url)
+        if args.account_reconcile is not None:
+            from bots import accounts
+
+            accounts.ACCOUNT_RECONCILE_SECONDS = args.account_reconcile
         asyncio.run(run(base_url, redis_url, args.minutes, args.fill_every))
     finally:
         child.kill()
