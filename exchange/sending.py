@@ -96,6 +96,9 @@ class TxSender:
             raise ExchangeError("writes need an API key and redis_url (shared nonces)")
         rejected: RejectedError | None = None
         await self._http.spend(_endpoint(len(specs)), guarded=True)
+        if self._http.send_guard is not None:
+            # Before the nonce lock: a send dropped here costs no nonce resync.
+            await self._http.send_guard()
         paid = True
         with redis_unreachable_is_transient():
             async with self._nonces.reserve(count=len(specs)) as slot:
