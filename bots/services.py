@@ -370,13 +370,15 @@ def cancel_all(
         bot_cancel_all(bot, actor=actor).pk for bot in bots.select_related("account", "market")
     ]
     _stood_down(scoped, until_cancelled=True)
-    reports = []
-    for target in accounts:
-        if market is not None and market.network != target.network:
-            continue
-        if controls.account_can_sign(target):
-            market_id = None if market is None else market.market_id
-            reports.append(controls.account_cancel_all(target, market_id))
+    targets = [
+        target
+        for target in accounts
+        if (market is None or market.network == target.network)
+        and controls.account_can_sign(target)
+    ]
+    # Every account at once, each bounded: an unreachable one is reported on its own.
+    market_id = None if market is None else market.market_id
+    reports = controls.accounts_cancel_all(targets, market_id)
     logger.warning("cancel-all by %s (%s / %s): %s", actor, account, market, reports)
     return reports
 
