@@ -384,6 +384,9 @@ class CancelReportOut(Schema):
     remaining: list[int] = Field(description="Exchange order indexes still open.")
     error: str
     verified: bool
+    seconds: float = Field(
+        description="From the operator's command to this account's answer (0: not measured)."
+    )
 
     @staticmethod
     def resolve_exchange_market_id(obj: Any) -> int | None:

@@ -364,6 +364,7 @@ def emergency_stop_all(*, actor: str) -> EmergencyReport:
 
     Positions are kept: flattening is the separate, confirmed `positions_flatten`.
     """
+    started = time.monotonic()
     report = EmergencyReport()
     active = GridBot.objects.exclude(desired_state=DesiredState.STOPPED).select_related(
         "account", "market"
@@ -378,9 +379,9 @@ def emergency_stop_all(*, actor: str) -> EmergencyReport:
         )
         report.bots_stopped.append(bot.pk)
     _stood_down(report.bots_stopped)
-    for account in ExchangeAccount.objects.all():
-        if controls.account_can_sign(account):
-            report.cancels.append(controls.account_cancel_all(account, None))
+    # Every account at once, each bounded: an unreachable one is reported on its own.
+    signing = [a for a in ExchangeAccount.objects.all() if controls.account_can_sign(a)]
+    report.cancels.extend(controls.accounts_cancel_all(signing, None, since=started))
     logger.warning(
         "emergency stop by %s: %d bots stopped, cancels verified: %s",
         actor,
@@ -409,13 +410,15 @@ def cancel_all(
         bot_cancel_all(bot, actor=actor).pk for bot in bots.select_related("account", "market")
     ]
     _stood_down(scoped, until_cancelled=True)
-    reports = []
-    for target in accounts:
-        if market is not None and market.network != target.network:
-            continue
-        if controls.account_can_sign(target):
-            market_id = None if market is None else market.market_id
-            reports.append(controls.account_cancel_all(target, market_id))
+    targets = [
+        target
+        for target in accounts
+        if (market is None or market.network == target.network)
+        and controls.account_can_sign(target)
+    ]
+    # Every account at once, each bounded: an unreachable one is reported on its own.
+    market_id = None if market is None else market.market_id
+    reports = controls.accounts_cancel_all(targets, market_id)
     logger.warning("cancel-all by %s (%s / %s): %s", actor, account, market, reports)
     return reports
 

@@ -51,7 +51,8 @@ def beat_heartbeat_task() -> None:
 SUPERVISE_BOTS_SECONDS = 5.0
 # The dead-man's switch is armed 5 minutes ahead: re-arming every minute keeps 4 in hand.
 DEADMAN_SYNC_SECONDS = 60.0
-# Dashboard balances: 4 reads a minute of a standard account's 60 leave the bots 56.
+# Dashboard balances: looked at every 15 s, read over REST only when older than
+# bots.accounts.ACCOUNT_RECONCILE_SECONDS (a slow reconcile: the bots' state comes from streams).
 ACCOUNTS_REFRESH_SECONDS = 15.0
 
 

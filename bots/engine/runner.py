@@ -61,6 +61,7 @@ from bots.strategies.protocol import (
     OwnPosition,
     Place,
 )
+from exchange.budget import operator_lane
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError, RejectedError, TransientError
 from exchange.orders import OrderRequest, leverage_fraction
@@ -96,6 +97,11 @@ FLATTEN_CLIENT_INDEXES = 3
 
 class WorkerShutdown(Exception):
     """A `Shutdown` arrived while the runner waited for something else."""
+
+
+class SendDropped(Exception):
+    """An operator command arrived while a placement waited for budget: the command is applied
+    first, and the placement (planned before it) is not sent (nor retried)."""
 
 
 class BotRunner:
@@ -142,6 +148,9 @@ class BotRunner:
         self.control_reads = 0
         self.last_command = 0
         self.on_accepted: Callable[[list[int]], None] | None = None
+        # A pushed command not yet applied, and a placement on its way out (see `_still_ours`).
+        self._command_waiting = False
+        self._placing = False
 
     @property
     def position(self) -> Decimal:
@@ -186,11 +195,13 @@ class BotRunner:
         self._next_heartbeat = self._next_reconcile = self._next_dms = self._next_control = 0.0
         async with self.bot.account.client() as client:
             self.client = client
+            # Checked again after any wait for budget, right before the HTTP send.
+            client.guard_sends(self._still_ours)
             self.stream = client.open_stream([self.market_id])
             await self.stream.start()
             pump = asyncio.create_task(self._pump())
             commands = asyncio.create_task(
-                command_listen(settings.REDIS_URL, self.bot.pk, self.events.put_nowait)
+                command_listen(settings.REDIS_URL, self.bot.pk, self._command_arrived)
             )
             try:
                 await self._wait_first_book()
@@ -317,9 +328,17 @@ class BotRunner:
 
     async def _still_ours(self) -> None:
         """The fence guards our database writes; this guards our sends: a runner whose lease
-        passed to a successor (it waited on the budget past its TTL) must not send."""
+        passed to a successor (it waited on the budget past its TTL) must not send, nor a
+        placement planned before an operator command that arrived while it waited. Also run by
+        the client right before the HTTP send, after any wait for budget."""
         if self.lease is not None and not await asyncio.to_thread(self.lease.held):
             raise LeaseLost(f"bot {self.bot.pk}: lease no longer held; nothing sent")
+        if self._placing and self._command_waiting:
+            raise SendDropped("an operator command arrived first; placement not sent")
+
+    def _command_arrived(self, command: Command) -> None:
+        self._command_waiting = True
+        self.events.put_nowait(command)
 
     def _filled(self, fill: Fill) -> Filled:
         # Recorded fills carry their Order row (fills_record sets it): no query here.
@@ -533,15 +552,18 @@ class BotRunner:
         """Apply the operator's desired state (read from the database, the truth); a final
         status ends the loop."""
         self._next_control = time.monotonic() + CONTROL_FALLBACK_SECONDS
+        self._command_waiting = False
         if commands:
             self.last_command = max(c.seq for c in commands)
         self.control_reads += 1
         await locked.check_still_unlocked(self)  # raises KeyLocked once the key is locked again
         desired, cancel_all_at = await db(recording.desired_state_get, writes=False)(self.bot.pk)
         if cancel_all_at is not None and desired != DesiredState.STOPPED:
-            await self.cancel_all_orders(cancel_all_at)
+            with operator_lane():  # the operator's reserved share: never behind routine traffic
+                await self.cancel_all_orders(cancel_all_at)
         if desired == DesiredState.STOPPED:
-            await self.stop_orders("stopped by the operator")
+            with operator_lane():
+                await self.stop_orders("stopped by the operator")
             await self.update(status=BotStatus.STOPPED, stopped_at=timezone.now())
             await self.event("stopped", "orders cancelled (verified); position kept")
             await recovery.dead_mans_switch_release(self.client, self.bot)
@@ -683,9 +705,17 @@ class BotRunner:
             )
             for row in rows
         ]
-        await self._still_ours()
         try:
+            self._placing = True
+            await self._still_ours()
             tickets = await self.client.replace_orders(self.market_id, cancels, requests)
+        except SendDropped as exc:
+            # Nothing sent (the guard runs before the HTTP send): the intents end here, and the
+            # command is applied next.
+            self.orders.cancelling.difference_update(cancels)
+            await db(recording.orders_resolved_missing)(self.bot, self.fence, rows, str(exc))
+            self.orders.track(rows)
+            return
         except RejectedError as exc:
             now = time.monotonic()
             self._refused_until = now + REFUSED_BACKOFF_S
@@ -713,6 +743,8 @@ class BotRunner:
             self.reconcile_due = True
             await self.event("send_failed", str(exc), EventLevel.WARNING, centre=state.centre)
             return
+        finally:
+            self._placing = False
         self.sends += 1
         self._refused_since = None
         if self.on_accepted is not None:
