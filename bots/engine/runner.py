@@ -151,6 +151,9 @@ class BotRunner:
         # A pushed command not yet applied, and a placement on its way out (see `_still_ours`).
         self._command_waiting = False
         self._placing = False
+        # Ran its grid once (a later outage is *degraded*, not *starting*); failing right now.
+        self._ran = False
+        self._degraded = False
 
     @property
     def position(self) -> Decimal:
@@ -209,6 +212,7 @@ class BotRunner:
                 await self.update(
                     status=BotStatus.RUNNING, status_message="", started_at=timezone.now()
                 )
+                self._ran, self._degraded = True, False
                 await self.replan()
                 return await self._loop()
             except VenueChanged as exc:
@@ -498,7 +502,8 @@ class BotRunner:
         None to start over, or a final status (a stop requested meanwhile)."""
         reason = f"waiting for the exchange ({type(exc).__name__}: {exc}); retrying in {wait_s:g}s"
         logger.warning("bot %s %s: %s", self.bot.pk, self.symbol, reason)
-        await self.update(status=BotStatus.STARTING, status_message=reason[:500])
+        status = BotStatus.DEGRADED if self._ran else BotStatus.STARTING
+        await self.update(status=status, status_message=reason[:500])
         await self.event("exchange_unreachable", reason, EventLevel.WARNING)
         deadline = time.monotonic() + wait_s
         while True:
@@ -522,6 +527,14 @@ class BotRunner:
                     # Only a shutdown matters while waiting; the next run starts afresh.
                     if isinstance(await self.events.get(), Shutdown):
                         return await self.shut_down()
+
+    async def weather_cleared(self) -> None:
+        """A reconcile went through after a failed send: *degraded* is over."""
+        if self._degraded:
+            self._degraded = False
+            if not self.paused and self.finished is None:
+                await self.update(status=BotStatus.RUNNING, status_message="")
+                await self.event("exchange_recovered", "the exchange answers again; running")
 
     async def halt(self, reason: str) -> str:
         """Stop placing for good: cancel the bot's orders (verified) and end in error with the
@@ -603,6 +616,7 @@ class BotRunner:
             self.reconcile_due = False
             self._next_reconcile = now + RECONCILE_SECONDS
             await self.reconcile()
+            await self.weather_cleared()
             await self.replan()
         if now >= self._next_dms:
             self._next_dms = now + DEAD_MANS_SWITCH_REARM_S
@@ -742,6 +756,10 @@ class BotRunner:
             self.orders.cancelling.difference_update(cancels)
             self.reconcile_due = True
             await self.event("send_failed", str(exc), EventLevel.WARNING, centre=state.centre)
+            if not self._degraded and not self.paused:
+                self._degraded = True
+                reason = f"the exchange is failing ({type(exc).__name__}: {exc}); retrying"
+                await self.update(status=BotStatus.DEGRADED, status_message=reason[:500])
             return
         finally:
             self._placing = False

@@ -107,6 +107,7 @@ def bots_supervise(
 _STOPPING_STATUSES = [
     BotStatus.STARTING,
     BotStatus.RUNNING,
+    BotStatus.DEGRADED,
     BotStatus.PAUSED,
     BotStatus.STOPPING,
     BotStatus.LOCKED,
