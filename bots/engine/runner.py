@@ -36,6 +36,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from bots import selectors
 from bots.engine import intake, locked, marks, ownership, recording, recovery
@@ -335,8 +336,16 @@ class BotRunner:
         passed to a successor (it waited on the budget past its TTL) must not send, nor a
         placement planned before an operator command that arrived while it waited. Also run by
         the client right before the HTTP send, after any wait for budget."""
-        if self.lease is not None and not await asyncio.to_thread(self.lease.held):
-            raise LeaseLost(f"bot {self.bot.pk}: lease no longer held; nothing sent")
+        if self.lease is not None:
+            try:
+                held = await asyncio.to_thread(self.lease.held)
+            except RedisError as exc:
+                # Weather: the send waits for Redis (the lease cannot be checked meanwhile).
+                raise TransientError(f"Redis unreachable, lease not checked: {exc}") from exc
+            if not held:
+                # Expired with nobody else holding it (Redis restarted empty): taken again;
+                # held by another runner: LeaseLost, nothing sent.
+                await self.keep_lease()
         if self._placing and self._command_waiting:
             raise SendDropped("an operator command arrived first; placement not sent")
 
@@ -507,8 +516,7 @@ class BotRunner:
         await self.event("exchange_unreachable", reason, EventLevel.WARNING)
         deadline = time.monotonic() + wait_s
         while True:
-            if self.lease is not None and not await asyncio.to_thread(self.lease.renew):
-                raise LeaseLost(f"bot {self.bot.pk}: lease renewal refused")
+            await self.keep_lease()
             await self.update(heartbeat_at=timezone.now())
             desired, _ = await db(recording.desired_state_get, writes=False)(self.bot.pk)
             if desired == DesiredState.STOPPED:
@@ -528,10 +536,25 @@ class BotRunner:
                     if isinstance(await self.events.get(), Shutdown):
                         return await self.shut_down()
 
+    async def keep_lease(self) -> None:
+        """Renew the lease (`Lease.keep`: Redis away is weather, an expired lease nobody took is
+        taken again); LeaseLost when another runner holds the bot."""
+        if self.lease is None:
+            return
+        fence = await asyncio.to_thread(self.lease.keep)
+        if fence is None:
+            raise LeaseLost(f"bot {self.bot.pk}: lease held by another runner; nothing sent")
+        if fence != self.fence:
+            self.fence = fence
+            await self.event("lease_retaken", f"lease taken again with fence {fence}")
+
     async def weather_cleared(self) -> None:
         """A reconcile went through after a failed send: *degraded* is over."""
         if self._degraded:
             self._degraded = False
+            # The client retried the failed send already: place again now, not after the
+            # backoff meant for refusals.
+            self._refused_until = 0.0
             if not self.paused and self.finished is None:
                 await self.update(status=BotStatus.RUNNING, status_message="")
                 await self.event("exchange_recovered", "the exchange answers again; running")
@@ -603,8 +626,7 @@ class BotRunner:
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + HEARTBEAT_SECONDS
             if self.lease is not None:
-                if not await asyncio.to_thread(self.lease.renew):
-                    raise LeaseLost(f"bot {self.bot.pk}: lease renewal refused")
+                await self.keep_lease()
                 metrics.counter_add("lease_renewals", bot=self.bot.pk)
             await self.update(heartbeat_at=timezone.now())
         if self._confirm_at is not None and now >= self._confirm_at:

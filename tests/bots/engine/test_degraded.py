@@ -51,7 +51,8 @@ async def test_a_failing_exchange_makes_a_running_bot_degraded_then_running_agai
     async def degraded() -> bool:
         return (await row()).status == "degraded"
 
-    await wait_until(degraded, timeout_s=60, what="the bot shown degraded")
+    # The client retries the send for a while (~40 s) before the runner calls it weather.
+    await wait_until(degraded, timeout_s=150, what="the bot shown degraded")
     shown = await row()
     assert "503" in shown.status_message or "exchange" in shown.status_message
     assert not task.done()
@@ -63,7 +64,7 @@ async def test_a_failing_exchange_makes_a_running_bot_degraded_then_running_agai
         orders = sim_open_orders(simulator, index, ETH)
         return (await row()).status == "running" and fills >= 1 and len(orders) == 2 * LEVELS
 
-    await wait_until(recovered, timeout_s=90, what="the bot running again with its fill recorded")
+    await wait_until(recovered, timeout_s=60, what="the bot running again with its fill recorded")
     assert runner.position > 0
     levels = await sync_to_async(
         lambda: set(BotEvent.objects.filter(bot=bot).values_list("level", flat=True))
