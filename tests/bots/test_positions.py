@@ -205,9 +205,7 @@ def test_including_the_bots_stops_them_first_and_books_their_part_out(simulator,
     own(bot, "0.1")
     open_position(account, OrderSide.BUY, "0.15")
 
-    outcome = positions.position_close(
-        account, ETH, actor="alice", confirm=True, include_bots=True
-    )
+    outcome = positions.position_close(account, ETH, actor="alice", confirm=True, include_bots=True)
 
     assert outcome.status == "closed" and outcome.bots_stopped == [bot.pk]
     bot.refresh_from_db()
