@@ -5,6 +5,8 @@ venue; `account_id` is our account id. Refusals are 4xx naming the field (`Posit
 is mapped in lighterweb.api); exchange failures are 502.
 """
 
+# No `from __future__ import annotations`: `needs` wraps each operation, and ninja would resolve
+# string annotations in bots.api's globals, where `MarketIndex` is unknown.
 from decimal import Decimal
 from typing import Annotated, Any
 
