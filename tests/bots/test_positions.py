@@ -71,6 +71,34 @@ def open_position(account: ExchangeAccount, side: OrderSide, size: str) -> Decim
     return exchange_run(account, trade)
 
 
+def rest_order(account: ExchangeAccount, side: OrderSide, size: str, price: str) -> None:
+    """A resting limit order (GTT) of `account`."""
+    [index] = account.allocate_client_order_indexes(1)
+
+    async def place() -> None:
+        async with account.client() as client:
+            ticket = await client.place_order(ETH, side, Decimal(size), Decimal(price), index)
+            await client.resolve(ticket, 5.0)
+
+    exchange_run(account, place)
+
+
+def trade_limit(account: ExchangeAccount, side: OrderSide, size: str, price: str) -> Decimal:
+    """An IOC limit order; returns the signed position after it."""
+    [index] = account.allocate_client_order_indexes(1)
+
+    async def trade() -> Decimal:
+        async with account.client() as client:
+            ticket = await client.place_order(
+                ETH, side, Decimal(size), Decimal(price), index, ioc=True
+            )
+            await client.resolve(ticket, 5.0, final=True)
+            position = (await client.account()).position(ETH)
+            return Decimal(0) if position is None else position.signed_size
+
+    return exchange_run(account, trade)
+
+
 def own(bot: GridBot, size: str) -> None:
     """The bot bought `size` ETH (its own position, bots.ownership)."""
     Fill.objects.create(
@@ -135,7 +163,7 @@ def thin_simulator() -> Iterator[RunningSimulator]:
     """Real clock, a price that moves every 50 ms (the maker requotes at each move) and a book
     of 3 levels of 400 USDC a side: about 0.4 ETH within 1 %."""
     config: dict[str, Any] = copy.deepcopy(TEST_CONFIG)
-    config["price_paths"]["0"] = {"kind": "gbm", "step_ms": 50, "volatility": "0.05"}
+    config["price_paths"]["0"] = {"kind": "gbm", "step_ms": 50, "volatility": "0.5"}
     config["liquidity"] = {"enabled": True, "levels": 3, "step_bps": 5, "size_quote": "400"}
     yield from run_simulator(config, manual_clock=False)
 
@@ -143,9 +171,10 @@ def thin_simulator() -> Iterator[RunningSimulator]:
 def test_a_thin_book_is_closed_in_several_chunks_within_the_worst_price(thin_simulator):
     account = account_on(thin_simulator, thin_simulator.create_account(tier="premium"))
     eth()
-    for _ in range(3):  # 3 x 0.3 ETH: each market order fits in the thin book
-        open_position(account, OrderSide.BUY, "0.3")
-    size = venue_position(account)
+    # The position comes from a counterparty's resting sell inside the spread, not the thin book.
+    maker = account_on(thin_simulator, thin_simulator.create_account(tier="premium"))
+    rest_order(maker, OrderSide.SELL, "0.9", "3000")
+    size = trade_limit(account, OrderSide.BUY, "0.9", "3000")
     assert size == Decimal("0.9")
 
     outcome = positions.position_close(
