@@ -30,12 +30,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from bots import ownership
+from bots import ownership, services
 from bots.engine.controls import ExchangeActionFailed, account_can_sign, exchange_run
 from bots.engine.recording import event_create
 from bots.models import DesiredState, EventLevel, ExchangeAccount, GridBot, Market, PositionTransfer
 from bots.strategies.ownership import unattributed as unattributed_of
 from exchange.budget import operator_lane
+from exchange.orders import TriggerRequest
+from exchange.types import OrderSide, PositionSide
+from exchange.units import MarketUnits
 
 if TYPE_CHECKING:
     from exchange.client import LighterClient
@@ -240,9 +243,6 @@ async def _close_chunks(
     max_slippage: Decimal,
     indexes: Iterator[int],
 ) -> CloseOutcome:
-    from exchange.types import OrderSide, PositionSide
-    from exchange.units import MarketUnits
-
     info = await client.market(market_id)
     units = MarketUnits(size_decimals=info.size_decimals, price_decimals=info.price_decimals)
     position = (await client.account()).position(market_id)
@@ -321,8 +321,6 @@ def position_close(
     `max_slippage` from the best price. Refused while an active bot owns part of the position
     unless `include_bots` (then those bots are emergency-stopped first).
     """
-    from bots import services
-
     if not confirm:
         raise PositionActionRefused(
             "Closing trades on the exchange: confirm it explicitly.", field="confirm", status=400
@@ -417,9 +415,6 @@ def position_trigger_place(
     max_slippage: Decimal | None = None,
 ) -> list[Trigger]:
     """Place a position-tied take-profit and/or stop-loss; returns the triggers now resting."""
-    from exchange.orders import TriggerRequest
-    from exchange.types import OrderSide, PositionSide
-
     if not confirm:
         raise PositionActionRefused("Confirm the TP/SL explicitly.", field="confirm", status=400)
     if take_profit is None and stop_loss is None:
