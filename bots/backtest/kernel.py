@@ -94,6 +94,17 @@ class Settings:
     # Ask the strategy to decide at every point of the walk even when nothing can change (the
     # kernel skips those decisions otherwise; a test shows both give the same fills).
     eager: bool = False
+    # The account's collateral (None: unlimited, margin never binds) and the market's
+    # maintenance margin fraction in 1e-4 (Lighter's default 1.2 %; the simulator's MarketSpec).
+    # The initial fraction is 1 / leverage (in 1e-4), never below the market's minimum 2 %.
+    collateral: Decimal | None = None
+    maintenance_margin_fraction: int = 120
+
+    @property
+    def margin_fractions(self) -> tuple[int, int]:
+        """(initial, maintenance) margin fractions in 1e-4."""
+        initial = max(200, int(Decimal(10_000) / self.leverage))
+        return initial, self.maintenance_margin_fraction
 
 
 @dataclass(frozen=True)
@@ -411,10 +422,22 @@ def run(
     """
     if len(candles) == 0:
         raise ValueError("candles: the range holds no candles")
+    return drive(_Run(settings, GridStrategy(LEG, settings.config)), candles, funding, progress)
+
+
+def drive(
+    sim: _Run,
+    candles: CandleSeries,
+    funding: Mapping[int, Decimal] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Result:
+    """Walk `sim` (the fill model, or a subclass that executes on another venue) over candles."""
+    if len(candles) == 0:
+        raise ValueError("candles: the range holds no candles")
+    settings = sim.settings
     funding = funding or {}
     config = settings.config
     first = candles.opens[0]
-    sim = _Run(settings, GridStrategy(LEG, config))
     sim.price = first
     sim.now_ms = candles.times[0]
     sim.strategy.start(first, None, None)
