@@ -12,8 +12,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from bots.backtest import kernel, store
-from bots.models import Backtest, BacktestStatus, GridBot, Market
+from bots.backtest import kernel, store, venue
+from bots.models import Backtest, BacktestMode, BacktestStatus, GridBot, Market
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,13 @@ def bot_fields(snapshot: dict[str, Any]) -> dict[str, Any]:
 
 
 def backtest_create(
-    bot: GridBot, start_ms: int, end_ms: int, *, tier: str, slippage_bps: Decimal
+    bot: GridBot,
+    start_ms: int,
+    end_ms: int,
+    *,
+    tier: str,
+    slippage_bps: Decimal,
+    mode: str = BacktestMode.FILL_MODEL,
 ) -> Backtest:
     """A queued backtest of `bot`'s current settings over [start_ms, end_ms)."""
     return Backtest.objects.create(
@@ -74,6 +80,7 @@ def backtest_create(
         end_ms=end_ms,
         tier=tier,
         slippage_bps=slippage_bps,
+        mode=mode,
     )
 
 
@@ -116,7 +123,8 @@ def backtest_execute(backtest_id: int) -> str:
                 backtest.progress = percent
                 Backtest.objects.filter(pk=backtest.pk).update(progress=percent)
 
-        result = kernel.run(settings, candles, funding, progress)
+        engine = venue.run if backtest.mode == BacktestMode.VENUE else kernel.run
+        result = engine(settings, candles, funding, progress)
     except ValueError as exc:  # the config or the data: said on the page
         _failed(backtest, str(exc))
         return BacktestStatus.FAILED

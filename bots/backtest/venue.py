@@ -118,8 +118,14 @@ class VenueRun(kernel._Run):
     def _send(self, account: int, tx_type: int, fields: dict[str, Any]) -> bool:
         """Submit one tx and run it at once; False when the API refused it."""
         nonce = self.nonces[account]
-        info = {"AccountIndex": account, "ApiKeyIndex": 0, "Nonce": nonce,
-                "ExpiredAt": self.now_ms + _TX_LIFE_MS, "MarketIndex": MARKET, **fields}  # fmt: skip
+        info = {
+            "AccountIndex": account,
+            "ApiKeyIndex": 0,
+            "Nonce": nonce,
+            "ExpiredAt": self.now_ms + _TX_LIFE_MS,
+            "MarketIndex": MARKET,
+            **fields,
+        }
         try:
             self.engine.submit_tx(tx_type, info, now_ms=self.now_ms)
         except SimError:

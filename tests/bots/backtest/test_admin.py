@@ -161,3 +161,43 @@ def test_running_page_shows_progress_and_reloads(admin_client) -> None:  # type:
     assert '<progress max="100" value="40">' in html
     assert 'http-equiv="refresh"' in html
     assert 'id="backtest-data"' not in html
+
+
+def test_venue_mode_from_the_range_form_matches_the_fill_model(  # type: ignore[no-untyped-def]
+    admin_client, django_capture_on_commit_callbacks
+) -> None:
+    market = make_market(network="paper", market_id=0, symbol="ETH", last_price=D("4000"))
+    bot = make_bot(make_account(), market, step=D("4"), levels_per_side=3, size=D("0.01"))
+    admin_client.post(
+        reverse("admin:bots_candle_upload"),
+        {"network": "paper", "market": "0", "file": csv_upload(gbm_csv(120))},
+    )
+    changelist = reverse("admin:bots_gridbot_changelist")
+    form = admin_client.post(
+        changelist, {"action": "backtest_action", "_selected_action": [bot.pk]}
+    ).content.decode()
+    assert 'name="mode"' in form and "matching engine" in form
+    fields = {
+        "action": "backtest_action",
+        "_selected_action": [bot.pk],
+        "confirm": "1",
+        "start": "2025-01-01",
+        "end": "2025-01-01",
+        "tier": "premium",
+        "slippage_bps": "5",
+    }
+    bad = admin_client.post(changelist, {**fields, "mode": "guess"}).content.decode()
+    assert "Select a valid choice. guess is not one of the available choices." in bad
+    with django_capture_on_commit_callbacks(execute=False):
+        for mode in ("venue", "fill_model"):
+            admin_client.post(changelist, {**fields, "mode": mode})
+    venue_run, fill_run = Backtest.objects.order_by("pk")
+    assert (venue_run.mode, fill_run.mode) == ("venue", "fill_model")
+    assert runs.backtest_execute(venue_run.pk) == runs.backtest_execute(fill_run.pk) == "done"
+    venue_run.refresh_from_db()
+    fill_run.refresh_from_db()
+    assert venue_run.results["fill_count"] > 0
+    assert venue_run.results == fill_run.results
+    assert venue_run.fills == fill_run.fills
+    page = admin_client.get(reverse("admin:bots_backtest_change", args=[venue_run.pk]))
+    assert "Mode: Venue (the simulator&#x27;s matching engine; slower)" in page.content.decode()
