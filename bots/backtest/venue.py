@@ -62,6 +62,7 @@ _TX_LIFE_MS = 600_000
 # Type / TimeInForce codes of CreateOrder (lighter-api.md 3.3).
 _LIMIT, _MARKET = 0, 1
 _IOC, _GTT, _POST_ONLY = 0, 1, 2
+_CENT = Decimal("0.01")
 _NOT_REFUSED = frozenset({"canceled-liquidation", "canceled-expired"})
 
 
@@ -195,6 +196,13 @@ class VenueRun(kernel._Run):
         coi = trade.bid_client_id if buy else trade.ask_client_id
         level = self.levels.get(coi) if coi else None
         price, size = self.units.price(trade.price), self.units.size(trade.size)
+        if trade.type == "liquidation":
+            equity, _, maintenance = self._requirements()  # at the walk price, before it
+            self.halt_reason = (
+                f"liquidated at {self.price} on {kernel.utc_minute(self.now_ms)}: equity "
+                f"{equity.quantize(_CENT)} below the maintenance margin "
+                f"{maintenance.quantize(_CENT)}"
+            )
         self.ledger.apply_fill(Fill(trade.trade_id, side.value, price, size, fee, maker, level))
         self.fills.append(SimFill(trade.trade_id, self.now_ms, side.value, price, size, fee,
                                   maker, level))  # fmt: skip

@@ -56,3 +56,12 @@ def test_gbm_series_same_fills_and_pnl(overrides: dict[str, object]) -> None:
     a, b = both(Settings(config=cfg, **PREMIUM, slippage_bps=D(3)), GBM)
     assert len(a.fills) > 20
     assert_same(a, b)
+
+
+@pytest.mark.parametrize(("collateral", "leverage"), [(D("100"), D(20)), (D("15"), D(50))])
+def test_margin_refusals_and_liquidation_same_in_both_modes(collateral: D, leverage: D) -> None:
+    cfg = config(step=D("2"), levels_per_side=5, size=D("0.1"))
+    a, b = both(Settings(config=cfg, collateral=collateral, leverage=leverage, **PREMIUM), GBM)
+    assert a.refused > 0 and a.halted == "liquidation"
+    assert a.halt_reason == b.halt_reason
+    assert_same(a, b)
