@@ -189,6 +189,17 @@ class BacktestRangeForm(forms.Form):
 
 
 class BacktestForm(BacktestRangeForm):
+    collateral = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0.01"),
+        max_digits=20,
+        decimal_places=6,
+        label="Collateral (USDC)",
+        help_text=(
+            "Empty: unlimited (margin never binds). Set: orders the margin cannot carry are "
+            "refused and a position under maintenance margin is liquidated, ending the run."
+        ),
+    )
     mode = forms.ChoiceField(
         choices=BacktestMode.choices,
         initial=BacktestMode.FILL_MODEL,
@@ -236,6 +247,7 @@ def backtest_action(
                 tier=form.cleaned_data["tier"],
                 slippage_bps=form.cleaned_data["slippage_bps"],
                 mode=form.cleaned_data["mode"] or BacktestMode.FILL_MODEL,
+                collateral=form.cleaned_data["collateral"],
             )
             _enqueue(backtest.pk)
             messages.success(request, f"Backtest {backtest.pk} queued.")
@@ -322,6 +334,8 @@ class BacktestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             ("Position at the end", results.get("position_base")),
             ("Candles", results.get("candles")),
             ("Stopped by", results.get("halted") or "-"),
+            ("Why", results.get("halt_reason") or "-"),
+            ("Collateral (USDC)", backtest.config.get("collateral") or "unlimited"),
         ]
         chart = {"equity": backtest.equity_curve, "fills": backtest.fills}
         context = {

@@ -97,14 +97,16 @@ class Settings:
     eager: bool = False
     # The account's collateral (None: unlimited, margin never binds) and the market's
     # maintenance margin fraction in 1e-4 (Lighter's default 1.2 %; the simulator's MarketSpec).
-    # The initial fraction is 1 / leverage (in 1e-4), never below the market's minimum 2 %.
+    # The initial fraction is 1 / leverage (in 1e-4), never below the market's minimum.
     collateral: Decimal | None = None
     maintenance_margin_fraction: int = 120
+    # The market's smallest initial fraction (1 / its max leverage; the simulator's min_imf).
+    min_initial_margin_fraction: int = 200
 
     @property
     def margin_fractions(self) -> tuple[int, int]:
         """(initial, maintenance) margin fractions in 1e-4."""
-        initial = max(200, int(Decimal(10_000) / self.leverage))
+        initial = max(self.min_initial_margin_fraction, int(_TEN_THOUSAND / self.leverage))
         return initial, self.maintenance_margin_fraction
 
 

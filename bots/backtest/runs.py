@@ -70,12 +70,17 @@ def backtest_create(
     tier: str,
     slippage_bps: Decimal,
     mode: str = BacktestMode.FILL_MODEL,
+    collateral: Decimal | None = None,
 ) -> Backtest:
-    """A queued backtest of `bot`'s current settings over [start_ms, end_ms)."""
+    """A queued backtest of `bot`'s current settings over [start_ms, end_ms); `collateral`
+    (None: unlimited) is kept in the config snapshot."""
+    config = config_snapshot(bot)
+    if collateral is not None:
+        config["collateral"] = str(collateral)
     return Backtest.objects.create(
         bot=bot,
         market=bot.market,
-        config=config_snapshot(bot),
+        config=config,
         start_ms=start_ms,
         end_ms=end_ms,
         tier=tier,
@@ -88,13 +93,23 @@ def settings_of(backtest: Backtest) -> kernel.Settings:
     """The kernel's settings for a backtest row."""
     bot = GridBot(market=backtest.market, **bot_fields(backtest.config))
     maker, taker = kernel.TIER_FEES_PPM.get(backtest.tier, (0, 0))
+    collateral = backtest.config.get("collateral")
     return kernel.Settings(
         config=bot.grid_config(),
         maker_fee_ppm=maker,
         taker_fee_ppm=taker,
         slippage_bps=backtest.slippage_bps,
         leverage=bot.leverage,
+        collateral=Decimal(collateral) if collateral else None,
+        **_min_imf(backtest.market),
     )
+
+
+def _min_imf(market: Market) -> dict[str, int]:
+    """The market's smallest initial margin fraction (1e-4) from its max leverage, if known."""
+    if not market.max_leverage:
+        return {}
+    return {"min_initial_margin_fraction": int(Decimal(10_000) / market.max_leverage)}
 
 
 def backtest_execute(backtest_id: int) -> str:

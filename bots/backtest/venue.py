@@ -84,7 +84,7 @@ class VenueRun(kernel._Run):
             MARKET, "BT", _decimals(config.lot_size), _decimals(config.tick_size),
             max(1, int(config.min_base_amount.scaleb(_decimals(config.lot_size)))),
             config.min_quote_amount, first,
-            default_imf=imf, min_imf=min(imf, 200), maintenance_mf=mmf,
+            default_imf=imf, min_imf=settings.min_initial_margin_fraction, maintenance_mf=mmf,
             closeout_mf=max(1, mmf * 2 // 3),
             maker_fee_ppm={tier: settings.maker_fee_ppm},
             taker_fee_ppm={tier: settings.taker_fee_ppm},

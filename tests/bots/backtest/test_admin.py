@@ -201,3 +201,47 @@ def test_venue_mode_from_the_range_form_matches_the_fill_model(  # type: ignore[
     assert venue_run.fills == fill_run.fills
     page = admin_client.get(reverse("admin:bots_backtest_change", args=[venue_run.pk]))
     assert "Mode: Venue (the simulator&#x27;s matching engine; slower)" in page.content.decode()
+
+
+def test_collateral_from_the_form_liquidates_in_both_modes(  # type: ignore[no-untyped-def]
+    admin_client, django_capture_on_commit_callbacks
+) -> None:
+    # The kernel test's margin series (falls from 100 to 82) on a 100-priced market: grid step
+    # 10, 2 levels of 1 base, leverage 20, collateral 8: the long bought at 90 is liquidated at 82.
+    market = make_market(network="paper", market_id=0, symbol="ETH", last_price=D("100"))
+    bot = make_bot(make_account(), market, step=D("10"), levels_per_side=2, size=D("1"),
+                   leverage=D("20"), max_position_notional=D("1000"))  # fmt: skip
+    rows = [(0, 100, 100, 95, 95), (1, 95, 95, 90, 91), (2, 91, 91, 82, 84), (3, 84, 90, 80, 88)]
+    text = "timestamp,open,high,low,close\n" + "".join(
+        f"{T0 + 60 * m},{o},{h},{low},{c}\n" for m, o, h, low, c in rows
+    )
+    admin_client.post(
+        reverse("admin:bots_candle_upload"),
+        {"network": "paper", "market": "0", "file": csv_upload(text)},
+    )
+    changelist = reverse("admin:bots_gridbot_changelist")
+    fields = {
+        "action": "backtest_action",
+        "_selected_action": [bot.pk],
+        "confirm": "1",
+        "start": "2025-01-01",
+        "end": "2025-01-01",
+        "tier": "standard",
+        "slippage_bps": "5",
+    }
+    bad = admin_client.post(changelist, {**fields, "collateral": "0"}).content.decode()
+    assert "Ensure this value is greater than or equal to 0.01." in bad
+    with django_capture_on_commit_callbacks(execute=False):
+        for mode in ("fill_model", "venue"):
+            admin_client.post(changelist, {**fields, "mode": mode, "collateral": "8"})
+    for backtest in Backtest.objects.order_by("pk"):
+        assert backtest.config["collateral"] == "8"
+        assert runs.backtest_execute(backtest.pk) == "done"
+        backtest.refresh_from_db()
+        assert backtest.results["halted"] == "liquidation"
+        assert backtest.results["total"] == "-8.00"
+        assert backtest.results["halt_reason"] == (
+            "liquidated at 82 on 2025-01-01 00:02: equity 0.00 below the maintenance margin 0.98"
+        )
+        page = admin_client.get(reverse("admin:bots_backtest_change", args=[backtest.pk]))
+        assert backtest.results["halt_reason"] in page.content.decode()
