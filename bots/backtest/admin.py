@@ -206,7 +206,7 @@ class BacktestForm(BacktestRangeForm):
         required=False,  # absent: the fill model
         help_text=(
             "The fill model is fast; the venue replays the same candles through the simulator's "
-            "matching engine (margin, liquidation, the venue's order checks), about 50x slower."
+            "matching engine (margin, liquidation, the venue's order checks), about 20x slower."
         ),
     )
 

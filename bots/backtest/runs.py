@@ -101,15 +101,16 @@ def settings_of(backtest: Backtest) -> kernel.Settings:
         slippage_bps=backtest.slippage_bps,
         leverage=bot.leverage,
         collateral=Decimal(collateral) if collateral else None,
-        **_min_imf(backtest.market),
+        min_initial_margin_fraction=_min_imf(backtest.market),
     )
 
 
-def _min_imf(market: Market) -> dict[str, int]:
-    """The market's smallest initial margin fraction (1e-4) from its max leverage, if known."""
+def _min_imf(market: Market) -> int:
+    """The market's smallest initial margin fraction (1e-4) from its max leverage (unknown:
+    Lighter's usual 2 %, 50x)."""
     if not market.max_leverage:
-        return {}
-    return {"min_initial_margin_fraction": int(Decimal(10_000) / market.max_leverage)}
+        return 200
+    return int(Decimal(10_000) / market.max_leverage)
 
 
 def backtest_execute(backtest_id: int) -> str:

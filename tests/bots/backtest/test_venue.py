@@ -65,3 +65,16 @@ def test_margin_refusals_and_liquidation_same_in_both_modes(collateral: D, lever
     assert a.refused > 0 and a.halted == "liquidation"
     assert a.halt_reason == b.halt_reason
     assert_same(a, b)
+
+
+def test_the_venues_price_band_makes_them_differ() -> None:
+    # One level a side, step 60, around 100: the buy at 40 and the sell at 160 are more than
+    # 50 % from the mark, which the venue refuses (21734) and the fill model does not model. The
+    # candle 100 -> 100 -> 30 -> 100 then crosses 40 within one leg of the walk: the fill model
+    # buys at 40 and sells at 100 (+60); on the venue the bot had no buy there, and at 30 its
+    # post-only buy at 40 would cross (refused), so it trades nothing.
+    series = kernel.CandleSeries([0], [D(100)], [D(100)], [D(30)], [D(100)])
+    a, b = both(Settings(config=config(step=D("60"), levels_per_side=1)), series)
+    assert [(f.side, f.price) for f in a.fills] == [("buy", D("40.00")), ("sell", D("100.00"))]
+    assert a.total == D(60) and a.refused == 0
+    assert b.fills == () and b.total == 0 and b.refused > 0
