@@ -52,15 +52,16 @@ GBM = gbm_candles(150, seed=3, start_price=3000.0, volatility=1.5)
     ],
 )
 def test_gbm_series_same_fills_and_pnl(overrides: dict[str, object]) -> None:
-    cfg = config(step=D("2"), levels_per_side=5, size=D("0.1"), **overrides)
+    cfg = config(step=D("6"), levels_per_side=5, size=D("0.1"), **overrides)
     a, b = both(Settings(config=cfg, **PREMIUM, slippage_bps=D(3)), GBM)
     assert len(a.fills) > 20
     assert_same(a, b)
 
 
-@pytest.mark.parametrize(("collateral", "leverage"), [(D("100"), D(20)), (D("15"), D(50))])
-def test_margin_refusals_and_liquidation_same_in_both_modes(collateral: D, leverage: D) -> None:
-    cfg = config(step=D("2"), levels_per_side=5, size=D("0.1"))
+@pytest.mark.parametrize(("collateral", "levels"), [(D("15"), 5), (D("20"), 3)])
+def test_margin_refusals_and_liquidation_same_in_both_modes(collateral: D, levels: int) -> None:
+    cfg = config(step=D("2"), levels_per_side=levels, size=D("0.1"))
+    leverage = D(50)
     a, b = both(Settings(config=cfg, collateral=collateral, leverage=leverage, **PREMIUM), GBM)
     assert a.refused > 0 and a.halted == "liquidation"
     assert a.halt_reason == b.halt_reason
