@@ -27,7 +27,15 @@ and its intents are executed by the fill model instead of the exchange:
 * Stop-loss / take-profit: the strategy's `Halt` cancels every order, flattens when configured,
   and the bot places nothing more; the position (if any) is still marked and funded.
 
-Books and the PnL split are `bots.strategies.accounting.Ledger`, the live bot's.
+* Margin (only with `Settings.collateral`; the simulator's rules, `exchange/simulator/margin.py`):
+  a placement is refused (`canceled-margin-not-allowed`) when equity would not cover the initial
+  margin of the position plus the worst case of the open orders; under maintenance every
+  placement is refused; when the walk moves the price and equity is under the maintenance
+  margin, the position is closed there without a fee, orders are cancelled and the bot ends
+  (`halted = "liquidation"`, `halt_reason` says when, where and why).
+
+Books and the PnL split are `bots.strategies.accounting.Ledger`, the live bot's. `venue.py`
+subclasses the walk to execute on the simulator's engine instead (README "Backtest").
 """
 
 from __future__ import annotations
