@@ -217,6 +217,9 @@ class VenueRun(kernel._Run):
     # --- the walk ----------------------------------------------------------------------------
 
     def walk_to(self, target: Decimal) -> None:
+        if self.now_ms != self.engine.state.now_ms:
+            # A new minute: what fell due meanwhile (order expiries) happens first.
+            self._absorb(self.engine.advance(self.now_ms))
         if self.halted:
             self.price = target
             self._mark(target)

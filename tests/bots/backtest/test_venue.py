@@ -9,6 +9,7 @@ import pytest
 from bots.backtest import kernel, venue
 from bots.backtest.kernel import Result, Settings
 from bots.backtest.synthetic import gbm_candles
+from bots.strategies.protocol import OrderEnded
 from tests.bots.backtest.test_kernel import HAND, HOUR, PREMIUM, config
 
 
@@ -81,3 +82,33 @@ def test_the_venues_price_band_makes_them_differ() -> None:
     assert [(f.side, f.price) for f in a.fills] == [("buy", D("40.00")), ("sell", D("100.00"))]
     assert a.total == D(60) and a.refused == 0
     assert b.fills == () and b.total == 0 and b.refused > 0
+
+
+def test_an_order_older_than_30_days_expires_on_the_venue_and_is_placed_again() -> None:
+    # Two candles 30 days and a minute apart: the venue cancels the grid's orders at their
+    # 30-day expiry (canceled-expired, not a refusal); the grid places them again at the next
+    # price it sees, and the second candle (100 -> 85 -> 100 -> 86) fills the buy at 90, the
+    # sell at 100 and the buy at 90 again in both modes alike.
+    later = 30 * 86_400_000 + 60_000
+    series = kernel.CandleSeries(
+        [0, later], [D(100), D(100)], [D(100), D(100)], [D(100), D(85)], [D(100), D(86)]
+    )
+    sim = venue.VenueRun(Settings(config=config()), 0, D(100))
+    ended: list[str] = []
+    hear = sim.strategy.on_event
+
+    def spy(event: object) -> object:
+        if isinstance(event, OrderEnded):
+            ended.append(event.reason)
+        return hear(event)  # type: ignore[arg-type]
+
+    sim.strategy.on_event = spy  # type: ignore[method-assign]
+    b = kernel.drive(sim, series)
+    a = kernel.run(Settings(config=config()), series)
+    assert ended.count("canceled-expired") == 4  # both levels on both sides
+    assert [(f.side, f.price) for f in b.fills] == [
+        ("buy", D("90.00")),
+        ("sell", D("100.00")),
+        ("buy", D("90.00")),
+    ]
+    assert_same(a, b)
