@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("bots", "0008_ownership"),
+        ("bots", "0009_bot_status_degraded"),
     ]
 
     operations = [
