@@ -9,11 +9,9 @@ the site reaches it over HTTP like a real venue. Screenshots go to test-artifact
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -25,21 +23,7 @@ from tests.bots.test_positions import account_on, eth, open_position, own
 from tests.browser import live_stack
 from tests.lighterweb.factories import make_bot
 
-
-def _browser_missing() -> str:
-    try:
-        import playwright.sync_api  # noqa: F401 - only whether it imports
-    except ImportError:
-        return "playwright is not installed (pip install playwright)"
-    if not Path(live_stack.CHROMIUM).exists():
-        return f"{live_stack.CHROMIUM} is missing (apt-get install -y chromium)"
-    return ""
-
-
-if _browser_missing():
-    if os.environ.get("CI"):
-        pytest.fail(_browser_missing(), pytrace=False)
-    pytest.skip(_browser_missing(), allow_module_level=True)
+live_stack.require_browser()
 
 import playwright.sync_api as playwright_sync  # noqa: E402
 
