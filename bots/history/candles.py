@@ -64,7 +64,8 @@ def _fetch(bot: GridBot, resolution: str, now_ms: int) -> list[CandleRow]:
 
     async def read() -> list[Any]:
         async with account.client(signing=False) as client:
-            return await client.candles(market_id, resolution, start, now_ms)
+            # To the end of the current bucket: its trades so far are the live candle.
+            return await client.candles(market_id, resolution, start, now_ms + step - 1)
 
     return [
         CandleRow(
