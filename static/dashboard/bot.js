@@ -362,9 +362,21 @@
     eventPage += 1;
     renderEvents();
   });
-  LW.connect(page.dataset.wsPath, onMessage);
-  loadCandles(true);
-  loadPnlHistory();
-  window.setInterval(function () { loadCandles(false); }, REFRESH_MS);
-  window.setInterval(loadPnlHistory, REFRESH_MS);
+  // The chart reads start once the live feed's snapshot is in (or after a few seconds without
+  // it): the web process serves its sync views and the websocket's reads on one thread, so a
+  // venue read must not hold up the page's live state.
+  let chartsStarted = false;
+  function startCharts() {
+    if (chartsStarted) return;
+    chartsStarted = true;
+    loadCandles(true);
+    loadPnlHistory();
+    window.setInterval(function () { loadCandles(false); }, REFRESH_MS);
+    window.setInterval(loadPnlHistory, REFRESH_MS);
+  }
+  LW.connect(page.dataset.wsPath, function (kind, data) {
+    onMessage(kind, data);
+    if (kind === "snapshot") startCharts();
+  });
+  window.setTimeout(startCharts, 3000);
 })();

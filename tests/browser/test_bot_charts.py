@@ -1,6 +1,7 @@
 """In headless Chromium (issue 15): the bot page's price chart shows the market's candles from the
 first load (the simulator's candlesticks through our cached endpoint), the grid levels, resting
-orders and fills; the PnL-over-time chart has points once the real snapshot task has run; at
+orders and fills; the PnL-over-time charts (the bot's, and its account's on the overview) have
+points once the real snapshot task has run; at
 390 px nothing scrolls sideways. Daphne and a bots worker as real processes (test_dashboard_live).
 """
 
@@ -71,8 +72,15 @@ def test_price_chart_has_history_levels_orders_and_fills_and_pnl_chart_has_point
     expect(page.locator("#lw-page")).to_have_attribute("data-resolution", "5m")
     assert 1 <= _dataset(page, "candles") <= 2
 
+    # The overview's chart of the account: the sum of its bots' snapshots.
+    page.goto(f"{site.url}/dashboard/")
+    expect(page.locator("#account-pnl")).to_have_attribute("data-points", "1")
+
     page.set_viewport_size({"width": 390, "height": 900})
-    page.reload()
+    assert page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+    page.goto(f"{site.url}/dashboard/bots/{eth_bot.pk}/")
     expect(page.locator("#lw-page")).to_have_attribute("data-pnl-points", "1")
     assert _dataset(page, "candles") >= 2
     assert page.evaluate(
