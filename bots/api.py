@@ -195,13 +195,18 @@ def bot_pnl(request: HttpRequest, bot_id: Id) -> Any:
     return selectors.bot_pnl(selectors.bot_get(bot_id))
 
 
-@router.get("/bots/{bot_id}/candles", response={200: CandlesOut, **ERRORS}, tags=["history"])
+@router.get(
+    "/bots/{bot_id}/candles",
+    response={200: CandlesOut, 502: schemas.ErrorOut, **ERRORS},
+    tags=["history"],
+)
 @needs(permissions.VIEW)
 def bot_candles(
     request: HttpRequest, bot_id: Id, resolution: Literal["1m", "5m", "15m", "1h"] = "1m"
 ) -> Any:
     """The last 300 candles of the bot's market from the venue's candlesticks, oldest first;
-    shared by every caller for a few seconds per (network, market, resolution)."""
+    shared by every caller for a few seconds per (network, market, resolution). 502 when the
+    venue cannot be read."""
     bot = selectors.bot_get(bot_id)
     return {
         "bot_id": bot.pk,

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 RESOLUTIONS_MS: dict[str, int] = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}
 BUCKETS = 300  # one call of the venue's 500-per-call limit
 CACHE_SECONDS = 10
+SKEW_MS = 3_600_000
 REFRESH_SECONDS = 60
 CACHE_KEY = "lighterweb:candles:{network}:{market_id}:{resolution}"
 
@@ -64,8 +65,10 @@ def _fetch(bot: GridBot, resolution: str, now_ms: int) -> list[CandleRow]:
 
     async def read() -> list[Any]:
         async with account.client(signing=False) as client:
-            # To the end of the current bucket: its trades so far are the live candle.
-            return await client.candles(market_id, resolution, start, now_ms + step - 1)
+            # Up to an hour ahead: the current bucket is the live candle, and a venue clock ahead
+            # of ours (the simulator's manual clock) still shows its newest trades; within one
+            # call of 500 candles at every resolution.
+            return await client.candles(market_id, resolution, start, now_ms + SKEW_MS)
 
     return [
         CandleRow(
