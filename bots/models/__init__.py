@@ -46,6 +46,7 @@ from bots.models.notify import (
     NotificationChannel,
     TelegramLink,
 )
+from bots.models.pnl import PnlSnapshot
 from bots.models.trading import (
     BotEvent,
     EventLevel,
@@ -83,6 +84,7 @@ __all__ = [
     "NotificationChannel",
     "Order",
     "OrderStatus",
+    "PnlSnapshot",
     "PositionTransfer",
     "Side",
     "SizeMode",
