@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("bots", "0008_ownership"),
+        ("bots", "0010_backtest_venue_mode"),
     ]
 
     operations = [
