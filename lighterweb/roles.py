@@ -37,6 +37,8 @@ _BOTS_MODELS = (
     "fundingrate",
     "backtest",
     "backtestsweep",
+    # PnL over time (bots.history): written by a beat task, read by the charts.
+    "pnlsnapshot",
 )
 _OWN_TOKENS = ("lighterweb.add_apitoken", "lighterweb.change_apitoken", "lighterweb.view_apitoken")
 

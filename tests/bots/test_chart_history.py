@@ -10,13 +10,10 @@ import pytest
 from django.test import Client
 
 from bots import selectors
-from bots.history import candles as chart_candles
 from bots.history import snapshots
 from bots.history.tasks import pnl_snapshot_task
 from bots.models import GridBot, PnlSnapshot
 from tests.bots.api_helpers import make_fill, make_user
-from tests.bots.backtest.test_recorder import trade, venue_candles
-from tests.bots.runner_support import account_on, grid_bot
 from tests.lighterweb.factories import make_account, make_bot, make_market
 
 ETH = 0
@@ -33,40 +30,6 @@ def _viewer() -> Client:
     client = Client()
     client.force_login(make_user("chart-viewer", role="viewer"))
     return client
-
-
-@pytest.mark.django_db(transaction=True)
-def test_candles_are_the_venues_and_one_read_serves_every_page_for_a_few_seconds(  # type: ignore[no-untyped-def]
-    simulator, funded_account, redis_url, redis_client
-):
-    account = account_on(simulator, funded_account)
-    bot = grid_bot(account, "ETH")
-    trade(simulator, funded_account, redis_url, 2, 100)
-    simulator.advance(3 * 60_000)
-    trade(simulator, funded_account, redis_url, 1, 200)
-    now = int(simulator.call(lambda: simulator.server.now_ms()))
-    venue = venue_candles(simulator, funded_account, redis_url, 0, now)
-    assert len(venue) == 2
-
-    client = _viewer()
-    answer = client.get(f"/api/bots/{bot.pk}/candles?resolution=1m")
-    assert answer.status_code == 200, answer.content
-    body = answer.json()
-    assert body["resolution"] == "1m" and body["symbol"] == "ETH"
-    assert [(c["time"], c["close"]) for c in body["candles"]] == [
-        (v.timestamp_ms // 1000, str(v.close)) for v in venue
-    ]
-    # Another trade while the answer is cached: a second page gets the same candles, no read.
-    trade(simulator, funded_account, redis_url, 1, 300)
-    assert client.get(f"/api/bots/{bot.pk}/candles?resolution=1m").json() == body
-    key = chart_candles.CACHE_KEY.format(network="paper", market_id=ETH, resolution="1m")
-    assert 0 < redis_client.ttl(key) <= chart_candles.CACHE_SECONDS
-    # Once the entry expires the next page reads the venue again and sees the trade.
-    redis_client.delete(key)
-    again = client.get(f"/api/bots/{bot.pk}/candles?resolution=1m").json()
-    assert sum(Decimal(c["volume"]) for c in again["candles"]) > sum(
-        Decimal(c["volume"]) for c in body["candles"]
-    )
 
 
 @pytest.mark.django_db
