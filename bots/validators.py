@@ -8,7 +8,7 @@ fields. Inputs are plain values (Decimal, int, str) so the rules are testable wi
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from django.core.exceptions import ValidationError
 from django.views.decorators.debug import sensitive_variables
@@ -79,13 +79,19 @@ def level_price_errors(
     lowest = last_price - step * levels
     if lowest > 0:
         return {}
+    below = (last_price / levels).quantize(Decimal("0.00000001"), rounding=ROUND_DOWN)
     return {
         "step": (
-            f"With a step of {step} and {levels} levels per side around the current price "
-            f"{last_price}, the lowest buy would sit at {lowest} (<= 0). Use a step below "
-            f"{last_price / levels} or fewer levels."
+            f"With a step of {_plain(step)} and {levels} levels per side around the current "
+            f"price {_plain(last_price)}, the lowest buy would sit at {_plain(lowest)} (<= 0). "
+            f"Use a step below {_plain(below)} or fewer levels."
         )
     }
+
+
+def _plain(value: Decimal) -> str:
+    """A figure as a trader writes it: 3000, not 3000.0000000000 (the database's scale)."""
+    return format(value.normalize(), "f")
 
 
 def max_open_orders_errors(max_open_orders: int | None, levels: int | None) -> FieldErrors:

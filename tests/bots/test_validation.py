@@ -192,3 +192,18 @@ def test_a_quote_mode_size_below_the_base_minimum_is_explained_in_quote_units() 
             "(the market minimum is 0.005 base)."
         )
     }
+
+
+def test_a_level_at_or_below_zero_is_explained_in_figures_a_trader_writes():
+    """The last price comes from the database at its scale (3000.0000000000): the field error
+    says 3000, -2000 and 600 (issue 15: numbers people can read)."""
+    from bots.validators import level_price_errors
+
+    errors = level_price_errors(
+        arithmetic=True, step=Decimal("1000"), levels=5, last_price=Decimal("3000.0000000000")
+    )
+
+    assert errors == {
+        "step": "With a step of 1000 and 5 levels per side around the current price 3000, the "
+        "lowest buy would sit at -2000 (<= 0). Use a step below 600 or fewer levels."
+    }
