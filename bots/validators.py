@@ -89,10 +89,6 @@ def level_price_errors(
     }
 
 
-def _plain(value: Decimal) -> str:
-    """A figure as a trader writes it: 3000, not 3000.0000000000 (the database's scale)."""
-    return format(value.normalize(), "f")
-
 
 def max_open_orders_errors(max_open_orders: int | None, levels: int | None) -> FieldErrors:
     """A full grid has 2 x levels resting orders; a cap below that could never be met."""
