@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
 
 from bots.models import (
+    Bot,
     BotEvent,
     BotStatus,
     DesiredState,
@@ -123,7 +124,7 @@ def bot_list(
 
 def bot_get(bot_id: int) -> GridBot:
     """One grid bot (raises GridBot.DoesNotExist)."""
-    return bot_list().get(pk=bot_id)
+    return bot_list().get(id=bot_id)  # `id`: range-checked, unlike the parent link `pk`
 
 
 def bot_active_list() -> QuerySet[GridBot]:
@@ -227,7 +228,7 @@ class BotPnl:
     summary: accounting.PnlSummary
 
 
-def bot_ledger(bot: GridBot) -> accounting.Ledger:
+def bot_ledger(bot: Bot) -> accounting.Ledger:
     """The bot's books folded from its Fill and FundingPayment rows, in the order they happened."""
     ledger = accounting.Ledger()
     fills = Fill.objects.filter(bot=bot).order_by("executed_at", "trade_id")
@@ -248,16 +249,26 @@ def known_trade_ids(bot: GridBot, trade_ids: list[int]) -> set[int]:
     return set(rows.values_list("trade_id", flat=True))
 
 
-def bot_pnl(bot: GridBot) -> BotPnl:
+def bot_pnl(bot: Bot) -> BotPnl:
     """PnL of one bot from its Fill and FundingPayment rows (bots.strategies.accounting), at its
-    last price."""
+    last price (a grid's last centre price, else the market's). A hedge bot's fills of both legs
+    fold into one ledger: its position is the pair's net and its PnL the pair's."""
     ledger = bot_ledger(bot)
-    mark = bot.last_price or bot.market.last_price
+    mark = _grid_last_price(bot) or bot.market.last_price
     # Without a price the position is valued at its own entry: unrealized 0, not a guess.
     valuation = mark or _entry_price(ledger) or Decimal(1)
     return BotPnl(
         bot_id=bot.pk, symbol=bot.market.symbol, mark_price=mark, summary=ledger.summary(valuation)
     )
+
+
+def _grid_last_price(bot: Bot) -> Decimal | None:
+    if isinstance(bot, GridBot):
+        price: Decimal | None = bot.last_price
+        return price
+    # A plain Bot row (a channel's bot list): the grid's price, if it is a grid.
+    row = GridBot.objects.filter(pk=bot.pk).values_list("last_price", flat=True).first()
+    return Decimal(row) if row is not None else None
 
 
 def _entry_price(ledger: accounting.Ledger) -> Decimal | None:

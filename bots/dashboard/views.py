@@ -63,7 +63,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 @permission_required(permissions.VIEW, raise_exception=True)
 def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
     """One bot: ladder, chart, orders, fills, PnL and its live event log."""
-    bot = get_object_or_404(selectors.bot_list(), pk=bot_id)
+    bot = get_object_or_404(selectors.bot_list(), id=bot_id)
     return render(
         request,
         "dashboard/bot.html",
@@ -76,7 +76,7 @@ def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
 @permission_required(permissions.CONTROL, raise_exception=True)
 def bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponseBase:
     """Run one lifecycle service on a bot (start, pause, stop, emergency-stop, cancel-all)."""
-    bot = get_object_or_404(selectors.bot_list(), pk=bot_id)
+    bot = get_object_or_404(selectors.bot_list(), id=bot_id)
     back = reverse("dashboard:bot", args=[bot.pk])
     if action not in BOT_ACTIONS:
         return _answer(request, back, f"unknown action {action!r}", status=404)

@@ -4,9 +4,9 @@ Money is Decimal (max_digits 30, decimal_places 10). Secrets are stored only as 
 ciphertext (`lighterweb.crypto`): the model exposes set/get methods, never a plaintext attribute,
 so no form, serializer, repr or log line can pick the plaintext up by accident.
 
-Split by role: `accounts` (ExchangeAccount, Market), `gridbots` (GridBot and its states) and
-`trading` (Order, Fill, FundingPayment, BotEvent) and `notify` (NotificationChannel, TelegramLink);
-import everything from `bots.models`.
+Split by role: `accounts` (ExchangeAccount, Market), `bots` (Bot: what every kind shares, and
+its states), `gridbots` (GridBot), `trading` (Order, Fill, FundingPayment, BotEvent) and `notify`
+(NotificationChannel, TelegramLink); import everything from `bots.models`.
 """
 
 from __future__ import annotations
@@ -20,14 +20,17 @@ from bots.models.accounts import (
     Network,
     Tier,
 )
+from bots.models.bots import (
+    Bot,
+    BotStatus,
+    DesiredState,
+    MarginMode,
+)
 from bots.models.fields import (
     money_field,
 )
 from bots.models.gridbots import (
-    BotStatus,
-    DesiredState,
     GridBot,
-    MarginMode,
     SizeMode,
     SpacingMode,
 )
@@ -51,6 +54,7 @@ __all__ = [
     "NETWORK_ENDPOINTS",
     "PAPER_CHAIN_ID",
     "AlertKind",
+    "Bot",
     "BotEvent",
     "BotStatus",
     "ChannelKind",
