@@ -27,6 +27,7 @@ from bots.models import (
     Fill,
     FundingPayment,
     GridBot,
+    HedgeBot,
     Market,
     Order,
 )
@@ -120,6 +121,50 @@ def bot_list(
         "desired_state": desired_state,
     }
     return bots.filter(**{name: value for name, value in filters.items() if value is not None})
+
+
+def hedge_bot_list(
+    *, account_id: int | None = None, market_id: int | None = None, status: str | None = None
+) -> QuerySet[HedgeBot]:
+    """Hedge bots with both accounts and the market loaded; `account_id` matches either leg."""
+    bots = HedgeBot.objects.select_related("account", "taker_account", "market")
+    if account_id is not None:
+        bots = bots.filter(Q(account_id=account_id) | Q(taker_account_id=account_id))
+    filters = {"market_id": market_id, "status": status}
+    return bots.filter(**{name: value for name, value in filters.items() if value is not None})
+
+
+def hedge_bot_get(bot_id: int) -> HedgeBot:
+    """One hedge bot (raises HedgeBot.DoesNotExist)."""
+    return hedge_bot_list().get(id=bot_id)
+
+
+def bot_legs(bot: Bot) -> list[tuple[str, int]]:
+    """The bot's legs as (the field that names the account, account id), all on `bot.market`."""
+    legs = [("account", bot.account_id)]
+    if isinstance(bot, HedgeBot):
+        legs.append(("taker_account", bot.taker_account_id))
+    return legs
+
+
+def bot_leg_conflicts(bot: Bot) -> dict[str, str]:
+    """Per leg field, the other active bot (running or paused, any kind) already trading that
+    account on the bot's market: two bots on one account and market would take each other's
+    fills and positions for their own."""
+    active = Bot.objects.exclude(desired_state=DesiredState.STOPPED).exclude(pk=bot.pk)
+    takers = HedgeBot.objects.exclude(desired_state=DesiredState.STOPPED).exclude(pk=bot.pk)
+    conflicts: dict[str, str] = {}
+    for field, account_id in bot_legs(bot):
+        on_leg = {"account_id": account_id, "market_id": bot.market_id}
+        other = (
+            active.filter(**on_leg).first()
+            or takers.filter(taker_account_id=account_id, market_id=bot.market_id).first()
+        )
+        if other is not None:
+            conflicts[field] = (
+                f"another {other.kind} is already active on this account and market ({other.name})"
+            )
+    return conflicts
 
 
 def bot_get(bot_id: int) -> GridBot:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from bots import selectors
 from bots.accounts import (
     ConnectionReport,
     account_lookup_index,
@@ -38,12 +39,14 @@ from bots.engine.controls import CancelReport, CloseReport, EmergencyReport, Exc
 from bots.engine.leases import lease_holder
 from bots.engine.recording import event_create
 from bots.models import (
+    Bot,
     BotEvent,
     BotStatus,
     DesiredState,
     EventLevel,
     ExchangeAccount,
     GridBot,
+    HedgeBot,
     KeyMode,
     Market,
 )
@@ -81,6 +84,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# The lifecycle works on any kind of bot and hands back the same kind.
+BotT = TypeVar("BotT", bound=Bot)
+
 # Grid shape and sizing: a runner holds a lattice built from them, so they change only stopped.
 RUNTIME_EDITABLE_FIELDS = frozenset({"name", "stop_loss_price", "take_profit_price"})
 
@@ -93,7 +99,7 @@ class BotActionRefused(Exception):
 
 
 def event_record(
-    bot: GridBot,
+    bot: Bot,
     kind: str,
     message: str,
     *,
@@ -157,23 +163,30 @@ def require_unlocked(account: ExchangeAccount) -> None:
 
 
 def _set_desired_state(
-    bot: GridBot,
+    bot: BotT,
     desired: DesiredState,
     *,
     kind: str,
     actor: str,
     data: dict[str, Any],
     extra: dict[str, Any] | None = None,
-) -> GridBot:
+) -> BotT:
     now = timezone.now()
     changes: dict[str, Any] = {"desired_state": desired, "updated_at": now, **(extra or {})}
     if desired == DesiredState.RUNNING:
         changes["started_at"] = now
     elif desired == DesiredState.STOPPED:
         changes["stopped_at"] = now
+    if desired != DesiredState.STOPPED:
+        # The database's constraint covers the first leg of every kind; a hedge bot's taker
+        # leg is in another table, so every leg is checked here.
+        conflicts = selectors.bot_leg_conflicts(bot)
+        if conflicts:
+            field, message = next(iter(conflicts.items()))
+            raise BotActionRefused(f"{bot}: {field}: {message}")
     try:
         with transaction.atomic():
-            GridBot.objects.filter(pk=bot.pk).update(**changes)
+            Bot.objects.filter(pk=bot.pk).update(**changes)
             bot.refresh_from_db()
             broadcast.bot_changed(bot)
             event_record(bot, kind, f"{kind.replace('_', ' ')} requested by {actor}", data=data)
@@ -187,8 +200,13 @@ def _set_desired_state(
     return bot
 
 
-def bot_start(bot: GridBot, *, actor: str) -> GridBot:
+def bot_start(bot: BotT, *, actor: str) -> BotT:
     """Run the bot (from stopped, paused or error); its runner starts after the commit."""
+    if isinstance(bot, HedgeBot):
+        raise BotActionRefused(
+            f"{bot}: hedge bots cannot run yet: the engine's multi-leg runner is not built "
+            "(docs/hedge.md, 'What the runner does')"
+        )
     if bot.desired_state == DesiredState.RUNNING and bot.status != BotStatus.ERROR:
         raise BotActionRefused(f"{bot} is already running")
     require_unlocked(bot.account)
@@ -209,14 +227,14 @@ def bot_start(bot: GridBot, *, actor: str) -> GridBot:
     return bot
 
 
-def bot_pause(bot: GridBot, *, actor: str) -> GridBot:
+def bot_pause(bot: BotT, *, actor: str) -> BotT:
     """Keep resting orders, place no new ones (the runner keeps watching fills)."""
     if bot.desired_state != DesiredState.RUNNING:
         raise BotActionRefused(f"{bot} is not running")
     return _set_desired_state(bot, DesiredState.PAUSED, kind="pause", actor=actor, data={})
 
 
-def bot_stop(bot: GridBot, *, actor: str) -> GridBot:
+def bot_stop(bot: BotT, *, actor: str) -> BotT:
     """Stop the bot: its orders are cancelled (verified) and its position is kept."""
     if bot.desired_state == DesiredState.STOPPED and bot.status in (
         BotStatus.STOPPED,
@@ -231,7 +249,7 @@ def bot_stop(bot: GridBot, *, actor: str) -> GridBot:
     return bot
 
 
-def bot_emergency_stop(bot: GridBot, *, actor: str) -> GridBot:
+def bot_emergency_stop(bot: BotT, *, actor: str) -> BotT:
     """Stop now and cancel every order of the bot's account on its market, verified.
 
     The outcome of the read-back is recorded as an event (`orders_cancelled` or `cancel_failed`).
@@ -247,12 +265,15 @@ def bot_emergency_stop(bot: GridBot, *, actor: str) -> GridBot:
     _stood_down([bot.pk])
     report = controls.account_cancel_all(bot.account, bot.market.market_id)
     _report_cancel(bot, report, actor)
+    if isinstance(bot, HedgeBot):  # both legs: nothing may rest on the taker account either
+        report = controls.account_cancel_all(bot.taker_account, bot.market.market_id)
+        _report_cancel(bot, report, actor)
     _cancel_unless_runner_alive(bot.pk, f"emergency stop by {actor}")
     bot.refresh_from_db()
     return bot
 
 
-def bot_cancel_all(bot: GridBot, *, actor: str) -> GridBot:
+def bot_cancel_all(bot: BotT, *, actor: str) -> BotT:
     """Cancel all the bot's resting orders (verified) and leave it paused.
 
     A running bot is paused in the same write, so it places nothing again until the operator
@@ -265,7 +286,7 @@ def bot_cancel_all(bot: GridBot, *, actor: str) -> GridBot:
         }
         if bot.desired_state == DesiredState.RUNNING:
             changes["desired_state"] = DesiredState.PAUSED
-        GridBot.objects.filter(pk=bot.pk).update(**changes)
+        Bot.objects.filter(pk=bot.pk).update(**changes)
         bot.refresh_from_db()
         broadcast.bot_changed(bot)
         paused = " (the bot is paused: Start resumes it)" if "desired_state" in changes else ""
@@ -304,7 +325,7 @@ def _stood_down(bot_ids: list[int], *, until_cancelled: bool = False) -> bool:
         _STANDING_DOWN.wait(0.05)
 
 
-def _report_cancel(bot: GridBot, report: CancelReport, actor: str) -> None:
+def _report_cancel(bot: Bot, report: CancelReport, actor: str) -> None:
     if report.verified:
         message = f"{report.cancelled} orders cancelled on the exchange (verified), by {actor}"
         event_record(bot, "orders_cancelled", message, data={"cancelled": report.cancelled})

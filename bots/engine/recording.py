@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from bots.dashboard import broadcast
 from bots.models import (
+    Bot,
     BotEvent,
     EventLevel,
     GridBot,
@@ -119,7 +120,7 @@ def event_add(
 
 
 def event_create(
-    bot: GridBot,
+    bot: Bot,
     kind: str,
     message: str,
     data: dict[str, Any] | None,

@@ -5,8 +5,9 @@ ciphertext (`lighterweb.crypto`): the model exposes set/get methods, never a pla
 so no form, serializer, repr or log line can pick the plaintext up by accident.
 
 Split by role: `accounts` (ExchangeAccount, Market), `bots` (Bot: what every kind shares, and
-its states), `gridbots` (GridBot), `trading` (Order, Fill, FundingPayment, BotEvent) and `notify`
-(NotificationChannel, TelegramLink); import everything from `bots.models`.
+its states), `gridbots` (GridBot), `hedgebots` (HedgeBot), `trading` (Order, Fill,
+FundingPayment, BotEvent) and `notify` (NotificationChannel, TelegramLink); import everything
+from `bots.models`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ from bots.models.gridbots import (
     GridBot,
     SizeMode,
     SpacingMode,
+)
+from bots.models.hedgebots import (
+    HedgeBot,
+    HedgeDirection,
+    HedgePriceMode,
+    HedgeSizeMode,
 )
 from bots.models.notify import (
     AlertKind,
@@ -64,6 +71,10 @@ __all__ = [
     "Fill",
     "FundingPayment",
     "GridBot",
+    "HedgeBot",
+    "HedgeDirection",
+    "HedgePriceMode",
+    "HedgeSizeMode",
     "KeyMode",
     "MarginMode",
     "Market",
