@@ -1,6 +1,7 @@
 """The configuration UI: declarative admin; every action is a one-line call to bots.services.
 
-Exchange accounts have their own module (bots.admin_accounts, registered from here).
+Exchange accounts and hedge bots have their own modules (bots.admin_accounts, bots.admin_hedge,
+registered from here).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from bots import admin_accounts, permissions, selectors, services
+from bots import admin_accounts, admin_hedge, permissions, selectors, services
 from bots.admin_helpers import badge, each
 from bots.models import BotEvent, Fill, FundingPayment, GridBot, Market, Order
 from lighterweb import audit
 
-__all__ = ["admin_accounts", "badge"]
+__all__ = ["admin_accounts", "admin_hedge", "badge"]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]

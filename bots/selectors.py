@@ -245,7 +245,7 @@ def event_list(
     return events
 
 
-def bot_event_list(bot: GridBot, limit: int = 100) -> QuerySet[BotEvent]:
+def bot_event_list(bot: Bot, limit: int = 100) -> QuerySet[BotEvent]:
     """The bot's newest events first."""
     return BotEvent.objects.filter(bot=bot).order_by("-created_at", "-id")[:limit]
 
