@@ -76,6 +76,8 @@ __all__ = [
     "cancel_all",
     "emergency_stop_all",
     "event_record",
+    "hedge_bot_create",
+    "hedge_bot_update",
     "markets_sync",
     "paper_reset",
     "positions_flatten",
@@ -423,7 +425,7 @@ def positions_flatten(account: ExchangeAccount, *, actor: str, confirm: bool) ->
 # -- configuration ------------------------------------------------------------------------------
 
 
-def _validated_save(bot: GridBot) -> None:
+def _validated_save(bot: Bot) -> None:
     try:
         bot.full_clean()
     except ValidationError as exc:
@@ -462,11 +464,37 @@ def bot_update(bot: GridBot, *, actor: str, **changes: Any) -> GridBot:
     return bot
 
 
+def hedge_bot_create(*, actor: str, **fields: Any) -> HedgeBot:
+    """Create a stopped hedge bot, validated like the admin form (`full_clean`)."""
+    bot = HedgeBot(**fields)
+    with transaction.atomic():
+        _validated_save(bot)
+        event_record(bot, "created", f"created by {actor}")
+    return bot
+
+
+def hedge_bot_update(bot: HedgeBot, *, actor: str, **changes: Any) -> HedgeBot:
+    """Change a hedge bot's configuration; only its name while it runs (the runner holds a
+    config built from the rest)."""
+    fixed = {f.name for f in HedgeBot._meta.concrete_fields if not f.editable}
+    fixed |= {"id", "account", "taker_account", "market"}
+    if unknown := {name.removesuffix("_id") for name in changes} & fixed:
+        raise BotActionRefused(f"Not editable: {', '.join(sorted(unknown))}.")
+    if bot.desired_state != DesiredState.STOPPED and set(changes) - {"name"}:
+        raise BotActionRefused(f"Stop {bot} before changing its configuration.")
+    for name, value in changes.items():
+        setattr(bot, name, value)
+    with transaction.atomic():
+        _validated_save(bot)
+        event_record(bot, "config_changed", f"changed by {actor}", data=_jsonable(changes))
+    return bot
+
+
 def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
     return {name: None if value is None else str(value) for name, value in changes.items()}
 
 
-def bot_delete(bot: GridBot, *, actor: str) -> None:
+def bot_delete(bot: Bot, *, actor: str) -> None:
     """Delete a stopped bot; its orders and fills stay, unlinked, for the account's history."""
     if bot.desired_state != DesiredState.STOPPED or bot.status not in (
         BotStatus.STOPPED,
