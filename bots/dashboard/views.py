@@ -22,7 +22,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from bots import permissions, selectors, services
+from bots import hedge_selectors, permissions, selectors, services
 from bots.engine.controls import CancelReport
 from bots.models import ExchangeAccount, GridBot, Market
 from lighterweb import audit
@@ -54,6 +54,9 @@ def overview(request: HttpRequest) -> HttpResponse:
             "title": "Dashboard",
             "accounts": selectors.account_list(),
             "markets": Market.objects.order_by("network", "symbol"),
+            "hedge_bots": [
+                hedge_selectors.hedge_view(bot, events=0) for bot in selectors.hedge_bot_list()
+            ],
         },
     )
 

@@ -180,3 +180,13 @@ def test_a_hedge_bot_stops_through_the_common_lifecycle(maker, taker, market):
     hedge.refresh_from_db()
     assert hedge.desired_state == "stopped"
     assert hedge.events.filter(kind="stop").exists()
+
+
+def test_account_summaries_count_a_hedge_bot_on_both_its_accounts(maker, taker, market):
+    from bots.account_summaries import account_summary
+
+    make_hedge_bot(maker, taker, market)
+    make_bot(taker, market)
+
+    assert account_summary(maker, with_budget=False).bots == 1
+    assert account_summary(taker, with_budget=False).bots == 2
