@@ -288,7 +288,7 @@ def bot_ledger(bot: Bot) -> accounting.Ledger:
     return ledger
 
 
-def known_trade_ids(bot: GridBot, trade_ids: list[int]) -> set[int]:
+def known_trade_ids(bot: Bot, trade_ids: list[int]) -> set[int]:
     """Which of these trades of the bot's account are already recorded."""
     rows = Fill.objects.filter(account_id=bot.account_id, trade_id__in=trade_ids)
     return set(rows.values_list("trade_id", flat=True))

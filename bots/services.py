@@ -204,11 +204,6 @@ def _set_desired_state(
 
 def bot_start(bot: BotT, *, actor: str) -> BotT:
     """Run the bot (from stopped, paused or error); its runner starts after the commit."""
-    if isinstance(bot, HedgeBot):
-        raise BotActionRefused(
-            f"{bot}: hedge bots cannot run yet: the engine's multi-leg runner is not built "
-            "(docs/hedge.md, 'What the runner does')"
-        )
     if bot.desired_state == DesiredState.RUNNING and bot.status != BotStatus.ERROR:
         raise BotActionRefused(f"{bot} is already running")
     require_unlocked(bot.account)

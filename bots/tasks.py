@@ -26,7 +26,7 @@ from bots.engine.leases import (
     resume_later,
     resume_take,
 )
-from bots.models import GridBot
+from bots.models import Bot, HedgeBot
 from exchange.redis_clients import redis_client
 
 logger = logging.getLogger(__name__)
@@ -49,12 +49,16 @@ def run_bot_task(bot_id: int) -> str:
         if not fence_claim(bot_id, fence):
             logger.warning("bot %s: fence %s is older than the bot's; exiting", bot_id, fence)
             return "outfenced"
-        if not GridBot.objects.filter(pk=bot_id).exclude(desired_state="stopped").exists():
+        if not Bot.objects.filter(pk=bot_id).exclude(desired_state="stopped").exists():
             # Stopped while this task waited in the queue: the stop already cleaned up.
             return "stopped"
-        from bots.engine.runner import SHUTDOWN, run_bot  # imports the SDK: only in the worker
+        # Imports the SDK: only in the worker.
+        from bots.engine.hedge_runner import run_hedge_bot
+        from bots.engine.runner import SHUTDOWN, run_bot
 
-        outcome = asyncio.run(run_bot(bot_id, fence=fence, lease=lease))
+        hedge = HedgeBot.objects.filter(pk=bot_id).exists()
+        run = run_hedge_bot if hedge else run_bot
+        outcome = asyncio.run(run(bot_id, fence=fence, lease=lease))
         if outcome == SHUTDOWN:
             # The worker is going away: the next worker to start runs the bot at once, without
             # waiting for an expired lease or the supervisor (which leaves it alone meanwhile).

@@ -4,7 +4,13 @@ import pytest
 from django.urls import reverse
 
 from bots.models import HedgeBot
-from tests.lighterweb.factories import hedge_bot_fields, make_account, make_hedge_bot, make_market
+from tests.lighterweb.factories import (
+    hedge_bot_fields,
+    make_account,
+    make_bot,
+    make_hedge_bot,
+    make_market,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -70,8 +76,23 @@ def test_same_account_on_both_legs_is_a_taker_account_error(admin_client, legs):
     assert "taker_account" in response.context["adminform"].form.errors
 
 
-def test_start_action_is_refused_with_a_message_until_the_runner_exists(admin_client, legs):
+def test_start_action_sets_the_hedge_bot_running(admin_client, legs):
     bot = make_hedge_bot(*legs)
+
+    admin_client.post(
+        reverse("admin:bots_hedgebot_changelist"),
+        {"action": "start", "_selected_action": [bot.pk]},
+        follow=True,
+    )
+
+    bot.refresh_from_db()
+    assert bot.desired_state == "running"
+
+
+def test_start_action_refused_on_a_taker_account_in_use_says_why(admin_client, legs):
+    maker, taker, market = legs
+    make_bot(taker, market, name="grid-on-b", desired_state="running")
+    bot = make_hedge_bot(maker, taker, market)
 
     response = admin_client.post(
         reverse("admin:bots_hedgebot_changelist"),
@@ -79,6 +100,6 @@ def test_start_action_is_refused_with_a_message_until_the_runner_exists(admin_cl
         follow=True,
     )
 
-    assert "multi-leg runner" in response.text
+    assert "taker_account: another grid is already active" in response.text
     bot.refresh_from_db()
     assert bot.desired_state == "stopped"

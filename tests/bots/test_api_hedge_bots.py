@@ -112,13 +112,23 @@ def test_patch_of_a_running_hedge_bot_is_409(api, account, taker, market):
     assert response.status_code == 409
 
 
-def test_start_is_refused_until_the_runner_runs_hedge_bots(api, account, taker, market):
+def test_start_answers_with_the_running_desired_state(api, account, taker, market):
+    bot = make_hedge_bot(account, taker, market)
+
+    response = api.post(f"/api/hedge-bots/{bot.pk}/start")
+
+    assert response.status_code == 200
+    assert response.json()["bots"][0]["desired_state"] == "running"
+
+
+def test_start_on_a_taker_account_in_use_is_409_naming_the_leg(api, account, taker, market):
+    make_bot(taker, market, desired_state="running")
     bot = make_hedge_bot(account, taker, market)
 
     response = api.post(f"/api/hedge-bots/{bot.pk}/start")
 
     assert response.status_code == 409
-    assert "multi-leg runner" in response.json()["detail"]
+    assert "taker_account: another grid is already active" in response.json()["detail"]
 
 
 def test_stop_of_a_running_hedge_bot_answers_with_the_bot(api, account, taker, market):

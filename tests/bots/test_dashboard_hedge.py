@@ -95,11 +95,12 @@ def test_stop_control_calls_the_stop_service(staff, hedge):
     assert hedge.desired_state == "stopped"
 
 
-def test_start_is_refused_with_the_reason(staff, hedge):
+def test_start_control_calls_the_start_service(staff, hedge):
     response = staff.post(f"/dashboard/hedge/{hedge.pk}/start/", {"confirmed": "1"}, **JSON)
 
-    assert response.status_code == 409
-    assert "multi-leg runner" in response.json()["detail"]
+    assert response.status_code == 200, response.json()
+    hedge.refresh_from_db()
+    assert hedge.desired_state == "running"
 
 
 def test_unconfirmed_action_changes_nothing(staff, hedge):

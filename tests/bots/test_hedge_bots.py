@@ -160,14 +160,13 @@ def test_stopped_bots_do_not_conflict(maker, taker, market):
     assert selectors.bot_leg_conflicts(hedge) == {}
 
 
-def test_a_hedge_bot_is_refused_a_start_until_the_runner_runs_it(maker, taker, market):
+def test_a_hedge_bot_starts_through_the_common_lifecycle(maker, taker, market):
     hedge = make_hedge_bot(maker, taker, market)
 
-    with pytest.raises(services.BotActionRefused, match="multi-leg runner"):
-        services.bot_start(hedge, actor="a")
+    services.bot_start(hedge, actor="a")
 
     hedge.refresh_from_db()
-    assert hedge.desired_state == "stopped"
+    assert (hedge.desired_state, hedge.status) == ("running", "starting")
 
 
 def test_a_hedge_bot_stops_through_the_common_lifecycle(maker, taker, market):
