@@ -104,6 +104,10 @@ async def _async(value: bool) -> bool:
     return value
 
 
+async def _event_recorded(bot: HedgeBot, kind: str) -> bool:
+    return await sync_to_async(BotEvent.objects.filter(bot=bot, kind=kind).exists)()
+
+
 def sim_collateral(simulator, account_index: int) -> Decimal:
     return simulator.call(lambda: simulator.engine.state.accounts[account_index].collateral)
 
@@ -214,10 +218,7 @@ async def test_a_hedge_that_never_executed_is_sent_again(simulator, pair):
     await fill_resting(simulator, maker_sim.index)
 
     await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
-    kinds = await sync_to_async(
-        lambda: list(BotEvent.objects.filter(bot=bot).values_list("kind", flat=True))
-    )()
-    assert "hedge_retry" in kinds
+    await wait_until(lambda: _event_recorded(bot, "hedge_retry"), what="a hedge_retry event")
     await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
     assert await finish(task) == "stopped"
 
@@ -242,11 +243,7 @@ async def test_an_imbalance_made_by_hand_on_b_is_repaired(simulator, pair):
     assert sim_position(simulator, taker_sim.index) == Decimal("-0.03")
 
     await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
-    repairs = await sync_to_async(
-        lambda: list(
-            BotEvent.objects.filter(bot=bot, kind="imbalance").values_list("data", flat=True)
-        )
-    )()
-    assert repairs, "no imbalance event"
+    # The transitions are written after the burst that sent the repair.
+    await wait_until(lambda: _event_recorded(bot, "imbalance"), what="an imbalance event")
     await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
     assert await finish(task) == "stopped"
