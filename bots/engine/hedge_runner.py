@@ -42,7 +42,7 @@ from bots.engine.working import WorkingOrders
 from bots.models import BotStatus, DesiredState, EventLevel, HedgeBot
 from bots.strategies.accounting import Ledger
 from bots.strategies.grid import MarketView
-from bots.strategies.hedge import HedgeStrategy, OrderSent
+from bots.strategies.hedge import BookLevels, HedgeStrategy, OrderSent
 from bots.strategies.orders import is_active
 from bots.strategies.protocol import (
     Cancel,
@@ -61,7 +61,14 @@ from bots.strategies.protocol import (
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError
 from exchange.orders import OrderRequest
-from exchange.streams import AccountStream, FillEvent, OrderUpdate, PositionUpdate, StreamEvent
+from exchange.streams import (
+    AccountStream,
+    FillEvent,
+    OrderUpdate,
+    PositionUpdate,
+    Reconnected,
+    StreamEvent,
+)
 from exchange.types import FillInfo, OrderInfo, OrderSide
 
 logger = logging.getLogger(__name__)
@@ -111,6 +118,8 @@ class HedgeRunner:
         # Figures for tests and the benchmark: A fill seen -> B filled, per hedge (seconds).
         self.hedge_latencies: list[float] = []
         self._a_fill_seen: float | None = None
+        # A stream reconnected: updates may have been missed, the positions are read again.
+        self.positions_due = False
 
     # --- small helpers ------------------------------------------------------------------------
 
@@ -185,21 +194,22 @@ class HedgeRunner:
 
     async def startup(self) -> None:
         """Both legs' positions from REST: the truth the strategy starts from."""
-        events: list[Event] = []
+        self.strategy.on_event(Tick(self.now_ms()))
+        a, b = await self.positions_read()
+        await self.event("recovered", f"positions A {a}, B {b}")
+
+    async def positions_read(self) -> tuple[Decimal, Decimal]:
+        """Both legs' positions from REST, told to the strategy (also after a reconnect)."""
+        sizes: list[Decimal] = []
         for leg, state in self.legs.items():
             info = await state.client.account()
             size = sum(
                 (intake.signed_size(p) for p in info.positions if p.market_id == self.market_id),
                 Decimal(0),
             )
-            events.append(PositionSet(leg, size))
-        self.strategy.on_event(Tick(self.now_ms()))
-        for event in events:
-            self.strategy.on_event(event)
-        await self.event(
-            "recovered",
-            f"positions A {events[0].size_base}, B {events[1].size_base}",  # type: ignore[union-attr]
-        )
+            self.strategy.on_event(PositionSet(leg, size))
+            sizes.append(size)
+        return sizes[0], sizes[1]
 
     async def _loop(self) -> str:
         while True:
@@ -215,6 +225,9 @@ class HedgeRunner:
                 return await self.shut_down()
             commands = [item for item in batch if isinstance(item, Command)]
             burst = await self.take_in([item for item in batch if isinstance(item, tuple)])
+            if self.positions_due:
+                self.positions_due = False
+                await self.positions_read()
             if commands or time.monotonic() >= self._next_control:
                 final = await self.control()
                 if final is not None:
@@ -252,6 +265,8 @@ class HedgeRunner:
                         fills_b.append(info)
             if isinstance(event, OrderUpdate):
                 events += self._ends(state, event.orders)
+            if isinstance(event, Reconnected):
+                self.positions_due = True
         burst = intake.take_in(events_a, self.leg_a, self.market_id, self.orders_a, self.ledger_a)
         state_a = self.legs[self.leg_a]
         for told in burst.events:
@@ -341,6 +356,11 @@ class HedgeRunner:
         if market is None:
             return
         self.strategy.on_event(Tick(self.now_ms()))
+        if self.config.book_level > 1:
+            depth = self.legs[self.leg_a].stream.book(self.market_id).depth(self.config.book_level)
+            bids = tuple(level.price for level in depth.bids)
+            asks = tuple(level.price for level in depth.asks)
+            self.strategy.on_event(BookLevels(self.leg_a, bids, asks))
         intents: list[Intent] = []
         intents += self.strategy.on_event(Decide(self.leg_a, market, self.orders_a.working()))
         intents += self.strategy.on_event(Decide(self.leg_b, market, ()))

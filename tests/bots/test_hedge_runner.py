@@ -247,3 +247,21 @@ async def test_an_imbalance_made_by_hand_on_b_is_repaired(simulator, pair):
     await wait_until(lambda: _event_recorded(bot, "imbalance"), what="an imbalance event")
     await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
     assert await finish(task) == "stopped"
+
+
+async def test_a_fill_whose_report_was_dropped_with_the_socket_is_hedged(simulator, pair):
+    maker_sim, taker_sim, maker, taker = pair
+    bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)
+    runner, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's opening order",
+    )
+    # The account frame carrying A's fill closes the socket instead of arriving.
+    simulator.faults({"kind": "ws_drop", "target": "account_all", "count": 1})
+
+    await fill_resting(simulator, maker_sim.index)
+
+    await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
+    await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
+    assert await finish(task) == "stopped"
