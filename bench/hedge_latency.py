@@ -119,8 +119,8 @@ class Timed:
             now = time.perf_counter()
             if isinstance(item, tuple) and isinstance(item[1], FillEvent):
                 leg, event = item
-                ours = runner.legs[leg].told
-                if any(f.client_order_index in ours for f in event.fills):
+                ours = runner.legs[leg].orders
+                if any(ours.is_ours(f.client_order_index) for f in event.fills):
                     if leg == runner.leg_a and self._a_at is None:
                         self._a_at = now
                     elif leg == runner.leg_b and self._a_at is not None:

@@ -34,16 +34,15 @@ from django.utils import timezone
 from bots.engine import hedge_recording, intake, recording
 from bots.engine.commands import Command, Shutdown, command_listen
 from bots.engine.db_thread import db
+from bots.engine.hedge_intake import LegOrders
 from bots.engine.leases import Lease
 from bots.engine.recording import LeaseLost
-from bots.engine.reports import status_of
 from bots.engine.runner import SHUTDOWN, run_runner
 from bots.engine.working import WorkingOrders
 from bots.models import BotStatus, DesiredState, EventLevel, HedgeBot
 from bots.strategies.accounting import Ledger
 from bots.strategies.grid import MarketView
 from bots.strategies.hedge import BookLevels, HedgeStrategy, OrderSent
-from bots.strategies.orders import is_active
 from bots.strategies.protocol import (
     Cancel,
     Decide,
@@ -69,7 +68,7 @@ from exchange.streams import (
     Reconnected,
     StreamEvent,
 )
-from exchange.types import FillInfo, OrderInfo, OrderSide
+from exchange.types import FillInfo, OrderSide
 
 logger = logging.getLogger(__name__)
 
@@ -82,16 +81,12 @@ STOP_VERIFY_TIMEOUT_S = 10.0
 
 @dataclass
 class _LegState:
-    """What the runner keeps per leg: its client and stream, and our orders' fills told so far."""
+    """What the runner keeps per leg: its client, its stream and our orders on it."""
 
     leg: Leg
     client: LighterClient
     stream: AccountStream
-    # Our orders on this leg: client index -> base told to the strategy as filled.
-    told: dict[int, Decimal]
-    # Ends whose order report counts more filled than the fills told so far.
-    held_ends: dict[int, OrderInfo]
-    trades: set[int]
+    orders: LegOrders
 
 
 class HedgeRunner:
@@ -154,7 +149,7 @@ class HedgeRunner:
         async with bot.account.client() as client_a, bot.taker_account.client() as client_b:
             for leg, client in ((self.leg_a, client_a), (self.leg_b, client_b)):
                 stream = client.open_stream([self.market_id])
-                self.legs[leg] = _LegState(leg, client, stream, {}, {}, set())
+                self.legs[leg] = _LegState(leg, client, stream, LegOrders(leg, self.market_id))
                 await stream.start()
             pumps = [asyncio.create_task(self._pump(state)) for state in self.legs.values()]
             pumps.append(
@@ -258,24 +253,22 @@ class HedgeRunner:
                     if position.market_id == self.market_id:
                         events.append(PositionSet(leg, intake.signed_size(position)))
             elif isinstance(event, FillEvent):
-                for info in event.fills:
-                    filled = self._our_fill(state, info)
-                    if filled is not None:
-                        events.append(filled)
-                        fills_b.append(info)
+                for filled, info in state.orders.fills(event.fills):
+                    events.append(filled)
+                    fills_b.append(info)
             if isinstance(event, OrderUpdate):
-                events += self._ends(state, event.orders)
+                events += state.orders.ends(event.orders)
             if isinstance(event, Reconnected):
                 self.positions_due = True
         burst = intake.take_in(events_a, self.leg_a, self.market_id, self.orders_a, self.ledger_a)
         state_a = self.legs[self.leg_a]
         for told in burst.events:
             if isinstance(told, Filled) and told.client_order_index is not None:
-                index = told.client_order_index
-                state_a.told[index] = state_a.told.get(index, Decimal(0)) + told.size_base
+                state_a.orders.told_fill(told.client_order_index, told.size_base)
                 self._a_fill_seen = self._a_fill_seen or time.perf_counter()
         # A's fills first: an end held for them may be due now.
-        ordered = [*burst.events, *events, *self._released(state_a), *self._released_b()]
+        released = [*state_a.orders.released(), *self.legs[self.leg_b].orders.released()]
+        ordered = [*burst.events, *events, *released]
         for told_event in ordered:
             self.strategy.on_event(told_event)
         if fills_b:
@@ -286,40 +279,6 @@ class HedgeRunner:
                 self.hedge_latencies.append(time.perf_counter() - self._a_fill_seen)
                 self._a_fill_seen = None
         return burst
-
-    def _our_fill(self, state: _LegState, info: FillInfo) -> Filled | None:
-        if info.market_id != self.market_id or info.client_order_index not in state.told:
-            return None
-        if info.trade_id in state.trades:
-            return None
-        state.trades.add(info.trade_id)
-        index = info.client_order_index
-        state.told[index] += info.size
-        side = OrderSide(str(info.side))
-        from bots.strategies.grid import Side
-
-        return Filled(state.leg, Side(str(side)), info.size, None, index, info.price)
-
-    def _ends(self, state: _LegState, infos: tuple[OrderInfo, ...]) -> list[Event]:
-        ends: list[Event] = []
-        for info in infos:
-            index = info.client_order_index
-            if info.market_id != self.market_id or index not in state.told:
-                continue
-            if is_active(status_of(info)) or info.filled_size >= info.initial_size:
-                continue
-            if info.filled_size > state.told[index]:
-                state.held_ends[index] = info  # its fills come later: tell them first
-                continue
-            ends.append(OrderEnded(state.leg, index, info.status))
-        return ends
-
-    def _released(self, state: _LegState) -> list[Event]:
-        due = [i for i, info in state.held_ends.items() if info.filled_size <= state.told[i]]
-        return [OrderEnded(state.leg, i, state.held_ends.pop(i).status) for i in due]
-
-    def _released_b(self) -> list[Event]:
-        return self._released(self.legs[self.leg_b])
 
     async def record(self, burst: intake.Burst) -> None:
         """Record A's sent batches and burst (order reports, fills, funding), fenced."""
@@ -384,7 +343,7 @@ class HedgeRunner:
         self.orders_a.sent([r.client_order_index for r in rows], cancels, time.monotonic())
         state_a = self.legs[self.leg_a]
         for row in rows:
-            state_a.told.setdefault(row.client_order_index, Decimal(0))
+            state_a.orders.track(row.client_order_index)
         requests = [
             OrderRequest(
                 OrderSide(row.side),
@@ -418,7 +377,7 @@ class HedgeRunner:
         state = self.legs[order.leg]
         account = self.bot.account if order.leg == self.leg_a else self.bot.taker_account
         (index,) = await db(account.allocate_client_order_indexes)(1)
-        state.told[index] = Decimal(0)
+        state.orders.track(index)
         self.strategy.on_event(OrderSent(order.leg, index))
         try:
             await state.client.place_order(
@@ -455,7 +414,11 @@ class HedgeRunner:
         deadline = time.monotonic() + STOP_VERIFY_TIMEOUT_S
         while True:
             resting = await state_a.client.open_orders(self.market_id)
-            ours = [o.client_order_index for o in resting if o.client_order_index in state_a.told]
+            ours = [
+                o.client_order_index
+                for o in resting
+                if state_a.orders.is_ours(o.client_order_index)
+            ]
             if not ours:
                 return
             if time.monotonic() > deadline:
