@@ -216,6 +216,9 @@ def bot_start(bot: BotT, *, actor: str) -> BotT:
         # A fresh start forgets earlier crashes: the operator looked at them.
         extra = {"status": BotStatus.STARTING, "status_message": "", "crash_count": 0}
     with transaction.atomic():
+        if extra and isinstance(bot, HedgeBot):
+            # An operator's start is a new run of the core; a restart after a crash resumes it.
+            HedgeBot.objects.filter(pk=bot.pk).update(strategy_snapshot={})
         bot = _set_desired_state(
             bot, DesiredState.RUNNING, kind="start", actor=actor, data={}, extra=extra
         )

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from bots.engine.recording import event_create, lock_fenced
 from bots.engine.reports import ledger_fill
 from bots.models import ExchangeAccount, Fill, HedgeBot
-from bots.strategies.hedge import HedgeSnapshot
+from bots.strategies.hedge import HedgeSnapshot, HedgeState, Phase
 from exchange.types import FillInfo
 
 
@@ -69,6 +69,30 @@ def snapshot_json(snapshot: HedgeSnapshot) -> dict[str, Any]:
         return value
 
     return {name: plain(value) for name, value in asdict(snapshot).items()}
+
+
+def snapshot_from_json(data: dict[str, Any]) -> HedgeSnapshot | None:
+    """The snapshot a runner kept on the bot, or None (never saved, or unreadable: the core then
+    starts idle and repairs whatever net the positions show)."""
+    if not data or data.get("state") in ("stopped", "error"):
+        return None  # an ended run: the next one starts afresh
+    try:
+        return HedgeSnapshot(
+            state=HedgeState(data["state"]),
+            phase=Phase(data["phase"]),
+            entered_ms=int(data["entered_ms"]),
+            cycles_completed=int(data["cycles_completed"]),
+            repairs=int(data["repairs"]),
+            hold_until_ms=_int_or_none(data.get("hold_until_ms")),
+            cooldown_until_ms=_int_or_none(data.get("cooldown_until_ms")),
+            cycle_counted=bool(data["cycle_counted"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def snapshot_save(bot: HedgeBot, fence: int, snapshot: HedgeSnapshot) -> None:

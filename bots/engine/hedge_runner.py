@@ -99,7 +99,10 @@ class HedgeRunner:
         self.config = bot.hedge_config()
         self.symbol = bot.market.symbol
         self.market_id = bot.market.market_id
-        self.strategy = HedgeStrategy(self.config, random.Random(bot.pk))
+        # The snapshot of an earlier run: a worker killed between A's fill and B's hedge resumes
+        # in the state it was in and hedges what the positions read at start say B owes.
+        restore = hedge_recording.snapshot_from_json(bot.strategy_snapshot)
+        self.strategy = HedgeStrategy(self.config, random.Random(bot.pk), restore=restore)
         self.leg_a, self.leg_b = self.config.leg_a, self.config.leg_b
         self.orders_a = WorkingOrders()
         self.ledger_a = Ledger()

@@ -189,3 +189,14 @@ def test_account_summaries_count_a_hedge_bot_on_both_its_accounts(maker, taker, 
 
     assert account_summary(maker, with_budget=False).bots == 1
     assert account_summary(taker, with_budget=False).bots == 2
+
+
+def test_an_operators_start_forgets_the_cores_snapshot(maker, taker, market):
+    hedge = make_hedge_bot(maker, taker, market)
+    HedgeBot.objects.filter(pk=hedge.pk).update(strategy_snapshot={"state": "holding"})
+    hedge.refresh_from_db()
+
+    services.bot_start(hedge, actor="a")
+
+    hedge.refresh_from_db()
+    assert hedge.strategy_snapshot == {}

@@ -4,6 +4,7 @@ Redis, real DB): A's maker fills are hedged on B and a full cycle leaves both ac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from decimal import Decimal
 
 import pytest
@@ -102,6 +103,11 @@ async def test_a_full_cycle_leaves_both_accounts_flat(simulator, pair):
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def _snapshot_kept(bot: HedgeBot) -> bool:
+    kept = HedgeBot.objects.filter(pk=bot.pk).values_list("strategy_snapshot", flat=True)
+    return bool(await sync_to_async(kept.first)())
 
 
 async def _event_recorded(bot: HedgeBot, kind: str) -> bool:
@@ -263,5 +269,31 @@ async def test_a_fill_whose_report_was_dropped_with_the_socket_is_hedged(simulat
     await fill_resting(simulator, maker_sim.index)
 
     await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
+    await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
+    assert await finish(task) == "stopped"
+
+
+async def test_a_runner_gone_between_as_fill_and_bs_hedge_hedges_on_restart(simulator, pair):
+    maker_sim, taker_sim, maker, taker = pair
+    bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)
+    _, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's opening order",
+    )
+    await wait_until(lambda: _snapshot_kept(bot), what="a snapshot on the bot")
+    task.cancel()  # the worker is gone: nothing hedges A's fill
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await fill_resting(simulator, maker_sim.index)
+    assert (sim_position(simulator, maker_sim.index), sim_position(simulator, taker_sim.index)) == (
+        Decimal("0.01"),
+        Decimal("0"),
+    )
+
+    runner, task = await start(bot)
+
+    await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
+    assert runner.strategy.snapshot().repairs == 0  # hedged, not repaired
     await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
     assert await finish(task) == "stopped"

@@ -59,3 +59,20 @@ def test_an_order_that_filled_in_full_is_no_end():
     orders.fills([fill(1, 5, "0.02")])
 
     assert orders.ends([order(5, "filled", "0.02")]) == []
+
+
+def test_a_snapshot_kept_on_the_bot_comes_back_as_it_was():
+    from bots.engine.hedge_recording import snapshot_from_json, snapshot_json
+    from bots.strategies.hedge import HedgeSnapshot, HedgeState, Phase
+
+    snapshot = HedgeSnapshot(HedgeState.HEDGING, Phase.OPEN, 1000, 2, 1, 5000, None, False)
+
+    assert snapshot_from_json(snapshot_json(snapshot)) == snapshot
+
+
+def test_an_ended_or_unreadable_snapshot_starts_afresh():
+    from bots.engine.hedge_recording import snapshot_from_json
+
+    assert snapshot_from_json({}) is None
+    assert snapshot_from_json({"state": "stopped"}) is None
+    assert snapshot_from_json({"state": "holding"}) is None  # fields missing
