@@ -210,7 +210,8 @@ async def test_partial_fills_of_a_are_hedged_piece_by_piece(simulator, pair):
     assert await finish(task) == "stopped"
 
 
-async def test_a_hedge_that_never_executed_is_sent_again(simulator, pair):
+@pytest.mark.parametrize("fault", ["tx_never_executed", "http_429", "http_5xx"])
+async def test_a_hedge_hit_by_a_fault_is_completed(simulator, pair, fault):
     maker_sim, taker_sim, maker, taker = pair
     bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000, hedge_timeout_ms=300)
     runner, task = await start(bot)
@@ -218,13 +219,15 @@ async def test_a_hedge_that_never_executed_is_sent_again(simulator, pair):
         lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
         what="A's opening order",
     )
-    # B's hedge is the next single tx: it answers 200 and never reaches the engine.
-    simulator.faults({"kind": "tx_never_executed", "target": "sendTx", "count": 1})
+    # B's hedge is the next single tx: it answers 200 and never reaches the engine, or is
+    # refused with a 429 or a 503.
+    simulator.faults({"kind": fault, "target": "sendTx", "count": 1})
 
     await fill_resting(simulator, maker_sim.index)
 
     await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
-    await wait_until(lambda: _event_recorded(bot, "hedge_retry"), what="a hedge_retry event")
+    if fault == "tx_never_executed":  # the 200 was not taken for done: the hedge went again
+        await wait_until(lambda: _event_recorded(bot, "hedge_retry"), what="a hedge_retry event")
     await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
     assert await finish(task) == "stopped"
 
