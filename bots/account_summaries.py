@@ -21,6 +21,7 @@ from django.db.models import Q
 from redis.exceptions import RedisError
 
 from bots.models import Bot, BotStatus, ExchangeAccount
+from bots.ownership import MarketOwnershipRow, account_ownership
 from bots.selectors import account_list, order_list
 from exchange.budget import BudgetUsage, budget_usage
 from exchange.redis_clients import async_redis_client
@@ -53,6 +54,8 @@ class AccountSummary:
     bots_running: int
     budget: BudgetUsage | None
     balances_at: datetime | None
+    # Per market: the exchange's position = the bots' own + unattributed (bots.ownership).
+    ownership: list[MarketOwnershipRow]
 
 
 def account_summary(account: ExchangeAccount, *, with_budget: bool = True) -> AccountSummary:
@@ -72,6 +75,7 @@ def account_summary(account: ExchangeAccount, *, with_budget: bool = True) -> Ac
         bots_running=bots[BotStatus.RUNNING],
         budget=account_budget_usage(account) if with_budget else None,
         balances_at=account.last_checked_at if reported else None,
+        ownership=account_ownership(account),
     )
 
 

@@ -2,7 +2,8 @@
 
 Keys are write-only (bots.forms); in the "remember, locked" mode the unlock action asks for the
 passphrase on a page of its own and keeps the decrypted key only in this process's memory
-(lighterweb.keyring). Every key change, unlock and lock is audited (names, never values).
+(lighterweb.keyring), from where it is handed, sealed, to the bots workers
+(bots.engine.key_handoff). Every key change, unlock and lock is audited (names, never values).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bots import permissions, services
 from bots.admin_helpers import badge, each
 from bots.forms import SECRET_POST_FIELDS, ExchangeAccountAdminForm
 from bots.models import ExchangeAccount, KeyMode
-from lighterweb import audit, keyring
+from lighterweb import audit
 from lighterweb.crypto import WrongPassphrase
 
 
@@ -121,6 +122,9 @@ class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         super().save_model(request, obj, form, change)
         # Locked / don't-remember: the key just typed is this process's unlocked copy.
         obj.keep_unlocked(form.cleaned_data.get("api_private_key", ""))
+        if form.cleaned_data.get("api_private_key") and obj.key_mode != KeyMode.REMEMBER:
+            # Sealed to the bots workers (bots.engine.key_handoff): its bots start by themselves.
+            services.account_key_unlocked(obj)
         # Which keys changed, never their values.
         changed = [
             name
@@ -242,16 +246,33 @@ class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 audit.record(request, "unlock_failed", "wrong passphrase", target=account)
                 messages.error(request, f"{account}: wrong passphrase, still locked.")
             else:
-                audit.record(request, "key_unlocked", "held in the web process", target=account)
-                messages.success(request, f"{account}: unlocked in this web process.")
+                workers = services.account_key_unlocked(account)
+                audit.record(
+                    request,
+                    "key_unlocked",
+                    f"held in the web process, sealed for {workers} bots worker(s)",
+                    target=account,
+                )
+                messages.success(
+                    request,
+                    f"{account}: unlocked; handed (sealed) to {workers} bots worker(s) now, "
+                    "and to workers that start later while this web process runs.",
+                )
         return None
 
     @admin.action(
-        description="Lock the key again (forget the unlocked copy)", permissions=["unlock"]
+        description="Lock the key again (web and bots workers forget it)", permissions=["unlock"]
     )
     def lock_key(self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]) -> None:
         for account in queryset:
             if account.key_mode != KeyMode.REMEMBER:
-                keyring.forget(account.pk)
-                audit.record(request, "key_locked", "unlocked copy dropped", target=account)
-        messages.success(request, "Locked.")
+                bots = services.account_key_lock(account)
+                audit.record(
+                    request,
+                    "key_locked",
+                    f"unlocked copies dropped (web and bots workers); {len(bots)} bots told",
+                    target=account,
+                )
+        messages.success(
+            request, "Locked: running bots cancel their orders and wait in 'locked' for an unlock."
+        )

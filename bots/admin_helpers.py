@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import slugify
+
+from bots.figures import plain
 
 
 def badge(value: str, label: str | None = None) -> SafeString:
@@ -19,6 +23,15 @@ def badge(value: str, label: str | None = None) -> SafeString:
     return format_html(
         '<span class="lw-badge lw-badge-{}">{}</span>', slugify(value), label or value
     )
+
+
+class PlainDecimalInput(forms.NumberInput):
+    """A number input that shows `50`, not the database's `50.0000000000`."""
+
+    def format_value(self, value: Any) -> str | None:
+        if isinstance(value, Decimal):
+            return plain(value)
+        return super().format_value(value)  # type: ignore[no-any-return]
 
 
 def each(

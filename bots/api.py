@@ -10,14 +10,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from decimal import Decimal
+from typing import Any, Literal, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Query, Router
 
-from bots import account_summaries, permissions, schemas, selectors, services
+from bots import account_summaries, exports, ownership, permissions, schemas, selectors, services
 from bots.hedge_schemas import HedgeBotIn, HedgeBotOut, HedgeBotPatch, HedgeControlOut
+from bots.preview import grid_preview_get
+from bots.preview_schemas import GridPreviewIn, GridPreviewOut
 from bots.schemas import Cursor, Id, QueryText
 from bots.summary_schemas import AccountSummaryOut, PnlOut
 from lighterweb import audit
@@ -146,6 +149,18 @@ def _referenced(get: Any, row_id: int, field: str) -> Any:
         raise ValidationError({field: f"No such id: {row_id}."}) from exc
 
 
+@router.post("/bots/preview", response={200: GridPreviewOut, **ERRORS})
+@needs(permissions.CHANGE_BOT)
+def bot_preview(request: HttpRequest, payload: GridPreviewIn) -> Any:
+    """Preview a grid before saving it: level prices around the current price, capital and
+    margin, profit per step after the tier's fees, where the position cap binds, a liquidation
+    estimate. An invalid grid is a 422 naming the field (a level <= 0 on `step`, ...)."""
+    fields = payload.model_dump()
+    account = _referenced(selectors.account_get, fields.pop("account_id"), "account_id")
+    market = _referenced(selectors.market_get, fields.pop("market_id"), "market_id")
+    return grid_preview_get(account=account, market=market, **fields)
+
+
 @router.get("/bots/{bot_id}", response={200: schemas.GridBotOut, **ERRORS})
 @needs(permissions.VIEW)
 def bot_get(request: HttpRequest, bot_id: Id) -> Any:
@@ -178,10 +193,54 @@ def bot_pnl(request: HttpRequest, bot_id: Id) -> Any:
     return selectors.bot_pnl(selectors.bot_get(bot_id))
 
 
+@router.get(
+    "/bots/{bot_id}/export",
+    response={200: None, **ERRORS},
+    tags=["history"],
+)
+@needs(permissions.VIEW)
+def bot_export(
+    request: HttpRequest,
+    bot_id: Id,
+    kind: Literal["fills", "orders", "events"],
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Any:
+    """The bot's fills, orders or events as a CSV file (text/csv), oldest first; `since`
+    inclusive, `until` exclusive (UTC when no zone is given). Prices and sizes on the market's
+    decimals."""
+    permissions.require(request.user, exports.PERMISSIONS[kind])
+    since, until = exports.aware(since), exports.aware(until)
+    if since is not None and until is not None and until <= since:
+        raise ValidationError({"until": "The end of the range must be after its start."})
+    bot = selectors.bot_get(bot_id)
+    return exports.export_response(kind, [bot.pk], since, until, bot.name)
+
+
 # -- grid bots: control -------------------------------------------------------------------------
 
+
+@router.post(
+    "/bots/{bot_id}/start",
+    response={200: schemas.ControlOut, **ERRORS},
+    operation_id="bots_api_bot_start",
+    tags=["control"],
+)
+@needs(permissions.CONTROL)
+def bot_start(request: HttpRequest, bot_id: Id, payload: schemas.StartIn | None = None) -> Any:
+    """Start request for one bot. Where a position on its account and market is not its own,
+    `unattributed` ("adopt" or "leave") is required: without it, 422 naming the size."""
+    choice = payload.unattributed if payload is not None else None
+    bot = services.bot_start(selectors.bot_get(bot_id), actor=_actor(request), unattributed=choice)
+    done = "start requested"
+    if bot.unattributed_choice:
+        size = ownership.plain(bot.unattributed_choice_base or Decimal(0))
+        done += f" ({bot.unattributed_choice} {size} {bot.market.symbol})"
+    audit.record(request, "bot_start", done, target=bot)
+    return _control_out(f"{bot}: {done}", [selectors.bot_get(bot.pk)], [])
+
+
 CONTROLS = {
-    "start": (services.bot_start, "start requested"),
     "stop": (services.bot_stop, "stop requested"),
     "pause": (services.bot_pause, "pause requested"),
     "emergency-stop": (services.bot_emergency_stop, "emergency stop requested"),
@@ -306,8 +365,11 @@ def hedge_bot_delete(request: HttpRequest, bot_id: Id) -> Any:
     return HttpResponse(status=204)
 
 
+HEDGE_CONTROLS = {"start": (services.bot_start, "start requested"), **CONTROLS}
+
+
 def _hedge_control(name: str) -> None:
-    call, done = CONTROLS[name]
+    call, done = HEDGE_CONTROLS[name]
 
     def operation(request: HttpRequest, bot_id: Id) -> Any:
         permissions.require(request.user, permissions.CONTROL)

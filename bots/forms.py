@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.views.decorators.debug import sensitive_variables
 
-from bots import validators
+from bots import exports, validators
 from bots.models import ExchangeAccount, KeyMode
 from lighterweb import keyring
 
@@ -147,3 +147,23 @@ class ExchangeAccountAdminForm(forms.ModelForm):  # type: ignore[type-arg]
             account.save()
             self.save_m2m()
         return account
+
+
+class ExportForm(forms.Form):
+    """What the admin's CSV export writes: one kind of row over an optional UTC date range."""
+
+    kind = forms.ChoiceField(choices=[(k, k.capitalize()) for k in ("fills", "orders", "events")])
+    since = forms.DateTimeField(
+        required=False,
+        help_text="Inclusive, in the site's time zone (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS).",
+    )
+    until = forms.DateTimeField(required=False, help_text="Exclusive; empty: up to now.")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name in ("since", "until"):
+            data[name] = exports.aware(data.get(name))
+        since, until = data.get("since"), data.get("until")
+        if since is not None and until is not None and until <= since:
+            self.add_error("until", "The end of the range must be after its start.")
+        return data

@@ -27,6 +27,8 @@ from ninja.schema import DjangoGetter
 from pydantic import ConfigDict, PlainSerializer, model_validator
 from pydantic_core import PydanticCustomError
 
+from bots.figures import QUOTE_UNIT, base_unit
+
 
 def _decimal_text(value: Decimal) -> str:
     # normalize() drops the DB's trailing zeros; format "f" keeps it out of exponent notation.
@@ -34,6 +36,15 @@ def _decimal_text(value: Decimal) -> str:
 
 
 Money = Annotated[Decimal, PlainSerializer(_decimal_text, return_type=str)]
+
+
+def _quote_text(value: Decimal) -> str:
+    # PnL arithmetic leaves long tails (-0.009977512462612164); USDC has 6 decimals on Lighter.
+    return _decimal_text(value.quantize(Decimal("0.000001")))
+
+
+# A computed quote amount (PnL, equity, fees): the venue's 6 decimals, no trailing zeros.
+Quote = Annotated[Decimal, PlainSerializer(_quote_text, return_type=str)]
 # Database ids and counts fit a signed 64-bit / 32-bit integer; bigger input is a 422, not a
 # database overflow.
 MAX_ID = 2**63 - 1
@@ -225,6 +236,13 @@ class GridBotOut(Schema):
     last_price: Money | None = None
     anchor_price: Money | None = None
     centre_index: int | None = None
+    centre_price: Money | None = Field(
+        default=None, description="Price of the centre level (kept empty), from the lattice."
+    )
+    price_decimals: int = 0
+    size_decimals: int = 0
+    base_unit: str = ""
+    quote_unit: str = QUOTE_UNIT
     heartbeat_at: datetime | None = None
     crash_count: int = 0
     last_crash_at: datetime | None = None
@@ -245,6 +263,22 @@ class GridBotOut(Schema):
     @staticmethod
     def resolve_network(obj: Any) -> str:
         return str(obj.market.network)
+
+    @staticmethod
+    def resolve_price_decimals(obj: Any) -> int:
+        return int(obj.market.price_decimals)
+
+    @staticmethod
+    def resolve_size_decimals(obj: Any) -> int:
+        return int(obj.market.size_decimals)
+
+    @staticmethod
+    def resolve_base_unit(obj: Any) -> str:
+        return base_unit(obj.market)
+
+    @staticmethod
+    def resolve_centre_price(obj: Any) -> Decimal | None:
+        return obj.centre_price() if hasattr(obj, "centre_price") else None
 
 
 # -- orders, fills, events ----------------------------------------------------------------------
@@ -350,6 +384,9 @@ class CancelReportOut(Schema):
     remaining: list[int] = Field(description="Exchange order indexes still open.")
     error: str
     verified: bool
+    seconds: float = Field(
+        description="From the operator's command to this account's answer (0: not measured)."
+    )
 
     @staticmethod
     def resolve_exchange_market_id(obj: Any) -> int | None:
@@ -398,6 +435,17 @@ class CancelAllIn(InputSchema):
                 'Say what to cancel: {"scope": "all"}, or account_id and/or market_id, or bot_id.',
             )
         return self
+
+
+class StartIn(InputSchema):
+    """Optional body of a start: the operator's answer when a position on the bot's account and
+    market is not its own (README "How positions are owned")."""
+
+    unattributed: Literal["adopt", "leave"] | None = Field(
+        default=None,
+        description='"adopt": the bot takes the position over (cost basis: the mark price when '
+        'its runner starts); "leave": it stays unattributed, or with the stopped bot holding it.',
+    )
 
 
 class EmergencyStopIn(InputSchema):

@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
 
+from bots import ownership
 from bots.models import (
     Bot,
     BotEvent,
@@ -30,6 +31,7 @@ from bots.models import (
     HedgeBot,
     Market,
     Order,
+    PositionTransfer,
 )
 from bots.strategies import accounting
 from bots.strategies.orders import ACTIVE
@@ -271,21 +273,41 @@ class BotPnl:
     symbol: str
     mark_price: Decimal | None
     summary: accounting.PnlSummary
+    # The bot's market's position that no bot owns, at the account's last exchange read
+    # (README "How positions are owned"); None when never read.
+    unattributed_base: Decimal | None = None
 
 
 def bot_ledger(bot: Bot) -> accounting.Ledger:
-    """The bot's books folded from its Fill and FundingPayment rows, in the order they happened."""
+    """The bot's books folded from its Fill, PositionTransfer and FundingPayment rows, in the
+    order they happened."""
     ledger = accounting.Ledger()
     fills = Fill.objects.filter(bot=bot).order_by("executed_at", "trade_id")
+    booked: list[tuple[datetime, accounting.Fill | accounting.Transfer]] = []
     for row in fills.values_list(
-        "trade_id", "side", "price", "size_base", "fee", "is_maker", "level_index"
+        "executed_at", "trade_id", "side", "price", "size_base", "fee", "is_maker", "level_index"
     ):
-        trade_id, side, price, size_base, fee, is_maker, level = row
-        ledger.apply_fill(accounting.Fill(trade_id, side, price, size_base, fee, is_maker, level))
+        at, trade_id, side, price, size_base, fee, is_maker, level = row
+        booked.append((at, accounting.Fill(trade_id, side, price, size_base, fee, is_maker, level)))
+    # Adoptions and hand-overs (README "How positions are owned") in their place in time.
+    transfers = PositionTransfer.objects.filter(bot_id=bot.pk).order_by("created_at", "pk")
+    for at, pk, size_base, price in transfers.values_list("created_at", "pk", "size_base", "price"):
+        booked.append((at, accounting.Transfer(pk, size_base, price)))
+    booked.sort(key=lambda item: item[0])  # stable: fills keep their trade id order
+    for _, entry in booked:
+        if isinstance(entry, accounting.Transfer):
+            ledger.apply_transfer(entry)
+        else:
+            ledger.apply_fill(entry)
     payments = FundingPayment.objects.filter(bot=bot).order_by("paid_at", "funding_id")
     for funding_id, amount in payments.values_list("funding_id", "amount"):
         ledger.apply_funding(accounting.FundingPayment(funding_id, amount))
     return ledger
+
+
+def bot_open_order_count(bot: Bot) -> int:
+    """How many of the bot's orders may rest on the book now."""
+    return Order.objects.filter(bot=bot, status__in=LIVE_ORDER_STATUSES).count()
 
 
 def known_trade_ids(bot: Bot, trade_ids: list[int]) -> set[int]:
@@ -303,7 +325,12 @@ def bot_pnl(bot: Bot) -> BotPnl:
     # Without a price the position is valued at its own entry: unrealized 0, not a guess.
     valuation = mark or _entry_price(ledger) or Decimal(1)
     return BotPnl(
-        bot_id=bot.pk, symbol=bot.market.symbol, mark_price=mark, summary=ledger.summary(valuation)
+        bot_id=bot.pk,
+        symbol=bot.market.symbol,
+        mark_price=mark,
+        summary=ledger.summary(valuation),
+        # What no bot owns is a grid's question (a hedge bot takes both positions as they are).
+        unattributed_base=ownership.market_unattributed(bot) if isinstance(bot, GridBot) else None,
     )
 
 

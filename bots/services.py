@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -23,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from bots import selectors
+from bots import ownership, selectors
 from bots.accounts import (
     ConnectionReport,
     account_lookup_index,
@@ -33,7 +34,7 @@ from bots.accounts import (
     markets_sync,
 )
 from bots.dashboard import broadcast
-from bots.engine import controls
+from bots.engine import controls, key_handoff
 from bots.engine.commands import command_publish
 from bots.engine.controls import CancelReport, CloseReport, EmergencyReport, ExchangeActionFailed
 from bots.engine.leases import lease_holder
@@ -51,6 +52,7 @@ from bots.models import (
     Market,
 )
 from bots.provisioning import PaperResetRefused, paper_reset
+from bots.strategies.ownership import Choice
 from exchange.redis_clients import redis_client
 
 __all__ = [
@@ -61,6 +63,8 @@ __all__ = [
     "EmergencyReport",
     "ExchangeActionFailed",
     "PaperResetRefused",
+    "account_key_lock",
+    "account_key_unlocked",
     "account_lookup_index",
     "account_refresh",
     "account_test_connection",
@@ -81,7 +85,6 @@ __all__ = [
     "markets_sync",
     "paper_reset",
     "positions_flatten",
-    "require_unlocked",
 ]
 
 logger = logging.getLogger(__name__)
@@ -141,24 +144,27 @@ def _cancel_unless_runner_alive(bot_id: int, reason: str) -> None:
 # -- key modes (security, issue 13) --------------------------------------------------------------
 
 
-def require_unlocked(account: ExchangeAccount) -> None:
-    """Refuse to run bots on an account whose key the bots worker cannot decrypt.
-
-    Only "remember" keys can be decrypted by any process. A locked or don't-remember key lives,
-    once unlocked, in the memory of the web process that received it (lighterweb.keyring); the
-    bots worker has no way to receive it yet, so such accounts run no bots (README "Key modes").
-    """
+def account_key_unlocked(account: ExchangeAccount) -> int:
+    """The web process just unlocked the account (or was given its don't-remember key): hand
+    the key, sealed, to the bots workers (`bots.engine.key_handoff`); their bots waiting in
+    `locked` start by themselves. How many live workers it was sealed for now."""
     if account.key_mode == KeyMode.REMEMBER:
-        return
-    if account.is_locked:
-        raise BotActionRefused(
-            f"The API key of {account.name} is locked ({account.get_key_mode_display()}): "
-            "unlock it in the admin first."
-        )
-    raise BotActionRefused(
-        f"Bots cannot run on {account.name} yet: its key is unlocked only in the web process, "
-        "and the bots worker cannot receive it. Use the 'remember' key mode to run bots."
+        return 0
+    return key_handoff.publish(account.pk)
+
+
+def account_key_lock(account: ExchangeAccount) -> list[int]:
+    """Lock the account's key again everywhere: this process and every bots worker forget it,
+    its running bots cancel their orders and wait in `locked`. The ids of the bots told."""
+    key_handoff.revoke(account.pk)
+    active = list(
+        GridBot.objects.filter(account=account)
+        .exclude(desired_state=DesiredState.STOPPED)
+        .values_list("pk", flat=True)
     )
+    for bot_id in active:
+        command_publish(bot_id, "key_locked")  # the runner checks the key at once
+    return active
 
 
 # -- bot lifecycle ------------------------------------------------------------------------------
@@ -188,7 +194,8 @@ def _set_desired_state(
             raise BotActionRefused(f"{bot}: {field}: {message}")
     try:
         with transaction.atomic():
-            Bot.objects.filter(pk=bot.pk).update(**changes)
+            # The kind's own manager: a grid's start also writes its ownership answer.
+            type(bot).objects.filter(pk=bot.pk).update(**changes)
             bot.refresh_from_db()
             broadcast.bot_changed(bot)
             event_record(bot, kind, f"{kind.replace('_', ' ')} requested by {actor}", data=data)
@@ -202,29 +209,64 @@ def _set_desired_state(
     return bot
 
 
-def bot_start(bot: BotT, *, actor: str) -> BotT:
-    """Run the bot (from stopped, paused or error); its runner starts after the commit."""
+def bot_start(bot: BotT, *, actor: str, unattributed: str | None = None) -> BotT:
+    """Run the bot (from stopped, paused or error); its runner starts after the commit.
+
+    A grid's fresh start where a position on the bot's account and market is not its own
+    (unattributed, or held by a stopped bot) needs the operator's `unattributed` choice, "adopt"
+    or "leave" (README "How positions are owned"): without it the start is refused with a field
+    error naming the size, never decided silently. A hedge bot takes both legs' positions from
+    the exchange as they are (docs/hedge.md).
+    """
     if bot.desired_state == DesiredState.RUNNING and bot.status != BotStatus.ERROR:
         raise BotActionRefused(f"{bot} is already running")
-    require_unlocked(bot.account)
     try:
         bot.full_clean(validate_constraints=False)
     except ValidationError as exc:
         raise BotActionRefused(f"{bot}: fix its configuration first ({exc.messages[0]})") from exc
     extra: dict[str, Any] = {}
+    data: dict[str, Any] = {}
     if bot.status in (BotStatus.STOPPED, BotStatus.ERROR):
         # A fresh start forgets earlier crashes: the operator looked at them.
         extra = {"status": BotStatus.STARTING, "status_message": "", "crash_count": 0}
+        if isinstance(bot, GridBot):
+            choice = _ownership_choice(bot, unattributed)
+            extra |= {"unattributed_choice": choice[0], "unattributed_choice_base": choice[1]}
+            if choice[0]:
+                data = {"unattributed": choice[0], "unattributed_base": ownership.plain(choice[1])}
     with transaction.atomic():
         if extra and isinstance(bot, HedgeBot):
             # An operator's start is a new run of the core; a restart after a crash resumes it.
             HedgeBot.objects.filter(pk=bot.pk).update(strategy_snapshot={})
         bot = _set_desired_state(
-            bot, DesiredState.RUNNING, kind="start", actor=actor, data={}, extra=extra
+            bot, DesiredState.RUNNING, kind="start", actor=actor, data=data, extra=extra
         )
+        if data:
+            verb = "adopt" if data["unattributed"] == Choice.ADOPT else "leave unattributed"
+            event_record(
+                bot,
+                f"position_{data['unattributed']}",
+                f"{actor} chose to {verb} {data['unattributed_base']} {bot.market.symbol} "
+                "that was not this bot's",
+                data=data,
+            )
         # A paused bot's runner is alive and resumes by itself; a second task would exit busy.
         transaction.on_commit(lambda: _run_enqueue(bot.pk))
     return bot
+
+
+def _ownership_choice(bot: GridBot, unattributed: str | None) -> tuple[str, Decimal]:
+    """The operator's adopt/leave answer for a fresh start, with the size it answers, or ("", 0)
+    when nothing here is another's; refused with a field error when the answer is missing."""
+    question = ownership.start_question(bot)
+    if question.size_base == 0:
+        return "", Decimal(0)
+    asked = question.describe(bot.market.symbol)
+    if unattributed not in {c.value for c in Choice}:
+        given = "is missing" if unattributed is None else f"{unattributed!r} is not a choice"
+        message = f"{asked}: choose 'adopt' or 'leave' (unattributed {given})"
+        raise BotActionRefused(f"{bot}: {message}") from ValidationError({"unattributed": message})
+    return str(unattributed), question.size_base
 
 
 def bot_pause(bot: BotT, *, actor: str) -> BotT:
@@ -345,6 +387,7 @@ def emergency_stop_all(*, actor: str) -> EmergencyReport:
 
     Positions are kept: flattening is the separate, confirmed `positions_flatten`.
     """
+    started = time.monotonic()
     report = EmergencyReport()
     active = GridBot.objects.exclude(desired_state=DesiredState.STOPPED).select_related(
         "account", "market"
@@ -359,9 +402,9 @@ def emergency_stop_all(*, actor: str) -> EmergencyReport:
         )
         report.bots_stopped.append(bot.pk)
     _stood_down(report.bots_stopped)
-    for account in ExchangeAccount.objects.all():
-        if controls.account_can_sign(account):
-            report.cancels.append(controls.account_cancel_all(account, None))
+    # Every account at once, each bounded: an unreachable one is reported on its own.
+    signing = [a for a in ExchangeAccount.objects.all() if controls.account_can_sign(a)]
+    report.cancels.extend(controls.accounts_cancel_all(signing, None, since=started))
     logger.warning(
         "emergency stop by %s: %d bots stopped, cancels verified: %s",
         actor,
@@ -390,13 +433,15 @@ def cancel_all(
         bot_cancel_all(bot, actor=actor).pk for bot in bots.select_related("account", "market")
     ]
     _stood_down(scoped, until_cancelled=True)
-    reports = []
-    for target in accounts:
-        if market is not None and market.network != target.network:
-            continue
-        if controls.account_can_sign(target):
-            market_id = None if market is None else market.market_id
-            reports.append(controls.account_cancel_all(target, market_id))
+    targets = [
+        target
+        for target in accounts
+        if (market is None or market.network == target.network)
+        and controls.account_can_sign(target)
+    ]
+    # Every account at once, each bounded: an unreachable one is reported on its own.
+    market_id = None if market is None else market.market_id
+    reports = controls.accounts_cancel_all(targets, market_id)
     logger.warning("cancel-all by %s (%s / %s): %s", actor, account, market, reports)
     return reports
 

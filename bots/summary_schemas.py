@@ -8,11 +8,12 @@ and the dashboard's snapshots and pushes carry them (`bots.schemas.payload`), in
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from ninja import Field, Schema
 from pydantic import AliasPath
 
-from bots.schemas import AccountOut, Money
+from bots.schemas import AccountOut, Money, Quote
 
 
 class PnlOut(Schema):
@@ -28,16 +29,19 @@ class PnlOut(Schema):
     symbol: str
     mark_price: Money | None
     position_base: Money = Field(validation_alias=AliasPath("summary", "position_base"))
-    avg_entry_price: Money | None = Field(validation_alias=AliasPath("summary", "avg_entry_price"))
-    realized: Money = Field(validation_alias=AliasPath("summary", "realized"))
-    grid_profit: Money = Field(validation_alias=AliasPath("summary", "grid_profit"))
-    other_realized: Money = Field(validation_alias=AliasPath("summary", "other_realized"))
-    unrealized: Money = Field(validation_alias=AliasPath("summary", "unrealized"))
-    fees: Money = Field(validation_alias=AliasPath("summary", "fees"))
-    funding: Money = Field(validation_alias=AliasPath("summary", "funding"))
-    total: Money = Field(validation_alias=AliasPath("summary", "total"))
+    avg_entry_price: Quote | None = Field(validation_alias=AliasPath("summary", "avg_entry_price"))
+    realized: Quote = Field(validation_alias=AliasPath("summary", "realized"))
+    grid_profit: Quote = Field(validation_alias=AliasPath("summary", "grid_profit"))
+    other_realized: Quote = Field(validation_alias=AliasPath("summary", "other_realized"))
+    unrealized: Quote = Field(validation_alias=AliasPath("summary", "unrealized"))
+    fees: Quote = Field(validation_alias=AliasPath("summary", "fees"))
+    funding: Quote = Field(validation_alias=AliasPath("summary", "funding"))
+    total: Quote = Field(validation_alias=AliasPath("summary", "total"))
     round_trips: int = Field(validation_alias=AliasPath("summary", "round_trips"))
     fill_count: int = Field(validation_alias=AliasPath("summary", "fill_count"))
+    # Not the bot's: what no bot owns on its account and market (README "How positions are
+    # owned"); `position_base` above is the bot's own, the one its caps count.
+    unattributed_base: Money | None = None
 
 
 class PositionOut(Schema):
@@ -46,8 +50,32 @@ class PositionOut(Schema):
     symbol: str
     side: str
     size_base: Money
-    avg_entry_price: Money | None = None
-    unrealized_pnl: Money | None = None
+    avg_entry_price: Quote | None = None
+    unrealized_pnl: Quote | None = None
+
+
+class BotPositionOut(Schema):
+    """One bot's own position on a market: the sum of its fills and adoptions."""
+
+    bot_id: int
+    name: str
+    position_base: Money
+
+
+class MarketOwnershipOut(Schema):
+    """Who owns the account's position on one market (README "How positions are owned"):
+    `exchange_base = sum(bots' position_base) + unattributed`; both null while the account's
+    positions were never read from the exchange."""
+
+    market_id: int
+    symbol: str
+    exchange_base: Money | None
+    bots: list[BotPositionOut]
+    unattributed: Money | None
+
+    @staticmethod
+    def resolve_bots(obj: Any) -> list[dict[str, Any]]:
+        return [{"bot_id": pk, "name": name, "position_base": p} for pk, name, p in obj.bots]
 
 
 class BudgetUsageOut(Schema):
@@ -62,12 +90,13 @@ class AccountSummaryOut(Schema):
     """An account with its balances, positions and request budget, for the overview."""
 
     account: AccountOut
-    equity: Money | None
-    available_balance: Money | None
-    collateral: Money | None
+    equity: Quote | None
+    available_balance: Quote | None
+    collateral: Quote | None
     positions: list[PositionOut]
     open_orders: int
     bots: int
     bots_running: int
     budget: BudgetUsageOut | None
     balances_at: datetime | None
+    ownership: list[MarketOwnershipOut]

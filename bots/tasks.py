@@ -26,7 +26,7 @@ from bots.engine.leases import (
     resume_later,
     resume_take,
 )
-from bots.models import Bot, HedgeBot
+from bots.models import Bot, BotStatus, DesiredState, HedgeBot
 from exchange.redis_clients import redis_client
 
 logger = logging.getLogger(__name__)
@@ -49,9 +49,16 @@ def run_bot_task(bot_id: int) -> str:
         if not fence_claim(bot_id, fence):
             logger.warning("bot %s: fence %s is older than the bot's; exiting", bot_id, fence)
             return "outfenced"
-        if not Bot.objects.filter(pk=bot_id).exclude(desired_state="stopped").exists():
+        # Re-read under the lease: the bot may have changed while this task waited in the queue.
+        state = Bot.objects.filter(pk=bot_id).values_list("desired_state", "status").first()
+        if state is None or state[0] == DesiredState.STOPPED:
             # Stopped while this task waited in the queue: the stop already cleaned up.
             return "stopped"
+        if state[1] == BotStatus.ERROR:
+            # Marked error meanwhile (a crash loop, a failed runner): only an operator's start
+            # (which sets it starting) runs it again, never a restart queued before the error.
+            logger.warning("bot %s: in error since this task was queued; not started", bot_id)
+            return BotStatus.ERROR
         # Imports the SDK: only in the worker.
         from bots.engine.hedge_runner import run_hedge_bot
         from bots.engine.runner import SHUTDOWN, run_bot

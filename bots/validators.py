@@ -124,12 +124,29 @@ def order_size_errors(
         base, quote = size, (size * last_price if last_price else None)
     else:
         quote, base = size, (size / last_price if last_price else None)
+    min_base, min_quote = _plain(min_base_amount), _plain(min_quote_amount)
     if base is not None and base < min_base_amount:
-        return {"size": f"Each order must be at least {min_base_amount} in base units."}
+        if size_mode == "quote" and last_price:
+            # The operator typed a quote notional: say what it must be, in quote.
+            needed = _plain(max(min_base_amount * last_price, min_quote_amount))
+            return {
+                "size": (
+                    f"Each order must be worth at least {needed} quote at the last price "
+                    f"{_plain(last_price)} (the market minimum is {min_base} base)."
+                )
+            }
+        return {"size": f"Each order must be at least {min_base} in base units."}
     if quote is not None and quote < min_quote_amount:
-        where = f" at the last price {last_price}" if last_price and size_mode == "base" else ""
-        return {"size": f"Each order must be worth at least {min_quote_amount} quote{where}."}
+        where = (
+            f" at the last price {_plain(last_price)}" if last_price and size_mode == "base" else ""
+        )
+        return {"size": f"Each order must be worth at least {min_quote} quote{where}."}
     return {}
+
+
+def _plain(value: Decimal) -> str:
+    """A Decimal without the database's trailing zeros or exponent notation (50, not 50.0000)."""
+    return format(value.normalize(), "f") if value else "0"
 
 
 def leverage_errors(leverage: Decimal | None, max_leverage: Decimal | None) -> FieldErrors:

@@ -18,6 +18,15 @@ clocks still agree; tests may pass an explicit clock instead.
 
 A real 429 (`penalise`) stores a "blocked until" instant that every process honours.
 
+Margin and lanes: the client never plans for the venue's last requests (its window and ours are
+not measured on the same clock, and a request in flight counts on both sides at different
+instants), so only `usable` = limit - limit/12 is ever granted (55 of a standard 60). Of that,
+routine traffic (runners' placements, reconciles, account refreshes, recorders) may use three
+quarters (`routine_limit`, 42 of 60); the rest is reserved for the operator lane (stop,
+cancel-all, emergency stop, close: `operator_lane()`), which may use the whole usable budget. A
+routine caller waiting for capacity therefore never delays an operator command: the operator's
+share is never spent by routine traffic, and there is no queue to wait in.
+
 Premium note: Lighter counts premium transactions against a separate per-minute tx limit (4,000+
 by staked LIT) rather than the REST weight; charging sendTx its weight of 6 here is the safe side.
 """
@@ -25,11 +34,13 @@ by staked LIT) rather than the REST weight; charging sendTx its weight of 6 here
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,11 +51,47 @@ from exchange.errors import RateLimitedError
 logger = logging.getLogger(__name__)
 
 Tier = Literal["standard", "premium"]
+Lane = Literal["routine", "operator"]
+ROUTINE: Lane = "routine"
+OPERATOR: Lane = "operator"
 
 WINDOW_SECONDS = 60.0
 STANDARD_REQUESTS_PER_MINUTE = 60
 PREMIUM_WEIGHT_PER_MINUTE = 24_000
 DEFAULT_WEIGHT = 300
+# Never granted: one twelfth of the venue's limit (5 of 60) stays as a margin.
+MARGIN_DIVISOR = 12
+# Reserved for the operator lane: a quarter of what is usable (13 of 55).
+OPERATOR_RESERVE_DIVISOR = 4
+# A waiting caller looks again at least this often (a freed budget, or a reason to give up the
+# wait, is noticed within it).
+MAX_POLL_S = 0.25
+
+# The lane of the requests made in this context (an operator command sets OPERATOR).
+_lane: ContextVar[Lane] = ContextVar("lighterweb_budget_lane", default=ROUTINE)
+
+
+@contextlib.contextmanager
+def operator_lane() -> Iterator[None]:
+    """Requests made inside (in this task and the tasks it starts) draw from the operator lane:
+    the reserved share of the budget that routine traffic never spends."""
+    token = _lane.set(OPERATOR)
+    try:
+        yield
+    finally:
+        _lane.reset(token)
+
+
+def current_lane() -> Lane:
+    """The lane of requests made now (ROUTINE unless inside `operator_lane()`)."""
+    return _lane.get()
+
+
+def lane_limits(limit: int) -> tuple[int, int]:
+    """(routine, operator) caps of a venue limit: 60 -> (42, 55); tiny limits keep no margin."""
+    usable = limit - limit // MARGIN_DIVISOR
+    return usable - usable // OPERATOR_RESERVE_DIVISOR, usable
+
 
 # lighter-api.md §6.3; anything not listed weighs DEFAULT_WEIGHT.
 WEIGHTS: dict[str, int] = {
@@ -226,8 +273,11 @@ class RequestBudget:
         self.limit = per_minute if per_minute is not None else default
         if self.limit <= 0:
             raise ValueError("per_minute must be positive")
+        self.routine_limit, self.usable = lane_limits(self.limit)
         self.window_s = window_s
         self._clock = clock
+        # Attempts refused for want of capacity (a caller then waits): for tests and benches.
+        self.waits = 0
         self._keys = _keys(key)
         self._acquire_script = redis.register_script(_ACQUIRE_LUA)
         self._penalise_script = redis.register_script(_PENALISE_LUA)
@@ -242,47 +292,67 @@ class RequestBudget:
     def _now_arg(self) -> int:
         return -1 if self._clock is None else int(self._clock() * 1000)
 
-    async def try_acquire(self, weight: int = 1) -> Grant:
-        """Take capacity for one request if it fits now; never waits."""
+    def lane_limit(self, lane: Lane) -> int:
+        """What requests of `lane` may fill the window up to."""
+        return self.usable if lane == OPERATOR else self.routine_limit
+
+    async def try_acquire(self, weight: int = 1, lane: Lane | None = None) -> Grant:
+        """Take capacity for one request of `lane` (default: `current_lane()`) if it fits now;
+        never waits."""
         cost = self.cost(weight)
-        if cost > self.limit:
-            raise ValueError(f"a request of cost {cost} can never fit a budget of {self.limit}")
+        cap = self.lane_limit(lane or current_lane())
+        if cost > cap:
+            raise ValueError(f"a request of cost {cost} can never fit a budget of {cap}")
         member = uuid.uuid4().hex
         result = await self._acquire_script(
             keys=self._keys,
-            args=[self._now_arg(), int(self.window_s * 1000), self.limit, cost, member, 0],
+            args=[self._now_arg(), int(self.window_s * 1000), cap, cost, member, 0],
         )
         granted, wait_ms, used = int(result[0]), int(result[1]), int(result[2])
         return Grant(granted=bool(granted), wait_s=wait_ms / 1000, used=used)
 
-    async def acquire(self, weight: int = 1, timeout_s: float = 30) -> None:
-        """Wait (at most `timeout_s`) until the request fits the budget, then record it.
+    async def acquire(
+        self,
+        weight: int = 1,
+        timeout_s: float = 30,
+        lane: Lane | None = None,
+        *,
+        while_waiting: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Wait (at most `timeout_s`) until the request fits its lane, then record it.
 
         Raises RateLimitedError when the budget cannot free enough capacity in time; callers then
-        see a typed error instead of an exchange 429.
+        see a typed error instead of an exchange 429. `while_waiting` runs before every pause of
+        the wait: raising there gives the wait up (the request is no longer wanted).
         """
+        lane = lane or current_lane()
         deadline = time.monotonic() + timeout_s
         while True:
-            grant = await self.try_acquire(weight)
+            grant = await self.try_acquire(weight, lane)
             if grant.granted:
                 return
+            self.waits += 1
             remaining = deadline - time.monotonic()
             if grant.wait_s > remaining:
                 logger.warning(
-                    "request budget of %s exhausted: %s/%s used, next slot in %.2fs",
+                    "request budget of %s exhausted (%s lane): %s/%s used, next slot in %.2fs",
                     self.key,
+                    lane,
                     grant.used,
-                    self.limit,
+                    self.lane_limit(lane),
                     grant.wait_s,
                 )
                 raise RateLimitedError(
-                    f"request budget of {self.key} exhausted "
-                    f"({grant.used}/{self.limit} per {self.window_s:g}s); "
+                    f"request budget of {self.key} exhausted ({lane} lane: "
+                    f"{grant.used}/{self.lane_limit(lane)} per {self.window_s:g}s); "
                     f"next slot in {grant.wait_s:.2f}s, beyond the {timeout_s:g}s timeout",
                     retry_after_s=grant.wait_s,
                 )
             # a small random extra keeps waiting processes from all retrying the same millisecond
-            await asyncio.sleep(grant.wait_s + random.uniform(0, 0.01))
+            if while_waiting is not None:
+                await while_waiting()
+            # Looked at again at least every MAX_POLL_S: a budget freed meanwhile is used.
+            await asyncio.sleep(min(grant.wait_s, MAX_POLL_S) + random.uniform(0, 0.01))
 
     async def usage(self) -> BudgetUsage:
         """Weight (or requests) spent in the current rolling window."""

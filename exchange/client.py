@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, cast, overload
 
@@ -211,6 +211,11 @@ class LighterClient:
         await self.signer.close()
         if self._redis is not None:
             await self._redis.aclose()
+
+    def guard_sends(self, check: Callable[[], Awaitable[None]] | None) -> None:
+        """Run `check` immediately before every transaction goes out, after any wait for budget;
+        when it raises, nothing is sent (a bot runner checks that it still holds its lease)."""
+        self.http.send_guard = check
 
     async def budget_usage(self) -> BudgetUsage | None:
         """Current use of the shared request budget (None without Redis)."""

@@ -4,7 +4,8 @@ Every error the client raises is an `ExchangeError` and exactly one of:
 
 - `TransientError` — the same request may succeed later: 5xx, 408, 429 and Lighter's rate-limit
   codes (`RateLimitedError`), "too many pending txs", network errors and timeouts (aiohttp, OS,
-  Redis), an invalid nonce (`NonceError`: resync and re-sign). Retry with bounded backoff; a bot
+  Redis; `UnreachableError` "cannot reach Lighter at ..." when the host could not be reached at
+  all), an invalid nonce (`NonceError`: resync and re-sign). Retry with bounded backoff; a bot
   stays running (degraded) meanwhile.
 - `PermanentError` — retrying the same request cannot help; someone must decide: a rejected or
   unknown key or auth token (`AuthError`), insufficient margin (`InsufficientMarginError`), any
@@ -62,6 +63,59 @@ class TransientError(ExchangeError):
     """5xx, timeout, network or Redis failure: the same request may succeed if retried."""
 
     is_transient = True
+
+
+class UnreachableError(TransientError):
+    """Lighter could not be reached at all: the host name did not resolve, the connection was
+    refused or timed out. A network problem on the way to the exchange, never a verdict on the
+    key or the request (those are `AuthError` / `RejectedError`)."""
+
+    def __init__(self, base_url: str, reason: str, detail: str = "") -> None:
+        text = f"cannot reach Lighter at {base_url}: {reason}"
+        super().__init__(f"{text} ({detail})" if detail and detail != reason else text)
+        self.base_url = base_url
+        self.reason = reason
+
+
+# Texts of a failure to reach the host (Go's net package via the SDK's signer, aiohttp, the OS)
+# -> the short reason shown to the operator. Checked in order; the first match wins.
+_NETWORK_FAILURES = (
+    ("no such host", "host name not found (DNS)"),
+    ("name or service not known", "host name not found (DNS)"),
+    ("nodename nor servname", "host name not found (DNS)"),
+    ("temporary failure in name resolution", "host name not found (DNS)"),
+    ("cannot connect to host", "connection failed"),
+    ("connection refused", "connection refused"),
+    ("connect call failed", "connection refused"),
+    ("network is unreachable", "network unreachable"),
+    ("no route to host", "no route to host"),
+    ("i/o timeout", "timed out"),
+    ("context deadline exceeded", "timed out"),
+    ("timed out", "timed out"),
+    ("timeout", "timed out"),
+)
+
+
+def network_failure(text: str) -> str | None:
+    """The short reason when `text` describes a failure to reach a host, else None."""
+    lowered = text.lower()
+    reasons = [reason for needle, reason in _NETWORK_FAILURES if needle in lowered]
+    # "cannot connect to host" wraps the precise cause (DNS, refused): prefer the precise one.
+    precise = [reason for reason in reasons if reason != "connection failed"]
+    chosen = precise or reasons
+    return chosen[0] if chosen else None
+
+
+def unreachable_error(base_url: str, exc: BaseException) -> ExchangeError:
+    """The error for a request to `base_url` that failed in the network: `UnreachableError`
+    when the host could not be reached, otherwise what `map_exception` says."""
+    text = f"{type(exc).__name__}: {exc}"
+    reason = network_failure(text)
+    if reason is None and isinstance(exc, TimeoutError):
+        reason = "timed out"
+    if reason is None:
+        return map_exception(exc)
+    return UnreachableError(base_url, reason, str(exc) or type(exc).__name__)
 
 
 class PermanentError(ExchangeError):

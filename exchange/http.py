@@ -1,9 +1,14 @@
 """REST transport to Lighter: shared rate budget, typed errors, bounded retries (no SDK).
 
 Every request first draws its weight from the per-L1-address budget in Redis, so callers wait
-instead of earning 429s. A real 429 penalises the whole budget and is retried with exponential
-backoff and jitter; 5xx and network errors are retried the same way when the request is safe to
-repeat. Bodies are read with `Decimal` for JSON floats, so no float reaches an amount.
+instead of earning 429s (in the lane of their context: `exchange.budget.operator_lane`). A
+transaction (POST) then passes the `send_guard`, if one is set, immediately before it goes out:
+a caller that waited for budget may no longer be entitled to send (a bot runner whose lease
+moved meanwhile), and the guard raising drops the send.
+
+A real 429 penalises the whole budget and is retried with exponential backoff and jitter; 5xx
+and network errors are retried the same way when the request is safe to repeat. Bodies are read
+with `Decimal` for JSON floats, so no float reaches an amount.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from exchange.errors import (
     error_from_response,
     map_exception,
     redis_unreachable_is_transient,
+    unreachable_error,
 )
 
 logger = logging.getLogger(__name__)
@@ -75,6 +81,8 @@ class RestTransport:
         self._session: aiohttp.ClientSession | None = None
         self.requests_sent = 0
         self.rate_limited_replies = 0
+        # Checked after the budget wait, immediately before every POST; raising drops the send.
+        self.send_guard: Callable[[], Awaitable[None]] | None = None
 
     def __repr__(self) -> str:
         return f"RestTransport({self.base_url!r})"
@@ -104,9 +112,25 @@ class RestTransport:
         """GET a path outside /api/v1 (status, info), retried like any read."""
         return await self._with_retries(lambda: self._once("GET", path, raw_path=True), path)
 
-    async def post_form(self, endpoint: str, form: Params) -> dict[str, Any]:
-        """POST a form once (transactions): the caller decides about retries and nonces."""
-        return await self._once("POST", endpoint, form=form)
+    async def post_form(self, endpoint: str, form: Params, *, paid: bool = False) -> dict[str, Any]:
+        """POST a form once (transactions): the caller decides about retries and nonces.
+
+        `paid`: the caller already took this request's budget (`spend`), before a lock that
+        must not be held while waiting for budget."""
+        return await self._once("POST", endpoint, form=form, paid=paid)
+
+    async def spend(self, endpoint: str, *, guarded: bool = False) -> None:
+        """Take one request of `endpoint` from the budget now (waiting in the current lane).
+
+        `guarded` (a transaction): the send guard also runs while waiting, so a send that is
+        no longer wanted gives up its wait instead of holding the caller."""
+        if self.budget is not None:
+            with redis_unreachable_is_transient():
+                await self.budget.acquire(
+                    weight_for(endpoint),
+                    timeout_s=self.budget_timeout_s,
+                    while_waiting=self.send_guard if guarded else None,
+                )
 
     async def _with_retries(
         self, attempt: Callable[[], Awaitable[dict[str, Any]]], endpoint: str
@@ -133,13 +157,15 @@ class RestTransport:
         form: Params | None = None,
         auth: bool = False,
         raw_path: bool = False,
+        paid: bool = False,
     ) -> dict[str, Any]:
         if self._session is None:
             await self.open()
         assert self._session is not None
-        if self.budget is not None:
-            with redis_unreachable_is_transient():
-                await self.budget.acquire(weight_for(endpoint), timeout_s=self.budget_timeout_s)
+        if not paid:
+            await self.spend(endpoint, guarded=method == "POST")
+        if method == "POST" and self.send_guard is not None:
+            await self.send_guard()
         headers: dict[str, str] = {}
         if auth:
             if self.auth_token is None:
@@ -158,7 +184,10 @@ class RestTransport:
             ) as response:
                 status = response.status
                 text = await response.text()
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        except (aiohttp.ClientConnectorError, TimeoutError) as exc:
+            # DNS, refused, unreachable, timeout: say so, not "rejected" or a bare class name.
+            raise unreachable_error(self.base_url, exc) from exc
+        except (aiohttp.ClientError, OSError) as exc:
             raise map_exception(exc) from exc
         if status != 200:
             error = error_from_response(status, text)

@@ -3,7 +3,9 @@
 Every transaction is signed and sent while holding the (account, API key) nonce lock, with
 nonces from the shared coordinator. An invalid-nonce reply resyncs and re-signs once; a 429, 5xx
 or network error leaves the coordinator to resync (no gap) and the send is retried with backoff;
-a rejection (HTTP 400) gives its nonce back. No SDK here: signing is the `TxSigner`'s
+a rejection (HTTP 400) gives its nonce back. The request budget is taken *before* the nonce
+lock: a caller waiting for budget (routine traffic) never holds the key's lock, so an operator
+command on the same key never waits behind it. No SDK here: signing is the `TxSigner`'s
 (`exchange.signer.Signer` in the client).
 """
 
@@ -93,14 +95,20 @@ class TxSender:
         if self._nonces is None:
             raise ExchangeError("writes need an API key and redis_url (shared nonces)")
         rejected: RejectedError | None = None
+        await self._http.spend(_endpoint(len(specs)), guarded=True)
+        if self._http.send_guard is not None:
+            # Before the nonce lock: a send dropped here costs no nonce resync.
+            await self._http.send_guard()
+        paid = True
         with redis_unreachable_is_transient():
             async with self._nonces.reserve(count=len(specs)) as slot:
                 resynced = False
                 while True:
                     signed = await self._signer.sign_all(specs, slot.nonces)
                     try:
-                        body = await self._send(signed)
+                        body = await self._send(signed, paid=paid)
                     except NonceError:
+                        paid = False  # the resent request takes its own budget
                         if resynced:
                             raise
                         resynced = True
@@ -120,10 +128,10 @@ class TxSender:
                     return result
         raise rejected
 
-    async def _send(self, signed: list[SignedTx]) -> dict[str, Any]:
+    async def _send(self, signed: list[SignedTx], *, paid: bool) -> dict[str, Any]:
         if len(signed) == 1:
             return await self._http.post_form(
-                "sendTx", {"tx_type": signed[0].tx_type, "tx_info": signed[0].tx_info}
+                "sendTx", {"tx_type": signed[0].tx_type, "tx_info": signed[0].tx_info}, paid=paid
             )
         return await self._http.post_form(
             "sendTxBatch",
@@ -131,4 +139,9 @@ class TxSender:
                 "tx_types": json.dumps([s.tx_type for s in signed]),
                 "tx_infos": json.dumps([s.tx_info for s in signed]),
             },
+            paid=paid,
         )
+
+
+def _endpoint(count: int) -> str:
+    return "sendTx" if count == 1 else "sendTxBatch"

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from exchange.errors import AuthError, ExchangeError
+from exchange.errors import AuthError, ExchangeError, UnreachableError, network_failure
 from exchange.orders import (
     CancelAllSpec,
     CancelSpec,
@@ -153,7 +153,13 @@ class Signer:
         # The Go signer fetches /apikeys itself, synchronously: keep it off the event loop.
         error = await asyncio.to_thread(client.check_client)
         if error:
-            raise AuthError(None, self.scrub(str(error)))
+            text = self.scrub(str(error))
+            # The Go signer reports a DNS failure or a refused connection the same way as a
+            # wrong key ("failed to get Api Keys ... no such host"): tell them apart.
+            reason = network_failure(text)
+            if reason is not None:
+                raise UnreachableError(self._base_url, reason, text)
+            raise AuthError(None, text)
 
     async def auth_token(self) -> str:
         """A valid auth token for private endpoints and channels, renewed before expiry."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from exchange.frames import (
@@ -17,6 +18,7 @@ from exchange.frames import (
     AccountOrdersFrame,
     AccountPositionsFrame,
     Frame,
+    MarketStatsFrame,
     TradesFrame,
     UnknownFrame,
 )
@@ -71,6 +73,17 @@ class TradeUpdate:
 
     market_id: int
     trades: tuple[Trade, ...]
+    is_snapshot: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MarkUpdate:
+    """The exchange's mark price of a market (`market_stats` channel): what Lighter values
+    positions at (unrealized PnL, margin, liquidations), not the book's mid."""
+
+    market_id: int
+    mark_price: Decimal
+    index_price: Decimal | None
     is_snapshot: bool
 
 
@@ -134,6 +147,7 @@ StreamEvent = (
     | Stale
     | BookUpdate
     | TradeUpdate
+    | MarkUpdate
     | OrderUpdate
     | FillEvent
     | PositionUpdate
@@ -148,10 +162,18 @@ IGNORED_FRAME_TYPES = frozenset({"unsubscribed", "subscribed"})
 
 
 def data_events(frame: Frame, raw: dict[str, Any], account_index: int | None) -> list[StreamEvent]:
-    """Events of one trade or account frame (order books are the stream's own business).
+    """Events of one trade, market stats or account frame (order books are the stream's own
+    business).
 
-    Returns [] for frames that carry none of these (pings, acks, market stats, ...).
+    Returns [] for frames that carry none of these (pings, acks, tickers, ...).
     """
+    if isinstance(frame, MarketStatsFrame):
+        # a stats row without a usable mark (a market just listed) is no price at all
+        return [
+            MarkUpdate(s.market_id, s.mark_price, s.index_price, frame.is_snapshot)
+            for s in frame.stats
+            if s.mark_price is not None and s.mark_price > 0
+        ]
     if isinstance(frame, TradesFrame):
         return [TradeUpdate(frame.market_id, frame.trades, frame.is_snapshot)]
     if isinstance(frame, AccountOrdersFrame):

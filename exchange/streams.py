@@ -3,7 +3,8 @@
 `AccountStream` keeps one connection to Lighter's `/stream` alive and turns its frames into typed
 events (parsed by `exchange.parse_ws`):
 
-- subscribes `order_book/{m}` and `trade/{m}` for each market and, with an account,
+- subscribes `order_book/{m}`, `trade/{m}` and `market_stats/{m}` (the mark price, as
+  `MarkUpdate`) for each market and, with an account,
   `account_all_orders/{a}`, `account_all/{a}` (fills, positions, funding) and `account_tx/{a}`,
   with a fresh auth token from `token_provider` on every (re)subscribe;
 - answers the server's app-level `ping`; its `StreamWatchdog` (`exchange.stream_watchdog`) pings
@@ -53,6 +54,7 @@ from exchange.stream_events import (
     EventFanout,
     FillEvent,
     FundingUpdate,
+    MarkUpdate,
     OrderUpdate,
     PositionUpdate,
     Reconnected,
@@ -75,6 +77,7 @@ __all__ = [
     "Disconnected",
     "FillEvent",
     "FundingUpdate",
+    "MarkUpdate",
     "OrderUpdate",
     "PositionUpdate",
     "Reconnected",
@@ -89,6 +92,7 @@ __all__ = [
 TokenProvider = Callable[[], Awaitable[str]]
 
 
+_MARKET_KINDS = ("order_book", "trade", "market_stats")
 _PRIVATE_KINDS = ("account_all_orders", "account_all", "account_tx")
 # a connection that lasted this long resets the reconnect backoff
 STABLE_CONNECTION_S = 30.0
@@ -155,7 +159,7 @@ class AccountStream:
 
     def channels(self) -> list[str]:
         """Every channel this stream subscribes, in subscription order."""
-        names = [f"{kind}/{m}" for m in self.market_ids for kind in ("order_book", "trade")]
+        names = [f"{kind}/{m}" for m in self.market_ids for kind in _MARKET_KINDS]
         if self.account_index is not None:
             names += [f"{kind}/{self.account_index}" for kind in _PRIVATE_KINDS]
         return names

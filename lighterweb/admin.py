@@ -11,11 +11,16 @@ from axes.utils import reset
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 
 from lighterweb import audit
+from lighterweb.crypto import decrypt_secret, encrypt_secret
 from lighterweb.models import ApiToken, AuditEntry
+
+NEW_TOKEN_SESSION_KEY = "lw_new_api_token"  # noqa: S105 - a session key name, not a secret
 
 
 class ApiTokenCreationForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -87,11 +92,37 @@ class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def response_add(
         self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None
     ) -> HttpResponse:
+        # POST-redirect-GET: a reload of the "copy it now" page must not post the form again
+        # (a second token). The secret waits in the session, encrypted with the field key, until
+        # that page shows it once.
+        request.session[NEW_TOKEN_SESSION_KEY] = {
+            "id": obj.pk,
+            "secret": encrypt_secret(obj.raw_token),  # type: ignore[attr-defined]
+        }
+        return HttpResponseRedirect(
+            reverse("admin:lighterweb_apitoken_created", args=[obj.pk]), status=303
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        created = self.admin_site.admin_view(self.created_view)
+        return [
+            path("<int:token_id>/created/", created, name="lighterweb_apitoken_created"),
+            *super().get_urls(),
+        ]
+
+    def created_view(self, request: HttpRequest, token_id: int) -> HttpResponse:
+        """Shows a new token's secret once; a reload says it was shown already."""
+        token = get_object_or_404(self.get_queryset(request), pk=token_id)
+        pending = request.session.get(NEW_TOKEN_SESSION_KEY) or {}
+        raw_token = None
+        if pending.get("id") == token.pk:
+            del request.session[NEW_TOKEN_SESSION_KEY]
+            raw_token = decrypt_secret(pending["secret"])
         context = {
             **self.admin_site.each_context(request),
             "title": "API token created",
-            "token": obj,
-            "raw_token": obj.raw_token,  # type: ignore[attr-defined]
+            "token": token,
+            "raw_token": raw_token,
             "opts": self.opts,
         }
         response = TemplateResponse(request, "lighterweb/apitoken_created.html", context)

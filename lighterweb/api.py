@@ -17,10 +17,12 @@ import logging
 from typing import Any
 
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpRequest, HttpResponse
-from django.urls import URLPattern, URLResolver
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, URLPattern, URLResolver, resolve
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
@@ -233,3 +235,21 @@ def ping(request: HttpRequest) -> PingOut:
 
 
 api.add_router("/", bots_router)
+
+
+@csrf_exempt  # answers only "not found": nothing to forge
+@login_not_required  # scripts get the JSON answer, not the login page
+def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any path under /api/ that is no operation: a JSON 404 in the API's error format (never
+    Django's HTML page), pointing at the path without its trailing slash when that exists."""
+    detail = f"No API operation at {request.path}."
+    trimmed = request.path.rstrip("/")
+    if trimmed != request.path and trimmed != "/api":
+        try:
+            resolve(trimmed)
+        except Resolver404:
+            pass
+        else:
+            detail += f" Did you mean {trimmed} (no trailing slash)?"
+    detail += " The operations are listed at /api/docs."
+    return JsonResponse({"detail": detail, "code": "not_found", "errors": []}, status=404)

@@ -25,6 +25,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("celery"), Queue("bots"))  # type: ignore[no-untyped-call]
 app.autodiscover_tasks()
 app.autodiscover_tasks(["bots.notify"])
+app.autodiscover_tasks(["bots.backtest"])
 
 
 def write_beat_heartbeat() -> None:
@@ -50,7 +51,8 @@ def beat_heartbeat_task() -> None:
 SUPERVISE_BOTS_SECONDS = 5.0
 # The dead-man's switch is armed 5 minutes ahead: re-arming every minute keeps 4 in hand.
 DEADMAN_SYNC_SECONDS = 60.0
-# Dashboard balances: 4 reads a minute of a standard account's 60 leave the bots 56.
+# Dashboard balances: looked at every 15 s, read over REST only when older than
+# bots.accounts.ACCOUNT_RECONCILE_SECONDS (a slow reconcile: the bots' state comes from streams).
 ACCOUNTS_REFRESH_SECONDS = 15.0
 
 
@@ -86,6 +88,19 @@ def _notify_schedules(sender: Celery, **kwargs: Any) -> None:
         (NOTIFY_BUDGET_CHECK_SECONDS, "notify_budget_check_task", "notify-budget-check"),
     ):
         sender.add_periodic_task(seconds, sender.signature(f"bots.notify.tasks.{task}"), name=name)
+
+
+# The candle recorder (bots.backtest.recorder): once a minute, within the bots' budget share.
+RECORDER_SECONDS = 60.0
+
+
+@app.on_after_configure.connect  # type: ignore[untyped-decorator]
+def _recorder_schedule(sender: Celery, **kwargs: Any) -> None:
+    sender.add_periodic_task(
+        RECORDER_SECONDS,
+        sender.signature("bots.backtest.tasks.candles_record_task"),
+        name="candles-record",
+    )
 
 
 @beat_init.connect  # type: ignore[untyped-decorator]

@@ -6,10 +6,8 @@ the plaintext is kept here, in the memory of the process that received it, until
 ends or the account is locked again. Nothing here is ever written to the database, Redis, a file
 or a log. A restart forgets everything: the account is locked again.
 
-What this does not do yet: hand an unlocked key to another process. The web process holds it, so
-the operator's exchange actions from the web (test connection, cancel-all, emergency stop) can
-sign for an unlocked account, but the Celery bots worker cannot, so bots refuse to start on such
-an account (bots.services.require_unlocked; README "Key modes").
+The web process hands an unlocked key to the bots workers sealed to each worker's ephemeral
+public key (`bots.engine.key_handoff`); a worker opens it into its own copy of this keyring.
 """
 
 from __future__ import annotations

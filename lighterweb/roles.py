@@ -11,8 +11,9 @@ The admin, the API, the dashboard views and the websocket all ask `user.has_perm
 same permission names (bots.permissions), so a role means the same thing everywhere. Being staff
 is still required to log in at all. Superusers have every permission.
 
-`groups_sync` is run by a data migration and may be run again (idempotent): it sets each group's
-permissions to exactly this table.
+`groups_sync` is run by a data migration and again after every `migrate` (post_migrate, see
+lighterweb.apps), so models added later (backtests, ...) reach the roles without a migration of
+their own; it is idempotent and sets each group's permissions to exactly this table.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ _BOTS_MODELS = (
     "fill",
     "fundingpayment",
     "botevent",
+    # Backtests (bots.backtest): the candle store, runs and sweeps.
+    "candle",
+    "fundingrate",
+    "backtest",
+    "backtestsweep",
 )
 _OWN_TOKENS = ("lighterweb.add_apitoken", "lighterweb.change_apitoken", "lighterweb.view_apitoken")
 
@@ -44,6 +50,13 @@ OPERATOR_PERMISSIONS: tuple[str, ...] = (
     "bots.add_gridbot",
     "bots.change_gridbot",
     "bots.delete_gridbot",
+    # Market data and backtests: import candles, run and cancel backtests and sweeps.
+    "bots.add_candle",
+    "bots.add_fundingrate",
+    "bots.add_backtest",
+    "bots.delete_backtest",
+    "bots.add_backtestsweep",
+    "bots.delete_backtestsweep",
 )
 ADMIN_PERMISSIONS: tuple[str, ...] = (
     *OPERATOR_PERMISSIONS,
@@ -96,7 +109,31 @@ def groups_sync(apps: Any, extra: dict[str, tuple[str, ...]] | None = None) -> N
         permissions = []
         for name in wanted:
             app_label, codename = name.split(".", 1)
+            if not _model_exists(apps, app_label, codename):
+                # An older migration state (the model arrives in a later migration): the
+                # post_migrate sync gives it to the role once it exists.
+                continue
             permissions.append(
                 permission_model.objects.get(content_type__app_label=app_label, codename=codename)
             )
         group.permissions.set(permissions)
+
+
+def _model_exists(apps: Any, app_label: str, codename: str) -> bool:
+    """Whether `apps` (a migration state or the live registry) has the model a permission
+    codename such as "view_candle" is about; custom ones ("control_bot") always count."""
+    action, _, model = codename.partition("_")
+    if action not in ("add", "change", "delete", "view"):
+        return True
+    try:
+        apps.get_model(app_label, model)
+    except LookupError:
+        return False
+    return True
+
+
+def groups_sync_after_migrate(**kwargs: Any) -> None:
+    """post_migrate receiver: the role groups follow the table on every migrate."""
+    from django.apps import apps
+
+    groups_sync(kwargs.get("apps") or apps)

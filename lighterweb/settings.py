@@ -249,8 +249,11 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 USE_TZ = True
-TIME_ZONE = "UTC"
+# The admin shows times in this zone (e.g. TIME_ZONE=Europe/Paris), with seconds and the zone's
+# name (lighterweb/formats); the dashboard shows the browser's local time.
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 LANGUAGE_CODE = "en-us"
+FORMAT_MODULE_PATH = ["lighterweb.formats"]
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 # One line format for every process: daphne and Django use LOGGING, Celery its own two formats.
@@ -263,7 +266,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": LOG_FORMAT}},
+    # Celery's INFO lines about the every-few-seconds housekeeping tasks go to DEBUG.
+    "filters": {"routine_tasks": {"()": "lighterweb.log_filters.RoutineTasksAtDebug"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        name: {"filters": ["routine_tasks"]}
+        for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace")
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 

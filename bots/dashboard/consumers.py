@@ -187,6 +187,8 @@ class DashboardConsumer(_PushConsumer):
 
     def stale_after(self, kind: str, data: dict[str, Any]) -> set[tuple[str, int]]:
         stale: set[tuple[str, int]] = set()
+        if kind == "bot" and "pnl" in data:
+            return stale  # a runner's mark push carries its PnL: nothing to recompute
         if kind in {"order", "fill", "bot"} and data.get("bot_id", data.get("id")) is not None:
             stale.add(("bot", int(data["bot_id"] if kind != "bot" else data["id"])))
         if kind in {"order", "fill", "account"}:
@@ -231,6 +233,8 @@ class BotConsumer(_PushConsumer):
             await self.lw_push(item)
 
     def stale_after(self, kind: str, data: dict[str, Any]) -> set[tuple[str, int]]:
+        if kind == "bot" and "pnl" in data:
+            return set()  # a runner's mark push carries its PnL: nothing to recompute
         return {("bot", self.bot_id)} if kind in {"bot", "order", "fill"} else set()
 
     def recompute(self, stale: set[tuple[str, int]]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import TypeVar
 
 from django.contrib import messages
@@ -22,7 +23,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from bots import hedge_selectors, permissions, selectors, services
+from bots import hedge_selectors, ownership, permissions, selectors, services
+from bots.dashboard.actions import bot_actions
 from bots.engine.controls import CancelReport
 from bots.models import ExchangeAccount, GridBot, Market
 from lighterweb import audit
@@ -70,7 +72,11 @@ def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
     return render(
         request,
         "dashboard/bot.html",
-        {"title": f"Grid {bot.name}", "bot": bot, "actions": list(BOT_ACTIONS)},
+        {
+            "title": f"Grid {bot.name}",
+            "bot": bot,
+            "actions": bot_actions(bot, open_orders=selectors.bot_open_order_count(bot)),
+        },
     )
 
 
@@ -86,10 +92,15 @@ def bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponseBa
     if request.POST.get("confirmed") != "1":
         return _answer(request, back, "not confirmed: nothing was done", status=400)
     service, label = BOT_ACTIONS[action]
+    # Start takes the operator's adopt/leave answer (README "How positions are owned").
+    extra = {"unattributed": request.POST.get("unattributed") or None} if action == "start" else {}
     try:
-        service(bot, actor=_actor(request))
+        bot = service(bot, actor=_actor(request), **extra)
     except services.BotActionRefused as refused:
         return _answer(request, back, str(refused), status=409)
+    if action == "start" and bot.unattributed_choice:
+        size = ownership.plain(bot.unattributed_choice_base or Decimal(0))
+        label += f" ({bot.unattributed_choice} {size} {bot.market.symbol})"
     audit.record(request, f"bot_{action.replace('-', '_')}", label, target=bot)
     logger.info(
         "dashboard: %s on bot %s %s by %s", action, bot.pk, bot.market.symbol, _actor(request)

@@ -4,6 +4,10 @@
 and checks the result: a cancel is done when the open orders read back from the exchange no
 longer contain the targets, not when the cancel transaction was accepted (decision 2).
 
+Every exchange call here is an operator command: it draws from the budget's operator lane
+(`exchange.budget.operator_lane`), the share that routine traffic never spends, so it never
+waits behind the runners' placements or the account refreshes.
+
 `bot_orders_cancel_offline` is what runs when no runner is alive for a bot (a stop or cancel-all
 of a crashed or never-started bot): it takes the bot's lease itself, so no runner can start
 while it works, and writes through the same fenced persistence as the runner.
@@ -12,6 +16,7 @@ while it works, and writes through the same fenced persistence as the runner.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import defaultdict
@@ -29,6 +34,7 @@ from bots.engine import recording, reports
 from bots.engine.leases import BotLease, fence_claim, fence_floor, lease_ttl_seconds
 from bots.models import BotStatus, DesiredState, EventLevel, ExchangeAccount, GridBot, Order
 from bots.strategies.orders import ACTIVE
+from exchange.budget import operator_lane
 from exchange.redis_clients import redis_client
 from lighterweb.crypto import SecretDecryptionError
 
@@ -45,6 +51,8 @@ CANCEL_VERIFY_TIMEOUT_S = 10.0
 # enough to answer within a few seconds; each read-back costs one request of the budget.
 CANCEL_POLL_S = 0.5
 CANCEL_RESEND_S = 2.0
+# An account-wide cancel of several accounts: each answers within this or is reported unreachable.
+ACCOUNT_CANCEL_TIMEOUT_S = 5.0
 CLOSE_ORDER_INDEXES = 3  # close_position retries up to 3 market orders, each needs an index
 
 
@@ -61,6 +69,8 @@ class CancelReport:
     cancelled: int
     remaining: tuple[int, ...] = ()
     error: str = ""
+    # From the operator's command (or the start of the cancel) to this account's answer.
+    seconds: float = 0.0
 
     @property
     def verified(self) -> bool:
@@ -181,8 +191,9 @@ def account_cancel_all(account: ExchangeAccount, market_id: int | None) -> Cance
         return CancelReport(account.pk, market_id, 0, error="no API key configured")
 
     async def cancel() -> tuple[int, list[int]]:
-        async with account.client() as client:
-            return await orders_cancel_verified(client, market_id)
+        with operator_lane():
+            async with account.client() as client:
+                return await orders_cancel_verified(client, market_id)
 
     try:
         cancelled, remaining = exchange_run(account, cancel)
@@ -191,6 +202,67 @@ def account_cancel_all(account: ExchangeAccount, market_id: int | None) -> Cance
     report = CancelReport(account.pk, market_id, cancelled, tuple(remaining))
     logger.info("account %s: cancel-all market %s: %s", account.pk, market_id, report)
     return report
+
+
+def accounts_cancel_all(
+    accounts: list[ExchangeAccount],
+    market_id: int | None,
+    *,
+    timeout_s: float = ACCOUNT_CANCEL_TIMEOUT_S,
+    since: float | None = None,
+) -> list[CancelReport]:
+    """`account_cancel_all` of several accounts at once, one report each, in their order.
+
+    The accounts are cancelled concurrently and each is bounded by `timeout_s`, so an unreachable
+    or slow account neither hides the others' verified results nor delays them: it is reported
+    with its own error after at most `timeout_s`. Never raises. `since` (a `time.monotonic()`
+    instant, default now) is when the operator asked: each report says how long its answer took.
+    """
+    from exchange.errors import ExchangeError
+
+    started = time.monotonic() if since is None else since
+
+    reports: dict[int, CancelReport] = {}
+    clients: list[tuple[ExchangeAccount, LighterClient]] = []
+    for account in accounts:
+        if not account_can_sign(account):
+            reports[account.pk] = CancelReport(account.pk, market_id, 0, error="no API key")
+            continue
+        try:
+            clients.append((account, account.client()))
+        except SecretDecryptionError as exc:
+            reports[account.pk] = CancelReport(account.pk, market_id, 0, error=str(exc))
+
+    async def one(account: ExchangeAccount, client: LighterClient) -> CancelReport:
+        report = await bounded(account, client)
+        return dataclasses.replace(report, seconds=round(time.monotonic() - started, 3))
+
+    async def bounded(account: ExchangeAccount, client: LighterClient) -> CancelReport:
+        try:
+            with operator_lane():
+                async with asyncio.timeout(timeout_s), client:
+                    # The read-back's own bound ends first: "still open" beats "no answer".
+                    cancelled, remaining = await orders_cancel_verified(
+                        client, market_id, timeout_s=max(timeout_s - 1, timeout_s / 2)
+                    )
+        except TimeoutError:
+            error = f"no verified answer within {timeout_s:g}s (exchange unreachable?)"
+            return CancelReport(account.pk, market_id, 0, error=error)
+        except (ExchangeError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT]
+            return CancelReport(account.pk, market_id, 0, error=error)
+        return CancelReport(account.pk, market_id, cancelled, tuple(remaining))
+
+    async def every() -> list[CancelReport]:
+        return list(await asyncio.gather(*(one(a, c) for a, c in clients)))
+
+    if clients:
+        for report in async_to_sync(every)():
+            reports[report.account_id] = report
+    for account in accounts:
+        logger.info("account %s: cancel-all market %s: %s", account.pk, market_id,
+                    reports[account.pk])  # fmt: skip
+    return [reports[account.pk] for account in accounts]
 
 
 # -- a bot without a live runner ----------------------------------------------------------------
@@ -220,8 +292,16 @@ def bot_orders_cancel_offline(bot_id: int, *, reason: str) -> str:
         client_redis.close()
 
 
+LOCKED_STOP_MESSAGE = (
+    "stopped while the account's key is locked: nothing could be cancelled; resting orders are "
+    "left to the dead-man's switch"
+)
+
+
 def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
     account, market_id = bot.account, bot.market.market_id
+    if account.is_locked:
+        return _locked_cancel(bot, fence, reason)
     own = set(
         Order.objects.filter(bot=bot, market=bot.market).values_list(
             "client_order_index", flat=True
@@ -234,10 +314,11 @@ def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
     )
 
     async def cancel() -> tuple[tuple[int, list[int]], list[OrderInfo]]:
-        async with account.client() as client:
-            outcome = await orders_cancel_verified(client, market_id, own)
-            finals = await client.orders_by_client_index(active) if active else []
-            return outcome, finals
+        with operator_lane():
+            async with account.client() as client:
+                outcome = await orders_cancel_verified(client, market_id, own)
+                finals = await client.orders_by_client_index(active) if active else []
+                return outcome, finals
 
     try:
         (cancelled, remaining), finals = exchange_run(account, cancel)
@@ -279,6 +360,24 @@ def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
     return "done"
 
 
+def _locked_cancel(bot: GridBot, fence: int, reason: str) -> str:
+    """No key in this process (engine.key_handoff hands it to bots workers only): a stop still
+    ends, saying what was left; a cancel-all waits for a runner with the key."""
+    desired, _ = recording.desired_state_get(bot.pk)
+    if desired != DesiredState.STOPPED:
+        recording.event_add(
+            bot, fence, "cancel_failed", f"{reason}: the account's key is locked",
+            level=EventLevel.WARNING,
+        )  # fmt: skip
+        return "failed"
+    recording.bot_update(
+        bot, fence, status=BotStatus.STOPPED, stopped_at=timezone.now(),
+        status_message=LOCKED_STOP_MESSAGE,
+    )  # fmt: skip
+    recording.event_add(bot, fence, "stopped", LOCKED_STOP_MESSAGE, level=EventLevel.WARNING)
+    return "done"
+
+
 # -- positions ----------------------------------------------------------------------------------
 
 
@@ -286,16 +385,18 @@ def account_positions_close(account: ExchangeAccount) -> list[CloseReport]:
     """Close every open position of the account with verified reduce-only market orders."""
 
     async def positions() -> list[Any]:
-        async with account.client() as client:
-            return [p for p in await client.positions() if p.size]
+        with operator_lane():
+            async with account.client() as client:
+                return [p for p in await client.positions() if p.size]
 
     reports: list[CloseReport] = []
     for position in exchange_run(account, positions):
         indexes = account.allocate_client_order_indexes(CLOSE_ORDER_INDEXES)
 
         async def close(market_id: int = position.market_id, ids: range = indexes) -> Any:
-            async with account.client() as client:
-                return await client.close_position(market_id, ids)
+            with operator_lane():
+                async with account.client() as client:
+                    return await client.close_position(market_id, ids)
 
         result = exchange_run(account, close)
         reports.append(

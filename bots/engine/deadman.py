@@ -59,6 +59,10 @@ def deadman_sync(account: ExchangeAccount, redis_client: redis.Redis) -> str:
     """Arm, abort or leave the account's switch; returns "armed", "aborted" or "unchanged"."""
     if not account_can_sign(account):
         return "unchanged"
+    if account.is_locked:
+        # Its key is only in the bots workers' memory (engine.key_handoff): their runners keep
+        # the switch armed while they run; this process cannot sign for it.
+        return "locked"
     enabled = account.dead_mans_switch_enabled
     if enabled and _bots_alive(redis_client, account):
 

@@ -411,6 +411,10 @@ class HedgeRunner:
             return BotStatus.STOPPED
         return None
 
+    async def stop_orders(self, reason: str) -> None:
+        """Cancel our orders (verified): only A's rest (`bots.engine.locked` calls this)."""
+        await self.cancel_maker_orders(reason)
+
     async def cancel_maker_orders(self, reason: str) -> None:
         """Cancel every order of ours resting on A and verify from REST."""
         state_a = self.legs[self.leg_a]

@@ -10,7 +10,8 @@
   touched;
 - fills missed while the runner was down or disconnected are recorded (once: trade ids are
   unique per account), and move the grid like live fills;
-- the position is read from the account, so an existing position counts towards the caps.
+- the account's position is read, for the ownership check (`bots.engine.ownership`): only
+  the bot's own fills and adoptions count towards its caps and PnL.
 
 Nothing here knows the runner: each function gets the bot, its fence, the client and the ledger,
 and returns what it found (`Reconciled`); the runner applies that to the state it owns. The
@@ -37,7 +38,7 @@ from bots.models import BotStatus, ExchangeAccount, Fill, GridBot, Order
 from bots.strategies import accounting
 from bots.strategies.orders import OrderStatus
 from exchange.client import LighterClient
-from exchange.types import FillInfo, OrderInfo
+from exchange.types import FillInfo, OrderInfo, PositionInfo
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Reconciled:
     resolved: int = 0
     fills: list[Fill] = field(default_factory=list)
     position: Decimal = Decimal(0)
+    positions: list[PositionInfo] = field(default_factory=list)
     foreign: list[OrderInfo] = field(default_factory=list)
     active: list[Order] = field(default_factory=list)
 
@@ -104,6 +106,7 @@ async def reconcile(
     if fills:
         found.fills = await missed_fills(bot, fence, client, ledger)
     positions = await client.positions()
+    found.positions = list(positions)
     position = next((p for p in positions if p.market_id == market_id), None)
     found.position = signed_size(position) if position is not None else Decimal(0)
     found.active = await db(recording.active_orders, writes=False)(bot)

@@ -38,7 +38,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from bots import selectors
-from bots.engine import intake, recording, recovery
+from bots.engine import intake, locked, marks, ownership, recording, recovery
 from bots.engine.commands import Command, Shutdown, command_listen
 from bots.engine.db_thread import db, own_db_thread
 from bots.engine.leases import Lease
@@ -49,6 +49,7 @@ from bots.models import BotStatus, DesiredState, EventLevel, Fill, GridBot, Orde
 from bots.strategies.accounting import Ledger
 from bots.strategies.grid import MarketView, Side
 from bots.strategies.grid.strategy import GridStrategy
+from bots.strategies.ownership import RemainderWatch
 from bots.strategies.protocol import (
     Cancel,
     Decide,
@@ -57,9 +58,10 @@ from bots.strategies.protocol import (
     Halt,
     Leg,
     OrderTraded,
+    OwnPosition,
     Place,
-    PositionSet,
 )
+from exchange.budget import operator_lane
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError, RejectedError, TransientError
 from exchange.orders import OrderRequest, leverage_fraction
@@ -97,6 +99,11 @@ class WorkerShutdown(Exception):
     """A `Shutdown` arrived while the runner waited for something else."""
 
 
+class SendDropped(Exception):
+    """An operator command arrived while a placement waited for budget: the command is applied
+    first, and the placement (planned before it) is not sent (nor retried)."""
+
+
 class BotRunner:
     """One running bot: the state it owns and `run()`, the loop (see the module docstring)."""
 
@@ -111,6 +118,8 @@ class BotRunner:
         # The bot's books, folded from its fills at startup; names each round trip.
         self.ledger = Ledger()
         self.orders = WorkingOrders()
+        # The exchange's mark price per market, published (throttled) with the PnL at it.
+        self.marks = marks.MarkBook()
         # Batches sent since the last record (recorded with the next burst).
         self.sent: list[recording.SentBatch] = []
         self.paused = False
@@ -129,11 +138,8 @@ class BotRunner:
         # True while waiting for events with nothing to do (tests wait for quiet this way).
         self.idle = False
         self.foreign_seen: set[int] = set()
-        # The exchange's position at the last reconcile and our fills seen since: the next
-        # reconcile expects their sum (a difference is a venue that changed under the bot).
-        self.venue_position: Decimal | None = None
-        self.fills_since = Decimal(0)
-        self._position_suspect: str | None = None
+        # Every reconcile checks the unattributed remainder of the market did not move.
+        self.watch = RemainderWatch(self.symbol)
         # Why the bot stopped placing for good (a venue that changed under it), if it did.
         self.halted: str | None = None
         # Figures for tests and the benchmark: requests sent per plan, fill -> accepted latency,
@@ -142,6 +148,9 @@ class BotRunner:
         self.control_reads = 0
         self.last_command = 0
         self.on_accepted: Callable[[list[int]], None] | None = None
+        # A pushed command not yet applied, and a placement on its way out (see `_still_ours`).
+        self._command_waiting = False
+        self._placing = False
 
     @property
     def position(self) -> Decimal:
@@ -171,8 +180,6 @@ class BotRunner:
     def tell(self, events: list[Event]) -> None:
         """Tell the strategy what happened (intents come only from `replan`'s decision)."""
         for event in events:
-            if isinstance(event, Filled):
-                self.fills_since += event.size_base * event.side.sign
             self.strategy.on_event(event)
 
     # --- the loop -----------------------------------------------------------------------------
@@ -188,11 +195,13 @@ class BotRunner:
         self._next_heartbeat = self._next_reconcile = self._next_dms = self._next_control = 0.0
         async with self.bot.account.client() as client:
             self.client = client
+            # Checked again after any wait for budget, right before the HTTP send.
+            client.guard_sends(self._still_ours)
             self.stream = client.open_stream([self.market_id])
             await self.stream.start()
             pump = asyncio.create_task(self._pump())
             commands = asyncio.create_task(
-                command_listen(settings.REDIS_URL, self.bot.pk, self.events.put_nowait)
+                command_listen(settings.REDIS_URL, self.bot.pk, self._command_arrived)
             )
             try:
                 await self._wait_first_book()
@@ -260,7 +269,7 @@ class BotRunner:
                     # The burst may hold a fill whose replenish is due (the fallback read fell
                     # in the same turn); a pause or cancel-all just applied makes this a no-op.
                     await self.replan()
-            elif stream:
+            elif stream and not marks.only_marks(stream):
                 # The decision needs only memory: the replenish goes out before the bookkeeping.
                 await self.replan()
                 if self.sends > sends and any(
@@ -280,6 +289,7 @@ class BotRunner:
         """Apply a burst of stream events to the client, the working orders and the strategy."""
         for event in events:
             self.client.apply_event(event)
+        self.marks.take(events)
         burst = intake.take_in(events, self.leg, self.market_id, self.orders, self.ledger)
         self.tell(burst.events)
         if burst.reconcile:
@@ -318,9 +328,17 @@ class BotRunner:
 
     async def _still_ours(self) -> None:
         """The fence guards our database writes; this guards our sends: a runner whose lease
-        passed to a successor (it waited on the budget past its TTL) must not send."""
+        passed to a successor (it waited on the budget past its TTL) must not send, nor a
+        placement planned before an operator command that arrived while it waited. Also run by
+        the client right before the HTTP send, after any wait for budget."""
         if self.lease is not None and not await asyncio.to_thread(self.lease.held):
             raise LeaseLost(f"bot {self.bot.pk}: lease no longer held; nothing sent")
+        if self._placing and self._command_waiting:
+            raise SendDropped("an operator command arrived first; placement not sent")
+
+    def _command_arrived(self, command: Command) -> None:
+        self._command_waiting = True
+        self.events.put_nowait(command)
 
     def _filled(self, fill: Fill) -> Filled:
         # Recorded fills carry their Order row (fills_record sets it): no query here.
@@ -383,10 +401,14 @@ class BotRunner:
         found = await self.reconcile(grace_s=0.0)
         market = self.market_view()
         assert market is not None  # the runner waited for the first book
+        # Adopted at the exchange's mark (the mid until the first mark arrives).
+        await self.settle_ownership(found, self.marks.mark(self.market_id) or market.mid)
         bot = self.bot
         state = self.strategy.start(market.mid, bot.anchor_price, bot.centre_index)
         await self.update(
-            anchor_price=state.anchor, centre_index=state.centre, last_price=market.mid
+            anchor_price=state.anchor,
+            centre_index=state.centre,
+            last_price=self.marks.mark(self.market_id) or market.mid,
         )
         await self.event(
             "recovered",
@@ -407,11 +429,19 @@ class BotRunner:
         found = await recovery.reconcile(
             self.bot, self.fence, self.client, self.ledger, fills=fills, grace_s=grace_s
         )
+        # The start check, the dashboard and the API read the account's positions from here too.
+        await db(ownership.positions_store)(self.bot.account_id, found.positions)
         await self._report_foreign(found.foreign)
         self.apply_new_fills(found.fills)
         if fills:
-            self._check_position(found.position)
-        self.tell([PositionSet(self.leg, found.position)])
+            others = await db(ownership.other_positions, writes=False)(self.bot)
+            problem = self.watch.observe(found.position, [self.position_mine, *others])
+            if problem is not None:
+                raise VenueChanged(problem)
+            if self.watch.suspect is not None:
+                # Maybe a fill in flight between the reads: look again soon.
+                self._next_reconcile = time.monotonic() + POSITION_RECHECK_S
+        self.tell([OwnPosition(self.leg, self.position_mine)])
         self.orders.reset(found.active)
         now = time.monotonic()
         zombies = self.orders.zombies(now - CONFIRM_AFTER_S)
@@ -433,21 +463,25 @@ class BotRunner:
             self._confirm_at = now + CONFIRM_AFTER_S
         return found
 
-    def _check_position(self, position: Decimal) -> None:
-        """The exchange's position must be the last one plus our fills since; a difference seen
-        twice in a row (once may be a fill in flight between the reads) is a venue change."""
-        expected = None if self.venue_position is None else self.venue_position + self.fills_since
-        if expected is None or position == expected:
-            self.venue_position, self.fills_since = position, Decimal(0)
-            self._position_suspect = None
-            return
-        # The baseline stays: a fill in flight shows up in `fills_since` by the second look.
-        problem = f"position {position} {self.symbol} where our fills make {expected}"
-        if self._position_suspect is not None:
-            raise VenueChanged(f"{self._position_suspect}, then {problem}")
-        self._position_suspect = problem
-        # Look again soon rather than at the next slow reconcile.
-        self._next_reconcile = time.monotonic() + POSITION_RECHECK_S
+    @property
+    def position_mine(self) -> Decimal:
+        """The bot's own position: its booked fills and adoptions (design.md "Ownership")."""
+        return self.ledger.position_base
+
+    async def settle_ownership(self, found: recovery.Reconciled, price: Decimal) -> None:
+        """Carry out the operator's adopt/leave choice at start (`bots.engine.ownership`); a
+        fill in flight between the reads gets one second look before the bot stops."""
+        try:
+            settled = await db(ownership.settle)(self.bot, self.fence, found.position, price)
+        except ownership.OwnershipUnsettled:
+            await asyncio.sleep(POSITION_RECHECK_S)
+            found = await self.reconcile(grace_s=0.0)
+            settled = await db(ownership.settle)(self.bot, self.fence, found.position, price)
+        for transfer in settled.transfers:
+            self.ledger.apply_transfer(transfer)
+        others = await db(ownership.other_positions, writes=False)(self.bot)
+        self.watch.accept(found.position, [self.position_mine, *others])
+        self.tell([OwnPosition(self.leg, self.position_mine)])
 
     async def shut_down(self) -> str:
         """The worker is shutting down: record what was sent, say so, and end (orders stay under
@@ -518,14 +552,18 @@ class BotRunner:
         """Apply the operator's desired state (read from the database, the truth); a final
         status ends the loop."""
         self._next_control = time.monotonic() + CONTROL_FALLBACK_SECONDS
+        self._command_waiting = False
         if commands:
             self.last_command = max(c.seq for c in commands)
         self.control_reads += 1
+        await locked.check_still_unlocked(self)  # raises KeyLocked once the key is locked again
         desired, cancel_all_at = await db(recording.desired_state_get, writes=False)(self.bot.pk)
         if cancel_all_at is not None and desired != DesiredState.STOPPED:
-            await self.cancel_all_orders(cancel_all_at)
+            with operator_lane():  # the operator's reserved share: never behind routine traffic
+                await self.cancel_all_orders(cancel_all_at)
         if desired == DesiredState.STOPPED:
-            await self.stop_orders("stopped by the operator")
+            with operator_lane():
+                await self.stop_orders("stopped by the operator")
             await self.update(status=BotStatus.STOPPED, stopped_at=timezone.now())
             await self.event("stopped", "orders cancelled (verified); position kept")
             await recovery.dead_mans_switch_release(self.client, self.bot)
@@ -545,6 +583,9 @@ class BotRunner:
         """Heartbeat, lease, reconcile, dead-man's switch; a final status ends the loop."""
         if self.finished is not None:
             return self.finished
+        mark = self.marks.due(self.market_id)
+        if mark is not None:
+            await marks.figures_publish(self.bot, self.fence, mark, self.ledger)
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + HEARTBEAT_SECONDS
@@ -635,7 +676,8 @@ class BotRunner:
         state = self.strategy.state
         run_state: dict[str, Any] = {}
         if state.centre != self.bot.centre_index:
-            run_state = {"centre_index": state.centre, "last_price": market.mid}
+            last = self.marks.mark(self.market_id) or market.mid
+            run_state = {"centre_index": state.centre, "last_price": last}
         halts = [i for i in intents if isinstance(i, Halt)]
         if halts:
             await self.risk_exit(halts[0])
@@ -663,9 +705,17 @@ class BotRunner:
             )
             for row in rows
         ]
-        await self._still_ours()
         try:
+            self._placing = True
+            await self._still_ours()
             tickets = await self.client.replace_orders(self.market_id, cancels, requests)
+        except SendDropped as exc:
+            # Nothing sent (the guard runs before the HTTP send): the intents end here, and the
+            # command is applied next.
+            self.orders.cancelling.difference_update(cancels)
+            await db(recording.orders_resolved_missing)(self.bot, self.fence, rows, str(exc))
+            self.orders.track(rows)
+            return
         except RejectedError as exc:
             now = time.monotonic()
             self._refused_until = now + REFUSED_BACKOFF_S
@@ -693,6 +743,8 @@ class BotRunner:
             self.reconcile_due = True
             await self.event("send_failed", str(exc), EventLevel.WARNING, centre=state.centre)
             return
+        finally:
+            self._placing = False
         self.sends += 1
         self._refused_since = None
         if self.on_accepted is not None:
@@ -726,22 +778,15 @@ def _bot_load(bot_id: int) -> GridBot:
     return GridBot.objects.select_related("account", "market").get(pk=bot_id)
 
 
-class Runnable(Protocol):
+class Runnable(locked.BotRunner, Protocol):
     """What `run_runner` needs of a runner (the grid's `BotRunner`, the `HedgeRunner`)."""
 
-    bot: Any
-    symbol: str
-    events: asyncio.Queue[Any]
+    @property
+    def symbol(self) -> str: ...
 
     async def run(self) -> str: ...
 
     async def weather(self, exc: Exception, wait_s: float) -> str | None: ...
-
-    async def update(self, **fields: Any) -> None: ...
-
-    async def event(
-        self, kind: str, message: str, level: str = EventLevel.INFO, **data: Any
-    ) -> None: ...
 
 
 # The runners alive in this process, with their loops: a worker shutdown ends them all.
@@ -789,8 +834,14 @@ async def _run_through_weather(runner: Runnable) -> str:
     says why, keeps its lease and resting orders, and starts over (recovery adopts what rests)."""
     backoff = WEATHER_FIRST_S
     while True:
+        # A locked account: wait in `locked` until the key reaches this worker (engine.locked).
+        final = await locked.until_unlocked(runner)
+        if final is not None:
+            return final
         try:
             return await runner.run()
+        except locked.KeyLocked:
+            continue
         except TransientError as exc:
             final = await runner.weather(exc, backoff)
             if final is not None:

@@ -2,11 +2,13 @@
 
 A bot "should run" when its desired state is running or paused and it is not in `error`. Its
 runner is alive while it holds the bot's lease (`bots.engine.leases`); a runner that died (SIGKILL,
-lost
-machine) loses the lease when its TTL runs out. Each restart is counted; more than
+lost machine) loses the lease when its TTL runs out. Each restart is counted; more than
 `MAX_RESTARTS` within `CRASH_WINDOW` marks the bot `error` with the reason instead of
-restarting it forever. A bot that should be stopped but whose runner died before finishing the
-stop gets its orders cancelled by a task on the default queue.
+restarting it forever. Only restarts that a runner took count: a restart still waiting in the
+queue (no bots worker alive) is no crash, so a worker that is down for minutes leaves its bots to
+resume when it returns instead of putting them in "crash loop" error. A bot that should be
+stopped but whose runner died before finishing the stop gets its orders cancelled by a task on
+the default queue.
 
 The enqueue functions come in as arguments, so this module does not import the Celery tasks.
 """
@@ -32,6 +34,9 @@ logger = logging.getLogger(__name__)
 MAX_RESTARTS = 3
 CRASH_WINDOW = timedelta(minutes=10)
 CANCEL_PENDING_SECONDS = 30
+# A restart no runner has taken after this long may have been lost (a worker that took it and
+# died before claiming the bot): queue it again, without counting it as a crash.
+RESTART_REQUEUE_AFTER = timedelta(minutes=5)
 
 
 def start_grace() -> timedelta:
@@ -51,6 +56,15 @@ class SupervisorReport:
 def _last_sign_of_life(bot: Bot) -> datetime | None:
     moments = [t for t in (bot.heartbeat_at, bot.started_at, bot.last_crash_at) if t is not None]
     return max(moments, default=None)
+
+
+def _restart_taken(bot: Bot) -> bool:
+    """Whether a runner took the bot since the supervisor's last restart (claiming the lease
+    fence writes the heartbeat), or there was no restart: a crash of that runner counts."""
+    if bot.last_crash_at is None:
+        return True
+    moments = [t for t in (bot.heartbeat_at, bot.started_at) if t is not None]
+    return bool(moments) and max(moments) > bot.last_crash_at
 
 
 def _event(bot: Bot, kind: str, message: str, level: str, data: dict[str, object]) -> None:
@@ -97,6 +111,7 @@ _STOPPING_STATUSES = [
     BotStatus.RUNNING,
     BotStatus.PAUSED,
     BotStatus.STOPPING,
+    BotStatus.LOCKED,
 ]
 
 
@@ -110,6 +125,9 @@ def _restart_or_give_up(
     enqueue_run: Callable[[int], object],
     report: SupervisorReport,
 ) -> None:
+    if not _restart_taken(bot):
+        _requeue_untaken(bot, now, enqueue_run, report)
+        return
     recent = bot.last_crash_at is not None and now - bot.last_crash_at < CRASH_WINDOW
     restarts = bot.crash_count + 1 if recent else 1
     changes: dict[str, object] = {"crash_count": restarts, "last_crash_at": now}
@@ -133,5 +151,29 @@ def _restart_or_give_up(
         return
     message = f"runner not alive (last sign of life {_last_sign_of_life(bot)}); restarting"
     _event(bot, "restart", message, EventLevel.WARNING, {"restarts": restarts})
+    enqueue_run(bot.pk)
+    report.restarted.append(bot.pk)
+
+
+def _requeue_untaken(
+    bot: Bot,
+    now: datetime,
+    enqueue_run: Callable[[int], object],
+    report: SupervisorReport,
+) -> None:
+    """The last restart still waits for a bots worker: no crash, nothing to count. It is queued
+    again only when it may have been lost, so a long outage does not pile up tasks."""
+    assert bot.last_crash_at is not None  # a restart happened: `_restart_taken` said so
+    waited = now - bot.last_crash_at
+    if waited < RESTART_REQUEUE_AFTER:
+        return
+    claimed = Bot.objects.filter(pk=bot.pk, lease_fence=bot.lease_fence).update(last_crash_at=now)
+    if not claimed:
+        return
+    message = (
+        f"no bots worker took the restart queued {int(waited.total_seconds())}s ago "
+        "(is a bots worker running?); queued again, not counted as a crash"
+    )
+    _event(bot, "restart", message, EventLevel.WARNING, {"restarts": bot.crash_count})
     enqueue_run(bot.pk)
     report.restarted.append(bot.pk)

@@ -32,6 +32,8 @@ class BotStatus(models.TextChoices):
     PAUSED = "paused", "Paused"
     STOPPING = "stopping", "Stopping"
     ERROR = "error", "Error"
+    # Waiting for an operator to unlock the account's key (bots.engine.locked); nothing is sent.
+    LOCKED = "locked", "Locked (waiting for unlock)"
 
 
 class Bot(models.Model):

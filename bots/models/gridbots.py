@@ -13,7 +13,13 @@ from django.db import models
 from bots import validators
 from bots.models.bots import Bot, MarginMode
 from bots.models.fields import money_field
-from bots.strategies.grid import GridConfig, Spacing, step_from_percent, tick_from_decimals
+from bots.strategies.grid import (
+    GridConfig,
+    Lattice,
+    Spacing,
+    step_from_percent,
+    tick_from_decimals,
+)
 from bots.strategies.grid import SizeMode as GridSizeMode
 
 
@@ -50,6 +56,11 @@ class GridBot(Bot):
         default=False,
         help_text="Close the position (reduce-only) when stop-loss or take-profit hits.",
     )
+    # The operator's answer to "a position here is not this bot's" at its last start ("adopt" or
+    # "leave", bots.strategies.ownership.Choice) and the size it was asked about. An adopt is
+    # carried out by the runner at startup, which then clears it (design.md "Ownership").
+    unattributed_choice = models.CharField(max_length=5, blank=True, default="", editable=False)
+    unattributed_choice_base = money_field(null=True, blank=True, editable=False)
     # The grid's lattice, kept across restarts.
     anchor_price = money_field(null=True, blank=True, editable=False)
     centre_index = models.IntegerField(null=True, blank=True, editable=False)
@@ -82,6 +93,15 @@ class GridBot(Bot):
             take_profit_price=self.take_profit_price,
             flatten_on_stop=self.flatten_on_stop,
         )
+
+    def centre_price(self) -> Decimal | None:
+        """The price of the (empty) centre level the runner last set; None before it anchors."""
+        if self.anchor_price is None or self.centre_index is None:
+            return None
+        try:
+            return Lattice(self.anchor_price, self.grid_config()).price(self.centre_index)
+        except ValueError:
+            return None  # a config edited into an unusable shape: no centre to show
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

@@ -6,9 +6,11 @@ from decimal import Decimal
 
 from django.db import models
 
+from bots.figures import plain
 from bots.models.accounts import ExchangeAccount, Market
 from bots.models.bots import Bot
 from bots.models.fields import money_field
+from bots.models.gridbots import GridBot
 
 
 class Side(models.TextChoices):
@@ -63,7 +65,8 @@ class Order(models.Model):
         indexes = [models.Index(fields=["bot", "status"], name="order_bot_status_idx")]
 
     def __str__(self) -> str:
-        return f"{self.side} {self.size_base} @ {self.price} (#{self.client_order_index})"
+        size, price = plain(self.size_base), plain(self.price)
+        return f"{self.side} {size} @ {price} (#{self.client_order_index})"
 
     @property
     def fill_ratio(self) -> Decimal:
@@ -108,7 +111,31 @@ class Fill(models.Model):
         indexes = [models.Index(fields=["bot", "-executed_at"], name="fill_bot_time_idx")]
 
     def __str__(self) -> str:
-        return f"{self.side} {self.size_base} @ {self.price} (trade {self.trade_id})"
+        return f"{self.side} {plain(self.size_base)} @ {plain(self.price)} (trade {self.trade_id})"
+
+
+class PositionTransfer(models.Model):
+    """A position handed to a bot by the operator's *adopt* (positive size long, negative
+    short), or taken from the stopped bot that held it; booked like a fill at `price` (the mark
+    price when the runner adopted it). See README "How positions are owned"."""
+
+    account = models.ForeignKey(
+        ExchangeAccount, on_delete=models.PROTECT, related_name="position_transfers"
+    )
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="position_transfers")
+    bot = models.ForeignKey(
+        GridBot, null=True, blank=True, on_delete=models.SET_NULL, related_name="transfers"
+    )
+    size_base = money_field()
+    price = money_field()
+    note = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.size_base} @ {self.price} ({self.note})"
 
 
 class FundingPayment(models.Model):
@@ -138,7 +165,7 @@ class FundingPayment(models.Model):
         indexes = [models.Index(fields=["bot", "-paid_at"], name="funding_bot_time_idx")]
 
     def __str__(self) -> str:
-        return f"funding {self.amount} ({self.market_id}, {self.paid_at:%Y-%m-%d %H:%M})"
+        return f"funding {plain(self.amount)} ({self.market_id}, {self.paid_at:%Y-%m-%d %H:%M:%S})"
 
 
 class EventLevel(models.TextChoices):

@@ -22,6 +22,7 @@ from bots.account_summaries import account_budget_usage
 from bots.models import AlertKind, Bot, EventLevel, ExchangeAccount, Fill, FundingPayment
 from bots.notify.messages import Notification
 from bots.notify.selectors import bots_of_channel, channels_for
+from exchange.budget import lane_limits
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,10 @@ def daily_summaries_due(
 
 
 def budget_alerts_due(client: redis.Redis) -> list[tuple[int, Notification]]:
-    """A warning per L1 address above 80 % of its budget (at most every 15 minutes)."""
+    """A warning per L1 address whose spending passed 80 % of what routine traffic may use (at
+    most every 15 minutes). Routine traffic (the bots' placements, reconciles, refreshes) stops at
+    the routine lane's cap (42 of a standard 60: exchange.budget.lane_limits); the rest is kept for
+    operator commands, so 80 % of the whole window would only ever be reached by an operator."""
     due = []
     seen: set[str] = set()
     for account in ExchangeAccount.objects.filter(bots__isnull=False).distinct():
@@ -137,18 +141,28 @@ def budget_alerts_due(client: redis.Redis) -> list[tuple[int, Notification]]:
             continue
         seen.add(address)
         usage = account_budget_usage(account)
-        if usage is None or Decimal(usage.used) < BUDGET_WARN_RATIO * usage.limit:
+        if usage is None:
+            continue
+        routine_cap, _ = lane_limits(usage.limit)
+        if Decimal(usage.used) < BUDGET_WARN_RATIO * routine_cap:
             continue
         if not client.set(f"{BUDGET_KEY}:{address}", 1, nx=True, ex=BUDGET_REPEAT_SECONDS):
             continue
         notification = Notification(
             kind=AlertKind.BUDGET,
             level=EventLevel.WARNING,
-            title=f"Request budget of {account.name} at {100 * usage.used // usage.limit} %",
-            text=f"{address}: {usage.used} of {usage.limit} per {usage.window_s:g} s spent; "
-            "bots will wait for capacity instead of earning 429s.",
+            title=f"Request budget of {account.name} at {100 * usage.used // routine_cap} % "
+            "of the bots' share",
+            text=f"{address}: {usage.used} of {usage.limit} per {usage.window_s:g} s spent; the "
+            f"bots may use {routine_cap} (the rest is kept for operator commands) and will wait "
+            "for capacity instead of earning 429s.",
             account_id=account.pk,
-            data={"address": address, "used": usage.used, "limit": usage.limit},
+            data={
+                "address": address,
+                "used": usage.used,
+                "limit": usage.limit,
+                "routine_limit": routine_cap,
+            },
         )
         for channel in channels_for(AlertKind.BUDGET, EventLevel.WARNING, account_id=account.pk):
             due.append((channel.pk, notification))

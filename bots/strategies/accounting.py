@@ -71,6 +71,27 @@ class Fill:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """A position handed to (positive `size_base` long / negative short) or taken from the bot
+    by an operator's *adopt* (design.md "Ownership"), booked at `price` like a fill without fee
+    or level: adopting opens at `price`; handing a position over realizes it at `price`."""
+
+    transfer_id: int
+    size_base: Decimal
+    price: Decimal
+
+    def __post_init__(self) -> None:
+        for name in ("price", "size_base"):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal) or not value.is_finite():
+                raise ValueError(f"{name}: must be a finite Decimal")
+        if self.price <= 0:
+            raise ValueError("price: must be greater than zero")
+        if self.size_base == 0:
+            raise ValueError("size_base: must not be zero")
+
+
+@dataclass(frozen=True)
 class FundingPayment:
     """One funding settlement on the bot's position; `amount` in quote, positive when received."""
 
@@ -127,6 +148,7 @@ class Ledger:
         self.round_trips = 0
         self._trade_ids: set[int] = set()
         self._funding_ids: set[int] = set()
+        self._transfer_ids: set[int] = set()
         self._open_lots: dict[tuple[str, int], deque[_Lot]] = {}
         self._round_trips: dict[int, int] = {}
 
@@ -139,6 +161,14 @@ class Ledger:
         self._book_average_cost(_SIGN[fill.side] * fill.size_base, fill.price)
         if fill.level is not None:
             self._pair(fill, fill.level)
+        return True
+
+    def apply_transfer(self, transfer: Transfer) -> bool:
+        """Book an adoption or hand-over; False (and no change) when its id was already booked."""
+        if transfer.transfer_id in self._transfer_ids:
+            return False
+        self._transfer_ids.add(transfer.transfer_id)
+        self._book_average_cost(transfer.size_base, transfer.price)
         return True
 
     def has_fill(self, trade_id: int) -> bool:

@@ -68,6 +68,16 @@ class PositionSet:
 
 
 @dataclass(frozen=True)
+class OwnPosition:
+    """The bot's own position on the leg is `size_base`: the sum of its fills and adoptions
+    (design.md "Ownership"). Unlike `PositionSet` it never includes another bot's or a manual
+    trade's position on the same account and market."""
+
+    leg: Leg
+    size_base: Decimal
+
+
+@dataclass(frozen=True)
 class Tick:
     """Time passed: `now_ms` is the runner's wall clock in milliseconds (strategies never read a
     clock; timeouts, hold times and cooldowns are decided from this)."""
@@ -94,7 +104,7 @@ class Decide:
     working: Sequence[LiveOrder]
 
 
-Event = BookChanged | OrderTraded | Filled | PositionSet | Tick | OrderEnded | Decide
+Event = BookChanged | OrderTraded | Filled | PositionSet | OwnPosition | Tick | OrderEnded | Decide
 
 
 # --- intents (what the strategy asks for) ----------------------------------------------------

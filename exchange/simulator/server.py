@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from exchange.simulator import payloads, signing, snapshot
 from exchange.simulator.admin_api import AdminApi
@@ -41,6 +42,21 @@ from exchange.simulator.types import Account, SimError, TxRecord
 from exchange.simulator.ws import WsHub
 
 logger = logging.getLogger(__name__)
+
+
+class DebugAccessLogger(AbstractAccessLogger):
+    """One line per request at DEBUG (aiohttp's default is INFO): a bot's polling would fill the
+    log with hundreds of lines a minute. LOG_LEVEL=DEBUG shows them."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.debug(
+            "%s %s %s %.1fms", request.method, request.path, response.status, time * 1000
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.DEBUG)
+
 
 SEND_TX_MESSAGE = json.dumps({"ratelimit": "didn't use volume quota"})
 TOO_MANY_REQUESTS = {"code": 23000, "message": "Too Many Requests!"}
@@ -109,7 +125,9 @@ class SimServer:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Serve on ``host:port`` (0 = a free port, loopback hosts only); returns the port."""
         require_loopback(host)
-        self._runner = web.AppRunner(self.build_app(), handle_signals=False)
+        self._runner = web.AppRunner(
+            self.build_app(), handle_signals=False, access_log_class=DebugAccessLogger
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

@@ -8,6 +8,8 @@
   const LEVELS = { debug: 0, info: 1, warning: 2, error: 3 };
   const MAX_FILLS = 100;
   const MAX_EVENTS = 500;
+  const EVENTS_PER_PAGE = 25;
+  let eventPage = 0;
   const orders = new Map();
   let fills = [];
   let events = [];
@@ -17,7 +19,7 @@
 
   // Chart: numbers are for drawing only; every figure shown as text stays the exact string.
   const chart = LightweightCharts.createChart(document.getElementById("chart"), {
-    height: 320,
+    autoSize: true, // follows the container (dashboard.css), down to phone width
     timeScale: { timeVisible: true, secondsVisible: true },
   });
   const priceSeries = chart.addSeries(LightweightCharts.LineSeries, {
@@ -67,7 +69,7 @@
       position: buy ? "belowBar" : "aboveBar",
       color: buy ? "#2e7d32" : "#c62828",
       shape: buy ? "arrowUp" : "arrowDown",
-      text: fill.side + " " + fill.size_base + " @ " + fill.price,
+      text: fill.side + " " + LW.size(fill.size_base, current) + " @ " + LW.price(fill.price, current),
     };
   }
 
@@ -99,16 +101,38 @@
     status.textContent = bot.status;
     status.className = "lw-state lw-state-" + bot.status;
     document.getElementById("bot-desired").textContent = bot.desired_state;
-    document.getElementById("bot-last-price").textContent = bot.last_price || "–";
-    document.getElementById("bot-centre").textContent = bot.centre_index === null ? "–" : bot.centre_index;
+    document.getElementById("bot-last-price").textContent = LW.price(bot.last_price, bot) || "–";
+    renderCentre();
     document.getElementById("bot-message").textContent = bot.status_message || "";
+    updateControls();
     if (bot.pnl) renderPnl(bot.pnl);
+  }
+
+  // The centre is a price (the empty level between the buys and the sells), taken from the
+  // ladder, which follows every roll; the lattice index is in the tooltip.
+  function renderCentre() {
+    const node = document.getElementById("bot-centre");
+    const centre = ladder.find(function (level) { return level.side === "centre"; });
+    const price = centre ? centre.price : current.centre_price;
+    node.textContent = LW.price(price, current) || "–";
+    node.title = centre ? "level " + centre.level_index + " of the lattice" : "";
+  }
+
+  function pnlText(field, value) {
+    if (value === undefined || value === null) return "–";
+    if (field === "position_base") return LW.size(value, current);
+    if (field === "round_trips") return value;
+    return LW.money(value);
+  }
+
+  function updateControls() {
+    if (current.desired_state === undefined) return;
+    LW.updateControls(current, orders.size, { bot: page.dataset.botName, account: page.dataset.accountName });
   }
 
   function renderPnl(pnl) {
     for (const dd of document.querySelectorAll("#pnl [data-pnl]")) {
-      const value = pnl[dd.dataset.pnl];
-      dd.textContent = value === undefined || value === null ? "–" : value;
+      dd.textContent = pnlText(dd.dataset.pnl, pnl[dd.dataset.pnl]);
     }
   }
 
@@ -116,11 +140,12 @@
     const body = document.getElementById("ladder");
     body.replaceChildren();
     for (const level of ladder) {
-      const tr = LW.row([level.level_index, level.price, level.side, LW.badge(level.state), level.reason], "lw-level-" + level.side);
+      const tr = LW.row([level.level_index, LW.price(level.price, current), level.side, LW.badge(level.state), level.reason], "lw-level-" + level.side);
       tr.dataset.level = level.level_index;
       body.appendChild(tr);
     }
     drawLevels();
+    renderCentre();
   }
 
   function renderOrders() {
@@ -128,19 +153,20 @@
     body.replaceChildren();
     const sorted = Array.from(orders.values()).sort(function (a, b) { return Number(b.price) - Number(a.price); });
     for (const o of sorted) {
-      const tr = LW.row([o.level_index, o.side, o.price, o.size_base, o.filled_base, LW.badge(o.status), o.client_order_index], "lw-order lw-side-" + o.side);
+      const tr = LW.row([o.level_index, o.side, LW.price(o.price, current), LW.size(o.size_base, current), LW.size(o.filled_base, current), LW.badge(o.status), o.client_order_index], "lw-order lw-side-" + o.side);
       tr.dataset.orderId = o.id;
       body.appendChild(tr);
     }
     document.getElementById("bot-open-orders").textContent = orders.size;
     page.dataset.openOrders = orders.size;
+    updateControls();
   }
 
   function renderFills() {
     const body = document.getElementById("fills");
     body.replaceChildren();
     for (const f of fills) {
-      const tr = LW.row([LW.time(f.executed_at), f.side, f.price, f.size_base, f.fee, f.is_maker ? "maker" : "taker", f.trade_id], "lw-fill");
+      const tr = LW.row([LW.time(f.executed_at), f.side, LW.price(f.price, current), LW.size(f.size_base, current), LW.money(f.fee, 6), f.is_maker ? "maker" : "taker", f.trade_id], "lw-fill");
       tr.dataset.fillId = f.id;
       body.appendChild(tr);
     }
@@ -158,19 +184,26 @@
     return LW.row([LW.time(e.created_at), LW.badge(e.level), e.kind, e.message], "lw-event");
   }
 
+  // The event log shows one page of EVENTS_PER_PAGE rows (newest first), so the page stays short
+  // and a push rebuilds at most that many rows.
   function renderEvents() {
+    const shown = events.filter(eventShown);
+    const pages = Math.max(1, Math.ceil(shown.length / EVENTS_PER_PAGE));
+    eventPage = Math.min(eventPage, pages - 1);
+    const first = eventPage * EVENTS_PER_PAGE;
     const body = document.getElementById("events");
     body.replaceChildren();
-    for (const e of events) if (eventShown(e)) body.appendChild(eventRow(e));
+    for (const e of shown.slice(first, first + EVENTS_PER_PAGE)) body.appendChild(eventRow(e));
+    document.getElementById("events-page").textContent = shown.length
+      ? (first + 1) + "-" + Math.min(first + EVENTS_PER_PAGE, shown.length) + " of " + shown.length
+      : "none";
+    document.getElementById("events-newer").disabled = eventPage === 0;
+    document.getElementById("events-older").disabled = eventPage >= pages - 1;
   }
 
-  // A live event only adds its row (and drops the oldest): rebuilding hundreds of rows per push
-  // is what made bursts queue up in the browser.
+  // A live event shows at once on the first page; on an older page the rows stay where they are.
   function prependEvent(e) {
-    if (!eventShown(e)) return;
-    const body = document.getElementById("events");
-    body.insertBefore(eventRow(e), body.firstChild);
-    while (body.childElementCount > MAX_EVENTS) body.removeChild(body.lastChild);
+    if (eventShown(e) && eventPage === 0) renderEvents();
   }
 
   function isRoll(event) {
@@ -231,7 +264,20 @@
     }
   }
 
-  document.getElementById("event-level").addEventListener("change", renderEvents);
-  document.getElementById("event-search").addEventListener("input", renderEvents);
+  function filterEvents() {
+    eventPage = 0;
+    renderEvents();
+  }
+
+  document.getElementById("event-level").addEventListener("change", filterEvents);
+  document.getElementById("event-search").addEventListener("input", filterEvents);
+  document.getElementById("events-newer").addEventListener("click", function () {
+    eventPage = Math.max(0, eventPage - 1);
+    renderEvents();
+  });
+  document.getElementById("events-older").addEventListener("click", function () {
+    eventPage += 1;
+    renderEvents();
+  });
   LW.connect(page.dataset.wsPath, onMessage);
 })();

@@ -11,7 +11,7 @@
   }
 
   function pnl(bot, field) {
-    return bot.pnl ? bot.pnl[field] : null;
+    return bot.pnl ? LW.money(bot.pnl[field]) : null;
   }
 
   function renderBots() {
@@ -21,8 +21,8 @@
       const link = LW.el("a", bot.name);
       link.href = botUrl(bot.id);
       const tr = LW.row([
-        link, bot.symbol, LW.badge(bot.status), bot.desired_state, bot.last_price,
-        bot.centre_index, bot.open_orders === undefined ? null : bot.open_orders,
+        link, bot.symbol, LW.badge(bot.status), bot.desired_state, LW.price(bot.last_price, bot),
+        LW.price(bot.centre_price, bot), bot.open_orders === undefined ? null : bot.open_orders,
         pnl(bot, "total"), pnl(bot, "grid_profit"), pnl(bot, "unrealized"), pnl(bot, "fees"),
         pnl(bot, "funding"), bot.status === "error" ? bot.status_message : "",
       ]);
@@ -33,10 +33,18 @@
 
   function positions(row) {
     if (!row.positions || row.positions.length === 0) return "none";
+    // Who owns each position: the bots' own and the unattributed rest (bots.ownership).
+    const unattributed = {};
+    for (const m of row.ownership || []) {
+      if (m.unattributed !== null && m.unattributed !== undefined && Number(m.unattributed) !== 0) {
+        unattributed[m.symbol] = m.unattributed;
+      }
+    }
     return row.positions
       .map(function (p) {
-        const upnl = p.unrealized_pnl === null || p.unrealized_pnl === undefined ? "" : " (PnL " + p.unrealized_pnl + ")";
-        return p.symbol + " " + p.side + " " + p.size_base + upnl;
+        const upnl = p.unrealized_pnl === null || p.unrealized_pnl === undefined ? "" : " (PnL " + LW.money(p.unrealized_pnl) + ")";
+        const rest = p.symbol in unattributed ? " [unattributed " + unattributed[p.symbol] + "]" : "";
+        return p.symbol + " " + p.side + " " + p.size_base + upnl + rest;
       })
       .join(", ");
   }
@@ -53,7 +61,7 @@
     for (const row of accounts.values()) {
       const a = row.account;
       const budget = row.budget ? row.budget.used + " / " + row.budget.limit : null;
-      const tr = LW.row([a.name, a.network, row.equity, row.available_balance, positions(row), budget, deadMansSwitch(row), a.last_error]);
+      const tr = LW.row([a.name, a.network, LW.money(row.equity), LW.money(row.available_balance), positions(row), budget, deadMansSwitch(row), a.last_error]);
       tr.dataset.accountId = a.id;
       body.appendChild(tr);
     }

@@ -12,7 +12,7 @@ from typing import Any
 
 import django
 
-BEFORE = ("bots", "0004_permissions_key_modes")
+BEFORE = ("bots", "0008_ownership")
 STAMP = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
@@ -85,13 +85,26 @@ def _write_before(apps: Any) -> dict[str, int]:
         paid_at=STAMP,
     )
     apps.get_model("bots", "BotEvent").objects.create(bot=first, kind="note", message="hello")
+    apps.get_model("bots", "PositionTransfer").objects.create(
+        bot=second, account=account, market=market, size_base=Decimal("0.02"),
+        price=Decimal("3990"),
+    )  # fmt: skip
     channel = apps.get_model("bots", "NotificationChannel").objects.create(name="ops")
     channel.bots.add(second)
     return {"first": first.pk, "second": second.pk, "account": account.pk, "market": market.pk}
 
 
 def _read_after(ids: dict[str, int]) -> dict[str, Any]:
-    from bots.models import Bot, BotEvent, Fill, FundingPayment, GridBot, NotificationChannel, Order
+    from bots.models import (
+        Bot,
+        BotEvent,
+        Fill,
+        FundingPayment,
+        GridBot,
+        NotificationChannel,
+        Order,
+        PositionTransfer,
+    )
 
     second = GridBot.objects.get(pk=ids["second"])
     third = GridBot.objects.create(
@@ -122,6 +135,7 @@ def _read_after(ids: dict[str, int]) -> dict[str, Any]:
         "fill_bot": Fill.objects.get().bot_id,
         "funding_bot": FundingPayment.objects.get().bot_id,
         "event_bot": BotEvent.objects.get().bot_id,
+        "transfer_bot": PositionTransfer.objects.get().bot_id,
         "channel_bots": list(NotificationChannel.objects.get().bots.values_list("pk", flat=True)),
         "third": third.pk,
         "stamp": STAMP.isoformat(),
@@ -137,21 +151,17 @@ def _dangling_foreign_keys() -> list[str]:
         if connection.vendor == "sqlite":
             cursor.execute("PRAGMA foreign_key_check")
             return [str(row) for row in cursor.fetchall()]
-        # PostgreSQL: every bot reference must be enforced by a constraint on bots_bot.
+        # PostgreSQL: every reference to a bot is enforced by a constraint on its table.
         cursor.execute(
-            "SELECT conrelid::regclass::text FROM pg_constraint "
-            "WHERE contype = 'f' AND confrelid = 'bots_bot'::regclass"
+            "SELECT conrelid::regclass::text, confrelid::regclass::text FROM pg_constraint "
+            "WHERE contype = 'f' AND confrelid IN ('bots_bot'::regclass, 'bots_gridbot'::regclass)"
         )
-        enforced = {row[0] for row in cursor.fetchall()}
-    expected = {
-        "bots_order",
-        "bots_fill",
-        "bots_fundingpayment",
-        "bots_botevent",
-        "bots_notificationchannel_bots",
-        "bots_gridbot",
-    }
-    return sorted(expected - enforced)
+        enforced = {(row[0], row[1]) for row in cursor.fetchall()}
+    to_grid = {"bots_backtest", "bots_backtestsweep", "bots_positiontransfer"}
+    to_bot = {"bots_order", "bots_fill", "bots_fundingpayment", "bots_botevent",
+              "bots_notificationchannel_bots", "bots_gridbot"}  # fmt: skip
+    expected = {(t, "bots_gridbot") for t in to_grid} | {(t, "bots_bot") for t in to_bot}
+    return sorted(str(pair) for pair in expected - enforced)
 
 
 def main() -> None:

@@ -1,11 +1,14 @@
 """Live account balances for the dashboard: refreshed from the simulator for active accounts."""
 
+import asyncio
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
-from bots import account_summaries, services
+from bots import account_summaries, accounts, services
 from bots.models import BotStatus, ExchangeAccount
+from exchange.types import OrderSide, PositionInfo
 from tests.lighterweb.factories import make_account, make_bot, make_market
 
 pytestmark = pytest.mark.django_db
@@ -65,3 +68,46 @@ def test_a_failed_refresh_is_reported_and_stored_not_raised(simulator, funded_ac
 
     assert outcome[account.pk] != "ok"
     assert ExchangeAccount.objects.get(pk=account.pk).last_error != ""
+
+
+def test_the_summary_shows_each_positions_average_entry_and_unrealized_pnl(
+    simulator, funded_account
+):
+    account = _account(simulator, funded_account)
+    services.markets_sync(account)
+    (index,) = account.allocate_client_order_indexes(1)
+
+    async def buy_then_read() -> PositionInfo:
+        async with account.client() as client:
+            ticket = await client.market_order(0, OrderSide.BUY, Decimal("0.1"), index)
+            await client.resolve(ticket, 5.0, final=True)
+            position = (await client.account()).position(0)
+            assert position is not None
+            return position
+
+    venue = asyncio.run(buy_then_read())
+    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "3030.00"})
+    simulator.advance(1000)
+
+    services.account_refresh(account)
+
+    account.refresh_from_db()
+    (shown,) = account_summaries.account_summary(account, with_budget=False).positions
+    assert shown.symbol == "ETH" and shown.size_base == Decimal("0.1")
+    assert shown.avg_entry_price == venue.avg_entry_price
+    assert shown.unrealized_pnl is not None and shown.unrealized_pnl > 0
+
+
+def test_an_account_read_recently_is_not_read_again_until_its_reconcile_is_due(simulator):
+    account = _account(simulator, simulator.create_account())
+    make_bot(account, make_market(), status=BotStatus.RUNNING)
+    assert services.accounts_refresh_active() == {account.pk: "ok"}
+    first = ExchangeAccount.objects.get(pk=account.pk).last_checked_at
+
+    # The beat looks every 15 s; the REST read (budget) is spent only every reconcile period.
+    assert services.accounts_refresh_active() == {account.pk: "fresh"}
+    assert ExchangeAccount.objects.get(pk=account.pk).last_checked_at == first
+
+    stale = first - timedelta(seconds=accounts.ACCOUNT_RECONCILE_SECONDS + 1)
+    ExchangeAccount.objects.filter(pk=account.pk).update(last_checked_at=stale)
+    assert services.accounts_refresh_active() == {account.pk: "ok"}

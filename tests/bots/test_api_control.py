@@ -108,6 +108,7 @@ def test_global_emergency_stop_reports_the_verified_cancel_of_each_account(
     assert cancel["account_id"] == signing.pk
     assert cancel["exchange_market_id"] is None
     assert cancel["remaining"] == []
+    assert cancel["seconds"] > 0  # the command to this account's verified answer
 
 
 def test_cancel_all_without_any_signing_account_reports_nothing_verified(api, bot):

@@ -1,4 +1,4 @@
-"""0008_bot_base keeps every grid bot, its id and what points to it, on SQLite and PostgreSQL.
+"""0009_bot_base keeps every grid bot, its id and what points to it, on SQLite and PostgreSQL.
 
 The migration runs in a subprocess against a scratch database of the same kind as the test
 database (a fresh file, or a fresh PostgreSQL database beside the test one), since the test
@@ -73,5 +73,6 @@ def test_grid_bots_become_bots_with_their_ids_and_references(scratch_database_ur
     }
     assert (after["order_bot"], after["fill_bot"], after["funding_bot"]) == (second,) * 3
     assert after["event_bot"] == first
+    assert after["transfer_bot"] == second
     assert after["channel_bots"] == [second]
     assert after["dangling"] == []

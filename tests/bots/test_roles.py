@@ -176,3 +176,27 @@ def test_a_viewer_sees_no_control_buttons_on_the_dashboard(bot):
 
     assert 'id="action-start"' not in client.get(f"/dashboard/bots/{bot.pk}/").text
     assert 'id="lw-emergency-stop-all"' not in client.get("/dashboard/").text
+
+
+@pytest.mark.parametrize(
+    ("role", "may_view", "may_run"),
+    [
+        (None, False, False),
+        ("viewer", True, False),
+        ("operator", True, True),
+        ("admin", True, True),
+    ],
+)
+def test_backtests_follow_the_roles(role, may_view, may_run, bot):
+    """The backtest models arrived after the roles' migration: the post-migrate sync gives them to
+    the roles (before it, only superusers saw backtests and candles)."""
+    user = make_user(f"bt-{role}", role=role)
+    client = _browser(role)
+
+    for name in ("backtest", "backtestsweep", "candle"):
+        page = client.get(reverse(f"admin:bots_{name}_changelist"))
+        assert (page.status_code == 200) == may_view, (name, page.status_code)
+    assert user.has_perm("bots.add_backtest") == may_run
+    assert user.has_perm("bots.add_backtestsweep") == may_run
+    assert user.has_perm("bots.add_candle") == may_run
+    assert not user.has_perm("bots.change_candle")

@@ -8,7 +8,12 @@ import pytest
 from django.utils import timezone
 
 from bots.engine.leases import BotLease
-from bots.engine.supervisor import CRASH_WINDOW, MAX_RESTARTS, bots_supervise
+from bots.engine.supervisor import (
+    CRASH_WINDOW,
+    MAX_RESTARTS,
+    RESTART_REQUEUE_AFTER,
+    bots_supervise,
+)
 from bots.models import GridBot
 from tests.lighterweb.factories import make_account, make_bot, make_market
 
@@ -51,6 +56,11 @@ def _supervise(redis_client, enqueued, now=None):
         enqueue_run=enqueued.run,
         enqueue_cancel=enqueued.cancel,
     )
+
+
+def _runner_took_it_and_died(bot: GridBot, at) -> None:
+    """A runner claimed the restarted bot (its fence claim writes the heartbeat), then died."""
+    GridBot.objects.filter(pk=bot.pk).update(heartbeat_at=at)
 
 
 def test_a_running_bot_without_a_lease_and_a_stale_heartbeat_is_restarted(redis_client, enqueued):
@@ -114,7 +124,9 @@ def test_a_crash_loop_marks_the_bot_error_with_the_reason_instead_of_restarting(
     bot = _bot(desired_state="running", status="running", heartbeat_at=timezone.now() - LONG_AGO)
     now = timezone.now()
     for restart in range(MAX_RESTARTS + 1):
-        _supervise(redis_client, enqueued, now + restart * timedelta(minutes=1))
+        at = now + restart * timedelta(minutes=1)
+        _supervise(redis_client, enqueued, at)
+        _runner_took_it_and_died(bot, at + timedelta(seconds=1))
 
     assert len(enqueued.runs) == MAX_RESTARTS
     bot.refresh_from_db()
@@ -129,7 +141,9 @@ def test_restarts_spread_over_more_than_the_window_are_not_a_crash_loop(redis_cl
     bot = _bot(desired_state="running", status="running", heartbeat_at=timezone.now() - LONG_AGO)
     now = timezone.now()
     for restart in range(MAX_RESTARTS + 2):
-        _supervise(redis_client, enqueued, now + restart * (CRASH_WINDOW + timedelta(minutes=1)))
+        at = now + restart * (CRASH_WINDOW + timedelta(minutes=1))
+        _supervise(redis_client, enqueued, at)
+        _runner_took_it_and_died(bot, at + timedelta(seconds=1))
 
     assert len(enqueued.runs) == MAX_RESTARTS + 2
     bot.refresh_from_db()
@@ -166,3 +180,34 @@ def test_a_live_runner_finishes_its_own_stop(redis_client, enqueued):
     _supervise(redis_client, enqueued)
 
     assert enqueued.cancels == []
+
+
+def test_a_bots_worker_dead_for_two_minutes_is_no_crash_loop(redis_client, enqueued):
+    bot = _bot(desired_state="running", status="running", heartbeat_at=timezone.now() - LONG_AGO)
+    now = timezone.now()
+
+    # Beat runs every 5 s for two minutes while no bots worker takes the queued restart.
+    for tick in range(0, 121, 5):
+        _supervise(redis_client, enqueued, now + timedelta(seconds=tick))
+
+    bot.refresh_from_db()
+    assert bot.status == "running" and bot.crash_count == 1
+    assert not bot.events.filter(kind="crash_loop").exists()
+    assert enqueued.runs == [bot.pk], "one restart waits in the queue; none piled up"
+    # The worker returns and its runner takes the queued restart: the bot resumes.
+    _runner_took_it_and_died(bot, now + timedelta(seconds=125))
+    GridBot.objects.filter(pk=bot.pk).update(status="running")
+    BotLease(redis_client, bot.pk).acquire()
+    assert _supervise(redis_client, enqueued, now + timedelta(seconds=130)).errored == []
+
+
+def test_a_restart_no_worker_took_for_long_is_queued_again_without_counting(redis_client, enqueued):
+    bot = _bot(desired_state="running", status="running", heartbeat_at=timezone.now() - LONG_AGO)
+    now = timezone.now()
+    _supervise(redis_client, enqueued, now)
+
+    _supervise(redis_client, enqueued, now + RESTART_REQUEUE_AFTER + timedelta(seconds=1))
+
+    assert enqueued.runs == [bot.pk, bot.pk]
+    bot.refresh_from_db()
+    assert bot.crash_count == 1 and bot.status == "running"

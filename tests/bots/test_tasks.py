@@ -88,3 +88,16 @@ def test_a_bot_stopped_while_its_task_was_queued_is_not_run(
 
     assert sim_open_orders(simulator, funded_account.index, 0) == []
     assert lease_holder(redis_client, bot.pk) is None
+
+
+def test_a_restart_queued_before_the_bot_was_marked_error_does_not_start_it(
+    simulator, funded_account, redis_client, bot
+):
+    GridBot.objects.filter(pk=bot.pk).update(status="error", status_message="crash loop: ...")
+
+    assert run_bot_task(bot.pk) == "error"
+
+    assert sim_open_orders(simulator, funded_account.index, 0) == []
+    row = GridBot.objects.get(pk=bot.pk)
+    assert row.status == "error" and row.started_at is None
+    assert lease_holder(redis_client, bot.pk) is None

@@ -173,3 +173,22 @@ def test_account_identity_fields_are_validated(data, field):
 
     assert not form.is_valid()
     assert field in form.errors
+
+
+def test_a_quote_mode_size_below_the_base_minimum_is_explained_in_quote_units() -> None:
+    from bots.validators import order_size_errors
+
+    errors = order_size_errors(
+        size_mode="quote",
+        size=Decimal("15"),
+        min_base_amount=Decimal("0.0050000000"),
+        min_quote_amount=Decimal("10.0000000000"),
+        last_price=Decimal("4000.0000000000"),
+    )
+
+    assert errors == {
+        "size": (
+            "Each order must be worth at least 20 quote at the last price 4000 "
+            "(the market minimum is 0.005 base)."
+        )
+    }

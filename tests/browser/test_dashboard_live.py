@@ -22,6 +22,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from bots import figures
 from bots.models import Fill, GridBot, Market, Order
 from lighterweb.redis_server import free_port
 from tests.bots.runner_support import GRID_SHAPES, account_on, sim_open_orders
@@ -187,7 +188,7 @@ def test_operator_starts_a_grid_sees_orders_and_a_fill_live_then_emergency_stops
     expect(page.locator("#fills tr.lw-fill").first).to_contain_text(str(fill.trade_id))
     # The figures recomputed after the fill follow it: the position and the moved centre.
     expect(page.locator('#pnl [data-pnl="position_base"]')).to_have_text(
-        str(fill.size_base.normalize())
+        _db(lambda: figures.size(fill.size_base, fill.market, unit=True))
     )
     expect(page.locator('#ladder tr[data-level="-1"]')).to_contain_text("centre")
     _shot(page, "2-after-fill")

@@ -17,10 +17,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exchange.budget import (
+    OPERATOR,
+    ROUTINE,
     BudgetUsage,
+    Lane,
     RequestBudget,
     backoff_delays,
     budget_usage,
+    current_lane,
+    lane_limits,
+    operator_lane,
     weight_for,
 )
 from exchange.errors import RateLimitedError
@@ -50,27 +56,96 @@ def clock() -> Clock:
     return Clock()
 
 
-async def grants(budget: RequestBudget, attempts: int, weight: int = 1) -> int:
-    results = [await budget.try_acquire(weight) for _ in range(attempts)]
+async def grants(
+    budget: RequestBudget, attempts: int, weight: int = 1, lane: Lane = ROUTINE
+) -> int:
+    results = [await budget.try_acquire(weight, lane) for _ in range(attempts)]
     return sum(r.granted for r in results)
 
 
-async def test_standard_tier_grants_sixty_requests_per_minute(
+async def test_standard_tier_keeps_a_margin_and_reserves_a_share_for_the_operator(
     aredis: aioredis.Redis, clock: Clock
 ) -> None:
     budget = RequestBudget(aredis, ADDRESS, "standard", clock=clock)
-    assert await grants(budget, 61) == 60
+    # Routine traffic gets 42 of the venue's 60; the operator lane the rest up to 55, never 60.
+    assert await grants(budget, 61) == 42
+    assert await grants(budget, 20, lane=OPERATOR) == 13
+    assert (await budget.usage()).used == 55
+
+
+async def test_operator_lane_alone_stops_at_the_margin(
+    aredis: aioredis.Redis, clock: Clock
+) -> None:
+    budget = RequestBudget(aredis, ADDRESS, "standard", clock=clock)
+    assert await grants(budget, 61, lane=OPERATOR) == 55
+    assert await grants(budget, 1) == 0
+
+
+async def test_no_mix_of_lanes_ever_passes_the_margin(aredis: aioredis.Redis, clock: Clock) -> None:
+    assert lane_limits(60) == (42, 55)
+    rng = random.Random(7)
+    for round_ in range(5):
+        budget = RequestBudget(aredis, f"{ADDRESS}{round_}", "standard", clock=clock)
+        lanes: list[Lane] = [rng.choice([ROUTINE, OPERATOR]) for _ in range(120)]
+        results = [(lane, await budget.try_acquire(1, lane)) for lane in lanes]
+        routine = sum(g.granted for lane, g in results if lane == ROUTINE)
+        total = sum(g.granted for _, g in results)
+        assert routine <= 42 and total == 55
+
+
+async def test_routine_traffic_waiting_for_budget_does_not_delay_the_operator(
+    redis_url: str, aredis: aioredis.Redis
+) -> None:
+    # Redis' own clock, as in production: routine callers really wait (polling the budget).
+    budget = RequestBudget(aredis, ADDRESS, "standard")
+    for _ in range(42):
+        await budget.acquire()
+    waiting = [asyncio.create_task(budget.acquire(timeout_s=60)) for _ in range(5)]
+    while budget.waits < 5:
+        await asyncio.sleep(0.01)
+
+    other = aioredis.Redis.from_url(redis_url)  # the operator's process
+    operator = RequestBudget(other, ADDRESS, "standard")
+    for _ in range(10):
+        await operator.acquire(timeout_s=60, lane=OPERATOR)
+
+    # Every operator request was granted at its first attempt, while routine callers waited.
+    assert operator.waits == 0
+    assert not any(task.done() for task in waiting)
+    assert (await operator.usage()).used == 52
+    for task in waiting:
+        task.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+    await other.aclose()
+
+
+async def test_operator_lane_is_the_lane_of_its_context(
+    aredis: aioredis.Redis, clock: Clock
+) -> None:
+    budget = RequestBudget(aredis, ADDRESS, "standard", clock=clock)
+    assert await grants(budget, 42) == 42
+    assert current_lane() == ROUTINE
+
+    async def operator_command() -> None:
+        with operator_lane():
+            assert current_lane() == OPERATOR
+            await budget.acquire(timeout_s=0)  # no lane given: the context's
+
+    await operator_command()
+    assert current_lane() == ROUTINE
+    with pytest.raises(RateLimitedError, match="routine lane"):
+        await budget.acquire(timeout_s=0)
 
 
 async def test_refusal_says_when_the_oldest_request_leaves_the_window(
     aredis: aioredis.Redis, clock: Clock
 ) -> None:
     budget = RequestBudget(aredis, ADDRESS, "standard", clock=clock)
-    await grants(budget, 1)
+    await grants(budget, 1, lane=OPERATOR)
     clock.now += 10
-    await grants(budget, 59)
+    await grants(budget, 54, lane=OPERATOR)
 
-    refused = await budget.try_acquire()
+    refused = await budget.try_acquire(lane=OPERATOR)
 
     assert not refused.granted
     assert refused.wait_s == pytest.approx(50, abs=0.01)
@@ -80,30 +155,31 @@ async def test_window_is_rolling_not_a_refilling_bucket(
     aredis: aioredis.Redis, clock: Clock
 ) -> None:
     budget = RequestBudget(aredis, ADDRESS, "standard", clock=clock)
-    assert await grants(budget, 30) == 30
+    assert await grants(budget, 30, lane=OPERATOR) == 30
     clock.now += 30
-    assert await grants(budget, 30) == 30
-    clock.now += 31  # the first 30 left the window, the second 30 are still in it
+    assert await grants(budget, 30, lane=OPERATOR) == 25
+    clock.now += 31  # the first 30 left the window, the second 25 are still in it
 
-    assert await grants(budget, 40) == 30
+    assert await grants(budget, 40, lane=OPERATOR) == 30
 
 
 async def test_standard_tier_counts_transactions_as_one_request(
     aredis: aioredis.Redis, clock: Clock
 ) -> None:
     budget = RequestBudget(aredis, ADDRESS, "standard", clock=clock)
-    assert await grants(budget, 61, weight=weight_for("sendTx")) == 60
+    assert await grants(budget, 61, weight=weight_for("sendTx"), lane=OPERATOR) == 55
 
 
 async def test_premium_tier_counts_lighter_weights(aredis: aioredis.Redis, clock: Clock) -> None:
     budget = RequestBudget(aredis, ADDRESS, "premium", clock=clock)
-    assert await grants(budget, 81, weight=300) == 80
-    assert (await budget.usage()).used == 24_000
+    # 24,000 less the margin of 2,000: 73 requests of weight 300.
+    assert await grants(budget, 81, weight=300, lane=OPERATOR) == 73
+    assert (await budget.usage()).used == 21_900
 
 
 async def test_premium_limit_is_configurable(aredis: aioredis.Redis, clock: Clock) -> None:
     budget = RequestBudget(aredis, ADDRESS, "premium", per_minute=1200, clock=clock)
-    assert await grants(budget, 5, weight=300) == 4
+    assert await grants(budget, 5, weight=300, lane=OPERATOR) == 3
 
 
 async def test_request_heavier_than_the_whole_budget_is_refused_at_once(
@@ -122,7 +198,7 @@ async def test_all_clients_of_one_address_share_the_budget(
 
     results = await asyncio.gather(*(b.try_acquire() for b in budgets for _ in range(40)))
 
-    assert sum(r.granted for r in results) == 60
+    assert sum(r.granted for r in results) == 42
     for client in clients:
         await client.aclose()
 

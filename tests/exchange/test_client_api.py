@@ -9,7 +9,7 @@ import pytest
 from exchange.client import LighterClient
 
 PARTS = ("signer", "reads", "sender", "trading", "execution")
-OWN = {"open", "close", "budget_usage", "open_stream"}
+OWN = {"open", "close", "budget_usage", "open_stream", "guard_sends"}
 
 
 def _client() -> LighterClient:

@@ -3,13 +3,15 @@ closing against a thin book. Nothing reaches the caller that the client can abso
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
 import redis.exceptions
 
-from exchange.budget import RequestBudget
-from exchange.errors import TransientError
+from exchange.budget import RequestBudget, operator_lane
+from exchange.client import LighterClient
+from exchange.errors import RateLimitedError, TransientError
 from exchange.execution import CloseStatus
 from exchange.http import RestTransport
 from exchange.redis_clients import async_redis_client
@@ -67,11 +69,47 @@ async def test_standard_tier_budget_makes_callers_wait_instead_of_429(
     account = simulator.create_account(tier="standard")
     simulator.ratelimit(enabled=True, standard_per_minute=60)
     async with client_for(simulator, account, redis_url, tier="standard", per_minute=5) as c:
-        for _ in range(5):
+        for _ in range(4):  # routine traffic gets 4 of 5 (a quarter is the operator's)
             await c.account()
         usage = await c.budget_usage()
-        assert (usage.used, usage.limit) == (5, 5)
+        assert (usage.used, usage.limit) == (4, 5)
         assert c.http.rate_limited_replies == 0
+
+
+async def test_the_venue_never_sees_a_request_beyond_the_margin(simulator, redis_url, redis_client):
+    # The simulator counts 60 a minute per L1 address (and per IP) and answers a 61st with 429;
+    # its clock stands still, so nothing leaves its window during the test.
+    account = simulator.create_account(tier="standard")
+    simulator.ratelimit(enabled=True, standard_per_minute=60)
+    async with (
+        client_for(simulator, account, redis_url, tier="standard") as routine,
+        client_for(simulator, account, redis_url, tier="standard") as operator,
+    ):
+        for c in (routine, operator):
+            c.http.budget_timeout_s = 0.3  # give up quickly instead of waiting a minute
+
+        async def read(c: LighterClient, lane: bool) -> bool:
+            try:
+                if lane:
+                    with operator_lane():
+                        await c.account()
+                else:
+                    await c.account()
+            except RateLimitedError as exc:
+                assert exc.status is None, exc  # our budget's refusal, never the venue's 429
+                return False
+            return True
+
+        routine_done = await asyncio.gather(*(read(routine, False) for _ in range(50)))
+        operator_done = await asyncio.gather(*(read(operator, True) for _ in range(20)))
+        # 42 routine, then the operator's 13 on top: never the venue's last five.
+        assert (sum(routine_done), sum(operator_done)) == (42, 13)
+        both = await asyncio.gather(
+            *(read(routine, False) for _ in range(5)), *(read(operator, True) for _ in range(5))
+        )
+        assert not any(both)
+        assert routine.http.requests_sent + operator.http.requests_sent == 55
+        assert routine.http.rate_limited_replies == operator.http.rate_limited_replies == 0
 
 
 async def test_invalid_nonce_is_resynced_and_resigned_once(client, redis_client, ids):

@@ -273,6 +273,7 @@ async def test_subscribes_every_channel_private_ones_with_a_token(
     assert venue.subscribe_log == [
         ("order_book:0", None),
         ("trade:0", None),
+        ("market_stats:0", None),
         (f"account_all_orders:{ACCOUNT}", token),
         (f"account_all:{ACCOUNT}", token),
         (f"account_tx:{ACCOUNT}", token),

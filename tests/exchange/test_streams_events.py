@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 from exchange.parse_ws import parse_frame
@@ -13,6 +14,7 @@ from exchange.stream_events import (
     Disconnected,
     EventFanout,
     FillEvent,
+    MarkUpdate,
     PositionUpdate,
     Stale,
     StreamEvent,
@@ -114,3 +116,28 @@ def test_account_tx_rows_pass_through_untouched() -> None:
 def test_frames_without_trade_or_account_data_give_no_events() -> None:
     raw = {"type": "ping"}
     assert data_events(parse_frame(raw, 1234), raw, 1234) == []
+
+
+def test_market_stats_frames_give_the_mark_price_of_each_market() -> None:
+    single = json.loads((FIXTURES / "ws_market_stats_update_single.json").read_text())
+    every = json.loads((FIXTURES / "ws_market_stats_update_all.json").read_text())
+
+    (one,) = data_events(parse_frame(single), single, None)
+    marks = data_events(parse_frame(every), every, None)
+
+    assert one == MarkUpdate(
+        market_id=0,
+        mark_price=Decimal("2064.47"),
+        index_price=Decimal("2064.48"),
+        is_snapshot=False,
+    )
+    assert one in marks and all(isinstance(m, MarkUpdate) and m.mark_price > 0 for m in marks)
+
+
+def test_a_market_stats_row_without_a_mark_gives_no_event() -> None:
+    raw = {
+        "type": "update/market_stats",
+        "channel": "market_stats:0",
+        "market_stats": {"symbol": "ETH", "market_id": 0, "mark_price": ""},
+    }
+    assert data_events(parse_frame(raw), raw, None) == []

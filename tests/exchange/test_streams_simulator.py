@@ -16,6 +16,7 @@ from exchange.streams import (
     Connected,
     Disconnected,
     FillEvent,
+    MarkUpdate,
     OrderUpdate,
     Reconnected,
     Stale,
@@ -145,6 +146,26 @@ async def test_stream_reports_fill_of_a_crossing_order(
     assert isinstance(fill, FillEvent)
     assert fill.fills[0].client_order_index == 6
     assert fill.fills[0].size == Decimal("0.1000")
+    await events.close()
+
+
+async def test_stream_reports_the_mark_price_when_the_simulator_moves_it(
+    simulator: RunningSimulator, funded_account: SimAccount, signer: Any
+) -> None:
+    events = await open_stream(simulator, funded_account, signer)
+    first = await events.wait_for(lambda e: isinstance(e, MarkUpdate) and e.is_snapshot)
+
+    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "3017.50"})
+
+    await events.wait_for(
+        lambda e: (
+            isinstance(e, MarkUpdate)
+            and e.market_id == ETH
+            and not e.is_snapshot
+            and e.mark_price == Decimal("3017.50")
+        ),
+        after=first,
+    )
     await events.close()
 
 

@@ -86,7 +86,7 @@ def test_admin_creation_shows_the_token_once_and_it_works():
     client = _admin_client(boss)
 
     page = client.post(
-        "/admin/lighterweb/apitoken/add/", {"user": boss.pk, "name": "backup script"}
+        "/admin/lighterweb/apitoken/add/", {"user": boss.pk, "name": "backup script"}, follow=True
     )
 
     assert page.status_code == 200
@@ -100,6 +100,21 @@ def test_admin_creation_shows_the_token_once_and_it_works():
     assert token.token_hash not in detail
     response = Client().get("/api/ping", headers={"Authorization": f"Bearer {raw}"})
     assert response.json() == {"status": "ok"}
+
+
+def test_the_created_page_is_reached_by_a_redirect_and_a_reload_shows_no_secret():
+    boss = User.objects.create_superuser("boss", password="pw-for-tests-only")
+    client = _admin_client(boss)
+
+    posted = client.post("/admin/lighterweb/apitoken/add/", {"user": boss.pk, "name": "cron"})
+
+    # POST-redirect-GET: reloading the page the browser lands on repeats a GET, not the POST.
+    assert posted.status_code == 303
+    first = client.get(posted["Location"]).content.decode()
+    again = client.get(posted["Location"]).content.decode()
+    assert re.search(r'value="lw_', first)
+    assert "lw_" not in again and "cannot be shown again" in again
+    assert ApiToken.objects.count() == 1
 
 
 def test_staff_user_issues_tokens_for_themselves_only(alice):

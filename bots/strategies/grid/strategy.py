@@ -32,14 +32,15 @@ from bots.strategies.protocol import (
     Intent,
     Leg,
     OrderTraded,
+    OwnPosition,
     Place,
-    PositionSet,
 )
 
 
 @dataclass
 class GridStrategy:
-    """The grid's state: the lattice position (`state`), the leg's position, book freshness."""
+    """The grid's state: the lattice position (`state`), the bot's own position on its leg,
+    book freshness."""
 
     leg: Leg
     config: GridConfig
@@ -72,7 +73,11 @@ class GridStrategy:
             self.position_base += event.size_base * event.side.sign
             if event.level is not None:
                 self._move_to_fill(event.side, event.level)
-        elif isinstance(event, PositionSet):
+        elif isinstance(event, OwnPosition):
+            # The grid's position is its own fills (and adoptions), never the exchange's
+            # `PositionSet`: that is the account's, and may hold other bots' and manual trades'
+            # positions; counting it too would also count a fill reported twice (position, then
+            # fill, in one burst).
             self.position_base = event.size_base
         elif isinstance(event, Decide):
             return self._decide(event)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 
 from bots.engine.leases import BotLease, lease_key
 from bots.engine.runner import run_runner, runner_create
+from exchange.budget import ROUTINE, RequestBudget, budget_name
 from tests.bots.runner_support import account_on, grid_bot, quiet, sim_open_orders, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,3 +46,48 @@ async def test_a_runner_whose_lease_was_taken_sends_nothing(
     assert await asyncio.wait_for(task, 30) == "lease_lost"
     after = {o.client_order_index for o in sim_open_orders(simulator, index, ETH)}
     assert after <= resting, f"the old runner placed {sorted(after - resting)}"
+
+
+async def test_a_runner_blocked_on_the_budget_sends_nothing_once_its_bot_moved_on(
+    simulator, funded_account, redis_client, redis_url
+):
+    index = funded_account.index
+    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
+    lease = BotLease(redis_client, bot.pk)
+    fence = lease.acquire()
+    runner = await runner_create(bot.pk, fence=fence, lease=lease)
+    task = asyncio.create_task(run_runner(runner))
+
+    async def full() -> bool:
+        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
+
+    await wait_until(full, what="six resting orders")
+    resting = {o.client_order_index for o in sim_open_orders(simulator, index, ETH)}
+    # Routine traffic of other processes fills the routine lane of the account's budget.
+    aredis = aioredis.Redis.from_url(redis_url)
+    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
+    while (await others.try_acquire(lane=ROUTINE)).granted:
+        pass
+    budget = runner.client.http.budget
+    assert budget is not None and budget.waits == 0
+
+    # The grid moves: the runner's replan passes its lease check and waits for budget.
+    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "3007.00"})
+    simulator.advance(1000)
+
+    async def waiting() -> bool:
+        return budget.waits > 0
+
+    await wait_until(waiting, what="the runner waiting for budget")
+    # Meanwhile the supervisor gives the bot to a new runner (the old lease expired unrenewed).
+    redis_client.delete(lease_key(bot.pk))
+    assert BotLease(redis_client, bot.pk).acquire() == 2
+    # The budget frees up: the old runner gets its slot, and must still send nothing.
+    for key in redis_client.scan_iter("lighterweb:budget:*"):
+        redis_client.delete(key)
+
+    assert await asyncio.wait_for(task, 30) == "lease_lost"
+    after = {o.client_order_index for o in sim_open_orders(simulator, index, ETH)}
+    assert after <= resting, f"the old runner placed {sorted(after - resting)}"
+    await aredis.aclose()

@@ -50,7 +50,7 @@ def grids_to_bots(apps: Any, schema_editor: Any) -> None:
 
 
 def bots_to_grids(apps: Any, schema_editor: Any) -> None:
-    raise NotImplementedError("0008_bot_base cannot be reversed")
+    raise NotImplementedError("0009_bot_base cannot be reversed")
 
 
 def parent_links_set(apps: Any, schema_editor: Any) -> None:
@@ -65,7 +65,7 @@ def parent_links_set(apps: Any, schema_editor: Any) -> None:
         if rel.field.name != "bot_ptr"
     ]
     if left:
-        raise RuntimeError(f"0008_bot_base: repoint these to bots.Bot first: {left}")
+        raise RuntimeError(f"0009_bot_base: repoint these to bots.Bot first: {left}")
 
 
 class MakeChildOf(Operation):
@@ -104,6 +104,25 @@ class MakeChildOf(Operation):
         return f"Make {self.name} a child of {self.parent}"
 
 
+# Grid-only references (backtests, sweeps, position transfers): pointed to Bot while the grid
+# table changes its primary key, then back to GridBot (its `bot_ptr_id`, the same ids).
+GRID_REFERENCES = [
+    ("backtest", "backtests"),
+    ("backtestsweep", "sweeps"),
+    ("positiontransfer", "transfers"),
+]
+
+
+def _grid_fk(related_name: str, to: str) -> Any:
+    return models.ForeignKey(
+        blank=True,
+        null=True,
+        on_delete=django.db.models.deletion.SET_NULL,
+        related_name=related_name,
+        to=to,
+    )
+
+
 def _bot_fk(related_name: str, *, null: bool = True, on_delete: Any = models.SET_NULL) -> Any:
     return models.ForeignKey(
         blank=null,
@@ -116,7 +135,7 @@ def _bot_fk(related_name: str, *, null: bool = True, on_delete: Any = models.SET
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("bots", "0004_permissions_key_modes"),
+        ("bots", "0008_ownership"),
     ]
 
     operations = [
@@ -153,6 +172,7 @@ class Migration(migrations.Migration):
                             ("paused", "Paused"),
                             ("stopping", "Stopping"),
                             ("error", "Error"),
+                            ("locked", "Locked (waiting for unlock)"),
                         ],
                         default="stopped",
                         editable=False,
@@ -232,6 +252,12 @@ class Migration(migrations.Migration):
                 to="bots.bot",
             ),
         ),
+        *[
+            migrations.AlterField(
+                model_name=model, name="bot", field=_grid_fk(f"{related}_during_0009", "bots.bot")
+            )
+            for model, related in GRID_REFERENCES
+        ],
         migrations.AddField(
             model_name="gridbot",
             name="bot_ptr",
@@ -267,6 +293,12 @@ class Migration(migrations.Migration):
             ),
         ),
         MakeChildOf(name="GridBot", parent="bots.bot"),
+        *[
+            migrations.AlterField(
+                model_name=model, name="bot", field=_grid_fk(related, "bots.gridbot")
+            )
+            for model, related in GRID_REFERENCES
+        ],
         migrations.AddConstraint(
             model_name="bot",
             constraint=models.UniqueConstraint(

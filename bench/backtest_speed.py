@@ -1,0 +1,149 @@
+"""Backtest speed: candles per second of the kernel (the live GridStrategy driven by the fill
+model) on a seeded GBM year of 1-minute ETH-like candles, configs per minute of a sweep, and
+(with --db) the candle store's year load. Prints figures; asserts nothing.
+
+    python bench/backtest_speed.py [--minutes 525600] [--fine-minutes 43200]
+                                   [--sweep 100] [--sweep-minutes 43200] [--db]
+
+--db imports the year into the database of DATABASE_URL (market id 9999 of "paper"), loads it
+three times and deletes it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from decimal import Decimal
+from multiprocessing import Pool
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bots.backtest.kernel import CandleSeries, Settings, run
+from bots.backtest.synthetic import gbm_candles
+from bots.strategies.grid import GridConfig, SizeMode, Spacing
+
+SEED = 42
+
+
+def eth_config(step_bps: int, levels: int = 5) -> GridConfig:
+    """ETH-like market (2 price decimals, 4 size decimals, 10 USDC minimum), 100 USDC a level."""
+    return GridConfig(
+        spacing=Spacing.GEOMETRIC,
+        step=Decimal(step_bps) / 10_000,
+        levels_per_side=levels,
+        size_mode=SizeMode.QUOTE,
+        size=Decimal(100),
+        tick_size=Decimal("0.01"),
+        lot_size=Decimal("0.0001"),
+        min_base_amount=Decimal("0.0050"),
+        min_quote_amount=Decimal(10),
+        max_position_notional=Decimal(5000),
+    )
+
+
+def settings_of(config: GridConfig) -> Settings:
+    return Settings(config=config, maker_fee_ppm=40, taker_fee_ppm=280)
+
+
+def measure(label: str, config: GridConfig, candles: CandleSeries) -> None:
+    cpu = time.process_time()
+    result = run(settings_of(config), candles)
+    spent = time.process_time() - cpu
+    print(
+        f"{label}: {len(candles)} candles in {spent:.2f} s CPU = {len(candles) / spent:,.0f} "
+        f"candles/s; {len(result.fills)} fills, total PnL {result.summary()['total']}"
+    )
+
+
+_SWEEP: CandleSeries | None = None
+
+
+def _init(minutes: int) -> None:
+    global _SWEEP
+    _SWEEP = gbm_candles(minutes, seed=SEED)
+
+
+def _one(args: tuple[int, int]) -> str:
+    assert _SWEEP is not None
+    step_bps, levels = args
+    return str(run(settings_of(eth_config(step_bps, levels)), _SWEEP).total)
+
+
+def sweep(count: int, minutes: int) -> None:
+    grid = [(10 + 10 * (i % 10), 2 + i // 10) for i in range(count)]
+    processes = os.cpu_count() or 1
+    started = time.perf_counter()
+    with Pool(processes, initializer=_init, initargs=(minutes,)) as pool:
+        totals = pool.map(_one, grid)
+    spent = time.perf_counter() - started
+    print(
+        f"sweep: {count} configs (step 10..100 bps x 2..11 levels) over {minutes} candles on "
+        f"{processes} processes in {spent:.1f} s wall = {count / spent * 60:.1f} configs/minute "
+        f"({count * minutes / spent:,.0f} candles/s in all); best total {max(map(Decimal, totals))}"
+    )
+
+
+def store_load(candles: CandleSeries) -> None:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lighterweb.settings")
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from bots.backtest import csvfile, store
+    from bots.models import Candle
+
+    call_command("migrate", verbosity=0)
+    Candle.objects.filter(network="paper", market_id=9999).delete()
+    rows = [
+        csvfile.CsvCandle(t, o, h, low, c, Decimal(1))
+        for t, o, h, low, c in zip(
+            candles.times, candles.opens, candles.highs, candles.lows, candles.closes, strict=True
+        )
+    ]
+    started = time.perf_counter()
+    store.import_parsed("paper", 9999, csvfile.ParsedFile(rows, len(rows), 0, 0))
+    print(f"store ({connection.vendor}): import {len(rows)} candles in "
+          f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+    try:
+        for _ in range(3):
+            started, cpu = time.perf_counter(), time.process_time()
+            loaded = store.load_candles("paper", 9999, 0, 2**62)
+            print(
+                f"store ({connection.vendor}): load {len(loaded)} candles in "
+                f"{time.perf_counter() - started:.2f} s wall, {time.process_time() - cpu:.2f} s CPU"
+            )
+        assert list(loaded.closes) == list(candles.closes)
+    finally:
+        Candle.objects.filter(network="paper", market_id=9999).delete()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=int, default=525_600)
+    parser.add_argument("--fine-minutes", type=int, default=43_200)
+    parser.add_argument("--sweep", type=int, default=100)
+    parser.add_argument("--sweep-minutes", type=int, default=43_200)
+    parser.add_argument("--db", action="store_true")
+    args = parser.parse_args()
+    started = time.process_time()
+    year = gbm_candles(args.minutes, seed=SEED)
+    print(
+        f"generated {len(year)} GBM candles (seed {SEED}) in {time.process_time() - started:.1f} s"
+    )
+    measure("5 levels at 50 bps", eth_config(50), year)
+    fine = CandleSeries(*(column[: args.fine_minutes] for column in (
+        year.times, year.opens, year.highs, year.lows, year.closes)))  # fmt: skip
+    measure("5 levels at 5 bps", eth_config(5), fine)
+    if args.sweep:
+        sweep(args.sweep, args.sweep_minutes)
+    if args.db:
+        store_load(year)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,496 @@
+"""The backtest kernel: the live strategy core driven over 1-minute candles by a fill model.
+
+Pure: no Django, no I/O, no clock, no floats. The same `GridStrategy` the runner drives
+(`bots.engine.runner`) receives the same events (`BookChanged`, `Filled`, `OrderEnded`, `Decide`)
+and its intents are executed by the fill model instead of the exchange:
+
+* The price inside a candle walks O -> H -> L -> C when the candle closed up (close >= open) and
+  O -> L -> H -> C when it closed down; between two candles it walks from the last close to the
+  next open. Each leg of the walk is monotonic.
+* A resting order fills, whole, at its own price when the walk reaches it (a buy when the price
+  falls to or below it, a sell when it rises to or above it), nearest first, as a maker.
+* After every fill the strategy is told `Filled` and asked to `Decide` at the fill price; at every
+  point of the walk it is told `BookChanged` and asked to `Decide` at that price. The book the
+  strategy sees is that price on both sides (`MarketView(p, p, p)`).
+* A post-only order that would cross (a buy at or above the price, a sell at or below) is refused
+  as Lighter does (`OrderEnded`); a plain limit order that crosses fills at once at the price as
+  a taker. Market orders and the reduce-only flatten of a stop fill at the price moved against
+  us by `slippage_bps` (rounded to the tick against us), as takers.
+* Fees are the account tier's maker/taker rates in 1e-6, rounded up to the USDC cent-of-cent
+  (6 decimals) like the simulator's; funding is paid on the hour from the stored rate at the
+  candle's open price (positive rate: longs pay), rounded against the account to 6 decimals.
+* Time at the position cap: the share of candle closes at which one more level on the side
+  that grows the position would take its notional (at the close) above `max_position_notional`.
+* A candle whose whole walk stays strictly inside the centre's band and reaches no resting order,
+  right after a settled decision, changes nothing but the mark and funding: it is not walked
+  (`Settings.eager` walks and decides everything; a test checks both give the same fills).
+* Stop-loss / take-profit: the strategy's `Halt` cancels every order, flattens when configured,
+  and the bot places nothing more; the position (if any) is still marked and funded.
+
+Books and the PnL split are `bots.strategies.accounting.Ledger`, the live bot's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from bots.strategies.accounting import Fill, FundingPayment, Ledger
+from bots.strategies.grid.config import GridConfig, Side, SizeMode, round_price
+from bots.strategies.grid.plan import LiveOrder, MarketView
+from bots.strategies.grid.strategy import GridStrategy
+from bots.strategies.protocol import (
+    BookChanged,
+    Cancel,
+    Decide,
+    Filled,
+    Halt,
+    Intent,
+    Leg,
+    MarketOrder,
+    OrderEnded,
+    Place,
+)
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+_ZERO = Decimal(0)
+_MILLION = Decimal(1_000_000)
+_USDC = Decimal("0.000001")
+_CENT = Decimal("0.01")
+_BPS = Decimal("0.0001")
+LEG = Leg(0, 0)
+
+# Lighter's fee rates in 1e-6 per tier (lighter-api.md 8.2; the simulator's defaults).
+TIER_FEES_PPM: dict[str, tuple[int, int]] = {"standard": (0, 0), "premium": (40, 280)}
+
+
+@dataclass(frozen=True)
+class CandleSeries:
+    """1-minute candles in time order: parallel lists (open time in epoch ms, Decimal prices)."""
+
+    times: Sequence[int]
+    opens: Sequence[Decimal]
+    highs: Sequence[Decimal]
+    lows: Sequence[Decimal]
+    closes: Sequence[Decimal]
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """What a backtest runs: the grid, the account's fees, slippage, leverage, curve size."""
+
+    config: GridConfig
+    maker_fee_ppm: int = 0
+    taker_fee_ppm: int = 0
+    slippage_bps: Decimal = Decimal(5)
+    leverage: Decimal = Decimal(1)
+    equity_points: int = 500
+    # Ask the strategy to decide at every point of the walk even when nothing can change (the
+    # kernel skips those decisions otherwise; a test shows both give the same fills).
+    eager: bool = False
+
+
+@dataclass(frozen=True)
+class SimFill:
+    """One fill of the backtest."""
+
+    trade_id: int
+    time_ms: int
+    side: str
+    price: Decimal
+    size_base: Decimal
+    fee: Decimal
+    is_maker: bool
+    level: int | None
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything a backtest reports; amounts in quote, exact Decimals."""
+
+    start_ms: int
+    end_ms: int
+    candles: int
+    fills: tuple[SimFill, ...]
+    grid_profit: Decimal
+    other_realized: Decimal
+    inventory: Decimal
+    fees: Decimal
+    funding: Decimal
+    total: Decimal
+    round_trips: int
+    position_base: Decimal
+    last_price: Decimal
+    capital: Decimal
+    max_drawdown: Decimal
+    refused: int
+    halted: str
+    capped_candles: int
+    equity: tuple[tuple[int, Decimal, Decimal], ...]  # (time ms, close, total PnL)
+
+    @property
+    def days(self) -> Decimal:
+        """Length of the range in days."""
+        return Decimal(self.end_ms - self.start_ms) / DAY_MS
+
+    @property
+    def return_on_capital(self) -> Decimal:
+        """Total PnL over the capital the grid needs (a fraction)."""
+        return self.total / self.capital if self.capital > 0 else _ZERO
+
+    @property
+    def apr(self) -> Decimal:
+        """The return on capital scaled to a year (simple, not compounded)."""
+        days = self.days
+        return self.return_on_capital * 365 / days if days > 0 else _ZERO
+
+    @property
+    def fills_per_day(self) -> Decimal:
+        """Fills per day of range."""
+        days = self.days
+        return Decimal(len(self.fills)) / days if days > 0 else _ZERO
+
+    def summary(self) -> dict[str, str | int]:
+        """The figures as JSON-safe strings (money to the cent, ratios in percent)."""
+        money = {
+            "total": self.total,
+            "grid_profit": self.grid_profit,
+            "other_realized": self.other_realized,
+            "inventory": self.inventory,
+            "fees": self.fees,
+            "funding": self.funding,
+            "capital": self.capital,
+            "max_drawdown": self.max_drawdown,
+        }
+        out: dict[str, str | int] = {k: str(v.quantize(_CENT)) for k, v in money.items()}
+        out |= {
+            "return_percent": str((self.return_on_capital * 100).quantize(_CENT)),
+            "apr_percent": str((self.apr * 100).quantize(_CENT)),
+            "fills_per_day": str(self.fills_per_day.quantize(_CENT)),
+            "round_trips": self.round_trips,
+            "fill_count": len(self.fills),
+            "position_base": str(self.position_base),
+            "last_price": str(self.last_price),
+            "candles": self.candles,
+            "days": str(self.days.quantize(_CENT)),
+            "refused": self.refused,
+            "halted": self.halted,
+            "time_at_cap_percent": str(
+                (Decimal(self.capped_candles * 100) / self.candles).quantize(_CENT)
+            ),
+        }
+        return out
+
+
+def capital_needed(config: GridConfig, price: Decimal, leverage: Decimal) -> Decimal:
+    """Margin of one side of the grid filled: levels x per-level notional at `price`, capped by
+    `max_position_notional`, divided by the leverage."""
+    per_level = config.size if config.size_mode is SizeMode.QUOTE else config.size * price
+    notional = per_level * config.levels_per_side
+    if config.max_position_notional is not None:
+        notional = min(notional, config.max_position_notional)
+    return notional / leverage
+
+
+def fee_of(quote: Decimal, ppm: int) -> Decimal:
+    """Fee of a fill: quote x ppm / 1e6 rounded up to 6 decimals (the simulator's rule)."""
+    if ppm == 0:
+        return _ZERO
+    return (quote * ppm / _MILLION).quantize(_USDC, rounding=ROUND_CEILING)
+
+
+@dataclass
+class _Run:
+    settings: Settings
+    strategy: GridStrategy
+    ledger: Ledger = field(default_factory=Ledger)
+    working: dict[int, LiveOrder] = field(default_factory=dict)
+    fills: list[SimFill] = field(default_factory=list)
+    price: Decimal = _ZERO
+    now_ms: int = 0
+    next_index: int = 1
+    next_trade: int = 1
+    refused: int = 0
+    halted: str = ""
+    # The last decision saw a fresh book strictly inside the centre's band and sent everything:
+    # until something happens, a decision at another price inside the band changes nothing.
+    settled: bool = False
+    band: tuple[Decimal, Decimal] = (_ZERO, _ZERO)
+    # The highest resting buy and lowest resting sell after the last decision (None: none).
+    top_buy: Decimal | None = None
+    low_sell: Decimal | None = None
+
+    # --- the walk -------------------------------------------------------------------------
+
+    def walk_to(self, target: Decimal) -> None:
+        """Move the price to `target`, filling the resting orders it reaches, nearest first."""
+        if self.halted:
+            self.price = target
+            return
+        up = target > self.price
+        while self.working:
+            order = self._next_crossed(target, up)
+            if order is None:
+                break
+            self.price = order.price
+            self._fill_resting(order)
+            self._decide(fresh=False)
+            if self.halted:
+                break
+        self.price = target
+        if self.halted:
+            return
+        self.strategy.on_event(BookChanged(LEG))
+        lo, hi = self.band
+        if self.settled and not self.settings.eager and lo < target < hi:
+            return
+        self._decide(fresh=True)
+
+    def _next_crossed(self, target: Decimal, up: bool) -> LiveOrder | None:
+        best: LiveOrder | None = None
+        for order in self.working.values():
+            if up:
+                if order.side is Side.SELL and order.price <= target:
+                    if best is None or order.price < best.price:
+                        best = order
+            elif order.side is Side.BUY and order.price >= target:
+                if best is None or order.price > best.price:
+                    best = order
+        return best
+
+    # --- fills ----------------------------------------------------------------------------
+
+    def _book(self, side: Side, price: Decimal, size: Decimal, maker: bool, level: int | None,
+              client_order_index: int | None) -> None:  # fmt: skip
+        ppm = self.settings.maker_fee_ppm if maker else self.settings.taker_fee_ppm
+        fee = fee_of(price * size, ppm)
+        trade_id = self.next_trade
+        self.next_trade += 1
+        self.ledger.apply_fill(Fill(trade_id, side.value, price, size, fee, maker, level))
+        self.fills.append(
+            SimFill(trade_id, self.now_ms, side.value, price, size, fee, maker, level)
+        )
+        self.strategy.on_event(Filled(LEG, side, size, level, client_order_index, price))
+        self.settled = False
+
+    def _fill_resting(self, order: LiveOrder) -> None:
+        del self.working[order.client_order_index]
+        self._book(
+            order.side, order.price, order.size_base, True, order.level, order.client_order_index
+        )
+
+    def _taker_price(self, side: Side) -> Decimal:
+        slip = self.settings.slippage_bps * _BPS
+        moved = self.price * (1 + slip) if side is Side.BUY else self.price * (1 - slip)
+        return round_price(moved, self.settings.config.tick_size, Side.SELL if side is Side.BUY
+                           else Side.BUY)  # fmt: skip
+
+    # --- decisions ------------------------------------------------------------------------
+
+    def _decide(self, fresh: bool) -> None:
+        price = self.price
+        view = MarketView(price, price, price)
+        intents = self.strategy.on_event(Decide(LEG, view, tuple(self.working.values())))
+        clean = True
+        for intent in intents:
+            clean = self._execute(intent) and clean
+        state = self.strategy.state
+        config = self.settings.config
+        if state is None or self.halted:
+            self.settled = False
+            return
+        lattice = state.lattice(config)
+        lo = lattice.raw_price(state.centre - 1)
+        hi = lattice.raw_price(state.centre + 1)
+        if config.stop_loss_price is not None:
+            lo = max(lo, config.stop_loss_price)
+        if config.take_profit_price is not None:
+            hi = min(hi, config.take_profit_price)
+        self.band = (lo, hi)
+        self.settled = fresh and clean and lo < price < hi
+        buys = [o.price for o in self.working.values() if o.side is Side.BUY]
+        sells = [o.price for o in self.working.values() if o.side is Side.SELL]
+        self.top_buy = max(buys) if buys else None
+        self.low_sell = min(sells) if sells else None
+
+    def quiet(self, low: Decimal, high: Decimal) -> bool:
+        """Whether a walk over [low, high] from the current price would change nothing: settled,
+        inside the band, reaching no resting order (every step of it would skip its decision)."""
+        if not self.settled or self.settings.eager:
+            return False
+        lo, hi = self.band
+        bottom, top = min(low, self.price), max(high, self.price)
+        if not lo < bottom or not top < hi:
+            return False
+        if self.top_buy is not None and self.top_buy >= bottom:
+            return False
+        return self.low_sell is None or self.low_sell > top
+
+    def _execute(self, intent: Intent) -> bool:
+        """Carry out one intent; False when the venue refused it."""
+        if isinstance(intent, Cancel):
+            self.working.pop(intent.client_order_index, None)
+            return True
+        if isinstance(intent, Place):
+            return self._place(intent)
+        if isinstance(intent, MarketOrder):
+            self._book(intent.side, self._taker_price(intent.side), intent.size_base, False,
+                       None, None)  # fmt: skip
+            return True
+        if isinstance(intent, Halt):
+            self._halt(intent)
+            return True
+        raise TypeError(f"unknown intent {intent!r}")
+
+    def _place(self, intent: Place) -> bool:
+        order = intent.order
+        index = self.next_index
+        self.next_index += 1
+        buy = order.side is Side.BUY
+        crosses = order.price >= self.price if buy else order.price <= self.price
+        if crosses and order.post_only:
+            self.refused += 1
+            self.strategy.on_event(OrderEnded(LEG, index, "canceled-post-only"))
+            return False
+        if crosses:
+            self._book(order.side, self.price, order.size_base, False, order.level, index)
+            return True
+        self.working[index] = LiveOrder(
+            order.level, order.side, order.price, order.size_base, index, "open"
+        )
+        return True
+
+    def _halt(self, halt: Halt) -> None:
+        self.working.clear()
+        self.halted = halt.trigger.value
+        if halt.flatten_base != 0:
+            side = Side.BUY if halt.flatten_base > 0 else Side.SELL
+            self._book(side, self._taker_price(side), abs(halt.flatten_base), False, None, None)
+
+    # --- funding and equity -----------------------------------------------------------------
+
+    def pay_funding(self, rate: Decimal) -> None:
+        position = self.ledger.position_base
+        if position == 0 or rate == 0:
+            return
+        owed = position * self.price * rate  # > 0: we pay
+        if owed > 0:
+            amount = -owed.quantize(_USDC, rounding=ROUND_CEILING)
+        else:
+            amount = (-owed).quantize(_USDC, rounding=ROUND_FLOOR)
+        self.ledger.apply_funding(FundingPayment(self.now_ms, amount))
+
+    def equity(self, mark: Decimal) -> Decimal:
+        ledger = self.ledger
+        return (
+            ledger.realized + ledger.position_base * mark - ledger.cost_quote
+            - ledger.fees + ledger.funding
+        )  # fmt: skip
+
+
+def path_of(o: Decimal, h: Decimal, low: Decimal, c: Decimal) -> tuple[Decimal, ...]:
+    """The walk inside one candle: O-H-L-C when it closed up (or flat), O-L-H-C when down."""
+    return (o, h, low, c) if c >= o else (o, low, h, c)
+
+
+def run(
+    settings: Settings,
+    candles: CandleSeries,
+    funding: Mapping[int, Decimal] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Result:
+    """Backtest `settings.config` over `candles` (funding rates keyed by hour start in ms).
+
+    `progress(done, total)` is called every 1 % of the candles (for a progress bar).
+    """
+    if len(candles) == 0:
+        raise ValueError("candles: the range holds no candles")
+    funding = funding or {}
+    config = settings.config
+    first = candles.opens[0]
+    sim = _Run(settings, GridStrategy(LEG, config))
+    sim.price = first
+    sim.now_ms = candles.times[0]
+    sim.strategy.start(first, None, None)
+    sim.strategy.on_event(BookChanged(LEG))
+    sim._decide(fresh=True)
+    n = len(candles)
+    every = max(1, n // max(1, settings.equity_points))
+    capital = capital_needed(config, first, settings.leverage)
+    peak = _ZERO
+    max_drawdown = _ZERO
+    curve: list[tuple[int, Decimal, Decimal]] = []
+    times, opens, highs, lows, closes = (
+        candles.times, candles.opens, candles.highs, candles.lows, candles.closes
+    )  # fmt: skip
+    walk_to = sim.walk_to
+    cap = config.max_position_notional
+    quote_sized = config.size_mode is SizeMode.QUOTE
+    capped = 0
+    report_every = max(1, n // 100)
+    for i in range(n):
+        if progress is not None and i % report_every == 0:
+            progress(i, n)
+        t = times[i]
+        sim.now_ms = t
+        o, c, high, low = opens[i], closes[i], highs[i], lows[i]
+        if sim.quiet(low, high):
+            # Nothing can fill and every decision would be skipped: only funding and the mark.
+            if t % HOUR_MS == 0 and t in funding:
+                sim.price = o
+                sim.pay_funding(funding[t])
+            sim.price = c
+        else:
+            walk_to(o)
+            if t % HOUR_MS == 0:
+                rate = funding.get(t)
+                if rate is not None:
+                    sim.pay_funding(rate)
+            if c >= o:
+                walk_to(high)
+                walk_to(low)
+            else:
+                walk_to(low)
+                walk_to(high)
+            walk_to(c)
+        if cap is not None:
+            # At the cap: one more level on the side that grows the position would exceed it.
+            level = config.size if quote_sized else config.size * c
+            if abs(sim.ledger.position_base) * c + level > cap:
+                capped += 1
+        equity = sim.equity(c)
+        if equity > peak:
+            peak = equity
+        elif peak - equity > max_drawdown:
+            max_drawdown = peak - equity
+        if i % every == 0 or i == n - 1:
+            curve.append((t, c, equity))
+    last = closes[-1]
+    books = sim.ledger.summary(last)
+    return Result(
+        start_ms=times[0],
+        end_ms=times[-1] + MINUTE_MS,
+        candles=n,
+        fills=tuple(sim.fills),
+        grid_profit=books.grid_profit,
+        other_realized=books.other_realized,
+        inventory=books.unrealized,
+        fees=books.fees,
+        funding=books.funding,
+        total=books.total,
+        round_trips=books.round_trips,
+        position_base=books.position_base,
+        last_price=last,
+        capital=capital,
+        max_drawdown=max_drawdown,
+        refused=sim.refused,
+        halted=sim.halted,
+        capped_candles=capped,
+        equity=tuple(curve),
+    )

@@ -1,0 +1,153 @@
+"""Reads of who owns which position (design.md "Ownership"; README "How positions are owned").
+
+A bot's position is the sum of its own fills and adoptions (`PositionTransfer`). Per (account,
+market) the exchange's position — as of the account's last exchange check, `last_check_summary`
+— splits into the bots' positions and an *unattributed* remainder, computed by the pure
+`bots.strategies.ownership`. The start check (`start_question`) says what a starting bot must
+adopt or leave.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from bots.models import BotStatus, DesiredState, ExchangeAccount, Fill, GridBot, Market
+from bots.models import PositionTransfer as TransferRow
+from bots.strategies import ownership
+
+_ZERO = Decimal(0)
+_SIGN = {"buy": 1, "sell": -1}
+
+
+def plain(size: Decimal) -> str:
+    """A size as an operator reads it: no trailing zeros, no exponent (0.0300000000 -> 0.03)."""
+    return f"{size.normalize():f}" if size else "0"
+
+
+def bot_position(bot_id: int) -> Decimal:
+    """The bot's own position in base units: its fills plus its adoptions (exact, no ledger)."""
+    fills = Fill.objects.filter(bot_id=bot_id).values_list("side", "size_base")
+    transfers = TransferRow.objects.filter(bot_id=bot_id).values_list("size_base", flat=True)
+    return sum((_SIGN[side] * size for side, size in fills), _ZERO) + sum(transfers, _ZERO)
+
+
+def bot_positions(account_id: int, market_id: int) -> dict[int, Decimal]:
+    """The own position of every bot of this account on this market (flat ones included)."""
+    ids = GridBot.objects.filter(account_id=account_id, market_id=market_id)
+    return {pk: bot_position(pk) for pk in ids.values_list("pk", flat=True)}
+
+
+def exchange_positions(account: ExchangeAccount) -> dict[str, Decimal] | None:
+    """Signed positions by symbol at the account's last exchange check (None: never checked)."""
+    summary: dict[str, Any] | None = account.last_check_summary
+    if not summary or "positions" not in summary:
+        return None
+    positions: dict[str, Decimal] = {}
+    for item in summary.get("positions") or []:
+        try:
+            size = abs(Decimal(str(item.get("size", "0"))))
+        except ArithmeticError:
+            continue
+        positions[str(item.get("symbol", ""))] = -size if item.get("side") == "short" else size
+    return positions
+
+
+@dataclass(frozen=True)
+class MarketOwnershipRow:
+    """One market of an account: the exchange's position, the bots' own, the remainder."""
+
+    market_id: int
+    symbol: str
+    exchange_base: Decimal | None
+    bots: list[tuple[int, str, Decimal]]
+    unattributed: Decimal | None
+
+
+def account_ownership(account: ExchangeAccount) -> list[MarketOwnershipRow]:
+    """Every market of the account with a position or a bot: who owns what (by symbol)."""
+    reported = exchange_positions(account)
+    bots = list(GridBot.objects.filter(account=account).select_related("market"))
+    symbols = {b.market.symbol for b in bots} | set(reported or {})
+    markets = {
+        m.symbol: m for m in Market.objects.filter(network=account.network, symbol__in=symbols)
+    }
+    rows = []
+    for symbol in sorted(symbols):
+        market = markets.get(symbol)
+        owners = [(b.pk, b.name, bot_position(b.pk)) for b in bots if b.market.symbol == symbol]
+        exchange = None if reported is None else reported.get(symbol, _ZERO)
+        if exchange is None:
+            remainder = None
+        else:
+            remainder = ownership.unattributed(exchange, (p for _, _, p in owners))
+        if exchange == 0 and remainder == 0 and not any(p for _, _, p in owners):
+            continue
+        rows.append(
+            MarketOwnershipRow(
+                market.market_id if market else -1, symbol, exchange, owners, remainder
+            )
+        )
+    return rows
+
+
+def market_unattributed(bot: GridBot) -> Decimal | None:
+    """The unattributed remainder on the bot's (account, market) at the last exchange check."""
+    reported = exchange_positions(bot.account)
+    if reported is None:
+        return None
+    exchange = reported.get(bot.market.symbol, _ZERO)
+    return ownership.unattributed(exchange, bot_positions(bot.account_id, bot.market_id).values())
+
+
+@dataclass(frozen=True)
+class StartQuestion:
+    """What a starting bot must adopt or leave: `size_base` not its own, of which `held_by`
+    stopped bots hold their parts (id, name, size) and the rest is unattributed."""
+
+    size_base: Decimal
+    held_by: list[tuple[int, str, Decimal]]
+
+    def describe(self, symbol: str) -> str:
+        """One operator-facing sentence."""
+        parts = [
+            f"{plain(size)} {symbol} held by stopped bot {name}" for _, name, size in self.held_by
+        ]
+        rest = self.size_base - sum((s for _, _, s in self.held_by), _ZERO)
+        if rest:
+            parts.append(f"{plain(rest)} {symbol} unattributed")
+        return (
+            f"a position of {self.size_base} {symbol} here is not this bot's ({'; '.join(parts)})"
+        )
+
+
+def start_question(bot: GridBot) -> StartQuestion:
+    """What the bot would have to adopt or leave if it started now (size 0: nothing to ask).
+
+    Without an exchange check of the account, the unattributed part is unknown and taken as 0;
+    the runner re-checks against the exchange at startup either way.
+    """
+    positions = bot_positions(bot.account_id, bot.market_id)
+    others = GridBot.objects.filter(account_id=bot.account_id, market_id=bot.market_id).exclude(
+        pk=bot.pk
+    )
+    live = {
+        pk
+        for pk, desired, status in others.values_list("pk", "desired_state", "status")
+        if desired != DesiredState.STOPPED or status not in (BotStatus.STOPPED, BotStatus.ERROR)
+    }
+    names = dict(others.values_list("pk", "name"))
+    reported = exchange_positions(bot.account)
+    exchange = (
+        sum(positions.values(), _ZERO)
+        if reported is None
+        else reported.get(bot.market.symbol, _ZERO)
+    )
+    size = ownership.not_yours(
+        exchange, positions.get(bot.pk, _ZERO), (positions[pk] for pk in live)
+    )
+    held = [
+        (pk, names[pk], p) for pk, p in sorted(positions.items()) if pk in names and pk not in live
+    ]
+    return StartQuestion(size, [h for h in held if h[2] != 0])

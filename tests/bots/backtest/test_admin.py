@@ -1,0 +1,163 @@
+"""Admin of the candle store and of backtests, end to end through the admin's views: upload
+(good and bad), coverage, the "Backtest" action's range form, the run, the result page and
+"create a bot from this config"."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from bots.backtest import runs
+from bots.backtest.synthetic import gbm_candles
+from bots.models import Backtest, Candle, GridBot
+from tests.lighterweb.factories import make_account, make_bot, make_market
+
+pytestmark = pytest.mark.django_db
+T0 = 1_735_689_600  # 2025-01-01 00:00 UTC
+
+
+def csv_upload(text: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile("candles.csv", text.encode(), content_type="text/csv")
+
+
+def gbm_csv(minutes: int) -> str:
+    s = gbm_candles(minutes, seed=5, start_price=4000.0, volatility=1.5, start_ms=T0 * 1000)
+    lines = ["timestamp,open,high,low,close,volume"]
+    for t, o, h, low, c in zip(s.times, s.opens, s.highs, s.lows, s.closes, strict=True):
+        lines.append(f"{t},{o},{h},{low},{c},1")
+    return "\n".join(lines) + "\n"
+
+
+def test_upload_then_coverage(admin_client) -> None:  # type: ignore[no-untyped-def]
+    make_market(network="paper", market_id=0, symbol="ETH")
+    url = reverse("admin:bots_candle_upload")
+    text = "timestamp,open,high,low,close\n" + "".join(
+        f"{T0 + 60 * m},100,101,99,100\n" for m in (0, 1, 2, 5)
+    )
+    response = admin_client.post(
+        url, {"network": "paper", "market": "ETH", "file": csv_upload(text)}, follow=True
+    )
+    page = response.content.decode()
+    assert "4 rows read, 4 candles stored" in page
+    assert "1 gaps in the file (2 minutes missing)" in page
+    assert Candle.objects.filter(network="paper", market_id=0).count() == 4
+    cover = admin_client.get(reverse("admin:bots_candle_changelist")).content.decode()
+    assert "ETH (0)" in cover
+    assert "2025-01-01 00:00 .. 2025-01-01 00:02" in cover
+    assert "2025-01-01 00:05" in cover  # last minute
+
+
+def test_bad_upload_names_row_and_field(admin_client) -> None:  # type: ignore[no-untyped-def]
+    url = reverse("admin:bots_candle_upload")
+    text = f"timestamp,open,high,low,close\n{T0},100,101,99,100\n{T0 + 60},100,oops,99,100\n"
+    response = admin_client.post(url, {"network": "paper", "market": "0", "file": csv_upload(text)})
+    assert response.status_code == 200
+    assert "row 3, field &#x27;high&#x27;: not a number" in response.content.decode()
+    response = admin_client.post(
+        url, {"network": "paper", "market": "NOPE", "file": csv_upload(text)}
+    )
+    assert "no market &#x27;NOPE&#x27; on paper" in response.content.decode()
+    assert Candle.objects.count() == 0
+
+
+def test_backtest_action_run_result_and_bot_from_config(  # type: ignore[no-untyped-def]
+    admin_client, django_capture_on_commit_callbacks
+) -> None:
+    market = make_market(network="paper", market_id=0, symbol="ETH", last_price=D("4000"))
+    bot = make_bot(make_account(), market, step=D("4"), levels_per_side=3, size=D("0.01"))
+    admin_client.post(
+        reverse("admin:bots_candle_upload"),
+        {"network": "paper", "market": "0", "file": csv_upload(gbm_csv(600))},
+    )
+    changelist = reverse("admin:bots_gridbot_changelist")
+    form = admin_client.post(
+        changelist, {"action": "backtest_action", "_selected_action": [bot.pk]}
+    )
+    assert form.status_code == 200
+    assert 'value="2025-01-01"' in form.content.decode()  # the stored range is offered
+    bad = admin_client.post(
+        changelist,
+        {"action": "backtest_action", "_selected_action": [bot.pk], "confirm": "1",
+         "start": "2025-01-02", "end": "2025-01-01", "tier": "premium", "slippage_bps": "5"},
+    )  # fmt: skip
+    assert "The end is before the start." in bad.content.decode()
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        done = admin_client.post(
+            changelist,
+            {"action": "backtest_action", "_selected_action": [bot.pk], "confirm": "1",
+             "start": "2025-01-01", "end": "2025-01-01", "tier": "premium", "slippage_bps": "5"},
+        )  # fmt: skip
+    backtest = Backtest.objects.get()
+    assert done.status_code == 302
+    assert done["Location"] == reverse("admin:bots_backtest_change", args=[backtest.pk])
+    assert len(queued) == 1  # the Celery task, sent once the row is committed
+    assert backtest.status == "queued" and backtest.config["step"] == "4.0000000000"
+    assert runs.backtest_execute(backtest.pk) == "done"
+    backtest.refresh_from_db()
+    assert backtest.progress == 100
+    assert backtest.results["candles"] == 600
+    assert backtest.results["fill_count"] > 0
+    assert len(backtest.fills) == backtest.results["fill_count"]
+    page = admin_client.get(done["Location"]).content.decode()
+    assert "Grid profit" in page and backtest.results["total"] in page
+    assert 'id="backtest-data"' in page and "lightweight-charts" in page
+    # Running it again is a no-op (the task may be delivered twice).
+    assert runs.backtest_execute(backtest.pk) == "done"
+    created = admin_client.post(reverse("admin:bots_backtest_create_bot", args=[backtest.pk]))
+    new = GridBot.objects.exclude(pk=bot.pk).get()
+    assert created["Location"] == reverse("admin:bots_gridbot_change", args=[new.pk])
+    assert new.desired_state == "stopped" and new.name == f"{bot.name} (backtest {backtest.pk})"
+    assert (new.step, new.levels_per_side, new.size, new.account_id) == (
+        bot.step, bot.levels_per_side, bot.size, bot.account_id
+    )  # fmt: skip
+
+
+def test_backtest_without_candles_fails_with_a_reason() -> None:
+    market = make_market(network="paper", market_id=0, symbol="ETH")
+    bot = make_bot(make_account(), market)
+    backtest = runs.backtest_create(bot, 0, 60_000, tier="standard", slippage_bps=D(5))
+    assert runs.backtest_execute(backtest.pk) == "failed"
+    backtest.refresh_from_db()
+    assert "no stored candles" in backtest.error
+
+
+def test_backtest_action_needs_one_bot(admin_client) -> None:  # type: ignore[no-untyped-def]
+    market = make_market()
+    account = make_account()
+    bots = [make_bot(account, market, name=f"b{i}") for i in range(2)]
+    response = admin_client.post(
+        reverse("admin:bots_gridbot_changelist"),
+        {"action": "backtest_action", "_selected_action": [b.pk for b in bots]},
+        follow=True,
+    )
+    assert "Select exactly one bot to backtest." in response.content.decode()
+
+
+def test_a_crash_marks_the_backtest_failed() -> None:
+    market = make_market(network="paper", market_id=0, symbol="ETH")
+    bot = make_bot(make_account(), market)
+    backtest = runs.backtest_create(bot, 0, 60_000, tier="standard", slippage_bps=D(5))
+    # A snapshot no GridBot field accepts: building the config raises TypeError, not ValueError.
+    Backtest.objects.filter(pk=backtest.pk).update(
+        config={**backtest.config, "levels_per_side": []}
+    )
+    with pytest.raises(TypeError):
+        runs.backtest_execute(backtest.pk)
+    backtest.refresh_from_db()
+    assert backtest.status == "failed" and "internal error" in backtest.error
+
+
+def test_running_page_shows_progress_and_reloads(admin_client) -> None:  # type: ignore[no-untyped-def]
+    market = make_market(network="paper", market_id=0, symbol="ETH")
+    backtest = runs.backtest_create(
+        make_bot(make_account(), market), 0, 60_000, tier="standard", slippage_bps=D(5)
+    )
+    Backtest.objects.filter(pk=backtest.pk).update(status="running", progress=40)
+    page = admin_client.get(reverse("admin:bots_backtest_change", args=[backtest.pk]))
+    html = page.content.decode()
+    assert '<progress max="100" value="40">' in html
+    assert 'http-equiv="refresh"' in html
+    assert 'id="backtest-data"' not in html

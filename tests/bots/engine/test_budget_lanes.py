@@ -1,0 +1,76 @@
+"""The runner and the request budget's lanes: with routine traffic filling its lane, an operator
+stop still goes through at once (its reserved share), and the placement the runner was waiting to
+send when the stop arrived is never sent."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
+
+from bots import services
+from bots.engine.leases import BotLease
+from bots.models import GridBot
+from exchange.budget import ROUTINE, RequestBudget, budget_name
+from tests.bots.runner_support import (
+    account_on,
+    grid_bot,
+    quiet,
+    sim_open_orders,
+    start_runners,
+    wait_until,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ETH = 0
+
+
+def _venue_orders(simulator, account_index: int) -> set[int]:
+    def read() -> set[int]:
+        orders = simulator.engine.state.all_orders.values()
+        return {o.order_index for o in orders if o.owner_account_index == account_index}
+
+    return simulator.call(read)
+
+
+async def test_a_stop_while_routine_traffic_fills_the_budget_is_applied_and_nothing_placed(
+    simulator, funded_account, redis_client, redis_url
+):
+    index = funded_account.index
+    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
+    (runner,), (task,) = await start_runners([bot])
+    assert BotLease(redis_client, bot.pk).acquire() is not None  # the runner is alive
+
+    async def full() -> bool:
+        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
+
+    await wait_until(full, what="six resting orders")
+    # Routine traffic (other bots, refreshes) fills the routine lane for the next minute.
+    aredis = aioredis.Redis.from_url(redis_url)
+    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
+    while (await others.try_acquire(lane=ROUTINE)).granted:
+        pass
+    budget = runner.client.http.budget
+    assert budget is not None
+
+    # The grid moves: the runner's placement waits for routine budget.
+    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "3007.00"})
+    simulator.advance(1000)
+
+    async def waiting() -> bool:
+        return budget.waits > 0
+
+    await wait_until(waiting, what="the runner waiting for budget")
+    before = _venue_orders(simulator, index)
+
+    row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
+    await sync_to_async(services.bot_stop)(row, actor="test")
+
+    # The routine lane is still full: the stop's cancels and read-backs use the operator's share.
+    assert await asyncio.wait_for(task, 30) == "stopped"
+    assert _venue_orders(simulator, index) - before == set()
+    assert sim_open_orders(simulator, index, ETH) == []
+    await aredis.aclose()

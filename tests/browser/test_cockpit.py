@@ -1,0 +1,280 @@
+"""The trader's cockpit in headless Chromium (issue 15): the grid preview in the admin form.
+
+Only the web process runs (daphne on the test database and Redis): these pages need no
+exchange. Screenshots go to test-artifacts/browser-cockpit/.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils import timezone
+
+from bots.models import BotEvent, Fill, GridBot, Order
+from lighterweb.redis_server import free_port
+from tests.browser import live_stack
+from tests.lighterweb.factories import make_account, make_bot, make_market
+
+
+def _browser_missing() -> str:
+    try:
+        import playwright.sync_api  # noqa: F401 - only whether it imports
+    except ImportError:
+        return "playwright is not installed (pip install playwright)"
+    if not Path(live_stack.CHROMIUM).exists():
+        return f"{live_stack.CHROMIUM} is missing (apt-get install -y chromium)"
+    return ""
+
+
+if _browser_missing():
+    if os.environ.get("CI"):
+        pytest.fail(_browser_missing(), pytrace=False)
+    pytest.skip(_browser_missing(), allow_module_level=True)
+
+import playwright.sync_api as playwright_sync  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+USERNAME = "cockpit-admin"
+PASSWORD = "cockpit-test-password-1"
+LOGS = live_stack.ARTIFACTS / "browser-cockpit"
+expect = playwright_sync.expect
+
+
+@pytest.fixture
+def site(redis_url: str, settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    settings.REDIS_URL = redis_url
+    env = live_stack.stack_env(live_stack.database_url(connection.settings_dict), redis_url)
+    port = free_port()
+    with live_stack.daphne(env, port, LOGS / "daphne.log"):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def admin() -> None:
+    get_user_model().objects.create_superuser(USERNAME, password=PASSWORD)
+
+
+@pytest.fixture
+def browser(admin: None) -> Iterator[object]:
+    """Chromium; the test's rows must exist before it starts (Playwright's sync API runs an event
+    loop on this thread, where Django refuses ORM calls)."""
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=live_stack.CHROMIUM, args=live_stack.CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+def _page(browser, site: str, width: int = 1400):  # type: ignore[no-untyped-def]
+    page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
+    page.on("dialog", lambda dialog: dialog.dismiss())
+    page.goto(f"{site}/admin/login/?next=/admin/")
+    page.fill("#id_username", USERNAME)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page).to_have_url(f"{site}/admin/")
+    return page
+
+
+def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    LOGS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(LOGS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def bot():  # type: ignore[no-untyped-def]
+    bot = make_bot(make_account(), make_market(), step="10", levels_per_side=3, max_open_orders=6)
+    connection.close()  # the browser's server reads the rows from its own connection
+    return bot
+
+
+def test_preview_shows_level_prices_and_refuses_a_level_at_or_below_zero(
+    site: str, bot, browser
+) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser, site)
+
+    page.goto(f"{site}/admin/bots/gridbot/{bot.pk}/change/")
+
+    levels = page.locator("#lw-grid-preview .lw-preview-levels")
+    expect(levels).to_contain_text("4030.00")
+    expect(levels).to_contain_text("3970.00")
+    expect(page.locator("#lw-grid-preview")).to_contain_text("USDC")
+    _shot(page, "preview")
+    page.locator("#lw-grid-preview").screenshot(path=str(LOGS / "preview-panel.png"))
+
+    page.fill("#id_step", "1500")  # 4000 - 3 x 1500 < 0
+    page.locator("#id_step").dispatch_event("change")
+
+    step_error = page.locator(".field-step .lw-preview-error")
+    expect(step_error).to_contain_text("<= 0")
+    expect(page.locator("#lw-grid-preview .lw-preview-refused")).to_be_visible()
+    _shot(page, "preview-refused")
+
+
+@pytest.fixture
+def traded_bot():  # type: ignore[no-untyped-def]
+    """A bot whose runner anchored it at 4000 with the centre one level down, and one fill."""
+    bot = make_bot(make_account(), make_market(), step="10", levels_per_side=3, max_open_orders=6)
+    GridBot.objects.filter(pk=bot.pk).update(
+        anchor_price=Decimal("4000"), centre_index=-1, last_price=Decimal("3991.5")
+    )
+    Fill.objects.create(
+        account=bot.account,
+        market=bot.market,
+        bot=bot,
+        trade_id=4242,
+        side="buy",
+        price=Decimal("3990"),
+        size_base=Decimal("0.01"),
+        fee=Decimal("0.0000997751"),
+        is_maker=True,
+        executed_at=timezone.now(),
+    )
+    connection.close()
+    return bot
+
+
+def test_dashboard_figures_have_market_decimals_units_and_the_centre_as_a_price(
+    site: str, traded_bot, browser
+) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser, site)
+
+    page.goto(f"{site}/dashboard/bots/{traded_bot.pk}/")
+
+    expect(page.locator("#lw-conn")).to_have_text("live")
+    expect(page.locator("#bot-centre")).to_have_text("3990.00 USDC")
+    expect(page.locator("#bot-last-price")).to_have_text("3991.50 USDC")
+    fill = page.locator("#fills tr.lw-fill").first
+    expect(fill).to_contain_text("3990.00 USDC")
+    expect(fill).to_contain_text("0.0100 ETH")
+    expect(fill).to_contain_text("0.000100 USDC")
+    expect(page.locator('#pnl [data-pnl="position_base"]')).to_have_text("0.0100 ETH")
+    expect(page.locator('#pnl [data-pnl="total"]')).to_contain_text(" USDC")
+    assert "round trip" in (
+        page.locator("#pnl dt", has_text="Other realized").get_attribute("title") or ""
+    )
+    _shot(page, "bot-figures")
+
+    page.goto(f"{site}/dashboard/")
+    row = page.locator(f'#bots tr[data-bot-id="{traded_bot.pk}"]')
+    expect(row).to_contain_text("3991.50 USDC")
+    expect(row).to_contain_text("3990.00 USDC")
+
+
+@pytest.fixture
+def running_bot():  # type: ignore[no-untyped-def]
+    """A bot the engine reports running, with three resting orders (no worker needed: the
+    pages read the state from the database)."""
+    bot = make_bot(make_account(name="main"), make_market(), step="10", levels_per_side=3)
+    GridBot.objects.filter(pk=bot.pk).update(desired_state="running", status="running")
+    for index, price in enumerate(("3990", "3980", "4010"), start=1):
+        Order.objects.create(
+            bot=bot,
+            account=bot.account,
+            market=bot.market,
+            client_order_index=index,
+            side="buy" if price < "4000" else "sell",
+            price=Decimal(price),
+            size_base=Decimal("0.01"),
+            status="open",
+        )
+    connection.close()
+    return bot
+
+
+def test_controls_are_enabled_only_where_they_apply_and_confirm_what_they_cancel(
+    site: str, running_bot, browser
+) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser, site)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+
+    page.goto(f"{site}/dashboard/bots/{running_bot.pk}/")
+
+    expect(page.locator("#lw-conn")).to_have_text("live")
+    expect(page.locator("#action-start")).to_be_disabled()
+    for enabled in ("pause", "stop", "emergency-stop", "cancel-all"):
+        expect(page.locator(f"#action-{enabled}")).to_be_enabled()
+    page.click("#action-stop")  # dismissed: nothing is sent
+    page.click("#action-emergency-stop")
+    page.click("#action-cancel-all")
+    assert "cancels its 3 open orders" in dialogs[0]
+    assert "EVERY order of account main on ETH" in dialogs[1]
+    assert "left paused" in dialogs[2]
+    expect(page.locator("#lw-flash")).to_be_hidden()
+    _shot(page, "controls-running")
+
+    page.goto(f"{site}/admin/bots/gridbot/{running_bot.pk}/change/")
+
+    expect(page.locator("#lw-dashboard-page")).to_have_attribute(
+        "href", f"/dashboard/bots/{running_bot.pk}/"
+    )
+    expect(page.locator("#action-start")).to_be_disabled()
+    expect(page.locator("#action-pause")).to_be_enabled()
+    page.click("#action-stop")
+    assert "cancels its 3 open orders" in dialogs[3]
+    _shot(page, "admin-controls")
+
+
+@pytest.fixture
+def busy_bot(running_bot):  # type: ignore[no-untyped-def]
+    """The running bot with 40 events in its log."""
+    for n in range(40):
+        BotEvent.objects.create(
+            bot=running_bot, account=running_bot.account, kind="note", message=f"event {n}"
+        )
+    connection.close()
+    return running_bot
+
+
+def _no_horizontal_scroll(page) -> None:  # type: ignore[no-untyped-def]
+    wide = page.evaluate(
+        """Array.from(document.querySelectorAll('body *'))
+          .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+          .slice(0, 8)
+          .map(e => `${e.tagName}#${e.id}.${e.className} ${e.getBoundingClientRect().right}`)"""
+    )
+    widths = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], f"page is {widths[0]} px wide in a {widths[1]} px window: {wide}"
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_pages_fit_the_width_and_the_event_log_is_paginated(
+    site: str, busy_bot, browser, width: int
+) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser, site, width=width)
+
+    page.goto(f"{site}/dashboard/")
+    expect(page.locator("#lw-conn")).to_have_text("live")
+    expect(page.locator(f'#bots tr[data-bot-id="{busy_bot.pk}"]')).to_contain_text("ETH")
+    _no_horizontal_scroll(page)
+    if width < 700:
+        # Cards: each cell names its column.
+        cell = page.locator(f'#bots tr[data-bot-id="{busy_bot.pk}"] td').nth(1)
+        expect(cell).to_have_attribute("data-label", "Symbol")
+    _shot(page, f"overview-{width}")
+
+    page.goto(f"{site}/dashboard/bots/{busy_bot.pk}/")
+    expect(page.locator("#lw-conn")).to_have_text("live")
+    expect(page.locator("#events tr")).to_have_count(25)
+    expect(page.locator("#events-page")).to_have_text("1-25 of 40")
+    _no_horizontal_scroll(page)
+    _shot(page, f"bot-{width}")
+    page.click("#events-older")
+    expect(page.locator("#events tr")).to_have_count(15)
+    expect(page.locator("#events-older")).to_be_disabled()
+
+    page.goto(f"{site}/admin/bots/gridbot/{busy_bot.pk}/change/")
+    expect(page.locator("#lw-grid-preview .lw-preview-levels")).to_be_visible()
+    _shot(page, f"admin-bot-{width}")
+    _no_horizontal_scroll(page)
