@@ -39,7 +39,7 @@ def access_lines(caplog) -> list[str]:
 
 
 async def test_three_standard_bots_never_get_429_and_each_plan_is_one_request(simulator, caplog):
-    caplog.set_level(logging.INFO, logger="aiohttp.access")
+    caplog.set_level(logging.DEBUG, logger="aiohttp.access")  # request lines are DEBUG
     sim_account = simulator.create_account(tier="standard")
     simulator.ratelimit(enabled=True, standard_per_minute=60)
     account = await sync_to_async(account_on)(simulator, sim_account, tier="standard")
