@@ -1,6 +1,6 @@
 """Hedge bot latency against the simulator (latency 0): A fill -> B filled, p50/p99. Prints figures.
 
-    python bench/hedge_latency.py [--hedges 200]
+    python bench/hedge_latency.py [--hedges 50]
 
 One ETH hedge bot (the real hedge runner: two accounts' streams, fenced DB writes, A's post-only
 order inside the spread, B's market orders as IOC limits at the worst price) cycles without hold
@@ -144,7 +144,8 @@ async def run(base_url: str, hedges: int) -> list[float]:
     timer = Timed(runner)
     task = asyncio.create_task(run_runner(runner))
     async with maker.client() as maker_reads, counterparty.client() as client:
-        deadline = time.monotonic() + 120 + hedges
+        # Hedges are paced by the accounts' request budget (a few seconds each), not measured.
+        deadline = time.monotonic() + 120 + 10 * hedges
         while len(timer.samples) < hedges:
             if time.monotonic() > deadline or task.done():
                 raise RuntimeError(f"only {len(timer.samples)} hedges in time")
@@ -168,7 +169,7 @@ async def run(base_url: str, hedges: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hedges", type=int, default=200)
+    parser.add_argument("--hedges", type=int, default=50)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from lighterweb.redis_server import EmbeddedRedis, free_port, redis_reachable
