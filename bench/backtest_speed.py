@@ -1,9 +1,13 @@
 """Backtest speed: candles per second of the kernel (the live GridStrategy driven by the fill
-model) on a seeded GBM year of 1-minute ETH-like candles, configs per minute of a sweep, and
-(with --db) the candle store's year load. Prints figures; asserts nothing.
+model) on a seeded GBM year of 1-minute ETH-like candles, the venue mode's candles per second
+(the same candles through the simulator's matching engine) on the first --venue-minutes of it
+(and at 5 bps on its first day),
+configs per minute of a sweep, and (with --db) the candle store's year load. Prints figures;
+asserts nothing.
 
     python bench/backtest_speed.py [--minutes 525600] [--fine-minutes 43200]
-                                   [--sweep 100] [--sweep-minutes 43200] [--db]
+                                   [--venue-minutes 43200] [--sweep 100]
+                                   [--sweep-minutes 43200] [--db]
 
 --db imports the year into the database of DATABASE_URL (market id 9999 of "paper"), loads it
 three times and deletes it again.
@@ -15,13 +19,15 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import astuple
 from decimal import Decimal
 from multiprocessing import Pool
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bots.backtest.kernel import CandleSeries, Settings, run
+from bots.backtest import venue
+from bots.backtest.kernel import CandleSeries, Result, Settings, run
 from bots.backtest.synthetic import gbm_candles
 from bots.strategies.grid import GridConfig, SizeMode, Spacing
 
@@ -48,14 +54,21 @@ def settings_of(config: GridConfig) -> Settings:
     return Settings(config=config, maker_fee_ppm=40, taker_fee_ppm=280)
 
 
-def measure(label: str, config: GridConfig, candles: CandleSeries) -> None:
+def measure(label: str, config: GridConfig, candles: CandleSeries, *, mode: str = "fill") -> Result:
     cpu = time.process_time()
-    result = run(settings_of(config), candles)
+    result = (venue.run if mode == "venue" else run)(settings_of(config), candles)
     spent = time.process_time() - cpu
     print(
-        f"{label}: {len(candles)} candles in {spent:.2f} s CPU = {len(candles) / spent:,.0f} "
-        f"candles/s; {len(result.fills)} fills, total PnL {result.summary()['total']}"
+        f"{label} ({mode}): {len(candles)} candles in {spent:.2f} s CPU = "
+        f"{len(candles) / spent:,.0f} candles/s; {len(result.fills)} fills, "
+        f"total PnL {result.summary()['total']}"
     )
+    return result
+
+
+def head(candles: CandleSeries, n: int) -> CandleSeries:
+    return CandleSeries(*(column[:n] for column in (
+        candles.times, candles.opens, candles.highs, candles.lows, candles.closes)))  # fmt: skip
 
 
 _SWEEP: CandleSeries | None = None
@@ -126,6 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=int, default=525_600)
     parser.add_argument("--fine-minutes", type=int, default=43_200)
+    parser.add_argument("--venue-minutes", type=int, default=43_200)
     parser.add_argument("--sweep", type=int, default=100)
     parser.add_argument("--sweep-minutes", type=int, default=43_200)
     parser.add_argument("--db", action="store_true")
@@ -136,9 +150,20 @@ def main() -> None:
         f"generated {len(year)} GBM candles (seed {SEED}) in {time.process_time() - started:.1f} s"
     )
     measure("5 levels at 50 bps", eth_config(50), year)
-    fine = CandleSeries(*(column[: args.fine_minutes] for column in (
-        year.times, year.opens, year.highs, year.lows, year.closes)))  # fmt: skip
+    fine = head(year, args.fine_minutes)
     measure("5 levels at 5 bps", eth_config(5), fine)
+    if args.venue_minutes:
+        part = head(year, args.venue_minutes)
+        fast = measure("5 levels at 50 bps, venue span", eth_config(50), part)
+        slow = measure("5 levels at 50 bps, venue span", eth_config(50), part, mode="venue")
+        same = [astuple(f)[1:] for f in fast.fills] == [astuple(f)[1:] for f in slow.fills]
+        print(f"venue vs fill model on that span: same fills {same}, totals "
+              f"{fast.summary()['total']} / {slow.summary()['total']}")  # fmt: skip
+        busy = head(year, min(args.venue_minutes, 1440))
+        fast = measure("5 levels at 5 bps, venue span", eth_config(5), busy)
+        slow = measure("5 levels at 5 bps, venue span", eth_config(5), busy, mode="venue")
+        same = [astuple(f)[1:] for f in fast.fills] == [astuple(f)[1:] for f in slow.fills]
+        print(f"venue vs fill model on that span: same fills {same}")
     if args.sweep:
         sweep(args.sweep, args.sweep_minutes)
     if args.db:

@@ -121,7 +121,7 @@ def accounts_refresh_active() -> dict[int, str]:
     """Refresh every account with a running or paused bot that was not read in the last
     `ACCOUNT_RECONCILE_SECONDS`; "ok", "fresh" or the error, per account id."""
     active = ExchangeAccount.objects.filter(
-        bots__status__in=[BotStatus.RUNNING, BotStatus.PAUSED]
+        bots__status__in=[BotStatus.RUNNING, BotStatus.DEGRADED, BotStatus.PAUSED]
     ).distinct()
     outcome: dict[int, str] = {}
     fresh_since = timezone.now() - timedelta(seconds=ACCOUNT_RECONCILE_SECONDS)

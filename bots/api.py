@@ -19,6 +19,9 @@ from ninja import Query, Router
 
 from bots import account_summaries, exports, ownership, permissions, schemas, selectors, services
 from bots.hedge_schemas import HedgeBotIn, HedgeBotOut, HedgeBotPatch, HedgeControlOut
+from bots.history import candles as chart_candles
+from bots.history import snapshots as pnl_history
+from bots.history.schemas import CandlesOut, PnlPointOut
 from bots.preview import grid_preview_get
 from bots.preview_schemas import GridPreviewIn, GridPreviewOut
 from bots.schemas import Cursor, Id, QueryText
@@ -191,6 +194,55 @@ def bot_delete(request: HttpRequest, bot_id: Id) -> Any:
 def bot_pnl(request: HttpRequest, bot_id: Id) -> Any:
     """The bot's PnL split: grid profit, other realized, unrealized, fees and funding."""
     return selectors.bot_pnl(selectors.bot_get(bot_id))
+
+
+@router.get(
+    "/bots/{bot_id}/candles",
+    response={200: CandlesOut, 502: schemas.ErrorOut, **ERRORS},
+    tags=["history"],
+)
+@needs(permissions.VIEW)
+def bot_candles(
+    request: HttpRequest, bot_id: Id, resolution: Literal["1m", "5m", "15m", "1h"] = "1m"
+) -> Any:
+    """The last 300 candles of the bot's market from the venue's candlesticks, oldest first;
+    shared by every caller for a few seconds per (network, market, resolution). 502 when the
+    venue cannot be read."""
+    bot = selectors.bot_get(bot_id)
+    return {
+        "bot_id": bot.pk,
+        "symbol": bot.market.symbol,
+        "resolution": resolution,
+        "cached_seconds": chart_candles.CACHE_SECONDS,
+        "candles": chart_candles.bot_candles(bot, resolution),
+    }
+
+
+@router.get(
+    "/bots/{bot_id}/pnl-history", response={200: list[PnlPointOut], **ERRORS}, tags=["history"]
+)
+@needs(permissions.VIEW)
+def bot_pnl_history(request: HttpRequest, bot_id: Id, since: datetime | None = None) -> Any:
+    """The bot's PnL snapshots (one a minute while it runs, hourly beyond two days) from `since`
+    (default: the last 7 days), oldest first."""
+    return pnl_history.bot_series(selectors.bot_get(bot_id), _aware(since))
+
+
+@router.get(
+    "/accounts/{account_id}/pnl-history",
+    response={200: list[PnlPointOut], **ERRORS},
+    tags=["accounts"],
+)
+@needs(permissions.VIEW_ACCOUNT)
+def account_pnl_history(request: HttpRequest, account_id: Id, since: datetime | None = None) -> Any:
+    """The sum of the account's bots' PnL snapshots at each snapshot time (a stopped bot's last
+    one carried forward) from `since` (default: the last 7 days), oldest first."""
+    account = selectors.account_get(account_id)
+    return pnl_history.account_series(account.pk, _aware(since))
+
+
+def _aware(since: datetime | None) -> datetime | None:
+    return exports.aware(since)
 
 
 @router.get(

@@ -354,7 +354,7 @@ def _stood_down(bot_ids: list[int], *, until_cancelled: bool = False) -> bool:
     deadline = time.monotonic() + STAND_DOWN_TIMEOUT_S
     while True:
         alive = [bot_id for bot_id in bot_ids if _runner_alive(bot_id)]
-        busy = Q(status__in=[BotStatus.RUNNING, BotStatus.STARTING])
+        busy = Q(status__in=[BotStatus.RUNNING, BotStatus.DEGRADED, BotStatus.STARTING])
         if until_cancelled:
             busy |= Q(status=BotStatus.STOPPING) | Q(cancel_all_requested_at__isnull=False)
         planning = GridBot.objects.filter(busy, pk__in=alive).exists()

@@ -274,6 +274,7 @@ class LighterClient:
     cancel_orders = _PartMethod("trading", TradingApi.cancel_orders)
     cancel_all = _PartMethod("trading", TradingApi.cancel_all)
     place_grouped = _PartMethod("trading", TradingApi.place_grouped)
+    place_position_trigger = _PartMethod("trading", TradingApi.place_position_trigger)
     update_leverage = _PartMethod("trading", TradingApi.update_leverage)
     arm_dead_mans_switch = _PartMethod("trading", TradingApi.arm_dead_mans_switch)
     abort_dead_mans_switch = _PartMethod("trading", TradingApi.abort_dead_mans_switch)

@@ -254,6 +254,26 @@ class TradingApi:
         tx_hash = result.tx_hashes[0] if result.tx_hashes else ""
         return [self._ticket(info, leg, tx_hash) for leg in legs]
 
+    async def place_position_trigger(
+        self,
+        market: int | str,
+        leg: TriggerRequest,
+        *,
+        take_profit: bool,
+        position_side: OrderSide,
+    ) -> Ticket:
+        """One position-tied take-profit or stop-loss (size 0, reduce-only, limit once triggered).
+
+        It closes whatever the position is when it fires and the exchange cancels it when the
+        position reaches zero or flips. Both at once: `place_grouped` (an OCO pair).
+        """
+        info = await self._markets.market(market)
+        exit_side = OrderSide.BUY if position_side is OrderSide.SELL else OrderSide.SELL
+        kind = OrderType.TAKE_PROFIT_LIMIT if take_profit else OrderType.STOP_LOSS_LIMIT
+        spec = _trigger_leg(info, leg, kind, exit_side)
+        (result,) = await self._sender.send_specs([spec])
+        return self._ticket(info, spec, result.tx_hashes[0] if result.tx_hashes else "")
+
     async def update_leverage(
         self, market: int | str, leverage: Decimal, margin_mode: MarginMode = MarginMode.CROSS
     ) -> SendResult:

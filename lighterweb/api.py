@@ -30,6 +30,8 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, SessionAuth
 
 from bots.api import router as bots_router
+from bots.positions import PositionActionRefused
+from bots.positions_api import router as positions_router
 from bots.services import BotActionRefused, ExchangeActionFailed
 from lighterweb.limits import DepthLimitedParser, JsonTooDeep
 from lighterweb.models import ApiToken
@@ -185,6 +187,13 @@ def _refused(request: HttpRequest, exc: BotActionRefused) -> HttpResponse:
     return _error(request, 409, "refused", str(exc))
 
 
+@api.exception_handler(PositionActionRefused)
+def _position_refused(request: HttpRequest, exc: PositionActionRefused) -> HttpResponse:
+    errors = [{"field": exc.field, "message": str(exc)}] if exc.field else []
+    code = "refused" if exc.status == 409 else "invalid" if exc.status == 400 else "not_found"
+    return _error(request, exc.status, code, str(exc), errors)
+
+
 @api.exception_handler(ExchangeActionFailed)
 def _exchange_failed(request: HttpRequest, exc: ExchangeActionFailed) -> HttpResponse:
     return _error(request, 502, "exchange_failed", str(exc))
@@ -235,6 +244,7 @@ def ping(request: HttpRequest) -> PingOut:
 
 
 api.add_router("/", bots_router)
+api.add_router("/", positions_router)
 
 
 @csrf_exempt  # answers only "not found": nothing to forge

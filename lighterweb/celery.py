@@ -26,6 +26,7 @@ app.conf.task_queues = (Queue("celery"), Queue("bots"))  # type: ignore[no-untyp
 app.autodiscover_tasks()
 app.autodiscover_tasks(["bots.notify"])
 app.autodiscover_tasks(["bots.backtest"])
+app.autodiscover_tasks(["bots.history"])
 
 
 def write_beat_heartbeat() -> None:
@@ -100,6 +101,19 @@ def _recorder_schedule(sender: Celery, **kwargs: Any) -> None:
         RECORDER_SECONDS,
         sender.signature("bots.backtest.tasks.candles_record_task"),
         name="candles-record",
+    )
+
+
+# PnL over time (bots.history.snapshots): one snapshot per running bot per minute.
+PNL_SNAPSHOT_SECONDS = 60.0
+
+
+@app.on_after_configure.connect  # type: ignore[untyped-decorator]
+def _pnl_snapshot_schedule(sender: Celery, **kwargs: Any) -> None:
+    sender.add_periodic_task(
+        PNL_SNAPSHOT_SECONDS,
+        sender.signature("bots.history.tasks.pnl_snapshot_task"),
+        name="pnl-snapshot",
     )
 
 

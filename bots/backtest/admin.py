@@ -22,6 +22,7 @@ from django.utils import timezone
 from bots.backtest import csvfile, kernel, runs, store, sweeps
 from bots.models import (
     Backtest,
+    BacktestMode,
     BacktestSweep,
     Candle,
     GridBot,
@@ -187,6 +188,29 @@ class BacktestRangeForm(forms.Form):
         return ms(self.cleaned_data["start"]), ms(self.cleaned_data["end"]) + DAY_MS
 
 
+class BacktestForm(BacktestRangeForm):
+    collateral = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0.01"),
+        max_digits=20,
+        decimal_places=6,
+        label="Collateral (USDC)",
+        help_text=(
+            "Empty: unlimited (margin never binds). Set: orders the margin cannot carry are "
+            "refused and a position under maintenance margin is liquidated, ending the run."
+        ),
+    )
+    mode = forms.ChoiceField(
+        choices=BacktestMode.choices,
+        initial=BacktestMode.FILL_MODEL,
+        required=False,  # absent: the fill model
+        help_text=(
+            "The fill model is fast; the venue replays the same candles through the simulator's "
+            "matching engine (margin, liquidation, the venue's order checks), about 20x slower."
+        ),
+    )
+
+
 def _initial_range(bot: GridBot) -> dict[str, Any]:
     market = bot.market
     for cov in store.coverage():
@@ -213,7 +237,7 @@ def backtest_action(
         return None
     bot = bots[0]
     if "confirm" in request.POST:
-        form = BacktestRangeForm(request.POST)
+        form = BacktestForm(request.POST)
         if form.is_valid():
             start_ms, end_ms = form.range_ms()
             backtest = runs.backtest_create(
@@ -222,12 +246,14 @@ def backtest_action(
                 end_ms,
                 tier=form.cleaned_data["tier"],
                 slippage_bps=form.cleaned_data["slippage_bps"],
+                mode=form.cleaned_data["mode"] or BacktestMode.FILL_MODEL,
+                collateral=form.cleaned_data["collateral"],
             )
             _enqueue(backtest.pk)
             messages.success(request, f"Backtest {backtest.pk} queued.")
             return HttpResponseRedirect(reverse("admin:bots_backtest_change", args=[backtest.pk]))
     else:
-        form = BacktestRangeForm(initial={"tier": bot.account.tier, **_initial_range(bot)})
+        form = BacktestForm(initial={"tier": bot.account.tier, **_initial_range(bot)})
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": f"Backtest {bot.name}",
@@ -308,6 +334,8 @@ class BacktestAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             ("Position at the end", results.get("position_base")),
             ("Candles", results.get("candles")),
             ("Stopped by", results.get("halted") or "-"),
+            ("Why", results.get("halt_reason") or "-"),
+            ("Collateral (USDC)", backtest.config.get("collateral") or "unlimited"),
         ]
         chart = {"equity": backtest.equity_curve, "fills": backtest.fills}
         context = {

@@ -27,7 +27,15 @@ and its intents are executed by the fill model instead of the exchange:
 * Stop-loss / take-profit: the strategy's `Halt` cancels every order, flattens when configured,
   and the bot places nothing more; the position (if any) is still marked and funded.
 
-Books and the PnL split are `bots.strategies.accounting.Ledger`, the live bot's.
+* Margin (only with `Settings.collateral`; the simulator's rules, `exchange/simulator/margin.py`):
+  a placement is refused (`canceled-margin-not-allowed`) when equity would not cover the initial
+  margin of the position plus the worst case of the open orders; under maintenance every
+  placement is refused; when the walk moves the price and equity is under the maintenance
+  margin, the position is closed there without a fee, orders are cancelled and the bot ends
+  (`halted = "liquidation"`, `halt_reason` says when, where and why).
+
+Books and the PnL split are `bots.strategies.accounting.Ledger`, the live bot's. `venue.py`
+subclasses the walk to execute on the simulator's engine instead (README "Backtest").
 """
 
 from __future__ import annotations
@@ -61,6 +69,7 @@ _MILLION = Decimal(1_000_000)
 _USDC = Decimal("0.000001")
 _CENT = Decimal("0.01")
 _BPS = Decimal("0.0001")
+_TEN_THOUSAND = Decimal(10_000)
 LEG = Leg(0, 0)
 
 # Lighter's fee rates in 1e-6 per tier (lighter-api.md 8.2; the simulator's defaults).
@@ -94,6 +103,19 @@ class Settings:
     # Ask the strategy to decide at every point of the walk even when nothing can change (the
     # kernel skips those decisions otherwise; a test shows both give the same fills).
     eager: bool = False
+    # The account's collateral (None: unlimited, margin never binds) and the market's
+    # maintenance margin fraction in 1e-4 (Lighter's default 1.2 %; the simulator's MarketSpec).
+    # The initial fraction is 1 / leverage (in 1e-4), never below the market's minimum.
+    collateral: Decimal | None = None
+    maintenance_margin_fraction: int = 120
+    # The market's smallest initial fraction (1 / its max leverage; the simulator's min_imf).
+    min_initial_margin_fraction: int = 200
+
+    @property
+    def margin_fractions(self) -> tuple[int, int]:
+        """(initial, maintenance) margin fractions in 1e-4."""
+        initial = max(self.min_initial_margin_fraction, int(_TEN_THOUSAND / self.leverage))
+        return initial, self.maintenance_margin_fraction
 
 
 @dataclass(frozen=True)
@@ -133,6 +155,8 @@ class Result:
     halted: str
     capped_candles: int
     equity: tuple[tuple[int, Decimal, Decimal], ...]  # (time ms, close, total PnL)
+    # Why the bot stopped, in words (a liquidation's time, price, equity and requirement).
+    halt_reason: str = ""
 
     @property
     def days(self) -> Decimal:
@@ -181,6 +205,7 @@ class Result:
             "days": str(self.days.quantize(_CENT)),
             "refused": self.refused,
             "halted": self.halted,
+            "halt_reason": self.halt_reason,
             "time_at_cap_percent": str(
                 (Decimal(self.capped_candles * 100) / self.candles).quantize(_CENT)
             ),
@@ -218,6 +243,9 @@ class _Run:
     next_trade: int = 1
     refused: int = 0
     halted: str = ""
+    halt_reason: str = ""
+    # The price the account's margin was last checked at (liquidation is checked when it moves).
+    margin_mark: Decimal = _ZERO
     # The last decision saw a fresh book strictly inside the centre's band and sent everything:
     # until something happens, a decision at another price inside the band changes nothing.
     settled: bool = False
@@ -234,17 +262,20 @@ class _Run:
             self.price = target
             return
         up = target > self.price
+        margin = self.settings.collateral is not None
         while self.working:
             order = self._next_crossed(target, up)
             if order is None:
                 break
             self.price = order.price
+            if margin and self._liquidated():
+                break
             self._fill_resting(order)
             self._decide(fresh=False)
             if self.halted:
                 break
         self.price = target
-        if self.halted:
+        if self.halted or (margin and self._liquidated()):
             return
         self.strategy.on_event(BookChanged(LEG))
         lo, hi = self.band
@@ -324,6 +355,8 @@ class _Run:
         inside the band, reaching no resting order (every step of it would skip its decision)."""
         if not self.settled or self.settings.eager:
             return False
+        if self.settings.collateral is not None and self.ledger.position_base != 0:
+            return False  # every price is a margin check
         lo, hi = self.band
         bottom, top = min(low, self.price), max(high, self.price)
         if not lo < bottom or not top < hi:
@@ -340,6 +373,11 @@ class _Run:
         if isinstance(intent, Place):
             return self._place(intent)
         if isinstance(intent, MarketOrder):
+            if self.settings.collateral is not None and not self._affordable(
+                intent.side, intent.size_base
+            ):
+                self.refused += 1
+                return False
             self._book(intent.side, self._taker_price(intent.side), intent.size_base, False,
                        None, None)  # fmt: skip
             return True
@@ -354,9 +392,20 @@ class _Run:
         self.next_index += 1
         buy = order.side is Side.BUY
         crosses = order.price >= self.price if buy else order.price <= self.price
+        if self.settings.collateral is not None and self._below_maintenance():
+            # The venue refuses the transaction itself (21507): nothing is created.
+            self.refused += 1
+            self.strategy.on_event(OrderEnded(LEG, index, "refused"))
+            return False
         if crosses and order.post_only:
             self.refused += 1
             self.strategy.on_event(OrderEnded(LEG, index, "canceled-post-only"))
+            return False
+        if self.settings.collateral is not None and not self._affordable(
+            order.side, order.size_base
+        ):
+            self.refused += 1
+            self.strategy.on_event(OrderEnded(LEG, index, "canceled-margin-not-allowed"))
             return False
         if crosses:
             self._book(order.side, self.price, order.size_base, False, order.level, index)
@@ -372,6 +421,70 @@ class _Run:
         if halt.flatten_base != 0:
             side = Side.BUY if halt.flatten_base > 0 else Side.SELL
             self._book(side, self._taker_price(side), abs(halt.flatten_base), False, None, None)
+
+    # --- margin (only with Settings.collateral; the simulator's rules, margin.py) ----------
+
+    def _requirements(self) -> tuple[Decimal, Decimal, Decimal]:
+        """(cross equity, initial, maintenance) of the position at the current price."""
+        initial, maintenance = self.settings.margin_fractions
+        value = abs(self.ledger.position_base) * self.price
+        equity = self.settings.collateral or _ZERO
+        equity += self.equity(self.price)
+        return equity, value * initial / _TEN_THOUSAND, value * maintenance / _TEN_THOUSAND
+
+    def _order_margin(self, extra: tuple[Side, Decimal] | None = None) -> Decimal:
+        """Initial margin of the open orders (plus one more): the worst case of every buy or
+        every sell filling, beyond the current position (orders that reduce it are free)."""
+        buys = sum((o.size_base for o in self.working.values() if o.side is Side.BUY), _ZERO)
+        sells = sum((o.size_base for o in self.working.values() if o.side is Side.SELL), _ZERO)
+        if extra is not None:
+            if extra[0] is Side.BUY:
+                buys += extra[1]
+            else:
+                sells += extra[1]
+        position = self.ledger.position_base
+        beyond = max(abs(position + buys), abs(position - sells)) - abs(position)
+        if beyond <= 0:
+            return _ZERO
+        return beyond * self.price * self.settings.margin_fractions[0] / _TEN_THOUSAND
+
+    def _affordable(self, side: Side, size: Decimal) -> bool:
+        """Whether the account keeps its initial margin with this order resting."""
+        equity, initial, _ = self._requirements()
+        return equity >= initial + self._order_margin((side, size))
+
+    def _below_maintenance(self) -> bool:
+        equity, _, maintenance = self._requirements()
+        return maintenance > 0 and equity < maintenance
+
+    def _liquidated(self) -> bool:
+        """At a new price: under maintenance, the whole position is closed at that price (no
+        fee, as the simulator's insurance fund takes it), every order cancelled, the bot ends."""
+        if self.price == self.margin_mark:
+            return False
+        self.margin_mark = self.price
+        position = self.ledger.position_base
+        if position == 0:
+            return False
+        equity, _, maintenance = self._requirements()
+        if not (maintenance > 0 and equity < maintenance):
+            return False
+        self.working.clear()
+        side = Side.SELL if position > 0 else Side.BUY
+        trade_id = self.next_trade
+        self.next_trade += 1
+        size = abs(position)
+        self.ledger.apply_fill(Fill(trade_id, side.value, self.price, size, _ZERO, False, None))
+        self.fills.append(
+            SimFill(trade_id, self.now_ms, side.value, self.price, size, _ZERO, False, None)
+        )
+        self.halted = "liquidation"
+        self.halt_reason = (
+            f"liquidated at {self.price} on {utc_minute(self.now_ms)}: equity "
+            f"{equity.quantize(_CENT)} below the maintenance margin {maintenance.quantize(_CENT)}"
+        )
+        self.settled = False
+        return True
 
     # --- funding and equity -----------------------------------------------------------------
 
@@ -394,6 +507,20 @@ class _Run:
         )  # fmt: skip
 
 
+def utc_minute(ms: int) -> str:
+    """'YYYY-MM-DD HH:MM' (UTC) of an epoch time in ms (civil-from-days, no clock, no tz)."""
+    days, rest = divmod(ms // MINUTE_MS, 1440)
+    z = days + 719_468
+    era, doe = divmod(z, 146_097)
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (month <= 2)
+    return f"{year:04d}-{month:02d}-{day:02d} {rest // 60:02d}:{rest % 60:02d}"
+
+
 def path_of(o: Decimal, h: Decimal, low: Decimal, c: Decimal) -> tuple[Decimal, ...]:
     """The walk inside one candle: O-H-L-C when it closed up (or flat), O-L-H-C when down."""
     return (o, h, low, c) if c >= o else (o, low, h, c)
@@ -411,11 +538,23 @@ def run(
     """
     if len(candles) == 0:
         raise ValueError("candles: the range holds no candles")
+    return drive(_Run(settings, GridStrategy(LEG, settings.config)), candles, funding, progress)
+
+
+def drive(
+    sim: _Run,
+    candles: CandleSeries,
+    funding: Mapping[int, Decimal] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Result:
+    """Walk `sim` (the fill model, or a subclass that executes on another venue) over candles."""
+    if len(candles) == 0:
+        raise ValueError("candles: the range holds no candles")
+    settings = sim.settings
     funding = funding or {}
     config = settings.config
     first = candles.opens[0]
-    sim = _Run(settings, GridStrategy(LEG, config))
-    sim.price = first
+    sim.price = sim.margin_mark = first
     sim.now_ms = candles.times[0]
     sim.strategy.start(first, None, None)
     sim.strategy.on_event(BookChanged(LEG))
@@ -491,6 +630,7 @@ def run(
         max_drawdown=max_drawdown,
         refused=sim.refused,
         halted=sim.halted,
+        halt_reason=sim.halt_reason,
         capped_candles=capped,
         equity=tuple(curve),
     )

@@ -12,8 +12,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from bots.backtest import kernel, store
-from bots.models import Backtest, BacktestStatus, GridBot, Market
+from bots.backtest import kernel, store, venue
+from bots.models import Backtest, BacktestMode, BacktestStatus, GridBot, Market
 
 logger = logging.getLogger(__name__)
 
@@ -63,17 +63,29 @@ def bot_fields(snapshot: dict[str, Any]) -> dict[str, Any]:
 
 
 def backtest_create(
-    bot: GridBot, start_ms: int, end_ms: int, *, tier: str, slippage_bps: Decimal
+    bot: GridBot,
+    start_ms: int,
+    end_ms: int,
+    *,
+    tier: str,
+    slippage_bps: Decimal,
+    mode: str = BacktestMode.FILL_MODEL,
+    collateral: Decimal | None = None,
 ) -> Backtest:
-    """A queued backtest of `bot`'s current settings over [start_ms, end_ms)."""
+    """A queued backtest of `bot`'s current settings over [start_ms, end_ms); `collateral`
+    (None: unlimited) is kept in the config snapshot."""
+    config = config_snapshot(bot)
+    if collateral is not None:
+        config["collateral"] = str(collateral)
     return Backtest.objects.create(
         bot=bot,
         market=bot.market,
-        config=config_snapshot(bot),
+        config=config,
         start_ms=start_ms,
         end_ms=end_ms,
         tier=tier,
         slippage_bps=slippage_bps,
+        mode=mode,
     )
 
 
@@ -81,13 +93,24 @@ def settings_of(backtest: Backtest) -> kernel.Settings:
     """The kernel's settings for a backtest row."""
     bot = GridBot(market=backtest.market, **bot_fields(backtest.config))
     maker, taker = kernel.TIER_FEES_PPM.get(backtest.tier, (0, 0))
+    collateral = backtest.config.get("collateral")
     return kernel.Settings(
         config=bot.grid_config(),
         maker_fee_ppm=maker,
         taker_fee_ppm=taker,
         slippage_bps=backtest.slippage_bps,
         leverage=bot.leverage,
+        collateral=Decimal(collateral) if collateral else None,
+        min_initial_margin_fraction=_min_imf(backtest.market),
     )
+
+
+def _min_imf(market: Market) -> int:
+    """The market's smallest initial margin fraction (1e-4) from its max leverage (unknown:
+    Lighter's usual 2 %, 50x)."""
+    if not market.max_leverage:
+        return 200
+    return int(Decimal(10_000) / market.max_leverage)
 
 
 def backtest_execute(backtest_id: int) -> str:
@@ -116,7 +139,8 @@ def backtest_execute(backtest_id: int) -> str:
                 backtest.progress = percent
                 Backtest.objects.filter(pk=backtest.pk).update(progress=percent)
 
-        result = kernel.run(settings, candles, funding, progress)
+        engine = venue.run if backtest.mode == BacktestMode.VENUE else kernel.run
+        result = engine(settings, candles, funding, progress)
     except ValueError as exc:  # the config or the data: said on the page
         _failed(backtest, str(exc))
         return BacktestStatus.FAILED

@@ -63,6 +63,11 @@ class Lease(Protocol):
         """Whether this holder still holds the lease (checked right before every send)."""
         ...
 
+    def keep(self) -> int | None:
+        """Renew from the heartbeat: the fence to go on with, or None when another holder took
+        the lease (see `BotLease.keep`)."""
+        ...
+
 
 def lease_ttl_seconds() -> float:
     """Lease TTL of bot tasks (setting BOT_LEASE_TTL_SECONDS, default 15)."""
@@ -120,6 +125,33 @@ class BotLease:
         if not renewed:
             logger.warning("bot %s: lease with fence %s lost", self.bot_id, self.fence)
         return bool(renewed)
+
+    def keep(self) -> int | None:
+        """Renew from the heartbeat: the fence to go on with, or None when another holder has
+        the lease (the runner must end).
+
+        Redis unreachable is weather: nobody can take the lease while it is away, so the holder
+        goes on with its fence (its sends are still fenced by `held`, which fails meanwhile).
+        A lease that expired with nobody else holding it (Redis restarted empty, or back after
+        more than the TTL) is taken again with a larger fence, claimed on the bot row first, so
+        a restart the supervisor queued meanwhile finds it busy instead of running twice."""
+        if self.fence is None:
+            return None
+        try:
+            if self.renew():
+                return self.fence
+            current = self.fence
+            fence = self.acquire(floor=current)
+        except redis.RedisError as exc:
+            logger.warning("bot %s: lease not renewed, Redis unreachable (%s)", self.bot_id, exc)
+            return self.fence
+        if fence is None:
+            self.fence = current
+            return None
+        if not fence_claim(self.bot_id, fence):
+            return None
+        logger.warning("bot %s: lease had expired; taken again with fence %s", self.bot_id, fence)
+        return fence
 
     def held(self) -> bool:
         """Whether the lease is still ours: read right before a send, so a runner that lost it

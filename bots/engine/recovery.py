@@ -162,7 +162,9 @@ async def dead_mans_switch_release(client: LighterClient, bot: GridBot) -> None:
 
 
 def _other_bots_alive(bot: GridBot) -> bool:
-    alive = Q(status__in=[BotStatus.RUNNING, BotStatus.PAUSED, BotStatus.STARTING])
+    alive = Q(
+        status__in=[BotStatus.RUNNING, BotStatus.DEGRADED, BotStatus.PAUSED, BotStatus.STARTING]
+    )
     return GridBot.objects.filter(alive, account_id=bot.account_id).exclude(pk=bot.pk).exists()
 
 

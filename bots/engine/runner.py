@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from bots import selectors
 from bots.engine import intake, locked, marks, ownership, recording, recovery
@@ -151,6 +152,9 @@ class BotRunner:
         # A pushed command not yet applied, and a placement on its way out (see `_still_ours`).
         self._command_waiting = False
         self._placing = False
+        # Ran its grid once (a later outage is *degraded*, not *starting*); failing right now.
+        self._ran = False
+        self._degraded = False
 
     @property
     def position(self) -> Decimal:
@@ -209,6 +213,7 @@ class BotRunner:
                 await self.update(
                     status=BotStatus.RUNNING, status_message="", started_at=timezone.now()
                 )
+                self._ran, self._degraded = True, False
                 await self.replan()
                 return await self._loop()
             except VenueChanged as exc:
@@ -331,8 +336,16 @@ class BotRunner:
         passed to a successor (it waited on the budget past its TTL) must not send, nor a
         placement planned before an operator command that arrived while it waited. Also run by
         the client right before the HTTP send, after any wait for budget."""
-        if self.lease is not None and not await asyncio.to_thread(self.lease.held):
-            raise LeaseLost(f"bot {self.bot.pk}: lease no longer held; nothing sent")
+        if self.lease is not None:
+            try:
+                held = await asyncio.to_thread(self.lease.held)
+            except RedisError as exc:
+                # Weather: the send waits for Redis (the lease cannot be checked meanwhile).
+                raise TransientError(f"Redis unreachable, lease not checked: {exc}") from exc
+            if not held:
+                # Expired with nobody else holding it (Redis restarted empty): taken again;
+                # held by another runner: LeaseLost, nothing sent.
+                await self.keep_lease()
         if self._placing and self._command_waiting:
             raise SendDropped("an operator command arrived first; placement not sent")
 
@@ -498,12 +511,12 @@ class BotRunner:
         None to start over, or a final status (a stop requested meanwhile)."""
         reason = f"waiting for the exchange ({type(exc).__name__}: {exc}); retrying in {wait_s:g}s"
         logger.warning("bot %s %s: %s", self.bot.pk, self.symbol, reason)
-        await self.update(status=BotStatus.STARTING, status_message=reason[:500])
+        status = BotStatus.DEGRADED if self._ran else BotStatus.STARTING
+        await self.update(status=status, status_message=reason[:500])
         await self.event("exchange_unreachable", reason, EventLevel.WARNING)
         deadline = time.monotonic() + wait_s
         while True:
-            if self.lease is not None and not await asyncio.to_thread(self.lease.renew):
-                raise LeaseLost(f"bot {self.bot.pk}: lease renewal refused")
+            await self.keep_lease()
             await self.update(heartbeat_at=timezone.now())
             desired, _ = await db(recording.desired_state_get, writes=False)(self.bot.pk)
             if desired == DesiredState.STOPPED:
@@ -522,6 +535,29 @@ class BotRunner:
                     # Only a shutdown matters while waiting; the next run starts afresh.
                     if isinstance(await self.events.get(), Shutdown):
                         return await self.shut_down()
+
+    async def keep_lease(self) -> None:
+        """Renew the lease (`Lease.keep`: Redis away is weather, an expired lease nobody took is
+        taken again); LeaseLost when another runner holds the bot."""
+        if self.lease is None:
+            return
+        fence = await asyncio.to_thread(self.lease.keep)
+        if fence is None:
+            raise LeaseLost(f"bot {self.bot.pk}: lease held by another runner; nothing sent")
+        if fence != self.fence:
+            self.fence = fence
+            await self.event("lease_retaken", f"lease taken again with fence {fence}")
+
+    async def weather_cleared(self) -> None:
+        """A reconcile went through after a failed send: *degraded* is over."""
+        if self._degraded:
+            self._degraded = False
+            # The client retried the failed send already: place again now, not after the
+            # backoff meant for refusals.
+            self._refused_until = 0.0
+            if not self.paused and self.finished is None:
+                await self.update(status=BotStatus.RUNNING, status_message="")
+                await self.event("exchange_recovered", "the exchange answers again; running")
 
     async def halt(self, reason: str) -> str:
         """Stop placing for good: cancel the bot's orders (verified) and end in error with the
@@ -590,8 +626,7 @@ class BotRunner:
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + HEARTBEAT_SECONDS
             if self.lease is not None:
-                if not await asyncio.to_thread(self.lease.renew):
-                    raise LeaseLost(f"bot {self.bot.pk}: lease renewal refused")
+                await self.keep_lease()
                 metrics.counter_add("lease_renewals", bot=self.bot.pk)
             await self.update(heartbeat_at=timezone.now())
         if self._confirm_at is not None and now >= self._confirm_at:
@@ -603,6 +638,7 @@ class BotRunner:
             self.reconcile_due = False
             self._next_reconcile = now + RECONCILE_SECONDS
             await self.reconcile()
+            await self.weather_cleared()
             await self.replan()
         if now >= self._next_dms:
             self._next_dms = now + DEAD_MANS_SWITCH_REARM_S
@@ -742,6 +778,10 @@ class BotRunner:
             self.orders.cancelling.difference_update(cancels)
             self.reconcile_due = True
             await self.event("send_failed", str(exc), EventLevel.WARNING, centre=state.centre)
+            if not self._degraded and not self.paused:
+                self._degraded = True
+                reason = f"the exchange is failing ({type(exc).__name__}: {exc}); retrying"
+                await self.update(status=BotStatus.DEGRADED, status_message=reason[:500])
             return
         finally:
             self._placing = False

@@ -109,6 +109,7 @@ def bots_supervise(
 _STOPPING_STATUSES = [
     BotStatus.STARTING,
     BotStatus.RUNNING,
+    BotStatus.DEGRADED,
     BotStatus.PAUSED,
     BotStatus.STOPPING,
     BotStatus.LOCKED,

@@ -56,6 +56,7 @@ from bots.models.notify import (
     NotificationChannel,
     TelegramLink,
 )
+from bots.models.pnl import PnlSnapshot
 from bots.models.trading import (
     BotEvent,
     EventLevel,
@@ -98,6 +99,7 @@ __all__ = [
     "NotificationChannel",
     "Order",
     "OrderStatus",
+    "PnlSnapshot",
     "PositionTransfer",
     "Side",
     "SizeMode",

@@ -73,6 +73,7 @@ class BacktestStatus(models.TextChoices):
 
 class BacktestMode(models.TextChoices):
     FILL_MODEL = "fill_model", "Fill model (candle path)"
+    VENUE = "venue", "Venue (the simulator's matching engine; slower)"
 
 
 def _empty() -> dict[str, Any]:

@@ -29,6 +29,9 @@ class BotStatus(models.TextChoices):
     STOPPED = "stopped", "Stopped"
     STARTING = "starting", "Starting"
     RUNNING = "running", "Running"
+    # Running through transient exchange failures (5xx, 429, network, a reconnect): retried
+    # with bounded backoff, the reason in status_message; back to running by itself.
+    DEGRADED = "degraded", "Degraded"
     PAUSED = "paused", "Paused"
     STOPPING = "stopping", "Stopping"
     ERROR = "error", "Error"

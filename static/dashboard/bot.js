@@ -18,13 +18,22 @@
   let current = {};
 
   // Chart: numbers are for drawing only; every figure shown as text stays the exact string.
+  // Candles come from the exchange's candlesticks (GET /api/bots/<id>/candles, cached on the
+  // server) on load, on a resolution switch and every REFRESH_MS; between reads the last candle
+  // follows the live price pushes (the runner's mark / last price).
+  const RESOLUTION_S = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600 };
+  const REFRESH_MS = 60000;
+  let resolution = "1m";
+  let candles = [];
   const chart = LightweightCharts.createChart(document.getElementById("chart"), {
     autoSize: true, // follows the container (dashboard.css), down to phone width
-    timeScale: { timeVisible: true, secondsVisible: true },
+    timeScale: { timeVisible: true, secondsVisible: false, rightOffset: 6, barSpacing: 8 },
+    rightPriceScale: { scaleMargins: { top: 0.1, bottom: 0.1 } },
   });
-  const priceSeries = chart.addSeries(LightweightCharts.LineSeries, {
-    lineWidth: 2,
-    // Keep the whole grid window in view, not only the prices seen so far.
+  const priceSeries = chart.addSeries(LightweightCharts.CandlestickSeries, {
+    upColor: "#2e7d32", downColor: "#c62828", borderVisible: false,
+    wickUpColor: "#2e7d32", wickDownColor: "#c62828",
+    // Keep the grid's inner levels in view with the candles, not only the prices traded.
     autoscaleInfoProvider: function (original) {
       const range = original();
       const prices = ladder.map(function (level) { return Number(level.price); });
@@ -39,45 +48,126 @@
     },
   });
   const markers = LightweightCharts.createSeriesMarkers(priceSeries, []);
-  let markerList = [];
   let levelLines = [];
-  let lastPointTime = 0;
 
   function epoch(iso) {
     return iso ? Math.floor(new Date(iso).getTime() / 1000) : Math.floor(Date.now() / 1000);
   }
 
+  function bucket(seconds) {
+    const step = RESOLUTION_S[resolution];
+    return seconds - (seconds % step);
+  }
+
+  // A price seen live: moves the last candle, or opens the next one.
   function addPrice(price, iso) {
     if (price === null || price === undefined) return;
-    // The series needs ascending times; a point in the same second replaces the last one.
-    const t = Math.max(epoch(iso), lastPointTime);
-    lastPointTime = t;
-    priceSeries.update({ time: t, value: Number(price) });
+    const value = Number(price);
+    const t = bucket(epoch(iso));
+    const last = candles[candles.length - 1];
+    if (last && t < last.time) return; // older than what is drawn: the next read has it
+    if (last && t === last.time) {
+      last.high = Math.max(last.high, value);
+      last.low = Math.min(last.low, value);
+      last.close = value;
+      priceSeries.update(last);
+    } else {
+      const open = last ? last.close : value;
+      const candle = { time: t, open: open, high: Math.max(open, value), low: Math.min(open, value), close: value };
+      candles.push(candle);
+      priceSeries.update(candle);
+    }
+    page.dataset.candles = candles.length;
+    drawMarkers();
   }
 
-  function addMarker(marker) {
-    markerList.push(marker);
-    markerList.sort(function (a, b) { return a.time - b.time; });
-    markerList = markerList.slice(-300);
-    markers.setMarkers(markerList);
+  // Fills (arrows) and resting orders (circles at their price), on the candle of their time.
+  function drawMarkers() {
+    if (candles.length === 0) return;
+    const first = candles[0].time;
+    const lastTime = candles[candles.length - 1].time;
+    const list = [];
+    for (const f of fills) {
+      const t = Math.min(bucket(epoch(f.executed_at)), lastTime);
+      if (t < first) continue;
+      const buy = f.side === "buy";
+      list.push({
+        time: t, position: buy ? "belowBar" : "aboveBar",
+        color: buy ? "#2e7d32" : "#c62828", shape: buy ? "arrowUp" : "arrowDown",
+        text: (buy ? "B " : "S ") + LW.price(f.price, current),
+      });
+    }
+    for (const o of orders.values()) {
+      const t = Math.max(first, Math.min(bucket(epoch(o.created_at)), lastTime));
+      list.push({
+        time: t, position: "atPriceMiddle", price: Number(o.price), shape: "circle",
+        color: o.side === "buy" ? "rgba(46,125,50,0.8)" : "rgba(198,40,40,0.8)", size: 0.6,
+      });
+    }
+    list.sort(function (a, b) { return a.time - b.time; });
+    markers.setMarkers(list.slice(-400));
+    page.dataset.markers = list.length;
   }
 
-  function fillMarker(fill) {
-    const buy = fill.side === "buy";
-    return {
-      time: Math.min(epoch(fill.executed_at), lastPointTime || epoch(fill.executed_at)),
-      position: buy ? "belowBar" : "aboveBar",
-      color: buy ? "#2e7d32" : "#c62828",
-      shape: buy ? "arrowUp" : "arrowDown",
-      text: fill.side + " " + LW.size(fill.size_base, current) + " @ " + LW.price(fill.price, current),
-    };
+  function loadCandles(fit) {
+    const url = "/api/bots/" + page.dataset.botId + "/candles?resolution=" + resolution;
+    const asked = resolution;
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (asked !== resolution) return;
+          if (!response.ok) {
+            document.getElementById("chart-note").textContent = "candles unavailable: " + body.detail;
+            return;
+          }
+          const live = candles.length ? candles[candles.length - 1] : null;
+          candles = body.candles.map(function (c) {
+            return { time: c.time, open: Number(c.open), high: Number(c.high), low: Number(c.low), close: Number(c.close) };
+          });
+          // A live candle newer than the venue's last one stays drawn.
+          if (live && (!candles.length || live.time > candles[candles.length - 1].time)) candles.push(live);
+          priceSeries.setData(candles);
+          if (candles.length === 0 && current.last_price) addPrice(current.last_price, null);
+          document.getElementById("chart-note").textContent = candles.length
+            ? "" : "no trades on this market in the last 300 candles";
+          page.dataset.candles = candles.length;
+          page.dataset.resolution = asked;
+          drawMarkers();
+          if (fit) chart.timeScale().setVisibleLogicalRange({ from: Math.max(0, candles.length - 120), to: candles.length + 6 });
+        });
+      })
+      .catch(function (error) {
+        document.getElementById("chart-note").textContent = "candles unavailable: " + error;
+      });
   }
 
-  function rollMarker(event) {
-    return {
-      time: Math.min(epoch(event.created_at), lastPointTime || epoch(event.created_at)),
-      position: "inBar", color: "#1565c0", shape: "circle", text: event.kind,
-    };
+  document.getElementById("chart-resolution").addEventListener("change", function (event) {
+    resolution = event.target.value;
+    candles = [];
+    priceSeries.setData([]);
+    loadCandles(true);
+  });
+
+  // PnL over time: the bot's stored snapshots (one a minute while it runs), re-read every minute.
+  const pnlChart = LightweightCharts.createChart(document.getElementById("pnl-chart"), {
+    autoSize: true,
+    timeScale: { timeVisible: true, secondsVisible: false, rightOffset: 4 },
+  });
+  const totalSeries = pnlChart.addSeries(LightweightCharts.LineSeries, { lineWidth: 2, color: "#1565c0", title: "total" });
+  const realizedSeries = pnlChart.addSeries(LightweightCharts.LineSeries, { lineWidth: 1, color: "#6a1b9a", title: "realized" });
+
+  function loadPnlHistory() {
+    return fetch("/api/bots/" + page.dataset.botId + "/pnl-history", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : []; })
+      .then(function (points) {
+        totalSeries.setData(points.map(function (p) { return { time: epoch(p.time), value: Number(p.total) }; }));
+        realizedSeries.setData(points.map(function (p) { return { time: epoch(p.time), value: Number(p.realized) }; }));
+        if (points.length) pnlChart.timeScale().fitContent();
+        document.getElementById("pnl-chart-note").textContent = points.length
+          ? "" : "no snapshots yet: one is taken every minute while the bot runs";
+        page.dataset.pnlPoints = points.length;
+      })
+      .catch(function () { /* the next refresh tries again */ });
   }
 
   function drawLevels() {
@@ -94,6 +184,7 @@
           title: "",
         });
       });
+    page.dataset.levelLines = levelLines.length;
   }
 
   function renderBot(bot) {
@@ -206,9 +297,6 @@
     if (eventShown(e) && eventPage === 0) renderEvents();
   }
 
-  function isRoll(event) {
-    return event.kind.indexOf("roll") >= 0 || event.kind.indexOf("recentre") >= 0;
-  }
 
   function onSnapshot(data) {
     orders.clear();
@@ -218,17 +306,13 @@
     ladder = data.ladder;
     const bot = Object.assign({}, data.bot, { pnl: data.pnl || null });
     current = bot;
-    markerList = [];
-    // Fills are the price history we have on arrival; the live feed continues from there.
-    for (const f of fills.slice().reverse()) addPrice(f.price, f.executed_at);
     addPrice(bot.last_price, null);
-    for (const f of fills) addMarker(fillMarker(f));
-    for (const e of events) if (isRoll(e)) addMarker(rollMarker(e));
     renderBot(bot);
     renderLadder();
     renderOrders();
     renderFills();
     renderEvents();
+    drawMarkers();
   }
 
   function onMessage(kind, data) {
@@ -243,18 +327,17 @@
       if (LIVE.has(data.status)) orders.set(data.id, data);
       else orders.delete(data.id);
       renderOrders();
+      drawMarkers();
     } else if (kind === "fill") {
       if (!fills.some(function (f) { return f.id === data.id; })) {
         fills.unshift(data);
         fills = fills.slice(0, MAX_FILLS);
         addPrice(data.price, data.executed_at);
-        addMarker(fillMarker(data));
         renderFills();
       }
     } else if (kind === "event") {
       events.unshift(data);
       if (events.length > MAX_EVENTS) events.pop();
-      if (isRoll(data)) addMarker(rollMarker(data));
       prependEvent(data);
     } else if (kind === "ladder") {
       ladder = data;
@@ -279,5 +362,21 @@
     eventPage += 1;
     renderEvents();
   });
-  LW.connect(page.dataset.wsPath, onMessage);
+  // The chart reads start once the live feed's snapshot is in (or after a few seconds without
+  // it): the web process serves its sync views and the websocket's reads on one thread, so a
+  // venue read must not hold up the page's live state.
+  let chartsStarted = false;
+  function startCharts() {
+    if (chartsStarted) return;
+    chartsStarted = true;
+    loadCandles(true);
+    loadPnlHistory();
+    window.setInterval(function () { loadCandles(false); }, REFRESH_MS);
+    window.setInterval(loadPnlHistory, REFRESH_MS);
+  }
+  LW.connect(page.dataset.wsPath, function (kind, data) {
+    onMessage(kind, data);
+    if (kind === "snapshot") startCharts();
+  });
+  window.setTimeout(startCharts, 3000);
 })();

@@ -12,7 +12,7 @@ from typing import Any
 
 import django
 
-BEFORE = ("bots", "0008_ownership")
+BEFORE = ("bots", "0011_pnl_snapshots")
 STAMP = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
@@ -157,7 +157,7 @@ def _dangling_foreign_keys() -> list[str]:
             "WHERE contype = 'f' AND confrelid IN ('bots_bot'::regclass, 'bots_gridbot'::regclass)"
         )
         enforced = {(row[0], row[1]) for row in cursor.fetchall()}
-    to_grid = {"bots_backtest", "bots_backtestsweep", "bots_positiontransfer"}
+    to_grid = {"bots_backtest", "bots_backtestsweep", "bots_positiontransfer", "bots_pnlsnapshot"}
     to_bot = {"bots_order", "bots_fill", "bots_fundingpayment", "bots_botevent",
               "bots_notificationchannel_bots", "bots_gridbot"}  # fmt: skip
     expected = {(t, "bots_gridbot") for t in to_grid} | {(t, "bots_bot") for t in to_bot}

@@ -1,4 +1,4 @@
-"""0009_bot_base keeps every grid bot, its id and what points to it, on SQLite and PostgreSQL.
+"""0012_bot_base keeps every grid bot, its id and what points to it, on SQLite and PostgreSQL.
 
 The migration runs in a subprocess against a scratch database of the same kind as the test
 database (a fresh file, or a fresh PostgreSQL database beside the test one), since the test

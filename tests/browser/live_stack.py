@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 # The product's free_port; bench/push_latency.py takes it from here with the rest of the stack.
 from lighterweb.redis_server import free_port as free_port
 
@@ -131,3 +133,25 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log_path: Path) -> No
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
     raise RuntimeError(f"{url}: no answer within {START_TIMEOUT_S} s; see {log_path}")
+
+
+def browser_missing() -> str:
+    """Why the browser tests cannot run here ("" when they can)."""
+    try:
+        import playwright.sync_api  # noqa: F401 - only whether it imports
+    except ImportError:
+        return "playwright is not installed (pip install playwright)"
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is missing (apt-get install -y chromium)"
+    return ""
+
+
+def require_browser() -> None:
+    """Called at a browser test module's top: locally a missing browser skips its tests with the
+    reason; under CI it is a failure."""
+    missing = browser_missing()
+    if not missing:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(missing, pytrace=False)
+    pytest.skip(missing, allow_module_level=True)

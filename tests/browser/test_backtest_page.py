@@ -10,7 +10,6 @@ import re
 import time
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,21 +23,7 @@ from lighterweb.redis_server import free_port
 from tests.browser import live_stack
 from tests.lighterweb.factories import make_account, make_bot, make_market
 
-
-def _browser_missing() -> str:
-    try:
-        import playwright.sync_api  # noqa: F401 - only whether it imports
-    except ImportError:
-        return "playwright is not installed (pip install playwright)"
-    if not Path(live_stack.CHROMIUM).exists():
-        return f"{live_stack.CHROMIUM} is missing (apt-get install -y chromium)"
-    return ""
-
-
-if _browser_missing():
-    if os.environ.get("CI"):
-        pytest.fail(_browser_missing(), pytrace=False)
-    pytest.skip(_browser_missing(), allow_module_level=True)
+live_stack.require_browser()
 
 import playwright.sync_api as playwright_sync  # noqa: E402
 

@@ -6,10 +6,8 @@ exchange. Screenshots go to test-artifacts/browser-cockpit/.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -21,21 +19,7 @@ from lighterweb.redis_server import free_port
 from tests.browser import live_stack
 from tests.lighterweb.factories import make_account, make_bot, make_market
 
-
-def _browser_missing() -> str:
-    try:
-        import playwright.sync_api  # noqa: F401 - only whether it imports
-    except ImportError:
-        return "playwright is not installed (pip install playwright)"
-    if not Path(live_stack.CHROMIUM).exists():
-        return f"{live_stack.CHROMIUM} is missing (apt-get install -y chromium)"
-    return ""
-
-
-if _browser_missing():
-    if os.environ.get("CI"):
-        pytest.fail(_browser_missing(), pytrace=False)
-    pytest.skip(_browser_missing(), allow_module_level=True)
+live_stack.require_browser()
 
 import playwright.sync_api as playwright_sync  # noqa: E402
 

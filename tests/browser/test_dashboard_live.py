@@ -9,13 +9,11 @@ Screenshots and the subprocess logs are saved under test-artifacts/.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -29,22 +27,7 @@ from tests.bots.runner_support import GRID_SHAPES, account_on, sim_open_orders
 from tests.browser import live_stack
 from tests.lighterweb.factories import make_bot, role_group
 
-
-def _browser_missing() -> str:
-    try:
-        import playwright.sync_api  # noqa: F401 - only whether it imports
-    except ImportError:
-        return "playwright is not installed (pip install playwright)"
-    if not Path(live_stack.CHROMIUM).exists():
-        return f"{live_stack.CHROMIUM} is missing (apt-get install -y chromium)"
-    return ""
-
-
-# Locally a missing browser skips these tests with the reason; under CI it is a failure.
-if _browser_missing():
-    if os.environ.get("CI"):
-        pytest.fail(_browser_missing(), pytrace=False)
-    pytest.skip(_browser_missing(), allow_module_level=True)
+live_stack.require_browser()
 
 import playwright.sync_api as playwright_sync  # noqa: E402
 

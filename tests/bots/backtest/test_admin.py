@@ -161,3 +161,87 @@ def test_running_page_shows_progress_and_reloads(admin_client) -> None:  # type:
     assert '<progress max="100" value="40">' in html
     assert 'http-equiv="refresh"' in html
     assert 'id="backtest-data"' not in html
+
+
+def test_venue_mode_from_the_range_form_matches_the_fill_model(  # type: ignore[no-untyped-def]
+    admin_client, django_capture_on_commit_callbacks
+) -> None:
+    market = make_market(network="paper", market_id=0, symbol="ETH", last_price=D("4000"))
+    bot = make_bot(make_account(), market, step=D("4"), levels_per_side=3, size=D("0.01"))
+    admin_client.post(
+        reverse("admin:bots_candle_upload"),
+        {"network": "paper", "market": "0", "file": csv_upload(gbm_csv(120))},
+    )
+    changelist = reverse("admin:bots_gridbot_changelist")
+    form = admin_client.post(
+        changelist, {"action": "backtest_action", "_selected_action": [bot.pk]}
+    ).content.decode()
+    assert 'name="mode"' in form and "matching engine" in form
+    fields = {
+        "action": "backtest_action",
+        "_selected_action": [bot.pk],
+        "confirm": "1",
+        "start": "2025-01-01",
+        "end": "2025-01-01",
+        "tier": "premium",
+        "slippage_bps": "5",
+    }
+    bad = admin_client.post(changelist, {**fields, "mode": "guess"}).content.decode()
+    assert "Select a valid choice. guess is not one of the available choices." in bad
+    with django_capture_on_commit_callbacks(execute=False):
+        for mode in ("venue", "fill_model"):
+            admin_client.post(changelist, {**fields, "mode": mode})
+    venue_run, fill_run = Backtest.objects.order_by("pk")
+    assert (venue_run.mode, fill_run.mode) == ("venue", "fill_model")
+    assert runs.backtest_execute(venue_run.pk) == runs.backtest_execute(fill_run.pk) == "done"
+    venue_run.refresh_from_db()
+    fill_run.refresh_from_db()
+    assert venue_run.results["fill_count"] > 0
+    assert venue_run.results == fill_run.results
+    assert venue_run.fills == fill_run.fills
+    page = admin_client.get(reverse("admin:bots_backtest_change", args=[venue_run.pk]))
+    assert "Mode: Venue (the simulator&#x27;s matching engine; slower)" in page.content.decode()
+
+
+def test_collateral_from_the_form_liquidates_in_both_modes(  # type: ignore[no-untyped-def]
+    admin_client, django_capture_on_commit_callbacks
+) -> None:
+    # The kernel test's margin series (falls from 100 to 82) on a 100-priced market: grid step
+    # 10, 2 levels of 1 base, leverage 20, collateral 8: the long bought at 90 is liquidated at 82.
+    market = make_market(network="paper", market_id=0, symbol="ETH", last_price=D("100"))
+    bot = make_bot(make_account(), market, step=D("10"), levels_per_side=2, size=D("1"),
+                   leverage=D("20"), max_position_notional=D("1000"))  # fmt: skip
+    rows = [(0, 100, 100, 95, 95), (1, 95, 95, 90, 91), (2, 91, 91, 82, 84), (3, 84, 90, 80, 88)]
+    text = "timestamp,open,high,low,close\n" + "".join(
+        f"{T0 + 60 * m},{o},{h},{low},{c}\n" for m, o, h, low, c in rows
+    )
+    admin_client.post(
+        reverse("admin:bots_candle_upload"),
+        {"network": "paper", "market": "0", "file": csv_upload(text)},
+    )
+    changelist = reverse("admin:bots_gridbot_changelist")
+    fields = {
+        "action": "backtest_action",
+        "_selected_action": [bot.pk],
+        "confirm": "1",
+        "start": "2025-01-01",
+        "end": "2025-01-01",
+        "tier": "standard",
+        "slippage_bps": "5",
+    }
+    bad = admin_client.post(changelist, {**fields, "collateral": "0"}).content.decode()
+    assert "Ensure this value is greater than or equal to 0.01." in bad
+    with django_capture_on_commit_callbacks(execute=False):
+        for mode in ("fill_model", "venue"):
+            admin_client.post(changelist, {**fields, "mode": mode, "collateral": "8"})
+    for backtest in Backtest.objects.order_by("pk"):
+        assert backtest.config["collateral"] == "8"
+        assert runs.backtest_execute(backtest.pk) == "done"
+        backtest.refresh_from_db()
+        assert backtest.results["halted"] == "liquidation"
+        assert backtest.results["total"] == "-8.00"
+        assert backtest.results["halt_reason"] == (
+            "liquidated at 82 on 2025-01-01 00:02: equity 0.00 below the maintenance margin 0.98"
+        )
+        page = admin_client.get(reverse("admin:bots_backtest_change", args=[backtest.pk]))
+        assert backtest.results["halt_reason"] in page.content.decode()

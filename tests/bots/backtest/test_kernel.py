@@ -180,3 +180,40 @@ def test_the_kernel_is_pure() -> None:
         outside = {m for m in roots if not m.startswith(("bots.strategies", "bots.backtest"))}
         assert outside <= {"__future__", "collections.abc", "dataclasses", "decimal", "math",
                            "random"}, outside  # fmt: skip
+
+
+# Margin: grid step 10, 2 levels a side of 1 base around 100, leverage 20 (initial margin 5 %),
+# maintenance 1.2 % (the simulator's default), collateral 8 USDC, no fees.
+MARGIN = candles(
+    (0, "100", "100", "95", "95"),
+    (60_000, "95", "95", "90", "91"),
+    (120_000, "91", "91", "82", "84"),
+    (180_000, "84", "90", "80", "88"),
+)
+
+
+def test_margin_refuses_placements_and_liquidation_ends_the_backtest() -> None:
+    result = run(Settings(config=config(), collateral=D("8"), leverage=D(20)), MARGIN)
+    # At 100 with no position: the buy at 90 reserves 1 x 100 x 5 % = 5; the sell at 110 adds
+    # nothing (worst case: every buy OR every sell fills, max(1, 1) = 1 lot); the buy at 80
+    # would make it max(2, 1) x 5 = 10 > 8: refused (canceled-margin-not-allowed), as the sell
+    # at 120. Candle 2 falls to 90: the buy fills (long 1 at 90). Rising to 95 the equity is
+    # 8 + 5 = 13 and the buy at 80 fits: 95 x 5 % (position) + 95 x 5 % (one more) = 9.50.
+    # Candle 3 falls to 82: equity 8 + (82 - 90) = 0 < maintenance 82 x 1.2 % = 0.984: the long
+    # is closed at 82 (no fee: the insurance fund takes it), orders cancelled, the bot ends.
+    assert [(f.time_ms, f.side, f.price, f.size_base, f.fee, f.is_maker, f.level)
+            for f in result.fills] == [
+        (60_000, "buy", D("90.00"), D("1.000"), D(0), True, -1),
+        (120_000, "sell", D("82"), D("1.000"), D(0), False, None),
+    ]  # fmt: skip
+    assert result.halted == "liquidation"
+    assert result.halt_reason == (
+        "liquidated at 82 on 1970-01-01 00:02: equity 0.00 below the maintenance margin 0.98"
+    )
+    assert result.other_realized == D(-8) and result.total == D(-8)
+    assert result.position_base == 0 and result.refused == 19
+    summary = result.summary()
+    assert summary["halted"] == "liquidation" and summary["halt_reason"] == result.halt_reason
+    # Without a collateral (the default) margin never binds: both buys fill, nothing is refused.
+    free = run(Settings(config=config()), MARGIN)
+    assert free.refused == 0 and free.halted == "" and free.position_base == D(2)

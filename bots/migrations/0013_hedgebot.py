@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("bots", "0009_bot_base"),
+        ("bots", "0012_bot_base"),
     ]
 
     operations = [

@@ -50,7 +50,7 @@ def grids_to_bots(apps: Any, schema_editor: Any) -> None:
 
 
 def bots_to_grids(apps: Any, schema_editor: Any) -> None:
-    raise NotImplementedError("0009_bot_base cannot be reversed")
+    raise NotImplementedError("0012_bot_base cannot be reversed")
 
 
 def parent_links_set(apps: Any, schema_editor: Any) -> None:
@@ -65,7 +65,7 @@ def parent_links_set(apps: Any, schema_editor: Any) -> None:
         if rel.field.name != "bot_ptr"
     ]
     if left:
-        raise RuntimeError(f"0009_bot_base: repoint these to bots.Bot first: {left}")
+        raise RuntimeError(f"0012_bot_base: repoint these to bots.Bot first: {left}")
 
 
 class MakeChildOf(Operation):
@@ -106,18 +106,22 @@ class MakeChildOf(Operation):
 
 # Grid-only references (backtests, sweeps, position transfers): pointed to Bot while the grid
 # table changes its primary key, then back to GridBot (its `bot_ptr_id`, the same ids).
+# (model, related name, nullable): nullable ones are SET_NULL, the others CASCADE.
 GRID_REFERENCES = [
-    ("backtest", "backtests"),
-    ("backtestsweep", "sweeps"),
-    ("positiontransfer", "transfers"),
+    ("backtest", "backtests", True),
+    ("backtestsweep", "sweeps", True),
+    ("positiontransfer", "transfers", True),
+    ("pnlsnapshot", "pnl_snapshots", False),
 ]
 
 
-def _grid_fk(related_name: str, to: str) -> Any:
+def _grid_fk(related_name: str, to: str, null: bool) -> Any:
     return models.ForeignKey(
-        blank=True,
-        null=True,
-        on_delete=django.db.models.deletion.SET_NULL,
+        blank=null,
+        null=null,
+        on_delete=(
+            django.db.models.deletion.SET_NULL if null else django.db.models.deletion.CASCADE
+        ),
         related_name=related_name,
         to=to,
     )
@@ -135,7 +139,7 @@ def _bot_fk(related_name: str, *, null: bool = True, on_delete: Any = models.SET
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("bots", "0008_ownership"),
+        ("bots", "0011_pnl_snapshots"),
     ]
 
     operations = [
@@ -169,6 +173,7 @@ class Migration(migrations.Migration):
                             ("stopped", "Stopped"),
                             ("starting", "Starting"),
                             ("running", "Running"),
+                            ("degraded", "Degraded"),
                             ("paused", "Paused"),
                             ("stopping", "Stopping"),
                             ("error", "Error"),
@@ -254,9 +259,11 @@ class Migration(migrations.Migration):
         ),
         *[
             migrations.AlterField(
-                model_name=model, name="bot", field=_grid_fk(f"{related}_during_0009", "bots.bot")
+                model_name=model,
+                name="bot",
+                field=_grid_fk(f"{related}_during_0012", "bots.bot", null),
             )
-            for model, related in GRID_REFERENCES
+            for model, related, null in GRID_REFERENCES
         ],
         migrations.AddField(
             model_name="gridbot",
@@ -295,9 +302,9 @@ class Migration(migrations.Migration):
         MakeChildOf(name="GridBot", parent="bots.bot"),
         *[
             migrations.AlterField(
-                model_name=model, name="bot", field=_grid_fk(related, "bots.gridbot")
+                model_name=model, name="bot", field=_grid_fk(related, "bots.gridbot", null)
             )
-            for model, related in GRID_REFERENCES
+            for model, related, null in GRID_REFERENCES
         ],
         migrations.AddConstraint(
             model_name="bot",
