@@ -16,6 +16,11 @@ ENDPOINTS = [
     ("get", "/api/accounts/summaries"),
     ("get", "/api/accounts/1"),
     ("get", "/api/accounts/1/summary"),
+    ("get", "/api/accounts/1/pnl-history"),
+    ("get", "/api/accounts/1/positions"),
+    ("post", "/api/accounts/1/positions/0/close"),
+    ("post", "/api/accounts/1/positions/0/tpsl"),
+    ("post", "/api/accounts/1/positions/0/tpsl/7/cancel"),
     ("get", "/api/markets"),
     ("get", "/api/markets/1"),
     ("get", "/api/bots"),
@@ -26,6 +31,8 @@ ENDPOINTS = [
     ("delete", "/api/bots/1"),
     ("get", "/api/bots/1/pnl"),
     ("get", "/api/bots/1/export"),
+    ("get", "/api/bots/1/candles"),
+    ("get", "/api/bots/1/pnl-history"),
     ("post", "/api/bots/1/start"),
     ("post", "/api/bots/1/stop"),
     ("post", "/api/bots/1/pause"),
@@ -72,7 +79,9 @@ def test_the_endpoint_list_covers_every_operation_of_the_schema():
             method,
             path.replace("{account_id}", "{x}")
             .replace("{market_id}", "{x}")
-            .replace("{bot_id}", "{x}"),
+            .replace("{bot_id}", "{x}")
+            .replace("{market_index}", "0")
+            .replace("{order_index}", "7"),
         )
         for method, path in operations
     }
