@@ -17,9 +17,10 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.db.models import Q
 from redis.exceptions import RedisError
 
-from bots.models import BotStatus, ExchangeAccount, GridBot
+from bots.models import Bot, BotStatus, ExchangeAccount
 from bots.ownership import MarketOwnershipRow, account_ownership
 from bots.selectors import account_list, order_list
 from exchange.budget import BudgetUsage, budget_usage
@@ -60,7 +61,9 @@ class AccountSummary:
 def account_summary(account: ExchangeAccount, *, with_budget: bool = True) -> AccountSummary:
     """Balances and positions (last exchange check), our open orders and bots, request budget."""
     reported: dict[str, Any] = account.last_check_summary or {}
-    bots = Counter(GridBot.objects.filter(account=account).values_list("status", flat=True))
+    # Every bot trading on the account: grids, and hedge bots on either leg.
+    on_account = Q(account=account) | Q(hedgebot__taker_account=account)
+    bots = Counter(Bot.objects.filter(on_account).values_list("status", flat=True))
     return AccountSummary(
         account=account,
         equity=_decimal_or_none(reported.get("equity")),

@@ -1,6 +1,7 @@
 """The configuration UI: declarative admin; every action is a one-line call to bots.services.
 
-Exchange accounts have their own module (bots.admin_accounts, registered from here).
+Exchange accounts and hedge bots have their own modules (bots.admin_accounts, bots.admin_hedge,
+registered from here).
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from bots import admin_accounts, exports, figures, ownership, permissions, selectors, services
+from bots import (
+    admin_accounts,
+    admin_hedge,
+    exports,
+    figures,
+    ownership,
+    permissions,
+    selectors,
+    services,
+)
 from bots.admin_helpers import PlainDecimalInput, badge, each
 from bots.backtest.admin import backtest_action, sweep_action
 from bots.dashboard.actions import bot_actions
@@ -25,7 +35,7 @@ from bots.forms import ExportForm
 from bots.models import BotEvent, BotStatus, Fill, FundingPayment, GridBot, Market, Order
 from lighterweb import audit
 
-__all__ = ["admin_accounts", "badge"]
+__all__ = ["admin_accounts", "admin_hedge", "badge"]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]

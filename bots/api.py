@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Query, Router
 
 from bots import account_summaries, exports, ownership, permissions, schemas, selectors, services
+from bots.hedge_schemas import HedgeBotIn, HedgeBotOut, HedgeBotPatch, HedgeControlOut
 from bots.history import candles as chart_candles
 from bots.history import snapshots as pnl_history
 from bots.history.schemas import CandlesOut, PnlPointOut
@@ -360,6 +361,86 @@ def _control_out(detail: str, bots: Any, cancels: list[Any]) -> schemas.ControlO
         cancels=list(cancels),
         verified=verified,
     )
+
+
+# -- hedge bots: configuration and control -------------------------------------------------------
+
+
+@router.get("/hedge-bots", response={200: list[HedgeBotOut], **ERRORS}, tags=["hedge bots"])
+@needs(permissions.VIEW)
+def hedge_bot_list(
+    request: HttpRequest,
+    account_id: Id | None = None,
+    market_id: Id | None = None,
+    status: QueryText | None = None,
+) -> Any:
+    """Hedge bots, optionally filtered by account (either leg), market or status."""
+    return selectors.hedge_bot_list(account_id=account_id, market_id=market_id, status=status)
+
+
+@router.post("/hedge-bots", response={201: HedgeBotOut, **ERRORS}, tags=["hedge bots"])
+@needs(permissions.ADD_BOT)
+def hedge_bot_create(request: HttpRequest, payload: HedgeBotIn) -> Any:
+    """Create a hedge bot (stopped), validated like the admin form."""
+    fields = payload.model_dump()
+    for field, get in (
+        ("account_id", selectors.account_get),
+        ("taker_account_id", selectors.account_get),
+        ("market_id", selectors.market_get),
+    ):
+        fields[field.removesuffix("_id")] = _referenced(get, fields.pop(field), field)
+    bot = services.hedge_bot_create(actor=_actor(request), **fields)
+    return 201, selectors.hedge_bot_get(bot.pk)
+
+
+@router.get("/hedge-bots/{bot_id}", response={200: HedgeBotOut, **ERRORS}, tags=["hedge bots"])
+@needs(permissions.VIEW)
+def hedge_bot_get(request: HttpRequest, bot_id: Id) -> Any:
+    """One hedge bot: both legs, configuration, desired state and engine status."""
+    return selectors.hedge_bot_get(bot_id)
+
+
+@router.patch("/hedge-bots/{bot_id}", response={200: HedgeBotOut, **ERRORS}, tags=["hedge bots"])
+@needs(permissions.CHANGE_BOT)
+def hedge_bot_update(request: HttpRequest, bot_id: Id, payload: HedgeBotPatch) -> Any:
+    """Change some of a stopped hedge bot's settings; only the fields sent change."""
+    bot = selectors.hedge_bot_get(bot_id)
+    services.hedge_bot_update(bot, actor=_actor(request), **payload.model_dump(exclude_unset=True))
+    return selectors.hedge_bot_get(bot_id)
+
+
+@router.delete("/hedge-bots/{bot_id}", response={204: None, **ERRORS}, tags=["hedge bots"])
+@needs(permissions.DELETE_BOT)
+def hedge_bot_delete(request: HttpRequest, bot_id: Id) -> Any:
+    """Delete a stopped hedge bot (its orders and fills stay, unlinked)."""
+    services.bot_delete(selectors.hedge_bot_get(bot_id), actor=_actor(request))
+    return HttpResponse(status=204)
+
+
+HEDGE_CONTROLS = {"start": (services.bot_start, "start requested"), **CONTROLS}
+
+
+def _hedge_control(name: str) -> None:
+    call, done = HEDGE_CONTROLS[name]
+
+    def operation(request: HttpRequest, bot_id: Id) -> Any:
+        permissions.require(request.user, permissions.CONTROL)
+        bot = call(selectors.hedge_bot_get(bot_id), actor=_actor(request))
+        audit.record(request, f"bot_{name.replace('-', '_')}", done, target=bot)
+        return {"detail": f"{bot}: {done}", "bots": [selectors.hedge_bot_get(bot.pk)]}
+
+    operation.__name__ = f"hedge_bot_{name.replace('-', '_')}"
+    operation.__doc__ = f"{done.capitalize()} for one hedge bot (see bots.services)."
+    router.post(
+        f"/hedge-bots/{{bot_id}}/{name}",
+        response={200: HedgeControlOut, **ERRORS},
+        operation_id=f"bots_api_hedge_bot_{name.replace('-', '_')}",
+        tags=["control"],
+    )(operation)
+
+
+for _name in ("start", "stop", "pause", "emergency-stop"):
+    _hedge_control(_name)
 
 
 # -- orders, fills, events ----------------------------------------------------------------------

@@ -115,7 +115,7 @@ def _reference_price(
         return price, "request"
     if bot_id is not None:
         last = (
-            GridBot.objects.filter(pk=bot_id, market=market)
+            GridBot.objects.filter(id=bot_id, market=market)
             .values_list("last_price", flat=True)
             .first()
         )

@@ -1,4 +1,4 @@
-"""First-run paper setup: a simulator account with a real API key, its markets, three grid bots.
+"""First-run paper setup: two simulator accounts with real API keys, markets, demo bots.
 
 `paper_provision()` is idempotent (`./scripts/start.sh` runs it on every start):
 
@@ -9,9 +9,11 @@
    (encrypted); it is re-keyed whenever the config had to be written again;
 3. the `paper` markets are written from the same config the simulator serves (the simulator is
    not running yet when start.sh provisions; "Sync markets" later refreshes them);
-4. three STOPPED grid bots (BTC, ETH, SOL) with settings scaled to each market's price.
+4. three STOPPED grid bots (BTC, ETH, SOL) with settings scaled to each market's price;
+5. a second funded account "Paper B" (the hedge bot's taker) set up the same way, and a STOPPED
+   "ETH hedge (paper)" bot: maker on "Paper", taker on "Paper B".
 
-The private key never leaves the database; the config file holds only the public key.
+The private keys never leave the database; the config file holds only the public keys.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from bots.models import (
     Fill,
     FundingPayment,
     GridBot,
+    HedgeBot,
     Market,
     Network,
     Order,
@@ -54,6 +57,16 @@ PAPER_ACCOUNT_INDEX = 100
 PAPER_API_KEY_INDEX = 3
 PAPER_L1_ADDRESS = "0x" + "00" * 19 + "64"
 PAPER_COLLATERAL = "100000"
+# The hedge bot's taker account B, beside "Paper" (the maker A).
+PAPER_TAKER_ACCOUNT_NAME = "Paper B"
+PAPER_TAKER_ACCOUNT_INDEX = 101
+PAPER_TAKER_L1_ADDRESS = "0x" + "00" * 19 + "65"
+HEDGE_SYMBOL = "ETH"
+HEDGE_BOT_NAME = "ETH hedge (paper)"
+# 100 USDC per cycle (ten times the minimum order), a 30-90 s hold and a 10 s cooldown.
+HEDGE_SIZE_QUOTE = Decimal("100")
+HEDGE_HOLD_MS = (30_000, 90_000)
+HEDGE_COOLDOWN_MS = 10_000
 PAPER_SYMBOLS = ("BTC", "ETH", "SOL")
 # Grid shape of the demo bots: 5 bps steps fill within a minute or two on the default price
 # paths; 100 USDC per level is ten times the minimum order; 10 levels cap the position.
@@ -73,6 +86,8 @@ class ProvisionReport:
     account_rekeyed: bool
     markets: int
     bots_created: int
+    taker_account_created: bool = False
+    hedge_bots_created: int = 0
 
 
 def sim_config_path() -> Path:
@@ -86,7 +101,20 @@ def paper_tier() -> Tier:
     return Tier(settings.PAPER_TIER)
 
 
-def _config_account(path: Path) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class PaperAccount:
+    """One simulator account the paper setup provisions."""
+
+    name: str
+    index: int
+    l1_address: str
+
+
+MAKER = PaperAccount(PAPER_ACCOUNT_NAME, PAPER_ACCOUNT_INDEX, PAPER_L1_ADDRESS)
+TAKER = PaperAccount(PAPER_TAKER_ACCOUNT_NAME, PAPER_TAKER_ACCOUNT_INDEX, PAPER_TAKER_L1_ADDRESS)
+
+
+def _config_account(path: Path, who: PaperAccount = MAKER) -> dict[str, Any] | None:
     if not path.exists():
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -94,24 +122,23 @@ def _config_account(path: Path) -> dict[str, Any] | None:
         (
             a
             for a in data.get("accounts", [])
-            if a.get("index") == PAPER_ACCOUNT_INDEX
-            and str(PAPER_API_KEY_INDEX) in a.get("api_keys", {})
+            if a.get("index") == who.index and str(PAPER_API_KEY_INDEX) in a.get("api_keys", {})
         ),
         None,
     )
 
 
-def _config_write(path: Path, public_key: str) -> None:
+def _config_write(path: Path, public_key: str, who: PaperAccount = MAKER) -> None:
     data: dict[str, Any] = json.loads(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
     if path.exists():
         # Keep an operator's edits (price paths, speed...) and replace only our account.
         data = json.loads(path.read_text(encoding="utf-8"))
-    others = [a for a in data.get("accounts", []) if a.get("index") != PAPER_ACCOUNT_INDEX]
+    others = [a for a in data.get("accounts", []) if a.get("index") != who.index]
     data["accounts"] = [
         *others,
         {
-            "index": PAPER_ACCOUNT_INDEX,
-            "l1_address": PAPER_L1_ADDRESS,
+            "index": who.index,
+            "l1_address": who.l1_address,
             "collateral": PAPER_COLLATERAL,
             "api_keys": {str(PAPER_API_KEY_INDEX): public_key},
             "tier": paper_tier().value,
@@ -121,15 +148,15 @@ def _config_write(path: Path, public_key: str) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def _account_ensure(path: Path) -> tuple[ExchangeAccount, bool, bool, bool]:
-    account = ExchangeAccount.objects.filter(
-        network=Network.PAPER, account_index=PAPER_ACCOUNT_INDEX
-    ).first()
-    configured = _config_account(path)
+def _account_ensure(
+    path: Path, who: PaperAccount = MAKER
+) -> tuple[ExchangeAccount, bool, bool, bool]:
+    account = ExchangeAccount.objects.filter(network=Network.PAPER, account_index=who.index).first()
+    configured = _config_account(path, who)
     if account is not None and account.has_api_private_key and configured is not None:
         if configured.get("tier") != paper_tier().value or account.tier != paper_tier():
             # The simulator applies the config's tier when it next starts.
-            _config_write(path, configured["api_keys"][str(PAPER_API_KEY_INDEX)])
+            _config_write(path, configured["api_keys"][str(PAPER_API_KEY_INDEX)], who)
             account.tier = paper_tier()
             account.save(update_fields=["tier"])
         return account, False, False, False
@@ -139,16 +166,16 @@ def _account_ensure(path: Path) -> tuple[ExchangeAccount, bool, bool, bool]:
     created = account is None
     if account is None:
         account = ExchangeAccount(
-            name=PAPER_ACCOUNT_NAME,
+            name=who.name,
             network=Network.PAPER,
-            account_index=PAPER_ACCOUNT_INDEX,
+            account_index=who.index,
             api_key_index=PAPER_API_KEY_INDEX,
-            l1_address=PAPER_L1_ADDRESS,
+            l1_address=who.l1_address,
             tier=paper_tier(),
         )
     account.set_api_private_key(private_key)
     account.save()
-    _config_write(path, public_key)
+    _config_write(path, public_key, who)
     return account, True, created, not created
 
 
@@ -207,14 +234,38 @@ def _bots_ensure(account: ExchangeAccount, markets: list[Market]) -> int:
     return created
 
 
+def _hedge_bot_ensure(maker: ExchangeAccount, taker: ExchangeAccount, markets: list[Market]) -> int:
+    market = next((m for m in markets if m.symbol == HEDGE_SYMBOL), None)
+    if market is None or HedgeBot.objects.filter(name=HEDGE_BOT_NAME).exists():
+        return 0
+    bot = HedgeBot(
+        name=HEDGE_BOT_NAME,
+        account=maker,
+        taker_account=taker,
+        market=market,
+        size_mode=SizeMode.QUOTE,
+        size=HEDGE_SIZE_QUOTE,
+        hold_min_ms=HEDGE_HOLD_MS[0],
+        hold_max_ms=HEDGE_HOLD_MS[1],
+        cooldown_min_ms=HEDGE_COOLDOWN_MS,
+    )
+    bot.full_clean()
+    bot.save()
+    return 1
+
+
 def paper_provision() -> ProvisionReport:
     """Create whatever of the paper setup is missing; see the module docstring."""
     path = sim_config_path()
     with transaction.atomic():
         account, written, created, rekeyed = _account_ensure(path)
+        taker, taker_written, taker_created, _ = _account_ensure(path, TAKER)
         markets = _markets_write(path)
         bots = _bots_ensure(account, markets)
-    report = ProvisionReport(written, created, rekeyed, len(markets), bots)
+        hedges = _hedge_bot_ensure(account, taker, markets)
+    report = ProvisionReport(
+        written or taker_written, created, rekeyed, len(markets), bots, taker_created, hedges
+    )
     logger.info("paper provisioning: %s (simulator config %s)", report, path)
     return report
 
@@ -246,7 +297,10 @@ def paper_reset(*, actor: str) -> PaperResetReport:
     paper bot keeps its configuration and gets a `paper_reset` event naming the actor.
     """
     paper_bots = GridBot.objects.filter(account__network=Network.PAPER)
-    running = [b.name for b in paper_bots.exclude(desired_state=DesiredState.STOPPED)]
+    paper_hedges = HedgeBot.objects.filter(account__network=Network.PAPER)
+    running = [
+        b.name for b in [*paper_bots, *paper_hedges] if b.desired_state != DesiredState.STOPPED
+    ]
     if running:
         raise PaperResetRefused(f"stop the paper bots first: {', '.join(running)}")
     _sim_reset(settings.LIGHTER_PAPER_URL)
@@ -255,6 +309,7 @@ def paper_reset(*, actor: str) -> PaperResetReport:
         fills = Fill.objects.filter(paper).delete()[0]
         funding = FundingPayment.objects.filter(paper).delete()[0]
         orders = Order.objects.filter(paper).delete()[0]
+        paper_hedges.update(strategy_snapshot={}, crash_count=0, status=BotStatus.STOPPED)
         bots = list(paper_bots.select_related("account", "market"))
         paper_bots.update(
             anchor_price=None, centre_index=None, last_price=None, crash_count=0,

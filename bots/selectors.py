@@ -20,6 +20,7 @@ from django.db.models import Model, Q, QuerySet
 
 from bots import ownership
 from bots.models import (
+    Bot,
     BotEvent,
     BotStatus,
     DesiredState,
@@ -27,6 +28,7 @@ from bots.models import (
     Fill,
     FundingPayment,
     GridBot,
+    HedgeBot,
     Market,
     Order,
     PositionTransfer,
@@ -123,9 +125,53 @@ def bot_list(
     return bots.filter(**{name: value for name, value in filters.items() if value is not None})
 
 
+def hedge_bot_list(
+    *, account_id: int | None = None, market_id: int | None = None, status: str | None = None
+) -> QuerySet[HedgeBot]:
+    """Hedge bots with both accounts and the market loaded; `account_id` matches either leg."""
+    bots = HedgeBot.objects.select_related("account", "taker_account", "market")
+    if account_id is not None:
+        bots = bots.filter(Q(account_id=account_id) | Q(taker_account_id=account_id))
+    filters = {"market_id": market_id, "status": status}
+    return bots.filter(**{name: value for name, value in filters.items() if value is not None})
+
+
+def hedge_bot_get(bot_id: int) -> HedgeBot:
+    """One hedge bot (raises HedgeBot.DoesNotExist)."""
+    return hedge_bot_list().get(id=bot_id)
+
+
+def bot_legs(bot: Bot) -> list[tuple[str, int]]:
+    """The bot's legs as (the field that names the account, account id), all on `bot.market`."""
+    legs = [("account", bot.account_id)]
+    if isinstance(bot, HedgeBot):
+        legs.append(("taker_account", bot.taker_account_id))
+    return legs
+
+
+def bot_leg_conflicts(bot: Bot) -> dict[str, str]:
+    """Per leg field, the other active bot (running or paused, any kind) already trading that
+    account on the bot's market: two bots on one account and market would take each other's
+    fills and positions for their own."""
+    active = Bot.objects.exclude(desired_state=DesiredState.STOPPED).exclude(pk=bot.pk)
+    takers = HedgeBot.objects.exclude(desired_state=DesiredState.STOPPED).exclude(pk=bot.pk)
+    conflicts: dict[str, str] = {}
+    for field, account_id in bot_legs(bot):
+        on_leg = {"account_id": account_id, "market_id": bot.market_id}
+        other = (
+            active.filter(**on_leg).first()
+            or takers.filter(taker_account_id=account_id, market_id=bot.market_id).first()
+        )
+        if other is not None:
+            conflicts[field] = (
+                f"another {other.kind} is already active on this account and market ({other.name})"
+            )
+    return conflicts
+
+
 def bot_get(bot_id: int) -> GridBot:
     """One grid bot (raises GridBot.DoesNotExist)."""
-    return bot_list().get(pk=bot_id)
+    return bot_list().get(id=bot_id)  # `id`: range-checked, unlike the parent link `pk`
 
 
 def bot_active_list() -> QuerySet[GridBot]:
@@ -201,7 +247,7 @@ def event_list(
     return events
 
 
-def bot_event_list(bot: GridBot, limit: int = 100) -> QuerySet[BotEvent]:
+def bot_event_list(bot: Bot, limit: int = 100) -> QuerySet[BotEvent]:
     """The bot's newest events first."""
     return BotEvent.objects.filter(bot=bot).order_by("-created_at", "-id")[:limit]
 
@@ -232,7 +278,7 @@ class BotPnl:
     unattributed_base: Decimal | None = None
 
 
-def bot_ledger(bot: GridBot) -> accounting.Ledger:
+def bot_ledger(bot: Bot) -> accounting.Ledger:
     """The bot's books folded from its Fill, PositionTransfer and FundingPayment rows, in the
     order they happened."""
     ledger = accounting.Ledger()
@@ -244,7 +290,7 @@ def bot_ledger(bot: GridBot) -> accounting.Ledger:
         at, trade_id, side, price, size_base, fee, is_maker, level = row
         booked.append((at, accounting.Fill(trade_id, side, price, size_base, fee, is_maker, level)))
     # Adoptions and hand-overs (README "How positions are owned") in their place in time.
-    transfers = PositionTransfer.objects.filter(bot=bot).order_by("created_at", "pk")
+    transfers = PositionTransfer.objects.filter(bot_id=bot.pk).order_by("created_at", "pk")
     for at, pk, size_base, price in transfers.values_list("created_at", "pk", "size_base", "price"):
         booked.append((at, accounting.Transfer(pk, size_base, price)))
     booked.sort(key=lambda item: item[0])  # stable: fills keep their trade id order
@@ -259,22 +305,23 @@ def bot_ledger(bot: GridBot) -> accounting.Ledger:
     return ledger
 
 
-def bot_open_order_count(bot: GridBot) -> int:
+def bot_open_order_count(bot: Bot) -> int:
     """How many of the bot's orders may rest on the book now."""
     return Order.objects.filter(bot=bot, status__in=LIVE_ORDER_STATUSES).count()
 
 
-def known_trade_ids(bot: GridBot, trade_ids: list[int]) -> set[int]:
+def known_trade_ids(bot: Bot, trade_ids: list[int]) -> set[int]:
     """Which of these trades of the bot's account are already recorded."""
     rows = Fill.objects.filter(account_id=bot.account_id, trade_id__in=trade_ids)
     return set(rows.values_list("trade_id", flat=True))
 
 
-def bot_pnl(bot: GridBot) -> BotPnl:
+def bot_pnl(bot: Bot) -> BotPnl:
     """PnL of one bot from its Fill and FundingPayment rows (bots.strategies.accounting), at its
-    last price."""
+    last price (a grid's last centre price, else the market's). A hedge bot's fills of both legs
+    fold into one ledger: its position is the pair's net and its PnL the pair's."""
     ledger = bot_ledger(bot)
-    mark = bot.last_price or bot.market.last_price
+    mark = _grid_last_price(bot) or bot.market.last_price
     # Without a price the position is valued at its own entry: unrealized 0, not a guess.
     valuation = mark or _entry_price(ledger) or Decimal(1)
     return BotPnl(
@@ -282,8 +329,18 @@ def bot_pnl(bot: GridBot) -> BotPnl:
         symbol=bot.market.symbol,
         mark_price=mark,
         summary=ledger.summary(valuation),
-        unattributed_base=ownership.market_unattributed(bot),
+        # What no bot owns is a grid's question (a hedge bot takes both positions as they are).
+        unattributed_base=ownership.market_unattributed(bot) if isinstance(bot, GridBot) else None,
     )
+
+
+def _grid_last_price(bot: Bot) -> Decimal | None:
+    if isinstance(bot, GridBot):
+        price: Decimal | None = bot.last_price
+        return price
+    # A plain Bot row (a channel's bot list): the grid's price, if it is a grid.
+    row = GridBot.objects.filter(pk=bot.pk).values_list("last_price", flat=True).first()
+    return Decimal(row) if row is not None else None
 
 
 def _entry_price(ledger: accounting.Ledger) -> Decimal | None:

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from bots import ownership
+from bots import ownership, selectors
 from bots.accounts import (
     ConnectionReport,
     account_lookup_index,
@@ -40,12 +40,14 @@ from bots.engine.controls import CancelReport, CloseReport, EmergencyReport, Exc
 from bots.engine.leases import lease_holder
 from bots.engine.recording import event_create
 from bots.models import (
+    Bot,
     BotEvent,
     BotStatus,
     DesiredState,
     EventLevel,
     ExchangeAccount,
     GridBot,
+    HedgeBot,
     KeyMode,
     Market,
 )
@@ -78,12 +80,17 @@ __all__ = [
     "cancel_all",
     "emergency_stop_all",
     "event_record",
+    "hedge_bot_create",
+    "hedge_bot_update",
     "markets_sync",
     "paper_reset",
     "positions_flatten",
 ]
 
 logger = logging.getLogger(__name__)
+
+# The lifecycle works on any kind of bot and hands back the same kind.
+BotT = TypeVar("BotT", bound=Bot)
 
 # Grid shape and sizing: a runner holds a lattice built from them, so they change only stopped.
 RUNTIME_EDITABLE_FIELDS = frozenset({"name", "stop_loss_price", "take_profit_price"})
@@ -97,7 +104,7 @@ class BotActionRefused(Exception):
 
 
 def event_record(
-    bot: GridBot,
+    bot: Bot,
     kind: str,
     message: str,
     *,
@@ -164,23 +171,31 @@ def account_key_lock(account: ExchangeAccount) -> list[int]:
 
 
 def _set_desired_state(
-    bot: GridBot,
+    bot: BotT,
     desired: DesiredState,
     *,
     kind: str,
     actor: str,
     data: dict[str, Any],
     extra: dict[str, Any] | None = None,
-) -> GridBot:
+) -> BotT:
     now = timezone.now()
     changes: dict[str, Any] = {"desired_state": desired, "updated_at": now, **(extra or {})}
     if desired == DesiredState.RUNNING:
         changes["started_at"] = now
     elif desired == DesiredState.STOPPED:
         changes["stopped_at"] = now
+    if desired != DesiredState.STOPPED:
+        # The database's constraint covers the first leg of every kind; a hedge bot's taker
+        # leg is in another table, so every leg is checked here.
+        conflicts = selectors.bot_leg_conflicts(bot)
+        if conflicts:
+            field, message = next(iter(conflicts.items()))
+            raise BotActionRefused(f"{bot}: {field}: {message}")
     try:
         with transaction.atomic():
-            GridBot.objects.filter(pk=bot.pk).update(**changes)
+            # The kind's own manager: a grid's start also writes its ownership answer.
+            type(bot).objects.filter(pk=bot.pk).update(**changes)
             bot.refresh_from_db()
             broadcast.bot_changed(bot)
             event_record(bot, kind, f"{kind.replace('_', ' ')} requested by {actor}", data=data)
@@ -194,13 +209,14 @@ def _set_desired_state(
     return bot
 
 
-def bot_start(bot: GridBot, *, actor: str, unattributed: str | None = None) -> GridBot:
+def bot_start(bot: BotT, *, actor: str, unattributed: str | None = None) -> BotT:
     """Run the bot (from stopped, paused or error); its runner starts after the commit.
 
-    A fresh start where a position on the bot's account and market is not its own (unattributed,
-    or held by a stopped bot) needs the operator's `unattributed` choice, "adopt" or "leave"
-    (README "How positions are owned"): without it the start is refused with a field error
-    naming the size, never decided silently.
+    A grid's fresh start where a position on the bot's account and market is not its own
+    (unattributed, or held by a stopped bot) needs the operator's `unattributed` choice, "adopt"
+    or "leave" (README "How positions are owned"): without it the start is refused with a field
+    error naming the size, never decided silently. A hedge bot takes both legs' positions from
+    the exchange as they are (docs/hedge.md).
     """
     if bot.desired_state == DesiredState.RUNNING and bot.status != BotStatus.ERROR:
         raise BotActionRefused(f"{bot} is already running")
@@ -213,11 +229,15 @@ def bot_start(bot: GridBot, *, actor: str, unattributed: str | None = None) -> G
     if bot.status in (BotStatus.STOPPED, BotStatus.ERROR):
         # A fresh start forgets earlier crashes: the operator looked at them.
         extra = {"status": BotStatus.STARTING, "status_message": "", "crash_count": 0}
-        choice = _ownership_choice(bot, unattributed)
-        extra |= {"unattributed_choice": choice[0], "unattributed_choice_base": choice[1]}
-        if choice[0]:
-            data = {"unattributed": choice[0], "unattributed_base": ownership.plain(choice[1])}
+        if isinstance(bot, GridBot):
+            choice = _ownership_choice(bot, unattributed)
+            extra |= {"unattributed_choice": choice[0], "unattributed_choice_base": choice[1]}
+            if choice[0]:
+                data = {"unattributed": choice[0], "unattributed_base": ownership.plain(choice[1])}
     with transaction.atomic():
+        if extra and isinstance(bot, HedgeBot):
+            # An operator's start is a new run of the core; a restart after a crash resumes it.
+            HedgeBot.objects.filter(pk=bot.pk).update(strategy_snapshot={})
         bot = _set_desired_state(
             bot, DesiredState.RUNNING, kind="start", actor=actor, data=data, extra=extra
         )
@@ -249,14 +269,14 @@ def _ownership_choice(bot: GridBot, unattributed: str | None) -> tuple[str, Deci
     return str(unattributed), question.size_base
 
 
-def bot_pause(bot: GridBot, *, actor: str) -> GridBot:
+def bot_pause(bot: BotT, *, actor: str) -> BotT:
     """Keep resting orders, place no new ones (the runner keeps watching fills)."""
     if bot.desired_state != DesiredState.RUNNING:
         raise BotActionRefused(f"{bot} is not running")
     return _set_desired_state(bot, DesiredState.PAUSED, kind="pause", actor=actor, data={})
 
 
-def bot_stop(bot: GridBot, *, actor: str) -> GridBot:
+def bot_stop(bot: BotT, *, actor: str) -> BotT:
     """Stop the bot: its orders are cancelled (verified) and its position is kept."""
     if bot.desired_state == DesiredState.STOPPED and bot.status in (
         BotStatus.STOPPED,
@@ -271,7 +291,7 @@ def bot_stop(bot: GridBot, *, actor: str) -> GridBot:
     return bot
 
 
-def bot_emergency_stop(bot: GridBot, *, actor: str) -> GridBot:
+def bot_emergency_stop(bot: BotT, *, actor: str) -> BotT:
     """Stop now and cancel every order of the bot's account on its market, verified.
 
     The outcome of the read-back is recorded as an event (`orders_cancelled` or `cancel_failed`).
@@ -287,12 +307,15 @@ def bot_emergency_stop(bot: GridBot, *, actor: str) -> GridBot:
     _stood_down([bot.pk])
     report = controls.account_cancel_all(bot.account, bot.market.market_id)
     _report_cancel(bot, report, actor)
+    if isinstance(bot, HedgeBot):  # both legs: nothing may rest on the taker account either
+        report = controls.account_cancel_all(bot.taker_account, bot.market.market_id)
+        _report_cancel(bot, report, actor)
     _cancel_unless_runner_alive(bot.pk, f"emergency stop by {actor}")
     bot.refresh_from_db()
     return bot
 
 
-def bot_cancel_all(bot: GridBot, *, actor: str) -> GridBot:
+def bot_cancel_all(bot: BotT, *, actor: str) -> BotT:
     """Cancel all the bot's resting orders (verified) and leave it paused.
 
     A running bot is paused in the same write, so it places nothing again until the operator
@@ -305,7 +328,7 @@ def bot_cancel_all(bot: GridBot, *, actor: str) -> GridBot:
         }
         if bot.desired_state == DesiredState.RUNNING:
             changes["desired_state"] = DesiredState.PAUSED
-        GridBot.objects.filter(pk=bot.pk).update(**changes)
+        Bot.objects.filter(pk=bot.pk).update(**changes)
         bot.refresh_from_db()
         broadcast.bot_changed(bot)
         paused = " (the bot is paused: Start resumes it)" if "desired_state" in changes else ""
@@ -344,7 +367,7 @@ def _stood_down(bot_ids: list[int], *, until_cancelled: bool = False) -> bool:
         _STANDING_DOWN.wait(0.05)
 
 
-def _report_cancel(bot: GridBot, report: CancelReport, actor: str) -> None:
+def _report_cancel(bot: Bot, report: CancelReport, actor: str) -> None:
     if report.verified:
         message = f"{report.cancelled} orders cancelled on the exchange (verified), by {actor}"
         event_record(bot, "orders_cancelled", message, data={"cancelled": report.cancelled})
@@ -445,7 +468,7 @@ def positions_flatten(account: ExchangeAccount, *, actor: str, confirm: bool) ->
 # -- configuration ------------------------------------------------------------------------------
 
 
-def _validated_save(bot: GridBot) -> None:
+def _validated_save(bot: Bot) -> None:
     try:
         bot.full_clean()
     except ValidationError as exc:
@@ -484,11 +507,37 @@ def bot_update(bot: GridBot, *, actor: str, **changes: Any) -> GridBot:
     return bot
 
 
+def hedge_bot_create(*, actor: str, **fields: Any) -> HedgeBot:
+    """Create a stopped hedge bot, validated like the admin form (`full_clean`)."""
+    bot = HedgeBot(**fields)
+    with transaction.atomic():
+        _validated_save(bot)
+        event_record(bot, "created", f"created by {actor}")
+    return bot
+
+
+def hedge_bot_update(bot: HedgeBot, *, actor: str, **changes: Any) -> HedgeBot:
+    """Change a hedge bot's configuration; only its name while it runs (the runner holds a
+    config built from the rest)."""
+    fixed = {f.name for f in HedgeBot._meta.concrete_fields if not f.editable}
+    fixed |= {"id", "account", "taker_account", "market"}
+    if unknown := {name.removesuffix("_id") for name in changes} & fixed:
+        raise BotActionRefused(f"Not editable: {', '.join(sorted(unknown))}.")
+    if bot.desired_state != DesiredState.STOPPED and set(changes) - {"name"}:
+        raise BotActionRefused(f"Stop {bot} before changing its configuration.")
+    for name, value in changes.items():
+        setattr(bot, name, value)
+    with transaction.atomic():
+        _validated_save(bot)
+        event_record(bot, "config_changed", f"changed by {actor}", data=_jsonable(changes))
+    return bot
+
+
 def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
     return {name: None if value is None else str(value) for name, value in changes.items()}
 
 
-def bot_delete(bot: GridBot, *, actor: str) -> None:
+def bot_delete(bot: Bot, *, actor: str) -> None:
     """Delete a stopped bot; its orders and fills stay, unlinked, for the account's history."""
     if bot.desired_state != DesiredState.STOPPED or bot.status not in (
         BotStatus.STOPPED,

@@ -26,7 +26,7 @@ from bots.engine.leases import (
     resume_later,
     resume_take,
 )
-from bots.models import BotStatus, DesiredState, GridBot
+from bots.models import Bot, BotStatus, DesiredState, HedgeBot
 from exchange.redis_clients import redis_client
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def run_bot_task(bot_id: int) -> str:
             logger.warning("bot %s: fence %s is older than the bot's; exiting", bot_id, fence)
             return "outfenced"
         # Re-read under the lease: the bot may have changed while this task waited in the queue.
-        state = GridBot.objects.filter(pk=bot_id).values_list("desired_state", "status").first()
+        state = Bot.objects.filter(pk=bot_id).values_list("desired_state", "status").first()
         if state is None or state[0] == DesiredState.STOPPED:
             # Stopped while this task waited in the queue: the stop already cleaned up.
             return "stopped"
@@ -59,9 +59,13 @@ def run_bot_task(bot_id: int) -> str:
             # (which sets it starting) runs it again, never a restart queued before the error.
             logger.warning("bot %s: in error since this task was queued; not started", bot_id)
             return BotStatus.ERROR
-        from bots.engine.runner import SHUTDOWN, run_bot  # imports the SDK: only in the worker
+        # Imports the SDK: only in the worker.
+        from bots.engine.hedge_runner import run_hedge_bot
+        from bots.engine.runner import SHUTDOWN, run_bot
 
-        outcome = asyncio.run(run_bot(bot_id, fence=fence, lease=lease))
+        hedge = HedgeBot.objects.filter(pk=bot_id).exists()
+        run = run_hedge_bot if hedge else run_bot
+        outcome = asyncio.run(run(bot_id, fence=fence, lease=lease))
         if outcome == SHUTDOWN:
             # The worker is going away: the next worker to start runs the bot at once, without
             # waiting for an expired lease or the supervisor (which leaves it alone meanwhile).

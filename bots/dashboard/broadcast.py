@@ -30,7 +30,7 @@ from django.db import transaction
 from redis.exceptions import RedisError
 
 from bots import schemas
-from bots.models import BotEvent, EventLevel, ExchangeAccount, Fill, GridBot, Order
+from bots.models import Bot, BotEvent, EventLevel, ExchangeAccount, Fill, GridBot, Order
 from bots.notify import dispatch as notify_dispatch
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def fill_recorded(fill: Fill) -> None:
     _push(_trading_groups(fill.bot_id, fill.account_id), "fill", _fill_payload(fill))
 
 
-def bot_changed(bot: GridBot) -> None:
+def bot_changed(bot: Bot) -> None:
     """Push a bot's status, desired state, centre, price or error.
 
     Unlike the other pushes, the payload is the row as committed, read after the commit: the

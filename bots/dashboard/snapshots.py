@@ -65,7 +65,7 @@ def bot_row(bot: GridBot, *, open_orders: int) -> dict[str, Any]:
 
 def bot_summary(bot_id: int) -> dict[str, Any] | None:
     """A bot's overview figures that orders and fills change: open orders and PnL."""
-    bot = selectors.bot_list().filter(pk=bot_id).first()
+    bot = selectors.bot_list().filter(id=bot_id).first()
     if bot is None:
         return None
     open_orders = Order.objects.filter(bot=bot, status__in=LIVE_ORDER_STATUSES).count()
@@ -79,7 +79,7 @@ def pnl_row(bot: GridBot) -> dict[str, Any]:
 
 def bot_refresh(bot_id: int) -> dict[str, Any] | None:
     """What a bot page recomputes after pushes: the ladder and the PnL (None if the bot is gone)."""
-    bot = selectors.bot_list().filter(pk=bot_id).first()
+    bot = selectors.bot_list().filter(id=bot_id).first()
     if bot is None:
         return None
     return {"ladder": ladder(bot), "pnl": pnl_row(bot)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from bots.dashboard import positions_views, views
+from bots.dashboard import hedge_views, positions_views, views
 
 app_name = "dashboard"
 
@@ -12,6 +12,12 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("bots/<int:bot_id>/", views.bot_page, name="bot"),
     path("bots/<int:bot_id>/<slug:action>/", views.bot_action, name="bot-action"),
+    path("hedge/<int:bot_id>/", hedge_views.hedge_bot_page, name="hedge-bot"),
+    path(
+        "hedge/<int:bot_id>/<slug:action>/",
+        hedge_views.hedge_bot_action,
+        name="hedge-bot-action",
+    ),
     path("emergency-stop/", views.emergency_stop_all, name="emergency-stop-all"),
     path("cancel-all/", views.cancel_all, name="cancel-all"),
     path(

@@ -23,7 +23,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from bots import ownership, permissions, selectors, services
+from bots import hedge_selectors, ownership, permissions, selectors, services
 from bots.dashboard.actions import bot_actions
 from bots.engine.controls import CancelReport
 from bots.models import ExchangeAccount, GridBot, Market
@@ -56,6 +56,9 @@ def overview(request: HttpRequest) -> HttpResponse:
             "title": "Dashboard",
             "accounts": selectors.account_list(),
             "markets": Market.objects.order_by("network", "symbol"),
+            "hedge_bots": [
+                hedge_selectors.hedge_view(bot, events=0) for bot in selectors.hedge_bot_list()
+            ],
         },
     )
 
@@ -65,7 +68,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 @permission_required(permissions.VIEW, raise_exception=True)
 def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
     """One bot: ladder, chart, orders, fills, PnL and its live event log."""
-    bot = get_object_or_404(selectors.bot_list(), pk=bot_id)
+    bot = get_object_or_404(selectors.bot_list(), id=bot_id)
     return render(
         request,
         "dashboard/bot.html",
@@ -82,7 +85,7 @@ def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
 @permission_required(permissions.CONTROL, raise_exception=True)
 def bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponseBase:
     """Run one lifecycle service on a bot (start, pause, stop, emergency-stop, cancel-all)."""
-    bot = get_object_or_404(selectors.bot_list(), pk=bot_id)
+    bot = get_object_or_404(selectors.bot_list(), id=bot_id)
     back = reverse("dashboard:bot", args=[bot.pk])
     if action not in BOT_ACTIONS:
         return _answer(request, back, f"unknown action {action!r}", status=404)

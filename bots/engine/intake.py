@@ -22,7 +22,7 @@ from decimal import Decimal
 from bots.engine import reports
 from bots.engine.recording import SentBatch
 from bots.engine.working import WorkingOrders
-from bots.models import Fill, GridBot, Order
+from bots.models import Bot, Fill, Order
 from bots.strategies import accounting
 from bots.strategies.grid import Side
 from bots.strategies.orders import is_active
@@ -106,7 +106,7 @@ def take_in(
 
 
 def record(
-    bot: GridBot,
+    bot: Bot,
     fence: int,
     burst: Burst,
     ledger: accounting.Ledger,

@@ -3,7 +3,7 @@
 A bot task holds `BotLease` while it runs. The lease is a Redis key with a TTL, renewed by the
 runner's heartbeat; a holder that dies (SIGKILL, lost machine) loses it when the TTL runs out and
 the supervisor starts a new task. Every acquisition draws a new, larger fencing number from a
-Redis counter; the holder stores it on the GridBot row (`fence_claim`, only if larger) and every
+Redis counter; the holder stores it on the bot row (`fence_claim`, only if larger) and every
 later write of the runner is conditional on it (`bots.engine.recording`). A paused or partitioned
 old
 holder that wakes up after a successor took over therefore fails its next write with `LeaseLost`
@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from bots.models import GridBot
+from bots.models import Bot
 
 logger = logging.getLogger(__name__)
 
@@ -202,13 +202,13 @@ def lease_holder(redis_client: redis.Redis, bot_id: int) -> int | None:
 
 def fence_floor(bot_id: int) -> int:
     """The fence stored on the bot row (0 for an unknown bot): new fences must exceed it."""
-    stored = GridBot.objects.filter(pk=bot_id).values_list("lease_fence", flat=True).first()
+    stored = Bot.objects.filter(pk=bot_id).values_list("lease_fence", flat=True).first()
     return stored or 0
 
 
 def fence_claim(bot_id: int, fence: int) -> bool:
     """Store `fence` on the bot row if it is larger than the stored one; False if outfenced."""
-    claimed = GridBot.objects.filter(Q(pk=bot_id) & Q(lease_fence__lt=fence)).update(
+    claimed = Bot.objects.filter(Q(pk=bot_id) & Q(lease_fence__lt=fence)).update(
         lease_fence=fence, heartbeat_at=timezone.now()
     )
     return claimed == 1

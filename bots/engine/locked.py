@@ -29,16 +29,21 @@ from bots.engine.controls import LOCKED_STOP_MESSAGE
 from bots.engine.db_thread import db
 from bots.engine.leases import Lease
 from bots.engine.recording import LeaseLost
-from bots.models import BotStatus, DesiredState, EventLevel, GridBot, KeyMode
+from bots.models import Bot, BotStatus, DesiredState, EventLevel, KeyMode
 from exchange.errors import ExchangeError, TransientError
 
 
 class BotRunner(Protocol):
-    """What this module uses of `bots.engine.runner.BotRunner` (imported by the runner)."""
+    """What this module uses of a runner (the grid's `BotRunner`, the `HedgeRunner`)."""
 
-    bot: GridBot
-    lease: Lease | None
-    events: asyncio.Queue[Any]
+    @property
+    def bot(self) -> Bot: ...
+
+    @property
+    def lease(self) -> Lease | None: ...
+
+    @property
+    def events(self) -> asyncio.Queue[Any]: ...
 
     async def update(self, **fields: Any) -> None: ...
 

@@ -1,7 +1,7 @@
 """The runner's database writes: order intents, sent batches, events, run state (what the
 exchange reported — orders, fills, funding — is recorded by `bots.engine.reports`).
 
-Every write is fenced (design decision 4): it happens only while `GridBot.lease_fence` still
+Every write is fenced (design decision 4): it happens only while `Bot.lease_fence` still
 equals the fence the runner was started with, checked on the locked bot row inside the same
 transaction, else `LeaseLost` is raised and nothing is written. A runner that lost its lease to
 a newer one therefore cannot overwrite the newer one's state.
@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from bots.dashboard import broadcast
 from bots.models import (
+    Bot,
     BotEvent,
     EventLevel,
     GridBot,
@@ -59,13 +60,16 @@ def fenced(bot_id: int, fence: int) -> Iterator[None]:
             _fenced_here.key = None
 
 
+_BOT_COLUMNS = frozenset(f.name for f in Bot._meta.concrete_fields)
+
+
 def lock_fenced(bot_id: int, fence: int) -> None:
     """Check the fence on the locked bot row (inside the caller's transaction), or LeaseLost."""
     if getattr(_fenced_here, "key", None) == (bot_id, fence):
         return  # inside `fenced()`: checked and locked at its start, in this same transaction
     # Locking the bot row serialises this write against a new holder's fence UPDATE.
     found = list(
-        GridBot.objects.select_for_update()
+        Bot.objects.select_for_update()
         .filter(pk=bot_id, lease_fence=fence)
         .values_list("pk", flat=True)
     )
@@ -73,10 +77,12 @@ def lock_fenced(bot_id: int, fence: int) -> None:
         raise LeaseLost(f"bot {bot_id}: lease fence {fence} is no longer current")
 
 
-def bot_update(bot: GridBot, fence: int, **fields: Any) -> None:
+def bot_update(bot: Bot, fence: int, **fields: Any) -> None:
     """Write run-state fields of the bot (status, centre, heartbeat...), fenced; push it."""
     with transaction.atomic():
-        updated = GridBot.objects.filter(pk=bot.pk, lease_fence=fence).update(**fields)
+        # Bot's own table for its columns, a grid's table for the grid's (run state).
+        model = Bot if set(fields) <= _BOT_COLUMNS else type(bot)
+        updated = model.objects.filter(pk=bot.pk, lease_fence=fence).update(**fields)
         if not updated:
             raise LeaseLost(f"bot {bot.pk}: lease fence {fence} is no longer current")
         for name, value in fields.items():
@@ -90,21 +96,21 @@ def bot_update(bot: GridBot, fence: int, **fields: Any) -> None:
 
 def desired_state_get(bot_id: int) -> tuple[str, datetime | None]:
     """What the operator wants now: desired state and a pending cancel-all request time."""
-    row = GridBot.objects.values_list("desired_state", "cancel_all_requested_at").get(pk=bot_id)
+    row = Bot.objects.values_list("desired_state", "cancel_all_requested_at").get(pk=bot_id)
     return row[0], row[1]
 
 
-def cancel_all_done(bot: GridBot, fence: int, requested_at: datetime) -> None:
+def cancel_all_done(bot: Bot, fence: int, requested_at: datetime) -> None:
     """Clear the operator's cancel-all request, unless a newer one arrived meanwhile."""
     with transaction.atomic():
         lock_fenced(bot.pk, fence)
-        GridBot.objects.filter(pk=bot.pk, cancel_all_requested_at=requested_at).update(
+        Bot.objects.filter(pk=bot.pk, cancel_all_requested_at=requested_at).update(
             cancel_all_requested_at=None
         )
 
 
 def event_add(
-    bot: GridBot,
+    bot: Bot,
     fence: int,
     kind: str,
     message: str,
@@ -119,7 +125,7 @@ def event_add(
 
 
 def event_create(
-    bot: GridBot,
+    bot: Bot,
     kind: str,
     message: str,
     data: dict[str, Any] | None,
@@ -136,7 +142,7 @@ def event_create(
 
 
 def order_intents_create(
-    bot: GridBot, fence: int, orders: Sequence[DesiredOrder], **run_state: Any
+    bot: Bot, fence: int, orders: Sequence[DesiredOrder], **run_state: Any
 ) -> list[Order]:
     """Persist orders as intents with fresh client indexes from the account counter.
 
@@ -183,7 +189,7 @@ class SentBatch:
     note: tuple[str, str, dict[str, Any]] | None = None
 
 
-def orders_sent(bot: GridBot, fence: int, sent: SentBatch) -> None:
+def orders_sent(bot: Bot, fence: int, sent: SentBatch) -> None:
     """Intents accepted by the exchange: pending until the stream or REST says more.
 
     The batch's `note` (kind, message, data) is the plan's BotEvent, written in the same
@@ -206,18 +212,18 @@ def orders_sent(bot: GridBot, fence: int, sent: SentBatch) -> None:
             broadcast.order_changed(row)
 
 
-def orders_refused(bot: GridBot, fence: int, rows: Sequence[Order], reason: str) -> None:
+def orders_refused(bot: Bot, fence: int, rows: Sequence[Order], reason: str) -> None:
     """Intents the exchange refused outright (HTTP 400): rejected with its reason."""
     _orders_end(bot, fence, rows, OrderEvent.REFUSED, reason)
 
 
-def orders_resolved_missing(bot: GridBot, fence: int, rows: Sequence[Order], reason: str) -> None:
+def orders_resolved_missing(bot: Bot, fence: int, rows: Sequence[Order], reason: str) -> None:
     """Rows the exchange has no record of: never executed (a crash before or during the send)."""
     _orders_end(bot, fence, rows, OrderEvent.REJECTED, reason)
 
 
 def _orders_end(
-    bot: GridBot, fence: int, rows: Sequence[Order], event: OrderEvent, reason: str
+    bot: Bot, fence: int, rows: Sequence[Order], event: OrderEvent, reason: str
 ) -> None:
     now = timezone.now()
     with transaction.atomic():
@@ -231,6 +237,6 @@ def _orders_end(
             broadcast.order_changed(row)
 
 
-def active_orders(bot: GridBot) -> list[Order]:
+def active_orders(bot: Bot) -> list[Order]:
     """The bot's orders that may still rest (for the plan and for recovery)."""
     return list(Order.objects.filter(bot=bot, status__in=ACTIVE).select_related("market"))

@@ -23,7 +23,7 @@ from bots.engine.recording import (
     lock_fenced,
     orders_sent,
 )
-from bots.models import Fill, FundingPayment, GridBot, Order
+from bots.models import Bot, Fill, FundingPayment, Order
 from bots.strategies import accounting
 from bots.strategies.orders import (
     OrderStatus as Status,
@@ -47,7 +47,7 @@ def status_of(info: OrderInfo) -> str:
     return transition(Status.PENDING, report_event(info.status, info.is_active, info.filled_size))
 
 
-def orders_report(bot: GridBot, fence: int, infos: Iterable[OrderInfo]) -> list[Order]:
+def orders_report(bot: Bot, fence: int, infos: Iterable[OrderInfo]) -> list[Order]:
     """Apply exchange order reports to this bot's rows; returns the rows that changed.
 
     Reports of orders that are not this bot's (other bots on the account, foreign orders) are
@@ -115,7 +115,7 @@ class VenueChanged(Exception):
     a reset venue, a manual trade or a liquidation. The bot must stop placing."""
 
 
-def _contradicted(bot: GridBot, infos: list[FillInfo]) -> list[str]:
+def _contradicted(bot: Bot, infos: list[FillInfo]) -> list[str]:
     """Reported fills whose trade id we recorded with other side, price or size."""
     stored = {
         trade_id: (side, price, size)
@@ -134,7 +134,7 @@ def _contradicted(bot: GridBot, infos: list[FillInfo]) -> list[str]:
 
 
 def fills_record(
-    bot: GridBot, fence: int, infos: Iterable[FillInfo], ledger: accounting.Ledger
+    bot: Bot, fence: int, infos: Iterable[FillInfo], ledger: accounting.Ledger
 ) -> list[Fill]:
     """Record this bot's fills exactly once (unique trade id per account); returns the new ones.
 
@@ -197,7 +197,7 @@ def fills_record(
     return created
 
 
-def funding_record(bot: GridBot, fence: int, payments: Iterable[FundingInfo]) -> int:
+def funding_record(bot: Bot, fence: int, payments: Iterable[FundingInfo]) -> int:
     """Record funding payments of the bot's market once (unique per account); returns new count."""
     count = 0
     with transaction.atomic(savepoint=False):
@@ -222,7 +222,7 @@ def funding_record(bot: GridBot, fence: int, payments: Iterable[FundingInfo]) ->
 
 
 def burst_record(
-    bot: GridBot,
+    bot: Bot,
     fence: int,
     orders: list[OrderInfo],
     fills: list[FillInfo],

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.utils import timezone
@@ -818,8 +818,19 @@ def _bot_load(bot_id: int) -> GridBot:
     return GridBot.objects.select_related("account", "market").get(pk=bot_id)
 
 
+class Runnable(locked.BotRunner, Protocol):
+    """What `run_runner` needs of a runner (the grid's `BotRunner`, the `HedgeRunner`)."""
+
+    @property
+    def symbol(self) -> str: ...
+
+    async def run(self) -> str: ...
+
+    async def weather(self, exc: Exception, wait_s: float) -> str | None: ...
+
+
 # The runners alive in this process, with their loops: a worker shutdown ends them all.
-_live: dict[BotRunner, asyncio.AbstractEventLoop] = {}
+_live: dict[Runnable, asyncio.AbstractEventLoop] = {}
 _live_lock = threading.Lock()
 
 
@@ -838,7 +849,7 @@ def runners_shut_down() -> int:
     return len(live)
 
 
-async def run_runner(runner: BotRunner) -> str:
+async def run_runner(runner: Runnable) -> str:
     """Run a runner to its end; the one top-level handler of the loop.
 
     Any error is logged with its traceback and the bot is marked `error` with the message
@@ -857,7 +868,7 @@ async def run_runner(runner: BotRunner) -> str:
             _live.pop(runner, None)
 
 
-async def _run_through_weather(runner: BotRunner) -> str:
+async def _run_through_weather(runner: Runnable) -> str:
     """Run the bot; an exchange that is unreachable or failing for a while (transient errors:
     5xx, 429, network, no book yet) is weather, not a crash: the bot waits with bounded backoff,
     says why, keeps its lease and resting orders, and starts over (recovery adopts what rests)."""
@@ -878,7 +889,7 @@ async def _run_through_weather(runner: BotRunner) -> str:
             backoff = min(backoff * 2, WEATHER_MAX_S)
 
 
-async def _run_reporting_crashes(runner: BotRunner, bot_id: int) -> str:
+async def _run_reporting_crashes(runner: Runnable, bot_id: int) -> str:
     try:
         return await _run_through_weather(runner)
     except LeaseLost as exc:

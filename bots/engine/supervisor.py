@@ -27,7 +27,7 @@ from django.db.models import Q
 from bots.dashboard import broadcast
 from bots.engine.leases import lease_holder, resume_waiting
 from bots.engine.recording import event_create
-from bots.models import BotStatus, DesiredState, EventLevel, GridBot
+from bots.models import Bot, BotStatus, DesiredState, EventLevel, GridBot
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +53,12 @@ class SupervisorReport:
     cancels: list[int] = field(default_factory=list)
 
 
-def _last_sign_of_life(bot: GridBot) -> datetime | None:
+def _last_sign_of_life(bot: Bot) -> datetime | None:
     moments = [t for t in (bot.heartbeat_at, bot.started_at, bot.last_crash_at) if t is not None]
     return max(moments, default=None)
 
 
-def _restart_taken(bot: GridBot) -> bool:
+def _restart_taken(bot: Bot) -> bool:
     """Whether a runner took the bot since the supervisor's last restart (claiming the lease
     fence writes the heartbeat), or there was no restart: a crash of that runner counts."""
     if bot.last_crash_at is None:
@@ -67,7 +67,7 @@ def _restart_taken(bot: GridBot) -> bool:
     return bool(moments) and max(moments) > bot.last_crash_at
 
 
-def _event(bot: GridBot, kind: str, message: str, level: str, data: dict[str, object]) -> None:
+def _event(bot: Bot, kind: str, message: str, level: str, data: dict[str, object]) -> None:
     event_create(bot, kind, message, data, level)
 
 
@@ -80,7 +80,9 @@ def bots_supervise(
 ) -> SupervisorReport:
     """One supervisor pass over every bot; enqueues restarts and cancels, returns what it did."""
     report = SupervisorReport()
-    should_run = GridBot.objects.exclude(desired_state=DesiredState.STOPPED).exclude(
+    # Every kind of bot is restarted; a stop without a runner is cleaned up for grids (a hedge
+    # bot's emergency stop cancels on both accounts at once, `services.bot_emergency_stop`).
+    should_run = Bot.objects.exclude(desired_state=DesiredState.STOPPED).exclude(
         status=BotStatus.ERROR
     )
     for bot in should_run.select_related("market"):
@@ -119,7 +121,7 @@ def _cancel_pending_key(bot_id: int) -> str:
 
 
 def _restart_or_give_up(
-    bot: GridBot,
+    bot: Bot,
     now: datetime,
     enqueue_run: Callable[[int], object],
     report: SupervisorReport,
@@ -139,7 +141,7 @@ def _restart_or_give_up(
         )
         changes |= {"status": BotStatus.ERROR, "status_message": reason}
     # Conditional on the fence we saw: a runner that started meanwhile has a newer one.
-    claimed = GridBot.objects.filter(pk=bot.pk, lease_fence=bot.lease_fence).update(**changes)
+    claimed = Bot.objects.filter(pk=bot.pk, lease_fence=bot.lease_fence).update(**changes)
     if not claimed:
         return
     if give_up:
@@ -155,7 +157,7 @@ def _restart_or_give_up(
 
 
 def _requeue_untaken(
-    bot: GridBot,
+    bot: Bot,
     now: datetime,
     enqueue_run: Callable[[int], object],
     report: SupervisorReport,
@@ -166,9 +168,7 @@ def _requeue_untaken(
     waited = now - bot.last_crash_at
     if waited < RESTART_REQUEUE_AFTER:
         return
-    claimed = GridBot.objects.filter(pk=bot.pk, lease_fence=bot.lease_fence).update(
-        last_crash_at=now
-    )
+    claimed = Bot.objects.filter(pk=bot.pk, lease_fence=bot.lease_fence).update(last_crash_at=now)
     if not claimed:
         return
     message = (

@@ -4,9 +4,10 @@ Money is Decimal (max_digits 30, decimal_places 10). Secrets are stored only as 
 ciphertext (`lighterweb.crypto`): the model exposes set/get methods, never a plaintext attribute,
 so no form, serializer, repr or log line can pick the plaintext up by accident.
 
-Split by role: `accounts` (ExchangeAccount, Market), `gridbots` (GridBot and its states) and
-`trading` (Order, Fill, FundingPayment, BotEvent) and `notify` (NotificationChannel, TelegramLink);
-import everything from `bots.models`.
+Split by role: `accounts` (ExchangeAccount, Market), `bots` (Bot: what every kind shares, and
+its states), `gridbots` (GridBot), `hedgebots` (HedgeBot), `trading` (Order, Fill,
+FundingPayment, BotEvent) and `notify` (NotificationChannel, TelegramLink); import everything
+from `bots.models`.
 """
 
 from __future__ import annotations
@@ -29,16 +30,25 @@ from bots.models.backtest import (
     FundingRate,
     SweepStatus,
 )
+from bots.models.bots import (
+    Bot,
+    BotStatus,
+    DesiredState,
+    MarginMode,
+)
 from bots.models.fields import (
     money_field,
 )
 from bots.models.gridbots import (
-    BotStatus,
-    DesiredState,
     GridBot,
-    MarginMode,
     SizeMode,
     SpacingMode,
+)
+from bots.models.hedgebots import (
+    HedgeBot,
+    HedgeDirection,
+    HedgePriceMode,
+    HedgeSizeMode,
 )
 from bots.models.notify import (
     AlertKind,
@@ -66,6 +76,7 @@ __all__ = [
     "BacktestMode",
     "BacktestStatus",
     "BacktestSweep",
+    "Bot",
     "BotEvent",
     "BotStatus",
     "Candle",
@@ -77,6 +88,10 @@ __all__ = [
     "FundingPayment",
     "FundingRate",
     "GridBot",
+    "HedgeBot",
+    "HedgeDirection",
+    "HedgePriceMode",
+    "HedgeSizeMode",
     "KeyMode",
     "MarginMode",
     "Market",

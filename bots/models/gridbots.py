@@ -1,4 +1,7 @@
-"""Grid bots: the operator's configuration, desired state and the engine-owned run state."""
+"""Grid bots: the operator's grid configuration and the grid's run state (the centre).
+
+The desired state, status, lease and heartbeat are common to every bot kind (`bots.models.bots`).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,9 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
 
 from bots import validators
-from bots.models.accounts import ExchangeAccount, Market
+from bots.models.bots import Bot, MarginMode
 from bots.models.fields import money_field
 from bots.strategies.grid import (
     GridConfig,
@@ -31,37 +33,9 @@ class SizeMode(models.TextChoices):
     QUOTE = "quote", "Quote notional"
 
 
-class MarginMode(models.TextChoices):
-    CROSS = "cross", "Cross"
-    ISOLATED = "isolated", "Isolated"
-
-
-class DesiredState(models.TextChoices):
-    RUNNING = "running", "Running"
-    PAUSED = "paused", "Paused"
-    STOPPED = "stopped", "Stopped"
-
-
-class BotStatus(models.TextChoices):
-    STOPPED = "stopped", "Stopped"
-    STARTING = "starting", "Starting"
-    RUNNING = "running", "Running"
-    # Running through transient exchange failures (5xx, 429, network, a reconnect): retried
-    # with bounded backoff, the reason in status_message; back to running by itself.
-    DEGRADED = "degraded", "Degraded"
-    PAUSED = "paused", "Paused"
-    STOPPING = "stopping", "Stopping"
-    ERROR = "error", "Error"
-    # Waiting for an operator to unlock the account's key (bots.engine.locked); nothing is sent.
-    LOCKED = "locked", "Locked (waiting for unlock)"
-
-
-class GridBot(models.Model):
+class GridBot(Bot):
     """An infinite two-sided grid on one market of one account (design.md "Infinite grid")."""
 
-    name = models.CharField(max_length=100)
-    account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="bots")
-    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="bots")
     spacing_mode = models.CharField(
         max_length=10, choices=SpacingMode.choices, default=SpacingMode.ARITHMETIC
     )
@@ -78,15 +52,6 @@ class GridBot(models.Model):
     )
     stop_loss_price = money_field(null=True, blank=True)
     take_profit_price = money_field(null=True, blank=True)
-    desired_state = models.CharField(
-        max_length=8, choices=DesiredState.choices, default=DesiredState.STOPPED, editable=False
-    )
-    status = models.CharField(
-        max_length=8, choices=BotStatus.choices, default=BotStatus.STOPPED, editable=False
-    )
-    status_message = models.TextField(blank=True, default="", editable=False)
-    # Set by the "Cancel all" action; the runner clears it once the exchange confirms.
-    cancel_all_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     flatten_on_stop = models.BooleanField(
         default=False,
         help_text="Close the position (reduce-only) when stop-loss or take-profit hits.",
@@ -96,37 +61,16 @@ class GridBot(models.Model):
     # carried out by the runner at startup, which then clears it (design.md "Ownership").
     unattributed_choice = models.CharField(max_length=5, blank=True, default="", editable=False)
     unattributed_choice_base = money_field(null=True, blank=True, editable=False)
-    # Engine-owned run state: the fence of the current lease holder (runner writes are
-    # conditional on it), liveness, crash history and the lattice kept across restarts.
-    lease_fence = models.BigIntegerField(default=0, editable=False)
-    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
-    crash_count = models.PositiveIntegerField(default=0, editable=False)
-    last_crash_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The grid's lattice, kept across restarts.
     anchor_price = money_field(null=True, blank=True, editable=False)
     centre_index = models.IntegerField(null=True, blank=True, editable=False)
     last_price = money_field(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    started_at = models.DateTimeField(null=True, blank=True, editable=False)
-    stopped_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
         # Operators control bots (start/pause/stop/cancel, emergency stop, cancel-all); viewers
         # only look (lighterweb.roles).
         permissions = [("control_bot", "Can start, pause, stop bots and cancel orders")]
-        constraints = [
-            # A paused grid still owns its resting orders, so it counts as active.
-            models.UniqueConstraint(
-                fields=["account", "market"],
-                condition=~Q(desired_state="stopped"),
-                name="one_active_grid_per_account_market",
-                violation_error_message="A grid is already active on this account and market.",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return self.name
 
     def grid_config(self) -> GridConfig:
         """The pure grid core's config from this row and its market."""

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 
-from bots.models.gridbots import GridBot
+from bots.models.bots import Bot
 from bots.models.trading import EventLevel
 from lighterweb.crypto import decrypt_secret, encrypt_secret
 
@@ -94,7 +94,7 @@ class NotificationChannel(models.Model):
     alert_kinds = models.JSONField(default=default_alert_kinds, blank=True)
     min_level = models.CharField(max_length=7, choices=EventLevel.choices, default=EventLevel.INFO)
     bots = models.ManyToManyField(
-        GridBot,
+        Bot,
         blank=True,
         related_name="notification_channels",
         help_text="Only these bots (none selected: every bot).",

@@ -8,6 +8,7 @@ from django.db import models
 
 from bots.figures import plain
 from bots.models.accounts import ExchangeAccount, Market
+from bots.models.bots import Bot
 from bots.models.fields import money_field
 from bots.models.gridbots import GridBot
 
@@ -32,7 +33,7 @@ class Order(models.Model):
     """An order we placed; persisted as an intent before it is sent (design decision 2)."""
 
     bot = models.ForeignKey(
-        GridBot, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+        Bot, null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
     )
     account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="orders")
     market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="orders")
@@ -85,7 +86,7 @@ class Fill(models.Model):
         Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="fills"
     )
     bot = models.ForeignKey(
-        GridBot, null=True, blank=True, on_delete=models.SET_NULL, related_name="fills"
+        Bot, null=True, blank=True, on_delete=models.SET_NULL, related_name="fills"
     )
     trade_id = models.BigIntegerField()
     side = models.CharField(max_length=4, choices=Side.choices)
@@ -145,7 +146,7 @@ class FundingPayment(models.Model):
     )
     market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="funding_payments")
     bot = models.ForeignKey(
-        GridBot, null=True, blank=True, on_delete=models.SET_NULL, related_name="funding_payments"
+        Bot, null=True, blank=True, on_delete=models.SET_NULL, related_name="funding_payments"
     )
     funding_id = models.BigIntegerField()
     amount = money_field(help_text="Quote received (positive) or paid (negative).")
@@ -177,7 +178,7 @@ class EventLevel(models.TextChoices):
 class BotEvent(models.Model):
     """Every decision, order, fill, error and operator action (design decision 10)."""
 
-    bot = models.ForeignKey(GridBot, on_delete=models.CASCADE, related_name="events")
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="events")
     account = models.ForeignKey(
         ExchangeAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
     )

@@ -120,7 +120,9 @@ def _find_bot(argument: str) -> GridBot | None:
     if not argument:
         return None
     name = Q(name__iexact=argument)
-    found = selectors.bot_list().filter(name | Q(pk=int(argument)) if argument.isdigit() else name)
+    # `id`, not `pk`: a grid's pk is its link to Bot, whose lookups skip the integer range
+    # check, so a huge number would overflow the database driver instead of matching nothing.
+    found = selectors.bot_list().filter(name | Q(id=int(argument)) if argument.isdigit() else name)
     return found.first() if found.count() == 1 else None
 
 

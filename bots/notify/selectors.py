@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from django.db.models import QuerySet
 
-from bots.models import GridBot, NotificationChannel, TelegramLink
+from bots.models import Bot, NotificationChannel, TelegramLink
 from bots.notify.rules import Route, route_of
 
 
@@ -22,7 +22,7 @@ def route_list() -> list[Route]:
     through = NotificationChannel.bots.through
     bot_ids: dict[int, list[int]] = defaultdict(list)
     rows = through.objects.filter(notificationchannel_id__in=[pk for pk, _, _ in channels])
-    for channel_id, bot_id in rows.values_list("notificationchannel_id", "gridbot_id"):
+    for channel_id, bot_id in rows.values_list("notificationchannel_id", "bot_id"):
         bot_ids[channel_id].append(bot_id)
     return [route_of(pk, list(kinds or []), level, bot_ids[pk]) for pk, kinds, level in channels]
 
@@ -45,10 +45,10 @@ def channels_for(
     ]
 
 
-def bots_of_channel(channel: NotificationChannel) -> QuerySet[GridBot]:
+def bots_of_channel(channel: NotificationChannel) -> QuerySet[Bot]:
     """The bots a channel reports on (every bot when it has no filter)."""
     chosen = channel.bots.all()
-    return chosen if chosen.exists() else GridBot.objects.all()
+    return chosen if chosen.exists() else Bot.objects.all()
 
 
 def linked_user_id(telegram_user_id: int) -> int | None:

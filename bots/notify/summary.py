@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from bots import selectors
 from bots.account_summaries import account_budget_usage
-from bots.models import AlertKind, EventLevel, ExchangeAccount, Fill, FundingPayment, GridBot
+from bots.models import AlertKind, Bot, EventLevel, ExchangeAccount, Fill, FundingPayment
 from bots.notify.messages import Notification
 from bots.notify.selectors import bots_of_channel, channels_for
 from exchange.budget import lane_limits
@@ -51,7 +51,7 @@ class AccountDay:
     round_trips_24h: int
 
 
-def account_day(account: ExchangeAccount, bots: list[GridBot], now: datetime) -> AccountDay:
+def account_day(account: ExchangeAccount, bots: list[Bot], now: datetime) -> AccountDay:
     """PnL split over the account's bots (at their last prices) and the day's activity."""
     books = [selectors.bot_pnl(bot).summary for bot in bots]
     since = now - timedelta(hours=24)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from bots.models import ExchangeAccount, GridBot, Market
-from bots.provisioning import PAPER_ACCOUNT_INDEX, paper_provision
+from bots.models import ExchangeAccount, GridBot, HedgeBot, Market
+from bots.provisioning import PAPER_ACCOUNT_INDEX, PAPER_TAKER_ACCOUNT_INDEX, paper_provision
 from tests.plugins.simulator import run_simulator
 
 pytestmark = pytest.mark.django_db
@@ -52,13 +52,18 @@ def test_the_bots_pass_the_admin_validation_and_step_with_the_price(config_path)
 
 def test_a_second_run_changes_nothing(config_path):
     paper_provision()
-    key_before = ExchangeAccount.objects.get().api_private_key_encrypted
+    key_before = ExchangeAccount.objects.get(
+        account_index=PAPER_ACCOUNT_INDEX
+    ).api_private_key_encrypted
     config_before = config_path.read_text()
 
     report = paper_provision()
 
     assert (report.config_written, report.account_created, report.bots_created) == (False, False, 0)
-    assert ExchangeAccount.objects.get().api_private_key_encrypted == key_before
+    assert (
+        ExchangeAccount.objects.get(account_index=PAPER_ACCOUNT_INDEX).api_private_key_encrypted
+        == key_before
+    )
     assert config_path.read_text() == config_before
     assert GridBot.objects.count() == 3
 
@@ -70,13 +75,15 @@ def test_a_lost_simulator_config_re_keys_the_account(config_path):
     report = paper_provision()
 
     assert report.account_rekeyed and not report.account_created
-    assert ExchangeAccount.objects.count() == 1
+    assert ExchangeAccount.objects.count() == 2  # the maker and the hedge taker
     assert GridBot.objects.count() == 3
 
 
 def test_the_config_holds_only_the_public_key(config_path):
     paper_provision()
-    private_key = ExchangeAccount.objects.get().decrypt_api_private_key()
+    private_key = ExchangeAccount.objects.get(
+        account_index=PAPER_ACCOUNT_INDEX
+    ).decrypt_api_private_key()
 
     text = config_path.read_text()
 
@@ -88,7 +95,7 @@ def test_the_provisioned_key_signs_for_the_simulator_that_loads_the_config(
 ):
     settings.REDIS_URL = redis_url
     paper_provision()
-    account = ExchangeAccount.objects.get()
+    account = ExchangeAccount.objects.get(account_index=PAPER_ACCOUNT_INDEX)
     config = json.loads(config_path.read_text())
     config["price_paths"] = {m: {"kind": "flat"} for m in ("0", "1", "2")}
 
@@ -133,7 +140,7 @@ def test_a_provisioned_bot_started_on_the_provisioned_simulator_places_its_grid(
 
     settings.REDIS_URL = redis_url
     paper_provision()
-    account = ExchangeAccount.objects.get()
+    account = ExchangeAccount.objects.get(account_index=PAPER_ACCOUNT_INDEX)
     bot = GridBot.objects.get(market__symbol="ETH")
     # The provisioned config as start.sh's sim loads it: standard tier, rate limits, GBM prices.
     simulator = run_simulator(json.loads(config_path.read_text()), manual_clock=False)
@@ -166,20 +173,46 @@ def test_paper_tier_premium_makes_the_paper_account_premium_in_the_db_and_the_ve
     settings.PAPER_TIER = "premium"
     paper_provision()
 
-    account = ExchangeAccount.objects.get(network="paper")
+    account = ExchangeAccount.objects.get(network="paper", account_index=PAPER_ACCOUNT_INDEX)
     (entry,) = [a for a in json.loads(config_path.read_text())["accounts"] if a["index"] == 100]
     assert (account.tier, entry["tier"]) == ("premium", "premium")
 
 
 def test_switching_the_paper_tier_keeps_the_key(settings, config_path):
     paper_provision()
-    key_before = ExchangeAccount.objects.get(network="paper").decrypt_api_private_key()
+    key_before = ExchangeAccount.objects.get(
+        network="paper", account_index=PAPER_ACCOUNT_INDEX
+    ).decrypt_api_private_key()
 
     settings.PAPER_TIER = "premium"
     report = paper_provision()
 
-    account = ExchangeAccount.objects.get(network="paper")
+    account = ExchangeAccount.objects.get(network="paper", account_index=PAPER_ACCOUNT_INDEX)
     (entry,) = [a for a in json.loads(config_path.read_text())["accounts"] if a["index"] == 100]
     assert (account.tier, entry["tier"]) == ("premium", "premium")
     assert account.decrypt_api_private_key() == key_before
     assert not report.account_rekeyed
+
+
+def test_first_run_adds_a_taker_account_and_a_stopped_eth_hedge_bot(config_path):
+    report = paper_provision()
+
+    assert (report.taker_account_created, report.hedge_bots_created) == (True, 1)
+    hedge = HedgeBot.objects.select_related("account", "taker_account", "market").get()
+    assert (hedge.name, hedge.market.symbol) == ("ETH hedge (paper)", "ETH")
+    assert hedge.account.account_index == PAPER_ACCOUNT_INDEX
+    assert hedge.taker_account.account_index == PAPER_TAKER_ACCOUNT_INDEX
+    assert hedge.taker_account.has_api_private_key
+    assert (hedge.desired_state, hedge.status) == ("stopped", "stopped")
+    hedge.full_clean()
+    configured = {a["index"] for a in json.loads(config_path.read_text())["accounts"]}
+    assert {PAPER_ACCOUNT_INDEX, PAPER_TAKER_ACCOUNT_INDEX} <= configured
+
+
+def test_a_second_run_adds_no_second_hedge_bot_or_taker(config_path):
+    paper_provision()
+
+    report = paper_provision()
+
+    assert (report.taker_account_created, report.hedge_bots_created) == (False, 0)
+    assert HedgeBot.objects.count() == 1

@@ -124,7 +124,7 @@ def test_second_active_grid_on_same_account_and_market_fails_validation():
     with pytest.raises(ValidationError) as caught:
         bot.full_clean()
 
-    assert "A grid is already active on this account and market." in caught.value.messages
+    assert "A bot is already active on this account and market." in caught.value.messages
 
 
 GOOD_API_KEY = "0x" + "ab" * 40

@@ -6,7 +6,7 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-from bots.models import ExchangeAccount, GridBot, Market
+from bots.models import ExchangeAccount, GridBot, HedgeBot, Market
 
 
 def api_key_hex() -> str:
@@ -96,3 +96,30 @@ def role_group(role: str) -> Any:
     if not Group.objects.filter(name=role).exists():
         groups_sync(apps)
     return Group.objects.get(name=role)
+
+
+def hedge_bot_fields(
+    maker: ExchangeAccount, taker: ExchangeAccount, market: Market, **overrides: Any
+) -> dict[str, Any]:
+    """Valid HedgeBot field values (ETH at 4000: 0.01 ETH = 40 quote per cycle)."""
+    fields: dict[str, Any] = {
+        "name": f"hedge-{secrets.token_hex(3)}",
+        "account": maker,
+        "taker_account": taker,
+        "market": market,
+        "direction": "long",
+        "size_mode": "base",
+        "size": Decimal("0.01"),
+        "hold_min_ms": 1_000,
+    }
+    fields.update(overrides)
+    return fields
+
+
+def make_hedge_bot(
+    maker: ExchangeAccount, taker: ExchangeAccount, market: Market, **overrides: Any
+) -> HedgeBot:
+    bot = HedgeBot(**hedge_bot_fields(maker, taker, market, **overrides))
+    bot.full_clean()
+    bot.save()
+    return bot

@@ -16,7 +16,10 @@ from bots.provisioning import paper_provision, sim_config_path
 class Command(BaseCommand):
     """Create whatever of the paper setup is missing."""
 
-    help = "Provision a paper account on the local simulator with three stopped grid bots."
+    help = (
+        "Provision two paper accounts on the local simulator, three stopped grid bots and a "
+        "stopped hedge bot."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Run the provisioning and say what it did."""
@@ -31,5 +34,14 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{report.bots_created} stopped paper grid bots created (BTC, ETH, SOL)."
             )
-        if not (report.account_created or report.account_rekeyed or report.bots_created):
+        if report.taker_account_created:
+            self.stdout.write("Paper B account created (the hedge bot's taker).")
+        if report.hedge_bots_created:
+            self.stdout.write("A stopped 'ETH hedge (paper)' bot created (maker Paper, taker B).")
+        if not (
+            report.account_created
+            or report.account_rekeyed
+            or report.bots_created
+            or report.hedge_bots_created
+        ):
             self.stdout.write(f"Paper setup already in place ({sim_config_path()}).")

@@ -1,0 +1,156 @@
+"""Hedge bots in the admin: declarative, like the grid's; actions are one-line service calls.
+
+Registered from bots.admin. The lifecycle actions are the grid's services (they take any bot).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from bots import permissions, selectors, services
+from bots.admin_helpers import badge, each
+from bots.models import HedgeBot
+from lighterweb import audit
+
+
+@admin.register(HedgeBot)
+class HedgeBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "name",
+        "account",
+        "taker_account",
+        "market",
+        "status_badge",
+        "desired_state",
+        "direction",
+        "size",
+        "updated_at",
+    ]
+    list_filter = ["status", "desired_state", "direction", "market__symbol"]
+    search_fields = ["name", "market__symbol", "account__name", "taker_account__name"]
+    list_select_related = ["account", "taker_account", "market"]
+    autocomplete_fields = ["account", "taker_account"]
+    engine_fields = [
+        "desired_state",
+        "status",
+        "status_message",
+        "cancel_all_requested_at",
+        "started_at",
+        "stopped_at",
+        "heartbeat_at",
+        "lease_fence",
+        "crash_count",
+        "last_crash_at",
+        "strategy_snapshot",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = [*engine_fields, "recent_events"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": ["name", "account", "taker_account", "market"],
+                "description": "Account A (maker) rests post-only orders; account B (taker) "
+                "hedges every fill of A at once with a market order.",
+            },
+        ),
+        ("Cycle", {"fields": ["direction", "size_mode", "size", "cycles"]}),
+        (
+            "Maker price (A)",
+            {"fields": ["price_mode", "book_level", "offset_bps", "order_timeout_ms"]},
+        ),
+        (
+            "Timing",
+            {"fields": ["hold_min_ms", "hold_max_ms", "cooldown_min_ms", "cooldown_max_ms"]},
+        ),
+        (
+            "Hedge and risk",
+            {
+                "fields": [
+                    "max_slippage_bps",
+                    "imbalance_tolerance_base",
+                    "hedge_max_attempts",
+                    "hedge_timeout_ms",
+                    "repair_attempts",
+                    "stop_loss_quote",
+                ]
+            },
+        ),
+        (
+            "Leverage per leg",
+            {"fields": ["leverage_a", "margin_mode_a", "leverage_b", "margin_mode_b"]},
+        ),
+        ("State (owned by the engine)", {"fields": tuple(engine_fields)}),
+        ("Recent events", {"fields": ["recent_events"]}),
+    ]
+    actions = ["start", "pause", "stop", "emergency_stop"]
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: HedgeBot) -> SafeString:
+        return badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Last 20 events")
+    def recent_events(self, obj: HedgeBot) -> SafeString | str:
+        if obj.pk is None:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    event.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    badge(event.level),
+                    event.kind,
+                    event.message,
+                )
+                for event in selectors.bot_event_list(obj, limit=20)
+            ),
+        )
+        return format_html("<table>{}</table>", rows) if rows else "none yet"
+
+    def has_control_permission(self, request: HttpRequest) -> bool:
+        """Lifecycle actions need `bots.control_bot` (the operator role), not just staff."""
+        return bool(request.user.has_perm(permissions.CONTROL))
+
+    def _act(
+        self, request: HttpRequest, queryset: QuerySet[HedgeBot], call: Any, done: str
+    ) -> None:
+        actor = request.user.get_username()
+
+        def act(bot: HedgeBot) -> None:
+            call(bot, actor=actor)
+            audit.record(request, f"bot_{call.__name__.removeprefix('bot_')}", done, target=bot)
+
+        each(
+            request,
+            queryset.select_related("account", "taker_account", "market"),
+            act,
+            (services.BotActionRefused,),
+            done,
+        )
+
+    @admin.action(description="Start", permissions=["control"])
+    def start(self, request: HttpRequest, queryset: QuerySet[HedgeBot]) -> None:
+        self._act(request, queryset, services.bot_start, "Start requested")
+
+    @admin.action(description="Pause (keep A's order, place none)", permissions=["control"])
+    def pause(self, request: HttpRequest, queryset: QuerySet[HedgeBot]) -> None:
+        self._act(request, queryset, services.bot_pause, "Pause requested")
+
+    @admin.action(description="Stop (cancel A's orders, keep positions)", permissions=["control"])
+    def stop(self, request: HttpRequest, queryset: QuerySet[HedgeBot]) -> None:
+        self._act(request, queryset, services.bot_stop, "Stop requested")
+
+    @admin.action(
+        description="Emergency stop (cancel all orders on both accounts)",
+        permissions=["control"],
+    )
+    def emergency_stop(self, request: HttpRequest, queryset: QuerySet[HedgeBot]) -> None:
+        self._act(request, queryset, services.bot_emergency_stop, "Emergency stop requested")

@@ -1,0 +1,66 @@
+"""The hedge bot's dashboard page and its control POSTs (the same rules as the grid's page:
+staff, `bots.view_gridbot` to look, `bots.control_bot` and an explicit `confirmed=1` to act).
+
+The page is rendered on the server from `bots.hedge_selectors.hedge_view`: both legs side by
+side, the state with its time in state, the net exposure (green within tolerance, red beyond)
+and the events.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from bots import hedge_selectors, permissions, selectors, services
+from bots.dashboard.views import BOT_ACTIONS, _actor, _answer
+from lighterweb import audit
+
+logger = logging.getLogger(__name__)
+
+HEDGE_ACTIONS = ("start", "pause", "stop", "emergency-stop")
+
+
+@require_GET
+@staff_member_required
+@permission_required(permissions.VIEW, raise_exception=True)
+def hedge_bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
+    """One hedge bot: both legs, state, net exposure, events."""
+    bot = get_object_or_404(selectors.hedge_bot_list(), id=bot_id)
+    return render(
+        request,
+        "dashboard/hedge_bot.html",
+        {
+            "title": f"Hedge {bot.name}",
+            "view": hedge_selectors.hedge_view(bot),
+            "actions": HEDGE_ACTIONS,
+        },
+    )
+
+
+@require_POST
+@staff_member_required
+@permission_required(permissions.CONTROL, raise_exception=True)
+def hedge_bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResponseBase:
+    """Run one lifecycle service on a hedge bot (start, pause, stop, emergency-stop)."""
+    bot = get_object_or_404(selectors.hedge_bot_list(), id=bot_id)
+    back = reverse("dashboard:hedge-bot", args=[bot.pk])
+    if action not in HEDGE_ACTIONS:
+        return _answer(request, back, f"unknown action {action!r}", status=404)
+    if request.POST.get("confirmed") != "1":
+        return _answer(request, back, "not confirmed: nothing was done", status=400)
+    service, label = BOT_ACTIONS[action]
+    try:
+        service(bot, actor=_actor(request))
+    except services.BotActionRefused as refused:
+        return _answer(request, back, str(refused), status=409)
+    audit.record(request, f"bot_{action.replace('-', '_')}", label, target=bot)
+    logger.info(
+        "dashboard: %s on hedge bot %s %s by %s", action, bot.pk, bot.market.symbol, _actor(request)
+    )
+    return _answer(request, back, f"{bot.name}: {label}")

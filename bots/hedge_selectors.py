@@ -1,0 +1,105 @@
+"""Reads for the hedge bot's page: both legs side by side and the pair's net exposure.
+
+Positions are those of each account's last exchange check (`ExchangeAccount.last_check_summary`,
+written by "Test connection" and the periodic refresh), so the page shows the pair's net even
+when no runner is alive; the state machine's state comes from the runner's last snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from bots.models import BotEvent, ExchangeAccount, HedgeBot
+from bots.strategies.grid import tick_from_decimals
+
+
+@dataclass(frozen=True)
+class LegView:
+    """One leg of the pair as the page shows it."""
+
+    role: str
+    account: ExchangeAccount
+    position_base: Decimal | None
+    avg_entry_price: Decimal | None
+    leverage: Decimal
+    margin_mode: str
+    checked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HedgeView:
+    """A hedge bot's page: both legs, the net and whether it is within tolerance, the state."""
+
+    bot: HedgeBot
+    legs: tuple[LegView, LegView]
+    net_base: Decimal | None
+    tolerance_base: Decimal
+    within_tolerance: bool | None
+    state: str | None
+    state_seconds: int | None
+    events: QuerySet[BotEvent]
+
+
+def leg_position(account: ExchangeAccount, symbol: str) -> tuple[Decimal | None, Decimal | None]:
+    """The account's signed position (positive long) and entry in `symbol` at its last check;
+    (None, None) when the account was never checked, (0, None) when it holds none."""
+    summary: dict[str, Any] = account.last_check_summary or {}
+    if not summary:
+        return None, None
+    for item in summary.get("positions") or []:
+        if not isinstance(item, dict) or str(item.get("symbol")) != symbol:
+            continue
+        try:
+            size = abs(Decimal(str(item.get("size", "0"))))
+            entry = item.get("avg_entry_price")
+            entry_price = Decimal(str(entry)) if entry not in (None, "") else None
+        except ArithmeticError:
+            return None, None
+        return (-size if str(item.get("side")) == "short" else size), entry_price
+    return Decimal(0), None
+
+
+def tolerance_of(bot: HedgeBot) -> Decimal:
+    """The imbalance tolerance the bot runs with (an empty field: min size - one lot)."""
+    if bot.imbalance_tolerance_base is not None:
+        return Decimal(bot.imbalance_tolerance_base)
+    lot = tick_from_decimals(bot.market.size_decimals)
+    return max(Decimal(0), Decimal(bot.market.min_base_amount) - lot)
+
+
+def hedge_view(bot: HedgeBot, *, events: int = 50) -> HedgeView:
+    """Everything the hedge bot's page shows (see the module docstring)."""
+    symbol = bot.market.symbol
+    legs = []
+    for role, account, leverage, mode in (
+        ("A (maker)", bot.account, bot.leverage_a, bot.margin_mode_a),
+        ("B (taker)", bot.taker_account, bot.leverage_b, bot.margin_mode_b),
+    ):
+        position, entry = leg_position(account, symbol)
+        legs.append(
+            LegView(role, account, position, entry, leverage, mode, account.last_checked_at)
+        )
+    a, b = legs[0].position_base, legs[1].position_base
+    net = None if a is None or b is None else a + b
+    tolerance = tolerance_of(bot)
+    snapshot: dict[str, Any] = bot.strategy_snapshot or {}
+    entered_ms = snapshot.get("entered_ms")
+    seconds = None
+    if isinstance(entered_ms, int):
+        seconds = max(0, int(timezone.now().timestamp()) - entered_ms // 1000)
+    return HedgeView(
+        bot=bot,
+        legs=(legs[0], legs[1]),
+        net_base=net,
+        tolerance_base=tolerance,
+        within_tolerance=None if net is None else abs(net) <= tolerance,
+        state=snapshot.get("state"),
+        state_seconds=seconds,
+        events=BotEvent.objects.filter(bot=bot).order_by("-created_at", "-id")[:events],
+    )

@@ -1,0 +1,105 @@
+"""Hedge bots in the admin: pages render, bad values get field errors, actions call services."""
+
+import pytest
+from django.urls import reverse
+
+from bots.models import HedgeBot
+from tests.lighterweb.factories import (
+    hedge_bot_fields,
+    make_account,
+    make_bot,
+    make_hedge_bot,
+    make_market,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def legs():
+    return make_account(name="maker"), make_account(name="taker", account_index=8), make_market()
+
+
+def _post(maker, taker, market, **overrides):
+    data = {
+        key: (value.pk if hasattr(value, "pk") else value)
+        for key, value in hedge_bot_fields(maker, taker, market).items()
+    }
+    defaults = {"price_mode": "level", "book_level": 1, "offset_bps": "0",
+                "order_timeout_ms": 30000, "cooldown_min_ms": 0, "max_slippage_bps": "50",
+                "hedge_max_attempts": 5, "hedge_timeout_ms": 10000, "repair_attempts": 3,
+                "leverage_a": "1", "margin_mode_a": "cross", "leverage_b": "1",
+                "margin_mode_b": "cross"}  # fmt: skip
+    return {**defaults, **data, **overrides}
+
+
+def test_hedge_bot_pages_render(admin_client, legs):
+    bot = make_hedge_bot(*legs)
+
+    listing = admin_client.get(reverse("admin:bots_hedgebot_changelist"))
+    change = admin_client.get(reverse("admin:bots_hedgebot_change", args=[bot.pk]))
+    add = admin_client.get(reverse("admin:bots_hedgebot_add"))
+
+    assert listing.status_code == change.status_code == add.status_code == 200
+    assert bot.name in listing.text
+
+
+def test_add_hedge_bot_with_good_values_saves_it_stopped(admin_client, legs):
+    response = admin_client.post(reverse("admin:bots_hedgebot_add"), _post(*legs))
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    bot = HedgeBot.objects.get()
+    assert (bot.desired_state, bot.status) == ("stopped", "stopped")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"size": "0.001"}, "size"),
+        ({"leverage_b": "80"}, "leverage_b"),
+        ({"hold_min_ms": "5000", "hold_max_ms": "10"}, "hold_max_ms"),
+    ],
+)
+def test_add_hedge_bot_with_bad_value_shows_field_error(admin_client, legs, overrides, field):
+    response = admin_client.post(reverse("admin:bots_hedgebot_add"), _post(*legs, **overrides))
+
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert not HedgeBot.objects.exists()
+
+
+def test_same_account_on_both_legs_is_a_taker_account_error(admin_client, legs):
+    maker, _, market = legs
+
+    response = admin_client.post(reverse("admin:bots_hedgebot_add"), _post(maker, maker, market))
+
+    assert "taker_account" in response.context["adminform"].form.errors
+
+
+def test_start_action_sets_the_hedge_bot_running(admin_client, legs):
+    bot = make_hedge_bot(*legs)
+
+    admin_client.post(
+        reverse("admin:bots_hedgebot_changelist"),
+        {"action": "start", "_selected_action": [bot.pk]},
+        follow=True,
+    )
+
+    bot.refresh_from_db()
+    assert bot.desired_state == "running"
+
+
+def test_start_action_refused_on_a_taker_account_in_use_says_why(admin_client, legs):
+    maker, taker, market = legs
+    make_bot(taker, market, name="grid-on-b", desired_state="running")
+    bot = make_hedge_bot(maker, taker, market)
+
+    response = admin_client.post(
+        reverse("admin:bots_hedgebot_changelist"),
+        {"action": "start", "_selected_action": [bot.pk]},
+        follow=True,
+    )
+
+    assert "taker_account: another grid is already active" in response.text
+    bot.refresh_from_db()
+    assert bot.desired_state == "stopped"

@@ -1,0 +1,109 @@
+"""The hedge bot's dashboard page: both legs side by side, the net exposure green within the
+tolerance and red beyond, the events; the overview lists hedge bots; controls call the services."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+
+from bots.models import BotEvent, ExchangeAccount, HedgeBot
+from tests.lighterweb.factories import make_account, make_hedge_bot, make_market, role_group
+
+pytestmark = pytest.mark.django_db
+
+JSON = {"HTTP_ACCEPT": "application/json"}
+
+
+@pytest.fixture(autouse=True)
+def _test_redis(settings, redis_url):  # type: ignore[no-untyped-def]
+    settings.REDIS_URL = redis_url
+
+
+@pytest.fixture
+def staff() -> Client:
+    user = get_user_model().objects.create_user(
+        username="operator", password="pw-long-enough-1", is_staff=True
+    )
+    user.groups.add(role_group("operator"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def hedge() -> HedgeBot:
+    maker = make_account(name="maker")
+    taker = make_account(name="taker", account_index=8)
+    return make_hedge_bot(maker, taker, make_market(), name="eth-hedge")
+
+
+def _positions(account: ExchangeAccount, side: str, size: str) -> None:
+    account.last_check_summary = {"positions": [{"symbol": "ETH", "side": side, "size": size}]}
+    account.last_checked_at = timezone.now()
+    account.save(update_fields=["last_check_summary", "last_checked_at"])
+
+
+def test_the_page_shows_both_legs_and_a_balanced_net_in_green(staff, hedge):
+    _positions(hedge.account, "long", "0.0100")
+    _positions(hedge.taker_account, "short", "0.0100")
+    BotEvent.objects.create(bot=hedge, kind="hedged", message="B caught up <b>")
+
+    response = staff.get(f"/dashboard/hedge/{hedge.pk}/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "maker" in page and "taker" in page
+    assert 'class="lw-net-ok"' in page
+    assert "B caught up &lt;b&gt;" in page  # escaped
+
+
+def test_a_net_beyond_the_tolerance_shows_in_red(staff, hedge):
+    _positions(hedge.account, "long", "0.0100")
+    _positions(hedge.taker_account, "short", "0.0040")
+
+    page = staff.get(f"/dashboard/hedge/{hedge.pk}/").content.decode()
+
+    assert 'class="lw-net-bad"' in page
+    assert "0.0060" in page
+
+
+def test_an_account_never_checked_leaves_the_net_unknown(staff, hedge):
+    page = staff.get(f"/dashboard/hedge/{hedge.pk}/").content.decode()
+
+    assert 'class="lw-net-unknown"' in page
+
+
+def test_the_overview_lists_hedge_bots(staff, hedge):
+    page = staff.get("/dashboard/").content.decode()
+
+    assert f'href="/dashboard/hedge/{hedge.pk}/"' in page
+
+
+def test_an_unknown_hedge_bot_is_not_found(staff):
+    assert staff.get("/dashboard/hedge/999999/").status_code == 404
+
+
+def test_stop_control_calls_the_stop_service(staff, hedge):
+    HedgeBot.objects.filter(pk=hedge.pk).update(desired_state="running", status="running")
+
+    response = staff.post(f"/dashboard/hedge/{hedge.pk}/stop/", {"confirmed": "1"}, **JSON)
+
+    assert response.status_code == 200, response.json()
+    hedge.refresh_from_db()
+    assert hedge.desired_state == "stopped"
+
+
+def test_start_control_calls_the_start_service(staff, hedge):
+    response = staff.post(f"/dashboard/hedge/{hedge.pk}/start/", {"confirmed": "1"}, **JSON)
+
+    assert response.status_code == 200, response.json()
+    hedge.refresh_from_db()
+    assert hedge.desired_state == "running"
+
+
+def test_unconfirmed_action_changes_nothing(staff, hedge):
+    response = staff.post(f"/dashboard/hedge/{hedge.pk}/stop/", **JSON)
+
+    assert response.status_code == 400
