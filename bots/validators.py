@@ -89,7 +89,6 @@ def level_price_errors(
     }
 
 
-
 def max_open_orders_errors(max_open_orders: int | None, levels: int | None) -> FieldErrors:
     """A full grid has 2 x levels resting orders; a cap below that could never be met."""
     if max_open_orders is None or levels is None:

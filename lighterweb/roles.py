@@ -28,6 +28,8 @@ _BOTS_MODELS = (
     "exchangeaccount",
     "market",
     "gridbot",
+    "bot",
+    "hedgebot",
     "order",
     "fill",
     "fundingpayment",
@@ -52,6 +54,9 @@ OPERATOR_PERMISSIONS: tuple[str, ...] = (
     "bots.add_gridbot",
     "bots.change_gridbot",
     "bots.delete_gridbot",
+    "bots.add_hedgebot",
+    "bots.change_hedgebot",
+    "bots.delete_hedgebot",
     # Market data and backtests: import candles, run and cancel backtests and sweeps.
     "bots.add_candle",
     "bots.add_fundingrate",
