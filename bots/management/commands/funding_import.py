@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from bots.backtest import csvfile, store
-from bots.management.commands.candles_import import market_id_of
+from bots.management.commands.candles_import import read_csv
 from bots.models import Network
 
 
@@ -27,21 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--market", required=True, help="market id or symbol")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        path: Path = options["file"]
         network: str = options["network"]
-        try:
-            market_id = market_id_of(network, options["market"])
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
-        try:
-            with path.open(newline="", encoding="utf-8-sig") as handle:
-                parsed = csvfile.parse_funding(handle)
-        except OSError as exc:
-            raise CommandError(f"file: cannot read {path}: {exc.strerror}") from exc
-        except UnicodeDecodeError as exc:
-            raise CommandError(f"file: {path} is not UTF-8 text") from exc
-        except csvfile.CsvError as exc:
-            raise CommandError(f"{path}: {exc}") from exc
+        market_id, parsed = read_csv(options, csvfile.parse_funding)
         stored, kept = store.import_funding(network, market_id, parsed)
         self.stdout.write(
             f"{parsed.rows} rows read, {stored} hourly rates stored, {kept} already stored, "
