@@ -10,6 +10,7 @@ Screenshots and the subprocess logs are saved under test-artifacts/.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -121,12 +122,21 @@ def _db(read: Callable[[], T]) -> T:
             connection.close()
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run).result(timeout=30)
+        return pool.submit(run).result(timeout=60)
 
 
 def _top_buy_price(bot: GridBot) -> Decimal:
-    live = Order.objects.filter(bot=bot, side="buy", status="open")
-    return max(live.values_list("price", flat=True))
+    """The highest resting buy, once the venue has confirmed all the grid's buys: the page lists
+    `pending` orders too, so its row count can be reached before the confirmations land."""
+    deadline = time.monotonic() + STEP_MS / 1000
+    while True:
+        live = Order.objects.filter(bot=bot, side="buy", status="open")
+        prices = list(live.values_list("price", flat=True))
+        if len(prices) >= LEVELS or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(prices) == LEVELS, f"open buys {prices} (expected {LEVELS})"
+    return max(prices)
 
 
 def _first_fill(bot: GridBot) -> Fill | None:
