@@ -1,4 +1,4 @@
-"""First-run paper setup: two simulator accounts with real API keys, markets, demo bots.
+"""First-run paper setup: three simulator accounts with real API keys, markets, demo bots.
 
 `paper_provision()` is idempotent (`./scripts/start.sh` runs it on every start):
 
@@ -10,8 +10,11 @@
 3. the `paper` markets are written from the same config the simulator serves (the simulator is
    not running yet when start.sh provisions; "Sync markets" later refreshes them);
 4. three STOPPED grid bots (BTC, ETH, SOL) with settings scaled to each market's price;
-5. a second funded account "Paper B" (the hedge bot's taker) set up the same way, and a STOPPED
-   "ETH hedge (paper)" bot: maker on "Paper", taker on "Paper B".
+5. two more funded accounts set up the same way, "Paper hedge" (the hedge bot's maker A) and
+   "Paper B" (its taker B), and a STOPPED "ETH hedge (paper)" bot on them. The hedge has accounts
+   of its own because one account runs one bot per market: on "Paper" it could not start while
+   the ETH grid runs, and a new user starts all four demo bots at once. (An install provisioned
+   before this keeps its hedge bot, maker on "Paper", as it is.)
 
 The private keys never leave the database; the config file holds only the public keys.
 """
@@ -57,10 +60,13 @@ PAPER_ACCOUNT_INDEX = 100
 PAPER_API_KEY_INDEX = 3
 PAPER_L1_ADDRESS = "0x" + "00" * 19 + "64"
 PAPER_COLLATERAL = "100000"
-# The hedge bot's taker account B, beside "Paper" (the maker A).
+# The hedge bot's taker account B and, beside it, its maker account A.
 PAPER_TAKER_ACCOUNT_NAME = "Paper B"
 PAPER_TAKER_ACCOUNT_INDEX = 101
 PAPER_TAKER_L1_ADDRESS = "0x" + "00" * 19 + "65"
+PAPER_HEDGE_MAKER_ACCOUNT_NAME = "Paper hedge"
+PAPER_HEDGE_MAKER_ACCOUNT_INDEX = 102
+PAPER_HEDGE_MAKER_L1_ADDRESS = "0x" + "00" * 19 + "66"
 HEDGE_SYMBOL = "ETH"
 HEDGE_BOT_NAME = "ETH hedge (paper)"
 # 100 USDC per cycle (ten times the minimum order), a 30-90 s hold and a 10 s cooldown.
@@ -88,6 +94,7 @@ class ProvisionReport:
     bots_created: int
     taker_account_created: bool = False
     hedge_bots_created: int = 0
+    hedge_maker_account_created: bool = False
 
 
 def sim_config_path() -> Path:
@@ -112,6 +119,9 @@ class PaperAccount:
 
 MAKER = PaperAccount(PAPER_ACCOUNT_NAME, PAPER_ACCOUNT_INDEX, PAPER_L1_ADDRESS)
 TAKER = PaperAccount(PAPER_TAKER_ACCOUNT_NAME, PAPER_TAKER_ACCOUNT_INDEX, PAPER_TAKER_L1_ADDRESS)
+HEDGE_MAKER = PaperAccount(
+    PAPER_HEDGE_MAKER_ACCOUNT_NAME, PAPER_HEDGE_MAKER_ACCOUNT_INDEX, PAPER_HEDGE_MAKER_L1_ADDRESS
+)
 
 
 def _config_account(path: Path, who: PaperAccount = MAKER) -> dict[str, Any] | None:
@@ -260,11 +270,19 @@ def paper_provision() -> ProvisionReport:
     with transaction.atomic():
         account, written, created, rekeyed = _account_ensure(path)
         taker, taker_written, taker_created, _ = _account_ensure(path, TAKER)
+        maker, maker_written, maker_created, _ = _account_ensure(path, HEDGE_MAKER)
         markets = _markets_write(path)
         bots = _bots_ensure(account, markets)
-        hedges = _hedge_bot_ensure(account, taker, markets)
+        hedges = _hedge_bot_ensure(maker, taker, markets)
     report = ProvisionReport(
-        written or taker_written, created, rekeyed, len(markets), bots, taker_created, hedges
+        written or taker_written or maker_written,
+        created,
+        rekeyed,
+        len(markets),
+        bots,
+        taker_created,
+        hedges,
+        maker_created,
     )
     logger.info("paper provisioning: %s (simulator config %s)", report, path)
     return report

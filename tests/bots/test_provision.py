@@ -12,8 +12,14 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from bots.models import ExchangeAccount, GridBot, HedgeBot, Market
-from bots.provisioning import PAPER_ACCOUNT_INDEX, PAPER_TAKER_ACCOUNT_INDEX, paper_provision
+from bots.models import Bot, ExchangeAccount, GridBot, HedgeBot, Market
+from bots.provisioning import (
+    PAPER_ACCOUNT_INDEX,
+    PAPER_HEDGE_MAKER_ACCOUNT_INDEX,
+    PAPER_TAKER_ACCOUNT_INDEX,
+    paper_provision,
+)
+from bots.services import bot_start
 from tests.plugins.simulator import run_simulator
 
 pytestmark = pytest.mark.django_db
@@ -75,7 +81,7 @@ def test_a_lost_simulator_config_re_keys_the_account(config_path):
     report = paper_provision()
 
     assert report.account_rekeyed and not report.account_created
-    assert ExchangeAccount.objects.count() == 2  # the maker and the hedge taker
+    assert ExchangeAccount.objects.count() == 3  # the grids' account and the hedge's two
     assert GridBot.objects.count() == 3
 
 
@@ -200,13 +206,28 @@ def test_first_run_adds_a_taker_account_and_a_stopped_eth_hedge_bot(config_path)
     assert (report.taker_account_created, report.hedge_bots_created) == (True, 1)
     hedge = HedgeBot.objects.select_related("account", "taker_account", "market").get()
     assert (hedge.name, hedge.market.symbol) == ("ETH hedge (paper)", "ETH")
-    assert hedge.account.account_index == PAPER_ACCOUNT_INDEX
+    assert hedge.account.account_index == PAPER_HEDGE_MAKER_ACCOUNT_INDEX
     assert hedge.taker_account.account_index == PAPER_TAKER_ACCOUNT_INDEX
-    assert hedge.taker_account.has_api_private_key
+    assert hedge.account.has_api_private_key and hedge.taker_account.has_api_private_key
     assert (hedge.desired_state, hedge.status) == ("stopped", "stopped")
     hedge.full_clean()
     configured = {a["index"] for a in json.loads(config_path.read_text())["accounts"]}
-    assert {PAPER_ACCOUNT_INDEX, PAPER_TAKER_ACCOUNT_INDEX} <= configured
+    assert {PAPER_ACCOUNT_INDEX, PAPER_TAKER_ACCOUNT_INDEX, PAPER_HEDGE_MAKER_ACCOUNT_INDEX} <= (
+        configured
+    )
+
+
+def test_the_three_grids_and_the_hedge_bot_all_start_together(config_path):
+    """A new user starts every demo bot at once: the hedge does not share an account and market
+    with a grid (it used to be refused while the ETH grid ran)."""
+    paper_provision()
+
+    for grid in GridBot.objects.all():
+        bot_start(grid, actor="test")
+    hedge = bot_start(HedgeBot.objects.get(), actor="test")
+
+    assert hedge.desired_state == "running"
+    assert set(Bot.objects.values_list("desired_state", flat=True)) == {"running"}
 
 
 def test_a_second_run_adds_no_second_hedge_bot_or_taker(config_path):

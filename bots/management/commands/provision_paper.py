@@ -36,8 +36,12 @@ class Command(BaseCommand):
             )
         if report.taker_account_created:
             self.stdout.write("Paper B account created (the hedge bot's taker).")
+        if report.hedge_maker_account_created:
+            self.stdout.write("Paper hedge account created (the hedge bot's maker).")
         if report.hedge_bots_created:
-            self.stdout.write("A stopped 'ETH hedge (paper)' bot created (maker Paper, taker B).")
+            self.stdout.write(
+                "A stopped 'ETH hedge (paper)' bot created (maker Paper hedge, taker Paper B)."
+            )
         if not (
             report.account_created
             or report.account_rekeyed
