@@ -59,10 +59,6 @@ class Lease(Protocol):
         """Extend the lease; False when another holder took it."""
         ...
 
-    def held(self) -> bool:
-        """Whether this holder still holds the lease (checked right before every send)."""
-        ...
-
     def keep(self) -> int | None:
         """Renew from the heartbeat: the fence to go on with, or None when another holder took
         the lease (see `BotLease.keep`)."""
@@ -118,7 +114,8 @@ class BotLease:
         return self.fence
 
     def renew(self) -> bool:
-        """Extend the TTL; False when the lease expired or passed to another holder."""
+        """Extend the TTL; False when the lease expired or passed to another holder. Run by the
+        heartbeat and right before every send (a runner that lost the lease never sends)."""
         if self.fence is None:
             return False
         renewed = self.redis.eval(_RENEW, 1, lease_key(self.bot_id), self.fence, self.ttl_ms)
@@ -131,7 +128,7 @@ class BotLease:
         the lease (the runner must end).
 
         Redis unreachable is weather: nobody can take the lease while it is away, so the holder
-        goes on with its fence (its sends are still fenced by `held`, which fails meanwhile).
+        goes on with its fence (its sends still renew first, which fails meanwhile).
         A lease that expired with nobody else holding it (Redis restarted empty, or back after
         more than the TTL) is taken again with a larger fence, claimed on the bot row first, so
         a restart the supervisor queued meanwhile finds it busy instead of running twice."""
@@ -152,14 +149,6 @@ class BotLease:
             return None
         logger.warning("bot %s: lease had expired; taken again with fence %s", self.bot_id, fence)
         return fence
-
-    def held(self) -> bool:
-        """Whether the lease is still ours: read right before a send, so a runner that lost it
-        (paused behind the budget while a successor took over) never sends."""
-        if self.fence is None:
-            return False
-        value = self.redis.get(lease_key(self.bot_id))
-        return value is not None and int(cast(bytes, value)) == self.fence
 
     async def arenew(self) -> bool:
         """`renew` off the event loop (the client is synchronous), for the async runner."""

@@ -333,12 +333,16 @@ class BotRunner:
 
     async def _still_ours(self) -> None:
         """The fence guards our database writes; this guards our sends: a runner whose lease
-        passed to a successor (it waited on the budget past its TTL) must not send, nor a
-        placement planned before an operator command that arrived while it waited. Also run by
-        the client right before the HTTP send, after any wait for budget."""
+        passed to a successor must not send, nor a placement planned before an operator command
+        that arrived while it waited. Run by the client right before the HTTP send and at every
+        pause of a send's wait for budget.
+
+        It renews the lease rather than only reading it: a runner waiting on the budget is alive,
+        and a wait longer than the TTL (three bots starting on one account) must not let the
+        lease lapse, which would let a restart queued meanwhile run the bot a second time."""
         if self.lease is not None:
             try:
-                held = await asyncio.to_thread(self.lease.held)
+                held = await asyncio.to_thread(self.lease.renew)
             except RedisError as exc:
                 # Weather: the send waits for Redis (the lease cannot be checked meanwhile).
                 raise TransientError(f"Redis unreachable, lease not checked: {exc}") from exc

@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 
+from bots.engine.commands import Shutdown
 from bots.engine.leases import BotLease, lease_key
 from bots.engine.runner import run_runner, runner_create
 from exchange.budget import ROUTINE, RequestBudget, budget_name
@@ -90,4 +91,53 @@ async def test_a_runner_blocked_on_the_budget_sends_nothing_once_its_bot_moved_o
     assert await asyncio.wait_for(task, 30) == "lease_lost"
     after = {o.client_order_index for o in sim_open_orders(simulator, index, ETH)}
     assert after <= resting, f"the old runner placed {sorted(after - resting)}"
+    await aredis.aclose()
+
+
+async def test_a_runner_waiting_on_the_budget_longer_than_its_ttl_keeps_its_lease(
+    simulator, funded_account, redis_client, redis_url
+):
+    """Three bots starting on one account wait for budget for tens of seconds: the waiting
+    runner is alive, so its lease must not lapse (a lapse lets a queued restart run the bot
+    twice, and was seen as 'lease had expired; taken again' on every paper start)."""
+    index = funded_account.index
+    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
+    lease = BotLease(redis_client, bot.pk, ttl_s=1)
+    fence = lease.acquire()
+    runner = await runner_create(bot.pk, fence=fence, lease=lease)
+    task = asyncio.create_task(run_runner(runner))
+
+    async def full() -> bool:
+        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
+
+    await wait_until(full, what="six resting orders")
+    aredis = aioredis.Redis.from_url(redis_url)
+    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
+    while (await others.try_acquire(lane=ROUTINE)).granted:
+        pass
+    budget = runner.client.http.budget
+    assert budget is not None and budget.waits == 0
+
+    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "3007.00"})
+    simulator.advance(1000)
+
+    # Each refused try pauses at least MAX_POLL_S: 16 of them span four TTLs or more.
+    async def waited_long() -> bool:
+        return budget.waits >= 16
+
+    await wait_until(waited_long, what="the runner waiting for budget for 4 s")
+    assert redis_client.get(lease_key(bot.pk)) == str(fence).encode()
+    for key in redis_client.scan_iter("lighterweb:budget:*"):
+        redis_client.delete(key)
+
+    async def replaced() -> bool:
+        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
+
+    await wait_until(replaced, what="the grid placed again around the new price")
+    assert runner.fence == fence
+    kinds = await sync_to_async(list)(bot.events.values_list("kind", flat=True))
+    assert "lease_retaken" not in kinds
+    runner.events.put_nowait(Shutdown())
+    await asyncio.wait_for(task, 30)
     await aredis.aclose()
