@@ -212,10 +212,18 @@ class LighterClient:
         if self._redis is not None:
             await self._redis.aclose()
 
-    def guard_sends(self, check: Callable[[], Awaitable[None]] | None) -> None:
+    def guard_sends(
+        self,
+        check: Callable[[], Awaitable[None]] | None,
+        *,
+        alive: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         """Run `check` immediately before every transaction goes out, after any wait for budget;
-        when it raises, nothing is sent (a bot runner checks that it still holds its lease)."""
+        when it raises, nothing is sent (a bot runner checks that it still holds its lease).
+        `alive` runs at every pause of a read's wait for budget (a runner renews its lease
+        there); raising gives the read up."""
         self.http.send_guard = check
+        self.http.wait_hook = alive
 
     async def budget_usage(self) -> BudgetUsage | None:
         """Current use of the shared request budget (None without Redis)."""

@@ -83,6 +83,8 @@ class RestTransport:
         self.rate_limited_replies = 0
         # Checked after the budget wait, immediately before every POST; raising drops the send.
         self.send_guard: Callable[[], Awaitable[None]] | None = None
+        # Run at every pause of a read's wait for budget (the caller shows it is alive).
+        self.wait_hook: Callable[[], Awaitable[None]] | None = None
 
     def __repr__(self) -> str:
         return f"RestTransport({self.base_url!r})"
@@ -123,13 +125,14 @@ class RestTransport:
         """Take one request of `endpoint` from the budget now (waiting in the current lane).
 
         `guarded` (a transaction): the send guard also runs while waiting, so a send that is
-        no longer wanted gives up its wait instead of holding the caller."""
+        no longer wanted gives up its wait instead of holding the caller; a read runs the wait
+        hook instead."""
         if self.budget is not None:
             with redis_unreachable_is_transient():
                 await self.budget.acquire(
                     weight_for(endpoint),
                     timeout_s=self.budget_timeout_s,
-                    while_waiting=self.send_guard if guarded else None,
+                    while_waiting=self.send_guard if guarded else self.wait_hook,
                 )
 
     async def _with_retries(

@@ -199,8 +199,9 @@ class BotRunner:
         self._next_heartbeat = self._next_reconcile = self._next_dms = self._next_control = 0.0
         async with self.bot.account.client() as client:
             self.client = client
-            # Checked again after any wait for budget, right before the HTTP send.
-            client.guard_sends(self._still_ours)
+            # Checked again after any wait for budget, right before the HTTP send; the lease is
+            # renewed while any request waits for budget.
+            client.guard_sends(self._still_ours, alive=self._lease_renewed)
             self.stream = client.open_stream([self.market_id])
             await self.stream.start()
             pump = asyncio.create_task(self._pump())
@@ -335,23 +336,27 @@ class BotRunner:
         """The fence guards our database writes; this guards our sends: a runner whose lease
         passed to a successor must not send, nor a placement planned before an operator command
         that arrived while it waited. Run by the client right before the HTTP send and at every
-        pause of a send's wait for budget.
-
-        It renews the lease rather than only reading it: a runner waiting on the budget is alive,
-        and a wait longer than the TTL (three bots starting on one account) must not let the
-        lease lapse, which would let a restart queued meanwhile run the bot a second time."""
-        if self.lease is not None:
-            try:
-                held = await asyncio.to_thread(self.lease.renew)
-            except RedisError as exc:
-                # Weather: the send waits for Redis (the lease cannot be checked meanwhile).
-                raise TransientError(f"Redis unreachable, lease not checked: {exc}") from exc
-            if not held:
-                # Expired with nobody else holding it (Redis restarted empty): taken again;
-                # held by another runner: LeaseLost, nothing sent.
-                await self.keep_lease()
+        pause of a send's wait for budget."""
+        await self._lease_renewed()
         if self._placing and self._command_waiting:
             raise SendDropped("an operator command arrived first; placement not sent")
+
+    async def _lease_renewed(self) -> None:
+        """Renew the lease (at every pause of any wait for budget, reads included): a runner
+        waiting on the budget is alive, and a wait longer than the TTL (three bots starting on
+        one account) must not let the lease lapse, which would let a restart queued meanwhile
+        run the bot a second time. LeaseLost when a successor holds it."""
+        if self.lease is None:
+            return
+        try:
+            renewed = await asyncio.to_thread(self.lease.renew)
+        except RedisError as exc:
+            # Weather: the send waits for Redis (the lease cannot be checked meanwhile).
+            raise TransientError(f"Redis unreachable, lease not checked: {exc}") from exc
+        if not renewed:
+            # Expired with nobody else holding it (Redis restarted empty): taken again;
+            # held by another runner: LeaseLost, nothing sent.
+            await self.keep_lease()
 
     def _command_arrived(self, command: Command) -> None:
         self._command_waiting = True

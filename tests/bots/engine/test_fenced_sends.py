@@ -141,3 +141,45 @@ async def test_a_runner_waiting_on_the_budget_longer_than_its_ttl_keeps_its_leas
     runner.events.put_nowait(Shutdown())
     await asyncio.wait_for(task, 30)
     await aredis.aclose()
+
+
+async def test_a_runners_read_waiting_on_the_budget_longer_than_its_ttl_keeps_its_lease(
+    simulator, funded_account, redis_client, redis_url
+):
+    index = funded_account.index
+    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
+    lease = BotLease(redis_client, bot.pk, ttl_s=1)
+    fence = lease.acquire()
+    runner = await runner_create(bot.pk, fence=fence, lease=lease)
+    task = asyncio.create_task(run_runner(runner))
+
+    async def full() -> bool:
+        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
+
+    await wait_until(full, what="six resting orders")
+    aredis = aioredis.Redis.from_url(redis_url)
+    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
+    while (await others.try_acquire(lane=ROUTINE)).granted:
+        pass
+    budget = runner.client.http.budget
+    assert budget is not None and budget.waits == 0
+
+    # A routine read through the runner's client (as its reconcile reads) waits for budget.
+    read = asyncio.create_task(runner.client.recent_trades(ETH))
+
+    async def waited_long() -> bool:
+        return budget.waits >= 16
+
+    await wait_until(waited_long, what="the read waiting for budget for 4 s")
+    assert redis_client.get(lease_key(bot.pk)) == str(fence).encode()
+    for key in redis_client.scan_iter("lighterweb:budget:*"):
+        redis_client.delete(key)
+    await asyncio.wait_for(read, 30)
+
+    assert runner.fence == fence
+    runner.events.put_nowait(Shutdown())
+    await asyncio.wait_for(task, 30)
+    kinds = await sync_to_async(list)(bot.events.values_list("kind", flat=True))
+    assert "lease_retaken" not in kinds
+    await aredis.aclose()
