@@ -12,7 +12,11 @@ from lighterweb.redis_server import EmbeddedRedis, free_port, redis_reachable
 
 # Fixture modules owned by the parts they serve (the simulator server fixture, ...), and the guard
 # that fails a test reading outside the repository (first, so it sees every later import).
-pytest_plugins = ["tests.plugins.repo_only", "tests.plugins.simulator"]
+pytest_plugins = [
+    "tests.plugins.repo_only",
+    "tests.plugins.simulator",
+    "tests.plugins.celery_broker",
+]
 
 TEST_REDIS_DBS = range(15, 7, -1)
 CLAIM_TTL_SECONDS = 3 * 3600

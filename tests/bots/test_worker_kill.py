@@ -12,7 +12,7 @@ Shared state, and why it is reachable from the worker:
   gets `DATABASE_URL` built from this connection's settings, so both processes use the same
   test database. (An in-memory SQLite test database would be invisible to the subprocess.)
 - Redis: the session's test Redis (`redis_url`) is the worker's broker, lease store, nonce and
-  budget store; this process's Celery app is pointed at it for the enqueues.
+  budget store; this process enqueues onto it (the session broker of tests.plugins.celery_broker).
 - Secrets: the worker gets this process's SECRET_KEY and FIELD_ENCRYPTION_KEYS, so it can
   decrypt the account's API key.
 
@@ -43,7 +43,6 @@ from bots import services
 from bots.engine.leases import lease_holder
 from bots.models import Fill, GridBot, Order
 from bots.tasks import supervise_bots_task
-from lighterweb.celery import app
 from tests.bots.runner_support import account_on, grid_bot, sim_open_orders
 from tests.browser.live_stack import database_url
 
@@ -140,9 +139,8 @@ class Worker:
 def worker_env(settings, redis_url) -> Iterator[dict[str, str]]:
     settings.REDIS_URL = redis_url
     settings.BOT_START_GRACE_SECONDS = 0
-    # This process enqueues (bot_start, the supervisor) onto the worker's broker.
-    previous = app.conf.broker_url
-    _use_broker(redis_url)
+    # This process enqueues (bot_start, the supervisor) onto the worker's broker: the
+    # session's broker (tests.plugins.celery_broker), which the worker is given below.
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     env.update(
         {
@@ -157,15 +155,6 @@ def worker_env(settings, redis_url) -> Iterator[dict[str, str]]:
         }
     )
     yield env
-    _use_broker(previous)
-
-
-def _use_broker(url: str) -> None:
-    app.conf.update(broker_url=url)
-    # Celery keeps the connection and producer pools of its first publish (an earlier test may
-    # have pointed it elsewhere): drop them so the next publish uses `url`.
-    app._pool = None
-    app.amqp._producer_pool = None
 
 
 def _grid_ok(simulator: Any, account_index: int, bot: GridBot) -> bool:
