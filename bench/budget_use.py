@@ -17,8 +17,8 @@ minutes), the total, and the most the shared budget held in any rolling minute. 
 limit is 60; the budget grants at most 55 and routine traffic at most 42; the aim is <= 30.
 
 The simulator enforces Lighter's rate limits (60 per minute per L1 address): its 429s, if any,
-are printed too. Database: a throwaway SQLite file; Redis: REDIS_URL (default db 6) or an
-embedded one.
+are printed too. Database: a throwaway SQLite file; Redis: the run's own
+(`BENCH_REDIS_URL` or an embedded one: never REDIS_URL's).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import logging
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -43,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.grid_latency import SHAPES, BotThread, setup_django, take  # noqa: E402
-from bench.simkit import start_simulator  # noqa: E402
+from bench.simkit import start_bench_redis, start_simulator  # noqa: E402
 
 SIM_CONFIG: dict[str, Any] = {
     "seed": 3,
@@ -262,14 +261,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from lighterweb.redis_server import EmbeddedRedis, free_port, redis_reachable
+    from lighterweb.redis_server import free_port
 
     # A database of its own: bot ids count from 1 in the throwaway SQLite, so would lease keys.
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/6")
-    embedded = None
-    if not redis_reachable(redis_url):
-        embedded = EmbeddedRedis(port=free_port(), data_dir=Path(tempfile.mkdtemp())).start()
-        redis_url = embedded.url
+    redis_url, embedded = start_bench_redis()
     port = free_port()
     child = start_simulator(port, SIM_CONFIG)
     base_url = f"http://127.0.0.1:{port}"

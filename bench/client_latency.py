@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import sys
 import time
 from decimal import Decimal
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.simkit import create_account, pct, start_simulator
+from bench.simkit import create_account, pct, start_bench_redis, start_simulator
 
 ETH = 0
 SIM_CONFIG: dict[str, Any] = {
@@ -148,9 +147,9 @@ def main() -> None:
     parser.add_argument("--batch-orders", type=int, default=1000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from lighterweb.redis_server import ensure_redis, free_port
+    from lighterweb.redis_server import free_port
 
-    redis_url, embedded = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"))
+    redis_url, embedded = start_bench_redis()
     port = args.port or free_port()
     child = start_simulator(port, SIM_CONFIG)
     try:

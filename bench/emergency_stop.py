@@ -15,8 +15,8 @@ called while the bots trade. Printed per run and as p50/p95 over the runs:
   resting (must be 0).
 
 The simulator runs in this process (its order book is read directly to count orders) with
-Lighter's rate limits on. Database: a throwaway SQLite file; Redis: REDIS_URL (default db 6,
-flushed: the bench's own) or an embedded one.
+Lighter's rate limits on. Database: a throwaway SQLite file; Redis: the run's own
+(`BENCH_REDIS_URL`, flushed, or an embedded one: never REDIS_URL's).
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -40,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.budget_use import SIM_CONFIG, _account_with_tier  # noqa: E402
 from bench.grid_latency import SHAPES, BotThread, setup_django, take  # noqa: E402
-from bench.simkit import pct  # noqa: E402
+from bench.simkit import pct, start_bench_redis  # noqa: E402
 
 T = TypeVar("T")
 
@@ -220,13 +218,8 @@ def main() -> None:
     parser.add_argument("--fill-every", type=float, default=3.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from lighterweb.redis_server import EmbeddedRedis, free_port, redis_reachable
 
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/6")
-    embedded = None
-    if not redis_reachable(redis_url):
-        embedded = EmbeddedRedis(port=free_port(), data_dir=Path(tempfile.mkdtemp())).start()
-        redis_url = embedded.url
+    redis_url, embedded = start_bench_redis()
     from exchange.redis_clients import redis_client
 
     redis_client(redis_url).flushdb()

@@ -21,8 +21,8 @@ loop and its own DB thread and connection.
 
 The simulator runs in a child process; the takers run in this process (they are load too): each
 line prints the CPU share both took. The database is a throwaway SQLite file, or the PostgreSQL
-database of DATABASE_URL (postgres://...; create a fresh one and drop it after). Redis is the one
-at REDIS_URL or an embedded one. DEBUG is off, as in a worker.
+database of DATABASE_URL (postgres://...; create a fresh one and drop it after). Redis is the run's
+own (`BENCH_REDIS_URL` or an embedded one: never REDIS_URL's). DEBUG is off, as in a worker.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.simkit import create_account, pct, start_simulator  # noqa: E402
+from bench.simkit import create_account, pct, start_bench_redis, start_simulator  # noqa: E402
 
 SYMBOLS = {"ETH": 0, "BTC": 1, "SOL": 2}
 # Steps and sizes per market; the simulator's own liquidity sits 3 % away so only the grid
@@ -379,13 +379,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from lighterweb.redis_server import EmbeddedRedis, free_port, redis_reachable
+    from lighterweb.redis_server import free_port
 
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    embedded = None
-    if not redis_reachable(redis_url):
-        embedded = EmbeddedRedis(port=free_port(), data_dir=Path(tempfile.mkdtemp())).start()
-        redis_url = embedded.url
+    redis_url, embedded = start_bench_redis()
     port = free_port()
     child = start_simulator(port, SIM_CONFIG)
     base_url = f"http://127.0.0.1:{port}"

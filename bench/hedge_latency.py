@@ -11,7 +11,8 @@ queue) to the arrival of B's fill report on B's stream, in milliseconds: the run
 B's order signed and sent, the venue's match and B's report (no taker time included).
 
 The simulator runs in a child process (bench/simkit.py); the database is a throwaway SQLite
-file, or the PostgreSQL database of DATABASE_URL; Redis is REDIS_URL's or an embedded one.
+file, or the PostgreSQL database of DATABASE_URL; Redis is the run's own
+(`BENCH_REDIS_URL` or an embedded one: never REDIS_URL's).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.simkit import create_account, pct, start_simulator  # noqa: E402
+from bench.simkit import create_account, pct, start_bench_redis, start_simulator  # noqa: E402
 
 ETH = 0
 SIM_CONFIG: dict[str, Any] = {
@@ -172,13 +173,9 @@ def main() -> None:
     parser.add_argument("--hedges", type=int, default=50)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from lighterweb.redis_server import EmbeddedRedis, free_port, redis_reachable
+    from lighterweb.redis_server import free_port
 
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    embedded = None
-    if not redis_reachable(redis_url):
-        embedded = EmbeddedRedis(port=free_port(), data_dir=Path(tempfile.mkdtemp())).start()
-        redis_url = embedded.url
+    redis_url, embedded = start_bench_redis()
     port = free_port()
     child = start_simulator(port, SIM_CONFIG)
     try:

@@ -24,6 +24,24 @@ sys.path.insert(0, str(ROOT))
 START_TIMEOUT_S = 30.0
 
 
+def start_bench_redis() -> tuple[str, Any]:
+    """The run's own Redis: BENCH_REDIS_URL when set, else an embedded server on a free port
+    (stop it when done; None when BENCH_REDIS_URL was used).
+
+    Never REDIS_URL's: bot ids count from 1 in a bench's throwaway database, so its leases,
+    budgets and dashboard pushes would land on the bots of a LighterWeb running on this machine.
+    """
+    import tempfile
+
+    from lighterweb.redis_server import EmbeddedRedis, free_port
+
+    url = os.environ.get("BENCH_REDIS_URL")
+    if url:
+        return url, None
+    server = EmbeddedRedis(port=free_port(), data_dir=Path(tempfile.mkdtemp())).start()
+    return server.url, server
+
+
 def serve(port: int, config: dict[str, Any]) -> None:
     """Run a simulator with `config` on `port` until killed (the child process)."""
     from exchange.simulator.config import SimConfig
