@@ -15,7 +15,7 @@ from lighterweb.redis_server import EmbeddedRedis, free_port, redis_reachable
 pytest_plugins = [
     "tests.plugins.repo_only",
     "tests.plugins.simulator",
-    "tests.plugins.celery_broker",
+    "tests.plugins.session_redis",
 ]
 
 TEST_REDIS_DBS = range(15, 7, -1)

@@ -12,7 +12,7 @@ Shared state, and why it is reachable from the worker:
   gets `DATABASE_URL` built from this connection's settings, so both processes use the same
   test database. (An in-memory SQLite test database would be invisible to the subprocess.)
 - Redis: the session's test Redis (`redis_url`) is the worker's broker, lease store, nonce and
-  budget store; this process enqueues onto it (the session broker of tests.plugins.celery_broker).
+  budget store; this process enqueues onto it (the session broker of tests.plugins.session_redis).
 - Secrets: the worker gets this process's SECRET_KEY and FIELD_ENCRYPTION_KEYS, so it can
   decrypt the account's API key.
 
@@ -140,7 +140,7 @@ def worker_env(settings, redis_url) -> Iterator[dict[str, str]]:
     settings.REDIS_URL = redis_url
     settings.BOT_START_GRACE_SECONDS = 0
     # This process enqueues (bot_start, the supervisor) onto the worker's broker: the
-    # session's broker (tests.plugins.celery_broker), which the worker is given below.
+    # session's broker (tests.plugins.session_redis), which the worker is given below.
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     env.update(
         {

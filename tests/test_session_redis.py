@@ -27,3 +27,13 @@ def test_a_task_enqueued_by_a_test_lands_in_the_sessions_database_not_in_redis_u
         finally:
             live.close()
         assert not any(b"resume_bots_task" in message for message in messages)
+
+
+def test_the_channel_layer_and_redis_url_of_the_session_are_its_own_database(redis_url):
+    from channels.layers import get_channel_layer
+    from django.conf import settings
+
+    layer = get_channel_layer()
+
+    assert settings.REDIS_URL == redis_url
+    assert [host["address"] for host in layer.hosts] == [redis_url]
