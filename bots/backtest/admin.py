@@ -18,8 +18,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
-from bots.backtest import csvfile, kernel, runs, store, sweeps
+from bots.backtest import csvfile, kernel, replay, runs, store, sweeps
 from bots.models import (
     Backtest,
     BacktestMode,
@@ -219,6 +220,34 @@ def _initial_range(bot: GridBot) -> dict[str, Any]:
             first = datetime.fromtimestamp(cov.first_ms / 1000, UTC).date()
             return {"start": max(first, last - timedelta(days=30)), "end": last}
     return {}
+
+
+# The admin's "Replay session" replays this much of the newest log, inline (the command does
+# any range).
+REPLAY_HOURS = 24
+
+
+@admin.action(description="Replay session (last 24 h, decision diff)")
+def replay_action(
+    modeladmin: admin.ModelAdmin[GridBot],
+    request: HttpRequest,
+    queryset: QuerySet[GridBot],
+) -> None:
+    """Replay each selected bot's recorded session of the last REPLAY_HOURS through the current
+    core (`bots.backtest.replay`, inline: the core replays thousands of decisions a second);
+    the result as a message: "0 differences in N events", or the first difference in full."""
+    end_ms = int(timezone.now().timestamp() * 1000)
+    start_ms = end_ms - REPLAY_HOURS * 3_600_000
+    for bot in queryset.select_related("account", "market"):
+        report = replay.replay(bot, start_ms, end_ms)
+        if report.first is None:
+            note = f" ({'; '.join(report.notes)})" if report.notes else ""
+            messages.success(request, f"{bot.name}: {report.summary}{note}")
+        else:
+            messages.warning(
+                request,
+                format_html("{}: {}<pre>{}</pre>", bot.name, report.summary, report.text()),
+            )
 
 
 @admin.action(description="Backtest (choose a range)")

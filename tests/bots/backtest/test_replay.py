@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command
 
 from bots.backtest import replay
-from bots.engine import session_log
 from bots.models import GridBot, SessionChunk
 from tests.bots.runner_support import (
     account_on,
@@ -168,27 +166,3 @@ def test_bad_arguments_are_command_errors_naming_the_argument(funded_account, si
             _replay_text(*args)
         assert str(caught.value).startswith(named), (args, str(caught.value))
     assert "no session log in this range" in _replay_text(str(bot.pk))
-
-
-@pytest.mark.django_db
-def test_prune_keeps_recent_chunks_and_the_newest_per_bot(funded_account, simulator, settings):
-    account = account_on(simulator, funded_account)
-    bot = grid_bot(account, "ETH", levels=5)
-    now = datetime(2026, 12, 6, tzinfo=UTC)
-    old = int((now - timedelta(days=session_log.KEEP_DAYS + 1)).timestamp() * 1000)
-    recent = int(now.timestamp() * 1000)
-    for t in (old, recent - 2, recent - 1, recent):
-        SessionChunk.objects.create(
-            bot=bot, first_ms=t, last_ms=t, count=1, state={}, entries=f'["book",{t}]'
-        )
-    assert session_log.prune(now) == 1
-    assert sorted(SessionChunk.objects.values_list("first_ms", flat=True)) == [
-        recent - 2, recent - 1, recent,
-    ]  # fmt: skip
-    settings_keep = session_log.KEEP_CHUNKS
-    try:
-        session_log.KEEP_CHUNKS = 2
-        assert session_log.prune(now) == 1
-    finally:
-        session_log.KEEP_CHUNKS = settings_keep
-    assert sorted(SessionChunk.objects.values_list("first_ms", flat=True)) == [recent - 1, recent]
