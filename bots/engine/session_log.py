@@ -5,7 +5,13 @@ input that can change the core (`start`, and the events of `on_event`) and every
 acted, with the wall-clock time. The runner hands the buffer's entries (`take`) to the burst
 transaction it writes anyway (`bots.engine.reports.burst_record`), which stores them as one
 `SessionChunk` row: JSON lines, with the core's state before the first line, so every chunk is a
-point a replay can start from (`bots.engine.replay`). No second transaction per burst.
+point a replay can start from (`bots.backtest.replay`). No second transaction per burst.
+
+Why the database and not an append-only file under var/: the write is fenced with the burst it
+belongs to (a runner that lost its lease logs nothing, and the log never disagrees with the
+recorded orders and fills), a bot moves between workers and hosts with its log, and the admin
+and `bot_replay` read it where the rest of the bot is. The cost is one INSERT in a transaction
+the burst commits anyway (docs/benchmarks.md, "Session log").
 
 Only what changes the core is stored, so a quiet book costs nothing:
 
