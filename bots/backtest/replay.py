@@ -130,6 +130,8 @@ def parse_overrides(
             number = Decimal(step)
         except InvalidOperation:
             raise ReplayError("--step", f"not a number: {step!r}") from None
+        if not number.is_finite() or number <= 0:
+            raise ReplayError("--step", f"must be a positive number, got {step!r}")
         if config.spacing is Spacing.GEOMETRIC:
             number = step_from_percent(number)
         out["step"] = str(number)
