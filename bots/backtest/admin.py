@@ -210,6 +210,28 @@ class BacktestForm(BacktestRangeForm):
             "matching engine (margin, liquidation, the venue's order checks), about 20x slower."
         ),
     )
+    volume_share = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0.01"),
+        max_value=Decimal(100),
+        decimal_places=2,
+        label="Partial fills: share of each candle's volume (%)",
+        help_text=(
+            "Empty: a touched order fills whole. Set: the bot's orders fill at most this share "
+            "of each candle's volume in all (fill model only)."
+        ),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("volume_share") is not None and data.get("mode") == BacktestMode.VENUE:
+            self.add_error("volume_share", "Partial fills are a fill-model option.")
+        return data
+
+    def volume_fraction(self) -> Decimal | None:
+        """The share as a fraction (None: off)."""
+        share = self.cleaned_data.get("volume_share")
+        return None if share is None else share / 100
 
 
 def _initial_range(bot: GridBot) -> dict[str, Any]:
@@ -277,6 +299,7 @@ def backtest_action(
                 slippage_bps=form.cleaned_data["slippage_bps"],
                 mode=form.cleaned_data["mode"] or BacktestMode.FILL_MODEL,
                 collateral=form.cleaned_data["collateral"],
+                volume_share=form.volume_fraction(),
             )
             _enqueue(backtest.pk)
             messages.success(request, f"Backtest {backtest.pk} queued.")
