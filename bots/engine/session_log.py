@@ -21,6 +21,12 @@ Only what changes the core is stored, so a quiet book costs nothing:
   decision that did none of these (a book tick inside the centre's band) is only counted
   (`quiet` on the next stored decision): replaying it would change nothing.
 
+Entries ride with the next burst the runner records anyway (order reports, fills, sent batches)
+or, past `FLUSH_ENTRIES`, force a record of their own; a crash loses at most that unrecorded
+tail. The grid runner tells its core no `Tick` or `OrderEnded` today (the format has them for
+cores that take them); operator commands are context only (the core never sees them: a paused
+runner simply asks for no decision).
+
 Entry format (JSON arrays; `t` epoch milliseconds; Decimals as strings):
 
     ["open", t]                                     a runner's session starts (config on the chunk)
