@@ -29,7 +29,7 @@ from bots import (
     services,
 )
 from bots.admin_helpers import PlainDecimalInput, badge, each
-from bots.backtest.admin import backtest_action, sweep_action
+from bots.backtest.admin import backtest_action, replay_action, sweep_action
 from bots.dashboard.actions import bot_actions
 from bots.forms import ExportForm
 from bots.models import BotEvent, BotStatus, Fill, FundingPayment, GridBot, Market, Order
@@ -196,6 +196,7 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "export_csv",
         backtest_action,
         sweep_action,
+        replay_action,
     ]
 
     @admin.display(description="Status", ordering="status")

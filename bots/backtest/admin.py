@@ -18,8 +18,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
-from bots.backtest import csvfile, kernel, runs, store, sweeps
+from bots.backtest import csvfile, kernel, replay, runs, store, sweeps
 from bots.models import (
     Backtest,
     BacktestMode,
@@ -209,6 +210,28 @@ class BacktestForm(BacktestRangeForm):
             "matching engine (margin, liquidation, the venue's order checks), about 20x slower."
         ),
     )
+    volume_share = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0.01"),
+        max_value=Decimal(100),
+        decimal_places=2,
+        label="Partial fills: share of each candle's volume (%)",
+        help_text=(
+            "Empty: a touched order fills whole. Set: the bot's orders fill at most this share "
+            "of each candle's volume in all (fill model only)."
+        ),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("volume_share") is not None and data.get("mode") == BacktestMode.VENUE:
+            self.add_error("volume_share", "Partial fills are a fill-model option.")
+        return data
+
+    def volume_fraction(self) -> Decimal | None:
+        """The share as a fraction (None: off)."""
+        share = self.cleaned_data.get("volume_share")
+        return None if share is None else share / 100
 
 
 def _initial_range(bot: GridBot) -> dict[str, Any]:
@@ -219,6 +242,34 @@ def _initial_range(bot: GridBot) -> dict[str, Any]:
             first = datetime.fromtimestamp(cov.first_ms / 1000, UTC).date()
             return {"start": max(first, last - timedelta(days=30)), "end": last}
     return {}
+
+
+# The admin's "Replay session" replays this much of the newest log, inline (the command does
+# any range).
+REPLAY_HOURS = 24
+
+
+@admin.action(description="Replay session (last 24 h, decision diff)")
+def replay_action(
+    modeladmin: admin.ModelAdmin[GridBot],
+    request: HttpRequest,
+    queryset: QuerySet[GridBot],
+) -> None:
+    """Replay each selected bot's recorded session of the last REPLAY_HOURS through the current
+    core (`bots.backtest.replay`, inline: the core replays thousands of decisions a second);
+    the result as a message: "0 differences in N events", or the first difference in full."""
+    end_ms = int(timezone.now().timestamp() * 1000)
+    start_ms = end_ms - REPLAY_HOURS * 3_600_000
+    for bot in queryset.select_related("account", "market"):
+        report = replay.replay(bot, start_ms, end_ms)
+        if report.first is None:
+            note = f" ({'; '.join(report.notes)})" if report.notes else ""
+            messages.success(request, f"{bot.name}: {report.summary}{note}")
+        else:
+            messages.warning(
+                request,
+                format_html("{}: {}<pre>{}</pre>", bot.name, report.summary, report.text()),
+            )
 
 
 @admin.action(description="Backtest (choose a range)")
@@ -248,6 +299,7 @@ def backtest_action(
                 slippage_bps=form.cleaned_data["slippage_bps"],
                 mode=form.cleaned_data["mode"] or BacktestMode.FILL_MODEL,
                 collateral=form.cleaned_data["collateral"],
+                volume_share=form.volume_fraction(),
             )
             _enqueue(backtest.pk)
             messages.success(request, f"Backtest {backtest.pk} queued.")

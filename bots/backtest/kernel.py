@@ -7,8 +7,9 @@ and its intents are executed by the fill model instead of the exchange:
 * The price inside a candle walks O -> H -> L -> C when the candle closed up (close >= open) and
   O -> L -> H -> C when it closed down; between two candles it walks from the last close to the
   next open. Each leg of the walk is monotonic.
-* A resting order fills, whole, at its own price when the walk reaches it (a buy when the price
-  falls to or below it, a sell when it rises to or above it), nearest first, as a maker.
+* A resting order fills, whole (but see partial fills below), at its own price when the walk
+  reaches it (a buy when the price falls to or below it, a sell when it rises to or above it),
+  nearest first, as a maker.
 * After every fill the strategy is told `Filled` and asked to `Decide` at the fill price; at every
   point of the walk it is told `BookChanged` and asked to `Decide` at that price. The book the
   strategy sees is that price on both sides (`MarketView(p, p, p)`).
@@ -24,6 +25,12 @@ and its intents are executed by the fill model instead of the exchange:
 * A candle whose whole walk stays strictly inside the centre's band and reaches no resting order,
   right after a settled decision, changes nothing but the mark and funding: it is not walked
   (`Settings.eager` walks and decides everything; a test checks both give the same fills).
+* Partial fills (only with `Settings.volume_share`): in each candle the bot's resting orders fill
+  at most `volume_share` x the candle's base volume in all (rounded down to the lot), in walk
+  order; the order that meets the bound fills in part (`Filled` of that part, the rest rests as
+  `partial`, and the core decides on it: the grid cancels it, its level being the new centre),
+  and the walk passes the rest of the candle's orders unfilled. The walk between two candles
+  spends the next candle's volume.
 * Stop-loss / take-profit: the strategy's `Halt` cancels every order, flattens when configured,
   and the bot places nothing more; the position (if any) is still marked and funded.
 
@@ -85,6 +92,8 @@ class CandleSeries:
     highs: Sequence[Decimal]
     lows: Sequence[Decimal]
     closes: Sequence[Decimal]
+    # Base volume traded in each candle (only read with `Settings.volume_share`).
+    volumes: Sequence[Decimal] | None = None
 
     def __len__(self) -> int:
         return len(self.times)
@@ -110,6 +119,9 @@ class Settings:
     maintenance_margin_fraction: int = 120
     # The market's smallest initial fraction (1 / its max leverage; the simulator's min_imf).
     min_initial_margin_fraction: int = 200
+    # Partial fills: the bot's resting orders fill at most this share of each candle's base
+    # volume, in all (rounded down to the lot); None: the volume is not read, orders fill whole.
+    volume_share: Decimal | None = None
 
     @property
     def margin_fractions(self) -> tuple[int, int]:
@@ -253,6 +265,8 @@ class _Run:
     # The highest resting buy and lowest resting sell after the last decision (None: none).
     top_buy: Decimal | None = None
     low_sell: Decimal | None = None
+    # What the bot's resting orders may still fill in this candle (None: no bound).
+    budget: Decimal | None = None
 
     # --- the walk -------------------------------------------------------------------------
 
@@ -264,6 +278,8 @@ class _Run:
         up = target > self.price
         margin = self.settings.collateral is not None
         while self.working:
+            if self.budget is not None and self.budget <= 0:
+                break  # the candle's volume is used up: the walk passes the rest unfilled
             order = self._next_crossed(target, up)
             if order is None:
                 break
@@ -311,10 +327,21 @@ class _Run:
         self.settled = False
 
     def _fill_resting(self, order: LiveOrder) -> None:
-        del self.working[order.client_order_index]
-        self._book(
-            order.side, order.price, order.size_base, True, order.level, order.client_order_index
-        )
+        index = order.client_order_index
+        size = order.size_base
+        if self.budget is not None:
+            if size > self.budget:
+                size = self.budget  # a partial fill: the rest rests (the core decides on it)
+                rest = order.size_base - size
+                self.working[index] = LiveOrder(
+                    order.level, order.side, order.price, rest, index, "partial"
+                )
+            else:
+                del self.working[index]
+            self.budget -= size
+        else:
+            del self.working[index]
+        self._book(order.side, order.price, size, True, order.level, index)
 
     def _taker_price(self, side: Side) -> Decimal:
         slip = self.settings.slippage_bps * _BPS
@@ -573,11 +600,18 @@ def drive(
     quote_sized = config.size_mode is SizeMode.QUOTE
     capped = 0
     report_every = max(1, n // 100)
+    share = settings.volume_share
+    volumes = candles.volumes
+    if share is not None and (volumes is None or len(volumes) != n):
+        raise ValueError("volume_share: the candles carry no volume")
+    lot = config.lot_size
     for i in range(n):
         if progress is not None and i % report_every == 0:
             progress(i, n)
         t = times[i]
         sim.now_ms = t
+        if share is not None and volumes is not None:
+            sim.budget = (volumes[i] * share / lot).to_integral_value(ROUND_FLOOR) * lot
         o, c, high, low = opens[i], closes[i], highs[i], lows[i]
         if sim.quiet(low, high):
             # Nothing can fill and every decision would be skipped: only funding and the mark.

@@ -71,12 +71,16 @@ def backtest_create(
     slippage_bps: Decimal,
     mode: str = BacktestMode.FILL_MODEL,
     collateral: Decimal | None = None,
+    volume_share: Decimal | None = None,
 ) -> Backtest:
     """A queued backtest of `bot`'s current settings over [start_ms, end_ms); `collateral`
-    (None: unlimited) is kept in the config snapshot."""
+    (None: unlimited) and `volume_share` (None: orders fill whole; a fraction: partial fills,
+    kernel.Settings) are kept in the config snapshot."""
     config = config_snapshot(bot)
     if collateral is not None:
         config["collateral"] = str(collateral)
+    if volume_share is not None:
+        config["volume_share"] = str(volume_share)
     return Backtest.objects.create(
         bot=bot,
         market=bot.market,
@@ -94,6 +98,7 @@ def settings_of(backtest: Backtest) -> kernel.Settings:
     bot = GridBot(market=backtest.market, **bot_fields(backtest.config))
     maker, taker = kernel.TIER_FEES_PPM.get(backtest.tier, (0, 0))
     collateral = backtest.config.get("collateral")
+    share = backtest.config.get("volume_share")
     return kernel.Settings(
         config=bot.grid_config(),
         maker_fee_ppm=maker,
@@ -102,6 +107,7 @@ def settings_of(backtest: Backtest) -> kernel.Settings:
         leverage=bot.leverage,
         collateral=Decimal(collateral) if collateral else None,
         min_initial_margin_fraction=_min_imf(backtest.market),
+        volume_share=Decimal(share) if share else None,
     )
 
 
@@ -125,8 +131,9 @@ def backtest_execute(backtest_id: int) -> str:
     try:
         settings = settings_of(backtest)
         candles = store.load_candles(
-            market.network, market.market_id, backtest.start_ms, backtest.end_ms
-        )
+            market.network, market.market_id, backtest.start_ms, backtest.end_ms,
+            volumes=settings.volume_share is not None,
+        )  # fmt: skip
         if len(candles) == 0:
             raise ValueError("no stored candles in this range (import or record some first)")
         funding = store.load_funding(

@@ -318,5 +318,7 @@ def run(
     """Backtest over `candles` on the simulator's engine (see the module doc)."""
     if len(candles) == 0:
         raise ValueError("candles: the range holds no candles")
+    if settings.volume_share is not None:
+        raise ValueError("volume_share: partial fills are a fill-model option (not venue mode)")
     sim = VenueRun(settings, candles.times[0], candles.opens[0])
     return kernel.drive(sim, candles, funding, progress)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bots.engine import reports
+from bots.engine import reports, session_log
 from bots.engine.recording import SentBatch
 from bots.engine.working import WorkingOrders
 from bots.models import Bot, Fill, Order
@@ -111,10 +111,14 @@ def record(
     burst: Burst,
     ledger: accounting.Ledger,
     sent: list[SentBatch],
+    log: session_log.Pending | None = None,
 ) -> tuple[list[Order], list[Fill]]:
-    """Record the batches sent since the last record and a burst in one transaction (sync: the
-    runner calls it on its DB thread); returns the rows that changed and the new fills."""
-    return reports.burst_record(bot, fence, burst.orders, burst.fills, burst.payments, ledger, sent)
+    """Record the batches sent since the last record, a burst and the core's session log since
+    the last record in one transaction (sync: the runner calls it on its DB thread); returns the
+    rows that changed and the new fills."""
+    return reports.burst_record(
+        bot, fence, burst.orders, burst.fills, burst.payments, ledger, sent, log
+    )
 
 
 def _order_report(burst: Burst, leg: Leg, orders: WorkingOrders, info: OrderInfo) -> None:

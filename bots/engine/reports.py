@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from bots import selectors
 from bots.dashboard import broadcast
+from bots.engine import session_log
 from bots.engine.recording import (
     SentBatch,
     event_create,
@@ -229,9 +230,10 @@ def burst_record(
     payments: list[FundingInfo],
     ledger: accounting.Ledger,
     sent: list[SentBatch],
+    log: session_log.Pending | None = None,
 ) -> tuple[list[Order], list[Fill]]:
     """The batches sent since the last record, then the order reports, fills and funding of
-    one burst of events, in one transaction.
+    one burst of events, and the core's session log since the last record, in one transaction.
 
     Returns the order rows that changed and the fills recorded for the first time.
     """
@@ -242,4 +244,5 @@ def burst_record(
         new = fills_record(bot, fence, fills, ledger) if fills else []
         if payments:
             funding_record(bot, fence, payments)
+        session_log.write(bot, log)
     return changed, new

@@ -39,7 +39,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from bots import selectors
-from bots.engine import intake, locked, marks, ownership, recording, recovery
+from bots.engine import intake, locked, marks, ownership, recording, recovery, session_log
 from bots.engine.commands import Command, Shutdown, command_listen
 from bots.engine.db_thread import db, own_db_thread
 from bots.engine.leases import Lease
@@ -49,7 +49,6 @@ from bots.engine.working import WorkingOrders
 from bots.models import BotStatus, DesiredState, EventLevel, Fill, GridBot, Order
 from bots.strategies.accounting import Ledger
 from bots.strategies.grid import MarketView, Side
-from bots.strategies.grid.strategy import GridStrategy
 from bots.strategies.ownership import RemainderWatch
 from bots.strategies.protocol import (
     Cancel,
@@ -115,7 +114,10 @@ class BotRunner:
         self.symbol = bot.market.symbol
         self.market_id = bot.market.market_id
         self.leg = Leg(bot.account_id, bot.market_id)
-        self.strategy = GridStrategy(self.leg, bot.grid_config())
+        # The grid core, noting what it sees and decides (bots.engine.session_log).
+        self.strategy: session_log.LoggedGridStrategy = session_log.LoggedGridStrategy(
+            self.leg, bot.grid_config()
+        )
         # The bot's books, folded from its fills at startup; names each round trip.
         self.ledger = Ledger()
         self.orders = WorkingOrders()
@@ -316,12 +318,13 @@ class BotRunner:
     async def record(self, burst: intake.Burst) -> None:
         """Record the batches sent since the last record and a burst in one transaction, then
         align memory with what the database says."""
-        if not burst and not self.sent:
+        if not burst and not self.sent and not self.strategy.log.due:
             return
         if self.halted is not None:
             burst.fills = []  # the venue contradicts our records: nothing more is booked
         sent, self.sent = self.sent, []
-        changed, new = await db(intake.record)(self.bot, self.fence, burst, self.ledger, sent)
+        log = self.strategy.log.take()  # the core's session log, in the same transaction
+        changed, new = await db(intake.record)(self.bot, self.fence, burst, self.ledger, sent, log)
         await self._note_unexpected_ends(changed)
         self.orders.track(changed)
         # The database stays the backstop: a fill it recorded that memory did not book (an
@@ -603,6 +606,8 @@ class BotRunner:
         self.control_reads += 1
         await locked.check_still_unlocked(self)  # raises KeyLocked once the key is locked again
         desired, cancel_all_at = await db(recording.desired_state_get, writes=False)(self.bot.pk)
+        if commands:
+            self.strategy.command(desired, self.last_command)
         if cancel_all_at is not None and desired != DesiredState.STOPPED:
             with operator_lane():  # the operator's reserved share: never behind routine traffic
                 await self.cancel_all_orders(cancel_all_at)

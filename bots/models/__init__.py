@@ -57,6 +57,7 @@ from bots.models.notify import (
     TelegramLink,
 )
 from bots.models.pnl import PnlSnapshot
+from bots.models.sessionlog import SessionChunk
 from bots.models.trading import (
     BotEvent,
     EventLevel,
@@ -101,6 +102,7 @@ __all__ = [
     "OrderStatus",
     "PnlSnapshot",
     "PositionTransfer",
+    "SessionChunk",
     "Side",
     "SizeMode",
     "SpacingMode",

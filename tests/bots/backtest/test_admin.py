@@ -245,3 +245,36 @@ def test_collateral_from_the_form_liquidates_in_both_modes(  # type: ignore[no-u
         )
         page = admin_client.get(reverse("admin:bots_backtest_change", args=[backtest.pk]))
         assert backtest.results["halt_reason"] in page.content.decode()
+
+
+def test_partial_fills_from_the_admin_form_bound_fills_by_stored_volume(  # type: ignore[no-untyped-def]
+    admin_client, django_capture_on_commit_callbacks
+) -> None:
+    """The range form's partial-fill share reaches the kernel with the stored volumes: the
+    same day with a share of 1 % of a volume of 0.5 ETH a minute fills at most 0.005 ETH a
+    minute, so no fill is the grid's whole 0.01; the form refuses the share in venue mode."""
+    market = make_market(network="paper", market_id=0, symbol="ETH", last_price=D("4000"))
+    bot = make_bot(make_account(), market, step=D("4"), levels_per_side=3, size=D("0.01"))
+    text = gbm_csv(600).replace(",1\n", ",0.5\n")
+    admin_client.post(
+        reverse("admin:bots_candle_upload"),
+        {"network": "paper", "market": "0", "file": csv_upload(text)},
+    )
+    changelist = reverse("admin:bots_gridbot_changelist")
+    fields = {"action": "backtest_action", "_selected_action": [bot.pk], "confirm": "1",
+              "start": "2025-01-01", "end": "2025-01-01", "tier": "standard",
+              "slippage_bps": "5"}  # fmt: skip
+    venue = admin_client.post(changelist, {**fields, "mode": "venue", "volume_share": "1"})
+    assert "Partial fills are a fill-model option." in venue.content.decode()
+    with django_capture_on_commit_callbacks(execute=False):
+        admin_client.post(changelist, {**fields, "volume_share": "1"})
+        admin_client.post(changelist, fields)
+    partial, whole = Backtest.objects.order_by("pk")
+    assert partial.config["volume_share"] == "0.01" and "volume_share" not in whole.config
+    assert runs.backtest_execute(partial.pk) == "done"
+    assert runs.backtest_execute(whole.pk) == "done"
+    partial.refresh_from_db()
+    whole.refresh_from_db()
+    sizes = {D(f[3]) for f in partial.fills}
+    assert sizes and max(sizes) <= D("0.005"), sizes
+    assert {D(f[3]) for f in whole.fills} == {D("0.01")}

@@ -217,3 +217,45 @@ def test_margin_refuses_placements_and_liquidation_ends_the_backtest() -> None:
     # Without a collateral (the default) margin never binds: both buys fill, nothing is refused.
     free = run(Settings(config=config()), MARGIN)
     assert free.refused == 0 and free.halted == "" and free.position_base == D(2)
+
+
+# Partial fills: half of each candle's base volume is the bot's (volume_share 0.5).
+# 1: 100 -> 112 -> 104 -> 105, volume 0.8: 0.4 for the bot. The sell at 110 (level 1) fills
+#    0.4 of its 1; the centre moves to 1 and the core cancels the rest (its level is the centre),
+#    placing the buy at 100 (level 0); the volume is used up; 104 reaches no order.
+# 2: 105 -> 95 -> 106 -> 96, volume 5: 2.5 for the bot. Falling to 95 the buy at 100 fills
+#    whole (1 of 2.5); nothing else is reached.
+# Books: 0.4 sold at 110 and bought back at 100 = 4.00 grid profit; the other 0.6 bought at 100
+# is long at the close 96: inventory -2.40; total 1.60 (standard tier: no fees).
+PARTIAL = CandleSeries(
+    [0, 60_000],
+    [D("100"), D("105")],
+    [D("112"), D("106")],
+    [D("104"), D("95")],
+    [D("105"), D("96")],
+    [D("0.8"), D("5")],
+)
+
+
+def test_partial_fills_bounded_by_the_candles_volume() -> None:
+    result = run(Settings(config=config(), volume_share=D("0.5")), PARTIAL)
+    assert [(f.time_ms, f.side, f.price, f.size_base, f.level) for f in result.fills] == [
+        (0, "sell", D("110.00"), D("0.400"), 1),
+        (60_000, "buy", D("100.00"), D("1"), 0),
+    ]
+    assert result.grid_profit == D("4.00")
+    assert result.position_base == D("0.600")
+    assert result.inventory == D("-2.40")
+    assert result.total == D("1.60")
+    # Without the bound the same candles fill the sell whole, and the buy the same way.
+    whole = run(Settings(config=config()), PARTIAL)
+    assert [(f.side, f.size_base) for f in whole.fills] == [("sell", D("1")), ("buy", D("1"))]
+    assert whole.grid_profit == D("10.00") and whole.position_base == 0
+
+
+def test_partial_fills_round_down_to_the_lot_and_need_volumes() -> None:
+    tiny = CandleSeries([0], [D("100")], [D("112")], [D("104")], [D("105")], [D("0.0019")])
+    # 0.5 x 0.0019 = 0.00095: below the lot (0.001): nothing fills.
+    assert run(Settings(config=config(), volume_share=D("0.5")), tiny).fills == ()
+    with pytest.raises(ValueError, match="volume_share"):
+        run(Settings(config=config(), volume_share=D("0.5")), HAND)
