@@ -38,8 +38,9 @@ class ReturnsOut(Schema):
     Amounts in quote (USDC). `capital = capital_orders + capital_position`: the initial margin
     of the resting orders and of the position at the bot's leverage. `roi_percent = total /
     capital x 100` and `apr_percent = roi_percent x 365 / days` (simple), null while no capital
-    is in use or no time has passed. `days`: since the first fill (or start). Round trips:
-    count, average grid profit (gross of fees), grid profit per day. `max_drawdown`: the
+    is in use; APR and profit per day are null until a day has passed. `days`: since the
+    first fill (or start). Round trips: count, average grid profit (gross of fees), grid profit
+    per day. `max_drawdown`: the
     largest fall of total PnL from an earlier peak over the stored snapshots, >= 0.
     """
 

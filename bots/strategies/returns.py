@@ -10,9 +10,10 @@ table defines every figure; in short (amounts in quote, USDC on Lighter):
   + |position| x mark)`: every resting order counts on both sides (an upper bound: the venue
   nets the orders that would reduce the position);
 * `roi = total / capital` (None while no capital is in use), `apr = roi x 365 / days` (simple,
-  not compounded; None before any time has passed), `days` from the bot's start to `end`;
+  not compounded), `days` from the bot's start to its end (now, or its stop);
 * round trips: count, `average = grid profit / count` (gross of fees), `per day = grid profit /
   days`;
+* APR and profit per day are None until `MIN_DAYS_FOR_RATES` (one day) has passed;
 * `max_drawdown`: the largest fall of total PnL from an earlier peak over the stored snapshots
   and the current total; never negative.
 
@@ -33,6 +34,9 @@ _DIV = Context(prec=28, rounding=ROUND_HALF_EVEN)
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 DAYS_PER_YEAR = Decimal(365)
+# APR and profit per day are extrapolations: before a day has passed they would read 781201 %
+# for a few cents in a few minutes, so they are unknown (None) until then.
+MIN_DAYS_FOR_RATES = Decimal(1)
 _MICROSECONDS_PER_DAY = Decimal(86_400_000_000)
 
 
@@ -134,7 +138,10 @@ def _returns(
 ) -> Returns:
     total, realized, grid_profit, other_realized, unrealized, fees, funding = amounts
     roi = _ratio(total, capital.total)
-    apr = None if roi is None or days <= 0 else _DIV.divide(_DIV.multiply(roi, DAYS_PER_YEAR), days)
+    rated = days >= MIN_DAYS_FOR_RATES
+    apr = (
+        _DIV.divide(_DIV.multiply(roi, DAYS_PER_YEAR), days) if roi is not None and rated else None
+    )
     return Returns(
         capital_orders=capital.orders,
         capital_position=capital.position,
@@ -151,7 +158,7 @@ def _returns(
         days=days,
         round_trips=round_trips,
         round_trip_avg_profit=_ratio(grid_profit, Decimal(round_trips)),
-        round_trip_profit_per_day=_ratio(grid_profit, days),
+        round_trip_profit_per_day=_ratio(grid_profit, days) if rated else None,
         max_drawdown=max_drawdown([*totals, total]),
     )
 

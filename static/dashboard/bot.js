@@ -225,6 +225,8 @@
     for (const dd of document.querySelectorAll("#pnl [data-pnl]")) {
       dd.textContent = pnlText(dd.dataset.pnl, pnl[dd.dataset.pnl]);
     }
+    // The runner's price pushes carry no returns (null): the last ones stay until a refresh.
+    if (pnl.returns) LW.renderReturns(document.getElementById("returns"), pnl.returns);
   }
 
   function renderLadder() {

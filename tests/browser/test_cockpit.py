@@ -7,6 +7,7 @@ exchange. Screenshots go to test-artifacts/browser-cockpit/.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
-from bots.models import BotEvent, Fill, GridBot, Order
+from bots.models import BotEvent, Fill, GridBot, Order, PnlSnapshot
 from lighterweb.redis_server import free_port
 from tests.browser import live_stack
 from tests.lighterweb.factories import make_account, make_bot, make_market
@@ -151,6 +152,67 @@ def test_dashboard_figures_have_market_decimals_units_and_the_centre_as_a_price(
     row = page.locator(f'#bots tr[data-bot-id="{traded_bot.pk}"]')
     expect(row).to_contain_text("3991.50 USDC")
     expect(row).to_contain_text("3990.00 USDC")
+
+
+@pytest.fixture
+def returns_bot(traded_bot):  # type: ignore[no-untyped-def]
+    """The traded bot at leverage 5 (20 % initial margin) with a sell 0.01 at 4010 resting and
+    two PnL snapshots (0.05 then 0.01 USDC)."""
+    GridBot.objects.filter(pk=traded_bot.pk).update(leverage=Decimal("5"))
+    Order.objects.create(
+        bot=traded_bot,
+        account=traded_bot.account,
+        market=traded_bot.market,
+        client_order_index=1,
+        side="sell",
+        price=Decimal("4010"),
+        size_base=Decimal("0.01"),
+        status="open",
+    )
+    now = timezone.now().replace(second=0, microsecond=0)
+    for minutes, total in ((2, "0.05"), (1, "0.01")):
+        PnlSnapshot.objects.create(
+            bot=traded_bot,
+            time=now - timedelta(minutes=minutes),
+            total=Decimal(total),
+            realized=0,
+            inventory=0,
+            fees=0,
+            funding=0,
+            position=0,
+        )
+    connection.close()
+    return traded_bot
+
+
+def test_returns_show_capital_roi_and_drawdown_with_units(site: str, returns_bot, browser) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser, site)
+
+    page.goto(f"{site}/dashboard/bots/{returns_bot.pk}/")
+
+    returns = page.locator("#returns")
+    # (4010 x 0.01 resting + 3991.5 x 0.01 held) x 20 % = 8.02 + 7.983.
+    expect(returns.locator('[data-returns="capital"]')).to_have_text("16.00 USDC")
+    expect(returns.locator('[data-returns="capital_orders"]')).to_have_text("8.02 USDC")
+    # Total 0.015 inventory - 0.0000998 fees over 16.003 USDC.
+    expect(returns.locator('[data-returns="roi_percent"]')).to_have_text("0.09 %")
+    # A few minutes old: no APR extrapolated yet.
+    expect(returns.locator('[data-returns="apr_percent"]')).to_have_text("\u2013")
+    expect(returns.locator('[data-returns="round_trips"]')).to_have_text("0")
+    expect(returns.locator('[data-returns="round_trip_avg_profit"]')).to_have_text(
+        "\u2013"
+    )  # none yet
+    expect(returns.locator('[data-returns="max_drawdown"]')).to_have_text("0.04 USDC")
+    assert "leverage" in (
+        returns.locator("dt", has_text="Capital in use").get_attribute("title") or ""
+    )
+    _shot(page, "bot-returns")
+
+    page.goto(f"{site}/dashboard/")
+    account = page.locator(f'#accounts tr[data-account-id="{returns_bot.account_id}"]')
+    expect(account).to_contain_text("16.00 USDC")
+    expect(account).to_contain_text("0.04 USDC")
+    expect(page.locator(f'#bots tr[data-bot-id="{returns_bot.pk}"]')).to_contain_text("0.09 %")
 
 
 @pytest.fixture
