@@ -324,3 +324,44 @@ def test_pages_fit_the_width_and_the_event_log_is_paginated(
     expect(page.locator("#lw-grid-preview .lw-preview-levels")).to_be_visible()
     _shot(page, f"admin-bot-{width}")
     _no_horizontal_scroll(page)
+
+
+@pytest.fixture
+def unindexed_account(simulator, funded_account):  # type: ignore[no-untyped-def]
+    """A paper account on the simulator whose account index is still to be looked up."""
+    account = make_account(
+        base_url_override=simulator.base_url,
+        account_index=None,
+        l1_address=funded_account.l1_address,
+    )
+    connection.close()
+    return account
+
+
+def test_look_up_runs_on_a_worker_and_the_page_follows_it(
+    site: str, redis_url: str, unindexed_account, funded_account, browser
+) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser, site)
+    page.goto(f"{site}/admin/bots/exchangeaccount/")
+    page.check(f'input[name="_selected_action"][value="{unindexed_account.pk}"]')
+    page.select_option('select[name="action"]', "look_up_account_index")
+    page.click('button[name="index"]')
+
+    # No default worker yet: the page came back at once and lists the job, waiting.
+    job = page.locator("#lw-admin-jobs li")
+    expect(job).to_have_attribute("data-state", "queued")
+    expect(job).to_contain_text("waiting for a worker")
+    _shot(page, "admin-job-queued")
+    env = live_stack.stack_env(live_stack.database_url(connection.settings_dict), redis_url)
+    command = [
+        live_stack._bin("celery"), "-A", "lighterweb", "worker", "-Q", "celery", "-P", "solo",
+        "-n", f"cockpit-default-{free_port()}@%h", "--without-heartbeat", "--without-gossip",
+        "--without-mingle",
+    ]  # fmt: skip
+    with live_stack.running(command, env, LOGS / "worker.log"):
+        # The page polls, and reloads by itself once the job is done: its result is a message.
+        expect(page.locator(".messagelist")).to_contain_text(
+            f"account index {funded_account.index} found", timeout=60_000
+        )
+    expect(page.locator("#lw-admin-jobs")).to_have_count(0)
+    _shot(page, "admin-job-done")
