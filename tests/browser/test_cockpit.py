@@ -6,15 +6,18 @@ exchange. Screenshots go to test-artifacts/browser-cockpit/.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import redis
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
+from bots.history import candles
 from bots.models import BotEvent, Fill, GridBot, Order, PnlSnapshot
 from lighterweb.redis_server import free_port
 from tests.browser import live_stack
@@ -365,3 +368,56 @@ def test_look_up_runs_on_a_worker_and_the_page_follows_it(
         )
     expect(page.locator("#lw-admin-jobs")).to_have_count(0)
     _shot(page, "admin-job-done")
+
+
+@pytest.fixture
+def round_trip_bot(redis_url: str):  # type: ignore[no-untyped-def]
+    """A buy at 3990 (level -1) five minutes ago and the sell at 4000 (level 0) that closed its
+    round trip two minutes ago, as the runner books them (`round_trip_id` from the ledger); the
+    market's 1m candles of the last ten minutes in the candle cache, as a venue read leaves
+    them."""
+    bot = make_bot(make_account(), make_market(), step="10", levels_per_side=3, max_open_orders=6)
+    now = timezone.now().replace(second=0, microsecond=0)
+    for trade_id, side, price, level, minutes in (
+        (1, "buy", "3990", -1, 5),
+        (2, "sell", "4000", 0, 2),
+    ):
+        Fill.objects.create(
+            account=bot.account,
+            market=bot.market,
+            bot=bot,
+            trade_id=trade_id,
+            side=side,
+            price=Decimal(price),
+            size_base=Decimal("0.01"),
+            fee=Decimal(0),
+            is_maker=True,
+            level_index=level,
+            round_trip_id=1,
+            executed_at=now - timedelta(minutes=minutes, seconds=-10),
+        )
+    start = int(now.timestamp()) - 600
+    rows = [
+        {"time": start + 60 * i, "open": "3995", "high": "4001", "low": "3989", "close": "3995",
+         "volume": "1"}
+        for i in range(11)
+    ]  # fmt: skip
+    key = candles.CACHE_KEY.format(
+        network=bot.market.network, market_id=bot.market.market_id, resolution="1m"
+    )
+    redis.Redis.from_url(redis_url).set(key, json.dumps(rows), ex=600)
+    connection.close()
+    return bot
+
+
+def test_price_chart_links_each_round_trip_from_its_opening_fill_to_its_close(
+    site: str, round_trip_bot, browser
+) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser, site)
+
+    page.goto(f"{site}/dashboard/bots/{round_trip_bot.pk}/")
+
+    expect(page.locator("#fills tr.lw-fill")).to_have_count(2)
+    # One link: from trade 1 (the buy that opened it) to trade 2 (the sell that closed it).
+    expect(page.locator("#lw-page")).to_have_attribute("data-round-trip-links", "1>2")
+    _shot(page, "round-trip-link")
