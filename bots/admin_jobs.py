@@ -29,7 +29,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from bots import services
+from bots import accounts
+from bots.engine.controls import ExchangeActionFailed
 from bots.models import ExchangeAccount, KeyMode
 from exchange.redis_clients import redis_client
 
@@ -43,15 +44,15 @@ UNEXPECTED = "failed unexpectedly; the default worker's log has the details"
 
 
 def _look_up(account: ExchangeAccount) -> str:
-    return f"account index {services.account_lookup_index(account)} found"
+    return f"account index {accounts.account_lookup_index(account)} found"
 
 
 def _sync(account: ExchangeAccount) -> str:
-    return f"{services.markets_sync(account)} markets synced"
+    return f"{accounts.markets_sync(account)} markets synced"
 
 
 def _test(account: ExchangeAccount) -> str:
-    report = services.account_test_connection(account)
+    report = accounts.account_test_connection(account)
     return f"connection ok: {report.summary}"
 
 
@@ -151,7 +152,7 @@ def job_run(job_id: str) -> Job | None:
         return _save(_with(job, DONE, call(account)))
     except ExchangeAccount.DoesNotExist:
         return _save(_with(job, FAILED, "the account was deleted"))
-    except services.ExchangeActionFailed as exc:
+    except ExchangeActionFailed as exc:
         return _save(_with(job, FAILED, str(exc)))
     except Exception:
         logger.exception("admin job %s (%s, account %s) failed", job.id, job.action, job.account)
