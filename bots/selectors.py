@@ -351,7 +351,9 @@ def bot_returns(
     at its leverage and its market's minimum initial margin; days from its start (its first
     fill, or its first run when it has none) to now (to its stop when stopped); drawdown over
     its stored PnL snapshots and the current total."""
-    fraction = returns_core.initial_margin_fraction(bot.leverage, bot.market.max_leverage)
+    # The model refuses leverage below 1; a row written around it must not fail the PnL read.
+    leverage = max(bot.leverage or Decimal(1), Decimal(1))
+    fraction = returns_core.initial_margin_fraction(leverage, bot.market.max_leverage)
     live = Order.objects.filter(bot_id=bot.pk, status__in=LIVE_ORDER_STATUSES, price__gt=0)
     resting = [
         (p, max(size - filled, Decimal(0)))
