@@ -108,7 +108,7 @@ def account_returns(account: ExchangeAccount, *, now: datetime | None = None) ->
     if spans:  # from its earliest bot start to its latest bot end
         span = max(end for _, end in spans) - min(start for start, _ in spans)
         days = returns_core.days_of(span // timedelta(microseconds=1))
-    totals = [p.total for p in pnl_history.account_series(account.pk, since=_EPOCH)]
+    totals = pnl_history.account_totals(account.pk, since=_EPOCH)
     return returns_core.account_returns(per_bot, days, totals)
 
 
