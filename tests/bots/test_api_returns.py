@@ -109,3 +109,14 @@ def test_account_summary_sums_its_bots_returns(api, account, traded):
     assert returns["max_drawdown"] == "0.4"
     [listed] = api.get("/api/accounts/summaries").json()
     assert listed["returns"]["capital"] == "19.99"
+
+
+def test_a_row_with_leverage_below_one_reads_as_one_not_a_500(api, bot):
+    # The model refuses it; a row written around the model must not break the PnL read.
+    type(bot).objects.filter(pk=bot.pk).update(leverage=Decimal("0"))
+    make_order(bot, 1)
+
+    response = api.get(f"/api/bots/{bot.pk}/pnl")
+
+    assert response.status_code == 200
+    assert response.json()["returns"]["capital_orders"] == "39.9"  # 3990 x 0.01 at 1x
