@@ -11,22 +11,28 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db.models import Q
+from django.utils import timezone
 from redis.exceptions import RedisError
 
-from bots.models import Bot, BotStatus, ExchangeAccount
+from bots import selectors
+from bots.history import snapshots as pnl_history
+from bots.models import Bot, BotStatus, ExchangeAccount, GridBot
 from bots.ownership import MarketOwnershipRow, account_ownership
 from bots.selectors import account_list, order_list
+from bots.strategies import returns as returns_core
+from bots.strategies.returns import Returns
 from exchange.budget import BudgetUsage, budget_usage
 from exchange.redis_clients import async_redis_client
 
 logger = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -56,10 +62,15 @@ class AccountSummary:
     balances_at: datetime | None
     # Per market: the exchange's position = the bots' own + unattributed (bots.ownership).
     ownership: list[MarketOwnershipRow]
+    # Its grid bots' returns summed (README "Returns"); None when not asked for.
+    returns: Returns | None = None
 
 
-def account_summary(account: ExchangeAccount, *, with_budget: bool = True) -> AccountSummary:
-    """Balances and positions (last exchange check), our open orders and bots, request budget."""
+def account_summary(
+    account: ExchangeAccount, *, with_budget: bool = True, with_returns: bool = True
+) -> AccountSummary:
+    """Balances and positions (last exchange check), our open orders and bots, request budget,
+    returns of its grid bots."""
     reported: dict[str, Any] = account.last_check_summary or {}
     # Every bot trading on the account: grids, and hedge bots on either leg.
     on_account = Q(account=account) | Q(hedgebot__taker_account=account)
@@ -76,7 +87,29 @@ def account_summary(account: ExchangeAccount, *, with_budget: bool = True) -> Ac
         budget=account_budget_usage(account) if with_budget else None,
         balances_at=account.last_checked_at if reported else None,
         ownership=account_ownership(account),
+        returns=account_returns(account) if with_returns else None,
     )
+
+
+def account_returns(account: ExchangeAccount, *, now: datetime | None = None) -> Returns:
+    """The account's returns (bots.strategies.returns.account_returns): its grid bots' summed,
+    over the days from its earliest bot start to its latest bot end, drawdown over its summed
+    PnL snapshots."""
+    now = timezone.now() if now is None else now
+    per_bot: list[Returns] = []
+    spans: list[tuple[datetime, datetime]] = []
+    for bot in GridBot.objects.filter(account=account).select_related("market"):
+        summary = selectors.bot_pnl(bot).summary
+        per_bot.append(selectors.bot_returns(bot, summary, now=now))
+        start, end = selectors.bot_span(bot, now)
+        if start is not None:
+            spans.append((start, end))
+    days = Decimal(0)
+    if spans:  # from its earliest bot start to its latest bot end
+        span = max(end for _, end in spans) - min(start for start, _ in spans)
+        days = returns_core.days_of(span // timedelta(microseconds=1))
+    totals = pnl_history.account_totals(account.pk, since=_EPOCH)
+    return returns_core.account_returns(per_bot, days, totals)
 
 
 def account_summary_list(*, with_budget: bool = True) -> list[AccountSummary]:

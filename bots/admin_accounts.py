@@ -8,23 +8,33 @@ passphrase on a page of its own and keeps the decrypted key only in this process
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.decorators import method_decorator
 from django.utils.safestring import SafeString
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
-from bots import permissions, services
-from bots.admin_helpers import badge, each
+from bots import admin_jobs, permissions, services
+from bots.admin_helpers import badge
 from bots.forms import SECRET_POST_FIELDS, ExchangeAccountAdminForm
 from bots.models import ExchangeAccount, KeyMode
+from bots.tasks import admin_account_job_task
 from lighterweb import audit
 from lighterweb.crypto import WrongPassphrase
+
+logger = logging.getLogger(__name__)
+SESSION_JOBS = "lighterweb_admin_jobs"
+MAX_SESSION_JOBS = 20
 
 
 @admin.register(ExchangeAccount)
@@ -98,6 +108,8 @@ class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
+        if request.method == "GET":
+            extra_context = {**(extra_context or {}), "admin_jobs": self.changelist_jobs(request)}
         return super().changelist_view(request, extra_context)
 
     @method_decorator(sensitive_post_parameters(*SECRET_POST_FIELDS))
@@ -158,6 +170,10 @@ class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     )
     def test_connection(self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]) -> None:
         for account in queryset:
+            if admin_jobs.runs_in_worker("test_connection", account):
+                self._queue(request, "test_connection", account)
+                continue
+            # A key that is not stored lives only in this process: checked here, as before.
             try:
                 report = services.account_test_connection(account)
             except services.ExchangeActionFailed as exc:
@@ -169,17 +185,59 @@ class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def look_up_account_index(
         self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]
     ) -> None:
-        each(
-            request,
-            queryset,
-            services.account_lookup_index,
-            (services.ExchangeActionFailed,),
-            "Account index found",
-        )
+        for account in queryset:
+            self._queue(request, "look_up_account_index", account)
 
     @admin.action(description="Sync markets from the exchange", permissions=["change"])
     def sync_markets(self, request: HttpRequest, queryset: QuerySet[ExchangeAccount]) -> None:
-        each(request, queryset, services.markets_sync, (services.ExchangeActionFailed,), "Synced")
+        for account in queryset:
+            self._queue(request, "sync_markets", account)
+
+    # -- exchange actions on a worker (bots.admin_jobs) ------------------------------------------
+
+    def _queue(self, request: HttpRequest, action: str, account: ExchangeAccount) -> None:
+        """Queue `action` on the default worker; the changelist follows it."""
+        try:
+            job = admin_jobs.job_start(action, account, admin_account_job_task.delay)
+        except (RedisError, KombuError, OSError) as exc:
+            logger.warning("admin job %s on account %s not queued: %s", action, account.pk, exc)
+            messages.error(request, f"{account}: could not queue the action (Redis unreachable).")
+            return
+        jobs = [job.id, *request.session.get(SESSION_JOBS, [])][:MAX_SESSION_JOBS]
+        request.session[SESSION_JOBS] = jobs
+        messages.info(request, f"{account}: {job.title} queued; its progress shows below.")
+
+    def get_urls(self) -> list[Any]:
+        jobs = path(
+            "jobs/",
+            self.admin_site.admin_view(self.jobs_view),
+            name="bots_exchangeaccount_jobs",
+        )
+        return [jobs, *super().get_urls()]
+
+    def jobs_view(self, request: HttpRequest) -> JsonResponse:
+        """The states of this session's queued actions (only its own: ids from the session)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        found = admin_jobs.job_states(request.session.get(SESSION_JOBS, []))
+        keys = ("id", "title", "account", "state", "message")
+        return JsonResponse({"jobs": [{k: getattr(job, k) for k in keys} for job in found]})
+
+    def changelist_jobs(self, request: HttpRequest) -> list[admin_jobs.Job]:
+        """This session's unfinished jobs; the finished ones become messages (once)."""
+        try:
+            found = admin_jobs.job_states(request.session.get(SESSION_JOBS, []))
+        except RedisError as exc:
+            logger.warning("admin jobs unreadable: %s", exc)
+            return []
+        for job in found:
+            if job.state == admin_jobs.DONE:
+                messages.success(request, f"{job.account}: {job.title}: {job.message}.")
+            elif job.state == admin_jobs.FAILED:
+                messages.error(request, f"{job.account}: {job.title} failed: {job.message}")
+        pending = [job for job in found if not job.finished]
+        request.session[SESSION_JOBS] = [job.id for job in pending]
+        return pending
 
     @admin.action(
         description="Reset paper account (venue and paper bots' books, together)",

@@ -192,8 +192,9 @@ def bot_delete(request: HttpRequest, bot_id: Id) -> Any:
 @router.get("/bots/{bot_id}/pnl", response={200: PnlOut, **ERRORS})
 @needs(permissions.VIEW)
 def bot_pnl(request: HttpRequest, bot_id: Id) -> Any:
-    """The bot's PnL split: grid profit, other realized, unrealized, fees and funding."""
-    return selectors.bot_pnl(selectors.bot_get(bot_id))
+    """The bot's PnL split (grid profit, other realized, unrealized, fees, funding) and its
+    returns: capital in use, ROI, APR, round trips, max drawdown (README "Returns")."""
+    return selectors.bot_pnl(selectors.bot_get(bot_id), with_returns=True)
 
 
 @router.get(

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Generic, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db.models import Model, Q, QuerySet
+from django.utils import timezone
 
 from bots import ownership
 from bots.models import (
@@ -31,9 +32,11 @@ from bots.models import (
     HedgeBot,
     Market,
     Order,
+    PnlSnapshot,
     PositionTransfer,
 )
 from bots.strategies import accounting
+from bots.strategies import returns as returns_core
 from bots.strategies.orders import ACTIVE
 
 M = TypeVar("M", bound=Model)
@@ -276,6 +279,8 @@ class BotPnl:
     # The bot's market's position that no bot owns, at the account's last exchange read
     # (README "How positions are owned"); None when never read.
     unattributed_base: Decimal | None = None
+    # Capital, ROI, APR, round trips, drawdown (README "Returns"): a grid's, when asked for.
+    returns: returns_core.Returns | None = None
 
 
 def bot_ledger(bot: Bot) -> accounting.Ledger:
@@ -316,22 +321,70 @@ def known_trade_ids(bot: Bot, trade_ids: list[int]) -> set[int]:
     return set(rows.values_list("trade_id", flat=True))
 
 
-def bot_pnl(bot: Bot) -> BotPnl:
+def bot_pnl(bot: Bot, *, with_returns: bool = False) -> BotPnl:
     """PnL of one bot from its Fill and FundingPayment rows (bots.strategies.accounting), at its
     last price (a grid's last centre price, else the market's). A hedge bot's fills of both legs
-    fold into one ledger: its position is the pair's net and its PnL the pair's."""
+    fold into one ledger: its position is the pair's net and its PnL the pair's.
+
+    `with_returns`: a grid bot's returns too (`bot_returns`; more reads: orders, snapshots)."""
     ledger = bot_ledger(bot)
     mark = _grid_last_price(bot) or bot.market.last_price
     # Without a price the position is valued at its own entry: unrealized 0, not a guess.
     valuation = mark or _entry_price(ledger) or Decimal(1)
+    summary = ledger.summary(valuation)
     return BotPnl(
         bot_id=bot.pk,
         symbol=bot.market.symbol,
         mark_price=mark,
-        summary=ledger.summary(valuation),
+        summary=summary,
         # What no bot owns is a grid's question (a hedge bot takes both positions as they are).
         unattributed_base=ownership.market_unattributed(bot) if isinstance(bot, GridBot) else None,
+        returns=bot_returns(bot, summary) if with_returns and isinstance(bot, GridBot) else None,
     )
+
+
+def bot_returns(
+    bot: GridBot, summary: accounting.PnlSummary, *, now: datetime | None = None
+) -> returns_core.Returns:
+    """The grid's returns (bots.strategies.returns, README "Returns") from its books `summary`:
+    capital in use from its live orders' remaining size and its position at the summary's mark,
+    at its leverage and its market's minimum initial margin; days from its start (its first
+    fill, or its first run when it has none) to now (to its stop when stopped); drawdown over
+    its stored PnL snapshots and the current total."""
+    # The model refuses leverage below 1; a row written around it must not fail the PnL read.
+    leverage = max(bot.leverage or Decimal(1), Decimal(1))
+    fraction = returns_core.initial_margin_fraction(leverage, bot.market.max_leverage)
+    live = Order.objects.filter(bot_id=bot.pk, status__in=LIVE_ORDER_STATUSES, price__gt=0)
+    resting = [
+        (p, max(size - filled, Decimal(0)))
+        for p, size, filled in live.values_list("price", "size_base", "filled_base")
+    ]
+    capital = returns_core.capital_in_use(
+        resting, summary.position_base, summary.mark_price, fraction
+    )
+    totals = PnlSnapshot.objects.filter(bot_id=bot.pk).order_by("time")
+    start, end = bot_span(bot, now)
+    days = returns_core.days_of((end - start) // timedelta(microseconds=1)) if start else Decimal(0)
+    return returns_core.bot_returns(summary, capital, days, totals.values_list("total", flat=True))
+
+
+def bot_span(bot: Bot, now: datetime | None = None) -> tuple[datetime | None, datetime]:
+    """When the bot's books begin (its first fill, else its last start) and end (now; its stop
+    time while it is stopped)."""
+    now = timezone.now() if now is None else now
+    first = (
+        Fill.objects.filter(bot_id=bot.pk)
+        .order_by("executed_at")
+        .values_list("executed_at", flat=True)
+        .first()
+    )
+    start = first or bot.started_at
+    end = now
+    if bot.status == BotStatus.STOPPED and bot.stopped_at is not None:
+        end = bot.stopped_at
+    if start is not None and end < start:
+        end = start
+    return start, end
 
 
 def _grid_last_price(bot: Bot) -> Decimal | None:

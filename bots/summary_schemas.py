@@ -8,12 +8,59 @@ and the dashboard's snapshots and pushes carry them (`bots.schemas.payload`), in
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
 from ninja import Field, Schema
-from pydantic import AliasPath
+from pydantic import AliasPath, PlainSerializer
 
 from bots.schemas import AccountOut, Money, Quote
+
+
+def _percent_text(fraction: Decimal) -> str:
+    return format((fraction * 100).quantize(Decimal("0.0001")).normalize(), "f")
+
+
+# A ratio given as a fraction (0.0123), sent as a percent with 4 decimals ("1.23").
+Percent = Annotated[Decimal, PlainSerializer(_percent_text, return_type=str)]
+
+
+def _days_text(days: Decimal) -> str:
+    return format(days.quantize(Decimal("0.0001")).normalize(), "f")
+
+
+Days = Annotated[Decimal, PlainSerializer(_days_text, return_type=str)]
+
+
+class ReturnsOut(Schema):
+    """Returns of a grid bot or of an account (README "Returns", bots.strategies.returns).
+
+    Amounts in quote (USDC). `capital = capital_orders + capital_position`: the initial margin
+    of the resting orders and of the position at the bot's leverage. `roi_percent = total /
+    capital x 100` and `apr_percent = roi_percent x 365 / days` (simple), null while no capital
+    is in use; APR and profit per day are null until a day has passed. `days`: since the
+    first fill (or start). Round trips: count, average grid profit (gross of fees), grid profit
+    per day. `max_drawdown`: the
+    largest fall of total PnL from an earlier peak over the stored snapshots, >= 0.
+    """
+
+    capital: Quote
+    capital_orders: Quote
+    capital_position: Quote
+    total: Quote
+    realized: Quote
+    grid_profit: Quote
+    other_realized: Quote
+    unrealized: Quote
+    fees: Quote
+    funding: Quote
+    roi_percent: Percent | None = Field(validation_alias="roi")
+    apr_percent: Percent | None = Field(validation_alias="apr")
+    days: Days
+    round_trips: int
+    round_trip_avg_profit: Quote | None
+    round_trip_profit_per_day: Quote | None
+    max_drawdown: Quote
 
 
 class PnlOut(Schema):
@@ -42,6 +89,9 @@ class PnlOut(Schema):
     # Not the bot's: what no bot owns on its account and market (README "How positions are
     # owned"); `position_base` above is the bot's own, the one its caps count.
     unattributed_base: Money | None = None
+    # Capital, ROI, APR, round trips, drawdown: on `GET /api/bots/{id}/pnl` and the bot page;
+    # null in the runner's frequent price pushes (the page keeps the last one it got).
+    returns: ReturnsOut | None = None
 
 
 class PositionOut(Schema):
@@ -100,3 +150,5 @@ class AccountSummaryOut(Schema):
     budget: BudgetUsageOut | None
     balances_at: datetime | None
     ownership: list[MarketOwnershipOut]
+    # The account's grid bots' returns summed (README "Returns").
+    returns: ReturnsOut | None = None

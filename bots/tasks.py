@@ -16,7 +16,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from bots import accounts
+from bots import accounts, admin_jobs
 from bots.engine import controls, deadman, supervisor
 from bots.engine.leases import (
     BotLease,
@@ -123,3 +123,11 @@ def resume_bots_task() -> list[int]:
     if waiting:
         logger.info("resuming bots %s after a worker shutdown", waiting)
     return waiting
+
+
+@shared_task(name="bots.tasks.admin_account_job_task", ignore_result=True)  # type: ignore[untyped-decorator]
+def admin_account_job_task(job_id: str) -> str:
+    """An admin action on an account that talks to the exchange (bots.admin_jobs), off the
+    page's request: its state and result sentence go to Redis for the page to show."""
+    job = admin_jobs.job_run(job_id)
+    return "unknown" if job is None else job.state

@@ -74,7 +74,7 @@ def bot_summary(bot_id: int) -> dict[str, Any] | None:
 
 def pnl_row(bot: GridBot) -> dict[str, Any]:
     """The bot's PnL split (grid profit, inventory, fees, funding) in the REST shape."""
-    return schemas.payload(PnlOut, selectors.bot_pnl(bot))
+    return schemas.payload(PnlOut, selectors.bot_pnl(bot, with_returns=True))
 
 
 def bot_refresh(bot_id: int) -> dict[str, Any] | None:

@@ -107,6 +107,46 @@
     list.sort(function (a, b) { return a.time - b.time; });
     markers.setMarkers(list.slice(-400));
     page.dataset.markers = list.length;
+    drawRoundTrips(first, lastTime);
+  }
+
+  // Round trips: a dashed line from the fill that opened one to the fill that closed it. The
+  // pairing is the accounting core's (bots/strategies/accounting.py `round_trip_of`), stored
+  // on each fill as `round_trip_id` (the opening fill's trade id); nothing is paired here.
+  const MAX_ROUND_TRIP_LINKS = 30;
+  let roundTripLines = [];
+  let roundTripKey = "";
+  function drawRoundTrips(first, lastTime) {
+    const byTrade = new Map(fills.map(function (f) { return [f.trade_id, f]; }));
+    const links = [];
+    for (const close of fills) { // newest first
+      if (links.length >= MAX_ROUND_TRIP_LINKS) break;
+      if (close.round_trip_id === null || close.round_trip_id === undefined || close.round_trip_id === close.trade_id) continue;
+      const open = byTrade.get(close.round_trip_id);
+      if (!open) continue;
+      const t0 = Math.min(bucket(epoch(open.executed_at)), lastTime);
+      const t1 = Math.min(bucket(epoch(close.executed_at)), lastTime);
+      if (t0 < first || t1 <= t0) continue; // off the chart, or both on one candle
+      const buy = open.side === "buy" ? open : close;
+      const sell = open.side === "buy" ? close : open;
+      links.push({ t0: t0, p0: Number(open.price), t1: t1, p1: Number(close.price), won: Number(sell.price) > Number(buy.price), close: close.trade_id, open: open.trade_id });
+    }
+    const key = JSON.stringify(links);
+    if (key === roundTripKey) return;
+    roundTripKey = key;
+    for (const line of roundTripLines) chart.removeSeries(line);
+    roundTripLines = links.map(function (link) {
+      const line = chart.addSeries(LightweightCharts.LineSeries, {
+        color: link.won ? "rgba(46,125,50,0.7)" : "rgba(198,40,40,0.7)", lineWidth: 1,
+        lineStyle: LightweightCharts.LineStyle.Dashed, lastValueVisible: false,
+        priceLineVisible: false, crosshairMarkerVisible: false,
+        title: "",
+      });
+      line.setData([{ time: link.t0, value: link.p0 }, { time: link.t1, value: link.p1 }]);
+      return line;
+    });
+    // For tests and curious readers: "open>close" trade ids of the links drawn.
+    page.dataset.roundTripLinks = links.map(function (link) { return link.open + ">" + link.close; }).join(" ");
   }
 
   function loadCandles(fit) {
@@ -225,6 +265,8 @@
     for (const dd of document.querySelectorAll("#pnl [data-pnl]")) {
       dd.textContent = pnlText(dd.dataset.pnl, pnl[dd.dataset.pnl]);
     }
+    // The runner's price pushes carry no returns (null): the last ones stay until a refresh.
+    if (pnl.returns) LW.renderReturns(document.getElementById("returns"), pnl.returns);
   }
 
   function renderLadder() {

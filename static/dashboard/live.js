@@ -70,6 +70,24 @@ window.LW = (function () {
     return unit(fixed(value, decimals === undefined ? 2 : decimals), "USDC");
   }
 
+  /* Returns (README "Returns") into the <dd data-returns="field"> of `list`, with units. */
+  function returnsText(field, value) {
+    if (value === undefined || value === null) return "–";
+    if (field === "round_trips") return String(value);
+    if (field === "roi_percent" || field === "apr_percent") return fixed(value, 2) + " %";
+    if (field === "days") return fixed(value, 2) + " days";
+    if (field === "round_trip_profit_per_day") return money(value, 4) + " / day";
+    if (field === "round_trip_avg_profit") return money(value, 4);
+    return money(value);
+  }
+
+  function renderReturns(list, returns) {
+    if (!list) return;
+    for (const dd of list.querySelectorAll("[data-returns]")) {
+      dd.textContent = returnsText(dd.dataset.returns, returns[dd.dataset.returns]);
+    }
+  }
+
   function setConnection(up, text) {
     const node = document.getElementById("lw-conn");
     if (!node) return;
@@ -225,5 +243,6 @@ window.LW = (function () {
   return {
     el: el, row: row, badge: badge, time: time, connect: connect, flash: flash,
     price: price, size: size, money: money, updateControls: updateControls,
+    returnsText: returnsText, renderReturns: renderReturns,
   };
 })();

@@ -14,6 +14,11 @@
     return bot.pnl ? LW.money(bot.pnl[field]) : null;
   }
 
+  // A figure of the returns (README "Returns") of a bot's PnL or an account's summary.
+  function ret(holder, field) {
+    return holder && holder.returns ? LW.returnsText(field, holder.returns[field]) : null;
+  }
+
   function renderBots() {
     const body = document.getElementById("bots");
     body.replaceChildren();
@@ -24,7 +29,8 @@
         link, bot.symbol, LW.badge(bot.status), bot.desired_state, LW.price(bot.last_price, bot),
         LW.price(bot.centre_price, bot), bot.open_orders === undefined ? null : bot.open_orders,
         pnl(bot, "total"), pnl(bot, "grid_profit"), pnl(bot, "unrealized"), pnl(bot, "fees"),
-        pnl(bot, "funding"), bot.status === "error" ? bot.status_message : "",
+        pnl(bot, "funding"), ret(bot.pnl, "roi_percent"), ret(bot.pnl, "apr_percent"),
+        bot.status === "error" ? bot.status_message : "",
       ]);
       tr.dataset.botId = bot.id;
       body.appendChild(tr);
@@ -61,7 +67,11 @@
     for (const row of accounts.values()) {
       const a = row.account;
       const budget = row.budget ? row.budget.used + " / " + row.budget.limit : null;
-      const tr = LW.row([a.name, a.network, LW.money(row.equity), LW.money(row.available_balance), positions(row), budget, deadMansSwitch(row), a.last_error]);
+      const tr = LW.row([
+        a.name, a.network, LW.money(row.equity), LW.money(row.available_balance), positions(row),
+        ret(row, "capital"), ret(row, "roi_percent"), ret(row, "apr_percent"), ret(row, "max_drawdown"),
+        budget, deadMansSwitch(row), a.last_error,
+      ]);
       tr.dataset.accountId = a.id;
       body.appendChild(tr);
     }
@@ -78,6 +88,11 @@
       for (const bot of data.bots) bots.set(bot.id, bot);
       for (const row of data.accounts) accounts.set(row.account.id, row);
     } else if (kind === "bot" || kind === "bot_summary") {
+      // A runner's price push carries the PnL without returns: keep the last returns.
+      const before = bots.get(data.id);
+      if (data.pnl && !data.pnl.returns && before && before.pnl && before.pnl.returns) {
+        data = Object.assign({}, data, { pnl: Object.assign({}, data.pnl, { returns: before.pnl.returns }) });
+      }
       merge(bots, data.id, data);
     } else if (kind === "account") {
       merge(accounts, data.account.id, { account: data.account });

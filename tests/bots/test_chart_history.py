@@ -78,6 +78,8 @@ def test_the_account_series_sums_its_bots_and_carries_a_stopped_bots_last_figure
     snap(a, 1, "3")  # b stopped after minute 0: its 2 still counts
     series = snapshots.account_series(account.pk, since=t0)
     assert [(p.time.minute, p.total) for p in series] == [(0, Decimal(3)), (1, Decimal(5))]
+    # The totals alone (the account's drawdown reads them) are the series' totals.
+    assert snapshots.account_totals(account.pk, since=t0) == [p.total for p in series]
     answer = _viewer().get(f"/api/accounts/{account.pk}/pnl-history?since=2026-12-05T12:00:00")
     assert answer.status_code == 200, answer.content
     assert [Decimal(p["total"]) for p in answer.json()] == [Decimal(3), Decimal(5)]

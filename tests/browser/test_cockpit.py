@@ -6,15 +6,19 @@ exchange. Screenshots go to test-artifacts/browser-cockpit/.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import redis
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
-from bots.models import BotEvent, Fill, GridBot, Order
+from bots.history import candles
+from bots.models import BotEvent, Fill, GridBot, Order, PnlSnapshot
 from lighterweb.redis_server import free_port
 from tests.browser import live_stack
 from tests.lighterweb.factories import make_account, make_bot, make_market
@@ -154,6 +158,67 @@ def test_dashboard_figures_have_market_decimals_units_and_the_centre_as_a_price(
 
 
 @pytest.fixture
+def returns_bot(traded_bot):  # type: ignore[no-untyped-def]
+    """The traded bot at leverage 5 (20 % initial margin) with a sell 0.01 at 4010 resting and
+    two PnL snapshots (0.05 then 0.01 USDC)."""
+    GridBot.objects.filter(pk=traded_bot.pk).update(leverage=Decimal("5"))
+    Order.objects.create(
+        bot=traded_bot,
+        account=traded_bot.account,
+        market=traded_bot.market,
+        client_order_index=1,
+        side="sell",
+        price=Decimal("4010"),
+        size_base=Decimal("0.01"),
+        status="open",
+    )
+    now = timezone.now().replace(second=0, microsecond=0)
+    for minutes, total in ((2, "0.05"), (1, "0.01")):
+        PnlSnapshot.objects.create(
+            bot=traded_bot,
+            time=now - timedelta(minutes=minutes),
+            total=Decimal(total),
+            realized=0,
+            inventory=0,
+            fees=0,
+            funding=0,
+            position=0,
+        )
+    connection.close()
+    return traded_bot
+
+
+def test_returns_show_capital_roi_and_drawdown_with_units(site: str, returns_bot, browser) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser, site)
+
+    page.goto(f"{site}/dashboard/bots/{returns_bot.pk}/")
+
+    returns = page.locator("#returns")
+    # (4010 x 0.01 resting + 3991.5 x 0.01 held) x 20 % = 8.02 + 7.983.
+    expect(returns.locator('[data-returns="capital"]')).to_have_text("16.00 USDC")
+    expect(returns.locator('[data-returns="capital_orders"]')).to_have_text("8.02 USDC")
+    # Total 0.015 inventory - 0.0000998 fees over 16.003 USDC.
+    expect(returns.locator('[data-returns="roi_percent"]')).to_have_text("0.09 %")
+    # A few minutes old: no APR extrapolated yet.
+    expect(returns.locator('[data-returns="apr_percent"]')).to_have_text("\u2013")
+    expect(returns.locator('[data-returns="round_trips"]')).to_have_text("0")
+    expect(returns.locator('[data-returns="round_trip_avg_profit"]')).to_have_text(
+        "\u2013"
+    )  # none yet
+    expect(returns.locator('[data-returns="max_drawdown"]')).to_have_text("0.04 USDC")
+    assert "leverage" in (
+        returns.locator("dt", has_text="Capital in use").get_attribute("title") or ""
+    )
+    _shot(page, "bot-returns")
+
+    page.goto(f"{site}/dashboard/")
+    account = page.locator(f'#accounts tr[data-account-id="{returns_bot.account_id}"]')
+    expect(account).to_contain_text("16.00 USDC")
+    expect(account).to_contain_text("0.04 USDC")
+    expect(page.locator(f'#bots tr[data-bot-id="{returns_bot.pk}"]')).to_contain_text("0.09 %")
+
+
+@pytest.fixture
 def running_bot():  # type: ignore[no-untyped-def]
     """A bot the engine reports running, with three resting orders (no worker needed: the
     pages read the state from the database)."""
@@ -262,3 +327,97 @@ def test_pages_fit_the_width_and_the_event_log_is_paginated(
     expect(page.locator("#lw-grid-preview .lw-preview-levels")).to_be_visible()
     _shot(page, f"admin-bot-{width}")
     _no_horizontal_scroll(page)
+
+
+@pytest.fixture
+def unindexed_account(simulator, funded_account):  # type: ignore[no-untyped-def]
+    """A paper account on the simulator whose account index is still to be looked up."""
+    account = make_account(
+        base_url_override=simulator.base_url,
+        account_index=None,
+        l1_address=funded_account.l1_address,
+    )
+    connection.close()
+    return account
+
+
+def test_look_up_runs_on_a_worker_and_the_page_follows_it(
+    site: str, redis_url: str, unindexed_account, funded_account, browser
+) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser, site)
+    page.goto(f"{site}/admin/bots/exchangeaccount/")
+    page.check(f'input[name="_selected_action"][value="{unindexed_account.pk}"]')
+    page.select_option('select[name="action"]', "look_up_account_index")
+    page.click('button[name="index"]')
+
+    # No default worker yet: the page came back at once and lists the job, waiting.
+    job = page.locator("#lw-admin-jobs li")
+    expect(job).to_have_attribute("data-state", "queued")
+    expect(job).to_contain_text("waiting for a worker")
+    _shot(page, "admin-job-queued")
+    env = live_stack.stack_env(live_stack.database_url(connection.settings_dict), redis_url)
+    command = [
+        live_stack._bin("celery"), "-A", "lighterweb", "worker", "-Q", "celery", "-P", "solo",
+        "-n", f"cockpit-default-{free_port()}@%h", "--without-heartbeat", "--without-gossip",
+        "--without-mingle",
+    ]  # fmt: skip
+    with live_stack.running(command, env, LOGS / "worker.log"):
+        # The page polls, and reloads by itself once the job is done: its result is a message.
+        expect(page.locator(".messagelist")).to_contain_text(
+            f"account index {funded_account.index} found", timeout=60_000
+        )
+    expect(page.locator("#lw-admin-jobs")).to_have_count(0)
+    _shot(page, "admin-job-done")
+
+
+@pytest.fixture
+def round_trip_bot(redis_url: str):  # type: ignore[no-untyped-def]
+    """A buy at 3990 (level -1) five minutes ago and the sell at 4000 (level 0) that closed its
+    round trip two minutes ago, as the runner books them (`round_trip_id` from the ledger); the
+    market's 1m candles of the last ten minutes in the candle cache, as a venue read leaves
+    them."""
+    bot = make_bot(make_account(), make_market(), step="10", levels_per_side=3, max_open_orders=6)
+    now = timezone.now().replace(second=0, microsecond=0)
+    for trade_id, side, price, level, minutes in (
+        (1, "buy", "3990", -1, 5),
+        (2, "sell", "4000", 0, 2),
+    ):
+        Fill.objects.create(
+            account=bot.account,
+            market=bot.market,
+            bot=bot,
+            trade_id=trade_id,
+            side=side,
+            price=Decimal(price),
+            size_base=Decimal("0.01"),
+            fee=Decimal(0),
+            is_maker=True,
+            level_index=level,
+            round_trip_id=1,
+            executed_at=now - timedelta(minutes=minutes, seconds=-10),
+        )
+    start = int(now.timestamp()) - 600
+    rows = [
+        {"time": start + 60 * i, "open": "3995", "high": "4001", "low": "3989", "close": "3995",
+         "volume": "1"}
+        for i in range(11)
+    ]  # fmt: skip
+    key = candles.CACHE_KEY.format(
+        network=bot.market.network, market_id=bot.market.market_id, resolution="1m"
+    )
+    redis.Redis.from_url(redis_url).set(key, json.dumps(rows), ex=600)
+    connection.close()
+    return bot
+
+
+def test_price_chart_links_each_round_trip_from_its_opening_fill_to_its_close(
+    site: str, round_trip_bot, browser
+) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser, site)
+
+    page.goto(f"{site}/dashboard/bots/{round_trip_bot.pk}/")
+
+    expect(page.locator("#fills tr.lw-fill")).to_have_count(2)
+    # One link: from trade 1 (the buy that opened it) to trade 2 (the sell that closed it).
+    expect(page.locator("#lw-page")).to_have_attribute("data-round-trip-links", "1>2")
+    _shot(page, "round-trip-link")
