@@ -77,6 +77,12 @@ HEARTBEAT_SECONDS = 5.0
 CONTROL_SECONDS = 1.0
 FIRST_BOOK_TIMEOUT_S = 20.0
 STOP_VERIFY_TIMEOUT_S = 10.0
+# REST reconcile of both legs (missed fills, A's orders, positions): a fill whose stream report
+# was lost without a reconnect is still hedged within this. `settings.HEDGE_RECONCILE_SECONDS`
+# overrides it.
+RECONCILE_SECONDS = 10.0
+# An order of A sent this long ago that the exchange has no record of never reached the book.
+UNKNOWN_ORDER_GRACE_S = 5.0
 
 
 @dataclass
@@ -116,8 +122,9 @@ class HedgeRunner:
         # Figures for tests and the benchmark: A fill seen -> B filled, per hedge (seconds).
         self.hedge_latencies: list[float] = []
         self._a_fill_seen: float | None = None
-        # A stream reconnected: updates may have been missed, the positions are read again.
+        # A stream reconnected: updates may have been missed, both legs are reconciled now.
         self.positions_due = False
+        self._next_reconcile = 0.0
 
     # --- small helpers ------------------------------------------------------------------------
 
@@ -195,6 +202,7 @@ class HedgeRunner:
         self.strategy.on_event(Tick(self.now_ms()))
         a, b = await self.positions_read()
         await self.event("recovered", f"positions A {a}, B {b}")
+        self._next_reconcile = time.monotonic() + self.reconcile_seconds()
 
     async def positions_read(self) -> tuple[Decimal, Decimal]:
         """Both legs' positions from REST, told to the strategy (also after a reconnect)."""
@@ -208,6 +216,49 @@ class HedgeRunner:
             self.strategy.on_event(PositionSet(leg, size))
             sizes.append(size)
         return sizes[0], sizes[1]
+
+    @staticmethod
+    def reconcile_seconds() -> float:
+        """How often both legs are reconciled over REST."""
+        return float(getattr(settings, "HEDGE_RECONCILE_SECONDS", RECONCILE_SECONDS))
+
+    async def reconcile(self) -> intake.Burst:
+        """Both legs over REST, for what the streams may have lost without a reconnect: the
+        recent fills of both accounts (told once, by trade id), the reports of A's orders we
+        take for live or are cancelling that no longer rest (an end, or a cancel confirmed),
+        then both positions (the fills before the positions: docs/hedge.md). Returns A's part
+        to record."""
+        self._next_reconcile = time.monotonic() + self.reconcile_seconds()
+        items: list[tuple[Leg, StreamEvent]] = []
+        for leg, state in self.legs.items():
+            page = await state.client.fills(self.market_id, limit=100)
+            if page.items:
+                account = state.client.account_index or 0
+                items.append((leg, FillEvent(account, tuple(page.items), is_snapshot=True)))
+        state_a = self.legs[self.leg_a]
+        watched = set(self.orders_a.live)
+        ended: list[OrderEnded] = []
+        if watched:
+            resting = {
+                o.client_order_index for o in await state_a.client.open_orders(self.market_id)
+            }
+            gone = sorted(watched - resting)
+            infos = await state_a.client.orders_by_client_index(gone) if gone else []
+            if infos:
+                account = state_a.client.account_index or 0
+                items.append((self.leg_a, OrderUpdate(account, tuple(infos), is_snapshot=False)))
+            known = {info.client_order_index for info in infos}
+            cutoff = time.monotonic() - UNKNOWN_ORDER_GRACE_S
+            for index in gone:
+                sent = self.orders_a.sent_at.get(index, self.orders_a.cancel_sent_at.get(index))
+                if index not in known and sent is not None and sent < cutoff:
+                    self.orders_a.forget(index)
+                    ended.append(OrderEnded(self.leg_a, index, "unknown to the exchange"))
+        burst = await self.take_in(items)
+        for event in ended:
+            self.strategy.on_event(event)
+        await self.positions_read()
+        return burst
 
     async def _loop(self) -> str:
         while True:
@@ -223,9 +274,10 @@ class HedgeRunner:
                 return await self.shut_down()
             commands = [item for item in batch if isinstance(item, Command)]
             burst = await self.take_in([item for item in batch if isinstance(item, tuple)])
-            if self.positions_due:
+            if self.positions_due or time.monotonic() >= self._next_reconcile:
                 self.positions_due = False
-                await self.positions_read()
+                await self.record(burst)
+                burst = await self.reconcile()
             if commands or time.monotonic() >= self._next_control:
                 final = await self.control()
                 if final is not None:

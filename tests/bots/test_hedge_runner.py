@@ -188,9 +188,21 @@ async def test_partial_fills_of_a_are_hedged_piece_by_piece(simulator, pair):
     price = resting_price(simulator, maker_sim.index)
 
     await trade_against(simulator, other, "sell", "0.01", price)
+    await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
+    # What rested of A's order was cancelled before B's hedge; the rest is placed again.
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's order for the rest",
+    )
+    await trade_against(simulator, other, "sell", "0.01", resting_price(simulator, maker_sim.index))
+    await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.02", "-0.02")
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's order for the last piece",
+    )
+    await trade_against(simulator, other, "sell", "0.01", resting_price(simulator, maker_sim.index))
 
-    # Each piece of A is hedged by exactly its size. (B's sell may itself trade with what rests
-    # of A's order: the pair's two accounts then trade with each other, piece by piece too.)
+    # Each piece of A is hedged by exactly its size.
     await wait_until(
         lambda: _async(runner.strategy.snapshot().state.value == "holding"),
         what=lambda: f"holding; is {runner.strategy.snapshot().state}",
@@ -204,7 +216,7 @@ async def test_partial_fills_of_a_are_hedged_piece_by_piece(simulator, pair):
 
     pieces_a = await sync_to_async(sizes)(maker)
     pieces_b = await sync_to_async(sizes)(taker)
-    assert len(pieces_a) >= 2
+    assert pieces_a == [Decimal("0.01")] * 3
     assert pieces_b == pieces_a
     await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
     assert await finish(task) == "stopped"
@@ -297,6 +309,84 @@ async def test_a_runner_gone_between_as_fill_and_bs_hedge_hedges_on_restart(simu
     runner, task = await start(bot)
 
     await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
+    assert runner.strategy.snapshot().repairs == 0  # hedged, not repaired
+    await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
+    assert await finish(task) == "stopped"
+
+
+def sim_trades_between(simulator, first: int, second: int) -> list:
+    """The simulator's trades in which these two accounts traded with each other."""
+    pair_ids = {first, second}
+    return simulator.call(
+        lambda: [
+            t
+            for t in simulator.engine.state.history.trades
+            if {t.ask_account_id, t.bid_account_id} == pair_ids
+        ]
+    )
+
+
+async def test_bs_hedge_never_trades_with_what_rests_of_as_own_order(simulator, pair):
+    maker_sim, taker_sim, maker, taker = pair
+    other = await sync_to_async(account_on)(simulator, simulator.create_account())
+    # Inside the spread, so A's order is alone at the best bid: B's sell hedge, whose worst
+    # price is below it, would take what rests of A's order first.
+    bot = await sync_to_async(hedge_bot)(
+        maker, taker, size=Decimal("0.03"), hold_min_ms=60_000,
+        price_mode="offset_bps", offset_bps=Decimal("-1"),
+    )  # fmt: skip
+    runner, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's opening order",
+    )
+    price = resting_price(simulator, maker_sim.index)
+
+    await trade_against(simulator, other, "sell", "0.01", price)  # A is partly filled
+
+    await wait_until(
+        lambda: _async(
+            sim_position(simulator, taker_sim.index) <= Decimal("-0.01")
+            and runner.strategy.snapshot().state.value in ("opening", "holding")
+        ),
+        what=lambda: f"B hedged; state {runner.strategy.snapshot().state}",
+    )
+    assert sim_trades_between(simulator, maker_sim.index, taker_sim.index) == []
+    assert sim_position(simulator, maker_sim.index) == -sim_position(simulator, taker_sim.index)
+    # The rest of A's opening goes out again once B has caught up, and B hedges it as well.
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's order for the rest",
+    )
+    await trade_against(simulator, other, "sell", "0.02", resting_price(simulator, maker_sim.index))
+    await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.03", "-0.03")
+    assert sim_trades_between(simulator, maker_sim.index, taker_sim.index) == []
+    assert await _event_recorded(bot, "self_trade_guard")
+    await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
+    assert await finish(task) == "stopped"
+
+
+async def test_a_fill_whose_report_was_lost_without_a_reconnect_is_hedged_on_reconcile(
+    simulator, pair, settings, caplog
+):
+    settings.HEDGE_RECONCILE_SECONDS = 1.0
+    maker_sim, taker_sim, maker, taker = pair
+    bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)
+    runner, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's opening order",
+    )
+    await asyncio.sleep(0.3)  # the frame reporting A's order open has gone out
+    # The account frame carrying A's fill is lost; the socket stays up (no reconnect).
+    simulator.faults({"kind": "ws_lose", "target": "account_all", "count": 1})
+
+    await fill_resting(simulator, maker_sim.index)
+
+    await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
+    lost = [r for r in caplog.records if r.name == "exchange.streams" and " lost " in r.message]
+    assert lost == []  # no reconnect: the REST reconcile found the fill
+    assert await _event_recorded(bot, "hedge_due")
     assert runner.strategy.snapshot().repairs == 0  # hedged, not repaired
     await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
     assert await finish(task) == "stopped"
