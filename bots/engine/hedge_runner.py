@@ -37,7 +37,12 @@ from bots.engine.db_thread import db
 from bots.engine.hedge_intake import LegOrders
 from bots.engine.leases import Lease
 from bots.engine.recording import LeaseLost
-from bots.engine.runner import SHUTDOWN, run_runner
+from bots.engine.runner import (
+    SETTINGS_POLL_S,
+    SETTINGS_VERIFY_TIMEOUT_S,
+    SHUTDOWN,
+    run_runner,
+)
 from bots.engine.working import WorkingOrders
 from bots.models import BotStatus, DesiredState, EventLevel, HedgeBot
 from bots.strategies.accounting import Ledger
@@ -58,8 +63,8 @@ from bots.strategies.protocol import (
     Tick,
 )
 from exchange.client import LighterClient
-from exchange.errors import ExchangeError
-from exchange.orders import OrderRequest
+from exchange.errors import ExchangeError, TransientError
+from exchange.orders import OrderRequest, leverage_fraction
 from exchange.streams import (
     AccountStream,
     FillEvent,
@@ -68,7 +73,7 @@ from exchange.streams import (
     Reconnected,
     StreamEvent,
 )
-from exchange.types import FillInfo, OrderSide
+from exchange.types import FillInfo, MarginMode, OrderSide
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +174,10 @@ class HedgeRunner:
             )
             try:
                 await self._wait_first_book()
+                refused = await self.apply_settings()
+                if refused is not None:
+                    await self.update(status=BotStatus.ERROR, status_message=refused[:500])
+                    return BotStatus.ERROR
                 await self.startup()
                 await self.update(
                     status=BotStatus.RUNNING, status_message="", started_at=timezone.now()
@@ -196,6 +205,58 @@ class HedgeRunner:
                     item = await self.events.get()
                 if isinstance(item, tuple):
                     self.legs[item[0]].client.apply_event(item[1])
+
+    async def apply_settings(self) -> str | None:
+        """Apply each leg's leverage and margin mode to the market and read them back from the
+        account before any order goes out (a 200 alone is not applied). A refusal (the client's
+        check, the transaction failed, or not seen within the timeout) is recorded as a
+        `settings_refused` event and returned: the bot goes to error and sends nothing.
+        Transient failures (429, 5xx, network) raise: the engine's weather waits them out."""
+        bot = self.bot
+        legs = (("A", self.leg_a, bot.leverage_a, bot.margin_mode_a),
+                ("B", self.leg_b, bot.leverage_b, bot.margin_mode_b))  # fmt: skip
+        for name, leg, leverage, mode_name in legs:
+            mode = MarginMode(mode_name)
+            try:
+                await self._leg_settings(self.legs[leg].client, leverage, mode)
+            except TransientError:
+                raise
+            except ExchangeError as exc:
+                message = f"leg {name}: leverage {leverage}x {mode.value} refused: {exc}"
+                await self.event(
+                    "settings_refused", message, EventLevel.ERROR,
+                    leg=name, leverage=str(leverage), margin_mode=mode.value,
+                )  # fmt: skip
+                return message
+            await self.event(
+                "settings_applied",
+                f"leg {name}: leverage {leverage}x, {mode.value} margin (read back)",
+                leg=name, leverage=str(leverage), margin_mode=mode.value,
+            )  # fmt: skip
+        return None
+
+    async def _leg_settings(
+        self, client: LighterClient, leverage: Decimal, mode: MarginMode
+    ) -> None:
+        want = leverage_fraction(leverage)
+        sent = await client.update_leverage(self.market_id, leverage, mode)
+        deadline = time.monotonic() + SETTINGS_VERIFY_TIMEOUT_S
+        while True:
+            # Every market the account touched has a row, flat ones too (lighter-api.md).
+            positions = (await client.account()).positions
+            row = next((p for p in positions if p.market_id == self.market_id), None)
+            if row is not None and leverage_fraction(row.leverage) == want:
+                if row.margin_mode is mode:
+                    return
+            for tx_hash in sent.tx_hashes:
+                result = await client.tx(tx_hash)
+                if result is not None and result.failed:
+                    raise ExchangeError(f"the exchange refused it ({result.error or 'failed'})")
+            if time.monotonic() >= deadline:
+                seen = "nothing" if row is None else f"{row.leverage}x {row.margin_mode.value}"
+                raise ExchangeError(f"not applied within {SETTINGS_VERIFY_TIMEOUT_S:g}s "
+                                    f"(the exchange shows {seen})")  # fmt: skip
+            await asyncio.sleep(SETTINGS_POLL_S)
 
     async def startup(self) -> None:
         """Both legs' positions from REST: the truth the strategy starts from."""

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 
 from bots.engine.hedge_runner import HedgeRunner, hedge_runner_create
 from bots.engine.runner import run_runner
-from bots.models import BotEvent, Fill, HedgeBot, Market
+from bots.models import BotEvent, Fill, HedgeBot, Market, Order
 from exchange.types import OrderSide
 from tests.bots.runner_support import account_on, finish, sim_open_orders, wait_until
 from tests.lighterweb.factories import make_hedge_bot
@@ -390,3 +390,58 @@ async def test_a_fill_whose_report_was_lost_without_a_reconnect_is_hedged_on_rec
     assert runner.strategy.snapshot().repairs == 0  # hedged, not repaired
     await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
     assert await finish(task) == "stopped"
+
+
+async def leverage_read(account) -> tuple[Decimal, str]:
+    async with account.client() as client:
+        info = await client.account()
+    (row,) = [p for p in info.positions if p.market_id == ETH]
+    return row.leverage, row.margin_mode.value
+
+
+async def test_each_legs_leverage_and_margin_mode_are_applied_and_read_back_at_start(
+    simulator, pair
+):
+    maker_sim, _, maker, taker = pair
+    bot = await sync_to_async(hedge_bot)(
+        maker, taker, hold_min_ms=60_000, leverage_a=Decimal("3"), margin_mode_a="isolated",
+        leverage_b=Decimal("4"), margin_mode_b="cross",
+    )  # fmt: skip
+    _, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's opening order",
+    )
+    assert await leverage_read(maker) == (Decimal("3"), "isolated")
+    assert await leverage_read(taker) == (Decimal("4"), "cross")
+    applied = await sync_to_async(
+        lambda: list(BotEvent.objects.filter(bot=bot, kind="settings_applied").order_by("id"))
+    )()
+    assert [e.data["leg"] for e in applied] == ["A", "B"]
+    await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
+    assert await finish(task) == "stopped"
+
+
+async def test_a_refused_margin_mode_puts_the_bot_in_error_and_sends_no_order(simulator, pair):
+    maker_sim, taker_sim, maker, taker = pair
+    # B holds a cross position on ETH: the exchange refuses to switch it to isolated (21132).
+    bid = simulator.call(lambda: simulator.engine.state.markets[ETH].units.price(
+        simulator.engine.state.books[ETH].side(is_ask=False).best_price()))  # fmt: skip
+    await trade_against(simulator, taker, "sell", "0.01", bid - Decimal("50"))
+    assert sim_position(simulator, taker_sim.index) == Decimal("-0.01")
+    bot = await sync_to_async(hedge_bot)(maker, taker, margin_mode_b="isolated")
+    _, task = await start(bot)
+
+    assert await finish(task) == "error"
+    refused = await sync_to_async(
+        lambda: BotEvent.objects.filter(bot=bot, kind="settings_refused").get()
+    )()
+    assert refused.level == "error" and "leg B" in refused.message
+    assert "isolated" in refused.message
+    assert sim_open_orders(simulator, maker_sim.index, ETH) == []
+    assert await sync_to_async(lambda: Order.objects.filter(bot=bot).exists())() is False
+    status = await sync_to_async(
+        lambda: HedgeBot.objects.values_list("status", "status_message").get(pk=bot.pk)
+    )()
+    assert status[0] == "error" and "leg B" in status[1]
+    assert sim_position(simulator, taker_sim.index) == Decimal("-0.01")  # nothing traded
