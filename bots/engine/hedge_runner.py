@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from bots.engine import hedge_recording, intake, recording
 from bots.engine.commands import Command, Shutdown, command_listen
+from bots.engine.controls import CLOSE_ORDER_INDEXES
 from bots.engine.db_thread import db
 from bots.engine.hedge_intake import LegOrders
 from bots.engine.leases import Lease
@@ -86,6 +87,9 @@ STOP_VERIFY_TIMEOUT_S = 10.0
 # was lost without a reconnect is still hedged within this. `settings.HEDGE_RECONCILE_SECONDS`
 # overrides it.
 RECONCILE_SECONDS = 10.0
+# "Close both legs": rounds of verified reduce-only closes, the first retry after this (doubling).
+CLOSE_ROUNDS = 3
+CLOSE_BACKOFF_S = 0.5
 # An order of A sent this long ago that the exchange has no record of never reached the book.
 UNKNOWN_ORDER_GRACE_S = 5.0
 
@@ -519,10 +523,60 @@ class HedgeRunner:
         desired, _ = await db(recording.desired_state_get, writes=False)(self.bot.pk)
         if desired == DesiredState.STOPPED:
             await self.cancel_maker_orders("stopped by the operator")
+            if await db(hedge_recording.close_requested, writes=False)(self.bot.pk):
+                return await self.stop_closing()
             await self.update(status=BotStatus.STOPPED, stopped_at=timezone.now())
             await self.event("stopped", "A's orders cancelled (verified); positions kept")
             return BotStatus.STOPPED
         return None
+
+    async def stop_closing(self) -> str:
+        """The operator's stop with "close both legs": A's orders are cancelled (verified)
+        already; both legs are closed and read back flat, or the bot is in error."""
+        a, b = await self.close_both_legs()
+        if a == 0 and b == 0:
+            await self.update(status=BotStatus.STOPPED, stopped_at=timezone.now())
+            await self.event("stopped", "A's orders cancelled and both legs closed (verified)")
+            return BotStatus.STOPPED
+        message = f"close both legs incomplete: A {a}, B {b} still open"
+        await self.update(status=BotStatus.ERROR, status_message=message)
+        return BotStatus.ERROR
+
+    async def close_both_legs(self) -> tuple[Decimal, Decimal]:
+        """Close both legs with reduce-only market orders whose worst price is the hedge's
+        slippage (widened at most to twice it), verified from each account; rounds that leave
+        a leg open are retried after a bounded backoff. Every step is a BotEvent. Returns the
+        positions read back last."""
+        slippage = self.config.max_slippage_bps / Decimal(10_000)
+        accounts = {self.leg_a: ("A", self.bot.account), self.leg_b: ("B", self.bot.taker_account)}
+        a, b = await self.positions_read()
+        await self.event("close_started", f"closing both legs: A {a}, B {b}", a=str(a), b=str(b))
+        for attempt in range(1, CLOSE_ROUNDS + 1):
+            for leg, (name, account) in accounts.items():
+                ids = await db(account.allocate_client_order_indexes)(CLOSE_ORDER_INDEXES)
+                try:
+                    result = await self.legs[leg].client.close_position(
+                        self.market_id, ids, max_slippage=slippage,
+                        widen_by=slippage / 2, max_slippage_cap=slippage * 2,
+                    )  # fmt: skip
+                except ExchangeError as exc:
+                    await self.event("close_failed", f"leg {name}: {exc}", EventLevel.WARNING,
+                                     leg=name, attempt=attempt)  # fmt: skip
+                    continue
+                message = (f"leg {name}: {result.status.value}, closed {result.closed_size}, "
+                           f"left {result.remaining_size} {result.reason}").strip()  # fmt: skip
+                await self.event("close_leg", message, leg=name, attempt=attempt,
+                                 status=result.status.value, closed=str(result.closed_size),
+                                 remaining=str(result.remaining_size))  # fmt: skip
+            a, b = await self.positions_read()
+            if a == 0 and b == 0:
+                await self.event("legs_closed", "both legs flat (read back from the exchange)")
+                return a, b
+            if attempt < CLOSE_ROUNDS:
+                await asyncio.sleep(CLOSE_BACKOFF_S * 2 ** (attempt - 1))
+        await self.event("close_incomplete", f"after {CLOSE_ROUNDS} rounds: A {a}, B {b} open",
+                         EventLevel.ERROR, a=str(a), b=str(b))  # fmt: skip
+        return a, b
 
     async def stop_orders(self, reason: str) -> None:
         """Cancel our orders (verified): only A's rest (`bots.engine.locked` calls this)."""

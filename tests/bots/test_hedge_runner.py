@@ -10,9 +10,12 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import sync_to_async
 
+from bots import services
 from bots.engine.hedge_runner import HedgeRunner, hedge_runner_create
+from bots.engine.leases import BotLease
 from bots.engine.runner import run_runner
 from bots.models import BotEvent, Fill, HedgeBot, Market, Order
+from exchange.redis_clients import redis_client
 from exchange.types import OrderSide
 from tests.bots.runner_support import account_on, finish, sim_open_orders, wait_until
 from tests.lighterweb.factories import make_hedge_bot
@@ -445,3 +448,70 @@ async def test_a_refused_margin_mode_puts_the_bot_in_error_and_sends_no_order(si
     )()
     assert status[0] == "error" and "leg B" in status[1]
     assert sim_position(simulator, taker_sim.index) == Decimal("-0.01")  # nothing traded
+
+
+async def _event_kinds(bot: HedgeBot) -> list[str]:
+    rows = BotEvent.objects.filter(bot=bot).order_by("id").values_list("kind", flat=True)
+    return await sync_to_async(lambda: list(rows))()
+
+
+async def opened_and_hedged(simulator, pair, bot) -> tuple[HedgeRunner, asyncio.Task[str]]:
+    maker_sim, taker_sim, _, _ = pair
+    runner, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's opening order",
+    )
+    await fill_resting(simulator, maker_sim.index)
+    await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
+    return runner, task
+
+
+async def test_stop_with_close_both_legs_closes_them_through_the_runner(simulator, pair, redis_url):
+    maker_sim, taker_sim, maker, taker = pair
+    # The hold time is long: the pair stays open until the operator's stop.
+    bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)
+    _, task = await opened_and_hedged(simulator, pair, bot)
+    # The runner holds the lease, as in a worker: the service leaves the closing to it.
+    lease = BotLease(redis_client(redis_url), bot.pk)
+    assert await asyncio.to_thread(lease.acquire) is not None
+    try:
+        await sync_to_async(services.hedge_bot_stop_close)(bot, actor="op", confirm=True)
+        assert await finish(task) == "stopped"
+    finally:
+        await asyncio.to_thread(lease.release)
+
+    assert sim_position(simulator, maker_sim.index) == 0
+    assert sim_position(simulator, taker_sim.index) == 0
+    assert sim_open_orders(simulator, maker_sim.index, ETH) == []
+    kinds = await _event_kinds(bot)
+    tail = kinds[kinds.index("stop_close") :]
+    assert [k for k in tail if k in ("close_started", "close_leg", "legs_closed", "stopped")] == [
+        "close_started", "close_leg", "close_leg", "legs_closed", "stopped"]  # fmt: skip
+
+
+async def test_plain_stop_keeps_both_legs_and_close_of_a_stopped_bot_closes_them(simulator, pair):
+    maker_sim, taker_sim, maker, taker = pair
+    bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)
+    _, task = await opened_and_hedged(simulator, pair, bot)
+    await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
+    assert await finish(task) == "stopped"
+    assert sim_position(simulator, maker_sim.index) == Decimal("0.01")  # kept
+    assert sim_position(simulator, taker_sim.index) == Decimal("-0.01")
+
+    with pytest.raises(services.BotActionRefused):  # not confirmed: nothing happens
+        await sync_to_async(services.hedge_bot_stop_close)(bot, actor="op", confirm=False)
+    assert sim_position(simulator, maker_sim.index) == Decimal("0.01")
+
+    # No runner alive: the service closes both legs itself, verified.
+    await sync_to_async(services.hedge_bot_stop_close)(bot, actor="op", confirm=True)
+    assert sim_position(simulator, maker_sim.index) == 0
+    assert sim_position(simulator, taker_sim.index) == 0
+    closes = await sync_to_async(
+        lambda: list(
+            BotEvent.objects.filter(bot=bot, kind="close_leg")
+            .order_by("id")
+            .values_list("data", flat=True)
+        )
+    )()
+    assert [(d["leg"], d["status"]) for d in closes] == [("A", "closed"), ("B", "closed")]
