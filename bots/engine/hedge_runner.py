@@ -63,6 +63,7 @@ from bots.strategies.protocol import (
     PositionSet,
     Tick,
 )
+from exchange.budget import operator_lane
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError, TransientError
 from exchange.orders import OrderRequest, leverage_fraction
@@ -86,10 +87,14 @@ STOP_VERIFY_TIMEOUT_S = 10.0
 # REST reconcile of both legs (missed fills, A's orders, positions): a fill whose stream report
 # was lost without a reconnect is still hedged within this. `settings.HEDGE_RECONCILE_SECONDS`
 # overrides it.
-RECONCILE_SECONDS = 10.0
+# Every reconcile costs A three requests and B two of the accounts' routine budget (a standard
+# account has 42 a minute), hence not more often.
+RECONCILE_SECONDS = 30.0
 # "Close both legs": rounds of verified reduce-only closes, the first retry after this (doubling).
 CLOSE_ROUNDS = 3
 CLOSE_BACKOFF_S = 0.5
+# A hedge held back this long by A's unconfirmed cancel asks REST about A's orders at once.
+CANCEL_CONFIRM_S = 2.0
 # An order of A sent this long ago that the exchange has no record of never reached the book.
 UNKNOWN_ORDER_GRACE_S = 5.0
 
@@ -134,6 +139,7 @@ class HedgeRunner:
         # A stream reconnected: updates may have been missed, both legs are reconciled now.
         self.positions_due = False
         self._next_reconcile = 0.0
+        self._hedge_held_since: float | None = None
 
     # --- small helpers ------------------------------------------------------------------------
 
@@ -282,6 +288,21 @@ class HedgeRunner:
             sizes.append(size)
         return sizes[0], sizes[1]
 
+    def _cancel_slow(self) -> bool:
+        """A hedge has waited `CANCEL_CONFIRM_S` for the confirmation of A's cancel (the
+        self-trade guard): reconcile now rather than at the next interval (then again after as
+        long, if it still waits)."""
+        if not self.strategy.hedge_waits_for_cancel():
+            self._hedge_held_since = None
+            return False
+        now = time.monotonic()
+        if self._hedge_held_since is None:
+            self._hedge_held_since = now
+        if now - self._hedge_held_since < CANCEL_CONFIRM_S:
+            return False
+        self._hedge_held_since = now
+        return True
+
     @staticmethod
     def reconcile_seconds() -> float:
         """How often both legs are reconciled over REST."""
@@ -339,7 +360,11 @@ class HedgeRunner:
                 return await self.shut_down()
             commands = [item for item in batch if isinstance(item, Command)]
             burst = await self.take_in([item for item in batch if isinstance(item, tuple)])
-            if self.positions_due or time.monotonic() >= self._next_reconcile:
+            if (
+                self._cancel_slow()
+                or self.positions_due
+                or time.monotonic() >= self._next_reconcile
+            ):
                 self.positions_due = False
                 await self.record(burst)
                 burst = await self.reconcile()
@@ -555,10 +580,11 @@ class HedgeRunner:
             for leg, (name, account) in accounts.items():
                 ids = await db(account.allocate_client_order_indexes)(CLOSE_ORDER_INDEXES)
                 try:
-                    result = await self.legs[leg].client.close_position(
-                        self.market_id, ids, max_slippage=slippage,
-                        widen_by=slippage / 2, max_slippage_cap=slippage * 2,
-                    )  # fmt: skip
+                    with operator_lane():  # the operator's share of the request budget
+                        result = await self.legs[leg].client.close_position(
+                            self.market_id, ids, max_slippage=slippage,
+                            widen_by=slippage / 2, max_slippage_cap=slippage * 2,
+                        )  # fmt: skip
                 except ExchangeError as exc:
                     await self.event("close_failed", f"leg {name}: {exc}", EventLevel.WARNING,
                                      leg=name, attempt=attempt)  # fmt: skip

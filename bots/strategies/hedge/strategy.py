@@ -327,6 +327,17 @@ class HedgeStrategy:
                 intents.append(maker.place(cfg.leg_a, order, now))
         return intents
 
+    def hedge_waits_for_cancel(self) -> bool:
+        """Whether a hedge due is held back by A's order being cancelled (`_self_trade_guard`):
+        the runner asks the exchange about it when the confirmation is slow to come."""
+        market = self.market
+        if self.state not in HEDGING or market is None or self.orders.inflight is not None:
+            return False
+        if not self.maker.cancelling or not self.hedge_due():
+            return False
+        side = self._hedge_side()
+        return self.maker.within_reach(side, worst_price(self.config, side, market))
+
     def _hedge_side(self) -> Side:
         return Side.BUY if self.pair.owed > 0 else Side.SELL
 

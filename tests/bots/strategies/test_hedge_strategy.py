@@ -145,8 +145,10 @@ def test_a_hedge_waits_for_as_cancel_to_be_confirmed() -> None:
     first = hand.last_index
     assert hand.fill(A, Side.BUY, "0.020", "100.0", "0.020") == [Cancel(A, first)]
     assert hand.at(50) == []  # not confirmed: A's order may still rest at 100.0
+    assert hand.strategy.hedge_waits_for_cancel()  # the runner asks the exchange when slow
     assert hand.at(100) == [Cancel(A, first)]  # asked again after the order timeout
     assert market_orders(hand.ended(A, first)) == [MarketOrder(B, Side.SELL, D("0.020"), D("99.8"))]
+    assert not hand.strategy.hedge_waits_for_cancel()
 
 
 def test_a_fill_below_the_minimum_waits_for_more_of_the_order() -> None:
