@@ -288,6 +288,13 @@ class HedgeRunner:
             sizes.append(size)
         return sizes[0], sizes[1]
 
+    def _reconcile_due(self) -> bool:
+        """The periodic reconcile is due, and waits while a hedge is due or under way (its
+        REST reads must not delay B's market order)."""
+        if time.monotonic() < self._next_reconcile:
+            return False
+        return self.strategy.orders.inflight is None and not self.strategy.hedge_due()
+
     def _cancel_slow(self) -> bool:
         """A hedge has waited `CANCEL_CONFIRM_S` for the confirmation of A's cancel (the
         self-trade guard): reconcile now rather than at the next interval (then again after as
@@ -360,11 +367,7 @@ class HedgeRunner:
                 return await self.shut_down()
             commands = [item for item in batch if isinstance(item, Command)]
             burst = await self.take_in([item for item in batch if isinstance(item, tuple)])
-            if (
-                self._cancel_slow()
-                or self.positions_due
-                or time.monotonic() >= self._next_reconcile
-            ):
+            if self._cancel_slow() or self.positions_due or self._reconcile_due():
                 self.positions_due = False
                 await self.record(burst)
                 burst = await self.reconcile()
