@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -90,7 +91,7 @@ class HedgeBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ("State (owned by the engine)", {"fields": tuple(engine_fields)}),
         ("Recent events", {"fields": ["recent_events"]}),
     ]
-    actions = ["start", "pause", "stop", "emergency_stop"]
+    actions = ["start", "pause", "stop", "stop_close", "emergency_stop"]
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: HedgeBot) -> SafeString:
@@ -147,6 +148,39 @@ class HedgeBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.action(description="Stop (cancel A's orders, keep positions)", permissions=["control"])
     def stop(self, request: HttpRequest, queryset: QuerySet[HedgeBot]) -> None:
         self._act(request, queryset, services.bot_stop, "Stop requested")
+
+    @admin.action(
+        description="Stop and close both legs (reduce-only at market, confirmed)",
+        permissions=["control"],
+    )
+    def stop_close(
+        self, request: HttpRequest, queryset: QuerySet[HedgeBot]
+    ) -> TemplateResponse | None:
+        if request.POST.get("confirm") != "close":
+            # Nothing happens until the operator confirms on this page.
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Stop and close both legs",
+                "bots": list(queryset),
+                "action": "stop_close",
+                "opts": self.opts,
+            }
+            return TemplateResponse(request, "admin/bots/hedge_stop_close.html", context)
+        actor = request.user.get_username()
+        done = "Stop and close both legs requested"
+
+        def act(bot: HedgeBot) -> None:
+            services.hedge_bot_stop_close(bot, actor=actor, confirm=True)
+            audit.record(request, "bot_stop_close", done, target=bot)
+
+        each(
+            request,
+            queryset.select_related("account", "taker_account", "market"),
+            act,
+            (services.BotActionRefused, services.ExchangeActionFailed),
+            done,
+        )
+        return None
 
     @admin.action(
         description="Emergency stop (cancel all orders on both accounts)",

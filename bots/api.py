@@ -18,7 +18,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Query, Router
 
 from bots import account_summaries, exports, ownership, permissions, schemas, selectors, services
-from bots.hedge_schemas import HedgeBotIn, HedgeBotOut, HedgeBotPatch, HedgeControlOut
+from bots.hedge_schemas import (
+    HedgeBotIn,
+    HedgeBotOut,
+    HedgeBotPatch,
+    HedgeControlOut,
+    HedgeStopIn,
+)
 from bots.history import candles as chart_candles
 from bots.history import snapshots as pnl_history
 from bots.history.schemas import CandlesOut, PnlPointOut
@@ -440,8 +446,30 @@ def _hedge_control(name: str) -> None:
     )(operation)
 
 
-for _name in ("start", "stop", "pause", "emergency-stop"):
+for _name in ("start", "pause", "emergency-stop"):
     _hedge_control(_name)
+
+
+@router.post(
+    "/hedge-bots/{bot_id}/stop",
+    response={200: HedgeControlOut, **ERRORS},
+    operation_id="bots_api_hedge_bot_stop",
+    tags=["control"],
+)
+@needs(permissions.CONTROL)
+def hedge_bot_stop(request: HttpRequest, bot_id: Id, payload: HedgeStopIn | None = None) -> Any:
+    """Stop request for one hedge bot: A's orders are cancelled (verified), both positions kept.
+    With `{"close_positions": true}` both legs are closed too (reduce-only, verified)."""
+    bot = selectors.hedge_bot_get(bot_id)
+    if payload is not None and payload.close_positions:
+        bot = services.hedge_bot_stop_close(bot, actor=_actor(request), confirm=True)
+        done = "stop and close both legs requested"
+        audit.record(request, "bot_stop_close", done, target=bot)
+    else:
+        bot = services.bot_stop(bot, actor=_actor(request))
+        done = "stop requested"
+        audit.record(request, "bot_stop", done, target=bot)
+    return {"detail": f"{bot}: {done}", "bots": [selectors.hedge_bot_get(bot.pk)]}
 
 
 # -- orders, fills, events ----------------------------------------------------------------------

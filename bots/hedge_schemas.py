@@ -160,3 +160,15 @@ class HedgeControlOut(Schema):
 
     detail: str
     bots: list[HedgeBotOut]
+
+
+class HedgeStopIn(InputSchema):
+    """Optional body of a hedge bot's stop. Without it (or with `close_positions` false) the
+    stop cancels A's orders and keeps both positions."""
+
+    close_positions: bool = Field(
+        default=False,
+        description="true: also close both legs with verified reduce-only market orders "
+        "(worst price from the bot's max slippage). It trades at market: sending true is "
+        "the confirmation.",
+    )

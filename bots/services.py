@@ -81,6 +81,7 @@ __all__ = [
     "emergency_stop_all",
     "event_record",
     "hedge_bot_create",
+    "hedge_bot_stop_close",
     "hedge_bot_update",
     "markets_sync",
     "paper_reset",
@@ -288,6 +289,40 @@ def bot_stop(bot: BotT, *, actor: str) -> BotT:
             bot, DesiredState.STOPPED, kind="stop", actor=actor, data={"cancel_orders": True}
         )
         transaction.on_commit(lambda: _cancel_unless_runner_alive(bot.pk, f"stop by {actor}"))
+    return bot
+
+
+def hedge_bot_stop_close(bot: HedgeBot, *, actor: str, confirm: bool) -> HedgeBot:
+    """Stop the hedge bot and close both legs: A's orders cancelled, then both positions closed
+    with verified reduce-only market orders (worst price from the bot's slippage), by its
+    runner. A separate, confirmed action (it trades at market); the plain stop keeps both
+    positions. With no runner alive (a stopped bot), both legs are closed here, verified."""
+    if not confirm:
+        raise BotActionRefused("Closing both legs trades at market: confirm it explicitly.")
+    data = {"cancel_orders": True, "close_positions": True}
+    with transaction.atomic():
+        bot = _set_desired_state(
+            bot, DesiredState.STOPPED, kind="stop_close", actor=actor, data=data
+        )
+    if _runner_alive(bot.pk):
+        return bot  # the runner cancels A's orders and closes both legs (every step an event)
+    for name, account in (("A", bot.account), ("B", bot.taker_account)):
+        if not controls.account_can_sign(account):
+            raise ExchangeActionFailed(f"leg {name}: set the account's index and key first.")
+    # Nothing of A may rest (and fill) while the legs close: one bot per account and market.
+    _report_cancel(bot, controls.account_cancel_all(bot.account, bot.market.market_id), actor)
+    for name, account in (("A", bot.account), ("B", bot.taker_account)):
+        report = controls.account_market_close(account, bot.market.market_id)
+        failed = report.status != "closed"
+        event_record(
+            bot,
+            "close_failed" if failed else "close_leg",
+            f"leg {name} by {actor}: {report.status}, closed {report.closed}, "
+            f"left {report.remaining} {report.reason}".strip(),
+            level=EventLevel.ERROR if failed else EventLevel.INFO,
+            data={"leg": name, "status": report.status, "remaining": str(report.remaining)},
+        )
+    bot.refresh_from_db()
     return bot
 
 

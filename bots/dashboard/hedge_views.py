@@ -9,6 +9,8 @@ and the events.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
@@ -19,11 +21,24 @@ from django.views.decorators.http import require_GET, require_POST
 
 from bots import hedge_selectors, permissions, selectors, services
 from bots.dashboard.views import BOT_ACTIONS, _actor, _answer
+from bots.models import HedgeBot
 from lighterweb import audit
 
 logger = logging.getLogger(__name__)
 
-HEDGE_ACTIONS = ("start", "pause", "stop", "emergency-stop")
+HEDGE_ACTIONS = ("start", "pause", "stop", "stop-close", "emergency-stop")
+# Button labels; "stop-close" is "stop and close both legs" (hedge_bot_stop_close).
+HEDGE_LABELS = {"stop-close": "Stop and close both legs"}
+
+
+def _stop_close(bot: HedgeBot, *, actor: str) -> HedgeBot:
+    return services.hedge_bot_stop_close(bot, actor=actor, confirm=True)
+
+
+HEDGE_SERVICES: dict[str, tuple[Callable[..., Any], str]] = {
+    **BOT_ACTIONS,
+    "stop-close": (_stop_close, "stop and close both legs requested"),
+}
 
 
 @require_GET
@@ -38,7 +53,7 @@ def hedge_bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
         {
             "title": f"Hedge {bot.name}",
             "view": hedge_selectors.hedge_view(bot),
-            "actions": HEDGE_ACTIONS,
+            "actions": [(a, HEDGE_LABELS.get(a, a.capitalize())) for a in HEDGE_ACTIONS],
         },
     )
 
@@ -54,10 +69,10 @@ def hedge_bot_action(request: HttpRequest, bot_id: int, action: str) -> HttpResp
         return _answer(request, back, f"unknown action {action!r}", status=404)
     if request.POST.get("confirmed") != "1":
         return _answer(request, back, "not confirmed: nothing was done", status=400)
-    service, label = BOT_ACTIONS[action]
+    service, label = HEDGE_SERVICES[action]
     try:
         service(bot, actor=_actor(request))
-    except services.BotActionRefused as refused:
+    except (services.BotActionRefused, services.ExchangeActionFailed) as refused:
         return _answer(request, back, str(refused), status=409)
     audit.record(request, f"bot_{action.replace('-', '_')}", label, target=bot)
     logger.info(

@@ -381,6 +381,27 @@ def _locked_cancel(bot: GridBot, fence: int, reason: str) -> str:
 # -- positions ----------------------------------------------------------------------------------
 
 
+def account_market_close(account: ExchangeAccount, market_id: int) -> CloseReport:
+    """Close the account's position on one market with verified reduce-only market orders."""
+    indexes = account.allocate_client_order_indexes(CLOSE_ORDER_INDEXES)
+
+    async def close() -> Any:
+        with operator_lane():
+            async with account.client() as client:
+                return await client.close_position(market_id, indexes)
+
+    result = exchange_run(account, close)
+    logger.warning("account %s: closed %s position: %s", account.pk, result.symbol, result)
+    return CloseReport(
+        account.pk,
+        result.symbol,
+        result.status.value,
+        result.closed_size,
+        result.remaining_size,
+        result.reason,
+    )
+
+
 def account_positions_close(account: ExchangeAccount) -> list[CloseReport]:
     """Close every open position of the account with verified reduce-only market orders."""
 

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 
 from bots.engine.recording import event_create, lock_fenced
 from bots.engine.reports import ledger_fill
-from bots.models import ExchangeAccount, Fill, HedgeBot
+from bots.models import BotEvent, ExchangeAccount, Fill, HedgeBot
 from bots.strategies.hedge import HedgeSnapshot, HedgeState, Phase
 from exchange.types import FillInfo
 
@@ -102,3 +102,18 @@ def snapshot_save(bot: HedgeBot, fence: int, snapshot: HedgeSnapshot) -> None:
         lock_fenced(bot.pk, fence)
         HedgeBot.objects.filter(pk=bot.pk).update(strategy_snapshot=data)
     bot.strategy_snapshot = data
+
+
+# The operator's lifecycle requests, as recorded by `bots.services` (one event each).
+LIFECYCLE_KINDS = ("start", "pause", "stop", "stop_close", "emergency_stop")
+
+
+def close_requested(bot_id: int) -> bool:
+    """Whether the operator's latest lifecycle request is "stop and close both legs"."""
+    latest = (
+        BotEvent.objects.filter(bot_id=bot_id, kind__in=LIFECYCLE_KINDS)
+        .order_by("-id")
+        .values_list("kind", flat=True)
+        .first()
+    )
+    return latest == "stop_close"

@@ -33,11 +33,17 @@ from django.utils import timezone
 
 from bots.engine import hedge_recording, intake, recording
 from bots.engine.commands import Command, Shutdown, command_listen
+from bots.engine.controls import CLOSE_ORDER_INDEXES
 from bots.engine.db_thread import db
 from bots.engine.hedge_intake import LegOrders
 from bots.engine.leases import Lease
 from bots.engine.recording import LeaseLost
-from bots.engine.runner import SHUTDOWN, run_runner
+from bots.engine.runner import (
+    SETTINGS_POLL_S,
+    SETTINGS_VERIFY_TIMEOUT_S,
+    SHUTDOWN,
+    run_runner,
+)
 from bots.engine.working import WorkingOrders
 from bots.models import BotStatus, DesiredState, EventLevel, HedgeBot
 from bots.strategies.accounting import Ledger
@@ -57,9 +63,10 @@ from bots.strategies.protocol import (
     PositionSet,
     Tick,
 )
+from exchange.budget import operator_lane
 from exchange.client import LighterClient
-from exchange.errors import ExchangeError
-from exchange.orders import OrderRequest
+from exchange.errors import ExchangeError, TransientError
+from exchange.orders import OrderRequest, leverage_fraction
 from exchange.streams import (
     AccountStream,
     FillEvent,
@@ -68,7 +75,7 @@ from exchange.streams import (
     Reconnected,
     StreamEvent,
 )
-from exchange.types import FillInfo, OrderSide
+from exchange.types import FillInfo, MarginMode, OrderSide
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +84,19 @@ HEARTBEAT_SECONDS = 5.0
 CONTROL_SECONDS = 1.0
 FIRST_BOOK_TIMEOUT_S = 20.0
 STOP_VERIFY_TIMEOUT_S = 10.0
+# REST reconcile of both legs (missed fills, A's orders, positions): a fill whose stream report
+# was lost without a reconnect is still hedged within this. `settings.HEDGE_RECONCILE_SECONDS`
+# overrides it.
+# Every reconcile costs A three requests and B two of the accounts' routine budget (a standard
+# account has 42 a minute), hence not more often.
+RECONCILE_SECONDS = 30.0
+# "Close both legs": rounds of verified reduce-only closes, the first retry after this (doubling).
+CLOSE_ROUNDS = 3
+CLOSE_BACKOFF_S = 0.5
+# A hedge held back this long by A's unconfirmed cancel asks REST about A's orders at once.
+CANCEL_CONFIRM_S = 2.0
+# An order of A sent this long ago that the exchange has no record of never reached the book.
+UNKNOWN_ORDER_GRACE_S = 5.0
 
 
 @dataclass
@@ -116,8 +136,10 @@ class HedgeRunner:
         # Figures for tests and the benchmark: A fill seen -> B filled, per hedge (seconds).
         self.hedge_latencies: list[float] = []
         self._a_fill_seen: float | None = None
-        # A stream reconnected: updates may have been missed, the positions are read again.
+        # A stream reconnected: updates may have been missed, both legs are reconciled now.
         self.positions_due = False
+        self._next_reconcile = 0.0
+        self._hedge_held_since: float | None = None
 
     # --- small helpers ------------------------------------------------------------------------
 
@@ -162,6 +184,10 @@ class HedgeRunner:
             )
             try:
                 await self._wait_first_book()
+                refused = await self.apply_settings()
+                if refused is not None:
+                    await self.update(status=BotStatus.ERROR, status_message=refused[:500])
+                    return BotStatus.ERROR
                 await self.startup()
                 await self.update(
                     status=BotStatus.RUNNING, status_message="", started_at=timezone.now()
@@ -190,11 +216,64 @@ class HedgeRunner:
                 if isinstance(item, tuple):
                     self.legs[item[0]].client.apply_event(item[1])
 
+    async def apply_settings(self) -> str | None:
+        """Apply each leg's leverage and margin mode to the market and read them back from the
+        account before any order goes out (a 200 alone is not applied). A refusal (the client's
+        check, the transaction failed, or not seen within the timeout) is recorded as a
+        `settings_refused` event and returned: the bot goes to error and sends nothing.
+        Transient failures (429, 5xx, network) raise: the engine's weather waits them out."""
+        bot = self.bot
+        legs = (("A", self.leg_a, bot.leverage_a, bot.margin_mode_a),
+                ("B", self.leg_b, bot.leverage_b, bot.margin_mode_b))  # fmt: skip
+        for name, leg, leverage, mode_name in legs:
+            mode = MarginMode(mode_name)
+            try:
+                await self._leg_settings(self.legs[leg].client, leverage, mode)
+            except TransientError:
+                raise
+            except ExchangeError as exc:
+                message = f"leg {name}: leverage {leverage}x {mode.value} refused: {exc}"
+                await self.event(
+                    "settings_refused", message, EventLevel.ERROR,
+                    leg=name, leverage=str(leverage), margin_mode=mode.value,
+                )  # fmt: skip
+                return message
+            await self.event(
+                "settings_applied",
+                f"leg {name}: leverage {leverage}x, {mode.value} margin (read back)",
+                leg=name, leverage=str(leverage), margin_mode=mode.value,
+            )  # fmt: skip
+        return None
+
+    async def _leg_settings(
+        self, client: LighterClient, leverage: Decimal, mode: MarginMode
+    ) -> None:
+        want = leverage_fraction(leverage)
+        sent = await client.update_leverage(self.market_id, leverage, mode)
+        deadline = time.monotonic() + SETTINGS_VERIFY_TIMEOUT_S
+        while True:
+            # Every market the account touched has a row, flat ones too (lighter-api.md).
+            positions = (await client.account()).positions
+            row = next((p for p in positions if p.market_id == self.market_id), None)
+            if row is not None and leverage_fraction(row.leverage) == want:
+                if row.margin_mode is mode:
+                    return
+            for tx_hash in sent.tx_hashes:
+                result = await client.tx(tx_hash)
+                if result is not None and result.failed:
+                    raise ExchangeError(f"the exchange refused it ({result.error or 'failed'})")
+            if time.monotonic() >= deadline:
+                seen = "nothing" if row is None else f"{row.leverage}x {row.margin_mode.value}"
+                raise ExchangeError(f"not applied within {SETTINGS_VERIFY_TIMEOUT_S:g}s "
+                                    f"(the exchange shows {seen})")  # fmt: skip
+            await asyncio.sleep(SETTINGS_POLL_S)
+
     async def startup(self) -> None:
         """Both legs' positions from REST: the truth the strategy starts from."""
         self.strategy.on_event(Tick(self.now_ms()))
         a, b = await self.positions_read()
         await self.event("recovered", f"positions A {a}, B {b}")
+        self._next_reconcile = time.monotonic() + self.reconcile_seconds()
 
     async def positions_read(self) -> tuple[Decimal, Decimal]:
         """Both legs' positions from REST, told to the strategy (also after a reconnect)."""
@@ -208,6 +287,71 @@ class HedgeRunner:
             self.strategy.on_event(PositionSet(leg, size))
             sizes.append(size)
         return sizes[0], sizes[1]
+
+    def _reconcile_due(self) -> bool:
+        """The periodic reconcile is due, and waits while a hedge is due or under way (its
+        REST reads must not delay B's market order)."""
+        if time.monotonic() < self._next_reconcile:
+            return False
+        return self.strategy.orders.inflight is None and not self.strategy.hedge_due()
+
+    def _cancel_slow(self) -> bool:
+        """A hedge has waited `CANCEL_CONFIRM_S` for the confirmation of A's cancel (the
+        self-trade guard): reconcile now rather than at the next interval (then again after as
+        long, if it still waits)."""
+        if not self.strategy.hedge_waits_for_cancel():
+            self._hedge_held_since = None
+            return False
+        now = time.monotonic()
+        if self._hedge_held_since is None:
+            self._hedge_held_since = now
+        if now - self._hedge_held_since < CANCEL_CONFIRM_S:
+            return False
+        self._hedge_held_since = now
+        return True
+
+    @staticmethod
+    def reconcile_seconds() -> float:
+        """How often both legs are reconciled over REST."""
+        return float(getattr(settings, "HEDGE_RECONCILE_SECONDS", RECONCILE_SECONDS))
+
+    async def reconcile(self) -> intake.Burst:
+        """Both legs over REST, for what the streams may have lost without a reconnect: the
+        recent fills of both accounts (told once, by trade id), the reports of A's orders we
+        take for live or are cancelling that no longer rest (an end, or a cancel confirmed),
+        then both positions (the fills before the positions: docs/hedge.md). Returns A's part
+        to record."""
+        self._next_reconcile = time.monotonic() + self.reconcile_seconds()
+        items: list[tuple[Leg, StreamEvent]] = []
+        for leg, state in self.legs.items():
+            page = await state.client.fills(self.market_id, limit=100)
+            if page.items:
+                account = state.client.account_index or 0
+                items.append((leg, FillEvent(account, tuple(page.items), is_snapshot=True)))
+        state_a = self.legs[self.leg_a]
+        watched = set(self.orders_a.live)
+        ended: list[OrderEnded] = []
+        if watched:
+            resting = {
+                o.client_order_index for o in await state_a.client.open_orders(self.market_id)
+            }
+            gone = sorted(watched - resting)
+            infos = await state_a.client.orders_by_client_index(gone) if gone else []
+            if infos:
+                account = state_a.client.account_index or 0
+                items.append((self.leg_a, OrderUpdate(account, tuple(infos), is_snapshot=False)))
+            known = {info.client_order_index for info in infos}
+            cutoff = time.monotonic() - UNKNOWN_ORDER_GRACE_S
+            for index in gone:
+                sent = self.orders_a.sent_at.get(index, self.orders_a.cancel_sent_at.get(index))
+                if index not in known and sent is not None and sent < cutoff:
+                    self.orders_a.forget(index)
+                    ended.append(OrderEnded(self.leg_a, index, "unknown to the exchange"))
+        burst = await self.take_in(items)
+        for event in ended:
+            self.strategy.on_event(event)
+        await self.positions_read()
+        return burst
 
     async def _loop(self) -> str:
         while True:
@@ -223,9 +367,10 @@ class HedgeRunner:
                 return await self.shut_down()
             commands = [item for item in batch if isinstance(item, Command)]
             burst = await self.take_in([item for item in batch if isinstance(item, tuple)])
-            if self.positions_due:
+            if self._cancel_slow() or self.positions_due or self._reconcile_due():
                 self.positions_due = False
-                await self.positions_read()
+                await self.record(burst)
+                burst = await self.reconcile()
             if commands or time.monotonic() >= self._next_control:
                 final = await self.control()
                 if final is not None:
@@ -406,10 +551,61 @@ class HedgeRunner:
         desired, _ = await db(recording.desired_state_get, writes=False)(self.bot.pk)
         if desired == DesiredState.STOPPED:
             await self.cancel_maker_orders("stopped by the operator")
+            if await db(hedge_recording.close_requested, writes=False)(self.bot.pk):
+                return await self.stop_closing()
             await self.update(status=BotStatus.STOPPED, stopped_at=timezone.now())
             await self.event("stopped", "A's orders cancelled (verified); positions kept")
             return BotStatus.STOPPED
         return None
+
+    async def stop_closing(self) -> str:
+        """The operator's stop with "close both legs": A's orders are cancelled (verified)
+        already; both legs are closed and read back flat, or the bot is in error."""
+        a, b = await self.close_both_legs()
+        if a == 0 and b == 0:
+            await self.update(status=BotStatus.STOPPED, stopped_at=timezone.now())
+            await self.event("stopped", "A's orders cancelled and both legs closed (verified)")
+            return BotStatus.STOPPED
+        message = f"close both legs incomplete: A {a}, B {b} still open"
+        await self.update(status=BotStatus.ERROR, status_message=message)
+        return BotStatus.ERROR
+
+    async def close_both_legs(self) -> tuple[Decimal, Decimal]:
+        """Close both legs with reduce-only market orders whose worst price is the hedge's
+        slippage (widened at most to twice it), verified from each account; rounds that leave
+        a leg open are retried after a bounded backoff. Every step is a BotEvent. Returns the
+        positions read back last."""
+        slippage = self.config.max_slippage_bps / Decimal(10_000)
+        accounts = {self.leg_a: ("A", self.bot.account), self.leg_b: ("B", self.bot.taker_account)}
+        a, b = await self.positions_read()
+        await self.event("close_started", f"closing both legs: A {a}, B {b}", a=str(a), b=str(b))
+        for attempt in range(1, CLOSE_ROUNDS + 1):
+            for leg, (name, account) in accounts.items():
+                ids = await db(account.allocate_client_order_indexes)(CLOSE_ORDER_INDEXES)
+                try:
+                    with operator_lane():  # the operator's share of the request budget
+                        result = await self.legs[leg].client.close_position(
+                            self.market_id, ids, max_slippage=slippage,
+                            widen_by=slippage / 2, max_slippage_cap=slippage * 2,
+                        )  # fmt: skip
+                except ExchangeError as exc:
+                    await self.event("close_failed", f"leg {name}: {exc}", EventLevel.WARNING,
+                                     leg=name, attempt=attempt)  # fmt: skip
+                    continue
+                message = (f"leg {name}: {result.status.value}, closed {result.closed_size}, "
+                           f"left {result.remaining_size} {result.reason}").strip()  # fmt: skip
+                await self.event("close_leg", message, leg=name, attempt=attempt,
+                                 status=result.status.value, closed=str(result.closed_size),
+                                 remaining=str(result.remaining_size))  # fmt: skip
+            a, b = await self.positions_read()
+            if a == 0 and b == 0:
+                await self.event("legs_closed", "both legs flat (read back from the exchange)")
+                return a, b
+            if attempt < CLOSE_ROUNDS:
+                await asyncio.sleep(CLOSE_BACKOFF_S * 2 ** (attempt - 1))
+        await self.event("close_incomplete", f"after {CLOSE_ROUNDS} rounds: A {a}, B {b} open",
+                         EventLevel.ERROR, a=str(a), b=str(b))  # fmt: skip
+        return a, b
 
     async def stop_orders(self, reason: str) -> None:
         """Cancel our orders (verified): only A's rest (`bots.engine.locked` calls this)."""

@@ -17,6 +17,7 @@ FAULT_KINDS = frozenset(
         "http_429",  # REST: answer 429 / 23000
         "http_5xx",  # REST: answer 503 / 29500
         "ws_drop",  # WS: close the connection (target: channel kind or *)
+        "ws_lose",  # WS: lose one frame, keep the connection (target: channel kind or *)
         "missed_pong",  # WS: ignore the client's pongs, so it gets dropped with 1008 "no pong"
         "tx_never_executed",  # sendTx: accept (200) but never hand the tx to the engine
         "partial_fill",  # sendTx: halve taker order sizes (IOC / market) before execution

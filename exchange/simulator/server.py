@@ -250,6 +250,10 @@ class SimServer:
         """Whether the ``ws_drop`` fault fires for a frame of channel ``kind``."""
         return self.faults.fire("ws_drop", kind) is not None
 
+    def should_lose(self, kind: str) -> bool:
+        """Whether the ``ws_lose`` fault fires for a frame of channel ``kind``."""
+        return self.faults.fire("ws_lose", kind) is not None
+
     def websocket_sessions(self) -> int:
         """Open websocket connections (``/sim/state``)."""
         return len(self.hub.sessions)

@@ -68,6 +68,9 @@ class WsBackend(Protocol):
     def should_drop(self, kind: str) -> bool:
         """Whether the ``ws_drop`` fault fires for a frame of channel ``kind``."""
 
+    def should_lose(self, kind: str) -> bool:
+        """Whether the ``ws_lose`` fault fires for a frame of channel ``kind``."""
+
 
 def parse_channel(channel: str) -> tuple[str, list[str]]:
     """``order_book/0`` (or ``order_book:0``) -> (``order_book``, [``0``])."""
@@ -156,6 +159,8 @@ class WsHub:
             if self.backend.should_drop(kind):
                 logger.info("ws_drop fault: closing session %s", session.session_id)
                 await session.ws.close(code=WSCloseCode.GOING_AWAY, message=b"dropped")
+            elif self.backend.should_lose(kind):
+                logger.info("ws_lose fault: %s frame not sent to %s", kind, session.session_id)
             else:
                 live.append(session)
         await asyncio.gather(*(s.send(frame) for s in live))

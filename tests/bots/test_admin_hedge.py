@@ -3,7 +3,9 @@
 import pytest
 from django.urls import reverse
 
-from bots.models import HedgeBot
+from bots.engine.leases import BotLease
+from bots.models import BotEvent, HedgeBot
+from exchange.redis_clients import redis_client
 from tests.lighterweb.factories import (
     hedge_bot_fields,
     make_account,
@@ -103,3 +105,29 @@ def test_start_action_refused_on_a_taker_account_in_use_says_why(admin_client, l
     assert "taker_account: another grid is already active" in response.text
     bot.refresh_from_db()
     assert bot.desired_state == "stopped"
+
+
+def test_stop_close_action_asks_for_confirmation_first(admin_client, legs, settings, redis_url):
+    settings.REDIS_URL = redis_url
+    bot = make_hedge_bot(*legs)
+    HedgeBot.objects.filter(pk=bot.pk).update(desired_state="running", status="running")
+    url = reverse("admin:bots_hedgebot_changelist")
+
+    page = admin_client.post(url, {"action": "stop_close", "_selected_action": [bot.pk]})
+
+    assert "Stop and close both legs?" in page.content.decode()
+    bot.refresh_from_db()
+    assert bot.desired_state == "running"  # nothing happened yet
+    lease = BotLease(redis_client(redis_url), bot.pk)  # a live runner holds the lease
+    assert lease.acquire() is not None
+    try:
+        admin_client.post(
+            url,
+            {"action": "stop_close", "_selected_action": [bot.pk], "confirm": "close"},
+            follow=True,
+        )
+    finally:
+        lease.release()
+    bot.refresh_from_db()
+    assert bot.desired_state == "stopped"
+    assert BotEvent.objects.filter(bot=bot, kind="stop_close").exists()

@@ -3,7 +3,9 @@
 
 import pytest
 
+from bots.engine.leases import BotLease
 from bots.models import BotEvent, HedgeBot
+from exchange.redis_clients import redis_client
 from tests.bots.api_helpers import account, api, market, staff  # noqa: F401 - fixtures
 from tests.lighterweb.factories import make_account, make_bot, make_hedge_bot
 
@@ -143,3 +145,38 @@ def test_stop_of_a_running_hedge_bot_answers_with_the_bot(api, account, taker, m
 
 def test_ids_beyond_64_bits_are_422(api):
     assert api.get(f"/api/hedge-bots/{2**70}").status_code == 422
+
+
+def test_stop_with_a_malformed_close_positions_is_422_naming_it(api, account, taker, market):
+    bot = make_hedge_bot(account, taker, market)
+    response = api.post(f"/api/hedge-bots/{bot.pk}/stop", {"close_positions": "maybe"})
+    assert response.status_code == 422
+    assert "close_positions" in str(response.json())
+
+
+def test_stop_with_close_positions_asks_the_runner_to_close_both_legs(
+    api, account, taker, market, settings, redis_url
+):
+    settings.REDIS_URL = redis_url
+    bot = make_hedge_bot(account, taker, market)
+    HedgeBot.objects.filter(pk=bot.pk).update(desired_state="running", status="running")
+    lease = BotLease(redis_client(redis_url), bot.pk)  # a live runner holds the lease
+    assert lease.acquire() is not None
+    try:
+        response = api.post(
+            f"/api/hedge-bots/{bot.pk}/stop", {"close_positions": True})  # fmt: skip
+    finally:
+        lease.release()
+    assert response.status_code == 200, response.json()
+    assert "close both legs" in response.json()["detail"]
+    assert response.json()["bots"][0]["desired_state"] == "stopped"
+    event = BotEvent.objects.filter(bot=bot).latest("id")
+    assert (event.kind, event.data["close_positions"]) == ("stop_close", True)
+
+
+def test_plain_stop_records_no_close(api, account, taker, market):
+    bot = make_hedge_bot(account, taker, market)
+    HedgeBot.objects.filter(pk=bot.pk).update(desired_state="running", status="running")
+    response = api.post(f"/api/hedge-bots/{bot.pk}/stop", {"close_positions": False})
+    assert response.status_code == 200
+    assert not BotEvent.objects.filter(bot=bot, kind="stop_close").exists()

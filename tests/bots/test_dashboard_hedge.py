@@ -8,7 +8,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
+from bots.engine.leases import BotLease
 from bots.models import BotEvent, ExchangeAccount, HedgeBot
+from exchange.redis_clients import redis_client
 from tests.lighterweb.factories import make_account, make_hedge_bot, make_market, role_group
 
 pytestmark = pytest.mark.django_db
@@ -107,3 +109,31 @@ def test_unconfirmed_action_changes_nothing(staff, hedge):
     response = staff.post(f"/dashboard/hedge/{hedge.pk}/stop/", **JSON)
 
     assert response.status_code == 400
+
+
+def test_stop_and_close_is_a_confirmed_button_of_its_own(staff, hedge):
+    page = staff.get(f"/dashboard/hedge/{hedge.pk}/").content.decode()
+    assert 'id="action-stop-close"' in page
+    assert "Both legs are closed at market." in page  # the confirm dialog says so
+
+    response = staff.post(f"/dashboard/hedge/{hedge.pk}/stop-close/", **JSON)  # not confirmed
+
+    assert response.status_code == 400
+    assert not BotEvent.objects.filter(bot=hedge, kind="stop_close").exists()
+
+
+def test_stop_and_close_control_asks_the_runner_to_close_both_legs(staff, hedge, redis_url):
+    HedgeBot.objects.filter(pk=hedge.pk).update(desired_state="running", status="running")
+    lease = BotLease(redis_client(redis_url), hedge.pk)  # a live runner holds the lease
+    assert lease.acquire() is not None
+    try:
+        response = staff.post(
+            f"/dashboard/hedge/{hedge.pk}/stop-close/", {"confirmed": "1"}, **JSON
+        )
+    finally:
+        lease.release()
+
+    assert response.status_code == 200, response.json()
+    hedge.refresh_from_db()
+    assert hedge.desired_state == "stopped"
+    assert BotEvent.objects.filter(bot=hedge, kind="stop_close").exists()

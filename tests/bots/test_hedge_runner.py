@@ -10,9 +10,12 @@ from decimal import Decimal
 import pytest
 from asgiref.sync import sync_to_async
 
+from bots import services
 from bots.engine.hedge_runner import HedgeRunner, hedge_runner_create
+from bots.engine.leases import BotLease
 from bots.engine.runner import run_runner
-from bots.models import BotEvent, Fill, HedgeBot, Market
+from bots.models import BotEvent, Fill, HedgeBot, Market, Order
+from exchange.redis_clients import redis_client
 from exchange.types import OrderSide
 from tests.bots.runner_support import account_on, finish, sim_open_orders, wait_until
 from tests.lighterweb.factories import make_hedge_bot
@@ -188,9 +191,21 @@ async def test_partial_fills_of_a_are_hedged_piece_by_piece(simulator, pair):
     price = resting_price(simulator, maker_sim.index)
 
     await trade_against(simulator, other, "sell", "0.01", price)
+    await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
+    # What rested of A's order was cancelled before B's hedge; the rest is placed again.
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's order for the rest",
+    )
+    await trade_against(simulator, other, "sell", "0.01", resting_price(simulator, maker_sim.index))
+    await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.02", "-0.02")
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's order for the last piece",
+    )
+    await trade_against(simulator, other, "sell", "0.01", resting_price(simulator, maker_sim.index))
 
-    # Each piece of A is hedged by exactly its size. (B's sell may itself trade with what rests
-    # of A's order: the pair's two accounts then trade with each other, piece by piece too.)
+    # Each piece of A is hedged by exactly its size.
     await wait_until(
         lambda: _async(runner.strategy.snapshot().state.value == "holding"),
         what=lambda: f"holding; is {runner.strategy.snapshot().state}",
@@ -204,7 +219,7 @@ async def test_partial_fills_of_a_are_hedged_piece_by_piece(simulator, pair):
 
     pieces_a = await sync_to_async(sizes)(maker)
     pieces_b = await sync_to_async(sizes)(taker)
-    assert len(pieces_a) >= 2
+    assert pieces_a == [Decimal("0.01")] * 3
     assert pieces_b == pieces_a
     await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
     assert await finish(task) == "stopped"
@@ -300,3 +315,203 @@ async def test_a_runner_gone_between_as_fill_and_bs_hedge_hedges_on_restart(simu
     assert runner.strategy.snapshot().repairs == 0  # hedged, not repaired
     await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
     assert await finish(task) == "stopped"
+
+
+def sim_trades_between(simulator, first: int, second: int) -> list:
+    """The simulator's trades in which these two accounts traded with each other."""
+    pair_ids = {first, second}
+    return simulator.call(
+        lambda: [
+            t
+            for t in simulator.engine.state.history.trades
+            if {t.ask_account_id, t.bid_account_id} == pair_ids
+        ]
+    )
+
+
+async def test_bs_hedge_never_trades_with_what_rests_of_as_own_order(simulator, pair):
+    maker_sim, taker_sim, maker, taker = pair
+    other = await sync_to_async(account_on)(simulator, simulator.create_account())
+    # Inside the spread, so A's order is alone at the best bid: B's sell hedge, whose worst
+    # price is below it, would take what rests of A's order first.
+    bot = await sync_to_async(hedge_bot)(
+        maker, taker, size=Decimal("0.03"), hold_min_ms=60_000,
+        price_mode="offset_bps", offset_bps=Decimal("-1"),
+    )  # fmt: skip
+    runner, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's opening order",
+    )
+    price = resting_price(simulator, maker_sim.index)
+
+    await trade_against(simulator, other, "sell", "0.01", price)  # A is partly filled
+
+    await wait_until(
+        lambda: _async(
+            sim_position(simulator, taker_sim.index) <= Decimal("-0.01")
+            and runner.strategy.snapshot().state.value in ("opening", "holding")
+        ),
+        what=lambda: f"B hedged; state {runner.strategy.snapshot().state}",
+    )
+    assert sim_trades_between(simulator, maker_sim.index, taker_sim.index) == []
+    assert sim_position(simulator, maker_sim.index) == -sim_position(simulator, taker_sim.index)
+    # The rest of A's opening goes out again once B has caught up, and B hedges it as well.
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's order for the rest",
+    )
+    await trade_against(simulator, other, "sell", "0.02", resting_price(simulator, maker_sim.index))
+    await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.03", "-0.03")
+    assert sim_trades_between(simulator, maker_sim.index, taker_sim.index) == []
+    assert await _event_recorded(bot, "self_trade_guard")
+    await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
+    assert await finish(task) == "stopped"
+
+
+async def test_a_fill_whose_report_was_lost_without_a_reconnect_is_hedged_on_reconcile(
+    simulator, pair, settings, caplog
+):
+    settings.HEDGE_RECONCILE_SECONDS = 1.0
+    maker_sim, taker_sim, maker, taker = pair
+    bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)
+    runner, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's opening order",
+    )
+    await asyncio.sleep(0.3)  # the frame reporting A's order open has gone out
+    # The account frame carrying A's fill is lost; the socket stays up (no reconnect).
+    simulator.faults({"kind": "ws_lose", "target": "account_all", "count": 1})
+
+    await fill_resting(simulator, maker_sim.index)
+
+    await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
+    lost = [r for r in caplog.records if r.name == "exchange.streams" and " lost " in r.message]
+    assert lost == []  # no reconnect: the REST reconcile found the fill
+    assert await _event_recorded(bot, "hedge_due")
+    assert runner.strategy.snapshot().repairs == 0  # hedged, not repaired
+    await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
+    assert await finish(task) == "stopped"
+
+
+async def leverage_read(account) -> tuple[Decimal, str]:
+    async with account.client() as client:
+        info = await client.account()
+    (row,) = [p for p in info.positions if p.market_id == ETH]
+    return row.leverage, row.margin_mode.value
+
+
+async def test_each_legs_leverage_and_margin_mode_are_applied_and_read_back_at_start(
+    simulator, pair
+):
+    maker_sim, _, maker, taker = pair
+    bot = await sync_to_async(hedge_bot)(
+        maker, taker, hold_min_ms=60_000, leverage_a=Decimal("3"), margin_mode_a="isolated",
+        leverage_b=Decimal("4"), margin_mode_b="cross",
+    )  # fmt: skip
+    _, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's opening order",
+    )
+    assert await leverage_read(maker) == (Decimal("3"), "isolated")
+    assert await leverage_read(taker) == (Decimal("4"), "cross")
+    applied = await sync_to_async(
+        lambda: list(BotEvent.objects.filter(bot=bot, kind="settings_applied").order_by("id"))
+    )()
+    assert [e.data["leg"] for e in applied] == ["A", "B"]
+    await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
+    assert await finish(task) == "stopped"
+
+
+async def test_a_refused_margin_mode_puts_the_bot_in_error_and_sends_no_order(simulator, pair):
+    maker_sim, taker_sim, maker, taker = pair
+    # B holds a cross position on ETH: the exchange refuses to switch it to isolated (21132).
+    bid = simulator.call(lambda: simulator.engine.state.markets[ETH].units.price(
+        simulator.engine.state.books[ETH].side(is_ask=False).best_price()))  # fmt: skip
+    await trade_against(simulator, taker, "sell", "0.01", bid - Decimal("50"))
+    assert sim_position(simulator, taker_sim.index) == Decimal("-0.01")
+    bot = await sync_to_async(hedge_bot)(maker, taker, margin_mode_b="isolated")
+    _, task = await start(bot)
+
+    assert await finish(task) == "error"
+    refused = await sync_to_async(
+        lambda: BotEvent.objects.filter(bot=bot, kind="settings_refused").get()
+    )()
+    assert refused.level == "error" and "leg B" in refused.message
+    assert "isolated" in refused.message
+    assert sim_open_orders(simulator, maker_sim.index, ETH) == []
+    assert await sync_to_async(lambda: Order.objects.filter(bot=bot).exists())() is False
+    status = await sync_to_async(
+        lambda: HedgeBot.objects.values_list("status", "status_message").get(pk=bot.pk)
+    )()
+    assert status[0] == "error" and "leg B" in status[1]
+    assert sim_position(simulator, taker_sim.index) == Decimal("-0.01")  # nothing traded
+
+
+async def _event_kinds(bot: HedgeBot) -> list[str]:
+    rows = BotEvent.objects.filter(bot=bot).order_by("id").values_list("kind", flat=True)
+    return await sync_to_async(lambda: list(rows))()
+
+
+async def opened_and_hedged(simulator, pair, bot) -> tuple[HedgeRunner, asyncio.Task[str]]:
+    maker_sim, taker_sim, _, _ = pair
+    runner, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's opening order",
+    )
+    await fill_resting(simulator, maker_sim.index)
+    await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
+    return runner, task
+
+
+async def test_stop_with_close_both_legs_closes_them_through_the_runner(simulator, pair, redis_url):
+    maker_sim, taker_sim, maker, taker = pair
+    # The hold time is long: the pair stays open until the operator's stop.
+    bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)
+    _, task = await opened_and_hedged(simulator, pair, bot)
+    # The runner holds the lease, as in a worker: the service leaves the closing to it.
+    lease = BotLease(redis_client(redis_url), bot.pk)
+    assert await asyncio.to_thread(lease.acquire) is not None
+    try:
+        await sync_to_async(services.hedge_bot_stop_close)(bot, actor="op", confirm=True)
+        assert await finish(task) == "stopped"
+    finally:
+        await asyncio.to_thread(lease.release)
+
+    assert sim_position(simulator, maker_sim.index) == 0
+    assert sim_position(simulator, taker_sim.index) == 0
+    assert sim_open_orders(simulator, maker_sim.index, ETH) == []
+    kinds = await _event_kinds(bot)
+    tail = kinds[kinds.index("stop_close") :]
+    assert [k for k in tail if k in ("close_started", "close_leg", "legs_closed", "stopped")] == [
+        "close_started", "close_leg", "close_leg", "legs_closed", "stopped"]  # fmt: skip
+
+
+async def test_plain_stop_keeps_both_legs_and_close_of_a_stopped_bot_closes_them(simulator, pair):
+    maker_sim, taker_sim, maker, taker = pair
+    bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)
+    _, task = await opened_and_hedged(simulator, pair, bot)
+    await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
+    assert await finish(task) == "stopped"
+    assert sim_position(simulator, maker_sim.index) == Decimal("0.01")  # kept
+    assert sim_position(simulator, taker_sim.index) == Decimal("-0.01")
+
+    with pytest.raises(services.BotActionRefused):  # not confirmed: nothing happens
+        await sync_to_async(services.hedge_bot_stop_close)(bot, actor="op", confirm=False)
+    assert sim_position(simulator, maker_sim.index) == Decimal("0.01")
+
+    # No runner alive: the service closes both legs itself, verified.
+    await sync_to_async(services.hedge_bot_stop_close)(bot, actor="op", confirm=True)
+    assert sim_position(simulator, maker_sim.index) == 0
+    assert sim_position(simulator, taker_sim.index) == 0
+    closes = await sync_to_async(
+        lambda: list(
+            BotEvent.objects.filter(bot=bot, kind="close_leg")
+            .order_by("id")
+            .values_list("data", flat=True)
+        )
+    )()
+    assert [(d["leg"], d["status"]) for d in closes] == [("A", "closed"), ("B", "closed")]

@@ -41,6 +41,8 @@ class HedgeEvent(StrEnum):
     LAST_CYCLE = "last_cycle"  # closed, and that was the last configured cycle
     COOLDOWN_OVER = "cooldown_over"
     ORDER_TIMEOUT = "order_timeout"  # A's order rested too long: cancel, re-place when confirmed
+    # B's hedge could trade with what rests of A's own order: A's is cancelled first.
+    SELF_TRADE_GUARD = "self_trade_guard"
     IMBALANCE = "imbalance"  # the exchange's positions disagree beyond tolerance, at rest
     HEDGE_FAILED = "hedge_failed"  # the hedge's attempts are used up
     REPAIR_PARTIAL = "repair_partial"  # a repair reduced the net, not yet within tolerance
@@ -68,6 +70,7 @@ TRANSITIONS: dict[tuple[HedgeState, HedgeEvent], HedgeState] = {
     (S.OPENING, E.OPENED): S.HOLDING,
     (S.HEDGING, E.A_FILLED): S.HEDGING,  # A's order keeps resting and filling meanwhile
     (S.HEDGING, E.ORDER_TIMEOUT): S.HEDGING,
+    (S.HEDGING, E.SELF_TRADE_GUARD): S.HEDGING,
     (S.HEDGING, E.HEDGE_RETRY): S.HEDGING,
     (S.HEDGING, E.HEDGED): S.OPENING,
     (S.HEDGING, E.HEDGE_FAILED): S.REPAIRING,
@@ -81,6 +84,7 @@ TRANSITIONS: dict[tuple[HedgeState, HedgeEvent], HedgeState] = {
     (S.CLOSING, E.LAST_CYCLE): S.STOPPED,
     (S.HEDGING_CLOSE, E.A_FILLED): S.HEDGING_CLOSE,
     (S.HEDGING_CLOSE, E.ORDER_TIMEOUT): S.HEDGING_CLOSE,
+    (S.HEDGING_CLOSE, E.SELF_TRADE_GUARD): S.HEDGING_CLOSE,
     (S.HEDGING_CLOSE, E.HEDGE_RETRY): S.HEDGING_CLOSE,
     (S.HEDGING_CLOSE, E.HEDGED): S.CLOSING,
     (S.HEDGING_CLOSE, E.HEDGE_FAILED): S.REPAIRING,

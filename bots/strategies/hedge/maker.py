@@ -35,6 +35,8 @@ class MakerOrders:
     cancelling: dict[int, int] = field(default_factory=dict)
     # Sizes of the orders being cancelled, and fills seen per order (to see a fill complete one).
     sizes: dict[int, Decimal] = field(default_factory=dict)
+    # Side and price of the orders being cancelled: until confirmed they may still trade.
+    quotes: dict[int, tuple[Side, Decimal]] = field(default_factory=dict)
     filled: dict[int, Decimal] = field(default_factory=dict)
     # Set by `observe`: more orders of ours than the one kept, and cancels the runner dropped.
     extra: list[LiveOrder] = field(default_factory=list)
@@ -93,6 +95,15 @@ class MakerOrders:
             cancels.append(self.cancel(leg, self.resting, now_ms))
         return cancels
 
+    def within_reach(self, side: Side, worst_price: Decimal) -> bool:
+        """Whether an order of ours that rests, or is being cancelled and may still rest, could
+        trade with a market order on `side` whose worst price is `worst_price` (A's order on the
+        other side, at a price that order would accept)."""
+        quotes = list(self.quotes.values())
+        if self.resting is not None:
+            quotes.append((self.resting.side, self.resting.price))
+        return any(_reaches(side, worst_price, q_side, price) for q_side, price in quotes)
+
     def timed_out(self, now_ms: int, timeout_ms: int) -> LiveOrder | None:
         """The resting order, when it has rested `timeout_ms` since it was asked for."""
         placed = self.placed_ms
@@ -108,6 +119,7 @@ class MakerOrders:
         index = order.client_order_index
         self.cancelling[index] = now_ms
         self.sizes[index] = order.size_base
+        self.quotes[index] = (order.side, order.price)
         if self.resting is not None and self.resting.client_order_index == index:
             self.resting, self.placed_ms = None, None
         return Cancel(leg, index)
@@ -132,6 +144,14 @@ class MakerOrders:
     def _ended(self, index: int) -> None:
         self.cancelling.pop(index, None)
         self.sizes.pop(index, None)
+        self.quotes.pop(index, None)
         self.filled.pop(index, None)
         if self.resting is not None and self.resting.client_order_index == index:
             self.resting, self.placed_ms = None, None
+
+
+def _reaches(side: Side, worst_price: Decimal, resting_side: Side, resting_price: Decimal) -> bool:
+    """Whether a market order on `side` down to `worst_price` trades with a resting order."""
+    if resting_side is side:
+        return False
+    return resting_price <= worst_price if side is Side.BUY else resting_price >= worst_price

@@ -17,6 +17,7 @@ from decimal import Decimal
 from bots.strategies.grid.config import RiskTrigger, Side
 from bots.strategies.grid.plan import DesiredOrder, MarketView
 from bots.strategies.protocol import (
+    Cancel,
     Decide,
     Event,
     Filled,
@@ -304,6 +305,9 @@ class HedgeStrategy:
         cfg, maker, now = self.config, self.maker, self.now_ms
         wanted = self.maker_side() if self.state in _RESTING else None
         intents: list[Intent] = [*maker.housekeeping(cfg.leg_a, now, cfg.order_timeout_ms, wanted)]
+        guard = self._self_trade_guard(market)
+        if guard is not None:
+            intents.append(guard)
         stale = maker.timed_out(now, cfg.order_timeout_ms)
         if stale is not None:
             fresh = maker_price(cfg, stale.side, market, self.levels)
@@ -323,6 +327,45 @@ class HedgeStrategy:
                 intents.append(maker.place(cfg.leg_a, order, now))
         return intents
 
+    def hedge_waits_for_cancel(self) -> bool:
+        """Whether a hedge due is held back by A's order being cancelled (`_self_trade_guard`):
+        the runner asks the exchange about it when the confirmation is slow to come."""
+        market = self.market
+        if self.state not in HEDGING or market is None or self.orders.inflight is not None:
+            return False
+        if not self.maker.cancelling or not self.hedge_due():
+            return False
+        side = self._hedge_side()
+        return self.maker.within_reach(side, worst_price(self.config, side, market))
+
+    def _hedge_side(self) -> Side:
+        return Side.BUY if self.pair.owed > 0 else Side.SELL
+
+    def _self_trade_guard(self, market: MarketView) -> Cancel | None:
+        """B's hedge must not trade with A's own order (the pair's accounts would trade with
+        each other: nothing hedged). When what rests of A's order is within reach of the hedge
+        due (the other side, at a price B's worst price accepts), A's order is cancelled; the
+        hedge waits for the cancel to be confirmed (`_market_order`), and A places the rest
+        again once B has caught up (docs/hedge.md, "Self-trade")."""
+        resting = self.maker.resting
+        if self.state not in HEDGING or resting is None or self.orders.exhausted:
+            return None
+        if self.orders.inflight is not None or not self.hedge_due():
+            return None
+        side = self._hedge_side()
+        worst = worst_price(self.config, side, market)
+        if not self.maker.within_reach(side, worst):
+            return None
+        cancel = self.maker.cancel(self.config.leg_a, resting, self.now_ms)
+        reason = (
+            f"A's {resting.side} @ {resting.price} is within reach of B's {side} hedge "
+            f"(worst {worst}): cancelled before the hedge"
+        )
+        data = {"price": str(resting.price), "worst_price": str(worst),
+                "index": str(resting.client_order_index)}  # fmt: skip
+        self.take(E.SELF_TRADE_GUARD, reason, data)
+        return cancel
+
     def _market_order(self, leg: Leg, market: MarketView) -> MarketOrder | None:
         if not self.synced or not self.orders.may_send(self.now_ms):
             return None
@@ -330,7 +373,9 @@ class HedgeStrategy:
             owed = self.pair.owed
             if leg != self.config.leg_b or self.orders.exhausted or not self.hedge_due():
                 return None
-            side = Side.BUY if owed > 0 else Side.SELL
+            side = self._hedge_side()
+            if self.maker.within_reach(side, worst_price(self.config, side, market)):
+                return None  # A's order is being cancelled first (`_self_trade_guard`)
             tracked_b = self.pair.tracked_b
             reduces = tracked_b * side.sign < 0 and abs(owed) <= abs(tracked_b)
             return self._send(leg, side, abs(owed), market, reduces, Purpose.HEDGE)

@@ -104,36 +104,72 @@ def test_cycles_repeat_after_the_cooldown() -> None:
 
 def test_partial_fills_of_a_are_hedged_piece_by_piece() -> None:
     hand, _ = started()
-    assert market_orders(hand.fill(A, Side.BUY, "0.020", "100.0", "0.020")) == [
-        MarketOrder(B, Side.SELL, D("0.020"), D("99.8"))]  # fmt: skip
-    # More of A fills while that hedge is in flight: it waits for it (one market order at most).
-    assert hand.fill(A, Side.BUY, "0.010", "100.0", "0.030") == []
-    assert market_orders(hand.fill(B, Side.SELL, "0.020", "100.0", "-0.020")) == [
-        MarketOrder(B, Side.SELL, D("0.010"), D("99.8"))]  # fmt: skip
-    assert hand.fill(B, Side.SELL, "0.010", "100.0", "-0.030") == []
-    assert market_orders(hand.fill(A, Side.BUY, "0.020", "100.0", "0.050")) == [
-        MarketOrder(B, Side.SELL, D("0.020"), D("99.8"))]  # fmt: skip
-    hand.fill(B, Side.SELL, "0.020", "100.0", "-0.050")
+    first = hand.last_index
+    # What rests of A's buy at 100.0 is within reach of B's sell (worst 99.8): it is cancelled
+    # first, and the hedge goes once the cancel is confirmed (B never trades with A).
+    assert hand.fill(A, Side.BUY, "0.020", "100.0", "0.020") == [Cancel(A, first)]
+    assert market_orders(hand.ended(A, first)) == [MarketOrder(B, Side.SELL, D("0.020"), D("99.8"))]
+    (rest,) = places(hand.fill(B, Side.SELL, "0.020", "100.0", "-0.020"))
+    assert rest.order.size_base == D("0.030")
+    second = hand.last_index
+    assert hand.fill(A, Side.BUY, "0.010", "100.0", "0.030") == [Cancel(A, second)]
+    # A fill of the order being cancelled (the cancel crossed it) is owed to B as well.
+    assert hand.fill(A, Side.BUY, "0.005", "100.0", "0.035", index=second) == []
+    assert market_orders(hand.ended(A, second)) == [
+        MarketOrder(B, Side.SELL, D("0.015"), D("99.8"))]  # fmt: skip
+    (rest,) = places(hand.fill(B, Side.SELL, "0.015", "100.0", "-0.035"))
+    assert rest.order.size_base == D("0.015")
+    # Filled in full: nothing of A rests, the hedge goes at once.
+    assert market_orders(hand.fill(A, Side.BUY, "0.015", "100.0", "0.050")) == [
+        MarketOrder(B, Side.SELL, D("0.015"), D("99.8"))]  # fmt: skip
+    hand.fill(B, Side.SELL, "0.015", "100.0", "-0.050")
     assert hand.strategy.state is HedgeState.HOLDING
-    assert hand.events() == ["start", "hedge_due", "a_filled", "hedged", "hedge_due", "hedged",
-                             "opened"]  # fmt: skip
+    assert hand.events() == [
+        "start", "hedge_due", "self_trade_guard", "hedged", "hedge_due", "self_trade_guard",
+        "a_filled", "hedged", "hedge_due", "hedged", "opened",
+    ]  # fmt: skip
+
+
+def test_a_resting_order_out_of_the_hedges_reach_keeps_resting_during_the_hedge() -> None:
+    # A's buy 50 bps under the best bid (99.5) is below B's worst sell price (99.8).
+    hand, intents = started(price_mode=PriceMode.OFFSET_BPS, offset_bps=D("50"))
+    assert places(intents)[0].order.price == D("99.5")
+    hedge = hand.fill(A, Side.BUY, "0.020", "99.5", "0.020")
+    assert hedge == [MarketOrder(B, Side.SELL, D("0.020"), D("99.8"))]
+    assert hand.strategy.maker.resting is not None
+    assert "self_trade_guard" not in hand.events()
+
+
+def test_a_hedge_waits_for_as_cancel_to_be_confirmed() -> None:
+    hand, _ = started(order_timeout_ms=100)
+    first = hand.last_index
+    assert hand.fill(A, Side.BUY, "0.020", "100.0", "0.020") == [Cancel(A, first)]
+    assert hand.at(50) == []  # not confirmed: A's order may still rest at 100.0
+    assert hand.strategy.hedge_waits_for_cancel()  # the runner asks the exchange when slow
+    assert hand.at(100) == [Cancel(A, first)]  # asked again after the order timeout
+    assert market_orders(hand.ended(A, first)) == [MarketOrder(B, Side.SELL, D("0.020"), D("99.8"))]
+    assert not hand.strategy.hedge_waits_for_cancel()
 
 
 def test_a_fill_below_the_minimum_waits_for_more_of_the_order() -> None:
     hand, _ = started()
     assert hand.fill(A, Side.BUY, "0.003", "100.0", "0.003") == []  # minimum 0.005
     assert hand.strategy.state is HedgeState.OPENING
-    assert market_orders(hand.fill(A, Side.BUY, "0.004", "100.0", "0.007")) == [
+    index = hand.last_index
+    assert hand.fill(A, Side.BUY, "0.004", "100.0", "0.007") == [Cancel(A, index)]
+    assert market_orders(hand.ended(A, index)) == [
         MarketOrder(B, Side.SELL, D("0.007"), D("99.8"))]  # fmt: skip
 
 
 def test_nothing_is_placed_on_a_while_b_is_behind() -> None:
     hand, _ = started(order_timeout_ms=100)
     index = hand.last_index
-    hand.fill(A, Side.BUY, "0.020", "100.0", "0.020")  # hedge in flight
+    # What rests of A's order is cancelled before the hedge (it is within the hedge's reach).
+    assert hand.fill(A, Side.BUY, "0.020", "100.0", "0.020") == [Cancel(A, index)]
     hand.market = MarketView(D("100.5"), D("100.7"), D("100.6"))
-    assert hand.at(100) == [Cancel(A, index)]  # A's order timed out: cancelled, not replaced
-    assert places(hand.ended(A, index)) == []  # cancel confirmed, but B still owes 0.020
+    intents = hand.ended(A, index)  # cancel confirmed: the hedge goes, A places nothing
+    assert places(intents) == [] and len(market_orders(intents)) == 1
+    assert hand.at(200) == []  # B still owes 0.020
     (place,) = places(hand.fill(B, Side.SELL, "0.020", "100.5", "-0.020"))
     assert (place.order.price, place.order.size_base) == (D("100.5"), D("0.030"))
 
@@ -327,7 +363,8 @@ def test_transitions_are_drained_once_with_time_and_reason() -> None:
 def test_market_view_of_b_prices_the_hedge() -> None:
     hand, _ = started()
     hand.market = MARKET
-    hedge = market_orders(hand.fill(A, Side.BUY, "0.010", "100.0", "0.010"))
+    hand.fill(A, Side.BUY, "0.010", "100.0", "0.010")
+    hedge = market_orders(hand.ended(A, hand.last_index))
     assert hedge[0].worst_price == D("99.8")  # best bid 100.0 less 20 bps, rounded up
 
 

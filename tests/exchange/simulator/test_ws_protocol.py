@@ -191,6 +191,21 @@ async def test_ws_drop_fault_closes_the_connection_on_the_next_frame(simulator, 
     assert probe.ws.closed
 
 
+async def test_ws_lose_fault_loses_one_frame_and_keeps_the_connection(simulator, funded_account):
+    client = signer_client(simulator, funded_account)
+    async with ws_connect(simulator) as probe:
+        await probe.send({"type": "subscribe", "channel": "order_book/0"})
+        await probe.expect_type("subscribed/order_book")
+        simulator.faults({"kind": "ws_lose", "target": "order_book", "count": 1})
+        await client.create_order(ETH, 9, 1000, 250000, False, LIMIT, GTT)  # its frame is lost
+        await client.create_order(ETH, 10, 1000, 240000, False, LIMIT, GTT)
+        update = await probe.expect_type("update/order_book")
+        assert probe.ws.close_code is None  # the socket stayed up
+    await client.close()
+    bids = {level["price"] for level in update["order_book"]["bids"]}
+    assert "2400.00" in bids and "2500.00" not in bids  # the first order's delta never came
+
+
 async def test_account_market_channel_snapshots_and_reports_a_fill(simulator, funded_account):
     client = signer_client(simulator, funded_account)
     token = auth_token(client, funded_account)
