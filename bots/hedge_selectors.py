@@ -15,6 +15,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from bots import figures
 from bots.models import BotEvent, ExchangeAccount, HedgeBot
 from bots.strategies.grid import tick_from_decimals
 
@@ -30,6 +31,9 @@ class LegView:
     leverage: Decimal
     margin_mode: str
     checked_at: datetime | None
+    # On the market's decimals, with units (the page shows these, never raw Decimals).
+    position_text: str = figures.NONE
+    entry_text: str = figures.NONE
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class HedgeView:
     state: str | None
     state_seconds: int | None
     events: QuerySet[BotEvent]
+    net_text: str = figures.NONE
+    tolerance_text: str = figures.NONE
 
 
 def leg_position(account: ExchangeAccount, symbol: str) -> tuple[Decimal | None, Decimal | None]:
@@ -83,8 +89,12 @@ def hedge_view(bot: HedgeBot, *, events: int = 50) -> HedgeView:
     ):
         position, entry = leg_position(account, symbol)
         legs.append(
-            LegView(role, account, position, entry, leverage, mode, account.last_checked_at)
-        )
+            LegView(
+                role, account, position, entry, leverage, mode, account.last_checked_at,
+                position_text=figures.size(position, bot.market, unit=True),
+                entry_text=figures.price(entry, bot.market, unit=True),
+            )
+        )  # fmt: skip
     a, b = legs[0].position_base, legs[1].position_base
     net = None if a is None or b is None else a + b
     tolerance = tolerance_of(bot)
@@ -102,4 +112,6 @@ def hedge_view(bot: HedgeBot, *, events: int = 50) -> HedgeView:
         state=snapshot.get("state"),
         state_seconds=seconds,
         events=BotEvent.objects.filter(bot=bot).order_by("-created_at", "-id")[:events],
+        net_text=figures.size(net, bot.market, unit=True),
+        tolerance_text=figures.size(tolerance, bot.market, unit=True),
     )

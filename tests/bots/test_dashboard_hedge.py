@@ -71,6 +71,28 @@ def test_a_net_beyond_the_tolerance_shows_in_red(staff, hedge):
     assert "0.0060" in page
 
 
+def test_figures_show_on_the_markets_decimals_with_units(staff, hedge):
+    """Not `0.0049000000` (the model's ten decimals): sizes on the market's size decimals with
+    the base unit, the entry on its price decimals in USDC."""
+    hedge.imbalance_tolerance_base = "0.0049"
+    hedge.save(update_fields=["imbalance_tolerance_base"])
+    hedge.account.last_check_summary = {
+        "positions": [
+            {"symbol": "ETH", "side": "long", "size": "0.0100", "avg_entry_price": "3001.5"}
+        ]
+    }
+    hedge.account.last_checked_at = timezone.now()
+    hedge.account.save(update_fields=["last_check_summary", "last_checked_at"])
+    _positions(hedge.taker_account, "short", "0.0100")
+
+    page = staff.get(f"/dashboard/hedge/{hedge.pk}/").content.decode()
+
+    assert "(tolerance 0.0049 ETH)" in page
+    assert "0.0100 ETH" in page and "-0.0100 ETH" in page and "0.0000 ETH" in page
+    assert "3001.50 USDC" in page
+    assert "0000000" not in page
+
+
 def test_an_account_never_checked_leaves_the_net_unknown(staff, hedge):
     page = staff.get(f"/dashboard/hedge/{hedge.pk}/").content.decode()
 
