@@ -315,7 +315,8 @@ class HedgeStrategy:
                 maker.placed_ms = now  # the price has not moved: keep the place in the queue
             else:
                 intents.append(maker.cancel(cfg.leg_a, stale, now))
-                reason = f"A's {stale.side} @ {stale.price} timed out: re-place @ {fresh}"
+                shown = stale.price.quantize(cfg.tick_size)  # the row's ten decimals, on the tick
+                reason = f"A's {stale.side} @ {shown} timed out: re-place @ {fresh}"
                 self.take(E.ORDER_TIMEOUT, reason, {"price": str(stale.price), "fresh": str(fresh)})
         elif wanted is not None and self.state in _PLACING and not maker.busy:
             price = maker_price(cfg, wanted, market, self.levels)
@@ -358,7 +359,8 @@ class HedgeStrategy:
             return None
         cancel = self.maker.cancel(self.config.leg_a, resting, self.now_ms)
         reason = (
-            f"A's {resting.side} @ {resting.price} is within reach of B's {side} hedge "
+            f"A's {resting.side} @ {resting.price.quantize(self.config.tick_size)} is within reach "
+            f"of B's {side} hedge "
             f"(worst {worst}): cancelled before the hedge"
         )
         data = {"price": str(resting.price), "worst_price": str(worst),

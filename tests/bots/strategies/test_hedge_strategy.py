@@ -186,6 +186,23 @@ def test_order_timeout_cancels_then_replaces_at_the_fresh_price_once_confirmed()
     assert "order_timeout" in hand.events()
 
 
+def test_order_timeout_names_the_prices_on_the_markets_tick() -> None:
+    """The runner's orders come from rows with ten decimals: the event reads `100.6`, not
+    `100.6000000000`."""
+    hand, _ = started(order_timeout_ms=100)
+    first = hand.last_index
+    row = hand.orders[first]
+    hand.orders[first] = LiveOrder(
+        row.level, row.side, row.price.quantize(D("1E-10")), row.size_base, first, "open"
+    )
+    hand.market = MarketView(D("100.5"), D("100.7"), D("100.6"))
+
+    assert hand.at(100) == [Cancel(A, first)]
+
+    (reason,) = [t.reason for t in hand.strategy.drain_transitions() if t.event == "order_timeout"]
+    assert "0000000" not in reason and "re-place @ 100.5" in reason
+
+
 def test_order_timeout_keeps_an_order_whose_price_has_not_moved() -> None:
     hand, _ = started(order_timeout_ms=100)
     assert hand.at(100) == []
