@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from bots.dashboard import broadcast
@@ -29,6 +30,7 @@ from bots.models import (
     Bot,
     BotEvent,
     EventLevel,
+    ExchangeAccount,
     GridBot,
     Order,
     OrderStatus,
@@ -131,20 +133,84 @@ def event_create(
     data: dict[str, Any] | None,
     level: str = EventLevel.INFO,
 ) -> BotEvent:
-    event = BotEvent.objects.create(
-        bot=bot, account_id=bot.account_id, level=level, kind=kind, message=message,
-        data=data or {},
-    )  # fmt: skip
-    broadcast.bot_event(event)
-    log_level = {"debug": 10, "info": 20, "warning": 30, "error": 40}.get(level, 20)
-    logger.log(log_level, "bot %s %s: %s: %s", bot.pk, bot.market.symbol, kind, message)
+    event = BotEvent.objects.create(**_event_fields(bot, kind, message, data, level))
+    _event_announce(bot, event)
     return event
 
 
+def event_new(
+    bot: Bot,
+    kind: str,
+    message: str,
+    data: dict[str, Any] | None,
+    level: str = EventLevel.INFO,
+) -> BotEvent:
+    """An unsaved BotEvent of the bot, for `events_create`."""
+    return BotEvent(**_event_fields(bot, kind, message, data, level))
+
+
+def events_create(bot: Bot, events: list[BotEvent]) -> None:
+    """Insert several events of the bot at once (one INSERT), in order; push and log each."""
+    if not events:
+        return
+    for event in BotEvent.objects.bulk_create(events):
+        _event_announce(bot, event)
+
+
+def _event_fields(
+    bot: Bot, kind: str, message: str, data: dict[str, Any] | None, level: str
+) -> dict[str, Any]:
+    return {
+        "bot": bot, "account_id": bot.account_id, "level": level, "kind": kind,
+        "message": message, "data": data or {},
+    }  # fmt: skip
+
+
+def _event_announce(bot: Bot, event: BotEvent) -> None:
+    broadcast.bot_event(event)
+    log_level = {"debug": 10, "info": 20, "warning": 30, "error": 40}.get(event.level, 20)
+    logger.log(log_level, "bot %s %s: %s: %s", bot.pk, bot.market.symbol, event.kind, event.message)
+
+
+class ClientIndexes:
+    """Client order indexes a runner reserved ahead from its account's counter, handed out in
+    order: one counter UPDATE per `BLOCK` orders instead of one per plan. Still the account's
+    database counter (design decision 3): an index is unique however many runners and
+    processes allocate. Unused ones are skipped after a restart (indexes need not be dense)."""
+
+    BLOCK = 32
+
+    def __init__(self) -> None:
+        self._next = self._end = 0
+        self._committed = False
+
+    def take(self, account: ExchangeAccount, count: int) -> range:
+        """`count` fresh indexes (inside the caller's transaction)."""
+        # A block is used beyond its own transaction only once that committed: a rolled-back
+        # counter UPDATE hands the same indexes out again.
+        if not self._committed or self._end - self._next < count:
+            block = account.allocate_client_order_indexes(max(count, self.BLOCK))
+            self._next, self._end = block.start, block.stop
+            self._committed = False
+            transaction.on_commit(self._keep)
+        taken = range(self._next, self._next + count)
+        self._next += count
+        return taken
+
+    def _keep(self) -> None:
+        self._committed = True
+
+
 def order_intents_create(
-    bot: Bot, fence: int, orders: Sequence[DesiredOrder], **run_state: Any
+    bot: Bot,
+    fence: int,
+    orders: Sequence[DesiredOrder],
+    *,
+    reserve: ClientIndexes | None = None,
+    **run_state: Any,
 ) -> list[Order]:
-    """Persist orders as intents with fresh client indexes from the account counter.
+    """Persist orders as intents with fresh client indexes from the account counter (through
+    the runner's `reserve` when it has one).
 
     Runs before anything is sent (design decision 2): a crash after this and before the send
     leaves intents that recovery resolves by asking the exchange for their client indexes.
@@ -160,7 +226,10 @@ def order_intents_create(
             broadcast.bot_run_state(bot.pk, run_state)
         if not orders:
             return []
-        indexes = bot.account.allocate_client_order_indexes(len(orders))
+        if reserve is None:
+            indexes = bot.account.allocate_client_order_indexes(len(orders))
+        else:
+            indexes = reserve.take(bot.account, len(orders))
         rows = Order.objects.bulk_create(
             Order(
                 bot=bot,
@@ -189,26 +258,56 @@ class SentBatch:
     note: tuple[str, str, dict[str, Any]] | None = None
 
 
-def orders_sent(bot: Bot, fence: int, sent: SentBatch) -> None:
+def orders_sent(
+    bot: Bot,
+    fence: int,
+    sent: SentBatch,
+    rows: dict[int, Order] | None = None,
+    events: list[BotEvent] | None = None,
+) -> None:
     """Intents accepted by the exchange: pending until the stream or REST says more.
 
     The batch's `note` (kind, message, data) is the plan's BotEvent, written in the same
-    transaction.
+    transaction (or appended to `events`, for the caller to insert with others). `rows`: the
+    bot's rows by client index, read already in this transaction (`burst_record`); they are
+    moved too.
     """
     now = timezone.now()
     with transaction.atomic(savepoint=False):
         lock_fenced(bot.pk, fence)
         if sent.note is not None:
-            event_create(bot, *sent.note)
-        for row, tx_hash in zip(sent.rows, sent.tx_hashes, strict=True):
-            status = transition(OrderStatus.INTENT, OrderEvent.SENT)
-            # A fast stream report may already have moved the row past its intent: it wins.
-            moved = Order.objects.filter(pk=row.pk, status=OrderStatus.INTENT).update(
+            if events is None:
+                event_create(bot, *sent.note)
+            else:
+                events.append(event_new(bot, *sent.note))
+        status = transition(OrderStatus.INTENT, OrderEvent.SENT)
+        hashes = dict(zip((r.pk for r in sent.rows), sent.tx_hashes, strict=True))
+        if rows is None:
+            moved = set(
+                Order.objects.filter(pk__in=list(hashes), status=OrderStatus.INTENT).values_list(
+                    "pk", flat=True
+                )
+            )
+        else:
+            read = {r.pk: r for r in rows.values()}
+            moved = {pk for pk in hashes if pk in read and read[pk].status == OrderStatus.INTENT}
+        if moved:
+            # A fast stream report may already have moved a row past its intent: it wins.
+            tx_hash: Any = Case(
+                *(When(pk=pk, then=Value(hashes[pk])) for pk in moved), default=F("tx_hash")
+            )
+            if len({hashes[pk] for pk in moved}) == 1:
+                tx_hash = hashes[next(iter(moved))]
+            Order.objects.filter(pk__in=list(moved), status=OrderStatus.INTENT).update(
                 status=status, tx_hash=tx_hash, sent_at=now
             )
-            row.tx_hash, row.sent_at = tx_hash, now
-            if moved:
+        for row in sent.rows:
+            row.tx_hash, row.sent_at = hashes[row.pk], now
+            if row.pk in moved:
                 row.status = status
+                fresh = rows.get(row.client_order_index) if rows is not None else None
+                if fresh is not None:
+                    fresh.status, fresh.tx_hash, fresh.sent_at = status, row.tx_hash, now
             broadcast.order_changed(row)
 
 
