@@ -8,8 +8,9 @@
   the grid's nearest order with an IOC, alternating sides, and the runner's time from seeing the
   fill to the 200 of the batch that replenishes it is measured (no taker time included);
 - CPU per fill: the CPU time of the runners' own threads (bot loops, their DB threads, their
-  signers, the push sender) over the fills of each run, i.e. what a fill costs a bots worker;
-  and this process's CPU time per fill (runners and takers: an upper bound);
+  signers, the push sender) over the fills of each run, i.e. what a fill costs a bots worker,
+  with the fill rate reached; and this process's CPU time per fill (runners and takers: an
+  upper bound);
 - capacity: N bots (3 markets per account, N/3 accounts) in this one process, each receiving a
   fill about every `--fill-every` seconds (1 by default: a stress load), twice: with fills at
   independent random moments (markets moving on their own) and with every bot filled in the
@@ -19,10 +20,11 @@
 Each bot runs as a `bots` worker runs it (`run_bot_task`): on its own thread with its own event
 loop and its own DB thread and connection.
 
-The simulator runs in a child process; the takers run in this process (they are load too): each
-line prints the CPU share both took. The database is a throwaway SQLite file, or the PostgreSQL
-database of DATABASE_URL (postgres://...; create a fresh one and drop it after). Redis is the run's
-own (`BENCH_REDIS_URL` or an embedded one: never REDIS_URL's). DEBUG is off, as in a worker.
+The simulator runs in a child process; the takers (one account per 6 bots) run in this process
+(they are load too): each line prints the CPU share both took. The database is a throwaway
+SQLite file, or the PostgreSQL database of DATABASE_URL (postgres://...; create a fresh one and
+drop it after). Redis is the run's own (`BENCH_REDIS_URL` or an embedded one: never REDIS_URL's).
+DEBUG is off, as in a worker.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ sys.path.insert(0, str(ROOT))
 from bench.simkit import create_account, pct, start_bench_redis, start_simulator  # noqa: E402
 
 SYMBOLS = {"ETH": 0, "BTC": 1, "SOL": 2}
+# Bots per taker account.
+TAKER_SHARE = 6
 # Steps and sizes per market; the simulator's own liquidity sits 3 % away so only the grid
 # and the taker trade, and the book always has a mid.
 SHAPES = {
@@ -352,18 +356,27 @@ async def measure(
                 raise RuntimeError(f"{count} grids did not come up in time")
             await asyncio.sleep(0.1)
         runners = [b.runner for b in bots]
-        taker = create_account(base_url)
+        # One taker account per few bots: a taker's sends queue on its key's nonce lock, and
+        # one taker alone could not give 50 bots a fill a second each.
+        shares = [runners[i : i + TAKER_SHARE] for i in range(0, len(runners), TAKER_SHARE)]
+        accounts = [create_account(base_url) for _ in shares]
         stop = asyncio.Event()
         runner_cpu = RunnerCpu()
-        takers = asyncio.create_task(
-            take(base_url, redis_url, taker, runners, stop, period_s, together)
-        )
+        started = time.monotonic()
+        takers = [
+            asyncio.create_task(take(base_url, redis_url, account, share, stop, period_s, together))
+            for account, share in zip(accounts, shares, strict=True)
+        ]
         await asyncio.sleep(seconds)
         stop.set()
-        await takers
+        await asyncio.gather(*takers)
+        elapsed = time.monotonic() - started
         timers = [b.timer for b in bots if b.timer is not None]
         fills = sum(t.fills for t in timers)
-        print(f"  runners' own threads: {runner_cpu.per_fill_ms(fills):.1f} ms of CPU per fill")
+        print(
+            f"  runners' own threads: {runner_cpu.per_fill_ms(fills):.1f} ms of CPU per fill "
+            f"({fills / elapsed:.1f} fills/s)"
+        )
     finally:
         await asyncio.gather(*(asyncio.to_thread(b.stop) for b in bots))
     return [s for t in timers for s in t.samples], fills

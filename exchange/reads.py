@@ -79,6 +79,9 @@ class ReadApi:
 
     async def market(self, market: int | str) -> MarketInfo:
         """One market by id or symbol (case-insensitive); reloads once when unknown."""
+        cached = self._markets.get(market) if isinstance(market, int) else None
+        if cached is not None:
+            return cached  # every send asks: no lock, no sorted copy of the list
         for refresh in (False, True):
             for info in await self.markets(refresh=refresh):
                 if info.market_id == market or (

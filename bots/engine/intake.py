@@ -61,6 +61,12 @@ class Burst:
     def __bool__(self) -> bool:
         return bool(self.orders or self.fills or self.payments)
 
+    @property
+    def concerns_market(self) -> bool:
+        """Whether the burst holds anything of the bot's market the strategy plans from (its
+        book, its orders, its fills, its position): only then can a plan change."""
+        return bool(self.events or self.orders or self.fills)
+
 
 def signed_size(position: PositionInfo) -> Decimal:
     """Position in base units, positive long, negative short."""

@@ -75,12 +75,6 @@ class MarkBook:
         return mark
 
 
-def only_marks(events: Iterable[object]) -> bool:
-    """Whether a burst holds nothing but mark prices: the grid plans from the book and fills, so
-    such a burst changes no plan (only the figures, published by the runner's tick)."""
-    return all(isinstance(event, MarkUpdate) for event in events)
-
-
 async def figures_publish(bot: GridBot, fence: int, mark: Decimal, ledger: Ledger) -> None:
     """Write `mark` as the bot's last price and push it with the PnL valued at it (fenced)."""
     figures = selectors.BotPnl(

@@ -10,21 +10,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
+from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Field
 from django.utils import timezone
 
-from bots import selectors
 from bots.dashboard import broadcast
 from bots.engine import session_log
 from bots.engine.recording import (
     SentBatch,
-    event_create,
+    event_new,
+    events_create,
     fenced,
     lock_fenced,
     orders_sent,
 )
-from bots.models import Bot, Fill, FundingPayment, Order
+from bots.models import Bot, BotEvent, Fill, FundingPayment, Order
 from bots.strategies import accounting
 from bots.strategies.orders import (
     OrderStatus as Status,
@@ -48,11 +50,14 @@ def status_of(info: OrderInfo) -> str:
     return transition(Status.PENDING, report_event(info.status, info.is_active, info.filled_size))
 
 
-def orders_report(bot: Bot, fence: int, infos: Iterable[OrderInfo]) -> list[Order]:
+def orders_report(
+    bot: Bot, fence: int, infos: Iterable[OrderInfo], rows: dict[int, Order] | None = None
+) -> list[Order]:
     """Apply exchange order reports to this bot's rows; returns the rows that changed.
 
     Reports of orders that are not this bot's (other bots on the account, foreign orders) are
-    ignored here; recovery reports foreign ones.
+    ignored here; recovery reports foreign ones. `rows`: the bot's rows by client index, read
+    already in this transaction (`burst_record`), else they are read here.
     """
     by_index = {info.client_order_index: info for info in infos}
     if not by_index:
@@ -61,10 +66,9 @@ def orders_report(bot: Bot, fence: int, infos: Iterable[OrderInfo]) -> list[Orde
     now = timezone.now()
     with transaction.atomic(savepoint=False):
         lock_fenced(bot.pk, fence)
-        rows = Order.objects.filter(bot=bot, client_order_index__in=list(by_index)).select_related(
-            "market"
-        )
-        for row in rows:
+        if rows is None:
+            rows = _rows_by_index(bot, by_index)
+        for row in [r for index, r in rows.items() if index in by_index]:
             info = by_index[row.client_order_index]
             event = report_event(info.status, info.is_active, info.filled_size)
             try:
@@ -85,15 +89,54 @@ def orders_report(bot: Bot, fence: int, infos: Iterable[OrderInfo]) -> list[Orde
                 row.reason = info.status
             if not is_active(status):
                 row.resolved_at = now
-            row.save(
-                update_fields=[
-                    "status", "order_index", "filled_base", "exchange_status", "reason",
-                    "resolved_at", "updated_at",
-                ]
-            )  # fmt: skip
+            row.updated_at = now
             broadcast.order_changed(row)
             changed.append(row)
+        _reported_save(changed)
     return changed
+
+
+# The columns an exchange report moves.
+_REPORTED: tuple[Field[Any, Any], ...] = tuple(
+    Order._meta.get_field(name)  # type: ignore[misc]
+    for name in (
+        "status", "order_index", "filled_base", "exchange_status", "reason", "resolved_at",
+        "updated_at",
+    )
+)  # fmt: skip
+
+
+def _reported_save(rows: list[Order]) -> None:
+    """Write the reported columns of `rows`: one UPDATE statement run for every row
+    (`executemany`), instead of an ORM update per row (the busiest write of a runner: every
+    order's open, fill and cancel)."""
+    if not rows:
+        return
+    connection = transaction.get_connection()
+    name = connection.ops.quote_name
+    columns = ", ".join(f"{name(field.column)} = %s" for field in _REPORTED)
+    table, key = name(Order._meta.db_table), name(Order._meta.pk.column)
+    # Only the model's own table and column names go into the text; every value is a parameter.
+    sql = f"UPDATE {table} SET {columns} WHERE {key} = %s"  # noqa: S608
+    params = [
+        [field.get_db_prep_save(getattr(row, field.attname), connection) for field in _REPORTED]
+        + [row.pk]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def _rows_by_index(bot: Bot, indexes: Iterable[int]) -> dict[int, Order]:
+    """The bot's Order rows with these client indexes (one query), newest first, each carrying
+    the bot's cached market (pushes read its symbol)."""
+    rows = Order.objects.filter(bot=bot, client_order_index__in=list(indexes))
+    found: dict[int, Order] = {}
+    for row in rows:
+        if row.market_id == bot.market_id:
+            row.market = bot.market
+        found[row.client_order_index] = row
+    return found
 
 
 def fee_of(info: FillInfo) -> Decimal:
@@ -116,14 +159,10 @@ class VenueChanged(Exception):
     a reset venue, a manual trade or a liquidation. The bot must stop placing."""
 
 
-def _contradicted(bot: Bot, infos: list[FillInfo]) -> list[str]:
+def _contradicted(
+    stored: dict[int, tuple[str, Decimal, Decimal]], infos: list[FillInfo]
+) -> list[str]:
     """Reported fills whose trade id we recorded with other side, price or size."""
-    stored = {
-        trade_id: (side, price, size)
-        for trade_id, side, price, size in Fill.objects.filter(
-            account_id=bot.account_id, trade_id__in=[f.trade_id for f in infos]
-        ).values_list("trade_id", "side", "price", "size_base")
-    }
     return [
         f"trade {info.trade_id}: recorded {stored[info.trade_id][0]} "
         f"{stored[info.trade_id][2]} @ {stored[info.trade_id][1]}, now reported "
@@ -134,32 +173,51 @@ def _contradicted(bot: Bot, infos: list[FillInfo]) -> list[str]:
     ]
 
 
+def _stored_trades(bot: Bot, infos: list[FillInfo]) -> dict[int, tuple[str, Decimal, Decimal]]:
+    """Side, price and size of the trades among `infos` already recorded for the account."""
+    return {
+        trade_id: (side, price, size)
+        for trade_id, side, price, size in Fill.objects.filter(
+            account_id=bot.account_id, trade_id__in=[f.trade_id for f in infos]
+        ).values_list("trade_id", "side", "price", "size_base")
+    }
+
+
 def fills_record(
-    bot: Bot, fence: int, infos: Iterable[FillInfo], ledger: accounting.Ledger
+    bot: Bot,
+    fence: int,
+    infos: Iterable[FillInfo],
+    ledger: accounting.Ledger,
+    rows: dict[int, Order] | None = None,
+    events: list[BotEvent] | None = None,
 ) -> list[Fill]:
     """Record this bot's fills exactly once (unique trade id per account); returns the new ones.
 
     A fill belongs to the bot when its client index is one of the bot's orders on its market.
     New fills are booked, oldest first, in `ledger` (the runner's books, loaded at startup by
-    `selectors.bot_ledger`), which names the round trip each one belongs to.
+    `selectors.bot_ledger`), which names the round trip each one belongs to. `rows`: the bot's
+    rows by client index, read already in this transaction (`burst_record`); `events`: where to
+    append the fills' BotEvents for the caller to insert (else they are inserted here).
     """
     candidates = [f for f in infos if f.market_id == bot.market.market_id]
     if not candidates:
         return []
-    contradicted = _contradicted(bot, candidates)
-    if contradicted:
-        # Raised before anything is written: the caller's transaction records nothing of it.
-        raise VenueChanged("; ".join(contradicted[:3]))
-    orders = {
-        o.client_order_index: o
-        for o in Order.objects.filter(
-            bot=bot, client_order_index__in={f.client_order_index for f in candidates}
-        )
-    }
     created: list[Fill] = []
+    own_events = events is None
+    events = [] if events is None else events
     with transaction.atomic(savepoint=False):
         lock_fenced(bot.pk, fence)
-        known = selectors.known_trade_ids(bot, [f.trade_id for f in candidates])
+        stored = _stored_trades(bot, candidates)
+        contradicted = _contradicted(stored, candidates)
+        if contradicted:
+            # Raised before anything is written: the caller's transaction records nothing of it.
+            raise VenueChanged("; ".join(contradicted[:3]))
+        orders = (
+            rows
+            if rows is not None
+            else _rows_by_index(bot, {f.client_order_index for f in candidates})
+        )
+        known = set(stored)
         for info in sorted(candidates, key=lambda f: (f.timestamp_ms, f.trade_id)):
             order = orders.get(info.client_order_index)
             if order is None or info.trade_id in known:
@@ -188,13 +246,17 @@ def fills_record(
                 # Another runner of the account recorded it between our read and insert.
                 continue
             broadcast.fill_recorded(fill)
-            event_create(
-                bot,
-                "fill",
-                f"{fill.side} {fill.size_base} @ {fill.price} (level {fill.level_index})",
-                {"trade_id": fill.trade_id, "level_index": fill.level_index},
+            events.append(
+                event_new(
+                    bot,
+                    "fill",
+                    f"{fill.side} {fill.size_base} @ {fill.price} (level {fill.level_index})",
+                    {"trade_id": fill.trade_id, "level_index": fill.level_index},
+                )
             )
             created.append(fill)
+        if own_events:
+            events_create(bot, events)
     return created
 
 
@@ -235,14 +297,22 @@ def burst_record(
     """The batches sent since the last record, then the order reports, fills and funding of
     one burst of events, and the core's session log since the last record, in one transaction.
 
-    Returns the order rows that changed and the fills recorded for the first time.
+    The rows all of them touch are read once, at its start. Returns the order rows that changed
+    and the fills recorded for the first time.
     """
     with fenced(bot.pk, fence):
+        indexes = {r.client_order_index for batch in sent for r in batch.rows}
+        indexes.update(info.client_order_index for info in orders)
+        indexes.update(f.client_order_index for f in fills if f.market_id == bot.market.market_id)
+        rows = _rows_by_index(bot, indexes) if indexes else {}
+        # The plans' and the fills' events, inserted together at the end.
+        events: list[BotEvent] = []
         for batch in sent:
-            orders_sent(bot, fence, batch)
-        changed = orders_report(bot, fence, orders) if orders else []
-        new = fills_record(bot, fence, fills, ledger) if fills else []
+            orders_sent(bot, fence, batch, rows, events)
+        changed = orders_report(bot, fence, orders, rows) if orders else []
+        new = fills_record(bot, fence, fills, ledger, rows, events) if fills else []
         if payments:
             funding_record(bot, fence, payments)
+        events_create(bot, events)
         session_log.write(bot, log)
     return changed, new

@@ -121,6 +121,8 @@ class BotRunner:
         # The bot's books, folded from its fills at startup; names each round trip.
         self.ledger = Ledger()
         self.orders = WorkingOrders()
+        # Client order indexes reserved ahead from the account's counter.
+        self.indexes = recording.ClientIndexes()
         # The exchange's mark price per market, published (throttled) with the PnL at it.
         self.marks = marks.MarkBook()
         # Batches sent since the last record (recorded with the next burst).
@@ -131,6 +133,7 @@ class BotRunner:
         self.events: asyncio.Queue[StreamEvent | Command | Shutdown] = asyncio.Queue()
         self.reconcile_due = True
         self._refused_until = 0.0
+        self._plan_deferred = False
         self._refused_since: float | None = None
         self._confirm_at: float | None = None
         self._next_heartbeat = 0.0
@@ -277,8 +280,10 @@ class BotRunner:
                     # The burst may hold a fill whose replenish is due (the fallback read fell
                     # in the same turn); a pause or cancel-all just applied makes this a no-op.
                     await self.replan()
-            elif stream and not marks.only_marks(stream):
+            elif burst.concerns_market or (stream and self._plan_deferred):
                 # The decision needs only memory: the replenish goes out before the bookkeeping.
+                # A burst with nothing of this bot's market (another bot's orders and fills on
+                # the same account, marks) changes no plan: no decision for it.
                 await self.replan()
                 if self.sends > sends and any(
                     isinstance(e, Filled | OrderTraded) for e in burst.events
@@ -717,7 +722,11 @@ class BotRunner:
 
     async def replan(self) -> None:
         """Ask the strategy to decide against the working orders; send its intents at once."""
-        if self.paused or self.strategy.state is None or time.monotonic() < self._refused_until:
+        if self.paused or self.strategy.state is None:
+            return
+        # A plan held back by a refusal's backoff is made on the next burst after it.
+        self._plan_deferred = time.monotonic() < self._refused_until
+        if self._plan_deferred:
             return
         market = self.market_view()
         if market is None:
@@ -738,7 +747,9 @@ class BotRunner:
             if run_state:
                 await self.update(**run_state)
             return
-        rows = await db(recording.order_intents_create)(self.bot, self.fence, creates, **run_state)
+        rows = await db(recording.order_intents_create)(
+            self.bot, self.fence, creates, reserve=self.indexes, **run_state
+        )
         self.orders.track(rows)
         now = time.monotonic()
         self.orders.sent([r.client_order_index for r in rows], cancels, now)
