@@ -41,7 +41,7 @@ from bots.engine.runner import SHUTDOWN, run_runner
 from bots.engine.working import WorkingOrders
 from bots.models import BotStatus, DesiredState, EventLevel, HedgeBot
 from bots.strategies.accounting import Ledger
-from bots.strategies.grid import MarketView
+from bots.strategies.grid import LiveOrder, MarketView
 from bots.strategies.hedge import BookLevels, HedgeStrategy, OrderSent
 from bots.strategies.protocol import (
     Cancel,
@@ -77,6 +77,8 @@ HEARTBEAT_SECONDS = 5.0
 CONTROL_SECONDS = 1.0
 FIRST_BOOK_TIMEOUT_S = 20.0
 STOP_VERIFY_TIMEOUT_S = 10.0
+# How long an order of A reported filled stays working while its fill reports are awaited.
+FILL_WAIT_SECONDS = 2.0
 
 
 @dataclass
@@ -116,6 +118,8 @@ class HedgeRunner:
         # Figures for tests and the benchmark: A fill seen -> B filled, per hedge (seconds).
         self.hedge_latencies: list[float] = []
         self._a_fill_seen: float | None = None
+        # A's orders reported filled beyond the fills told: since when (monotonic seconds).
+        self._awaiting_since: dict[int, float] = {}
         # A stream reconnected: updates may have been missed, the positions are read again.
         self.positions_due = False
 
@@ -324,7 +328,7 @@ class HedgeRunner:
             asks = tuple(level.price for level in depth.asks)
             self.strategy.on_event(BookLevels(self.leg_a, bids, asks))
         intents: list[Intent] = []
-        intents += self.strategy.on_event(Decide(self.leg_a, market, self.orders_a.working()))
+        intents += self.strategy.on_event(Decide(self.leg_a, market, self.working_a()))
         intents += self.strategy.on_event(Decide(self.leg_b, market, ()))
         if not intents:
             return
@@ -335,6 +339,27 @@ class HedgeRunner:
         await self.send_maker([i for i in intents if isinstance(i, Place | Cancel)])
         for order in (i for i in intents if isinstance(i, MarketOrder)):
             await self.send_market(order)
+
+    def working_a(self) -> list[LiveOrder]:
+        """A's working orders for `Decide`, plus those the exchange reported filled whose fill
+        reports have not come yet (the order report often comes first), for up to
+        `FILL_WAIT_SECONDS`: the strategy learns they ended from their fills, and meanwhile
+        places nothing beside them (A would run ahead of B). A fill lost with the socket is
+        left to the positions read after the reconnect."""
+        working = self.orders_a.working()
+        now = time.monotonic()
+        awaiting = self.legs[self.leg_a].orders.awaiting_fills()
+        self._awaiting_since = {i: self._awaiting_since.get(i, now) for i in awaiting}
+        shown = {o.client_order_index for o in working}
+        for index, since in self._awaiting_since.items():
+            order = self.orders_a.owner(index)
+            if order is None or index in shown or index in self.orders_a.cancelling:
+                continue
+            if now - since <= FILL_WAIT_SECONDS:
+                working.append(order)
+            else:
+                self.legs[self.leg_a].orders.fills_given_up(index)
+        return working
 
     async def send_maker(self, intents: list[Place | Cancel]) -> None:
         creates = [i.order for i in intents if isinstance(i, Place)]

@@ -27,6 +27,8 @@ from tests.bots.runner_support import account_on, finish, sim_open_orders, wait_
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+TX_CREATE_ORDER = 14
+
 
 @pytest.fixture(autouse=True)
 def _real_redis(settings, redis_url):
@@ -154,6 +156,39 @@ async def test_partial_fills_of_a_are_hedged_piece_by_piece(simulator, pair):
     assert pieces_b == pieces_a
     await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
     assert await finish(task) == "stopped"
+
+
+def sim_creates(simulator, account_index: int) -> int:
+    """How many orders the account has sent (create transactions), from the simulator."""
+    txs = simulator.call(lambda: simulator.engine.account_txs(account_index, 1000))
+    return sum(1 for r in txs if r.type == TX_CREATE_ORDER)
+
+
+async def test_an_order_of_a_reported_filled_before_its_fill_is_not_placed_again(simulator, pair):
+    # The exchange's order report ("filled") often comes a burst before the fill report: the
+    # order is gone from A's working orders while its fill is not told yet. Nothing more may
+    # go out on A then (it would open twice, ahead of B). Three cycles: six orders filled in
+    # full by a counterparty, each of them one create on A.
+    maker_sim, taker_sim, maker, taker = pair
+    other = await sync_to_async(account_on)(simulator, simulator.create_account())
+    bot = await sync_to_async(hedge_bot)(
+        maker, taker, cycles=3, hold_min_ms=0, price_mode="offset_bps", offset_bps=Decimal("-1")
+    )
+    runner, task = await start(bot)
+    for half in range(6):
+        await wait_until(
+            lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+            what=f"A's order {half + 1}",
+        )
+        (order,) = sim_open_orders(simulator, maker_sim.index, ETH)
+        price = resting_price(simulator, maker_sim.index)
+        await trade_against(simulator, other, "buy" if order.is_ask else "sell", "0.01", price)
+        held = "0.01" if half % 2 == 0 else "0"
+        await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, held, f"-{held}")
+
+    assert await finish(task) == "stopped"
+    assert sim_creates(simulator, maker_sim.index) == 6
+    assert sim_position(simulator, maker_sim.index) == sim_position(simulator, taker_sim.index) == 0
 
 
 @pytest.mark.parametrize("fault", ["tx_never_executed", "http_429", "http_5xx"])
