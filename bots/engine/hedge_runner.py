@@ -77,6 +77,8 @@ HEARTBEAT_SECONDS = 5.0
 CONTROL_SECONDS = 1.0
 FIRST_BOOK_TIMEOUT_S = 20.0
 STOP_VERIFY_TIMEOUT_S = 10.0
+# Client order indexes reserved ahead per leg for market orders (a few are skipped on a stop).
+INDEXES_AHEAD = 8
 # How long an order of A reported filled stays working while its fill reports are awaited.
 FILL_WAIT_SECONDS = 2.0
 
@@ -120,6 +122,7 @@ class HedgeRunner:
         self._a_fill_seen: float | None = None
         # A's orders reported filled beyond the fills told: since when (monotonic seconds).
         self._awaiting_since: dict[int, float] = {}
+        self._spare_indexes: dict[Leg, list[int]] = {}
         # A stream reconnected: updates may have been missed, the positions are read again.
         self.positions_due = False
 
@@ -199,6 +202,7 @@ class HedgeRunner:
         self.strategy.on_event(Tick(self.now_ms()))
         a, b = await self.positions_read()
         await self.event("recovered", f"positions A {a}, B {b}")
+        await self.order_indexes_refill(self.leg_b)
 
     async def positions_read(self) -> tuple[Decimal, Decimal]:
         """Both legs' positions from REST, told to the strategy (also after a reconnect)."""
@@ -403,8 +407,7 @@ class HedgeRunner:
     async def send_market(self, order: MarketOrder) -> None:
         """A market order: an IOC limit at the strategy's worst price, on the order's leg."""
         state = self.legs[order.leg]
-        account = self.bot.account if order.leg == self.leg_a else self.bot.taker_account
-        (index,) = await db(account.allocate_client_order_indexes)(1)
+        index = await self.order_index(order.leg)
         state.orders.track(index)
         self.strategy.on_event(OrderSent(order.leg, index))
         try:
@@ -423,6 +426,20 @@ class HedgeRunner:
             await self.event("market_order_failed", f"{exc}", EventLevel.WARNING, index=index)
             if getattr(exc, "is_transient", True) is False:
                 self.strategy.on_event(OrderEnded(order.leg, index, str(exc)))
+        await self.order_indexes_refill(order.leg)  # once the order is out
+
+    async def order_index(self, leg: Leg) -> int:
+        """A client order index for a market order on `leg`, from the indexes reserved ahead
+        (the database's allocation is off the path from A's fill to B's order)."""
+        await self.order_indexes_refill(leg)
+        return self._spare_indexes[leg].pop(0)
+
+    async def order_indexes_refill(self, leg: Leg) -> None:
+        """Reserve `INDEXES_AHEAD` client order indexes on the leg's account when none is left."""
+        spare = self._spare_indexes.setdefault(leg, [])
+        if not spare:
+            account = self.bot.account if leg == self.leg_a else self.bot.taker_account
+            spare.extend(await db(account.allocate_client_order_indexes)(INDEXES_AHEAD))
 
     # --- control ------------------------------------------------------------------------------
 
