@@ -1,10 +1,11 @@
 """Reads of who owns which position (design.md "Ownership"; README "How positions are owned").
 
-A bot's position is the sum of its own fills and adoptions (`PositionTransfer`). Per (account,
-market) the exchange's position — as of the account's last exchange check, `last_check_summary`
-— splits into the bots' positions and an *unattributed* remainder, computed by the pure
-`bots.strategies.ownership`. The start check (`start_question`) says what a starting bot must
-adopt or leave.
+A bot's position on an account is the sum of its own fills and adoptions (`PositionTransfer`)
+there: a grid (and a hedge bot's maker leg) on its account, a hedge bot's taker leg on the taker
+account (`market_bots`). Per (account, market) the exchange's position — as of the account's
+last exchange check, `last_check_summary` — splits into the bots' positions and an
+*unattributed* remainder, computed by the pure `bots.strategies.ownership`. The start check
+(`start_question`) says what a starting bot must adopt or leave.
 """
 
 from __future__ import annotations
@@ -13,7 +14,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from bots.models import BotStatus, DesiredState, ExchangeAccount, Fill, GridBot, Market
+from django.db.models import Q, QuerySet
+
+from bots.models import (
+    Bot,
+    BotStatus,
+    DesiredState,
+    ExchangeAccount,
+    Fill,
+    GridBot,
+    HedgeBot,
+    Market,
+)
 from bots.models import PositionTransfer as TransferRow
 from bots.strategies import ownership
 
@@ -26,17 +38,42 @@ def plain(size: Decimal) -> str:
     return f"{size.normalize():f}" if size else "0"
 
 
-def bot_position(bot_id: int) -> Decimal:
-    """The bot's own position in base units: its fills plus its adoptions (exact, no ledger)."""
-    fills = Fill.objects.filter(bot_id=bot_id).values_list("side", "size_base")
-    transfers = TransferRow.objects.filter(bot_id=bot_id).values_list("size_base", flat=True)
-    return sum((_SIGN[side] * size for side, size in fills), _ZERO) + sum(transfers, _ZERO)
+def bot_position(bot_id: int, account_id: int | None = None) -> Decimal:
+    """The bot's own position in base units: its fills plus its adoptions (exact, no ledger),
+    on `account_id` (a hedge bot trades two accounts: each leg is its own position there);
+    None: on every account (a grid's one)."""
+    fills = Fill.objects.filter(bot_id=bot_id)
+    transfers = TransferRow.objects.filter(bot_id=bot_id)
+    if account_id is not None:
+        fills, transfers = (
+            fills.filter(account_id=account_id),
+            transfers.filter(account_id=account_id),
+        )
+    signed = fills.values_list("side", "size_base")
+    sizes = transfers.values_list("size_base", flat=True)
+    return sum((_SIGN[side] * size for side, size in signed), _ZERO) + sum(sizes, _ZERO)
+
+
+def market_bots(account_id: int) -> QuerySet[Bot]:
+    """Every bot trading on this account, of any kind and in any state: grids and hedge bots'
+    maker legs by their account, hedge bots' taker legs by their taker account."""
+    return Bot.objects.filter(Q(account_id=account_id) | Q(hedgebot__taker_account_id=account_id))
+
+
+def bot_of_kind(bot_id: int) -> GridBot | HedgeBot:
+    """The bot as its own kind (a hedge bot or a grid), with its account and market."""
+    hedge = HedgeBot.objects.select_related("account", "taker_account", "market").filter(pk=bot_id)
+    found = hedge.first()
+    if found is not None:
+        return found
+    return GridBot.objects.select_related("account", "market").get(pk=bot_id)
 
 
 def bot_positions(account_id: int, market_id: int) -> dict[int, Decimal]:
-    """The own position of every bot of this account on this market (flat ones included)."""
-    ids = GridBot.objects.filter(account_id=account_id, market_id=market_id)
-    return {pk: bot_position(pk) for pk in ids.values_list("pk", flat=True)}
+    """The own position on this account of every bot trading it on this market (flat ones
+    included; a hedge bot with the leg it has here)."""
+    ids = market_bots(account_id).filter(market_id=market_id).values_list("pk", flat=True)
+    return {pk: bot_position(pk, account_id) for pk in ids}
 
 
 def exchange_positions(account: ExchangeAccount) -> dict[str, Decimal] | None:
@@ -68,7 +105,7 @@ class MarketOwnershipRow:
 def account_ownership(account: ExchangeAccount) -> list[MarketOwnershipRow]:
     """Every market of the account with a position or a bot: who owns what (by symbol)."""
     reported = exchange_positions(account)
-    bots = list(GridBot.objects.filter(account=account).select_related("market"))
+    bots = list(market_bots(account.pk).select_related("market"))
     symbols = {b.market.symbol for b in bots} | set(reported or {})
     markets = {
         m.symbol: m for m in Market.objects.filter(network=account.network, symbol__in=symbols)
@@ -76,7 +113,11 @@ def account_ownership(account: ExchangeAccount) -> list[MarketOwnershipRow]:
     rows = []
     for symbol in sorted(symbols):
         market = markets.get(symbol)
-        owners = [(b.pk, b.name, bot_position(b.pk)) for b in bots if b.market.symbol == symbol]
+        owners = [
+            (b.pk, b.name, bot_position(b.pk, account.pk))
+            for b in bots
+            if b.market.symbol == symbol
+        ]
         exchange = None if reported is None else reported.get(symbol, _ZERO)
         if exchange is None:
             remainder = None
@@ -129,9 +170,7 @@ def start_question(bot: GridBot) -> StartQuestion:
     the runner re-checks against the exchange at startup either way.
     """
     positions = bot_positions(bot.account_id, bot.market_id)
-    others = GridBot.objects.filter(account_id=bot.account_id, market_id=bot.market_id).exclude(
-        pk=bot.pk
-    )
+    others = market_bots(bot.account_id).filter(market_id=bot.market_id).exclude(pk=bot.pk)
     live = {
         pk
         for pk, desired, status in others.values_list("pk", "desired_state", "status")

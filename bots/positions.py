@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from bots import ownership, services
 from bots.engine.controls import ExchangeActionFailed, account_can_sign, exchange_run
 from bots.engine.recording import event_create
-from bots.models import DesiredState, EventLevel, ExchangeAccount, GridBot, Market, PositionTransfer
+from bots.models import DesiredState, EventLevel, ExchangeAccount, Market, PositionTransfer
 from bots.strategies.ownership import unattributed as unattributed_of
 from exchange.budget import operator_lane
 from exchange.orders import TriggerRequest
@@ -123,9 +123,10 @@ class PositionRow:
 
 
 def _owners(account: ExchangeAccount, market_id: int) -> list[Owner]:
-    bots = GridBot.objects.filter(account=account, market__market_id=market_id).order_by("pk")
+    bots = ownership.market_bots(account.pk).filter(market__market_id=market_id).order_by("pk")
     return [
-        Owner(bot.pk, bot.name, ownership.bot_position(bot.pk), bot.desired_state) for bot in bots
+        Owner(bot.pk, bot.name, ownership.bot_position(bot.pk, account.pk), bot.desired_state)
+        for bot in bots
     ]
 
 
@@ -344,7 +345,7 @@ def position_close(
         )
     stopped: list[int] = []
     for owner in active:
-        bot = GridBot.objects.select_related("account", "market").get(pk=owner.bot_id)
+        bot = ownership.bot_of_kind(owner.bot_id)
         services.bot_emergency_stop(bot, actor=f"{actor} (closing the position)")
         stopped.append(bot.pk)
     indexes = iter(account.allocate_client_order_indexes(CLOSE_INDEXES))
@@ -388,7 +389,7 @@ def _record_close(
     flat = outcome.status == "closed" and outcome.chunks and market is not None
     price = outcome.average_price or outcome.worst_price
     for owner in owners:
-        bot = GridBot.objects.get(pk=owner.bot_id)
+        bot = ownership.bot_of_kind(owner.bot_id)
         if flat and market is not None and owner.size:
             PositionTransfer.objects.create(
                 account=account,
@@ -523,5 +524,5 @@ def position_trigger_cancel(
 
 
 def _record_bots(account: ExchangeAccount, market_id: int, kind: str, text: str) -> None:
-    for bot in GridBot.objects.filter(account=account, market__market_id=market_id):
+    for bot in ownership.market_bots(account.pk).filter(market__market_id=market_id):
         event_create(bot, kind, text, None, EventLevel.INFO)

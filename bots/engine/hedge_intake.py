@@ -26,6 +26,9 @@ class LegOrders:
     # Ends whose order report counts more filled than the fills told so far.
     held_ends: dict[int, OrderInfo] = field(default_factory=dict)
     trades: set[int] = field(default_factory=set)
+    # Client index -> filled size its order report shows beyond the fills told so far: an
+    # order reported filled before its fill reports is still working for the strategy.
+    unfilled_told: dict[int, Decimal] = field(default_factory=dict)
 
     def track(self, index: int) -> None:
         """An order of ours was sent (or is about to be) under this client index."""
@@ -38,6 +41,20 @@ class LegOrders:
     def told_fill(self, index: int, size_base: Decimal) -> None:
         """A fill of ours was told to the strategy by another path (A's intake)."""
         self.told[index] = self.told.get(index, Decimal(0)) + size_base
+        self._caught_up(index)
+
+    def awaiting_fills(self) -> set[int]:
+        """Our orders whose report shows more filled than the fills told so far."""
+        return set(self.unfilled_told)
+
+    def fills_given_up(self, index: int) -> None:
+        """Stop awaiting the fills of this order (lost with a socket: the positions tell)."""
+        self.unfilled_told.pop(index, None)
+
+    def _caught_up(self, index: int) -> None:
+        reported = self.unfilled_told.get(index)
+        if reported is not None and self.told.get(index, Decimal(0)) >= reported:
+            del self.unfilled_told[index]
 
     def fills(self, infos: Iterable[FillInfo]) -> list[tuple[Filled, FillInfo]]:
         """Fills of our orders on this market not told yet, oldest first."""
@@ -50,6 +67,7 @@ class LegOrders:
                 continue
             self.trades.add(info.trade_id)
             self.told[index] += info.size
+            self._caught_up(index)
             side = Side(str(info.side))
             told.append((Filled(self.leg, side, info.size, None, index, info.price), info))
         return told
@@ -62,6 +80,8 @@ class LegOrders:
             index = info.client_order_index
             if info.market_id != self.market_id or index not in self.told:
                 continue
+            if info.filled_size > self.told[index]:
+                self.unfilled_told[index] = info.filled_size
             if is_active(status_of(info)) or info.filled_size >= info.initial_size:
                 continue
             if info.filled_size > self.told[index]:

@@ -47,7 +47,7 @@ from bots.engine.runner import (
 from bots.engine.working import WorkingOrders
 from bots.models import BotStatus, DesiredState, EventLevel, HedgeBot
 from bots.strategies.accounting import Ledger
-from bots.strategies.grid import MarketView
+from bots.strategies.grid import LiveOrder, MarketView
 from bots.strategies.hedge import BookLevels, HedgeStrategy, OrderSent
 from bots.strategies.protocol import (
     Cancel,
@@ -97,6 +97,10 @@ CLOSE_BACKOFF_S = 0.5
 CANCEL_CONFIRM_S = 2.0
 # An order of A sent this long ago that the exchange has no record of never reached the book.
 UNKNOWN_ORDER_GRACE_S = 5.0
+# Client order indexes reserved ahead per leg for market orders (a few are skipped on a stop).
+INDEXES_AHEAD = 8
+# How long an order of A reported filled stays working while its fill reports are awaited.
+FILL_WAIT_SECONDS = 2.0
 
 
 @dataclass
@@ -136,6 +140,9 @@ class HedgeRunner:
         # Figures for tests and the benchmark: A fill seen -> B filled, per hedge (seconds).
         self.hedge_latencies: list[float] = []
         self._a_fill_seen: float | None = None
+        # A's orders reported filled beyond the fills told: since when (monotonic seconds).
+        self._awaiting_since: dict[int, float] = {}
+        self._spare_indexes: dict[Leg, list[int]] = {}
         # A stream reconnected: updates may have been missed, both legs are reconciled now.
         self.positions_due = False
         self._next_reconcile = 0.0
@@ -274,6 +281,7 @@ class HedgeRunner:
         a, b = await self.positions_read()
         await self.event("recovered", f"positions A {a}, B {b}")
         self._next_reconcile = time.monotonic() + self.reconcile_seconds()
+        await self.order_indexes_refill(self.leg_b)
 
     async def positions_read(self) -> tuple[Decimal, Decimal]:
         """Both legs' positions from REST, told to the strategy (also after a reconnect)."""
@@ -469,7 +477,7 @@ class HedgeRunner:
             asks = tuple(level.price for level in depth.asks)
             self.strategy.on_event(BookLevels(self.leg_a, bids, asks))
         intents: list[Intent] = []
-        intents += self.strategy.on_event(Decide(self.leg_a, market, self.orders_a.working()))
+        intents += self.strategy.on_event(Decide(self.leg_a, market, self.working_a()))
         intents += self.strategy.on_event(Decide(self.leg_b, market, ()))
         if not intents:
             return
@@ -480,6 +488,27 @@ class HedgeRunner:
         await self.send_maker([i for i in intents if isinstance(i, Place | Cancel)])
         for order in (i for i in intents if isinstance(i, MarketOrder)):
             await self.send_market(order)
+
+    def working_a(self) -> list[LiveOrder]:
+        """A's working orders for `Decide`, plus those the exchange reported filled whose fill
+        reports have not come yet (the order report often comes first), for up to
+        `FILL_WAIT_SECONDS`: the strategy learns they ended from their fills, and meanwhile
+        places nothing beside them (A would run ahead of B). A fill lost with the socket is
+        left to the positions read after the reconnect."""
+        working = self.orders_a.working()
+        now = time.monotonic()
+        awaiting = self.legs[self.leg_a].orders.awaiting_fills()
+        self._awaiting_since = {i: self._awaiting_since.get(i, now) for i in awaiting}
+        shown = {o.client_order_index for o in working}
+        for index, since in self._awaiting_since.items():
+            order = self.orders_a.owner(index)
+            if order is None or index in shown or index in self.orders_a.cancelling:
+                continue
+            if now - since <= FILL_WAIT_SECONDS:
+                working.append(order)
+            else:
+                self.legs[self.leg_a].orders.fills_given_up(index)
+        return working
 
     async def send_maker(self, intents: list[Place | Cancel]) -> None:
         creates = [i.order for i in intents if isinstance(i, Place)]
@@ -523,8 +552,7 @@ class HedgeRunner:
     async def send_market(self, order: MarketOrder) -> None:
         """A market order: an IOC limit at the strategy's worst price, on the order's leg."""
         state = self.legs[order.leg]
-        account = self.bot.account if order.leg == self.leg_a else self.bot.taker_account
-        (index,) = await db(account.allocate_client_order_indexes)(1)
+        index = await self.order_index(order.leg)
         state.orders.track(index)
         self.strategy.on_event(OrderSent(order.leg, index))
         try:
@@ -543,6 +571,20 @@ class HedgeRunner:
             await self.event("market_order_failed", f"{exc}", EventLevel.WARNING, index=index)
             if getattr(exc, "is_transient", True) is False:
                 self.strategy.on_event(OrderEnded(order.leg, index, str(exc)))
+        await self.order_indexes_refill(order.leg)  # once the order is out
+
+    async def order_index(self, leg: Leg) -> int:
+        """A client order index for a market order on `leg`, from the indexes reserved ahead
+        (the database's allocation is off the path from A's fill to B's order)."""
+        await self.order_indexes_refill(leg)
+        return self._spare_indexes[leg].pop(0)
+
+    async def order_indexes_refill(self, leg: Leg) -> None:
+        """Reserve `INDEXES_AHEAD` client order indexes on the leg's account when none is left."""
+        spare = self._spare_indexes.setdefault(leg, [])
+        if not spare:
+            account = self.bot.account if leg == self.leg_a else self.bot.taker_account
+            spare.extend(await db(account.allocate_client_order_indexes)(INDEXES_AHEAD))
 
     # --- control ------------------------------------------------------------------------------
 

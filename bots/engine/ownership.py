@@ -23,7 +23,7 @@ from django.db import transaction
 from bots import ownership as owners
 from bots.engine.recording import event_create, lock_fenced
 from bots.engine.reports import VenueChanged
-from bots.models import ExchangeAccount, Fill, GridBot, PositionTransfer
+from bots.models import Bot, ExchangeAccount, Fill, GridBot, PositionTransfer
 from bots.strategies import accounting, ownership
 from exchange.types import PositionInfo
 
@@ -68,7 +68,7 @@ def settle(bot: GridBot, fence: int, exchange_base: Decimal, price: Decimal) -> 
         choice, asked = row.unattributed_choice, row.unattributed_choice_base or _ZERO
         positions = owners.bot_positions(bot.account_id, bot.market_id)
         own = positions.pop(bot.pk, _ZERO)
-        others = GridBot.objects.filter(pk__in=list(positions))
+        others = Bot.objects.filter(pk__in=list(positions))
         stopped = dict(others.filter(desired_state="stopped").values_list("pk", "name"))
         live = [p for pk, p in positions.items() if pk not in stopped]
         not_yours = ownership.not_yours(exchange_base, own, live)
@@ -93,7 +93,7 @@ def settle(bot: GridBot, fence: int, exchange_base: Decimal, price: Decimal) -> 
             for pk, size in held.items():
                 _transfer(bot, pk, -size, price, f"handed to {bot.name}")
                 event_create(
-                    GridBot.objects.select_related("market").get(pk=pk),
+                    Bot.objects.select_related("market").get(pk=pk),
                     "position_handed_over",
                     f"{-size} {symbol} handed to {bot.name} at {price} (operator's adopt)",
                     {"to_bot": bot.pk, "size_base": str(-size), "price": str(price)},

@@ -10,7 +10,6 @@ from bots.figures import plain
 from bots.models.accounts import ExchangeAccount, Market
 from bots.models.bots import Bot
 from bots.models.fields import money_field
-from bots.models.gridbots import GridBot
 
 
 class Side(models.TextChoices):
@@ -123,8 +122,9 @@ class PositionTransfer(models.Model):
         ExchangeAccount, on_delete=models.PROTECT, related_name="position_transfers"
     )
     market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="position_transfers")
+    # Any kind of bot: a grid, or a hedge bot's leg on this account (its position there).
     bot = models.ForeignKey(
-        GridBot, null=True, blank=True, on_delete=models.SET_NULL, related_name="transfers"
+        Bot, null=True, blank=True, on_delete=models.SET_NULL, related_name="transfers"
     )
     size_base = money_field()
     price = money_field()

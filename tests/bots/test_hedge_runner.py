@@ -14,15 +14,23 @@ from bots import services
 from bots.engine.hedge_runner import HedgeRunner, hedge_runner_create
 from bots.engine.leases import BotLease
 from bots.engine.runner import run_runner
-from bots.models import BotEvent, Fill, HedgeBot, Market, Order
+from bots.models import BotEvent, Fill, HedgeBot, Order
 from exchange.redis_clients import redis_client
-from exchange.types import OrderSide
+from tests.bots.hedge_support import (
+    ETH,
+    fill_resting,
+    hedge_bot,
+    resting_price,
+    sim_collateral,
+    sim_position,
+    trade_against,
+    wait_positions,
+)
 from tests.bots.runner_support import account_on, finish, sim_open_orders, wait_until
-from tests.lighterweb.factories import make_hedge_bot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ETH = 0
+TX_CREATE_ORDER = 14
 
 
 @pytest.fixture(autouse=True)
@@ -37,40 +45,10 @@ def pair(simulator):
     return maker_sim, taker_sim, maker, taker
 
 
-def hedge_bot(maker, taker, **overrides) -> HedgeBot:
-    market = Market.objects.get(network=maker.network, symbol="ETH")
-    fields = {"size": Decimal("0.01"), "hold_min_ms": 50, "cycles": 1, "hedge_timeout_ms": 3000}
-    bot = make_hedge_bot(maker, taker, market, **(fields | overrides))
-    HedgeBot.objects.filter(pk=bot.pk).update(desired_state="running", lease_fence=1)
-    bot.refresh_from_db()
-    return bot
-
-
-def sim_position(simulator, account_index: int) -> Decimal:
-    def read() -> Decimal:
-        state = simulator.engine.state
-        account = state.accounts[account_index]
-        position = account.positions.get(ETH)
-        if position is None:
-            return Decimal(0)
-        return position.sign * state.markets[ETH].units.size(position.size)
-
-    return simulator.call(read)
-
-
 async def start(bot: HedgeBot) -> tuple[HedgeRunner, asyncio.Task[str]]:
     """The bot's runner as a task on the test's loop (the worker's top-level handling)."""
     runner = await hedge_runner_create(bot.pk, fence=1)
     return runner, asyncio.create_task(run_runner(runner))
-
-
-async def fill_resting(simulator, account_index: int) -> None:
-    """Move the price through A's resting order so it fills."""
-    (order,) = sim_open_orders(simulator, account_index, ETH)
-    price = simulator.call(lambda: simulator.engine.state.markets[ETH].units.price(order.price))
-    target = price - Decimal("2") if not order.is_ask else price + Decimal("2")
-    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": str(target)})
-    simulator.advance(1000)
 
 
 async def test_a_full_cycle_leaves_both_accounts_flat(simulator, pair):
@@ -117,10 +95,6 @@ async def _event_recorded(bot: HedgeBot, kind: str) -> bool:
     return await sync_to_async(BotEvent.objects.filter(bot=bot, kind=kind).exists)()
 
 
-def sim_collateral(simulator, account_index: int) -> Decimal:
-    return simulator.call(lambda: simulator.engine.state.accounts[account_index].collateral)
-
-
 def pair_pnl_from_fills(bot: HedgeBot) -> Decimal:
     """The pair's realized PnL from our Fill rows of both legs: cash in minus cash out, fees."""
     total = Decimal(0)
@@ -128,32 +102,6 @@ def pair_pnl_from_fills(bot: HedgeBot) -> Decimal:
         cash = fill.price * fill.size_base
         total += (cash if fill.side == "sell" else -cash) - fill.fee
     return total
-
-
-async def trade_against(simulator, account, side: str, size: str, price: Decimal) -> None:
-    """Another account's IOC order at `price` (a counterparty, or an operator's manual trade)."""
-    (index,) = await sync_to_async(account.allocate_client_order_indexes)(1)
-    async with account.client() as client:
-        await client.place_order(ETH, OrderSide(side), Decimal(size), price, index, ioc=True)
-    simulator.advance(100)
-
-
-def resting_price(simulator, account_index: int) -> Decimal:
-    (order,) = sim_open_orders(simulator, account_index, ETH)
-    return simulator.call(lambda: simulator.engine.state.markets[ETH].units.price(order.price))
-
-
-async def wait_positions(simulator, runner, maker_index, taker_index, a: str, b: str) -> None:
-    await wait_until(
-        lambda: _async(
-            (sim_position(simulator, maker_index), sim_position(simulator, taker_index))
-            == (Decimal(a), Decimal(b))
-        ),
-        what=lambda: (
-            f"A {a} / B {b}; are A {sim_position(simulator, maker_index)}, "
-            f"B {sim_position(simulator, taker_index)}, state {runner.strategy.snapshot().state}"
-        ),
-    )
 
 
 async def test_the_pairs_pnl_from_its_fills_equals_the_simulators_two_accounts(simulator, pair):
@@ -223,6 +171,39 @@ async def test_partial_fills_of_a_are_hedged_piece_by_piece(simulator, pair):
     assert pieces_b == pieces_a
     await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
     assert await finish(task) == "stopped"
+
+
+def sim_creates(simulator, account_index: int) -> int:
+    """How many orders the account has sent (create transactions), from the simulator."""
+    txs = simulator.call(lambda: simulator.engine.account_txs(account_index, 1000))
+    return sum(1 for r in txs if r.type == TX_CREATE_ORDER)
+
+
+async def test_an_order_of_a_reported_filled_before_its_fill_is_not_placed_again(simulator, pair):
+    # The exchange's order report ("filled") often comes a burst before the fill report: the
+    # order is gone from A's working orders while its fill is not told yet. Nothing more may
+    # go out on A then (it would open twice, ahead of B). Three cycles: six orders filled in
+    # full by a counterparty, each of them one create on A.
+    maker_sim, taker_sim, maker, taker = pair
+    other = await sync_to_async(account_on)(simulator, simulator.create_account())
+    bot = await sync_to_async(hedge_bot)(
+        maker, taker, cycles=3, hold_min_ms=0, price_mode="offset_bps", offset_bps=Decimal("-1")
+    )
+    runner, task = await start(bot)
+    for half in range(6):
+        await wait_until(
+            lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+            what=f"A's order {half + 1}",
+        )
+        (order,) = sim_open_orders(simulator, maker_sim.index, ETH)
+        price = resting_price(simulator, maker_sim.index)
+        await trade_against(simulator, other, "buy" if order.is_ask else "sell", "0.01", price)
+        held = "0.01" if half % 2 == 0 else "0"
+        await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, held, f"-{held}")
+
+    assert await finish(task) == "stopped"
+    assert sim_creates(simulator, maker_sim.index) == 6
+    assert sim_position(simulator, maker_sim.index) == sim_position(simulator, taker_sim.index) == 0
 
 
 @pytest.mark.parametrize("fault", ["tx_never_executed", "http_429", "http_5xx"])

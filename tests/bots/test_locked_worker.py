@@ -21,7 +21,7 @@ from bots import services
 from bots.models import BotEvent, ExchangeAccount, GridBot, Order
 from lighterweb import keyring
 from tests.bots.runner_support import grid_bot, sim_open_orders
-from tests.bots.test_worker_kill import ETH, LEVELS, Worker, _grid_ok, wait_for, worker_env
+from tests.bots.worker_support import ETH, LEVELS, Worker, grid_ok, wait_for, worker_env
 from tests.lighterweb.factories import make_account
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -134,7 +134,7 @@ def test_a_bot_on_a_locked_account_waits_runs_after_unlock_and_stops_sending_on_
         _action(admin_client, account, "unlock_key", unlock_passphrase=PASSPHRASE)
         wait_for(
             lambda: (
-                _grid_ok(simulator, index, bot)
+                grid_ok(simulator, index, bot)
                 and GridBot.objects.get(pk=bot.pk).status == "running"
             ),
             30,
@@ -208,7 +208,7 @@ def test_a_later_worker_gets_the_key_while_the_web_process_holds_it_not_after_it
         services.bot_start(bot, actor="test")
         # The worker appears; the web process re-seals for it and the bot runs.
         wait_for(
-            lambda: _grid_ok(simulator, index, bot) and _status(bot) == "running",
+            lambda: grid_ok(simulator, index, bot) and _status(bot) == "running",
             30,
             "the grid on a worker that appeared after the unlock\n" + first.output(),
         )
@@ -227,7 +227,7 @@ def test_a_later_worker_gets_the_key_while_the_web_process_holds_it_not_after_it
 
         _action(admin_client, account, "unlock_key", unlock_passphrase=PASSPHRASE)
         wait_for(
-            lambda: _status(bot) == "running" and _grid_ok(simulator, index, bot),
+            lambda: _status(bot) == "running" and grid_ok(simulator, index, bot),
             30,
             "the bot running again after the second unlock\n" + later.output(),
         )
@@ -277,7 +277,7 @@ def test_a_dont_remember_key_entered_in_the_form_starts_the_waiting_bot(
         assert response.status_code == 302, response.content[:2000]
 
         wait_for(
-            lambda: _status(bot) == "running" and _grid_ok(simulator, funded_account.index, bot),
+            lambda: _status(bot) == "running" and grid_ok(simulator, funded_account.index, bot),
             30,
             "the grid after the key was entered\n" + worker.output(),
         )

@@ -14,7 +14,7 @@ from bots.engine.supervisor import bots_supervise
 from bots.models import BotEvent, GridBot
 from bots.tasks import bot_orders_cancel_task, run_bot_task
 from tests.bots.runner_support import account_on, grid_bot, sim_open_orders
-from tests.bots.test_worker_kill import LEVELS, Worker, wait_for, worker_env
+from tests.bots.worker_support import LEVELS, Worker, wait_for, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 __all__ = ["worker_env"]  # the fixture, imported for this module's tests

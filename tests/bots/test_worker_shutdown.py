@@ -14,7 +14,7 @@ from bots import services
 from bots.engine.leases import lease_holder
 from bots.models import BotEvent, GridBot
 from tests.bots.runner_support import account_on, grid_bot, sim_open_orders
-from tests.bots.test_worker_kill import ETH, LEVELS, Worker, _grid_ok, wait_for, worker_env
+from tests.bots.worker_support import ETH, LEVELS, Worker, grid_ok, wait_for, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 __all__ = ["worker_env"]  # the fixture, imported for this module's tests
@@ -36,7 +36,7 @@ def test_sigterm_ends_the_runners_and_the_next_worker_resumes_at_once(
     try:
         first.wait_ready()
         services.bot_start(bot, actor="test")
-        wait_for(lambda: _grid_ok(simulator, index, bot), 30, "the first grid\n" + first.output())
+        wait_for(lambda: grid_ok(simulator, index, bot), 30, "the first grid\n" + first.output())
         resting = {o.client_order_index for o in sim_open_orders(simulator, index, ETH)}
 
         os.killpg(first.process.pid, signal.SIGTERM)
@@ -56,9 +56,7 @@ def test_sigterm_ends_the_runners_and_the_next_worker_resumes_at_once(
         def resumed() -> bool:
             row = GridBot.objects.get(pk=bot.pk)
             recovered = BotEvent.objects.filter(bot=bot, kind="recovered", id__gt=shutdown.id)
-            return (
-                row.status == "running" and recovered.exists() and _grid_ok(simulator, index, bot)
-            )
+            return row.status == "running" and recovered.exists() and grid_ok(simulator, index, bot)
 
         wait_for(resumed, 20, "the bot resumed on the new worker\n" + second.output())
         after = {o.client_order_index for o in sim_open_orders(simulator, index, ETH)}

@@ -61,6 +61,29 @@ def test_an_order_that_filled_in_full_is_no_end():
     assert orders.ends([order(5, "filled", "0.02")]) == []
 
 
+def test_an_order_reported_filled_before_its_fills_is_awaited_until_they_are_told():
+    orders = LegOrders(LEG, 0)
+    orders.track(5)
+
+    orders.ends([order(5, "filled", "0.02")])
+    awaited = orders.awaiting_fills()
+    orders.fills([fill(1, 5, "0.01")])
+    partly = orders.awaiting_fills()
+    orders.told_fill(5, D("0.01"))  # the rest told by A's intake
+
+    assert (awaited, partly, orders.awaiting_fills()) == ({5}, {5}, set())
+
+
+def test_fills_given_up_on_are_no_longer_awaited():
+    orders = LegOrders(LEG, 0)
+    orders.track(5)
+    orders.ends([order(5, "filled", "0.02")])
+
+    orders.fills_given_up(5)
+
+    assert orders.awaiting_fills() == set()
+
+
 def test_a_snapshot_kept_on_the_bot_comes_back_as_it_was():
     from bots.engine.hedge_recording import snapshot_from_json, snapshot_json
     from bots.strategies.hedge import HedgeSnapshot, HedgeState, Phase
