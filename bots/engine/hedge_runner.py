@@ -358,6 +358,18 @@ class HedgeRunner:
         burst = await self.take_in(items)
         for event in ended:
             self.strategy.on_event(event)
+        # Cancels of A's orders that still rest after CANCEL_CONFIRM_S were accepted and never
+        # executed (a 200 that did nothing): the orders are working again, so the strategy sees
+        # them and cancels again now, instead of holding B's hedge until the order timeout.
+        zombies = self.orders_a.zombies(time.monotonic() - CANCEL_CONFIRM_S)
+        if zombies:
+            await self.event(
+                "cancel_unconfirmed",
+                f"A: {len(zombies)} cancels accepted but never executed: the orders still "
+                "rest; cancelled again",
+                EventLevel.WARNING,
+                client_order_indexes=zombies,
+            )
         await self.positions_read()
         return burst
 

@@ -171,7 +171,13 @@ async def _scenario(simulator: Any, plan: list[Piece]) -> None:
         # A is long the size (filled by the pieces, or by B's hedges trading with it): with no
         # hold it closes at once, its close order sent only once B has caught up.
         await wait_until(
-            lambda: _closing(runner, simulator, a, b), SETTLE_TIMEOUT_S, what=f"closing {plan}"
+            lambda: _closing(runner, simulator, a, b),
+            SETTLE_TIMEOUT_S,
+            what=lambda: (
+                f"closing {plan}: A {sim_position(simulator, a)}, B {sim_position(simulator, b)}, "
+                f"state {runner.strategy.state}, behind {runner.strategy.behind()}, "
+                f"in flight {runner.strategy.orders.inflight}"
+            ),
         )
         net = _net(simulator, a, b)
         assert abs(net) <= tolerance, f"net {net} beyond {tolerance} after {plan}"
