@@ -11,6 +11,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from bots.models import ExchangeAccount, HedgeBot, Market
+from exchange.orders import OrderRequest
 from exchange.types import OrderSide
 from tests.bots.runner_support import sim_open_orders, wait_until
 from tests.lighterweb.factories import make_hedge_bot
@@ -85,6 +86,20 @@ async def trade_against(
     (index,) = await sync_to_async(account.allocate_client_order_indexes)(1)
     async with account.client() as client:
         await client.place_order(ETH, OrderSide(side), Decimal(size), price, index, ioc=True)
+    simulator.advance(100)
+
+
+async def sell_into_batched(
+    simulator: Any, account: ExchangeAccount, size: Decimal, price: Decimal
+) -> None:
+    """A counterparty sells `size` into A's bid at `price` (IOC) in a `sendTxBatch` together
+    with a far ask that never trades: a fault aimed at `sendTx` (the runner's single
+    transactions) then never hits the counterparty instead."""
+    first, second = await sync_to_async(account.allocate_client_order_indexes)(2)
+    ioc = OrderRequest(OrderSide.SELL, size, price, first, ioc=True)
+    far = OrderRequest(OrderSide.SELL, Decimal("0.01"), price + 50, second, post_only=True)
+    async with account.client() as client:
+        await client.place_orders(ETH, [ioc, far])
     simulator.advance(100)
 
 

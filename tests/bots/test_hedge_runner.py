@@ -21,6 +21,7 @@ from tests.bots.hedge_support import (
     fill_resting,
     hedge_bot,
     resting_price,
+    sell_into_batched,
     sim_collateral,
     sim_position,
     trade_against,
@@ -346,6 +347,38 @@ async def test_bs_hedge_never_trades_with_what_rests_of_as_own_order(simulator, 
     await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.03", "-0.03")
     assert sim_trades_between(simulator, maker_sim.index, taker_sim.index) == []
     assert await _event_recorded(bot, "self_trade_guard")
+    await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
+    assert await finish(task) == "stopped"
+
+
+async def test_a_self_trade_guard_cancel_that_never_executed_is_sent_again_soon(simulator, pair):
+    """The guard's cancel of A's rest answers 200 and never executes: the hedge must not wait
+    for the order timeout (a minute here) with the pair unhedged. After CANCEL_CONFIRM_S the
+    runner asks REST, finds the order still resting, and cancels it again."""
+    maker_sim, taker_sim, maker, taker = pair
+    other = await sync_to_async(account_on)(simulator, simulator.create_account())
+    bot = await sync_to_async(hedge_bot)(
+        maker, taker, size=Decimal("0.03"), hold_min_ms=60_000, order_timeout_ms=60_000,
+        price_mode="offset_bps", offset_bps=Decimal("-1"),
+    )  # fmt: skip
+    runner, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's opening order",
+    )
+    price = resting_price(simulator, maker_sim.index)
+    # The next single tx after A's partial fill is the guard's cancel of A's rest.
+    simulator.faults({"kind": "tx_never_executed", "target": "sendTx", "count": 1})
+
+    await sell_into_batched(simulator, other, Decimal("0.01"), price)
+
+    await wait_until(
+        lambda: _async(sim_position(simulator, taker_sim.index) <= Decimal("-0.01")),
+        timeout_s=15,
+        what=lambda: f"B hedged; state {runner.strategy.snapshot().state}",
+    )
+    assert await _event_recorded(bot, "cancel_unconfirmed")
+    assert sim_trades_between(simulator, maker_sim.index, taker_sim.index) == []
     await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
     assert await finish(task) == "stopped"
 

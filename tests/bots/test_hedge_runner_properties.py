@@ -38,10 +38,15 @@ from hypothesis import strategies as st
 
 from bots.engine.hedge_runner import HedgeRunner, hedge_runner_create
 from bots.engine.runner import run_runner
-from bots.models import ExchangeAccount, HedgeBot
-from exchange.orders import OrderRequest
-from exchange.types import OrderSide
-from tests.bots.hedge_support import ETH, a_resting, hedge_bot, resting_price, sim_position
+from bots.models import HedgeBot
+from tests.bots.hedge_support import (
+    ETH,
+    a_resting,
+    hedge_bot,
+    resting_price,
+    sell_into_batched,
+    sim_position,
+)
 from tests.bots.runner_support import account_on, finish, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -74,16 +79,6 @@ pieces = st.lists(
 def _fault_rule(piece: Piece) -> dict[str, Any]:
     target = "account_all" if piece.fault == "ws_drop" else "sendTx"
     return {"kind": piece.fault, "target": target, "count": piece.count}
-
-
-async def _sell_into(simulator: Any, account: ExchangeAccount, lots: int, price: Decimal) -> None:
-    """The counterparty sells `lots` into A's bid at `price` (IOC), plus a far ask: a batch."""
-    first, second = await sync_to_async(account.allocate_client_order_indexes)(2)
-    ioc = OrderRequest(OrderSide.SELL, lots * LOT, price, first, ioc=True)
-    far = OrderRequest(OrderSide.SELL, LOT, price + 50, second, post_only=True)
-    async with account.client() as client:
-        await client.place_orders(ETH, [ioc, far])
-    simulator.advance(100)
 
 
 def _net(simulator: Any, a: int, b: int) -> Decimal:
@@ -166,7 +161,7 @@ async def _scenario(simulator: Any, plan: list[Piece]) -> None:
         for step, piece in enumerate(plan):
             if piece.fault is not None:
                 simulator.faults(_fault_rule(piece))
-            await _sell_into(simulator, other, piece.lots, price)
+            await sell_into_batched(simulator, other, piece.lots * LOT, price)
             await _settle(runner, simulator, a, b, f"piece {step} of {plan}")
         # A is long the size (filled by the pieces, or by B's hedges trading with it): with no
         # hold it closes at once, its close order sent only once B has caught up.
