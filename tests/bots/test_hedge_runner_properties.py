@@ -18,10 +18,11 @@ How the pieces and faults are made:
 - "Never ahead" is judged from the simulator's own order of transactions: at each create of
   A after the first, the two accounts' trades queued before it leave the net within tolerance.
 
-Known and left to the runner's next changes: B's hedge can trade with what rests of A's own
-order (A then fills faster than the pieces), and a `sendTx` fault can then hit A's close order
-instead of a hedge; the runner does not verify A's creates yet (the order counts as resting
-until its timeout), so the end is "closing with B level", not "A's close order resting".
+B's hedge never trades with A's own order (the self-trade guard cancels what rests of A's order
+within its reach first), so each piece waits for A's order to rest again. A `sendTx` fault can
+hit A's create or cancel instead of a hedge: the REST reconcile (every 2 s here) finds a lost
+create or a cancel that never executed. The end is "closing with B level", not "A's close order
+resting".
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ SETTLE_TIMEOUT_S = 20.0
 @pytest.fixture(autouse=True)
 def _real_redis(settings, redis_url):
     settings.REDIS_URL = redis_url
+    # A create of A lost to a fault is found by the REST reconcile (5 s after it was sent):
+    # look often, so a lost create is placed again within the settle time.
+    settings.HEDGE_RECONCILE_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -156,9 +160,13 @@ async def _scenario(simulator: Any, plan: list[Piece]) -> None:
     task = asyncio.create_task(run_runner(runner))
     tolerance = runner.config.imbalance_tolerance_base
     try:
-        await wait_until(a_resting(simulator, a), what="A's opening order")
-        price = resting_price(simulator, a)
         for step, piece in enumerate(plan):
+            # A's order rests again before each piece (the self-trade guard cancels what rests
+            # during a hedge, and a fault may have lost a create): sell into where it is now.
+            await wait_until(
+                a_resting(simulator, a), SETTLE_TIMEOUT_S, what=f"A's order before piece {step}"
+            )
+            price = resting_price(simulator, a)
             if piece.fault is not None:
                 simulator.faults(_fault_rule(piece))
             await sell_into_batched(simulator, other, piece.lots * LOT, price)
