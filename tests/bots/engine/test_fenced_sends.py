@@ -4,6 +4,8 @@ whose lease passed to a successor sends nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from dataclasses import dataclass
 
 import pytest
 import redis.asyncio as aioredis
@@ -11,7 +13,7 @@ from asgiref.sync import sync_to_async
 
 from bots.engine.commands import Shutdown
 from bots.engine.leases import BotLease, lease_key
-from bots.engine.runner import run_runner, runner_create
+from bots.engine.runner import BotRunner, run_runner, runner_create
 from exchange.budget import ROUTINE, RequestBudget, budget_name
 from tests.bots.runner_support import account_on, grid_bot, quiet, sim_open_orders, wait_until
 
@@ -94,92 +96,89 @@ async def test_a_runner_blocked_on_the_budget_sends_nothing_once_its_bot_moved_o
     await aredis.aclose()
 
 
+@dataclass
+class _Waiting:
+    """A grid runner with a 1 s lease whose account's routine budget is full (others used it)."""
+
+    runner: BotRunner
+    task: asyncio.Task[str]
+    index: int
+    fence: int
+    budget: RequestBudget
+
+    async def waited_long(self) -> bool:
+        # Each refused try pauses at least MAX_POLL_S: 16 of them span four TTLs or more.
+        return self.budget.waits >= 16
+
+    async def lease_kept(self, redis_client) -> None:  # type: ignore[no-untyped-def]
+        """The lease still holds our fence after the long wait; then the budget frees up."""
+        await wait_until(self.waited_long, what="the runner waiting for budget for 4 s")
+        assert redis_client.get(lease_key(self.runner.bot.pk)) == str(self.fence).encode()
+        for key in redis_client.scan_iter("lighterweb:budget:*"):
+            redis_client.delete(key)
+
+    async def end(self) -> None:
+        assert self.runner.fence == self.fence
+        self.runner.events.put_nowait(Shutdown())
+        await asyncio.wait_for(self.task, 30)
+        kinds = await sync_to_async(list)(self.runner.bot.events.values_list("kind", flat=True))
+        assert "lease_retaken" not in kinds
+
+
+@contextlib.asynccontextmanager
+async def _waiting_runner(simulator, funded_account, redis_client, redis_url):  # type: ignore[no-untyped-def]
+    index = funded_account.index
+    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
+    lease = BotLease(redis_client, bot.pk, ttl_s=1)
+    fence = lease.acquire()
+    runner = await runner_create(bot.pk, fence=fence, lease=lease)
+    task = asyncio.create_task(run_runner(runner))
+
+    async def full() -> bool:
+        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
+
+    await wait_until(full, what="six resting orders")
+    aredis = aioredis.Redis.from_url(redis_url)
+    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
+    while (await others.try_acquire(lane=ROUTINE)).granted:
+        pass
+    budget = runner.client.http.budget
+    assert budget is not None and budget.waits == 0
+    try:
+        yield _Waiting(runner, task, index, fence, budget)
+    finally:
+        await aredis.aclose()
+
+
 async def test_a_runner_waiting_on_the_budget_longer_than_its_ttl_keeps_its_lease(
     simulator, funded_account, redis_client, redis_url
 ):
     """Three bots starting on one account wait for budget for tens of seconds: the waiting
     runner is alive, so its lease must not lapse (a lapse lets a queued restart run the bot
     twice, and was seen as 'lease had expired; taken again' on every paper start)."""
-    index = funded_account.index
-    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
-    lease = BotLease(redis_client, bot.pk, ttl_s=1)
-    fence = lease.acquire()
-    runner = await runner_create(bot.pk, fence=fence, lease=lease)
-    task = asyncio.create_task(run_runner(runner))
+    async with _waiting_runner(simulator, funded_account, redis_client, redis_url) as waiting:
+        simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "3007.00"})
+        simulator.advance(1000)
 
-    async def full() -> bool:
-        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
+        await waiting.lease_kept(redis_client)
 
-    await wait_until(full, what="six resting orders")
-    aredis = aioredis.Redis.from_url(redis_url)
-    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
-    while (await others.try_acquire(lane=ROUTINE)).granted:
-        pass
-    budget = runner.client.http.budget
-    assert budget is not None and budget.waits == 0
+        async def replaced() -> bool:
+            orders = sim_open_orders(simulator, waiting.index, ETH)
+            return quiet(waiting.runner, simulator) and len(orders) == 6
 
-    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "3007.00"})
-    simulator.advance(1000)
-
-    # Each refused try pauses at least MAX_POLL_S: 16 of them span four TTLs or more.
-    async def waited_long() -> bool:
-        return budget.waits >= 16
-
-    await wait_until(waited_long, what="the runner waiting for budget for 4 s")
-    assert redis_client.get(lease_key(bot.pk)) == str(fence).encode()
-    for key in redis_client.scan_iter("lighterweb:budget:*"):
-        redis_client.delete(key)
-
-    async def replaced() -> bool:
-        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
-
-    await wait_until(replaced, what="the grid placed again around the new price")
-    assert runner.fence == fence
-    kinds = await sync_to_async(list)(bot.events.values_list("kind", flat=True))
-    assert "lease_retaken" not in kinds
-    runner.events.put_nowait(Shutdown())
-    await asyncio.wait_for(task, 30)
-    await aredis.aclose()
+        await wait_until(replaced, what="the grid placed again around the new price")
+        await waiting.end()
 
 
 async def test_a_runners_read_waiting_on_the_budget_longer_than_its_ttl_keeps_its_lease(
     simulator, funded_account, redis_client, redis_url
 ):
-    index = funded_account.index
-    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
-    lease = BotLease(redis_client, bot.pk, ttl_s=1)
-    fence = lease.acquire()
-    runner = await runner_create(bot.pk, fence=fence, lease=lease)
-    task = asyncio.create_task(run_runner(runner))
+    async with _waiting_runner(simulator, funded_account, redis_client, redis_url) as waiting:
+        # A routine read through the runner's client (as its reconcile reads) waits for budget.
+        read = asyncio.create_task(waiting.runner.client.recent_trades(ETH))
 
-    async def full() -> bool:
-        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
+        await waiting.lease_kept(redis_client)
 
-    await wait_until(full, what="six resting orders")
-    aredis = aioredis.Redis.from_url(redis_url)
-    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
-    while (await others.try_acquire(lane=ROUTINE)).granted:
-        pass
-    budget = runner.client.http.budget
-    assert budget is not None and budget.waits == 0
-
-    # A routine read through the runner's client (as its reconcile reads) waits for budget.
-    read = asyncio.create_task(runner.client.recent_trades(ETH))
-
-    async def waited_long() -> bool:
-        return budget.waits >= 16
-
-    await wait_until(waited_long, what="the read waiting for budget for 4 s")
-    assert redis_client.get(lease_key(bot.pk)) == str(fence).encode()
-    for key in redis_client.scan_iter("lighterweb:budget:*"):
-        redis_client.delete(key)
-    await asyncio.wait_for(read, 30)
-
-    assert runner.fence == fence
-    runner.events.put_nowait(Shutdown())
-    await asyncio.wait_for(task, 30)
-    kinds = await sync_to_async(list)(bot.events.values_list("kind", flat=True))
-    assert "lease_retaken" not in kinds
-    await aredis.aclose()
+        await asyncio.wait_for(read, 30)
+        await waiting.end()
