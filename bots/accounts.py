@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from bots.dashboard import broadcast
@@ -118,10 +119,12 @@ ACCOUNT_RECONCILE_SECONDS = 120.0
 
 
 def accounts_refresh_active() -> dict[int, str]:
-    """Refresh every account with a running or paused bot that was not read in the last
+    """Refresh every account with a running or paused bot (a hedge bot's taker account too:
+    its page shows the pair's net from both accounts' checks) that was not read in the last
     `ACCOUNT_RECONCILE_SECONDS`; "ok", "fresh" or the error, per account id."""
+    live = [BotStatus.RUNNING, BotStatus.DEGRADED, BotStatus.PAUSED]
     active = ExchangeAccount.objects.filter(
-        bots__status__in=[BotStatus.RUNNING, BotStatus.DEGRADED, BotStatus.PAUSED]
+        Q(bots__status__in=live) | Q(hedge_bots_taking__status__in=live)
     ).distinct()
     outcome: dict[int, str] = {}
     fresh_since = timezone.now() - timedelta(seconds=ACCOUNT_RECONCILE_SECONDS)

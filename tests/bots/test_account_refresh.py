@@ -9,7 +9,7 @@ import pytest
 from bots import account_summaries, accounts, services
 from bots.models import BotStatus, ExchangeAccount
 from exchange.types import OrderSide, PositionInfo
-from tests.lighterweb.factories import make_account, make_bot, make_market
+from tests.lighterweb.factories import make_account, make_bot, make_hedge_bot, make_market
 
 pytestmark = pytest.mark.django_db
 
@@ -58,6 +58,19 @@ def test_only_accounts_with_running_or_paused_bots_are_refreshed(simulator):
 
     assert outcome == {active.pk: "ok"}
     assert ExchangeAccount.objects.get(pk=idle.pk).last_checked_at is None
+
+
+def test_a_running_hedge_bots_taker_account_is_refreshed_too(simulator):
+    """The hedge page's net exposure is A + B from both accounts' checks: B has no bot of its
+    own, and was never checked (the net stayed "unknown" on a running paper hedge)."""
+    maker = _account(simulator, simulator.create_account())
+    taker = _account(simulator, simulator.create_account())
+    make_hedge_bot(maker, taker, make_market(), status=BotStatus.RUNNING)
+
+    outcome = services.accounts_refresh_active()
+
+    assert outcome == {maker.pk: "ok", taker.pk: "ok"}
+    assert ExchangeAccount.objects.get(pk=taker.pk).last_checked_at is not None
 
 
 def test_a_failed_refresh_is_reported_and_stored_not_raised(simulator, funded_account):
