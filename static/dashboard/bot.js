@@ -82,21 +82,25 @@
   }
 
   // Fills (arrows) and resting orders (circles at their price), on the candle of their time.
+  // Only the newest fills carry a price label: after an hour of trading, labels on every fill
+  // overlapped into an unreadable band (the fills table has every price).
+  const LABELLED_FILLS = 6;
   function drawMarkers() {
     if (candles.length === 0) return;
     const first = candles[0].time;
     const lastTime = candles[candles.length - 1].time;
     const list = [];
-    for (const f of fills) {
+    fills.forEach(function (f, newest) { // newest first
       const t = Math.min(bucket(epoch(f.executed_at)), lastTime);
-      if (t < first) continue;
+      if (t < first) return;
       const buy = f.side === "buy";
-      list.push({
+      const marker = {
         time: t, position: buy ? "belowBar" : "aboveBar",
         color: buy ? "#2e7d32" : "#c62828", shape: buy ? "arrowUp" : "arrowDown",
-        text: (buy ? "B " : "S ") + LW.price(f.price, current),
-      });
-    }
+      };
+      if (newest < LABELLED_FILLS) marker.text = (buy ? "B " : "S ") + LW.price(f.price, current);
+      list.push(marker);
+    });
     for (const o of orders.values()) {
       const t = Math.max(first, Math.min(bucket(epoch(o.created_at)), lastTime));
       list.push({
