@@ -48,7 +48,7 @@ from bots.engine.reports import VenueChanged
 from bots.engine.working import WorkingOrders
 from bots.models import BotStatus, DesiredState, EventLevel, Fill, GridBot, Order
 from bots.strategies.accounting import Ledger
-from bots.strategies.grid import MarketView, Side
+from bots.strategies.grid import MarketView, Side, tick_from_decimals
 from bots.strategies.ownership import RemainderWatch
 from bots.strategies.protocol import (
     Cancel,
@@ -443,7 +443,9 @@ class BotRunner:
         await self.event(
             "recovered",
             f"adopted {found.adopted} resting orders, resolved {found.resolved}, recorded "
-            f"{len(found.fills)} missed fills, position {self.position} {self.symbol}; "
+            f"{len(found.fills)} missed fills, position "
+            f"{self.position.quantize(tick_from_decimals(self.bot.market.size_decimals))} "
+            f"{self.symbol}; "
             f"centre {state.centre} @ {market.mid}",
             adopted=found.adopted,
             resolved=found.resolved,

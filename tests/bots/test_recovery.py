@@ -105,6 +105,8 @@ async def test_restarted_runner_adopts_orders_records_missed_fills_and_takes_ove
         lambda: BotEvent.objects.filter(bot=eth_bot, kind="recovered").order_by("-id").first()
     )()
     assert event.data["adopted"] > 0 and event.data["fills"] == len(missed)
+    # The position on the market's size decimals (the row's ten decimals read as noise).
+    assert f"position {second.position.quantize(Decimal('0.0001'))} ETH;" in event.message
     await sync_to_async(set_desired)(eth_bot, "stopped")
     assert await finish(task) == "stopped"
 

@@ -52,7 +52,8 @@ def idle(s: Facts) -> Step | None:
     """Start: both legs reported; an imbalance already there is repaired first."""
     net, tolerance = s.pair.net, s.config.imbalance_tolerance_base
     if abs(net) > tolerance:
-        return E.IMBALANCE, f"net {net} beyond tolerance {tolerance} at start", {"net": str(net)}
+        shown = tolerance.quantize(s.config.lot_size)  # the row's ten decimals, on the lot
+        return E.IMBALANCE, f"net {net} beyond tolerance {shown} at start", {"net": str(net)}
     return E.START, f"positions A {s.pair.tracked_a}, B {s.pair.tracked_b}", {}
 
 
@@ -81,7 +82,8 @@ def _imbalance(s: Facts) -> Step | None:
         return None
     data = {"net_base": str(pair.net), "tracked_net_base": str(tracked),
             "position_a": str(pair.position_a), "position_b": str(pair.position_b)}  # fmt: skip
-    return E.IMBALANCE, f"net {pair.net} beyond tolerance {tolerance}", data
+    shown = tolerance.quantize(s.config.lot_size)  # the row's ten decimals, on the lot
+    return E.IMBALANCE, f"net {pair.net} beyond tolerance {shown}", data
 
 
 def opening(s: Facts) -> Step | None:

@@ -254,3 +254,14 @@ def test_the_last_cycle_waits_for_a_reported_imbalance_to_be_repaired() -> None:
     assert repair == MarketOrder(B, Side.SELL, D("0.005"), D("99.8"), reduce_only=True)
     hand.fill(B, Side.SELL, "0.005", "100.0", "0")
     assert hand.strategy.state is HedgeState.STOPPED and hand.strategy.is_flat()
+
+
+def test_the_imbalance_event_names_the_tolerance_on_the_lot() -> None:
+    """The tolerance comes from a row with ten decimals: `0.0040000000` read as noise."""
+    hand = hedging(imbalance_tolerance_base=D("0.0040000000"))
+    hand.fill(B, Side.SELL, "0.050", "100.0", "-0.050")
+    hand.tell(PositionSet(B, D("-0.060")))
+    hand.at(300)
+
+    (reason,) = [t.reason for t in hand.strategy.drain_transitions() if t.event == "imbalance"]
+    assert reason.endswith("beyond tolerance 0.004"), reason
