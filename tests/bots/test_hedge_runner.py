@@ -403,7 +403,8 @@ async def test_a_fill_whose_report_was_lost_without_a_reconnect_is_hedged_on_rec
     await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
     lost = [r for r in caplog.records if r.name == "exchange.streams" and " lost " in r.message]
     assert lost == []  # no reconnect: the REST reconcile found the fill
-    assert await _event_recorded(bot, "hedge_due")
+    # (the transitions are written with the runner's next record, just after B's hedge went out)
+    await wait_until(lambda: _event_recorded(bot, "hedge_due"), what="a hedge_due event")
     assert runner.strategy.snapshot().repairs == 0  # hedged, not repaired
     await sync_to_async(HedgeBot.objects.filter(pk=bot.pk).update)(desired_state="stopped")
     assert await finish(task) == "stopped"
