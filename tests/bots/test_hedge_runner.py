@@ -52,6 +52,24 @@ async def start(bot: HedgeBot) -> tuple[HedgeRunner, asyncio.Task[str]]:
     return runner, asyncio.create_task(run_runner(runner))
 
 
+async def start_inside_the_spread(
+    simulator, pair, **overrides: object
+) -> tuple[HedgeBot, HedgeRunner, asyncio.Task[str], Decimal]:
+    """A 0.03 hedge bot whose A order rests inside the spread (alone at its price, so a
+    counterparty fills it first), started; returns it, its runner and task, and A's price."""
+    maker_sim, _, maker, taker = pair
+    bot = await sync_to_async(hedge_bot)(
+        maker, taker, size=Decimal("0.03"), hold_min_ms=60_000,
+        price_mode="offset_bps", offset_bps=Decimal("-1"), **overrides,
+    )  # fmt: skip
+    runner, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's opening order",
+    )
+    return bot, runner, task, resting_price(simulator, maker_sim.index)
+
+
 async def test_a_full_cycle_leaves_both_accounts_flat(simulator, pair):
     maker_sim, taker_sim, maker, taker = pair
     bot = await sync_to_async(hedge_bot)(maker, taker)
@@ -128,16 +146,7 @@ async def test_partial_fills_of_a_are_hedged_piece_by_piece(simulator, pair):
     maker_sim, taker_sim, maker, taker = pair
     other = await sync_to_async(account_on)(simulator, simulator.create_account())
     # Inside the spread, so A's order is alone at its price: the counterparty fills it first.
-    bot = await sync_to_async(hedge_bot)(
-        maker, taker, size=Decimal("0.03"), hold_min_ms=60_000,
-        price_mode="offset_bps", offset_bps=Decimal("-1"),
-    )  # fmt: skip
-    runner, task = await start(bot)
-    await wait_until(
-        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
-        what="A's opening order",
-    )
-    price = resting_price(simulator, maker_sim.index)
+    bot, runner, task, price = await start_inside_the_spread(simulator, pair)
 
     await trade_against(simulator, other, "sell", "0.01", price)
     await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
@@ -312,20 +321,11 @@ def sim_trades_between(simulator, first: int, second: int) -> list:
 
 
 async def test_bs_hedge_never_trades_with_what_rests_of_as_own_order(simulator, pair):
-    maker_sim, taker_sim, maker, taker = pair
+    maker_sim, taker_sim, _, _ = pair
     other = await sync_to_async(account_on)(simulator, simulator.create_account())
     # Inside the spread, so A's order is alone at the best bid: B's sell hedge, whose worst
     # price is below it, would take what rests of A's order first.
-    bot = await sync_to_async(hedge_bot)(
-        maker, taker, size=Decimal("0.03"), hold_min_ms=60_000,
-        price_mode="offset_bps", offset_bps=Decimal("-1"),
-    )  # fmt: skip
-    runner, task = await start(bot)
-    await wait_until(
-        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
-        what="A's opening order",
-    )
-    price = resting_price(simulator, maker_sim.index)
+    bot, runner, task, price = await start_inside_the_spread(simulator, pair)
 
     await trade_against(simulator, other, "sell", "0.01", price)  # A is partly filled
 
@@ -355,18 +355,11 @@ async def test_a_self_trade_guard_cancel_that_never_executed_is_sent_again_soon(
     """The guard's cancel of A's rest answers 200 and never executes: the hedge must not wait
     for the order timeout (a minute here) with the pair unhedged. After CANCEL_CONFIRM_S the
     runner asks REST, finds the order still resting, and cancels it again."""
-    maker_sim, taker_sim, maker, taker = pair
+    maker_sim, taker_sim, _, _ = pair
     other = await sync_to_async(account_on)(simulator, simulator.create_account())
-    bot = await sync_to_async(hedge_bot)(
-        maker, taker, size=Decimal("0.03"), hold_min_ms=60_000, order_timeout_ms=60_000,
-        price_mode="offset_bps", offset_bps=Decimal("-1"),
-    )  # fmt: skip
-    runner, task = await start(bot)
-    await wait_until(
-        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
-        what="A's opening order",
+    bot, runner, task, price = await start_inside_the_spread(
+        simulator, pair, order_timeout_ms=60_000
     )
-    price = resting_price(simulator, maker_sim.index)
     # The next single tx after A's partial fill is the guard's cancel of A's rest.
     simulator.faults({"kind": "tx_never_executed", "target": "sendTx", "count": 1})
 
