@@ -15,7 +15,6 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.template.response import TemplateResponse
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from bots import (
@@ -24,11 +23,10 @@ from bots import (
     exports,
     figures,
     ownership,
-    permissions,
     selectors,
     services,
 )
-from bots.admin_helpers import PlainDecimalInput, badge, each
+from bots.admin_helpers import BotAdminMixin, PlainDecimalInput, badge, each
 from bots.backtest.admin import backtest_action, replay_action, sweep_action
 from bots.dashboard.actions import bot_actions
 from bots.forms import ExportForm
@@ -83,7 +81,7 @@ class MarketAdmin(ReadOnlyAdmin):
 
 
 @admin.register(GridBot)
-class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class GridBotAdmin(BotAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
         "name",
         "account",
@@ -198,48 +196,6 @@ class GridBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         sweep_action,
         replay_action,
     ]
-
-    @admin.display(description="Status", ordering="status")
-    def status_badge(self, obj: GridBot) -> SafeString:
-        return badge(obj.status, obj.get_status_display())
-
-    @admin.display(description="Last 20 events")
-    def recent_events(self, obj: GridBot) -> SafeString | str:
-        if obj.pk is None:
-            return "-"
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    event.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                    badge(event.level),
-                    event.kind,
-                    event.message,
-                )
-                for event in selectors.bot_event_list(obj, limit=20)
-            ),
-        )
-        return format_html("<table>{}</table>", rows) if rows else "none yet"
-
-    def has_control_permission(self, request: HttpRequest) -> bool:
-        """Lifecycle actions need `bots.control_bot` (the operator role), not just staff."""
-        return bool(request.user.has_perm(permissions.CONTROL))
-
-    def _act(self, request: HttpRequest, queryset: QuerySet[GridBot], call: Any, done: str) -> None:
-        actor = request.user.get_username()
-
-        def act(bot: GridBot) -> None:
-            call(bot, actor=actor)
-            audit.record(request, f"bot_{call.__name__.removeprefix('bot_')}", done, target=bot)
-
-        each(
-            request,
-            queryset.select_related("account", "market"),
-            act,
-            (services.BotActionRefused,),
-            done,
-        )
 
     @admin.action(description="Start", permissions=["control"])
     def start(self, request: HttpRequest, queryset: QuerySet[GridBot]) -> TemplateResponse | None:

@@ -5,23 +5,20 @@ Registered from bots.admin. The lifecycle actions are the grid's services (they 
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
 
-from bots import permissions, selectors, services
-from bots.admin_helpers import badge, each
+from bots import services
+from bots.admin_helpers import BotAdminMixin
 from bots.models import HedgeBot
-from lighterweb import audit
 
 
 @admin.register(HedgeBot)
-class HedgeBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class HedgeBotAdmin(BotAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
         "name",
         "account",
@@ -93,50 +90,6 @@ class HedgeBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ]
     actions = ["start", "pause", "stop", "stop_close", "emergency_stop"]
 
-    @admin.display(description="Status", ordering="status")
-    def status_badge(self, obj: HedgeBot) -> SafeString:
-        return badge(obj.status, obj.get_status_display())
-
-    @admin.display(description="Last 20 events")
-    def recent_events(self, obj: HedgeBot) -> SafeString | str:
-        if obj.pk is None:
-            return "-"
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    event.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                    badge(event.level),
-                    event.kind,
-                    event.message,
-                )
-                for event in selectors.bot_event_list(obj, limit=20)
-            ),
-        )
-        return format_html("<table>{}</table>", rows) if rows else "none yet"
-
-    def has_control_permission(self, request: HttpRequest) -> bool:
-        """Lifecycle actions need `bots.control_bot` (the operator role), not just staff."""
-        return bool(request.user.has_perm(permissions.CONTROL))
-
-    def _act(
-        self, request: HttpRequest, queryset: QuerySet[HedgeBot], call: Any, done: str
-    ) -> None:
-        actor = request.user.get_username()
-
-        def act(bot: HedgeBot) -> None:
-            call(bot, actor=actor)
-            audit.record(request, f"bot_{call.__name__.removeprefix('bot_')}", done, target=bot)
-
-        each(
-            request,
-            queryset.select_related("account", "taker_account", "market"),
-            act,
-            (services.BotActionRefused,),
-            done,
-        )
-
     @admin.action(description="Start", permissions=["control"])
     def start(self, request: HttpRequest, queryset: QuerySet[HedgeBot]) -> None:
         self._act(request, queryset, services.bot_start, "Start requested")
@@ -166,19 +119,13 @@ class HedgeBotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 "opts": self.opts,
             }
             return TemplateResponse(request, "admin/bots/hedge_stop_close.html", context)
-        actor = request.user.get_username()
-        done = "Stop and close both legs requested"
-
-        def act(bot: HedgeBot) -> None:
-            services.hedge_bot_stop_close(bot, actor=actor, confirm=True)
-            audit.record(request, "bot_stop_close", done, target=bot)
-
-        each(
+        self._act(
             request,
-            queryset.select_related("account", "taker_account", "market"),
-            act,
-            (services.BotActionRefused, services.ExchangeActionFailed),
-            done,
+            queryset,
+            partial(services.hedge_bot_stop_close, confirm=True),
+            "Stop and close both legs requested",
+            refused=(services.BotActionRefused, services.ExchangeActionFailed),
+            audit_kind="bot_stop_close",
         )
         return None
 

@@ -1,20 +1,24 @@
-"""Pieces shared by the admin modules (bots.admin, bots.admin_accounts): badges, bulk actions."""
+"""Pieces shared by the admin modules (bots.admin, bots.admin_accounts, bots.admin_hedge):
+badges, bulk actions, what every bot's admin has (status, events, lifecycle actions)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import slugify
 
+from bots import permissions, selectors, services
 from bots.figures import plain
+from bots.models import Bot
+from lighterweb import audit
 
 
 def badge(value: str, label: str | None = None) -> SafeString:
@@ -52,3 +56,57 @@ def each(
             ok += 1
     if ok:
         messages.success(request, f"{done}: {ok} item(s).")
+
+
+class BotAdminMixin:
+    """What the grid's and the hedge bot's admins share: the status pill, the last events, the
+    control permission and the one way a lifecycle action calls its service for each bot.
+    `list_select_related` names the relations each action loads with the bots."""
+
+    list_select_related: ClassVar[list[str]]
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: Bot) -> SafeString:
+        return badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="Last 20 events")
+    def recent_events(self, obj: Bot) -> SafeString | str:
+        if obj.pk is None:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    event.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    badge(event.level),
+                    event.kind,
+                    event.message,
+                )
+                for event in selectors.bot_event_list(obj, limit=20)
+            ),
+        )
+        return format_html("<table>{}</table>", rows) if rows else "none yet"
+
+    def has_control_permission(self, request: HttpRequest) -> bool:
+        """Lifecycle actions need `bots.control_bot` (the operator role), not just staff."""
+        return bool(request.user.has_perm(permissions.CONTROL))
+
+    def _act(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Any],
+        call: Callable[..., object],
+        done: str,
+        refused: tuple[type[Exception], ...] = (services.BotActionRefused,),
+        audit_kind: str = "",
+    ) -> None:
+        """`call(bot, actor=...)` for every selected bot, audited; one message per refusal."""
+        actor = request.user.get_username()
+        kind = audit_kind or f"bot_{getattr(call, '__name__', 'action').removeprefix('bot_')}"
+
+        def act(bot: Bot) -> None:
+            call(bot, actor=actor)
+            audit.record(request, kind, done, target=bot)
+
+        each(request, queryset.select_related(*self.list_select_related), act, refused, done)
