@@ -6,13 +6,13 @@ milliseconds. Ids are our database ids.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
 
 from bots.schemas import (
+    BotOutBase,
     Count,
     Id,
     InputSchema,
@@ -87,19 +87,12 @@ class HedgeBotPatch(InputSchema):
     margin_mode_b: MarginMode | None = None
 
 
-class HedgeBotOut(Schema):
+class HedgeBotOut(BotOutBase):
     """A hedge bot: both legs, its configuration, what the operator wants, what the engine
     reports (`hedge_state`: the state machine's state from the last snapshot, if any)."""
 
-    id: int
-    name: str
-    account_id: int
-    account_name: str
     taker_account_id: int
     taker_account_name: str
-    market_id: int
-    symbol: str
-    network: str
     direction: str
     size_mode: str
     size: Money
@@ -122,32 +115,11 @@ class HedgeBotOut(Schema):
     margin_mode_a: str
     leverage_b: Money
     margin_mode_b: str
-    desired_state: str
-    status: str
-    status_message: str
     hedge_state: str | None = None
-    heartbeat_at: datetime | None = None
-    crash_count: int = 0
-    started_at: datetime | None
-    stopped_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-    @staticmethod
-    def resolve_account_name(obj: Any) -> str:
-        return str(obj.account.name)
 
     @staticmethod
     def resolve_taker_account_name(obj: Any) -> str:
         return str(obj.taker_account.name)
-
-    @staticmethod
-    def resolve_symbol(obj: Any) -> str:
-        return str(obj.market.symbol)
-
-    @staticmethod
-    def resolve_network(obj: Any) -> str:
-        return str(obj.market.network)
 
     @staticmethod
     def resolve_hedge_state(obj: Any) -> str | None:

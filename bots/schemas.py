@@ -207,8 +207,9 @@ class GridBotPatch(InputSchema):
     flatten_on_stop: bool | None = None
 
 
-class GridBotOut(Schema):
-    """A grid bot: its configuration, what the operator wants and what the engine reports."""
+class BotOutBase(Schema):
+    """What every bot's output has (the grid's, the hedge bot's): who, where, what the operator
+    wants and what the engine reports."""
 
     id: int
     name: str
@@ -217,36 +218,11 @@ class GridBotOut(Schema):
     market_id: int
     symbol: str
     network: str
-    spacing_mode: str
-    step: Money
-    levels_per_side: int
-    size_mode: str
-    size: Money
-    post_only: bool
-    max_open_orders: int
-    max_position_notional: Money
-    leverage: Money
-    margin_mode: str
-    stop_loss_price: Money | None
-    take_profit_price: Money | None
-    flatten_on_stop: bool = False
     desired_state: str
     status: str
     status_message: str
-    last_price: Money | None = None
-    anchor_price: Money | None = None
-    centre_index: int | None = None
-    centre_price: Money | None = Field(
-        default=None, description="Price of the centre level (kept empty), from the lattice."
-    )
-    price_decimals: int = 0
-    size_decimals: int = 0
-    base_unit: str = ""
-    quote_unit: str = QUOTE_UNIT
     heartbeat_at: datetime | None = None
     crash_count: int = 0
-    last_crash_at: datetime | None = None
-    cancel_all_requested_at: datetime | None
     started_at: datetime | None
     stopped_at: datetime | None
     created_at: datetime
@@ -263,6 +239,36 @@ class GridBotOut(Schema):
     @staticmethod
     def resolve_network(obj: Any) -> str:
         return str(obj.market.network)
+
+
+class GridBotOut(BotOutBase):
+    """A grid bot: its configuration, what the operator wants and what the engine reports."""
+
+    spacing_mode: str
+    step: Money
+    levels_per_side: int
+    size_mode: str
+    size: Money
+    post_only: bool
+    max_open_orders: int
+    max_position_notional: Money
+    leverage: Money
+    margin_mode: str
+    stop_loss_price: Money | None
+    take_profit_price: Money | None
+    flatten_on_stop: bool = False
+    last_price: Money | None = None
+    anchor_price: Money | None = None
+    centre_index: int | None = None
+    centre_price: Money | None = Field(
+        default=None, description="Price of the centre level (kept empty), from the lattice."
+    )
+    price_decimals: int = 0
+    size_decimals: int = 0
+    base_unit: str = ""
+    quote_unit: str = QUOTE_UNIT
+    last_crash_at: datetime | None = None
+    cancel_all_requested_at: datetime | None
 
     @staticmethod
     def resolve_price_decimals(obj: Any) -> int:
