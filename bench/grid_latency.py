@@ -340,8 +340,9 @@ class BotThread:
 
 async def measure(
     base_url: str, redis_url: str, count: int, seconds: float, period_s: float, together: bool
-) -> tuple[list[float], int]:
-    """Run `count` bots under fills for `seconds`; returns latencies (ms) and fills seen."""
+) -> tuple[list[float], int, str]:
+    """Run `count` bots under fills for `seconds`; returns latencies (ms), fills seen and the
+    line with the runners' own CPU per fill."""
     from asgiref.sync import sync_to_async
 
     made = await sync_to_async(make_bots)(base_url, count)
@@ -373,13 +374,14 @@ async def measure(
         elapsed = time.monotonic() - started
         timers = [b.timer for b in bots if b.timer is not None]
         fills = sum(t.fills for t in timers)
-        print(
+        # Printed by the caller under the run's heading.
+        own_cpu = (
             f"  runners' own threads: {runner_cpu.per_fill_ms(fills):.1f} ms of CPU per fill "
             f"({fills / elapsed:.1f} fills/s)"
         )
     finally:
         await asyncio.gather(*(asyncio.to_thread(b.stop) for b in bots))
-    return [s for t in timers for s in t.samples], fills
+    return [s for t in timers for s in t.samples], fills, own_cpu
 
 
 def main() -> None:
@@ -402,20 +404,22 @@ def main() -> None:
         vendor = setup_django(redis_url)
         print(f"database: {vendor}, {os.cpu_count()} CPUs")
         cpu = CpuShare(child.pid)
-        samples, fills = asyncio.run(
+        samples, fills, own_cpu = asyncio.run(
             measure(base_url, redis_url, 1, args.single_seconds, 0.05, together=True)
         )
         print(f"one bot: {fills} fills, fill -> replenish accepted p50 {pct(samples, 0.5):.1f} ms, "
               f"p99 {pct(samples, 0.99):.1f} ms ({len(samples)} samples)")  # fmt: skip
+        print(own_cpu)
         print(f"  {cpu.report(fills)}")
         for count in (int(n) for n in args.bots.split(",")):
             for together, how in ((False, "independent fills"), (True, "simultaneous fills")):
-                samples, fills = asyncio.run(
+                samples, fills, own_cpu = asyncio.run(
                     measure(base_url, redis_url, count, args.seconds, args.fill_every, together)
                 )
                 print(f"{count} bots in one process, {how} every {args.fill_every:g} s: "
                       f"{fills} fills, p50 {pct(samples, 0.5):.1f} ms, "
                       f"p99 {pct(samples, 0.99):.1f} ms, RSS {rss_mb():.0f} MiB")  # fmt: skip
+                print(own_cpu)
                 print(f"  {cpu.report(fills)}")
     finally:
         child.kill()
