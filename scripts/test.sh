@@ -59,7 +59,7 @@ mypy lighterweb bots exchange
 
 step "pytest${DATABASE_URL:+ (DATABASE_URL=${DATABASE_URL%%:*}://...)}"
 status=0
-python -m pytest -p no:cacheprovider -m "not isolated" "$@" || status=$?
+python -m pytest -p no:cacheprovider --durations=25 -m "not isolated" "$@" || status=$?
 if [[ "$status" == 5 ]]; then
     echo "pytest collected no tests: treated as a failure" >&2
     exit 1
