@@ -289,6 +289,10 @@ LOGGING = {
 # A request body over this is answered 413 before Django reads it (lighterweb.limits).
 REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+# The admin's candle CSV upload (a year of 1-minute candles is ~40 MB) may be larger; its body is
+# streamed to Django, which spools the file to disk, never held in memory whole.
+CANDLE_UPLOAD_MAX_BYTES = env.int("CANDLE_UPLOAD_MAX_BYTES", default=128 * 1024 * 1024)
+REQUEST_BODY_LARGE_PATHS = {"/admin/bots/candle/upload/": CANDLE_UPLOAD_MAX_BYTES}
 
 # Error reports (the debug page too) star out sensitive locals and POST fields (keys, tokens).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "lighterweb.reporting.AlwaysSafeExceptionReporterFilter"
