@@ -115,7 +115,7 @@ def test_beat_runs_the_recorder_and_workers_know_the_backtest_tasks() -> None:
     app.loader.import_default_modules()
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert "bots.backtest.tasks.candles_record_task" in scheduled
-    names = {"candles_record_task", "backtest_run_task", "sweep_run_task"}
+    names = {"candles_record_task", "backtest_run_task", "sweep_run_task", "candles_import_task"}
     assert {f"bots.backtest.tasks.{name}" for name in names} <= set(app.tasks)
     # None of them is routed to the bots queue: they run on the default one.
     assert all(not name.startswith("bots.backtest") for name in app.conf.task_routes)
