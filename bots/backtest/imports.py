@@ -157,6 +157,8 @@ def import_run(job_id: str) -> ImportJob | None:
     with the reason. A redelivered finished job is left as it is."""
     job = import_get(job_id)
     if job is None or job.finished:
+        if job is None and job_id.isalnum() and len(job_id) == 32:
+            _path(job_id).unlink(missing_ok=True)  # its state expired: nobody will read it
         return job
     redis = redis_client(settings.REDIS_URL)
     try:
