@@ -111,6 +111,30 @@ def test_yields_when_the_bots_use_the_budget(  # type: ignore[no-untyped-def]
     assert Candle.objects.count() == 0
 
 
+def test_yields_to_the_bots_of_an_account_without_an_l1_address(  # type: ignore[no-untyped-def]
+    simulator, funded_account, redis_url, settings
+) -> None:
+    """An account whose L1 address is not known yet spends the budget named by its index: the
+    recorder's reads (an unsigned client) must look at and spend that same budget, not one
+    shared by every unsigned client of every such account."""
+    settings.REDIS_URL = redis_url
+    account = account_on(simulator, funded_account)
+    account.l1_address = ""
+    account.save(update_fields=["l1_address"])
+    assert account.budget_key == f"account-{funded_account.index}"
+
+    async def spend() -> None:
+        redis = async_redis_client(redis_url)
+        budget = RequestBudget(redis, account.budget_key, "premium")
+        await budget.acquire(weight=13_000)  # the bots used over half the minute's 24,000
+        await redis.aclose()
+
+    asyncio.run(spend())
+    now = int(simulator.call(lambda: simulator.server.now_ms()))
+    (first, *rest) = recorder.record_network(account, now, backfill_days=1)
+    assert first.yielded and first.requests == 0 and rest == []
+
+
 def test_beat_runs_the_recorder_and_workers_know_the_backtest_tasks() -> None:
     from lighterweb.celery import app
 
