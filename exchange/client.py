@@ -109,7 +109,9 @@ class LighterClient:
 
     Only `base_url` is needed for public reads. Private reads and writes need `account_index`,
     `api_key_index` and `api_private_key`; sharing nonces and the request budget across
-    processes needs `redis_url` (and `l1_address` names the budget, as Lighter counts by it).
+    processes needs `redis_url` (and `l1_address` names the budget, as Lighter counts by it;
+    `budget_key` names it instead, so that a public-only client of an account spends that
+    account's budget even when its L1 address is not known).
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class LighterClient:
         tier: Tier = "standard",
         *,
         per_minute: int | None = None,
+        budget_key: str | None = None,
         clock: Callable[[], float] = time.time,
         request_timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
@@ -149,8 +152,8 @@ class LighterClient:
         self._redis = None if redis_url is None else async_redis_client(redis_url)
         self._budget: RequestBudget | None = None
         if self._redis is not None:
-            budget_key = budget_name(self.l1_address, account_index)
-            self._budget = RequestBudget(self._redis, budget_key, tier, per_minute)
+            key = budget_key or budget_name(self.l1_address, account_index)
+            self._budget = RequestBudget(self._redis, key, tier, per_minute)
         self.http = RestTransport(
             self.base_url,
             budget=self._budget,

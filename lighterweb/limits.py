@@ -4,7 +4,9 @@
   `settings.REQUEST_BODY_MAX_BYTES` is answered 413 without reaching Django. Django would read any
   size (spooling to disk) and then answer its own 400 from DATA_UPLOAD_MAX_MEMORY_SIZE; a declared
   Content-Length over the limit is refused before a byte is read, a chunked body as soon as it
-  passes the limit.
+  passes the limit. Paths in `settings.REQUEST_BODY_LARGE_PATHS` (the admin's candle CSV upload)
+  have a limit of their own and are streamed through, counted, not held in memory: Django spools
+  their files to disk.
 - `DepthLimitedParser` (the API's JSON parser): a body nested deeper than `JSON_MAX_DEPTH` is
   refused before `json.loads` sees it. The standard parser recurses once per level, so deep
   nesting costs a RecursionError at best and, when a dependency has raised the recursion limit,
@@ -79,10 +81,14 @@ class RequestBodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = int(settings.REQUEST_BODY_MAX_BYTES)
+        large: dict[str, int] = settings.REQUEST_BODY_LARGE_PATHS
+        limit = int(large.get(scope["path"], settings.REQUEST_BODY_MAX_BYTES))
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             await self._too_large(scope, send, limit)
+            return
+        if scope["path"] in large:
+            await self._streamed(scope, receive, send, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -110,6 +116,26 @@ class RequestBodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _streamed(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """Hand the body to the app as it comes, counting it; past the limit the app sees the
+        client leave (Django's handler then answers nothing) and the client gets the 413."""
+        size = 0
+        over = False
+
+        async def counted() -> Message:
+            nonlocal size, over
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > limit:
+                    over = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        await self.app(scope, counted, send)
+        if over:
+            await self._too_large(scope, send, limit)
 
     @staticmethod
     async def _too_large(scope: Scope, send: Send, limit: int) -> None:

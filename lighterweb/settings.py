@@ -188,6 +188,12 @@ CELERY_BEAT_SCHEDULE = {
 }
 BEAT_HEARTBEAT_KEY = "lighterweb:beat:last_seen"
 
+# Backtests (bots.backtest). A sweep runs its configs on this many processes (0: one per core;
+# 1: in the worker's own process). CSV uploads wait in CANDLE_UPLOAD_DIR for the default worker
+# that imports them (the web and that worker run on the same machine: Procfile).
+BACKTEST_SWEEP_PROCESSES = env.int("BACKTEST_SWEEP_PROCESSES", default=0)
+CANDLE_UPLOAD_DIR = env.path("CANDLE_UPLOAD_DIR", default=VAR_DIR / "candle-uploads")
+
 # Lighter networks: `paper` is the local simulator (lighter_sim).
 LIGHTER_PAPER_URL = env.str("LIGHTER_PAPER_URL", default="http://127.0.0.1:8089")
 # The simulator config start.sh's `sim` process loads; provision_paper writes its paper account.
@@ -283,6 +289,10 @@ LOGGING = {
 # A request body over this is answered 413 before Django reads it (lighterweb.limits).
 REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+# The admin's candle CSV upload (a year of 1-minute candles is ~40 MB) may be larger; its body is
+# streamed to Django, which spools the file to disk, never held in memory whole.
+CANDLE_UPLOAD_MAX_BYTES = env.int("CANDLE_UPLOAD_MAX_BYTES", default=128 * 1024 * 1024)
+REQUEST_BODY_LARGE_PATHS = {"/admin/bots/candle/upload/": CANDLE_UPLOAD_MAX_BYTES}
 
 # Error reports (the debug page too) star out sensitive locals and POST fields (keys, tokens).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "lighterweb.reporting.AlwaysSafeExceptionReporterFilter"

@@ -1,9 +1,9 @@
-"""Admin of the candle store (coverage per market, CSV upload) and of backtests (the "Backtest"
+"""Admin of the candle store (coverage per market, CSV upload imported by the default worker with
+a progress bar) and of backtests (the "Backtest"
 action on a grid bot, the result page, "create a bot from this config")."""
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -14,13 +14,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from bots.backtest import csvfile, kernel, replay, runs, store, sweeps
+from bots.backtest import imports, kernel, replay, runs, store, sweeps
 from bots.models import (
     Backtest,
     BacktestMode,
@@ -69,7 +69,17 @@ class CandleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             self.admin_site.admin_view(self.chart_view),
             name="bots_candle_chart",
         )
-        return [upload, chart, *super().get_urls()]
+        job = path(
+            "upload/<str:job_id>/",
+            self.admin_site.admin_view(self.import_view),
+            name="bots_candle_import",
+        )
+        state = path(
+            "upload/<str:job_id>/state/",
+            self.admin_site.admin_view(self.import_state_view),
+            name="bots_candle_import_state",
+        )
+        return [upload, job, state, chart, *super().get_urls()]
 
     def chart_view(self, request: HttpRequest, network: str, market_id: int) -> HttpResponse:
         if not self.has_view_permission(request):
@@ -120,11 +130,9 @@ class CandleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             raise PermissionDenied
         form = CandleUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
-            report = self._import(form)
-            if report is not None:
-                for line in report.lines():
-                    messages.info(request, line)
-                return HttpResponseRedirect(reverse("admin:bots_candle_changelist"))
+            job = self._start_import(form)
+            if job is not None:
+                return HttpResponseRedirect(reverse("admin:bots_candle_import", args=[job.id]))
         context = {
             **self.admin_site.each_context(request),
             "title": "Upload candles (CSV)",
@@ -133,26 +141,47 @@ class CandleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         }
         return TemplateResponse(request, "admin/bots/candle/upload.html", context)
 
-    def _import(self, form: CandleUploadForm) -> store.ImportReport | None:
+    def _start_import(self, form: CandleUploadForm) -> imports.ImportJob | None:
         from bots.management.commands.candles_import import market_id_of
 
         network = form.cleaned_data["network"]
+        market = form.cleaned_data["market"].strip()
         try:
-            market_id = market_id_of(network, form.cleaned_data["market"].strip())
+            market_id = market_id_of(network, market)
         except ValueError as exc:
             form.add_error("market", str(exc).removeprefix("market: "))
             return None
-        upload = form.cleaned_data["file"]
-        try:
-            text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
-            parsed = csvfile.parse(text)
-        except UnicodeDecodeError:
-            form.add_error("file", "The file is not UTF-8 text.")
-            return None
-        except csvfile.CsvError as exc:
-            form.add_error("file", str(exc))
-            return None
-        return store.import_parsed(network, market_id, parsed)
+        label = _symbols().get((network, market_id), market)
+        return imports.import_start(
+            network, market_id, f"{label} ({market_id})", form.cleaned_data["file"], _enqueue_import
+        )
+
+    def _import_job(self, request: HttpRequest, job_id: str) -> imports.ImportJob:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        job = imports.import_get(job_id)
+        if job is None:
+            raise Http404("No such import (they are kept 24 hours).")
+        return job
+
+    def import_view(self, request: HttpRequest, job_id: str) -> HttpResponse:
+        job = self._import_job(request, job_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Importing {job.filename}",
+            "job": job,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/bots/candle/import.html", context)
+
+    def import_state_view(self, request: HttpRequest, job_id: str) -> JsonResponse:
+        return JsonResponse(self._import_job(request, job_id).as_json())
+
+
+def _enqueue_import(job_id: str) -> None:
+    from bots.backtest.tasks import candles_import_task
+
+    transaction.on_commit(lambda: candles_import_task.delay(job_id))
 
 
 # --------------------------------------------------------------------------- backtests

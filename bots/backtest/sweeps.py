@@ -1,22 +1,27 @@
 """Sweeps: one backtest per combination of parameter lists, over candles loaded once.
 
-`sweep_execute` runs in the Celery task `bots.backtest.tasks.sweep_run_task` (default queue),
-one config after another in that worker process (a prefork worker's child may not start
-processes of its own). After each config it saves the rows so far and the progress, and stops
-when the sweep's `cancel_requested` is set.
+`sweep_execute` runs in the Celery task `bots.backtest.tasks.sweep_run_task` (default queue). It
+runs the configs on `settings.BACKTEST_SWEEP_PROCESSES` worker processes (0: one per core, 1: in
+the task's own process; `bots.backtest.parallel`). After each finished config it saves the rows
+so far (in the combinations' order) and the progress; once the sweep's `cancel_requested` is
+set, no further config starts and the running ones end within a fraction of a second. Every
+config runs the same kernel on the same data, so the rows do not depend on the process count.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from bots.backtest import kernel, store
+from bots.backtest import kernel, parallel, store
 from bots.backtest.runs import bot_fields, config_snapshot
 from bots.models import BacktestSweep, GridBot, SweepStatus
 
@@ -72,8 +77,9 @@ def _settings(sweep: BacktestSweep, combo: dict[str, Any]) -> kernel.Settings:
     )
 
 
-def sweep_execute(sweep_id: int) -> str:
-    """Run a queued sweep to the end, or until it is cancelled."""
+def sweep_execute(sweep_id: int, processes: int | None = None) -> str:
+    """Run a queued sweep to the end, or until it is cancelled. `processes` overrides the
+    setting `BACKTEST_SWEEP_PROCESSES` (0: one per core, 1: in this process)."""
     with transaction.atomic():
         sweep = BacktestSweep.objects.select_for_update().select_related("market").get(pk=sweep_id)
         if sweep.status != SweepStatus.QUEUED:
@@ -87,22 +93,33 @@ def sweep_execute(sweep_id: int) -> str:
             raise ValueError("no stored candles in this range (import or record some first)")
         funding = store.load_funding(market.network, market.market_id, sweep.start_ms, sweep.end_ms)
         combos = combinations(sweep.params)
-        rows: list[dict[str, Any]] = []
-        for done, combo in enumerate(combos, start=1):
-            if BacktestSweep.objects.filter(pk=sweep.pk, cancel_requested=True).exists():
-                _finish(sweep, SweepStatus.CANCELLED)
-                return SweepStatus.CANCELLED
-            row: dict[str, Any] = {name: str(value) for name, value in combo.items()}
+        configs: list[parallel.Config] = []
+        for combo in combos:
             try:
-                summary = kernel.run(_settings(sweep, combo), candles, funding).summary()
+                configs.append(_settings(sweep, combo))
             except ValueError as exc:  # a combination the grid refuses (e.g. off-tick step)
-                row["error"] = str(exc)
-            else:
-                row |= {name: summary[name] for name in FIGURES}
-            rows.append(row)
+                configs.append(str(exc))
+        rows: dict[int, dict[str, Any]] = {}
+
+        def done(index: int, figures: dict[str, Any]) -> None:
+            rows[index] = {name: str(value) for name, value in combos[index].items()} | figures
             BacktestSweep.objects.filter(pk=sweep.pk).update(
-                results=rows, progress=done * 100 // len(combos)
+                results=[rows[i] for i in sorted(rows)], progress=len(rows) * 100 // len(combos)
             )
+
+        configured = settings.BACKTEST_SWEEP_PROCESSES if processes is None else processes
+        finished = parallel.run_configs(
+            configs,
+            candles,
+            funding,
+            FIGURES,
+            processes=parallel.processes_for(configured, len(configs)),
+            stop=_cancel_requested(sweep.pk),
+            done=done,
+        )
+        if not finished:
+            _finish(sweep, SweepStatus.CANCELLED)
+            return SweepStatus.CANCELLED
     except ValueError as exc:
         _finish(sweep, SweepStatus.FAILED, str(exc))
         return SweepStatus.FAILED
@@ -112,6 +129,25 @@ def sweep_execute(sweep_id: int) -> str:
         raise
     _finish(sweep, SweepStatus.DONE)
     return SweepStatus.DONE
+
+
+# The in-process run asks at every 1 % of a config's candles: one query per this many seconds.
+CANCEL_CHECK_S = 0.2
+
+
+def _cancel_requested(sweep_pk: int) -> Callable[[], bool]:
+    """Whether the sweep's cancel was requested, read at most every CANCEL_CHECK_S (once set,
+    it stays set)."""
+    last = [float("-inf"), False]
+
+    def check() -> bool:
+        now = time.monotonic()
+        if not last[1] and now - float(last[0]) >= CANCEL_CHECK_S:
+            last[0] = now
+            last[1] = BacktestSweep.objects.filter(pk=sweep_pk, cancel_requested=True).exists()
+        return bool(last[1])
+
+    return check
 
 
 def _finish(sweep: BacktestSweep, status: str, error: str = "") -> None:

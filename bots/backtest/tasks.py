@@ -28,3 +28,12 @@ def candles_record_task() -> int:
 
     reports = recorder.record_all()
     return sum(r.candles for network in reports.values() for r in network)
+
+
+@shared_task(name="bots.backtest.tasks.candles_import_task", ignore_result=True)  # type: ignore[untyped-decorator]
+def candles_import_task(job_id: str) -> str:
+    """Import one uploaded CSV file of candles (see bots.backtest.imports)."""
+    from bots.backtest import imports
+
+    job = imports.import_run(job_id)
+    return "expired" if job is None else job.state

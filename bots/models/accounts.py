@@ -272,6 +272,10 @@ class ExchangeAccount(models.Model):
             l1_address=self.l1_address or None,
             redis_url=settings.REDIS_URL,
             tier="premium" if self.tier == "premium" else "standard",
+            # Unsigned clients (the recorder, market syncs, chart reads) spend the account's own
+            # budget too: without an L1 address it is named by the account's index, which an
+            # unsigned client does not carry.
+            budget_key=self.budget_key,
         )
 
     def allocate_client_order_indexes(self, count: int = 1) -> range:

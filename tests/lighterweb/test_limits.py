@@ -104,3 +104,31 @@ async def test_an_unknown_websocket_path_closes_with_4404_not_a_server_error():
     assert (connected, code) == (False, 4404)
     # As a server would after the close: the consumer ends, nothing is left for the teardown.
     await communicator.disconnect(timeout=10)
+
+
+UPLOAD = "/admin/bots/candle/upload/"
+
+
+async def test_the_candle_upload_path_has_its_own_larger_limit(settings):
+    """A CSV of candles is larger than any form: its path takes bodies up to its own limit (the
+    request reaches Django: without a CSRF cookie, Django's own 403)."""
+    settings.REQUEST_BODY_MAX_BYTES = 1000
+    settings.REQUEST_BODY_LARGE_PATHS = {UPLOAD: 10_000}
+    communicator = HttpCommunicator(application, "POST", UPLOAD, body=b"x" * 5000, headers=HOST)
+    response = await communicator.get_response(timeout=10)
+    assert response["status"] == 403 and b"CSRF" in response["body"]
+
+    too_big = HttpCommunicator(application, "POST", UPLOAD, body=b"x" * 20_000, headers=HOST)
+    assert (await too_big.get_response(timeout=10))["status"] == 413
+
+
+async def test_a_chunked_upload_over_its_limit_is_413(settings):
+    settings.REQUEST_BODY_LARGE_PATHS = {UPLOAD: 1000}
+    communicator = HttpCommunicator(application, "POST", UPLOAD, body=b"", headers=HOST)
+    await communicator.send_input({"type": "http.request", "body": b"x" * 600, "more_body": True})
+    await communicator.send_input({"type": "http.request", "body": b"x" * 600, "more_body": True})
+
+    start = await communicator.receive_output(timeout=10)
+
+    assert start["status"] == 413
+    await communicator.wait(timeout=10)

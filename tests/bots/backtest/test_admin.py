@@ -1,16 +1,20 @@
 """Admin of the candle store and of backtests, end to end through the admin's views: upload
-(good and bad), coverage, the "Backtest" action's range form, the run, the result page and
+(good and bad: the import job, its progress page and state, its report or the row at fault),
+coverage, the "Backtest" action's range form, the run, the result page and
 "create a bot from this config"."""
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal as D
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test import TestCase
 from django.urls import reverse
 
-from bots.backtest import runs
+from bots.backtest import imports, runs
 from bots.backtest.synthetic import gbm_candles
 from bots.models import Backtest, Candle, GridBot
 from tests.lighterweb.factories import make_account, make_bot, make_market
@@ -19,8 +23,33 @@ pytestmark = pytest.mark.django_db
 T0 = 1_735_689_600  # 2025-01-01 00:00 UTC
 
 
-def csv_upload(text: str) -> SimpleUploadedFile:
-    return SimpleUploadedFile("candles.csv", text.encode(), content_type="text/csv")
+@pytest.fixture(autouse=True)
+def _redis_and_upload_dir(settings, redis_url, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings.REDIS_URL = redis_url
+    settings.CANDLE_UPLOAD_DIR = tmp_path / "uploads"
+
+
+def csv_upload(text: str | bytes) -> SimpleUploadedFile:
+    data = text.encode() if isinstance(text, str) else text
+    return SimpleUploadedFile("candles.csv", data, content_type="text/csv")
+
+
+def upload(admin_client, text: str | bytes, market: str = "0"):  # type: ignore[no-untyped-def]
+    """Post the upload form, run the queued import as the worker would, and return the job's
+    progress page and its polled state."""
+    with TestCase.captureOnCommitCallbacks(using=connection.alias, execute=False) as queued:
+        response = admin_client.post(
+            reverse("admin:bots_candle_upload"),
+            {"network": "paper", "market": market, "file": csv_upload(text)},
+        )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert len(queued) == 1  # candles_import_task, once the request committed
+    job_id = response["Location"].rstrip("/").rsplit("/", 1)[1]
+    queued_page = admin_client.get(response["Location"]).content.decode()
+    assert 'id="import-progress"' in queued_page and "queued" in queued_page
+    imports.import_run(job_id)
+    state = admin_client.get(reverse("admin:bots_candle_import_state", args=[job_id])).json()
+    return admin_client.get(response["Location"]).content.decode(), state
 
 
 def gbm_csv(minutes: int) -> str:
@@ -33,34 +62,73 @@ def gbm_csv(minutes: int) -> str:
 
 def test_upload_then_coverage(admin_client) -> None:  # type: ignore[no-untyped-def]
     make_market(network="paper", market_id=0, symbol="ETH")
-    url = reverse("admin:bots_candle_upload")
     text = "timestamp,open,high,low,close\n" + "".join(
-        f"{T0 + 60 * m},100,101,99,100\n" for m in (0, 1, 2, 5)
+        f"{T0 + 60 * m},100,101,99,100\n" for m in (0, 1, 2, 5, 5)
     )
-    response = admin_client.post(
-        url, {"network": "paper", "market": "ETH", "file": csv_upload(text)}, follow=True
-    )
-    page = response.content.decode()
-    assert "4 rows read, 4 candles stored" in page
+    page, state = upload(admin_client, text, market="ETH")
+    assert state["state"] == "done" and state["progress"] == 100 and state["finished"]
+    assert state["lines"][0].startswith("5 rows read, 4 candles stored, 0 already stored, 1 dupl")
     assert "1 gaps in the file (2 minutes missing)" in page
+    assert "Importing candles.csv into ETH (0) (paper)" in page
     assert Candle.objects.filter(network="paper", market_id=0).count() == 4
     cover = admin_client.get(reverse("admin:bots_candle_changelist")).content.decode()
     assert "ETH (0)" in cover
     assert "2025-01-01 00:00 .. 2025-01-01 00:02" in cover
     assert "2025-01-01 00:05" in cover  # last minute
+    # The uploaded file is gone once imported.
+    assert not any(imports._path(state["id"]).parent.iterdir())
 
 
 def test_bad_upload_names_row_and_field(admin_client) -> None:  # type: ignore[no-untyped-def]
     url = reverse("admin:bots_candle_upload")
     text = f"timestamp,open,high,low,close\n{T0},100,101,99,100\n{T0 + 60},100,oops,99,100\n"
-    response = admin_client.post(url, {"network": "paper", "market": "0", "file": csv_upload(text)})
-    assert response.status_code == 200
-    assert "row 3, field &#x27;high&#x27;: not a number" in response.content.decode()
+    page, state = upload(admin_client, text)
+    assert state["state"] == "failed" and state["lines"] == []
+    assert state["error"] == "row 3, field 'high': not a number: 'oops'"
+    assert "row 3, field &#x27;high&#x27;: not a number" in page
+    _, state = upload(admin_client, b"timestamp,open,high,low,close\n\xff\xfe,1,1,1,1\n")
+    assert state["error"] == "The file is not UTF-8 text."
+    # An unknown market is refused on the form, before anything is queued.
     response = admin_client.post(
         url, {"network": "paper", "market": "NOPE", "file": csv_upload(text)}
     )
     assert "no market &#x27;NOPE&#x27; on paper" in response.content.decode()
     assert Candle.objects.count() == 0
+    unknown = reverse("admin:bots_candle_import_state", args=["0" * 32])
+    assert admin_client.get(unknown).status_code == 404
+
+
+def test_the_polled_state_moves_forward_while_the_import_runs(  # type: ignore[no-untyped-def]
+    admin_client, monkeypatch, redis_client
+) -> None:
+    """What the page's bar polls: the percentage only grows through reading then storing; a
+    re-upload of the same file stores nothing new."""
+    monkeypatch.setattr(imports, "SAVE_EVERY_S", 0)  # every line's progress is saved
+    monkeypatch.setattr(imports, "STORE_CHUNK", 500)
+    seen: list[tuple[str, int]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            for key in redis_client.scan_iter(imports.JOB_KEY.format("*")):
+                job = imports.import_get(key.decode().rsplit(":", 1)[1])
+                if job is not None and (job.phase, job.progress) not in seen[-1:]:
+                    seen.append((job.phase, job.progress))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        _, state = upload(admin_client, gbm_csv(2000))
+    finally:
+        stop.set()
+        watcher.join()
+    assert state["state"] == "done"
+    assert state["lines"][0].startswith("2000 rows read, 2000 candles stored")
+    percents = [p for _, p in seen]
+    assert percents == sorted(percents)
+    assert any(phase == "reading the file" and 0 < p < 50 for phase, p in seen)
+    _, again = upload(admin_client, gbm_csv(2000))
+    assert again["lines"][0].startswith("2000 rows read, 0 candles stored, 2000 already stored")
 
 
 def test_backtest_action_run_result_and_bot_from_config(  # type: ignore[no-untyped-def]
@@ -68,10 +136,7 @@ def test_backtest_action_run_result_and_bot_from_config(  # type: ignore[no-unty
 ) -> None:
     market = make_market(network="paper", market_id=0, symbol="ETH", last_price=D("4000"))
     bot = make_bot(make_account(), market, step=D("4"), levels_per_side=3, size=D("0.01"))
-    admin_client.post(
-        reverse("admin:bots_candle_upload"),
-        {"network": "paper", "market": "0", "file": csv_upload(gbm_csv(600))},
-    )
+    upload(admin_client, gbm_csv(600))
     changelist = reverse("admin:bots_gridbot_changelist")
     form = admin_client.post(
         changelist, {"action": "backtest_action", "_selected_action": [bot.pk]}
@@ -168,10 +233,7 @@ def test_venue_mode_from_the_range_form_matches_the_fill_model(  # type: ignore[
 ) -> None:
     market = make_market(network="paper", market_id=0, symbol="ETH", last_price=D("4000"))
     bot = make_bot(make_account(), market, step=D("4"), levels_per_side=3, size=D("0.01"))
-    admin_client.post(
-        reverse("admin:bots_candle_upload"),
-        {"network": "paper", "market": "0", "file": csv_upload(gbm_csv(120))},
-    )
+    upload(admin_client, gbm_csv(120))
     changelist = reverse("admin:bots_gridbot_changelist")
     form = admin_client.post(
         changelist, {"action": "backtest_action", "_selected_action": [bot.pk]}
@@ -215,10 +277,7 @@ def test_collateral_from_the_form_liquidates_in_both_modes(  # type: ignore[no-u
     text = "timestamp,open,high,low,close\n" + "".join(
         f"{T0 + 60 * m},{o},{h},{low},{c}\n" for m, o, h, low, c in rows
     )
-    admin_client.post(
-        reverse("admin:bots_candle_upload"),
-        {"network": "paper", "market": "0", "file": csv_upload(text)},
-    )
+    upload(admin_client, text)
     changelist = reverse("admin:bots_gridbot_changelist")
     fields = {
         "action": "backtest_action",
@@ -256,10 +315,7 @@ def test_partial_fills_from_the_admin_form_bound_fills_by_stored_volume(  # type
     market = make_market(network="paper", market_id=0, symbol="ETH", last_price=D("4000"))
     bot = make_bot(make_account(), market, step=D("4"), levels_per_side=3, size=D("0.01"))
     text = gbm_csv(600).replace(",1\n", ",0.5\n")
-    admin_client.post(
-        reverse("admin:bots_candle_upload"),
-        {"network": "paper", "market": "0", "file": csv_upload(text)},
-    )
+    upload(admin_client, text)
     changelist = reverse("admin:bots_gridbot_changelist")
     fields = {"action": "backtest_action", "_selected_action": [bot.pk], "confirm": "1",
               "start": "2025-01-01", "end": "2025-01-01", "tier": "standard",

@@ -1,10 +1,12 @@
 """The recorder against the simulator's `candles` endpoint: a backfill then an incremental run
-store exactly what the venue serves (no gap, no duplicate), and it yields when the bots' shared
-budget is past its share."""
+store exactly what the venue serves (no gap, no duplicate), it yields when the bots' shared
+budget is past its share, and it records while three grid bots trade on the same account with
+the simulator's rate limits on without anyone seeing a 429."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from decimal import Decimal
 
 import pytest
@@ -109,13 +111,161 @@ def test_yields_when_the_bots_use_the_budget(  # type: ignore[no-untyped-def]
     assert Candle.objects.count() == 0
 
 
+def test_yields_to_the_bots_of_an_account_without_an_l1_address(  # type: ignore[no-untyped-def]
+    simulator, funded_account, redis_url, settings
+) -> None:
+    """An account whose L1 address is not known yet spends the budget named by its index: the
+    recorder's reads (an unsigned client) must look at and spend that same budget, not one
+    shared by every unsigned client of every such account."""
+    settings.REDIS_URL = redis_url
+    account = account_on(simulator, funded_account)
+    account.l1_address = ""
+    account.save(update_fields=["l1_address"])
+    assert account.budget_key == f"account-{funded_account.index}"
+
+    async def spend() -> None:
+        redis = async_redis_client(redis_url)
+        budget = RequestBudget(redis, account.budget_key, "premium")
+        await budget.acquire(weight=13_000)  # the bots used over half the minute's 24,000
+        await redis.aclose()
+
+    asyncio.run(spend())
+    now = int(simulator.call(lambda: simulator.server.now_ms()))
+    (first, *rest) = recorder.record_network(account, now, backfill_days=1)
+    assert first.yielded and first.requests == 0 and rest == []
+
+
 def test_beat_runs_the_recorder_and_workers_know_the_backtest_tasks() -> None:
     from lighterweb.celery import app
 
     app.loader.import_default_modules()
     scheduled = {entry["task"] for entry in app.conf.beat_schedule.values()}
     assert "bots.backtest.tasks.candles_record_task" in scheduled
-    names = {"candles_record_task", "backtest_run_task", "sweep_run_task"}
+    names = {"candles_record_task", "backtest_run_task", "sweep_run_task", "candles_import_task"}
     assert {f"bots.backtest.tasks.{name}" for name in names} <= set(app.tasks)
     # None of them is routed to the bots queue: they run on the default one.
     assert all(not name.startswith("bots.backtest") for name in app.conf.task_routes)
+
+
+MARKETS = {"ETH": 0, "BTC": 1, "SOL": 2}
+LEVELS = 4
+MAX_CATCH_UP_RUNS = 5
+
+
+@pytest.mark.slow  # a minute of wall time: the budget's rolling window has to make room
+@pytest.mark.parametrize("tier", ["standard", "premium"])
+async def test_records_while_three_bots_trade_without_a_429(  # type: ignore[no-untyped-def]
+    simulator, redis_url, settings, caplog, tier
+) -> None:
+    """Three grid bots trade on one account, with the simulator's rate limits on, while the
+    recorder backfills a day and then keeps up minute by minute: the store holds exactly the
+    venue's candles (no gap, no duplicate) and no request of anyone is answered 429."""
+    from asgiref.sync import sync_to_async
+
+    from bots.models import BotEvent
+    from tests.bots.runner_support import (
+        GRID_SHAPES,
+        grid_bot,
+        quiet,
+        sim_open_orders,
+        start_runners,
+        wait_until,
+    )
+
+    settings.REDIS_URL = redis_url
+    caplog.set_level(logging.DEBUG, logger="aiohttp.access")  # "GET /api/v1/candles 200 1ms"
+    sim_account = simulator.create_account(tier=tier)
+    simulator.ratelimit(enabled=True, standard_per_minute=60)
+    account = await sync_to_async(account_on)(simulator, sim_account, tier=tier)
+    bots = [await sync_to_async(grid_bot)(account, s, levels=LEVELS) for s in MARKETS]
+    runners, tasks = await start_runners(bots)
+
+    async def all_quiet() -> bool:
+        full = all(
+            len(sim_open_orders(simulator, sim_account.index, m)) == 2 * LEVELS
+            for m in MARKETS.values()
+        )
+        return full and all(quiet(r, simulator) for r in runners)
+
+    def now() -> int:
+        return int(simulator.call(lambda: simulator.server.now_ms()))
+
+    async def record() -> list[recorder.MarketReport]:
+        return await sync_to_async(recorder.record_network, thread_sensitive=False)(
+            account, now(), backfill_days=1
+        )
+
+    await wait_until(all_quiet, timeout_s=60, what="three full grids")
+    mids = {r.symbol: r.market_view().mid for r in runners}
+    # Moves that fill grid orders (trades make candles), each a minute apart; the recorder's
+    # first run (the day's backfill) starts while the bots roll their grids after the first.
+    reports: list[list[recorder.MarketReport]] = []
+    for i, move in enumerate(("1.5", "-2.5", "1.2", "2.1", "-1.4")):
+        for symbol, market_id in MARKETS.items():
+            mids[symbol] += Decimal(move) * GRID_SHAPES[symbol]["step"]
+            simulator.sim(
+                "POST", "/sim/price", {"market_id": market_id, "price": str(mids[symbol])}
+            )
+        simulator.advance(60_000)
+        running = asyncio.ensure_future(record())
+        await wait_until(all_quiet, timeout_s=60, what=f"grids after move {i}")
+        reports.append(await running)
+    # The bots' busy minute (three grids placed and rolled five times, in seconds of wall
+    # time) made the recorder yield; once the rolling minute leaves it room, it catches up.
+    redis = async_redis_client(redis_url)
+    budget = RequestBudget(redis, account.budget_key, tier)
+
+    async def room() -> bool:
+        usage = await budget.usage()
+        return usage.used < usage.limit * recorder.RECORDER_SHARE
+
+    simulator.advance(60_000)
+    for _ in range(MAX_CATCH_UP_RUNS):
+        await wait_until(room, timeout_s=75, what="the budget's minute to roll")
+        reports.append(await record())
+        if not any(r.yielded for r in reports[-1]):
+            break
+    await redis.aclose()
+    assert not any(r.yielded for r in reports[-1]), f"never caught up: {reports}"
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    refused = [line for line in lines if line.split()[2] == "429"]
+    assert lines and refused == []
+    failures = await sync_to_async(
+        lambda: list(
+            BotEvent.objects.filter(bot__in=bots, kind="send_failed").values_list(
+                "message", flat=True
+            )
+        )
+    )()
+    assert failures == []
+    assert any(r.yielded for run in reports for r in run), "the bots' minute made it yield"
+    last = now() - now() % 60_000 - 60_000
+    traded = 0
+    for market_id in MARKETS.values():
+        venue = await venue_candles_of(simulator, sim_account, redis_url, market_id, last)
+        traded += len(venue)
+        got = list(
+            await sync_to_async(
+                lambda m=market_id: list(
+                    Candle.objects.filter(network="paper", market_id=m)
+                    .order_by("open_time_ms")
+                    .values_list("open_time_ms", "close")
+                )
+            )()
+        )
+        want = [(c.timestamp_ms, c.close) for c in venue]
+        missing = sorted(set(want) - set(got))
+        extra = sorted(set(got) - set(want))
+        assert got == want, f"market {market_id}: missing {missing}, extra {extra}, {reports}"
+    assert traded >= 4, "the moves made trades, so candles"
+
+
+async def venue_candles_of(
+    simulator, sim_account, redis_url: str, market_id: int, last: int
+) -> list:  # type: ignore[no-untyped-def,type-arg]
+    async with client_for(simulator, sim_account, redis_url) as client:
+        return await client.candles(market_id, "1m", last - 86_400_000, last + 59_999)  # type: ignore[no-any-return]

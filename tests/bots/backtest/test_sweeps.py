@@ -3,6 +3,7 @@ cancel, combinations the grid refuses, the admin form's field errors, the table 
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal as D
 
 import pytest
@@ -120,3 +121,55 @@ def test_sweep_action_form_errors_then_page(  # type: ignore[no-untyped-def]
     page = admin_client.get(done["Location"]).content.decode()
     assert 'id="sweep-heat"' in page and 'id="sweep-results"' in page
     assert "Cancel the sweep" not in page and "http-equiv" not in page
+
+
+def _run(bot, processes: int) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+    params = {**PARAMS, "step": ["0.001", "2", "4", "8"], "levels_per_side": [2, 3, 5]}
+    sweep = sweeps.sweep_create(bot, params, START, START + 400 * 60_000, tier="premium",
+                                slippage_bps=D(5))  # fmt: skip
+    assert sweeps.sweep_execute(sweep.pk, processes=processes) == "done"
+    sweep.refresh_from_db()
+    assert sweep.progress == 100
+    return sweep.results  # type: ignore[no-any-return]
+
+
+def test_parallel_rows_equal_the_serial_rows_to_the_cent(bot) -> None:  # type: ignore[no-untyped-def]
+    serial = _run(bot, processes=1)
+    assert len(serial) == 12 and sum("error" in row for row in serial) == 3  # the 0.001 steps
+    assert _run(bot, processes=2) == serial
+    assert _run(bot, processes=3) == serial  # more processes than cores: the same rows
+
+
+def test_every_config_reports_once_and_the_process_count_follows_the_setting(bot) -> None:  # type: ignore[no-untyped-def]
+    from bots.backtest import parallel
+
+    candles = store.load_candles("paper", 0, START, START + 400 * 60_000)
+    sweep = sweeps.sweep_create(bot, PARAMS, START, START, tier="standard", slippage_bps=D(5))
+    configs = [sweeps._settings(sweep, combo) for combo in sweeps.combinations(PARAMS)]
+    reported: list[int] = []
+    finished = parallel.run_configs(configs, candles, {}, sweeps.FIGURES, processes=2,
+                                    stop=lambda: False,
+                                    done=lambda index, row: reported.append(index))  # fmt: skip
+    assert finished and sorted(reported) == [0, 1, 2, 3]
+    assert parallel.processes_for(0, 100) == (os.cpu_count() or 1)
+    assert parallel.processes_for(3, 2) == 2 and parallel.processes_for(1, 9) == 1
+
+
+def test_cancel_during_an_in_process_config_ends_it(bot) -> None:  # type: ignore[no-untyped-def]
+    from bots.backtest import parallel
+
+    candles = store.load_candles("paper", 0, START, START + 400 * 60_000)
+    sweep = sweeps.sweep_create(bot, PARAMS, START, START, tier="standard", slippage_bps=D(5))
+    config = sweeps._settings(sweep, sweeps.combinations(PARAMS)[0])
+    asked: list[int] = []
+
+    def stop() -> bool:  # cancelled once the first config is under way
+        asked.append(1)
+        return len(asked) > 3
+
+    reported: list[int] = []
+    finished = parallel.run_configs(
+        [config, config], candles, {}, sweeps.FIGURES, processes=1, stop=stop,
+        done=lambda index, row: reported.append(index),
+    )  # fmt: skip
+    assert not finished and reported == []  # the first config never finished
