@@ -5,8 +5,9 @@
   size (spooling to disk) and then answer its own 400 from DATA_UPLOAD_MAX_MEMORY_SIZE; a declared
   Content-Length over the limit is refused before a byte is read, a chunked body as soon as it
   passes the limit. Paths in `settings.REQUEST_BODY_LARGE_PATHS` (the admin's candle CSV upload)
-  have a limit of their own and are streamed through, counted, not held in memory: Django spools
-  their files to disk.
+  have a limit of their own, for a request whose session cookie is an active staff user's
+  (anyone else gets the ordinary limit: no stranger makes the server spool 128 MB), and are
+  streamed through, counted, not held in memory: Django spools their files to disk.
 - `DepthLimitedParser` (the API's JSON parser): a body nested deeper than `JSON_MAX_DEPTH` is
   refused before `json.loads` sees it. The standard parser recurses once per level, so deep
   nesting costs a RecursionError at best and, when a dependency has raised the recursion limit,
@@ -21,8 +22,12 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
+from django.utils.module_loading import import_string
 from ninja.parser import Parser
 
 logger = logging.getLogger(__name__)
@@ -82,12 +87,15 @@ class RequestBodyLimit:
             await self.app(scope, receive, send)
             return
         large: dict[str, int] = settings.REQUEST_BODY_LARGE_PATHS
-        limit = int(large.get(scope["path"], settings.REQUEST_BODY_MAX_BYTES))
+        limit = int(settings.REQUEST_BODY_MAX_BYTES)
+        streamed = scope["path"] in large and await _staff_session(scope)
+        if streamed:
+            limit = int(large[scope["path"]])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             await self._too_large(scope, send, limit)
             return
-        if scope["path"] in large:
+        if streamed:
             await self._streamed(scope, receive, send, limit)
             return
         chunks: list[bytes] = []
@@ -161,6 +169,32 @@ class RequestBodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+async def _staff_session(scope: Scope) -> bool:
+    """Whether the request's session cookie belongs to an active staff user (read from the
+    session store before the body: Django's own checks come only after it)."""
+    key = _cookie(scope, settings.SESSION_COOKIE_NAME)
+    return bool(key) and await sync_to_async(_session_is_staff)(key)
+
+
+def _session_is_staff(key: str) -> bool:
+    store: SessionBase = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(key)
+    user_id = store.get(SESSION_KEY)
+    if user_id is None:
+        return False
+    users = get_user_model().objects.filter(pk=user_id, is_active=True, is_staff=True)
+    return bool(users.exists())
+
+
+def _cookie(scope: Scope, name: str) -> str:
+    for header, value in scope.get("headers", []):
+        if header.lower() == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                key, _, text = part.strip().partition("=")
+                if key == name:
+                    return str(text)
+    return ""
 
 
 def _content_length(scope: Scope) -> int | None:
