@@ -85,3 +85,36 @@ def test_fast_path_makes_exactly_the_reference_walks_backtest(
     assert fast.summary() == reference.summary()
     assert fast.equity == reference.equity
     assert fast == replace(reference, refused=fast.refused)
+
+
+def test_drawdown_inside_a_run_of_quiet_candles() -> None:
+    # Step 10, 2 levels a side of 1 base around 100. Candle 0 dips to 95, candle 1 to 89: the
+    # buy at 90 fills (long 1), the centre moves to 90 (orders at 80, 100, 110), the close 91 is
+    # inside the band. Then quiet candles (nothing reaches 80 or 100): up to 98 (+8, a new
+    # peak), down to 82 (-8): the drawdown is 16, made inside the run (the peak before: 1).
+    rows = [(0, "100", "100", "95", "95"), (MINUTE_MS, "95", "95", "89", "91")]
+    closes = ["95", "98", "90", "82", "85"]
+    previous = "91"
+    for i, close in enumerate(closes, start=2):
+        low, high = min(previous, close, key=D), max(previous, close, key=D)
+        rows.append((i * MINUTE_MS, previous, high, low, close))
+        previous = close
+    series = CandleSeries(*(list(column) for column in zip(*(
+        (t, D(o), D(h), D(low), D(c)) for t, o, h, low, c in rows), strict=True)))  # fmt: skip
+    config = GridConfig(
+        spacing=Spacing.ARITHMETIC,
+        step=D(10),
+        levels_per_side=2,
+        size_mode=SizeMode.BASE,
+        size=D(1),
+        tick_size=D("0.01"),
+        lot_size=D("0.001"),
+        max_position_notional=D(190),
+    )
+    fast = run(Settings(config=config), series)
+    reference = run(Settings(config=config, eager=True), series)
+    assert [(f.side, f.price) for f in fast.fills] == [("buy", D("90.00"))]
+    assert fast.max_drawdown == reference.max_drawdown == 16
+    # At the cap (long 1: 1 x close + one more level x close > 190) only at the close 98.
+    assert fast.capped_candles == reference.capped_candles == 1
+    assert fast == reference
