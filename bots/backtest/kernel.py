@@ -23,8 +23,12 @@ and its intents are executed by the fill model instead of the exchange:
 * Time at the position cap: the share of candle closes at which one more level on the side
   that grows the position would take its notional (at the close) above `max_position_notional`.
 * A candle whose whole walk stays strictly inside the centre's band and reaches no resting order,
-  right after a settled decision, changes nothing but the mark and funding: it is not walked
-  (`Settings.eager` walks and decides everything; a test checks both give the same fills).
+  right after a settled decision, changes nothing but the mark and funding: it is not walked,
+  and a run of them is found by min/max over slices and accounted in bulk (funding, time at the
+  cap, drawdown, curve samples). A decision is settled when it sent everything and its price is
+  strictly inside the band, right after a fill too: the next decision in the band is skipped.
+  `Settings.eager` walks and decides everything (the reference); a hypothesis property over
+  random candle paths checks both give the same `Result` (tests/bots/backtest/test_kernel_fast.py).
 * Partial fills (only with `Settings.volume_share`): in each candle the bot's resting orders fill
   at most `volume_share` x the candle's base volume in all (rounded down to the lot), in walk
   order; the order that meets the bound fills in part (`Filled` of that part, the rest rests as
