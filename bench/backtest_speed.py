@@ -1,16 +1,17 @@
 """Backtest speed: candles per second of the kernel (the live GridStrategy driven by the fill
-model) on a seeded GBM year of 1-minute ETH-like candles, the venue mode's candles per second
-(the same candles through the simulator's matching engine) on the first --venue-minutes of it
-(and at 5 bps on its first day),
-configs per minute of a sweep, and (with --db) the candle store's year load. Prints figures;
-asserts nothing.
+model) on a seeded GBM year of 1-minute ETH-like candles, for the default (fast) path and the
+reference walk (`Settings.eager`: every point walked and decided) on the first
+--reference-minutes; the venue mode's candles per second (the same candles through the
+simulator's matching engine) on the first --venue-minutes of it (and at 5 bps on its first day),
+configs per minute of a sweep, and (with --db) the candle store's year load (percentiles of
+--repeats loads, wall and CPU). Prints figures; asserts nothing.
 
     python bench/backtest_speed.py [--minutes 525600] [--fine-minutes 43200]
-                                   [--venue-minutes 43200] [--sweep 100]
-                                   [--sweep-minutes 43200] [--db]
+                                   [--reference-minutes 43200] [--venue-minutes 43200]
+                                   [--sweep 100] [--sweep-minutes 43200] [--db] [--repeats 7]
 
 --db imports the year into the database of DATABASE_URL (market id 9999 of "paper"), loads it
-three times and deletes it again.
+--repeats times and deletes it again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import astuple
+from dataclasses import astuple, replace
 from decimal import Decimal
 from multiprocessing import Pool
 from pathlib import Path
@@ -54,16 +55,37 @@ def settings_of(config: GridConfig) -> Settings:
     return Settings(config=config, maker_fee_ppm=40, taker_fee_ppm=280)
 
 
-def measure(label: str, config: GridConfig, candles: CandleSeries, *, mode: str = "fill") -> Result:
+def measure(
+    label: str, config: GridConfig, candles: CandleSeries, *, mode: str = "fill",
+    eager: bool = False,
+) -> Result:  # fmt: skip
+    settings = replace(settings_of(config), eager=eager)
     cpu = time.process_time()
-    result = (venue.run if mode == "venue" else run)(settings_of(config), candles)
+    result = (venue.run if mode == "venue" else run)(settings, candles)
     spent = time.process_time() - cpu
+    path = "reference" if eager else "fast"
     print(
-        f"{label} ({mode}): {len(candles)} candles in {spent:.2f} s CPU = "
+        f"{label} ({mode}, {path}): {len(candles)} candles in {spent:.2f} s CPU = "
         f"{len(candles) / spent:,.0f} candles/s; {len(result.fills)} fills, "
         f"total PnL {result.summary()['total']}"
     )
     return result
+
+
+def against_reference(label: str, config: GridConfig, candles: CandleSeries) -> None:
+    """The fast path and the reference walk on the same candles: speeds and sameness."""
+    fast = measure(label, config, candles)
+    reference = measure(label, config, candles, eager=True)
+    print(f"{label}: fast == reference: {fast == replace(reference, refused=fast.refused)}")
+
+
+def percentiles(values: list[float]) -> str:
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+    return f"p50 {at(0.5):.3f} s, p90 {at(0.9):.3f} s, max {ordered[-1]:.3f} s"
 
 
 def head(candles: CandleSeries, n: int) -> CandleSeries:
@@ -99,7 +121,7 @@ def sweep(count: int, minutes: int) -> None:
     )
 
 
-def store_load(candles: CandleSeries) -> None:
+def store_load(candles: CandleSeries, repeats: int) -> None:
     import django
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lighterweb.settings")
@@ -123,13 +145,15 @@ def store_load(candles: CandleSeries) -> None:
     print(f"store ({connection.vendor}): import {len(rows)} candles in "
           f"{time.perf_counter() - started:.1f} s")  # fmt: skip
     try:
-        for _ in range(3):
+        walls: list[float] = []
+        cpus: list[float] = []
+        for _ in range(repeats):
             started, cpu = time.perf_counter(), time.process_time()
             loaded = store.load_candles("paper", 9999, 0, 2**62)
-            print(
-                f"store ({connection.vendor}): load {len(loaded)} candles in "
-                f"{time.perf_counter() - started:.2f} s wall, {time.process_time() - cpu:.2f} s CPU"
-            )
+            walls.append(time.perf_counter() - started)
+            cpus.append(time.process_time() - cpu)
+        print(f"store ({connection.vendor}): load {len(loaded)} candles x {repeats}: "
+              f"wall {percentiles(walls)}; CPU {percentiles(cpus)}")  # fmt: skip
         assert list(loaded.closes) == list(candles.closes)
     finally:
         Candle.objects.filter(network="paper", market_id=9999).delete()
@@ -139,10 +163,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=int, default=525_600)
     parser.add_argument("--fine-minutes", type=int, default=43_200)
+    parser.add_argument("--reference-minutes", type=int, default=43_200)
     parser.add_argument("--venue-minutes", type=int, default=43_200)
     parser.add_argument("--sweep", type=int, default=100)
     parser.add_argument("--sweep-minutes", type=int, default=43_200)
     parser.add_argument("--db", action="store_true")
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     started = time.process_time()
     year = gbm_candles(args.minutes, seed=SEED)
@@ -152,6 +178,10 @@ def main() -> None:
     measure("5 levels at 50 bps", eth_config(50), year)
     fine = head(year, args.fine_minutes)
     measure("5 levels at 5 bps", eth_config(5), fine)
+    if args.reference_minutes:
+        span = head(year, args.reference_minutes)
+        against_reference("5 levels at 50 bps, reference span", eth_config(50), span)
+        against_reference("5 levels at 5 bps, reference span", eth_config(5), span)
     if args.venue_minutes:
         part = head(year, args.venue_minutes)
         fast = measure("5 levels at 50 bps, venue span", eth_config(50), part)
@@ -167,7 +197,7 @@ def main() -> None:
     if args.sweep:
         sweep(args.sweep, args.sweep_minutes)
     if args.db:
-        store_load(year)
+        store_load(year, args.repeats)
 
 
 if __name__ == "__main__":

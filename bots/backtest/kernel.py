@@ -23,8 +23,12 @@ and its intents are executed by the fill model instead of the exchange:
 * Time at the position cap: the share of candle closes at which one more level on the side
   that grows the position would take its notional (at the close) above `max_position_notional`.
 * A candle whose whole walk stays strictly inside the centre's band and reaches no resting order,
-  right after a settled decision, changes nothing but the mark and funding: it is not walked
-  (`Settings.eager` walks and decides everything; a test checks both give the same fills).
+  right after a settled decision, changes nothing but the mark and funding: it is not walked,
+  and a run of them is found by min/max over slices and accounted in bulk (funding, time at the
+  cap, drawdown, curve samples). A decision is settled when it sent everything and its price is
+  strictly inside the band, right after a fill too: the next decision in the band is skipped.
+  `Settings.eager` walks and decides everything (the reference); a hypothesis property over
+  random candle paths checks both give the same `Result` (tests/bots/backtest/test_kernel_fast.py).
 * Partial fills (only with `Settings.volume_share`): in each candle the bot's resting orders fill
   at most `volume_share` x the candle's base volume in all (rounded down to the lot), in walk
   order; the order that meets the bound fills in part (`Filled` of that part, the rest rests as
@@ -47,9 +51,12 @@ subclasses the walk to execute on the simulator's engine instead (README "Backte
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from itertools import accumulate, pairwise
+from operator import sub
 
 from bots.strategies.accounting import Fill, FundingPayment, Ledger
 from bots.strategies.grid.config import GridConfig, Side, SizeMode, round_price
@@ -356,8 +363,11 @@ class _Run:
         view = MarketView(price, price, price)
         intents = self.strategy.on_event(Decide(LEG, view, tuple(self.working.values())))
         clean = True
+        booked = len(self.fills)
         for intent in intents:
             clean = self._execute(intent) and clean
+        # A taker fill while executing moved the position and the centre: decide again.
+        clean = clean and len(self.fills) == booked
         state = self.strategy.state
         config = self.settings.config
         if state is None or self.halted:
@@ -371,7 +381,13 @@ class _Run:
         if config.take_profit_price is not None:
             hi = min(hi, config.take_profit_price)
         self.band = (lo, hi)
-        self.settled = fresh and clean and lo < price < hi
+        # Strictly inside the band the price rolls nothing (`on_price`), the post-only bound
+        # removes no level (buys round down from P(c-1), sells up from P(c+1)) and no stop or
+        # take-profit fires: a decision at any price of the band wants what this one sent. That
+        # holds for a decision right after a fill too (its book is stale, but a fresh book inside
+        # the band would not move the centre), so `fresh` no longer matters here.
+        del fresh
+        self.settled = clean and lo < price < hi
         buys = [o.price for o in self.working.values() if o.side is Side.BUY]
         sells = [o.price for o in self.working.values() if o.side is Side.SELL]
         self.top_buy = max(buys) if buys else None
@@ -379,8 +395,13 @@ class _Run:
 
     def quiet(self, low: Decimal, high: Decimal) -> bool:
         """Whether a walk over [low, high] from the current price would change nothing: settled,
-        inside the band, reaching no resting order (every step of it would skip its decision)."""
-        if not self.settled or self.settings.eager:
+        inside the band, reaching no resting order (every step of it would skip its decision),
+        or the bot has stopped (a stopped bot's walk only moves the price)."""
+        if self.settings.eager:
+            return False
+        if self.halted:
+            return True
+        if not self.settled:
             return False
         if self.settings.collateral is not None and self.ledger.position_base != 0:
             return False  # every price is a margin check
@@ -391,6 +412,17 @@ class _Run:
         if self.top_buy is not None and self.top_buy >= bottom:
             return False
         return self.low_sell is None or self.low_sell > top
+
+    def quiet_bounds(self) -> tuple[Decimal | None, Decimal | None]:
+        """While `quiet` holds, the open price range (floor, ceiling) a candle's low, high and
+        the close before it must stay strictly inside for the candle to be quiet as well (None:
+        unbounded). The state it depends on does not change in a quiet candle."""
+        if self.halted:
+            return None, None
+        lo, hi = self.band
+        floor = lo if self.top_buy is None else max(lo, self.top_buy)
+        ceiling = hi if self.low_sell is None else min(hi, self.low_sell)
+        return floor, ceiling
 
     def _execute(self, intent: Intent) -> bool:
         """Carry out one intent; False when the venue refused it."""
@@ -534,6 +566,51 @@ class _Run:
         )  # fmt: skip
 
 
+def _quiet_end(
+    lows: Sequence[Decimal],
+    highs: Sequence[Decimal],
+    closes: Sequence[Decimal],
+    start: int,
+    n: int,
+    floor: Decimal | None,
+    ceiling: Decimal | None,
+) -> int:
+    """The first index from `start` whose candle is not surely quiet: its low, high or the close
+    before it not strictly inside (floor, ceiling). Galloping over slices (min/max run in C)."""
+    if floor is None or ceiling is None:
+        return n  # stopped: every candle is quiet
+    j, size = start, 8
+    while j < n:
+        k = min(n, j + size)
+        before = closes[j - 1 : k - 1]
+        if (floor < min(lows[j:k]) and max(highs[j:k]) < ceiling
+                and floor < min(before) and max(before) < ceiling):  # fmt: skip
+            j, size = k, size * 2
+        elif size > 8:
+            size //= 4
+        else:
+            for m in range(j, k):
+                if not (floor < lows[m] and highs[m] < ceiling and floor < closes[m - 1] < ceiling):
+                    return m
+            return k
+    return n
+
+
+def _capped(span: Sequence[Decimal], least: Decimal, most: Decimal, held: Decimal,
+            size: Decimal, quote_sized: bool, cap: Decimal) -> int:  # fmt: skip
+    """How many of these closes are at the cap with `held` base (as the per-candle count: one
+    more level's notional at the close above the cap; it grows with the close)."""
+
+    def at_cap(close: Decimal) -> bool:
+        return held * close + (size if quote_sized else size * close) > cap
+
+    if at_cap(least):
+        return len(span)
+    if not at_cap(most):
+        return 0
+    return sum(1 for close in span if at_cap(close))
+
+
 def utc_minute(ms: int) -> str:
     """'YYYY-MM-DD HH:MM' (UTC) of an epoch time in ms (civil-from-days, no clock, no tz)."""
     days, rest = divmod(ms // MINUTE_MS, 1440)
@@ -605,7 +682,10 @@ def drive(
     if share is not None and (volumes is None or len(volumes) != n):
         raise ValueError("volume_share: the candles carry no volume")
     lot = config.lot_size
-    for i in range(n):
+    hours = sorted(t for t in funding if t % HOUR_MS == 0)
+    level_size = config.size
+    i = 0
+    while i < n:
         if progress is not None and i % report_every == 0:
             progress(i, n)
         t = times[i]
@@ -614,6 +694,60 @@ def drive(
             sim.budget = (volumes[i] * share / lot).to_integral_value(ROUND_FLOOR) * lot
         o, c, high, low = opens[i], closes[i], highs[i], lows[i]
         if sim.quiet(low, high):
+            end = _quiet_end(lows, highs, closes, i + 1, n, *sim.quiet_bounds())
+            if end > i + 1:
+                # A run of quiet candles: the position is constant, nothing fills or decides;
+                # funding, the mark, time at the cap and the curve are accounted in bulk, as
+                # the walk over each of them would (tests/bots/backtest/test_kernel_fast.py).
+                if progress is not None:
+                    for m in range(-(-(i + 1) // report_every) * report_every, end, report_every):
+                        progress(m, n)
+                starts = [i]
+                rates: dict[int, Decimal] = {}
+                for hour in hours[bisect_left(hours, t) : bisect_left(hours, times[end - 1] + 1)]:
+                    m = bisect_left(times, hour, i, end)
+                    if m < end and times[m] == hour:
+                        rates[m] = funding[hour]
+                        if m > i:
+                            starts.append(m)
+                starts.append(end)
+                position = sim.ledger.position_base
+                for a, b in pairwise(starts):
+                    rate = rates.get(a)
+                    if rate is not None:
+                        sim.now_ms = times[a]
+                        sim.price = opens[a]
+                        sim.pay_funding(rate)
+                    span = closes[a:b]
+                    least, most = min(span), max(span)
+                    if cap is not None:
+                        capped += _capped(span, least, most, abs(position), level_size,
+                                          quote_sized, cap)  # fmt: skip
+                    # Equity is affine in the close here: its extremes are at the extreme
+                    # closes, its deepest fall after a peak follows the running max (or min).
+                    if position > 0:
+                        top, bottom = sim.equity(most), sim.equity(least)
+                        fall = position * max(map(sub, accumulate(span, max), span))
+                    elif position < 0:
+                        top, bottom = sim.equity(least), sim.equity(most)
+                        fall = -position * max(map(sub, span, accumulate(span, min)))
+                    else:
+                        top = bottom = sim.equity(c)
+                        fall = _ZERO
+                    if peak - bottom > max_drawdown:
+                        max_drawdown = peak - bottom
+                    if fall > max_drawdown:
+                        max_drawdown = fall
+                    if top > peak:
+                        peak = top
+                    for m in range(-(-a // every) * every, b, every):
+                        curve.append((times[m], closes[m], sim.equity(closes[m])))
+                    if b == n and (n - 1) % every:
+                        curve.append((times[n - 1], closes[n - 1], sim.equity(closes[n - 1])))
+                sim.now_ms = times[end - 1]
+                sim.price = closes[end - 1]
+                i = end
+                continue
             # Nothing can fill and every decision would be skipped: only funding and the mark.
             if t % HOUR_MS == 0 and t in funding:
                 sim.price = o
@@ -644,6 +778,7 @@ def drive(
             max_drawdown = peak - equity
         if i % every == 0 or i == n - 1:
             curve.append((t, c, equity))
+        i += 1
     last = closes[-1]
     books = sim.ledger.summary(last)
     return Result(

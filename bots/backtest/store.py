@@ -142,8 +142,9 @@ def load_candles(
     (with their base volumes when `volumes`: for partial fills).
 
     One raw query; each distinct price becomes one shared Decimal (a year has a few hundred
-    thousand distinct prices for two million values). The garbage collector is paused meanwhile:
-    millions of new tuples would otherwise trigger it over and over for nothing.
+    thousand distinct prices for two million values), built the first time it is seen. The
+    garbage collector is paused meanwhile: millions of new tuples would otherwise trigger it
+    over and over for nothing.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -156,12 +157,9 @@ def load_candles(
         times, opens, highs, lows, closes = zip(*rows, strict=True)
         del rows
         traded = _volumes(network, market_id, start_ms, end_ms) if volumes else None
-        distinct = set(opens)
-        for column in (highs, lows, closes):
-            distinct.update(column)
-        # repr of a float is the shortest string that reads back as it: the stored decimal.
-        exact = {value: _decimal(value) for value in distinct}
-        get = exact.__getitem__
+        # One pass a column: a price seen before is a dict hit (in C); a new one is built once
+        # (`_Exact.__missing__`). Collecting the distinct prices first cost a second pass.
+        get = _Exact().__getitem__
         prices = [list(map(get, column)) for column in (opens, highs, lows, closes)]
         o, h, low, c = prices
         return CandleSeries(list(times), o, h, low, c, traded)
@@ -177,6 +175,14 @@ def _volumes(network: str, market_id: int, start_ms: int, end_ms: int) -> list[D
         network=network, market_id=market_id, open_time_ms__gte=start_ms, open_time_ms__lt=end_ms
     ).order_by("open_time_ms")
     return list(rows.values_list("volume", flat=True))
+
+
+class _Exact(dict[object, Decimal]):
+    """Loaded value -> its exact Decimal, built on first sight and shared after."""
+
+    def __missing__(self, key: object) -> Decimal:
+        value = self[key] = _decimal(key)
+        return value
 
 
 def _decimal(value: object) -> Decimal:
