@@ -1,12 +1,14 @@
-"""Backtest speed: candles per second of the kernel (the live GridStrategy driven by the fill
-model) on a seeded GBM year of 1-minute ETH-like candles, for the default (fast) path and the
-reference walk (`Settings.eager`: every point walked and decided) on the first
+"""Backtest speed: candles per second of the kernel on a seeded GBM year of 1-minute ETH-like
+candles: the specialised grid kernel (`fastgrid.py`, the default) against the live-core kernel
+(the live GridStrategy driven by the fill model, `Settings.live_core`) in interleaved runs
+(--kernel-repeats each, best and median, and whether their Results are equal), the default path
+against the reference walk (`Settings.eager`: every point walked and decided) on the first
 --reference-minutes; the venue mode's candles per second (the same candles through the
 simulator's matching engine) on the first --venue-minutes of it (and at 5 bps on its first day),
 configs per minute of a sweep, and (with --db) the candle store's year load (percentiles of
 --repeats loads, wall and CPU). Prints figures; asserts nothing.
 
-    python bench/backtest_speed.py [--minutes 525600] [--fine-minutes 43200]
+    python bench/backtest_speed.py [--minutes 525600] [--fine-minutes 43200] [--kernel-repeats 3]
                                    [--reference-minutes 43200] [--venue-minutes 43200]
                                    [--sweep 100] [--sweep-minutes 43200] [--db] [--repeats 7]
 
@@ -77,6 +79,27 @@ def against_reference(label: str, config: GridConfig, candles: CandleSeries) -> 
     fast = measure(label, config, candles)
     reference = measure(label, config, candles, eager=True)
     print(f"{label}: fast == reference: {fast == replace(reference, refused=fast.refused)}")
+
+
+def kernels(label: str, config: GridConfig, candles: CandleSeries, repeats: int) -> None:
+    """The fast kernel and the live-core kernel, interleaved: candles/s best and median."""
+    speeds: dict[str, list[float]] = {"fast": [], "live core": []}
+    results: dict[str, Result] = {}
+    for _ in range(repeats):
+        for name, live_core in (("fast", False), ("live core", True)):
+            settings = replace(settings_of(config), live_core=live_core)
+            cpu = time.process_time()
+            results[name] = run(settings, candles)
+            speeds[name].append(len(candles) / (time.process_time() - cpu))
+    for name, values in speeds.items():
+        ordered = sorted(values)
+        print(f"{label}, {name} kernel: {len(candles)} candles, best {ordered[-1]:,.0f} "
+              f"candles/s, median {ordered[len(ordered) // 2]:,.0f} ({repeats} runs)")  # fmt: skip
+    fast, live = sorted(speeds["fast"]), sorted(speeds["live core"])
+    same = results["fast"] == results["live core"]
+    print(f"{label}: fast / live core: best {fast[-1] / live[-1]:.2f}x, median "
+          f"{fast[len(fast) // 2] / live[len(live) // 2]:.2f}x; "
+          f"{len(results['fast'].fills)} fills; same Result: {same}")  # fmt: skip
 
 
 def percentiles(values: list[float]) -> str:
@@ -163,6 +186,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=int, default=525_600)
     parser.add_argument("--fine-minutes", type=int, default=43_200)
+    parser.add_argument("--kernel-repeats", type=int, default=3)
     parser.add_argument("--reference-minutes", type=int, default=43_200)
     parser.add_argument("--venue-minutes", type=int, default=43_200)
     parser.add_argument("--sweep", type=int, default=100)
@@ -175,9 +199,13 @@ def main() -> None:
     print(
         f"generated {len(year)} GBM candles (seed {SEED}) in {time.process_time() - started:.1f} s"
     )
-    measure("5 levels at 50 bps", eth_config(50), year)
     fine = head(year, args.fine_minutes)
-    measure("5 levels at 5 bps", eth_config(5), fine)
+    if args.kernel_repeats:
+        kernels("5 levels at 50 bps, a year", eth_config(50), year, args.kernel_repeats)
+        kernels("5 levels at 5 bps, --fine-minutes", eth_config(5), fine, args.kernel_repeats)
+    else:
+        measure("5 levels at 50 bps", eth_config(50), year)
+        measure("5 levels at 5 bps", eth_config(5), fine)
     if args.reference_minutes:
         span = head(year, args.reference_minutes)
         against_reference("5 levels at 50 bps, reference span", eth_config(50), span)

@@ -28,6 +28,7 @@ the curve and the drawdown are `kernel.drive`'s, unchanged.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
@@ -41,7 +42,7 @@ from bots.backtest.kernel import (
     drive,
     fee_of,
 )
-from bots.strategies.accounting import Fill
+from bots.strategies.accounting import COST_QUANTUM, FundingPayment, Ledger, PnlSummary
 from bots.strategies.grid.config import (
     Lattice,
     Side,
@@ -53,17 +54,26 @@ from bots.strategies.grid.config import (
 from bots.strategies.grid.strategy import GridStrategy
 
 _ZERO = Decimal(0)
+_QUANTUM_EXP = -18  # accounting.COST_QUANTUM's exponent
+assert COST_QUANTUM == Decimal(1).scaleb(_QUANTUM_EXP)
 
 # One cached level: raw lattice price; buy price (Decimal), ticks, lots, size (Decimal); the same
 # for a sell. Ticks <= 0 mark a level below zero (never placed).
 _Level = tuple[Decimal, Decimal, int, int, Decimal, Decimal, int, int, Decimal]
-# A resting order: price, level, size (Decimal).
-_Order = tuple[Decimal, int, Decimal]
+# A resting order: price, level, size (Decimal), ticks, lots.
+_Order = tuple[Decimal, int, Decimal, int, int]
 
 
 def supports(settings: Settings) -> bool:
     """Whether this kernel makes the live-core kernel's backtest for these settings."""
-    return settings.collateral is None and settings.volume_share is None and not settings.eager
+    scale = _scale_of(settings.config)
+    return (
+        settings.collateral is None
+        and settings.volume_share is None
+        and not settings.eager
+        # Money in whole 1e-18 quote: one tick x one lot must be a multiple of it.
+        and scale.tick_exp + scale.lot_exp >= _QUANTUM_EXP
+    )
 
 
 class FastRun(_Run):
@@ -89,7 +99,10 @@ class FastRun(_Run):
         self._cap = None if cap is None else int(cap.to_integral_value(ROUND_FLOOR))
         self._sl = config.stop_loss_price
         self._tp = config.take_profit_price
-        self._unit = config.lot_size
+        self._books = IntLedger(self._scale.tick_exp, self._scale.lot_exp)
+        self.ledger = self._books  # type: ignore[assignment]  # kernel.drive reads it as a Ledger
+        # Each centre's ladder before the cap (for prices strictly inside its band).
+        self._ladders: dict[int, tuple[list[_Order], list[_Order]]] = {}
 
     # --- levels -----------------------------------------------------------------------------
 
@@ -133,9 +146,9 @@ class FastRun(_Run):
         if target > self.price:
             sells = self._sells
             while sells and sells[0][0] <= target:
-                price, level, size = sells[0]
+                price, level, size, ticks, lots = sells[0]
                 self.price = price
-                self._fill(Side.SELL, price, size, level)
+                self._fill(Side.SELL, price, size, level, ticks, lots)
                 self._decide(fresh=False)
                 if self.halted:
                     break
@@ -143,9 +156,9 @@ class FastRun(_Run):
         else:
             buys = self._buys
             while buys and buys[0][0] >= target:
-                price, level, size = buys[0]
+                price, level, size, ticks, lots = buys[0]
                 self.price = price
-                self._fill(Side.BUY, price, size, level)
+                self._fill(Side.BUY, price, size, level, ticks, lots)
                 self._decide(fresh=False)
                 if self.halted:
                     break
@@ -161,17 +174,16 @@ class FastRun(_Run):
 
     # --- fills --------------------------------------------------------------------------------
 
-    def _fill(self, side: Side, price: Decimal, size: Decimal, level: int | None,
-              maker: bool = True) -> None:  # fmt: skip
+    def _fill(self, side: Side, price: Decimal, size: Decimal, level: int | None, ticks: int,
+              lots: int, maker: bool = True) -> None:  # fmt: skip
         """Book a fill and tell the grid (`GridStrategy.on_event(Filled)`): position, centre."""
         ppm = self.settings.maker_fee_ppm if maker else self.settings.taker_fee_ppm
         fee = fee_of(price * size, ppm)
         trade_id = self.next_trade
         self.next_trade += 1
-        self.ledger.apply_fill(Fill(trade_id, side.value, price, size, fee, maker, level))
+        self._books.fill(side is Side.BUY, ticks, lots, fee, level)
         self.fills.append(SimFill(trade_id, self.now_ms, side.value, price, size, fee, maker,
                                   level))  # fmt: skip
-        lots = int(size / self._unit)
         if side is Side.BUY:
             self._lots += lots
             if level is not None:
@@ -184,12 +196,6 @@ class FastRun(_Run):
                 self._fresh = False
                 if level > self._centre:
                     self._centre = level
-        # The order is gone from the book; the next decision re-lays the ladder.
-        if maker:
-            if side is Side.BUY:
-                self._buys = self._buys[1:]
-            else:
-                self._sells = self._sells[1:]
         self.settled = False
 
     # --- decisions (GridStrategy._decide + the fill model's execution) ----------------------
@@ -219,39 +225,22 @@ class FastRun(_Run):
         if (sl is not None and p <= sl) or (tp is not None and p >= tp):  # plan.risk_check
             self._halt_now("stop_loss" if sl is not None and p <= sl else "take_profit")
             return
-        n = self._n
         cap = self._cap
-        # Buys at c-1 .. c-N (plan._side_orders, in integer ticks and lots).
-        buys: list[_Order] = []
-        position, last = self._lots, 0
-        for distance in range(1, n + 1):
-            k = c - distance
-            entry = level(k)
-            ticks = entry[2]
-            if ticks <= 0 or ticks == last:
-                continue
-            if entry[1] >= p:
-                continue  # post-only safety: at or above the best ask
-            after = position + entry[3]
-            if cap is not None and abs(after) > abs(position) and abs(after) * ticks > cap:
-                break
-            position, last = after, ticks
-            buys.append((entry[1], k, entry[4]))
-        sells: list[_Order] = []
-        position, last = self._lots, 0
-        for distance in range(1, n + 1):
-            k = c + distance
-            entry = level(k)
-            ticks = entry[6]
-            if ticks <= 0 or ticks == last:
-                continue
-            if entry[5] <= p:
-                continue  # post-only safety: at or below the best bid
-            after = position - entry[7]
-            if cap is not None and abs(after) > abs(position) and abs(after) * ticks > cap:
-                break
-            position, last = after, ticks
-            sells.append((entry[5], k, entry[8]))
+        lo = level(c - 1)[0]
+        hi = level(c + 1)[0]
+        if lo < p < hi:
+            # Strictly inside the band no buy is at or above p (buys round down from P(c-1)) and
+            # no sell at or below it: the post-only bound removes nothing, and the ladder is the
+            # centre's (cached) cut by the position cap.
+            ladder = self._ladders.get(c)
+            if ladder is None:
+                ladder = self._ladders[c] = (self._side(c, 1, None, None),
+                                             self._side(c, -1, None, None))  # fmt: skip
+            buys, sells = ladder
+            if cap is not None:
+                buys, sells = self._capped(buys, 1, cap), self._capped(sells, -1, cap)
+        else:
+            buys, sells = self._side(c, 1, p, cap), self._side(c, -1, p, cap)
         most = self._max_open
         if most is not None and len(buys) + len(sells) > most:
             # Merged nearest first (buy, sell, buy, ...), trimmed farthest first.
@@ -261,10 +250,8 @@ class FastRun(_Run):
                     nb += 1
                 if i < len(sells) and nb + ns < most:
                     ns += 1
-            del buys[nb:], sells[ns:]
+            buys, sells = buys[:nb], sells[:ns]
         self._buys, self._sells = buys, sells
-        lo = level(c - 1)[0]
-        hi = level(c + 1)[0]
         if sl is not None and sl > lo:
             lo = sl
         if tp is not None and tp < hi:
@@ -274,15 +261,157 @@ class FastRun(_Run):
         self.top_buy = buys[0][0] if buys else None
         self.low_sell = sells[0][0] if sells else None
 
+    def _side(self, c: int, sign: int, p: Decimal | None, cap: int | None) -> list[_Order]:
+        """`plan._side_orders` in integer ticks and lots: buys (sign 1) at c-1 .. c-N, sells
+        (sign -1) at c+1 .. c+N, nearest first; `p` the post-only bound (None: none binds),
+        `cap` the position cap in tick x lot units (None: no cap)."""
+        level = self._level
+        buy = sign > 0
+        orders: list[_Order] = []
+        position, last = self._lots, 0
+        for distance in range(1, self._n + 1):
+            k = c - distance * sign
+            entry = level(k)
+            ticks, price, lots = (entry[2], entry[1], entry[3]) if buy else (
+                entry[6], entry[5], entry[7])  # fmt: skip
+            if ticks <= 0 or ticks == last:
+                continue  # below zero, or geometric levels finer than a tick
+            if p is not None and (price >= p if buy else price <= p):
+                continue  # post-only safety: at or through the touch
+            after = position + sign * lots
+            if cap is not None and abs(after) > abs(position) and abs(after) * ticks > cap:
+                break  # this side would grow exposure past the cap
+            position, last = after, ticks
+            orders.append((price, k, entry[4] if buy else entry[8], ticks, lots))
+        return orders
+
+    def _capped(self, orders: list[_Order], sign: int, cap: int) -> list[_Order]:
+        """The prefix of an uncapped side the position cap keeps (as `_side` with the cap)."""
+        position = self._lots
+        for i, order in enumerate(orders):
+            after = position + sign * order[4]
+            if abs(after) > abs(position) and abs(after) * order[3] > cap:
+                return orders[:i]
+            position = after
+        return orders
+
     def _halt_now(self, trigger: str) -> None:
         self._buys, self._sells = [], []
         self.working.clear()
         self.halted = trigger
         if self.settings.config.flatten_on_stop and self._lots != 0:
             side = Side.BUY if self._lots < 0 else Side.SELL
-            size = abs(self.ledger.position_base)
-            self._fill(side, self._taker_price(side), size, None, maker=False)
+            lots = abs(self._lots)
+            price = self._taker_price(side)
+            ticks = _whole(price.scaleb(-self._scale.tick_exp), ROUND_FLOOR)  # on the tick
+            size = Decimal(lots).scaleb(self._scale.lot_exp)
+            self._fill(side, price, size, None, ticks, lots, maker=False)
         self.settled = False
+
+
+class IntLedger:
+    """`accounting.Ledger`'s books of a grid backtest in integers: the position in lots, money in
+    1e-18 quote (its `COST_QUANTUM`, so a partial reduction's released cost rounds the same way,
+    half-even). The Decimal views `kernel.drive` reads (`position_base`, `cost_quote`,
+    `realized`, `fees`, `funding`) and `summary` are the same values as the Ledger's."""
+
+    def __init__(self, tick_exp: int, lot_exp: int) -> None:
+        self._per = 10 ** (tick_exp + lot_exp - _QUANTUM_EXP)  # tick x lot
+        self._lot_exp = lot_exp
+        self._lots = 0
+        self._cost = 0
+        self._realized = 0
+        self._grid = 0
+        self._fees = _ZERO
+        self.funding = _ZERO
+        self.round_trips = 0
+        self._count = 0
+        # Unpaired grid fills per (buy?, level): [ticks, lots] FIFO (Ledger._pair).
+        self._open: dict[tuple[bool, int], deque[list[int]]] = {}
+        self._views: tuple[Decimal, Decimal, Decimal] | None = None
+
+    def fill(self, buy: bool, ticks: int, lots: int, fee: Decimal, level: int | None) -> None:
+        self._count += 1
+        self._fees += fee
+        self._views = None
+        signed = lots if buy else -lots
+        position = self._lots
+        if position == 0 or (position > 0) == buy:
+            self._cost += signed * ticks * self._per
+            self._lots += signed
+        else:
+            held = abs(position)
+            closing = min(lots, held)
+            direction = 1 if position > 0 else -1
+            if closing == held:
+                released = self._cost
+            else:
+                q, r = divmod(abs(self._cost) * closing, held)
+                if 2 * r > held or (2 * r == held and q % 2):
+                    q += 1
+                released = q if self._cost >= 0 else -q
+            self._realized += direction * closing * ticks * self._per - released
+            self._cost -= released
+            self._lots -= direction * closing
+            rest = lots - closing
+            if rest > 0:
+                self._cost += -direction * rest * ticks * self._per
+                self._lots += -direction * rest
+        if level is None:
+            return
+        waiting = self._open.get((not buy, level + 1 if buy else level - 1))
+        remaining = lots
+        while waiting and remaining > 0:
+            lot = waiting[0]
+            matched = min(lot[1], remaining)
+            spread = lot[0] - ticks if buy else ticks - lot[0]
+            self._grid += spread * matched * self._per
+            self.round_trips += 1
+            remaining -= matched
+            lot[1] -= matched
+            if lot[1] == 0:
+                waiting.popleft()
+        if remaining > 0:
+            self._open.setdefault((buy, level), deque()).append([ticks, remaining])
+
+    def apply_funding(self, payment: FundingPayment) -> bool:
+        self.funding += payment.amount
+        return True
+
+    def _money(self, units: int) -> Decimal:
+        return Decimal(units).scaleb(_QUANTUM_EXP)
+
+    def _decimal_views(self) -> tuple[Decimal, Decimal, Decimal]:
+        views = self._views
+        if views is None:
+            position = Decimal(self._lots).scaleb(self._lot_exp) if self._count else _ZERO
+            views = self._views = (position, self._money(self._cost), self._money(self._realized))
+        return views
+
+    @property
+    def position_base(self) -> Decimal:
+        return self._decimal_views()[0]
+
+    @property
+    def cost_quote(self) -> Decimal:
+        return self._decimal_views()[1]
+
+    @property
+    def realized(self) -> Decimal:
+        return self._decimal_views()[2]
+
+    @property
+    def fees(self) -> Decimal:
+        return self._fees
+
+    def summary(self, mark_price: Decimal) -> PnlSummary:
+        """`Ledger.summary` of the same books."""
+        ledger = Ledger()
+        ledger.position_base, ledger.cost_quote, ledger.realized = self._decimal_views()
+        ledger.grid_profit = self._money(self._grid)
+        ledger.fees, ledger.funding, ledger.round_trips = self._fees, self.funding, self.round_trips
+        ledger._trade_ids = set(range(self._count))
+        return ledger.summary(mark_price)
 
 
 def run(
