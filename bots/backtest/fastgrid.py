@@ -21,9 +21,11 @@ trimming farthest first (`plan.desired_orders`). In this fill model no order eve
 decision the resting orders are exactly the desired ladder: there is no diff to compute. Levels
 (raw lattice price, on-tick price in integer ticks for each side, size in integer lots) are
 computed once per level with the core's own functions (`Lattice.raw_price`, `_size_lots`) and
-cached; the ladder, the cap and the walk run on ints and cached Decimals. Fills are booked in
-the live bot's `Ledger`, so the PnL split is the same to the last digit; the quiet runs, funding,
-the curve and the drawdown are `kernel.drive`'s, unchanged.
+cached; each centre's ladder is computed once and only cut by the cap per decision; the walk
+runs on cached Decimals. Fills are booked in `IntLedger` (position in lots, money in 1e-18
+quote with the `Ledger`'s rounding), so the PnL split is the same to the last digit. The quiet
+runs, funding, the curve and the drawdown are `kernel.drive`'s code (copied as `_drive` with one
+exact shortcut, see there).
 """
 
 from __future__ import annotations
