@@ -19,7 +19,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import chain, groupby
+from itertools import groupby
 from typing import Any
 
 from django.db import connection, transaction
@@ -294,12 +294,11 @@ def load_candles(
             days = [_cut(_unpack(data), start_ms, end_ms) for _, data in cursor.fetchall()]
         if not any(len(d.times) for d in days):
             return CandleSeries([], [], [], [], [])
-        distinct = dict.fromkeys(chain.from_iterable(d.texts for d in days))
-        shared = dict(zip(distinct, map(Decimal, distinct), strict=True))
+        shared = _Shared().__getitem__
         times: list[int] = []
         columns: list[list[Decimal]] = [[], [], [], []]
         for day in days:
-            table = list(map(shared.__getitem__, day.texts))
+            table = list(map(shared, day.texts))
             times += day.times.tolist()
             for out, column in zip(columns, day.columns, strict=True):
                 out += map(table.__getitem__, column)
@@ -309,6 +308,15 @@ def load_candles(
     finally:
         if was_enabled:
             gc.enable()
+
+
+class _Shared(dict[str, Decimal]):
+    """Price text -> its Decimal, built on first sight (in Python, once a distinct price) and
+    shared after (a dict hit, in C)."""
+
+    def __missing__(self, key: str) -> Decimal:
+        value = self[key] = Decimal(key)
+        return value
 
 
 def _cut(day: _Day, start_ms: int, end_ms: int) -> _Day:
