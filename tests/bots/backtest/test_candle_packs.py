@@ -161,3 +161,26 @@ def test_recorded_candles_are_packed(simulator, funded_account, redis_url, setti
     assert stored == 2
     assert len(store.load_candles("paper", 0, 0, 2**62)) == stored
     same_as_rows("paper", 0, 0, 2**62)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0016_packs_the_rows_already_stored() -> None:
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("bots", "0015_transfer_any_bot")])
+    try:
+        Candle.objects.bulk_create(
+            Candle(network="paper", market_id=5, open_time_ms=T0 + m * MINUTE, open=D("100.50"),
+                   high=D(101), low=D("99.9"), close=D(m), volume=D(1))
+            for m in (0, 1, 2, 1440 * 40, 1440 * 40 + 7)
+        )  # fmt: skip
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    assert CandleDay.objects.filter(network="paper", market_id=5).count() == 2
+    same_as_rows("paper", 5, 0, 2**62)
+    assert [str(c) for c in store.load_candles("paper", 5, 0, 2**62).closes] == [
+        "0", "1", "2", "57600", "57607"
+    ]  # fmt: skip
