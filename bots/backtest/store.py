@@ -11,6 +11,7 @@ already stored (re-importing an overlapping file adds only the new minutes).
 from __future__ import annotations
 
 import gc
+import logging
 import struct
 import sys
 import zlib
@@ -29,6 +30,8 @@ from bots.backtest.kernel import CandleSeries
 from bots.models import Candle, FundingRate
 from bots.models.backtest import CandleDay
 
+logger = logging.getLogger(__name__)
+
 BATCH = 5000
 # Raw SQL on our own table (`Candle._meta.db_table`; a test checks the name).
 TABLE = "bots_candle"
@@ -46,6 +49,10 @@ DAY_MS = 86_400_000
 _LOAD_DAYS = (
     "SELECT day, data FROM bots_candleday WHERE network = %s AND market_id = %s "
     "AND day >= %s AND day <= %s ORDER BY day"
+)
+_COUNT = (
+    "SELECT COUNT(*), SUM(open_time_ms) FROM bots_candle WHERE network = %s AND market_id = %s "
+    "AND open_time_ms >= %s AND open_time_ms < %s"
 )
 # Islands of consecutive minutes: time - minute x row number is constant inside one.
 _ISLANDS = (
@@ -292,7 +299,20 @@ def load_candles(
         with connection.cursor() as cursor:
             cursor.execute(_LOAD_DAYS, [network, market_id, first_day, last_day])
             days = [_cut(_unpack(data), start_ms, end_ms) for _, data in cursor.fetchall()]
-        if not any(len(d.times) for d in days):
+            cursor.execute(_COUNT, [network, market_id, start_ms, end_ms])
+            stored, stored_sum = cursor.fetchone()
+        packed = sum(len(d.times) for d in days)
+        if (packed, sum(sum(d.times) for d in days)) != (stored, int(stored_sum or 0)):
+            # Candles written or deleted around this module (a shell, the admin's delete): the
+            # rows are the truth (their count and the sum of their times are checked against
+            # the packs': a few ms); `rebuild_all` mends the packs.
+            logger.warning(
+                "candle packs of %s/%s out of step with the rows (%d packed, %d stored): "
+                "loading the rows; run store.rebuild_all()",
+                network, market_id, packed, stored,
+            )  # fmt: skip
+            return load_candles_by_row(network, market_id, start_ms, end_ms, volumes=volumes)
+        if not packed:
             return CandleSeries([], [], [], [], [])
         shared = _Shared().__getitem__
         times: list[int] = []
@@ -332,14 +352,15 @@ def load_candles_by_row(
     network: str, market_id: int, start_ms: int, end_ms: int, *, volumes: bool = False
 ) -> CandleSeries:
     """`load_candles` from the candle rows, one by one (the reference the packs are tested
-    against; slower)."""
+    against, and the load when the packs are out of step; slower)."""
     with connection.cursor() as cursor:
         cursor.execute(_LOAD, [network, market_id, start_ms, end_ms])
         rows = cursor.fetchall()
     if not rows:
         return CandleSeries([], [], [], [], [])
     times, *prices = zip(*rows, strict=True)
-    o, h, low, c = ([Decimal(_text(v)) for v in column] for column in prices)
+    shared = _Shared().__getitem__
+    o, h, low, c = (list(map(shared, map(_text, column))) for column in prices)
     traded = _volumes(network, market_id, start_ms, end_ms) if volumes else None
     return CandleSeries(list(times), o, h, low, c, traded)
 
