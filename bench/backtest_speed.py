@@ -11,9 +11,10 @@ configs per minute of a sweep, and (with --db) the candle store's year load (per
     python bench/backtest_speed.py [--minutes 525600] [--fine-minutes 43200] [--kernel-repeats 3]
                                    [--reference-minutes 43200] [--venue-minutes 43200]
                                    [--sweep 100] [--sweep-minutes 43200] [--db] [--repeats 7]
+                                   [--load-only]
 
 --db imports the year into the database of DATABASE_URL (market id 9999 of "paper"), loads it
---repeats times and deletes it again.
+--repeats times and deletes it again; --load-only (with --db) skips the kernel's figures.
 """
 
 from __future__ import annotations
@@ -154,9 +155,14 @@ def store_load(candles: CandleSeries, repeats: int) -> None:
 
     from bots.backtest import csvfile, store
     from bots.models import Candle
+    from bots.models.backtest import CandleDay
+
+    def clear() -> None:
+        Candle.objects.filter(network="paper", market_id=9999).delete()
+        CandleDay.objects.filter(network="paper", market_id=9999).delete()
 
     call_command("migrate", verbosity=0)
-    Candle.objects.filter(network="paper", market_id=9999).delete()
+    clear()
     rows = [
         csvfile.CsvCandle(t, o, h, low, c, Decimal(1))
         for t, o, h, low, c in zip(
@@ -178,8 +184,9 @@ def store_load(candles: CandleSeries, repeats: int) -> None:
         print(f"store ({connection.vendor}): load {len(loaded)} candles x {repeats}: "
               f"wall {percentiles(walls)}; CPU {percentiles(cpus)}")  # fmt: skip
         assert list(loaded.closes) == list(candles.closes)
+        assert loaded == store.load_candles_by_row("paper", 9999, 0, 2**62)
     finally:
-        Candle.objects.filter(network="paper", market_id=9999).delete()
+        clear()
 
 
 def main() -> None:
@@ -193,12 +200,17 @@ def main() -> None:
     parser.add_argument("--sweep-minutes", type=int, default=43_200)
     parser.add_argument("--db", action="store_true")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--load-only", action="store_true")
     args = parser.parse_args()
     started = time.process_time()
     year = gbm_candles(args.minutes, seed=SEED)
     print(
         f"generated {len(year)} GBM candles (seed {SEED}) in {time.process_time() - started:.1f} s"
     )
+    if args.load_only:
+        if args.db:
+            store_load(year, args.repeats)
+        return
     fine = head(year, args.fine_minutes)
     if args.kernel_repeats:
         kernels("5 levels at 50 bps, a year", eth_config(50), year, args.kernel_repeats)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db.models import Max
 
+from bots.backtest import store
 from bots.models import Candle, ExchangeAccount, FundingRate, Market
 from exchange.redis_clients import redis_client
 
@@ -145,7 +146,7 @@ def record_network(
                     )
 
             fetched = exchange_run(account, fetch)
-            Candle.objects.bulk_create(fetched.candles, ignore_conflicts=True, batch_size=5000)
+            store.store_candles(market.network, market.market_id, fetched.candles)
             FundingRate.objects.bulk_create(fetched.rates, ignore_conflicts=True)
             redis.set(_cursor_key(market), fetched.next_start_ms)
             redis.set(_cursor_key(market) + ":funding", fetched.next_funding_ms)

@@ -1,21 +1,36 @@
 """The candle store: fast loading for backtests, imports, and coverage for the admin.
 
-`load_candles` reads with one raw query and builds the kernel's `CandleSeries` (a year of one
-market, 525 600 rows, loads in about a second or less: docs/benchmarks.md). Imports keep rows
+`Candle` rows are the data; `CandleDay` rows are derived from them: one per (network, market,
+UTC day) holding that day's candles packed (`pack_day`). Every write of candles goes through this
+module (`import_parsed`, `store_candles`), which rebuilds the packs of the days it touched in the
+same transaction, so `load_candles` reads 365 packed rows for a year instead of 525 600 candle
+rows (docs/benchmarks.md). Coverage, gaps and the volumes read the candle rows. Imports keep rows
 already stored (re-importing an overlapping file adds only the new minutes).
 """
 
 from __future__ import annotations
 
 import gc
+import logging
+import struct
+import sys
+import zlib
+from array import array
+from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import groupby
+from typing import Any
 
 from django.db import connection, transaction
 
 from bots.backtest.csvfile import MINUTE_MS, ParsedFile, ParsedFunding, gaps_of
 from bots.backtest.kernel import CandleSeries
 from bots.models import Candle, FundingRate
+from bots.models.backtest import CandleDay
+
+logger = logging.getLogger(__name__)
 
 BATCH = 5000
 # Raw SQL on our own table (`Candle._meta.db_table`; a test checks the name).
@@ -28,6 +43,16 @@ _LOAD = (
     "CAST(low AS DOUBLE PRECISION), CAST(close AS DOUBLE PRECISION) FROM bots_candle "
     "WHERE network = %s AND market_id = %s AND open_time_ms >= %s AND open_time_ms < %s "
     "ORDER BY open_time_ms"
+)
+DAY_MS = 86_400_000
+# Packed days (`CandleDay`), in day order.
+_LOAD_DAYS = (
+    "SELECT day, data FROM bots_candleday WHERE network = %s AND market_id = %s "
+    "AND day >= %s AND day <= %s ORDER BY day"
+)
+_COUNT = (
+    "SELECT COUNT(*), SUM(open_time_ms) FROM bots_candle WHERE network = %s AND market_id = %s "
+    "AND open_time_ms >= %s AND open_time_ms < %s"
 )
 # Islands of consecutive minutes: time - minute x row number is constant inside one.
 _ISLANDS = (
@@ -82,6 +107,7 @@ def import_parsed(network: str, market_id: int, parsed: ParsedFile) -> ImportRep
     times = [c.open_time_ms for c in parsed.candles]
     first, last = times[0], times[-1]
     with transaction.atomic():
+        _lock_market(network, market_id)
         before = Candle.objects.filter(
             network=network, market_id=market_id, open_time_ms__gte=first, open_time_ms__lte=last
         ).count()
@@ -102,6 +128,8 @@ def import_parsed(network: str, market_id: int, parsed: ParsedFile) -> ImportRep
         after = Candle.objects.filter(
             network=network, market_id=market_id, open_time_ms__gte=first, open_time_ms__lte=last
         ).count()
+        if after != before:
+            rebuild_days(network, market_id, first, last)
     inserted = after - before
     return ImportReport(
         rows=parsed.rows,
@@ -135,59 +163,223 @@ def import_funding(network: str, market_id: int, parsed: ParsedFunding) -> tuple
     return len(times) - len(existing), len(existing)
 
 
+def store_candles(network: str, market_id: int, candles: Sequence[Candle]) -> None:
+    """Store recorded candles of (network, market_id) (minutes already stored are kept) and
+    rebuild the packs of the days they fall in."""
+    if not candles:
+        return
+    with transaction.atomic():
+        _lock_market(network, market_id)
+        Candle.objects.bulk_create(candles, ignore_conflicts=True, batch_size=BATCH)
+        times = [c.open_time_ms for c in candles]
+        rebuild_days(network, market_id, min(times), max(times))
+
+
+def _lock_market(network: str, market_id: int) -> None:
+    """Serialize the writers of one market until the transaction ends (PostgreSQL; SQLite writes
+    one at a time anyway), so each rebuilds its days' packs after the other's rows are visible."""
+    if connection.vendor == "postgresql":
+        key = zlib.crc32(f"candles:{network}:{market_id}".encode())
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def rebuild_days(
+    network: str, market_id: int, first_ms: int, last_ms: int, *, model: Any = CandleDay
+) -> int:
+    """Rebuild the packs of the UTC days from `first_ms`'s to `last_ms`'s from the candle rows
+    (a day without rows loses its pack). Returns the number of packs written. `model` is the
+    migration's historical `CandleDay` when the data migration builds them."""
+    first_day, last_day = first_ms // DAY_MS, last_ms // DAY_MS
+    with connection.cursor() as cursor:
+        cursor.execute(_LOAD, [network, market_id, first_day * DAY_MS, (last_day + 1) * DAY_MS])
+        rows = cursor.fetchall()
+    packs = [
+        model(network=network, market_id=market_id, day=day, rows=len(part), data=pack_day(part))
+        for day, part in ((d, list(g)) for d, g in groupby(rows, key=lambda r: r[0] // DAY_MS))
+    ]
+    model.objects.filter(
+        network=network, market_id=market_id, day__gte=first_day, day__lte=last_day
+    ).delete()
+    model.objects.bulk_create(packs, batch_size=100)
+    return len(packs)
+
+
+def rebuild_all(*, model: Any = CandleDay, days: int = 31) -> int:
+    """Rebuild every market's packs from the candle rows, `days` at a time (the data migration;
+    also a repair after candles were written around this module). Returns the packs written."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT network, market_id, MIN(open_time_ms), MAX(open_time_ms) FROM bots_candle "
+            "GROUP BY network, market_id ORDER BY network, market_id"
+        )
+        markets = cursor.fetchall()
+    written = 0
+    for network, market_id, first, last in markets:
+        model.objects.filter(network=network, market_id=market_id).delete()
+        for day in range(first // DAY_MS, last // DAY_MS + 1, days):
+            end = min(last, (day + days) * DAY_MS - 1)
+            written += rebuild_days(network, market_id, day * DAY_MS, end, model=model)
+    return written
+
+
+# A pack: header (format 1, candles n, distinct price texts k), then zlib of the n open times
+# (int64), the open, high, low and close columns as indexes into the day's distinct price texts
+# (uint16, or uint32 past 65 535 texts), and those texts joined by spaces. Integers are stored
+# little-endian. The texts are the ones `_LOAD`'s values give (`_text`): a loaded price is
+# `Decimal(text)`, the same Decimal (digits and exponent) as the row-by-row load gives.
+_HEADER = struct.Struct("<BII")
+_FORMAT = 1
+_BIG = sys.byteorder != "little"
+
+
+def pack_day(rows: Sequence[Sequence[Any]]) -> bytes:
+    """One day's rows of `_LOAD` (time, open, high, low, close; in time order) packed."""
+    table: dict[str, int] = {}
+    texts = [
+        [table.setdefault(_text(value), len(table)) for value in column]
+        for column in list(zip(*rows, strict=True))[1:]
+    ]
+    code = "H" if len(table) <= 0xFFFF else "I"
+    parts = [array("q", [r[0] for r in rows]), *(array(code, column) for column in texts)]
+    if _BIG:
+        for part in parts:
+            part.byteswap()
+    body = b"".join(part.tobytes() for part in parts) + " ".join(table).encode()
+    return _HEADER.pack(_FORMAT, len(rows), len(table)) + zlib.compress(body, 6)
+
+
+@dataclass(frozen=True)
+class _Day:
+    times: array  # type: ignore[type-arg]
+    columns: list[array]  # type: ignore[type-arg]
+    texts: list[str]
+
+
+def _unpack(data: bytes | memoryview) -> _Day:
+    version, n, k = _HEADER.unpack_from(data)
+    if version != _FORMAT:
+        raise ValueError(f"candle pack format {version} is not {_FORMAT}")
+    body = zlib.decompress(memoryview(data)[_HEADER.size :])
+    times = array("q")
+    times.frombytes(body[: 8 * n])
+    code = "H" if k <= 0xFFFF else "I"
+    width = array(code).itemsize * n
+    columns = []
+    at = 8 * n
+    for _ in range(4):
+        column = array(code)
+        column.frombytes(body[at : at + width])
+        columns.append(column)
+        at += width
+    if _BIG:
+        for part in (times, *columns):
+            part.byteswap()
+    return _Day(times, columns, body[at:].decode().split(" "))
+
+
 def load_candles(
     network: str, market_id: int, start_ms: int, end_ms: int, *, volumes: bool = False
 ) -> CandleSeries:
     """Candles with `start_ms <= open time < end_ms`, in time order, as the kernel takes them
     (with their base volumes when `volumes`: for partial fills).
 
-    One raw query; each distinct price becomes one shared Decimal (a year has a few hundred
-    thousand distinct prices for two million values), built the first time it is seen. The
-    garbage collector is paused meanwhile: millions of new tuples would otherwise trigger it
-    over and over for nothing.
+    Reads the packed days (`CandleDay`: 365 rows for a year) and cuts the first and the last to
+    the range. Each distinct price text becomes one shared Decimal, built once; the columns are
+    then built in C (`map` over the day's table). The garbage collector is paused meanwhile:
+    millions of new references would otherwise trigger it over and over for nothing.
     """
+    if end_ms <= start_ms:
+        return CandleSeries([], [], [], [], [])
     was_enabled = gc.isenabled()
     gc.disable()
     try:
+        first_day = max(start_ms, 0) // DAY_MS
+        last_day = min((end_ms - 1) // DAY_MS, 2**31 - 1)
         with connection.cursor() as cursor:
-            cursor.execute(_LOAD, [network, market_id, start_ms, end_ms])
-            rows = cursor.fetchall()
-        if not rows:
+            cursor.execute(_LOAD_DAYS, [network, market_id, first_day, last_day])
+            days = [_cut(_unpack(data), start_ms, end_ms) for _, data in cursor.fetchall()]
+            cursor.execute(_COUNT, [network, market_id, start_ms, end_ms])
+            stored, stored_sum = cursor.fetchone()
+        packed = sum(len(d.times) for d in days)
+        if (packed, sum(sum(d.times) for d in days)) != (stored, int(stored_sum or 0)):
+            # Candles written or deleted around this module (a shell, the admin's delete): the
+            # rows are the truth (their count and the sum of their times are checked against
+            # the packs': a few ms); `rebuild_all` mends the packs.
+            logger.warning(
+                "candle packs of %s/%s out of step with the rows (%d packed, %d stored): "
+                "loading the rows; run store.rebuild_all()",
+                network, market_id, packed, stored,
+            )  # fmt: skip
+            return load_candles_by_row(network, market_id, start_ms, end_ms, volumes=volumes)
+        if not packed:
             return CandleSeries([], [], [], [], [])
-        times, opens, highs, lows, closes = zip(*rows, strict=True)
-        del rows
+        shared = _Shared().__getitem__
+        times: list[int] = []
+        columns: list[list[Decimal]] = [[], [], [], []]
+        for day in days:
+            table = list(map(shared, day.texts))
+            times += day.times.tolist()
+            for out, column in zip(columns, day.columns, strict=True):
+                out += map(table.__getitem__, column)
         traded = _volumes(network, market_id, start_ms, end_ms) if volumes else None
-        # One pass a column: a price seen before is a dict hit (in C); a new one is built once
-        # (`_Exact.__missing__`). Collecting the distinct prices first cost a second pass.
-        get = _Exact().__getitem__
-        prices = [list(map(get, column)) for column in (opens, highs, lows, closes)]
-        o, h, low, c = prices
-        return CandleSeries(list(times), o, h, low, c, traded)
+        o, h, low, c = columns
+        return CandleSeries(times, o, h, low, c, traded)
     finally:
         if was_enabled:
             gc.enable()
 
 
+class _Shared(dict[str, Decimal]):
+    """Price text -> its Decimal, built on first sight (in Python, once a distinct price) and
+    shared after (a dict hit, in C)."""
+
+    def __missing__(self, key: str) -> Decimal:
+        value = self[key] = Decimal(key)
+        return value
+
+
+def _cut(day: _Day, start_ms: int, end_ms: int) -> _Day:
+    """The day's candles with `start_ms <= open time < end_ms` (days inside the range whole)."""
+    times = day.times
+    if not times or (times[0] >= start_ms and times[-1] < end_ms):
+        return day
+    lo, hi = bisect_left(times, start_ms), bisect_left(times, end_ms)
+    return _Day(times[lo:hi], [column[lo:hi] for column in day.columns], day.texts)
+
+
+def load_candles_by_row(
+    network: str, market_id: int, start_ms: int, end_ms: int, *, volumes: bool = False
+) -> CandleSeries:
+    """`load_candles` from the candle rows, one by one (the reference the packs are tested
+    against, and the load when the packs are out of step; slower)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOAD, [network, market_id, start_ms, end_ms])
+        rows = cursor.fetchall()
+    if not rows:
+        return CandleSeries([], [], [], [], [])
+    times, *prices = zip(*rows, strict=True)
+    shared = _Shared().__getitem__
+    o, h, low, c = (list(map(shared, map(_text, column))) for column in prices)
+    traded = _volumes(network, market_id, start_ms, end_ms) if volumes else None
+    return CandleSeries(list(times), o, h, low, c, traded)
+
+
 def _volumes(network: str, market_id: int, start_ms: int, end_ms: int) -> list[Decimal]:
-    """The candles' base volumes, exact, in the order of `_LOAD` (a second query: the price
-    load stays as fast without them)."""
+    """The candles' base volumes, exact, in time order (from the candle rows: the packs hold
+    prices only)."""
     rows = Candle.objects.filter(
         network=network, market_id=market_id, open_time_ms__gte=start_ms, open_time_ms__lt=end_ms
     ).order_by("open_time_ms")
     return list(rows.values_list("volume", flat=True))
 
 
-class _Exact(dict[object, Decimal]):
-    """Loaded value -> its exact Decimal, built on first sight and shared after."""
-
-    def __missing__(self, key: object) -> Decimal:
-        value = self[key] = _decimal(key)
-        return value
-
-
-def _decimal(value: object) -> Decimal:
+def _text(value: object) -> str:
+    """A loaded price's exact decimal text: a double's shortest repr is the stored decimal
+    exactly for prices of at most 15 significant digits (the import refuses more precise ones);
+    '100.0' -> '100'."""
     text = repr(value) if isinstance(value, float) else str(value)
-    return Decimal(text.removesuffix(".0"))
+    return text.removesuffix(".0")
 
 
 def load_funding(network: str, market_id: int, start_ms: int, end_ms: int) -> dict[int, Decimal]:

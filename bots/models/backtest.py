@@ -44,6 +44,30 @@ class Candle(models.Model):
         return f"{self.network}/{self.market_id} @ {self.open_time_ms}"
 
 
+class CandleDay(models.Model):
+    """One UTC day of one market's candles packed for loading (`bots.backtest.store`): derived
+    from the `Candle` rows of that day, rebuilt by every write path of the store. `day` is the
+    day's number since the epoch (open time in ms // 86 400 000); `data` is the packed day
+    (format in `store.pack_day`)."""
+
+    network = models.CharField(max_length=10, choices=Network.choices)
+    market_id = models.PositiveIntegerField()
+    day = models.IntegerField()
+    rows = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        ordering = ["network", "market_id", "day"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["network", "market_id", "day"], name="candle_day_unique_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.network}/{self.market_id} day {self.day} ({self.rows} candles)"
+
+
 class FundingRate(models.Model):
     """The realised funding rate of one hour (positive: longs pay shorts)."""
 
