@@ -32,19 +32,14 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.utils import timezone
 
-from bots.engine import hedge_recording, intake, recording
+from bots.engine import hedge_recording, intake, legs, recording
 from bots.engine.commands import Command, Shutdown, command_listen
 from bots.engine.controls import CLOSE_ORDER_INDEXES
 from bots.engine.db_thread import db
 from bots.engine.hedge_intake import LegOrders
 from bots.engine.leases import Lease
 from bots.engine.recording import LeaseLost
-from bots.engine.runner import (
-    SETTINGS_POLL_S,
-    SETTINGS_VERIFY_TIMEOUT_S,
-    SHUTDOWN,
-    run_runner,
-)
+from bots.engine.runner import SHUTDOWN, run_runner
 from bots.engine.working import WorkingOrders
 from bots.models import BotStatus, DesiredState, EventLevel, HedgeBot
 from bots.strategies.accounting import Ledger
@@ -67,7 +62,7 @@ from bots.strategies.protocol import (
 from exchange.budget import operator_lane
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError, TransientError
-from exchange.orders import OrderRequest, leverage_fraction
+from exchange.orders import OrderRequest
 from exchange.streams import (
     AccountStream,
     FillEvent,
@@ -238,12 +233,14 @@ class HedgeRunner:
         `settings_refused` event and returned: the bot goes to error and sends nothing.
         Transient failures (429, 5xx, network) raise: the engine's weather waits them out."""
         bot = self.bot
-        legs = (("A", self.leg_a, bot.leverage_a, bot.margin_mode_a),
+        per_leg = (("A", self.leg_a, bot.leverage_a, bot.margin_mode_a),
                 ("B", self.leg_b, bot.leverage_b, bot.margin_mode_b))  # fmt: skip
-        for name, leg, leverage, mode_name in legs:
+        for name, leg, leverage, mode_name in per_leg:
             mode = MarginMode(mode_name)
             try:
-                await self._leg_settings(self.legs[leg].client, leverage, mode)
+                await legs.settings_apply(
+                    self.legs[leg].client, self.market_id, leverage, mode, refusal_check=True
+                )
             except TransientError:
                 raise
             except ExchangeError as exc:
@@ -259,29 +256,6 @@ class HedgeRunner:
                 leg=name, leverage=str(leverage), margin_mode=mode.value,
             )  # fmt: skip
         return None
-
-    async def _leg_settings(
-        self, client: LighterClient, leverage: Decimal, mode: MarginMode
-    ) -> None:
-        want = leverage_fraction(leverage)
-        sent = await client.update_leverage(self.market_id, leverage, mode)
-        deadline = time.monotonic() + SETTINGS_VERIFY_TIMEOUT_S
-        while True:
-            # Every market the account touched has a row, flat ones too (lighter-api.md).
-            positions = (await client.account()).positions
-            row = next((p for p in positions if p.market_id == self.market_id), None)
-            if row is not None and leverage_fraction(row.leverage) == want:
-                if row.margin_mode is mode:
-                    return
-            for tx_hash in sent.tx_hashes:
-                result = await client.tx(tx_hash)
-                if result is not None and result.failed:
-                    raise ExchangeError(f"the exchange refused it ({result.error or 'failed'})")
-            if time.monotonic() >= deadline:
-                seen = "nothing" if row is None else f"{row.leverage}x {row.margin_mode.value}"
-                raise ExchangeError(f"not applied within {SETTINGS_VERIFY_TIMEOUT_S:g}s "
-                                    f"(the exchange shows {seen})")  # fmt: skip
-            await asyncio.sleep(SETTINGS_POLL_S)
 
     async def startup(self) -> None:
         """Both legs' positions from REST: the truth the strategy starts from."""

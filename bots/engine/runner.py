@@ -39,10 +39,11 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from bots import selectors
-from bots.engine import intake, locked, marks, ownership, recording, recovery, session_log
+from bots.engine import intake, legs, locked, marks, ownership, recording, recovery, session_log
 from bots.engine.commands import Command, Shutdown, command_listen
 from bots.engine.db_thread import db, own_db_thread
 from bots.engine.leases import Lease
+from bots.engine.legs import Item, LegState
 from bots.engine.recording import LeaseLost
 from bots.engine.reports import VenueChanged
 from bots.engine.working import WorkingOrders
@@ -64,7 +65,7 @@ from bots.strategies.protocol import (
 from exchange.budget import operator_lane
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError, RejectedError, TransientError
-from exchange.orders import OrderRequest, leverage_fraction
+from exchange.orders import OrderRequest
 from exchange.streams import AccountStream, StreamEvent
 from exchange.types import MarginMode, OrderInfo, OrderSide
 from lighterweb import metrics
@@ -84,14 +85,12 @@ REFUSED_BACKOFF_S = 5.0
 
 DEAD_MANS_SWITCH_REARM_S = 60.0
 STOP_VERIFY_TIMEOUT_S = 10.0
-SETTINGS_VERIFY_TIMEOUT_S = 10.0
 POSITION_RECHECK_S = 2.0
 # A batch not confirmed by the stream this long after its send is checked against the exchange.
 CONFIRM_AFTER_S = 3.0
 # Waiting out an unreachable or failing exchange: first wait, doubling up to the last one.
 WEATHER_FIRST_S = 2.0
 WEATHER_MAX_S = 30.0
-SETTINGS_POLL_S = 0.2
 FLATTEN_CLIENT_INDEXES = 3
 
 
@@ -113,24 +112,22 @@ class BotRunner:
         self.lease = lease
         self.symbol = bot.market.symbol
         self.market_id = bot.market.market_id
+        # The strategy's legs (the grid has one); `leg` is the one whose book it plans from.
         self.leg = Leg(bot.account_id, bot.market_id)
+        self.legs: dict[Leg, LegState] = {self.leg: LegState(self.leg, bot.account)}
         # The grid core, noting what it sees and decides (bots.engine.session_log).
         self.strategy: session_log.LoggedGridStrategy = session_log.LoggedGridStrategy(
             self.leg, bot.grid_config()
         )
         # The bot's books, folded from its fills at startup; names each round trip.
         self.ledger = Ledger()
-        self.orders = WorkingOrders()
-        # Client order indexes reserved ahead from the account's counter.
-        self.indexes = recording.ClientIndexes()
         # The exchange's mark price per market, published (throttled) with the PnL at it.
         self.marks = marks.MarkBook()
         # Batches sent since the last record (recorded with the next burst).
         self.sent: list[recording.SentBatch] = []
         self.paused = False
-        self.client: LighterClient
-        self.stream: AccountStream
-        self.events: asyncio.Queue[StreamEvent | Command | Shutdown] = asyncio.Queue()
+        # Every leg's stream events, the operator's commands and the worker's end, in one queue.
+        self.events: asyncio.Queue[Item] = asyncio.Queue()
         self.reconcile_due = True
         self._refused_until = 0.0
         self._plan_deferred = False
@@ -160,6 +157,26 @@ class BotRunner:
         # Ran its grid once (a later outage is *degraded*, not *starting*); failing right now.
         self._ran = False
         self._degraded = False
+
+    @property
+    def client(self) -> LighterClient:
+        """This run's client of the (first) leg's account."""
+        return self.legs[self.leg].client
+
+    @property
+    def stream(self) -> AccountStream:
+        """This run's stream of the (first) leg's account."""
+        return self.legs[self.leg].stream
+
+    @property
+    def orders(self) -> WorkingOrders:
+        """Our working orders on the (first) leg."""
+        return self.legs[self.leg].orders
+
+    @property
+    def indexes(self) -> recording.ClientIndexes:
+        """Client order indexes reserved ahead from the (first) leg's account counter."""
+        return self.legs[self.leg].indexes
 
     @property
     def position(self) -> Decimal:
@@ -202,16 +219,16 @@ class BotRunner:
             return await self.shut_down()
         self.reconcile_due = True
         self._next_heartbeat = self._next_reconcile = self._next_dms = self._next_control = 0.0
-        async with self.bot.account.client() as client:
-            self.client = client
-            # Checked again after any wait for budget, right before the HTTP send; the lease is
-            # renewed while any request waits for budget.
-            client.guard_sends(self._still_ours, alive=self._lease_renewed)
-            self.stream = client.open_stream([self.market_id])
-            await self.stream.start()
-            pump = asyncio.create_task(self._pump())
-            commands = asyncio.create_task(
-                command_listen(settings.REDIS_URL, self.bot.pk, self._command_arrived)
+        async with contextlib.AsyncExitStack() as clients:
+            await self._connect(clients)
+            tasks = [
+                asyncio.create_task(legs.pump(state.leg, state.stream, self._enqueue))
+                for state in self.legs.values()
+            ]
+            tasks.append(
+                asyncio.create_task(
+                    command_listen(settings.REDIS_URL, self.bot.pk, self._command_arrived)
+                )
             )
             try:
                 await self._wait_first_book()
@@ -227,17 +244,26 @@ class BotRunner:
             except WorkerShutdown:
                 return await self.shut_down()
             finally:
-                for task in (pump, commands):
+                for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-                await self.stream.stop()
+                for state in self.legs.values():
+                    await state.stream.stop()
 
-    async def _pump(self) -> None:
-        # One reader of the stream feeding a queue: waiting on the queue with a timeout is safe,
-        # cancelling an async generator's __anext__ would end the generator.
-        async for event in self.stream.events():
-            self.events.put_nowait(event)
+    async def _connect(self, clients: contextlib.AsyncExitStack) -> None:
+        """One client per distinct account (entered on `clients`), a started stream per leg."""
+        by_account: dict[int, LighterClient] = {}
+        for state in self.legs.values():
+            client = by_account.get(state.account.pk)
+            if client is None:
+                client = await clients.enter_async_context(state.account.client())
+                # Checked again after any wait for budget, right before the HTTP send; the
+                # lease is renewed while any request waits for budget.
+                client.guard_sends(self._still_ours, alive=self._lease_renewed)
+                by_account[state.account.pk] = client
+            state.connect(client, client.open_stream([self.market_id]))
+            await state.stream.start()
 
     async def _wait_first_book(self) -> None:
         deadline = time.monotonic() + FIRST_BOOK_TIMEOUT_S
@@ -252,7 +278,7 @@ class BotRunner:
 
     async def _loop(self) -> str:
         while True:
-            batch: list[StreamEvent | Command | Shutdown] = []
+            batch: list[Item] = []
             self.idle = True
             # asyncio.timeout, never wait_for: on Python 3.11 wait_for swallows a cancel that
             # lands in the turn an event arrives, and the cancelled runner would run on.
@@ -266,7 +292,7 @@ class BotRunner:
                 return await self.shut_down()
             arrived = time.perf_counter()
             commands = [e for e in batch if isinstance(e, Command)]
-            stream = [e for e in batch if isinstance(e, StreamEvent)]
+            stream = [e for e in batch if isinstance(e, tuple)]
             burst = self.take_in(stream)
             sends = self.sends
             final: str | None = None
@@ -298,10 +324,12 @@ class BotRunner:
                 await self.record(intake.Burst())  # anything sent since the last record
                 return final
 
-    def take_in(self, events: list[StreamEvent]) -> intake.Burst:
-        """Apply a burst of stream events to the client, the working orders and the strategy."""
-        for event in events:
-            self.client.apply_event(event)
+    def take_in(self, items: list[tuple[Leg, StreamEvent]]) -> intake.Burst:
+        """Apply a burst of the legs' stream events to their clients, the working orders and
+        the strategy."""
+        for leg, event in items:
+            self.legs[leg].client.apply_event(event)
+        events = [event for leg, event in items if leg == self.leg]
         self.marks.take(events)
         burst = intake.take_in(events, self.leg, self.market_id, self.orders, self.ledger)
         self.tell(burst.events)
@@ -310,7 +338,7 @@ class BotRunner:
         self.reconcile_due = self.reconcile_due or burst.reconcile
         return burst
 
-    async def on_event(self, event: StreamEvent | Command | Shutdown) -> None:
+    async def on_event(self, event: Item) -> None:
         """Apply one stream event and record it (sends are `replan`'s); a command that arrives
         meanwhile (while stopping, or before the first book) is applied by the loop next."""
         if isinstance(event, Shutdown):
@@ -366,6 +394,10 @@ class BotRunner:
             # held by another runner: LeaseLost, nothing sent.
             await self.keep_lease()
 
+    def _enqueue(self, item: Item) -> None:
+        # Looked up at each event: a benchmark wraps the queue's put to time arrivals.
+        self.events.put_nowait(item)
+
     def _command_arrived(self, command: Command) -> None:
         self._command_waiting = True
         self.events.put_nowait(command)
@@ -396,26 +428,16 @@ class BotRunner:
         goes out before the exchange confirms them (a 200 alone is not applied)."""
         bot = self.bot
         mode = MarginMode(bot.margin_mode)
-        want = leverage_fraction(bot.leverage)
-        await self.client.update_leverage(self.market_id, bot.leverage, mode)
-        deadline = time.monotonic() + SETTINGS_VERIFY_TIMEOUT_S
-        while True:
-            # Every market the account touched has a row, flat ones too (lighter-api.md).
-            positions = (await self.client.account()).positions
-            row = next((p for p in positions if p.market_id == self.market_id), None)
-            if (
-                row is not None
-                and leverage_fraction(row.leverage) == want
-                and (row.margin_mode is mode)
-            ):
-                break
-            if time.monotonic() >= deadline:
-                seen = "nothing" if row is None else f"{row.leverage}x {row.margin_mode.value}"
-                raise ExchangeError(
-                    f"{self.symbol}: leverage {bot.leverage}x {mode.value} not applied "
-                    f"(the exchange shows {seen})"
-                )
-            await asyncio.sleep(SETTINGS_POLL_S)
+        try:
+            await legs.settings_apply(
+                self.client, self.market_id, bot.leverage, mode, refusal_check=False
+            )
+        except TransientError:
+            raise
+        except ExchangeError as exc:
+            raise ExchangeError(
+                f"{self.symbol}: leverage {bot.leverage}x {mode.value} {exc}"
+            ) from exc
         await self.event(
             "settings_applied",
             f"leverage {bot.leverage}x, {mode.value} margin (read back from the exchange)",

@@ -1,0 +1,95 @@
+"""The legs of a running bot and the generic per-leg steps of a run (narrow inputs, no runner).
+
+A *leg* is one account on one market (`bots.strategies.protocol.Leg`): the grid has one, the
+hedge bot two. Per leg the runner keeps a `LegState`: the account, the exchange client and the
+account stream of this run, and our working orders and reserved client order indexes (those
+outlive a run: a restart after weather keeps them). Every leg's stream feeds ONE queue of the
+runner, each event tagged with its leg (`Item`), so the runner takes a burst of all its legs'
+events in one go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from decimal import Decimal
+
+from bots.engine import recording
+from bots.engine.commands import Command, Shutdown
+from bots.engine.working import WorkingOrders
+from bots.models import ExchangeAccount
+from bots.strategies.protocol import Leg
+from exchange.client import LighterClient
+from exchange.errors import ExchangeError
+from exchange.orders import leverage_fraction
+from exchange.streams import AccountStream, StreamEvent
+from exchange.types import MarginMode
+
+# What the runner's queue carries: a leg's stream event, an operator command, the worker's end.
+Item = tuple[Leg, StreamEvent] | Command | Shutdown
+
+SETTINGS_VERIFY_TIMEOUT_S = 10.0
+SETTINGS_POLL_S = 0.2
+
+
+class LegState:
+    """What the runner keeps per leg: the account, this run's client and stream (set by
+    `connect`), our working orders and the client order indexes reserved ahead."""
+
+    client: LighterClient
+    stream: AccountStream
+
+    def __init__(self, leg: Leg, account: ExchangeAccount) -> None:
+        self.leg = leg
+        self.account = account
+        self.orders = WorkingOrders()
+        self.indexes = recording.ClientIndexes()
+
+    def connect(self, client: LighterClient, stream: AccountStream) -> None:
+        """This run's client (one per distinct account) and the leg's stream."""
+        self.client = client
+        self.stream = stream
+
+
+async def pump(leg: Leg, stream: AccountStream, put: Callable[[Item], None]) -> None:
+    """One reader of a leg's stream feeding the runner's queue, each event tagged with its leg
+    (waiting on a queue with a timeout is safe; cancelling an async generator's `__anext__`
+    would end the generator)."""
+    async for event in stream.events():
+        put((leg, event))
+
+
+async def settings_apply(
+    client: LighterClient,
+    market_id: int,
+    leverage: Decimal,
+    mode: MarginMode,
+    *,
+    refusal_check: bool,
+) -> None:
+    """Apply a leg's leverage and margin mode to the market and read them back from the account
+    (a 200 alone is not applied); ExchangeError when they are not seen within
+    `SETTINGS_VERIFY_TIMEOUT_S`, or (with `refusal_check`) as soon as the exchange reports the
+    transaction failed. Transient failures (429, 5xx, network) raise as they come."""
+    want = leverage_fraction(leverage)
+    sent = await client.update_leverage(market_id, leverage, mode)
+    deadline = time.monotonic() + SETTINGS_VERIFY_TIMEOUT_S
+    while True:
+        # Every market the account touched has a row, flat ones too (lighter-api.md).
+        positions = (await client.account()).positions
+        row = next((p for p in positions if p.market_id == market_id), None)
+        if row is not None and leverage_fraction(row.leverage) == want:
+            if row.margin_mode is mode:
+                return
+        if refusal_check:
+            for tx_hash in sent.tx_hashes:
+                result = await client.tx(tx_hash)
+                if result is not None and result.failed:
+                    raise ExchangeError(f"the exchange refused it ({result.error or 'failed'})")
+        if time.monotonic() >= deadline:
+            seen = "nothing" if row is None else f"{row.leverage}x {row.margin_mode.value}"
+            raise ExchangeError(
+                f"not applied within {SETTINGS_VERIFY_TIMEOUT_S:g}s (the exchange shows {seen})"
+            )
+        await asyncio.sleep(SETTINGS_POLL_S)
