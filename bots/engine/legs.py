@@ -1,11 +1,11 @@
 """The legs of a running bot and the generic per-leg steps of a run (narrow inputs, no runner).
 
 A *leg* is one account on one market (`bots.strategies.protocol.Leg`): the grid has one, the
-hedge bot two. Per leg the runner keeps a `LegState`: the account, the exchange client and the
-account stream of this run, and our working orders and reserved client order indexes (those
-outlive a run: a restart after weather keeps them). Every leg's stream feeds ONE queue of the
-runner, each event tagged with its leg (`Item`), so the runner takes a burst of all its legs'
-events in one go.
+hedge bot two. Per leg the runner keeps a `LegState`: the account and the leg's settings, the
+exchange client and the account stream of this run, our working orders, the client order
+indexes reserved ahead and, for a strategy told of its orders' ends (`reports`), what it was told
+of each order (`hedge_intake.LegOrders`, renewed every run). Every leg's stream feeds ONE queue of
+the runner, each event tagged with its leg (`Item`), so a burst holds all the legs' events.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from bots.engine import recording
 from bots.engine.commands import Command, Shutdown
+from bots.engine.hedge_intake import LegOrders
 from bots.engine.working import WorkingOrders
 from bots.models import ExchangeAccount
 from bots.strategies.protocol import Leg
@@ -34,22 +35,55 @@ SETTINGS_POLL_S = 0.2
 
 
 class LegState:
-    """What the runner keeps per leg: the account, this run's client and stream (set by
-    `connect`), our working orders and the client order indexes reserved ahead."""
+    """What the runner keeps per leg (see the module docstring).
+
+    `name` labels the leg in events ("A", "B"; empty for a bot with one leg); `reports`: the
+    strategy is told its orders' fills once per trade and their ends (`OrderEnded`); `deadman`:
+    the runner keeps the account's dead-man's switch armed.
+    """
 
     client: LighterClient
     stream: AccountStream
 
-    def __init__(self, leg: Leg, account: ExchangeAccount) -> None:
+    def __init__(
+        self,
+        leg: Leg,
+        account: ExchangeAccount,
+        *,
+        leverage: Decimal,
+        margin_mode: str,
+        name: str = "",
+        reports: bool = False,
+        deadman: bool = True,
+    ) -> None:
         self.leg = leg
         self.account = account
+        self.leverage = leverage
+        self.margin_mode = margin_mode
+        self.name = name
+        self.tracks_reports = reports
+        self.deadman = deadman
         self.orders = WorkingOrders()
         self.indexes = recording.ClientIndexes()
+        # Client order indexes reserved ahead for market orders on this leg.
+        self.spare: list[int] = []
+        self.reports: LegOrders | None = None
+        # Our orders reported filled beyond the fills told: since when (monotonic seconds).
+        self.awaiting_since: dict[int, float] = {}
 
-    def connect(self, client: LighterClient, stream: AccountStream) -> None:
-        """This run's client (one per distinct account) and the leg's stream."""
+    def connect(self, client: LighterClient, stream: AccountStream, market_id: int) -> None:
+        """This run's client (one per distinct account) and the leg's stream; what the strategy
+        was told of the leg's orders starts over (the positions read at start are the truth)."""
         self.client = client
         self.stream = stream
+        if self.tracks_reports:
+            self.reports = LegOrders(self.leg, market_id)
+
+    def is_ours(self, client_order_index: int) -> bool:
+        """Whether an order on the leg's account is one of ours."""
+        if self.reports is not None and self.reports.is_ours(client_order_index):
+            return True
+        return self.orders.owner(client_order_index) is not None
 
 
 async def pump(leg: Leg, stream: AccountStream, put: Callable[[Item], None]) -> None:
@@ -61,17 +95,12 @@ async def pump(leg: Leg, stream: AccountStream, put: Callable[[Item], None]) -> 
 
 
 async def settings_apply(
-    client: LighterClient,
-    market_id: int,
-    leverage: Decimal,
-    mode: MarginMode,
-    *,
-    refusal_check: bool,
+    client: LighterClient, market_id: int, leverage: Decimal, mode: MarginMode
 ) -> None:
     """Apply a leg's leverage and margin mode to the market and read them back from the account
-    (a 200 alone is not applied); ExchangeError when they are not seen within
-    `SETTINGS_VERIFY_TIMEOUT_S`, or (with `refusal_check`) as soon as the exchange reports the
-    transaction failed. Transient failures (429, 5xx, network) raise as they come."""
+    (a 200 alone is not applied); ExchangeError as soon as the exchange reports the transaction
+    failed, or when they are not seen within `SETTINGS_VERIFY_TIMEOUT_S`. Transient failures
+    (429, 5xx, network) raise as they come."""
     want = leverage_fraction(leverage)
     sent = await client.update_leverage(market_id, leverage, mode)
     deadline = time.monotonic() + SETTINGS_VERIFY_TIMEOUT_S
@@ -82,11 +111,10 @@ async def settings_apply(
         if row is not None and leverage_fraction(row.leverage) == want:
             if row.margin_mode is mode:
                 return
-        if refusal_check:
-            for tx_hash in sent.tx_hashes:
-                result = await client.tx(tx_hash)
-                if result is not None and result.failed:
-                    raise ExchangeError(f"the exchange refused it ({result.error or 'failed'})")
+        for tx_hash in sent.tx_hashes:
+            result = await client.tx(tx_hash)
+            if result is not None and result.failed:
+                raise ExchangeError(f"the exchange refused it ({result.error or 'failed'})")
         if time.monotonic() >= deadline:
             seen = "nothing" if row is None else f"{row.leverage}x {row.margin_mode.value}"
             raise ExchangeError(

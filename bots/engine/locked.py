@@ -34,7 +34,7 @@ from exchange.errors import ExchangeError, TransientError
 
 
 class BotRunner(Protocol):
-    """What this module uses of a runner (the grid's `BotRunner`, the `HedgeRunner`)."""
+    """What this module uses of a runner (`bots.engine.runner.BotRunner`, any kind)."""
 
     @property
     def bot(self) -> Bot: ...
