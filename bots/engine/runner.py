@@ -71,7 +71,16 @@ from bots.engine.legs import Item, LegState
 from bots.engine.recording import LeaseLost
 from bots.engine.reports import VenueChanged
 from bots.engine.working import WorkingOrders
-from bots.models import BotStatus, DesiredState, EventLevel, Fill, GridBot, HedgeBot, Order
+from bots.models import (
+    BotStatus,
+    DesiredState,
+    EventLevel,
+    ExchangeAccount,
+    Fill,
+    GridBot,
+    HedgeBot,
+    Order,
+)
 from bots.strategies.accounting import Ledger
 from bots.strategies.grid import LiveOrder, MarketView, Side, tick_from_decimals
 from bots.strategies.ownership import RemainderWatch
@@ -267,6 +276,12 @@ class BotRunner:
     def indexes(self) -> recording.ClientIndexes:
         """Client order indexes reserved ahead from the first leg's account counter."""
         return self.legs[self.leg].indexes
+
+    @property
+    def accounts(self) -> list[ExchangeAccount]:
+        """Every leg's account, once each (a locked key is waited for on each)."""
+        distinct = {state.account.pk: state.account for state in self.legs.values()}
+        return list(distinct.values())
 
     @property
     def config(self) -> Any:
