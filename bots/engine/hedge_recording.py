@@ -1,8 +1,9 @@
 """What the runner writes for a hedge bot beyond a grid's: the taker leg's fills and the snapshot.
 
 A's orders, fills and funding go through the grid's recording (`intake`, `reports`), which keys
-them by the bot's first account; B's fills are recorded here under B's account, once per trade
-id, with the same fee and maker/taker reading (`reports.ledger_fill`). Every write is fenced.
+them by the bot's first account; B's fills (and both legs' closing fills of "stop and close")
+are recorded here under the leg's account, once per trade id, with the same fee and
+maker/taker reading (`reports.ledger_fill`). Every write is fenced.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from exchange.types import FillInfo
 
 
 def fills_record(
-    bot: Bot, fence: int, account: ExchangeAccount, infos: Iterable[FillInfo]
+    bot: Bot, fence: int, account: ExchangeAccount, infos: Iterable[FillInfo], *, leg: str = "B"
 ) -> list[Fill]:
-    """Record fills of the bot's orders on `account` (the taker leg), once per trade id."""
+    """Record fills of the bot's orders on `account` (the taker leg, or a leg's closing
+    orders), once per trade id; `leg` names the leg in their events."""
     created: list[Fill] = []
     with transaction.atomic():
         lock_fenced(bot.pk, fence)
@@ -51,8 +53,8 @@ def fills_record(
             event_create(
                 bot,
                 "fill",
-                f"B {fill.side} {fill.size_base} @ {fill.price}",
-                {"trade_id": fill.trade_id, "leg": "B"},
+                f"{leg} {fill.side} {fill.size_base} @ {fill.price}",
+                {"trade_id": fill.trade_id, "leg": leg},
             )
             created.append(fill)
     return created

@@ -1041,10 +1041,12 @@ class BotRunner:
         sizes = await self.positions_read()
         said, data = self._per_leg(sizes)
         await self.event("close_started", f"closing both legs: {said}", **data)
+        closing: dict[Leg, set[int]] = {leg: set() for leg in self.legs}
         for attempt in range(1, CLOSE_ROUNDS + 1):
             for state in self.legs.values():
                 allocate = state.account.allocate_client_order_indexes
                 ids = await db(allocate)(CLOSE_ORDER_INDEXES)
+                closing[state.leg].update(ids)
                 try:
                     with operator_lane():  # the operator's share of the request budget
                         result = await state.client.close_position(
@@ -1064,14 +1066,28 @@ class BotRunner:
                                  remaining=str(result.remaining_size))  # fmt: skip
             sizes = await self.positions_read()
             if not any(sizes):
+                await self.close_fills_record(closing)
                 await self.event("legs_closed", "both legs flat (read back from the exchange)")
                 return sizes
             if attempt < CLOSE_ROUNDS:
                 await asyncio.sleep(CLOSE_BACKOFF_S * 2 ** (attempt - 1))
+        await self.close_fills_record(closing)
         said, data = self._per_leg(sizes)
         await self.event("close_incomplete", f"after {CLOSE_ROUNDS} rounds: {said} open",
                          EventLevel.ERROR, **data)  # fmt: skip
         return sizes
+
+    async def close_fills_record(self, closing: dict[Leg, set[int]]) -> None:
+        """Record the closes' fills as the bot's, per leg under its account (read over REST
+        once the positions read back: the loop that would take their stream reports has ended),
+        once per trade id."""
+        for leg, ids in closing.items():
+            state = self.legs[leg]
+            page = await state.client.fills(self.market_id, limit=100)
+            ours = [f for f in page.items if f.client_order_index in ids]
+            if ours:
+                record = hedge_recording.fills_record
+                await db(record)(self.bot, self.fence, state.account, ours, leg=state.name)
 
     def _per_leg(self, sizes: list[Decimal]) -> tuple[str, dict[str, str]]:
         """The legs' positions in words ("A 0.01, B -0.01") and as event data."""

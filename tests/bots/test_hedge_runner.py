@@ -495,6 +495,17 @@ async def test_stop_with_close_both_legs_closes_them_through_the_runner(simulato
     tail = kinds[kinds.index("stop_close") :]
     assert [k for k in tail if k in ("close_started", "close_leg", "legs_closed", "stopped")] == [
         "close_started", "close_leg", "close_leg", "legs_closed", "stopped"]  # fmt: skip
+    # The closes' fills are the bot's too: its fills on each account net to the account's flat
+    # position (A bought and sold 0.01, B sold and bought 0.01).
+    for account in (maker, taker):
+        assert await _recorded_net(bot, account.pk) == 0
+
+
+async def _recorded_net(bot: HedgeBot, account_id: int) -> Decimal:
+    rows = Fill.objects.filter(bot=bot, account_id=account_id).values_list("side", "size_base")
+    fills = await sync_to_async(lambda: list(rows))()
+    assert fills, f"no fills of the bot recorded on account {account_id}"
+    return sum((size if side == "buy" else -size for side, size in fills), Decimal(0))
 
 
 async def test_plain_stop_keeps_both_legs_and_close_of_a_stopped_bot_closes_them(simulator, pair):
