@@ -223,8 +223,9 @@ class Timed:
         seen: set[int] = set()
         enqueue = runner.events.put_nowait
 
-        def timed_enqueue(event: Any) -> None:
+        def timed_enqueue(item: Any) -> None:
             arrived = time.perf_counter()
+            event = item[1] if isinstance(item, tuple) else item  # (leg, stream event)
             traded: list[int] = []
             if isinstance(event, OrderUpdate):
                 traded = [o.client_order_index for o in event.orders if o.filled_size > 0]
@@ -236,7 +237,7 @@ class Timed:
                 self.fills += len(fresh)
                 if self._fill_at is None:
                     self._fill_at = arrived
-            enqueue(event)
+            enqueue(item)
 
         def accepted(_indexes: list[int]) -> None:
             if self._fill_at is not None:

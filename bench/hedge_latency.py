@@ -2,10 +2,11 @@
 
     python bench/hedge_latency.py [--hedges 50]
 
-One ETH hedge bot (the real hedge runner: two accounts' streams, fenced DB writes, A's post-only
-order inside the spread, B's market orders as IOC limits at the worst price) cycles without hold
-or cooldown; a taker account fills A's whole resting order with an IOC at its price, so every
-fill of A is hedged by one market order of B against the simulator's own liquidity. Measured per
+One ETH hedge bot (the engine's one runner with two legs: two accounts' streams, fenced DB
+writes, A's post-only order inside the spread, B's market orders as IOC limits at the worst
+price) cycles without hold or cooldown; a taker account fills A's whole resting order with an
+IOC at its price, so every fill of A is hedged by one market order of B against the simulator's
+own liquidity. Measured per
 hedge: from the arrival of A's fill report on A's stream (as the stream hands it to the runner's
 queue) to the arrival of B's fill report on B's stream, in milliseconds: the runner's reaction,
 B's order signed and sent, the venue's match and B's report (no taker time included).
@@ -115,16 +116,17 @@ class Timed:
         self.samples: list[float] = []
         self._a_at: float | None = None
         enqueue = runner.events.put_nowait
+        leg_a, leg_b = list(runner.legs)
 
         def timed(item: Any) -> None:
             now = time.perf_counter()
             if isinstance(item, tuple) and isinstance(item[1], FillEvent):
                 leg, event = item
-                ours = runner.legs[leg].orders
+                ours = runner.legs[leg]
                 if any(ours.is_ours(f.client_order_index) for f in event.fills):
-                    if leg == runner.leg_a and self._a_at is None:
+                    if leg == leg_a and self._a_at is None:
                         self._a_at = now
-                    elif leg == runner.leg_b and self._a_at is not None:
+                    elif leg == leg_b and self._a_at is not None:
                         self.samples.append((now - self._a_at) * 1000)
                         self._a_at = None
             enqueue(item)
@@ -135,13 +137,12 @@ class Timed:
 async def run(base_url: str, hedges: int) -> list[float]:
     from asgiref.sync import sync_to_async
 
-    from bots.engine.hedge_runner import hedge_runner_create
-    from bots.engine.runner import run_runner
+    from bots.engine.runner import run_runner, runner_create
     from exchange.types import OrderSide
 
     maker, taker, counterparty = await sync_to_async(make_accounts)(base_url)
     bot_id = await sync_to_async(make_bot)(maker, taker)
-    runner = await hedge_runner_create(bot_id, fence=1)
+    runner = await runner_create(bot_id, fence=1)
     timer = Timed(runner)
     task = asyncio.create_task(run_runner(runner))
     async with maker.client() as maker_reads, counterparty.client() as client:

@@ -26,7 +26,7 @@ from bots.engine.leases import (
     resume_later,
     resume_take,
 )
-from bots.models import Bot, BotStatus, DesiredState, HedgeBot
+from bots.models import Bot, BotStatus, DesiredState
 from exchange.redis_clients import redis_client
 
 logger = logging.getLogger(__name__)
@@ -60,12 +60,10 @@ def run_bot_task(bot_id: int) -> str:
             logger.warning("bot %s: in error since this task was queued; not started", bot_id)
             return BotStatus.ERROR
         # Imports the SDK: only in the worker.
-        from bots.engine.hedge_runner import run_hedge_bot
         from bots.engine.runner import SHUTDOWN, run_bot
 
-        hedge = HedgeBot.objects.filter(pk=bot_id).exists()
-        run = run_hedge_bot if hedge else run_bot
-        outcome = asyncio.run(run(bot_id, fence=fence, lease=lease))
+        # One runner for every kind: `run_bot` builds it with the bot's strategy and legs.
+        outcome = asyncio.run(run_bot(bot_id, fence=fence, lease=lease))
         if outcome == SHUTDOWN:
             # The worker is going away: the next worker to start runs the bot at once, without
             # waiting for an expired lease or the supervisor (which leaves it alone meanwhile).

@@ -6,7 +6,7 @@ command a sequence number (a Redis counter per bot) and publishes it on the bot'
 runner listens (`command_listen`) and applies the desired state before it plans again, so a stop
 or cancel-all is taken within milliseconds instead of at the next 0.5 s poll, and a runner does
 not read the database for controls while nobody touches them. A push lost to a Redis blip is
-caught by the runner's slow fallback read (`bots.engine.runner.CONTROL_FALLBACK_SECONDS`).
+caught by the runner's slow fallback read (`EngineOptions.control_s`, `bots.engine.kinds`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""What the hedge runner writes beyond a grid's: the taker leg's fills and the core's snapshot.
+"""What the runner writes for a hedge bot beyond a grid's: the taker leg's fills and the snapshot.
 
 A's orders, fills and funding go through the grid's recording (`intake`, `reports`), which keys
-them by the bot's first account; B's fills are recorded here under B's account, once per trade
-id, with the same fee and maker/taker reading (`reports.ledger_fill`). Every write is fenced.
+them by the bot's first account; B's fills (and both legs' closing fills of "stop and close")
+are recorded here under the leg's account, once per trade id, with the same fee and
+maker/taker reading (`reports.ledger_fill`). Every write is fenced.
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ from django.db import IntegrityError, transaction
 
 from bots.engine.recording import event_create, lock_fenced
 from bots.engine.reports import ledger_fill
-from bots.models import BotEvent, ExchangeAccount, Fill, HedgeBot
+from bots.models import Bot, BotEvent, ExchangeAccount, Fill, HedgeBot
 from bots.strategies.hedge import HedgeSnapshot, HedgeState, Phase
 from exchange.types import FillInfo
 
 
 def fills_record(
-    bot: HedgeBot, fence: int, account: ExchangeAccount, infos: Iterable[FillInfo]
+    bot: Bot, fence: int, account: ExchangeAccount, infos: Iterable[FillInfo], *, leg: str = "B"
 ) -> list[Fill]:
-    """Record fills of the bot's orders on `account` (the taker leg), once per trade id."""
+    """Record fills of the bot's orders on `account` (the taker leg, or a leg's closing
+    orders), once per trade id; `leg` names the leg in their events."""
     created: list[Fill] = []
     with transaction.atomic():
         lock_fenced(bot.pk, fence)
@@ -51,8 +53,8 @@ def fills_record(
             event_create(
                 bot,
                 "fill",
-                f"B {fill.side} {fill.size_base} @ {fill.price}",
-                {"trade_id": fill.trade_id, "leg": "B"},
+                f"{leg} {fill.side} {fill.size_base} @ {fill.price}",
+                {"trade_id": fill.trade_id, "leg": leg},
             )
             created.append(fill)
     return created
@@ -95,13 +97,14 @@ def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def snapshot_save(bot: HedgeBot, fence: int, snapshot: HedgeSnapshot) -> None:
+def snapshot_save(bot: Bot, fence: int, snapshot: HedgeSnapshot) -> None:
     """Keep the core's snapshot on the bot (fenced), for the page and a restart."""
     data = snapshot_json(snapshot)
     with transaction.atomic():
         lock_fenced(bot.pk, fence)
         HedgeBot.objects.filter(pk=bot.pk).update(strategy_snapshot=data)
-    bot.strategy_snapshot = data
+    if isinstance(bot, HedgeBot):
+        bot.strategy_snapshot = data
 
 
 # The operator's lifecycle requests, as recorded by `bots.services` (one event each).

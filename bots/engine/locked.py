@@ -4,7 +4,8 @@ Accounts in the "remember, locked" and "don't remember" key modes can be signed 
 operator unlocked them and the key reached this worker (`bots.engine.key_handoff`). Until then
 the runner holds its lease, writes its heartbeat and watches the operator (a stop ends it), but
 opens no exchange client and sends nothing; the bot shows `locked` with the reason. When the key
-arrives the runner starts as usual (recovery adopts what rests).
+arrives the runner starts as usual (recovery adopts what rests). A bot with several legs (the
+hedge bot's maker A and taker B) waits until the key of every leg's account has arrived.
 
 Locking the account again while the bot runs (`KeyLocked`): the runner cancels its orders
 (verified) with the key it still holds, then drops the client and waits in `locked` again. A
@@ -29,18 +30,21 @@ from bots.engine.controls import LOCKED_STOP_MESSAGE
 from bots.engine.db_thread import db
 from bots.engine.leases import Lease
 from bots.engine.recording import LeaseLost
-from bots.models import Bot, BotStatus, DesiredState, EventLevel, KeyMode
+from bots.models import Bot, BotStatus, DesiredState, EventLevel, ExchangeAccount, KeyMode
 from exchange.errors import ExchangeError, TransientError
 
 
 class BotRunner(Protocol):
-    """What this module uses of a runner (the grid's `BotRunner`, the `HedgeRunner`)."""
+    """What this module uses of a runner (`bots.engine.runner.BotRunner`, any kind)."""
 
     @property
     def bot(self) -> Bot: ...
 
     @property
     def lease(self) -> Lease | None: ...
+
+    @property
+    def accounts(self) -> list[ExchangeAccount]: ...
 
     @property
     def events(self) -> asyncio.Queue[Any]: ...
@@ -68,20 +72,35 @@ class KeyLocked(Exception):
     """The account's key was locked again while the bot ran."""
 
 
+def _handed_off(runner: BotRunner) -> list[ExchangeAccount]:
+    """The runner's accounts (every leg's) whose key must be handed to this worker."""
+    return [account for account in runner.accounts if account.key_mode != KeyMode.REMEMBER]
+
+
 def needs_handoff(runner: BotRunner) -> bool:
-    return runner.bot.account.key_mode != KeyMode.REMEMBER
+    return bool(_handed_off(runner))
+
+
+async def _missing(runner: BotRunner) -> ExchangeAccount | None:
+    """The first of the runner's accounts whose key this worker does not hold (None: all)."""
+    for account in _handed_off(runner):
+        if not await asyncio.to_thread(key_handoff.worker_holds, account.pk):
+            return account
+    return None
 
 
 async def _holds(runner: BotRunner) -> bool:
-    return await asyncio.to_thread(key_handoff.worker_holds, runner.bot.account_id)
+    return await _missing(runner) is None
 
 
 async def until_unlocked(runner: BotRunner) -> str | None:
     """Wait in `locked` until this worker holds the account's key: None to run, or a final
     status (stopped by the operator meanwhile, or the worker shutting down)."""
-    if not needs_handoff(runner) or await _holds(runner):
+    if not needs_handoff(runner):
         return None
-    account = runner.bot.account
+    account = await _missing(runner)
+    if account is None:
+        return None
     message = WAITING_MESSAGE.format(mode=account.get_key_mode_display())
     logger.info("bot %s: %s", runner.bot.pk, message)
     await runner.update(status=BotStatus.LOCKED, status_message=message[:500])

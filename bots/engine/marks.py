@@ -27,7 +27,7 @@ from bots import schemas, selectors
 from bots.dashboard import broadcast
 from bots.engine.db_thread import db
 from bots.engine.recording import LeaseLost
-from bots.models import GridBot
+from bots.models import Bot, GridBot
 from bots.strategies.accounting import Ledger
 from bots.summary_schemas import PnlOut
 from exchange.streams import MarkUpdate
@@ -75,7 +75,7 @@ class MarkBook:
         return mark
 
 
-async def figures_publish(bot: GridBot, fence: int, mark: Decimal, ledger: Ledger) -> None:
+async def figures_publish(bot: Bot, fence: int, mark: Decimal, ledger: Ledger) -> None:
     """Write `mark` as the bot's last price and push it with the PnL valued at it (fenced)."""
     figures = selectors.BotPnl(
         bot_id=bot.pk, symbol=bot.market.symbol, mark_price=mark, summary=ledger.summary(mark)
@@ -83,11 +83,12 @@ async def figures_publish(bot: GridBot, fence: int, mark: Decimal, ledger: Ledge
     await db(figures_record)(bot, fence, mark, schemas.payload(PnlOut, figures))
 
 
-def figures_record(bot: GridBot, fence: int, mark: Decimal, pnl: dict[str, Any]) -> None:
+def figures_record(bot: Bot, fence: int, mark: Decimal, pnl: dict[str, Any]) -> None:
     """The fenced write of the mark and its push (after the commit) as a partial `bot`."""
     with transaction.atomic():
         updated = GridBot.objects.filter(pk=bot.pk, lease_fence=fence).update(last_price=mark)
         if not updated:
             raise LeaseLost(f"bot {bot.pk}: lease fence {fence} is no longer current")
-        bot.last_price = mark
+        if isinstance(bot, GridBot):
+            bot.last_price = mark
         broadcast.bot_run_state(bot.pk, {"last_price": mark, "pnl": pnl})

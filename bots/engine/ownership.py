@@ -43,7 +43,7 @@ class Settled:
     not_yours: Decimal
 
 
-def other_positions(bot: GridBot) -> list[Decimal]:
+def other_positions(bot: Bot) -> list[Decimal]:
     """What the other owners on the bot's account and market hold (from the database): other
     bots' fills and adoptions, and those of deleted bots (unlinked rows) too, so deleting a
     stopped bot does not look like the remainder moving under a running one."""
@@ -59,7 +59,7 @@ def other_positions(bot: GridBot) -> list[Decimal]:
     return [sum(signed, _ZERO) + sum(transfers.values_list("size_base", flat=True), _ZERO)]
 
 
-def settle(bot: GridBot, fence: int, exchange_base: Decimal, price: Decimal) -> Settled:
+def settle(bot: Bot, fence: int, exchange_base: Decimal, price: Decimal) -> Settled:
     """Carry out the operator's choice at start against the exchange's position now (fenced;
     raises `OwnershipUnsettled` when the choice does not cover what is there)."""
     with transaction.atomic():
@@ -113,9 +113,7 @@ def settle(bot: GridBot, fence: int, exchange_base: Decimal, price: Decimal) -> 
     return Settled(transfers, _ZERO)
 
 
-def _transfer(
-    bot: GridBot, to_bot: int, size: Decimal, price: Decimal, note: str
-) -> PositionTransfer:
+def _transfer(bot: Bot, to_bot: int, size: Decimal, price: Decimal, note: str) -> PositionTransfer:
     return PositionTransfer.objects.create(
         account_id=bot.account_id,
         market_id=bot.market_id,

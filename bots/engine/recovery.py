@@ -34,7 +34,7 @@ from bots.engine.db_thread import db
 from bots.engine.deadman import ARM_SECONDS
 from bots.engine.intake import signed_size
 from bots.engine.reports import VenueChanged
-from bots.models import BotStatus, ExchangeAccount, Fill, GridBot, Order
+from bots.models import Bot, BotStatus, ExchangeAccount, Fill, GridBot, Order
 from bots.strategies import accounting
 from bots.strategies.orders import OrderStatus
 from exchange.client import LighterClient
@@ -64,7 +64,7 @@ class Reconciled:
 
 
 async def reconcile(
-    bot: GridBot,
+    bot: Bot,
     fence: int,
     client: LighterClient,
     ledger: accounting.Ledger,
@@ -118,7 +118,7 @@ def _older(row: Order, cutoff: datetime) -> bool:
 
 
 async def missed_fills(
-    bot: GridBot, fence: int, client: LighterClient, ledger: accounting.Ledger
+    bot: Bot, fence: int, client: LighterClient, ledger: accounting.Ledger
 ) -> list[Fill]:
     """Read fill history newest first until a page holds a fill we already have, then record
     what was missed oldest first, in one transaction (round trips pair in the order of trading)."""
@@ -150,7 +150,7 @@ async def dead_mans_switch_arm(client: LighterClient, account: ExchangeAccount) 
     await _account_armed_until(account.pk, until)
 
 
-async def dead_mans_switch_release(client: LighterClient, bot: GridBot) -> None:
+async def dead_mans_switch_release(client: LighterClient, bot: Bot) -> None:
     """On a clean stop, abort the scheduled cancel-all unless another bot of the account runs."""
     if not bot.account.dead_mans_switch_enabled:
         return
@@ -161,7 +161,7 @@ async def dead_mans_switch_release(client: LighterClient, bot: GridBot) -> None:
     await _account_armed_until(bot.account_id, None)
 
 
-def _other_bots_alive(bot: GridBot) -> bool:
+def _other_bots_alive(bot: Bot) -> bool:
     alive = Q(
         status__in=[BotStatus.RUNNING, BotStatus.DEGRADED, BotStatus.PAUSED, BotStatus.STARTING]
     )

@@ -1,25 +1,36 @@
-"""The async loop of one grid bot: stream events in -> grid plan -> one batch out -> DB + events.
+"""The one runner of every strategy: the legs' streams in, the strategy's intents out.
 
-`run_bot(bot_id, fence=..., lease=...)` is what `bots.tasks.run_bot_task` runs. The loop:
+`run_bot(bot_id, fence=..., lease=...)` is what `bots.tasks.run_bot_task` runs, for every bot
+kind: `runner_create` builds a `BotRunner` with the bot's strategy, its legs (`bots.engine.legs`:
+the grid has one, the hedge bot two, maker A and taker B on two accounts) and the kind's
+`EngineOptions` (`bots.engine.kinds`). Where the kinds still run differently the runner reads
+those options and the legs' data, never the strategy's type. The loop:
 
-1. opens the account stream for the bot's market and waits for the first book;
-2. recovers (`bots.engine.recovery`): adopts our resting orders, records missed fills, takes over
-the
-   position, keeps the lattice anchor of earlier runs;
-3. reacts to events: a book change may roll the centre (only when the price crosses a step), a
-   fill moves the centre to its level, an order report updates the live set. After each burst of
-   events the plan is diffed against the live orders and, if anything differs, the cancels and
-   creates go out as ONE `sendTxBatch`, intents persisted first (design decision 2);
-4. applies the operator's desired state (stop, pause, cancel-all) as soon as a command is pushed
-   (`bots.engine.commands`), before planning again; with no push it reads the desired state only
-   every `CONTROL_FALLBACK_SECONDS`, in case a push was lost;
-5. ticks at least every `TICK_SECONDS`: renews the lease and writes the heartbeat every
-   `HEARTBEAT_SECONDS`, reconciles over REST every `RECONCILE_SECONDS` and after reconnects,
-   keeps the dead-man's switch armed.
+1. opens one client per distinct account and a stream per leg, all feeding ONE queue of
+   `(leg, StreamEvent) | Command | Shutdown`, and waits for the first leg's book;
+2. applies and reads back each leg's leverage and margin mode (a refusal is an error before
+   any order), then recovers (`Recovery`): the grid adopts its resting orders, records missed
+   fills, settles the position's ownership and keeps the lattice of earlier runs; the hedge bot
+   reads both legs' positions (and resumes from its snapshot);
+3. per burst of events: the first leg's order reports, fills and funding go through `intake`
+   (working orders, the bot's ledger); a leg whose strategy is told its orders' ends
+   (`LegState.reports`) has its fills told once per trade and its ends held until their fills
+   were told (`hedge_intake`); other legs' fills are recorded under their account at once;
+4. applies the operator's desired state as soon as a command is pushed (`bots.engine.commands`),
+   before any plan (a slow fallback read catches a lost push); then asks the strategy to decide
+   for every leg and sends its intents at once: `Place`/`Cancel` as ONE `sendTxBatch` per leg
+   (intents persisted first, design decision 2), `MarketOrder` as an IOC at its worst price
+   (told to the strategy before any report can arrive), `Halt` as a risk exit;
+5. records the burst and what was sent in one fenced transaction, the strategy's transitions
+   and snapshot after it;
+6. ticks at least every `EngineOptions.tick_s`: lease and heartbeat every `HEARTBEAT_SECONDS`,
+   REST reconcile every `EngineOptions.reconcile_s` and after reconnects, the dead-man's switch
+   of every leg that keeps one, the mark's figures.
 
 Every DB write is fenced (`bots.engine.recording`); `LeaseLost` ends the loop without touching the
-exchange again. Any other exception reaches the one top-level handler in `run_bot`, which logs the
-traceback and marks the bot `error` with the message.
+exchange again. Any other exception reaches the one top-level handler in `run_runner`, which logs
+the traceback and marks the bot `error` with the message; an exchange that is unreachable for a
+while is weather (`BotRunner.weather`), not a crash.
 """
 
 from __future__ import annotations
@@ -27,28 +38,51 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from bots import selectors
-from bots.engine import intake, locked, marks, ownership, recording, recovery, session_log
+from bots.engine import (
+    hedge_recording,
+    intake,
+    legs,
+    locked,
+    marks,
+    ownership,
+    recording,
+    recovery,
+    session_log,
+)
 from bots.engine.commands import Command, Shutdown, command_listen
+from bots.engine.controls import CLOSE_ORDER_INDEXES
 from bots.engine.db_thread import db, own_db_thread
+from bots.engine.kinds import EngineHedgeStrategy, EngineOptions, Recovery, RunStrategy
 from bots.engine.leases import Lease
+from bots.engine.legs import Item, LegState
 from bots.engine.recording import LeaseLost
 from bots.engine.reports import VenueChanged
 from bots.engine.working import WorkingOrders
-from bots.models import BotStatus, DesiredState, EventLevel, Fill, GridBot, Order
+from bots.models import (
+    BotStatus,
+    DesiredState,
+    EventLevel,
+    ExchangeAccount,
+    Fill,
+    GridBot,
+    HedgeBot,
+    Order,
+)
 from bots.strategies.accounting import Ledger
-from bots.strategies.grid import MarketView, Side, tick_from_decimals
+from bots.strategies.grid import LiveOrder, MarketView, Side, tick_from_decimals
 from bots.strategies.ownership import RemainderWatch
 from bots.strategies.protocol import (
     Cancel,
@@ -56,43 +90,92 @@ from bots.strategies.protocol import (
     Event,
     Filled,
     Halt,
+    Intent,
     Leg,
+    MarketOrder,
+    OrderEnded,
     OrderTraded,
     OwnPosition,
     Place,
+    PositionSet,
 )
 from exchange.budget import operator_lane
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError, RejectedError, TransientError
-from exchange.orders import OrderRequest, leverage_fraction
-from exchange.streams import AccountStream, StreamEvent
-from exchange.types import MarginMode, OrderInfo, OrderSide
+from exchange.orders import OrderRequest
+from exchange.streams import (
+    AccountStream,
+    FillEvent,
+    OrderUpdate,
+    PositionUpdate,
+    Reconnected,
+    StreamEvent,
+)
+from exchange.types import FillInfo, MarginMode, OrderInfo, OrderSide
 from lighterweb import metrics
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HEARTBEAT_SECONDS = 5.0
 # What `run_bot` returns when the worker shut the runner down (the bot should run on).
 SHUTDOWN = "shutdown"
-TICK_SECONDS = 0.5
-# Commands are pushed; this slow read only catches a push lost to a Redis blip.
-CONTROL_FALLBACK_SECONDS = 5.0
-RECONCILE_SECONDS = 60.0
 FIRST_BOOK_TIMEOUT_S = 20.0
 # After a refused batch, wait before planning again instead of hammering the exchange.
 REFUSED_BACKOFF_S = 5.0
-
 DEAD_MANS_SWITCH_REARM_S = 60.0
 STOP_VERIFY_TIMEOUT_S = 10.0
-SETTINGS_VERIFY_TIMEOUT_S = 10.0
 POSITION_RECHECK_S = 2.0
 # A batch not confirmed by the stream this long after its send is checked against the exchange.
 CONFIRM_AFTER_S = 3.0
 # Waiting out an unreachable or failing exchange: first wait, doubling up to the last one.
 WEATHER_FIRST_S = 2.0
 WEATHER_MAX_S = 30.0
-SETTINGS_POLL_S = 0.2
 FLATTEN_CLIENT_INDEXES = 3
+
+# The grid: a decision per burst that concerns its market; a slow reconcile of its records.
+GRID_OPTIONS = EngineOptions(
+    tick_s=0.5,
+    control_s=5.0,  # commands are pushed; this slow read only catches a push lost to Redis
+    reconcile_s=60.0,
+    recovery=Recovery.LEDGER,
+    timers=False,
+    reconcile_yields=False,
+    pausable=True,
+    stop_may_close=False,
+    mark_figures=True,
+    risk_exit_flattens=True,
+)
+# The hedge bot: a decision every turn (its timers), both legs reconciled over REST every
+# `settings.HEDGE_RECONCILE_SECONDS` (30 s: every reconcile costs A three requests and B two of
+# the accounts' routine budget, 42 a minute on a standard account), giving way to A's fills.
+HEDGE_OPTIONS = EngineOptions(
+    tick_s=0.1,
+    control_s=1.0,
+    reconcile_s=30.0,
+    reconcile_setting="HEDGE_RECONCILE_SECONDS",
+    recovery=Recovery.POSITIONS,
+    timers=True,
+    reconcile_yields=True,
+    pausable=False,
+    stop_may_close=True,
+    mark_figures=False,
+    risk_exit_flattens=False,
+)
+
+# "Close both legs": rounds of verified reduce-only closes, the first retry after this (doubling).
+CLOSE_ROUNDS = 3
+CLOSE_BACKOFF_S = 0.5
+# An order held back this long by an unconfirmed cancel asks REST about the orders at once.
+CANCEL_CONFIRM_S = 2.0
+# An order sent this long ago that the exchange has no record of never reached the book.
+UNKNOWN_ORDER_GRACE_S = 5.0
+# A periodic reconcile that gave way to a fill runs again this much later.
+RECONCILE_YIELD_S = 1.0
+# Client order indexes reserved ahead per leg for market orders (a few are skipped on a stop).
+INDEXES_AHEAD = 8
+# How long an order reported filled stays working while its fill reports are awaited.
+FILL_WAIT_SECONDS = 2.0
 
 
 class WorkerShutdown(Exception):
@@ -105,32 +188,37 @@ class SendDropped(Exception):
 
 
 class BotRunner:
-    """One running bot: the state it owns and `run()`, the loop (see the module docstring)."""
+    """One running bot of any kind: the state it owns and `run()`, the loop (module docstring)."""
 
-    def __init__(self, bot: GridBot, fence: int, lease: Lease | None) -> None:
+    def __init__(
+        self,
+        bot: GridBot | HedgeBot,
+        fence: int,
+        lease: Lease | None,
+        strategy: RunStrategy,
+        leg_states: list[LegState],
+        options: EngineOptions,
+    ) -> None:
         self.bot = bot
         self.fence = fence
         self.lease = lease
         self.symbol = bot.market.symbol
         self.market_id = bot.market.market_id
-        self.leg = Leg(bot.account_id, bot.market_id)
-        # The grid core, noting what it sees and decides (bots.engine.session_log).
-        self.strategy: session_log.LoggedGridStrategy = session_log.LoggedGridStrategy(
-            self.leg, bot.grid_config()
-        )
-        # The bot's books, folded from its fills at startup; names each round trip.
+        self.strategy = strategy
+        self.options = options
+        self.legs: dict[Leg, LegState] = {state.leg: state for state in leg_states}
+        # The first leg: its book is the market the strategy plans from, its fills are booked
+        # in the bot's ledger and recorded with its orders.
+        self.leg = leg_states[0].leg
+        # The bot's books of the first leg, folded from its fills at startup (the grid).
         self.ledger = Ledger()
-        self.orders = WorkingOrders()
-        # Client order indexes reserved ahead from the account's counter.
-        self.indexes = recording.ClientIndexes()
         # The exchange's mark price per market, published (throttled) with the PnL at it.
         self.marks = marks.MarkBook()
         # Batches sent since the last record (recorded with the next burst).
         self.sent: list[recording.SentBatch] = []
         self.paused = False
-        self.client: LighterClient
-        self.stream: AccountStream
-        self.events: asyncio.Queue[StreamEvent | Command | Shutdown] = asyncio.Queue()
+        # Every leg's stream events, the operator's commands and the worker's end, in one queue.
+        self.events: asyncio.Queue[Item] = asyncio.Queue()
         self.reconcile_due = True
         self._refused_until = 0.0
         self._plan_deferred = False
@@ -149,21 +237,60 @@ class BotRunner:
         # Why the bot stopped placing for good (a venue that changed under it), if it did.
         self.halted: str | None = None
         # Figures for tests and the benchmark: requests sent per plan, fill -> accepted latency,
-        # reads of the desired state, the last command applied.
+        # reads of the desired state, the last command applied, first-leg fill seen -> the
+        # strategy no longer behind (the hedge latency, seconds).
         self.sends = 0
         self.control_reads = 0
         self.last_command = 0
         self.on_accepted: Callable[[list[int]], None] | None = None
+        self.hedge_latencies: list[float] = []
+        self._fill_seen: float | None = None
         # A pushed command not yet applied, and a placement on its way out (see `_still_ours`).
         self._command_waiting = False
         self._placing = False
-        # Ran its grid once (a later outage is *degraded*, not *starting*); failing right now.
+        # Ran once (a later outage is *degraded*, not *starting*); failing right now.
         self._ran = False
         self._degraded = False
+        # A fill of the first leg was queued since the loop last took its events.
+        self._fill_queued = asyncio.Event()
+        self._held_since: float | None = None
+
+    # --- what tests and the figures read ------------------------------------------------------
+
+    @property
+    def client(self) -> LighterClient:
+        """This run's client of the first leg's account."""
+        return self.legs[self.leg].client
+
+    @property
+    def stream(self) -> AccountStream:
+        """This run's stream of the first leg."""
+        return self.legs[self.leg].stream
+
+    @property
+    def orders(self) -> WorkingOrders:
+        """Our working orders on the first leg."""
+        return self.legs[self.leg].orders
+
+    @property
+    def indexes(self) -> recording.ClientIndexes:
+        """Client order indexes reserved ahead from the first leg's account counter."""
+        return self.legs[self.leg].indexes
+
+    @property
+    def accounts(self) -> list[ExchangeAccount]:
+        """Every leg's account, once each (a locked key is waited for on each)."""
+        distinct = {state.account.pk: state.account for state in self.legs.values()}
+        return list(distinct.values())
+
+    @property
+    def config(self) -> Any:
+        """The strategy's configuration."""
+        return self.strategy.config
 
     @property
     def position(self) -> Decimal:
-        """The bot's position in base units (positive long)."""
+        """The strategy's position in base units (positive long)."""
         return self.strategy.position_base
 
     # --- small helpers ------------------------------------------------------------------------
@@ -179,17 +306,30 @@ class BotRunner:
         await db(recording.bot_update)(self.bot, self.fence, **fields)
 
     def market_view(self) -> MarketView | None:
-        """Best bid/ask and mid of the replicated book (None until both sides are known)."""
+        """Best bid/ask and mid of the first leg's replicated book (None until both sides are
+        known; every leg trades the same market)."""
         book = self.stream.book(self.market_id)
         mid = book.mid
         if mid is None:
             return None
         return MarketView(book.best_bid, book.best_ask, mid)
 
+    @staticmethod
+    def now_ms() -> int:
+        """Wall-clock ms: a strategy's deadlines survive a restart in its snapshot."""
+        return int(time.time() * 1000)
+
     def tell(self, events: list[Event]) -> None:
-        """Tell the strategy what happened (intents come only from `replan`'s decision)."""
+        """Tell the strategy what happened (intents come only from `replan`'s decisions)."""
         for event in events:
             self.strategy.on_event(event)
+
+    def reconcile_seconds(self) -> float:
+        """How often the legs are reconciled over REST (a setting may override the kind's)."""
+        name = self.options.reconcile_setting
+        if name is None:
+            return self.options.reconcile_s
+        return float(getattr(settings, name, self.options.reconcile_s))
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -202,19 +342,23 @@ class BotRunner:
             return await self.shut_down()
         self.reconcile_due = True
         self._next_heartbeat = self._next_reconcile = self._next_dms = self._next_control = 0.0
-        async with self.bot.account.client() as client:
-            self.client = client
-            # Checked again after any wait for budget, right before the HTTP send; the lease is
-            # renewed while any request waits for budget.
-            client.guard_sends(self._still_ours, alive=self._lease_renewed)
-            self.stream = client.open_stream([self.market_id])
-            await self.stream.start()
-            pump = asyncio.create_task(self._pump())
-            commands = asyncio.create_task(
-                command_listen(settings.REDIS_URL, self.bot.pk, self._command_arrived)
+        async with contextlib.AsyncExitStack() as clients:
+            await self._connect(clients)
+            tasks = [
+                asyncio.create_task(legs.pump(state.leg, state.stream, self._enqueue))
+                for state in self.legs.values()
+            ]
+            tasks.append(
+                asyncio.create_task(
+                    command_listen(settings.REDIS_URL, self.bot.pk, self._command_arrived)
+                )
             )
             try:
                 await self._wait_first_book()
+                refused = await self.apply_settings()
+                if refused is not None:
+                    await self.update(status=BotStatus.ERROR, status_message=refused[:500])
+                    return BotStatus.ERROR
                 await self.startup()
                 await self.update(
                     status=BotStatus.RUNNING, status_message="", started_at=timezone.now()
@@ -227,17 +371,32 @@ class BotRunner:
             except WorkerShutdown:
                 return await self.shut_down()
             finally:
-                for task in (pump, commands):
+                for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
-                await self.stream.stop()
+                for state in self.legs.values():
+                    await state.stream.stop()
 
-    async def _pump(self) -> None:
-        # One reader of the stream feeding a queue: waiting on the queue with a timeout is safe,
-        # cancelling an async generator's __anext__ would end the generator.
-        async for event in self.stream.events():
-            self.events.put_nowait(event)
+    async def _connect(self, clients: contextlib.AsyncExitStack) -> None:
+        """One client per distinct account (entered on `clients`), a started stream per leg."""
+        by_account: dict[int, LighterClient] = {}
+        for state in self.legs.values():
+            client = by_account.get(state.account.pk)
+            if client is None:
+                client = await clients.enter_async_context(state.account.client())
+                # Checked again after any wait for budget, right before the HTTP send; the
+                # lease is renewed while any request waits for budget.
+                client.guard_sends(self._still_ours, alive=self._lease_renewed)
+                by_account[state.account.pk] = client
+            state.connect(client, client.open_stream([self.market_id]), self.market_id)
+            await state.stream.start()
+
+    def _enqueue(self, item: Item) -> None:
+        # Looked up at each event: a benchmark wraps the queue's put to time arrivals.
+        if isinstance(item, tuple) and item[0] == self.leg and isinstance(item[1], FillEvent):
+            self._fill_queued.set()
+        self.events.put_nowait(item)
 
     async def _wait_first_book(self) -> None:
         deadline = time.monotonic() + FIRST_BOOK_TIMEOUT_S
@@ -252,22 +411,27 @@ class BotRunner:
 
     async def _loop(self) -> str:
         while True:
-            batch: list[StreamEvent | Command | Shutdown] = []
+            batch: list[Item] = []
             self.idle = True
             # asyncio.timeout, never wait_for: on Python 3.11 wait_for swallows a cancel that
             # lands in the turn an event arrives, and the cancelled runner would run on.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(TICK_SECONDS):
+                async with asyncio.timeout(self.options.tick_s):
                     batch.append(await self.events.get())
             self.idle = False
             while not self.events.empty():
                 batch.append(self.events.get_nowait())
+            self._fill_queued.clear()  # whatever was queued is in this batch
             if any(isinstance(e, Shutdown) for e in batch):
                 return await self.shut_down()
             arrived = time.perf_counter()
             commands = [e for e in batch if isinstance(e, Command)]
-            stream = [e for e in batch if isinstance(e, StreamEvent)]
-            burst = self.take_in(stream)
+            stream = [e for e in batch if isinstance(e, tuple)]
+            burst = await self.take_in(stream)
+            if self.options.recovery is Recovery.POSITIONS and self._positions_due():
+                self.reconcile_due = False
+                await self.record(burst)
+                burst = await self.reconcile_positions()
             sends = self.sends
             final: str | None = None
             if commands or time.monotonic() >= self._next_control:
@@ -276,14 +440,15 @@ class BotRunner:
                 await self.record(burst)
                 burst = intake.Burst()
                 final = await self.control(commands)
-                if final is None and stream:
+                if final is None and (stream or self.options.timers):
                     # The burst may hold a fill whose replenish is due (the fallback read fell
                     # in the same turn); a pause or cancel-all just applied makes this a no-op.
                     await self.replan()
-            elif burst.concerns_market or (stream and self._plan_deferred):
+            elif burst.concerns_market or self.options.timers or (stream and self._plan_deferred):
                 # The decision needs only memory: the replenish goes out before the bookkeeping.
                 # A burst with nothing of this bot's market (another bot's orders and fills on
-                # the same account, marks) changes no plan: no decision for it.
+                # the same account, marks) changes no plan: no decision for it (unless the
+                # strategy keeps time).
                 await self.replan()
                 if self.sends > sends and any(
                     isinstance(e, Filled | OrderTraded) for e in burst.events
@@ -298,19 +463,58 @@ class BotRunner:
                 await self.record(intake.Burst())  # anything sent since the last record
                 return final
 
-    def take_in(self, events: list[StreamEvent]) -> intake.Burst:
-        """Apply a burst of stream events to the client, the working orders and the strategy."""
-        for event in events:
-            self.client.apply_event(event)
-        self.marks.take(events)
-        burst = intake.take_in(events, self.leg, self.market_id, self.orders, self.ledger)
-        self.tell(burst.events)
+    async def take_in(self, items: list[tuple[Leg, StreamEvent]]) -> intake.Burst:
+        """Apply a burst of the legs' stream events to their clients, the working orders and the
+        strategy; returns the first leg's part to record (other legs' fills are recorded here)."""
+        own: list[StreamEvent] = []
+        told: list[Event] = []
+        unbooked: dict[Leg, list[FillInfo]] = {}
+        for leg, event in items:
+            state = self.legs[leg]
+            state.client.apply_event(event)
+            if leg == self.leg:
+                own.append(event)
+            elif isinstance(event, PositionUpdate):
+                for position in event.positions:
+                    if position.market_id == self.market_id:
+                        told.append(PositionSet(leg, intake.signed_size(position)))
+            elif isinstance(event, FillEvent) and state.reports is not None:
+                for filled, info in state.reports.fills(event.fills):
+                    told.append(filled)
+                    unbooked.setdefault(leg, []).append(info)
+            elif isinstance(event, Reconnected):
+                self.reconcile_due = True
+            if isinstance(event, OrderUpdate) and state.reports is not None:
+                told += state.reports.ends(event.orders)
+        if self.options.mark_figures:
+            self.marks.take(own)
+        first = self.legs[self.leg]
+        burst = intake.take_in(own, self.leg, self.market_id, first.orders, self.ledger)
+        if first.reports is not None:
+            for told_event in burst.events:
+                if isinstance(told_event, Filled) and told_event.client_order_index is not None:
+                    first.reports.told_fill(told_event.client_order_index, told_event.size_base)
+                    self._fill_seen = self._fill_seen or time.perf_counter()
+        # The first leg's fills first: an end held for them may be due now.
+        released = [
+            ended
+            for state in self.legs.values()
+            if state.reports is not None
+            for ended in state.reports.released()
+        ]
+        self.tell([*burst.events, *told, *released])
         if burst.reconcile:
             metrics.counter_add("stream_reconnects", bot=self.bot.pk)
         self.reconcile_due = self.reconcile_due or burst.reconcile
+        for leg, fills in unbooked.items():
+            account = self.legs[leg].account
+            await db(hedge_recording.fills_record)(self.bot, self.fence, account, fills)
+        if unbooked and self._fill_seen is not None and not self.strategy.behind():
+            self.hedge_latencies.append(time.perf_counter() - self._fill_seen)
+            self._fill_seen = None
         return burst
 
-    async def on_event(self, event: StreamEvent | Command | Shutdown) -> None:
+    async def on_event(self, event: Item) -> None:
         """Apply one stream event and record it (sends are `replan`'s); a command that arrives
         meanwhile (while stopping, or before the first book) is applied by the loop next."""
         if isinstance(event, Shutdown):
@@ -318,27 +522,44 @@ class BotRunner:
         if isinstance(event, Command):
             self._next_control = 0.0
             return
-        await self.record(self.take_in([event]))
+        await self.record(await self.take_in([event]))
 
     async def record(self, burst: intake.Burst) -> None:
         """Record the batches sent since the last record and a burst in one transaction, then
         align memory with what the database says."""
-        if not burst and not self.sent and not self.strategy.log.due:
+        if not burst and not self.sent and not self.strategy.log_due:
             return
         if self.halted is not None:
             burst.fills = []  # the venue contradicts our records: nothing more is booked
         sent, self.sent = self.sent, []
-        log = self.strategy.log.take()  # the core's session log, in the same transaction
+        log = self.strategy.log_take()  # the core's session log, in the same transaction
         changed, new = await db(intake.record)(self.bot, self.fence, burst, self.ledger, sent, log)
-        await self._note_unexpected_ends(changed)
+        told_ends = self.legs[self.leg].reports is not None
+        if not told_ends:
+            # A strategy not told of its orders' ends: the runner says when one ended unasked.
+            await self._note_unexpected_ends(changed)
         self.orders.track(changed)
-        # The database stays the backstop: a fill it recorded that memory did not book (an
-        # order the runner did not know) still moves the position and the grid.
-        self.apply_new_fills([f for f in new if f.trade_id not in burst.booked])
+        if not told_ends:
+            # The database stays the backstop: a fill it recorded that memory did not book (an
+            # order the runner did not know) still moves the position and the grid.
+            self.apply_new_fills([f for f in new if f.trade_id not in burst.booked])
 
     def apply_new_fills(self, new: list[Fill]) -> None:
         """Each newly recorded fill moves the position and the centre to its level."""
         self.tell([self._filled(fill) for fill in new])
+
+    async def write_transitions(self) -> None:
+        """The strategy's state-machine transitions as BotEvents, then its snapshot (fenced)."""
+        transitions = self.strategy.drain_transitions()
+        if not transitions:
+            return
+        for t in transitions:
+            level = EventLevel.ERROR if str(t.target) == "error" else EventLevel.INFO
+            data = {**t.data, "source": str(t.source), "target": str(t.target)}
+            await self.event(str(t.event), t.reason, level, **data)
+        snapshot = self.strategy.snapshot()
+        if snapshot is not None:
+            await db(hedge_recording.snapshot_save)(self.bot, self.fence, snapshot)
 
     async def _still_ours(self) -> None:
         """The fence guards our database writes; this guards our sends: a runner whose lease
@@ -389,70 +610,81 @@ class BotRunner:
                     reason=row.reason,
                 )
 
-    # --- recovery -----------------------------------------------------------------------------
+    # --- start --------------------------------------------------------------------------------
 
-    async def apply_settings(self) -> None:
-        """Apply the bot's leverage and margin mode to its market and read them back: no order
-        goes out before the exchange confirms them (a 200 alone is not applied)."""
-        bot = self.bot
-        mode = MarginMode(bot.margin_mode)
-        want = leverage_fraction(bot.leverage)
-        await self.client.update_leverage(self.market_id, bot.leverage, mode)
-        deadline = time.monotonic() + SETTINGS_VERIFY_TIMEOUT_S
-        while True:
-            # Every market the account touched has a row, flat ones too (lighter-api.md).
-            positions = (await self.client.account()).positions
-            row = next((p for p in positions if p.market_id == self.market_id), None)
-            if (
-                row is not None
-                and leverage_fraction(row.leverage) == want
-                and (row.margin_mode is mode)
-            ):
-                break
-            if time.monotonic() >= deadline:
-                seen = "nothing" if row is None else f"{row.leverage}x {row.margin_mode.value}"
-                raise ExchangeError(
-                    f"{self.symbol}: leverage {bot.leverage}x {mode.value} not applied "
-                    f"(the exchange shows {seen})"
-                )
-            await asyncio.sleep(SETTINGS_POLL_S)
-        await self.event(
-            "settings_applied",
-            f"leverage {bot.leverage}x, {mode.value} margin (read back from the exchange)",
-            leverage=str(bot.leverage),
-            margin_mode=mode.value,
-        )
+    async def apply_settings(self) -> str | None:
+        """Apply each leg's leverage and margin mode to the market and read them back from the
+        account before any order goes out (a 200 alone is not applied). A refusal (the client's
+        check, the transaction failed, or not seen within the timeout) is recorded as a
+        `settings_refused` event and returned: the bot goes to error and sends nothing.
+        Transient failures (429, 5xx, network) raise: the engine's weather waits them out."""
+        for state in self.legs.values():
+            mode = MarginMode(state.margin_mode)
+            label = f"leg {state.name}: " if state.name else ""
+            data: dict[str, Any] = {"leg": state.name} if state.name else {}
+            data |= {"leverage": str(state.leverage), "margin_mode": mode.value}
+            try:
+                await legs.settings_apply(state.client, self.market_id, state.leverage, mode)
+            except TransientError:
+                raise
+            except ExchangeError as exc:
+                message = f"{label}leverage {state.leverage}x {mode.value} refused: {exc}"
+                await self.event("settings_refused", message, EventLevel.ERROR, **data)
+                return message
+            await self.event(
+                "settings_applied",
+                f"{label}leverage {state.leverage}x, {mode.value} margin "
+                "(read back from the exchange)",
+                **data,
+            )
+        return None
 
     async def startup(self) -> None:
-        """Apply the settings, reconcile with the exchange, take over the position, restore the
-        lattice, report."""
-        await self.apply_settings()
+        """Recover (see `Recovery`) and start the strategy."""
+        if self.options.recovery is Recovery.LEDGER:
+            await self._startup_ledger()
+        else:
+            await self._startup_positions()
+
+    async def _startup_ledger(self) -> None:
+        """Reconcile with the exchange, take over the position, restore the lattice, report."""
         self.ledger = await db(selectors.bot_ledger, writes=False)(self.bot)
         found = await self.reconcile(grace_s=0.0)
         market = self.market_view()
         assert market is not None  # the runner waited for the first book
         # Adopted at the exchange's mark (the mid until the first mark arrives).
         await self.settle_ownership(found, self.marks.mark(self.market_id) or market.mid)
-        bot = self.bot
-        state = self.strategy.start(market.mid, bot.anchor_price, bot.centre_index)
-        await self.update(
-            anchor_price=state.anchor,
-            centre_index=state.centre,
-            last_price=self.marks.mark(self.market_id) or market.mid,
-        )
+        saved = {name: getattr(self.bot, name) for name in self.strategy.run_state_fields}
+        fields = self.strategy.begin(market.mid, saved, self.now_ms())
+        await self.update(**fields, last_price=self.marks.mark(self.market_id) or market.mid)
+        position = self.position.quantize(tick_from_decimals(self.bot.market.size_decimals))
         await self.event(
             "recovered",
             f"adopted {found.adopted} resting orders, resolved {found.resolved}, recorded "
-            f"{len(found.fills)} missed fills, position "
-            f"{self.position.quantize(tick_from_decimals(self.bot.market.size_decimals))} "
-            f"{self.symbol}; "
-            f"centre {state.centre} @ {market.mid}",
+            f"{len(found.fills)} missed fills, position {position} {self.symbol}; "
+            f"{self.strategy.run_state_note(market.mid)}",
             adopted=found.adopted,
             resolved=found.resolved,
             fills=len(found.fills),
             position=str(self.position),
-            anchor=str(state.anchor),
+            **{name: str(value) for name, value in fields.items()},
         )
+
+    async def _startup_positions(self) -> None:
+        """Every leg's position from REST: the truth the strategy starts from."""
+        market = self.market_view()
+        assert market is not None  # the runner waited for the first book
+        self.strategy.begin(market.mid, {}, self.now_ms())
+        sizes = await self.positions_read()
+        told, _ = self._per_leg(sizes)
+        await self.event("recovered", f"positions {told}")
+        self.reconcile_due = False
+        self._next_reconcile = time.monotonic() + self.reconcile_seconds()
+        for state in self.legs.values():
+            if state.leg != self.leg:
+                await self.order_indexes_refill(state)
+
+    # --- recovery: the bot's records (the grid) -----------------------------------------------
 
     async def reconcile(
         self, *, fills: bool = True, grace_s: float = recovery.MISSING_GRACE_S
@@ -514,6 +746,397 @@ class BotRunner:
         others = await db(ownership.other_positions, writes=False)(self.bot)
         self.watch.accept(found.position, [self.position_mine, *others])
         self.tell([OwnPosition(self.leg, self.position_mine)])
+
+    async def _report_foreign(self, orders: list[OrderInfo]) -> None:
+        for order in orders:
+            if order.client_order_index in self.foreign_seen:
+                continue
+            self.foreign_seen.add(order.client_order_index)
+            await self.event(
+                "foreign_order",
+                f"{order.side} {order.remaining_size} @ {order.price} is not this bot's: "
+                "left alone",
+                EventLevel.WARNING,
+                client_order_index=order.client_order_index,
+                order_index=order.order_index,
+            )
+
+    # --- recovery: the legs' positions (the hedge bot) ----------------------------------------
+
+    async def positions_read(self) -> list[Decimal]:
+        """Every leg's position from REST, told to the strategy (also after a reconnect)."""
+        sizes: list[Decimal] = []
+        infos = await asyncio.gather(*(state.client.account() for state in self.legs.values()))
+        for leg, info in zip(self.legs, infos, strict=True):
+            size = sum(
+                (intake.signed_size(p) for p in info.positions if p.market_id == self.market_id),
+                Decimal(0),
+            )
+            self.strategy.on_event(PositionSet(leg, size))
+            sizes.append(size)
+        return sizes
+
+    def _positions_due(self) -> bool:
+        """A reconnect asked for it, an order waited too long for a cancel's confirmation, or
+        the periodic reconcile is due (while no reaction is under way, when it gives way)."""
+        if self._cancel_slow() or self.reconcile_due:
+            return True
+        if time.monotonic() < self._next_reconcile:
+            return False
+        return not self.options.reconcile_yields or self.strategy.reconcile_may_run()
+
+    def _cancel_slow(self) -> bool:
+        """An order has waited `CANCEL_CONFIRM_S` for the confirmation of a cancel (the hedge's
+        self-trade guard): reconcile now rather than at the next interval (then again after as
+        long, if it still waits)."""
+        if not self.strategy.waits_for_cancel():
+            self._held_since = None
+            return False
+        now = time.monotonic()
+        if self._held_since is None:
+            self._held_since = now
+        if now - self._held_since < CANCEL_CONFIRM_S:
+            return False
+        self._held_since = now
+        return True
+
+    async def _unless_fills(self, read: Awaitable[T]) -> T | None:
+        """`read`'s result, or None when a fill of the first leg arrives first and the kind's
+        periodic reconcile gives way (its read in flight is cancelled, what it read is dropped,
+        it runs again a second later) so the reaction never waits for its REST reads (they
+        made the hedge latency's tail, ~0.4 s for one hedge in 50)."""
+        if not self.options.reconcile_yields:
+            return await read
+        reading = asyncio.ensure_future(read)
+        if not self._fill_queued.is_set():
+            fill = asyncio.ensure_future(self._fill_queued.wait())
+            await asyncio.wait({reading, fill}, return_when=asyncio.FIRST_COMPLETED)
+            fill.cancel()
+        if reading.done() and not self._fill_queued.is_set():
+            return reading.result()
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+        self._next_reconcile = time.monotonic() + RECONCILE_YIELD_S
+        return None
+
+    async def reconcile_positions(self) -> intake.Burst:
+        """Every leg over REST, for what the streams may have lost without a reconnect: the
+        recent fills of every leg (told once, by trade id), the reports of the first leg's
+        orders we take for live or are cancelling that no longer rest (an end, or a cancel
+        confirmed), then every leg's position (the fills before the positions: docs/hedge.md).
+        Returns the first leg's part to record."""
+        self._next_reconcile = time.monotonic() + self.reconcile_seconds()
+        items: list[tuple[Leg, StreamEvent]] = []
+        # The legs' reads run side by side (each on its own account and client).
+        pages = await self._unless_fills(
+            asyncio.gather(
+                *(state.client.fills(self.market_id, limit=100) for state in self.legs.values())
+            )
+        )
+        if pages is None:
+            return await self.take_in([])
+        for (leg, state), page in zip(self.legs.items(), pages, strict=True):
+            if page.items:
+                account = state.client.account_index or 0
+                items.append((leg, FillEvent(account, tuple(page.items), is_snapshot=True)))
+        first = self.legs[self.leg]
+        watched = set(first.orders.live)
+        ended: list[OrderEnded] = []
+        if watched:
+            open_orders = await self._unless_fills(first.client.open_orders(self.market_id))
+            if open_orders is None:
+                return await self.take_in([])
+            resting = {o.client_order_index for o in open_orders}
+            gone = sorted(watched - resting)
+            infos = await first.client.orders_by_client_index(gone) if gone else []
+            if infos:
+                account = first.client.account_index or 0
+                items.append((self.leg, OrderUpdate(account, tuple(infos), is_snapshot=False)))
+            known = {info.client_order_index for info in infos}
+            cutoff = time.monotonic() - UNKNOWN_ORDER_GRACE_S
+            for index in gone:
+                sent = first.orders.sent_at.get(index, first.orders.cancel_sent_at.get(index))
+                if index not in known and sent is not None and sent < cutoff:
+                    first.orders.forget(index)
+                    ended.append(OrderEnded(self.leg, index, "unknown to the exchange"))
+        burst = await self.take_in(items)
+        self.tell(list(ended))
+        # Cancels that still rest after CANCEL_CONFIRM_S were accepted and never executed (a
+        # 200 that did nothing): the orders are working again, so the strategy sees them and
+        # cancels again now, instead of holding its reaction until the order timeout.
+        zombies = first.orders.zombies(time.monotonic() - CANCEL_CONFIRM_S)
+        if zombies:
+            await self.event(
+                "cancel_unconfirmed",
+                f"{first.name}: {len(zombies)} cancels accepted but never executed: the orders "
+                "still rest; cancelled again",
+                EventLevel.WARNING,
+                client_order_indexes=zombies,
+            )
+        await self.positions_read()
+        return burst
+
+    # --- control ------------------------------------------------------------------------------
+
+    async def control(self, commands: list[Command]) -> str | None:
+        """Apply the operator's desired state (read from the database, the truth); a final
+        status ends the loop."""
+        self._next_control = time.monotonic() + self.options.control_s
+        self._command_waiting = False
+        if commands:
+            self.last_command = max(c.seq for c in commands)
+        self.control_reads += 1
+        await locked.check_still_unlocked(self)  # raises KeyLocked once the key is locked again
+        desired, cancel_all_at = await db(recording.desired_state_get, writes=False)(self.bot.pk)
+        if commands:
+            self.strategy.command(desired, self.last_command)
+        pausable = self.options.pausable
+        if pausable and cancel_all_at is not None and desired != DesiredState.STOPPED:
+            with operator_lane():  # the operator's reserved share: never behind routine traffic
+                await self.cancel_all_orders(cancel_all_at)
+        if desired == DesiredState.STOPPED:
+            with operator_lane():
+                await self.stop_orders("stopped by the operator")
+            if self.options.stop_may_close:
+                if await db(hedge_recording.close_requested, writes=False)(self.bot.pk):
+                    return await self.stop_closing()
+            await self.update(status=BotStatus.STOPPED, stopped_at=timezone.now())
+            kept = "position kept" if len(self.legs) == 1 else "positions kept"
+            await self.event("stopped", f"orders cancelled (verified); {kept}")
+            await self.dead_mans_switches_release()
+            return BotStatus.STOPPED
+        if pausable and (desired == DesiredState.PAUSED) != self.paused:
+            self.paused = desired == DesiredState.PAUSED
+            status = BotStatus.PAUSED if self.paused else BotStatus.RUNNING
+            await self.update(status=status)
+            await self.event(
+                str(status), "resting orders kept, nothing new placed" if self.paused else "resumed"
+            )
+            if not self.paused:
+                await self.replan()
+        return None
+
+    async def tick(self) -> str | None:
+        """The strategy's transitions and end; heartbeat, lease, reconcile, dead-man's switch;
+        a final status ends the loop."""
+        await self.write_transitions()
+        if self.finished is None and self.strategy.finished:
+            await self.finish()
+        if self.finished is not None:
+            return self.finished
+        if self.options.mark_figures:
+            mark = self.marks.due(self.market_id)
+            if mark is not None:
+                await marks.figures_publish(self.bot, self.fence, mark, self.ledger)
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + HEARTBEAT_SECONDS
+            if self.lease is not None:
+                await self.keep_lease()
+                metrics.counter_add("lease_renewals", bot=self.bot.pk)
+            await self.update(heartbeat_at=timezone.now())
+        if self.options.recovery is Recovery.LEDGER:
+            if self._confirm_at is not None and now >= self._confirm_at:
+                self._confirm_at = None
+                if self.orders.unconfirmed(now - CONFIRM_AFTER_S):
+                    # A batch accepted but not (fully) executed: the exchange is the truth.
+                    self.reconcile_due = True
+            if self.reconcile_due or now >= self._next_reconcile:
+                self.reconcile_due = False
+                self._next_reconcile = now + self.reconcile_seconds()
+                await self.reconcile()
+                await self.weather_cleared()
+                await self.replan()
+        if now >= self._next_dms:
+            self._next_dms = now + DEAD_MANS_SWITCH_REARM_S
+            for state in self.legs.values():
+                if state.deadman:
+                    await recovery.dead_mans_switch_arm(state.client, state.account)
+        return None
+
+    async def dead_mans_switches_release(self) -> None:
+        """On a clean stop, abort the legs' scheduled cancel-alls (unless another bot runs)."""
+        for state in self.legs.values():
+            if state.deadman:
+                await recovery.dead_mans_switch_release(state.client, self.bot)
+
+    async def cancel_all_orders(self, requested_at: datetime) -> None:
+        """The operator's "cancel all" for this bot: cancel (verified), then carry on as before.
+
+        Services send it to a paused bot; a running one places its grid again on the next plan.
+        """
+        status = self.bot.status
+        await self.stop_orders("cancel all requested")
+        await db(recording.cancel_all_done)(self.bot, self.fence, requested_at)
+        await self.update(status=status, status_message="")
+        await self.event("orders_cancelled", "all orders of the bot cancelled (verified)")
+
+    async def stop_orders(self, reason: str) -> None:
+        """Cancel every active order of the bot and verify it from REST; raise if they stay
+        (`bots.engine.locked` calls this too)."""
+        if self.options.recovery is Recovery.LEDGER:
+            await self._stop_recorded(reason)
+            return
+        for state in self.legs.values():
+            await self._stop_leg(state, reason)
+
+    async def _stop_recorded(self, reason: str) -> None:
+        """The bot's recorded orders: cancelled, then verified by a reconcile."""
+        await self.update(status=BotStatus.STOPPING, status_message=reason)
+        deadline = time.monotonic() + STOP_VERIFY_TIMEOUT_S
+        while True:
+            await self.reconcile(fills=False)
+            ours = sorted(self.orders.live)
+            if not ours:
+                return
+            if time.monotonic() >= deadline:
+                raise ExchangeError(f"{self.symbol}: {len(ours)} orders still open after stop")
+            self.orders.sent([], ours, time.monotonic())
+            await self._still_ours()
+            await self.client.replace_orders(self.market_id, ours, [])
+            self.sends += 1
+            # The stream reports the cancels within milliseconds; REST then confirms.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    event = await self.events.get()
+                await self.on_event(event)
+
+    async def _stop_leg(self, state: LegState, reason: str) -> None:
+        """Cancel every order of ours resting on the leg and verify from REST."""
+        if not state.tracks_reports:
+            return
+        deadline = time.monotonic() + STOP_VERIFY_TIMEOUT_S
+        while True:
+            resting = await state.client.open_orders(self.market_id)
+            ours = [o.client_order_index for o in resting if state.is_ours(o.client_order_index)]
+            if not ours:
+                return
+            if time.monotonic() > deadline:
+                raise ExchangeError(
+                    f"{self.symbol}: {len(ours)} orders of {state.name} open after {reason}"
+                )
+            await state.client.replace_orders(self.market_id, ours, [])
+            await asyncio.sleep(0.2)
+
+    async def stop_closing(self) -> str:
+        """The operator's stop with "close both legs": our orders are cancelled (verified)
+        already; every leg is closed and read back flat, or the bot is in error."""
+        sizes = await self.close_legs()
+        if not any(sizes):
+            await self.update(status=BotStatus.STOPPED, stopped_at=timezone.now())
+            await self.event("stopped", "orders cancelled and every leg closed (verified)")
+            return BotStatus.STOPPED
+        left, _ = self._per_leg(sizes)
+        message = f"close both legs incomplete: {left} still open"
+        await self.update(status=BotStatus.ERROR, status_message=message)
+        return BotStatus.ERROR
+
+    async def close_legs(self) -> list[Decimal]:
+        """Close every leg with reduce-only market orders whose worst price is the strategy's
+        slippage (widened at most to twice it), verified from each account; rounds that leave
+        a leg open are retried after a bounded backoff. Every step is a BotEvent. Returns the
+        positions read back last."""
+        slippage = self.strategy.close_slippage() or Decimal("0.005")
+        sizes = await self.positions_read()
+        said, data = self._per_leg(sizes)
+        await self.event("close_started", f"closing both legs: {said}", **data)
+        closing: dict[Leg, set[int]] = {leg: set() for leg in self.legs}
+        for attempt in range(1, CLOSE_ROUNDS + 1):
+            for state in self.legs.values():
+                allocate = state.account.allocate_client_order_indexes
+                ids = await db(allocate)(CLOSE_ORDER_INDEXES)
+                closing[state.leg].update(ids)
+                try:
+                    with operator_lane():  # the operator's share of the request budget
+                        result = await state.client.close_position(
+                            self.market_id, ids, max_slippage=slippage,
+                            widen_by=slippage / 2, max_slippage_cap=slippage * 2,
+                        )  # fmt: skip
+                except ExchangeError as exc:
+                    await self.event("close_failed", f"leg {state.name}: {exc}",
+                                     EventLevel.WARNING, leg=state.name,
+                                     attempt=attempt)  # fmt: skip
+                    continue
+                message = (f"leg {state.name}: {result.status.value}, closed "
+                           f"{result.closed_size}, left {result.remaining_size} "
+                           f"{result.reason}").strip()  # fmt: skip
+                await self.event("close_leg", message, leg=state.name, attempt=attempt,
+                                 status=result.status.value, closed=str(result.closed_size),
+                                 remaining=str(result.remaining_size))  # fmt: skip
+            sizes = await self.positions_read()
+            if not any(sizes):
+                await self.close_fills_record(closing)
+                await self.event("legs_closed", "both legs flat (read back from the exchange)")
+                return sizes
+            if attempt < CLOSE_ROUNDS:
+                await asyncio.sleep(CLOSE_BACKOFF_S * 2 ** (attempt - 1))
+        await self.close_fills_record(closing)
+        said, data = self._per_leg(sizes)
+        await self.event("close_incomplete", f"after {CLOSE_ROUNDS} rounds: {said} open",
+                         EventLevel.ERROR, **data)  # fmt: skip
+        return sizes
+
+    async def close_fills_record(self, closing: dict[Leg, set[int]]) -> None:
+        """Record the closes' fills as the bot's, per leg under its account (read over REST
+        once the positions read back: the loop that would take their stream reports has ended),
+        once per trade id."""
+        for leg, ids in closing.items():
+            state = self.legs[leg]
+            page = await state.client.fills(self.market_id, limit=100)
+            ours = [f for f in page.items if f.client_order_index in ids]
+            if ours:
+                record = hedge_recording.fills_record
+                await db(record)(self.bot, self.fence, state.account, ours, leg=state.name)
+
+    def _per_leg(self, sizes: list[Decimal]) -> tuple[str, dict[str, str]]:
+        """The legs' positions in words ("A 0.01, B -0.01") and as event data."""
+        pairs = list(zip(self.legs.values(), sizes, strict=True))
+        said = ", ".join(f"{state.name} {size}" for state, size in pairs)
+        return said, {state.name.lower(): str(size) for state, size in pairs}
+
+    async def risk_exit(self, halt: Halt) -> None:
+        """Stop-loss / take-profit: stop placing, cancel (verified), optionally flatten, stop."""
+        reason = f"{halt.trigger.value} hit at {self.market_view()}"
+        await self.event("risk_exit", reason, EventLevel.WARNING, trigger=halt.trigger.value)
+        await self.stop_orders(reason)
+        if self.options.risk_exit_flattens and halt.flatten_base != 0:
+            state = self.legs[halt.leg]
+            allocate = state.account.allocate_client_order_indexes
+            indexes = await db(allocate)(FLATTEN_CLIENT_INDEXES)
+            result = await state.client.close_position(self.market_id, indexes)
+            await self.event(
+                "flatten",
+                f"position close: {result.status.value} ({result.closed_size} {self.symbol})",
+                EventLevel.WARNING if result.status.value != "closed" else EventLevel.INFO,
+            )
+        await self.update(
+            status=BotStatus.STOPPED,
+            desired_state=DesiredState.STOPPED,
+            status_message=reason,
+            stopped_at=timezone.now(),
+        )
+        self.finished = BotStatus.STOPPED
+
+    async def finish(self) -> None:
+        """The strategy ended (its last cycle, or error): nothing of ours may rest, and the bot
+        is stopped (error keeps its status and the open net on the page)."""
+        snapshot = self.strategy.snapshot()
+        state = "" if snapshot is None else str(snapshot.state.value)
+        await self.stop_orders(f"the strategy ended in {state}")
+        if state == "error":
+            message = "hedge could not be repaired: the pair's net is beyond the tolerance"
+            await self.update(status=BotStatus.ERROR, status_message=message)
+            self.finished = BotStatus.ERROR
+            return
+        await self.update(
+            status=BotStatus.STOPPED, desired_state=DesiredState.STOPPED, stopped_at=timezone.now()
+        )
+        cycles = 0 if snapshot is None else snapshot.cycles_completed
+        await self.event("finished", f"{cycles} cycles done")
+        self.finished = BotStatus.STOPPED
+
+    # --- lease, weather, shutdown -------------------------------------------------------------
 
     async def shut_down(self) -> str:
         """The worker is shutting down: record what was sent, say so, and end (orders stay under
@@ -587,144 +1210,12 @@ class BotRunner:
         await self.update(status=BotStatus.ERROR, status_message=reason[:500])
         return BotStatus.ERROR
 
-    async def _report_foreign(self, orders: list[OrderInfo]) -> None:
-        for order in orders:
-            if order.client_order_index in self.foreign_seen:
-                continue
-            self.foreign_seen.add(order.client_order_index)
-            await self.event(
-                "foreign_order",
-                f"{order.side} {order.remaining_size} @ {order.price} is not this bot's: "
-                "left alone",
-                EventLevel.WARNING,
-                client_order_index=order.client_order_index,
-                order_index=order.order_index,
-            )
-
-    # --- control ------------------------------------------------------------------------------
-
-    async def control(self, commands: list[Command]) -> str | None:
-        """Apply the operator's desired state (read from the database, the truth); a final
-        status ends the loop."""
-        self._next_control = time.monotonic() + CONTROL_FALLBACK_SECONDS
-        self._command_waiting = False
-        if commands:
-            self.last_command = max(c.seq for c in commands)
-        self.control_reads += 1
-        await locked.check_still_unlocked(self)  # raises KeyLocked once the key is locked again
-        desired, cancel_all_at = await db(recording.desired_state_get, writes=False)(self.bot.pk)
-        if commands:
-            self.strategy.command(desired, self.last_command)
-        if cancel_all_at is not None and desired != DesiredState.STOPPED:
-            with operator_lane():  # the operator's reserved share: never behind routine traffic
-                await self.cancel_all_orders(cancel_all_at)
-        if desired == DesiredState.STOPPED:
-            with operator_lane():
-                await self.stop_orders("stopped by the operator")
-            await self.update(status=BotStatus.STOPPED, stopped_at=timezone.now())
-            await self.event("stopped", "orders cancelled (verified); position kept")
-            await recovery.dead_mans_switch_release(self.client, self.bot)
-            return BotStatus.STOPPED
-        if (desired == DesiredState.PAUSED) != self.paused:
-            self.paused = desired == DesiredState.PAUSED
-            status = BotStatus.PAUSED if self.paused else BotStatus.RUNNING
-            await self.update(status=status)
-            await self.event(
-                str(status), "resting orders kept, nothing new placed" if self.paused else "resumed"
-            )
-            if not self.paused:
-                await self.replan()
-        return None
-
-    async def tick(self) -> str | None:
-        """Heartbeat, lease, reconcile, dead-man's switch; a final status ends the loop."""
-        if self.finished is not None:
-            return self.finished
-        mark = self.marks.due(self.market_id)
-        if mark is not None:
-            await marks.figures_publish(self.bot, self.fence, mark, self.ledger)
-        now = time.monotonic()
-        if now >= self._next_heartbeat:
-            self._next_heartbeat = now + HEARTBEAT_SECONDS
-            if self.lease is not None:
-                await self.keep_lease()
-                metrics.counter_add("lease_renewals", bot=self.bot.pk)
-            await self.update(heartbeat_at=timezone.now())
-        if self._confirm_at is not None and now >= self._confirm_at:
-            self._confirm_at = None
-            if self.orders.unconfirmed(now - CONFIRM_AFTER_S):
-                # A batch accepted but not (fully) executed: the exchange is the truth.
-                self.reconcile_due = True
-        if self.reconcile_due or now >= self._next_reconcile:
-            self.reconcile_due = False
-            self._next_reconcile = now + RECONCILE_SECONDS
-            await self.reconcile()
-            await self.weather_cleared()
-            await self.replan()
-        if now >= self._next_dms:
-            self._next_dms = now + DEAD_MANS_SWITCH_REARM_S
-            await recovery.dead_mans_switch_arm(self.client, self.bot.account)
-        return None
-
-    async def cancel_all_orders(self, requested_at: datetime) -> None:
-        """The operator's "cancel all" for this bot: cancel (verified), then carry on as before.
-
-        Services send it to a paused bot; a running one places its grid again on the next plan.
-        """
-        status = self.bot.status
-        await self.stop_orders("cancel all requested")
-        await db(recording.cancel_all_done)(self.bot, self.fence, requested_at)
-        await self.update(status=status, status_message="")
-        await self.event("orders_cancelled", "all orders of the bot cancelled (verified)")
-
-    async def stop_orders(self, reason: str) -> None:
-        """Cancel every active order of the bot and verify it from REST; raise if they stay."""
-        await self.update(status=BotStatus.STOPPING, status_message=reason)
-        deadline = time.monotonic() + STOP_VERIFY_TIMEOUT_S
-        while True:
-            await self.reconcile(fills=False)
-            ours = sorted(self.orders.live)
-            if not ours:
-                return
-            if time.monotonic() >= deadline:
-                raise ExchangeError(f"{self.symbol}: {len(ours)} orders still open after stop")
-            self.orders.sent([], ours, time.monotonic())
-            await self._still_ours()
-            await self.client.replace_orders(self.market_id, ours, [])
-            self.sends += 1
-            # The stream reports the cancels within milliseconds; REST then confirms.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
-                    event = await self.events.get()
-                await self.on_event(event)
-
-    async def risk_exit(self, halt: Halt) -> None:
-        """Stop-loss / take-profit: stop placing, cancel (verified), optionally flatten, stop."""
-        reason = f"{halt.trigger.value} hit at {self.market_view()}"
-        await self.event("risk_exit", reason, EventLevel.WARNING, trigger=halt.trigger.value)
-        await self.stop_orders(reason)
-        if halt.flatten_base != 0:
-            allocate = self.bot.account.allocate_client_order_indexes
-            indexes = await db(allocate)(FLATTEN_CLIENT_INDEXES)
-            result = await self.client.close_position(self.market_id, indexes)
-            await self.event(
-                "flatten",
-                f"position close: {result.status.value} ({result.closed_size} {self.symbol})",
-                EventLevel.WARNING if result.status.value != "closed" else EventLevel.INFO,
-            )
-        await self.update(
-            status=BotStatus.STOPPED,
-            desired_state=DesiredState.STOPPED,
-            status_message=reason,
-            stopped_at=timezone.now(),
-        )
-        self.finished = BotStatus.STOPPED
-
     # --- deciding and sending -----------------------------------------------------------------
 
     async def replan(self) -> None:
-        """Ask the strategy to decide against the working orders; send its intents at once."""
-        if self.paused or self.strategy.state is None:
+        """Ask the strategy to decide for every leg against its working orders; send its
+        intents at once (one batch per leg, market orders after)."""
+        if self.paused or not self.strategy.ready:
             return
         # A plan held back by a refusal's backoff is made on the next burst after it.
         self._plan_deferred = time.monotonic() < self._refused_until
@@ -733,16 +1224,63 @@ class BotRunner:
         market = self.market_view()
         if market is None:
             return
-        intents = self.strategy.on_event(Decide(self.leg, market, self.orders.working()))
-        state = self.strategy.state
-        run_state: dict[str, Any] = {}
-        if state.centre != self.bot.centre_index:
-            last = self.marks.mark(self.market_id) or market.mid
-            run_state = {"centre_index": state.centre, "last_price": last}
+        if self.options.timers:
+            self.strategy.turn(self.now_ms(), self.stream.book(self.market_id))
+        intents: list[Intent] = []
+        for state in self.legs.values():
+            intents += self.strategy.on_event(Decide(state.leg, market, self.working(state)))
+        run_state = {
+            name: value
+            for name, value in self.strategy.run_state().items()
+            if getattr(self.bot, name) != value
+        }
+        if run_state:
+            run_state["last_price"] = self.marks.mark(self.market_id) or market.mid
         halts = [i for i in intents if isinstance(i, Halt)]
         if halts:
             await self.risk_exit(halts[0])
             return
+        for state in self.legs.values():
+            batch = [i for i in intents if isinstance(i, Place | Cancel) and i.leg == state.leg]
+            if batch or (run_state and state.leg == self.leg):
+                await self.send_batch(state, batch, market, run_state)
+            if self.finished is not None:
+                return
+        for order in (i for i in intents if isinstance(i, MarketOrder)):
+            await self.send_market(order)
+
+    def working(self, state: LegState) -> list[LiveOrder]:
+        """The leg's working orders for `Decide`; on a leg whose ends the strategy is told, also
+        those the exchange reported filled whose fill reports have not come yet (the order
+        report often comes first), for up to `FILL_WAIT_SECONDS`: the strategy learns they
+        ended from their fills, and meanwhile places nothing beside them (A would run ahead of
+        B). A fill lost with the socket is left to the positions read after the reconnect."""
+        working = state.orders.working()
+        if state.reports is None:
+            return working
+        now = time.monotonic()
+        awaiting = state.reports.awaiting_fills()
+        state.awaiting_since = {i: state.awaiting_since.get(i, now) for i in awaiting}
+        shown = {o.client_order_index for o in working}
+        for index, since in state.awaiting_since.items():
+            order = state.orders.owner(index)
+            if order is None or index in shown or index in state.orders.cancelling:
+                continue
+            if now - since <= FILL_WAIT_SECONDS:
+                working.append(order)
+            else:
+                state.reports.fills_given_up(index)
+        return working
+
+    async def send_batch(
+        self,
+        state: LegState,
+        intents: list[Place | Cancel],
+        market: MarketView,
+        run_state: dict[str, Any],
+    ) -> None:
+        """A leg's places and cancels as ONE batch, intents persisted first (with the
+        strategy's run state, when it moved)."""
         creates = [i.order for i in intents if isinstance(i, Place)]
         cancels = [i.client_order_index for i in intents if isinstance(i, Cancel)]
         if not creates and not cancels:
@@ -750,42 +1288,78 @@ class BotRunner:
                 await self.update(**run_state)
             return
         rows = await db(recording.order_intents_create)(
-            self.bot, self.fence, creates, reserve=self.indexes, **run_state
+            self.bot, self.fence, creates, reserve=state.indexes, **run_state
         )
-        self.orders.track(rows)
+        orders = state.orders
+        orders.track(rows)
         now = time.monotonic()
-        self.orders.sent([r.client_order_index for r in rows], cancels, now)
-        if self._confirm_at is None:
+        orders.sent([r.client_order_index for r in rows], cancels, now)
+        if state.reports is not None:
+            for row in rows:
+                state.reports.track(row.client_order_index)
+        elif self._confirm_at is None:
             # The stream confirms a batch within milliseconds; look again in a few seconds.
             self._confirm_at = now + CONFIRM_AFTER_S
+        post_only = self.strategy.post_only
         requests = [
             OrderRequest(
-                OrderSide(row.side),
-                row.size_base,
-                row.price,
-                row.client_order_index,
-                post_only=self.strategy.config.post_only,
+                OrderSide(row.side), row.size_base, row.price, row.client_order_index,
+                post_only=post_only,
             )
             for row in rows
-        ]
+        ]  # fmt: skip
         try:
             self._placing = True
             await self._still_ours()
-            tickets = await self.client.replace_orders(self.market_id, cancels, requests)
+            tickets = await state.client.replace_orders(self.market_id, cancels, requests)
         except SendDropped as exc:
             # Nothing sent (the guard runs before the HTTP send): the intents end here, and the
             # command is applied next.
-            self.orders.cancelling.difference_update(cancels)
+            orders.cancelling.difference_update(cancels)
             await db(recording.orders_resolved_missing)(self.bot, self.fence, rows, str(exc))
-            self.orders.track(rows)
+            orders.track(rows)
+            self._ended_told(state, rows, str(exc))
             return
-        except RejectedError as exc:
-            now = time.monotonic()
-            self._refused_until = now + REFUSED_BACKOFF_S
-            self.orders.cancelling.difference_update(cancels)
+        except ExchangeError as exc:
+            orders.cancelling.difference_update(cancels)
+            if state.reports is not None:
+                # Unknown whether it executed: the rows stay intents; the strategy is told the
+                # orders ended and asks again (the leg's order report or its timeout tells).
+                await self.event("send_failed", f"{state.name}: {exc}", EventLevel.WARNING)
+                self._ended_told(state, rows, str(exc))
+            else:
+                await self._send_failed(rows, exc)
+            return
+        finally:
+            self._placing = False
+        self.sends += 1
+        self._refused_since = None
+        if self.on_accepted is not None:
+            self.on_accepted([r.client_order_index for r in rows])
+        hashes = {t.client_order_index: t.tx_hash for t in tickets}
+        note = self.strategy.plan_note(market, [r.client_order_index for r in rows], cancels)
+        # Recorded (pending, tx hashes, the plan event) with the burst the loop records next.
+        self.sent.append(
+            recording.SentBatch(rows, [hashes.get(r.client_order_index, "") for r in rows], note)
+        )
+        orders.track(rows)
+
+    def _ended_told(self, state: LegState, rows: list[Order], reason: str) -> None:
+        """Orders that never went out, told to a strategy that is told its orders' ends."""
+        if state.reports is None:
+            return
+        self.tell([OrderEnded(state.leg, row.client_order_index, reason) for row in rows])
+
+    async def _send_failed(self, rows: list[Order], exc: ExchangeError) -> None:
+        """A batch refused (backoff; an error after refusals for `BOT_REFUSED_GIVE_UP_SECONDS`)
+        or failing (weather: the intents stay intents until a reconcile resolves them)."""
+        now = time.monotonic()
+        self._refused_until = now + REFUSED_BACKOFF_S
+        run_state = self.strategy.run_state()
+        if isinstance(exc, RejectedError):
             await db(recording.orders_refused)(self.bot, self.fence, rows, str(exc))
             self.orders.track(rows)
-            await self.event("batch_refused", str(exc), EventLevel.ERROR, centre=state.centre)
+            await self.event("batch_refused", str(exc), EventLevel.ERROR, **_data(run_state))
             if self._refused_since is None:
                 self._refused_since = now
             elif now - self._refused_since >= settings.BOT_REFUSED_GIVE_UP_SECONDS:
@@ -797,67 +1371,114 @@ class BotRunner:
                 await self.update(status=BotStatus.ERROR, status_message=reason[:500])
                 self.finished = BotStatus.ERROR
             return
-        except TransientError as exc:
-            # Retried by the client already; whether the batch executed is unknown. The intents
-            # stay intents and the cancels are planned again: reconcile (due now) adopts what
-            # executed and resolves what never did, so nothing is placed twice.
-            self._refused_until = time.monotonic() + REFUSED_BACKOFF_S
-            self.orders.cancelling.difference_update(cancels)
-            self.reconcile_due = True
-            await self.event("send_failed", str(exc), EventLevel.WARNING, centre=state.centre)
-            if not self._degraded and not self.paused:
-                self._degraded = True
-                reason = f"the exchange is failing ({type(exc).__name__}: {exc}); retrying"
-                await self.update(status=BotStatus.DEGRADED, status_message=reason[:500])
-            return
-        finally:
-            self._placing = False
-        self.sends += 1
-        self._refused_since = None
-        if self.on_accepted is not None:
-            self.on_accepted([r.client_order_index for r in rows])
-        hashes = {t.client_order_index: t.tx_hash for t in tickets}
-        note = (
-            "plan",
-            f"centre {state.centre} @ {market.mid}: {self.strategy.last_reason}",
-            {"centre": state.centre, "created": [r.client_order_index for r in rows],
-             "cancelled": cancels},
-        )  # fmt: skip
-        # Recorded (pending, tx hashes, the plan event) with the burst the loop records next.
-        self.sent.append(
-            recording.SentBatch(rows, [hashes.get(r.client_order_index, "") for r in rows], note)
-        )
-        self.orders.track(rows)
+        if not isinstance(exc, TransientError):
+            raise exc
+        # Retried by the client already; whether the batch executed is unknown. The intents
+        # stay intents and the cancels are planned again: reconcile (due now) adopts what
+        # executed and resolves what never did, so nothing is placed twice.
+        self.reconcile_due = True
+        await self.event("send_failed", str(exc), EventLevel.WARNING, **_data(run_state))
+        if not self._degraded and not self.paused:
+            self._degraded = True
+            reason = f"the exchange is failing ({type(exc).__name__}: {exc}); retrying"
+            await self.update(status=BotStatus.DEGRADED, status_message=reason[:500])
+
+    async def send_market(self, order: MarketOrder) -> None:
+        """A market order: an IOC limit at the strategy's worst price, on the order's leg."""
+        state = self.legs[order.leg]
+        index = await self.order_index(state)
+        if state.reports is not None:
+            state.reports.track(index)
+        self.strategy.sent(order.leg, index)
+        try:
+            await state.client.place_order(
+                self.market_id,
+                OrderSide(str(order.side)),
+                order.size_base,
+                order.worst_price,
+                index,
+                ioc=True,
+                reduce_only=order.reduce_only,
+            )
+        except ExchangeError as exc:
+            # Refused, or unknown: an order that never reports is given up on by the strategy
+            # after its timeout (and retried); one refused ends now.
+            await self.event("market_order_failed", f"{exc}", EventLevel.WARNING, index=index)
+            if getattr(exc, "is_transient", True) is False:
+                self.tell([OrderEnded(order.leg, index, str(exc))])
+        await self.order_indexes_refill(state)  # once the order is out
+
+    async def order_index(self, state: LegState) -> int:
+        """A client order index for a market order on the leg, from the indexes reserved ahead
+        (the database's allocation is off the path from a fill to the reaction)."""
+        await self.order_indexes_refill(state)
+        return state.spare.pop(0)
+
+    async def order_indexes_refill(self, state: LegState) -> None:
+        """Reserve `INDEXES_AHEAD` client order indexes on the leg's account when none is left."""
+        if not state.spare:
+            allocate = state.account.allocate_client_order_indexes
+            state.spare.extend(await db(allocate)(INDEXES_AHEAD))
+
+
+def _data(run_state: dict[str, Any]) -> dict[str, Any]:
+    """The run state as event data (the grid's centre)."""
+    return {"centre": run_state["centre_index"]} if "centre_index" in run_state else {}
+
+
+# --- building and running a runner -----------------------------------------------------------
 
 
 async def run_bot(bot_id: int, *, fence: int, lease: Lease | None = None) -> str:
-    """Run one bot until it stops; returns its final status ("stopped", "error", "lease_lost")."""
+    """Run one bot of any kind until it stops; returns its final status ("stopped", "error",
+    "lease_lost", `SHUTDOWN`)."""
     return await run_runner(await runner_create(bot_id, fence=fence, lease=lease))
 
 
 async def runner_create(bot_id: int, *, fence: int, lease: Lease | None = None) -> BotRunner:
-    """A runner for the bot as it is in the database now (not started)."""
-    return BotRunner(await db(_bot_load)(bot_id), fence, lease)
+    """A runner for the bot as it is in the database now (not started): its strategy, its legs
+    and its kind's options."""
+    bot = await db(_bot_load)(bot_id)
+    if isinstance(bot, HedgeBot):
+        return _hedge_runner(bot, fence, lease)
+    return _grid_runner(bot, fence, lease)
 
 
-def _bot_load(bot_id: int) -> GridBot:
-    """The bot with its account and market (one query)."""
+def _grid_runner(bot: GridBot, fence: int, lease: Lease | None) -> BotRunner:
+    """The grid: one leg, the grid core noting what it sees and decides (session_log)."""
+    leg = Leg(bot.account_id, bot.market_id)
+    strategy = session_log.LoggedGridStrategy(leg, bot.grid_config())
+    state = LegState(leg, bot.account, leverage=bot.leverage, margin_mode=bot.margin_mode)
+    return BotRunner(bot, fence, lease, strategy, [state], GRID_OPTIONS)
+
+
+def _hedge_runner(bot: HedgeBot, fence: int, lease: Lease | None) -> BotRunner:
+    """The hedge bot: maker leg A, taker leg B, the hedge core resuming from its snapshot (a
+    worker killed between A's fill and B's hedge resumes in the state it was in and hedges
+    what the positions read at start say B owes)."""
+    config = bot.hedge_config()
+    restore = hedge_recording.snapshot_from_json(bot.strategy_snapshot)
+    strategy = EngineHedgeStrategy(config, random.Random(bot.pk), restore=restore)
+    legs_ = [
+        LegState(config.leg_a, bot.account, name="A", leverage=bot.leverage_a,
+                 margin_mode=bot.margin_mode_a, reports=True, deadman=False),
+        LegState(config.leg_b, bot.taker_account, name="B", leverage=bot.leverage_b,
+                 margin_mode=bot.margin_mode_b, reports=True, deadman=False),
+    ]  # fmt: skip
+    return BotRunner(bot, fence, lease, strategy, legs_, HEDGE_OPTIONS)
+
+
+def _bot_load(bot_id: int) -> GridBot | HedgeBot:
+    """The bot with its accounts and market (one query per kind)."""
+    hedge = HedgeBot.objects.select_related("account", "taker_account", "market")
+    found = hedge.filter(pk=bot_id).first()
+    if found is not None:
+        return found
     return GridBot.objects.select_related("account", "market").get(pk=bot_id)
 
 
-class Runnable(locked.BotRunner, Protocol):
-    """What `run_runner` needs of a runner (the grid's `BotRunner`, the `HedgeRunner`)."""
-
-    @property
-    def symbol(self) -> str: ...
-
-    async def run(self) -> str: ...
-
-    async def weather(self, exc: Exception, wait_s: float) -> str | None: ...
-
-
 # The runners alive in this process, with their loops: a worker shutdown ends them all.
-_live: dict[Runnable, asyncio.AbstractEventLoop] = {}
+_live: dict[BotRunner, asyncio.AbstractEventLoop] = {}
 _live_lock = threading.Lock()
 
 
@@ -876,7 +1497,7 @@ def runners_shut_down() -> int:
     return len(live)
 
 
-async def run_runner(runner: Runnable) -> str:
+async def run_runner(runner: BotRunner) -> str:
     """Run a runner to its end; the one top-level handler of the loop.
 
     Any error is logged with its traceback and the bot is marked `error` with the message
@@ -895,7 +1516,7 @@ async def run_runner(runner: Runnable) -> str:
             _live.pop(runner, None)
 
 
-async def _run_through_weather(runner: Runnable) -> str:
+async def _run_through_weather(runner: BotRunner) -> str:
     """Run the bot; an exchange that is unreachable or failing for a while (transient errors:
     5xx, 429, network, no book yet) is weather, not a crash: the bot waits with bounded backoff,
     says why, keeps its lease and resting orders, and starts over (recovery adopts what rests)."""
@@ -916,7 +1537,7 @@ async def _run_through_weather(runner: Runnable) -> str:
             backoff = min(backoff * 2, WEATHER_MAX_S)
 
 
-async def _run_reporting_crashes(runner: Runnable, bot_id: int) -> str:
+async def _run_reporting_crashes(runner: BotRunner, bot_id: int) -> str:
     try:
         return await _run_through_weather(runner)
     except LeaseLost as exc:

@@ -56,9 +56,10 @@ from decimal import Decimal
 from typing import Any
 
 from bots.models import Bot, SessionChunk
-from bots.strategies.grid import GridConfig, GridState, LiveOrder
+from bots.strategies.grid import GridConfig, GridState, LiveOrder, MarketView
 from bots.strategies.grid.config import SizeMode, Spacing
 from bots.strategies.grid.strategy import GridStrategy
+from bots.strategies.hedge import HedgeSnapshot, Transition
 from bots.strategies.protocol import (
     BookChanged,
     Cancel,
@@ -67,6 +68,7 @@ from bots.strategies.protocol import (
     Filled,
     Halt,
     Intent,
+    Leg,
     MarketOrder,
     OrderEnded,
     OrderTraded,
@@ -75,6 +77,7 @@ from bots.strategies.protocol import (
     PositionSet,
     Tick,
 )
+from exchange.book import BookReplica
 
 KEEP_DAYS = 14
 KEEP_CHUNKS = 50_000
@@ -288,6 +291,76 @@ class LoggedGridStrategy(GridStrategy):
     def command(self, desired: str, seq: int) -> None:
         """An operator command the runner applied (context for a replay, not a core input)."""
         self._note(["cmd", now_ms(), desired, seq], core=False)
+
+    # --- what the runner reads (bots.engine.kinds.RunStrategy) --------------------------------
+
+    @property
+    def post_only(self) -> bool:
+        return self.config.post_only
+
+    @property
+    def ready(self) -> bool:
+        """Decides once its lattice is placed (`begin`)."""
+        return self.state is not None
+
+    @property
+    def finished(self) -> bool:
+        """A grid runs until stopped."""
+        return False
+
+    @property
+    def run_state_fields(self) -> tuple[str, ...]:
+        return ("anchor_price", "centre_index")
+
+    def begin(self, mid: Decimal, saved: dict[str, Any], now_ms: int) -> dict[str, Any]:
+        """Restore the lattice of earlier runs (anchor and centre), or start one at `mid`."""
+        state = self.start(mid, saved.get("anchor_price"), saved.get("centre_index"))
+        return {"anchor_price": state.anchor, "centre_index": state.centre}
+
+    def run_state(self) -> dict[str, Any]:
+        return {} if self.state is None else {"centre_index": self.state.centre}
+
+    def run_state_note(self, mid: Decimal) -> str:
+        centre = None if self.state is None else self.state.centre
+        return f"centre {centre} @ {mid}"
+
+    def plan_note(
+        self, market: MarketView, created: list[int], cancelled: list[int]
+    ) -> tuple[str, str, dict[str, Any]]:
+        centre = None if self.state is None else self.state.centre
+        message = f"centre {centre} @ {market.mid}: {self.last_reason}"
+        return "plan", message, {"centre": centre, "created": created, "cancelled": cancelled}
+
+    def turn(self, now_ms: int, book: BookReplica) -> None:
+        return None
+
+    def sent(self, leg: Leg, client_order_index: int) -> None:
+        return None
+
+    def reconcile_may_run(self) -> bool:
+        return True
+
+    def waits_for_cancel(self) -> bool:
+        return False
+
+    def behind(self) -> bool:
+        return False
+
+    def drain_transitions(self) -> list[Transition]:
+        return []
+
+    def snapshot(self) -> HedgeSnapshot | None:
+        return None
+
+    def close_slippage(self) -> Decimal | None:
+        return None
+
+    def log_take(self) -> Pending | None:
+        return self.log.take()
+
+    @property
+    def log_due(self) -> bool:
+        return self.log.due
 
 
 def write(bot: Bot, pending: Pending | None) -> None:

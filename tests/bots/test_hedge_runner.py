@@ -11,9 +11,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from bots import services
-from bots.engine.hedge_runner import HedgeRunner, hedge_runner_create
 from bots.engine.leases import BotLease
-from bots.engine.runner import run_runner
+from bots.engine.runner import BotRunner, run_runner, runner_create
 from bots.models import BotEvent, Fill, HedgeBot, Order
 from exchange.redis_clients import redis_client
 from tests.bots.hedge_support import (
@@ -46,15 +45,15 @@ def pair(simulator):
     return maker_sim, taker_sim, maker, taker
 
 
-async def start(bot: HedgeBot) -> tuple[HedgeRunner, asyncio.Task[str]]:
+async def start(bot: HedgeBot) -> tuple[BotRunner, asyncio.Task[str]]:
     """The bot's runner as a task on the test's loop (the worker's top-level handling)."""
-    runner = await hedge_runner_create(bot.pk, fence=1)
+    runner = await runner_create(bot.pk, fence=1)
     return runner, asyncio.create_task(run_runner(runner))
 
 
 async def start_inside_the_spread(
     simulator, pair, **overrides: object
-) -> tuple[HedgeBot, HedgeRunner, asyncio.Task[str], Decimal]:
+) -> tuple[HedgeBot, BotRunner, asyncio.Task[str], Decimal]:
     """A 0.03 hedge bot whose A order rests inside the spread (alone at its price, so a
     counterparty fills it first), started; returns it, its runner and task, and A's price."""
     maker_sim, _, maker, taker = pair
@@ -463,7 +462,7 @@ async def _event_kinds(bot: HedgeBot) -> list[str]:
     return await sync_to_async(lambda: list(rows))()
 
 
-async def opened_and_hedged(simulator, pair, bot) -> tuple[HedgeRunner, asyncio.Task[str]]:
+async def opened_and_hedged(simulator, pair, bot) -> tuple[BotRunner, asyncio.Task[str]]:
     maker_sim, taker_sim, _, _ = pair
     runner, task = await start(bot)
     await wait_until(
@@ -496,6 +495,17 @@ async def test_stop_with_close_both_legs_closes_them_through_the_runner(simulato
     tail = kinds[kinds.index("stop_close") :]
     assert [k for k in tail if k in ("close_started", "close_leg", "legs_closed", "stopped")] == [
         "close_started", "close_leg", "close_leg", "legs_closed", "stopped"]  # fmt: skip
+    # The closes' fills are the bot's too: its fills on each account net to the account's flat
+    # position (A bought and sold 0.01, B sold and bought 0.01).
+    for account in (maker, taker):
+        assert await _recorded_net(bot, account.pk) == 0
+
+
+async def _recorded_net(bot: HedgeBot, account_id: int) -> Decimal:
+    rows = Fill.objects.filter(bot=bot, account_id=account_id).values_list("side", "size_base")
+    fills = await sync_to_async(lambda: list(rows))()
+    assert fills, f"no fills of the bot recorded on account {account_id}"
+    return sum((size if side == "buy" else -size for side, size in fills), Decimal(0))
 
 
 async def test_plain_stop_keeps_both_legs_and_close_of_a_stopped_bot_closes_them(simulator, pair):

@@ -37,8 +37,7 @@ from asgiref.sync import sync_to_async
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bots.engine.hedge_runner import HedgeRunner, hedge_runner_create
-from bots.engine.runner import run_runner
+from bots.engine.runner import BotRunner, run_runner, runner_create
 from bots.models import HedgeBot
 from tests.bots.hedge_support import (
     ETH,
@@ -89,7 +88,7 @@ def _net(simulator: Any, a: int, b: int) -> Decimal:
     return sim_position(simulator, a) + sim_position(simulator, b)
 
 
-async def _settled(runner: HedgeRunner, simulator: Any, a: int, b: int) -> bool:
+async def _settled(runner: BotRunner, simulator: Any, a: int, b: int) -> bool:
     strategy = runner.strategy
     tolerance = runner.config.imbalance_tolerance_base
     return (
@@ -100,12 +99,12 @@ async def _settled(runner: HedgeRunner, simulator: Any, a: int, b: int) -> bool:
     )
 
 
-async def _closing(runner: HedgeRunner, simulator: Any, a: int, b: int) -> bool:
+async def _closing(runner: BotRunner, simulator: Any, a: int, b: int) -> bool:
     """A's close was asked for (its order may have been lost to a fault) and B is level."""
     return runner.strategy.state.value == "closing" and await _settled(runner, simulator, a, b)
 
 
-async def _settle(runner: HedgeRunner, simulator: Any, a: int, b: int, after: str) -> None:
+async def _settle(runner: BotRunner, simulator: Any, a: int, b: int, after: str) -> None:
     await wait_until(
         lambda: _settled(runner, simulator, a, b),
         SETTLE_TIMEOUT_S,
@@ -156,7 +155,7 @@ async def _scenario(simulator: Any, plan: list[Piece]) -> None:
         maker, taker, size=sum(lots) * LOT, hold_min_ms=0, hedge_timeout_ms=300,
         hedge_max_attempts=10, price_mode="offset_bps", offset_bps=Decimal("-1"),
     )  # fmt: skip
-    runner = await hedge_runner_create(bot.pk, fence=1)
+    runner = await runner_create(bot.pk, fence=1)
     task = asyncio.create_task(run_runner(runner))
     tolerance = runner.config.imbalance_tolerance_base
     try:

@@ -18,9 +18,10 @@ from django.db import connection
 from django.urls import reverse
 
 from bots import services
-from bots.models import BotEvent, ExchangeAccount, GridBot, Order
+from bots.models import BotEvent, ExchangeAccount, GridBot, HedgeBot, Order
 from lighterweb import keyring
-from tests.bots.runner_support import grid_bot, sim_open_orders
+from tests.bots.hedge_support import hedge_bot
+from tests.bots.runner_support import account_on, grid_bot, sim_open_orders
 from tests.bots.worker_support import ETH, LEVELS, Worker, grid_ok, wait_for, worker_env
 from tests.lighterweb.factories import make_account
 
@@ -283,5 +284,46 @@ def test_a_dont_remember_key_entered_in_the_form_starts_the_waiting_bot(
         )
         account.refresh_from_db()
         assert account.api_private_key_encrypted == ""
+    finally:
+        worker.stop()
+
+
+def test_a_hedge_bot_waits_for_the_key_of_its_taker_account_too(
+    simulator, redis_client, worker_env, admin_client
+):
+    # A remembered maker key is not enough: the runner waits in `locked` until the key of every
+    # leg's account reached the worker, sends nothing meanwhile, and starts once B is unlocked.
+    maker_sim, taker_sim = simulator.create_account(), simulator.create_account()
+    maker = account_on(simulator, maker_sim)
+    taker = _locked_account(simulator, taker_sim)
+    bot = hedge_bot(maker, taker, running=False, hold_min_ms=60_000)
+    worker = Worker(worker_env)
+    try:
+        worker.wait_ready()
+        services.bot_start(bot, actor="test")
+        wait_for(
+            lambda: HedgeBot.objects.get(pk=bot.pk).status == "locked",
+            30,
+            "the hedge bot to wait in locked for B's key\n" + worker.output(),
+        )
+        waiting = HedgeBot.objects.get(pk=bot.pk)
+        assert "unlock" in waiting.status_message and waiting.crash_count == 0
+        assert sim_open_orders(simulator, maker_sim.index, ETH) == []
+
+        _action(admin_client, taker, "unlock_key", unlock_passphrase=PASSPHRASE)
+        wait_for(
+            lambda: (
+                HedgeBot.objects.get(pk=bot.pk).status == "running"
+                and len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1
+            ),
+            30,
+            "the hedge bot running with A's order after B's unlock\n" + worker.output(),
+        )
+        services.bot_stop(HedgeBot.objects.get(pk=bot.pk), actor="test")
+        wait_for(
+            lambda: HedgeBot.objects.get(pk=bot.pk).status == "stopped",
+            20,
+            "the stop\n" + worker.output(),
+        )
     finally:
         worker.stop()

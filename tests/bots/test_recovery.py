@@ -119,7 +119,7 @@ async def test_a_cancel_landing_in_the_turn_an_event_arrives_still_ends_the_runn
     (runner,), (task,) = await start_runners([eth_bot])
     await full_grid_and_quiet(runner, simulator, funded_account.index)
 
-    runner.events.put_nowait(Stale(silent_s=0.0))
+    runner.events.put_nowait((runner.leg, Stale(silent_s=0.0)))
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(asyncio.shield(task), 10)

@@ -86,7 +86,7 @@ class Scenario:
         if op == "move":
             self.move()
         else:
-            self.runner.events.put_nowait(Reconnected("property", 1))
+            self.runner.events.put_nowait((self.runner.leg, Reconnected("property", 1)))
 
     async def cancel_all_then_wait_for_start(self) -> None:
         await _sync(_desire, self.bot, "paused", cancel_all=True)
