@@ -31,7 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bots.backtest import venue
-from bots.backtest.kernel import CandleSeries, Result, Settings, run
+from bots.backtest.engine import run
+from bots.backtest.kernel import CandleSeries, Result, Settings
 from bots.backtest.synthetic import gbm_candles
 from bots.strategies.grid import GridConfig, SizeMode, Spacing
 

@@ -1,9 +1,9 @@
 """A specialised backtest kernel for the grid: the live core's decisions, done incrementally.
 
-`kernel.run` uses it by default for the configurations it supports (`supports`), and the live
-`GridStrategy` otherwise or when `Settings.live_core` is set. It makes exactly the live-core
-kernel's `Result` (fills, PnL split, curve, round trips, time at the cap, drawdown): a hypothesis
-property over random candle paths and random supported configs checks that
+`bots.backtest.engine.run` uses it by default for the configurations it supports (`supports`),
+and the live `GridStrategy` otherwise or when `Settings.live_core` is set. It makes exactly the
+live-core kernel's `Result` (fills, PnL split, curve, round trips, time at the cap, drawdown): a
+hypothesis property over random candle paths and random supported configs checks that
 (tests/bots/backtest/test_fastgrid.py).
 
 Supported: arithmetic and geometric spacing, base and quote size (with the lot and exchange
@@ -446,7 +446,7 @@ def run(
     funding: Mapping[int, Decimal] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Result:
-    """`kernel.run` on this kernel (the caller checked `supports(settings)`)."""
+    """`engine.run` on this kernel (the caller checked `supports(settings)`)."""
     if len(candles) == 0:
         raise ValueError("candles: the range holds no candles")
     return _drive(FastRun(settings), candles, funding, progress)

@@ -129,8 +129,9 @@ class Settings:
     # Partial fills: the bot's resting orders fill at most this share of each candle's base
     # volume, in all (rounded down to the lot); None: the volume is not read, orders fill whole.
     volume_share: Decimal | None = None
-    # Drive the live `GridStrategy` even where the specialised grid kernel (`fastgrid.py`, the
-    # default for the configs it supports, proved to give the same `Result`) could run.
+    # `bots.backtest.engine.run`: drive the live `GridStrategy` even where the specialised grid
+    # kernel (`fastgrid.py`, the default for the configs it supports, proved to give the same
+    # `Result`) could run.
     live_core: bool = False
 
     @property
@@ -641,17 +642,12 @@ def run(
 ) -> Result:
     """Backtest `settings.config` over `candles` (funding rates keyed by hour start in ms).
 
-    `progress(done, total)` is called every 1 % of the candles (for a progress bar). Supported
-    configs run on the specialised grid kernel (`fastgrid.py`, same `Result`), the rest and
-    `Settings.live_core` on the live `GridStrategy`.
+    `progress(done, total)` is called every 1 % of the candles (for a progress bar). This is
+    the live `GridStrategy`'s kernel; `bots.backtest.engine.run` (what backtests and sweeps
+    call) runs the specialised grid kernel (`fastgrid.py`, same `Result`) where it can.
     """
     if len(candles) == 0:
         raise ValueError("candles: the range holds no candles")
-    if not settings.live_core:
-        from bots.backtest import fastgrid  # it subclasses `_Run`: imported once this one is
-
-        if fastgrid.supports(settings):
-            return fastgrid.run(settings, candles, funding, progress)
     return drive(_Run(settings, GridStrategy(LEG, settings.config)), candles, funding, progress)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import billiard
 import billiard.connection
 
-from bots.backtest import kernel
+from bots.backtest import engine, kernel
 
 # How often a parent waiting on its workers asks `stop()` (how prompt a cancel is).
 POLL_S = 0.2
@@ -57,7 +57,7 @@ def row_of(
     if isinstance(settings, str):
         return {"error": settings}
     try:
-        summary = kernel.run(settings, candles, funding, progress).summary()
+        summary = engine.run(settings, candles, funding, progress).summary()
     except ValueError as exc:  # e.g. an off-tick step the grid refuses
         return {"error": str(exc)}
     return {name: summary[name] for name in figures}

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from bots.backtest import kernel, store, venue
+from bots.backtest import engine, kernel, store, venue
 from bots.models import Backtest, BacktestMode, BacktestStatus, GridBot, Market
 
 logger = logging.getLogger(__name__)
@@ -146,8 +146,8 @@ def backtest_execute(backtest_id: int) -> str:
                 backtest.progress = percent
                 Backtest.objects.filter(pk=backtest.pk).update(progress=percent)
 
-        engine = venue.run if backtest.mode == BacktestMode.VENUE else kernel.run
-        result = engine(settings, candles, funding, progress)
+        backtest_run = venue.run if backtest.mode == BacktestMode.VENUE else engine.run
+        result = backtest_run(settings, candles, funding, progress)
     except ValueError as exc:  # the config or the data: said on the page
         _failed(backtest, str(exc))
         return BacktestStatus.FAILED

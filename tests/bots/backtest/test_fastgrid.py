@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bots.backtest import fastgrid
-from bots.backtest.kernel import MINUTE_MS, CandleSeries, Settings, run
+from bots.backtest.engine import run
+from bots.backtest.kernel import MINUTE_MS, CandleSeries, Settings
 from bots.backtest.synthetic import gbm_candles
 from bots.strategies.grid import GridConfig, SizeMode, Spacing
 
