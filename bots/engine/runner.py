@@ -1332,6 +1332,10 @@ class BotRunner:
             return
         finally:
             self._placing = False
+        accepted_at = time.monotonic()
+        orders.accepted([r.client_order_index for r in rows], cancels, accepted_at)
+        if self._confirm_at is not None:
+            self._confirm_at = max(self._confirm_at, accepted_at + CONFIRM_AFTER_S)
         self.sends += 1
         self._refused_since = None
         if self.on_accepted is not None:

@@ -55,6 +55,17 @@ class WorkingOrders:
             self.cancelling.add(index)
             self.cancel_sent_at[index] = now
 
+    def accepted(self, creates: Iterable[int], cancels: Iterable[int], now: float) -> None:
+        """The batch was accepted (its 200): its confirmation is awaited from now. A send that
+        waited for budget was noted before the wait; counted from then, a cancel the exchange
+        has not executed yet (standard accounts' 200 ms) would pass for one never executed."""
+        for index in creates:
+            if index in self.sent_at:
+                self.sent_at[index] = now
+        for index in cancels:
+            if index in self.cancel_sent_at:
+                self.cancel_sent_at[index] = now
+
     def unconfirmed(self, before: float) -> list[int]:
         """Orders sent before `before` that the exchange has not confirmed: creates still
         intent/pending, cancels of orders still live."""

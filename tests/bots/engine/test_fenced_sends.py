@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -16,6 +17,7 @@ from bots.engine.leases import BotLease, lease_key
 from bots.engine.runner import BotRunner, run_runner, runner_create
 from exchange.budget import ROUTINE, RequestBudget, budget_name
 from tests.bots.runner_support import account_on, grid_bot, quiet, sim_open_orders, wait_until
+from tests.plugins.simulator import TEST_CONFIG, RunningSimulator, run_simulator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ETH = 0
@@ -181,4 +183,50 @@ async def test_a_runners_read_waiting_on_the_budget_longer_than_its_ttl_keeps_it
         await waiting.lease_kept(redis_client)
 
         await asyncio.wait_for(read, 30)
+        await waiting.end()
+
+
+@pytest.fixture
+def slow_cancels() -> Iterator[RunningSimulator]:
+    """A simulator whose cancels execute 200 ms after they are accepted (a standard account's
+    on Lighter, lighter-api.md 4.2); places at once. Its clock moves only when told."""
+    latency = {f"{tier}_{kind}": 0 for tier in ("standard", "premium")
+               for kind in ("maker", "taker", "cancel")}  # fmt: skip
+    latency |= {"standard_cancel": 200, "premium_cancel": 200}
+    yield from run_simulator({**TEST_CONFIG, "latency_ms": None, "latency": latency})
+
+
+async def test_a_cancel_sent_after_a_long_budget_wait_is_not_taken_for_a_zombie(
+    slow_cancels, redis_client, redis_url
+):
+    """A batch that waited seconds for budget and was then accepted: a reconcile right after
+    it (the standard account's cancels execute 200 ms later, the order still rests) must not
+    call its cancels "accepted but never executed" and send them again. Seen on paper: three
+    grids on one account logged cancel_unconfirmed right after their first fills."""
+    simulator = slow_cancels
+    async with _waiting_runner(
+        simulator, simulator.create_account(), redis_client, redis_url
+    ) as waiting:
+        runner = waiting.runner
+        sends = runner.sends
+        # The grid moves: its replan (cancels and creates) waits for budget for 4 s and more.
+        simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "3007.00"})
+        simulator.advance(1000)
+        await waiting.lease_kept(redis_client)
+
+        async def sent() -> bool:
+            return runner.sends > sends
+
+        await wait_until(sent, what="the batch sent once the budget freed up")
+        # The simulator's clock stands still: the cancels are accepted, not executed yet. The
+        # runner reconciles now (as its periodic reconcile might, right after the send).
+        runner.reconcile_due = True
+
+        async def reconciled() -> bool:
+            return not runner.reconcile_due and runner.idle
+
+        await wait_until(reconciled, what="the reconcile after the send")
+        kinds = await sync_to_async(list)(runner.bot.events.values_list("kind", flat=True))
+        assert "cancel_unconfirmed" not in kinds
+        simulator.advance(1000)
         await waiting.end()
