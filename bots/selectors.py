@@ -431,8 +431,9 @@ class SiteStatus:
 
 def site_status() -> SiteStatus:
     """Bots per status and desired state (every choice present), accounts, live orders."""
-    statuses = Counter(GridBot.objects.values_list("status", flat=True))
-    desired = Counter(GridBot.objects.values_list("desired_state", flat=True))
+    # Every kind of bot (grids and hedge bots).
+    statuses = Counter(Bot.objects.values_list("status", flat=True))
+    desired = Counter(Bot.objects.values_list("desired_state", flat=True))
     return SiteStatus(
         bots_by_status={choice: statuses[choice] for choice in BotStatus.values},
         bots_by_desired_state={choice: desired[choice] for choice in DesiredState.values},

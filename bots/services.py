@@ -392,7 +392,7 @@ def _stood_down(bot_ids: list[int], *, until_cancelled: bool = False) -> bool:
         busy = Q(status__in=[BotStatus.RUNNING, BotStatus.DEGRADED, BotStatus.STARTING])
         if until_cancelled:
             busy |= Q(status=BotStatus.STOPPING) | Q(cancel_all_requested_at__isnull=False)
-        planning = GridBot.objects.filter(busy, pk__in=alive).exists()
+        planning = Bot.objects.filter(busy, pk__in=alive).exists()
         if not planning:
             return True
         if time.monotonic() >= deadline:
@@ -424,7 +424,8 @@ def emergency_stop_all(*, actor: str) -> EmergencyReport:
     """
     started = time.monotonic()
     report = EmergencyReport()
-    active = GridBot.objects.exclude(desired_state=DesiredState.STOPPED).select_related(
+    # Every kind of bot: grids and hedge bots (a hedge bot left running places A's order again).
+    active = Bot.objects.exclude(desired_state=DesiredState.STOPPED).select_related(
         "account", "market"
     )
     for bot in active:
@@ -462,11 +463,19 @@ def cancel_all(
     """
     accounts = [account] if account is not None else list(ExchangeAccount.objects.all())
     bots = GridBot.objects.filter(desired_state=DesiredState.RUNNING, account__in=accounts)
+    # A hedge bot trading on an account in scope (either leg) is paused: it would place A's
+    # order again after the cancel. Its positions and hedges are kept; Resume carries on.
+    hedges = HedgeBot.objects.filter(
+        Q(account__in=accounts) | Q(taker_account__in=accounts),
+        desired_state=DesiredState.RUNNING,
+    )
     if market is not None:
         bots = bots.filter(market=market)
+        hedges = hedges.filter(market=market)
     scoped = [
         bot_cancel_all(bot, actor=actor).pk for bot in bots.select_related("account", "market")
     ]
+    scoped += [bot_pause(hedge, actor=actor).pk for hedge in hedges]
     _stood_down(scoped, until_cancelled=True)
     targets = [
         target
@@ -489,7 +498,8 @@ def positions_flatten(account: ExchangeAccount, *, actor: str, confirm: bool) ->
     """
     if not confirm:
         raise BotActionRefused("Flattening trades at market: confirm it explicitly.")
-    active = GridBot.objects.filter(account=account).exclude(desired_state=DesiredState.STOPPED)
+    on_account = Q(account=account) | Q(hedgebot__taker_account=account)
+    active = Bot.objects.filter(on_account).exclude(desired_state=DesiredState.STOPPED)
     if active.exists():
         names = ", ".join(bot.name for bot in active)
         raise BotActionRefused(f"Stop the bots of {account.name} first ({names}).")

@@ -8,9 +8,15 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from bots import services
-from bots.models import BotEvent, GridBot
-from tests.lighterweb.factories import make_account, make_bot, make_market, role_group
+from bots import selectors, services
+from bots.models import Bot, BotEvent, GridBot, HedgeBot
+from tests.lighterweb.factories import (
+    make_account,
+    make_bot,
+    make_hedge_bot,
+    make_market,
+    role_group,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -171,6 +177,50 @@ def test_emergency_stop_all_stops_every_active_bot(staff):
     assert response.status_code == 200
     assert "2 bots stopped" in response.json()["detail"]
     assert set(GridBot.objects.values_list("desired_state", flat=True)) == {"stopped"}
+
+
+def _running_grid_and_hedge() -> tuple[GridBot, HedgeBot]:
+    maker, taker = make_account(), make_account(name="taker")
+    eth = make_market(market_id=0, symbol="ETH")
+    grid = make_bot(maker, make_market(market_id=1, symbol="BTC", last_price=Decimal("90000")))
+    hedge = make_hedge_bot(maker, taker, eth, size=Decimal("0.01"))
+    for started in (grid, hedge):
+        services.bot_start(started, actor="test")
+    return grid, hedge
+
+
+def test_emergency_stop_all_stops_hedge_bots_too(staff):
+    """One click stops everything: a hedge bot left running would place A's order again right
+    after the account-wide cancel (seen on paper: '3 bots stopped' with the hedge still on)."""
+    _grid, hedge = _running_grid_and_hedge()
+
+    response = staff.post("/dashboard/emergency-stop/", {"confirmed": "1", "scope": "all"}, **JSON)
+
+    assert response.status_code == 200
+    assert "2 bots stopped" in response.json()["detail"]
+    hedge.refresh_from_db()
+    assert hedge.desired_state == "stopped"
+    assert set(Bot.objects.values_list("desired_state", flat=True)) == {"stopped"}
+
+
+def test_site_status_counts_every_kind_of_bot():
+    _running_grid_and_hedge()
+
+    status = selectors.site_status()
+
+    assert sum(status.bots_by_desired_state.values()) == 2
+    assert status.bots_by_desired_state["running"] == 2
+
+
+def test_cancel_all_pauses_a_running_hedge_bot_on_the_account():
+    """Cancel-all promises nothing is placed again until Resume: a hedge bot trading on the
+    account (either leg) is paused, as the grids are."""
+    _grid, hedge = _running_grid_and_hedge()
+
+    services.cancel_all(hedge.taker_account, None, actor="op")
+
+    hedge.refresh_from_db()
+    assert hedge.desired_state == "paused"
 
 
 def test_unconfirmed_emergency_stop_all_changes_nothing(staff, bot):
