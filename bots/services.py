@@ -158,8 +158,10 @@ def account_key_lock(account: ExchangeAccount) -> list[int]:
     """Lock the account's key again everywhere: this process and every bots worker forget it,
     its running bots cancel their orders and wait in `locked`. The ids of the bots told."""
     key_handoff.revoke(account.pk)
+    # Every bot trading on the account: grids, and hedge bots on either leg.
+    on_account = Q(account=account) | Q(hedgebot__taker_account=account)
     active = list(
-        GridBot.objects.filter(account=account)
+        Bot.objects.filter(on_account)
         .exclude(desired_state=DesiredState.STOPPED)
         .values_list("pk", flat=True)
     )

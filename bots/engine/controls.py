@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from bots.engine import recording, reports
 from bots.engine.leases import BotLease, fence_claim, fence_floor, lease_ttl_seconds
-from bots.models import BotStatus, DesiredState, EventLevel, ExchangeAccount, GridBot, Order
+from bots.models import Bot, BotStatus, DesiredState, EventLevel, ExchangeAccount, Order
 from bots.strategies.orders import ACTIVE
 from exchange.budget import operator_lane
 from exchange.redis_clients import redis_client
@@ -285,7 +285,8 @@ def bot_orders_cancel_offline(bot_id: int, *, reason: str) -> str:
             return "runner-alive"
         if not fence_claim(bot_id, fence):
             return "outfenced"
-        bot = GridBot.objects.select_related("account", "market").get(pk=bot_id)
+        # Any kind: a hedge bot's resting orders are its maker leg's, on its first account.
+        bot = Bot.objects.select_related("account", "market").get(pk=bot_id)
         return _cancel_with_fence(bot, fence, reason)
     finally:
         lease.release()
@@ -298,7 +299,7 @@ LOCKED_STOP_MESSAGE = (
 )
 
 
-def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
+def _cancel_with_fence(bot: Bot, fence: int, reason: str) -> str:
     account, market_id = bot.account, bot.market.market_id
     if account.is_locked:
         return _locked_cancel(bot, fence, reason)
@@ -360,7 +361,7 @@ def _cancel_with_fence(bot: GridBot, fence: int, reason: str) -> str:
     return "done"
 
 
-def _locked_cancel(bot: GridBot, fence: int, reason: str) -> str:
+def _locked_cancel(bot: Bot, fence: int, reason: str) -> str:
     """No key in this process (engine.key_handoff hands it to bots workers only): a stop still
     ends, saying what was left; a cancel-all waits for a runner with the key."""
     desired, _ = recording.desired_state_get(bot.pk)

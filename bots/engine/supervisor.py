@@ -27,7 +27,7 @@ from django.db.models import Q
 from bots.dashboard import broadcast
 from bots.engine.leases import lease_holder, resume_waiting
 from bots.engine.recording import event_create
-from bots.models import Bot, BotStatus, DesiredState, EventLevel, GridBot
+from bots.models import Bot, BotStatus, DesiredState, EventLevel
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def bots_supervise(
         if last is not None and now - last < start_grace():
             continue
         _restart_or_give_up(bot, now, enqueue_run, report)
-    unfinished = GridBot.objects.filter(
+    unfinished = Bot.objects.filter(
         Q(desired_state=DesiredState.STOPPED, status__in=_STOPPING_STATUSES)
         | Q(cancel_all_requested_at__isnull=False)
     )

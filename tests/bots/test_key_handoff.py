@@ -14,9 +14,15 @@ from django.utils import timezone
 from bots.engine import key_handoff
 from bots.engine.controls import bot_orders_cancel_offline
 from bots.engine.supervisor import bots_supervise
-from bots.models import GridBot
+from bots.models import GridBot, HedgeBot
 from lighterweb import keyring
-from tests.lighterweb.factories import api_key_hex, make_account, make_bot, make_market
+from tests.lighterweb.factories import (
+    api_key_hex,
+    make_account,
+    make_bot,
+    make_hedge_bot,
+    make_market,
+)
 
 ACCOUNT = 4242
 
@@ -113,3 +119,31 @@ def test_a_locked_bot_stopped_without_a_runner_ends_stopped_saying_what_was_left
     assert outcome == "done"
     assert bot.status == "stopped"
     assert "dead-man's switch" in bot.status_message
+
+
+@pytest.mark.django_db
+def test_a_stopped_hedge_bot_without_a_runner_is_finished_too(redis_client):
+    """The supervisor and the offline cancel take every kind of bot: a hedge bot stopped (an
+    emergency stop) while no runner was alive was left 'stopping', and its cancel task failed
+    loading it as a grid."""
+    maker = make_account(key_mode="locked")
+    maker.set_api_private_key(api_key_hex(), passphrase="correct horse battery")
+    maker.save()
+    keyring.forget(maker.pk)
+    taker = make_account(name="taker")
+    hedge = make_hedge_bot(maker, taker, make_market())
+    HedgeBot.objects.filter(pk=hedge.pk).update(desired_state="stopped", status="stopping")
+    asked: list[int] = []
+
+    bots_supervise(
+        redis_client,
+        now=timezone.now(),
+        enqueue_run=asked.append,
+        enqueue_cancel=lambda bot_id, reason: asked.append(bot_id),
+    )
+    outcome = bot_orders_cancel_offline(hedge.pk, reason="supervisor: no runner alive")
+
+    hedge.refresh_from_db()
+    assert asked == [hedge.pk]
+    assert outcome == "done"
+    assert hedge.status == "stopped"
