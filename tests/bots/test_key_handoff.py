@@ -14,7 +14,7 @@ from django.utils import timezone
 from bots.engine import key_handoff
 from bots.engine.controls import bot_orders_cancel_offline
 from bots.engine.supervisor import bots_supervise
-from bots.models import GridBot, HedgeBot
+from bots.models import ExchangeAccount, GridBot, HedgeBot
 from lighterweb import keyring
 from tests.lighterweb.factories import (
     api_key_hex,
@@ -96,23 +96,33 @@ def test_the_web_process_reseals_for_a_worker_that_appears_later(redis_client):
     assert keyring.get(ACCOUNT) == key
 
 
-@pytest.mark.django_db
-def test_a_locked_bot_stopped_without_a_runner_ends_stopped_saying_what_was_left(redis_client):
+def _locked_account() -> ExchangeAccount:
+    """An account whose key is locked, as a default worker sees it (it never holds the key)."""
     account = make_account(key_mode="locked")
     account.set_api_private_key(api_key_hex(), passphrase="correct horse battery")
     account.save()
-    keyring.forget(account.pk)  # as in a default worker: it never holds a locked key
-    bot = make_bot(account, make_market())
-    GridBot.objects.filter(pk=bot.pk).update(desired_state="stopped", status="locked")
-    asked: list[int] = []
+    keyring.forget(account.pk)
+    return account
 
+
+def _supervised_and_cancelled(redis_client, bot_id: int) -> tuple[list[int], str]:
+    """The supervisor's pass (which bots it asks to cancel) and the offline cancel's outcome."""
+    asked: list[int] = []
     bots_supervise(
         redis_client,
         now=timezone.now(),
         enqueue_run=asked.append,
         enqueue_cancel=lambda bot_id, reason: asked.append(bot_id),
     )
-    outcome = bot_orders_cancel_offline(bot.pk, reason="supervisor: no runner alive")
+    return asked, bot_orders_cancel_offline(bot_id, reason="supervisor: no runner alive")
+
+
+@pytest.mark.django_db
+def test_a_locked_bot_stopped_without_a_runner_ends_stopped_saying_what_was_left(redis_client):
+    bot = make_bot(_locked_account(), make_market())
+    GridBot.objects.filter(pk=bot.pk).update(desired_state="stopped", status="locked")
+
+    asked, outcome = _supervised_and_cancelled(redis_client, bot.pk)
 
     bot.refresh_from_db()
     assert asked == [bot.pk]
@@ -126,22 +136,10 @@ def test_a_stopped_hedge_bot_without_a_runner_is_finished_too(redis_client):
     """The supervisor and the offline cancel take every kind of bot: a hedge bot stopped (an
     emergency stop) while no runner was alive was left 'stopping', and its cancel task failed
     loading it as a grid."""
-    maker = make_account(key_mode="locked")
-    maker.set_api_private_key(api_key_hex(), passphrase="correct horse battery")
-    maker.save()
-    keyring.forget(maker.pk)
-    taker = make_account(name="taker")
-    hedge = make_hedge_bot(maker, taker, make_market())
+    hedge = make_hedge_bot(_locked_account(), make_account(name="taker"), make_market())
     HedgeBot.objects.filter(pk=hedge.pk).update(desired_state="stopped", status="stopping")
-    asked: list[int] = []
 
-    bots_supervise(
-        redis_client,
-        now=timezone.now(),
-        enqueue_run=asked.append,
-        enqueue_cancel=lambda bot_id, reason: asked.append(bot_id),
-    )
-    outcome = bot_orders_cancel_offline(hedge.pk, reason="supervisor: no runner alive")
+    asked, outcome = _supervised_and_cancelled(redis_client, hedge.pk)
 
     hedge.refresh_from_db()
     assert asked == [hedge.pk]
