@@ -138,14 +138,16 @@ CANCEL_CHECK_S = 0.2
 def _cancel_requested(sweep_pk: int) -> Callable[[], bool]:
     """Whether the sweep's cancel was requested, read at most every CANCEL_CHECK_S (once set,
     it stays set)."""
-    last = [float("-inf"), False]
+    checked_at: float | None = None  # monotonic seconds of the last read (not money)
+    cancelled = False
 
     def check() -> bool:
+        nonlocal checked_at, cancelled
         now = time.monotonic()
-        if not last[1] and now - float(last[0]) >= CANCEL_CHECK_S:
-            last[0] = now
-            last[1] = BacktestSweep.objects.filter(pk=sweep_pk, cancel_requested=True).exists()
-        return bool(last[1])
+        if not cancelled and (checked_at is None or now - checked_at >= CANCEL_CHECK_S):
+            checked_at = now
+            cancelled = BacktestSweep.objects.filter(pk=sweep_pk, cancel_requested=True).exists()
+        return cancelled
 
     return check
 
