@@ -24,45 +24,35 @@ computed once per level with the core's own functions (`Lattice.raw_price`, `_si
 cached; each centre's ladder is computed once and only cut by the cap per decision; the walk
 runs on cached Decimals. Fills are booked in `IntLedger` (position in lots, money in 1e-18
 quote with the `Ledger`'s rounding), so the PnL split is the same to the last digit. The quiet
-runs, funding, the curve and the drawdown are `kernel.drive`'s code (copied as `_drive` with one
-exact shortcut, see there).
+runs, funding, the curve and the drawdown are `kernel.drive`'s, shared.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from itertools import accumulate, pairwise
-from operator import sub
 
 from bots.backtest.kernel import (
-    HOUR_MS,
     LEG,
-    MINUTE_MS,
     CandleSeries,
     Result,
     Settings,
     SimFill,
-    _capped,
-    _quiet_end,
     _Run,
-    capital_needed,
+    drive,
     fee_of,
 )
 from bots.strategies.accounting import COST_QUANTUM, FundingPayment, Ledger, PnlSummary
 from bots.strategies.grid.config import (
     Lattice,
     Side,
-    SizeMode,
     Spacing,
     _scale_of,
     _size_lots,
     _whole,
 )
 from bots.strategies.grid.strategy import GridStrategy
-from bots.strategies.protocol import BookChanged
 
 _ZERO = Decimal(0)
 _QUANTUM_EXP = -18  # accounting.COST_QUANTUM's exponent
@@ -449,169 +439,4 @@ def run(
     """`engine.run` on this kernel (the caller checked `supports(settings)`)."""
     if len(candles) == 0:
         raise ValueError("candles: the range holds no candles")
-    return _drive(FastRun(settings), candles, funding, progress)
-
-
-def _drive(
-    sim: FastRun,
-    candles: CandleSeries,
-    funding: Mapping[int, Decimal] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> Result:
-    """`kernel.drive` for this kernel, the same code but for one exact shortcut: in a quiet run
-    the deepest fall after a peak, `|position| x (running extreme - close)`, is at most
-    `|position| x (highest - lowest close)`; when that cannot beat the drawdown so far, the
-    running max (min) pass over the run's closes is not made."""
-    if len(candles) == 0:
-        raise ValueError("candles: the range holds no candles")
-    settings = sim.settings
-    funding = funding or {}
-    config = settings.config
-    first = candles.opens[0]
-    sim.price = sim.margin_mark = first
-    sim.now_ms = candles.times[0]
-    sim.strategy.start(first, None, None)
-    sim.strategy.on_event(BookChanged(LEG))
-    sim._decide(fresh=True)
-    n = len(candles)
-    every = max(1, n // max(1, settings.equity_points))
-    capital = capital_needed(config, first, settings.leverage)
-    peak = _ZERO
-    max_drawdown = _ZERO
-    curve: list[tuple[int, Decimal, Decimal]] = []
-    times, opens, highs, lows, closes = (
-        candles.times, candles.opens, candles.highs, candles.lows, candles.closes
-    )  # fmt: skip
-    walk_to = sim.walk_to
-    cap = config.max_position_notional
-    quote_sized = config.size_mode is SizeMode.QUOTE
-    capped = 0
-    report_every = max(1, n // 100)
-    share = settings.volume_share
-    volumes = candles.volumes
-    if share is not None and (volumes is None or len(volumes) != n):
-        raise ValueError("volume_share: the candles carry no volume")
-    lot = config.lot_size
-    hours = sorted(t for t in funding if t % HOUR_MS == 0)
-    level_size = config.size
-    i = 0
-    while i < n:
-        if progress is not None and i % report_every == 0:
-            progress(i, n)
-        t = times[i]
-        sim.now_ms = t
-        if share is not None and volumes is not None:
-            sim.budget = (volumes[i] * share / lot).to_integral_value(ROUND_FLOOR) * lot
-        o, c, high, low = opens[i], closes[i], highs[i], lows[i]
-        if sim.quiet(low, high):
-            end = _quiet_end(lows, highs, closes, i + 1, n, *sim.quiet_bounds())
-            if end > i + 1:
-                # A run of quiet candles: the position is constant, nothing fills or decides;
-                # funding, the mark, time at the cap and the curve are accounted in bulk, as
-                # the walk over each of them would (tests/bots/backtest/test_kernel_fast.py).
-                if progress is not None:
-                    for m in range(-(-(i + 1) // report_every) * report_every, end, report_every):
-                        progress(m, n)
-                starts = [i]
-                rates: dict[int, Decimal] = {}
-                for hour in hours[bisect_left(hours, t) : bisect_left(hours, times[end - 1] + 1)]:
-                    m = bisect_left(times, hour, i, end)
-                    if m < end and times[m] == hour:
-                        rates[m] = funding[hour]
-                        if m > i:
-                            starts.append(m)
-                starts.append(end)
-                position = sim.ledger.position_base
-                for a, b in pairwise(starts):
-                    rate = rates.get(a)
-                    if rate is not None:
-                        sim.now_ms = times[a]
-                        sim.price = opens[a]
-                        sim.pay_funding(rate)
-                    span = closes[a:b]
-                    least, most = min(span), max(span)
-                    if cap is not None:
-                        capped += _capped(span, least, most, abs(position), level_size,
-                                          quote_sized, cap)  # fmt: skip
-                    # Equity is affine in the close here: its extremes are at the extreme
-                    # closes, its deepest fall after a peak follows the running max (or min).
-                    if position > 0:
-                        top, bottom = sim.equity(most), sim.equity(least)
-                    elif position < 0:
-                        top, bottom = sim.equity(least), sim.equity(most)
-                    else:
-                        top = bottom = sim.equity(c)
-                    if peak - bottom > max_drawdown:
-                        max_drawdown = peak - bottom
-                    if position != 0 and abs(position) * (most - least) > max_drawdown:
-                        if position > 0:
-                            fall = position * max(map(sub, accumulate(span, max), span))
-                        else:
-                            fall = -position * max(map(sub, span, accumulate(span, min)))
-                        if fall > max_drawdown:
-                            max_drawdown = fall
-                    if top > peak:
-                        peak = top
-                    for m in range(-(-a // every) * every, b, every):
-                        curve.append((times[m], closes[m], sim.equity(closes[m])))
-                    if b == n and (n - 1) % every:
-                        curve.append((times[n - 1], closes[n - 1], sim.equity(closes[n - 1])))
-                sim.now_ms = times[end - 1]
-                sim.price = closes[end - 1]
-                i = end
-                continue
-            # Nothing can fill and every decision would be skipped: only funding and the mark.
-            if t % HOUR_MS == 0 and t in funding:
-                sim.price = o
-                sim.pay_funding(funding[t])
-            sim.price = c
-        else:
-            walk_to(o)
-            if t % HOUR_MS == 0:
-                rate = funding.get(t)
-                if rate is not None:
-                    sim.pay_funding(rate)
-            if c >= o:
-                walk_to(high)
-                walk_to(low)
-            else:
-                walk_to(low)
-                walk_to(high)
-            walk_to(c)
-        if cap is not None:
-            # At the cap: one more level on the side that grows the position would exceed it.
-            level = config.size if quote_sized else config.size * c
-            if abs(sim.ledger.position_base) * c + level > cap:
-                capped += 1
-        equity = sim.equity(c)
-        if equity > peak:
-            peak = equity
-        elif peak - equity > max_drawdown:
-            max_drawdown = peak - equity
-        if i % every == 0 or i == n - 1:
-            curve.append((t, c, equity))
-        i += 1
-    last = closes[-1]
-    books = sim.ledger.summary(last)
-    return Result(
-        start_ms=times[0],
-        end_ms=times[-1] + MINUTE_MS,
-        candles=n,
-        fills=tuple(sim.fills),
-        grid_profit=books.grid_profit,
-        other_realized=books.other_realized,
-        inventory=books.unrealized,
-        fees=books.fees,
-        funding=books.funding,
-        total=books.total,
-        round_trips=books.round_trips,
-        position_base=books.position_base,
-        last_price=last,
-        capital=capital,
-        max_drawdown=max_drawdown,
-        refused=sim.refused,
-        halted=sim.halted,
-        halt_reason=sim.halt_reason,
-        capped_candles=capped,
-        equity=tuple(curve),
-    )
+    return drive(FastRun(settings), candles, funding, progress)

@@ -733,17 +733,22 @@ def drive(
                     # closes, its deepest fall after a peak follows the running max (or min).
                     if position > 0:
                         top, bottom = sim.equity(most), sim.equity(least)
-                        fall = position * max(map(sub, accumulate(span, max), span))
                     elif position < 0:
                         top, bottom = sim.equity(least), sim.equity(most)
-                        fall = -position * max(map(sub, span, accumulate(span, min)))
                     else:
                         top = bottom = sim.equity(c)
-                        fall = _ZERO
                     if peak - bottom > max_drawdown:
                         max_drawdown = peak - bottom
-                    if fall > max_drawdown:
-                        max_drawdown = fall
+                    # The deepest fall inside the run, |position| x (running extreme - close),
+                    # is at most |position| x (highest - lowest close): when that cannot beat
+                    # the drawdown so far, the pass over the run's closes is not made (exact).
+                    if position != 0 and abs(position) * (most - least) > max_drawdown:
+                        if position > 0:
+                            fall = position * max(map(sub, accumulate(span, max), span))
+                        else:
+                            fall = -position * max(map(sub, span, accumulate(span, min)))
+                        if fall > max_drawdown:
+                            max_drawdown = fall
                     if top > peak:
                         peak = top
                     for m in range(-(-a // every) * every, b, every):
