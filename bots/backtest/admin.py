@@ -60,6 +60,9 @@ class CandleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def delete_model(self, request: HttpRequest, obj: Candle) -> None:
+        store.delete_candles(Candle.objects.filter(pk=obj.pk))
+
     def get_urls(self) -> list[Any]:
         upload = path(
             "upload/", self.admin_site.admin_view(self.upload_view), name="bots_candle_upload"

@@ -24,6 +24,7 @@ from itertools import groupby
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Max, Min, QuerySet
 
 from bots.backtest.csvfile import MINUTE_MS, ParsedFile, ParsedFunding, gaps_of
 from bots.backtest.kernel import CandleSeries
@@ -205,6 +206,23 @@ def rebuild_days(
     return len(packs)
 
 
+def delete_candles(queryset: QuerySet[Candle]) -> int:
+    """Delete the candles of `queryset` and rebuild the packs of the days they were in (the
+    admin's delete). Returns the candles deleted."""
+    with transaction.atomic():
+        spans = list(
+            queryset.values("network", "market_id")
+            .annotate(first=Min("open_time_ms"), last=Max("open_time_ms"))
+            .order_by("network", "market_id")
+        )
+        for span in spans:
+            _lock_market(span["network"], span["market_id"])
+        deleted, _ = queryset.delete()
+        for span in spans:
+            rebuild_days(span["network"], span["market_id"], span["first"], span["last"])
+    return deleted
+
+
 def rebuild_all(*, model: Any = CandleDay, days: int = 31) -> int:
     """Rebuild every market's packs from the candle rows, `days` at a time (the data migration;
     also a repair after candles were written around this module). Returns the packs written."""
@@ -305,10 +323,10 @@ def load_candles(
         if (packed, sum(sum(d.times) for d in days)) != (stored, int(stored_sum or 0)):
             # Candles written or deleted around this module (a shell, the admin's delete): the
             # rows are the truth (their count and the sum of their times are checked against
-            # the packs': a few ms); `rebuild_all` mends the packs.
+            # the packs': a few ms); `rebuild_all` (`manage.py candles_repack`) mends the packs.
             logger.warning(
                 "candle packs of %s/%s out of step with the rows (%d packed, %d stored): "
-                "loading the rows; run store.rebuild_all()",
+                "loading the rows; run `python manage.py candles_repack`",
                 network, market_id, packed, stored,
             )  # fmt: skip
             return load_candles_by_row(network, market_id, start_ms, end_ms, volumes=volumes)

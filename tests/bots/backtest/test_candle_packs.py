@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from decimal import Decimal as D
+from itertools import groupby
 
 import pytest
 
@@ -189,3 +190,50 @@ def test_migration_0016_packs_the_rows_already_stored() -> None:
     assert [str(c) for c in store.load_candles("paper", 5, 0, 2**62).closes] == [
         "0", "1", "2", "57600", "57607"
     ]  # fmt: skip
+
+
+def packed_in_step(network: str, market_id: int) -> bool:
+    """Whether each day's pack holds as many candles as the day's rows."""
+    times = Candle.objects.filter(network=network, market_id=market_id).values_list(
+        "open_time_ms", flat=True
+    )
+    rows = {day: len(list(g)) for day, g in groupby(sorted(times), key=lambda t: t // DAY)}
+    packs = CandleDay.objects.filter(network=network, market_id=market_id)
+    return dict(packs.values_list("day", "rows")) == rows
+
+
+@pytest.mark.django_db
+def test_the_admins_delete_rebuilds_the_days_packs(admin_client) -> None:  # type: ignore[no-untyped-def]
+    from django.urls import reverse
+
+    rows = candles(random.Random(3), [0, 1, 2, 1440, 1441], [D(1)])
+    store.import_parsed("paper", 0, parsed(rows))
+    one = Candle.objects.get(open_time_ms=T0 + MINUTE)
+    page = admin_client.post(reverse("admin:bots_candle_delete", args=[one.pk]), {"post": "yes"})
+    assert page.status_code == 302
+    assert not Candle.objects.filter(pk=one.pk).exists()
+    assert packed_in_step("paper", 0)
+    same_as_rows("paper", 0, 0, 2**62)
+    assert [(p.day, p.rows) for p in CandleDay.objects.order_by("day")] == [
+        (T0 // DAY, 2), (T0 // DAY + 1, 2)
+    ]  # fmt: skip
+    # A day's last candles go: so does its pack.
+    assert store.delete_candles(Candle.objects.filter(open_time_ms__gte=T0 + DAY)) == 2
+    assert Candle.objects.count() == 2
+    assert [(p.day, p.rows) for p in CandleDay.objects.all()] == [(T0 // DAY, 2)]
+    same_as_rows("paper", 0, 0, 2**62)
+
+
+@pytest.mark.django_db
+def test_candles_repack_mends_packs_after_writes_around_the_store(capsys) -> None:  # type: ignore[no-untyped-def]
+    from django.core.management import call_command
+
+    store.import_parsed("paper", 1, parsed(candles(random.Random(4), [0, 5, 1440], [D(7)])))
+    Candle.objects.filter(open_time_ms=T0 + 5 * MINUTE).delete()  # a shell's delete
+    Candle.objects.create(network="paper", market_id=1, open_time_ms=T0 + 3 * DAY,
+                          open=D(2), high=D(2), low=D(2), close=D(2))  # fmt: skip
+    assert not packed_in_step("paper", 1)
+    call_command("candles_repack")
+    assert "3 day packs rebuilt" in capsys.readouterr().out
+    assert packed_in_step("paper", 1)
+    same_as_rows("paper", 1, 0, 2**62)
