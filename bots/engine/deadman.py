@@ -27,7 +27,8 @@ from bots.engine.controls import (
     exchange_run,
 )
 from bots.engine.leases import lease_holder
-from bots.models import DesiredState, ExchangeAccount, GridBot
+from bots.models import DesiredState, ExchangeAccount
+from bots.ownership import market_bots
 from exchange.redis_clients import redis_client
 
 logger = logging.getLogger(__name__)
@@ -39,14 +40,14 @@ ARM_SECONDS = 600
 
 
 def _bots_alive(redis_client: redis.Redis, account: ExchangeAccount) -> bool:
-    ids = GridBot.objects.filter(account=account).values_list("pk", flat=True)
+    """Whether a runner of a bot trading on the account (a grid, either leg of a hedge bot)
+    holds its lease."""
+    ids = market_bots(account.pk).values_list("pk", flat=True)
     return any(lease_holder(redis_client, bot_id) is not None for bot_id in ids)
 
 
 def _bots_active(account: ExchangeAccount) -> bool:
-    return (
-        GridBot.objects.filter(account=account).exclude(desired_state=DesiredState.STOPPED).exists()
-    )
+    return market_bots(account.pk).exclude(desired_state=DesiredState.STOPPED).exists()
 
 
 def _armed_until_store(account: ExchangeAccount, until: datetime | None) -> None:
@@ -94,7 +95,9 @@ def deadman_sync_all() -> dict[int, str]:
     outcomes: dict[int, str] = {}
     try:
         accounts = ExchangeAccount.objects.filter(
-            Q(bots__isnull=False) | Q(dead_mans_switch_armed_until__isnull=False)
+            Q(bots__isnull=False)
+            | Q(hedge_bots_taking__isnull=False)
+            | Q(dead_mans_switch_armed_until__isnull=False)
         ).distinct()
         for account in accounts:
             try:

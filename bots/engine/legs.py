@@ -38,8 +38,8 @@ class LegState:
     """What the runner keeps per leg (see the module docstring).
 
     `name` labels the leg in events ("A", "B"; empty for a bot with one leg); `reports`: the
-    strategy is told its orders' fills once per trade and their ends (`OrderEnded`); `deadman`:
-    the runner keeps the account's dead-man's switch armed.
+    strategy is told its orders' fills once per trade and their ends (`OrderEnded`). The runner
+    keeps every leg's account's dead-man's switch armed (where the account has it on).
     """
 
     client: LighterClient
@@ -54,7 +54,6 @@ class LegState:
         margin_mode: str,
         name: str = "",
         reports: bool = False,
-        deadman: bool = True,
     ) -> None:
         self.leg = leg
         self.account = account
@@ -62,7 +61,6 @@ class LegState:
         self.margin_mode = margin_mode
         self.name = name
         self.tracks_reports = reports
-        self.deadman = deadman
         self.orders = WorkingOrders()
         self.indexes = recording.ClientIndexes()
         # Client order indexes reserved ahead for market orders on this leg.

@@ -34,7 +34,8 @@ from bots.engine.db_thread import db
 from bots.engine.deadman import ARM_SECONDS
 from bots.engine.intake import signed_size
 from bots.engine.reports import VenueChanged
-from bots.models import Bot, BotStatus, ExchangeAccount, Fill, GridBot, Order
+from bots.models import Bot, BotStatus, ExchangeAccount, Fill, Order
+from bots.ownership import market_bots
 from bots.strategies import accounting
 from bots.strategies.orders import OrderStatus
 from exchange.client import LighterClient
@@ -150,22 +151,25 @@ async def dead_mans_switch_arm(client: LighterClient, account: ExchangeAccount) 
     await _account_armed_until(account.pk, until)
 
 
-async def dead_mans_switch_release(client: LighterClient, bot: Bot) -> None:
-    """On a clean stop, abort the scheduled cancel-all unless another bot of the account runs."""
-    if not bot.account.dead_mans_switch_enabled:
+async def dead_mans_switch_release(
+    client: LighterClient, account: ExchangeAccount, bot: Bot
+) -> None:
+    """On `bot`'s clean stop, abort the account's scheduled cancel-all unless another bot
+    trading on the account (a grid, either leg of a hedge bot) runs."""
+    if not account.dead_mans_switch_enabled:
         return
-    others = await db(_other_bots_alive)(bot)
+    others = await db(_other_bots_alive)(account, bot)
     if others:
         return
     await client.abort_dead_mans_switch()
-    await _account_armed_until(bot.account_id, None)
+    await _account_armed_until(account.pk, None)
 
 
-def _other_bots_alive(bot: Bot) -> bool:
+def _other_bots_alive(account: ExchangeAccount, bot: Bot) -> bool:
     alive = Q(
         status__in=[BotStatus.RUNNING, BotStatus.DEGRADED, BotStatus.PAUSED, BotStatus.STARTING]
     )
-    return GridBot.objects.filter(alive, account_id=bot.account_id).exclude(pk=bot.pk).exists()
+    return market_bots(account.pk).filter(alive).exclude(pk=bot.pk).exists()
 
 
 async def _account_armed_until(account_id: int, until: datetime | None) -> None:

@@ -951,15 +951,13 @@ class BotRunner:
         if now >= self._next_dms:
             self._next_dms = now + DEAD_MANS_SWITCH_REARM_S
             for state in self.legs.values():
-                if state.deadman:
-                    await recovery.dead_mans_switch_arm(state.client, state.account)
+                await recovery.dead_mans_switch_arm(state.client, state.account)
         return None
 
     async def dead_mans_switches_release(self) -> None:
         """On a clean stop, abort the legs' scheduled cancel-alls (unless another bot runs)."""
         for state in self.legs.values():
-            if state.deadman:
-                await recovery.dead_mans_switch_release(state.client, self.bot)
+            await recovery.dead_mans_switch_release(state.client, state.account, self.bot)
 
     async def cancel_all_orders(self, requested_at: datetime) -> None:
         """The operator's "cancel all" for this bot: cancel (verified), then carry on as before.
@@ -1026,6 +1024,7 @@ class BotRunner:
         if not any(sizes):
             await self.update(status=BotStatus.STOPPED, stopped_at=timezone.now())
             await self.event("stopped", "orders cancelled and every leg closed (verified)")
+            await self.dead_mans_switches_release()
             return BotStatus.STOPPED
         left, _ = self._per_leg(sizes)
         message = f"close both legs incomplete: {left} still open"
@@ -1465,9 +1464,9 @@ def _hedge_runner(bot: HedgeBot, fence: int, lease: Lease | None) -> BotRunner:
     strategy = EngineHedgeStrategy(config, random.Random(bot.pk), restore=restore)
     legs_ = [
         LegState(config.leg_a, bot.account, name="A", leverage=bot.leverage_a,
-                 margin_mode=bot.margin_mode_a, reports=True, deadman=False),
+                 margin_mode=bot.margin_mode_a, reports=True),
         LegState(config.leg_b, bot.taker_account, name="B", leverage=bot.leverage_b,
-                 margin_mode=bot.margin_mode_b, reports=True, deadman=False),
+                 margin_mode=bot.margin_mode_b, reports=True),
     ]  # fmt: skip
     return BotRunner(bot, fence, lease, strategy, legs_, HEDGE_OPTIONS)
 

@@ -167,3 +167,55 @@ def test_the_switch_is_armed_far_enough_ahead_for_lighters_five_minute_minimum(
 
     assert deadman_sync(live_clock_account, redis_client) == "armed"
     assert _scheduled_cancel_ms(live_clock_account) / 1000 >= time.time() + 5 * 60
+
+
+@pytest.fixture
+def taker(simulator) -> ExchangeAccount:
+    taker = account_on(simulator, simulator.create_account())
+    taker.dead_mans_switch = True
+    taker.save()
+    return taker
+
+
+def test_a_hedge_bots_live_runner_arms_both_legs_accounts(account, taker, redis_client):
+    from tests.bots.hedge_support import hedge_bot
+
+    bot = hedge_bot(account, taker)
+    _runner_alive(redis_client, bot)
+
+    assert deadman_sync_all() == {account.pk: "armed", taker.pk: "armed"}
+    assert _scheduled_cancel_ms(account) > 0
+    assert _scheduled_cancel_ms(taker) > 0
+
+
+@pytest.mark.django_db(transaction=True)  # the release reads the bots on the runner's DB thread
+def test_a_grids_clean_stop_keeps_the_switch_while_a_hedge_bot_trades_on_the_account(
+    account, taker, redis_client
+):
+    """The grid's runner stops cleanly on the account where a running hedge bot has its taker
+    leg: the switch that protects the hedge bot stays armed."""
+    from bots.engine import recovery
+    from tests.bots.hedge_support import hedge_bot
+
+    grid = grid_bot(taker, "ETH")
+    hedge = hedge_bot(account, taker)
+    type(hedge).objects.filter(pk=hedge.pk).update(status="running")
+    lease = _runner_alive(redis_client, hedge)
+    assert deadman_sync(taker, redis_client) == "armed"
+    armed_ms = _scheduled_cancel_ms(taker)
+    GridBot.objects.filter(pk=grid.pk).update(desired_state="stopped", status="stopped")
+
+    async def release() -> None:
+        async with taker.client() as client:
+            await recovery.dead_mans_switch_release(client, taker, grid)
+
+    asyncio.run(release())
+
+    assert _scheduled_cancel_ms(taker) == armed_ms
+    taker.refresh_from_db()
+    assert taker.dead_mans_switch_armed_until is not None
+    # Once the hedge bot is stopped too, the beat's sweep aborts it.
+    type(hedge).objects.filter(pk=hedge.pk).update(desired_state="stopped", status="stopped")
+    lease.release()
+    assert deadman_sync(taker, redis_client) == "aborted"
+    assert _scheduled_cancel_ms(taker) == 0

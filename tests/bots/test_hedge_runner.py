@@ -533,3 +533,38 @@ async def test_plain_stop_keeps_both_legs_and_close_of_a_stopped_bot_closes_them
         )
     )()
     assert [(d["leg"], d["status"]) for d in closes] == [("A", "closed"), ("B", "closed")]
+
+
+async def test_the_runner_keeps_both_legs_switches_armed_and_a_clean_stop_aborts_them(
+    simulator, pair
+):
+    """A hedge bot's resting order on A must not outlive every process: while the runner
+    lives, each leg's account keeps Lighter's scheduled cancel-all ahead; a clean stop aborts
+    both (no other bot trades on them)."""
+    maker_sim, _, maker, taker = pair
+
+    def switch_on(account) -> None:  # type: ignore[no-untyped-def]
+        account.dead_mans_switch = True
+        account.save(update_fields=["dead_mans_switch"])
+
+    async def scheduled(account) -> int:  # type: ignore[no-untyped-def]
+        async with account.client() as client:
+            return (await client.account()).cancel_all_time_ms
+
+    for account in (maker, taker):
+        await sync_to_async(switch_on)(account)
+    bot = await sync_to_async(hedge_bot)(maker, taker)
+    _, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's opening order",
+    )
+
+    async def both_armed() -> bool:
+        return await scheduled(maker) > 0 and await scheduled(taker) > 0
+
+    await wait_until(both_armed, what="both accounts' switches armed")
+
+    await sync_to_async(services.bot_stop)(bot, actor="op")
+    assert await finish(task) == "stopped"
+    assert (await scheduled(maker), await scheduled(taker)) == (0, 0)
