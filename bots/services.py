@@ -34,7 +34,7 @@ from bots.accounts import (
     markets_sync,
 )
 from bots.dashboard import broadcast
-from bots.engine import controls, key_handoff
+from bots.engine import controls, hedge_recording, key_handoff
 from bots.engine.commands import command_publish
 from bots.engine.controls import CancelReport, CloseReport, EmergencyReport, ExchangeActionFailed
 from bots.engine.leases import lease_holder
@@ -315,6 +315,8 @@ def hedge_bot_stop_close(bot: HedgeBot, *, actor: str, confirm: bool) -> HedgeBo
     _report_cancel(bot, controls.account_cancel_all(bot.account, bot.market.market_id), actor)
     for name, account in (("A", bot.account), ("B", bot.taker_account)):
         report = controls.account_market_close(account, bot.market.market_id)
+        # The closes' fills are the bot's, as when its runner closes the legs.
+        hedge_recording.fills_record(bot, bot.lease_fence, account, report.fills, leg=name)
         failed = report.status != "closed"
         event_record(
             bot,

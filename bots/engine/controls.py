@@ -36,6 +36,7 @@ from bots.models import Bot, BotStatus, DesiredState, EventLevel, ExchangeAccoun
 from bots.strategies.orders import ACTIVE
 from exchange.budget import operator_lane
 from exchange.redis_clients import redis_client
+from exchange.types import FillInfo
 from lighterweb.crypto import SecretDecryptionError
 
 if TYPE_CHECKING:
@@ -88,6 +89,8 @@ class CloseReport:
     closed: Decimal
     remaining: Decimal
     reason: str = ""
+    # The closing orders' fills (read back once the close ended), where the caller asked.
+    fills: tuple[FillInfo, ...] = ()
 
 
 @dataclass
@@ -383,15 +386,18 @@ def _locked_cancel(bot: Bot, fence: int, reason: str) -> str:
 
 
 def account_market_close(account: ExchangeAccount, market_id: int) -> CloseReport:
-    """Close the account's position on one market with verified reduce-only market orders."""
+    """Close the account's position on one market with verified reduce-only market orders; the
+    report carries the closing orders' fills (for the owning bot's books)."""
     indexes = account.allocate_client_order_indexes(CLOSE_ORDER_INDEXES)
 
-    async def close() -> Any:
+    async def close() -> tuple[Any, list[FillInfo]]:
         with operator_lane():
             async with account.client() as client:
-                return await client.close_position(market_id, indexes)
+                result = await client.close_position(market_id, indexes)
+                page = await client.fills(market_id, limit=100)
+        return result, [f for f in page.items if f.client_order_index in indexes]
 
-    result = exchange_run(account, close)
+    result, fills = exchange_run(account, close)
     logger.warning("account %s: closed %s position: %s", account.pk, result.symbol, result)
     return CloseReport(
         account.pk,
@@ -400,6 +406,7 @@ def account_market_close(account: ExchangeAccount, market_id: int) -> CloseRepor
         result.closed_size,
         result.remaining_size,
         result.reason,
+        tuple(fills),
     )
 
 

@@ -533,6 +533,10 @@ async def test_plain_stop_keeps_both_legs_and_close_of_a_stopped_bot_closes_them
         )
     )()
     assert [(d["leg"], d["status"]) for d in closes] == [("A", "closed"), ("B", "closed")]
+    # The closes' fills are the bot's, as when its runner closes the legs: its own positions
+    # (fills) on both accounts are flat like the exchange's.
+    for account in (maker, taker):
+        assert await _recorded_net(bot, account.pk) == 0
 
 
 async def test_the_runner_keeps_both_legs_switches_armed_and_a_clean_stop_aborts_them(
