@@ -7,7 +7,8 @@ or quote amount are refused here, before anything is signed, with the minimum in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import IntEnum, StrEnum
 
@@ -19,6 +20,7 @@ MAX_CLIENT_ORDER_INDEX = 2**48 - 1
 MAX_BATCH_SIZE = 50
 # Lighter's "use the signer default" marker for an order's expiry: now + 28 days.
 DEFAULT_EXPIRY = -1
+DEFAULT_EXPIRY_PERIOD_MS = 28 * 86_400_000
 
 
 class OrderType(IntEnum):
@@ -283,3 +285,16 @@ def chunks(specs: list[TxSpec], size: int = MAX_BATCH_SIZE) -> list[list[TxSpec]
     if size < 1:
         raise ValueError("chunk size must be positive")
     return [specs[i : i + size] for i in range(0, len(specs), size)]
+
+
+def one_expiry(legs: Sequence[OrderSpec], now_ms: int) -> tuple[OrderSpec, ...]:
+    """A grouped order's legs with one explicit expiry (now + 28 days) where they asked for the
+    default. Lighter wants the legs of an OCO and the children of an OTOCO to expire together;
+    the SDK's signer turns each -1 into "now + 28 days" from its own clock reading, leg by leg,
+    so when the millisecond turns between two legs it refuses the whole group ("OrderExpiry is
+    invalid", about one group in 700). IOC legs keep their 0."""
+    expiry = now_ms + DEFAULT_EXPIRY_PERIOD_MS
+    return tuple(
+        replace(leg, order_expiry_ms=expiry) if leg.order_expiry_ms == DEFAULT_EXPIRY else leg
+        for leg in legs
+    )

@@ -33,6 +33,7 @@ from exchange.orders import (
     build_order,
     chunks,
     leverage_fraction,
+    one_expiry,
     protection_price,
     units_of,
 )
@@ -250,7 +251,8 @@ class TradingApi:
             grouping = Grouping.OCO
         else:
             raise ExchangeError("grouped orders are entry+TP/SL (OTO/OTOCO) or TP+SL (OCO)")
-        (result,) = await self._sender.send_specs([GroupSpec(grouping, tuple(legs))])
+        group = GroupSpec(grouping, one_expiry(legs, int(time.time() * 1000)))
+        (result,) = await self._sender.send_specs([group])
         tx_hash = result.tx_hashes[0] if result.tx_hashes else ""
         return [self._ticket(info, leg, tx_hash) for leg in legs]
 

@@ -230,3 +230,60 @@ async def test_verified_cancel_of_an_order_placed_elsewhere(
         await other.resolve(await other.place_order(ETH, OrderSide.BUY, SIZE, top.bid - 50, 77))
     cancelled = await client.cancel_verified(ETH, 77)
     assert cancelled.state is TicketState.REJECTED and cancelled.order_index
+
+
+async def test_a_groups_legs_carry_one_expiry_and_the_sdk_signs_every_group(
+    client, ids, funded_account
+):
+    """The SDK's signer turns each leg's -1 into "now + 28 days" from its own clock reading:
+    when the millisecond turns between two legs it refuses the whole group (about one group
+    in 700 before the legs carried one explicit expiry). The legs the client sends share one,
+    28 days ahead, and the real signer accepts thousands of such groups in a row."""
+    import time
+    from dataclasses import replace
+
+    from exchange.orders import (
+        DEFAULT_EXPIRY_PERIOD_MS,
+        Grouping,
+        GroupSpec,
+        OrderType,
+        build_order,
+        one_expiry,
+    )
+    from exchange.signer import Signer
+
+    top = await _top(client)
+    tickets = await client.place_grouped(
+        ETH,
+        entry=OrderRequest(OrderSide.BUY, SIZE, top.bid - 20, next(ids)),
+        take_profit=TriggerRequest(top.ask + 100, top.ask + 99, next(ids)),
+        stop_loss=TriggerRequest(top.bid - 200, top.bid - 201, next(ids)),
+    )
+    placed = await client.open_orders(ETH)
+    expiries = {o.order_expiry_ms for o in placed}
+    assert len(placed) == len(tickets) == 3 and len(expiries) == 1
+    (expiry,) = expiries
+    assert abs(expiry - (time.time() * 1000 + DEFAULT_EXPIRY_PERIOD_MS)) < 60_000
+
+    # The same legs as above, signed again and again (no send): entry, take-profit, stop-loss.
+    info = await client.market(ETH)
+    entry = build_order(info, side=OrderSide.BUY, size=SIZE, price=top.bid, client_order_index=1)
+    exits = [  # size 0: the children close what the entry's fill opened
+        replace(build_order(info, side=OrderSide.SELL, size=SIZE, price=price,
+                            client_order_index=i, order_type=kind, trigger_price=trigger,
+                            reduce_only=True), base_amount=0)
+        for i, kind, price, trigger in (
+            (2, OrderType.TAKE_PROFIT_LIMIT, top.ask + 99, top.ask + 100),
+            (3, OrderType.STOP_LOSS_LIMIT, top.bid - 201, top.bid - 200),
+        )
+    ]  # fmt: skip
+    signer = Signer(
+        client.base_url, chain_id=304, account_index=funded_account.index,
+        api_key_index=funded_account.api_key_index, api_private_key=funded_account.private_key,
+    )  # fmt: skip
+    try:
+        for nonce in range(3000):
+            legs = one_expiry([entry, *exits], int(time.time() * 1000))
+            signer.sign(GroupSpec(Grouping.OTOCO, legs), nonce)  # raises on a refusal
+    finally:
+        await signer.close()
