@@ -573,30 +573,34 @@ class _Run:
 def _quiet_end(
     lows: Sequence[Decimal],
     highs: Sequence[Decimal],
-    closes: Sequence[Decimal],
     start: int,
     n: int,
     floor: Decimal | None,
     ceiling: Decimal | None,
 ) -> int:
-    """The first index from `start` whose candle is not surely quiet: its low, high or the close
-    before it not strictly inside (floor, ceiling). Galloping over slices (min/max run in C)."""
+    """The first index from `start` whose candle is not surely quiet: its low or high not
+    strictly inside (floor, ceiling). (The close before it is inside too: it lies in its own
+    candle's range, `low <= close <= high` as `csvfile` checks, and that candle was quiet; the
+    caller checked the candle before `start`.) Galloping over slices (min/max run in C), then
+    halving the slice that holds the first loud candle, then a scan of at most 8."""
     if floor is None or ceiling is None:
         return n  # stopped: every candle is quiet
-    j, size = start, 8
+    j, size = start, 16
     while j < n:
         k = min(n, j + size)
-        before = closes[j - 1 : k - 1]
-        if (floor < min(lows[j:k]) and max(highs[j:k]) < ceiling
-                and floor < min(before) and max(before) < ceiling):  # fmt: skip
+        if floor < min(lows[j:k]) and max(highs[j:k]) < ceiling:
             j, size = k, size * 2
-        elif size > 8:
-            size //= 4
-        else:
-            for m in range(j, k):
-                if not (floor < lows[m] and highs[m] < ceiling and floor < closes[m - 1] < ceiling):
-                    return m
-            return k
+            continue
+        while k - j > 8:  # the first loud candle is in [j, k)
+            mid = (j + k) >> 1
+            if floor < min(lows[j:mid]) and max(highs[j:mid]) < ceiling:
+                j = mid
+            else:
+                k = mid
+        for m in range(j, k):
+            if lows[m] <= floor or highs[m] >= ceiling:
+                return m
+        return k  # not reached: [j, k) holds a loud candle
     return n
 
 
@@ -700,7 +704,7 @@ def drive(
             sim.budget = (volumes[i] * share / lot).to_integral_value(ROUND_FLOOR) * lot
         o, c, high, low = opens[i], closes[i], highs[i], lows[i]
         if sim.quiet(low, high):
-            end = _quiet_end(lows, highs, closes, i + 1, n, *sim.quiet_bounds())
+            end = _quiet_end(lows, highs, i + 1, n, *sim.quiet_bounds())
             if end > i + 1:
                 # A run of quiet candles: the position is constant, nothing fills or decides;
                 # funding, the mark, time at the cap and the curve are accounted in bulk, as
