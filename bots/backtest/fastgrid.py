@@ -329,7 +329,8 @@ class IntLedger:
     """`accounting.Ledger`'s books of a grid backtest in integers: the position in lots, money in
     1e-18 quote (its `COST_QUANTUM`, so a partial reduction's released cost rounds the same way,
     half-even). The Decimal views `kernel.drive` reads (`position_base`, `cost_quote`,
-    `realized`, `fees`, `funding`) and `summary` are the same values as the Ledger's."""
+    `realized`, `fees`, `funding`) and `summary` are the same values as the Ledger's; they are
+    plain attributes, set at each fill (drive reads them at every quiet run and candle)."""
 
     def __init__(self, tick_exp: int, lot_exp: int) -> None:
         self._per = 10 ** (tick_exp + lot_exp - _QUANTUM_EXP)  # tick x lot
@@ -338,18 +339,19 @@ class IntLedger:
         self._cost = 0
         self._realized = 0
         self._grid = 0
-        self._fees = _ZERO
+        self.fees = _ZERO
         self.funding = _ZERO
+        self.position_base = _ZERO
+        self.cost_quote = _ZERO
+        self.realized = _ZERO
         self.round_trips = 0
         self._count = 0
         # Unpaired grid fills per (buy?, level): [ticks, lots] FIFO (Ledger._pair).
         self._open: dict[tuple[bool, int], deque[list[int]]] = {}
-        self._views: tuple[Decimal, Decimal, Decimal] | None = None
 
     def fill(self, buy: bool, ticks: int, lots: int, fee: Decimal, level: int | None) -> None:
         self._count += 1
-        self._fees += fee
-        self._views = None
+        self.fees += fee
         signed = lots if buy else -lots
         position = self._lots
         if position == 0 or (position > 0) == buy:
@@ -373,6 +375,9 @@ class IntLedger:
             if rest > 0:
                 self._cost += -direction * rest * ticks * self._per
                 self._lots += -direction * rest
+        self.position_base = Decimal(self._lots).scaleb(self._lot_exp)
+        self.cost_quote = Decimal(self._cost).scaleb(_QUANTUM_EXP)
+        self.realized = Decimal(self._realized).scaleb(_QUANTUM_EXP)
         if level is None:
             return
         waiting = self._open.get((not buy, level + 1 if buy else level - 1))
@@ -397,35 +402,16 @@ class IntLedger:
     def _money(self, units: int) -> Decimal:
         return Decimal(units).scaleb(_QUANTUM_EXP)
 
-    def _decimal_views(self) -> tuple[Decimal, Decimal, Decimal]:
-        views = self._views
-        if views is None:
-            position = Decimal(self._lots).scaleb(self._lot_exp) if self._count else _ZERO
-            views = self._views = (position, self._money(self._cost), self._money(self._realized))
-        return views
-
-    @property
-    def position_base(self) -> Decimal:
-        return self._decimal_views()[0]
-
-    @property
-    def cost_quote(self) -> Decimal:
-        return self._decimal_views()[1]
-
-    @property
-    def realized(self) -> Decimal:
-        return self._decimal_views()[2]
-
-    @property
-    def fees(self) -> Decimal:
-        return self._fees
-
     def summary(self, mark_price: Decimal) -> PnlSummary:
         """`Ledger.summary` of the same books."""
         ledger = Ledger()
-        ledger.position_base, ledger.cost_quote, ledger.realized = self._decimal_views()
+        ledger.position_base, ledger.cost_quote, ledger.realized = (
+            self.position_base,
+            self.cost_quote,
+            self.realized,
+        )
         ledger.grid_profit = self._money(self._grid)
-        ledger.fees, ledger.funding, ledger.round_trips = self._fees, self.funding, self.round_trips
+        ledger.fees, ledger.funding, ledger.round_trips = self.fees, self.funding, self.round_trips
         ledger._trade_ids = set(range(self._count))
         return ledger.summary(mark_price)
 

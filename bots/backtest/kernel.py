@@ -608,15 +608,17 @@ def _capped(span: Sequence[Decimal], least: Decimal, most: Decimal, held: Decima
             size: Decimal, quote_sized: bool, cap: Decimal) -> int:  # fmt: skip
     """How many of these closes are at the cap with `held` base (as the per-candle count: one
     more level's notional at the close above the cap; it grows with the close)."""
-
-    def at_cap(close: Decimal) -> bool:
-        return held * close + (size if quote_sized else size * close) > cap
-
-    if at_cap(least):
+    if quote_sized:
+        if held * least + size > cap:
+            return len(span)
+        if held * most + size <= cap:
+            return 0
+        return sum(1 for close in span if held * close + size > cap)
+    if held * least + size * least > cap:
         return len(span)
-    if not at_cap(most):
+    if held * most + size * most <= cap:
         return 0
-    return sum(1 for close in span if at_cap(close))
+    return sum(1 for close in span if held * close + size * close > cap)
 
 
 def utc_minute(ms: int) -> str:
