@@ -131,9 +131,8 @@ def test_drawdown_inside_a_run_of_quiet_candles() -> None:
 def test_quiet_search_finds_the_first_candle_outside_the_bounds(
     n: int, start: int, loud: set[int], seed: int, stopped: bool
 ) -> None:
-    # The galloping and halving search against a scan: the first candle from `start` whose low
-    # or high is not strictly inside (10, 20). Loud candles touch or pass a bound; the quiet
-    # runs between them take every length, so each branch of the search is reached.
+    # The first candle from `start` whose low or high is not strictly inside (10, 20): loud
+    # candles touch or pass a bound, quiet runs between them take every length up to 300.
     rng = random.Random(seed)
     lows: list[D] = []
     highs: list[D] = []
