@@ -107,6 +107,9 @@ class FastRun(_Run):
         # Each centre's ladder before the cap (for prices strictly inside its band).
         self._ladders: dict[int, _Ladder] = {}
 
+    def equity(self, mark: Decimal) -> Decimal:
+        return self._books.equity(mark)
+
     # --- levels -----------------------------------------------------------------------------
 
     def _level(self, k: int) -> _Level:
@@ -329,8 +332,11 @@ class IntLedger:
     """`accounting.Ledger`'s books of a grid backtest in integers: the position in lots, money in
     1e-18 quote (its `COST_QUANTUM`, so a partial reduction's released cost rounds the same way,
     half-even). The Decimal views `kernel.drive` reads (`position_base`, `cost_quote`,
-    `realized`, `fees`, `funding`) and `summary` are the same values as the Ledger's; they are
-    plain attributes, set at each fill (drive reads them at every quiet run and candle)."""
+    `realized`, `fees`, `funding`, and `equity` through `FastRun.equity`) and `summary` are the
+    same values as the Ledger's. drive reads the position and the equity at every quiet run and
+    candle (150,000 times a year at 50 bps, ten times the fills; at 5 bps fills outnumber
+    reads): the position is a plain attribute (a few distinct values, cached), the money views
+    are built at the first read after a fill."""
 
     def __init__(self, tick_exp: int, lot_exp: int) -> None:
         self._per = 10 ** (tick_exp + lot_exp - _QUANTUM_EXP)  # tick x lot
@@ -342,16 +348,18 @@ class IntLedger:
         self.fees = _ZERO
         self.funding = _ZERO
         self.position_base = _ZERO
-        self.cost_quote = _ZERO
-        self.realized = _ZERO
+        self._positions: dict[int, Decimal] = {}
         self.round_trips = 0
         self._count = 0
         # Unpaired grid fills per (buy?, level): [ticks, lots] FIFO (Ledger._pair).
         self._open: dict[tuple[bool, int], deque[list[int]]] = {}
+        # (cost, realized) as Decimals; None: a fill changed them since they were built.
+        self._money_views: tuple[Decimal, Decimal] | None = (_ZERO, _ZERO)
 
     def fill(self, buy: bool, ticks: int, lots: int, fee: Decimal, level: int | None) -> None:
         self._count += 1
         self.fees += fee
+        self._money_views = None
         signed = lots if buy else -lots
         position = self._lots
         if position == 0 or (position > 0) == buy:
@@ -375,9 +383,11 @@ class IntLedger:
             if rest > 0:
                 self._cost += -direction * rest * ticks * self._per
                 self._lots += -direction * rest
-        self.position_base = Decimal(self._lots).scaleb(self._lot_exp)
-        self.cost_quote = Decimal(self._cost).scaleb(_QUANTUM_EXP)
-        self.realized = Decimal(self._realized).scaleb(_QUANTUM_EXP)
+        lots_now = self._lots
+        position_base = self._positions.get(lots_now)
+        if position_base is None:
+            position_base = self._positions[lots_now] = Decimal(lots_now).scaleb(self._lot_exp)
+        self.position_base = position_base
         if level is None:
             return
         waiting = self._open.get((not buy, level + 1 if buy else level - 1))
@@ -401,6 +411,28 @@ class IntLedger:
 
     def _money(self, units: int) -> Decimal:
         return Decimal(units).scaleb(_QUANTUM_EXP)
+
+    def _views(self) -> tuple[Decimal, Decimal]:
+        views = self._money_views
+        if views is None:
+            views = self._money_views = (self._money(self._cost), self._money(self._realized))
+        return views
+
+    @property
+    def cost_quote(self) -> Decimal:
+        return self._views()[0]
+
+    @property
+    def realized(self) -> Decimal:
+        return self._views()[1]
+
+    def equity(self, mark: Decimal) -> Decimal:
+        """`kernel._Run.equity` of these books (the same operations in the same order)."""
+        views = self._money_views
+        if views is None:
+            views = self._views()
+        cost, realized = views
+        return realized + self.position_base * mark - cost - self.fees + self.funding
 
     def summary(self, mark_price: Decimal) -> PnlSummary:
         """`Ledger.summary` of the same books."""
