@@ -24,9 +24,10 @@ and its intents are executed by the fill model instead of the exchange:
   that grows the position would take its notional (at the close) above `max_position_notional`.
 * A candle whose whole walk stays strictly inside the centre's band and reaches no resting order,
   right after a settled decision, changes nothing but the mark and funding: it is not walked,
-  and a run of them is found by min/max over slices and accounted in bulk (funding, time at the
-  cap, drawdown, curve samples). A decision is settled when it sent everything and its price is
-  strictly inside the band, right after a fill too: the next decision in the band is skipped.
+  and a run of them is found by a scan of lows and highs and accounted in bulk (funding, time
+  at the cap, drawdown, curve samples). A decision is settled when it sent everything and its
+  price is strictly inside the band, right after a fill too: the next decision in the band is
+  skipped.
   `Settings.eager` walks and decides everything (the reference); a hypothesis property over
   random candle paths checks both give the same `Result` (tests/bots/backtest/test_kernel_fast.py).
 * Partial fills (only with `Settings.volume_share`): in each candle the bot's resting orders fill
