@@ -107,6 +107,9 @@ class FastRun(_Run):
         # Each centre's ladder before the cap (for prices strictly inside its band).
         self._ladders: dict[int, _Ladder] = {}
 
+    def equity(self, mark: Decimal) -> Decimal:
+        return self._books.equity(mark)
+
     # --- levels -----------------------------------------------------------------------------
 
     def _level(self, k: int) -> _Level:
@@ -329,7 +332,11 @@ class IntLedger:
     """`accounting.Ledger`'s books of a grid backtest in integers: the position in lots, money in
     1e-18 quote (its `COST_QUANTUM`, so a partial reduction's released cost rounds the same way,
     half-even). The Decimal views `kernel.drive` reads (`position_base`, `cost_quote`,
-    `realized`, `fees`, `funding`) and `summary` are the same values as the Ledger's."""
+    `realized`, `fees`, `funding`, and `equity` through `FastRun.equity`) and `summary` are the
+    same values as the Ledger's. drive reads the position and the equity at every quiet run and
+    candle (150,000 times a year at 50 bps, ten times the fills; at 5 bps fills outnumber
+    reads): the position is a plain attribute (a few distinct values, cached), the money views
+    are built at the first read after a fill."""
 
     def __init__(self, tick_exp: int, lot_exp: int) -> None:
         self._per = 10 ** (tick_exp + lot_exp - _QUANTUM_EXP)  # tick x lot
@@ -338,18 +345,21 @@ class IntLedger:
         self._cost = 0
         self._realized = 0
         self._grid = 0
-        self._fees = _ZERO
+        self.fees = _ZERO
         self.funding = _ZERO
+        self.position_base = _ZERO
+        self._positions: dict[int, Decimal] = {}
         self.round_trips = 0
         self._count = 0
         # Unpaired grid fills per (buy?, level): [ticks, lots] FIFO (Ledger._pair).
         self._open: dict[tuple[bool, int], deque[list[int]]] = {}
-        self._views: tuple[Decimal, Decimal, Decimal] | None = None
+        # (cost, realized) as Decimals; None: a fill changed them since they were built.
+        self._money_views: tuple[Decimal, Decimal] | None = (_ZERO, _ZERO)
 
     def fill(self, buy: bool, ticks: int, lots: int, fee: Decimal, level: int | None) -> None:
         self._count += 1
-        self._fees += fee
-        self._views = None
+        self.fees += fee
+        self._money_views = None
         signed = lots if buy else -lots
         position = self._lots
         if position == 0 or (position > 0) == buy:
@@ -373,6 +383,11 @@ class IntLedger:
             if rest > 0:
                 self._cost += -direction * rest * ticks * self._per
                 self._lots += -direction * rest
+        lots_now = self._lots
+        position_base = self._positions.get(lots_now)
+        if position_base is None:
+            position_base = self._positions[lots_now] = Decimal(lots_now).scaleb(self._lot_exp)
+        self.position_base = position_base
         if level is None:
             return
         waiting = self._open.get((not buy, level + 1 if buy else level - 1))
@@ -397,35 +412,38 @@ class IntLedger:
     def _money(self, units: int) -> Decimal:
         return Decimal(units).scaleb(_QUANTUM_EXP)
 
-    def _decimal_views(self) -> tuple[Decimal, Decimal, Decimal]:
-        views = self._views
+    def _views(self) -> tuple[Decimal, Decimal]:
+        views = self._money_views
         if views is None:
-            position = Decimal(self._lots).scaleb(self._lot_exp) if self._count else _ZERO
-            views = self._views = (position, self._money(self._cost), self._money(self._realized))
+            views = self._money_views = (self._money(self._cost), self._money(self._realized))
         return views
 
     @property
-    def position_base(self) -> Decimal:
-        return self._decimal_views()[0]
-
-    @property
     def cost_quote(self) -> Decimal:
-        return self._decimal_views()[1]
+        return self._views()[0]
 
     @property
     def realized(self) -> Decimal:
-        return self._decimal_views()[2]
+        return self._views()[1]
 
-    @property
-    def fees(self) -> Decimal:
-        return self._fees
+    def equity(self, mark: Decimal) -> Decimal:
+        """`kernel._Run.equity` of these books (the same operations in the same order)."""
+        views = self._money_views
+        if views is None:
+            views = self._views()
+        cost, realized = views
+        return realized + self.position_base * mark - cost - self.fees + self.funding
 
     def summary(self, mark_price: Decimal) -> PnlSummary:
         """`Ledger.summary` of the same books."""
         ledger = Ledger()
-        ledger.position_base, ledger.cost_quote, ledger.realized = self._decimal_views()
+        ledger.position_base, ledger.cost_quote, ledger.realized = (
+            self.position_base,
+            self.cost_quote,
+            self.realized,
+        )
         ledger.grid_profit = self._money(self._grid)
-        ledger.fees, ledger.funding, ledger.round_trips = self._fees, self.funding, self.round_trips
+        ledger.fees, ledger.funding, ledger.round_trips = self.fees, self.funding, self.round_trips
         ledger._trade_ids = set(range(self._count))
         return ledger.summary(mark_price)
 

@@ -24,9 +24,10 @@ and its intents are executed by the fill model instead of the exchange:
   that grows the position would take its notional (at the close) above `max_position_notional`.
 * A candle whose whole walk stays strictly inside the centre's band and reaches no resting order,
   right after a settled decision, changes nothing but the mark and funding: it is not walked,
-  and a run of them is found by min/max over slices and accounted in bulk (funding, time at the
-  cap, drawdown, curve samples). A decision is settled when it sent everything and its price is
-  strictly inside the band, right after a fill too: the next decision in the band is skipped.
+  and a run of them is found by a scan of lows and highs and accounted in bulk (funding, time
+  at the cap, drawdown, curve samples). A decision is settled when it sent everything and its
+  price is strictly inside the band, right after a fill too: the next decision in the band is
+  skipped.
   `Settings.eager` walks and decides everything (the reference); a hypothesis property over
   random candle paths checks both give the same `Result` (tests/bots/backtest/test_kernel_fast.py).
 * Partial fills (only with `Settings.volume_share`): in each candle the bot's resting orders fill
@@ -573,30 +574,22 @@ class _Run:
 def _quiet_end(
     lows: Sequence[Decimal],
     highs: Sequence[Decimal],
-    closes: Sequence[Decimal],
     start: int,
     n: int,
     floor: Decimal | None,
     ceiling: Decimal | None,
 ) -> int:
-    """The first index from `start` whose candle is not surely quiet: its low, high or the close
-    before it not strictly inside (floor, ceiling). Galloping over slices (min/max run in C)."""
+    """The first index from `start` whose candle is not surely quiet: its low or high not
+    strictly inside (floor, ceiling). (The close before it is inside too: it lies in its own
+    candle's range, `low <= close <= high` as `csvfile` checks, and that candle was quiet; the
+    caller checked the candle before `start`.) A plain scan: runs are tens of candles at 50 bps,
+    and a Decimal comparison costs about as much in this loop as inside min() over a slice, so
+    galloping over slices made the search slower, long runs included (bench, 2026-12-06)."""
     if floor is None or ceiling is None:
         return n  # stopped: every candle is quiet
-    j, size = start, 8
-    while j < n:
-        k = min(n, j + size)
-        before = closes[j - 1 : k - 1]
-        if (floor < min(lows[j:k]) and max(highs[j:k]) < ceiling
-                and floor < min(before) and max(before) < ceiling):  # fmt: skip
-            j, size = k, size * 2
-        elif size > 8:
-            size //= 4
-        else:
-            for m in range(j, k):
-                if not (floor < lows[m] and highs[m] < ceiling and floor < closes[m - 1] < ceiling):
-                    return m
-            return k
+    for m in range(start, n):
+        if lows[m] <= floor or highs[m] >= ceiling:
+            return m
     return n
 
 
@@ -604,15 +597,17 @@ def _capped(span: Sequence[Decimal], least: Decimal, most: Decimal, held: Decima
             size: Decimal, quote_sized: bool, cap: Decimal) -> int:  # fmt: skip
     """How many of these closes are at the cap with `held` base (as the per-candle count: one
     more level's notional at the close above the cap; it grows with the close)."""
-
-    def at_cap(close: Decimal) -> bool:
-        return held * close + (size if quote_sized else size * close) > cap
-
-    if at_cap(least):
+    if quote_sized:
+        if held * least + size > cap:
+            return len(span)
+        if held * most + size <= cap:
+            return 0
+        return sum(1 for close in span if held * close + size > cap)
+    if held * least + size * least > cap:
         return len(span)
-    if not at_cap(most):
+    if held * most + size * most <= cap:
         return 0
-    return sum(1 for close in span if at_cap(close))
+    return sum(1 for close in span if held * close + size * close > cap)
 
 
 def utc_minute(ms: int) -> str:
@@ -700,7 +695,7 @@ def drive(
             sim.budget = (volumes[i] * share / lot).to_integral_value(ROUND_FLOOR) * lot
         o, c, high, low = opens[i], closes[i], highs[i], lows[i]
         if sim.quiet(low, high):
-            end = _quiet_end(lows, highs, closes, i + 1, n, *sim.quiet_bounds())
+            end = _quiet_end(lows, highs, i + 1, n, *sim.quiet_bounds())
             if end > i + 1:
                 # A run of quiet candles: the position is constant, nothing fills or decides;
                 # funding, the mark, time at the cap and the curve are accounted in bulk, as

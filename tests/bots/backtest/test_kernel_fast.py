@@ -16,7 +16,7 @@ from decimal import Decimal as D
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bots.backtest.kernel import MINUTE_MS, CandleSeries, Settings, run
+from bots.backtest.kernel import MINUTE_MS, CandleSeries, Settings, _quiet_end, run
 from bots.backtest.synthetic import gbm_candles
 from bots.strategies.grid import GridConfig, SizeMode, Spacing
 
@@ -118,3 +118,32 @@ def test_drawdown_inside_a_run_of_quiet_candles() -> None:
     # At the cap (long 1: 1 x close + one more level x close > 190) only at the close 98.
     assert fast.capped_candles == reference.capped_candles == 1
     assert fast == reference
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 300),
+    st.integers(0, 300),
+    st.sets(st.integers(0, 299), max_size=4),
+    st.integers(0, 10**6),
+    st.booleans(),
+)
+def test_quiet_search_finds_the_first_candle_outside_the_bounds(
+    n: int, start: int, loud: set[int], seed: int, stopped: bool
+) -> None:
+    # The first candle from `start` whose low or high is not strictly inside (10, 20): loud
+    # candles touch or pass a bound, quiet runs between them take every length up to 300.
+    rng = random.Random(seed)
+    lows: list[D] = []
+    highs: list[D] = []
+    for m in range(n):
+        low = D(rng.randint(11, 19))
+        high = low + rng.randint(0, 19 - int(low))
+        if m in loud:
+            low, high = (D(rng.choice([5, 10])), high) if rng.random() < 0.5 else (low, D(20))
+        lows.append(low)
+        highs.append(high)
+    start = min(start, n)
+    bounds = (None, None) if stopped else (D(10), D(20))
+    expected = n if stopped else min((m for m in loud if start <= m < n), default=n)
+    assert _quiet_end(lows, highs, start, n, *bounds) == expected
