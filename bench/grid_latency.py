@@ -130,8 +130,7 @@ class RunnerCpu:
         """The same per fill by thread: bot loops, DB threads, signers, the push sender."""
         now = self._now()
         return ", ".join(
-            f"{kind} {1000 * (now[kind] - self._start[kind]) / max(fills, 1):.1f}"
-            for kind in now
+            f"{kind} {1000 * (now[kind] - self._start[kind]) / max(fills, 1):.1f}" for kind in now
         )
 
 
