@@ -102,19 +102,36 @@ class RunnerCpu:
     PREFIXES = ("bot-", "signer", "lw-broadcast")
 
     def __init__(self) -> None:
-        self._ids = [
-            t.native_id
+        self._ids = {
+            t.native_id: self._kind(t.name)
             for t in threading.enumerate()
             if t.native_id is not None and t.name.startswith(self.PREFIXES)
-        ]
+        }
         self._start = self._now()
 
-    def _now(self) -> float:
-        return sum(_thread_cpu_s(n) for n in self._ids)
+    @staticmethod
+    def _kind(name: str) -> str:
+        if name.startswith("bot-"):
+            return "db" if "-db" in name else "loop"
+        return "signer" if name.startswith("signer") else "sender"
+
+    def _now(self) -> dict[str, float]:
+        spent = dict.fromkeys(("loop", "db", "signer", "sender"), 0.0)
+        for native_id, kind in self._ids.items():
+            spent[kind] += _thread_cpu_s(native_id)
+        return spent
 
     def per_fill_ms(self, fills: int) -> float:
         """Runner CPU milliseconds per fill since this object was made."""
-        return 1000 * (self._now() - self._start) / max(fills, 1)
+        now = self._now()
+        return 1000 * sum(now[k] - self._start[k] for k in now) / max(fills, 1)
+
+    def split(self, fills: int) -> str:
+        """The same per fill by thread: bot loops, DB threads, signers, the push sender."""
+        now = self._now()
+        return ", ".join(
+            f"{kind} {1000 * (now[kind] - self._start[kind]) / max(fills, 1):.1f}" for kind in now
+        )
 
 
 class CpuShare:
@@ -378,7 +395,7 @@ async def measure(
         # Printed by the caller under the run's heading.
         own_cpu = (
             f"  runners' own threads: {runner_cpu.per_fill_ms(fills):.1f} ms of CPU per fill "
-            f"({fills / elapsed:.1f} fills/s)"
+            f"({fills / elapsed:.1f} fills/s; ms by thread: {runner_cpu.split(fills)})"
         )
     finally:
         await asyncio.gather(*(asyncio.to_thread(b.stop) for b in bots))

@@ -5,8 +5,10 @@ events (parsed by `exchange.parse_ws`):
 
 - subscribes `order_book/{m}`, `trade/{m}` and `market_stats/{m}` (the mark price, as
   `MarkUpdate`) for each market and, with an account,
-  `account_all_orders/{a}`, `account_all/{a}` (fills, positions, funding) and `account_tx/{a}`,
-  with a fresh auth token from `token_provider` on every (re)subscribe;
+  `account_all_orders/{a}` (or, with `market_orders=True`, `account_orders/{m}/{a}` per
+  market: only these markets' order reports), `account_all/{a}` (fills, positions, funding)
+  and `account_tx/{a}` (`TxUpdate`; left off with `tx_updates=False`), with a fresh auth
+  token from `token_provider` on every (re)subscribe;
 - answers the server's app-level `ping`; its `StreamWatchdog` (`exchange.stream_watchdog`) pings
   well inside Lighter's 2-minute idle limit, emits `Stale` when no market or account data arrived
   for `stale_after_s`, and closes a connection silent for `reconnect_after_s` to replace it;
@@ -93,7 +95,6 @@ TokenProvider = Callable[[], Awaitable[str]]
 
 
 _MARKET_KINDS = ("order_book", "trade", "market_stats")
-_PRIVATE_KINDS = ("account_all_orders", "account_all", "account_tx")
 # a connection that lasted this long resets the reconnect backoff
 STABLE_CONNECTION_S = 30.0
 
@@ -114,6 +115,8 @@ class AccountStream:
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
         connect_timeout_s: float = 10.0,
+        tx_updates: bool = True,
+        market_orders: bool = False,
         session: aiohttp.ClientSession | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -132,6 +135,11 @@ class AccountStream:
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.connect_timeout_s = connect_timeout_s
+        # A consumer of one market's orders that reads no `TxUpdate` subscribes neither the
+        # account's other markets' orders nor its transactions: with several bots on one
+        # account, each bot's stream would receive, parse and queue all of them for nothing.
+        self.tx_updates = tx_updates
+        self.market_orders = market_orders
         self._session = session
         self._owns_session = session is None
         self._rng = rng if rng is not None else random.Random()
@@ -160,8 +168,16 @@ class AccountStream:
     def channels(self) -> list[str]:
         """Every channel this stream subscribes, in subscription order."""
         names = [f"{kind}/{m}" for m in self.market_ids for kind in _MARKET_KINDS]
-        if self.account_index is not None:
-            names += [f"{kind}/{self.account_index}" for kind in _PRIVATE_KINDS]
+        account = self.account_index
+        if account is None:
+            return names
+        if self.market_orders:
+            names += [f"account_orders/{m}/{account}" for m in self.market_ids]
+        else:
+            names.append(f"account_all_orders/{account}")
+        names.append(f"account_all/{account}")
+        if self.tx_updates:
+            names.append(f"account_tx/{account}")
         return names
 
     async def start(self) -> None:

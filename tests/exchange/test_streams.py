@@ -280,6 +280,17 @@ async def test_subscribes_every_channel_private_ones_with_a_token(
     ]
 
 
+def test_a_market_stream_subscribes_its_markets_orders_without_transactions() -> None:
+    stream = AccountStream(
+        "ws://127.0.0.1:9/stream", ACCOUNT, [MARKET, 2], None, market_orders=True, tx_updates=False
+    )
+    assert stream.channels()[6:] == [
+        f"account_orders/{MARKET}/{ACCOUNT}",
+        f"account_orders/2/{ACCOUNT}",
+        f"account_all/{ACCOUNT}",
+    ]
+
+
 async def test_book_replica_follows_snapshot_and_deltas(
     connected: tuple[Venue, Watcher, Tokens],
 ) -> None:

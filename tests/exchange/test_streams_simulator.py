@@ -21,6 +21,7 @@ from exchange.streams import (
     Reconnected,
     Stale,
     StreamEvent,
+    TxUpdate,
 )
 from tests.plugins.simulator import (
     RunningSimulator,
@@ -31,6 +32,7 @@ from tests.plugins.simulator import (
 )
 
 ETH = 0
+BTC = 1
 WAIT_S = 10.0
 LIMIT = SignerClient.ORDER_TYPE_LIMIT
 GTT = SignerClient.ORDER_TIME_IN_FORCE_GOOD_TILL_TIME
@@ -147,6 +149,47 @@ async def test_stream_reports_fill_of_a_crossing_order(
     assert fill.fills[0].client_order_index == 6
     assert fill.fills[0].size == Decimal("0.1000")
     await events.close()
+
+
+async def test_a_market_stream_gets_its_markets_orders_and_no_transactions(
+    simulator: RunningSimulator, funded_account: SimAccount, signer: Any
+) -> None:
+    # What a bot's runner opens: with several bots on one account, each would otherwise
+    # receive and parse every other bot's order reports and transactions.
+    everything = await open_stream(simulator, funded_account, signer)
+    narrow = await open_stream(
+        simulator, funded_account, signer, market_orders=True, tx_updates=False
+    )
+    assert narrow.stream.channels()[-2:] == [
+        f"account_orders/{ETH}/{funded_account.index}",
+        f"account_all/{funded_account.index}",
+    ]
+    await narrow.wait_for(lambda e: isinstance(e, BookUpdate) and e.is_snapshot)
+    start = len(narrow.seen)
+
+    _, _, err = await signer.create_order(BTC, 8, 100, 990_000, False, LIMIT, GTT)
+    assert err is None, err
+    await everything.wait_for(
+        lambda e: isinstance(e, OrderUpdate) and any(o.client_order_index == 8 for o in e.orders)
+    )
+    await everything.wait_for(lambda e: isinstance(e, TxUpdate) and not e.is_snapshot)
+    best_bid = narrow.stream.book(ETH).best_bid
+    assert best_bid is not None
+    price = best_bid - Decimal("7.77")
+    _, _, err = await signer.create_order(ETH, 9, 1000, int(price * 100), False, LIMIT, GTT)
+    assert err is None, err
+    # The ETH order's report comes after the BTC order's and both transactions were sent.
+    await narrow.wait_for(
+        lambda e: isinstance(e, OrderUpdate) and any(o.client_order_index == 9 for o in e.orders),
+        after=start,
+    )
+
+    seen = narrow.seen[start:]
+    assert not any(isinstance(e, TxUpdate) for e in seen)
+    reported = {o.market_id for e in seen if isinstance(e, OrderUpdate) for o in e.orders}
+    assert reported == {ETH}
+    await narrow.close()
+    await everything.close()
 
 
 async def test_stream_reports_the_mark_price_when_the_simulator_moves_it(
