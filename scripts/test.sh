@@ -4,7 +4,7 @@
 # failure. Extra arguments go to pytest (e.g. ./scripts/test.sh -m "not slow" -x).
 #
 # Environment: LIGHTERWEB_VENV (.venv), LIGHTERWEB_SKIP_INSTALL=1 (use the virtualenv as it is),
-# REDIS_URL, DATABASE_URL (another database for the suite, e.g. PostgreSQL).
+# REDIS_URL, DATABASE_URL (another database for the suite, e.g. PostgreSQL), PYTEST_WORKERS (2).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,9 +57,13 @@ ruff format --check .
 step "mypy"
 mypy lighterweb bots exchange
 
-step "pytest${DATABASE_URL:+ (DATABASE_URL=${DATABASE_URL%%:*}://...)}"
+# The suite waits on simulators, worker processes and browsers more than it computes: two
+# pytest workers (pytest-xdist; each claims its own Redis database and test database) halve
+# its wall time on two cores. PYTEST_WORKERS=0 runs it in this process alone.
+WORKERS="${PYTEST_WORKERS:-2}"
+step "pytest with $WORKERS workers${DATABASE_URL:+ (DATABASE_URL=${DATABASE_URL%%:*}://...)}"
 status=0
-python -m pytest -p no:cacheprovider --durations=25 -m "not isolated" "$@" || status=$?
+python -m pytest -p no:cacheprovider --durations=25 -n "$WORKERS" -m "not isolated" "$@" || status=$?
 if [[ "$status" == 5 ]]; then
     echo "pytest collected no tests: treated as a failure" >&2
     exit 1
