@@ -865,6 +865,12 @@ class BotRunner:
                 if index not in known and sent is not None and sent < cutoff:
                     first.orders.forget(index)
                     ended.append(OrderEnded(self.leg, index, "unknown to the exchange"))
+            if any(i in first.orders.live for i in gone if i not in known) and (
+                self._confirm_at is None
+            ):
+                # Unknown to the exchange but within the grace (its create may still be on the
+                # way): look again once the grace has passed, not at the next interval.
+                self._confirm_at = time.monotonic() + CONFIRM_AFTER_S
         burst = await self.take_in(items)
         self.tell(list(ended))
         # Cancels that still rest after CANCEL_CONFIRM_S were accepted and never executed (a
@@ -941,12 +947,13 @@ class BotRunner:
                 await self.keep_lease()
                 metrics.counter_add("lease_renewals", bot=self.bot.pk)
             await self.update(heartbeat_at=timezone.now())
+        if self._confirm_at is not None and now >= self._confirm_at:
+            self._confirm_at = None
+            if any(state.orders.unconfirmed(now - CONFIRM_AFTER_S) for state in self.legs.values()):
+                # A batch accepted but not (fully) executed (a 200 that did nothing?): the
+                # exchange is the truth, read now rather than at the next periodic reconcile.
+                self.reconcile_due = True
         if self.options.recovery is Recovery.LEDGER:
-            if self._confirm_at is not None and now >= self._confirm_at:
-                self._confirm_at = None
-                if self.orders.unconfirmed(now - CONFIRM_AFTER_S):
-                    # A batch accepted but not (fully) executed: the exchange is the truth.
-                    self.reconcile_due = True
             if self.reconcile_due or now >= self._next_reconcile:
                 self.reconcile_due = False
                 self._next_reconcile = now + self.reconcile_seconds()
@@ -1301,7 +1308,7 @@ class BotRunner:
         if state.reports is not None:
             for row in rows:
                 state.reports.track(row.client_order_index)
-        elif self._confirm_at is None:
+        if self._confirm_at is None:
             # The stream confirms a batch within milliseconds; look again in a few seconds.
             self._confirm_at = now + CONFIRM_AFTER_S
         post_only = self.strategy.post_only

@@ -304,7 +304,7 @@ class SimServer:
         """Validate and queue one tx (raises SimError); returns Lighter's RespSendTx body."""
         self._charge(self._tx_account(tx_info), peer, "sendTx")
         now = self.now_ms()
-        if self.faults.fire("tx_never_executed", "sendTx") is not None:
+        if self._never_executed("sendTx", [tx_type]):
             # Accepted but lost before the sequencer: the nonce is not consumed (like a tx that
             # expires unexecuted on Lighter).
             return self._send_reply(self._lost_tx_hash(tx_type, tx_info), now)
@@ -324,7 +324,7 @@ class SimServer:
         account = self._tx_account(tx_infos[0]) if tx_infos else None
         self._charge(account, peer, "sendTxBatch")
         now = self.now_ms()
-        if self.faults.fire("tx_never_executed", "sendTxBatch") is not None:
+        if self._never_executed("sendTxBatch", tx_types):
             hashes = [self._lost_tx_hash(t, i) for t, i in zip(tx_types, tx_infos, strict=True)]
             return {**self._send_reply("", now), "tx_hash": hashes}
         txs: list[tuple[int, dict[str, Any] | str]] = list(zip(tx_types, tx_infos, strict=True))
@@ -334,6 +334,14 @@ class SimServer:
             await self._pump_if_due(records[-1])
         predicted = max((r.execute_at for r in records), default=now)
         return {**self._send_reply("", predicted), "tx_hash": [r.hash for r in records]}
+
+    def _never_executed(self, endpoint: str, tx_types: list[int]) -> bool:
+        """Whether a `tx_never_executed` rule takes this send: one aimed at the endpoint and a tx
+        type the send carries (`sendTx:14`: creates only), else at the endpoint."""
+        for tx_type in dict.fromkeys(tx_types):
+            if self.faults.fire("tx_never_executed", f"{endpoint}:{tx_type}") is not None:
+                return True
+        return self.faults.fire("tx_never_executed", endpoint) is not None
 
     def _partial_fault(self, tx_type: int, tx_info: dict[str, Any] | str) -> bool:
         # Partial-fill fault: an IOC/market create order executes for half its size, which is

@@ -572,3 +572,32 @@ async def test_the_runner_keeps_both_legs_switches_armed_and_a_clean_stop_aborts
     await sync_to_async(services.bot_stop)(bot, actor="op")
     assert await finish(task) == "stopped"
     assert (await scheduled(maker), await scheduled(taker)) == (0, 0)
+
+
+async def test_a_create_of_a_that_never_executes_is_placed_again_within_seconds(
+    simulator, pair, settings
+):
+    """A's create answered 200 but never executed ("returned 200 but nothing happened"): the
+    stream never confirms it, so the runner reads the exchange a few seconds after, finds it
+    unknown there and the core places A again, instead of waiting for the periodic reconcile
+    or the order's timeout (here both far away)."""
+    maker_sim, _, maker, taker = pair
+    settings.HEDGE_RECONCILE_SECONDS = 600
+    bot = await sync_to_async(hedge_bot)(maker, taker, order_timeout_ms=600_000)
+    lose = {"kind": "tx_never_executed", "target": f"sendTx:{TX_CREATE_ORDER}", "count": 1}
+    simulator.faults(lose)
+    try:
+        _, task = await start(bot)
+        await wait_until(
+            lambda: _async(simulator.sim("GET", "/sim/faults")["rules"][0]["count"] == 0),
+            what="A's first create lost",
+        )
+        await wait_until(
+            lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+            timeout_s=20,
+            what="A's order placed again",
+        )
+    finally:
+        simulator.faults()
+    await sync_to_async(services.bot_stop)(bot, actor="op")
+    assert await finish(task) == "stopped"
