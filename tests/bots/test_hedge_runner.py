@@ -601,3 +601,27 @@ async def test_a_create_of_a_that_never_executes_is_placed_again_within_seconds(
         simulator.faults()
     await sync_to_async(services.bot_stop)(bot, actor="op")
     assert await finish(task) == "stopped"
+
+
+async def test_the_legs_positions_reach_the_accounts_pages_at_the_reconcile(
+    simulator, pair, settings
+):
+    """Once hedged, both accounts' positions as the pages show them (the account's last check)
+    are the exchange's, not those of the check before the fill ("none" while the pair holds)."""
+    settings.HEDGE_RECONCILE_SECONDS = 1
+    _, _, maker, taker = pair
+    bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)
+    _, task = await opened_and_hedged(simulator, pair, bot)
+
+    def shown(account) -> list[tuple[str, str, Decimal]]:  # type: ignore[no-untyped-def]
+        account.refresh_from_db()
+        rows = (account.last_check_summary or {}).get("positions", [])
+        return [(r["symbol"], r["side"], Decimal(r["size"])) for r in rows]
+
+    async def both_shown() -> bool:
+        a, b = await sync_to_async(shown)(maker), await sync_to_async(shown)(taker)
+        return a == [("ETH", "long", Decimal("0.01"))] and b == [("ETH", "short", Decimal("0.01"))]
+
+    await wait_until(both_shown, what="both legs' positions on their accounts' pages")
+    await sync_to_async(services.bot_stop)(bot, actor="op")
+    assert await finish(task) == "stopped"
