@@ -3,12 +3,15 @@ resolves to what the exchange did, never to "200 means done"."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
 from exchange.client import LighterClient
 from exchange.errors import OrderRefusedError
+from exchange.orders import DEFAULT_EXPIRY_PERIOD_MS
 from exchange.tickets import TicketState
 from exchange.trading import OrderRequest, TriggerRequest
 from exchange.types import LiquidityRole, MarginMode, OrderSide, PositionSide
@@ -165,6 +168,9 @@ async def test_otoco_places_entry_with_take_profit_and_stop_loss(client, ids):
     assert len(tickets) == 3
     orders = await client.open_orders(ETH)
     assert {o.client_order_index for o in orders} == {t.client_order_index for t in tickets}
+    # The legs share one expiry, 28 days ahead (see the next test).
+    (expiry,) = {o.order_expiry_ms for o in orders}
+    assert abs(expiry - (time.time() * 1000 + DEFAULT_EXPIRY_PERIOD_MS)) < 60_000
 
 
 async def test_position_tied_oco_follows_an_open_position(client, ids):
@@ -232,40 +238,16 @@ async def test_verified_cancel_of_an_order_placed_elsewhere(
     assert cancelled.state is TicketState.REJECTED and cancelled.order_index
 
 
-async def test_a_groups_legs_carry_one_expiry_and_the_sdk_signs_every_group(
-    client, ids, funded_account
-):
+async def test_the_sdk_signs_every_group_whose_legs_carry_one_expiry(client, funded_account):
     """The SDK's signer turns each leg's -1 into "now + 28 days" from its own clock reading:
     when the millisecond turns between two legs it refuses the whole group (about one group
-    in 700 before the legs carried one explicit expiry). The legs the client sends share one,
-    28 days ahead, and the real signer accepts thousands of such groups in a row."""
-    import time
-    from dataclasses import replace
-
-    from exchange.orders import (
-        DEFAULT_EXPIRY_PERIOD_MS,
-        Grouping,
-        GroupSpec,
-        OrderType,
-        build_order,
-        one_expiry,
-    )
+    in 700 before the legs carried one explicit expiry). With one expiry for every leg, as the
+    client sends them, the real signer accepts thousands of groups in a row."""
+    from exchange.orders import Grouping, GroupSpec, OrderType, build_order, one_expiry
     from exchange.signer import Signer
 
     top = await _top(client)
-    tickets = await client.place_grouped(
-        ETH,
-        entry=OrderRequest(OrderSide.BUY, SIZE, top.bid - 20, next(ids)),
-        take_profit=TriggerRequest(top.ask + 100, top.ask + 99, next(ids)),
-        stop_loss=TriggerRequest(top.bid - 200, top.bid - 201, next(ids)),
-    )
-    placed = await client.open_orders(ETH)
-    expiries = {o.order_expiry_ms for o in placed}
-    assert len(placed) == len(tickets) == 3 and len(expiries) == 1
-    (expiry,) = expiries
-    assert abs(expiry - (time.time() * 1000 + DEFAULT_EXPIRY_PERIOD_MS)) < 60_000
-
-    # The same legs as above, signed again and again (no send): entry, take-profit, stop-loss.
+    # An OTOCO's legs, signed again and again (no send): entry, take-profit, stop-loss.
     info = await client.market(ETH)
     entry = build_order(info, side=OrderSide.BUY, size=SIZE, price=top.bid, client_order_index=1)
     exits = [  # size 0: the children close what the entry's fill opened
