@@ -774,7 +774,7 @@ class BotRunner:
         infos = await asyncio.gather(*(state.client.account() for state in self.legs.values()))
         for state, info in zip(self.legs.values(), infos, strict=True):
             # The pages and the start check read each account's positions from its last check.
-            await db(ownership.positions_store)(state.account.pk, info.positions)
+            await db(ownership.positions_store)(state.account.pk, list(info.positions))
         for leg, info in zip(self.legs, infos, strict=True):
             size = sum(
                 (intake.signed_size(p) for p in info.positions if p.market_id == self.market_id),
