@@ -3,6 +3,7 @@ with nonce continuity, private channels, app-level ping/pong and jsonapi/sendtx.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import aiohttp
@@ -198,6 +199,11 @@ async def test_ws_lose_fault_loses_one_frame_and_keeps_the_connection(simulator,
         await probe.expect_type("subscribed/order_book")
         simulator.faults({"kind": "ws_lose", "target": "order_book", "count": 1})
         await client.create_order(ETH, 9, 1000, 250000, False, LIMIT, GTT)  # its frame is lost
+        # The second order only once that frame went (lost): within one 50 ms tick both orders
+        # would share the one lost delta and no update would come at all.
+        async with asyncio.timeout(5):
+            while simulator.sim("GET", "/sim/faults")["rules"][0]["count"] != 0:
+                await asyncio.sleep(0.01)
         await client.create_order(ETH, 10, 1000, 240000, False, LIMIT, GTT)
         update = await probe.expect_type("update/order_book")
         assert probe.ws.close_code is None  # the socket stayed up
