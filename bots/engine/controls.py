@@ -89,7 +89,7 @@ class CloseReport:
     closed: Decimal
     remaining: Decimal
     reason: str = ""
-    # The closing orders' fills (read back once the close ended), where the caller asked.
+    # The closing orders' fills, read back once the close ended (`account_market_close`).
     fills: tuple[FillInfo, ...] = ()
 
 

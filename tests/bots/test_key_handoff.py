@@ -14,7 +14,7 @@ from django.utils import timezone
 from bots.engine import key_handoff
 from bots.engine.controls import bot_orders_cancel_offline
 from bots.engine.supervisor import bots_supervise
-from bots.models import ExchangeAccount, GridBot, HedgeBot
+from bots.models import Bot, ExchangeAccount
 from lighterweb import keyring
 from tests.lighterweb.factories import (
     api_key_hex,
@@ -117,10 +117,25 @@ def _supervised_and_cancelled(redis_client, bot_id: int) -> tuple[list[int], str
     return asked, bot_orders_cancel_offline(bot_id, reason="supervisor: no runner alive")
 
 
+def _stopped_without_a_runner(kind: str) -> Bot:
+    """A bot of `kind` on a locked account, stopped while no runner was alive: a grid left
+    'locked', a hedge bot (an emergency stop) left 'stopping'."""
+    if kind == "grid":
+        bot: Bot = make_bot(_locked_account(), make_market())
+        status = "locked"
+    else:
+        bot = make_hedge_bot(_locked_account(), make_account(name="taker"), make_market())
+        status = "stopping"
+    Bot.objects.filter(pk=bot.pk).update(desired_state="stopped", status=status)
+    return bot
+
+
 @pytest.mark.django_db
-def test_a_locked_bot_stopped_without_a_runner_ends_stopped_saying_what_was_left(redis_client):
-    bot = make_bot(_locked_account(), make_market())
-    GridBot.objects.filter(pk=bot.pk).update(desired_state="stopped", status="locked")
+@pytest.mark.parametrize("kind", ["grid", "hedge"])
+def test_a_bot_stopped_without_a_runner_ends_stopped_saying_what_was_left(redis_client, kind):
+    """The supervisor and the offline cancel take every kind of bot: a hedge bot stopped while
+    no runner was alive was left 'stopping', and its cancel task failed loading it as a grid."""
+    bot = _stopped_without_a_runner(kind)
 
     asked, outcome = _supervised_and_cancelled(redis_client, bot.pk)
 
@@ -128,20 +143,5 @@ def test_a_locked_bot_stopped_without_a_runner_ends_stopped_saying_what_was_left
     assert asked == [bot.pk]
     assert outcome == "done"
     assert bot.status == "stopped"
-    assert "dead-man's switch" in bot.status_message
-
-
-@pytest.mark.django_db
-def test_a_stopped_hedge_bot_without_a_runner_is_finished_too(redis_client):
-    """The supervisor and the offline cancel take every kind of bot: a hedge bot stopped (an
-    emergency stop) while no runner was alive was left 'stopping', and its cancel task failed
-    loading it as a grid."""
-    hedge = make_hedge_bot(_locked_account(), make_account(name="taker"), make_market())
-    HedgeBot.objects.filter(pk=hedge.pk).update(desired_state="stopped", status="stopping")
-
-    asked, outcome = _supervised_and_cancelled(redis_client, hedge.pk)
-
-    hedge.refresh_from_db()
-    assert asked == [hedge.pk]
-    assert outcome == "done"
-    assert hedge.status == "stopped"
+    if kind == "grid":
+        assert "dead-man's switch" in bot.status_message
