@@ -8,9 +8,9 @@
   the grid's nearest order with an IOC, alternating sides, and the runner's time from seeing the
   fill to the 200 of the batch that replenishes it is measured (no taker time included);
 - CPU per fill: the CPU time of the runners' own threads (bot loops, their DB threads, their
-  signers, the push sender) over the fills of each run, i.e. what a fill costs a bots worker,
-  with the fill rate reached; and this process's CPU time per fill (runners and takers: an
-  upper bound);
+  signers, the push sender, the shared market feeds) over the fills of each run, i.e. what a
+  fill costs a bots worker, with the fill rate reached; and this process's CPU time per fill
+  (runners and takers: an upper bound);
 - capacity: N bots (3 markets per account, N/3 accounts) in this one process, each receiving a
   fill about every `--fill-every` seconds (1 by default: a stress load), twice: with fills at
   independent random moments (markets moving on their own) and with every bot filled in the
@@ -96,10 +96,11 @@ def _thread_cpu_s(native_id: int) -> float:
 
 class RunnerCpu:
     """CPU of the runners' own threads only: each bot's loop thread and DB thread, the signer
-    threads that exist before the takers start (the runners'), and the push sender. The takers
-    (main thread, their own signer) are left out: this is what a fill costs a bots worker."""
+    threads that exist before the takers start (the runners'), the push sender and the shared
+    market feeds' thread. The takers (main thread, their own signer) are left out: this is what
+    a fill costs a bots worker."""
 
-    PREFIXES = ("bot-", "signer", "lw-broadcast")
+    PREFIXES = ("bot-", "signer", "lw-broadcast", "lw-markets")
 
     def __init__(self) -> None:
         self._ids = {
@@ -113,10 +114,12 @@ class RunnerCpu:
     def _kind(name: str) -> str:
         if name.startswith("bot-"):
             return "db" if "-db" in name else "loop"
+        if name.startswith("lw-markets"):
+            return "feed"
         return "signer" if name.startswith("signer") else "sender"
 
     def _now(self) -> dict[str, float]:
-        spent = dict.fromkeys(("loop", "db", "signer", "sender"), 0.0)
+        spent = dict.fromkeys(("loop", "db", "signer", "sender", "feed"), 0.0)
         for native_id, kind in self._ids.items():
             spent[kind] += _thread_cpu_s(native_id)
         return spent
@@ -127,7 +130,8 @@ class RunnerCpu:
         return 1000 * sum(now[k] - self._start[k] for k in now) / max(fills, 1)
 
     def split(self, fills: int) -> str:
-        """The same per fill by thread: bot loops, DB threads, signers, the push sender."""
+        """The same per fill by thread: bot loops, DB threads, signers, the push sender, the
+        market feeds."""
         now = self._now()
         return ", ".join(
             f"{kind} {1000 * (now[kind] - self._start[kind]) / max(fills, 1):.1f}" for kind in now

@@ -96,7 +96,10 @@ def create_account(
 
 
 def pct(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) of `values`, nearest rank."""
+    """The q-quantile (0..1) of `values`, nearest rank (NaN when there are none: a run that
+    saw no fill prints `nan` instead of failing)."""
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 

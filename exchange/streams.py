@@ -4,7 +4,8 @@
 events (parsed by `exchange.parse_ws`):
 
 - subscribes `order_book/{m}`, `trade/{m}` and `market_stats/{m}` (the mark price, as
-  `MarkUpdate`) for each market and, with an account,
+  `MarkUpdate`) for each market (unless `market_data=False`: a runner's markets come from the
+  process's shared `exchange.market_feed`) and, with an account,
   `account_all_orders/{a}` (or, with `market_orders=True`, `account_orders/{m}/{a}` per
   market: only these markets' order reports), `account_all/{a}` (fills, positions, funding)
   and `account_tx/{a}` (`TxUpdate`; left off with `tx_updates=False`), with a fresh auth
@@ -117,6 +118,7 @@ class AccountStream:
         connect_timeout_s: float = 10.0,
         tx_updates: bool = True,
         market_orders: bool = False,
+        market_data: bool = True,
         session: aiohttp.ClientSession | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -140,11 +142,15 @@ class AccountStream:
         # account, each bot's stream would receive, parse and queue all of them for nothing.
         self.tx_updates = tx_updates
         self.market_orders = market_orders
+        # Without market data (`market_data=False`) the stream carries the account's channels
+        # only: its markets' books come from a process-wide `exchange.market_feed` shared by
+        # every runner on the market, and `market_ids` only narrows `account_orders`.
+        self.market_data = market_data
         self._session = session
         self._owns_session = session is None
         self._rng = rng if rng is not None else random.Random()
         self._clock = clock
-        self._books = {m: BookReplica(m, clock) for m in self.market_ids}
+        self._books = {m: BookReplica(m, clock) for m in self.market_ids if market_data}
         self._resyncing: set[int] = set()
         self._fanout = EventFanout()
         self._stopping = asyncio.Event()
@@ -167,7 +173,7 @@ class AccountStream:
 
     def channels(self) -> list[str]:
         """Every channel this stream subscribes, in subscription order."""
-        names = [f"{kind}/{m}" for m in self.market_ids for kind in _MARKET_KINDS]
+        names = [f"{kind}/{m}" for m in self._books for kind in _MARKET_KINDS]
         account = self.account_index
         if account is None:
             return names
@@ -268,7 +274,7 @@ class AccountStream:
             self._ws = ws
             if self._stopping.is_set():
                 return "stopped"
-            self._resyncing = set(self.market_ids)
+            self._resyncing = set(self._books)
             await self._subscribe_all(ws)
             self._watchdog.connected()
             self._connected_at = self._clock()

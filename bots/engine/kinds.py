@@ -62,6 +62,10 @@ class EngineOptions:
     risk_exit_flattens: bool
     # A setting that overrides `reconcile_s`, read at every reconcile (None: none).
     reconcile_setting: str | None = None
+    # The first leg's book and mark come from the process's shared feed of the market
+    # (`exchange.market_feed`): the strategy plans from the best bid and ask only. Off for a
+    # strategy that reads the whole book (`turn` gets the leg stream's replica).
+    shared_book: bool = False
 
 
 class RunStrategy(Protocol):

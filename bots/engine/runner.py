@@ -7,7 +7,9 @@ the grid has one, the hedge bot two, maker A and taker B on two accounts) and th
 those options and the legs' data, never the strategy's type. The loop:
 
 1. opens one client per distinct account and a stream per leg, all feeding ONE queue of
-   `(leg, StreamEvent) | Command | Shutdown`, and waits for the first leg's book;
+   `(leg, StreamEvent) | Command | Shutdown`, and waits for the first leg's book (the grid's
+   book and mark come from the process's shared feed of its market, `exchange.market_feed`,
+   into the same queue: its own stream carries its account's channels only);
 2. applies and reads back each leg's leverage and margin mode (a refusal is an error before
    any order), then recovers (`Recovery`): the grid adopts its resting orders, records missed
    fills, settles the position's ownership and keeps the lattice of earlier runs; the hedge bot
@@ -37,7 +39,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import math
 import random
 import threading
 import time
@@ -99,6 +103,7 @@ from bots.strategies.protocol import (
     Place,
     PositionSet,
 )
+from exchange import market_feed
 from exchange.budget import operator_lane
 from exchange.client import LighterClient
 from exchange.errors import ExchangeError, RejectedError, TransientError
@@ -145,6 +150,7 @@ GRID_OPTIONS = EngineOptions(
     stop_may_close=False,
     mark_figures=True,
     risk_exit_flattens=True,
+    shared_book=True,
 )
 # The hedge bot: a decision every turn (its timers), both legs reconciled over REST every
 # `settings.HEDGE_RECONCILE_SECONDS` (30 s: every reconcile costs A three requests and B two of
@@ -254,6 +260,8 @@ class BotRunner:
         # A fill of the first leg was queued since the loop last took its events.
         self._fill_queued = asyncio.Event()
         self._held_since: float | None = None
+        # This run's attachment to the process's feed of the market (`EngineOptions.shared_book`).
+        self._feed: market_feed.FeedHandle | None = None
 
     # --- what tests and the figures read ------------------------------------------------------
 
@@ -308,6 +316,11 @@ class BotRunner:
     def market_view(self) -> MarketView | None:
         """Best bid/ask and mid of the first leg's replicated book (None until both sides are
         known; every leg trades the same market)."""
+        if self._feed is not None:
+            top = self._feed.top
+            if top is None or top.mid is None:
+                return None
+            return MarketView(top.bid, top.ask, top.mid)
         book = self.stream.book(self.market_id)
         mid = book.mid
         if mid is None:
@@ -393,9 +406,30 @@ class BotRunner:
             # TxUpdate: its sends resolve by order reports and REST): with three bots on an
             # account, each stream received, parsed and queued all of theirs (28 of the 45
             # frames per fill at 12 bots).
-            stream = client.open_stream([self.market_id], tx_updates=False, market_orders=True)
+            if self.options.shared_book and state.leg == self.leg:
+                # The market's book and mark from the process's one feed of it; this stream
+                # carries the account's channels only, which may be quiet for long: no
+                # staleness (the pings still replace a dead connection).
+                stream = client.open_stream(
+                    [self.market_id], tx_updates=False, market_orders=True, market_data=False,
+                    stale_after_s=math.inf,
+                )  # fmt: skip
+                self._feed = market_feed.attach(
+                    client.ws_url, self.market_id, functools.partial(self._feed_event, state.leg)
+                )
+                clients.callback(self._feed_detach)  # however this run ends
+            else:
+                stream = client.open_stream([self.market_id], tx_updates=False, market_orders=True)
             state.connect(client, stream, self.market_id)
             await state.stream.start()
+
+    def _feed_event(self, leg: Leg, event: StreamEvent) -> None:
+        self._enqueue((leg, event))
+
+    def _feed_detach(self) -> None:
+        if self._feed is not None:
+            self._feed.close()
+            self._feed = None
 
     def _enqueue(self, item: Item) -> None:
         # Looked up at each event: a benchmark wraps the queue's put to time arrivals.
@@ -449,7 +483,7 @@ class BotRunner:
                     # The burst may hold a fill whose replenish is due (the fallback read fell
                     # in the same turn); a pause or cancel-all just applied makes this a no-op.
                     await self.replan()
-            elif burst.concerns_market or self.options.timers or (stream and self._plan_deferred):
+            elif burst.concerns_market or self.options.timers or self._deferred_plan_due(stream):
                 # The decision needs only memory: the replenish goes out before the bookkeeping.
                 # A burst with nothing of this bot's market (another bot's orders and fills on
                 # the same account, marks) changes no plan: no decision for it (unless the
@@ -1262,6 +1296,13 @@ class BotRunner:
                 return
         for order in (i for i in intents if isinstance(i, MarketOrder)):
             await self.send_market(order)
+
+    def _deferred_plan_due(self, stream: list[tuple[Leg, StreamEvent]]) -> bool:
+        """A plan held back by a refusal's backoff is made on the next burst, or on the first
+        turn after the backoff on a quiet market (whose book no longer brings bursts)."""
+        if not self._plan_deferred:
+            return False
+        return bool(stream) or time.monotonic() >= self._refused_until
 
     def working(self, state: LegState) -> list[LiveOrder]:
         """The leg's working orders for `Decide`; on a leg whose ends the strategy is told, also

@@ -1,0 +1,202 @@
+"""One public market-data connection per process and market, shared by the runners on it.
+
+Each grid runner used to subscribe its market's book, trades and mark on its own account stream.
+With 16 bots on one market in a worker, every fill's book delta was then received, parsed and
+replicated 16 times, and each of the 16 runners replanned on it. A `MarketFeed` keeps ONE
+market-only `AccountStream` per (websocket URL, market) in this process, on a thread of its own
+(`lw-markets`, one event loop for all the process's feeds), and hands its book and mark to the
+runners attached to it:
+
+- `attach(ws_url, market_id, deliver)`, called on a runner's event loop, returns a `FeedHandle`.
+  `handle.top` is the latest best bid and ask (replaced whole, so any thread reads a consistent
+  pair), and `deliver` is called on the runner's loop with `BookUpdate` and `MarkUpdate` events.
+  They are conflated: while one waits to be taken by a busy runner, a newer one of the same
+  kind replaces it (the runner plans from the latest book; a delta in between changes nothing
+  it does). A runner that attaches to a feed that already has a book gets it at once.
+- `handle.close()` detaches; a feed's connection closes with its last runner.
+
+The feed's connection events (connected, lost, reconnected, stale) are its own: its stream logs
+them. A runner reconciles its orders when its *account* stream reconnects; a lost market
+connection only means a fresh book snapshot once it is back, and until then the last book stays
+readable, as a runner's own replica did. Feeds are per process: after a fork (Celery's prefork
+pool) the child starts its own thread and connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from exchange.stream_events import BookUpdate, MarkUpdate, StreamEvent
+from exchange.streams import AccountStream
+from exchange.types import BookTop
+
+logger = logging.getLogger(__name__)
+
+Deliver = Callable[[StreamEvent], None]
+# What a feed hands on; trades and connection events stay with the feed.
+_HANDED = (BookUpdate, MarkUpdate)
+
+
+class FeedHandle:
+    """One runner's attachment to a feed: the latest top, and conflated deliveries to its loop."""
+
+    def __init__(self, feed: MarketFeed, loop: asyncio.AbstractEventLoop, deliver: Deliver):
+        self.feed = feed
+        self._loop = loop
+        self._deliver = deliver
+        self._lock = threading.Lock()
+        # The newest undelivered event per kind, and whether a hand-over is scheduled.
+        self._pending: dict[type, StreamEvent] = {}
+        self._scheduled = False
+        self.closed = False
+        # Events handed over and events replaced before the runner took them (for tests).
+        self.delivered = 0
+        self.conflated = 0
+
+    @property
+    def top(self) -> BookTop | None:
+        """The feed's latest best bid and ask (None before its first book)."""
+        return self.feed.top
+
+    def offer(self, event: StreamEvent) -> None:
+        """From the feed's thread: queue `event` for the runner, replacing an untaken one."""
+        with self._lock:
+            if type(event) in self._pending:
+                self.conflated += 1
+            self._pending[type(event)] = event
+            if self._scheduled:
+                return
+            self._scheduled = True
+        try:
+            self._loop.call_soon_threadsafe(self._hand_over)
+        except RuntimeError:
+            # The runner's loop closed without detaching (a crashed thread): nothing to tell.
+            self.closed = True
+
+    def _hand_over(self) -> None:
+        with self._lock:
+            events = list(self._pending.values())
+            self._pending.clear()
+            self._scheduled = False
+        if self.closed:
+            return
+        for event in events:
+            self.delivered += 1
+            self._deliver(event)
+
+    def close(self) -> None:
+        """Detach from the feed (its connection closes with its last runner)."""
+        if not self.closed:
+            self.closed = True
+            _feeds.detach(self)
+
+
+class MarketFeed:
+    """One market's public data in this process: a market-only stream and its runners."""
+
+    def __init__(self, ws_url: str, market_id: int, options: dict[str, Any]) -> None:
+        self.ws_url = ws_url
+        self.market_id = market_id
+        self._options = options
+        self.top: BookTop | None = None
+        # Replaced whole on attach and detach: the feed's thread iterates a list nobody mutates.
+        self.handles: tuple[FeedHandle, ...] = ()
+        self.stream: AccountStream | None = None
+        self._pump: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """On the feed loop: connect and start handing events on."""
+        self.stream = AccountStream(self.ws_url, None, [self.market_id], None, **self._options)
+        await self.stream.start()
+        self._pump = asyncio.create_task(self._hand_on(self.stream))
+
+    async def stop(self) -> None:
+        """On the feed loop: close the connection."""
+        if self.stream is not None:
+            await self.stream.stop()
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+
+    async def _hand_on(self, stream: AccountStream) -> None:
+        async for event in stream.events():
+            if not isinstance(event, _HANDED) or event.market_id != self.market_id:
+                continue
+            if isinstance(event, BookUpdate):
+                self.top = event.top
+            for handle in self.handles:
+                handle.offer(event)
+
+
+class _Feeds:
+    """The process's feeds by (websocket URL, market) and the loop thread they run on."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._feeds: dict[tuple[str, int], MarketFeed] = {}
+
+    def attach(self, ws_url: str, market_id: int, deliver: Deliver, **options: Any) -> FeedHandle:
+        """The calling loop's runner attached to the market's feed (started if it is the first);
+        `options` go to the feed's stream when this call starts it."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            feed_loop = self._running()
+            key = (ws_url, market_id)
+            feed = self._feeds.get(key)
+            if feed is None:
+                feed = self._feeds[key] = MarketFeed(ws_url, market_id, options)
+                asyncio.run_coroutine_threadsafe(feed.start(), feed_loop)
+            handle = FeedHandle(feed, loop, deliver)
+            feed.handles = (*feed.handles, handle)
+        top = feed.top
+        if top is not None:
+            handle.offer(BookUpdate(market_id=market_id, top=top, is_snapshot=True))
+        return handle
+
+    def detach(self, handle: FeedHandle) -> None:
+        feed = handle.feed
+        with self._lock:
+            feed.handles = tuple(h for h in feed.handles if h is not handle)
+            key = (feed.ws_url, feed.market_id)
+            if feed.handles or self._feeds.get(key) is not feed or self._loop is None:
+                return
+            del self._feeds[key]
+            asyncio.run_coroutine_threadsafe(feed.stop(), self._loop)
+
+    def active(self) -> dict[tuple[str, int], int]:
+        """Runners attached per (websocket URL, market) in this process."""
+        with self._lock:
+            if self._pid != os.getpid():
+                return {}
+            return {key: len(feed.handles) for key, feed in self._feeds.items()}
+
+    def _running(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None or self._pid != os.getpid():
+            # First use, or a forked child: the parent's thread and connections are not ours.
+            self._pid = os.getpid()
+            self._feeds = {}
+            self._loop = asyncio.new_event_loop()
+            threading.Thread(target=self._loop.run_forever, name="lw-markets", daemon=True).start()
+        return self._loop
+
+
+_feeds = _Feeds()
+
+
+def attach(ws_url: str, market_id: int, deliver: Deliver, **options: Any) -> FeedHandle:
+    """Attach the calling runner (on its event loop) to this process's feed of `market_id`."""
+    return _feeds.attach(ws_url, market_id, deliver, **options)
+
+
+def active() -> dict[tuple[str, int], int]:
+    """Runners attached per (websocket URL, market) in this process."""
+    return _feeds.active()

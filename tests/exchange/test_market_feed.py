@@ -1,0 +1,156 @@
+"""The process's shared market feed against the simulator: one connection per market for every
+runner on it, each runner on its own thread and loop as in a bots worker, deliveries conflated
+for a busy runner, the connection closed with the last runner."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from exchange import market_feed
+from exchange.stream_events import BookUpdate, MarkUpdate, StreamEvent
+from tests.plugins.simulator import RunningSimulator
+
+ETH = 0
+WAIT_S = 10.0
+
+
+class RunnerThread:
+    """A thread with its own event loop, standing for one bot's runner in a worker."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.seen: list[StreamEvent] = []
+        self.handles: list[market_feed.FeedHandle] = []
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` on this loop and return its value."""
+
+        async def run() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(WAIT_S)
+
+    def attach(self, ws_url: str) -> market_feed.FeedHandle:
+        handle: market_feed.FeedHandle = self.call(
+            lambda: market_feed.attach(ws_url, ETH, self.seen.append)
+        )
+        self.handles.append(handle)
+        return handle
+
+    def block(self, seconds: float) -> None:
+        """Keep this loop busy (a runner recording a burst) for `seconds`."""
+        self.loop.call_soon_threadsafe(time.sleep, seconds)
+
+    def stop(self) -> None:
+        for handle in self.handles:
+            self.call(handle.close)  # a failed test must not leave its feed reconnecting
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(WAIT_S)
+        self.loop.close()
+
+
+@pytest.fixture
+def runners() -> Iterator[list[RunnerThread]]:
+    made = [RunnerThread(f"bot-test-{n}") for n in range(2)]
+    yield made
+    for runner in made:
+        runner.stop()
+
+
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def book_listeners(simulator: RunningSimulator) -> int:
+    return simulator.call(lambda: len(simulator.server.hub.listeners(f"order_book:{ETH}")))
+
+
+def books(seen: list[StreamEvent]) -> list[BookUpdate]:
+    return [e for e in list(seen) if isinstance(e, BookUpdate)]
+
+
+def test_runners_of_one_market_share_one_connection(
+    simulator: RunningSimulator, runners: list[RunnerThread]
+) -> None:
+    first, second = runners
+    one = first.attach(simulator.ws_url)
+    two = second.attach(simulator.ws_url)
+    wait_for(lambda: bool(books(first.seen)) and bool(books(second.seen)), "both books")
+    wait_for(lambda: any(isinstance(e, MarkUpdate) for e in first.seen), "the mark")
+
+    assert book_listeners(simulator) == 1
+    assert market_feed.active().get((simulator.ws_url, ETH)) == 2
+    top = one.top
+    assert top is not None and top.bid is not None and top.ask is not None
+    assert two.top == top
+
+    # A price move reaches both runners, each on its own loop.
+    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "3111"})
+    for runner in runners:
+        wait_for(
+            lambda runner=runner: any(
+                e.top.mid is not None and abs(e.top.mid - Decimal("3111")) < 5
+                for e in books(runner.seen)
+            ),
+            "the moved book",
+        )
+
+    first.call(one.close)
+    assert market_feed.active().get((simulator.ws_url, ETH)) == 1
+    assert book_listeners(simulator) == 1
+    second.call(two.close)
+    assert (simulator.ws_url, ETH) not in market_feed.active()
+    wait_for(lambda: book_listeners(simulator) == 0, "the feed's connection closed")
+
+
+def test_a_busy_runner_gets_only_the_latest_book(
+    simulator: RunningSimulator, runners: list[RunnerThread]
+) -> None:
+    busy = runners[0]
+    handle = busy.attach(simulator.ws_url)
+    wait_for(lambda: bool(books(busy.seen)), "the first book")
+    before = len(books(busy.seen))
+
+    busy.block(3.0)
+    price = Decimal("3050")
+    # Moves while the runner is busy, until one book waiting for it was replaced by a newer one.
+    while handle.conflated < 2:
+        price += 10
+        simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": str(price)})
+        time.sleep(0.05)
+    wait_for(lambda: len(books(busy.seen)) > before, "the book after the busy spell")
+
+    # Once free again, the runner is handed the newest book at once, not the moves in between.
+    first = books(busy.seen)[before].top
+    assert first.mid is not None and abs(first.mid - price) < 5
+    busy.call(handle.close)
+
+
+def test_a_runner_that_joins_late_gets_the_book_at_once(
+    simulator: RunningSimulator, runners: list[RunnerThread]
+) -> None:
+    first, late = runners
+    one = first.attach(simulator.ws_url)
+    wait_for(lambda: bool(books(first.seen)), "the first runner's book")
+
+    two = late.attach(simulator.ws_url)
+
+    # No change on the market: the feed's current book is handed over on attach.
+    wait_for(lambda: bool(books(late.seen)), "the late runner's book")
+    assert books(late.seen)[0].top == one.top
+    assert book_listeners(simulator) == 1
+    first.call(one.close)
+    late.call(two.close)
