@@ -35,7 +35,8 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -185,7 +186,7 @@ class NonceCoordinator:
         async with self._local_turn():
             token = uuid.uuid4().hex
             counter, died = await self._acquire_lock(token)
-            renewal = _Renewal(self, token)
+            renewal = _Renewal(self._keep_renewed, token, self.lock_ttl_s / 3)
             committed = False
             try:
                 slot = NonceSlot(self, await self._start(counter, died), count)
@@ -226,7 +227,7 @@ class NonceCoordinator:
         raw = await self.redis.get(self.counter_key)
         return None if raw is None else int(raw)
 
-    async def _acquire_lock(self, token: str) -> tuple[bytes | None, bool]:
+    async def _acquire_lock(self, token: str) -> tuple[bytes | str | None, bool]:
         """Take the Redis lock (polling with backoff while another process holds it) and begin
         the send in the same script: returns the counter (None when unknown) and whether the
         previous holder died mid-send."""
@@ -246,7 +247,7 @@ class NonceCoordinator:
             await asyncio.sleep(random.uniform(_POLL_MIN_S, delay))
             delay = min(_POLL_MAX_S, delay * 2)
 
-    async def _start(self, counter: bytes | None, died: bool) -> int:
+    async def _start(self, counter: bytes | str | None, died: bool) -> int:
         """The first nonce to hand out, read from the exchange when unknown or possibly stale."""
         if counter is not None and not died:
             return int(counter)
@@ -285,6 +286,7 @@ class NonceCoordinator:
         return bool(written)
 
     async def _keep_renewed(self, token: str) -> None:
+        """Renew now, then every third of the TTL; stops (logging it) once the lock is lost."""
         ttl_ms = int(self.lock_ttl_s * 1000)
         while True:
             if not await self._renew(keys=[self.lock_key], args=[token, ttl_ms]):
@@ -304,21 +306,21 @@ class _Renewal:
     made for them: only a timer, and the renewing task starts when that timer fires.
     """
 
-    __slots__ = ("_coordinator", "_task", "_timer", "_token")
+    __slots__ = ("_renew", "_task", "_timer", "_token")
 
-    def __init__(self, coordinator: NonceCoordinator, token: str) -> None:
-        self._coordinator = coordinator
+    def __init__(
+        self, renew: Callable[[str], Coroutine[Any, Any, None]], token: str, first_in_s: float
+    ) -> None:
+        self._renew = renew
         self._token = token
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            coordinator.lock_ttl_s / 3, self._due
+            first_in_s, self._due
         )
 
     def _due(self) -> None:
         self._timer = None
-        self._task = asyncio.get_running_loop().create_task(
-            self._coordinator._keep_renewed(self._token)
-        )
+        self._task = asyncio.get_running_loop().create_task(self._renew(self._token))
 
     async def stop(self) -> None:
         """Stop renewing (idempotent). Called before the commit: the lock then still has two
