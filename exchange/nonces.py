@@ -18,6 +18,13 @@ The lock is a token-owned key with a TTL, renewed while held and deleted only by
 compare-and-delete), so a holder that dies frees the key after the TTL. A "pending" marker,
 written when nonces are handed out and cleared on commit, tells the next holder that the previous
 one died mid-send, and it resyncs from the exchange before using the counter.
+
+Round trips: a reservation costs two. One script takes the lock if it is free and, in the same
+step, reads the counter and the pending marker and writes this holder's marker; while another
+process holds the lock it answers "not yet" and the caller polls again with a growing, jittered
+pause. Another script commits the counter, clears the marker and releases the lock. Renewal needs
+no round trip and no task for a hold shorter than a third of the TTL (one sign and one POST):
+a timer starts the renewing task only when the first renewal is due.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -59,13 +67,16 @@ end
 return 0
 """
 
-# KEYS[1] counter, KEYS[2] pending; ARGV token -> {counter or false, 1 if a holder died mid-send}.
-# Marks this holder's send as pending until it commits.
-_BEGIN_LUA = """
-local counter = redis.call('GET', KEYS[1])
-local died = redis.call('EXISTS', KEYS[2])
-redis.call('SET', KEYS[2], ARGV[1])
-return {counter, died}
+# KEYS[1] lock, KEYS[2] counter, KEYS[3] pending; ARGV token, ttl_ms.
+# Takes the lock if it is free and, in the same step, reads the counter, tells whether a holder
+# died mid-send (a pending mark left behind) and marks this holder's send as pending until it
+# commits. -> {1, counter or false, 1 if a holder died mid-send}, or {0} while another holds it.
+_ACQUIRE_LUA = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
+local counter = redis.call('GET', KEYS[2])
+local died = redis.call('EXISTS', KEYS[3])
+redis.call('SET', KEYS[3], ARGV[1])
+return {1, counter, died}
 """
 
 # KEYS[1] lock, KEYS[2] counter, KEYS[3] pending; ARGV token, next nonce (or '' to forget it).
@@ -161,7 +172,7 @@ class NonceCoordinator:
         self._local = local_lock or ProcessLock.named(f"{_server_of(redis)}|{root}")
         self._renew = redis.register_script(_RENEW_LUA)
         self._release = redis.register_script(_RELEASE_LUA)
-        self._begin = redis.register_script(_BEGIN_LUA)
+        self._acquire = redis.register_script(_ACQUIRE_LUA)
         self._commit = redis.register_script(_COMMIT_LUA)
 
     def __repr__(self) -> str:
@@ -174,25 +185,25 @@ class NonceCoordinator:
             raise ValueError("count must be at least 1")
         async with self._local_turn():
             token = uuid.uuid4().hex
-            await self._acquire_lock(token)
-            renewer = asyncio.create_task(self._keep_renewed(token))
+            counter, died = await self._acquire_lock(token)
+            renewal = _Renewal(self._keep_renewed, token, self.lock_ttl_s / 3)
             committed = False
             try:
-                slot = NonceSlot(self, await self._start(token), count)
+                slot = NonceSlot(self, await self._start(counter, died), count)
                 try:
                     yield slot
                 except BaseException:
                     fresh = await self._resync_after_failure()
-                    await self._stop_renewing(renewer)
+                    await renewal.stop()
                     committed = await self._commit_and_release(token, fresh)
                     raise
-                await self._stop_renewing(renewer)
+                await renewal.stop()
                 # If the lock expired while held (a stall beyond the TTL) the commit is refused and
                 # the next holder may reuse our nonces: the exchange answers invalid-nonce and that
                 # holder resyncs. Raising here instead would report a sent tx as failed.
                 committed = await self._commit_and_release(token, str(slot.base + slot.consumed))
             finally:
-                await self._stop_renewing(renewer)
+                await renewal.stop()
                 if not committed:
                     await self._release(keys=[self.lock_key], args=[token])
 
@@ -216,11 +227,18 @@ class NonceCoordinator:
         raw = await self.redis.get(self.counter_key)
         return None if raw is None else int(raw)
 
-    async def _acquire_lock(self, token: str) -> None:
+    async def _acquire_lock(self, token: str) -> tuple[bytes | str | None, bool]:
+        """Take the Redis lock (polling with backoff while another process holds it) and begin
+        the send in the same script: returns the counter (None when unknown) and whether the
+        previous holder died mid-send."""
         ttl_ms = int(self.lock_ttl_s * 1000)
+        keys = [self.lock_key, self.counter_key, self.pending_key]
         deadline = time.monotonic() + self.lock_wait_s
         delay = _POLL_MIN_S
-        while not await self.redis.set(self.lock_key, token, nx=True, px=ttl_ms):
+        while True:
+            taken = await self._acquire(keys=keys, args=[token, ttl_ms])
+            if taken[0]:
+                return taken[1], bool(taken[2])
             if time.monotonic() > deadline:
                 raise NonceLockTimeout(
                     f"nonce lock of account {self.account_index} key {self.api_key_index} "
@@ -229,20 +247,17 @@ class NonceCoordinator:
             await asyncio.sleep(random.uniform(_POLL_MIN_S, delay))
             delay = min(_POLL_MAX_S, delay * 2)
 
-    async def _start(self, token: str) -> int:
+    async def _start(self, counter: bytes | str | None, died: bool) -> int:
         """The first nonce to hand out, read from the exchange when unknown or possibly stale."""
-        counter, died = await self._begin(keys=[self.counter_key, self.pending_key], args=[token])
-        if counter is None or died:
-            if died:
-                logger.warning(
-                    "previous holder of nonce lock (account %s key %s) died mid-send; resyncing",
-                    self.account_index,
-                    self.api_key_index,
-                )
-            base = await self.fetch_next_nonce()
-        else:
-            base = int(counter)
-        return base
+        if counter is not None and not died:
+            return int(counter)
+        if died:
+            logger.warning(
+                "previous holder of nonce lock (account %s key %s) died mid-send; resyncing",
+                self.account_index,
+                self.api_key_index,
+            )
+        return await self.fetch_next_nonce()
 
     async def _resync_after_failure(self) -> str:
         """The block raised: the tx may or may not have landed, so ask the exchange.
@@ -270,18 +285,10 @@ class NonceCoordinator:
         )
         return bool(written)
 
-    @staticmethod
-    async def _stop_renewing(renewer: asyncio.Task[None]) -> None:
-        # stopped before the commit: the lock still has two thirds of its TTL, and a renewal
-        # racing the commit's delete would log a false "lock lost"
-        renewer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewer
-
     async def _keep_renewed(self, token: str) -> None:
+        """Renew now, then every third of the TTL; stops (logging it) once the lock is lost."""
         ttl_ms = int(self.lock_ttl_s * 1000)
         while True:
-            await asyncio.sleep(self.lock_ttl_s / 3)
             if not await self._renew(keys=[self.lock_key], args=[token, ttl_ms]):
                 logger.error(
                     "nonce lock of account %s key %s lost while held",
@@ -289,3 +296,41 @@ class NonceCoordinator:
                     self.api_key_index,
                 )
                 return
+            await asyncio.sleep(self.lock_ttl_s / 3)
+
+
+class _Renewal:
+    """Keeps a held lock renewed every third of its TTL, for as long as the hold lasts.
+
+    Most holds (one sign and one POST) end long before the first renewal is due, so no task is
+    made for them: only a timer, and the renewing task starts when that timer fires.
+    """
+
+    __slots__ = ("_renew", "_task", "_timer", "_token")
+
+    def __init__(
+        self, renew: Callable[[str], Coroutine[Any, Any, None]], token: str, first_in_s: float
+    ) -> None:
+        self._renew = renew
+        self._token = token
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            first_in_s, self._due
+        )
+
+    def _due(self) -> None:
+        self._timer = None
+        self._task = asyncio.get_running_loop().create_task(self._renew(self._token))
+
+    async def stop(self) -> None:
+        """Stop renewing (idempotent). Called before the commit: the lock then still has two
+        thirds of its TTL, and a renewal racing the commit's delete would log a false "lock
+        lost"."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

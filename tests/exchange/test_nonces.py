@@ -324,3 +324,42 @@ def test_coordinators_of_one_process_queue_on_one_lock_across_threads(redis_url:
     finally:
         done.set()
         holder.join(10)
+
+
+async def test_holder_that_died_after_taking_nonces_makes_the_next_holder_resync(
+    aredis: aioredis.Redis, ledger: Ledger
+) -> None:
+    coordinator = coordinator_for(aredis, ledger)
+    assert await send_with_retry(coordinator, ledger, 1) == 0  # counter now says 101
+    # A holder took the lock and nonce 101, sent it, and died before committing: its pending
+    # mark stays, its lock expires.
+    await aredis.set(coordinator.pending_key, "dead-holder")
+    assert await ledger.send(101)
+
+    async with coordinator.reserve(1) as slot:
+        assert slot.nonces == [102]
+    assert await aredis.get(coordinator.pending_key) is None
+    assert await coordinator.peek() == 103
+
+
+async def test_a_short_hold_starts_no_renewing_task(aredis: aioredis.Redis, ledger: Ledger) -> None:
+    coordinator = coordinator_for(aredis, ledger)
+    before = asyncio.all_tasks()
+    async with coordinator.reserve(1):
+        # a renewal is due only after a third of the TTL (10 s): until then, a timer, no task
+        assert not asyncio.all_tasks() - before
+    assert await coordinator.peek() == 101
+
+
+async def test_lock_lost_while_held_is_logged(
+    aredis: aioredis.Redis, ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    coordinator = coordinator_for(aredis, ledger, lock_ttl_s=0.3)
+    async with coordinator.reserve(1):
+        await aredis.set(coordinator.lock_key, "someone-else")
+        for _ in range(200):  # the first renewal is due 0.1 s after the lock was taken
+            if "lost while held" in caplog.text:
+                break
+            await asyncio.sleep(0.05)
+    assert "nonce lock of account 7 key 4 lost while held" in caplog.text
+    assert await aredis.get(coordinator.lock_key) == b"someone-else"
