@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -177,14 +178,19 @@ class Signer:
             return self._auth.token
 
     async def sign_all(self, specs: Sequence[TxSpec], nonces: Sequence[int]) -> list[SignedTx]:
-        """Sign `specs` with `nonces` (one each, in order) on the signing thread.
+        """Sign `specs` with `nonces` (one each, in order).
 
-        The Go signer is ~3x faster off the main thread (bench/client_latency.py) and the event
-        loop keeps serving streams meanwhile.
+        The Go signer is ~3x slower on the interpreter's main thread (bench/client_latency.py):
+        a loop there (the web process) signs on the key's signing thread and keeps serving
+        meanwhile. A loop on any other thread (a bot's runner: one bot per thread and loop)
+        signs in place: its loop waits for the signatures anyway, and handing each batch to
+        another thread and back cost more CPU than the signing of a grid's two orders.
         """
         pairs = list(zip(specs, nonces, strict=True))
         # The SDK client needs a running loop to be created, so that happens here, not there.
         self._sdk_client()
+        if threading.current_thread() is not threading.main_thread():
+            return [self.sign(spec, nonce) for spec, nonce in pairs]
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self.executor(), lambda: [self.sign(spec, nonce) for spec, nonce in pairs]
