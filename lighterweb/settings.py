@@ -155,7 +155,7 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CHANNEL_LAYER_SOCKET_TIMEOUT_SECONDS = 15.0
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "lighterweb.channel_layer.PushChannelLayer",
         "CONFIG": {
             "hosts": [
                 {

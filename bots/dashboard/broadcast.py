@@ -10,9 +10,12 @@ caller just wrote) and sent to the Channels groups over the Redis channel layer:
 - `account.<id>`: one account's changes (and orders/fills that belong to no bot).
 
 Each group message is `{"type": "lw.push", "kind": <kind>, "data": <payload>}`; consumers forward
-`{"kind", "data"}` to the browser. A push that cannot reach Redis is logged and dropped: the page
-resynchronises from a snapshot when it reconnects, and a bot must never fail because a dashboard
-is down.
+`{"kind", "data"}` to the browser. Only groups with a member (an open page) are sent to: the
+sender asks Redis which of a drain's groups have one, in one round trip
+(`lighterweb.channel_layer.PushChannelLayer.groups_with_members`), so a worker with no dashboard
+open pays that one round trip per drain, not a group send per group. A push that cannot reach
+Redis is logged and dropped: the page resynchronises from a snapshot when it reconnects, and a
+bot must never fail because a dashboard is down.
 """
 
 from __future__ import annotations
@@ -71,8 +74,8 @@ def order_changed(order: Order) -> None:
 
 def _trading_groups(bot_id: int | None, account_id: int) -> list[str]:
     # Orders and fills are the busiest pushes: the bot's page shows them and the overview
-    # recounts from them; no page listens to an account's group for them, and each group costs
-    # a round trip to Redis per push.
+    # recounts from them; no page listens to an account's group for them, and each watched group
+    # costs a group send (round trips to Redis) per drain.
     owner = bot_group(bot_id) if bot_id is not None else account_group(account_id)
     return [DASHBOARD_GROUP, owner]
 
@@ -230,14 +233,37 @@ async def _drain(queue: asyncio.Queue[list[Push]]) -> None:
         layer = get_channel_layer()
         if layer is None:
             continue
-        for group, messages in coalesce(items).items():
+        per_group = coalesce(items)
+        # Most drains go to groups no page watches (a bots worker with no dashboard open): one
+        # round trip finds which groups have a member, and only those get a group send.
+        try:
+            watched = await _watched(layer, list(per_group))
+        except Exception:  # as below: a failed check must not end pushes
+            logger.exception("dashboard pushes to %s failed", list(per_group))
+            continue
+        for group, messages in per_group.items():
+            if group not in watched:
+                continue
             message = messages[0] if len(messages) == 1 else _batch_message(messages)
             try:
                 await _send_async(layer, [group], message)
-            except (
-                Exception
-            ):  # the sender's one top-level handler: one bad push must not end pushes
+            except Exception:  # the sender's top-level handler: one bad push must not end pushes
                 logger.exception("dashboard push %s to %s failed", message.get("kind"), group)
+
+
+async def _watched(layer: Any, groups: list[str]) -> set[str]:
+    """The groups that have a member, by the layer's one-round-trip check if it has one (the
+    site's `lighterweb.channel_layer.PushChannelLayer`); all of them otherwise. No group when Redis
+    cannot be reached: the drain's pushes are logged and dropped, as a failed group send's are."""
+    check = getattr(layer, "groups_with_members", None)
+    if check is None:
+        return set(groups)
+    try:
+        found: set[str] = await check(groups)
+    except (RedisError, OSError) as error:
+        logger.warning("dashboard pushes to %s dropped: %s", groups, error)
+        return set()
+    return found
 
 
 def _batch_message(messages: list[dict[str, Any]]) -> dict[str, Any]:

@@ -2,35 +2,53 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.test import override_settings
 
 from bots.dashboard import broadcast
 from bots.models import BotEvent, Fill, GridBot, Order
+from tests.bots.worker_support import wait_for
 from tests.lighterweb.factories import make_account, make_bot, make_market
+from tests.lighterweb.redis_writes import CountedConnection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RECEIVE_TIMEOUT_S = 5
 
 
+def _layers(hosts: list[Any], prefix: str = "lighterweb-test:channels") -> dict[str, Any]:
+    # The site's backend (lighterweb.channel_layer), on the test session's Redis.
+    backend = django_settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    return {"default": {"BACKEND": backend, "CONFIG": {"hosts": hosts, "prefix": prefix}}}
+
+
 @pytest.fixture
 def channel_layer(redis_url: str) -> Iterator[object]:
-    layers = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url], "prefix": "lighterweb-test:channels"},
-        }
-    }
-    with override_settings(CHANNEL_LAYERS=layers):
+    with override_settings(CHANNEL_LAYERS=_layers([redis_url])):
         yield get_channel_layer()
+
+
+@pytest.fixture
+def counted_layer(redis_url: str) -> Iterator[object]:
+    """The site's layer whose connections count their round trips (a prefix of its own: no
+    member of another test's in its groups)."""
+    host = {"address": redis_url, "connection_class": CountedConnection}
+    with override_settings(CHANNEL_LAYERS=_layers([host], f"lighterweb-test:{uuid.uuid4().hex}")):
+        yield get_channel_layer()
+
+
+def _sender_round_trips() -> int:
+    return CountedConnection.writes["lw-broadcast"]
 
 
 def _listen(layer, group: str) -> str:
@@ -212,3 +230,77 @@ def test_bot_push_carries_the_committed_row_not_the_callers_stale_copy(channel_l
 
     data = _receive(channel_layer, page)["data"]
     assert (data["status"], data["desired_state"]) == ("starting", "running")
+
+
+def _fill(bot, trade_id: int) -> Fill:
+    order = Order.objects.create(
+        bot=bot, account=bot.account, market=bot.market, client_order_index=trade_id,
+        side="buy", price=Decimal("100"), size_base=Decimal("1"), status="filled",
+    )  # fmt: skip
+    return Fill.objects.create(
+        bot=bot, account=bot.account, market=bot.market, order=order, trade_id=trade_id,
+        side="buy", price=Decimal("100"), size_base=Decimal("1"), fee=Decimal("0"),
+        is_maker=True, executed_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )  # fmt: skip
+
+
+def test_groups_nobody_watches_cost_a_drain_no_round_trip_of_their_own(counted_layer, bot):
+    """A fill of an unwatched bot (the overview and its page both closed) in the same drain as a
+    push to a watched page costs no more round trips than that push alone: the drain's one
+    membership check covers every group, and only the watched group gets a group send."""
+    watched_bot = make_bot(bot.account, bot.market)
+    page = _listen(counted_layer, f"bot.{watched_bot.pk}")
+
+    def push_to_the_watched_page(message: str) -> None:
+        broadcast.bot_event(
+            BotEvent.objects.create(bot=watched_bot, account=bot.account, kind="k", message=message)
+        )
+
+    push_to_the_watched_page("warm-up")  # the sender's connection and its handshake
+    assert _pushes(counted_layer, page, 1)[0]["data"]["message"] == "warm-up"
+    before = _sender_round_trips()
+    push_to_the_watched_page("alone")
+    assert _pushes(counted_layer, page, 1)[0]["data"]["message"] == "alone"
+    alone = _sender_round_trips() - before
+
+    fill = _fill(bot, 1)
+    before = _sender_round_trips()
+    with transaction.atomic():  # one commit: one drain
+        broadcast.fill_recorded(fill)  # to `dashboard` and `bot.<id>`: nobody watches either
+        push_to_the_watched_page("with a fill nobody watches")
+    pushed = _pushes(counted_layer, page, 1)[0]["data"]["message"]
+
+    assert pushed == "with a fill nobody watches"
+    assert _sender_round_trips() - before == alone
+
+
+def test_a_drain_keeps_each_watched_groups_order_and_skips_unwatched_ones(channel_layer, bot):
+    page = _listen(channel_layer, f"bot.{bot.pk}")
+    fills = [_fill(bot, n) for n in range(1, 4)]
+
+    with transaction.atomic():  # one drain: the bot's page, the overview (unwatched) and events
+        for n, fill in enumerate(fills):
+            broadcast.fill_recorded(fill)
+            event = BotEvent.objects.create(bot=bot, account=bot.account, kind="k", message=f"{n}")
+            broadcast.bot_event(event)
+
+    received = [(push["kind"], push["data"]["id"]) for push in _pushes(channel_layer, page, 6)]
+    events = BotEvent.objects.filter(bot=bot).order_by("pk")
+    expected = [
+        pair for fill, event in zip(fills, events, strict=True)
+        for pair in (("fill", fill.pk), ("event", event.pk))
+    ]  # fmt: skip
+    assert received == expected
+
+
+def test_a_drain_that_cannot_reach_redis_is_dropped_and_the_next_one_still_goes(
+    channel_layer, bot, caplog
+):
+    page = _listen(channel_layer, f"bot.{bot.pk}")
+    unreachable = _layers(["redis://127.0.0.1:1/0"])  # nothing listens on port 1
+    with override_settings(CHANNEL_LAYERS=unreachable), caplog.at_level("WARNING"):
+        broadcast.bot_run_state(bot.pk, {"centre_index": 1})
+        wait_for(lambda: "dropped" in caplog.text, RECEIVE_TIMEOUT_S, "the warning")
+    broadcast.bot_run_state(bot.pk, {"centre_index": 2})
+
+    assert _pushes(channel_layer, page, 1)[0]["data"] == {"id": bot.pk, "centre_index": 2}

@@ -30,7 +30,7 @@ def channel_layer(redis_url: str, settings) -> Iterator[None]:  # type: ignore[n
     settings.REDIS_URL = redis_url
     layers = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "lighterweb.channel_layer.PushChannelLayer",
             "CONFIG": {"hosts": [redis_url], "prefix": "lighterweb-test:channels"},
         }
     }

@@ -40,7 +40,7 @@ LEVELS = 3
 def channel_layer(redis_url: str) -> Iterator[Any]:
     layers = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "lighterweb.channel_layer.PushChannelLayer",
             "CONFIG": {"hosts": [redis_url], "prefix": "lighterweb-test:marks"},
         }
     }
