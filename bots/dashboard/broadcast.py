@@ -191,45 +191,62 @@ class _Sender:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[list[Push]] | None = None
         self._pid = 0
+        # Pushes handed over and not yet taken by the sender, in commit order, and whether the
+        # sender was woken for them: a burst of commits wakes it once, not once per commit.
+        self._pending: list[Push] = []
+        self._woken = False
+        self._wake: asyncio.Event | None = None
+        # Wake-ups scheduled (for tests).
+        self.wakes = 0
 
     def submit(self, items: list[Push]) -> None:
-        """Queue a batch of pushes (one wake-up of the sender per batch)."""
+        """Queue a batch of pushes (the sender is woken only when it is not already)."""
         if not items:
             return
-        loop, queue = self._running()
-        loop.call_soon_threadsafe(queue.put_nowait, items)
-
-    def _running(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[Any]]:
         with self._lock:
-            if self._loop is None or self._queue is None or self._pid != os.getpid():
-                self._pid = os.getpid()
-                self._loop = asyncio.new_event_loop()
-                self._queue = asyncio.Queue()
-                threading.Thread(
-                    target=self._serve,
-                    args=(self._loop, self._queue),
-                    name="lw-broadcast",
-                    daemon=True,
-                ).start()
-            return self._loop, self._queue
+            loop, wake = self._running()
+            self._pending.extend(items)
+            if self._woken:
+                return
+            self._woken = True
+            self.wakes += 1
+        loop.call_soon_threadsafe(wake.set)
 
-    @staticmethod
-    def _serve(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> None:
+    def take(self) -> list[Push]:
+        """Everything handed over since the last take (on the sender's thread)."""
+        with self._lock:
+            items, self._pending, self._woken = self._pending, [], False
+        return items
+
+    def _running(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Event]:
+        # Under self._lock.
+        if self._loop is None or self._wake is None or self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._pending, self._woken = [], False
+            self._loop = asyncio.new_event_loop()
+            self._wake = asyncio.Event()
+            threading.Thread(
+                target=self._serve, args=(self._loop, self._wake), name="lw-broadcast", daemon=True
+            ).start()
+        return self._loop, self._wake
+
+    def _serve(self, loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> None:
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(_drain(queue))
+        loop.run_until_complete(_drain(self, wake))
 
 
-async def _drain(queue: asyncio.Queue[list[Push]]) -> None:
+async def _drain(sender: _Sender, wake: asyncio.Event) -> None:
     while True:
-        items = await queue.get()
+        await wake.wait()
+        wake.clear()
         # Commits of the next moment go out with this one (a fill's intents, its record and the
         # exchange's acks come within milliseconds, and so do other bots' fills): one group send
         # per group for all of them, each costing round trips to Redis, instead of one per commit.
         await asyncio.sleep(GATHER_SECONDS)
-        while not queue.empty():
-            items = items + queue.get_nowait()
+        items = sender.take()
+        if not items:
+            continue
         layer = get_channel_layer()
         if layer is None:
             continue

@@ -304,3 +304,24 @@ def test_a_drain_that_cannot_reach_redis_is_dropped_and_the_next_one_still_goes(
     broadcast.bot_run_state(bot.pk, {"centre_index": 2})
 
     assert _pushes(channel_layer, page, 1)[0]["data"] == {"id": bot.pk, "centre_index": 2}
+
+
+def test_a_burst_of_commits_wakes_the_sender_once_and_keeps_their_order(channel_layer, bot):
+    """Each commit hands its pushes over; the sender is woken once for all those handed over
+    before it takes them (a runner's DB thread woke it for every commit: a self-pipe write in
+    the writer and a loop turn in the sender each time)."""
+    page = _listen(channel_layer, f"bot.{bot.pk}")
+    events = [
+        BotEvent.objects.create(bot=bot, account=bot.account, kind="k", message=str(n))
+        for n in range(30)
+    ]
+    broadcast.bot_event(events[0])  # the sender's thread and connection up
+    assert _pushes(channel_layer, page, 1)[0]["data"]["id"] == events[0].pk
+    before = broadcast._sender.wakes
+
+    for event in events[1:]:  # 29 commits, each handed over on its own
+        broadcast.bot_event(event)
+    received = [push["data"]["id"] for push in _pushes(channel_layer, page, 29)]
+
+    assert received == [event.pk for event in events[1:]]
+    assert broadcast._sender.wakes - before < 10
