@@ -15,11 +15,12 @@ runners attached to it:
   it does). A runner that attaches to a feed that already has a book gets it at once.
 - `handle.close()` detaches; a feed's connection closes with its last runner.
 
-The feed's connection events (connected, lost, reconnected, stale) are its own: its stream logs
-them. A runner reconciles its orders when its *account* stream reconnects; a lost market
-connection only means a fresh book snapshot once it is back, and until then the last book stays
-readable, as a runner's own replica did. Feeds are per process: after a fork (Celery's prefork
-pool) the child starts its own thread and connections.
+The feed subscribes the market's book and mark (`order_book`, `market_stats`), not its public
+trades, which no runner reads. The feed's connection events (connected, lost, reconnected,
+stale) are its own: its stream logs them. A runner reconciles its orders when its *account*
+stream reconnects; a lost market connection only means a fresh book snapshot once it is back,
+and until then the last book stays readable, as a runner's own replica did. Feeds are per
+process: after a fork (Celery's prefork pool) the child starts its own thread and connections.
 """
 
 from __future__ import annotations
@@ -112,7 +113,9 @@ class MarketFeed:
 
     async def start(self) -> None:
         """On the feed loop: connect and start handing events on."""
-        self.stream = AccountStream(self.ws_url, None, [self.market_id], None, **self._options)
+        self.stream = AccountStream(
+            self.ws_url, None, [self.market_id], None, trades=False, **self._options
+        )
         await self.stream.start()
         self._pump = asyncio.create_task(self._hand_on(self.stream))
 

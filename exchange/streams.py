@@ -119,6 +119,7 @@ class AccountStream:
         tx_updates: bool = True,
         market_orders: bool = False,
         market_data: bool = True,
+        trades: bool = True,
         session: aiohttp.ClientSession | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -146,6 +147,11 @@ class AccountStream:
         # only: its markets' books come from a process-wide `exchange.market_feed` shared by
         # every runner on the market, and `market_ids` only narrows `account_orders`.
         self.market_data = market_data
+        # Public trades (`TradeUpdate`) are left off with `trades=False` (the shared market feed:
+        # runners plan from the book and value at the mark; nothing reads the tape).
+        self._market_kinds = (
+            _MARKET_KINDS if trades else tuple(kind for kind in _MARKET_KINDS if kind != "trade")
+        )
         self._session = session
         self._owns_session = session is None
         self._rng = rng if rng is not None else random.Random()
@@ -173,7 +179,7 @@ class AccountStream:
 
     def channels(self) -> list[str]:
         """Every channel this stream subscribes, in subscription order."""
-        names = [f"{kind}/{m}" for m in self._books for kind in _MARKET_KINDS]
+        names = [f"{kind}/{m}" for m in self._books for kind in self._market_kinds]
         account = self.account_index
         if account is None:
             return names

@@ -55,6 +55,7 @@ async def test_two_grids_on_one_market_share_one_book_connection_and_follow_the_
     assert market_feed.active().get((simulator.ws_url, ETH)) == 2
     assert listeners(simulator, f"order_book:{ETH}") == 1
     assert listeners(simulator, f"market_stats:{ETH}") == 1
+    assert listeners(simulator, f"trade:{ETH}") == 0  # the tape: nobody reads it
     for runner, account in zip(runners, (funded_account, other), strict=True):
         # Each runner's own stream: its account's channels only.
         assert runner.stream.channels() == [
