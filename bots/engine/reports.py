@@ -17,7 +17,7 @@ from django.db.models import Field
 from django.utils import timezone
 
 from bots.dashboard import broadcast
-from bots.engine import inserts, session_log
+from bots.engine import inserts, selects, session_log
 from bots.engine.recording import (
     SentBatch,
     connection,
@@ -133,15 +133,16 @@ def _rows_by_index(bot: Bot, indexes: Iterable[int]) -> dict[int, Order]:
     """The bot's Order rows with these client indexes (one query), newest first, each carrying
     the bot's cached market (pushes read its symbol).
 
-    Plain SQL through `raw()` (the columns still converted by the fields): every burst record
-    reads its rows here, and building the ORM query cost more Python than the rest of the read.
+    Plain SQL (`selects`: the columns still converted as the ORM converts them): every burst
+    record reads its rows here, and building the ORM query (or `raw()`'s per-query setup) cost
+    more Python than the rest of the read.
     """
     wanted = list(indexes)
     if not wanted:
         return {}
-    rows = Order.objects.raw(_rows_sql(connection(), len(wanted)), [bot.pk, *wanted])
+    conn = connection()
     found: dict[int, Order] = {}
-    for row in rows:
+    for row in selects.select(conn, Order, _rows_sql(conn, len(wanted)), [bot.pk, *wanted]):
         if row.market_id == bot.market_id:
             row.market = bot.market
         found[row.client_order_index] = row
@@ -153,12 +154,11 @@ def _rows_sql(connection: BaseDatabaseWrapper, count: int) -> str:
     column, the model's ordering (newest first)."""
     name = connection.ops.quote_name
     column = _columns(Order, connection)
-    columns = ", ".join(column.values())
     bot, index, created = column["bot"], column["client_order_index"], column["created_at"]
     marks = ", ".join(["%s"] * count)
     # Only the model's own table and column names go into the text; every value is a parameter.
     return (
-        f"SELECT {columns} FROM {name(Order._meta.db_table)} "  # noqa: S608
+        f"SELECT {selects.columns(Order, connection)} FROM {name(Order._meta.db_table)} "  # noqa: S608
         f"WHERE {bot} = %s AND {index} IN ({marks}) ORDER BY {created} DESC"
     )
 
@@ -203,23 +203,23 @@ def _columns(model: type[Order] | type[Fill], connection: BaseDatabaseWrapper) -
     return {field.name: name(str(field.column)) for field in model._meta.concrete_fields}
 
 
+_STORED = ("trade_id", "side", "price", "size_base")
+
+
 def _stored_trades(bot: Bot, infos: list[FillInfo]) -> dict[int, tuple[str, Decimal, Decimal]]:
     """Side, price and size of the trades among `infos` already recorded for the account (plain
-    SQL through `raw()`, like `_rows_by_index`: every fill's record asks)."""
+    SQL through `selects`, like `_rows_by_index`: every fill's record asks)."""
     conn = connection()
     column = _columns(Fill, conn)
-    key, account, trade, side, price, size = (
-        column[f] for f in ("id", "account", "trade_id", "side", "price", "size_base")
-    )
     marks = ", ".join(["%s"] * len(infos))
     # Only the model's own table and column names go into the text; every value is a parameter.
     sql = (
-        f"SELECT {key}, {trade}, {side}, {price}, {size} "  # noqa: S608
+        f"SELECT {', '.join(column[f] for f in _STORED)} "  # noqa: S608
         f"FROM {conn.ops.quote_name(Fill._meta.db_table)} "
-        f"WHERE {account} = %s AND {trade} IN ({marks})"
+        f"WHERE {column['account']} = %s AND {column['trade_id']} IN ({marks})"
     )
-    rows = Fill.objects.raw(sql, [bot.account_id, *(f.trade_id for f in infos)])
-    return {row.trade_id: (row.side, row.price, row.size_base) for row in rows}
+    rows = selects.values(conn, Fill, _STORED, sql, [bot.account_id, *(f.trade_id for f in infos)])
+    return {trade: (side, price, size) for trade, side, price, size in rows}
 
 
 # The fields of Fill's unique constraint "fill_trade_id_unique" (one row per trade and account).

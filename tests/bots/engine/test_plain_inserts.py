@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections, models, transaction
+from django.utils import timezone
 
-from bots.engine import inserts, recording, reports, session_log
+from bots.engine import inserts, recording, reports, selects, session_log
 from bots.models import BotEvent, Fill, GridBot, Order, OrderStatus, SessionChunk
 from bots.strategies.accounting import Ledger
 from bots.strategies.grid import DesiredOrder, Side
@@ -278,3 +279,35 @@ def test_a_trade_another_runner_records_meanwhile_is_recorded_once(bot):
     assert Fill.objects.get(trade_id=12).bot_id == bot.pk
     assert [e.data["trade_id"] for e in BotEvent.objects.filter(bot=bot, kind="fill")] == [12]
     assert ledger.has_fill(11) and ledger.has_fill(12)
+
+
+def test_rows_read_by_plain_sql_are_the_orms(bot):
+    rows = recording.order_intents_create(bot, 1, ORDERS)
+    Order.objects.filter(pk=rows[0].pk).update(
+        status=OrderStatus.OPEN, order_index=123, filled_base=Decimal("0.0025"),
+        sent_at=timezone.now(), tx_hash="0xab",
+    )  # fmt: skip
+    fills = reports.fills_record(bot, 1, [fill_info(bot, rows[0], 11, 1)], Ledger())
+
+    read = reports._rows_by_index(bot, [r.client_order_index for r in rows])
+
+    orm = {r.client_order_index: r for r in Order.objects.filter(bot=bot)}
+    assert list(read) == [r.client_order_index for r in Order.objects.filter(bot=bot)]
+    for index, row in read.items():
+        assert row._state.adding is False and row._state.db == "default"
+        assert row.market is bot.market
+        mine, theirs = attributes(row), attributes(orm[index])
+        assert mine == theirs
+        assert [type(v) for v in mine.values()] == [type(v) for v in theirs.values()]
+    stored_trades = reports._stored_trades(bot, [fill_info(bot, rows[0], 11, 1)])
+    fill = Fill.objects.get(pk=fills[0].pk)
+    assert stored_trades == {11: (fill.side, fill.price, fill.size_base)}
+    assert [type(v) for v in stored_trades[11]] == [str, Decimal, Decimal]
+    (again,) = selects.select(
+        connections["default"],
+        Fill,
+        f"SELECT {selects.columns(Fill, connection)} FROM "
+        f"{connection.ops.quote_name(Fill._meta.db_table)}",
+        [],
+    )
+    assert attributes(again) == attributes(fill)
