@@ -11,7 +11,7 @@ and each row becomes an object through `Model.from_db`, as the ORM builds it.
 from __future__ import annotations
 
 import functools
-import weakref
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -22,10 +22,9 @@ M = TypeVar("M", bound=models.Model)
 
 Converters = tuple[tuple[int, Any, tuple[Callable[..., Any], ...]], ...]
 
-# Per connection (each bot's DB thread has its own): per model and field names, the converters.
-_converters: weakref.WeakKeyDictionary[
-    BaseDatabaseWrapper, dict[tuple[type[models.Model], tuple[str, ...]], Converters]
-] = weakref.WeakKeyDictionary()
+# This thread's connection (each bot's DB thread has its own) and, per model and field names,
+# the converters built for it.
+_built = threading.local()
 
 
 def columns(model: type[models.Model], connection: BaseDatabaseWrapper) -> str:
@@ -37,7 +36,10 @@ def columns(model: type[models.Model], connection: BaseDatabaseWrapper) -> str:
 def _field_converters(
     connection: BaseDatabaseWrapper, model: type[models.Model], names: tuple[str, ...]
 ) -> Converters:
-    per_query = _converters.setdefault(connection, {})
+    cache: tuple[BaseDatabaseWrapper, dict[Any, Converters]] | None = getattr(_built, "cache", None)
+    if cache is None or cache[0] is not connection:
+        cache = _built.cache = (connection, {})
+    per_query = cache[1]
     found = per_query.get((model, names))
     if found is None:
         table = model._meta.db_table
