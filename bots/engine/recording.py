@@ -303,7 +303,9 @@ def _run_state_save(conn: BaseDatabaseWrapper, bot_id: int, fields: dict[str, An
     """`GridBot.objects.filter(pk=bot_id).update(**fields)`, as one plain UPDATE when every
     field is a column of the grid's own table (the run state: centre, prices)."""
     if not set(fields) <= set(_GRID_COLUMNS) or any(
-        hasattr(value, "resolve_expression") for value in fields.values()
+        # An expression or a model instance: the ORM's update resolves those.
+        hasattr(value, "resolve_expression") or hasattr(value, "prepare_database_save")
+        for value in fields.values()
     ):
         GridBot.objects.filter(pk=bot_id).update(**fields)
         return
