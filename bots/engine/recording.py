@@ -7,9 +7,9 @@ transaction, else `LeaseLost` is raised and nothing is written. A runner that lo
 a newer one therefore cannot overwrite the newer one's state.
 
 Functions here are synchronous (Django ORM; plain SQL for the writes of every fill: the
-intents' rows through `bots.engine.inserts`, the run-state UPDATE); the async runner calls them
-through `db()`, on the bot's own DB thread (`own_db_thread`). Each write is followed by the matching
-`bots.dashboard.broadcast` push (deferred to the commit by broadcast itself).
+intents' rows through `bots.engine.inserts`, the run-state UPDATE); the async runner calls
+them through `db()`, on the bot's own DB thread (`own_db_thread`). Each write is followed by
+the matching `bots.dashboard.broadcast` push (deferred to the commit by broadcast itself).
 """
 
 from __future__ import annotations

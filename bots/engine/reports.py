@@ -155,10 +155,10 @@ def _rows_sql(connection: BaseDatabaseWrapper, count: int) -> str:
     name = connection.ops.quote_name
     column = _columns(Order, connection)
     bot, index, created = column["bot"], column["client_order_index"], column["created_at"]
-    marks = ", ".join(["%s"] * count)
+    marks, table = ", ".join(["%s"] * count), name(Order._meta.db_table)
     # Only the model's own table and column names go into the text; every value is a parameter.
     return (
-        f"SELECT {selects.columns(Order, connection)} FROM {name(Order._meta.db_table)} "  # noqa: S608
+        f"SELECT {selects.columns(Order, connection)} FROM {table} "  # noqa: S608
         f"WHERE {bot} = %s AND {index} IN ({marks}) ORDER BY {created} DESC"
     )
 
