@@ -20,12 +20,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from enum import Enum
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from ninja import Field, Schema
 from ninja.schema import DjangoGetter
 from pydantic import ConfigDict, PlainSerializer, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, to_jsonable_python
 
 from bots.figures import QUOTE_UNIT, base_unit
 
@@ -65,8 +67,106 @@ SideName = Literal["buy", "sell"]
 
 
 def payload(schema: type[Schema], obj: Any) -> dict[str, Any]:
-    """`obj` (a model row or any object with the schema's attributes) as a JSON-ready dict."""
+    """`obj` (a model row or any object with the schema's attributes) as a JSON-ready dict:
+    `schema.from_orm(obj).model_dump(mode="json")`.
+
+    The pushes' schemas (orders, fills, events: every fill pushes several) take a direct path
+    that yields the same dict (`_direct_payload`), about five times cheaper; any value it cannot
+    vouch for (a missing attribute, a type validation would convert or refuse) falls back to
+    the schema.
+    """
+    plan = _DIRECT.get(schema)
+    if plan is not None:
+        direct = _direct_payload(plan, obj)
+        if direct is not None:
+            return direct
     return schema.from_orm(obj).model_dump(mode="json")
+
+
+# How `_direct_payload` outputs a field, by the field's type: these are the only types it takes.
+_INT, _STR, _BOOL, _MONEY, _DATETIME, _DICT, _LITERAL = range(7)
+_Plan = tuple[tuple[str, Any, int, bool, frozenset[str]], ...]
+
+
+def _direct_plan(schema: type[Schema]) -> _Plan:
+    """Per field: name, resolver (or None: the attribute), kind, whether None passes, and the
+    allowed values of a Literal. Raises TypeError for a field type the direct path lacks."""
+    plan = []
+    for name, info in schema.model_fields.items():
+        annotation, optional = info.annotation, False
+        if get_origin(annotation) in (Union, UnionType):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                raise TypeError(f"{schema.__name__}.{name}: {annotation}")
+            annotation, optional = args[0], True
+        allowed: frozenset[str] = frozenset()
+        serializers = [m for m in info.metadata if isinstance(m, PlainSerializer)]
+        if serializers:
+            if annotation is not Decimal or serializers[0].func is not _decimal_text:
+                raise TypeError(f"{schema.__name__}.{name}: {annotation} {info.metadata}")
+            kind = _MONEY
+        elif info.metadata:
+            raise TypeError(f"{schema.__name__}.{name}: constrained ({info.metadata})")
+        elif get_origin(annotation) is Literal and all(
+            type(a) is str for a in get_args(annotation)
+        ):
+            kind, allowed = _LITERAL, frozenset(get_args(annotation))
+        elif annotation == dict[str, Any]:
+            kind = _DICT
+        else:
+            kinds = {int: _INT, str: _STR, bool: _BOOL, datetime: _DATETIME}
+            if annotation not in kinds:
+                raise TypeError(f"{schema.__name__}.{name}: {annotation}")
+            kind = kinds[annotation]
+        resolver = schema._ninja_resolvers.get(name)
+        if resolver is not None and (not resolver._static or resolver._takes_context):
+            raise TypeError(f"{schema.__name__}.{name}: a resolver taking more than the object")
+        plan.append(
+            (name, resolver._func if resolver is not None else None, kind, optional, allowed)
+        )
+    return tuple(plan)
+
+
+def _direct_payload(plan: _Plan, obj: Any) -> dict[str, Any] | None:
+    """The dict `from_orm(obj).model_dump(mode="json")` gives, built straight from the values
+    when each already has its field's validated type; None when one has not (or is missing)."""
+    out: dict[str, Any] = {}
+    for name, resolver, kind, optional, allowed in plan:
+        try:
+            value = resolver(obj) if resolver is not None else getattr(obj, name)
+        except AttributeError:
+            return None
+        if value is None:
+            if not optional:
+                return None
+            out[name] = None
+            continue
+        kind_of = type(value)
+        if kind == _INT or kind == _BOOL:
+            if kind_of is not (int if kind == _INT else bool):
+                return None
+        elif kind == _STR or kind == _LITERAL:
+            if kind_of is not str:
+                # A str enum (a model's TextChoices) validates to its value.
+                if not isinstance(value, Enum) or type(value.value) is not str:
+                    return None
+                value = value.value
+            if kind == _LITERAL and value not in allowed:
+                return None
+        elif kind == _MONEY:
+            if kind_of is not Decimal or not value.is_finite():
+                return None
+            value = _decimal_text(value)
+        elif kind == _DATETIME:
+            if kind_of is not datetime:
+                return None
+            value = to_jsonable_python(value)
+        elif kind == _DICT:
+            if kind_of is not dict or not all(type(k) is str for k in value):
+                return None
+            value = to_jsonable_python(value)
+        out[name] = value
+    return out
 
 
 class InputSchema(Schema):
@@ -355,6 +455,12 @@ class EventOut(Schema):
     message: str
     data: dict[str, Any]
     created_at: datetime
+
+
+# The pushes' schemas, built by `payload` without validation (each of a fill's pushes).
+_DIRECT: dict[type[Schema], _Plan] = {
+    schema: _direct_plan(schema) for schema in (OrderOut, FillOut, EventOut)
+}
 
 
 class OrderPage(Schema):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -52,8 +53,15 @@ def db(fn: Callable[P, T], *, writes: bool = True) -> Callable[P, Awaitable[T]]:
 _SQLITE_TURN = threading.Lock()
 
 
+@functools.cache
+def _one_writer() -> bool:
+    # Asked once per process: `connections[...]` goes through asgiref's context-local storage,
+    # and the backend of a process does not change.
+    return connections["default"].vendor == "sqlite"
+
+
 def _in_turn(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    if connections["default"].vendor != "sqlite":
+    if not _one_writer():
         return _call(fn, *args, **kwargs)
     with _SQLITE_TURN:
         return _call(fn, *args, **kwargs)

@@ -6,9 +6,10 @@ equals the fence the runner was started with, checked on the locked bot row insi
 transaction, else `LeaseLost` is raised and nothing is written. A runner that lost its lease to
 a newer one therefore cannot overwrite the newer one's state.
 
-Functions here are synchronous (Django ORM); the async runner calls them through `db()`, on
-the bot's own DB thread (`own_db_thread`). Each write is followed by the matching
-`bots.dashboard.broadcast` push (deferred to the commit by broadcast itself).
+Functions here are synchronous (Django ORM; plain SQL for the writes of every fill: the
+intents' rows through `bots.engine.inserts`, the run-state UPDATE); the async runner calls
+them through `db()`, on the bot's own DB thread (`own_db_thread`). Each write is followed by
+the matching `bots.dashboard.broadcast` push (deferred to the commit by broadcast itself).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from bots.dashboard import broadcast
+from bots.engine import inserts
 from bots.models import (
     Bot,
     BotEvent,
@@ -46,21 +48,43 @@ class LeaseLost(Exception):
     """Another runner holds the bot now (its fence is newer): stop without touching anything."""
 
 
-# The (bot, fence) whose row this thread locked for the transaction of `fenced()`, if any.
+# The (bot, fence) whose row this thread locked for the transaction of `fenced()`, if any, and
+# that transaction's connection.
 _fenced_here = threading.local()
 
 
 @contextlib.contextmanager
 def fenced(bot_id: int, fence: int) -> Iterator[None]:
     """One transaction for several fenced writes: the fence is checked and the bot row locked
-    once, at its start; the writes inside skip their own check (and their savepoints)."""
+    once, at its start; the writes inside skip their own check (and their savepoints, see
+    `in_fenced`) and use the connection looked up here (`connection`)."""
     with transaction.atomic():
         lock_fenced(bot_id, fence)
         _fenced_here.key = (bot_id, fence)
+        _fenced_here.connection = transaction.get_connection()
         try:
             yield
         finally:
             _fenced_here.key = None
+            _fenced_here.connection = None
+
+
+def connection() -> BaseDatabaseWrapper:
+    """The default connection: inside `fenced()` the one it looked up (`connections[...]` goes
+    through asgiref's context-local storage, a measurable cost on a fill's path), else looked
+    up now."""
+    found: BaseDatabaseWrapper | None = getattr(_fenced_here, "connection", None)
+    return found if found is not None else transaction.get_connection()
+
+
+def in_fenced(bot_id: int, fence: int) -> contextlib.AbstractContextManager[Any]:
+    """The transaction block of one fenced write: nothing more inside `fenced()` of the same
+    bot and fence (its transaction is the write's; an `atomic(savepoint=False)` would only add
+    its bookkeeping, as nothing inside `fenced()` catches a write's exception and goes on),
+    else `atomic(savepoint=False)` (the caller's transaction, or a new one)."""
+    if getattr(_fenced_here, "key", None) == (bot_id, fence):
+        return contextlib.nullcontext()
+    return transaction.atomic(savepoint=False)
 
 
 _BOT_COLUMNS = frozenset(f.name for f in Bot._meta.concrete_fields)
@@ -70,13 +94,13 @@ def lock_fenced(bot_id: int, fence: int) -> None:
     """Check the fence on the locked bot row (inside the caller's transaction), or LeaseLost."""
     if getattr(_fenced_here, "key", None) == (bot_id, fence):
         return  # inside `fenced()`: checked and locked at its start, in this same transaction
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
+    conn = transaction.get_connection()
+    if not conn.in_atomic_block:
         raise TransactionManagementError("lock_fenced runs inside the caller's transaction")
     # Locking the bot row serialises this write against a new holder's fence UPDATE. Plain SQL:
     # every runner transaction starts here, and the ORM spent ~0.3 ms of Python building it.
-    with connection.cursor() as cursor:
-        cursor.execute(_fence_sql(connection), [bot_id, fence])
+    with conn.cursor() as cursor:
+        cursor.execute(_fence_sql(conn), [bot_id, fence])
         found = cursor.fetchone()
     if found is None:
         raise LeaseLost(f"bot {bot_id}: lease fence {fence} is no longer current")
@@ -147,7 +171,7 @@ def event_create(
     data: dict[str, Any] | None,
     level: str = EventLevel.INFO,
 ) -> BotEvent:
-    event = BotEvent.objects.create(**_event_fields(bot, kind, message, data, level))
+    (event,) = inserts.insert(connection(), [event_new(bot, kind, message, data, level)])
     _event_announce(bot, event)
     return event
 
@@ -164,10 +188,11 @@ def event_new(
 
 
 def events_create(bot: Bot, events: list[BotEvent]) -> None:
-    """Insert several events of the bot at once (one INSERT), in order; push and log each."""
+    """Insert several events of the bot at once (one INSERT, plain SQL: `inserts`), in order;
+    push and log each."""
     if not events:
         return
-    for event in BotEvent.objects.bulk_create(events):
+    for event in inserts.insert(connection(), events):
         _event_announce(bot, event)
 
 
@@ -229,12 +254,14 @@ def order_intents_create(
     Runs before anything is sent (design decision 2): a crash after this and before the send
     leaves intents that recovery resolves by asking the exchange for their client indexes.
     `run_state` (centre, last price) is written to the bot in the same transaction: one commit
-    on the way from a fill to its replenish order.
+    on the way from a fill to its replenish order. The UPDATE and the rows' INSERT are plain
+    SQL (`_run_state_save`, `inserts`): this runs on every fill's way to its replenish order.
     """
     with transaction.atomic():
         lock_fenced(bot.pk, fence)
+        conn = transaction.get_connection()
         if run_state:
-            GridBot.objects.filter(pk=bot.pk).update(**run_state)
+            _run_state_save(conn, bot.pk, run_state)
             for name, value in run_state.items():
                 setattr(bot, name, value)
             broadcast.bot_run_state(bot.pk, run_state)
@@ -244,23 +271,54 @@ def order_intents_create(
             indexes = bot.account.allocate_client_order_indexes(len(orders))
         else:
             indexes = reserve.take(bot.account, len(orders))
-        rows = Order.objects.bulk_create(
-            Order(
-                bot=bot,
-                account_id=bot.account_id,
-                market=bot.market,  # the cached row: pushes read its symbol
-                client_order_index=index,
-                side=str(order.side),
-                price=order.price,
-                size_base=order.size_base,
-                level_index=order.level,
-                status=OrderStatus.INTENT,
-            )
-            for index, order in zip(indexes, orders, strict=True)
+        rows = inserts.insert(
+            conn,
+            [
+                Order(
+                    bot=bot,
+                    account_id=bot.account_id,
+                    market=bot.market,  # the cached row: pushes read its symbol
+                    client_order_index=index,
+                    side=str(order.side),
+                    price=order.price,
+                    size_base=order.size_base,
+                    level_index=order.level,
+                    status=OrderStatus.INTENT,
+                )
+                for index, order in zip(indexes, orders, strict=True)
+            ],
         )
         for row in rows:
             broadcast.order_changed(row)
     return rows
+
+
+# GridBot's own columns (its table's, not the Bot table's it inherits).
+_GRID_COLUMNS = {
+    field.name: field for field in GridBot._meta.local_concrete_fields if not field.primary_key
+}
+
+
+def _run_state_save(conn: BaseDatabaseWrapper, bot_id: int, fields: dict[str, Any]) -> None:
+    """`GridBot.objects.filter(pk=bot_id).update(**fields)`, as one plain UPDATE when every
+    field is a column of the grid's own table (the run state: centre, prices)."""
+    if not set(fields) <= set(_GRID_COLUMNS) or any(
+        # An expression or a model instance: the ORM's update resolves those.
+        hasattr(value, "resolve_expression") or hasattr(value, "prepare_database_save")
+        for value in fields.values()
+    ):
+        GridBot.objects.filter(pk=bot_id).update(**fields)
+        return
+    name = conn.ops.quote_name
+    columns = [_GRID_COLUMNS[field] for field in fields]
+    key = name(str(GridBot._meta.pk.column))
+    assignments = ", ".join(f"{name(str(column.column))} = %s" for column in columns)
+    # Only the model's own table and column names go into the text; every value is a parameter.
+    sql = f"UPDATE {name(GridBot._meta.db_table)} SET {assignments} WHERE {key} = %s"  # noqa: S608
+    # As the ORM's update: each value prepared by its field.
+    params = [column.get_db_prep_save(fields[column.name], conn) for column in columns]
+    with conn.cursor() as cursor:
+        cursor.execute(sql, [*params, bot_id])
 
 
 @dataclass(frozen=True)
@@ -287,7 +345,7 @@ def orders_sent(
     moved too.
     """
     now = timezone.now()
-    with transaction.atomic(savepoint=False):
+    with in_fenced(bot.pk, fence):
         lock_fenced(bot.pk, fence)
         if sent.note is not None:
             if events is None:
@@ -321,16 +379,16 @@ def _sent_save(pks: set[int], hashes: dict[int, str], status: str, now: datetime
     """Intent rows to `status` with their tx hashes: one UPDATE statement run per row
     (`executemany`). A fast stream report may already have moved a row past its intent: it
     wins (the statement matches intents only)."""
-    connection = transaction.get_connection()
-    name = connection.ops.quote_name
-    sent_at = Order._meta.get_field("sent_at").get_db_prep_save(now, connection)
+    conn = connection()
+    name = conn.ops.quote_name
+    sent_at = Order._meta.get_field("sent_at").get_db_prep_save(now, conn)
     sql = (
         f"UPDATE {name(Order._meta.db_table)} SET {name('status')} = %s, {name('tx_hash')} = %s, "  # noqa: S608
         f"{name('sent_at')} = %s WHERE {name(str(Order._meta.pk.column))} = %s "
         f"AND {name('status')} = %s"
     )
     params = [[status, hashes[pk], sent_at, pk, OrderStatus.INTENT.value] for pk in pks]
-    with connection.cursor() as cursor:
+    with conn.cursor() as cursor:
         cursor.executemany(sql, params)
 
 

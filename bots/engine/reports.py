@@ -12,18 +12,19 @@ from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
 from django.utils import timezone
 
 from bots.dashboard import broadcast
-from bots.engine import session_log
+from bots.engine import inserts, selects, session_log
 from bots.engine.recording import (
     SentBatch,
+    connection,
     event_new,
     events_create,
     fenced,
+    in_fenced,
     lock_fenced,
     orders_sent,
 )
@@ -65,7 +66,7 @@ def orders_report(
         return []
     changed: list[Order] = []
     now = timezone.now()
-    with transaction.atomic(savepoint=False):
+    with in_fenced(bot.pk, fence):
         lock_fenced(bot.pk, fence)
         if rows is None:
             rows = _rows_by_index(bot, by_index)
@@ -113,18 +114,18 @@ def _reported_save(rows: list[Order]) -> None:
     order's open, fill and cancel)."""
     if not rows:
         return
-    connection = transaction.get_connection()
-    name = connection.ops.quote_name
-    columns = ", ".join(f"{name(field.column)} = %s" for field in _REPORTED)
-    table, key = name(Order._meta.db_table), name(Order._meta.pk.column)
+    conn = connection()
+    name = conn.ops.quote_name
+    columns = ", ".join(f"{name(str(field.column))} = %s" for field in _REPORTED)
+    table, key = name(Order._meta.db_table), name(str(Order._meta.pk.column))
     # Only the model's own table and column names go into the text; every value is a parameter.
     sql = f"UPDATE {table} SET {columns} WHERE {key} = %s"  # noqa: S608
     params = [
-        [field.get_db_prep_save(getattr(row, field.attname), connection) for field in _REPORTED]
+        [field.get_db_prep_save(getattr(row, field.attname), conn) for field in _REPORTED]
         + [row.pk]
         for row in rows
     ]
-    with connection.cursor() as cursor:
+    with conn.cursor() as cursor:
         cursor.executemany(sql, params)
 
 
@@ -132,17 +133,16 @@ def _rows_by_index(bot: Bot, indexes: Iterable[int]) -> dict[int, Order]:
     """The bot's Order rows with these client indexes (one query), newest first, each carrying
     the bot's cached market (pushes read its symbol).
 
-    Plain SQL through `raw()` (the columns still converted by the fields): every burst record
-    reads its rows here, and building the ORM query cost more Python than the rest of the read.
+    Plain SQL (`selects`: the columns still converted as the ORM converts them): every burst
+    record reads its rows here, and building the ORM query (or `raw()`'s per-query setup) cost
+    more Python than the rest of the read.
     """
     wanted = list(indexes)
     if not wanted:
         return {}
-    rows = Order.objects.raw(
-        _rows_sql(transaction.get_connection(), len(wanted)), [bot.pk, *wanted]
-    )
+    conn = connection()
     found: dict[int, Order] = {}
-    for row in rows:
+    for row in selects.select(conn, Order, _rows_sql(conn, len(wanted)), [bot.pk, *wanted]):
         if row.market_id == bot.market_id:
             row.market = bot.market
         found[row.client_order_index] = row
@@ -154,12 +154,11 @@ def _rows_sql(connection: BaseDatabaseWrapper, count: int) -> str:
     column, the model's ordering (newest first)."""
     name = connection.ops.quote_name
     column = _columns(Order, connection)
-    columns = ", ".join(column.values())
     bot, index, created = column["bot"], column["client_order_index"], column["created_at"]
-    marks = ", ".join(["%s"] * count)
+    marks, table = ", ".join(["%s"] * count), name(Order._meta.db_table)
     # Only the model's own table and column names go into the text; every value is a parameter.
     return (
-        f"SELECT {columns} FROM {name(Order._meta.db_table)} "  # noqa: S608
+        f"SELECT {selects.columns(Order, connection)} FROM {table} "  # noqa: S608
         f"WHERE {bot} = %s AND {index} IN ({marks}) ORDER BY {created} DESC"
     )
 
@@ -204,23 +203,27 @@ def _columns(model: type[Order] | type[Fill], connection: BaseDatabaseWrapper) -
     return {field.name: name(str(field.column)) for field in model._meta.concrete_fields}
 
 
+_STORED = ("trade_id", "side", "price", "size_base")
+
+
 def _stored_trades(bot: Bot, infos: list[FillInfo]) -> dict[int, tuple[str, Decimal, Decimal]]:
     """Side, price and size of the trades among `infos` already recorded for the account (plain
-    SQL through `raw()`, like `_rows_by_index`: every fill's record asks)."""
-    connection = transaction.get_connection()
-    column = _columns(Fill, connection)
-    key, account, trade, side, price, size = (
-        column[f] for f in ("id", "account", "trade_id", "side", "price", "size_base")
-    )
+    SQL through `selects`, like `_rows_by_index`: every fill's record asks)."""
+    conn = connection()
+    column = _columns(Fill, conn)
     marks = ", ".join(["%s"] * len(infos))
     # Only the model's own table and column names go into the text; every value is a parameter.
     sql = (
-        f"SELECT {key}, {trade}, {side}, {price}, {size} "  # noqa: S608
-        f"FROM {connection.ops.quote_name(Fill._meta.db_table)} "
-        f"WHERE {account} = %s AND {trade} IN ({marks})"
+        f"SELECT {', '.join(column[f] for f in _STORED)} "  # noqa: S608
+        f"FROM {conn.ops.quote_name(Fill._meta.db_table)} "
+        f"WHERE {column['account']} = %s AND {column['trade_id']} IN ({marks})"
     )
-    rows = Fill.objects.raw(sql, [bot.account_id, *(f.trade_id for f in infos)])
-    return {row.trade_id: (row.side, row.price, row.size_base) for row in rows}
+    rows = selects.values(conn, Fill, _STORED, sql, [bot.account_id, *(f.trade_id for f in infos)])
+    return {trade: (side, price, size) for trade, side, price, size in rows}
+
+
+# The fields of Fill's unique constraint "fill_trade_id_unique" (one row per trade and account).
+_FILL_UNIQUE = ("account", "trade_id")
 
 
 def fills_record(
@@ -238,6 +241,11 @@ def fills_record(
     `selectors.bot_ledger`), which names the round trip each one belongs to. `rows`: the bot's
     rows by client index, read already in this transaction (`burst_record`); `events`: where to
     append the fills' BotEvents for the caller to insert (else they are inserted here).
+
+    The new fills are inserted by one plain-SQL statement (`inserts`) that skips a trade id the
+    account already has (`ON CONFLICT DO NOTHING`): another runner of the account may record
+    the same trade between our read and our insert, and then it is neither returned nor
+    pushed here (it is booked in `ledger` all the same, as the fill is the bot's).
     """
     candidates = [f for f in infos if f.market_id == bot.market.market_id]
     if not candidates:
@@ -245,7 +253,7 @@ def fills_record(
     created: list[Fill] = []
     own_events = events is None
     events = [] if events is None else events
-    with transaction.atomic(savepoint=False):
+    with in_fenced(bot.pk, fence):
         lock_fenced(bot.pk, fence)
         stored = _stored_trades(bot, candidates)
         contradicted = _contradicted(stored, candidates)
@@ -258,6 +266,7 @@ def fills_record(
             else _rows_by_index(bot, {f.client_order_index for f in candidates})
         )
         known = set(stored)
+        new: list[Fill] = []
         for info in sorted(candidates, key=lambda f: (f.timestamp_ms, f.trade_id)):
             order = orders.get(info.client_order_index)
             if order is None or info.trade_id in known:
@@ -265,26 +274,26 @@ def fills_record(
             known.add(info.trade_id)
             booked = ledger_fill(info, order.level_index)
             ledger.apply_fill(booked)
-            try:
-                with transaction.atomic():
-                    fill = Fill.objects.create(
-                        account_id=bot.account_id,
-                        market=bot.market,
-                        order=order,
-                        bot=bot,
-                        trade_id=info.trade_id,
-                        side=booked.side,
-                        price=booked.price,
-                        size_base=booked.size_base,
-                        fee=booked.fee,
-                        is_maker=booked.is_maker,
-                        level_index=booked.level,
-                        round_trip_id=ledger.round_trip_of(info.trade_id),
-                        executed_at=datetime.fromtimestamp(info.timestamp_ms / 1000, tz=UTC),
-                    )
-            except IntegrityError:
-                # Another runner of the account recorded it between our read and insert.
-                continue
+            new.append(
+                Fill(
+                    account_id=bot.account_id,
+                    market=bot.market,
+                    order=order,
+                    bot=bot,
+                    trade_id=info.trade_id,
+                    side=booked.side,
+                    price=booked.price,
+                    size_base=booked.size_base,
+                    fee=booked.fee,
+                    is_maker=booked.is_maker,
+                    level_index=booked.level,
+                    round_trip_id=ledger.round_trip_of(info.trade_id),
+                    executed_at=datetime.fromtimestamp(info.timestamp_ms / 1000, tz=UTC),
+                )
+            )
+        # One INSERT for all of them. A trade another runner of the account recorded between
+        # our read and this insert is skipped by the unique constraint (not returned).
+        for fill in inserts.insert(connection(), new, skip_conflicts_on=_FILL_UNIQUE):
             broadcast.fill_recorded(fill)
             events.append(
                 event_new(
@@ -303,7 +312,7 @@ def fills_record(
 def funding_record(bot: Bot, fence: int, payments: Iterable[FundingInfo]) -> int:
     """Record funding payments of the bot's market once (unique per account); returns new count."""
     count = 0
-    with transaction.atomic(savepoint=False):
+    with in_fenced(bot.pk, fence):
         lock_fenced(bot.pk, fence)
         for payment in payments:
             if payment.market_id != bot.market.market_id:
@@ -354,5 +363,5 @@ def burst_record(
         if payments:
             funding_record(bot, fence, payments)
         events_create(bot, events)
-        session_log.write(bot, log)
+        session_log.write(bot, log, connection())
     return changed, new

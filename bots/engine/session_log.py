@@ -55,6 +55,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from bots.engine import inserts
 from bots.models import Bot, SessionChunk
 from bots.strategies.grid import GridConfig, GridState, LiveOrder, MarketView
 from bots.strategies.grid.config import SizeMode, Spacing
@@ -363,12 +367,13 @@ class LoggedGridStrategy(GridStrategy):
         return self.log.due
 
 
-def write(bot: Bot, pending: Pending | None) -> None:
-    """Store taken entries as one chunk (inside the caller's fenced transaction)."""
+def write(bot: Bot, pending: Pending | None, connection: BaseDatabaseWrapper | None = None) -> None:
+    """Store taken entries as one chunk (inside the caller's fenced transaction, on its
+    `connection` when given): one plain-SQL INSERT (`bots.engine.inserts`)."""
     if pending is None:
         return
     lines = "\n".join(json.dumps(e, separators=(",", ":")) for e in pending.entries)
-    SessionChunk.objects.create(
+    chunk = SessionChunk(
         bot_id=bot.pk,
         first_ms=pending.entries[0][1],
         last_ms=pending.entries[-1][1],
@@ -377,6 +382,7 @@ def write(bot: Bot, pending: Pending | None) -> None:
         config=pending.config,
         entries=lines,
     )
+    inserts.insert(connection or transaction.get_connection(), [chunk])
 
 
 def prune(now: datetime) -> int:
