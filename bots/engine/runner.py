@@ -131,6 +131,8 @@ REFUSED_BACKOFF_S = 5.0
 DEAD_MANS_SWITCH_REARM_S = 60.0
 STOP_VERIFY_TIMEOUT_S = 10.0
 POSITION_RECHECK_S = 2.0
+# A fill's burst that sends nothing reports the reaction of a send at most this long before it.
+REACTION_MATCH_S = 2.0
 # A batch not confirmed by the stream this long after its send is checked against the exchange.
 CONFIRM_AFTER_S = 3.0
 # Waiting out an unreachable or failing exchange: first wait, doubling up to the last one.
@@ -262,6 +264,9 @@ class BotRunner:
         self._held_since: float | None = None
         # This run's attachment to the process's feed of the market (`EngineOptions.shared_book`).
         self._feed: market_feed.FeedHandle | None = None
+        # Seconds from a burst's arrival to its plan's batch accepted, and when, kept until a
+        # fill's burst reports it (`_replenish_observe`).
+        self._reaction: tuple[float, float] | None = None
 
     # --- what tests and the figures read ------------------------------------------------------
 
@@ -489,12 +494,7 @@ class BotRunner:
                 # the same account, marks) changes no plan: no decision for it (unless the
                 # strategy keeps time).
                 await self.replan()
-                if self.sends > sends and any(
-                    isinstance(e, Filled | OrderTraded) for e in burst.events
-                ):
-                    metrics.observe(
-                        "fill_replenish_seconds", time.perf_counter() - arrived, bot=self.bot.pk
-                    )
+                self._replenish_observe(burst, sent=self.sends > sends, arrived=arrived)
             await self.record(burst)
             if final is None:
                 final = await self.tick()
@@ -1296,6 +1296,21 @@ class BotRunner:
                 return
         for order in (i for i in intents if isinstance(i, MarketOrder)):
             await self.send_market(order)
+
+    def _replenish_observe(self, burst: intake.Burst, *, sent: bool, arrived: float) -> None:
+        """The fill -> replenish figure: a burst with a fill of ours whose plan sent reports
+        its own reaction time. The book (the market feed, another connection) may show the move
+        before the account's reports do: the grid then re-centres and sends on the book, and the
+        fill's burst finds nothing left to send; it reports the reaction to that book instead."""
+        now = time.perf_counter()
+        if sent:
+            self._reaction = (now - arrived, now)
+        if not any(isinstance(e, Filled | OrderTraded) for e in burst.events):
+            return
+        # Only a reaction of the last moments: the same move, not an older one.
+        if self._reaction is not None and now - self._reaction[1] <= REACTION_MATCH_S:
+            metrics.observe("fill_replenish_seconds", self._reaction[0], bot=self.bot.pk)
+        self._reaction = None
 
     def _deferred_plan_due(self, stream: list[tuple[Leg, StreamEvent]]) -> bool:
         """A plan held back by a refusal's backoff is made on the next burst, or on the first
