@@ -11,7 +11,6 @@ the runner, each event tagged with its leg (`Item`), so a burst holds all the le
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -30,8 +29,13 @@ from exchange.types import MarginMode
 # What the runner's queue carries: a leg's stream event, an operator command, the worker's end.
 Item = tuple[Leg, StreamEvent] | Command | Shutdown
 
+# How long the exchange gets to show a leg's leverage and margin mode: counted in the waits
+# between read-backs only, so that a read waiting for the request budget never uses it up.
 SETTINGS_VERIFY_TIMEOUT_S = 10.0
-SETTINGS_POLL_S = 0.2
+# The first wait between read-backs; each next one doubles, up to SETTINGS_POLL_MAX_S (each
+# read-back costs one or two requests of the account's budget).
+SETTINGS_POLL_S = 0.25
+SETTINGS_POLL_MAX_S = 2.0
 
 
 class LegState:
@@ -97,11 +101,14 @@ async def settings_apply(
 ) -> None:
     """Apply a leg's leverage and margin mode to the market and read them back from the account
     (a 200 alone is not applied); ExchangeError as soon as the exchange reports the transaction
-    failed, or when they are not seen within `SETTINGS_VERIFY_TIMEOUT_S`. Transient failures
-    (429, 5xx, network) raise as they come."""
+    failed, or when they are still not seen after `SETTINGS_VERIFY_TIMEOUT_S` of waiting between
+    read-backs (time a read spends waiting for the request budget does not count). The waits
+    back off from `SETTINGS_POLL_S` to `SETTINGS_POLL_MAX_S`. Transient failures (429, 5xx,
+    network) raise as they come."""
     want = leverage_fraction(leverage)
     sent = await client.update_leverage(market_id, leverage, mode)
-    deadline = time.monotonic() + SETTINGS_VERIFY_TIMEOUT_S
+    waited = 0.0
+    pause = SETTINGS_POLL_S
     while True:
         # Every market the account touched has a row, flat ones too (lighter-api.md).
         positions = (await client.account()).positions
@@ -113,9 +120,12 @@ async def settings_apply(
             result = await client.tx(tx_hash)
             if result is not None and result.failed:
                 raise ExchangeError(f"the exchange refused it ({result.error or 'failed'})")
-        if time.monotonic() >= deadline:
+        if waited >= SETTINGS_VERIFY_TIMEOUT_S:
             seen = "nothing" if row is None else f"{row.leverage}x {row.margin_mode.value}"
             raise ExchangeError(
                 f"not applied within {SETTINGS_VERIFY_TIMEOUT_S:g}s (the exchange shows {seen})"
             )
-        await asyncio.sleep(SETTINGS_POLL_S)
+        pause = min(pause, SETTINGS_VERIFY_TIMEOUT_S - waited)
+        await asyncio.sleep(pause)
+        waited += pause
+        pause = min(2 * pause, SETTINGS_POLL_MAX_S)
