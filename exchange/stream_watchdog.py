@@ -28,7 +28,7 @@ class StreamWatchdog:
 
     def __init__(
         self,
-        account_index: int | None,
+        name: str,
         clock: Callable[[], float],
         *,
         stale_after_s: float,
@@ -37,7 +37,8 @@ class StreamWatchdog:
     ) -> None:
         if ping_interval_s >= reconnect_after_s:
             raise ValueError("ping_interval_s must be shorter than reconnect_after_s")
-        self.account_index = account_index
+        # What the logs call the stream: "account 7" or "market data of markets 0, 1".
+        self.name = name
         self.stale_after_s = stale_after_s
         self.reconnect_after_s = reconnect_after_s
         self.ping_interval_s = ping_interval_s
@@ -81,14 +82,12 @@ class StreamWatchdog:
             silent = now - self._last_data
             if silent >= self.stale_after_s and not self._stale_reported:
                 self._stale_reported = True
-                logger.warning(
-                    "stream of account %s stale: no data for %.1fs", self.account_index, silent
-                )
+                logger.warning("stream of %s stale: no data for %.1fs", self.name, silent)
                 emit(Stale(silent_s=silent))
             if now - self._last_frame >= self.reconnect_after_s:
                 logger.warning(
-                    "stream of account %s silent for %.1fs; replacing the connection",
-                    self.account_index,
+                    "stream of %s silent for %.1fs; replacing the connection",
+                    self.name,
                     now - self._last_frame,
                 )
                 await ws.close()

@@ -124,8 +124,12 @@ class AccountStream:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        # What its logs call it: a market-only stream (the process's feed) has no account.
+        self.name = f"account {account_index}"
+        if account_index is None:
+            self.name = "markets " + ", ".join(str(m) for m in market_ids)
         self._watchdog = StreamWatchdog(
-            account_index,
+            self.name,
             clock,
             stale_after_s=stale_after_s,
             reconnect_after_s=reconnect_after_s,
@@ -238,7 +242,7 @@ class AccountStream:
             # The loop's one top-level handler: a bug or an unexpected failure (token provider,
             # odd frame) must not silently end the stream; log it in full and reconnect.
             except Exception as exc:
-                logger.exception("stream of account %s failed unexpectedly", self.account_index)
+                logger.exception("stream of %s failed unexpectedly", self.name)
                 reason = f"{type(exc).__name__}: {exc}"
             self._ws = None
             for replica in self._books.values():
@@ -255,8 +259,8 @@ class AccountStream:
                 0, min(self.backoff_cap_s, self.backoff_base_s * 2 ** (failures - 1))
             )
             logger.warning(
-                "stream of account %s lost (%s); reconnecting in %.2fs (attempt %s)",
-                self.account_index,
+                "stream of %s lost (%s); reconnecting in %.2fs (attempt %s)",
+                self.name,
                 reason,
                 delay,
                 failures,
@@ -289,7 +293,7 @@ class AccountStream:
                 self._emit(Connected(session_id=session_id))
             else:
                 self._emit(Reconnected(session_id=session_id, attempts=max(1, failures)))
-            logger.info("stream of account %s connected (%s)", self.account_index, session_id)
+            logger.info("stream of %s connected (%s)", self.name, session_id)
             watching = asyncio.create_task(self._watchdog.watch(ws, self._send, self._emit))
             try:
                 async for message in ws:
@@ -328,9 +332,7 @@ class AccountStream:
         try:
             raw = json.loads(text)
         except ValueError:
-            logger.warning(
-                "stream of account %s: unreadable frame %.200s", self.account_index, text
-            )
+            logger.warning("stream of %s: unreadable frame %.200s", self.name, text)
             return
         if not isinstance(raw, dict):
             return
@@ -346,9 +348,7 @@ class AccountStream:
         if isinstance(frame, PongFrame):
             return
         if isinstance(frame, ErrorFrame):
-            logger.warning(
-                "stream of account %s error %s: %s", self.account_index, frame.code, frame.message
-            )
+            logger.warning("stream of %s error %s: %s", self.name, frame.code, frame.message)
             self._emit(StreamError(code=frame.code, message=frame.message))
             return
         if isinstance(frame, OrderBookFrame):
@@ -362,8 +362,8 @@ class AccountStream:
         """A frame we cannot read: a book resyncs; anything else is reported for a reconcile."""
         channel = str(raw.get("channel", ""))
         logger.warning(
-            "stream of account %s: unreadable %s frame on %s (%s)",
-            self.account_index,
+            "stream of %s: unreadable %s frame on %s (%s)",
+            self.name,
             raw.get("type"),
             channel,
             exc,
@@ -406,4 +406,4 @@ class AccountStream:
             for event in events:
                 self._emit(event)
         elif isinstance(frame, UnknownFrame) and frame.frame_type not in IGNORED_FRAME_TYPES:
-            logger.debug("stream of account %s ignores %s", self.account_index, frame.frame_type)
+            logger.debug("stream of %s ignores %s", self.name, frame.frame_type)

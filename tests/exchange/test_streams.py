@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -469,6 +470,22 @@ async def test_stale_is_reported_when_data_stops(venue: tuple[Venue, str]) -> No
 
     assert stale.silent_s >= 0.2
     assert watcher.stream.connected
+    await watcher.close()
+
+
+async def test_a_market_only_stream_names_its_markets_when_stale(
+    venue: tuple[Venue, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The process's market feed has no account: "stream of account None stale" told nothing.
+    _server, url = venue
+    caplog.set_level(logging.WARNING, logger="exchange.stream_watchdog")
+    watcher = await open_stream(url, None, stale_after_s=0.2, ping_interval_s=0.1)
+    await watcher.next(Connected)
+
+    await watcher.next(Stale)
+
+    (message,) = [r.getMessage() for r in caplog.records if "stale" in r.getMessage()]
+    assert message.startswith(f"stream of markets {MARKET} stale: no data for ")
     await watcher.close()
 
 
