@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict
-from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from bots.engine.recording import event_create, lock_fenced
-from bots.engine.reports import ledger_fill
+from bots.engine.reports import fill_row, ledger_fill
 from bots.models import Bot, BotEvent, ExchangeAccount, Fill, HedgeBot
 from bots.strategies.hedge import HedgeSnapshot, HedgeState, Phase
 from exchange.types import FillInfo
@@ -36,18 +35,8 @@ def fills_record(
             booked = ledger_fill(info, None)
             try:
                 with transaction.atomic():
-                    fill = Fill.objects.create(
-                        account=account,
-                        market=bot.market,
-                        bot=bot,
-                        trade_id=info.trade_id,
-                        side=booked.side,
-                        price=booked.price,
-                        size_base=booked.size_base,
-                        fee=booked.fee,
-                        is_maker=booked.is_maker,
-                        executed_at=datetime.fromtimestamp(info.timestamp_ms / 1000, tz=UTC),
-                    )
+                    fill = fill_row(bot, account.pk, info, booked)
+                    fill.save(force_insert=True)
             except IntegrityError:
                 continue  # recorded already (a replayed snapshot of the stream)
             event_create(

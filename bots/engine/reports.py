@@ -177,6 +177,32 @@ def ledger_fill(info: FillInfo, level: int | None) -> accounting.Fill:
     )
 
 
+def fill_row(
+    bot: Bot,
+    account_id: int,
+    info: FillInfo,
+    booked: accounting.Fill,
+    order: Order | None = None,
+    round_trip_id: int | None = None,
+) -> Fill:
+    """The Fill row (unsaved) of a fill of the bot on `account_id`, as the ledger booked it."""
+    return Fill(
+        account_id=account_id,
+        market=bot.market,
+        order=order,
+        bot=bot,
+        trade_id=info.trade_id,
+        side=booked.side,
+        price=booked.price,
+        size_base=booked.size_base,
+        fee=booked.fee,
+        is_maker=booked.is_maker,
+        level_index=booked.level,
+        round_trip_id=round_trip_id,
+        executed_at=datetime.fromtimestamp(info.timestamp_ms / 1000, tz=UTC),
+    )
+
+
 class VenueChanged(Exception):
     """The exchange contradicts what it told us before (a trade id we recorded with other
     details, resting orders it no longer knows, a position that moved with no fill of ours):
@@ -274,23 +300,8 @@ def fills_record(
             known.add(info.trade_id)
             booked = ledger_fill(info, order.level_index)
             ledger.apply_fill(booked)
-            new.append(
-                Fill(
-                    account_id=bot.account_id,
-                    market=bot.market,
-                    order=order,
-                    bot=bot,
-                    trade_id=info.trade_id,
-                    side=booked.side,
-                    price=booked.price,
-                    size_base=booked.size_base,
-                    fee=booked.fee,
-                    is_maker=booked.is_maker,
-                    level_index=booked.level,
-                    round_trip_id=ledger.round_trip_of(info.trade_id),
-                    executed_at=datetime.fromtimestamp(info.timestamp_ms / 1000, tz=UTC),
-                )
-            )
+            round_trip = ledger.round_trip_of(info.trade_id)
+            new.append(fill_row(bot, bot.account_id, info, booked, order, round_trip))
         # One INSERT for all of them. A trade another runner of the account recorded between
         # our read and this insert is skipped by the unique constraint (not returned).
         for fill in inserts.insert(connection(), new, skip_conflicts_on=_FILL_UNIQUE):
