@@ -13,6 +13,9 @@ runners attached to it:
   They are conflated: while one waits to be taken by a busy runner, a newer one of the same
   kind replaces it (the runner plans from the latest book; a delta in between changes nothing
   it does). A runner that attaches to a feed that already has a book gets it at once.
+- A book delta that moves neither best price (a deeper level, or a size at the top) updates
+  `handle.top` but is not handed on: runners plan from the best bid and ask prices only, and
+  on a busy market most deltas are deeper down. Snapshots are always handed on.
 - `handle.close()` detaches; a feed's connection closes with its last runner.
 
 The feed subscribes the market's book and mark (`order_book`, `market_stats`), not its public
@@ -131,9 +134,15 @@ class MarketFeed:
             if not isinstance(event, _HANDED) or event.market_id != self.market_id:
                 continue
             if isinstance(event, BookUpdate):
-                self.top = event.top
+                last, self.top = self.top, event.top
+                if not event.is_snapshot and last is not None and _same_prices(last, event.top):
+                    continue
             for handle in self.handles:
                 handle.offer(event)
+
+
+def _same_prices(one: BookTop, other: BookTop) -> bool:
+    return one.bid == other.bid and one.ask == other.ask
 
 
 class _Feeds:

@@ -12,13 +12,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from lighter import SignerClient
 
 from exchange import market_feed
 from exchange.stream_events import BookUpdate, MarkUpdate, StreamEvent
-from tests.plugins.simulator import RunningSimulator
+from tests.plugins.simulator import RunningSimulator, SimAccount, signer_client
 
 ETH = 0
 WAIT_S = 10.0
+LIMIT = SignerClient.ORDER_TYPE_LIMIT
+GTT = SignerClient.ORDER_TIME_IN_FORCE_GOOD_TILL_TIME
 
 
 class RunnerThread:
@@ -154,3 +157,47 @@ def test_a_runner_that_joins_late_gets_the_book_at_once(
     assert book_listeners(simulator) == 1
     first.call(one.close)
     late.call(two.close)
+
+
+def test_a_delta_that_moves_no_best_price_is_not_handed_on(
+    simulator: RunningSimulator, funded_account: SimAccount, runners: list[RunnerThread]
+) -> None:
+    runner = runners[0]
+    handle = runner.attach(simulator.ws_url)
+    wait_for(lambda: bool(books(runner.seen)), "the first book")
+    top = handle.top
+    assert top is not None and top.bid is not None
+    handed = len(books(runner.seen))
+
+    # A bid far below the best: the feed's book changes, its best prices do not.
+    deep = top.bid - Decimal("100")
+    place_bid(simulator, funded_account, client_order_index=7, price=deep)
+    wait_for(lambda: handle.top is not top, "the feed's book after the deep bid")
+    assert handle.top is not None and handle.top.bid == top.bid
+    time.sleep(0.3)  # a hand-over would be on the runner's loop within milliseconds
+    assert len(books(runner.seen)) == handed
+
+    # A bid above the best moves the best bid: handed on.
+    better = top.bid + Decimal("0.5")
+    place_bid(simulator, funded_account, client_order_index=8, price=better)
+    wait_for(lambda: len(books(runner.seen)) > handed, "the book with the better bid")
+    assert books(runner.seen)[-1].top.bid == better
+    runner.call(handle.close)
+
+
+def place_bid(
+    simulator: RunningSimulator, account: SimAccount, *, client_order_index: int, price: Decimal
+) -> None:
+    """A resting 0.05 ETH bid at `price` through the real SDK."""
+
+    async def place() -> None:
+        signer = signer_client(simulator, account)
+        try:
+            _, _, err = await signer.create_order(
+                ETH, client_order_index, 500, int(price * 100), False, LIMIT, GTT
+            )
+            assert err is None, err
+        finally:
+            await signer.close()
+
+    asyncio.run(place())
