@@ -16,6 +16,12 @@ runners attached to it:
 - A book delta that moves neither best price (a deeper level, or a size at the top) updates
   `handle.top` but is not handed on: runners plan from the best bid and ask prices only, and
   on a busy market most deltas are deeper down. Snapshots are always handed on.
+- `handle.band`, set by its runner: an open range of mids in which no book changes what the
+  runner would do (the grid's `quiet_band`). A delta whose mid stays inside it is not handed on
+  to that runner. The runner clears it before it takes in anything that may change its
+  strategy, sets it after a decision that asked for nothing, and then checks the feed's top
+  against it (the feed writes its top before it reads a band, the runner writes a band before it
+  reads the top: a delta the old band kept away is in the top the runner reads).
 - `handle.close()` detaches; a feed's connection closes with its last runner.
 
 The feed subscribes the market's book and mark (`order_book`, `market_stats`), not its public
@@ -34,6 +40,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from exchange.stream_events import BookUpdate, MarkUpdate, StreamEvent
@@ -61,6 +68,8 @@ class FeedHandle:
         self.closed = False
         # Events replaced before the runner took them (for tests).
         self.conflated = 0
+        # Mids (low, high), exclusive, whose books the runner need not be handed (see above).
+        self.band: tuple[Decimal, Decimal] | None = None
 
     @property
     def top(self) -> BookTop | None:
@@ -137,7 +146,11 @@ class MarketFeed:
                 last, self.top = self.top, event.top
                 if not event.is_snapshot and last is not None and _same_prices(last, event.top):
                     continue
+            mid = event.top.mid if isinstance(event, BookUpdate) and not event.is_snapshot else None
             for handle in self.handles:
+                band = handle.band
+                if mid is not None and band is not None and band[0] < mid < band[1]:
+                    continue
                 handle.offer(event)
 
 

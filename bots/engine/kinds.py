@@ -110,6 +110,11 @@ class RunStrategy(Protocol):
 
     def on_event(self, event: Event) -> list[Intent]: ...
 
+    def quiet_band(self, market: MarketView) -> tuple[Decimal, Decimal] | None:
+        """After a decision on `market` that asked for nothing: the open range of mids in which
+        no other book would ask for anything either (None: any book may)."""
+        ...
+
     def turn(self, now_ms: int, book: BookReplica) -> None:
         """A turn of the loop before deciding: a strategy that keeps time is told the time (and
         what it needs of the book)."""
@@ -177,6 +182,9 @@ class EngineHedgeStrategy(HedgeStrategy):
     @property
     def ready(self) -> bool:
         return True
+
+    def quiet_band(self, market: MarketView) -> tuple[Decimal, Decimal] | None:
+        return None  # the hedge bot reads its book from its own stream, not the shared feed
 
     @property
     def position_base(self) -> Decimal:

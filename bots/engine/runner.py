@@ -281,6 +281,12 @@ class BotRunner:
         return self.legs[self.leg].stream
 
     @property
+    def feed(self) -> market_feed.FeedHandle | None:
+        """This run's attachment to the process's feed of its market (None: the book comes from
+        the first leg's own stream)."""
+        return self._feed
+
+    @property
     def orders(self) -> WorkingOrders:
         """Our working orders on the first leg."""
         return self.legs[self.leg].orders
@@ -338,7 +344,10 @@ class BotRunner:
         return int(time.time() * 1000)
 
     def tell(self, events: list[Event]) -> None:
-        """Tell the strategy what happened (intents come only from `replan`'s decisions)."""
+        """Tell the strategy what happened (intents come only from `replan`'s decisions). What
+        it is told may change what it would do: the feed's quiet band goes until it decides."""
+        if events and self._feed is not None:
+            self._feed.band = None
         for event in events:
             self.strategy.on_event(event)
 
@@ -466,6 +475,8 @@ class BotRunner:
             while not self.events.empty():
                 batch.append(self.events.get_nowait())
             self._fill_queued.clear()  # whatever was queued is in this batch
+            if self._feed is not None:
+                self._feed.band = None  # the burst may change what the strategy would do
             if any(isinstance(e, Shutdown) for e in batch):
                 return await self.shut_down()
             arrived = time.perf_counter()
@@ -577,7 +588,12 @@ class BotRunner:
         if not told_ends:
             # A strategy not told of its orders' ends: the runner says when one ended unasked.
             await self._note_unexpected_ends(changed)
+        feed = self._feed
+        banded = feed is not None and feed.band is not None and bool(changed)
+        before = self._plan_inputs() if banded else None
         self.orders.track(changed)
+        if feed is not None and banded and self._plan_inputs() != before:
+            feed.band = None  # what a plan diffs moved: the next book may find work
         if not told_ends:
             # The database stays the backstop: a fill it recorded that memory did not book (an
             # order the runner did not know) still moves the position and the grid.
@@ -1284,6 +1300,8 @@ class BotRunner:
         }
         if run_state:
             run_state["last_price"] = self.marks.mark(self.market_id) or market.mid
+        if not intents and self._feed is not None:
+            self._quiet_band_set(self._feed, market)
         halts = [i for i in intents if isinstance(i, Halt)]
         if halts:
             await self.risk_exit(halts[0])
@@ -1296,6 +1314,26 @@ class BotRunner:
                 return
         for order in (i for i in intents if isinstance(i, MarketOrder)):
             await self.send_market(order)
+
+    def _plan_inputs(self) -> frozenset[tuple[Any, ...]]:
+        """What a plan diffs of the first leg's working orders (`plan`: side, level, price,
+        whether active, by client index)."""
+        return frozenset(
+            (o.client_order_index, o.side, o.level, o.price, o.is_active)
+            for o in self.orders.working()
+        )
+
+    def _quiet_band_set(self, feed: market_feed.FeedHandle, market: MarketView) -> None:
+        """After a decision that asked for nothing: let the feed keep the books that cannot
+        change that away from this runner. A book that arrived while the band was cleared is
+        in the feed's top: outside the band, the band goes (every book is handed on)."""
+        band = self.strategy.quiet_band(market)
+        feed.band = band
+        if band is None:
+            return
+        top = feed.top
+        if top is None or top.mid is None or not band[0] < top.mid < band[1]:
+            feed.band = None
 
     def _replenish_observe(self, burst: intake.Burst, *, sent: bool, arrived: float) -> None:
         """The fill -> replenish figure: a burst with a fill of ours whose plan sent reports

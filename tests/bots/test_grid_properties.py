@@ -9,6 +9,7 @@ Roll cost bounds proved here (N = levels per side, no caps in play):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from itertools import pairwise
 
@@ -32,6 +33,8 @@ from bots.strategies.grid import (
     round_price,
     tick_from_decimals,
 )
+from bots.strategies.grid.strategy import GridStrategy
+from bots.strategies.protocol import BookChanged, Decide, Filled, Leg
 
 PROPERTY = settings(deadline=None, max_examples=150)
 Scene = tuple[GridConfig, GridState, MarketView, Decimal]
@@ -381,3 +384,68 @@ def test_after_on_price_every_buy_is_below_the_mid_and_every_sell_above(
     rolled = on_price(state, config, mid)
     for order in desired_orders(rolled, config, MarketView(None, None, mid), position):
         assert order.price < mid if order.side is Side.BUY else order.price > mid
+
+
+# --------------------------------------------------------------------------- the quiet band
+
+
+@st.composite
+def with_risk_prices(draw: st.DrawFn, scene: Scene) -> Scene:
+    """The scene's config with a stop-loss below and a take-profit above the mid, or none."""
+    config, state, market, position = scene
+    stop = draw(st.none() | st.decimals("0.5", "0.99", places=3).map(lambda f: market.mid * f))
+    take = draw(st.none() | st.decimals("1.01", "1.5", places=3).map(lambda f: market.mid * f))
+    changed = replace(config, stop_loss_price=stop, take_profit_price=take)
+    return changed, state, market, position
+
+
+@PROPERTY
+@given(scenes().flatmap(with_risk_prices), st.data())
+def test_no_book_with_its_mid_inside_the_quiet_band_changes_a_decision(
+    scene: Scene, data: st.DataObject
+) -> None:
+    """What lets the market feed keep a runner asleep: once a grid's plan is carried out, any
+    book whose mid lies in its quiet band (whatever its spread, either side may be empty) makes
+    the next decision ask for nothing and leaves the state as it is."""
+    config, state, market, position = scene
+    leg = Leg(1, 1)
+    strategy = GridStrategy(leg, config, state=state, position_base=position)
+    strategy.on_event(Decide(leg, market, []))  # rolls the centre to the mid if it must
+    assert strategy.state is not None
+    working = placed(desired_orders(strategy.state, config, market, position))
+    intents = strategy.on_event(Decide(leg, market, working))
+    assume(not intents)
+    band = strategy.quiet_band(market)
+    assume(band is not None)
+    assert band is not None
+    low, high = band
+    assert low < market.mid < high
+    exponent = config.tick_size.as_tuple().exponent
+    assert isinstance(exponent, int)
+    mid = data.draw(st.decimals(max(low, Decimal(0)), high, places=4 - exponent))
+    assume(low < mid < high and mid > 0)
+    bid = data.draw(st.none() | st.decimals(mid * Decimal("0.95"), mid, places=4 - exponent))
+    ask = data.draw(st.none() | st.decimals(mid, mid * Decimal("1.05"), places=4 - exponent))
+    before = strategy.state
+
+    assert strategy.on_event(Decide(leg, MarketView(bid, ask, mid), working)) == []
+    assert strategy.state == before
+
+
+@PROPERTY
+@given(scenes(), st.data())
+def test_a_fill_leaves_no_quiet_band_until_the_next_book(scene: Scene, data: st.DataObject) -> None:
+    """After a fill moved the centre the book is stale: every next book must reach the grid."""
+    config, state, market, position = scene
+    leg = Leg(1, 1)
+    strategy = GridStrategy(leg, config, state=state, position_base=position)
+    strategy.on_event(Decide(leg, market, []))
+    assert strategy.state is not None
+    side = data.draw(st.sampled_from(Side))
+    level = strategy.state.centre - side.sign * data.draw(st.integers(1, config.levels_per_side))
+    strategy.on_event(Filled(leg, side, config.lot_size, level, 1, market.mid))
+
+    assert strategy.quiet_band(market) is None
+    strategy.on_event(BookChanged(leg))
+    strategy.on_event(Decide(leg, market, []))
+    assert strategy.book_fresh

@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 
 from exchange import market_feed
 from tests.bots.runner_support import (
+    GRID_SHAPES,
     account_on,
     finish,
     grid_bot,
@@ -92,3 +93,44 @@ async def test_two_grids_on_one_market_share_one_book_connection_and_follow_the_
 
 async def _none_listening(simulator) -> bool:
     return listeners(simulator, f"order_book:{ETH}") == 0
+
+
+async def test_a_quiet_grid_keeps_the_books_inside_its_band_away_and_follows_a_move_out(
+    simulator, funded_account
+):
+    account = await sync_to_async(account_on)(simulator, funded_account)
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
+    (runner,), (task,) = await start_runners([bot])
+
+    async def full_and_quiet() -> bool:
+        full = len(sim_open_orders(simulator, funded_account.index, ETH)) == 6
+        return full and quiet(runner, simulator)
+
+    await wait_until(full_and_quiet, what="a full grid")
+
+    # Nothing to do: the runner told the feed which mids cannot change that (one step either
+    # side of the centre here: the grid's neighbouring levels).
+    async def banded() -> bool:
+        return runner.feed is not None and runner.feed.band is not None
+
+    await wait_until(banded, what="the grid's quiet band at the feed")
+    assert runner.feed is not None and runner.feed.band is not None
+    low, high = runner.feed.band
+    view = runner.market_view()
+    assert view is not None and low < view.mid < high
+    assert high - low <= 2 * GRID_SHAPES["ETH"]["step"]
+
+    # The price leaves the band: the grid re-centres on it as before.
+    before = sim_mid(simulator, ETH)
+    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": str(before + 40)})
+    simulator.advance(1000)
+
+    async def moved() -> bool:
+        view = runner.market_view()
+        return view is not None and view.mid > before + 20 and await full_and_quiet()
+
+    await wait_until(moved, what="the grid on the moved market")
+    orders = sim_open_orders(simulator, funded_account.index, ETH)
+    assert min(o.price for o in orders if o.is_ask) > before + 20
+    await sync_to_async(set_desired)(bot, "stopped")
+    assert await finish(task) == "stopped"

@@ -201,3 +201,30 @@ def place_bid(
             await signer.close()
 
     asyncio.run(place())
+
+
+def test_a_runner_is_not_handed_books_whose_mid_stays_inside_its_band(
+    simulator: RunningSimulator, funded_account: SimAccount, runners: list[RunnerThread]
+) -> None:
+    banded, plain = runners
+    quiet = banded.attach(simulator.ws_url)
+    every = plain.attach(simulator.ws_url)
+    wait_for(lambda: bool(books(banded.seen)) and bool(books(plain.seen)), "both books")
+    top = quiet.top
+    assert top is not None and top.bid is not None and top.mid is not None
+    quiet.band = (top.mid - Decimal("5"), top.mid + Decimal("5"))
+    handed = len(books(banded.seen)), len(books(plain.seen))
+
+    # A better bid moves the mid by a few cents: inside the band.
+    place_bid(simulator, funded_account, client_order_index=9, price=top.bid + Decimal("0.5"))
+    wait_for(lambda: len(books(plain.seen)) > handed[1], "the better bid at the other runner")
+    time.sleep(0.3)
+    assert len(books(banded.seen)) == handed[0]
+
+    # The market moves out of the band: handed on.
+    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": str(top.mid + 50)})
+    wait_for(lambda: len(books(banded.seen)) > handed[0], "the moved book")
+    moved = books(banded.seen)[-1].top.mid
+    assert moved is not None and moved > top.mid + 5
+    banded.call(quiet.close)
+    plain.call(every.close)

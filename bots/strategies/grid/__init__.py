@@ -53,6 +53,7 @@ from .plan import (
     on_fill,
     on_price,
     plan,
+    quiet_band,
     risk_check,
     stop_plan,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "on_fill",
     "on_price",
     "plan",
+    "quiet_band",
     "risk_check",
     "round_price",
     "round_size",

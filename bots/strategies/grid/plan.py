@@ -204,6 +204,40 @@ def desired_orders(
     return tuple(merged)
 
 
+def quiet_band(
+    state: GridState, config: GridConfig, market: MarketView, position_base: Decimal
+) -> tuple[Decimal, Decimal] | None:
+    """The open range of mids in which another book changes nothing a grid at `state` would do
+    after deciding on `market` with a fresh book; None when there is no such range around the
+    mid (an order of the ladder already held back by the book, a stop crossed).
+
+    Inside it: the centre holds (`P(c-1) < mid < P(c+1)`, see `on_price`), no stop-loss or
+    take-profit is crossed, and no order of the ladder can touch the book, since a best bid is at
+    or below the mid and a best ask at or above it: the nearest buy stays below any best ask and
+    the nearest sell above any best bid. The desired orders are then the same for any book with
+    its mid in the range.
+    """
+    if risk_check(config, position_base, market.mid).triggered:
+        return None
+    untouched = desired_orders(state, config, MarketView(None, None, market.mid), position_base)
+    if desired_orders(state, config, market, position_base) != untouched:
+        return None
+    lattice = state.lattice(config)
+    low, high = lattice.raw_price(state.centre - 1), lattice.raw_price(state.centre + 1)
+    for order in untouched:
+        if order.side is Side.BUY:
+            low = max(low, order.price)
+        else:
+            high = min(high, order.price)
+    if config.stop_loss_price is not None:
+        low = max(low, config.stop_loss_price)
+    if config.take_profit_price is not None:
+        high = min(high, config.take_profit_price)
+    if not low < market.mid < high:
+        return None
+    return low, high
+
+
 def _side_orders(
     lattice: Lattice, side: Side, centre: int, market: MarketView, position_base: Decimal
 ) -> list[DesiredOrder]:

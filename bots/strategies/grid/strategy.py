@@ -20,6 +20,7 @@ from bots.strategies.grid.plan import (
     on_fill,
     on_price,
     plan,
+    quiet_band,
     risk_check,
 )
 from bots.strategies.protocol import (
@@ -82,6 +83,14 @@ class GridStrategy:
         elif isinstance(event, Decide):
             return self._decide(event)
         return []
+
+    def quiet_band(self, market: MarketView) -> tuple[Decimal, Decimal] | None:
+        """After a decision on `market` that asked for nothing: the open range of mids in which
+        another book would change nothing either (`plan.quiet_band`); None when any book may
+        (no lattice yet, or the book is not fresh: a fill moved the centre since)."""
+        if self.state is None or not self.book_fresh:
+            return None
+        return quiet_band(self.state, self.config, market, self.position_base)
 
     def _move_to_fill(self, side: Side, level: int) -> None:
         # Idempotent (see grid.on_fill): an order report and its fill report both move here.
