@@ -1,7 +1,8 @@
 """Grid bot latency and capacity against the simulator (latency 0). Prints figures.
 
     python bench/grid_latency.py [--single-seconds 20] [--bots 3,12,24,48] [--seconds 15]
-                                 [--fill-every 1.0]
+                                 [--fill-every 1.0] [--jitter-seconds 0] [--jitter-bots 12]
+                                 [--jitter-every 0.05]
 
 - fill -> replenish accepted, p50/p99: one ETH grid bot (the real runner: stream, fenced DB
   writes, intents before the send, one sendTxBatch per plan); a taker account trades against
@@ -11,6 +12,11 @@
   signers, the push sender, the shared market feeds) over the fills of each run, i.e. what a
   fill costs a bots worker, with the fill rate reached; and this process's CPU time per fill
   (runners and takers: an upper bound);
+- a jittering book (`--jitter-seconds`, off by default): N grids (`--jitter-bots`) with nothing
+  to do while another account places and cancels a small bid inside their spread on each
+  market, one change every `--jitter-every` seconds per market: the best bid moves, no grid's
+  plan can. Prints the runners' own CPU per second and per book change (what a live market's
+  ticks cost a worker while its grids wait for a fill);
 - capacity: N bots (3 markets per account, N/3 accounts) in this one process, each receiving a
   fill about every `--fill-every` seconds (1 by default: a stress load), twice: with fills at
   independent random moments (markets moving on their own) and with every bot filled in the
@@ -40,7 +46,7 @@ import sys
 import tempfile
 import threading
 import time
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -360,24 +366,83 @@ class BotThread:
         self.thread.join(30)
 
 
+async def bots_up(base_url: str, count: int) -> list[BotThread]:
+    """`count` grid bots running, each with its full ladder resting."""
+    from asgiref.sync import sync_to_async
+
+    made = await sync_to_async(make_bots)(base_url, count)
+    bots = [BotThread(bot_id) for bot_id, _ in made]
+    deadline = time.monotonic() + 30 + 2 * count
+    while not all(
+        b.ready.is_set() and b.runner.strategy.state and len(b.runner.orders.live) == 10
+        for b in bots
+    ):
+        if time.monotonic() > deadline:
+            await asyncio.gather(*(asyncio.to_thread(b.stop) for b in bots))
+            raise RuntimeError(f"{count} grids did not come up in time")
+        await asyncio.sleep(0.1)
+    return bots
+
+
+async def jitter(base_url: str, redis_url: str, count: int, seconds: float, every_s: float) -> str:
+    """`count` grids with nothing to do while a bid inside their spread comes and goes on each
+    market every `every_s`; returns the line with the runners' own CPU."""
+    from exchange.client import LighterClient
+    from exchange.types import OrderSide
+
+    bots = await bots_up(base_url, count)
+    try:
+        runners = [b.runner for b in bots]
+        by_market = {r.market_id: r for r in runners}
+        index, l1, key = create_account(base_url)
+        changes = 0
+        async with LighterClient(
+            base_url, account_index=index, api_key_index=3, api_private_key=key, l1_address=l1,
+            redis_url=redis_url, tier="premium", per_minute=10**9,
+        ) as client:  # fmt: skip
+            ids = itertools.count(2)
+            resting: dict[int, int] = {}
+            runner_cpu = RunnerCpu()
+            started = time.monotonic()
+            while time.monotonic() - started < seconds:
+                for market_id, runner in by_market.items():
+                    view = runner.market_view()
+                    if view is None:
+                        continue
+                    step, size = SHAPES[runner.symbol]
+                    if market_id in resting:
+                        await client.cancel_order(market_id, resting.pop(market_id))
+                    else:
+                        # A quarter step below the mid: above every grid's nearest buy.
+                        price = (view.mid - step / 4).quantize(step / 100, ROUND_DOWN)
+                        resting[market_id] = next(ids)
+                        await client.place_order(
+                            market_id, OrderSide.BUY, size, price, resting[market_id],
+                            post_only=True,
+                        )  # fmt: skip
+                    changes += 1
+                await asyncio.sleep(every_s)
+            elapsed = time.monotonic() - started
+            spent = runner_cpu.per_fill_ms(1)  # ms over the whole run
+            split = runner_cpu.split(max(round(elapsed), 1))
+            for market_id, order in resting.items():
+                await client.cancel_order(market_id, order)
+    finally:
+        await asyncio.gather(*(asyncio.to_thread(b.stop) for b in bots))
+    return (
+        f"  runners' own threads: {spent / elapsed:.1f} ms of CPU per second, "
+        f"{spent / max(changes, 1):.2f} ms per book change ({changes / elapsed:.1f} changes/s; "
+        f"ms a second by thread: {split})"
+    )
+
+
 async def measure(
     base_url: str, redis_url: str, count: int, seconds: float, period_s: float, together: bool
 ) -> tuple[list[float], int, str]:
     """Run `count` bots under fills for `seconds`; returns latencies (ms), fills seen and the
     line with the runners' own CPU per fill."""
-    from asgiref.sync import sync_to_async
-
-    made = await sync_to_async(make_bots)(base_url, count)
-    bots = [BotThread(bot_id) for bot_id, _ in made]
+    bots = await bots_up(base_url, count)
     try:
-        deadline = time.monotonic() + 30 + 2 * count
-        while not all(
-            b.ready.is_set() and b.runner.strategy.state and len(b.runner.orders.live) == 10
-            for b in bots
-        ):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{count} grids did not come up in time")
-            await asyncio.sleep(0.1)
         runners = [b.runner for b in bots]
         # One taker account per few bots: a taker's sends queue on its key's nonce lock, and
         # one taker alone could not give 50 bots a fill a second each.
@@ -412,6 +477,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--single-seconds", type=float, default=20.0)
     parser.add_argument(
+        "--jitter-seconds",
+        type=float,
+        default=0.0,
+        help="seconds of the jittering-book run (0: skip it)",
+    )
+    parser.add_argument("--jitter-bots", type=int, default=12)
+    parser.add_argument(
+        "--jitter-every", type=float, default=0.05, help="seconds between book changes per market"
+    )
+    parser.add_argument(
         "--fill-every", type=float, default=1.0, help="seconds between a bot's fills (mean)"
     )
     args = parser.parse_args()
@@ -443,6 +518,16 @@ def main() -> None:
                       f"p99 {pct(samples, 0.99):.1f} ms, RSS {rss_mb():.0f} MiB")  # fmt: skip
                 print(own_cpu)
                 print(f"  {cpu.report(fills)}")
+        # Last: its grids' ladders stay on the book when they stop (as a stopped worker's do),
+        # and a later run's taker would trade with them first.
+        if args.jitter_seconds > 0:
+            line = asyncio.run(
+                jitter(base_url, redis_url, args.jitter_bots, args.jitter_seconds,
+                       args.jitter_every)
+            )  # fmt: skip
+            print(f"{args.jitter_bots} grids, a bid inside their spread coming and going every "
+                  f"{args.jitter_every:g} s per market, no fills:")  # fmt: skip
+            print(line)
     finally:
         child.kill()
         if embedded is not None:

@@ -4,13 +4,15 @@ Each grid runner used to subscribe its market's book, trades and mark on its own
 With 16 bots on one market in a worker, every fill's book delta was then received, parsed and
 replicated 16 times, and each of the 16 runners replanned on it. A `MarketFeed` keeps ONE
 market-only `AccountStream` per (websocket URL, market) in this process, on a thread of its own
-(`lw-markets`, one event loop for all the process's feeds), and hands its book and mark to the
-runners attached to it:
+(`lw-markets`, one event loop for all the process's feeds), and hands its book to the runners
+attached to it and keeps its mark for them:
 
 - `attach(ws_url, market_id, deliver)`, called on a runner's event loop, returns a `FeedHandle`.
   `handle.top` is the latest best bid and ask (replaced whole, so any thread reads a consistent
-  pair), and `deliver` is called on the runner's loop with `BookUpdate` and `MarkUpdate` events.
-  They are conflated: while one waits to be taken by a busy runner, a newer one of the same
+  pair), `handle.mark` the latest mark (`MarkUpdate`), and `deliver` is called on the runner's
+  loop with `BookUpdate` events; marks are not handed on (they move with every book change, and
+  a runner reads `handle.mark` when it publishes its figures, once a second at most).
+  Books are conflated: while one waits to be taken by a busy runner, a newer one of the same
   kind replaces it (the runner plans from the latest book; a delta in between changes nothing
   it does). A runner that attaches to a feed that already has a book gets it at once.
 - A book delta that moves neither best price (a deeper level, or a size at the top) updates
@@ -50,8 +52,8 @@ from exchange.types import BookTop
 logger = logging.getLogger(__name__)
 
 Deliver = Callable[[StreamEvent], None]
-# What a feed hands on; trades and connection events stay with the feed.
-_HANDED = (BookUpdate, MarkUpdate)
+# What a feed hands on; marks, trades and connection events stay with the feed.
+_HANDED = (BookUpdate,)
 
 
 class FeedHandle:
@@ -75,6 +77,11 @@ class FeedHandle:
     def top(self) -> BookTop | None:
         """The feed's latest best bid and ask (None before its first book)."""
         return self.feed.top
+
+    @property
+    def mark(self) -> MarkUpdate | None:
+        """The feed's latest mark (None before the first)."""
+        return self.feed.mark
 
     def offer(self, event: StreamEvent) -> None:
         """From the feed's thread: queue `event` for the runner, replacing an untaken one."""
@@ -116,6 +123,7 @@ class MarketFeed:
         self.market_id = market_id
         self._options = options
         self.top: BookTop | None = None
+        self.mark: MarkUpdate | None = None
         # Replaced whole on attach and detach: the feed's thread iterates a list nobody mutates.
         self.handles: tuple[FeedHandle, ...] = ()
         self.stream: AccountStream | None = None
@@ -140,6 +148,8 @@ class MarketFeed:
 
     async def _hand_on(self, stream: AccountStream) -> None:
         async for event in stream.events():
+            if isinstance(event, MarkUpdate) and event.market_id == self.market_id:
+                self.mark = event
             if not isinstance(event, _HANDED) or event.market_id != self.market_id:
                 continue
             if isinstance(event, BookUpdate):

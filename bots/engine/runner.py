@@ -440,6 +440,11 @@ class BotRunner:
     def _feed_event(self, leg: Leg, event: StreamEvent) -> None:
         self._enqueue((leg, event))
 
+    def _feed_mark_take(self) -> None:
+        """The feed keeps its market's mark instead of handing each one on: read it here."""
+        if self._feed is not None and self._feed.mark is not None:
+            self.marks.take([self._feed.mark])
+
     def _feed_detach(self) -> None:
         if self._feed is not None:
             self._feed.close()
@@ -475,8 +480,6 @@ class BotRunner:
             while not self.events.empty():
                 batch.append(self.events.get_nowait())
             self._fill_queued.clear()  # whatever was queued is in this batch
-            if self._feed is not None:
-                self._feed.band = None  # the burst may change what the strategy would do
             if any(isinstance(e, Shutdown) for e in batch):
                 return await self.shut_down()
             arrived = time.perf_counter()
@@ -538,6 +541,7 @@ class BotRunner:
                 told += state.reports.ends(event.orders)
         if self.options.mark_figures:
             self.marks.take(own)
+            self._feed_mark_take()
         first = self.legs[self.leg]
         burst = intake.take_in(own, self.leg, self.market_id, first.orders, self.ledger)
         if first.reports is not None:
@@ -990,6 +994,7 @@ class BotRunner:
         if self.finished is not None:
             return self.finished
         if self.options.mark_figures:
+            self._feed_mark_take()
             mark = self.marks.due(self.market_id)
             if mark is not None:
                 await marks.figures_publish(self.bot, self.fence, mark, self.ledger)
@@ -1300,8 +1305,8 @@ class BotRunner:
         }
         if run_state:
             run_state["last_price"] = self.marks.mark(self.market_id) or market.mid
-        if not intents and self._feed is not None:
-            self._quiet_band_set(self._feed, market)
+        if self._feed is not None:
+            self._quiet_band_set(self._feed, market, asked=bool(intents))
         halts = [i for i in intents if isinstance(i, Halt)]
         if halts:
             await self.risk_exit(halts[0])
@@ -1323,11 +1328,14 @@ class BotRunner:
             for o in self.orders.working()
         )
 
-    def _quiet_band_set(self, feed: market_feed.FeedHandle, market: MarketView) -> None:
+    def _quiet_band_set(
+        self, feed: market_feed.FeedHandle, market: MarketView, *, asked: bool
+    ) -> None:
         """After a decision that asked for nothing: let the feed keep the books that cannot
-        change that away from this runner. A book that arrived while the band was cleared is
-        in the feed's top: outside the band, the band goes (every book is handed on)."""
-        band = self.strategy.quiet_band(market)
+        change that away from this runner (after one that asked for something: none). A book
+        that arrived while the band was cleared is in the feed's top: outside the band, the
+        band goes (every book is handed on)."""
+        band = None if asked else self.strategy.quiet_band(market)
         feed.band = band
         if band is None:
             return
