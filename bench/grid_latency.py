@@ -130,10 +130,14 @@ class RunnerCpu:
             spent[kind] += _thread_cpu_s(native_id)
         return spent
 
+    def spent_ms(self) -> float:
+        """Runner CPU milliseconds since this object was made."""
+        now = self._now()
+        return 1000 * sum(now[k] - self._start[k] for k in now)
+
     def per_fill_ms(self, fills: int) -> float:
         """Runner CPU milliseconds per fill since this object was made."""
-        now = self._now()
-        return 1000 * sum(now[k] - self._start[k] for k in now) / max(fills, 1)
+        return self.spent_ms() / max(fills, 1)
 
     def split(self, fills: int) -> str:
         """The same per fill by thread: bot loops, DB threads, signers, the push sender, the
@@ -423,7 +427,7 @@ async def jitter(base_url: str, redis_url: str, count: int, seconds: float, ever
                     changes += 1
                 await asyncio.sleep(every_s)
             elapsed = time.monotonic() - started
-            spent = runner_cpu.per_fill_ms(1)  # ms over the whole run
+            spent = runner_cpu.spent_ms()
             split = runner_cpu.split(max(round(elapsed), 1))
             for market_id, order in resting.items():
                 await client.cancel_order(market_id, order)

@@ -12,18 +12,19 @@ attached to it and keeps its mark for them:
   pair), `handle.mark` the latest mark (`MarkUpdate`), and `deliver` is called on the runner's
   loop with `BookUpdate` events; marks are not handed on (they move with every book change, and
   a runner reads `handle.mark` when it publishes its figures, once a second at most).
-  Books are conflated: while one waits to be taken by a busy runner, a newer one of the same
-  kind replaces it (the runner plans from the latest book; a delta in between changes nothing
-  it does). A runner that attaches to a feed that already has a book gets it at once.
+  Books are conflated: while one waits to be taken by a busy runner, a newer one replaces it
+  (the runner plans from the latest book; a delta in between changes nothing it does). A
+  runner that attaches to a feed that already has a book gets it at once.
 - A book delta that moves neither best price (a deeper level, or a size at the top) updates
   `handle.top` but is not handed on: runners plan from the best bid and ask prices only, and
   on a busy market most deltas are deeper down. Snapshots are always handed on.
 - `handle.band`, set by its runner: an open range of mids in which no book changes what the
   runner would do (the grid's `quiet_band`). A delta whose mid stays inside it is not handed on
-  to that runner. The runner clears it before it takes in anything that may change its
-  strategy, sets it after a decision that asked for nothing, and then checks the feed's top
-  against it (the feed writes its top before it reads a band, the runner writes a band before it
-  reads the top: a delta the old band kept away is in the top the runner reads).
+  to that runner. The runner clears it when it tells its strategy anything and when what a plan
+  compares of its working orders moves, sets it after each decision (none after one that asked
+  for something), and then checks the feed's top against it (the feed writes its top before it
+  reads a band, the runner writes a band before it reads the top: a delta the old band kept
+  away is in the top the runner reads).
 - `handle.close()` detaches; a feed's connection closes with its last runner.
 
 The feed subscribes the market's book and mark (`order_book`, `market_stats`), not its public
@@ -52,8 +53,6 @@ from exchange.types import BookTop
 logger = logging.getLogger(__name__)
 
 Deliver = Callable[[StreamEvent], None]
-# What a feed hands on; marks, trades and connection events stay with the feed.
-_HANDED = (BookUpdate,)
 
 
 class FeedHandle:
@@ -64,9 +63,8 @@ class FeedHandle:
         self._loop = loop
         self._deliver = deliver
         self._lock = threading.Lock()
-        # The newest undelivered event per kind, and whether a hand-over is scheduled.
-        self._pending: dict[type, StreamEvent] = {}
-        self._scheduled = False
+        # The newest book not taken by the runner yet (a hand-over is then scheduled).
+        self._pending: BookUpdate | None = None
         self.closed = False
         # Events replaced before the runner took them (for tests).
         self.conflated = 0
@@ -83,15 +81,13 @@ class FeedHandle:
         """The feed's latest mark (None before the first)."""
         return self.feed.mark
 
-    def offer(self, event: StreamEvent) -> None:
+    def offer(self, event: BookUpdate) -> None:
         """From the feed's thread: queue `event` for the runner, replacing an untaken one."""
         with self._lock:
-            if type(event) in self._pending:
+            waiting, self._pending = self._pending, event
+            if waiting is not None:
                 self.conflated += 1
-            self._pending[type(event)] = event
-            if self._scheduled:
-                return
-            self._scheduled = True
+                return  # its hand-over is scheduled already
         try:
             self._loop.call_soon_threadsafe(self._hand_over)
         except RuntimeError:
@@ -100,13 +96,10 @@ class FeedHandle:
 
     def _hand_over(self) -> None:
         with self._lock:
-            events = list(self._pending.values())
-            self._pending.clear()
-            self._scheduled = False
-        if self.closed:
+            event, self._pending = self._pending, None
+        if self.closed or event is None:
             return
-        for event in events:
-            self._deliver(event)
+        self._deliver(event)
 
     def close(self) -> None:
         """Detach from the feed (its connection closes with its last runner)."""
@@ -147,16 +140,18 @@ class MarketFeed:
                 await self._pump
 
     async def _hand_on(self, stream: AccountStream) -> None:
+        # Only books are handed on; marks are kept, trades and connection events stay here.
         async for event in stream.events():
             if isinstance(event, MarkUpdate) and event.market_id == self.market_id:
                 self.mark = event
-            if not isinstance(event, _HANDED) or event.market_id != self.market_id:
+            if not isinstance(event, BookUpdate) or event.market_id != self.market_id:
                 continue
-            if isinstance(event, BookUpdate):
-                last, self.top = self.top, event.top
-                if not event.is_snapshot and last is not None and _same_prices(last, event.top):
+            last, self.top = self.top, event.top
+            mid = None  # a snapshot reaches every runner
+            if not event.is_snapshot:
+                if last is not None and _same_prices(last, event.top):
                     continue
-            mid = event.top.mid if isinstance(event, BookUpdate) and not event.is_snapshot else None
+                mid = event.top.mid
             for handle in self.handles:
                 band = handle.band
                 if mid is not None and band is not None and band[0] < mid < band[1]:

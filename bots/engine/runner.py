@@ -592,12 +592,11 @@ class BotRunner:
         if not told_ends:
             # A strategy not told of its orders' ends: the runner says when one ended unasked.
             await self._note_unexpected_ends(changed)
-        feed = self._feed
-        banded = feed is not None and feed.band is not None and bool(changed)
-        before = self._plan_inputs() if banded else None
+        feed = self._feed if changed and self._feed is not None and self._feed.band else None
+        before = self._plan_inputs() if feed is not None else None
         self.orders.track(changed)
-        if feed is not None and banded and self._plan_inputs() != before:
-            feed.band = None  # what a plan diffs moved: the next book may find work
+        if feed is not None and self._plan_inputs() != before:
+            feed.band = None  # what a plan reads moved: the next book may find work
         if not told_ends:
             # The database stays the backstop: a fill it recorded that memory did not book (an
             # order the runner did not know) still moves the position and the grid.
@@ -1321,12 +1320,8 @@ class BotRunner:
             await self.send_market(order)
 
     def _plan_inputs(self) -> frozenset[tuple[Any, ...]]:
-        """What a plan diffs of the first leg's working orders (`plan`: side, level, price,
-        whether active, by client index)."""
-        return frozenset(
-            (o.client_order_index, o.side, o.level, o.price, o.is_active)
-            for o in self.orders.working()
-        )
+        """What a plan reads of the first leg's working orders (`LiveOrder.plan_inputs`)."""
+        return frozenset(o.plan_inputs for o in self.orders.working())
 
     def _quiet_band_set(
         self, feed: market_feed.FeedHandle, market: MarketView, *, asked: bool

@@ -87,6 +87,11 @@ class LiveOrder:
         """Whether it may still rest (intent, pending, open, partial, unknown all count)."""
         return self.status not in _TERMINAL_STATUSES and not self.status.startswith("canceled")
 
+    @property
+    def plan_inputs(self) -> tuple[int, Side, int | None, Decimal, bool]:
+        """All of it that `plan` reads: an order whose inputs did not change plans the same."""
+        return (self.client_order_index, self.side, self.level, self.price, self.is_active)
+
 
 @dataclass(frozen=True)
 class RiskAction:
