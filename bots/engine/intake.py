@@ -4,8 +4,10 @@ The runner's loop takes every queued event in one go (`take_in`): order reports 
 ended orders out of the working set, fills of our orders are booked in the runner's ledger, and
 each becomes a strategy event (an order traded at its level, a fill, a book change, a position).
 That is all the strategy needs, so the replenish order goes out next, and only then is the burst
-recorded (`record`): order reports, fills and funding in one fenced transaction. Nothing here
-knows the runner: it gets the working orders, the ledger and the leg, and returns the burst.
+recorded (`record`): order reports, fills and funding in one fenced transaction. A burst that moves
+no money and surprises nobody (`Burst.holdable`) may wait for the next one's transaction (the
+runner holds it, `EngineOptions.bookkeeping_held_s`). Nothing here knows the runner: it gets the
+working orders, the ledger and the leg, and returns the burst.
 
 Memory never gets ahead of the exchange here, only of our database: a crash between the send
 and the record is what startup recovery repairs (missed fills, adopted orders). The database
@@ -16,7 +18,7 @@ know) still moves the position and the grid when the transaction returns.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from bots.engine import reports, session_log
@@ -25,7 +27,7 @@ from bots.engine.working import WorkingOrders
 from bots.models import Bot, Fill, Order
 from bots.strategies import accounting
 from bots.strategies.grid import Side
-from bots.strategies.orders import is_active
+from bots.strategies.orders import OrderStatus, is_active
 from bots.strategies.protocol import (
     BookChanged,
     Event,
@@ -57,6 +59,13 @@ class Burst:
     booked: set[int] = field(default_factory=set)
     events: list[Event] = field(default_factory=list)
     reconcile: bool = False
+    # Every order report is routine: a working order acknowledged (resting, nothing filled) or
+    # the end of one we cancelled. Neither moves a plan: the order planned as sent, and the
+    # cancelled one left the working set when its cancel went out.
+    routine: bool = True
+    # An order report of an order we do not work, or of an end we did not ask for (not a fill,
+    # not our cancel): recorded at once, it may warn the operator.
+    surprise: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.fills or self.payments)
@@ -64,8 +73,23 @@ class Burst:
     @property
     def concerns_market(self) -> bool:
         """Whether the burst holds anything of the bot's market the strategy plans from (its
-        book, its orders, its fills, its position): only then can a plan change."""
-        return bool(self.events or self.orders or self.fills)
+        book, its orders, its fills, its position): only then can a plan change. Routine order
+        reports cannot (`routine`)."""
+        return bool(self.events or self.fills or (self.orders and not self.routine))
+
+    @property
+    def holdable(self) -> bool:
+        """Whether what it leaves to record moves no money and surprises nobody: no fill, no
+        funding, no order that ended unasked (`surprise`)."""
+        return not self.fills and not self.payments and not self.surprise
+
+    def after(self, held: Burst | None) -> Burst:
+        """This burst with the order reports of an earlier `held` one before its own."""
+        if held is None or not held.orders:
+            return self
+        merged = replace(self)
+        merged.orders = [*held.orders, *self.orders]
+        return merged
 
 
 def signed_size(position: PositionInfo) -> Decimal:
@@ -130,6 +154,12 @@ def record(
 def _order_report(burst: Burst, leg: Leg, orders: WorkingOrders, info: OrderInfo) -> None:
     index = info.client_order_index
     live = orders.live.get(index)
+    status = reports.status_of(info)
+    asked_end = status == OrderStatus.CANCELED and index in orders.cancelling
+    if live is None or info.filled_size != 0 or not (is_active(status) or asked_end):
+        burst.routine = False
+    if live is None or not (is_active(status) or asked_end or status == OrderStatus.FILLED):
+        burst.surprise = True
     if live is None:
         return
     if info.filled_size > orders.filled.get(index, 0) and live.level is not None:
@@ -137,7 +167,7 @@ def _order_report(burst: Burst, leg: Leg, orders: WorkingOrders, info: OrderInfo
         # would put the same order back at the level that just traded.
         burst.events.append(OrderTraded(leg, live.side, live.level))
     orders.filled[index] = info.filled_size
-    if not is_active(reports.status_of(info)):
+    if not is_active(status):
         orders.forget(index)
 
 

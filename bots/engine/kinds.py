@@ -66,6 +66,10 @@ class EngineOptions:
     # (`exchange.market_feed`): the strategy plans from the best bid and ask only. Off for a
     # strategy that reads the whole book (`turn` gets the leg stream's replica).
     shared_book: bool = False
+    # Bookkeeping that moves no money (order reports: acknowledgements, fills' order side, our
+    # cancels' ends; batches sent) waits up to this long for the next record that does (a
+    # fill's, usually) instead of a transaction of its own. 0: recorded at once.
+    bookkeeping_held_s: float = 0.0
 
 
 class RunStrategy(Protocol):

@@ -153,6 +153,8 @@ GRID_OPTIONS = EngineOptions(
     mark_figures=True,
     risk_exit_flattens=True,
     shared_book=True,
+    # The check for unconfirmed batches (CONFIRM_AFTER_S) records what is held first.
+    bookkeeping_held_s=2.0,
 )
 # The hedge bot: a decision every turn (its timers), both legs reconciled over REST every
 # `settings.HEDGE_RECONCILE_SECONDS` (30 s: every reconcile costs A three requests and B two of
@@ -246,8 +248,10 @@ class BotRunner:
         self.halted: str | None = None
         # Figures for tests and the benchmark: requests sent per plan, fill -> accepted latency,
         # reads of the desired state, the last command applied, first-leg fill seen -> the
-        # strategy no longer behind (the hedge latency, seconds).
+        # strategy no longer behind (the hedge latency, seconds), the bursts' record
+        # transactions.
         self.sends = 0
+        self.records = 0
         self.control_reads = 0
         self.last_command = 0
         self.on_accepted: Callable[[list[int]], None] | None = None
@@ -267,6 +271,9 @@ class BotRunner:
         # Seconds from a burst's arrival to its plan's batch accepted, and when, kept until a
         # fill's burst reports it (`_replenish_observe`).
         self._reaction: tuple[float, float] | None = None
+        # Bookkeeping waiting for the next record, and since when (`record`).
+        self._bookkeeping: intake.Burst | None = None
+        self._bookkeeping_since: float | None = None
 
     # --- what tests and the figures read ------------------------------------------------------
 
@@ -488,14 +495,14 @@ class BotRunner:
             burst = await self.take_in(stream)
             if self.options.recovery is Recovery.POSITIONS and self._positions_due():
                 self.reconcile_due = False
-                await self.record(burst)
+                await self.record(burst, hold=False)
                 burst = await self.reconcile_positions()
             sends = self.sends
             final: str | None = None
             if commands or time.monotonic() >= self._next_control:
                 # A command is applied before anything else is planned: nothing is sent on the
                 # strength of a plan made before the operator's stop or cancel-all.
-                await self.record(burst)
+                await self.record(burst, hold=False)
                 burst = intake.Burst()
                 final = await self.control(commands)
                 if final is None and (stream or self.options.timers):
@@ -513,7 +520,8 @@ class BotRunner:
             if final is None:
                 final = await self.tick()
             if final is not None:
-                await self.record(intake.Burst())  # anything sent since the last record
+                # Anything sent since the last record, and acknowledgements held.
+                await self.record(intake.Burst(), hold=False)
                 return final
 
     async def take_in(self, items: list[tuple[Leg, StreamEvent]]) -> intake.Burst:
@@ -576,11 +584,18 @@ class BotRunner:
         if isinstance(event, Command):
             self._next_control = 0.0
             return
-        await self.record(await self.take_in([event]))
+        await self.record(await self.take_in([event]), hold=False)
 
-    async def record(self, burst: intake.Burst) -> None:
+    async def record(self, burst: intake.Burst, *, hold: bool = True) -> None:
         """Record the batches sent since the last record and a burst in one transaction, then
-        align memory with what the database says."""
+        align memory with what the database says. Bookkeeping that moves no money waits for
+        the next record, for up to `EngineOptions.bookkeeping_held_s` (`hold=False`: all of
+        it now)."""
+        burst = burst.after(self._bookkeeping)
+        if hold and self._holdable(burst):
+            self._bookkeeping = burst if burst.orders else None
+            return
+        self._bookkeeping, self._bookkeeping_since = None, None
         if not burst and not self.sent and not self.strategy.log_due:
             return
         if self.halted is not None:
@@ -588,6 +603,7 @@ class BotRunner:
         sent, self.sent = self.sent, []
         log = self.strategy.log_take()  # the core's session log, in the same transaction
         changed, new = await db(intake.record)(self.bot, self.fence, burst, self.ledger, sent, log)
+        self.records += 1
         told_ends = self.legs[self.leg].reports is not None
         if not told_ends:
             # A strategy not told of its orders' ends: the runner says when one ended unasked.
@@ -601,6 +617,21 @@ class BotRunner:
             # The database stays the backstop: a fill it recorded that memory did not book (an
             # order the runner did not know) still moves the position and the grid.
             self.apply_new_fills([f for f in new if f.trade_id not in burst.booked])
+
+    def _holdable(self, burst: intake.Burst) -> bool:
+        """Whether `burst` and the batches sent may wait for the next record: no money moved,
+        no surprise, no session log due, and held for less than `bookkeeping_held_s` so far."""
+        if self.options.bookkeeping_held_s <= 0 or self.strategy.log_due:
+            return False
+        if not burst.holdable or self.finished is not None:
+            return False
+        now = time.monotonic()
+        if (burst.orders or self.sent) and self._bookkeeping_since is None:
+            self._bookkeeping_since = now
+        return (
+            self._bookkeeping_since is None
+            or now - self._bookkeeping_since < self.options.bookkeeping_held_s
+        )
 
     def apply_new_fills(self, new: list[Fill]) -> None:
         """Each newly recorded fill moves the position and the centre to its level."""
@@ -1006,6 +1037,7 @@ class BotRunner:
             await self.update(heartbeat_at=timezone.now())
         if self._confirm_at is not None and now >= self._confirm_at:
             self._confirm_at = None
+            await self.record(intake.Burst(), hold=False)  # what is held may confirm them
             if any(state.orders.unconfirmed(now - CONFIRM_AFTER_S) for state in self.legs.values()):
                 # A batch accepted but not (fully) executed (a 200 that did nothing?): the
                 # exchange is the truth, read now rather than at the next periodic reconcile.
@@ -1013,6 +1045,7 @@ class BotRunner:
         if self.options.recovery is Recovery.LEDGER:
             if self.reconcile_due or now >= self._next_reconcile:
                 self.reconcile_due = False
+                await self.record(intake.Burst(), hold=False)  # the records it compares
                 self._next_reconcile = now + self.reconcile_seconds()
                 await self.reconcile()
                 await self.weather_cleared()
@@ -1209,7 +1242,7 @@ class BotRunner:
     async def shut_down(self) -> str:
         """The worker is shutting down: record what was sent, say so, and end (orders stay under
         the dead-man's switch; the task releases the lease and queues the bot again)."""
-        await self.record(intake.Burst())
+        await self.record(intake.Burst(), hold=False)
         await self.event(
             "worker_shutdown",
             "the bots worker is shutting down; resting orders kept, resumes on the next worker",
