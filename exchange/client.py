@@ -223,8 +223,8 @@ class LighterClient:
     ) -> None:
         """Run `check` immediately before every transaction goes out, after any wait for budget;
         when it raises, nothing is sent (a bot runner checks that it still holds its lease).
-        `alive` runs at every pause of a read's wait for budget (a runner renews its lease
-        there); raising gives the read up."""
+        `alive` runs at every pause of any wait for budget, a send's before `check` (a runner
+        renews its lease there and says what it waits for); raising gives the request up."""
         self.http.send_guard = check
         self.http.wait_hook = alive
 

@@ -83,7 +83,8 @@ class RestTransport:
         self.rate_limited_replies = 0
         # Checked after the budget wait, immediately before every POST; raising drops the send.
         self.send_guard: Callable[[], Awaitable[None]] | None = None
-        # Run at every pause of a read's wait for budget (the caller shows it is alive).
+        # Run at every pause of any wait for budget, a send's before its guard (the caller shows
+        # it is alive, and may say what it waits for).
         self.wait_hook: Callable[[], Awaitable[None]] | None = None
 
     def __repr__(self) -> str:
@@ -132,8 +133,14 @@ class RestTransport:
                 await self.budget.acquire(
                     weight_for(endpoint),
                     timeout_s=self.budget_timeout_s,
-                    while_waiting=self.send_guard if guarded else self.wait_hook,
+                    while_waiting=self._send_paused if guarded else self.wait_hook,
                 )
+
+    async def _send_paused(self) -> None:
+        if self.wait_hook is not None:
+            await self.wait_hook()
+        if self.send_guard is not None:
+            await self.send_guard()
 
     async def _with_retries(
         self, attempt: Callable[[], Awaitable[dict[str, Any]]], endpoint: str

@@ -135,6 +135,11 @@ POSITION_RECHECK_S = 2.0
 REACTION_MATCH_S = 2.0
 # A batch not confirmed by the stream this long after its send is checked against the exchange.
 CONFIRM_AFTER_S = 3.0
+# A starting bot's status message while its reads wait for the account's request budget.
+BUDGET_WAIT_MESSAGE = (
+    "waiting for the account's request budget (shared by every bot and page on its address; "
+    "a standard account allows 60 requests a minute): the bot starts when requests are free"
+)
 # Waiting out an unreachable or failing exchange: first wait, doubling up to the last one.
 WEATHER_FIRST_S = 2.0
 WEATHER_MAX_S = 30.0
@@ -262,6 +267,8 @@ class BotRunner:
         self._placing = False
         # Ran once (a later outage is *degraded*, not *starting*); failing right now.
         self._ran = False
+        # Said on the bot's page that its start waits for the request budget (`_budget_waits`).
+        self._budget_wait_shown = False
         self._degraded = False
         # A fill of the first leg was queued since the loop last took its events.
         self._fill_queued = asyncio.Event()
@@ -421,7 +428,7 @@ class BotRunner:
                 client = await clients.enter_async_context(state.account.client())
                 # Checked again after any wait for budget, right before the HTTP send; the
                 # lease is renewed while any request waits for budget.
-                client.guard_sends(self._still_ours, alive=self._lease_renewed)
+                client.guard_sends(self._still_ours, alive=self._budget_waits)
                 by_account[state.account.pk] = client
             # Only the leg's market's order reports and no transactions (the runner reads no
             # TxUpdate: its sends resolve by order reports and REST): with three bots on an
@@ -675,6 +682,14 @@ class BotRunner:
             # Expired with nobody else holding it (Redis restarted empty): taken again;
             # held by another runner: LeaseLost, nothing sent.
             await self.keep_lease()
+
+    async def _budget_waits(self) -> None:
+        """At every pause of a wait for budget: the lease is renewed, and a bot still starting
+        says on its page what it waits for (the message goes when it runs)."""
+        await self._lease_renewed()
+        if not self._ran and not self._budget_wait_shown:
+            self._budget_wait_shown = True
+            await self.update(status_message=BUDGET_WAIT_MESSAGE)
 
     def _command_arrived(self, command: Command) -> None:
         self._command_waiting = True

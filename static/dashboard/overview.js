@@ -26,11 +26,12 @@
       const link = LW.el("a", bot.name);
       link.href = botUrl(bot.id);
       const tr = LW.row([
-        link, bot.symbol, LW.badge(bot.status), bot.desired_state, LW.price(bot.last_price, bot),
+        link, bot.symbol, LW.badge(bot.status), LW.el("span", bot.desired_state, "lw-word"), LW.price(bot.last_price, bot),
         LW.price(bot.centre_price, bot), bot.open_orders === undefined ? null : bot.open_orders,
         pnl(bot, "total"), pnl(bot, "grid_profit"), pnl(bot, "unrealized"), pnl(bot, "fees"),
         pnl(bot, "funding"), ret(bot.pnl, "roi_percent"), ret(bot.pnl, "apr_percent"),
-        bot.status === "error" ? bot.status_message : "",
+        // Why a bot is not simply running: its error, what it waits for, a stop's reason.
+        bot.status === "running" ? "" : bot.status_message,
       ]);
       tr.dataset.botId = bot.id;
       body.appendChild(tr);

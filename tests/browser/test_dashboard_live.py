@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from bots import figures
+from bots.engine.runner import BUDGET_WAIT_MESSAGE
 from bots.models import Fill, GridBot, Market, Order
 from lighterweb.redis_server import free_port
 from tests.bots.runner_support import GRID_SHAPES, account_on, sim_open_orders
@@ -214,3 +215,25 @@ def test_overview_lists_the_bot_says_when_disconnected_and_reconnects_by_itself(
     with live_stack.daphne(stack_env, site.port, LOGS / "daphne-restarted.log"):
         expect(page.locator("#lw-conn")).to_have_text("live", timeout=STEP_MS)
         expect(page.locator(f'#bots tr[data-bot-id="{eth_bot.pk}"]')).to_contain_text("ETH")
+
+
+def test_overview_says_why_a_bot_is_starting_and_keeps_its_states_whole_at_1280_px(
+    eth_bot, site, page
+):
+    # A trader's report: three grids showed "starting" for a minute with nothing saying why,
+    # and "running" broke into "runnin / g" in the Desired column at 1280 px.
+    _db(
+        lambda: GridBot.objects.filter(pk=eth_bot.pk).update(
+            desired_state="running", status="starting", status_message=BUDGET_WAIT_MESSAGE
+        )
+    )
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _log_in(page, site, "/dashboard/")
+    row = page.locator(f'#bots tr[data-bot-id="{eth_bot.pk}"]')
+    playwright_sync.expect(row).to_contain_text("waiting for the account's request budget")
+    _shot(page, "overview-starting-1280")
+    desired = row.locator("td").nth(3)
+    playwright_sync.expect(desired).to_have_text("running")
+    # One line box: a word broken over two lines has two client rectangles.
+    lines = desired.locator("span").evaluate("span => span.getClientRects().length")
+    assert lines == 1

@@ -12,8 +12,9 @@ from asgiref.sync import sync_to_async
 
 from bots import services
 from bots.engine.leases import BotLease
+from bots.engine.runner import BUDGET_WAIT_MESSAGE
 from bots.models import GridBot
-from exchange.budget import ROUTINE, RequestBudget, budget_name
+from exchange.budget import KEY_PREFIX, ROUTINE, RequestBudget, budget_name
 from tests.bots.runner_support import (
     account_on,
     grid_bot,
@@ -73,4 +74,38 @@ async def test_a_stop_while_routine_traffic_fills_the_budget_is_applied_and_noth
     assert await asyncio.wait_for(task, 30) == "stopped"
     assert _venue_orders(simulator, index) - before == set()
     assert sim_open_orders(simulator, index, ETH) == []
+    await aredis.aclose()
+
+
+async def test_a_start_waiting_for_the_budget_says_so_on_the_bot_until_it_runs(
+    simulator, funded_account, redis_url
+):
+    # Trader's report: three grids on a fresh standard account showed "starting" for about a
+    # minute with nothing saying why (their start-up reads waited for the request budget).
+    index = funded_account.index
+    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
+    # As the operator's start leaves it (`services.bot_start`).
+    await sync_to_async(GridBot.objects.filter(pk=bot.pk).update)(status="starting")
+    aredis = aioredis.Redis.from_url(redis_url)
+    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
+    while (await others.try_acquire(lane=ROUTINE)).granted:
+        pass
+    _, (task,) = await start_runners([bot])
+
+    async def said() -> bool:
+        row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
+        return row.status == "starting" and row.status_message == BUDGET_WAIT_MESSAGE
+
+    await wait_until(said, what="the bot saying it waits for the request budget")
+    # The budget frees up (as when its minute has passed): the bot runs and the message goes.
+    name = budget_name(account.l1_address, index).lower()
+    await aredis.delete(*await aredis.keys(f"{KEY_PREFIX}:{{{name}}}:*"))
+
+    async def running() -> bool:
+        row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
+        return row.status == "running" and row.status_message == ""
+
+    await wait_until(running, timeout_s=30, what="the bot running, its message gone")
+    task.cancel()
     await aredis.aclose()
