@@ -11,7 +11,7 @@
 - CPU per fill: the CPU time of the runners' own threads (bot loops, their DB threads, their
   signers, the push sender, the shared market feeds) over the fills of each run, i.e. what a
   fill costs a bots worker, with the fill rate reached; and this process's CPU time per fill
-  (runners and takers: an upper bound);
+  (an upper bound);
 - a jittering book (`--jitter-seconds`, off by default): N grids (`--jitter-bots`) with nothing
   to do while another account places and cancels a small bid inside their spread on each
   market, one change every `--jitter-every` seconds per market: the best bid moves, no grid's
@@ -26,8 +26,10 @@
 Each bot runs as a `bots` worker runs it (`run_bot_task`): on its own thread with its own event
 loop and its own DB thread and connection.
 
-The simulator runs in a child process; the takers (one account per 6 bots) run in this process
-(they are load too): each line prints the CPU share both took. The database is a throwaway
+The simulator runs in a child process, and so do the takers (one account per 6 bots): a bots
+worker holds no counterparties, and takers sharing its interpreter lock would be counted in its
+latency (until 2026-12-06 they ran in this process). Each line prints the CPU share each took.
+The jittering book's account still runs in this process. The database is a throwaway
 SQLite file, or the PostgreSQL database of DATABASE_URL (postgres://...; create a fresh one and
 drop it after). Redis is the run's own (`BENCH_REDIS_URL` or an embedded one: never REDIS_URL's).
 DEBUG is off, as in a worker.
@@ -89,15 +91,25 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def _thread_cpu_s(native_id: int) -> float:
-    """CPU seconds (user + system) of one thread of this process (Linux /proc)."""
+def _stat_cpu_s(stat_path: str) -> float:
+    """CPU seconds (user + system) from a /proc stat file (0 when it is gone)."""
     tick = os.sysconf("SC_CLK_TCK")
     try:
-        stat = Path(f"/proc/self/task/{native_id}/stat").read_text()
+        stat = Path(stat_path).read_text()
     except FileNotFoundError:
         return 0.0
     fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / tick
+
+
+def _thread_cpu_s(native_id: int) -> float:
+    """CPU seconds of one thread of this process (Linux /proc)."""
+    return _stat_cpu_s(f"/proc/self/task/{native_id}/stat")
+
+
+def _process_cpu_s(pid: int) -> float:
+    """CPU seconds of another process (Linux /proc)."""
+    return _stat_cpu_s(f"/proc/{pid}/stat")
 
 
 class RunnerCpu:
@@ -149,32 +161,29 @@ class RunnerCpu:
 
 
 class CpuShare:
-    """CPU seconds used by this process (runners + takers) and the simulator child since the
-    last report, as a share of the wall time: the bench's own load on a small machine."""
+    """CPU seconds used by this process (the runners) and the simulator child since the last
+    report, as a share of the wall time: the bench's own load on a small machine."""
 
     def __init__(self, child_pid: int) -> None:
         self._child = child_pid
         self._last = (time.monotonic(), *self._cpu())
 
     def _cpu(self) -> tuple[float, float]:
-        tick = os.sysconf("SC_CLK_TCK")
-        fields = Path(f"/proc/{self._child}/stat").read_text().rsplit(")", 1)[1].split()
-        child = (int(fields[11]) + int(fields[12])) / tick
-        own = time.process_time()
-        return own, child
+        return time.process_time(), _process_cpu_s(self._child)
 
     def report(self, fills: int) -> str:
         """CPU share of this process and of the simulator since the previous report, and this
-        process's CPU per fill (runners + takers: an upper bound of the runners' cost)."""
+        process's CPU per fill (the runners' threads and everything else of the process, the
+        bots' start included: an upper bound of the runners' cost)."""
         now, own, child = time.monotonic(), *self._cpu()
         then, own0, child0 = self._last
         self._last = (now, own, child)
         wall = max(now - then, 1e-9)
         per_fill = 1000 * (own - own0) / max(fills, 1)
         return (
-            f"CPU: runners+takers {100 * (own - own0) / wall:.0f} %, "
+            f"CPU: this process {100 * (own - own0) / wall:.0f} %, "
             f"simulator {100 * (child - child0) / wall:.0f} % of one core; "
-            f"{per_fill:.1f} ms of CPU per fill (runners+takers)"
+            f"{per_fill:.1f} ms of CPU per fill (this process)"
         )
 
 
@@ -278,10 +287,95 @@ class Timed:
         runner.events.put_nowait, runner.on_accepted = timed_enqueue, accepted
 
 
+def _taker_main(conn: Any, base_url: str, redis_url: str, accounts: list[Any]) -> None:
+    """The takers' process: one client per taker account, an IOC for every order received."""
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(_takers_serve(conn, base_url, redis_url, accounts))
+
+
+async def _takers_serve(conn: Any, base_url: str, redis_url: str, accounts: list[Any]) -> None:
+    from exchange.client import LighterClient
+    from exchange.types import OrderSide
+
+    loop = asyncio.get_running_loop()
+    # One queue per taker account, its orders sent one after the other (as one trader would).
+    queues: list[asyncio.Queue[Any]] = [asyncio.Queue() for _ in accounts]
+
+    def received() -> None:
+        order = conn.recv()
+        for n, queue in enumerate(queues):
+            if order is None or order[0] == n:
+                queue.put_nowait(order)
+
+    async def send(client: Any, queue: asyncio.Queue[Any]) -> None:
+        ids = itertools.count(2)
+        while (order := await queue.get()) is not None:
+            _, market_id, buy, size, price = order
+            side = OrderSide.BUY if buy else OrderSide.SELL
+            try:
+                await client.place_order(market_id, side, size, price, next(ids), ioc=True)
+            except Exception as exc:  # a taker's failure is the bench's, printed, not fatal
+                print(f"taker order failed: {exc}", file=sys.stderr)
+
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                LighterClient(
+                    base_url,
+                    account_index=index,
+                    api_key_index=3,
+                    api_private_key=key,
+                    l1_address=l1,
+                    redis_url=redis_url,
+                    tier="premium",
+                    per_minute=10**9,
+                )
+            )
+            for index, l1, key in accounts
+        ]
+        loop.add_reader(conn.fileno(), received)
+        conn.send("ready")
+        await asyncio.gather(*(send(c, q) for c, q in zip(clients, queues, strict=True)))
+    conn.send("done")
+
+
+class Takers:
+    """The takers in a process of their own (a bots worker holds no counterparties): one
+    account per `TAKER_SHARE` bots, sending an IOC for every order `send` hands over."""
+
+    def __init__(self, base_url: str, redis_url: str, accounts: list[Any]) -> None:
+        import multiprocessing
+
+        spawn = multiprocessing.get_context("spawn")
+        self._conn, child_conn = spawn.Pipe()
+        self.process = spawn.Process(
+            target=_taker_main, args=(child_conn, base_url, redis_url, accounts), daemon=True
+        )
+        self.process.start()
+        if not self._conn.poll(60) or self._conn.recv() != "ready":
+            raise RuntimeError("the takers' process did not start")
+        self._cpu_start = self.cpu_s()
+
+    def send(self, account: int, market_id: int, buy: bool, size: Decimal, price: Decimal) -> None:
+        self._conn.send((account, market_id, buy, size, price))
+
+    def cpu_s(self) -> float:
+        assert self.process.pid is not None
+        return _process_cpu_s(self.process.pid)
+
+    def close(self) -> float:
+        """End the process once its orders are out; returns the CPU seconds it used."""
+        spent = self.cpu_s() - self._cpu_start
+        self._conn.send(None)
+        if self._conn.poll(30):
+            self._conn.recv()
+        self.process.join(10)
+        return spent
+
+
 async def take(
-    base_url: str,
-    redis_url: str,
-    sim_account: tuple[int, str, str],
+    takers: Takers,
+    account: int,
     runners: list[Any],
     stop: asyncio.Event,
     period_s: float,
@@ -289,51 +383,42 @@ async def take(
 ) -> None:
     """Trade against each runner's nearest order with an IOC about every `period_s`, sides
     alternating: all runners in one sweep (`together`, a market-wide move), or each at its own
-    random moments (exponential gaps, mean `period_s`: markets moving independently)."""
-    from exchange.client import LighterClient
+    random moments (exponential gaps, mean `period_s`: markets moving independently). The
+    orders go out from the takers' process, through the taker `account`."""
 
-    index, l1, key = sim_account
-    async with LighterClient(
-        base_url, account_index=index, api_key_index=3, api_private_key=key, l1_address=l1,
-        redis_url=redis_url, tier="premium", per_minute=10**9,
-    ) as client:  # fmt: skip
-        ids = itertools.count(2)
-
-        async def hit(runner: Any, n: int) -> None:
-            from exchange.types import OrderSide
-
-            view = runner.market_view()
-            if view is None or runner.strategy.state is None:
-                return
-            side = OrderSide.BUY if n % 2 else OrderSide.SELL
-            step, size = SHAPES[runner.symbol]
-            # Through the nearest grid order but short of the simulator's far liquidity.
-            price = view.mid + step * 2 if side is OrderSide.BUY else view.mid - step * 2
-            await client.place_order(runner.market_id, side, size, price, next(ids), ioc=True)
-
-        async def pause(seconds: float) -> None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(seconds):
-                    await stop.wait()
-
-        async def alone(runner: Any) -> None:
-            rng = random.Random(runner.bot.pk)
-            n = 0
-            while not stop.is_set():
-                await pause(rng.expovariate(1 / period_s))
-                n += 1
-                if not stop.is_set():
-                    await hit(runner, n)
-
-        if not together:
-            await asyncio.gather(*(alone(r) for r in runners))
+    def hit(runner: Any, n: int) -> None:
+        view = runner.market_view()
+        if view is None or runner.strategy.state is None:
             return
+        buy = bool(n % 2)
+        step, size = SHAPES[runner.symbol]
+        # Through the nearest grid order but short of the simulator's far liquidity.
+        price = view.mid + step * 2 if buy else view.mid - step * 2
+        takers.send(account, runner.market_id, buy, size, price)
+
+    async def pause(seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await stop.wait()
+
+    async def alone(runner: Any) -> None:
+        rng = random.Random(runner.bot.pk)
         n = 0
         while not stop.is_set():
+            await pause(rng.expovariate(1 / period_s))
             n += 1
-            for runner in runners:
-                await hit(runner, n)
-            await pause(period_s)
+            if not stop.is_set():
+                hit(runner, n)
+
+    if not together:
+        await asyncio.gather(*(alone(r) for r in runners))
+        return
+    n = 0
+    while not stop.is_set():
+        n += 1
+        for runner in runners:
+            hit(runner, n)
+        await pause(period_s)
 
 
 class BotThread:
@@ -452,23 +537,26 @@ async def measure(
         # one taker alone could not give 50 bots a fill a second each.
         shares = [runners[i : i + TAKER_SHARE] for i in range(0, len(runners), TAKER_SHARE)]
         accounts = [create_account(base_url) for _ in shares]
+        takers = await asyncio.to_thread(Takers, base_url, redis_url, accounts)
         stop = asyncio.Event()
         runner_cpu = RunnerCpu()
         started = time.monotonic()
-        takers = [
-            asyncio.create_task(take(base_url, redis_url, account, share, stop, period_s, together))
-            for account, share in zip(accounts, shares, strict=True)
+        tasks = [
+            asyncio.create_task(take(takers, n, share, stop, period_s, together))
+            for n, share in enumerate(shares)
         ]
         await asyncio.sleep(seconds)
         stop.set()
-        await asyncio.gather(*takers)
+        await asyncio.gather(*tasks)
         elapsed = time.monotonic() - started
+        taker_cpu = await asyncio.to_thread(takers.close)
         timers = [b.timer for b in bots if b.timer is not None]
         fills = sum(t.fills for t in timers)
         # Printed by the caller under the run's heading.
         own_cpu = (
             f"  runners' own threads: {runner_cpu.per_fill_ms(fills):.1f} ms of CPU per fill "
-            f"({fills / elapsed:.1f} fills/s; ms by thread: {runner_cpu.split(fills)})"
+            f"({fills / elapsed:.1f} fills/s; ms by thread: {runner_cpu.split(fills)}); "
+            f"the takers' process: {100 * taker_cpu / elapsed:.0f} % of one core"
         )
     finally:
         await asyncio.gather(*(asyncio.to_thread(b.stop) for b in bots))
