@@ -4,10 +4,10 @@ The runner's loop takes every queued event in one go (`take_in`): order reports 
 ended orders out of the working set, fills of our orders are booked in the runner's ledger, and
 each becomes a strategy event (an order traded at its level, a fill, a book change, a position).
 That is all the strategy needs, so the replenish order goes out next, and only then is the burst
-recorded (`record`): order reports, fills and funding in one fenced transaction. A burst that moves
-no money and surprises nobody (`Burst.holdable`) may wait for the next one's transaction (the
-runner holds it, `EngineOptions.bookkeeping_held_s`). Nothing here knows the runner: it gets the
-working orders, the ledger and the leg, and returns the burst.
+recorded (`record`): order reports, fills and funding in one fenced transaction. A burst that
+moves no money and ends no order but by its fill (`Burst.holdable`) may wait for the next one's
+transaction (the runner holds it, `EngineOptions.bookkeeping_held_s`). Nothing here knows the
+runner: it gets the working orders, the ledger and the leg, and returns the burst.
 
 Memory never gets ahead of the exchange here, only of our database: a crash between the send
 and the record is what startup recovery repairs (missed fills, adopted orders). The database
@@ -63,9 +63,10 @@ class Burst:
     # the end of one we cancelled. Neither moves a plan: the order planned as sent, and the
     # cancelled one left the working set when its cancel went out.
     routine: bool = True
-    # An order report of an order we do not work, or of an end we did not ask for (not a fill,
-    # not our cancel): recorded at once, it may warn the operator.
-    surprise: bool = False
+    # An order report that ends an order other than by its fill (a cancel, ours or not; a
+    # rejection), or of an order we do not work: recorded at once, for the open orders the
+    # pages count and the warnings an unasked end raises.
+    ends: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.fills or self.payments)
@@ -79,9 +80,9 @@ class Burst:
 
     @property
     def holdable(self) -> bool:
-        """Whether what it leaves to record moves no money and surprises nobody: no fill, no
-        funding, no order that ended unasked (`surprise`)."""
-        return not self.fills and not self.payments and not self.surprise
+        """Whether what it leaves to record moves no money and ends no order: no fill, no
+        funding, no `ends` (a filled order's report is held: its fill follows)."""
+        return not self.fills and not self.payments and not self.ends
 
     def after(self, held: Burst | None) -> Burst:
         """This burst with the order reports of an earlier `held` one before its own."""
@@ -158,8 +159,8 @@ def _order_report(burst: Burst, leg: Leg, orders: WorkingOrders, info: OrderInfo
     asked_end = status == OrderStatus.CANCELED and index in orders.cancelling
     if live is None or info.filled_size != 0 or not (is_active(status) or asked_end):
         burst.routine = False
-    if live is None or not (is_active(status) or asked_end or status == OrderStatus.FILLED):
-        burst.surprise = True
+    if live is None or not (is_active(status) or status == OrderStatus.FILLED):
+        burst.ends = True
     if live is None:
         return
     if info.filled_size > orders.filled.get(index, 0) and live.level is not None:

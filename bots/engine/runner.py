@@ -411,6 +411,9 @@ class BotRunner:
                 return await self.halt(f"the exchange changed under the bot: {exc}")
             except WorkerShutdown:
                 return await self.shut_down()
+            except asyncio.CancelledError:
+                await self._held_written()
+                raise
             finally:
                 for task in tasks:
                     task.cancel()
@@ -625,9 +628,19 @@ class BotRunner:
             # order the runner did not know) still moves the position and the grid.
             self.apply_new_fills([f for f in new if f.trade_id not in burst.booked])
 
+    async def _held_written(self) -> None:
+        """A cancelled run (the bench's, a test's) writes down what it holds before it goes: the
+        plans' events among it. A failure here is logged; the cancel goes on."""
+        if self._bookkeeping is None and not self.sent:
+            return
+        try:
+            await self.record(intake.Burst(), hold=False)
+        except Exception as exc:  # a cancel is under way: it must not turn into another error
+            logger.warning("bot %s %s: held records not written: %s", self.bot.pk, self.symbol, exc)
+
     def _holdable(self, burst: intake.Burst) -> bool:
         """Whether `burst` and the batches sent may wait for the next record: no money moved,
-        no surprise, no session log due, and held for less than `bookkeeping_held_s` so far."""
+        no order ended, no session log due, and held for less than `bookkeeping_held_s` so far."""
         if self.options.bookkeeping_held_s <= 0 or self.strategy.log_due:
             return False
         if not burst.holdable or self.finished is not None:

@@ -4,6 +4,7 @@ and each roll) goes out as exactly one sendTx/sendTxBatch request, counted on th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from decimal import Decimal
 
@@ -72,6 +73,9 @@ async def test_three_standard_bots_never_get_429_and_each_plan_is_one_request(si
 
     for task in tasks:
         task.cancel()
+    # A plan's event is written with the runner's next record (it may wait up to 2 s for one)
+    # or when the runner ends: count them once the runners have ended.
+    await asyncio.gather(*tasks, return_exceptions=True)
     lines = access_lines(caplog)
     sends = [line for line in lines if "/sendTx" in line]
     plans = await sync_to_async(
