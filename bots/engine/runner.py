@@ -159,7 +159,7 @@ GRID_OPTIONS = EngineOptions(
     risk_exit_flattens=True,
     shared_book=True,
     # The check for unconfirmed batches (CONFIRM_AFTER_S) records what is held first.
-    bookkeeping_held_s=2.0,
+    bookkeeping_held_s=0.25,
 )
 # The hedge bot: a decision every turn (its timers), both legs reconciled over REST every
 # `settings.HEDGE_RECONCILE_SECONDS` (30 s: every reconcile costs A three requests and B two of
@@ -491,7 +491,7 @@ class BotRunner:
             # asyncio.timeout, never wait_for: on Python 3.11 wait_for swallows a cancel that
             # lands in the turn an event arrives, and the cancelled runner would run on.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.options.tick_s):
+                async with asyncio.timeout(self._wait_s()):
                     batch.append(await self.events.get())
             self.idle = False
             while not self.events.empty():
@@ -533,6 +533,14 @@ class BotRunner:
                 # Anything sent since the last record, and acknowledgements held.
                 await self.record(intake.Burst(), hold=False)
                 return final
+
+    def _wait_s(self) -> float:
+        """How long the loop waits for events: a turn, or less while bookkeeping is held (it
+        is written when its hold runs out, not a turn later)."""
+        if self._bookkeeping_since is None:
+            return self.options.tick_s
+        left = self._bookkeeping_since + self.options.bookkeeping_held_s - time.monotonic()
+        return max(0.0, min(self.options.tick_s, left))
 
     async def take_in(self, items: list[tuple[Leg, StreamEvent]]) -> intake.Burst:
         """Apply a burst of the legs' stream events to their clients, the working orders and the

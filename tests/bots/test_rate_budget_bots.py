@@ -73,7 +73,7 @@ async def test_three_standard_bots_never_get_429_and_each_plan_is_one_request(si
 
     for task in tasks:
         task.cancel()
-    # A plan's event is written with the runner's next record (it may wait up to 2 s for one)
+    # A plan's event is written with the runner's next record (it may wait a moment for one)
     # or when the runner ends: count them once the runners have ended.
     await asyncio.gather(*tasks, return_exceptions=True)
     lines = access_lines(caplog)
