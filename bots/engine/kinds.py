@@ -66,9 +66,9 @@ class EngineOptions:
     # (`exchange.market_feed`): the strategy plans from the best bid and ask only. Off for a
     # strategy that reads the whole book (`turn` gets the leg stream's replica).
     shared_book: bool = False
-    # Bookkeeping that moves no money (order reports: acknowledgements, fills' order side, our
-    # cancels' ends; batches sent) waits up to this long for the next record that does (a
-    # fill's, usually) instead of a transaction of its own. 0: recorded at once.
+    # Bookkeeping that moves no money and ends no order (acknowledgements, a filled order's
+    # report, batches sent) waits up to this long for the next record instead of a transaction
+    # of its own (`intake.Burst.holdable`). 0: recorded at once.
     bookkeeping_held_s: float = 0.0
 
 

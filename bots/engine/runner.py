@@ -135,7 +135,7 @@ POSITION_RECHECK_S = 2.0
 REACTION_MATCH_S = 2.0
 # A batch not confirmed by the stream this long after its send is checked against the exchange.
 CONFIRM_AFTER_S = 3.0
-# A starting bot's status message while its reads wait for the account's request budget.
+# A starting bot's status message while its requests wait for the account's request budget.
 BUDGET_WAIT_MESSAGE = (
     "waiting for the account's request budget (shared by every bot and page on its address; "
     "a standard account allows 60 requests a minute): the bot starts when requests are free"
@@ -158,7 +158,8 @@ GRID_OPTIONS = EngineOptions(
     mark_figures=True,
     risk_exit_flattens=True,
     shared_book=True,
-    # The check for unconfirmed batches (CONFIRM_AFTER_S) records what is held first.
+    # Long enough for a fill's report to catch up with its order's (milliseconds), short
+    # enough that the pages' order states lag by no more than this.
     bookkeeping_held_s=0.25,
 )
 # The hedge bot: a decision every turn (its timers), both legs reconciled over REST every

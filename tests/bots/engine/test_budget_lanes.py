@@ -14,7 +14,7 @@ from bots import services
 from bots.engine.leases import BotLease
 from bots.engine.runner import BUDGET_WAIT_MESSAGE
 from bots.models import GridBot
-from exchange.budget import KEY_PREFIX, ROUTINE, RequestBudget, budget_name
+from exchange.budget import ROUTINE, RequestBudget, _keys, budget_name
 from tests.bots.runner_support import (
     account_on,
     grid_bot,
@@ -99,8 +99,7 @@ async def test_a_start_waiting_for_the_budget_says_so_on_the_bot_until_it_runs(
 
     await wait_until(said, what="the bot saying it waits for the request budget")
     # The budget frees up (as when its minute has passed): the bot runs and the message goes.
-    name = budget_name(account.l1_address, index).lower()
-    await aredis.delete(*await aredis.keys(f"{KEY_PREFIX}:{{{name}}}:*"))
+    await aredis.delete(*_keys(budget_name(account.l1_address, index)))
 
     async def running() -> bool:
         row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
