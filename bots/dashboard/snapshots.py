@@ -19,6 +19,7 @@ from bots import schemas, selectors
 from bots.account_summaries import AccountSummary, account_summary, account_summary_list
 from bots.models import BotEvent, Fill, GridBot, Order, OrderStatus
 from bots.selectors import LIVE_ORDER_STATUSES
+from bots.strategies.grid import GridState, MarketView, empty_levels
 from bots.strategies.grid.config import (
     Lattice,
     Side,
@@ -82,7 +83,11 @@ def bot_refresh(bot_id: int) -> dict[str, Any] | None:
     bot = selectors.bot_list().filter(id=bot_id).first()
     if bot is None:
         return None
-    return {"ladder": ladder(bot), "pnl": pnl_row(bot)}
+    pnl = selectors.bot_pnl(bot, with_returns=True)
+    return {
+        "ladder": ladder(bot, pnl.summary.position_base),
+        "pnl": schemas.payload(PnlOut, pnl),
+    }
 
 
 def bot_snapshot(bot_id: int) -> dict[str, Any]:
@@ -98,10 +103,11 @@ def bot_snapshot(bot_id: int) -> dict[str, Any]:
     )
     fills = Fill.objects.filter(bot=bot).select_related("market").order_by("-executed_at")
     events = BotEvent.objects.filter(bot=bot).order_by("-created_at", "-id")
+    pnl = selectors.bot_pnl(bot, with_returns=True)
     return {
         "bot": bot_row(bot, open_orders=len(live_orders)),
-        "ladder": ladder(bot),
-        "pnl": pnl_row(bot),
+        "ladder": ladder(bot, pnl.summary.position_base),
+        "pnl": schemas.payload(PnlOut, pnl),
         "orders": [schemas.payload(schemas.OrderOut, order) for order in live_orders],
         "fills": [schemas.payload(schemas.FillOut, fill) for fill in fills[:RECENT_FILLS]],
         "events": [schemas.payload(schemas.EventOut, event) for event in events[:RECENT_EVENTS]],
@@ -130,11 +136,14 @@ class LadderLevel:
         }
 
 
-def ladder(bot: GridBot) -> list[dict[str, Any]]:
+def ladder(bot: GridBot, position_base: Decimal) -> list[dict[str, Any]]:
     """The grid window around the centre, top price first; empty until the runner anchors it.
 
-    Each level says whether its order rests, is partly filled, is on its way, or is missing, and
-    for a missing level the exchange's reason the last order there was cancelled or rejected.
+    Each level says whether its order rests, is partly filled, is on its way, or is missing. A
+    missing level says why: the grid's own reason not to want an order there at the bot's own
+    `position_base` (its position cap, `max_open_orders`, a crossed stop: `empty_levels`, the
+    core's rule), else the reason the exchange gave when the last order there was cancelled or
+    rejected (an order the grid wants and has not placed again yet).
     """
     if bot.anchor_price is None or bot.centre_index is None:
         return []
@@ -156,6 +165,11 @@ def ladder(bot: GridBot) -> list[dict[str, Any]]:
     lattice = _lattice(bot)
     if lattice is None:
         return []
+    # The book is not at hand here: post-only safety is left to the exchange's reason.
+    mid = lattice.price(centre)
+    if mid > 0:
+        state, market = GridState(lattice.anchor, centre), MarketView(None, None, mid)
+        reasons |= empty_levels(state, lattice.config, market, position_base)
     levels = [_level(lattice, k, centre, live.get(k), reasons.get(k, "")) for k in reversed(window)]
     return [level.as_dict() for level in levels]
 

@@ -48,17 +48,18 @@ def _order(bot: GridBot, level: int, status: str, **fields: object) -> Order:
 
 
 def _states(bot: GridBot) -> dict[int, tuple[str, str]]:
-    return {row["level_index"]: (row["state"], row["reason"]) for row in snapshots.ladder(bot)}
+    rows = snapshots.ladder(bot, Decimal(0))
+    return {row["level_index"]: (row["state"], row["reason"]) for row in rows}
 
 
 def test_ladder_is_empty_until_the_runner_anchors_the_lattice():
     bot = make_bot(make_account(), make_market())
 
-    assert snapshots.ladder(bot) == []
+    assert snapshots.ladder(bot, Decimal(0)) == []
 
 
 def test_ladder_lists_the_window_top_price_first_with_an_empty_centre(bot):
-    rows = snapshots.ladder(bot)
+    rows = snapshots.ladder(bot, Decimal(0))
 
     assert [row["level_index"] for row in rows] == [2, 1, 0, -1, -2]
     assert [row["price"] for row in rows] == ["4020", "4010", "4000", "3990", "3980"]
@@ -97,6 +98,43 @@ def test_filled_order_leaves_its_level_missing_without_a_reason(bot):
     assert _states(bot)[-1] == ("missing", "")
 
 
+def test_missing_level_beyond_the_position_cap_says_so_on_the_bot_page(bot):
+    # Long 0.24 ETH: a buy at 3990 takes the position to 0.25 (997.5 of the 1000 cap), the next
+    # at 3980 would pass it; sells shrink the position and stay wanted.
+    GridBot.objects.filter(pk=bot.pk).update(max_position_notional=Decimal("1000"))
+    _order(bot, -1, "filled")
+    Fill.objects.create(
+        bot=bot,
+        account=bot.account,
+        market=bot.market,
+        trade_id=7,
+        side="buy",
+        price=Decimal("3990"),
+        size_base=Decimal("0.24"),
+        is_maker=True,
+        executed_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+    rows = snapshots.bot_snapshot(bot.pk)["ladder"]
+
+    states = {row["level_index"]: (row["state"], row["reason"]) for row in rows}
+    assert states[-2] == ("missing", "position cap")
+    assert states[-1] == ("missing", "")  # wanted: the grid places it again
+    assert states[1] == states[2] == ("missing", "")
+    assert snapshots.bot_refresh(bot.pk)["ladder"] == rows
+
+
+def test_missing_level_past_max_open_orders_says_so_before_an_old_cancel(bot):
+    GridBot.objects.filter(pk=bot.pk).update(max_open_orders=2)
+    bot.refresh_from_db()
+    _order(bot, 2, "canceled", reason="")
+
+    states = _states(bot)
+
+    assert states[2] == states[-2] == ("missing", "max open orders")
+    assert states[1] == states[-1] == ("missing", "")
+
+
 def test_geometric_ladder_uses_the_grid_cores_rounding():
     bot = make_bot(
         make_account(),
@@ -108,7 +146,7 @@ def test_geometric_ladder_uses_the_grid_cores_rounding():
     )
     bot = _anchored(bot, anchor="4000", centre=0)
 
-    prices = {row["level_index"]: row["price"] for row in snapshots.ladder(bot)}
+    prices = {row["level_index"]: row["price"] for row in snapshots.ladder(bot, Decimal(0))}
 
     assert prices == {1: "4040", 0: "4000", -1: "3960.39"}  # buy 4000/1.01 rounds down
 

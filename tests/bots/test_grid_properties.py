@@ -26,6 +26,7 @@ from bots.strategies.grid import (
     SizeMode,
     Spacing,
     desired_orders,
+    empty_levels,
     initial_state,
     on_fill,
     on_price,
@@ -448,3 +449,16 @@ def test_after_a_fill_there_is_no_quiet_band_until_a_fresh_book(
     strategy.on_event(Filled(leg, side, config.lot_size, level, 1, market.mid))
 
     assert strategy.quiet_band(market) is None
+
+
+@PROPERTY
+@given(scenes().flatmap(with_risk_prices))
+def test_every_level_of_the_window_is_either_wanted_or_says_why_not(scene: Scene) -> None:
+    config, state, market, position = scene
+    wanted = {order.level for order in desired_orders(state, config, market, position)}
+    why = empty_levels(state, config, market, position)
+    n = config.levels_per_side
+    window = set(range(state.centre - n, state.centre + n + 1)) - {state.centre}
+    assert wanted.isdisjoint(why)
+    assert wanted | set(why) == window
+    assert all(why.values())

@@ -187,6 +187,14 @@ def risk_check(config: GridConfig, position_base: Decimal, mark_price: Decimal) 
     return RiskAction(trigger, flatten_base=-position_base)
 
 
+# Why `empty_levels` finds a level of the window without a wanted order.
+EMPTY_STOP = "stop crossed"
+EMPTY_CAP = "position cap"
+EMPTY_MAX_ORDERS = "max open orders"
+EMPTY_POST_ONLY = "post-only: would cross the book"
+EMPTY_PRICE = "no price of its own"
+
+
 def desired_orders(
     state: GridState, config: GridConfig, market: MarketView, position_base: Decimal
 ) -> tuple[DesiredOrder, ...]:
@@ -196,15 +204,44 @@ def desired_orders(
     safety, the position cap, non-positive prices) and trimmed to `max_open_orders`, farthest
     first. Empty when a stop-loss or take-profit price has been crossed.
     """
+    return _desired(state, config, market, position_base, None)
+
+
+def empty_levels(
+    state: GridState, config: GridConfig, market: MarketView, position_base: Decimal
+) -> dict[int, str]:
+    """Why `desired_orders` wants no order at a level of the window (`c-N .. c+N` but the
+    centre), by level: a crossed stop, the position cap, `max_open_orders`, post-only safety
+    against the book, or a price that rounds to zero or onto the nearer level's. A level not in
+    the answer is wanted."""
+    why: dict[int, str] = {}
+    _desired(state, config, market, position_base, why)
+    return why
+
+
+def _desired(
+    state: GridState,
+    config: GridConfig,
+    market: MarketView,
+    position_base: Decimal,
+    why: dict[int, str] | None,
+) -> tuple[DesiredOrder, ...]:
     if risk_check(config, position_base, market.mid).triggered:
+        if why is not None:
+            n, centre = config.levels_per_side, state.centre
+            why.update((level, EMPTY_STOP) for level in range(centre - n, centre + n + 1))
+            del why[centre]
         return ()
     lattice = state.lattice(config)
-    buys = _side_orders(lattice, Side.BUY, state.centre, market, position_base)
-    sells = _side_orders(lattice, Side.SELL, state.centre, market, position_base)
+    buys = _side_orders(lattice, Side.BUY, state.centre, market, position_base, why)
+    sells = _side_orders(lattice, Side.SELL, state.centre, market, position_base, why)
     merged: list[DesiredOrder] = []
     for i in range(max(len(buys), len(sells))):
         merged.extend(orders[i] for orders in (buys, sells) if i < len(orders))
     if config.max_open_orders is not None:
+        trimmed = merged[config.max_open_orders :]
+        if why is not None:
+            why.update((order.level, EMPTY_MAX_ORDERS) for order in trimmed)
         del merged[config.max_open_orders :]
     return tuple(merged)
 
@@ -244,7 +281,12 @@ def quiet_band(
 
 
 def _side_orders(
-    lattice: Lattice, side: Side, centre: int, market: MarketView, position_base: Decimal
+    lattice: Lattice,
+    side: Side,
+    centre: int,
+    market: MarketView,
+    position_base: Decimal,
+    why: dict[int, str] | None = None,
 ) -> list[DesiredOrder]:
     # Integer ticks and lots: this loop runs on every event, Decimal division is the slow part.
     config = lattice.config
@@ -266,14 +308,23 @@ def _side_orders(
             raw = lattice.raw_price(level).scaleb(-scale.tick_exp)
             ticks = _whole(raw, _PRICE_ROUNDING[side])
         if ticks <= 0 or ticks == last_ticks:
-            continue  # below zero, or geometric levels finer than a tick: keep the nearer one
+            # below zero, or geometric levels finer than a tick: keep the nearer one
+            if why is not None:
+                why[level] = EMPTY_PRICE
+            continue
         if limit is not None and (ticks >= limit if sign > 0 else ticks <= limit):
+            if why is not None:
+                why[level] = EMPTY_POST_ONLY
             continue
         lots = _size_lots(scale, ticks)
         after = position + sign * lots
         cap = scale.cap_units
         if cap is not None and abs(after) > abs(position) and abs(after) * ticks > cap:
-            break  # this side would grow exposure past the cap
+            # this side would grow exposure past the cap
+            if why is not None:
+                far = range(distance, config.levels_per_side + 1)
+                why.update((centre - d * sign, EMPTY_CAP) for d in far)
+            break
         position, last_ticks = after, ticks
         price = Decimal(ticks).scaleb(scale.tick_exp)
         size = Decimal(lots).scaleb(scale.lot_exp)
