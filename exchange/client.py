@@ -221,8 +221,9 @@ class LighterClient:
         *,
         alive: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """Run `check` immediately before every transaction goes out, after any wait for budget;
-        when it raises, nothing is sent (a bot runner checks that it still holds its lease).
+        """Run `check` once per transaction send, after any wait for budget, right before it is
+        signed under the nonce lock; when it raises, nothing is sent and its nonces are handed
+        out again (a bot runner checks that it still holds its lease).
         `alive` runs at every pause of any wait for budget, a send's before `check` (a runner
         renews its lease there and says what it waits for); raising gives the request up."""
         self.http.send_guard = check

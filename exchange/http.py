@@ -2,8 +2,9 @@
 
 Every request first draws its weight from the per-L1-address budget in Redis, so callers wait
 instead of earning 429s (in the lane of their context: `exchange.budget.operator_lane`). A
-transaction (POST) then passes the `send_guard`, if one is set, immediately before it goes out:
-a caller that waited for budget may no longer be entitled to send (a bot runner whose lease
+transaction (POST) must also pass the `send_guard`, if one is set: at every pause of its wait
+for budget here, and once more right before it is signed (`exchange.sending.TxSender`, under the
+nonce lock). A caller that waited may no longer be entitled to send (a bot runner whose lease
 moved meanwhile), and the guard raising drops the send.
 
 A real 429 penalises the whole budget and is retried with exponential backoff and jitter; 5xx
@@ -81,7 +82,8 @@ class RestTransport:
         self._session: aiohttp.ClientSession | None = None
         self.requests_sent = 0
         self.rate_limited_replies = 0
-        # Checked after the budget wait, immediately before every POST; raising drops the send.
+        # Checked at every pause of a send's wait for budget, and by the sender (TxSender) once
+        # per send under the nonce lock right before signing; raising drops the send.
         self.send_guard: Callable[[], Awaitable[None]] | None = None
         # Run at every pause of any wait for budget, a send's before its guard (the caller shows
         # it is alive, and may say what it waits for).
@@ -174,8 +176,6 @@ class RestTransport:
         assert self._session is not None
         if not paid:
             await self.spend(endpoint, guarded=method == "POST")
-        if method == "POST" and self.send_guard is not None:
-            await self.send_guard()
         headers: dict[str, str] = {}
         if auth:
             if self.auth_token is None:

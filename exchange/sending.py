@@ -5,7 +5,9 @@ nonces from the shared coordinator. An invalid-nonce reply resyncs and re-signs 
 or network error leaves the coordinator to resync (no gap) and the send is retried with backoff;
 a rejection (HTTP 400) gives its nonce back. The request budget is taken *before* the nonce
 lock: a caller waiting for budget (routine traffic) never holds the key's lock, so an operator
-command on the same key never waits behind it. No SDK here: signing is the `TxSigner`'s
+command on the same key never waits behind it. The transport's send guard runs once per send,
+under the lock right before signing (the last moment before the POST that costs no resync: a
+send it refuses gives its nonces back). No SDK here: signing is the `TxSigner`'s
 (`exchange.signer.Signer` in the client).
 """
 
@@ -94,16 +96,18 @@ class TxSender:
     async def _submit_once(self, specs: list[TxSpec]) -> SendResult:
         if self._nonces is None:
             raise ExchangeError("writes need an API key and redis_url (shared nonces)")
-        rejected: RejectedError | None = None
+        refused: Exception | None = None
         await self._http.spend(_endpoint(len(specs)), guarded=True)
-        if self._http.send_guard is not None:
-            # Before the nonce lock: a send dropped here costs no nonce resync.
-            await self._http.send_guard()
         paid = True
         with redis_unreachable_is_transient():
             async with self._nonces.reserve(count=len(specs)) as slot:
+                refused = await self._guard_refuses()
+                if refused is not None:
+                    # Nothing signed, nothing sent: the nonces are handed out again, and no
+                    # resync is needed (that is for sends whose fate is unknown).
+                    slot.consume(0)
                 resynced = False
-                while True:
+                while refused is None:
                     signed = await self._signer.sign_all(specs, slot.nonces)
                     try:
                         body = await self._send(signed, paid=paid)
@@ -117,7 +121,7 @@ class TxSender:
                     except RejectedError as exc:
                         # A 400 does not consume the nonce: hand it out again.
                         slot.consume(0)
-                        rejected = exc
+                        refused = exc
                         break
                     result = parse.parse_send_tx(body)
                     if not result.tx_hashes:
@@ -126,7 +130,19 @@ class TxSender:
                             predicted_execution_time_ms=result.predicted_execution_time_ms,
                         )
                     return result
-        raise rejected
+        assert refused is not None  # the loop ends only by returning or with a refusal
+        raise refused
+
+    async def _guard_refuses(self) -> Exception | None:
+        """Run the transport's send guard (a runner: lease held, no operator command first),
+        once per send, under the nonce lock right before signing: what it raised, or None."""
+        if self._http.send_guard is None:
+            return None
+        try:
+            await self._http.send_guard()
+        except Exception as exc:  # the guard's own refusal (LeaseLost, a dropped send, weather)
+            return exc
+        return None
 
     async def _send(self, signed: list[SignedTx], *, paid: bool) -> dict[str, Any]:
         if len(signed) == 1:

@@ -90,6 +90,8 @@ class BotLease:
         self.bot_id = bot_id
         self.ttl_ms = int(ttl_s * 1000)
         self.fence: int | None = None
+        # Renewed before every send: by its hash (EVALSHA), not the script's text each time.
+        self._renew = redis_client.register_script(_RENEW)
 
     def __repr__(self) -> str:
         return f"<BotLease bot={self.bot_id} fence={self.fence}>"
@@ -118,7 +120,7 @@ class BotLease:
         heartbeat and right before every send (a runner that lost the lease never sends)."""
         if self.fence is None:
             return False
-        renewed = self.redis.eval(_RENEW, 1, lease_key(self.bot_id), self.fence, self.ttl_ms)
+        renewed = self._renew(keys=[lease_key(self.bot_id)], args=[self.fence, self.ttl_ms])
         if not renewed:
             logger.warning("bot %s: lease with fence %s lost", self.bot_id, self.fence)
         return bool(renewed)

@@ -430,8 +430,9 @@ class BotRunner:
             client = by_account.get(state.account.pk)
             if client is None:
                 client = await clients.enter_async_context(state.account.client())
-                # Checked again after any wait for budget, right before the HTTP send; the
-                # lease is renewed while any request waits for budget.
+                # Checked once per send under the nonce lock, right before signing, and at
+                # every pause of a send's wait for budget; the lease is renewed while any
+                # request waits for budget.
                 client.guard_sends(self._still_ours, alive=self._budget_waits)
                 by_account[state.account.pk] = client
             # Only the leg's market's order reports and no transactions (the runner reads no
@@ -682,8 +683,8 @@ class BotRunner:
     async def _still_ours(self) -> None:
         """The fence guards our database writes; this guards our sends: a runner whose lease
         passed to a successor must not send, nor a placement planned before an operator command
-        that arrived while it waited. Run by the client right before the HTTP send and at every
-        pause of a send's wait for budget."""
+        that arrived while it waited. Run by the client once per send, under the nonce lock
+        right before signing, and at every pause of a send's wait for budget."""
         await self._lease_renewed()
         if self._placing and self._command_waiting:
             raise SendDropped("an operator command arrived first; placement not sent")
@@ -1491,10 +1492,10 @@ class BotRunner:
         ]  # fmt: skip
         try:
             self._placing = True
-            await self._still_ours()
+            # The client runs `_still_ours` once per send, under the nonce lock before signing.
             tickets = await state.client.replace_orders(self.market_id, cancels, requests)
         except SendDropped as exc:
-            # Nothing sent (the guard runs before the HTTP send): the intents end here, and the
+            # Nothing sent (the guard runs before signing): the intents end here, and the
             # command is applied next.
             orders.cancelling.difference_update(cancels)
             await db(recording.orders_resolved_missing)(self.bot, self.fence, rows, str(exc))
