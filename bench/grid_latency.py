@@ -11,7 +11,9 @@
 - CPU per fill: the CPU time of the runners' own threads (bot loops, their DB threads, their
   signers, the push sender, the shared market feeds) over the fills of each run, i.e. what a
   fill costs a bots worker, with the fill rate reached; and this process's CPU time per fill
-  (an upper bound);
+  (an upper bound). Also in *reference units*: divided by the CPU time of a fixed piece of
+  runner-like Python timed just before and after the run (`bench.simkit.reference_ms`), a
+  figure that compares across runs and days on a VM whose speed drifts;
 - a jittering book (`--jitter-seconds`, off by default): N grids (`--jitter-bots`) with nothing
   to do while another account places and cancels a small bid inside their spread on each
   market, one change every `--jitter-every` seconds per market: the best bid moves, no grid's
@@ -55,7 +57,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.simkit import create_account, pct, start_bench_redis, start_simulator  # noqa: E402
+from bench.simkit import (  # noqa: E402
+    create_account,
+    pct,
+    reference_ms,
+    start_bench_redis,
+    start_simulator,
+)
 
 SYMBOLS = {"ETH": 0, "BTC": 1, "SOL": 2}
 # Bots per taker account.
@@ -422,7 +430,9 @@ async def take(
 
 
 class BotThread:
-    """One bot as a `bots` worker runs it: its own thread and event loop (`asyncio.run`)."""
+    """One bot as a `bots` worker runs it: its own thread and event loop (`asyncio.run`), under
+    its lease (until 2026-12-06 the bench's runners ran without one, so no lease check before a
+    send was counted)."""
 
     def __init__(self, bot_id: int) -> None:
         self.bot_id = bot_id
@@ -439,10 +449,20 @@ class BotThread:
             asyncio.run(self._run())
 
     async def _run(self) -> None:
+        from asgiref.sync import sync_to_async
+        from django.conf import settings
+
+        from bots.engine.leases import BotLease, fence_claim, fence_floor, lease_ttl_seconds
         from bots.engine.runner import run_runner, runner_create
+        from exchange.redis_clients import redis_client
 
         self._loop = asyncio.get_running_loop()
-        self.runner = await runner_create(self.bot_id, fence=1)
+        # Under its lease, as `run_bot_task` runs it: the runner checks it before every send.
+        lease = BotLease(redis_client(settings.REDIS_URL), self.bot_id, ttl_s=lease_ttl_seconds())
+        fence = lease.acquire(floor=await sync_to_async(fence_floor)(self.bot_id))
+        if fence is None or not await sync_to_async(fence_claim)(self.bot_id, fence):
+            raise RuntimeError(f"bot {self.bot_id}: lease not taken")
+        self.runner = await runner_create(self.bot_id, fence=fence, lease=lease)
         self.timer = Timed(self.runner)
         self._task = asyncio.current_task()
         self.ready.set()
@@ -527,9 +547,9 @@ async def jitter(base_url: str, redis_url: str, count: int, seconds: float, ever
 
 async def measure(
     base_url: str, redis_url: str, count: int, seconds: float, period_s: float, together: bool
-) -> tuple[list[float], int, str]:
-    """Run `count` bots under fills for `seconds`; returns latencies (ms), fills seen and the
-    line with the runners' own CPU per fill."""
+) -> tuple[list[float], int, str, float]:
+    """Run `count` bots under fills for `seconds`; returns latencies (ms), fills seen, the
+    line with the runners' own CPU per fill and that figure (ms)."""
     bots = await bots_up(base_url, count)
     try:
         runners = [b.runner for b in bots]
@@ -552,15 +572,31 @@ async def measure(
         taker_cpu = await asyncio.to_thread(takers.close)
         timers = [b.timer for b in bots if b.timer is not None]
         fills = sum(t.fills for t in timers)
-        # Printed by the caller under the run's heading.
+        # Printed by the caller under the run's heading (read now: a stopped bot's thread is
+        # gone, and its CPU time with it).
+        per_fill_ms = runner_cpu.per_fill_ms(fills)
         own_cpu = (
-            f"  runners' own threads: {runner_cpu.per_fill_ms(fills):.1f} ms of CPU per fill "
+            f"  runners' own threads: {per_fill_ms:.1f} ms of CPU per fill "
             f"({fills / elapsed:.1f} fills/s; ms by thread: {runner_cpu.split(fills)}); "
             f"the takers' process: {100 * taker_cpu / elapsed:.0f} % of one core"
         )
     finally:
         await asyncio.gather(*(asyncio.to_thread(b.stop) for b in bots))
-    return [s for t in timers for s in t.samples], fills, own_cpu
+    return [s for t in timers for s in t.samples], fills, own_cpu, per_fill_ms
+
+
+def measured(*args: Any, **kwargs: Any) -> tuple[list[float], int, str]:
+    """`measure` in a loop of its own, with this machine's reference workload timed before and
+    after it (`bench.simkit.reference_ms`); the CPU line gets the per-fill figure in reference
+    units, which compare across runs where this VM's drifting milliseconds do not."""
+    before = reference_ms()
+    samples, fills, own_cpu, per_fill_ms = asyncio.run(measure(*args, **kwargs))
+    reference = (before + reference_ms()) / 2
+    own_cpu += (
+        f"\n  reference workload {reference:.2f} ms: CPU per fill = "
+        f"{per_fill_ms / reference:.2f} reference units"
+    )
+    return samples, fills, own_cpu
 
 
 def main() -> None:
@@ -593,8 +629,8 @@ def main() -> None:
         vendor = setup_django(redis_url)
         print(f"database: {vendor}, {os.cpu_count()} CPUs")
         cpu = CpuShare(child.pid)
-        samples, fills, own_cpu = asyncio.run(
-            measure(base_url, redis_url, 1, args.single_seconds, 0.05, together=True)
+        samples, fills, own_cpu = measured(
+            base_url, redis_url, 1, args.single_seconds, 0.05, together=True
         )
         print(f"one bot: {fills} fills, fill -> replenish accepted p50 {pct(samples, 0.5):.1f} ms, "
               f"p99 {pct(samples, 0.99):.1f} ms ({len(samples)} samples)")  # fmt: skip
@@ -602,8 +638,8 @@ def main() -> None:
         print(f"  {cpu.report(fills)}")
         for count in (int(n) for n in args.bots.split(",")):
             for together, how in ((False, "independent fills"), (True, "simultaneous fills")):
-                samples, fills, own_cpu = asyncio.run(
-                    measure(base_url, redis_url, count, args.seconds, args.fill_every, together)
+                samples, fills, own_cpu = measured(
+                    base_url, redis_url, count, args.seconds, args.fill_every, together
                 )
                 print(f"{count} bots in one process, {how} every {args.fill_every:g} s: "
                       f"{fills} fills, p50 {pct(samples, 0.5):.1f} ms, "

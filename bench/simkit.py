@@ -1,4 +1,5 @@
-"""What the benchmarks share: the simulator in a child process, funded accounts, percentiles.
+"""What the benchmarks share: the simulator in a child process, funded accounts, percentiles,
+and a reference workload that says how fast this machine runs Python right now.
 
 The simulator runs in its own process so its CPU is not the measured process's; run this file
 directly (`python bench/simkit.py --port N --config JSON`) to get that child.
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,60 @@ def pct(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+# A runner's kind of work, fixed: a stream frame of ten orders decoded, its prices and sizes
+# read as Decimals and valued, each order keyed and copied into a dict, the result encoded again.
+_FRAME = json.dumps(
+    {
+        "channel": "account_all_orders:1",
+        "type": "update/account_all_orders",
+        "orders": {
+            "0": [
+                {
+                    "order_index": 281474976710000 + i,
+                    "client_order_index": 1000 + i,
+                    "price": f"{3990 + 5 * i}.25",
+                    "initial_base_amount": "0.0100",
+                    "remaining_base_amount": "0.0100",
+                    "status": "open",
+                    "is_ask": i % 2 == 1,
+                    "timestamp": 1765000000000 + i,
+                }
+                for i in range(10)
+            ]
+        },
+    }
+)
+REFERENCE_ROUNDS = 400
+
+
+def _reference_work() -> None:
+    for _ in range(REFERENCE_ROUNDS):
+        frame = json.loads(_FRAME)
+        book: dict[str, dict[str, Any]] = {}
+        value = Decimal(0)
+        for order in frame["orders"]["0"]:
+            price, size = Decimal(order["price"]), Decimal(order["remaining_base_amount"])
+            value += (price * size).quantize(Decimal("0.000001"))
+            side = "sell" if order["is_ask"] else "buy"
+            book[f"{side}:{order['client_order_index']}"] = {**order, "value": str(price * size)}
+        json.dumps({"value": str(value), "orders": sorted(book)})
+
+
+def reference_ms(repeats: int = 7) -> float:
+    """CPU milliseconds of this thread for a fixed piece of Python work like a runner's (the
+    fastest of `repeats`: a pause or another thread only ever makes a repeat slower).
+
+    This machine's speed drifts by 30-40 % between runs; a figure divided by this one (the
+    benches print "reference units") compares across runs and days where milliseconds do not.
+    """
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.thread_time()
+        _reference_work()
+        best = min(best, (time.thread_time() - start) * 1000)
+    return best
 
 
 if __name__ == "__main__":
