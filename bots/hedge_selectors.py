@@ -2,7 +2,10 @@
 
 Positions are those of each account's last exchange check (`ExchangeAccount.last_check_summary`,
 written by "Test connection" and the periodic refresh), so the page shows the pair's net even
-when no runner is alive; the state machine's state comes from the runner's last snapshot.
+when no runner is alive; beside them each leg's *own* position, the bot's recorded fills on that
+account (exact and current the moment a fill is recorded, `bots.ownership.bot_position`). The
+state machine's state comes from the runner's last snapshot. `hedge_live` is the same view as
+the page's live feed sends it (`bots.dashboard.consumers.HedgeConsumer`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from bots import figures
+from bots import figures, ownership
 from bots.models import BotEvent, ExchangeAccount, HedgeBot
 from bots.strategies.grid import tick_from_decimals
 
@@ -31,9 +34,12 @@ class LegView:
     leverage: Decimal
     margin_mode: str
     checked_at: datetime | None
+    # The bot's own position on this leg's account: its recorded fills there.
+    own_base: Decimal = Decimal(0)
     # On the market's decimals, with units (the page shows these, never raw Decimals).
     position_text: str = figures.NONE
     entry_text: str = figures.NONE
+    own_text: str = figures.NONE
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ class HedgeView:
     events: QuerySet[BotEvent]
     net_text: str = figures.NONE
     tolerance_text: str = figures.NONE
+    # The pair's net of the bot's own positions (its fills on both legs), always current.
+    own_net_text: str = figures.NONE
 
 
 def leg_position(account: ExchangeAccount, symbol: str) -> tuple[Decimal | None, Decimal | None]:
@@ -88,11 +96,14 @@ def hedge_view(bot: HedgeBot, *, events: int = 50) -> HedgeView:
         ("B (taker)", bot.taker_account, bot.leverage_b, bot.margin_mode_b),
     ):
         position, entry = leg_position(account, symbol)
+        own = ownership.bot_position(bot.pk, account.pk)
         legs.append(
             LegView(
                 role, account, position, entry, leverage, mode, account.last_checked_at,
+                own_base=own,
                 position_text=figures.size(position, bot.market, unit=True),
                 entry_text=figures.price(entry, bot.market, unit=True),
+                own_text=figures.size(own, bot.market, unit=True),
             )
         )  # fmt: skip
     a, b = legs[0].position_base, legs[1].position_base
@@ -114,4 +125,47 @@ def hedge_view(bot: HedgeBot, *, events: int = 50) -> HedgeView:
         events=BotEvent.objects.filter(bot=bot).order_by("-created_at", "-id")[:events],
         net_text=figures.size(net, bot.market, unit=True),
         tolerance_text=figures.size(tolerance, bot.market, unit=True),
+        own_net_text=figures.size(legs[0].own_base + legs[1].own_base, bot.market, unit=True),
     )
+
+
+def net_class(view: HedgeView) -> str:
+    """The net exposure's look: ok within the tolerance, bad beyond, unknown unchecked."""
+    if view.within_tolerance is None:
+        return "lw-net-unknown"
+    return "lw-net-ok" if view.within_tolerance else "lw-net-bad"
+
+
+def hedge_live(bot: HedgeBot) -> dict[str, Any]:
+    """What the page's live feed sends: the figures of `hedge_view` as the page shows them
+    (texts on the market's decimals, times as ISO strings)."""
+    view = hedge_view(bot)
+    return {
+        "status": bot.status,
+        "desired_state": bot.desired_state,
+        "status_message": bot.status_message,
+        "state": view.state,
+        "state_seconds": view.state_seconds,
+        "net_text": view.net_text if view.net_base is not None else None,
+        "net_class": net_class(view),
+        "tolerance_text": view.tolerance_text,
+        "own_net_text": view.own_net_text,
+        "legs": [
+            {
+                "position_text": leg.position_text if leg.position_base is not None else None,
+                "own_text": leg.own_text,
+                "entry_text": leg.entry_text if leg.avg_entry_price is not None else None,
+                "checked_at": leg.checked_at.isoformat() if leg.checked_at else None,
+            }
+            for leg in view.legs
+        ],
+        "events": [
+            {
+                "created_at": event.created_at.isoformat(),
+                "level": event.level,
+                "kind": event.kind,
+                "message": event.message,
+            }
+            for event in view.events
+        ],
+    }

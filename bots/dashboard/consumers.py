@@ -1,6 +1,7 @@
 """Dashboard websockets: thin consumers that check the user, join a group and forward pushes.
 
-`/ws/dashboard/` joins `dashboard`; `/ws/bots/<id>/` joins `bot.<id>`. On connect the page gets a
+`/ws/dashboard/` joins `dashboard`; `/ws/bots/<id>/` joins `bot.<id>`, and so does a hedge bot's
+`/ws/hedge/<id>/` (which sends only its recomputed figures, `hedge`). On connect the page gets a
 snapshot (`{"kind": "snapshot", "data": ...}` from `bots.dashboard.snapshots`), then every push that
 `bots.dashboard.broadcast` sends to its group as `{"kind": ..., "data": ...}`. The group is joined
 before the
@@ -47,6 +48,9 @@ logger = logging.getLogger(__name__)
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 REFRESH_DELAY_S = 0.2
+# A hedge page's figures are recomputed at least this often (the accounts' checks, the state's
+# age), pushes or none.
+HEDGE_RECHECK_S = 5.0
 
 
 def _recheck_seconds() -> float:
@@ -78,6 +82,8 @@ class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Forwards `lw.push` group messages; collects what to recompute and sends it in one go."""
 
     group: str | None = None
+    # Whether group pushes go to the page as they are (False: only what `recompute` makes).
+    forwards = True
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         self._stale: set[tuple[str, int]] = set()
@@ -120,7 +126,8 @@ class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         overdue = time.monotonic() - self._access_checked_at > _recheck_seconds()
         if overdue and not await self._still_allowed():
             return
-        await self.send_json({"kind": message["kind"], "data": message["data"]})
+        if self.forwards:
+            await self.send_json({"kind": message["kind"], "data": message["data"]})
         stale = self.stale_after(message["kind"], message["data"])
         if stale:
             self._stale |= stale
@@ -245,3 +252,54 @@ class BotConsumer(_PushConsumer):
             {"kind": "ladder", "data": refreshed["ladder"]},
             {"kind": "pnl", "data": refreshed["pnl"]},
         ]
+
+
+class HedgeConsumer(_PushConsumer):
+    """One hedge bot's page: its figures (`bots.hedge_selectors.hedge_live`: both legs with the
+    bot's own positions, the net, the state, the events) at connect, after the pushes of its
+    runner (coalesced) and every HEDGE_RECHECK_S (the accounts' checks, the state's age)."""
+
+    bot_id: int
+    forwards = False
+
+    async def connect(self) -> None:
+        if not await database_sync_to_async(access_current)(self.scope):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.bot_id = int(self.scope["url_route"]["kwargs"]["bot_id"])
+        await self.join(broadcast.bot_group(self.bot_id))
+        live = await database_sync_to_async(snapshots.hedge_snapshot)(self.bot_id)
+        if live is None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        await self.accept()
+        self.watch_access()
+        await self.send_json({"kind": "hedge", "data": live})
+        self._recheck = asyncio.get_running_loop().create_task(self._recheck_often())
+
+    async def lw_batch(self, message: dict[str, Any]) -> None:
+        """Several pushes of one commit (`bots.dashboard.broadcast`): each as its own push."""
+        for item in message["items"]:
+            await self.lw_push(item)
+
+    async def _recheck_often(self) -> None:
+        while True:
+            await asyncio.sleep(HEDGE_RECHECK_S)
+            self._stale.add(("hedge", self.bot_id))
+            if self._refresh is None:
+                self._refresh = asyncio.get_running_loop().create_task(self._refresh_later())
+
+    def stale_after(self, kind: str, data: dict[str, Any]) -> set[tuple[str, int]]:
+        return {("hedge", self.bot_id)} if kind in {"bot", "order", "fill", "event"} else set()
+
+    def recompute(self, stale: set[tuple[str, int]]) -> list[dict[str, Any]]:
+        live = snapshots.hedge_snapshot(self.bot_id)
+        return [] if live is None else [{"kind": "hedge", "data": live}]
+
+    async def disconnect(self, code: int) -> None:
+        recheck = getattr(self, "_recheck", None)
+        if recheck is not None:
+            recheck.cancel()
+        await super().disconnect(code)

@@ -52,7 +52,8 @@ def hedge_bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
         "dashboard/hedge_bot.html",
         {
             "title": f"Hedge {bot.name}",
-            "view": hedge_selectors.hedge_view(bot),
+            "view": (view := hedge_selectors.hedge_view(bot)),
+            "net_class": hedge_selectors.net_class(view),
             "actions": [(a, HEDGE_LABELS.get(a, a.capitalize())) for a in HEDGE_ACTIONS],
         },
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db.models import Count, Q
 
-from bots import schemas, selectors
+from bots import hedge_selectors, schemas, selectors
 from bots.account_summaries import AccountSummary, account_summary, account_summary_list
 from bots.models import BotEvent, Fill, GridBot, Order, OrderStatus
 from bots.selectors import LIVE_ORDER_STATUSES
@@ -88,6 +88,12 @@ def bot_refresh(bot_id: int) -> dict[str, Any] | None:
         "ladder": ladder(bot, pnl.summary.position_base),
         "pnl": schemas.payload(PnlOut, pnl),
     }
+
+
+def hedge_snapshot(bot_id: int) -> dict[str, Any] | None:
+    """A hedge bot's page figures as its live feed sends them (None if no such hedge bot)."""
+    bot = selectors.hedge_bot_list().filter(id=bot_id).first()
+    return None if bot is None else hedge_selectors.hedge_live(bot)
 
 
 def bot_snapshot(bot_id: int) -> dict[str, Any]:

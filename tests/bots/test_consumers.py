@@ -14,9 +14,15 @@ from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
 from bots.dashboard import broadcast
-from bots.models import BotEvent, ExchangeAccount, Fill, GridBot, Order
+from bots.models import BotEvent, ExchangeAccount, Fill, GridBot, HedgeBot, Order
 from lighterweb.asgi import application
-from tests.lighterweb.factories import make_account, make_bot, make_market, role_group
+from tests.lighterweb.factories import (
+    make_account,
+    make_bot,
+    make_hedge_bot,
+    make_market,
+    role_group,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -90,7 +96,7 @@ async def _collect(communicator: WebsocketCommunicator, kinds: set[str]) -> dict
     return seen
 
 
-@pytest.mark.parametrize("path", ["/ws/dashboard/", "/ws/bots/1/"])
+@pytest.mark.parametrize("path", ["/ws/dashboard/", "/ws/bots/1/", "/ws/hedge/1/"])
 async def test_anonymous_user_is_refused(path):
     communicator = _communicator(path, ORIGIN)
 
@@ -100,7 +106,7 @@ async def test_anonymous_user_is_refused(path):
     assert code == 4403
 
 
-@pytest.mark.parametrize("path", ["/ws/dashboard/", "/ws/bots/1/"])
+@pytest.mark.parametrize("path", ["/ws/dashboard/", "/ws/bots/1/", "/ws/hedge/1/"])
 async def test_logged_in_non_staff_user_is_refused(path):
     cookie = await database_sync_to_async(_session_cookie)(is_staff=False)
     communicator = _communicator(path, ORIGIN, cookie)
@@ -123,6 +129,56 @@ async def test_foreign_origin_is_refused_even_for_staff(staff_cookie):
 
 async def test_unknown_bot_is_refused_with_not_found(staff_cookie):
     communicator = _communicator("/ws/bots/999999/", ORIGIN, staff_cookie)
+
+    connected, code = await communicator.connect(timeout=TIMEOUT_S)
+
+    assert not connected
+    assert code == 4404
+
+
+@pytest.fixture
+def hedge() -> HedgeBot:
+    maker = make_account(name="maker")
+    taker = make_account(name="taker", account_index=8)
+    return make_hedge_bot(maker, taker, make_market(), name="eth-hedge")
+
+
+def _hedge_fill(bot: HedgeBot) -> None:
+    """B's hedge (a taker sell on the second account), recorded and pushed as the runner does."""
+    fill = Fill.objects.create(
+        bot=bot,
+        account=bot.taker_account,
+        market=bot.market,
+        trade_id=78,
+        side="sell",
+        price=Decimal("3990"),
+        size_base=Decimal("0.01"),
+        is_maker=False,
+        executed_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    broadcast.fill_recorded(fill)
+
+
+async def test_the_hedge_page_gets_its_figures_and_the_bots_own_positions_live(staff_cookie, hedge):
+    communicator = await _connected(f"/ws/hedge/{hedge.pk}/", staff_cookie)
+
+    first = await _next(communicator, "hedge")
+    assert [leg["own_text"] for leg in first["legs"]] == ["0.0000 ETH", "0.0000 ETH"]
+    assert first["net_text"] is None and first["net_class"] == "lw-net-unknown"
+    assert first["status"] == "stopped"
+
+    await database_sync_to_async(_hedge_fill)(hedge)
+
+    after = await _next(communicator, "hedge")
+    assert [leg["own_text"] for leg in after["legs"]] == ["0.0000 ETH", "-0.0100 ETH"]
+    assert after["own_net_text"] == "-0.0100 ETH"
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize("kind", ["unknown", "grid"])
+async def test_a_hedge_socket_for_no_hedge_bot_is_refused_with_not_found(staff_cookie, bot, kind):
+    bot_id = 999999 if kind == "unknown" else bot.pk
+    communicator = _communicator(f"/ws/hedge/{bot_id}/", ORIGIN, staff_cookie)
 
     connected, code = await communicator.connect(timeout=TIMEOUT_S)
 
@@ -304,7 +360,7 @@ async def test_pushes_of_one_commit_reach_the_page_one_by_one(staff_cookie, bot)
     await communicator.disconnect()
 
 
-@pytest.mark.parametrize("path", ["/ws/dashboard/", "/ws/bots/1/"])
+@pytest.mark.parametrize("path", ["/ws/dashboard/", "/ws/bots/1/", "/ws/hedge/1/"])
 async def test_staff_without_a_role_is_refused(path):
     user = await database_sync_to_async(get_user_model().objects.create_user)(
         "no-role", password="pw-long-enough-1", is_staff=True

@@ -25,6 +25,7 @@ from bots import figures
 from bots.engine.runner import BUDGET_WAIT_MESSAGE
 from bots.models import Fill, GridBot, Market, Order
 from lighterweb.redis_server import free_port
+from tests.bots.hedge_support import hedge_bot, price_through
 from tests.bots.runner_support import GRID_SHAPES, account_on, sim_open_orders
 from tests.browser import live_stack
 from tests.lighterweb.factories import make_bot, role_group
@@ -237,3 +238,45 @@ def test_overview_says_why_a_bot_is_starting_and_keeps_its_states_whole_at_1280_
     # One line box: a word broken over two lines has two client rectangles.
     lines = desired.locator("span").evaluate("span => span.getClientRects().length")
     assert lines == 1
+
+
+def test_the_hedge_page_shows_each_legs_own_position_live_as_the_bot_hedges(site, page, simulator):
+    """Before: the hedge page was rendered once, said "connecting…" for ever and showed only
+    the accounts' last checks. Now it is live, with the bot's own position on each leg."""
+    expect = playwright_sync.expect
+
+    def made() -> int:
+        operator = get_user_model().objects.create_user(USERNAME, password=PASSWORD, is_staff=True)
+        operator.groups.add(role_group("operator"))
+        maker = account_on(simulator, maker_sim)
+        taker = account_on(simulator, taker_sim)
+        # Holds its hedged pair for ten minutes: the page is read while both legs are open.
+        return hedge_bot(maker, taker, running=False, hold_min_ms=600_000).pk
+
+    maker_sim, taker_sim = simulator.create_account(), simulator.create_account()
+    bot_id = _db(made)
+    _log_in(page, site, f"/dashboard/hedge/{bot_id}/")
+    expect(page.locator("#lw-conn")).to_have_text("live")
+    expect(page.locator("#leg-0-own")).to_have_text("0.0000 ETH")
+    page.evaluate("window.__sameDocument = true")
+
+    page.click("#action-start")
+
+    expect(page.locator("#bot-status")).to_have_text("running", timeout=STEP_MS)
+    deadline = time.monotonic() + STEP_MS / 1000
+    while len(sim_open_orders(simulator, maker_sim.index, ETH_MARKET_ID)) != 1:
+        assert time.monotonic() < deadline, "A's opening order never rested"
+        time.sleep(0.1)
+    price_through(simulator, maker_sim.index)
+
+    expect(page.locator("#leg-0-own")).to_have_text("0.0100 ETH", timeout=STEP_MS)
+    expect(page.locator("#leg-1-own")).to_have_text("-0.0100 ETH", timeout=STEP_MS)
+    expect(page.locator("#hedge-own-net")).to_have_text("0.0000 ETH")
+    expect(page.locator("#hedge-events-body")).to_contain_text("hedge", timeout=STEP_MS)
+    _shot(page, "hedge-live")
+
+    page.click("#action-emergency-stop")
+
+    expect(page.locator("#bot-status")).to_have_text("stopped", timeout=STEP_MS)
+    expect(page.locator("#bot-desired")).to_have_text("stopped")
+    assert page.evaluate("window.__sameDocument") is True  # never reloaded
