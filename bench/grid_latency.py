@@ -11,9 +11,10 @@
 - CPU per fill: the CPU time of the runners' own threads (bot loops, their DB threads, their
   signers, the push sender, the shared market feeds) over the fills of each run, i.e. what a
   fill costs a bots worker, with the fill rate reached; and this process's CPU time per fill
-  (an upper bound). Also in *reference units*: divided by the CPU time of a fixed piece of
-  runner-like Python timed just before and after the run (`bench.simkit.reference_ms`), a
-  figure that compares across runs and days on a VM whose speed drifts;
+  (an upper bound). Also in *reference units*: divided by the median CPU time of a fixed piece
+  of runner-like Python, timed every 0.3 s during the run by a process of its own
+  (`bench.simkit.ReferenceSampler`), a figure that compares across runs and days on a VM whose
+  speed drifts;
 - a jittering book (`--jitter-seconds`, off by default): N grids (`--jitter-bots`) with nothing
   to do while another account places and cancels a small bid inside their spread on each
   market, one change every `--jitter-every` seconds per market: the best bid moves, no grid's
@@ -58,9 +59,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.simkit import (  # noqa: E402
+    ReferenceSampler,
     create_account,
     pct,
-    reference_ms,
     start_bench_redis,
     start_simulator,
 )
@@ -586,12 +587,14 @@ async def measure(
 
 
 def measured(*args: Any, **kwargs: Any) -> tuple[list[float], int, str]:
-    """`measure` in a loop of its own, with this machine's reference workload timed before and
-    after it (`bench.simkit.reference_ms`); the CPU line gets the per-fill figure in reference
+    """`measure` in a loop of its own, with this machine's reference workload timed all along
+    (`bench.simkit.ReferenceSampler`); the CPU line gets the per-fill figure in reference
     units, which compare across runs where this VM's drifting milliseconds do not."""
-    before = reference_ms()
-    samples, fills, own_cpu, per_fill_ms = asyncio.run(measure(*args, **kwargs))
-    reference = (before + reference_ms()) / 2
+    sampler = ReferenceSampler()
+    try:
+        samples, fills, own_cpu, per_fill_ms = asyncio.run(measure(*args, **kwargs))
+    finally:
+        reference = sampler.stop()
     own_cpu += (
         f"\n  reference workload {reference:.2f} ms: CPU per fill = "
         f"{per_fill_ms / reference:.2f} reference units"

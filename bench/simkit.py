@@ -145,19 +145,43 @@ def _reference_work() -> None:
         json.dumps({"value": str(value), "orders": sorted(book)})
 
 
-def reference_ms(repeats: int = 7) -> float:
-    """CPU milliseconds of this thread for a fixed piece of Python work like a runner's (the
-    fastest of `repeats`: a pause or another thread only ever makes a repeat slower).
+def reference_ms() -> float:
+    """CPU milliseconds of this thread for one round of a fixed piece of Python work like a
+    runner's."""
+    start = time.thread_time()
+    _reference_work()
+    return (time.thread_time() - start) * 1000
 
-    This machine's speed drifts by 30-40 % between runs; a figure divided by this one (the
+
+def _sample_reference(conn: Any, every_s: float) -> None:
+    samples: list[float] = []
+    while not conn.poll(every_s):
+        samples.append(reference_ms())
+    conn.send(samples)
+
+
+class ReferenceSampler:
+    """This machine's speed *during* a run: a child process times the reference workload
+    (`reference_ms`, ~10 ms of CPU) every `every_s` seconds, about 3 % of a core, and `stop`
+    returns the median. This VM's speed drifts by 30-40 % between runs and within one (the
+    reference alone took 11 or 15 ms from one minute to the next); a figure divided by it (the
     benches print "reference units") compares across runs and days where milliseconds do not.
-    """
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.thread_time()
-        _reference_work()
-        best = min(best, (time.thread_time() - start) * 1000)
-    return best
+    In a process of its own: it must not take the measured process's interpreter lock."""
+
+    def __init__(self, every_s: float = 0.3) -> None:
+        import multiprocessing
+
+        spawn = multiprocessing.get_context("spawn")
+        self._conn, child = spawn.Pipe()
+        self._process = spawn.Process(target=_sample_reference, args=(child, every_s), daemon=True)
+        self._process.start()
+
+    def stop(self) -> float:
+        """End the sampling; the median of its samples in ms (NaN if it took none)."""
+        self._conn.send(None)
+        samples: list[float] = self._conn.recv() if self._conn.poll(30) else []
+        self._process.join(10)
+        return pct(samples, 0.5)
 
 
 if __name__ == "__main__":
