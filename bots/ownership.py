@@ -33,6 +33,11 @@ _ZERO = Decimal(0)
 _SIGN = {"buy": 1, "sell": -1}
 
 
+# The key of `ExchangeAccount.last_check_summary` that says when its positions were read, when
+# a runner read them after the account's full check (`bots.engine.ownership.positions_store`).
+POSITIONS_AT = "positions_at"
+
+
 def plain(size: Decimal) -> str:
     """A size as an operator reads it: no trailing zeros, no exponent (0.0300000000 -> 0.03)."""
     return f"{size.normalize():f}" if size else "0"

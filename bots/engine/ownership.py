@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
 from bots import ownership as owners
 from bots.engine.recording import event_create, lock_fenced
@@ -142,5 +143,7 @@ def positions_store(account_id: int, positions: list[PositionInfo]) -> None:
             for p in positions
             if p.size
         ]
-        # Balances and their time stay those of the last full check (bots.accounts).
+        # Balances and their time stay those of the last full check (bots.accounts); the
+        # positions say when they were read (`bots.hedge_selectors.positions_read_at`).
+        summary[owners.POSITIONS_AT] = timezone.now().isoformat()
         ExchangeAccount.objects.filter(pk=account_id).update(last_check_summary=summary)

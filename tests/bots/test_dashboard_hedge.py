@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
+from bots import hedge_selectors
 from bots.engine.leases import BotLease
 from bots.models import BotEvent, ExchangeAccount, HedgeBot
 from exchange.redis_clients import redis_client
@@ -159,3 +160,18 @@ def test_stop_and_close_control_asks_the_runner_to_close_both_legs(staff, hedge,
     hedge.refresh_from_db()
     assert hedge.desired_state == "stopped"
     assert BotEvent.objects.filter(bot=hedge, kind="stop_close").exists()
+
+
+def test_a_leg_checked_only_by_its_runner_shows_when_the_runner_read_its_positions(staff, hedge):
+    account = hedge.taker_account
+    read_at = timezone.now().replace(microsecond=0)
+    account.last_check_summary = {
+        "positions": [{"symbol": "ETH", "side": "short", "size": "0.0100"}],
+        "positions_at": read_at.isoformat(),
+    }
+    account.save(update_fields=["last_check_summary"])
+
+    view = hedge_selectors.hedge_view(HedgeBot.objects.get(pk=hedge.pk))
+
+    assert view.legs[1].checked_at == read_at
+    assert view.legs[0].checked_at is None  # never checked at all

@@ -272,6 +272,9 @@ def test_the_hedge_page_shows_each_legs_own_position_live_as_the_bot_hedges(site
     expect(page.locator("#leg-0-own")).to_have_text("0.0100 ETH", timeout=STEP_MS)
     expect(page.locator("#leg-1-own")).to_have_text("-0.0100 ETH", timeout=STEP_MS)
     expect(page.locator("#hedge-own-net")).to_have_text("0.0000 ETH")
+    # The runner read both accounts' positions when it started: they are not "never" checked.
+    expect(page.locator("#leg-0-checked")).not_to_have_text("never")
+    expect(page.locator("#leg-1-checked")).not_to_have_text("never")
     expect(page.locator("#hedge-events-body")).to_contain_text("hedge", timeout=STEP_MS)
     _shot(page, "hedge-live")
 
