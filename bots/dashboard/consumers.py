@@ -116,6 +116,12 @@ class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.close(code=CLOSE_FORBIDDEN)
         return allowed
 
+    async def refuse_not_found(self) -> None:
+        """Leave the group joined for the snapshot and close with 4404 (no such bot)."""
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        self.group = None
+        await self.close(code=CLOSE_NOT_FOUND)
+
     async def join(self, group: str) -> None:
         self.group = group
         await self.channel_layer.group_add(group, self.channel_name)
@@ -226,9 +232,7 @@ class BotConsumer(_PushConsumer):
         try:
             snapshot = await database_sync_to_async(snapshots.bot_snapshot)(self.bot_id)
         except GridBot.DoesNotExist:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self.refuse_not_found()
             return
         await self.accept()
         self.watch_access()
@@ -270,19 +274,12 @@ class HedgeConsumer(_PushConsumer):
         await self.join(broadcast.bot_group(self.bot_id))
         live = await database_sync_to_async(snapshots.hedge_snapshot)(self.bot_id)
         if live is None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self.refuse_not_found()
             return
         await self.accept()
         self.watch_access()
         await self.send_json({"kind": "hedge", "data": live})
         self._recheck = asyncio.get_running_loop().create_task(self._recheck_often())
-
-    async def lw_batch(self, message: dict[str, Any]) -> None:
-        """Several pushes of one commit (`bots.dashboard.broadcast`): each as its own push."""
-        for item in message["items"]:
-            await self.lw_push(item)
 
     async def _recheck_often(self) -> None:
         while True:
