@@ -193,11 +193,6 @@ class DashboardConsumer(_PushConsumer):
         snapshot = await database_sync_to_async(snapshots.overview_snapshot)()
         await self.send_json({"kind": "snapshot", "data": snapshot})
 
-    async def lw_batch(self, message: dict[str, Any]) -> None:
-        """Several pushes of one commit (`bots.dashboard.broadcast`): each as its own push."""
-        for item in message["items"]:
-            await self.lw_push(item)
-
     def stale_after(self, kind: str, data: dict[str, Any]) -> set[tuple[str, int]]:
         stale: set[tuple[str, int]] = set()
         if kind == "bot" and "pnl" in data:
@@ -237,11 +232,6 @@ class BotConsumer(_PushConsumer):
         await self.accept()
         self.watch_access()
         await self.send_json({"kind": "snapshot", "data": snapshot})
-
-    async def lw_batch(self, message: dict[str, Any]) -> None:
-        """Several pushes of one commit (`bots.dashboard.broadcast`): each as its own push."""
-        for item in message["items"]:
-            await self.lw_push(item)
 
     def stale_after(self, kind: str, data: dict[str, Any]) -> set[tuple[str, int]]:
         if kind == "bot" and "pnl" in data:
