@@ -46,7 +46,7 @@ from typing import Literal
 
 import redis.asyncio as aioredis
 
-from exchange.errors import RateLimitedError
+from exchange.errors import RateLimitedError, cancel_point
 
 logger = logging.getLogger(__name__)
 
@@ -348,6 +348,8 @@ class RequestBudget:
                     f"next slot in {grant.wait_s:.2f}s, beyond the {timeout_s:g}s timeout",
                     retry_after_s=grant.wait_s,
                 )
+            # A cancel a library dropped on the way here ends the wait (exchange.errors).
+            cancel_point()
             # a small random extra keeps waiting processes from all retrying the same millisecond
             if while_waiting is not None:
                 await while_waiting()

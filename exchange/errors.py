@@ -19,6 +19,7 @@ attributes (`status`, `body`, `data`), which is all the mapping needs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -252,3 +253,18 @@ def redis_unreachable_is_transient() -> Iterator[None]:
         yield
     except REDIS_UNREACHABLE as exc:
         raise map_exception(exc) from exc
+
+
+def cancel_point() -> None:
+    """Raise CancelledError if the current task was asked to cancel and the request was lost.
+
+    On Python 3.11, `asyncio.wait_for` drops a cancel that lands in the turn its inner future
+    completes (redis-py's sends use it): the task goes on with `cancelling()` still set and no
+    CancelledError left to deliver. Loops that wait call this before each pause, so such a
+    task ends at its next pause instead of running on (a bot runner cancelled during a
+    reconcile kept trading). Outside `asyncio.timeout` blocks (which undo their own cancels),
+    a non-zero `cancelling()` always means a cancel that was asked for.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

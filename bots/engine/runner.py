@@ -106,7 +106,7 @@ from bots.strategies.protocol import (
 from exchange import market_feed
 from exchange.budget import operator_lane
 from exchange.client import LighterClient
-from exchange.errors import ExchangeError, RejectedError, TransientError
+from exchange.errors import ExchangeError, RejectedError, TransientError, cancel_point
 from exchange.orders import OrderRequest
 from exchange.streams import (
     AccountStream,
@@ -488,6 +488,9 @@ class BotRunner:
 
     async def _loop(self) -> str:
         while True:
+            # A cancel dropped by a library on the way (exchange.errors.cancel_point) ends the
+            # run here, at the latest, rather than never.
+            cancel_point()
             batch: list[Item] = []
             self.idle = True
             # asyncio.timeout, never wait_for: on Python 3.11 wait_for swallows a cancel that
