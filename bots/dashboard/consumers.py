@@ -82,6 +82,7 @@ class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Forwards `lw.push` group messages; collects what to recompute and sends it in one go."""
 
     group: str | None = None
+    bot_id: int
     # Whether group pushes go to the page as they are (False: only what `recompute` makes).
     forwards = True
 
@@ -115,6 +116,16 @@ class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             logger.info("dashboard websocket closed: access withdrawn for %s", self.scope["user"])
             await self.close(code=CLOSE_FORBIDDEN)
         return allowed
+
+    async def join_bot(self) -> bool:
+        """A bot page's opening: refuse (4403) a user who may not watch, else take the bot's id
+        from the route and join its group; False when refused."""
+        if not await database_sync_to_async(access_current)(self.scope):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return False
+        self.bot_id = int(self.scope["url_route"]["kwargs"]["bot_id"])
+        await self.join(broadcast.bot_group(self.bot_id))
+        return True
 
     async def refuse_not_found(self) -> None:
         """Leave the group joined for the snapshot and close with 4404 (no such bot)."""
@@ -219,11 +230,8 @@ class BotConsumer(_PushConsumer):
     bot_id: int
 
     async def connect(self) -> None:
-        if not await database_sync_to_async(access_current)(self.scope):
-            await self.close(code=CLOSE_FORBIDDEN)
+        if not await self.join_bot():
             return
-        self.bot_id = int(self.scope["url_route"]["kwargs"]["bot_id"])
-        await self.join(broadcast.bot_group(self.bot_id))
         try:
             snapshot = await database_sync_to_async(snapshots.bot_snapshot)(self.bot_id)
         except GridBot.DoesNotExist:
@@ -257,11 +265,8 @@ class HedgeConsumer(_PushConsumer):
     forwards = False
 
     async def connect(self) -> None:
-        if not await database_sync_to_async(access_current)(self.scope):
-            await self.close(code=CLOSE_FORBIDDEN)
+        if not await self.join_bot():
             return
-        self.bot_id = int(self.scope["url_route"]["kwargs"]["bot_id"])
-        await self.join(broadcast.bot_group(self.bot_id))
         live = await database_sync_to_async(snapshots.hedge_snapshot)(self.bot_id)
         if live is None:
             await self.refuse_not_found()

@@ -145,18 +145,7 @@ def hedge() -> HedgeBot:
 
 def _hedge_fill(bot: HedgeBot) -> None:
     """B's hedge (a taker sell on the second account), recorded and pushed as the runner does."""
-    fill = Fill.objects.create(
-        bot=bot,
-        account=bot.taker_account,
-        market=bot.market,
-        trade_id=78,
-        side="sell",
-        price=Decimal("3990"),
-        size_base=Decimal("0.01"),
-        is_maker=False,
-        executed_at=datetime(2026, 1, 1, tzinfo=UTC),
-    )
-    broadcast.fill_recorded(fill)
+    _record_fill(bot, account=bot.taker_account, trade_id=78, side="sell", is_maker=False)
 
 
 async def test_the_hedge_page_gets_its_figures_and_the_bots_own_positions_live(staff_cookie, hedge):
@@ -297,16 +286,23 @@ def _report_balances(account_id: int) -> None:
     broadcast.account_changed(ExchangeAccount.objects.get(pk=account_id), summary)
 
 
-def _record_fill(bot: GridBot) -> None:
+def _record_fill(
+    bot: GridBot | HedgeBot,
+    *,
+    account: ExchangeAccount | None = None,
+    trade_id: int = 77,
+    side: str = "buy",
+    is_maker: bool = True,
+) -> None:
     fill = Fill.objects.create(
         bot=bot,
-        account=bot.account,
+        account=account or bot.account,
         market=bot.market,
-        trade_id=77,
-        side="buy",
+        trade_id=trade_id,
+        side=side,
         price=Decimal("3990"),
         size_base=Decimal("0.01"),
-        is_maker=True,
+        is_maker=is_maker,
         executed_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
     broadcast.fill_recorded(fill)
