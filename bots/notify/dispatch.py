@@ -45,9 +45,20 @@ class EventRef:
 
 
 def event_recorded(event: BotEvent) -> None:
-    """Route `event` to the alerts once its transaction commits (never before, never waits)."""
+    """Route `event` to the alerts once its transaction commits (never before, never waits).
+
+    An event no channel wants, by routes fresh in this process's cache, is dropped here: most
+    of a runner's events (fills, plans) go to no channel, and a hand-over per event to the
+    dispatcher's thread was a tenth of a fill's recording."""
     ref = EventRef(event.pk, event.kind, event.level, event.bot_id)
+    if _dispatcher.unwanted(ref):
+        return
     transaction.on_commit(lambda: _dispatcher.submit(ref))
+
+
+def handed_over() -> int:
+    """How many events this process handed to the dispatcher's thread so far (tests)."""
+    return _dispatcher.submitted
 
 
 def routes_invalidate() -> None:
@@ -69,8 +80,9 @@ class _Dispatcher:
         self._queue: queue.SimpleQueue[EventRef] = queue.SimpleQueue()
         self._pending = 0
         self._pid = 0
-        self._routes: list[Route] = []
-        self._routes_at = float("-inf")
+        # The routes and when they were read, replaced as one (read by writers' threads).
+        self._routes: tuple[list[Route], float] = ([], float("-inf"))
+        self.submitted = 0
 
     def submit(self, ref: EventRef) -> None:
         with self._lock:
@@ -82,10 +94,19 @@ class _Dispatcher:
                     target=self._serve, args=(self._queue,), name="lw-notify", daemon=True
                 ).start()
             self._pending += 1
+            self.submitted += 1
             self._queue.put(ref)
 
+    def unwanted(self, ref: EventRef) -> bool:
+        """True when the cached routes are fresh and none accepts `ref`. Stale routes say
+        nothing: the event goes to the thread, which refreshes them."""
+        routes, at = self._routes
+        if time.monotonic() - at > ROUTES_TTL_SECONDS:
+            return False
+        return not _accepted(ref, routes)
+
     def invalidate(self) -> None:
-        self._routes_at = float("-inf")
+        self._routes = ([], float("-inf"))
 
     def wait_idle(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -113,15 +134,20 @@ class _Dispatcher:
                     self._idle.notify_all()
 
     def _route(self, ref: EventRef) -> None:
-        kind = rules.alert_kind_of(ref.kind, ref.level)
-        if any(route.accepts(kind, ref.level, ref.bot_id) for route in self._current_routes()):
+        if _accepted(ref, self._current_routes()):
             notify_event_task.delay(ref.event_id)
 
     def _current_routes(self) -> list[Route]:
-        if time.monotonic() - self._routes_at > ROUTES_TTL_SECONDS:
-            self._routes = route_list()
-            self._routes_at = time.monotonic()
-        return self._routes
+        routes, at = self._routes
+        if time.monotonic() - at > ROUTES_TTL_SECONDS:
+            routes = route_list()
+            self._routes = (routes, time.monotonic())
+        return routes
+
+
+def _accepted(ref: EventRef, routes: list[Route]) -> bool:
+    kind = rules.alert_kind_of(ref.kind, ref.level)
+    return any(route.accepts(kind, ref.level, ref.bot_id) for route in routes)
 
 
 _dispatcher = _Dispatcher()

@@ -176,3 +176,20 @@ def test_backoff_doubles_and_is_capped():
 
     assert delays[:5] == [5.0, 10.0, 20.0, 40.0, 80.0]
     assert max(delays) == sender.RETRY_CAP_SECONDS
+
+
+def test_events_no_channel_wants_are_not_handed_to_the_dispatcher(notify_env, webhook, bot):
+    make_channel("webhook", webhook_url=webhook.url)
+    # The first event finds the routes stale: it goes to the dispatcher, which reads them.
+    services.event_record(bot, "error", "first", level="error")
+    assert dispatch.wait_idle(20)
+    before = dispatch.handed_over()
+
+    for n in range(5):
+        services.event_record(bot, "fill", f"fill {n}", level="info")
+    assert dispatch.handed_over() == before
+
+    services.event_record(bot, "error", "second", level="error")
+    assert dispatch.wait_idle(20)
+    assert dispatch.handed_over() == before + 1
+    assert [r.json()["text"] for r in webhook.requests] == ["first", "second"]
