@@ -42,7 +42,20 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, cast, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    ParamSpec,
+    TypeVar,
+    cast,
+    overload,
+)
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 from exchange.budget import BudgetUsage, RequestBudget, budget_name
 from exchange.execution import POLL_FIRST_S, POLL_MAX_S, ExecutionApi
@@ -214,6 +227,12 @@ class LighterClient:
         await self.signer.close()
         if self._redis is not None:
             await self._redis.aclose()
+
+    @property
+    def redis(self) -> aioredis.Redis | None:
+        """This client's asyncio Redis (budget and nonces), None without a Redis URL; a bot
+        runner renews its lease through it. Connections belong to the loop that first used it."""
+        return self._redis
 
     def guard_sends(
         self,

@@ -17,9 +17,11 @@ import logging
 from typing import Protocol, cast
 
 import redis
+import redis.asyncio as aioredis
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+from redis.commands.core import AsyncScript
 
 from bots.models import Bot
 
@@ -59,6 +61,10 @@ class Lease(Protocol):
         """Extend the lease; False when another holder took it."""
         ...
 
+    async def arenew(self, client: aioredis.Redis | None = None) -> bool:
+        """`renew` from the runner's loop, through `client` when given (`BotLease.arenew`)."""
+        ...
+
     def keep(self) -> int | None:
         """Renew from the heartbeat: the fence to go on with, or None when another holder took
         the lease (see `BotLease.keep`)."""
@@ -92,6 +98,8 @@ class BotLease:
         self.fence: int | None = None
         # Renewed before every send: by its hash (EVALSHA), not the script's text each time.
         self._renew = redis_client.register_script(_RENEW)
+        # The same script on the asyncio client `arenew` was last given.
+        self._async_renew: tuple[aioredis.Redis, AsyncScript] | None = None
 
     def __repr__(self) -> str:
         return f"<BotLease bot={self.bot_id} fence={self.fence}>"
@@ -152,9 +160,22 @@ class BotLease:
         logger.warning("bot %s: lease had expired; taken again with fence %s", self.bot_id, fence)
         return fence
 
-    async def arenew(self) -> bool:
-        """`renew` off the event loop (the client is synchronous), for the async runner."""
-        return await asyncio.to_thread(self.renew)
+    async def arenew(self, client: aioredis.Redis | None = None) -> bool:
+        """`renew` from an event loop: through `client`, an asyncio client of the same Redis
+        (a runner passes its exchange client's), else on a worker thread (this client is
+        blocking). A send's renewal then costs a round trip and no thread hand-over."""
+        if client is None:
+            return await asyncio.to_thread(self.renew)
+        if self.fence is None:
+            return False
+        if self._async_renew is None or self._async_renew[0] is not client:
+            self._async_renew = (client, client.register_script(_RENEW))
+        renewed = await self._async_renew[1](
+            keys=[lease_key(self.bot_id)], args=[self.fence, self.ttl_ms]
+        )
+        if not renewed:
+            logger.warning("bot %s: lease with fence %s lost", self.bot_id, self.fence)
+        return bool(renewed)
 
     def release(self) -> None:
         """Give the lease up if we still hold it (a successor's lease is left alone)."""

@@ -700,7 +700,7 @@ class BotRunner:
         if self.lease is None:
             return
         try:
-            renewed = await asyncio.to_thread(self.lease.renew)
+            renewed = await self.lease.arenew(self.client.redis)
         except RedisError as exc:
             # Weather: the send waits for Redis (the lease cannot be checked meanwhile).
             raise TransientError(f"Redis unreachable, lease not checked: {exc}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from bots.engine import recording
 from bots.engine.leases import BotLease, fence_claim, lease_holder, lease_key
 from bots.models import GridBot
+from exchange.redis_clients import async_redis_client
 from tests.lighterweb.factories import make_account, make_bot, make_market
 
 
@@ -66,6 +68,26 @@ def test_renew_after_expiry_and_takeover_fails_and_leaves_the_successor_alone(re
     assert old.renew() is False
     old.release()
     assert lease_holder(redis_client, 7) == new_fence
+
+
+def test_renew_on_the_event_loop_extends_the_ttl_and_sees_a_successor(redis_client, redis_url):
+    lease = BotLease(redis_client, 9, ttl_s=15)
+    lease.acquire()
+    redis_client.pexpire(lease_key(9), 100)
+
+    async def renew_twice() -> tuple[bool, bool]:
+        client = async_redis_client(redis_url)
+        try:
+            renewed = await lease.arenew(client)
+            ttl = redis_client.pttl(lease_key(9))
+            assert ttl > 10_000
+            redis_client.delete(lease_key(9))
+            BotLease(redis_client, 9).acquire()  # a successor took it meanwhile
+            return renewed, await lease.arenew(client)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(renew_twice()) == (True, False)
 
 
 def test_release_frees_the_lease_for_the_next_holder(redis_client):
