@@ -33,7 +33,6 @@ by staked LIT) rather than the REST weight; charging sendTx its weight of 6 here
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import random
@@ -46,7 +45,7 @@ from typing import Literal
 
 import redis.asyncio as aioredis
 
-from exchange.errors import RateLimitedError, cancel_point
+from exchange.errors import RateLimitedError, cancel_point, pause
 
 logger = logging.getLogger(__name__)
 
@@ -354,7 +353,7 @@ class RequestBudget:
             if while_waiting is not None:
                 await while_waiting()
             # Looked at again at least every MAX_POLL_S: a budget freed meanwhile is used.
-            await asyncio.sleep(min(grant.wait_s, MAX_POLL_S) + random.uniform(0, 0.01))
+            await pause(min(grant.wait_s, MAX_POLL_S) + random.uniform(0, 0.01))
 
     async def usage(self) -> BudgetUsage:
         """Weight (or requests) spent in the current rolling window."""

@@ -268,3 +268,11 @@ def cancel_point() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+async def pause(seconds: float) -> None:
+    """`asyncio.sleep(seconds)` for loops that wait: first `cancel_point()`, so a task whose
+    cancel a library dropped ends here instead of looping on (and whoever awaits its end,
+    e.g. a runner stopping its tasks, is not left waiting forever)."""
+    cancel_point()
+    await asyncio.sleep(seconds)

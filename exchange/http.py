@@ -14,7 +14,6 @@ with `Decimal` for JSON floats, so no float reaches an amount.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,6 +30,7 @@ from exchange.errors import (
     error_for_code,
     error_from_response,
     map_exception,
+    pause,
     redis_unreachable_is_transient,
     unreachable_error,
 )
@@ -158,7 +158,7 @@ class RestTransport:
                 if delay is None:
                     raise
                 logger.info("retrying %s in %.2fs after %s", endpoint, delay, exc)
-                await asyncio.sleep(delay)
+                await pause(delay)
 
     async def _once(
         self,

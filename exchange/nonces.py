@@ -40,6 +40,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from exchange.errors import pause
 from exchange.process_lock import ProcessLock
 
 logger = logging.getLogger(__name__)
@@ -244,7 +245,7 @@ class NonceCoordinator:
                     f"nonce lock of account {self.account_index} key {self.api_key_index} "
                     f"not free within {self.lock_wait_s:g}s"
                 )
-            await asyncio.sleep(random.uniform(_POLL_MIN_S, delay))
+            await pause(random.uniform(_POLL_MIN_S, delay))
             delay = min(_POLL_MAX_S, delay * 2)
 
     async def _start(self, counter: bytes | str | None, died: bool) -> int:
@@ -296,7 +297,7 @@ class NonceCoordinator:
                     self.api_key_index,
                 )
                 return
-            await asyncio.sleep(self.lock_ttl_s / 3)
+            await pause(self.lock_ttl_s / 3)
 
 
 class _Renewal:

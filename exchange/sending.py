@@ -13,7 +13,6 @@ send it refuses gives its nonces back). No SDK here: signing is the `TxSigner`'s
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from exchange.errors import (
     RateLimitedError,
     RejectedError,
     TransientError,
+    pause,
     redis_unreachable_is_transient,
 )
 from exchange.http import RestTransport
@@ -84,7 +84,7 @@ class TxSender:
                     raise
                 logger.info("send of %d tx retried in %.2fs after %s", len(specs), delay, exc)
                 retried = True
-                await asyncio.sleep(delay)
+                await pause(delay)
             except RejectedError as exc:
                 # After an ambiguous failure the first attempt may have landed: the exchange
                 # then refuses the duplicate client index, which means "already accepted".

@@ -9,13 +9,13 @@ and closes a connection that received no frame for `reconnect_after_s` so the st
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 
+from exchange.errors import pause
 from exchange.stream_events import Stale, StreamEvent
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class StreamWatchdog:
         """Ping when idle, report staleness, replace a connection that went silent."""
         tick = max(0.01, min(self.ping_interval_s, self.stale_after_s, self.reconnect_after_s) / 4)
         while not ws.closed:
-            await asyncio.sleep(tick)
+            await pause(tick)
             now = self._clock()
             if now - self._last_sent >= self.ping_interval_s:
                 await send(ws, {"type": "ping"})

@@ -11,7 +11,6 @@ caught by the runner's slow fallback read (`EngineOptions.control_s`, `bots.engi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from typing import cast
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from exchange.errors import cancel_point, pause
 from exchange.redis_clients import async_redis_client, redis_client
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,8 @@ async def command_listen(redis_url: str, bot_id: int, deliver: Callable[[Command
             await pubsub.subscribe(command_channel(bot_id))
             backoff = RECONNECT_FIRST_S
             while True:
+                # Never blocks longer than a second: a cancel redis-py dropped ends it here.
+                cancel_point()
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is not None and message.get("type") == "message":
                     payload = json.loads(message["data"])
@@ -90,7 +92,7 @@ async def command_listen(redis_url: str, bot_id: int, deliver: Callable[[Command
         except (RedisError, OSError, ValueError, KeyError) as exc:
             logger.warning("bot %s: command channel lost (%s); retrying in %.1fs", bot_id, exc,
                            backoff)  # fmt: skip
-            await asyncio.sleep(backoff)
+            await pause(backoff)
             backoff = min(backoff * 2, RECONNECT_MAX_S)
         finally:
             await pubsub.aclose()

@@ -35,6 +35,7 @@ from bots.engine.leases import BotLease, fence_claim, fence_floor, lease_ttl_sec
 from bots.models import Bot, BotStatus, DesiredState, EventLevel, ExchangeAccount, Order
 from bots.strategies.orders import ACTIVE
 from exchange.budget import operator_lane
+from exchange.errors import pause
 from exchange.redis_clients import redis_client
 from exchange.types import FillInfo
 from lighterweb.crypto import SecretDecryptionError
@@ -168,7 +169,7 @@ async def orders_cancel_verified(
         if now >= next_send:
             next_send = now + CANCEL_RESEND_S
             await _send_cancels(client, market_id, own, targets)
-        await asyncio.sleep(CANCEL_POLL_S)
+        await pause(CANCEL_POLL_S)
 
 
 async def _send_cancels(

@@ -10,7 +10,6 @@ the runner, each event tagged with its leg (`Item`), so a burst holds all the le
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -21,7 +20,7 @@ from bots.engine.working import WorkingOrders
 from bots.models import ExchangeAccount
 from bots.strategies.protocol import Leg
 from exchange.client import LighterClient
-from exchange.errors import ExchangeError
+from exchange.errors import ExchangeError, pause
 from exchange.orders import leverage_fraction
 from exchange.streams import AccountStream, StreamEvent
 from exchange.types import MarginMode
@@ -108,7 +107,7 @@ async def settings_apply(
     want = leverage_fraction(leverage)
     sent = await client.update_leverage(market_id, leverage, mode)
     waited = 0.0
-    pause = SETTINGS_POLL_S
+    wait_s = SETTINGS_POLL_S
     while True:
         # Every market the account touched has a row, flat ones too (lighter-api.md).
         positions = (await client.account()).positions
@@ -125,7 +124,7 @@ async def settings_apply(
             raise ExchangeError(
                 f"not applied within {SETTINGS_VERIFY_TIMEOUT_S:g}s (the exchange shows {seen})"
             )
-        pause = min(pause, SETTINGS_VERIFY_TIMEOUT_S - waited)
-        await asyncio.sleep(pause)
-        waited += pause
-        pause = min(2 * pause, SETTINGS_POLL_MAX_S)
+        wait_s = min(wait_s, SETTINGS_VERIFY_TIMEOUT_S - waited)
+        await pause(wait_s)
+        waited += wait_s
+        wait_s = min(2 * wait_s, SETTINGS_POLL_MAX_S)

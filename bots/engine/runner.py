@@ -106,7 +106,7 @@ from bots.strategies.protocol import (
 from exchange import market_feed
 from exchange.budget import operator_lane
 from exchange.client import LighterClient
-from exchange.errors import ExchangeError, RejectedError, TransientError, cancel_point
+from exchange.errors import ExchangeError, RejectedError, TransientError, cancel_point, pause
 from exchange.orders import OrderRequest
 from exchange.streams import (
     AccountStream,
@@ -1158,7 +1158,7 @@ class BotRunner:
                     f"{self.symbol}: {len(ours)} orders of {state.name} open after {reason}"
                 )
             await state.client.replace_orders(self.market_id, ours, [])
-            await asyncio.sleep(0.2)
+            await pause(0.2)
 
     async def stop_closing(self) -> str:
         """The operator's stop with "close both legs": our orders are cancelled (verified)
@@ -1212,7 +1212,7 @@ class BotRunner:
                 await self.event("legs_closed", "both legs flat (read back from the exchange)")
                 return sizes
             if attempt < CLOSE_ROUNDS:
-                await asyncio.sleep(CLOSE_BACKOFF_S * 2 ** (attempt - 1))
+                await pause(CLOSE_BACKOFF_S * 2 ** (attempt - 1))
         await self.close_fills_record(closing)
         said, data = self._per_leg(sizes)
         await self.event("close_incomplete", f"after {CLOSE_ROUNDS} rounds: {said} open",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -9,6 +11,28 @@ from typing import Any
 import pytest
 
 from exchange.client import LighterClient
+
+
+async def drop_own_cancel() -> None:
+    """Leave the current task as a cancel that Python 3.11's `asyncio.wait_for` dropped leaves
+    it (redis-py's calls use it; `exchange.errors.cancel_point`): the request on the task,
+    its CancelledError gone."""
+    task = asyncio.current_task()
+    assert task is not None
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.sleep(0)
+
+
+async def ended_cancelled(task: asyncio.Task[Any], within_s: float) -> bool:
+    """Whether `task` ended cancelled within `within_s`; it is cancelled and awaited anyway."""
+    try:
+        done, _ = await asyncio.wait({task}, timeout=within_s)
+        return task in done and task.cancelled()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 def client_for(simulator: Any, account: Any, redis_url: str, **overrides: Any) -> LighterClient:

@@ -7,7 +7,6 @@ test is the waiting itself (then a short window is used).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import AsyncIterator
 
@@ -31,6 +30,7 @@ from exchange.budget import (
     weight_for,
 )
 from exchange.errors import RateLimitedError
+from tests.exchange.conftest import drop_own_cancel
 
 ADDRESS = "0xAbC0000000000000000000000000000000000001"
 
@@ -354,12 +354,7 @@ async def test_a_wait_for_budget_ends_at_its_next_pause_when_its_cancel_was_drop
         await budget.acquire()  # the routine lane is full: the next routine request waits
 
     async def dropped_then_wait() -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        task.cancel()
-        # What the dropped cancel leaves: the request is on the task, its CancelledError gone.
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.sleep(0)
+        await drop_own_cancel()
         await budget.acquire(timeout_s=120)
 
     waiting = asyncio.create_task(dropped_then_wait())

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 import redis.exceptions
 from lighter.exceptions import ApiException, BadRequestException, ServiceException
 
 from exchange import errors
+from exchange.errors import pause
 from exchange.nonces import NonceLockTimeout
+from tests.exchange.conftest import drop_own_cancel, ended_cancelled
 
 T, P = "transient", "permanent"
 
@@ -131,3 +135,18 @@ def test_sdk_5xx_without_body_is_transient() -> None:
 def test_old_server_plain_400_invalid_nonce_is_a_nonce_error() -> None:
     err = errors.error_from_response(400, '{"code":400,"message":"invalid nonce"}')
     assert isinstance(err, errors.NonceError)
+
+
+async def test_pause_ends_a_task_whose_cancel_was_dropped() -> None:
+    async def dropped_then_pause() -> None:
+        await drop_own_cancel()
+        await pause(30)
+
+    assert await ended_cancelled(asyncio.create_task(dropped_then_pause()), 5)
+
+
+async def test_pause_sleeps_when_nothing_asked_the_task_to_cancel() -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await pause(0.05)
+    assert loop.time() - started >= 0.05

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from exchange.nonces import NonceCoordinator, NonceLockTimeout
 from exchange.process_lock import ProcessLock
+from tests.exchange.conftest import drop_own_cancel, ended_cancelled
 
 ACCOUNT = 7
 API_KEY = 4
@@ -363,3 +364,21 @@ async def test_lock_lost_while_held_is_logged(
             await asyncio.sleep(0.05)
     assert "nonce lock of account 7 key 4 lost while held" in caplog.text
     assert await aredis.get(coordinator.lock_key) == b"someone-else"
+
+
+async def test_a_wait_for_the_lock_ends_at_its_next_poll_when_its_cancel_was_dropped(
+    aredis: aioredis.Redis, ledger: Ledger
+) -> None:
+    """A send cancelled while redis-py's call returned (the cancel dropped, see
+    `exchange.errors.cancel_point`) polled for the lock on until its wait ran out."""
+    holder = coordinator_for(aredis, ledger)
+    waiter = coordinator_for(aredis, ledger, lock_wait_s=30)
+
+    async def dropped_then_reserve() -> None:
+        await drop_own_cancel()
+        async with waiter.reserve(1):
+            pass
+
+    async with holder.reserve(1):
+        assert await ended_cancelled(asyncio.create_task(dropped_then_reserve()), 5)
+    assert await aredis.get(holder.lock_key) is None
