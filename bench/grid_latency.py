@@ -9,7 +9,8 @@
   the grid's nearest order with an IOC, alternating sides, and the runner's time from seeing the
   fill to the 200 of the batch that replenishes it is measured (no taker time included);
 - CPU per fill: the CPU time of the runners' own threads (bot loops, their DB threads, their
-  signers, the push sender, the shared market feeds) over the fills of each run, i.e. what a
+  signers, the push sender, the shared market feeds, the alerts' dispatcher, `to_thread`'s
+  workers: every thread but the bench's main one) over the fills of each run, i.e. what a
   fill costs a bots worker, with the fill rate reached; and this process's CPU time per fill
   (an upper bound). Also in *reference units*: divided by the median CPU time of a fixed piece
   of runner-like Python, timed every 0.3 s during the run by a process of its own
@@ -122,50 +123,84 @@ def _process_cpu_s(pid: int) -> float:
 
 
 class RunnerCpu:
-    """CPU of the runners' own threads only: each bot's loop thread and DB thread, the signer
-    threads that exist before the takers start (the runners'), the push sender and the shared
-    market feeds' thread. The takers (main thread, their own signer) are left out: this is what
-    a fill costs a bots worker."""
+    """CPU of the runners' own threads: each bot's loop thread and DB thread, their signers,
+    the push sender, the shared market feeds, the alerts' dispatcher and the worker threads
+    `asyncio.to_thread` uses, i.e. every thread of this process but the main one (the bench's
+    own). The takers and the simulator run in processes of their own: this is what a fill costs
+    a bots worker.
 
-    PREFIXES = ("bot-", "signer", "lw-broadcast", "lw-markets")
+    With `new_threads` (the capacity runs) a thread that starts during the run counts too (a
+    `to_thread` worker). Until 2026-12-07 the bench counted only named runner threads running at
+    its start, which left out the alerts' dispatcher and `to_thread`'s workers (a send's lease
+    renewal ran on one). A runner signs in place on its loop thread (`Signer.sign_all`), so
+    "signer" stays 0 here. Without `new_threads` (the jittering book, whose own account signs on
+    a signer thread of this process) only the threads running at the start count.
+    """
 
-    def __init__(self) -> None:
-        self._ids = {
-            t.native_id: self._kind(t.name)
-            for t in threading.enumerate()
-            if t.native_id is not None and t.name.startswith(self.PREFIXES)
-        }
+    KINDS = ("loop", "db", "signer", "sender", "feed", "alerts", "workers", "other")
+
+    def __init__(self, *, new_threads: bool = True) -> None:
+        self._new_threads = new_threads
+        self._fixed = set(self._kinds())
         self._start = self._now()
 
     @staticmethod
-    def _kind(name: str) -> str:
-        if name.startswith("bot-"):
-            return "db" if "-db" in name else "loop"
-        if name.startswith("lw-markets"):
-            return "feed"
-        return "signer" if name.startswith("signer") else "sender"
+    def _kind(name: str) -> str | None:
+        prefixes = (
+            ("bot-", "loop"), ("signer", "signer"), ("lw-broadcast", "sender"),
+            ("lw-markets", "feed"), ("lw-notify", "alerts"), ("asyncio_", "workers"),
+        )  # fmt: skip
+        if name == "MainThread":
+            return None
+        for prefix, kind in prefixes:
+            if name.startswith(prefix):
+                return "db" if kind == "loop" and "-db" in name else kind
+        return "other"
 
-    def _now(self) -> dict[str, float]:
-        spent = dict.fromkeys(("loop", "db", "signer", "sender", "feed"), 0.0)
-        for native_id, kind in self._ids.items():
-            spent[kind] += _thread_cpu_s(native_id)
+    def _kinds(self) -> dict[int, str]:
+        """Native thread id -> kind, for the threads of this process now (threads Python did
+        not start, e.g. the Go signer's runtime, are "other")."""
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        kinds: dict[int, str] = {}
+        for entry in os.listdir("/proc/self/task"):
+            kind = self._kind(names.get(int(entry), ""))
+            if kind is not None:
+                kinds[int(entry)] = kind
+        return kinds
+
+    def _now(self) -> dict[int, tuple[str, float]]:
+        spent: dict[int, tuple[str, float]] = {}
+        for native_id, kind in self._kinds().items():
+            if not self._new_threads and native_id not in self._fixed:
+                continue
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                spent[native_id] = (kind, _thread_cpu_s(native_id))
         return spent
+
+    def _spent(self) -> dict[str, float]:
+        """CPU seconds by kind since this object was made (a thread that ended in between is
+        lost; the runners' threads live through the run)."""
+        by_kind = dict.fromkeys(self.KINDS, 0.0)
+        for native_id, (kind, cpu_s) in self._now().items():
+            before = self._start.get(native_id)
+            by_kind[kind] += cpu_s - (before[1] if before is not None else 0.0)
+        return by_kind
 
     def spent_ms(self) -> float:
         """Runner CPU milliseconds since this object was made."""
-        now = self._now()
-        return 1000 * sum(now[k] - self._start[k] for k in now)
+        return 1000 * sum(self._spent().values())
 
     def per_fill_ms(self, fills: int) -> float:
         """Runner CPU milliseconds per fill since this object was made."""
         return self.spent_ms() / max(fills, 1)
 
     def split(self, fills: int) -> str:
-        """The same per fill by thread: bot loops, DB threads, signers, the push sender, the
-        market feeds."""
-        now = self._now()
+        """The same per fill by kind of thread (kinds with nothing spent left out)."""
+        spent = self._spent()
         return ", ".join(
-            f"{kind} {1000 * (now[kind] - self._start[kind]) / max(fills, 1):.1f}" for kind in now
+            f"{kind} {1000 * cpu_s / max(fills, 1):.1f}"
+            for kind, cpu_s in spent.items()
+            if cpu_s > 0 or kind in ("loop", "db", "signer")
         )
 
 
@@ -512,7 +547,7 @@ async def jitter(base_url: str, redis_url: str, count: int, seconds: float, ever
         ) as client:  # fmt: skip
             ids = itertools.count(2)
             resting: dict[int, int] = {}
-            runner_cpu = RunnerCpu()
+            runner_cpu = RunnerCpu(new_threads=False)
             started = time.monotonic()
             while time.monotonic() - started < seconds:
                 for market_id, runner in by_market.items():
