@@ -1,6 +1,7 @@
 """Hand committed BotEvents to the alerts without slowing their writer.
 
-`bots.dashboard.broadcast.bot_event` calls `event_recorded` for every new event. After the
+`bots.dashboard.broadcast.bot_event` calls `event_recorded` for every new event. An event that
+no channel wants by the cached routes (when they are fresh) stops there. Otherwise, after the
 commit, the event's id, kind, level and bot go onto an in-process queue — that put is all the
 writer (a runner's DB thread, a web request) ever pays. One daemon thread per process takes them
 off, matches them against the routes of the enabled channels (cached for ROUTES_TTL_SECONDS, so
