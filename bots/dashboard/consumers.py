@@ -82,7 +82,7 @@ class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Forwards `lw.push` group messages; collects what to recompute and sends it in one go."""
 
     group: str | None = None
-    bot_id: int
+    bot_id: int  # a bot page's (`join_bot`)
     # Whether group pushes go to the page as they are (False: only what `recompute` makes).
     forwards = True
 
@@ -227,8 +227,6 @@ class DashboardConsumer(_PushConsumer):
 class BotConsumer(_PushConsumer):
     """One bot's page: after bot, order or fill pushes it also sends the ladder and PnL."""
 
-    bot_id: int
-
     async def connect(self) -> None:
         if not await self.join_bot():
             return
@@ -261,7 +259,6 @@ class HedgeConsumer(_PushConsumer):
     bot's own positions, the net, the state, the events) at connect, after the pushes of its
     runner (coalesced) and every HEDGE_RECHECK_S (the accounts' checks, the state's age)."""
 
-    bot_id: int
     forwards = False
 
     async def connect(self) -> None:

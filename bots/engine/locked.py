@@ -110,7 +110,7 @@ async def until_unlocked(runner: BotRunner) -> str | None:
         now = time.monotonic()
         if now >= next_heartbeat:
             next_heartbeat = now + HEARTBEAT_SECONDS
-            if runner.lease is not None and not await asyncio.to_thread(runner.lease.renew):
+            if runner.lease is not None and not await runner.lease.arenew():
                 raise LeaseLost(f"bot {runner.bot.pk}: lease renewal refused")
             await runner.update(heartbeat_at=timezone.now())
         desired, _ = await db(recording.desired_state_get, writes=False)(runner.bot.pk)

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from bots import hedge_selectors
+from bots import hedge_selectors, ownership
 from bots.engine.leases import BotLease
 from bots.models import BotEvent, ExchangeAccount, HedgeBot
 from exchange.redis_clients import redis_client
@@ -167,7 +167,7 @@ def test_a_leg_checked_only_by_its_runner_shows_when_the_runner_read_its_positio
     read_at = timezone.now().replace(microsecond=0)
     account.last_check_summary = {
         "positions": [{"symbol": "ETH", "side": "short", "size": "0.0100"}],
-        "positions_at": read_at.isoformat(),
+        ownership.POSITIONS_AT: read_at.isoformat(),
     }
     account.save(update_fields=["last_check_summary"])
 
