@@ -12,10 +12,19 @@ caller just wrote) and sent to the Channels groups over the Redis channel layer:
 Each group message is `{"type": "lw.push", "kind": <kind>, "data": <payload>}`; consumers forward
 `{"kind", "data"}` to the browser. Only groups with a member (an open page) are sent to: the
 sender asks Redis which of a drain's groups have one, in one round trip
-(`lighterweb.channel_layer.PushChannelLayer.groups_with_members`), so a worker with no dashboard
-open pays that one round trip per drain, not a group send per group. A push that cannot reach
-Redis is logged and dropped: the page resynchronises from a snapshot when it reconnects, and a
-bot must never fail because a dashboard is down.
+(`lighterweb.channel_layer.PushChannelLayer.groups_with_members`), and the process keeps that
+answer for MEMBERSHIP_TTL_S. Within it a push whose groups all had no member is dropped where it
+is handed over: a worker with no dashboard open pays one round trip every MEMBERSHIP_TTL_S, not
+one per drain, and its sender thread is not even woken.
+
+A page that opens within that time may miss such a push, so every consumer joins through `join`
+(which makes this process ask again) and reads its snapshot again CATCH_UP_S after it joined
+(`bots.dashboard.consumers`). A push is only dropped on an answer asked before the page joined,
+hence before JOIN + MEMBERSHIP_TTL_S, and its write committed before it was handed over: the
+second snapshot, read after that, has it. Pushes after it reach the page as before.
+
+A push that cannot reach Redis is logged and dropped: the page resynchronises from a snapshot
+when it reconnects, and a bot must never fail because a dashboard is down.
 """
 
 from __future__ import annotations
@@ -24,9 +33,10 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -46,6 +56,11 @@ DASHBOARD_GROUP = "dashboard"
 DASHBOARD_EVENT_LEVELS = frozenset({EventLevel.WARNING, EventLevel.ERROR})
 # How long the sender gathers commits before sending them together (added to a push's latency).
 GATHER_SECONDS = 0.02
+# How long a process trusts an answer to "which of these groups has a member" (module docstring).
+MEMBERSHIP_TTL_S = 0.5
+# When a page reads its snapshot again after joining: past every answer asked before it joined,
+# with room for the drain that was gathering then.
+CATCH_UP_S = MEMBERSHIP_TTL_S + 0.5
 
 
 def bot_group(bot_id: int) -> str:
@@ -199,10 +214,15 @@ class _Sender:
         self._wake: asyncio.Event | None = None
         # Wake-ups scheduled (for tests).
         self.wakes = 0
+        # The last answer to which groups have a member, and the count of joins (`forget`): an
+        # answer asked before a join in this process is not kept.
+        self._membership: _Membership | None = None
+        self._joins = 0
 
     def submit(self, items: list[Push]) -> None:
-        """Queue a batch of pushes (the sender is woken only when it is not already)."""
-        if not items:
+        """Queue a batch of pushes (the sender is woken only when it is not already); a batch
+        whose groups all had no member by a fresh answer is dropped here."""
+        if not items or self._unwatched(items):
             return
         with self._lock:
             loop, wake = self._running()
@@ -212,6 +232,52 @@ class _Sender:
             self._woken = True
             self.wakes += 1
         loop.call_soon_threadsafe(wake.set)
+
+    def _unwatched(self, items: list[Push]) -> bool:
+        known = self._fresh(get_channel_layer())
+        if known is None:
+            return False
+        return all(
+            group in known.asked and group not in known.watched
+            for groups, _ in items
+            for group in groups
+        )
+
+    def _fresh(self, layer: Any) -> _Membership | None:
+        """The last answer, if it is about `layer` and younger than MEMBERSHIP_TTL_S."""
+        known = self._membership
+        if known is None or known.layer is not layer:
+            return None
+        if time.monotonic() - known.at >= MEMBERSHIP_TTL_S:
+            return None
+        return known
+
+    def forget(self, group: str) -> None:
+        """A page joined `group` in this process: the next push to it asks Redis again."""
+        with self._lock:
+            self._joins += 1
+            known = self._membership
+            if known is not None:
+                self._membership = known._replace(asked=known.asked - {group})
+
+    async def watched(self, layer: Any, groups: list[str]) -> set[str]:
+        """Which of `groups` have a member: by the fresh answer when it covers them all, else
+        asked (with the groups that answer covered, so it keeps covering them). No group when
+        Redis cannot be reached (then nothing is kept)."""
+        known = self._fresh(layer)
+        if known is not None and known.asked.issuperset(groups):
+            return set(known.watched.intersection(groups))
+        asked = frozenset(groups) | (known.asked if known is not None else frozenset())
+        with self._lock:
+            joins = self._joins
+        at = time.monotonic()
+        found = await _watched(layer, list(asked))
+        if found is None:
+            return set()
+        with self._lock:
+            if self._joins == joins:  # no page joined meanwhile: the answer still holds
+                self._membership = _Membership(layer, at, asked, frozenset(found))
+        return found.intersection(groups)
 
     def take(self) -> list[Push]:
         """Everything handed over since the last take (on the sender's thread)."""
@@ -252,9 +318,10 @@ async def _drain(sender: _Sender, wake: asyncio.Event) -> None:
             continue
         per_group = coalesce(items)
         # Most drains go to groups no page watches (a bots worker with no dashboard open): one
-        # round trip finds which groups have a member, and only those get a group send.
+        # round trip (or a fresh answer) finds which groups have a member, and only those get a
+        # group send.
         try:
-            watched = await _watched(layer, list(per_group))
+            watched = await sender.watched(layer, list(per_group))
         except Exception:  # as below: a failed check must not end pushes
             logger.exception("dashboard pushes to %s failed", list(per_group))
             continue
@@ -268,9 +335,18 @@ async def _drain(sender: _Sender, wake: asyncio.Event) -> None:
                 logger.exception("dashboard push %s to %s failed", message.get("kind"), group)
 
 
-async def _watched(layer: Any, groups: list[str]) -> set[str]:
+class _Membership(NamedTuple):
+    """An answer to which groups have a member: of `layer`, asked at `at` (monotonic)."""
+
+    layer: Any
+    at: float
+    asked: frozenset[str]
+    watched: frozenset[str]
+
+
+async def _watched(layer: Any, groups: list[str]) -> set[str] | None:
     """The groups that have a member, by the layer's one-round-trip check if it has one (the
-    site's `lighterweb.channel_layer.PushChannelLayer`); all of them otherwise. No group when Redis
+    site's `lighterweb.channel_layer.PushChannelLayer`); all of them otherwise. None when Redis
     cannot be reached: the drain's pushes are logged and dropped, as a failed group send's are."""
     check = getattr(layer, "groups_with_members", None)
     if check is None:
@@ -279,8 +355,15 @@ async def _watched(layer: Any, groups: list[str]) -> set[str]:
         found: set[str] = await check(groups)
     except (RedisError, OSError) as error:
         logger.warning("dashboard pushes to %s dropped: %s", groups, error)
-        return set()
+        return None
     return found
+
+
+async def join(layer: Any, group: str, channel: str) -> None:
+    """Add a page's `channel` to `group`, and have this process's next push to it ask Redis
+    whether it has a member (not go by an answer from before the page joined)."""
+    await layer.group_add(group, channel)
+    _sender.forget(group)
 
 
 def _batch_message(messages: list[dict[str, Any]]) -> dict[str, Any]:

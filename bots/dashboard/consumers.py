@@ -6,7 +6,10 @@ snapshot (`{"kind": "snapshot", "data": ...}` from `bots.dashboard.snapshots`), 
 `bots.dashboard.broadcast` sends to its group as `{"kind": ..., "data": ...}`. The group is joined
 before the
 snapshot is read, so nothing committed after the snapshot can be missed; a push that overlaps the
-snapshot is merged by id on the page.
+snapshot is merged by id on the page. The snapshot is read again `broadcast.CATCH_UP_S` after
+the join (`catch_up`): a process that found the group without a member just before the page
+joined drops pushes to it for a moment (`bots.dashboard.broadcast`), and that second read has
+what they carried.
 
 Figures derived from many rows (a bot's ladder and PnL, an account's balances and open orders)
 are recomputed after the pushes that change them, coalesced over REFRESH_DELAY_S so a batch of
@@ -90,13 +93,32 @@ class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self._stale: set[tuple[str, int]] = set()
         self._refresh: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._catch_up: asyncio.Task[None] | None = None
         self._access_checked_at = time.monotonic()
         await super().websocket_connect(message)
 
     def watch_access(self) -> None:
-        """Start re-checking access (call once the socket is accepted)."""
+        """Start re-checking access, and the snapshot's second read (call once the socket is
+        accepted)."""
         self._access_checked_at = time.monotonic()
-        self._watch = asyncio.get_running_loop().create_task(self._watch_access())
+        loop = asyncio.get_running_loop()
+        self._watch = loop.create_task(self._watch_access())
+        self._catch_up = loop.create_task(self._catch_up_later())
+
+    async def _catch_up_later(self) -> None:
+        await asyncio.sleep(broadcast.CATCH_UP_S)
+        try:
+            messages = await database_sync_to_async(self.catch_up)()
+        except (DatabaseError, RedisError) as error:
+            # The pushes after it still come; a reconnect reads the snapshot again.
+            logger.warning("dashboard snapshot re-read failed: %s", error)
+            return
+        for message in messages:
+            await self.send_json(message)
+
+    def catch_up(self) -> list[dict[str, Any]]:
+        """The page's snapshot read again (synchronous: runs in a DB thread)."""
+        return []
 
     async def _watch_access(self) -> None:
         while True:
@@ -135,7 +157,7 @@ class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def join(self, group: str) -> None:
         self.group = group
-        await self.channel_layer.group_add(group, self.channel_name)
+        await broadcast.join(self.channel_layer, group, self.channel_name)
 
     async def lw_push(self, message: dict[str, Any]) -> None:
         """A `bots.dashboard.broadcast` push: forward it, then schedule the recomputations it
@@ -177,7 +199,8 @@ class _PushConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.send_json(message)
 
     async def disconnect(self, code: int) -> None:
-        for task in (getattr(self, "_refresh", None), getattr(self, "_watch", None)):
+        tasks = ("_refresh", "_watch", "_catch_up")
+        for task in (getattr(self, name, None) for name in tasks):
             if task is not None:
                 task.cancel()
         if self.group is not None:
@@ -203,6 +226,9 @@ class DashboardConsumer(_PushConsumer):
         self.watch_access()
         snapshot = await database_sync_to_async(snapshots.overview_snapshot)()
         await self.send_json({"kind": "snapshot", "data": snapshot})
+
+    def catch_up(self) -> list[dict[str, Any]]:
+        return [{"kind": "snapshot", "data": snapshots.overview_snapshot()}]
 
     def stale_after(self, kind: str, data: dict[str, Any]) -> set[tuple[str, int]]:
         stale: set[tuple[str, int]] = set()
@@ -238,6 +264,12 @@ class BotConsumer(_PushConsumer):
         await self.accept()
         self.watch_access()
         await self.send_json({"kind": "snapshot", "data": snapshot})
+
+    def catch_up(self) -> list[dict[str, Any]]:
+        try:
+            return [{"kind": "snapshot", "data": snapshots.bot_snapshot(self.bot_id)}]
+        except GridBot.DoesNotExist:
+            return []  # deleted meanwhile: the page keeps what it has
 
     def stale_after(self, kind: str, data: dict[str, Any]) -> set[tuple[str, int]]:
         if kind == "bot" and "pnl" in data:
@@ -286,6 +318,9 @@ class HedgeConsumer(_PushConsumer):
     def recompute(self, stale: set[tuple[str, int]]) -> list[dict[str, Any]]:
         live = snapshots.hedge_snapshot(self.bot_id)
         return [] if live is None else [{"kind": "hedge", "data": live}]
+
+    def catch_up(self) -> list[dict[str, Any]]:
+        return self.recompute({("hedge", self.bot_id)})
 
     async def disconnect(self, code: int) -> None:
         recheck = getattr(self, "_recheck", None)

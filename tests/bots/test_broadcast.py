@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -52,8 +53,9 @@ def _sender_round_trips() -> int:
 
 
 def _listen(layer, group: str) -> str:
+    """A page's channel in `group`, joined as a consumer joins (`broadcast.join`)."""
     channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(group, channel)
+    async_to_sync(broadcast.join)(layer, group, channel)
     return channel
 
 
@@ -244,10 +246,13 @@ def _fill(bot, trade_id: int) -> Fill:
     )  # fmt: skip
 
 
-def test_groups_nobody_watches_cost_a_drain_no_round_trip_of_their_own(counted_layer, bot):
+def test_groups_nobody_watches_cost_a_drain_no_round_trip_of_their_own(
+    counted_layer, bot, monkeypatch
+):
     """A fill of an unwatched bot (the overview and its page both closed) in the same drain as a
     push to a watched page costs no more round trips than that push alone: the drain's one
     membership check covers every group, and only the watched group gets a group send."""
+    monkeypatch.setattr(broadcast, "MEMBERSHIP_TTL_S", 0.0)  # every drain asks
     watched_bot = make_bot(bot.account, bot.market)
     page = _listen(counted_layer, f"bot.{watched_bot.pk}")
 
@@ -272,6 +277,30 @@ def test_groups_nobody_watches_cost_a_drain_no_round_trip_of_their_own(counted_l
 
     assert pushed == "with a fill nobody watches"
     assert _sender_round_trips() - before == alone
+
+
+def test_pushes_nobody_watches_stop_where_they_are_handed_over_until_a_page_joins(
+    counted_layer, bot, monkeypatch
+):
+    """Once a drain found a bot's groups without a member, the bot's next pushes are dropped
+    where they are handed over: no sender turn, no round trip (each commit of a worker with no
+    dashboard open woke the sender and asked Redis). A page that joins gets the next push."""
+    monkeypatch.setattr(broadcast, "MEMBERSHIP_TTL_S", 30.0)  # the answer outlives the test
+    fills = [_fill(bot, n) for n in range(1, 8)]
+    broadcast.fill_recorded(fills[0])  # to `dashboard` and `bot.<id>`: nobody watches either
+    wait_for(
+        lambda: broadcast._sender._fresh(counted_layer) is not None, RECEIVE_TIMEOUT_S, "an answer"
+    )
+    wakes, round_trips = broadcast._sender.wakes, _sender_round_trips()
+
+    for fill in fills[1:6]:
+        broadcast.fill_recorded(fill)
+        time.sleep(2 * broadcast.GATHER_SECONDS)  # past a drain's gathering, had one been woken
+
+    assert (broadcast._sender.wakes, _sender_round_trips()) == (wakes, round_trips)
+    page = _listen(counted_layer, f"bot.{bot.pk}")
+    broadcast.fill_recorded(fills[6])
+    assert [push["data"]["id"] for push in _pushes(counted_layer, page, 1)] == [fills[6].pk]
 
 
 def test_a_drain_keeps_each_watched_groups_order_and_skips_unwatched_ones(channel_layer, bot):

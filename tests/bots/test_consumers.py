@@ -175,6 +175,34 @@ async def test_a_hedge_socket_for_no_hedge_bot_is_refused_with_not_found(staff_c
     assert code == 4404
 
 
+async def test_a_bot_page_reads_its_snapshot_again_after_joining(staff_cookie, bot):
+    """A worker that found the bot's group without a member just before the page joined drops
+    its pushes for a moment (`broadcast.MEMBERSHIP_TTL_S`): the page's second snapshot, read
+    `broadcast.CATCH_UP_S` after it joined, has what they carried (here an order written with
+    no push at all, as a dropped one)."""
+    communicator = await _connected(f"/ws/bots/{bot.pk}/", staff_cookie)
+    first = await _next(communicator, "snapshot")
+    await database_sync_to_async(_open_order)(bot, level_index=-1, price="3990")
+
+    second = await _next(communicator, "snapshot")
+
+    assert [order["price"] for order in first["orders"]] == []
+    assert [order["price"] for order in second["orders"]] == ["3990"]
+    await communicator.disconnect()
+
+
+async def test_the_overview_reads_its_snapshot_again_after_joining(staff_cookie, bot):
+    communicator = await _connected("/ws/dashboard/", staff_cookie)
+    first = await _next(communicator, "snapshot")
+    await database_sync_to_async(GridBot.objects.filter(pk=bot.pk).update)(status="error")
+
+    second = await _next(communicator, "snapshot")
+
+    assert [row["status"] for row in first["bots"]] == ["stopped"]
+    assert [row["status"] for row in second["bots"]] == ["error"]
+    await communicator.disconnect()
+
+
 async def test_overview_snapshot_lists_every_bot_and_account(staff_cookie, bot):
     communicator = await _connected("/ws/dashboard/", staff_cookie)
 
@@ -417,6 +445,7 @@ async def test_an_idle_socket_stays_open_past_the_channel_layers_read_timeout(st
     # died and the server closed the socket with 1011. The socket must idle, then still push.
     communicator = await _connected(f"/ws/bots/{bot.pk}/", staff_cookie)
     await _next(communicator, "snapshot")
+    await _next(communicator, "snapshot")  # read again once after joining (the catch-up)
 
     assert await communicator.receive_nothing(timeout=IDLE_S, interval=0.5)
     await database_sync_to_async(_record_event)(bot, "still here")

@@ -74,7 +74,7 @@ class Pushes:
 @contextlib.asynccontextmanager
 async def page_of(layer: Any, bot: GridBot) -> AsyncIterator[Pushes]:
     channel = await layer.new_channel()
-    await layer.group_add(broadcast.bot_group(bot.pk), channel)
+    await broadcast.join(layer, broadcast.bot_group(bot.pk), channel)  # as a page joins
     pushes = Pushes(layer, channel)
     try:
         yield pushes
