@@ -7,11 +7,12 @@ drain of its queue to two groups or more (`dashboard`, `bot.<id>`, ...), and on 
 no dashboard open none of them has a member: those round trips were most of its CPU per fill.
 
 `groups_with_members` asks the same for every group of a drain at once: one pipeline per Redis
-host (one host here, so one round trip) of, per group, the same expiry of stale members
-(`ZREMRANGEBYSCORE` up to now minus `group_expiry`, as `group_send` does) and a count of the rest
-(`ZCARD`). The sender then calls the unchanged `group_send` only for the groups that have a
-member, so a watched group gets every push, in the order sent, exactly as before (one round trip
-more than before for it); an unwatched group costs its share of that one pipeline.
+host (one host here, so one round trip) of, per group, a count of the members younger than
+`group_expiry` (`ZCOUNT`: the members `group_send` would keep after dropping the stale ones; they
+are left for it, or for the group key's own expiry, to drop). The sender then calls the
+unchanged `group_send` only for the groups that have a member, so a watched group gets every
+push, in the order sent, exactly as before (one round trip more than before for it); an unwatched
+group costs its share of that one pipeline.
 
 A member that joins after the check misses that push, as it would have had it joined after
 `group_send` listed the members: a consumer joins its group before it reads its snapshot, and the
@@ -37,8 +38,8 @@ class PushChannelLayer(RedisChannelLayer):  # type: ignore[misc]
     async def groups_with_members(self, groups: Iterable[str]) -> set[str]:
         """Those of `groups` that have a member now: one pipelined round trip per Redis host.
 
-        Stale members (older than `group_expiry`) are removed first, as `group_send` does, so a
-        group whose only members expired counts as empty. Redis errors propagate.
+        Stale members (older than `group_expiry`) are not counted, as `group_send` would drop
+        them, so a group whose only members expired counts as empty. Redis errors propagate.
         """
         per_host: dict[int, list[str]] = defaultdict(list)
         for group in dict.fromkeys(groups):  # each group once, in order
@@ -49,11 +50,8 @@ class PushChannelLayer(RedisChannelLayer):  # type: ignore[misc]
         async def host_groups(index: int, names: list[str]) -> list[str]:
             pipe = self.connection(index).pipeline(transaction=False)
             for name in names:
-                key = self._group_key(name)
-                pipe.zremrangebyscore(key, min=0, max=stale_before)
-                pipe.zcard(key)
-            replies = await pipe.execute()
-            counts = replies[1::2]
+                pipe.zcount(self._group_key(name), min=f"({stale_before}", max="+inf")
+            counts = await pipe.execute()
             return [name for name, count in zip(names, counts, strict=True) if count]
 
         found = await asyncio.gather(*(host_groups(i, names) for i, names in per_host.items()))

@@ -3,7 +3,8 @@
 Every writer (runner, services) calls the matching function right after its DB write. The push is
 deferred with `transaction.on_commit`, so a rolled-back write never reaches a browser and a caller
 inside `atomic()` pushes only what was committed. The payload is built at call time (the state the
-caller just wrote) and sent to the Channels groups over the Redis channel layer:
+caller just wrote), except where no page watches (below), and sent to the Channels groups over the
+Redis channel layer:
 
 - `dashboard`: the overview (bots, accounts, their orders and fills, events needing attention);
 - `bot.<id>`: one bot's page (its orders, fills, events, ladder, PnL);
@@ -15,7 +16,9 @@ sender asks Redis which of a drain's groups have one, in one round trip
 (`lighterweb.channel_layer.PushChannelLayer.groups_with_members`), and the process keeps that
 answer for MEMBERSHIP_TTL_S. Within it a push whose groups all had no member is dropped where it
 is handed over: a worker with no dashboard open pays one round trip every MEMBERSHIP_TTL_S, not
-one per drain, and its sender thread is not even woken.
+one per drain, and its sender thread is not even woken. Its payload is not even built: inside a
+transaction it is built at the commit, and only if a page joined meanwhile (that page's catch-up
+snapshot, below, follows it and corrects it should the object have moved on in the transaction).
 
 A page that opens within that time may miss such a push, so every consumer joins through `join`
 (which makes this process ask again) and reads its snapshot again CATCH_UP_S after it joined
@@ -34,6 +37,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -57,7 +61,7 @@ DASHBOARD_EVENT_LEVELS = frozenset({EventLevel.WARNING, EventLevel.ERROR})
 # How long the sender gathers commits before sending them together (added to a push's latency).
 GATHER_SECONDS = 0.02
 # How long a process trusts an answer to "which of these groups has a member" (module docstring).
-MEMBERSHIP_TTL_S = 0.5
+MEMBERSHIP_TTL_S = 1.0
 # When a page reads its snapshot again after joining: past every answer asked before it joined,
 # with room for the drain that was gathering then.
 CATCH_UP_S = MEMBERSHIP_TTL_S + 0.5
@@ -78,13 +82,13 @@ def bot_event(event: BotEvent) -> None:
     groups = [bot_group(event.bot_id)]
     if event.level in DASHBOARD_EVENT_LEVELS:
         groups.append(DASHBOARD_GROUP)
-    _push(groups, "event", _event_payload(event))
+    _push(groups, "event", lambda: _event_payload(event))
     notify_dispatch.event_recorded(event)  # alerts, routed off this thread after the commit
 
 
 def order_changed(order: Order) -> None:
     """Push an order's new state (created, sent, opened, filled, cancelled, rejected)."""
-    _push(_trading_groups(order.bot_id, order.account_id), "order", _order_payload(order))
+    _push(_trading_groups(order.bot_id, order.account_id), "order", lambda: _order_payload(order))
 
 
 def _trading_groups(bot_id: int | None, account_id: int) -> list[str]:
@@ -97,7 +101,7 @@ def _trading_groups(bot_id: int | None, account_id: int) -> list[str]:
 
 def fill_recorded(fill: Fill) -> None:
     """Push a new fill."""
-    _push(_trading_groups(fill.bot_id, fill.account_id), "fill", _fill_payload(fill))
+    _push(_trading_groups(fill.bot_id, fill.account_id), "fill", lambda: _fill_payload(fill))
 
 
 def bot_changed(bot: Bot) -> None:
@@ -130,7 +134,7 @@ def bot_run_state(bot_id: int, fields: dict[str, Any]) -> None:
     row (which cost a query per centre move). Pages merge a `bot` push into the bot they have.
     """
     data = {"id": bot_id, **{name: _jsonable(value) for name, value in fields.items()}}
-    _push([DASHBOARD_GROUP, bot_group(bot_id)], "bot", data)
+    _push([DASHBOARD_GROUP, bot_group(bot_id)], "bot", lambda: data)
 
 
 def account_changed(account: ExchangeAccount, summary: dict[str, Any] | None = None) -> None:
@@ -138,39 +142,53 @@ def account_changed(account: ExchangeAccount, summary: dict[str, Any] | None = N
     _push(
         [DASHBOARD_GROUP, account_group(account.pk)],
         "account",
-        _account_payload(account, summary),
+        lambda: _account_payload(account, summary),
     )
 
 
 Push = tuple[list[str], dict[str, Any]]
+# What builds a push's data (called at once, or at the commit: `_push`).
+Payload = Callable[[], dict[str, Any]]
 
 
 class _Batch:
     """The pushes of one transaction: handed to the sender together when it commits."""
 
     def __init__(self) -> None:
-        self.items: list[Push] = []
+        # Each push's groups, kind and data, or what builds its data when no page watched.
+        self.items: list[tuple[list[str], str, dict[str, Any] | Payload]] = []
 
     def flush(self) -> None:
-        _sender.submit(self.items)
+        pushes: list[Push] = []
+        for groups, kind, data in self.items:
+            if callable(data):
+                if _sender.unwatched(groups):
+                    continue
+                data = data()  # a page joined during the transaction
+            pushes.append((groups, {"type": MESSAGE_TYPE, "kind": kind, "data": data}))
+        _sender.submit(pushes)
 
 
 # The batch of the transaction open on this thread, if any.
 _open = threading.local()
 
 
-def _push(groups: list[str], kind: str, data: dict[str, Any]) -> None:
-    message = {"type": MESSAGE_TYPE, "kind": kind, "data": data}
+def _push(groups: list[str], kind: str, payload: Payload) -> None:
+    """Push `payload()` to `groups` when the open transaction commits (now outside one); when no
+    page watched any of them by this process's fresh answer, `payload` is only called at the
+    commit, if one does by then."""
     connection = transaction.get_connection()
+    unwatched = _sender.unwatched(groups)
     if not connection.in_atomic_block:
-        _send(groups, message)
+        if not unwatched:
+            _send(groups, {"type": MESSAGE_TYPE, "kind": kind, "data": payload()})
         return
     batch: _Batch | None = getattr(_open, "batch", None)
     # A batch whose transaction committed or rolled back is no longer among the callbacks.
     if batch is None or not any(func == batch.flush for _, func, _ in connection.run_on_commit):
         batch = _open.batch = _Batch()
         transaction.on_commit(batch.flush)
-    batch.items.append((groups, message))
+    batch.items.append((groups, kind, payload if unwatched else payload()))
 
 
 def _send(groups: list[str], message: dict[str, Any]) -> None:
@@ -222,7 +240,7 @@ class _Sender:
     def submit(self, items: list[Push]) -> None:
         """Queue a batch of pushes (the sender is woken only when it is not already); a batch
         whose groups all had no member by a fresh answer is dropped here."""
-        if not items or self._unwatched(items):
+        if not items or all(self.unwatched(groups) for groups, _ in items):
             return
         with self._lock:
             loop, wake = self._running()
@@ -233,15 +251,12 @@ class _Sender:
             self.wakes += 1
         loop.call_soon_threadsafe(wake.set)
 
-    def _unwatched(self, items: list[Push]) -> bool:
+    def unwatched(self, groups: list[str]) -> bool:
+        """True when none of `groups` had a member by this process's fresh answer."""
         known = self._fresh(get_channel_layer())
         if known is None:
             return False
-        return all(
-            group in known.asked and group not in known.watched
-            for groups, _ in items
-            for group in groups
-        )
+        return all(group in known.asked and group not in known.watched for group in groups)
 
     def _fresh(self, layer: Any) -> _Membership | None:
         """The last answer, if it is about `layer` and younger than MEMBERSHIP_TTL_S."""

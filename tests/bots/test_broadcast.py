@@ -303,6 +303,30 @@ def test_pushes_nobody_watches_stop_where_they_are_handed_over_until_a_page_join
     assert [push["data"]["id"] for push in _pushes(counted_layer, page, 1)] == [fills[6].pk]
 
 
+def test_a_page_that_joins_while_a_transaction_is_open_gets_its_pushes(
+    counted_layer, bot, monkeypatch
+):
+    """A push nobody watched when it was made leaves its payload to the commit; a page that
+    joined meanwhile gets it then, built as committed."""
+    monkeypatch.setattr(broadcast, "MEMBERSHIP_TTL_S", 30.0)
+    first, second = _fill(bot, 1), _fill(bot, 2)
+    broadcast.fill_recorded(first)  # nobody watches: the process's answer says so from now on
+    wait_for(
+        lambda: broadcast._sender._fresh(counted_layer) is not None, RECEIVE_TIMEOUT_S, "an answer"
+    )
+
+    with transaction.atomic():
+        broadcast.fill_recorded(second)
+        page = _listen(counted_layer, f"bot.{bot.pk}")
+
+    (pushed,) = _pushes(counted_layer, page, 1)
+    assert (pushed["kind"], pushed["data"]["id"], pushed["data"]["price"]) == (
+        "fill",
+        second.pk,
+        "100",
+    )
+
+
 def test_a_drain_keeps_each_watched_groups_order_and_skips_unwatched_ones(channel_layer, bot):
     page = _listen(channel_layer, f"bot.{bot.pk}")
     fills = [_fill(bot, n) for n in range(1, 4)]

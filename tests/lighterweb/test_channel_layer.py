@@ -55,7 +55,7 @@ def test_only_the_groups_with_a_member_are_found_and_they_still_receive(layer):
     assert message["data"] == {"id": 1}
 
 
-def test_a_member_older_than_the_group_expiry_is_dropped_not_counted(layer, redis_url):
+def test_a_member_older_than_the_group_expiry_is_not_counted(layer, redis_url):
     client = redis.Redis.from_url(redis_url)
     key = layer._group_key("bot.9")
     client.zadd(key, {"specific.gone!x": 1})  # joined in 1970: long past group_expiry
@@ -63,5 +63,12 @@ def test_a_member_older_than_the_group_expiry_is_dropped_not_counted(layer, redi
     found = asyncio.run(layer.groups_with_members(["bot.9"]))
 
     assert found == set()
-    assert client.zcard(key) == 0
     client.close()
+
+
+def test_a_member_that_joined_just_now_is_counted(layer, redis_url):
+    async def check() -> set[str]:
+        await layer.group_add("bot.10", await layer.new_channel())
+        return await layer.groups_with_members(["bot.10"])
+
+    assert asyncio.run(check()) == {"bot.10"}
