@@ -2,7 +2,7 @@
 
     python bench/grid_latency.py [--single-seconds 20] [--bots 3,12,24,48] [--seconds 15]
                                  [--fill-every 1.0] [--jitter-seconds 0] [--jitter-bots 12]
-                                 [--jitter-every 0.05]
+                                 [--jitter-every 0.05] [--venue-verifies]
 
 - fill -> replenish accepted, p50/p99: one ETH grid bot (the real runner: stream, fenced DB
   writes, intents before the send, one sendTxBatch per plan); a taker account trades against
@@ -33,6 +33,11 @@ loop and its own DB thread and connection.
 The simulator runs in a child process, and so do the takers (one account per 6 bots): a bots
 worker holds no counterparties, and takers sharing its interpreter lock would be counted in its
 latency (until 2026-12-06 they ran in this process). Each line prints the CPU share each took.
+The simulator does not check the transactions' signatures unless `--venue-verifies` is given:
+Lighter checks them on its own machines, while the simulator's pure-Python check costs it about
+17 ms of CPU a fill on this VM, fills its core at 48 fills a second and then puts its own queue
+into the latency measured (as it did from 2026-12-05 to 2026-12-07). The runners still sign
+every transaction with the SDK's signer, and that is counted in their CPU.
 The jittering book's account still runs in this process. The database is a throwaway
 SQLite file, or the PostgreSQL database of DATABASE_URL (postgres://...; create a fresh one and
 drop it after). Redis is the run's own (`BENCH_REDIS_URL` or an embedded one: never REDIS_URL's).
@@ -655,17 +660,24 @@ def main() -> None:
     parser.add_argument(
         "--fill-every", type=float, default=1.0, help="seconds between a bot's fills (mean)"
     )
+    parser.add_argument(
+        "--venue-verifies",
+        action="store_true",
+        help="the simulator checks every transaction's signature (its pure-Python check is most "
+        "of its CPU: at 48 fills a second it fills its core, and the latency then measures it)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     from lighterweb.redis_server import free_port
 
     redis_url, embedded = start_bench_redis()
     port = free_port()
-    child = start_simulator(port, SIM_CONFIG)
+    child = start_simulator(port, {**SIM_CONFIG, "verify_signatures": args.venue_verifies})
     base_url = f"http://127.0.0.1:{port}"
     try:
         vendor = setup_django(redis_url)
-        print(f"database: {vendor}, {os.cpu_count()} CPUs")
+        verifies = "yes" if args.venue_verifies else "no (--venue-verifies)"
+        print(f"database: {vendor}, {os.cpu_count()} CPUs; the venue checks signatures: {verifies}")
         cpu = CpuShare(child.pid)
         samples, fills, own_cpu = measured(
             base_url, redis_url, 1, args.single_seconds, 0.05, together=True
