@@ -644,7 +644,7 @@ def measured(*args: Any, **kwargs: Any) -> tuple[list[float], int, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bots", default="3,12,24,48")
+    parser.add_argument("--bots", default="3,12,24,48", help="capacity runs' sizes (0: none)")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--single-seconds", type=float, default=20.0)
     parser.add_argument(
@@ -686,7 +686,7 @@ def main() -> None:
               f"p99 {pct(samples, 0.99):.1f} ms ({len(samples)} samples)")  # fmt: skip
         print(own_cpu)
         print(f"  {cpu.report(fills)}")
-        for count in (int(n) for n in args.bots.split(",")):
+        for count in (int(n) for n in args.bots.split(",") if n.strip() and int(n) > 0):
             for together, how in ((False, "independent fills"), (True, "simultaneous fills")):
                 samples, fills, own_cpu = measured(
                     base_url, redis_url, count, args.seconds, args.fill_every, together
