@@ -2,7 +2,7 @@
 
     python bench/grid_latency.py [--single-seconds 20] [--bots 3,12,24,48] [--seconds 15]
                                  [--fill-every 1.0] [--jitter-seconds 0] [--jitter-bots 12]
-                                 [--jitter-every 0.05] [--venue-verifies]
+                                 [--jitter-every 0.05] [--venue-verifies] [--keep-gc]
 
 - fill -> replenish accepted, p50/p99: one ETH grid bot (the real runner: stream, fenced DB
   writes, intents before the send, one sendTxBatch per plan); a taker account trades against
@@ -16,6 +16,10 @@
   of runner-like Python, timed every 0.3 s during the run by a process of its own
   (`bench.simkit.ReferenceSampler`), a figure that compares across runs and days on a VM whose
   speed drifts;
+- garbage collector: Python's cyclic collections during each run, young and full, and the
+  longest (each holds the interpreter lock: every bot waits it out). The bench freezes the
+  startup's objects once Django is up, as a bots worker does when it is ready
+  (`lighterweb.heap`); `--keep-gc` leaves them to the collector, as until 2026-12-07;
 - a jittering book (`--jitter-seconds`, off by default): N grids (`--jitter-bots`) with nothing
   to do while another account places and cancels a small bid inside their spread on each
   market, one change every `--jitter-every` seconds per market: the best bid moves, no grid's
@@ -49,6 +53,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 import os
@@ -125,6 +130,31 @@ def _thread_cpu_s(native_id: int) -> float:
 def _process_cpu_s(pid: int) -> float:
     """CPU seconds of another process (Linux /proc)."""
     return _stat_cpu_s(f"/proc/{pid}/stat")
+
+
+class GcPauses:
+    """Python's cyclic garbage collections during a run: each holds the interpreter lock, so
+    every bot of the process waits it out (`lighterweb.heap`)."""
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        gc.callbacks.append(self._on_collect)
+
+    def _on_collect(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter() - self._started)
+
+    def stop(self) -> str:
+        gc.callbacks.remove(self._on_collect)
+        every = [p for ps in self.pauses.values() for p in ps]
+        young = len(self.pauses[0]) + len(self.pauses[1])
+        return (
+            f"garbage collector: {young} young and {len(self.pauses[2])} full collections, "
+            f"{1000 * sum(every):.0f} ms in all, the longest {1000 * max(every, default=0):.1f} ms"
+        )
 
 
 class RunnerCpu:
@@ -601,6 +631,7 @@ async def measure(
         takers = await asyncio.to_thread(Takers, base_url, redis_url, accounts)
         stop = asyncio.Event()
         runner_cpu = RunnerCpu()
+        pauses = GcPauses()
         started = time.monotonic()
         tasks = [
             asyncio.create_task(take(takers, n, share, stop, period_s, together))
@@ -610,6 +641,7 @@ async def measure(
         stop.set()
         await asyncio.gather(*tasks)
         elapsed = time.monotonic() - started
+        collections = pauses.stop()
         taker_cpu = await asyncio.to_thread(takers.close)
         timers = [b.timer for b in bots if b.timer is not None]
         fills = sum(t.fills for t in timers)
@@ -619,7 +651,7 @@ async def measure(
         own_cpu = (
             f"  runners' own threads: {per_fill_ms:.1f} ms of CPU per fill "
             f"({fills / elapsed:.1f} fills/s; ms by thread: {runner_cpu.split(fills)}); "
-            f"the takers' process: {100 * taker_cpu / elapsed:.0f} % of one core"
+            f"the takers' process: {100 * taker_cpu / elapsed:.0f} % of one core\n  {collections}"
         )
     finally:
         await asyncio.gather(*(asyncio.to_thread(b.stop) for b in bots))
@@ -661,6 +693,12 @@ def main() -> None:
         "--fill-every", type=float, default=1.0, help="seconds between a bot's fills (mean)"
     )
     parser.add_argument(
+        "--keep-gc",
+        action="store_true",
+        help="leave the startup's objects to the garbage collector (a bots worker freezes them "
+        "once it is up: lighterweb.heap; the bench did not until 2026-12-07)",
+    )
+    parser.add_argument(
         "--venue-verifies",
         action="store_true",
         help="the simulator checks every transaction's signature (its pure-Python check is most "
@@ -676,6 +714,10 @@ def main() -> None:
     base_url = f"http://127.0.0.1:{port}"
     try:
         vendor = setup_django(redis_url)
+        if not args.keep_gc:
+            from lighterweb.heap import freeze_startup
+
+            freeze_startup()  # as a bots worker does once it is up
         verifies = "yes" if args.venue_verifies else "no (--venue-verifies)"
         print(f"database: {vendor}, {os.cpu_count()} CPUs; the venue checks signatures: {verifies}")
         cpu = CpuShare(child.pid)

@@ -16,6 +16,8 @@ from celery import Celery
 from celery.signals import beat_init, worker_ready, worker_shutting_down
 from kombu.entity import Queue
 
+from lighterweb.heap import freeze_startup
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lighterweb.settings")
 
 logger = logging.getLogger(__name__)
@@ -133,6 +135,14 @@ def _end_runners_on_shutdown(sender: Any = None, **kwargs: Any) -> None:
     if runner is not None:
         count = runner.runners_shut_down()
         logger.info("worker shutting down: %s bot runners told to end", count)
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _freeze_startup_heap(sender: Any = None, **kwargs: Any) -> None:
+    # The startup's objects live as long as the worker: out of every later full collection, which
+    # would walk them all while every bot of the worker waits (`lighterweb.heap`).
+    frozen = freeze_startup()
+    logger.info("worker ready: %d startup objects frozen out of garbage collection", frozen)
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]
