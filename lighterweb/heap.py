@@ -3,7 +3,7 @@
 A full (oldest-generation) collection walks every tracked object of the process while holding
 the interpreter lock, so every bot of a worker stalls for as long as it takes. Most of those
 objects are the startup's (Django, the apps, the SDK, their modules and caches) and live as long
-as the process: at 50 bots a full collection took 120-180 ms (docs/benchmarks.md). Frozen once
+as the process: at 50 bots a full collection took 151-183 ms (docs/benchmarks.md). Frozen once
 the worker is up (`gc.freeze`), they are left out of every later collection, and a full one
 walks only what the bots allocated since.
 """

@@ -304,7 +304,7 @@ class _Sender:
         # Under self._lock.
         if self._loop is None or self._wake is None or self._pid != os.getpid():
             self._pid = os.getpid()
-            self._pending, self._woken = [], False
+            self._pending, self._woken, self._membership = [], False, None
             self._loop = asyncio.new_event_loop()
             self._wake = asyncio.Event()
             threading.Thread(

@@ -64,11 +64,3 @@ def test_a_member_older_than_the_group_expiry_is_not_counted(layer, redis_url):
 
     assert found == set()
     client.close()
-
-
-def test_a_member_that_joined_just_now_is_counted(layer, redis_url):
-    async def check() -> set[str]:
-        await layer.group_add("bot.10", await layer.new_channel())
-        return await layer.groups_with_members(["bot.10"])
-
-    assert asyncio.run(check()) == {"bot.10"}
