@@ -18,8 +18,10 @@
   speed drifts;
 - garbage collector: Python's cyclic collections during each run, young and full, and the
   longest (each holds the interpreter lock: every bot waits it out). The bench freezes the
-  startup's objects once Django is up, as a bots worker does when it is ready
-  (`lighterweb.heap`); `--keep-gc` leaves them to the collector, as until 2026-12-07;
+  startup's objects once Django is up, with the runner and the SDK imported first, as a bots
+  worker does when it is ready (`lighterweb.heap`); `--keep-gc` leaves them to the collector,
+  as until 2026-12-07 (from then until the third session that day the runner and the SDK were
+  imported after the freeze, with the first bot);
 - a jittering book (`--jitter-seconds`, off by default): N grids (`--jitter-bots`) with nothing
   to do while another account places and cancels a small bid inside their spread on each
   market, one change every `--jitter-every` seconds per market: the best bid moves, no grid's
@@ -715,9 +717,10 @@ def main() -> None:
     try:
         vendor = setup_django(redis_url)
         if not args.keep_gc:
+            from lighterweb.celery import BOT_RUNNER_MODULE
             from lighterweb.heap import freeze_startup
 
-            freeze_startup()  # as a bots worker does once it is up
+            freeze_startup(preload=(BOT_RUNNER_MODULE,))  # as a bots worker does once it is up
         verifies = "yes" if args.venue_verifies else "no (--venue-verifies)"
         print(f"database: {vendor}, {os.cpu_count()} CPUs; the venue checks signatures: {verifies}")
         cpu = CpuShare(child.pid)

@@ -22,6 +22,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lighterweb.settings")
 
 logger = logging.getLogger(__name__)
 
+# What a bots worker's first bot would import (the runner, the Lighter SDK and the libraries
+# under it): imported before the startup heap is frozen (`lighterweb.heap`).
+BOT_RUNNER_MODULE = "bots.engine.runner"
+
 app = Celery("lighterweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("celery"), Queue("bots"))  # type: ignore[no-untyped-call]
@@ -131,7 +135,7 @@ def _end_runners_on_shutdown(sender: Any = None, **kwargs: Any) -> None:
     # would wait for the stop timeout and the bots would resume only once their leases expired.
     # Runners end at once instead: leases released, orders left under the dead-man's switch,
     # each bot queued again for the next worker. Only a process that runs bots has the module.
-    runner = sys.modules.get("bots.engine.runner")
+    runner = sys.modules.get(BOT_RUNNER_MODULE)
     if runner is not None:
         count = runner.runners_shut_down()
         logger.info("worker shutting down: %s bot runners told to end", count)
@@ -141,8 +145,16 @@ def _end_runners_on_shutdown(sender: Any = None, **kwargs: Any) -> None:
 def _freeze_startup_heap(sender: Any = None, **kwargs: Any) -> None:
     # The startup's objects live as long as the worker: out of every later full collection, which
     # would walk them all while every bot of the worker waits (`lighterweb.heap`).
-    frozen = freeze_startup()
-    logger.info("worker ready: %d startup objects frozen out of garbage collection", frozen)
+    # A worker that takes bot tasks imports what its first bot would import before the freeze,
+    # or every full collection would walk that too.
+    takes_bots = "bots" in app.amqp.queues.consume_from
+    frozen, preloaded = freeze_startup(preload=(BOT_RUNNER_MODULE,) if takes_bots else ())
+    logger.info(
+        "worker ready: %d startup objects frozen out of garbage collection "
+        "(%d modules a bot runs on imported first)",
+        frozen,
+        preloaded,
+    )
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]

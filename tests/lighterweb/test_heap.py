@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
+import textwrap
 
 from lighterweb.heap import freeze_startup
 
@@ -10,10 +13,37 @@ from lighterweb.heap import freeze_startup
 def test_freezing_moves_every_live_object_out_of_the_collectors_generations():
     gc.unfreeze()
     try:
-        frozen = freeze_startup()
+        frozen, preloaded = freeze_startup()
 
         assert frozen == gc.get_freeze_count()
         assert frozen > 10_000  # this process's modules, Django and the apps at the least
+        assert preloaded == 0
         assert gc.get_objects(generation=2) == []  # the oldest generation was moved out whole
     finally:
         gc.unfreeze()  # back to where the rest of the test session expects it
+
+
+def test_what_a_bot_would_import_later_is_imported_before_the_freeze():
+    # In a process of its own: the modules must not be imported yet, and this test session has
+    # imported them all. Nothing a module made at import may be left to the collector.
+    script = textwrap.dedent(
+        """
+        import gc, sys
+        from lighterweb.heap import freeze_startup
+
+        assert "email.mime.multipart" not in sys.modules
+        frozen, preloaded = freeze_startup(preload=("email.mime.multipart",))
+        module = sys.modules["email.mime.multipart"]
+        walked = gc.get_objects()
+        assert not any(o is module.__dict__ for o in walked), "the module's namespace is walked"
+        assert not any(o is module.MIMEMultipart for o in walked), "its class is walked"
+        print(preloaded, frozen)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    preloaded, frozen = map(int, done.stdout.split())
+    assert preloaded >= 3  # email.mime.multipart, email.mime.base, email.mime ...
+    assert frozen > 0
