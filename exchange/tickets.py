@@ -13,16 +13,22 @@ import asyncio
 import dataclasses
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from exchange.types import OrderInfo, OrderSide, TxResult
 
 # Ended tickets kept so a late report (REST lagging the stream) or a caller's `get` still finds
-# them; early reports kept until their ticket is tracked (the race is one sendTx long).
+# them; early reports kept until their ticket is tracked (the race is one sendTx long). Both at
+# most this many, for at most `KEPT_S` seconds: a report later than that changes nothing, and
+# a worker's books full to the count were 2,000 objects a bot for its garbage collector to walk
+# (a full collection 32 ms longer at 50 bots, docs/benchmarks.md).
 ENDED_TICKETS_KEPT = 1_000
 EARLY_REPORTS_KEPT = 1_000
+KEPT_S = 60.0
 
 
 class TicketState(StrEnum):
@@ -194,8 +200,9 @@ class TicketBook:
 
     Only open tickets keep an event: a ticket whose order ended (filled, cancelled, rejected)
     wakes its waiters and moves to a bounded most-recently-ended list, where `get` still finds it
-    and a late report still folds in; the oldest ended ones are forgotten. So the book holds the
-    account's live orders plus a fixed number, however many orders a long run places.
+    and a late report still folds in; the oldest ended ones are forgotten, and any ended more
+    than `kept_s` ago. So the book holds the account's live orders plus at most a fixed number,
+    however many orders a long run places, and a quiet bot's book only its live orders.
     """
 
     def __init__(
@@ -203,6 +210,8 @@ class TicketBook:
         *,
         ended_kept: int = ENDED_TICKETS_KEPT,
         early_reports_kept: int = EARLY_REPORTS_KEPT,
+        kept_s: float = KEPT_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._open: dict[int, Ticket] = {}
         self._changed: dict[int, asyncio.Event] = {}
@@ -212,6 +221,12 @@ class TicketBook:
         # before its ticket exists. Such reports wait here (bounded) for `track`.
         self._early: OrderedDict[int, OrderInfo] = OrderedDict()
         self._early_kept = early_reports_kept
+        # When each ended ticket and early report came, in the same order as their dicts (the
+        # oldest first): only numbers, which the garbage collector does not walk.
+        self._ended_at: OrderedDict[int, float] = OrderedDict()
+        self._early_at: OrderedDict[int, float] = OrderedDict()
+        self._kept_s = kept_s
+        self._clock = clock
 
     def size(self) -> TicketBookSize:
         """How many tickets, events and reports the book holds now."""
@@ -228,10 +243,10 @@ class TicketBook:
         if ticket.is_final:
             self._end(ticket)
         else:
-            self._ended.pop(index, None)
+            _drop(self._ended, self._ended_at, index)
             self._open[index] = ticket
             self._changed.setdefault(index, asyncio.Event())
-        early = self._early.pop(index, None)
+        early = _drop(self._early, self._early_at, index)
         if early is not None:
             self.apply_order(early)
 
@@ -248,17 +263,16 @@ class TicketBook:
         """Stop following a ticket (after the caller has its final state)."""
         self._open.pop(client_order_index, None)
         self._changed.pop(client_order_index, None)
-        self._ended.pop(client_order_index, None)
+        _drop(self._ended, self._ended_at, client_order_index)
 
     def apply_order(self, order: OrderInfo) -> Ticket | None:
         """Fold an order report into its ticket, if we follow it."""
         ticket = self.get(order.client_order_index)
         if ticket is None:
             if order.client_order_index:
-                self._early[order.client_order_index] = order
-                self._early.move_to_end(order.client_order_index)
-                while len(self._early) > self._early_kept:
-                    self._early.popitem(last=False)
+                now = self._clock()
+                _keep(self._early, self._early_at, order.client_order_index, order, now)
+                self._expire(self._early, self._early_at, self._early_kept, now)
             return None
         if ticket.market_id != order.market_id:
             return None
@@ -287,7 +301,8 @@ class TicketBook:
             self._end(ticket)
             return
         index = ticket.client_order_index
-        self._ended.pop(index, None)  # never in practice: the table keeps an ended ticket final
+        # Never in practice: the table keeps an ended ticket final.
+        _drop(self._ended, self._ended_at, index)
         self._open[index] = ticket
         self._changed.setdefault(index, asyncio.Event()).set()
 
@@ -297,10 +312,18 @@ class TicketBook:
         event = self._changed.pop(index, None)
         if event is not None:
             event.set()  # waiters hold the event itself: they wake and find the ticket ended
-        self._ended[index] = ticket
-        self._ended.move_to_end(index)
-        while len(self._ended) > self._ended_kept:
-            self._ended.popitem(last=False)
+        now = self._clock()
+        _keep(self._ended, self._ended_at, index, ticket, now)
+        self._expire(self._ended, self._ended_at, self._ended_kept, now)
+
+    def _expire(
+        self, kept: OrderedDict[int, Any], kept_at: OrderedDict[int, float], most: int, now: float
+    ) -> None:
+        """Forget the oldest entries beyond `most` and every entry older than `kept_s`."""
+        oldest_kept = now - self._kept_s
+        while kept_at and (len(kept_at) > most or next(iter(kept_at.values())) < oldest_kept):
+            index, _ = kept_at.popitem(last=False)
+            kept.pop(index, None)
 
     async def wait_changed(self, client_order_index: int, timeout_s: float) -> bool:
         """Wait until the ticket changes or `timeout_s` passes; True if it changed.
@@ -317,3 +340,19 @@ class TicketBook:
             return False
         event.clear()
         return True
+
+
+def _keep(
+    kept: OrderedDict[int, Any], kept_at: OrderedDict[int, float], index: int, item: Any, now: float
+) -> None:
+    """Store `item` as the newest entry of `kept`, stamped `now`."""
+    kept[index] = item
+    kept.move_to_end(index)
+    kept_at[index] = now
+    kept_at.move_to_end(index)
+
+
+def _drop(kept: OrderedDict[int, Any], kept_at: OrderedDict[int, float], index: int) -> Any:
+    """Remove `index` from `kept` and its stamp; returns what was kept, or None."""
+    kept_at.pop(index, None)
+    return kept.pop(index, None)

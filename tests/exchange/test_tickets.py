@@ -11,6 +11,7 @@ import pytest
 from exchange.tickets import (
     EARLY_REPORTS_KEPT,
     ENDED_TICKETS_KEPT,
+    KEPT_S,
     TRANSITIONS,
     Ticket,
     TicketBook,
@@ -208,6 +209,68 @@ def test_the_oldest_ended_tickets_are_forgotten_first():
         book.track(_ticket(client_order_index=index))
         book.apply_order(_order("filled", "2", client_order_index=index))
     assert [book.get(i) is not None for i in (1, 2, 3)] == [False, True, True]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_quiet_books_ended_tickets_and_stray_reports_are_forgotten_after_a_minute():
+    # A long-running worker: each bot's book filled up to the counts (1,000 ended tickets and
+    # 1,000 reports of other bots' orders), 2,000 objects a bot that every full garbage
+    # collection walked for as long as the worker ran.
+    clock = _Clock()
+    book = TicketBook(clock=clock)
+    for index in range(1, 1_201):
+        book.track(_ticket(client_order_index=index))
+        book.apply_order(_order("filled", "2", client_order_index=index))
+        book.apply_order(_order("open", client_order_index=100_000 + index))  # another bot's
+    assert book.size() == TicketBookSize(
+        open=0, events=0, ended=ENDED_TICKETS_KEPT, early_reports=EARLY_REPORTS_KEPT
+    )
+    clock.now += KEPT_S - 1
+    book.track(_ticket(client_order_index=5_000))
+    book.apply_order(_order("canceled", client_order_index=5_000))
+    book.apply_order(_order("open", client_order_index=200_000))
+    assert book.get(1_200) is not None  # within the minute: still found, late reports fold in
+    clock.now += 2
+    book.track(_ticket(client_order_index=5_001))
+    book.apply_order(_order("canceled", client_order_index=5_001))
+    book.apply_order(_order("open", client_order_index=200_001))
+    assert book.size() == TicketBookSize(open=0, events=0, ended=2, early_reports=2)
+    assert book.get(1_200) is None
+    assert book.get(5_000).state is TicketState.REJECTED
+
+
+def test_an_early_report_is_kept_for_its_ticket_only_within_the_minute():
+    clock = _Clock()
+    book = TicketBook(clock=clock)
+    book.apply_order(_order("open", client_order_index=7))  # the stream beat the sendTx reply
+    book.apply_order(_order("open", client_order_index=8))
+    book.track(_ticket(client_order_index=7))
+    assert book.get(7).state is TicketState.RESTING
+    clock.now += KEPT_S + 1
+    book.apply_order(_order("open", client_order_index=9))  # any later report expires the old
+    book.track(_ticket(client_order_index=8))
+    assert book.get(8).state is TicketState.SUBMITTED  # a report a minute old is not applied
+    assert book.size().early_reports == 1
+
+
+def test_a_ticket_ended_again_is_stamped_anew_and_forgotten_once():
+    clock = _Clock()
+    book = TicketBook(clock=clock, ended_kept=3)
+    for index in (1, 2, 3):
+        book.track(_ticket(client_order_index=index))
+        book.apply_order(_order("filled", "2", client_order_index=index))
+    clock.now += KEPT_S - 1
+    book.track(_ticket(client_order_index=1, state=TicketState.REJECTED, reason="canceled"))
+    clock.now += 2
+    book.track(_ticket(client_order_index=4, state=TicketState.REJECTED, reason="canceled"))
+    assert [book.get(i) is not None for i in (1, 2, 3, 4)] == [True, False, False, True]
 
 
 def test_tracking_an_already_final_ticket_keeps_no_event():
