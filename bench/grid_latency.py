@@ -17,11 +17,12 @@
   (`bench.simkit.ReferenceSampler`), a figure that compares across runs and days on a VM whose
   speed drifts;
 - garbage collector: Python's cyclic collections during each run, young and full, and the
-  longest (each holds the interpreter lock: every bot waits it out). The bench freezes the
-  startup's objects once Django is up, with the runner and the SDK imported first, as a bots
-  worker does when it is ready (`lighterweb.heap`); `--keep-gc` leaves them to the collector,
-  as until 2026-12-07 (from then until the third session that day the runner and the SDK were
-  imported after the freeze, with the first bot);
+  longest (each holds the interpreter lock: every bot waits it out); after the run, how many
+  objects a full collection walks and how many of them the bots' ticket books hold. The bench
+  freezes the startup's objects once Django is up, with the runner and the SDK imported first,
+  as a bots worker does when it is ready (`lighterweb.heap`); `--keep-gc` leaves them to the
+  collector, as until 2026-12-07 (from then until the third session that day the runner and
+  the SDK were imported after the freeze, with the first bot);
 - a jittering book (`--jitter-seconds`, off by default): N grids (`--jitter-bots`) with nothing
   to do while another account places and cancels a small bid inside their spread on each
   market, one change every `--jitter-every` seconds per market: the best bid moves, no grid's
@@ -644,6 +645,12 @@ async def measure(
         await asyncio.gather(*tasks)
         elapsed = time.monotonic() - started
         collections = pauses.stop()
+        books = [r.client.tickets.size() for r in runners]
+        collections += (
+            f"; after the run it walks {len(gc.get_objects())} objects, the ticket books "
+            f"holding {sum(b.ended for b in books)} ended tickets and "
+            f"{sum(b.early_reports for b in books)} reports of orders not theirs"
+        )
         taker_cpu = await asyncio.to_thread(takers.close)
         timers = [b.timer for b in bots if b.timer is not None]
         fills = sum(t.fills for t in timers)
