@@ -16,18 +16,26 @@ collection walked at 50 bots (docs/benchmarks.md, 2026-12-07, third session).
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 from collections.abc import Iterable
 from importlib import import_module
+
+logger = logging.getLogger(__name__)
 
 
 def freeze_startup(preload: Iterable[str] = ()) -> tuple[int, int]:
     """Import the modules named in `preload`, collect what the startup left as garbage, then
     move every object alive now to the permanent generation; returns how many objects are
-    frozen and how many modules the preload imported."""
+    frozen and how many modules the preload imported. A module that fails to import is
+    logged and left to the first bot, which then reports the failure where it starts: the
+    freeze itself must not be lost with it."""
     before = len(sys.modules)
     for name in preload:
-        import_module(name)
+        try:
+            import_module(name)
+        except Exception:
+            logger.exception("%s not imported before the heap freeze", name)
     imported = len(sys.modules) - before
     gc.collect()
     gc.freeze()

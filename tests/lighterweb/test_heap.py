@@ -47,3 +47,24 @@ def test_what_a_bot_would_import_later_is_imported_before_the_freeze():
     preloaded, frozen = map(int, done.stdout.split())
     assert preloaded >= 3  # email.mime.multipart, email.mime.base, email.mime ...
     assert frozen > 0
+
+
+def test_a_module_that_fails_to_import_is_logged_and_the_freeze_still_happens():
+    script = textwrap.dedent(
+        """
+        import gc, logging, sys
+        logging.basicConfig(level=logging.ERROR, stream=sys.stdout, format="%(message)s")
+        from lighterweb.heap import freeze_startup
+
+        frozen, preloaded = freeze_startup(preload=("no_such_module_here", "json.tool"))
+        assert gc.get_objects(generation=2) == []
+        print("frozen", frozen, preloaded)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no_such_module_here not imported before the heap freeze" in done.stdout
+    assert "ModuleNotFoundError" in done.stdout
+    assert "frozen " in done.stdout and int(done.stdout.split()[-1]) >= 1  # json.tool came in
