@@ -215,14 +215,14 @@ class TicketBook:
     ) -> None:
         self._open: dict[int, Ticket] = {}
         self._changed: dict[int, asyncio.Event] = {}
-        self._ended: OrderedDict[int, Ticket] = OrderedDict()
+        self._ended: dict[int, Ticket] = {}
         self._ended_kept = ended_kept
         # Race: with no latency the stream reports an order before sendTx even replies, i.e.
         # before its ticket exists. Such reports wait here (bounded) for `track`.
-        self._early: OrderedDict[int, OrderInfo] = OrderedDict()
+        self._early: dict[int, OrderInfo] = {}
         self._early_kept = early_reports_kept
-        # When each ended ticket and early report came, in the same order as their dicts (the
-        # oldest first): only numbers, which the garbage collector does not walk.
+        # When each ended ticket and early report came, the oldest first: the order that decides
+        # what is forgotten lives only here, in numbers the garbage collector does not walk.
         self._ended_at: OrderedDict[int, float] = OrderedDict()
         self._early_at: OrderedDict[int, float] = OrderedDict()
         self._kept_s = kept_s
@@ -317,7 +317,7 @@ class TicketBook:
         self._expire(self._ended, self._ended_at, self._ended_kept, now)
 
     def _expire(
-        self, kept: OrderedDict[int, Any], kept_at: OrderedDict[int, float], most: int, now: float
+        self, kept: dict[int, Any], kept_at: OrderedDict[int, float], most: int, now: float
     ) -> None:
         """Forget the oldest entries beyond `most` and every entry older than `kept_s`."""
         oldest_kept = now - self._kept_s
@@ -343,16 +343,15 @@ class TicketBook:
 
 
 def _keep(
-    kept: OrderedDict[int, Any], kept_at: OrderedDict[int, float], index: int, item: Any, now: float
+    kept: dict[int, Any], kept_at: OrderedDict[int, float], index: int, item: Any, now: float
 ) -> None:
-    """Store `item` as the newest entry of `kept`, stamped `now`."""
+    """Store `item` in `kept`, stamped `now` as the newest entry."""
     kept[index] = item
-    kept.move_to_end(index)
     kept_at[index] = now
     kept_at.move_to_end(index)
 
 
-def _drop(kept: OrderedDict[int, Any], kept_at: OrderedDict[int, float], index: int) -> Any:
+def _drop(kept: dict[int, Any], kept_at: OrderedDict[int, float], index: int) -> Any:
     """Remove `index` from `kept` and its stamp; returns what was kept, or None."""
     kept_at.pop(index, None)
     return kept.pop(index, None)
