@@ -76,6 +76,7 @@ from bench.simkit import (  # noqa: E402
     ReferenceSampler,
     create_account,
     pct,
+    start_as_a_worker,
     start_bench_redis,
     start_simulator,
 )
@@ -714,6 +715,7 @@ def main() -> None:
         "of its CPU: at 48 fills a second it fills its core, and the latency then measures it)",
     )
     args = parser.parse_args()
+    go_processors = start_as_a_worker()
     logging.basicConfig(level=logging.WARNING)
     from lighterweb.redis_server import free_port
 
@@ -729,7 +731,8 @@ def main() -> None:
 
             freeze_startup(preload=(BOT_RUNNER_MODULE,))  # as a bots worker does once it is up
         verifies = "yes" if args.venue_verifies else "no (--venue-verifies)"
-        print(f"database: {vendor}, {os.cpu_count()} CPUs; the venue checks signatures: {verifies}")
+        print(f"database: {vendor}, {os.cpu_count()} CPUs; the venue checks signatures: {verifies};"
+              f" GOMAXPROCS={go_processors}")  # fmt: skip
         cpu = CpuShare(child.pid)
         samples, fills, own_cpu = measured(
             base_url, redis_url, 1, args.single_seconds, 0.05, together=True

@@ -36,6 +36,7 @@ from bench.simkit import (  # noqa: E402
     ReferenceSampler,
     create_account,
     pct,
+    start_as_a_worker,
     start_bench_redis,
     start_simulator,
 )
@@ -179,6 +180,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hedges", type=int, default=50)
     args = parser.parse_args()
+    go_processors = start_as_a_worker()
     logging.basicConfig(level=logging.WARNING)
     from lighterweb.redis_server import free_port
 
@@ -192,7 +194,7 @@ def main() -> None:
             samples = asyncio.run(run(f"http://127.0.0.1:{port}", args.hedges))
         finally:
             reference = sampler.stop()
-        print(f"database: {vendor}, {os.cpu_count()} CPUs")
+        print(f"database: {vendor}, {os.cpu_count()} CPUs; GOMAXPROCS={go_processors}")
         print(
             f"A fill -> B filled: p50 {pct(samples, 0.5):.1f} ms, p99 {pct(samples, 0.99):.1f} ms,"
             f" max {max(samples):.1f} ms ({len(samples)} hedges)"

@@ -26,6 +26,20 @@ sys.path.insert(0, str(ROOT))
 START_TIMEOUT_S = 30.0
 
 
+def start_as_a_worker() -> str:
+    """Run this bench's process as the Procfile starts a bots worker: with GOMAXPROCS set (the
+    Lighter signer's Go runtime reads it only from the environment its process started with,
+    `exchange.signer`). Started without it, the bench runs itself again with it; returns the
+    value in force."""
+    value = os.environ.get("GOMAXPROCS")
+    if value is not None:
+        return value
+    from exchange.signer import GO_PROCESSORS
+
+    os.execve(sys.executable, sys.orig_argv, {**os.environ, "GOMAXPROCS": GO_PROCESSORS})
+    raise AssertionError("unreachable: execve does not return")  # pragma: no cover
+
+
 def start_bench_redis() -> tuple[str, Any]:
     """The run's own Redis: BENCH_REDIS_URL when set, else an embedded server on a free port
     (stop it when done; None when BENCH_REDIS_URL was used).

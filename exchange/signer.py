@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import threading
 import time
@@ -42,6 +43,48 @@ sys.setrecursionlimit(_RECURSION_LIMIT)
 
 logger = logging.getLogger(__name__)
 
+# What every process that signs is started with (the Procfile, the systemd units, start.sh): the
+# SDK's Go runtime on one processor. A signature is one short call on the caller's thread; with
+# more processors Go's idle threads spin looking for work after every call, ~0.4 ms of CPU a
+# fill of a grid bot (docs/benchmarks.md, 2026-12-07 fourth session).
+GO_PROCESSORS = "1"
+_go_checked = threading.Lock()
+_go_warned = False
+
+
+def go_processors_at_start() -> str | None:
+    """GOMAXPROCS as this process was started with, which is what the Go runtime reads when
+    the signer's library loads: it reads the environment block the process began with, so a
+    value set later from Python (os.environ) does not reach it. None when unset."""
+    try:
+        with open("/proc/self/environ", "rb") as block:
+            start = block.read().split(b"\0")
+    except OSError:  # not Linux: the environment as it is now is the best we know
+        return os.environ.get("GOMAXPROCS")
+    for entry in start:
+        name, _, value = entry.partition(b"=")
+        if name == b"GOMAXPROCS":
+            return value.decode(errors="replace")
+    return None
+
+
+def _go_processors_check() -> None:
+    """Say once per process, as the signer's library loads, when Go was left to use every CPU."""
+    global _go_warned
+    with _go_checked:
+        if _go_warned:
+            return
+        _go_warned = True
+    if go_processors_at_start() is None:
+        logger.warning(
+            "GOMAXPROCS was not set when this process started: the Lighter signer's Go runtime "
+            "uses every CPU and its idle threads spin after each signature (~0.4 ms of CPU a "
+            "fill); start it with GOMAXPROCS=%s as the Procfile, the systemd units and "
+            "scripts/start.sh do",
+            GO_PROCESSORS,
+        )
+
+
 # Tokens may live 8 h; one hour, renewed two minutes early, keeps a leaked token short-lived.
 AUTH_TOKEN_TTL_S = 3600
 AUTH_TOKEN_RENEW_BEFORE_S = 120
@@ -59,6 +102,7 @@ def generate_api_key() -> tuple[str, str]:
     Register the public key with the exchange (or the simulator's account config) under an API
     key index; store the private key encrypted. Never log either.
     """
+    _go_processors_check()  # may be the process's first load of the library
     private_key, public_key, error = create_api_key()  # type: ignore[no-untyped-call]
     if error or not private_key or not public_key:
         raise ExchangeError(f"cannot generate an API key: {error}")
@@ -120,6 +164,7 @@ class Signer:
         # Created on first use, never at import or app start: the Go signer must not cross a fork.
         if self._client is None:
             account_index, api_key_index, key = self._require_key()
+            _go_processors_check()  # the first client of the process loads the library
             try:
                 self._client = SignerClient(
                     url=self._base_url,

@@ -78,6 +78,9 @@ set -a
 # shellcheck disable=SC1091
 . ./.env
 set +a
+# Every process below starts with the Lighter signer's Go runtime on one processor, as the
+# Procfile's do (exchange/signer.py says why), unless .env or the caller set GOMAXPROCS.
+export GOMAXPROCS="${GOMAXPROCS:-1}"
 
 BIND="${BIND:-127.0.0.1}"
 PORT="${PORT:-8000}"

@@ -28,6 +28,8 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 export PATH="$VENV/bin:$PATH"
 export VIRTUAL_ENV="$VENV"
+# As the Procfile starts every process that signs (exchange/signer.py says why).
+export GOMAXPROCS="${GOMAXPROCS:-1}"
 
 STAMP="$VENV/.lighterweb-dev-install-stamp"
 WANT="$(python -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' pyproject.toml) $ROOT"

@@ -36,6 +36,7 @@ INLINE_ALLOWED = {
     "BOT_WORKER_NAME",
     "DEFAULT_WORKER_CONCURRENCY",
     "SIM_PORT",
+    "GOMAXPROCS",
 }
 SECRET_HINT = re.compile(r"SECRET|KEY|PASSWORD|TOKEN|DATABASE_URL|://[^/\s]*:[^@\s]*@", re.I)
 
@@ -124,6 +125,7 @@ def test_web_listens_on_web_port_not_honchos_per_line_port():
 
 def test_procfile_commands_use_the_venv_by_path_and_log_at_info():
     for name, command in procfile("Procfile.paper").items():
+        command = command.removeprefix("GOMAXPROCS=${GOMAXPROCS:-1} ")
         assert command.startswith("exec ${LIGHTERWEB_VENV:-.venv}/bin/python "), name
         if "celery" in command:
             assert "--loglevel ${LOG_LEVEL:-INFO}" in command, name
@@ -203,16 +205,31 @@ def test_the_target_groups_every_process_but_the_optional_simulator():
 
 @pytest.mark.parametrize("process", ["web", "worker", "worker_default", "beat", "telegram", "sim"])
 def test_unit_runs_the_same_command_as_its_procfile_line(process):
-    command = procfile("Procfile.paper")[process].removeprefix("exec ")
+    command = procfile("Procfile.paper")[process]
+    # A variable the line sets for its process, with its default: the unit sets that default.
+    assignments = re.findall(r"^(\w+)=\$\{\1:-([^}]*)\} ", command)
+    command = re.sub(r"^(\w+=\$\{\w+:-[^}]*\} )+", "", command).removeprefix("exec ")
     command = command.replace("${LIGHTERWEB_VENV:-.venv}", "/srv/lighterweb/.venv")
     command = re.sub(r"\$\{(\w+):-[^}]*\}", r"${\1}", command)
     command = command.replace(" manage.py ", " /srv/lighterweb/manage.py ")
     command = command.replace("${PAPER_SIM_CONFIG}", "var/sim-config.json")
     command = command.replace(" var/", " /srv/lighterweb/var/").replace("@%h", "@%H")
 
-    exec_start = unit(f"lighterweb-{process.replace('_', '-')}.service")["ExecStart"]
+    settings = unit(f"lighterweb-{process.replace('_', '-')}.service")
+    environment = [a for line in settings["Environment"] for a in shlex.split(line)]
 
-    assert exec_start == [command]
+    assert settings["ExecStart"] == [command]
+    for name, default in assignments:
+        assert f"{name}={default}" in environment
+
+
+@pytest.mark.parametrize("process", ["web", "worker", "worker_default", "telegram"])
+def test_the_processes_that_sign_start_with_the_go_signer_on_one_processor(process):
+    # Go reads GOMAXPROCS once, from the environment its process started with: the launcher
+    # must set it (exchange/signer.py).
+    assert procfile("Procfile")[process].startswith("GOMAXPROCS=${GOMAXPROCS:-1} exec ")
+    settings = unit(f"lighterweb-{process.replace('_', '-')}.service")
+    assert "GOMAXPROCS=1" in settings["Environment"]
 
 
 # -- the deploy README and its check ------------------------------------------------------------
