@@ -21,11 +21,15 @@ A real 429 (`penalise`) stores a "blocked until" instant that every process hono
 Margin and lanes: the client never plans for the venue's last requests (its window and ours are
 not measured on the same clock, and a request in flight counts on both sides at different
 instants), so only `usable` = limit - limit/12 is ever granted (55 of a standard 60). Of that,
-routine traffic (runners' placements, reconciles, account refreshes, recorders) may use three
-quarters (`routine_limit`, 42 of 60); the rest is reserved for the operator lane (stop,
+routine traffic (runners' placements, reconciles, account refreshes, recorders) may use two
+thirds (`routine_limit`, 37 of 60); the rest is reserved for the operator lane (stop,
 cancel-all, emergency stop, close: `operator_lane()`), which may use the whole usable budget. A
 routine caller waiting for capacity therefore never delays an operator command: the operator's
-share is never spent by routine traffic, and there is no queue to wait in.
+share is never spent by routine traffic, and there is no queue to wait in. The share, 18 of a
+standard minute, holds an emergency stop of the README's three grids on one account with room
+to spare: it spends 8-14 (each runner's cancel and read-back, a positions read when it traded,
+the account-wide cancel and its read-backs, one release of the dead-man's switch;
+tests/bots/engine/test_emergency_stop.py). A quarter (13) did not.
 
 Premium note: Lighter counts premium transactions against a separate per-minute tx limit (4,000+
 by staked LIT) rather than the REST weight; charging sendTx its weight of 6 here is the safe side.
@@ -60,8 +64,8 @@ PREMIUM_WEIGHT_PER_MINUTE = 24_000
 DEFAULT_WEIGHT = 300
 # Never granted: one twelfth of the venue's limit (5 of 60) stays as a margin.
 MARGIN_DIVISOR = 12
-# Reserved for the operator lane: a quarter of what is usable (13 of 55).
-OPERATOR_RESERVE_DIVISOR = 4
+# Reserved for the operator lane: a third of what is usable (18 of 55).
+OPERATOR_RESERVE_DIVISOR = 3
 # A waiting caller looks again at least this often (a freed budget, or a reason to give up the
 # wait, is noticed within it).
 MAX_POLL_S = 0.25
@@ -87,7 +91,7 @@ def current_lane() -> Lane:
 
 
 def lane_limits(limit: int) -> tuple[int, int]:
-    """(routine, operator) caps of a venue limit: 60 -> (42, 55); tiny limits keep no margin."""
+    """(routine, operator) caps of a venue limit: 60 -> (37, 55); tiny limits keep no margin."""
     usable = limit - limit // MARGIN_DIVISOR
     return usable - usable // OPERATOR_RESERVE_DIVISOR, usable
 

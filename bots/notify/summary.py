@@ -131,7 +131,7 @@ def daily_summaries_due(
 def budget_alerts_due(client: redis.Redis) -> list[tuple[int, Notification]]:
     """A warning per L1 address whose spending passed 80 % of what routine traffic may use (at
     most every 15 minutes). Routine traffic (the bots' placements, reconciles, refreshes) stops at
-    the routine lane's cap (42 of a standard 60: exchange.budget.lane_limits); the rest is kept for
+    the routine lane's cap (37 of a standard 60: exchange.budget.lane_limits); the rest is kept for
     operator commands, so 80 % of the whole window would only ever be reached by an operator."""
     due = []
     seen: set[str] = set()
