@@ -12,7 +12,13 @@ called while the bots trade. Printed per run and as p50/p95 over the runs:
 - the call's answer time (it includes the unreachable account, bounded by its own timeout);
 - the reachable account's verified answer, from the command to its read-back showing no order;
 - orders the venue accepted for the account after the command (must be 0), and what was left
-  resting (must be 0).
+  resting (must be 0);
+- the time until every bot's runner reported it stopped (its own cancels verified, the dead-man's
+  switch released), and the requests of the account's budget spent from the command on (since
+  2026-12-07: a standard account's operator share is 18 a minute, `exchange.budget`).
+
+`--warmup 5` calls it while the three bots' start-up requests still fill the rolling minute
+(the worst case: a trader who stops right after starting).
 
 The simulator runs in this process (its order book is read directly to count orders) with
 Lighter's rate limits on. Database: a throwaway SQLite file; Redis: the run's own
@@ -174,9 +180,11 @@ async def one_run(sim: Simulator, redis_url: str, warmup: float, fill_every: flo
         )
         await asyncio.sleep(warmup)
         before, resting_before = sim.orders(index)
+        since_ms = _redis_ms(redis_url)
         started = time.monotonic()
         report = await sync_to_async(services.emergency_stop_all)(actor="bench")
         answered = time.monotonic() - started
+        stopped = await _all_stopped(bot_ids, started)
         await asyncio.sleep(3)  # the takers trade on; the stopped bots must not place again
         stop.set()
         await takers
@@ -192,10 +200,50 @@ async def one_run(sim: Simulator, redis_url: str, warmup: float, fill_every: flo
             "resting_before": resting_before,
             "resting": resting,
             "unreachable_reported": all(r.error for r in unreachable) and bool(unreachable),
+            "stopped": stopped,
+            "spent": await sync_to_async(_spent)(redis_url, index, since_ms),
         }
     finally:
         await asyncio.gather(*(asyncio.to_thread(b.stop) for b in bots))
         await sync_to_async(_retire)()
+
+
+def _redis_ms(redis_url: str) -> int:
+    """Redis' clock (the budget's), in milliseconds."""
+    from exchange.redis_clients import redis_client
+
+    seconds, micros = redis_client(redis_url).time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+async def _all_stopped(bot_ids: list[int], started: float) -> float | None:
+    """Seconds from the command until every bot's runner reported it stopped (None: not within
+    90 s)."""
+    from asgiref.sync import sync_to_async
+
+    from bots.models import GridBot
+
+    def statuses() -> set[str]:
+        return set(GridBot.objects.filter(pk__in=bot_ids).values_list("status", flat=True))
+
+    while time.monotonic() - started < 90:
+        if await sync_to_async(statuses)() == {"stopped"}:
+            return time.monotonic() - started
+        await asyncio.sleep(0.05)
+    return None
+
+
+def _spent(redis_url: str, index: int, since_ms: int) -> int:
+    """Requests of the account's budget granted from `since_ms` on (standard: each counts 1)."""
+    from bots.models import ExchangeAccount
+    from exchange.budget import _keys, budget_name
+    from exchange.redis_clients import redis_client
+
+    account = ExchangeAccount.objects.get(account_index=index)
+    log, weights = _keys(budget_name(account.l1_address, index))[:2]
+    client = redis_client(redis_url)
+    members = client.zrangebyscore(log, since_ms, "+inf")
+    return sum(int(client.hget(weights, m) or 0) for m in members)
 
 
 def _account_id(index: int) -> int:
@@ -232,7 +280,9 @@ def main() -> None:
             result = asyncio.run(one_run(sim, redis_url, args.warmup, args.fill_every))
             results.append(result)
             print(f"run {n + 1}: call answered in {result['answered']:.2f} s, account verified "
-                  f"{result['verified']} in {result['account']:.2f} s "
+                  f"{result['verified']} in {result['account']:.2f} s, every bot stopped in "
+                  f"{_seconds(result['stopped'])}, {result['spent']} requests of the account's "
+                  f"budget spent from the command on "
                   f"({result['resting_before']} resting before); orders created after the "
                   f"command: {result['created']}, left resting: {result['resting']}; "
                   f"unreachable account reported on its own: {result['unreachable_reported']}",
@@ -248,6 +298,17 @@ def main() -> None:
           f"p50 {pct(answered, 0.5):.2f} s, p95 {pct(answered, 0.95):.2f} s; orders created "
           f"after the command: {sum(r['created'] for r in results)}; left resting: "
           f"{sum(r['resting'] for r in results)}")  # fmt: skip
+    stopped = [r["stopped"] for r in results if r["stopped"] is not None]
+    spent = [float(r["spent"]) for r in results]
+    print(
+        f"  every bot stopped: p50 {_seconds(pct(stopped, 0.5) if stopped else None)}, max "
+        f"{_seconds(max(stopped) if stopped else None)} ({len(results) - len(stopped)} runs "
+        f"not within 90 s); requests spent: p50 {pct(spent, 0.5):.0f}, max {max(spent):.0f}"
+    )
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
 
 
 if __name__ == "__main__":

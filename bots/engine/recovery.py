@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -72,8 +73,12 @@ async def reconcile(
     *,
     fills: bool = True,
     grace_s: float = MISSING_GRACE_S,
+    positions: bool = True,
 ) -> Reconciled:
-    """Match orders, fills and position with the exchange (see the module docstring)."""
+    """Match orders, fills and position with the exchange (see the module docstring).
+
+    `positions=False` (a stop's read-back): the account's positions are not read, and
+    `found.positions` stays empty; it is one request less of a scarce budget."""
     market_id = bot.market.market_id
     found = Reconciled()
     rows = await db(recording.active_orders, writes=False)(bot)
@@ -106,10 +111,10 @@ async def reconcile(
     found.foreign = [o for o in open_orders if o.client_order_index not in ours]
     if fills:
         found.fills = await missed_fills(bot, fence, client, ledger)
-    positions = await client.positions()
-    found.positions = list(positions)
-    position = next((p for p in positions if p.market_id == market_id), None)
-    found.position = signed_size(position) if position is not None else Decimal(0)
+    if positions:
+        found.positions = list(await client.positions())
+        position = next((p for p in found.positions if p.market_id == market_id), None)
+        found.position = signed_size(position) if position is not None else Decimal(0)
     found.active = await db(recording.active_orders, writes=False)(bot)
     return found
 
@@ -155,14 +160,38 @@ async def dead_mans_switch_release(
     client: LighterClient, account: ExchangeAccount, bot: Bot
 ) -> None:
     """On `bot`'s clean stop, abort the account's scheduled cancel-all unless another bot
-    trading on the account (a grid, either leg of a hedge bot) runs."""
+    trading on the account (a grid, either leg of a hedge bot) runs.
+
+    Once per account: the stops of several bots at once (an emergency stop) would each find no
+    other bot running, and each abort it, spending the operator's scarce share of the request
+    budget. The first claims the release in the database (`_release_claim`); the others find it
+    released and send nothing. An abort that fails puts the claim back."""
     if not account.dead_mans_switch_enabled:
         return
     others = await db(_other_bots_alive)(account, bot)
     if others:
         return
-    await client.abort_dead_mans_switch()
-    await _account_armed_until(account.pk, None)
+    armed_until = await db(_release_claim)(account.pk)
+    if armed_until is None:
+        return  # released by another bot's stop (or never armed)
+    try:
+        await client.abort_dead_mans_switch()
+    except BaseException:
+        await _account_armed_until(account.pk, armed_until)  # still armed on the exchange
+        raise
+
+
+def _release_claim(account_id: int) -> datetime | None:
+    """Clear the account's armed-until and return what it was (None: nothing to release)."""
+    with transaction.atomic():
+        armed_until = (
+            ExchangeAccount.objects.select_for_update()
+            .values_list("dead_mans_switch_armed_until", flat=True)
+            .get(pk=account_id)
+        )
+        if armed_until is not None:
+            ExchangeAccount.objects.filter(pk=account_id).update(dead_mans_switch_armed_until=None)
+    return armed_until
 
 
 def _other_bots_alive(account: ExchangeAccount, bot: Bot) -> bool:

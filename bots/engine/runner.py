@@ -130,6 +130,8 @@ FIRST_BOOK_TIMEOUT_S = 20.0
 REFUSED_BACKOFF_S = 5.0
 DEAD_MANS_SWITCH_REARM_S = 60.0
 STOP_VERIFY_TIMEOUT_S = 10.0
+# A stop waits this long for the stream to report its cancels before it reads them back.
+STOP_STREAM_WAIT_S = 2.0
 POSITION_RECHECK_S = 2.0
 # A fill's burst that sends nothing reports the reaction of a send at most this long before it.
 REACTION_MATCH_S = 2.0
@@ -164,7 +166,7 @@ GRID_OPTIONS = EngineOptions(
 )
 # The hedge bot: a decision every turn (its timers), both legs reconciled over REST every
 # `settings.HEDGE_RECONCILE_SECONDS` (30 s: every reconcile costs A three requests and B two of
-# the accounts' routine budget, 42 a minute on a standard account), giving way to A's fills.
+# the accounts' routine budget, 37 a minute on a standard account), giving way to A's fills.
 HEDGE_OPTIONS = EngineOptions(
     tick_s=0.1,
     control_s=1.0,
@@ -248,6 +250,9 @@ class BotRunner:
         # True while waiting for events with nothing to do (tests wait for quiet this way).
         self.idle = False
         self.foreign_seen: set[int] = set()
+        # The bot's own position when the account's positions were last read and stored (None:
+        # not yet): a stop reads them again only if the bot traded since.
+        self._position_stored: Decimal | None = None
         # Every reconcile checks the unattributed remainder of the market did not move.
         self.watch = RemainderWatch(self.symbol)
         # Why the bot stopped placing for good (a venue that changed under it), if it did.
@@ -780,6 +785,10 @@ class BotRunner:
         """Reconcile with the exchange, take over the position, restore the lattice, report."""
         self.ledger = await db(selectors.bot_ledger, writes=False)(self.bot)
         found = await self.reconcile(grace_s=0.0)
+        # This was the reconcile a start owes: the next is the periodic one. (The first turn made
+        # another at once, three more requests of the account's budget for every grid started.)
+        self.reconcile_due = False
+        self._next_reconcile = time.monotonic() + self.reconcile_seconds()
         market = self.market_view()
         assert market is not None  # the runner waited for the first book
         # Adopted at the exchange's mark (the mid until the first mark arrives).
@@ -817,16 +826,26 @@ class BotRunner:
     # --- recovery: the bot's records (the grid) -----------------------------------------------
 
     async def reconcile(
-        self, *, fills: bool = True, grace_s: float = recovery.MISSING_GRACE_S
+        self,
+        *,
+        fills: bool = True,
+        grace_s: float = recovery.MISSING_GRACE_S,
+        positions: bool = True,
     ) -> recovery.Reconciled:
-        """Make memory match the exchange (`bots.engine.recovery.reconcile`)."""
+        """Make memory match the exchange (`bots.engine.recovery.reconcile`); `positions=False`
+        (a stop's read-back, which must not need more of the budget than it has to) leaves the
+        positions unread."""
         found = await recovery.reconcile(
-            self.bot, self.fence, self.client, self.ledger, fills=fills, grace_s=grace_s
-        )
-        # The start check, the dashboard and the API read the account's positions from here too.
-        await db(ownership.positions_store)(self.bot.account_id, found.positions)
+            self.bot, self.fence, self.client, self.ledger, fills=fills, grace_s=grace_s,
+            positions=positions,
+        )  # fmt: skip
+        if positions:
+            # The start check, the dashboard and the API read the account's positions from here.
+            await db(ownership.positions_store)(self.bot.account_id, found.positions)
         await self._report_foreign(found.foreign)
         self.apply_new_fills(found.fills)
+        if positions:
+            self._position_stored = self.position_mine
         if fills:
             others = await db(ownership.other_positions, writes=False)(self.bot)
             problem = self.watch.observe(found.position, [self.position_mine, *others])
@@ -1035,16 +1054,11 @@ class BotRunner:
             with operator_lane():  # the operator's reserved share: never behind routine traffic
                 await self.cancel_all_orders(cancel_all_at)
         if desired == DesiredState.STOPPED:
+            # All of the stop in the operator's lane: its cancels and read-backs, the closes of
+            # "stop and close" and the dead-man's switch's release are never behind routine
+            # traffic (the bots' own, filling its lane while they run).
             with operator_lane():
-                await self.stop_orders("stopped by the operator")
-            if self.options.stop_may_close:
-                if await db(hedge_recording.close_requested, writes=False)(self.bot.pk):
-                    return await self.stop_closing()
-            await self.update(status=BotStatus.STOPPED, stopped_at=timezone.now())
-            kept = "position kept" if len(self.legs) == 1 else "positions kept"
-            await self.event("stopped", f"orders cancelled (verified); {kept}")
-            await self.dead_mans_switches_release()
-            return BotStatus.STOPPED
+                return await self._stop_by_operator()
         if pausable and (desired == DesiredState.PAUSED) != self.paused:
             self.paused = desired == DesiredState.PAUSED
             status = BotStatus.PAUSED if self.paused else BotStatus.RUNNING
@@ -1055,6 +1069,19 @@ class BotRunner:
             if not self.paused:
                 await self.replan()
         return None
+
+    async def _stop_by_operator(self) -> str:
+        """The operator's stop: orders cancelled (verified), the legs closed when asked, the
+        dead-man's switch released; returns the final status."""
+        await self.stop_orders("stopped by the operator")
+        if self.options.stop_may_close:
+            if await db(hedge_recording.close_requested, writes=False)(self.bot.pk):
+                return await self.stop_closing()
+        await self.update(status=BotStatus.STOPPED, stopped_at=timezone.now())
+        kept = "position kept" if len(self.legs) == 1 else "positions kept"
+        await self.event("stopped", f"orders cancelled (verified); {kept}")
+        await self.dead_mans_switches_release()
+        return BotStatus.STOPPED
 
     async def tick(self) -> str | None:
         """The strategy's transitions and end; heartbeat, lease, reconcile, dead-man's switch;
@@ -1123,25 +1150,47 @@ class BotRunner:
             await self._stop_leg(state, reason)
 
     async def _stop_recorded(self, reason: str) -> None:
-        """The bot's recorded orders: cancelled, then verified by a reconcile."""
+        """The bot's orders cancelled, then verified by a read-back of the market's open orders.
+
+        What memory knows to rest is cancelled at once, and the stream's reports of those cancels
+        are taken in before the read-back: a stop of every bot of an account (the emergency stop)
+        then costs each runner two requests (the cancel and one read), three when the bot traded
+        since the account's positions were last read (they are read again for the next start's
+        check), which the operator's reserved share of a standard account's budget holds for
+        three bots and the account-wide cancel (`exchange.budget`). A read that still finds
+        orders of ours sends their cancels again, until `STOP_VERIFY_TIMEOUT_S`."""
         await self.update(status=BotStatus.STOPPING, status_message=reason)
         deadline = time.monotonic() + STOP_VERIFY_TIMEOUT_S
+        await self._cancel_live()
         while True:
-            await self.reconcile(fills=False)
+            await self.reconcile(fills=False, positions=False)
             ours = sorted(self.orders.live)
             if not ours:
-                return
+                break
             if time.monotonic() >= deadline:
                 raise ExchangeError(f"{self.symbol}: {len(ours)} orders still open after stop")
-            self.orders.sent([], ours, time.monotonic())
-            await self._still_ours()
-            await self.client.replace_orders(self.market_id, ours, [])
-            self.sends += 1
-            # The stream reports the cancels within milliseconds; REST then confirms.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(1.0):
-                    event = await self.events.get()
-                await self.on_event(event)
+            await self._cancel_live()
+        if self.position_mine != self._position_stored:
+            # The account's positions, as the next start's check and the pages read them, after
+            # the bot's own trades since they were last read (none: no request).
+            positions = await self.client.positions()
+            await db(ownership.positions_store)(self.bot.account_id, list(positions))
+            self._position_stored = self.position_mine
+
+    async def _cancel_live(self) -> None:
+        """Cancel every order memory holds live, and take in the stream's reports until they
+        have all ended or `STOP_STREAM_WAIT_S` passed (the read-back then finds them ended)."""
+        ours = sorted(self.orders.live)
+        if not ours:
+            return
+        self.orders.sent([], ours, time.monotonic())
+        await self._still_ours()
+        await self.client.replace_orders(self.market_id, ours, [])
+        self.sends += 1
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_STREAM_WAIT_S):
+                while self.orders.live:
+                    await self.on_event(await self.events.get())
 
     async def _stop_leg(self, state: LegState, reason: str) -> None:
         """Cancel every order of ours resting on the leg and verify from REST."""

@@ -108,3 +108,24 @@ async def test_a_start_waiting_for_the_budget_says_so_on_the_bot_until_it_runs(
     await wait_until(running, timeout_s=30, what="the bot running, its message gone")
     task.cancel()
     await aredis.aclose()
+
+
+async def test_a_grid_start_reconciles_once(simulator, funded_account):
+    # The reconcile a start makes is the start's; the periodic one comes a reconcile interval
+    # later. The first turn used to make another at once: three more requests (the orders, the
+    # trades, the positions) of a standard account's 60 a minute for every grid started, which
+    # three grids starting together could not afford (the third waited most of a minute).
+    index = funded_account.index
+    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
+    (runner,), (task,) = await start_runners([bot])
+
+    async def full() -> bool:
+        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
+
+    await wait_until(full, what="six resting orders")
+    await asyncio.sleep(1.5)  # three turns of the loop more (a tick every 0.5 s)
+    # The market's details, the account's settings, one reconcile (orders, trades, positions),
+    # the leverage, the next nonce and the grid's batch: eight (eleven with the second reconcile).
+    assert runner.client.http.requests_sent <= 8
+    task.cancel()

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 
 from bots import services
 from bots.engine.leases import BotLease
 from bots.models import GridBot
+from exchange.budget import OPERATOR, ROUTINE, RequestBudget, _keys, budget_name
 from lighterweb.redis_server import free_port
 from tests.bots.runner_support import (
     account_on,
@@ -97,3 +99,63 @@ async def test_emergency_stop_with_three_bots_trading_leaves_nothing_and_creates
     assert all(sim_open_orders(simulator, index, m) == [] for m in MARKETS.values())
     statuses = await sync_to_async(lambda: set(GridBot.objects.values_list("status", flat=True)))()
     assert statuses == {"stopped"}
+
+
+def _spent_since(redis_client, name: str, since_ms: int) -> int:
+    """Requests (standard: each counts 1) the budget granted from `since_ms` on."""
+    log, weights = _keys(name)[:2]
+    members = redis_client.zrangebyscore(log, since_ms, "+inf")
+    return sum(int(redis_client.hget(weights, m) or 0) for m in members)
+
+
+async def test_an_emergency_stop_of_three_bots_on_a_standard_account_fits_the_operators_share(
+    simulator, funded_account, redis_client, redis_url
+):
+    # A standard account (60 requests a minute, the paper account's default) with the three
+    # grids of the README, which have traded, its routine lane full (the bots' own traffic: three
+    # bots starting fill it): the emergency stop must get through on the operator's reserved
+    # share alone. It used to spend 22-32 requests here (each runner read its orders and the
+    # positions, cancelled, waited a second for one report, read again, released the dead-man's
+    # switch in the routine lane, each of them), more than the share held, and its verified
+    # answer waited up to a minute for the window to roll. Now 8-14 of the 18 reserved.
+    index = funded_account.index
+    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
+    account.dead_mans_switch = True  # as on mainnet: each runner arms it, the stop releases it
+    await sync_to_async(account.save)(update_fields=["dead_mans_switch"])
+    bots = [await sync_to_async(grid_bot)(account, symbol, levels=1) for symbol in MARKETS]
+    runners, tasks = await start_runners(bots)
+    for bot in bots:
+        assert BotLease(redis_client, bot.pk).acquire() is not None
+
+    async def trading() -> bool:
+        return all(quiet(r, simulator) for r in runners) and all(
+            len(sim_open_orders(simulator, index, m)) == 2 for m in MARKETS.values()
+        )
+
+    await wait_until(trading, what="three grids of two orders", timeout_s=90)
+    # Each grid trades (its position moves: its stop reads the account's positions again).
+    for market_id, price in MOVED.items():
+        simulator.sim("POST", "/sim/price", {"market_id": market_id, "price": price})
+    simulator.advance(1000)
+
+    async def traded() -> bool:
+        return await trading() and all(r.position_mine != 0 for r in runners)
+
+    await wait_until(traded, what="three grids moved", timeout_s=90)
+    name = budget_name(account.l1_address, index)
+    aredis = aioredis.Redis.from_url(redis_url)
+    routine = RequestBudget(aredis, name, "standard")
+    while (await routine.try_acquire(lane=ROUTINE)).granted:
+        pass
+    seconds, micros = redis_client.time()
+    since_ms = seconds * 1000 + micros // 1000
+
+    report = await sync_to_async(services.emergency_stop_all)(actor="test")
+
+    (cancel,) = report.cancels
+    assert cancel.verified, cancel
+    assert await asyncio.wait_for(asyncio.gather(*tasks), 30) == ["stopped"] * 3
+    assert all(sim_open_orders(simulator, index, m) == [] for m in MARKETS.values())
+    reserve = routine.lane_limit(OPERATOR) - routine.lane_limit(ROUTINE)
+    assert _spent_since(redis_client, name, since_ms) <= reserve
+    await aredis.aclose()
