@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.budget_use import SIM_CONFIG, _account_with_tier  # noqa: E402
-from bench.grid_latency import SHAPES, BotThread, setup_django, take  # noqa: E402
+from bench.grid_latency import SHAPES, BotThread, Takers, setup_django, take  # noqa: E402
 from bench.simkit import pct, start_bench_redis  # noqa: E402
 
 T = TypeVar("T")
@@ -175,19 +175,22 @@ async def one_run(sim: Simulator, redis_url: str, warmup: float, fill_every: flo
         taker = _account_with_tier(sim.base_url, "premium")
         stop = asyncio.Event()
         runners = [b.runner for b in bots]
-        takers = asyncio.create_task(
-            take(sim.base_url, redis_url, taker, runners, stop, fill_every, together=False)
-        )
+        # The taker trades from a process of its own, as in bench/grid_latency.py (whose `take`
+        # this bench missed when it moved there, 2026-12-06: the bench failed until 2026-12-07).
+        process = await asyncio.to_thread(Takers, sim.base_url, redis_url, [taker])
+        takers = asyncio.create_task(take(process, 0, runners, stop, fill_every, together=False))
         await asyncio.sleep(warmup)
         before, resting_before = sim.orders(index)
         since_ms = _redis_ms(redis_url)
         started = time.monotonic()
+        watch = asyncio.create_task(_all_stopped(bot_ids, started))
         report = await sync_to_async(services.emergency_stop_all)(actor="bench")
         answered = time.monotonic() - started
-        stopped = await _all_stopped(bot_ids, started)
+        stopped = await watch
         await asyncio.sleep(3)  # the takers trade on; the stopped bots must not place again
         stop.set()
         await takers
+        await asyncio.to_thread(process.close)
         after, resting = sim.orders(index)
         ours = await sync_to_async(_account_id)(index)
         reachable = next(r for r in report.cancels if r.account_id == ours)
@@ -227,7 +230,8 @@ async def _all_stopped(bot_ids: list[int], started: float) -> float | None:
         return set(GridBot.objects.filter(pk__in=bot_ids).values_list("status", flat=True))
 
     while time.monotonic() - started < 90:
-        if await sync_to_async(statuses)() == {"stopped"}:
+        # Not on asgiref's one shared thread: the emergency stop's call holds it meanwhile.
+        if await sync_to_async(statuses, thread_sensitive=False)() == {"stopped"}:
             return time.monotonic() - started
         await asyncio.sleep(0.05)
     return None

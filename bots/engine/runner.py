@@ -352,6 +352,8 @@ class BotRunner:
             if top is None or top.mid is None:
                 return None
             return MarketView(top.bid, top.ask, top.mid)
+        if self.options.shared_book:
+            return None  # no feed attached: not running (before its start, after its end)
         book = self.stream.book(self.market_id)
         mid = book.mid
         if mid is None:
