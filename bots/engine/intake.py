@@ -67,6 +67,11 @@ class Burst:
     # rejection), or of an order we do not work: recorded at once, for the open orders the
     # pages count and the warnings an unasked end raises.
     ends: bool = False
+    # An order we work cancelled without our asking (an operator's account-wide cancel, the
+    # exchange's post-only or self-trade rule): the runner reads the operator's desired state
+    # before it plans (an emergency stop writes it before its cancel goes out, and its pushed
+    # command may come after the cancel's reports).
+    unasked_cancel: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.fills or self.payments)
@@ -163,6 +168,8 @@ def _order_report(burst: Burst, leg: Leg, orders: WorkingOrders, info: OrderInfo
         burst.ends = True
     if live is None:
         return
+    if status == OrderStatus.CANCELED and not asked_end:
+        burst.unasked_cancel = True
     if info.filled_size > orders.filled.get(index, 0) and live.level is not None:
         # The order report often beats its fill report: move the grid now, or the next plan
         # would put the same order back at the level that just traded.

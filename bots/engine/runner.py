@@ -515,6 +515,10 @@ class BotRunner:
             commands = [e for e in batch if isinstance(e, Command)]
             stream = [e for e in batch if isinstance(e, tuple)]
             burst = await self.take_in(stream)
+            if burst.unasked_cancel:
+                # Someone else cancelled orders of ours: the operator's desired state first (an
+                # emergency stop's cancel can beat its pushed command here), then any plan.
+                self._next_control = 0.0
             if self.options.recovery is Recovery.POSITIONS and self._positions_due():
                 self.reconcile_due = False
                 await self.record(burst, hold=False)

@@ -17,8 +17,10 @@ from exchange.budget import OPERATOR, ROUTINE, RequestBudget, _keys, budget_name
 from lighterweb.redis_server import free_port
 from tests.bots.runner_support import (
     account_on,
+    finish,
     grid_bot,
     quiet,
+    set_desired,
     sim_open_orders,
     start_runners,
     wait_until,
@@ -159,3 +161,30 @@ async def test_an_emergency_stop_of_three_bots_on_a_standard_account_fits_the_op
     reserve = routine.lane_limit(OPERATOR) - routine.lane_limit(ROUTINE)
     assert _spent_since(redis_client, name, since_ms) <= reserve
     await aredis.aclose()
+
+
+async def test_a_cancel_of_everything_that_beats_the_stop_command_places_nothing_again(
+    simulator, funded_account
+):
+    # The emergency stop writes every bot's desired state, then cancels every account at once;
+    # the command pushed to a runner can come after the cancel's reports on its stream. Read as
+    # levels to fill again, the grid placed them (2 orders after the command in 1 of 13 bench
+    # runs) until its next read of the desired state, seconds later. Here the push never comes.
+    index = funded_account.index
+    account = await sync_to_async(account_on)(simulator, funded_account)
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
+    (runner,), (task,) = await start_runners([bot])
+
+    async def full() -> bool:
+        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, 0)) == 6
+
+    await wait_until(full, what="six resting orders")
+    before = _venue_orders(simulator, index)
+
+    await sync_to_async(set_desired)(bot, "stopped")  # written; its push lost
+    async with account.client() as client:
+        await client.cancel_all(0)
+
+    assert await finish(task) == "stopped"
+    assert _venue_orders(simulator, index) - before == set()
+    assert runner.market_view() is None  # a runner without its feed has no view, and says so
