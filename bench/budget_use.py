@@ -14,7 +14,7 @@ Every request the account's processes send is counted by kind (the endpoint; `se
 `sendTxBatch` are the transactions) and lane, per whole minute after a one-minute warm-up
 (startup recovery is not routine use). Printed: requests per minute by kind (p50 / max over the
 minutes), the total, and the most the shared budget held in any rolling minute. The venue's
-limit is 60; the budget grants at most 55 and routine traffic at most 42; the aim is <= 30.
+limit is 60; the budget grants at most 55 and routine traffic at most 37; the aim is <= 30.
 
 The simulator enforces Lighter's rate limits (60 per minute per L1 address): its 429s, if any,
 are printed too. Database: a throwaway SQLite file; Redis: the run's own
@@ -244,7 +244,7 @@ def report(
         print(f"{name:<28} {statistics.median(counts):>8.1f} {max(counts):>8d}")
     print(f"lanes: {dict(lanes)}")
     print(f"most requests in any rolling minute (the shared budget): {peak} of 60 "
-          f"(budget grants <= 55, routine <= 42)")  # fmt: skip
+          f"(budget grants <= 55, routine <= 37)")  # fmt: skip
     print(f"429 replies from the simulator to the bots: {rate_limited}")
 
 
