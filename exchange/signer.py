@@ -48,8 +48,8 @@ logger = logging.getLogger(__name__)
 # more processors Go's idle threads spin looking for work after every call, ~0.4 ms of CPU a
 # fill of a grid bot (docs/benchmarks.md, 2026-12-07 fourth session).
 GO_PROCESSORS = "1"
-_go_checked = threading.Lock()
-_go_warned = False
+_go_check_lock = threading.Lock()
+_go_checked = False
 
 
 def go_processors_at_start() -> str | None:
@@ -70,11 +70,11 @@ def go_processors_at_start() -> str | None:
 
 def _go_processors_check() -> None:
     """Say once per process, as the signer's library loads, when Go was left to use every CPU."""
-    global _go_warned
-    with _go_checked:
-        if _go_warned:
+    global _go_checked
+    with _go_check_lock:
+        if _go_checked:
             return
-        _go_warned = True
+        _go_checked = True
     if go_processors_at_start() is None:
         logger.warning(
             "GOMAXPROCS was not set when this process started: the Lighter signer's Go runtime "
