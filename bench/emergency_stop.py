@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from bench.budget_use import SIM_CONFIG, _account_with_tier  # noqa: E402
 from bench.grid_latency import SHAPES, BotThread, Takers, setup_django, take  # noqa: E402
 from bench.simkit import pct, start_bench_redis  # noqa: E402
+from exchange.budget import RequestBudget  # noqa: E402
 
 T = TypeVar("T")
 
@@ -181,7 +182,8 @@ async def one_run(sim: Simulator, redis_url: str, warmup: float, fill_every: flo
         takers = asyncio.create_task(take(process, 0, runners, stop, fill_every, together=False))
         await asyncio.sleep(warmup)
         before, resting_before = sim.orders(index)
-        since_ms = _redis_ms(redis_url)
+        budget = await _budget(redis_url, index)
+        since_ms = await budget.now_ms()
         started = time.monotonic()
         watch = asyncio.create_task(_all_stopped(bot_ids, started))
         report = await sync_to_async(services.emergency_stop_all)(actor="bench")
@@ -195,7 +197,7 @@ async def one_run(sim: Simulator, redis_url: str, warmup: float, fill_every: flo
         ours = await sync_to_async(_account_id)(index)
         reachable = next(r for r in report.cancels if r.account_id == ours)
         unreachable = [r for r in report.cancels if r.account_id != ours]
-        return {
+        result = {
             "answered": answered,
             "account": reachable.seconds,
             "verified": reachable.verified,
@@ -204,19 +206,13 @@ async def one_run(sim: Simulator, redis_url: str, warmup: float, fill_every: flo
             "resting": resting,
             "unreachable_reported": all(r.error for r in unreachable) and bool(unreachable),
             "stopped": stopped,
-            "spent": await sync_to_async(_spent)(redis_url, index, since_ms),
+            "spent": await budget.granted_since(since_ms),
         }
+        await budget.redis.aclose()
+        return result
     finally:
         await asyncio.gather(*(asyncio.to_thread(b.stop) for b in bots))
         await sync_to_async(_retire)()
-
-
-def _redis_ms(redis_url: str) -> int:
-    """Redis' clock (the budget's), in milliseconds."""
-    from exchange.redis_clients import redis_client
-
-    seconds, micros = redis_client(redis_url).time()
-    return int(seconds) * 1000 + int(micros) // 1000
 
 
 async def _all_stopped(bot_ids: list[int], started: float) -> float | None:
@@ -237,17 +233,15 @@ async def _all_stopped(bot_ids: list[int], started: float) -> float | None:
     return None
 
 
-def _spent(redis_url: str, index: int, since_ms: int) -> int:
-    """Requests of the account's budget granted from `since_ms` on (standard: each counts 1)."""
-    from bots.models import ExchangeAccount
-    from exchange.budget import _keys, budget_name
-    from exchange.redis_clients import redis_client
+async def _budget(redis_url: str, index: int) -> RequestBudget:
+    """The standard account's request budget (its own Redis client, on the run's loop)."""
+    from asgiref.sync import sync_to_async
 
-    account = ExchangeAccount.objects.get(account_index=index)
-    log, weights = _keys(budget_name(account.l1_address, index))[:2]
-    client = redis_client(redis_url)
-    members = client.zrangebyscore(log, since_ms, "+inf")
-    return sum(int(client.hget(weights, m) or 0) for m in members)
+    from bots.models import ExchangeAccount
+    from exchange.redis_clients import async_redis_client
+
+    account = await sync_to_async(ExchangeAccount.objects.get)(account_index=index)
+    return RequestBudget(async_redis_client(redis_url), account.budget_key, "standard")
 
 
 def _account_id(index: int) -> int:

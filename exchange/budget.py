@@ -367,6 +367,22 @@ class RequestBudget:
         )
         return BudgetUsage(used=int(result[2]), limit=self.limit, window_s=self.window_s)
 
+    async def now_ms(self) -> int:
+        """The budget's clock (Redis' own `TIME` unless a test clock was given), milliseconds."""
+        if self._clock is not None:
+            return int(self._clock() * 1000)
+        seconds, micros = await self.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    async def granted_since(self, since_ms: int) -> int:
+        """What the budget granted from `since_ms` (its clock, `now_ms`) on, in its units (while
+        those grants are still in the window): what one command spent, for tests and benches."""
+        log, weights = self._keys[:2]
+        members = await self.redis.zrangebyscore(log, since_ms, "+inf")
+        if not members:
+            return 0
+        return sum(int(w or 0) for w in await self.redis.hmget(weights, members))
+
     async def penalise(self, retry_after_s: float) -> None:
         """After a real 429: make every process sharing this address wait `retry_after_s`."""
         await self._penalise_script(

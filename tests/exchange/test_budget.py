@@ -362,3 +362,27 @@ async def test_a_wait_for_budget_ends_at_its_next_pause_when_its_cancel_was_drop
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(waiting, 5)
     assert budget.waits == 1  # it looked once, then gave the wait up
+
+
+async def test_granted_since_counts_what_was_granted_from_an_instant_on(
+    aredis: aioredis.Redis, clock: Clock
+) -> None:
+    budget = RequestBudget(aredis, ADDRESS, "premium", clock=clock)
+    start = await budget.now_ms()
+    assert await grants(budget, 2, weight=300) == 2
+    clock.now += 1.0
+    later = await budget.now_ms()
+    assert later == start + 1000
+    assert await grants(budget, 1, weight=6, lane=OPERATOR) == 1
+
+    assert await budget.granted_since(start) == 606
+    assert await budget.granted_since(later) == 6
+    assert await budget.granted_since(later + 1) == 0
+
+
+async def test_the_budgets_clock_is_redis_time_without_a_test_clock(
+    aredis: aioredis.Redis,
+) -> None:
+    seconds, micros = await aredis.time()
+    now = await RequestBudget(aredis, ADDRESS, "standard").now_ms()
+    assert abs(now - (int(seconds) * 1000 + int(micros) // 1000)) < 5_000

@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from bots import services
 from bots.engine.leases import BotLease
 from bots.models import GridBot
-from exchange.budget import OPERATOR, ROUTINE, RequestBudget, _keys, budget_name
+from exchange.budget import OPERATOR, ROUTINE, RequestBudget, budget_name
 from lighterweb.redis_server import free_port
 from tests.bots.runner_support import (
     account_on,
@@ -103,13 +103,6 @@ async def test_emergency_stop_with_three_bots_trading_leaves_nothing_and_creates
     assert statuses == {"stopped"}
 
 
-def _spent_since(redis_client, name: str, since_ms: int) -> int:
-    """Requests (standard: each counts 1) the budget granted from `since_ms` on."""
-    log, weights = _keys(name)[:2]
-    members = redis_client.zrangebyscore(log, since_ms, "+inf")
-    return sum(int(redis_client.hget(weights, m) or 0) for m in members)
-
-
 async def test_an_emergency_stop_of_three_bots_on_a_standard_account_fits_the_operators_share(
     simulator, funded_account, redis_client, redis_url
 ):
@@ -149,8 +142,7 @@ async def test_an_emergency_stop_of_three_bots_on_a_standard_account_fits_the_op
     routine = RequestBudget(aredis, name, "standard")
     while (await routine.try_acquire(lane=ROUTINE)).granted:
         pass
-    seconds, micros = redis_client.time()
-    since_ms = seconds * 1000 + micros // 1000
+    since_ms = await routine.now_ms()
 
     report = await sync_to_async(services.emergency_stop_all)(actor="test")
 
@@ -159,7 +151,7 @@ async def test_an_emergency_stop_of_three_bots_on_a_standard_account_fits_the_op
     assert await asyncio.wait_for(asyncio.gather(*tasks), 30) == ["stopped"] * 3
     assert all(sim_open_orders(simulator, index, m) == [] for m in MARKETS.values())
     reserve = routine.lane_limit(OPERATOR) - routine.lane_limit(ROUTINE)
-    assert _spent_since(redis_client, name, since_ms) <= reserve
+    assert await routine.granted_since(since_ms) <= reserve
     await aredis.aclose()
 
 
