@@ -248,6 +248,11 @@ class LighterClient:
         self.http.send_guard = check
         self.http.wait_hook = alive
 
+    @property
+    def budget(self) -> RequestBudget | None:
+        """The shared request budget this client's requests draw from (None without Redis)."""
+        return self._budget
+
     async def budget_usage(self) -> BudgetUsage | None:
         """Current use of the shared request budget (None without Redis)."""
         return None if self._budget is None else await self._budget.usage()

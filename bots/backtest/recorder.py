@@ -9,6 +9,14 @@ the store ends (or from `BACKFILL_DAYS` back, Lighter's rolling window), closed 
 and one page of funding rates when an hour has passed. Redis cursors per market remember how far
 the venue has been read, so empty stretches (no trades, before the venue's window) are not asked
 again.
+
+Besides, the recorder never holds more than its own share of a minute, `RECORDER_RUN_DIVISOR`-th
+of the bots' routine lane (9 of a standard account's 37): a counter per budget, in Redis, that
+starts with its first request and lasts the venue's window. A long backfill on a fresh stack
+would otherwise take half the minute in the seconds after each beat, and the trader's first
+grid starts (8 requests each) would wait up to a minute for the budget; with the share, three
+grid starts fit beside it (tests/bots/backtest/test_recorder.py). The backfill is slower for it:
+130 days of three markets (~1,100 pages) take about two hours on a standard account.
 """
 
 from __future__ import annotations
@@ -24,9 +32,11 @@ from django.db.models import Max
 
 from bots.backtest import store
 from bots.models import Candle, ExchangeAccount, FundingRate, Market
+from exchange.budget import weight_for
 from exchange.redis_clients import redis_client
 
 if TYPE_CHECKING:
+    from exchange.budget import RequestBudget
     from exchange.client import LighterClient
 
 logger = logging.getLogger(__name__)
@@ -39,7 +49,9 @@ PAGE_MINUTES = 499
 MAX_PAGES = 10
 BACKFILL_DAYS = 130
 RECORDER_SHARE = Decimal("0.5")
+RECORDER_RUN_DIVISOR = 4
 CURSOR_KEY = "lighterweb:recorder:{network}:{market_id}"
+SPENT_KEY = "lighterweb:recorder:spent:{budget}"
 
 
 @dataclass
@@ -55,9 +67,35 @@ class Fetched:
     yielded: bool = False
 
 
-async def _budget_allows(client: LighterClient) -> bool:
-    usage = await client.budget_usage()
-    return usage is None or usage.used < usage.limit * RECORDER_SHARE
+def _spent_key(budget: RequestBudget) -> str:
+    return SPENT_KEY.format(budget=budget.key.lower())
+
+
+async def has_room(budget: RequestBudget, endpoint: str = "candles") -> bool:
+    """Whether the recorder could make a request of `endpoint` now: the bots have not used
+    `RECORDER_SHARE` of the minute and the recorder's own share has room (nothing is taken)."""
+    usage = await budget.usage()
+    if usage.used >= usage.limit * RECORDER_SHARE:
+        return False
+    spent = int(await budget.redis.get(_spent_key(budget)) or 0)
+    return spent + budget.cost(weight_for(endpoint)) <= budget.routine_limit // RECORDER_RUN_DIVISOR
+
+
+async def _take_room(client: LighterClient, endpoint: str) -> bool:
+    """`has_room`, and if so the request's cost taken from the recorder's own share."""
+    budget = client.budget
+    if budget is None:
+        return True
+    if not await has_room(budget, endpoint):
+        return False
+    key, cost = _spent_key(budget), budget.cost(weight_for(endpoint))
+    # The share's window starts with its first request and lasts the venue's window; a later
+    # increment keeps the expiry, so a crash between the two calls cannot leave it forever.
+    await budget.redis.set(key, 0, nx=True, px=int(budget.window_s * 1000))
+    if int(await budget.redis.incrby(key, cost)) > budget.routine_limit // RECORDER_RUN_DIVISOR:
+        await budget.redis.decrby(key, cost)  # another run took the room meanwhile
+        return False
+    return True
 
 
 async def fetch_market(
@@ -74,7 +112,7 @@ async def fetch_market(
     out = Fetched(next_start_ms=start_ms)
     page_start = start_ms
     while page_start <= last_closed and out.requests < MAX_PAGES:
-        if not await _budget_allows(client):
+        if not await _take_room(client, "candles"):
             out.yielded = True
             return out
         page_end = min(last_closed, page_start + (PAGE_MINUTES - 1) * MINUTE_MS)
@@ -98,7 +136,7 @@ async def fetch_market(
     last_hour = now_ms - now_ms % HOUR_MS
     out.next_funding_ms = funding_from_ms
     if funding_from_ms <= last_hour:
-        if not await _budget_allows(client):
+        if not await _take_room(client, "fundings"):
             out.yielded = True
             return out
         for rate in await client.fundings(market_id, funding_from_ms // 1000, last_hour // 1000):

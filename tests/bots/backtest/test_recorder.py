@@ -21,6 +21,7 @@ from tests.exchange.conftest import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ETH = 0
+MARKETS = {"ETH": 0, "BTC": 1, "SOL": 2}
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +59,7 @@ def stored() -> list[tuple[int, Decimal]]:
 
 
 def test_backfill_then_incremental_match_the_venue(  # type: ignore[no-untyped-def]
-    simulator, funded_account, redis_url, settings
+    simulator, funded_account, redis_url, redis_client, settings
 ) -> None:
     settings.REDIS_URL = redis_url
     account = account_on(simulator, funded_account)
@@ -78,7 +79,11 @@ def test_backfill_then_incremental_match_the_venue(  # type: ignore[no-untyped-d
     venue = venue_candles(simulator, funded_account, redis_url, start, first_now - 60_000)
     assert stored() == [(c.timestamp_ms, c.close) for c in venue]
 
-    # Later: more trades; the next run asks only from where the last one stopped.
+    # Later: more trades; the next run asks only from where the last one stopped. The venue's
+    # clock moved minutes on, Redis' did not: the recorder's own share of the minute is renewed
+    # as it would be by then.
+    for key in redis_client.scan_iter("lighterweb:recorder:spent:*"):
+        redis_client.delete(key)
     trade(simulator, funded_account, redis_url, 1, 300)
     simulator.advance(2 * 60_000)
     trade(simulator, funded_account, redis_url, 1, 400)
@@ -135,6 +140,54 @@ def test_yields_to_the_bots_of_an_account_without_an_l1_address(  # type: ignore
     assert first.yielded and first.requests == 0 and rest == []
 
 
+async def test_a_backfill_leaves_room_for_three_grid_starts(  # type: ignore[no-untyped-def]
+    simulator, redis_url, settings
+) -> None:
+    """A fresh stack: the recorder starts a month's backfill of three markets (hundreds of
+    pages) on the standard account the trader is about to trade on. The three grids started
+    right after it must not wait for the budget: the recorder holds at most its own share of
+    the minute, and what it leaves the bots' lane holds three grid starts."""
+    from asgiref.sync import sync_to_async
+
+    from tests.bots.runner_support import (
+        grid_bot,
+        quiet,
+        sim_open_orders,
+        start_runners,
+        wait_until,
+    )
+
+    settings.REDIS_URL = redis_url
+    sim_account = simulator.create_account(tier="standard")
+    simulator.ratelimit(enabled=True, standard_per_minute=60)
+    account = await sync_to_async(account_on)(simulator, sim_account, tier="standard")
+    now = int(simulator.call(lambda: simulator.server.now_ms()))
+    reports = await sync_to_async(recorder.record_network, thread_sensitive=False)(
+        account, now, backfill_days=30
+    )
+    assert reports and reports[-1].yielded, reports  # it wanted more than one run's share
+    spent = sum(r.requests for r in reports)
+
+    bots = [await sync_to_async(grid_bot)(account, s, levels=3) for s in MARKETS]
+    runners, tasks = await start_runners(bots)
+
+    async def all_full() -> bool:
+        full = all(
+            len(sim_open_orders(simulator, sim_account.index, m)) == 6 for m in MARKETS.values()
+        )
+        return full and all(quiet(r, simulator) for r in runners)
+
+    await wait_until(all_full, timeout_s=90, what="three full grids")
+    # the runners of one process share their account's budget object and its count of waits
+    budgets = {id(b): b for b in (r.client.http.budget for r in runners) if b is not None}
+    waits = sum(b.waits for b in budgets.values())
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert budgets and waits == 0
+    assert 0 < spent <= 37 // 4, reports  # a quarter of the bots' lane of a standard minute
+
+
 def test_beat_runs_the_recorder_and_workers_know_the_backtest_tasks() -> None:
     from lighterweb.celery import app
 
@@ -147,7 +200,6 @@ def test_beat_runs_the_recorder_and_workers_know_the_backtest_tasks() -> None:
     assert all(not name.startswith("bots.backtest") for name in app.conf.task_routes)
 
 
-MARKETS = {"ETH": 0, "BTC": 1, "SOL": 2}
 LEVELS = 4
 # Three quiet grids on a standard account spend ~28 of the minute's 60 requests on their
 # reconciles, so a run that finds room (under half the minute used) may read only a page or two
@@ -220,8 +272,7 @@ async def test_records_while_three_bots_trade_without_a_429(  # type: ignore[no-
     budget = RequestBudget(redis, account.budget_key, tier)
 
     async def room() -> bool:
-        usage = await budget.usage()
-        return usage.used < usage.limit * recorder.RECORDER_SHARE
+        return await recorder.has_room(budget)
 
     simulator.advance(60_000)
     for _ in range(MAX_CATCH_UP_RUNS):
