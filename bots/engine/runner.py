@@ -205,6 +205,11 @@ class SendDropped(Exception):
     first, and the placement (planned before it) is not sent (nor retried)."""
 
 
+class StartStopped(Exception):
+    """The operator stopped the bot while its start waited for the request budget: the start is
+    given up there and the stop applied (in the operator's lane), not after a minute's wait."""
+
+
 class BotRunner:
     """One running bot of any kind: the state it owns and `run()`, the loop (module docstring)."""
 
@@ -404,11 +409,18 @@ class BotRunner:
             )
             try:
                 await self._wait_first_book()
-                refused = await self.apply_settings()
-                if refused is not None:
-                    await self.update(status=BotStatus.ERROR, status_message=refused[:500])
-                    return BotStatus.ERROR
-                await self.startup()
+                while True:
+                    try:
+                        refused = await self.apply_settings()
+                        if refused is not None:
+                            await self.update(status=BotStatus.ERROR, status_message=refused[:500])
+                            return BotStatus.ERROR
+                        await self.startup()
+                        break
+                    except StartStopped:
+                        final = await self._control_while_starting()
+                        if final is not None:
+                            return final
                 await self.update(
                     status=BotStatus.RUNNING, status_message="", started_at=timezone.now()
                 )
@@ -722,11 +734,26 @@ class BotRunner:
 
     async def _budget_waits(self) -> None:
         """At every pause of a wait for budget: the lease is renewed, and a bot still starting
-        says on its page what it waits for (the message goes when it runs)."""
+        says on its page what it waits for (the message goes when it runs) and gives its start
+        up when the operator's command that arrived meanwhile is a stop (`StartStopped`)."""
         await self._lease_renewed()
-        if not self._ran and not self._budget_wait_shown:
+        if self._ran:
+            return
+        if not self._budget_wait_shown:
             self._budget_wait_shown = True
             await self.update(status_message=BUDGET_WAIT_MESSAGE)
+        if self._command_waiting:
+            desired, _ = await db(recording.desired_state_get, writes=False)(self.bot.pk)
+            if desired == DesiredState.STOPPED:
+                raise StartStopped("stopped by the operator while starting")
+
+    async def _control_while_starting(self) -> str | None:
+        """The start was given up for the operator's stop: apply it as the loop would, with the
+        bot's records loaded (the start may have been stopped before it read them). None when
+        the stop was taken back meanwhile: the start begins again."""
+        if self.options.recovery is Recovery.LEDGER:
+            self.ledger = await db(selectors.bot_ledger, writes=False)(self.bot)
+        return await self.control([])
 
     def _command_arrived(self, command: Command) -> None:
         self._command_waiting = True

@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from bots import services
 from bots.engine.leases import BotLease
 from bots.engine.runner import BUDGET_WAIT_MESSAGE
-from bots.models import GridBot
+from bots.models import BotEvent, GridBot
 from exchange.budget import ROUTINE, RequestBudget, _keys, budget_name
 from tests.bots.runner_support import (
     account_on,
@@ -129,3 +129,54 @@ async def test_a_grid_start_reconciles_once(simulator, funded_account):
     # the leverage, the next nonce and the grid's batch: eight (eleven with the second reconcile).
     assert runner.client.http.requests_sent <= 8
     task.cancel()
+
+
+async def test_a_stop_while_a_restart_waits_for_the_budget_ends_it_and_cancels_what_rests(
+    simulator, funded_account, redis_url
+):
+    # Found on the paper stack: after an emergency stop, a bot still starting (its start-up
+    # waiting for the routine budget) applied its settings and reconciled before it saw the
+    # stop, and showed "starting" for up to a minute. Here a restart (the orders of the run
+    # before still rest) waits for a routine lane that stays full: the operator's stop ends it
+    # at once, through the operator's share, with the orders left from before cancelled.
+    index = funded_account.index
+    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
+    (first,), (task,) = await start_runners([bot])
+
+    async def full() -> bool:
+        return quiet(first, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
+
+    await wait_until(full, what="six resting orders")
+    task.cancel()  # the worker died: its orders rest
+    await asyncio.gather(task, return_exceptions=True)
+    aredis = aioredis.Redis.from_url(redis_url)
+    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
+    while (await others.try_acquire(lane=ROUTINE)).granted:
+        pass
+    await sync_to_async(
+        GridBot.objects.filter(pk=bot.pk).update
+    )(status="starting", lease_fence=2)  # fmt: skip
+    seen = await sync_to_async(lambda: BotEvent.objects.filter(bot=bot).count())()
+    (second,), (task,) = await start_runners([bot], fence=2)
+
+    async def waiting() -> bool:
+        row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
+        return row.status_message == BUDGET_WAIT_MESSAGE
+
+    await wait_until(waiting, what="the restart waiting for the request budget")
+    row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
+    await sync_to_async(services.bot_stop)(row, actor="test")
+
+    # The routine lane is still full (its minute has not passed): before, the start waited for
+    # it and this timed out.
+    assert await asyncio.wait_for(task, 20) == "stopped"
+    assert sim_open_orders(simulator, index, ETH) == []
+    row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
+    assert row.status == "stopped"
+    kinds = await sync_to_async(
+        lambda: {e.kind for e in BotEvent.objects.filter(bot=bot).order_by("pk")[seen:]}
+    )()
+    assert "stopped" in kinds and "settings_applied" not in kinds
+    assert second.sends == 1  # the cancel of the six orders, nothing placed
+    await aredis.aclose()
