@@ -98,6 +98,26 @@ def quiet(runner: BotRunner, simulator: Any) -> bool:
     return view is not None and view.mid == sim_mid(simulator, runner.market_id)
 
 
+async def wait_full_grid(
+    runner: BotRunner,
+    simulator: Any,
+    account_index: int,
+    resting: int,
+    *,
+    market_id: int | None = None,
+    timeout_s: float = 20.0,
+) -> None:
+    """Wait until the runner is quiet and the account has exactly `resting` orders on the market."""
+    market = runner.market_id if market_id is None else market_id
+
+    async def full() -> bool:
+        if not quiet(runner, simulator):
+            return False
+        return len(sim_open_orders(simulator, account_index, market)) == resting
+
+    await wait_until(full, timeout_s=timeout_s, what=f"{resting} resting orders")
+
+
 def sim_mid(simulator: Any, market_id: int) -> Decimal:
     """Mid of the simulator's book (the price the bots see), in quote."""
 

@@ -16,6 +16,7 @@ from tests.bots.runner_support import (
     set_desired,
     sim_open_orders,
     start_runners,
+    wait_full_grid,
     wait_until,
 )
 
@@ -34,13 +35,7 @@ async def _traded_then_stopped(simulator, funded_account) -> tuple[object, GridB
     bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
     (runner,), (task,) = await start_runners([bot])
 
-    async def resting() -> bool:
-        return (
-            quiet(runner, simulator)
-            and len(sim_open_orders(simulator, funded_account.index, ETH)) == 6
-        )
-
-    await wait_until(resting, what="six resting orders")
+    await wait_full_grid(runner, simulator, funded_account.index, 6)
     simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "3012.00"})
     simulator.advance(1000)
 

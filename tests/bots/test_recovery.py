@@ -19,11 +19,10 @@ from tests.bots.runner_support import (
     account_on,
     finish,
     grid_bot,
-    quiet,
     set_desired,
     sim_open_orders,
     start_runners,
-    wait_until,
+    wait_full_grid,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,14 +55,6 @@ def sim_position(simulator, account_index: int) -> Decimal:
     return simulator.call(read)
 
 
-async def full_grid_and_quiet(runner, simulator, account_index: int) -> None:
-    async def ready() -> bool:
-        orders = sim_open_orders(simulator, account_index, 0)
-        return quiet(runner, simulator) and len(orders) == 2 * LEVELS
-
-    await wait_until(ready, what="a full, quiet grid")
-
-
 def new_fence(bot: GridBot, fence: int) -> None:
     GridBot.objects.filter(pk=bot.pk).update(lease_fence=fence)
 
@@ -73,7 +64,7 @@ async def test_restarted_runner_adopts_orders_records_missed_fills_and_takes_ove
 ):
     index = funded_account.index
     (first,), (task,) = await start_runners([eth_bot])
-    await full_grid_and_quiet(first, simulator, index)
+    await wait_full_grid(first, simulator, index, 2 * LEVELS)
     before = {o.client_order_index for o in sim_open_orders(simulator, index, 0)}
     task.cancel()  # a crash: the loop ends without cleaning up
     with pytest.raises(asyncio.CancelledError):
@@ -85,7 +76,7 @@ async def test_restarted_runner_adopts_orders_records_missed_fills_and_takes_ove
     await sync_to_async(new_fence)(eth_bot, 2)
 
     (second,), (task,) = await start_runners([eth_bot], fence=2)
-    await full_grid_and_quiet(second, simulator, index)
+    await wait_full_grid(second, simulator, index, 2 * LEVELS)
 
     orders = sim_open_orders(simulator, index, 0)
     assert len({o.price for o in orders}) == len(orders) == 2 * LEVELS
@@ -117,7 +108,7 @@ async def test_a_cancel_landing_in_the_turn_an_event_arrives_still_ends_the_runn
     # The crash the restart tests simulate must be a crash: asyncio.wait_for on Python 3.11 would
     # return the queued event and swallow this cancel, leaving the "dead" runner trading.
     (runner,), (task,) = await start_runners([eth_bot])
-    await full_grid_and_quiet(runner, simulator, funded_account.index)
+    await wait_full_grid(runner, simulator, funded_account.index, 2 * LEVELS)
 
     runner.events.put_nowait((runner.leg, Stale(silent_s=0.0)))
     task.cancel()
@@ -134,7 +125,7 @@ async def test_an_intent_that_never_went_out_is_resolved_as_never_executed(
     (intent,) = await sync_to_async(recording.order_intents_create)(eth_bot, 1, [order])
 
     (runner,), (task,) = await start_runners([eth_bot])
-    await full_grid_and_quiet(runner, simulator, funded_account.index)
+    await wait_full_grid(runner, simulator, funded_account.index, 2 * LEVELS)
 
     row = await sync_to_async(Order.objects.get)(pk=intent.pk)
     assert (row.status, row.reason) == ("rejected", "never executed by the exchange")

@@ -18,9 +18,9 @@ from exchange.budget import ROUTINE, RequestBudget, _keys, budget_name
 from tests.bots.runner_support import (
     account_on,
     grid_bot,
-    quiet,
     sim_open_orders,
     start_runners,
+    wait_full_grid,
     wait_until,
 )
 
@@ -45,10 +45,7 @@ async def test_a_stop_while_routine_traffic_fills_the_budget_is_applied_and_noth
     (runner,), (task,) = await start_runners([bot])
     assert BotLease(redis_client, bot.pk).acquire() is not None  # the runner is alive
 
-    async def full() -> bool:
-        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
-
-    await wait_until(full, what="six resting orders")
+    await wait_full_grid(runner, simulator, index, 6)
     # Routine traffic (other bots, refreshes) fills the routine lane for the next minute.
     aredis = aioredis.Redis.from_url(redis_url)
     others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
@@ -120,10 +117,7 @@ async def test_a_grid_start_reconciles_once(simulator, funded_account):
     bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
     (runner,), (task,) = await start_runners([bot])
 
-    async def full() -> bool:
-        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
-
-    await wait_until(full, what="six resting orders")
+    await wait_full_grid(runner, simulator, index, 6)
     await asyncio.sleep(1.5)  # three turns of the loop more (a tick every 0.5 s)
     # The market's details, the account's settings, one reconcile (orders, trades, positions),
     # the leverage, the next nonce and the grid's batch: eight (eleven with the second reconcile).
@@ -144,10 +138,7 @@ async def test_a_stop_while_a_restart_waits_for_the_budget_ends_it_and_cancels_w
     bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
     (first,), (task,) = await start_runners([bot])
 
-    async def full() -> bool:
-        return quiet(first, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
-
-    await wait_until(full, what="six resting orders")
+    await wait_full_grid(first, simulator, index, 6)
     task.cancel()  # the worker died: its orders rest
     await asyncio.gather(task, return_exceptions=True)
     aredis = aioredis.Redis.from_url(redis_url)

@@ -23,6 +23,7 @@ from tests.bots.runner_support import (
     set_desired,
     sim_open_orders,
     start_runners,
+    wait_full_grid,
     wait_until,
 )
 from tests.lighterweb.factories import make_account
@@ -167,10 +168,7 @@ async def test_a_cancel_of_everything_that_beats_the_stop_command_places_nothing
     bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
     (runner,), (task,) = await start_runners([bot])
 
-    async def full() -> bool:
-        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, 0)) == 6
-
-    await wait_until(full, what="six resting orders")
+    await wait_full_grid(runner, simulator, index, 6)
     before = _venue_orders(simulator, index)
 
     await sync_to_async(set_desired)(bot, "stopped")  # written; its push lost

@@ -16,7 +16,14 @@ from bots.engine.commands import Shutdown
 from bots.engine.leases import BotLease, lease_key
 from bots.engine.runner import BotRunner, run_runner, runner_create
 from exchange.budget import ROUTINE, RequestBudget, budget_name
-from tests.bots.runner_support import account_on, grid_bot, quiet, sim_open_orders, wait_until
+from tests.bots.runner_support import (
+    account_on,
+    grid_bot,
+    quiet,
+    sim_open_orders,
+    wait_full_grid,
+    wait_until,
+)
 from tests.plugins.simulator import TEST_CONFIG, RunningSimulator, run_simulator
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,10 +42,7 @@ async def test_a_runner_whose_lease_was_taken_sends_nothing(
     runner = await runner_create(bot.pk, fence=fence, lease=lease)
     task = asyncio.create_task(run_runner(runner))
 
-    async def full() -> bool:
-        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
-
-    await wait_until(full, what="six resting orders")
+    await wait_full_grid(runner, simulator, index, 6)
     # A successor takes the lease (the old holder stalled past its TTL); the row's fence is not
     # claimed yet, so only the lease tells the old runner it must not send.
     redis_client.delete(lease_key(bot.pk))
@@ -64,10 +68,7 @@ async def test_a_runner_blocked_on_the_budget_sends_nothing_once_its_bot_moved_o
     runner = await runner_create(bot.pk, fence=fence, lease=lease)
     task = asyncio.create_task(run_runner(runner))
 
-    async def full() -> bool:
-        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
-
-    await wait_until(full, what="six resting orders")
+    await wait_full_grid(runner, simulator, index, 6)
     resting = {o.client_order_index for o in sim_open_orders(simulator, index, ETH)}
     # Routine traffic of other processes fills the routine lane of the account's budget.
     aredis = aioredis.Redis.from_url(redis_url)
@@ -137,10 +138,7 @@ async def _waiting_runner(simulator, funded_account, redis_client, redis_url):  
     runner = await runner_create(bot.pk, fence=fence, lease=lease)
     task = asyncio.create_task(run_runner(runner))
 
-    async def full() -> bool:
-        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
-
-    await wait_until(full, what="six resting orders")
+    await wait_full_grid(runner, simulator, index, 6)
     aredis = aioredis.Redis.from_url(redis_url)
     others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
     while (await others.try_acquire(lane=ROUTINE)).granted:

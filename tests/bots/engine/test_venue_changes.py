@@ -18,6 +18,7 @@ from tests.bots.runner_support import (
     quiet,
     sim_open_orders,
     start_runners,
+    wait_full_grid,
     wait_until,
 )
 
@@ -30,11 +31,7 @@ async def _running_grid(simulator, funded_account):
     bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
     (runner,), (task,) = await start_runners([bot])
 
-    async def ready() -> bool:
-        orders = sim_open_orders(simulator, funded_account.index, ETH)
-        return quiet(runner, simulator) and len(orders) == 6
-
-    await wait_until(ready, what="six resting orders")
+    await wait_full_grid(runner, simulator, funded_account.index, 6)
     return account, bot, runner, task
 
 

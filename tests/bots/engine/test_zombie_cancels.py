@@ -15,6 +15,7 @@ from tests.bots.runner_support import (
     quiet,
     sim_open_orders,
     start_runners,
+    wait_full_grid,
     wait_until,
 )
 
@@ -34,10 +35,7 @@ async def test_a_batch_that_never_executes_leaves_no_zombie_and_no_doubled_level
     bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
     (runner,), (task,) = await start_runners([bot])
 
-    async def full() -> bool:
-        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, ETH)) == 6
-
-    await wait_until(full, what="six resting orders")
+    await wait_full_grid(runner, simulator, index, 6)
     before = {o.client_order_index for o in sim_open_orders(simulator, index, ETH)}
     # The next batch (the replenish after a fill: creates and the far cancel) is accepted and lost.
     simulator.faults({"kind": "tx_never_executed", "target": "sendTxBatch", "count": 1})
