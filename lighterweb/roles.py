@@ -1,11 +1,13 @@
 """Roles: *viewer*, *operator* and *admin* as Django groups holding model permissions.
 
-- viewer: reads everything (every bots model, the audit log), and manages its own API tokens
-  (a token carries its user's permissions, so it can never do more than its owner).
+- viewer: reads every bots model (not the audit log, not where alerts go), and manages its
+  own API tokens (a token carries its user's permissions, so it can never do more than its
+  owner).
 - operator: a viewer who also controls bots (start, pause, stop, emergency stop, cancel-all:
   `bots.control_bot`) and creates, edits and deletes them.
 - admin: an operator who also manages exchange accounts and their keys (and unlocks them),
-  users, groups and everyone's tokens.
+  where alerts go (notification channels, whose tokens and secrets are write-only) and who
+  commands the bots from Telegram (links), users, groups and everyone's tokens.
 
 The admin, the API, the dashboard views and the websocket all ask `user.has_perm(...)` for the
 same permission names (bots.permissions), so a role means the same thing everywhere. Being staff
@@ -24,6 +26,8 @@ VIEWER = "viewer"
 OPERATOR = "operator"
 ADMIN = "admin"
 
+# Where alerts go and who commands the bots from Telegram (bots.notify): the admin role's.
+_NOTIFY_MODELS = ("notificationchannel", "telegramlink")
 _BOTS_MODELS = (
     "exchangeaccount",
     "market",
@@ -73,6 +77,11 @@ ADMIN_PERMISSIONS: tuple[str, ...] = (
     "bots.unlock_account",
     "lighterweb.delete_apitoken",
     "lighterweb.view_auditentry",
+    *(
+        f"bots.{action}_{model}"
+        for model in _NOTIFY_MODELS
+        for action in ("add", "change", "delete", "view")
+    ),
     # Unlock a locked-out login (django-axes) and remove a lost authenticator (django-otp).
     "axes.view_accessattempt",
     "axes.delete_accessattempt",

@@ -141,3 +141,27 @@ def test_rotate_field_keys_reencrypts_channel_secrets(settings):
         NotificationChannel.objects.get(pk=channel.pk).decrypt_telegram_bot_token()
         == TELEGRAM_TOKEN
     )
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"), [("admin", True), ("operator", False), ("viewer", False)]
+)
+def test_the_admin_role_manages_channels_and_links_and_no_one_else_sees_them(client, role, allowed):
+    # A team's *admin* (not a superuser) got 403 on every alert page: only superusers could say
+    # where alerts go. Channels hold bot tokens and webhook secrets (write-only, never shown) and
+    # links say who commands the bots from Telegram: the admin role's, nobody else's.
+    from tests.lighterweb.factories import make_user
+
+    client.force_login(make_user(f"{role}-user", role=role))
+    pages = [
+        reverse("admin:bots_notificationchannel_changelist"),
+        reverse("admin:bots_notificationchannel_add"),
+        reverse("admin:bots_telegramlink_changelist"),
+        reverse("admin:bots_telegramlink_add"),
+    ]
+    assert {client.get(page).status_code for page in pages} == ({200} if allowed else {403})
+    response = client.post(
+        reverse("admin:bots_notificationchannel_add"), _form(webhook_secret=SECRET)
+    )
+    assert response.status_code == (302 if allowed else 403)
+    assert NotificationChannel.objects.filter(name="ops hook").exists() == allowed
