@@ -195,6 +195,7 @@ class GridBotAdmin(BotAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         backtest_action,
         sweep_action,
         replay_action,
+        "delete_selected",
     ]
 
     @admin.action(description="Start", permissions=["control"])

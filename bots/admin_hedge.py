@@ -88,7 +88,7 @@ class HedgeBotAdmin(BotAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         ("State (owned by the engine)", {"fields": tuple(engine_fields)}),
         ("Recent events", {"fields": ["recent_events"]}),
     ]
-    actions = ["start", "pause", "stop", "stop_close", "emergency_stop"]
+    actions = ["start", "pause", "stop", "stop_close", "emergency_stop", "delete_selected"]
 
     @admin.action(description="Start", permissions=["control"])
     def start(self, request: HttpRequest, queryset: QuerySet[HedgeBot]) -> None:

@@ -3,17 +3,21 @@ badges, bulk actions, what every bot's admin has (status, events, lifecycle acti
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import slugify
+from django.utils.translation import gettext_lazy
 
 from bots import permissions, selectors, services
 from bots.figures import plain
@@ -87,6 +91,39 @@ class BotAdminMixin:
             ),
         )
         return format_html("<table>{}</table>", rows) if rows else "none yet"
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The admin's delete goes the API's way (`services.bot_delete`): a bot that is not
+        stopped stays, and the page says so."""
+        bot = self.get_object(request, unquote(object_id))  # type: ignore[attr-defined]
+        refusal = None if bot is None else services.bot_delete_refusal(bot)
+        if refusal is not None:
+            messages.error(request, refusal)
+            opts = bot._meta
+            return redirect(f"admin:{opts.app_label}_{opts.model_name}_change", bot.pk)
+        return super().delete_view(request, object_id, extra_context)  # type: ignore[misc,no-any-return]
+
+    @admin.action(description=gettext_lazy("Delete selected %(verbose_name_plural)s"),
+                  permissions=["delete"])  # fmt: skip
+    def delete_selected(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+        """Django's "delete selected", refused as a whole (nothing deleted) when any of the
+        selection is not stopped."""
+        refusals = [r for bot in queryset if (r := services.bot_delete_refusal(bot)) is not None]
+        for refusal in refusals:
+            messages.error(request, refusal)
+        return None if refusals else django_delete_selected(self, request, queryset)  # type: ignore[arg-type]
+
+    def delete_model(self, request: HttpRequest, obj: Bot) -> None:
+        self.delete_queryset(request, [obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: Iterable[Bot]) -> None:
+        for bot in queryset:
+            try:
+                services.bot_delete(bot, actor=request.user.get_username())
+            except services.BotActionRefused as exc:  # started between the page and the post
+                messages.error(request, str(exc))
 
     def has_control_permission(self, request: HttpRequest) -> bool:
         """Lifecycle actions need `bots.control_bot` (the operator role), not just staff."""

@@ -586,12 +586,26 @@ def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
     return {name: None if value is None else str(value) for name, value in changes.items()}
 
 
-def bot_delete(bot: Bot, *, actor: str) -> None:
-    """Delete a stopped bot; its orders and fills stay, unlinked, for the account's history."""
+def bot_delete_refusal(bot: Bot) -> str | None:
+    """Why `bot` may not be deleted now, or None: only a stopped bot goes (a running one's
+    runner would lose its records and leave its orders on the exchange)."""
     if bot.desired_state != DesiredState.STOPPED or bot.status not in (
         BotStatus.STOPPED,
         BotStatus.ERROR,
     ):
-        raise BotActionRefused(f"Stop {bot} before deleting it.")
-    logger.info("bot %s %s deleted by %s", bot.pk, bot.name, actor)
-    bot.delete()
+        return f"Stop {bot} before deleting it."
+    return None
+
+
+def bot_delete(bot: Bot, *, actor: str) -> None:
+    """Delete a stopped bot; its orders and fills stay, unlinked, for the account's history.
+    Checked on the row as it is when deleted (locked), not as the caller read it."""
+    with transaction.atomic():
+        current = type(bot).objects.select_for_update().filter(pk=bot.pk).first()
+        if current is None:
+            return  # deleted meanwhile
+        refusal = bot_delete_refusal(current)
+        if refusal is not None:
+            raise BotActionRefused(refusal)
+        logger.info("bot %s %s deleted by %s", bot.pk, bot.name, actor)
+        current.delete()

@@ -226,3 +226,35 @@ def test_bot_change_page_lists_recent_events_escaped(admin_client):
 
     assert "&lt;b&gt;level 3 rejected&lt;/b&gt;" in response.text
     assert "<b>level 3 rejected</b>" not in response.text
+
+
+def _running(bot):
+    GridBot.objects.filter(pk=bot.pk).update(desired_state="running", status="running")
+    bot.refresh_from_db()
+    return bot
+
+
+def test_the_admin_refuses_to_delete_a_running_bot_and_deletes_a_stopped_one(admin_client):
+    # The admin's own delete bypassed services.bot_delete: a running bot's row went, its runner
+    # lost its fenced writes and stopped, and its orders stayed on the exchange with no bot
+    # (the API refused the same delete). Both ways in (the page, the changelist's action)
+    # refuse while the bot is not stopped, and name it.
+    account, market = make_account(), make_market()
+    running = _running(make_bot(account, market, name="eth-live"))
+    stopped = make_bot(account, market, name="eth-old")
+
+    page = admin_client.post(
+        reverse("admin:bots_gridbot_delete", args=[running.pk]), {"post": "yes"}, follow=True
+    )
+    assert "Stop eth-live before deleting it" in page.text
+    selected = admin_client.post(
+        reverse("admin:bots_gridbot_changelist"),
+        {"action": "delete_selected", "_selected_action": [running.pk, stopped.pk], "post": "yes"},
+        follow=True,
+    )
+    assert "Stop eth-live before deleting it" in selected.text
+    assert GridBot.objects.filter(pk=running.pk).exists()
+    assert GridBot.objects.filter(pk=stopped.pk).exists()  # nothing of a refused selection goes
+
+    admin_client.post(reverse("admin:bots_gridbot_delete", args=[stopped.pk]), {"post": "yes"})
+    assert not GridBot.objects.filter(pk=stopped.pk).exists()

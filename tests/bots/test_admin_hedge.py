@@ -131,3 +131,20 @@ def test_stop_close_action_asks_for_confirmation_first(admin_client, legs, setti
     bot.refresh_from_db()
     assert bot.desired_state == "stopped"
     assert BotEvent.objects.filter(bot=bot, kind="stop_close").exists()
+
+
+def test_the_admin_refuses_to_delete_a_running_hedge_bot(admin_client, legs):
+    # As for the grid (tests/bots/test_admin.py): the admin's delete went around the refusal.
+    bot = make_hedge_bot(*legs)
+    HedgeBot.objects.filter(pk=bot.pk).update(desired_state="running", status="running")
+    page = admin_client.post(
+        reverse("admin:bots_hedgebot_delete", args=[bot.pk]), {"post": "yes"}, follow=True
+    )
+    assert f"Stop {bot} before deleting it" in page.text
+    selected = admin_client.post(
+        reverse("admin:bots_hedgebot_changelist"),
+        {"action": "delete_selected", "_selected_action": [bot.pk], "post": "yes"},
+        follow=True,
+    )
+    assert f"Stop {bot} before deleting it" in selected.text
+    assert HedgeBot.objects.filter(pk=bot.pk).exists()
