@@ -97,6 +97,11 @@ class GridBotAdmin(BotAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["name", "market__symbol", "account__name"]
     list_select_related = ["account", "market"]
     autocomplete_fields = ["account"]
+    fixed_fields = ("account", "market")
+
+    def change_refusal(self, bot: GridBot, fields: list[str]) -> str | None:
+        return services.bot_change_refusal(bot, fields)
+
     engine_fields = [
         "desired_state",
         "status",

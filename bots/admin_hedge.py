@@ -34,6 +34,11 @@ class HedgeBotAdmin(BotAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["name", "market__symbol", "account__name", "taker_account__name"]
     list_select_related = ["account", "taker_account", "market"]
     autocomplete_fields = ["account", "taker_account"]
+    fixed_fields = ("account", "taker_account", "market")
+
+    def change_refusal(self, bot: HedgeBot, fields: list[str]) -> str | None:
+        return services.hedge_bot_change_refusal(bot, fields)
+
     engine_fields = [
         "desired_state",
         "status",

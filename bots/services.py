@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -538,6 +539,23 @@ def bot_create(*, actor: str, **fields: Any) -> GridBot:
     return bot
 
 
+def bot_change_refusal(bot: GridBot, fields: Iterable[str]) -> str | None:
+    """Why changing `fields` of `bot` is refused now, or None: while it is not stopped only
+    `RUNTIME_EDITABLE_FIELDS` change (its runner trades the grid it started with)."""
+    shape = set(fields) - RUNTIME_EDITABLE_FIELDS
+    if bot.desired_state != DesiredState.STOPPED and shape:
+        return f"Stop {bot} before changing its grid ({', '.join(sorted(shape))})."
+    return None
+
+
+def hedge_bot_change_refusal(bot: HedgeBot, fields: Iterable[str]) -> str | None:
+    """As `bot_change_refusal` for a hedge bot: only its name while it is not stopped."""
+    held = set(fields) - {"name"}
+    if bot.desired_state != DesiredState.STOPPED and held:
+        return f"Stop {bot} before changing its configuration ({', '.join(sorted(held))})."
+    return None
+
+
 def bot_update(bot: GridBot, *, actor: str, **changes: Any) -> GridBot:
     """Change a bot's configuration; the grid's shape changes only while it is stopped."""
     engine_owned = {f.name for f in GridBot._meta.concrete_fields if not f.editable}
@@ -545,8 +563,8 @@ def bot_update(bot: GridBot, *, actor: str, **changes: Any) -> GridBot:
         engine_owned | {"id", "account", "market", "account_id", "market_id"}
     ):
         raise BotActionRefused(f"Not editable: {', '.join(sorted(unknown))}.")
-    if bot.desired_state != DesiredState.STOPPED and set(changes) - RUNTIME_EDITABLE_FIELDS:
-        raise BotActionRefused(f"Stop {bot} before changing its grid.")
+    if (refusal := bot_change_refusal(bot, changes)) is not None:
+        raise BotActionRefused(refusal)
     for name, value in changes.items():
         setattr(bot, name, value)
     with transaction.atomic():
@@ -572,8 +590,8 @@ def hedge_bot_update(bot: HedgeBot, *, actor: str, **changes: Any) -> HedgeBot:
     fixed |= {"id", "account", "taker_account", "market"}
     if unknown := {name.removesuffix("_id") for name in changes} & fixed:
         raise BotActionRefused(f"Not editable: {', '.join(sorted(unknown))}.")
-    if bot.desired_state != DesiredState.STOPPED and set(changes) - {"name"}:
-        raise BotActionRefused(f"Stop {bot} before changing its configuration.")
+    if (refusal := hedge_bot_change_refusal(bot, changes)) is not None:
+        raise BotActionRefused(refusal)
     for name, value in changes.items():
         setattr(bot, name, value)
     with transaction.atomic():

@@ -258,3 +258,58 @@ def test_the_admin_refuses_to_delete_a_running_bot_and_deletes_a_stopped_one(adm
 
     admin_client.post(reverse("admin:bots_gridbot_delete", args=[stopped.pk]), {"post": "yes"})
     assert not GridBot.objects.filter(pk=stopped.pk).exists()
+
+
+def _change_post(bot, **overrides):
+    data = {
+        key: (value.pk if hasattr(value, "pk") else value)
+        for key, value in bot_fields(bot.account, bot.market).items()
+    }
+    data |= {f.name: getattr(bot, f.name) for f in GridBot._meta.concrete_fields if f.editable
+             and f.name in data and f.name not in ("account", "market")}  # fmt: skip
+    data["post_only"] = "on" if bot.post_only else ""
+    data.update(overrides)
+    return {key: ("" if value is None else value) for key, value in data.items()}
+
+
+def test_the_admin_refuses_a_running_bots_grid_change_and_names_the_fields(admin_client):
+    # The admin saved any edit of a running bot (the API refused it): the page then showed a
+    # grid the runner was not trading, and the next restart changed it under open orders.
+    bot = _running(make_bot(make_account(), make_market(), name="eth-live"))
+    old_step = bot.step
+    response = admin_client.post(
+        reverse("admin:bots_gridbot_change", args=[bot.pk]),
+        _change_post(bot, step=str(old_step * 2), levels_per_side="3"),
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.non_field_errors()
+    assert any(
+        "Stop eth-live before changing" in e and "levels_per_side, step" in e for e in errors
+    )
+    bot.refresh_from_db()
+    assert bot.step == old_step
+
+    # What may change while it runs (its name, the stop-loss and take-profit) still does.
+    response = admin_client.post(
+        reverse("admin:bots_gridbot_change", args=[bot.pk]),
+        _change_post(bot, name="eth-renamed", stop_loss_price="2000"),
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    bot.refresh_from_db()
+    assert (bot.name, bot.stop_loss_price) == ("eth-renamed", Decimal("2000"))
+
+
+def test_the_admin_never_moves_a_bot_to_another_account_or_market(admin_client):
+    # A bot's records (orders, fills, the position it owns) are of its account and market:
+    # moved, they would belong to nothing the bot trades. Shown read-only once it exists.
+    account, market = make_account(), make_market()
+    bot = make_bot(account, market)
+    other_market = make_market(symbol="BTC", market_id=1)
+    other_account = make_account(name="other", account_index=9)
+    response = admin_client.post(
+        reverse("admin:bots_gridbot_change", args=[bot.pk]),
+        _change_post(bot) | {"account": other_account.pk, "market": other_market.pk},
+    )
+    assert response.status_code == 302
+    bot.refresh_from_db()
+    assert (bot.account_id, bot.market_id) == (account.pk, market.pk)

@@ -148,3 +148,17 @@ def test_the_admin_refuses_to_delete_a_running_hedge_bot(admin_client, legs):
     )
     assert f"Stop {bot} before deleting it" in selected.text
     assert HedgeBot.objects.filter(pk=bot.pk).exists()
+
+
+def test_the_admin_refuses_a_running_hedge_bots_change_but_renames_it(admin_client, legs):
+    admin_client.post(reverse("admin:bots_hedgebot_add"), _post(*legs, name="pair"))
+    bot = HedgeBot.objects.get()
+    HedgeBot.objects.filter(pk=bot.pk).update(desired_state="running", status="running")
+    url = reverse("admin:bots_hedgebot_change", args=[bot.pk])
+    response = admin_client.post(url, _post(*legs, name="pair", size=str(bot.size * 2)))
+    assert response.status_code == 200
+    assert "Stop pair before changing its configuration (size)" in response.text
+    response = admin_client.post(url, _post(*legs, name="pair-2", size=str(bot.size)))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    bot.refresh_from_db()
+    assert bot.name == "pair-2"
