@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.views.decorators.debug import sensitive_variables
 
-from bots import exports, validators
+from bots import exports, selectors, validators
 from bots.models import ExchangeAccount, KeyMode
 from lighterweb import keyring
 
@@ -15,6 +15,8 @@ from lighterweb import keyring
 SECRET_POST_FIELDS = ("api_private_key", "eth_private_key", "unlock_passphrase")
 # Where the key signs: moving an account there must not carry the stored key along unasked.
 ENDPOINT_FIELDS = ("network", "base_url_override", "chain_id_override")
+# What says which account on the exchange this is: its bots' runners trade it as it was.
+IDENTITY_FIELDS = (*ENDPOINT_FIELDS, "l1_address", "account_index", "api_key_index")
 MIN_PASSPHRASE_CHARS = 12
 
 KEEP_HELP = (
@@ -103,6 +105,7 @@ class ExchangeAccountAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         passphrase = cleaned.get("unlock_passphrase", "")
         mode = cleaned.get("key_mode") or KeyMode.REMEMBER
         if account.pk is not None:
+            self._bots_check(account)
             moved = [name for name in ENDPOINT_FIELDS if name in self.changed_data]
             stored = bool(account.api_private_key_encrypted) or keyring.holds(account.pk)
             if mode != account.key_mode:
@@ -129,6 +132,28 @@ class ExchangeAccountAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         if passphrase and mode != KeyMode.LOCKED:
             self.add_error("unlock_passphrase", "Only the 'remember, locked' mode uses one.")
         return cleaned
+
+    def _bots_check(self, account: ExchangeAccount) -> None:
+        """An account whose bots run keeps its identity (their runners trade it as it was, and
+        their orders would be left on the old one); one with bots keeps its network (their
+        markets are that network's)."""
+        moved = [name for name in IDENTITY_FIELDS if name in self.changed_data]
+        if not moved:
+            return
+        bots = list(selectors.account_bots(account))
+        running = [str(bot) for bot in bots if selectors.bot_not_stopped(bot)]
+        if running:
+            self.add_error(
+                None,
+                f"Stop {', '.join(running)} before changing {', '.join(moved)}: their runners "
+                "trade this account as it is, and their orders would stay on the old one.",
+            )
+        elif "network" in moved and bots:
+            self.add_error(
+                "network",
+                f"{', '.join(str(bot) for bot in bots)} trade markets of {account.network}: "
+                "delete them, or add another account for the other network.",
+            )
 
     @sensitive_variables()
     def save(self, commit: bool = True) -> ExchangeAccount:

@@ -172,6 +172,22 @@ def bot_leg_conflicts(bot: Bot) -> dict[str, str]:
     return conflicts
 
 
+def account_bots(account: ExchangeAccount) -> QuerySet[Bot]:
+    """Every bot (grid or hedge) that trades on `account`, as its account or a hedge's B leg."""
+    return Bot.objects.filter(Q(account=account) | Q(hedgebot__taker_account=account)).order_by(
+        "pk"
+    )
+
+
+def bot_not_stopped(bot: Bot) -> bool:
+    """Whether `bot` is meant to run or its runner may still be alive (anything but stopped or
+    ended in error with a stop asked)."""
+    return bot.desired_state != DesiredState.STOPPED or bot.status not in (
+        BotStatus.STOPPED,
+        BotStatus.ERROR,
+    )
+
+
 def bot_get(bot_id: int) -> GridBot:
     """One grid bot (raises GridBot.DoesNotExist)."""
     return bot_list().get(id=bot_id)  # `id`: range-checked, unlike the parent link `pk`

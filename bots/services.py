@@ -607,10 +607,7 @@ def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
 def bot_delete_refusal(bot: Bot) -> str | None:
     """Why `bot` may not be deleted now, or None: only a stopped bot goes (a running one's
     runner would lose its records and leave its orders on the exchange)."""
-    if bot.desired_state != DesiredState.STOPPED or bot.status not in (
-        BotStatus.STOPPED,
-        BotStatus.ERROR,
-    ):
+    if selectors.bot_not_stopped(bot):
         return f"Stop {bot} before deleting it."
     return None
 

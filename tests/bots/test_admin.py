@@ -313,3 +313,53 @@ def test_the_admin_never_moves_a_bot_to_another_account_or_market(admin_client):
     assert response.status_code == 302
     bot.refresh_from_db()
     assert (bot.account_id, bot.market_id) == (account.pk, market.pk)
+
+
+def _account_post(account, **overrides):
+    data = {
+        "name": account.name,
+        "network": account.network,
+        "tier": account.tier,
+        "l1_address": account.l1_address,
+        "account_index": account.account_index,
+        "api_key_index": account.api_key_index,
+        "key_mode": account.key_mode,
+        "api_private_key": "",
+    }
+    data.update(overrides)
+    return {key: ("" if value is None else value) for key, value in data.items()}
+
+
+def test_the_admin_refuses_to_move_an_account_its_bots_trade_on(admin_client):
+    # The admin moved an account to another account index (or key index, address, network)
+    # while its bots ran: the runners kept trading the old one, their next start reconciled the
+    # new one, and the orders resting on the old one were left behind with no bot.
+    account, market = make_account(name="main"), make_market()
+    _running(make_bot(account, market, name="eth-live"))
+    url = reverse("admin:bots_exchangeaccount_change", args=[account.pk])
+    for change in ({"account_index": 8}, {"api_key_index": 4}):
+        response = admin_client.post(url, _account_post(account, **change))
+        assert response.status_code == 200
+        text = " ".join(response.context["adminform"].form.non_field_errors())
+        assert "Stop eth-live before changing" in text, text
+    account.refresh_from_db()
+    assert (account.account_index, account.api_key_index) == (7, 3)
+    # A rename changes nothing the runners trade: saved.
+    response = admin_client.post(url, _account_post(account, name="main-renamed"))
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert account.name == "main-renamed"
+
+
+def test_the_admin_refuses_to_move_an_account_with_bots_to_another_network(admin_client):
+    # Its bots' markets are the old network's: started again, they would trade another market.
+    account, market = make_account(name="main"), make_market()
+    make_bot(account, market, name="eth-old")  # stopped
+    response = admin_client.post(
+        reverse("admin:bots_exchangeaccount_change", args=[account.pk]),
+        _account_post(account, network="testnet"),
+    )
+    assert response.status_code == 200
+    assert "eth-old" in str(response.context["adminform"].form.errors["network"])
+    account.refresh_from_db()
+    assert account.network == "paper"
