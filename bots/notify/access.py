@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-# Until roles (viewer / operator / admin) exist, an operator is whoever may change grid bots.
-OPERATOR_PERMISSION = "bots.change_gridbot"
+from bots import permissions
 
 
 def user_is_operator(user: Any) -> bool:
-    """Whether `user` may pause, stop and emergency-stop bots: the one place that decides."""
-    return bool(user is not None and user.is_active and user.has_perm(OPERATOR_PERMISSION))
+    """Whether `user` may pause, stop and emergency-stop bots: what the site asks of its own
+    controls (a staff user who may log in, with `bots.control_bot`), so taking the role or the
+    staff status away takes Telegram away too."""
+    return permissions.may_enter(user) and bool(user.has_perm(permissions.CONTROL))

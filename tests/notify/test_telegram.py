@@ -15,7 +15,7 @@ from bots import services
 from bots.models import GridBot, TelegramLink
 from bots.notify import dispatch, poller
 from tests.bots.runner_support import account_on, grid_bot
-from tests.lighterweb.factories import make_account, make_bot, make_market
+from tests.lighterweb.factories import make_account, make_bot, make_market, make_user
 from tests.notify.conftest import TELEGRAM_TOKEN, make_channel
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,10 +26,9 @@ STRANGER_TG = 999
 
 
 def _user(name: str, *, operator: bool):
-    user = get_user_model().objects.create_user(name, password="x-long-password-1")
-    if operator:
-        user.user_permissions.add(Permission.objects.get(codename="change_gridbot"))
-    return user
+    if operator:  # the operator role, as the site's controls ask for it
+        return make_user(name, role="operator")
+    return get_user_model().objects.create_user(name, password="x-long-password-1")
 
 
 @pytest.fixture
@@ -124,6 +123,32 @@ def test_commands_from_an_unlinked_telegram_user_are_refused(channel, telegram_a
 
 def test_a_linked_user_without_operator_rights_is_refused(channel, telegram_api):
     TelegramLink.objects.create(user=_user("viv", operator=False), telegram_user_id=STRANGER_TG)
+    bot = make_bot(make_account(), make_market())
+    GridBot.objects.filter(pk=bot.pk).update(desired_state="running", status="running")
+    telegram_api.message_from(STRANGER_TG, f"/stop {bot.pk}")
+
+    _poll()
+
+    assert "not linked to a LighterWeb operator" in telegram_api.texts_to(STRANGER_TG)[0]
+    assert GridBot.objects.get(pk=bot.pk).desired_state == "running"
+
+
+def _editor_without_controls(name: str):
+    user = make_user(name)  # staff
+    user.user_permissions.add(Permission.objects.get(codename="change_gridbot"))
+    return user
+
+
+def _operator_no_longer_staff(name: str):
+    return make_user(name, role="operator", staff=False)
+
+
+@pytest.mark.parametrize("who", [_editor_without_controls, _operator_no_longer_staff])
+def test_telegram_asks_what_the_site_asks_to_control_a_bot(channel, telegram_api, who):
+    # Telegram asked for `change_gridbot` and not staff; the site's controls ask for
+    # `bots.control_bot` from a staff user. An editor without the controls, or an operator whose
+    # staff status was taken away (who can no longer log in), could still stop bots from there.
+    TelegramLink.objects.create(user=who("tess"), telegram_user_id=STRANGER_TG)
     bot = make_bot(make_account(), make_market())
     GridBot.objects.filter(pk=bot.pk).update(desired_state="running", status="running")
     telegram_api.message_from(STRANGER_TG, f"/stop {bot.pk}")
