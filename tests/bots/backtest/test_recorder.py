@@ -10,13 +10,22 @@ import logging
 from decimal import Decimal
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from bots.backtest import recorder
-from bots.models import Candle
+from bots.models import BotEvent, Candle
 from exchange.budget import RequestBudget
 from exchange.redis_clients import async_redis_client
 from exchange.types import OrderSide
-from tests.bots.runner_support import account_on
+from tests.bots.runner_support import (
+    GRID_SHAPES,
+    account_on,
+    grid_bot,
+    quiet,
+    sim_open_orders,
+    start_runners,
+    wait_until,
+)
 from tests.exchange.conftest import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -147,16 +156,6 @@ async def test_a_backfill_leaves_room_for_three_grid_starts(  # type: ignore[no-
     pages) on the standard account the trader is about to trade on. The three grids started
     right after it must not wait for the budget: the recorder holds at most its own share of
     the minute, and what it leaves the bots' lane holds three grid starts."""
-    from asgiref.sync import sync_to_async
-
-    from tests.bots.runner_support import (
-        grid_bot,
-        quiet,
-        sim_open_orders,
-        start_runners,
-        wait_until,
-    )
-
     settings.REDIS_URL = redis_url
     sim_account = simulator.create_account(tier="standard")
     simulator.ratelimit(enabled=True, standard_per_minute=60)
@@ -216,18 +215,6 @@ async def test_records_while_three_bots_trade_without_a_429(  # type: ignore[no-
     """Three grid bots trade on one account, with the simulator's rate limits on, while the
     recorder backfills a day and then keeps up minute by minute: the store holds exactly the
     venue's candles (no gap, no duplicate) and no request of anyone is answered 429."""
-    from asgiref.sync import sync_to_async
-
-    from bots.models import BotEvent
-    from tests.bots.runner_support import (
-        GRID_SHAPES,
-        grid_bot,
-        quiet,
-        sim_open_orders,
-        start_runners,
-        wait_until,
-    )
-
     settings.REDIS_URL = redis_url
     caplog.set_level(logging.DEBUG, logger="aiohttp.access")  # "GET /api/v1/candles 200 1ms"
     sim_account = simulator.create_account(tier=tier)
