@@ -224,6 +224,10 @@ def bot_start(bot: BotT, *, actor: str, unattributed: str | None = None) -> BotT
     """
     if bot.desired_state == DesiredState.RUNNING and bot.status != BotStatus.ERROR:
         raise BotActionRefused(f"{bot} is already running")
+    if bot.desired_state == DesiredState.STOPPED and selectors.bot_not_stopped(bot):
+        # Its runner is still cancelling: a start now would find the lease held and leave the
+        # bot stopped, meant to run, until the supervisor counted it as a crash.
+        raise BotActionRefused(f"{bot} is still stopping: start it once it has stopped")
     try:
         bot.full_clean(validate_constraints=False)
     except ValidationError as exc:

@@ -43,14 +43,15 @@ class BotAction:
 def action_applies(action: str, *, desired_state: str, status: str, open_orders: int) -> bool:
     """Whether `action` does something for a bot in this state (the services refuse the rest)."""
     running = desired_state == DesiredState.RUNNING
-    if action == "start":
-        return not running or status == BotStatus.ERROR
+    ended = status in (BotStatus.STOPPED, BotStatus.ERROR)
+    if action == "start":  # not while a stop is under way (`services.bot_start`)
+        return (not running or status == BotStatus.ERROR) and (
+            desired_state != DesiredState.STOPPED or ended
+        )
     if action == "pause":
         return running
     if action == "stop":
-        return not (
-            desired_state == DesiredState.STOPPED and status in (BotStatus.STOPPED, BotStatus.ERROR)
-        )
+        return not (desired_state == DesiredState.STOPPED and ended)
     if action == "cancel-all":
         return open_orders > 0 or running
     return action == "emergency-stop"

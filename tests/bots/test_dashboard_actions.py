@@ -14,7 +14,7 @@ CASES = [
     ("running", "starting", 0, {"pause", "stop", "emergency-stop", "cancel-all"}),
     ("running", "running", 6, {"pause", "stop", "emergency-stop", "cancel-all"}),
     ("paused", "paused", 6, {"start", "stop", "emergency-stop", "cancel-all"}),
-    ("stopped", "stopping", 3, {"start", "stop", "emergency-stop", "cancel-all"}),
+    ("stopped", "stopping", 3, {"stop", "emergency-stop", "cancel-all"}),
     ("running", "error", 0, {"start", "pause", "stop", "emergency-stop", "cancel-all"}),
     ("stopped", "error", 0, {"start", "emergency-stop"}),
 ]

@@ -92,6 +92,22 @@ def test_impossible_transition_is_refused_without_event(bot, prepare, action, me
     assert BotEvent.objects.count() == events_before
 
 
+def test_start_is_refused_while_a_stop_is_under_way_and_taken_once_it_ended(bot):
+    # A Start while the runner still cancelled (status stopping) found its lease held: the bot
+    # stayed stopped, meant to run, until the supervisor restarted it as a crash a minute later.
+    services.bot_start(bot, actor="a")
+    services.bot_stop(bot, actor="a")
+    GridBot.objects.filter(pk=bot.pk).update(status="stopping")
+    bot.refresh_from_db()
+    with pytest.raises(services.BotActionRefused, match="is still stopping"):
+        services.bot_start(bot, actor="a")
+    assert GridBot.objects.get(pk=bot.pk).desired_state == "stopped"
+
+    GridBot.objects.filter(pk=bot.pk).update(status="stopped")
+    bot.refresh_from_db()
+    assert services.bot_start(bot, actor="a").desired_state == "running"
+
+
 def test_start_refuses_a_second_active_grid_on_the_same_account_and_market(bot):
     twin = GridBot.objects.create(
         **{
