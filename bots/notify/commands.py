@@ -19,10 +19,10 @@ from typing import Any
 
 import redis
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from bots import selectors, services
-from bots.models import DesiredState, GridBot
+from bots.models import Bot, DesiredState, GridBot, HedgeBot
 from bots.notify.access import user_is_operator
 from bots.notify.selectors import linked_user_id
 
@@ -33,7 +33,7 @@ CONFIRM_KEY = "lighterweb:telegram:confirm"
 HELP = (
     "/status - bots and orders at a glance\n"
     "/bots - every bot with its status\n"
-    "/pnl - PnL per bot\n"
+    "/pnl - PnL per grid bot\n"
     "/pause BOT - keep orders, place nothing new (BOT: id or name)\n"
     "/stop BOT - cancel the bot's orders, keep its position\n"
     "/emergency - stop every bot and cancel every order (asks to confirm)"
@@ -91,12 +91,21 @@ def _status(client: redis.Redis, sender: Sender, argument: str, actor: str) -> s
     )
 
 
+def _hedge_bots() -> QuerySet[HedgeBot]:
+    return HedgeBot.objects.select_related("account", "taker_account", "market")
+
+
 def _bots(client: redis.Redis, sender: Sender, argument: str, actor: str) -> str:
     rows = [
-        f"#{bot.pk} {bot.name} ({bot.market.symbol}, {bot.account.name}): {bot.status}"
-        for bot in selectors.bot_list().order_by("name")
+        (bot.name, f"#{bot.pk} {bot.name} ({bot.market.symbol}, {bot.account.name}): {bot.status}")
+        for bot in selectors.bot_list()
     ]
-    return "\n".join(rows) or "No bots."
+    rows += [
+        (bot.name, f"#{bot.pk} {bot.name} (hedge {bot.market.symbol}, {bot.account.name} / "
+                   f"{bot.taker_account.name}): {bot.status}")
+        for bot in _hedge_bots()
+    ]  # fmt: skip
+    return "\n".join(row for _, row in sorted(rows)) or "No bots."
 
 
 def _pnl(client: redis.Redis, sender: Sender, argument: str, actor: str) -> str:
@@ -116,17 +125,20 @@ def _money(value: Decimal) -> str:
     return f"{value.quantize(Decimal('0.01')):,}"
 
 
-def _find_bot(argument: str) -> GridBot | None:
+def _find_bot(argument: str) -> GridBot | HedgeBot | None:
+    """The one bot of any kind whose id or exact name (any case) is `argument`."""
     if not argument:
         return None
     name = Q(name__iexact=argument)
-    # `id`, not `pk`: a grid's pk is its link to Bot, whose lookups skip the integer range
+    # `id`, not `pk`: a bot's pk is its link to Bot, whose lookups skip the integer range
     # check, so a huge number would overflow the database driver instead of matching nothing.
-    found = selectors.bot_list().filter(name | Q(id=int(argument)) if argument.isdigit() else name)
-    return found.first() if found.count() == 1 else None
+    which = name | Q(id=int(argument)) if argument.isdigit() else name
+    found: list[GridBot | HedgeBot] = [*selectors.bot_list().filter(which)[:2]]
+    found += _hedge_bots().filter(which)[:2]
+    return found[0] if len(found) == 1 else None
 
 
-def _lifecycle(call: Callable[..., GridBot], done: str) -> Callable[..., str]:
+def _lifecycle(call: Callable[..., Bot], done: str) -> Callable[..., str]:
     def handle(client: redis.Redis, sender: Sender, argument: str, actor: str) -> str:
         bot = _find_bot(argument)
         if bot is None:
@@ -143,7 +155,7 @@ def _lifecycle(call: Callable[..., GridBot], done: str) -> Callable[..., str]:
 def _emergency(client: redis.Redis, sender: Sender, argument: str, actor: str) -> str:
     code = f"{secrets.randbelow(10_000):04d}"
     client.set(f"{CONFIRM_KEY}:{sender.telegram_user_id}", code, ex=CONFIRM_SECONDS)
-    active = selectors.bot_list().exclude(desired_state=DesiredState.STOPPED).count()
+    active = Bot.objects.exclude(desired_state=DesiredState.STOPPED).count()  # every kind
     return (
         f"This stops all {active} active bots and cancels every order on every account "
         f"(positions are kept). Send /confirm {code} within {CONFIRM_SECONDS} s."

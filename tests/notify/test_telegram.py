@@ -229,3 +229,33 @@ def test_a_huge_bot_id_is_answered_not_crashed_on(operator, telegram_api):
     _poll()
 
     assert "No single bot" in telegram_api.texts_to(OPERATOR_TG)[0]
+
+
+def test_hedge_bots_are_listed_counted_and_stopped_like_grids(operator, telegram_api):
+    # /bots ("every bot with its status") listed the grids only, /emergency's "this stops all N
+    # active bots" left the hedge bots out of N (it stops them), and /pause and /stop could not
+    # find a hedge bot at all.
+    from bots.models import HedgeBot
+    from tests.lighterweb.factories import make_hedge_bot
+
+    market = make_market()
+    grid = make_bot(make_account(), market, name="ETH ladder")
+    hedge = make_hedge_bot(
+        make_account(name="maker"), make_account(name="taker", account_index=8), market,
+        name="ETH pair",
+    )  # fmt: skip
+    for model, pk in ((GridBot, grid.pk), (HedgeBot, hedge.pk)):
+        model.objects.filter(pk=pk).update(desired_state="running", status="running")
+    telegram_api.message_from(OPERATOR_TG, "/bots")
+    telegram_api.message_from(OPERATOR_TG, "/emergency")
+    telegram_api.message_from(OPERATOR_TG, "/stop eth pair")
+
+    _poll()
+
+    bots, emergency, stop = telegram_api.texts_to(OPERATOR_TG)
+    assert f"#{grid.pk} ETH ladder (ETH" in bots
+    assert f"#{hedge.pk} ETH pair (hedge ETH, maker / taker): running" in bots
+    assert "This stops all 2 active bots" in emergency
+    assert f"Stop requested for #{hedge.pk} ETH pair (ETH)" in stop
+    assert HedgeBot.objects.get(pk=hedge.pk).desired_state == "stopped"
+    assert GridBot.objects.get(pk=grid.pk).desired_state == "running"
