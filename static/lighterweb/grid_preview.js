@@ -27,12 +27,21 @@
     return el.value.trim();
   }
 
+  // A bot that exists keeps its account and market (read-only on its page): the panel has them.
+  function account() {
+    return value("account") || panel.dataset.accountId;
+  }
+
+  function market() {
+    return value("market") || panel.dataset.marketId;
+  }
+
   function body() {
     const out = {};
-    const account = value("account");
-    const market = value("market");
-    if (account) out.account_id = account;
-    if (market) out.market_id = market;
+    const account_id = account();
+    const market_id = market();
+    if (account_id) out.account_id = account_id;
+    if (market_id) out.market_id = market_id;
     if (panel.dataset.botId) out.bot_id = panel.dataset.botId;
     if (priceInput.value.trim()) out.price = priceInput.value.trim();
     for (const name of FIELDS) {
@@ -163,5 +172,5 @@
   form.addEventListener("change", soon);
   form.addEventListener("input", soon);
   document.getElementById("lw-preview-run").addEventListener("click", run);
-  if (value("account") && value("market")) run();
+  if (account() && market()) run();
 })();
