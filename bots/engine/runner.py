@@ -280,6 +280,8 @@ class BotRunner:
         self._ran = False
         # Said on the bot's page that its start waits for the request budget (`_budget_waits`).
         self._budget_wait_shown = False
+        # The desired state was read for the commands pushed so far while starting.
+        self._start_commands_read = False
         self._degraded = False
         # A fill of the first leg was queued since the loop last took its events.
         self._fill_queued = asyncio.Event()
@@ -742,7 +744,8 @@ class BotRunner:
         if not self._budget_wait_shown:
             self._budget_wait_shown = True
             await self.update(status_message=BUDGET_WAIT_MESSAGE)
-        if self._command_waiting:
+        if self._command_waiting and not self._start_commands_read:
+            self._start_commands_read = True  # once per command, not at every pause
             desired, _ = await db(recording.desired_state_get, writes=False)(self.bot.pk)
             if desired == DesiredState.STOPPED:
                 raise StartStopped("stopped by the operator while starting")
@@ -757,6 +760,7 @@ class BotRunner:
 
     def _command_arrived(self, command: Command) -> None:
         self._command_waiting = True
+        self._start_commands_read = False
         self.events.put_nowait(command)
 
     def _filled(self, fill: Fill) -> Filled:
