@@ -258,6 +258,13 @@ def test_the_admin_refuses_to_delete_a_running_bot_and_deletes_a_stopped_one(adm
 
     admin_client.post(reverse("admin:bots_gridbot_delete", args=[stopped.pk]), {"post": "yes"})
     assert not GridBot.objects.filter(pk=stopped.pk).exists()
+    # A selection of stopped bots goes through Django's confirmation, then is deleted.
+    other = make_bot(account, market, name="eth-spare")
+    action = {"action": "delete_selected", "_selected_action": [other.pk]}
+    confirm = admin_client.post(reverse("admin:bots_gridbot_changelist"), action)
+    assert "Are you sure" in confirm.text
+    admin_client.post(reverse("admin:bots_gridbot_changelist"), action | {"post": "yes"})
+    assert not GridBot.objects.filter(pk=other.pk).exists()
 
 
 def _change_post(bot, **overrides):
