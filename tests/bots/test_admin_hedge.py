@@ -162,3 +162,21 @@ def test_the_admin_refuses_a_running_hedge_bots_change_but_renames_it(admin_clie
     assert response.status_code == 302, response.context["adminform"].form.errors
     bot.refresh_from_db()
     assert bot.name == "pair-2"
+
+
+def test_the_admin_keeps_the_identity_of_a_running_hedges_taker_account(admin_client, legs):
+    # The B leg's account is the hedge bot's too (selectors.account_bots): moved while the bot
+    # runs, its runner would hedge on the old account and the new one would owe the hedges.
+    from tests.bots.test_admin import _account_post
+
+    maker, taker, market = legs
+    bot = make_hedge_bot(maker, taker, market)
+    HedgeBot.objects.filter(pk=bot.pk).update(desired_state="running", status="running")
+    response = admin_client.post(
+        reverse("admin:bots_exchangeaccount_change", args=[taker.pk]),
+        _account_post(taker, account_index=9),
+    )
+    assert response.status_code == 200
+    assert f"Stop {bot} before changing account_index" in response.text
+    taker.refresh_from_db()
+    assert taker.account_index == 8
