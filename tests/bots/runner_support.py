@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+from asgiref.sync import sync_to_async
+
 from bots import services
 from bots.engine.runner import BotRunner, run_bot, run_runner, runner_create
 from bots.models import ExchangeAccount, GridBot, Market
@@ -116,6 +118,18 @@ async def wait_full_grid(
         return len(sim_open_orders(simulator, account_index, market)) == resting
 
     await wait_until(full, timeout_s=timeout_s, what=f"{resting} resting orders")
+
+
+async def full_eth_grid(
+    simulator: Any, sim_account: Any, *, tier: str = "premium"
+) -> tuple[ExchangeAccount, GridBot, BotRunner, asyncio.Task[str]]:
+    """One ETH grid of three levels a side on the account, running until its six orders rest
+    and it is quiet: (account, bot, runner, the runner's task)."""
+    account = await sync_to_async(account_on)(simulator, sim_account, tier=tier)
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
+    (runner,), (task,) = await start_runners([bot])
+    await wait_full_grid(runner, simulator, sim_account.index, 6)
+    return account, bot, runner, task
 
 
 def sim_mid(simulator: Any, market_id: int) -> Decimal:

@@ -11,12 +11,11 @@ from bots.models import BotEvent, Fill, GridBot, Order
 from tests.bots.runner_support import (
     account_on,
     finish,
+    full_eth_grid,
     grid_bot,
     quiet,
     set_desired,
     sim_open_orders,
-    start_runners,
-    wait_full_grid,
     wait_until,
 )
 
@@ -31,11 +30,7 @@ def _paper_venue(settings, redis_url, simulator):
 
 
 async def _traded_then_stopped(simulator, funded_account) -> tuple[object, GridBot]:
-    account = await sync_to_async(account_on)(simulator, funded_account)
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
-    (runner,), (task,) = await start_runners([bot])
-
-    await wait_full_grid(runner, simulator, funded_account.index, 6)
+    account, bot, runner, task = await full_eth_grid(simulator, funded_account)
     simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "3012.00"})
     simulator.advance(1000)
 

@@ -17,6 +17,7 @@ from bots.models import BotEvent, GridBot
 from exchange.budget import ROUTINE, RequestBudget, _keys, budget_name
 from tests.bots.runner_support import (
     account_on,
+    full_eth_grid,
     grid_bot,
     sim_open_orders,
     start_runners,
@@ -112,12 +113,7 @@ async def test_a_grid_start_reconciles_once(simulator, funded_account):
     # later. The first turn used to make another at once: three more requests (the orders, the
     # trades, the positions) of a standard account's 60 a minute for every grid started, which
     # three grids starting together could not afford (the third waited most of a minute).
-    index = funded_account.index
-    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
-    (runner,), (task,) = await start_runners([bot])
-
-    await wait_full_grid(runner, simulator, index, 6)
+    _account, _bot, runner, task = await full_eth_grid(simulator, funded_account, tier="standard")
     await asyncio.sleep(1.5)  # three turns of the loop more (a tick every 0.5 s)
     # The market's details, the account's settings, one reconcile (orders, trades, positions),
     # the leverage, the next nonce and the grid's batch: eight (eleven with the second reconcile).
@@ -134,11 +130,7 @@ async def test_a_stop_while_a_restart_waits_for_the_budget_ends_it_and_cancels_w
     # before still rest) waits for a routine lane that stays full: the operator's stop ends it
     # at once, through the operator's share, with the orders left from before cancelled.
     index = funded_account.index
-    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
-    (first,), (task,) = await start_runners([bot])
-
-    await wait_full_grid(first, simulator, index, 6)
+    account, bot, _first, task = await full_eth_grid(simulator, funded_account, tier="standard")
     task.cancel()  # the worker died: its orders rest
     await asyncio.gather(task, return_exceptions=True)
     aredis = aioredis.Redis.from_url(redis_url)

@@ -18,12 +18,12 @@ from lighterweb.redis_server import free_port
 from tests.bots.runner_support import (
     account_on,
     finish,
+    full_eth_grid,
     grid_bot,
     quiet,
     set_desired,
     sim_open_orders,
     start_runners,
-    wait_full_grid,
     wait_until,
 )
 from tests.lighterweb.factories import make_account
@@ -164,11 +164,7 @@ async def test_a_cancel_of_everything_that_beats_the_stop_command_places_nothing
     # levels to fill again, the grid placed them (2 orders after the command in 1 of 13 bench
     # runs) until its next read of the desired state, seconds later. Here the push never comes.
     index = funded_account.index
-    account = await sync_to_async(account_on)(simulator, funded_account)
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
-    (runner,), (task,) = await start_runners([bot])
-
-    await wait_full_grid(runner, simulator, index, 6)
+    account, bot, runner, task = await full_eth_grid(simulator, funded_account)
     before = _venue_orders(simulator, index)
 
     await sync_to_async(set_desired)(bot, "stopped")  # written; its push lost

@@ -12,13 +12,10 @@ from asgiref.sync import sync_to_async
 from bots.models import BotEvent, Fill, GridBot
 from exchange.types import OrderSide
 from tests.bots.runner_support import (
-    account_on,
     finish,
-    grid_bot,
+    full_eth_grid,
     quiet,
     sim_open_orders,
-    start_runners,
-    wait_full_grid,
     wait_until,
 )
 
@@ -27,11 +24,7 @@ ETH = 0
 
 
 async def _running_grid(simulator, funded_account):
-    account = await sync_to_async(account_on)(simulator, funded_account)
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
-    (runner,), (task,) = await start_runners([bot])
-
-    await wait_full_grid(runner, simulator, funded_account.index, 6)
+    account, bot, runner, task = await full_eth_grid(simulator, funded_account)
     return account, bot, runner, task
 
 

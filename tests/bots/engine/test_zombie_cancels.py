@@ -10,12 +10,9 @@ from asgiref.sync import sync_to_async
 
 from bots.models import BotEvent
 from tests.bots.runner_support import (
-    account_on,
-    grid_bot,
+    full_eth_grid,
     quiet,
     sim_open_orders,
-    start_runners,
-    wait_full_grid,
     wait_until,
 )
 
@@ -31,11 +28,7 @@ async def test_a_batch_that_never_executes_leaves_no_zombie_and_no_doubled_level
     simulator, funded_account
 ):
     index = funded_account.index
-    account = await sync_to_async(account_on)(simulator, funded_account)
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
-    (runner,), (task,) = await start_runners([bot])
-
-    await wait_full_grid(runner, simulator, index, 6)
+    _account, bot, runner, task = await full_eth_grid(simulator, funded_account)
     before = {o.client_order_index for o in sim_open_orders(simulator, index, ETH)}
     # The next batch (the replenish after a fill: creates and the far cancel) is accepted and lost.
     simulator.faults({"kind": "tx_never_executed", "target": "sendTxBatch", "count": 1})
