@@ -99,9 +99,6 @@ class GridBotAdmin(BotAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     autocomplete_fields = ["account"]
     fixed_fields = ("account", "market")
 
-    def change_refusal(self, bot: GridBot, fields: list[str]) -> str | None:
-        return services.bot_change_refusal(bot, fields)
-
     engine_fields = [
         "desired_state",
         "status",

@@ -36,9 +36,6 @@ class HedgeBotAdmin(BotAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     autocomplete_fields = ["account", "taker_account"]
     fixed_fields = ("account", "taker_account", "market")
 
-    def change_refusal(self, bot: HedgeBot, fields: list[str]) -> str | None:
-        return services.hedge_bot_change_refusal(bot, fields)
-
     engine_fields = [
         "desired_state",
         "status",

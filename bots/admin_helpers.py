@@ -96,10 +96,6 @@ class BotAdminMixin:
     # of these; shown read-only on its page.
     fixed_fields: ClassVar[tuple[str, ...]]
 
-    def change_refusal(self, bot: Any, fields: list[str]) -> str | None:
-        """Why changing `fields` of `bot` is refused now (it runs), or None."""
-        raise NotImplementedError
-
     def get_readonly_fields(self, request: HttpRequest, obj: Bot | None = None) -> Any:
         fields = list(super().get_readonly_fields(request, obj))  # type: ignore[misc]
         return fields if obj is None else [*fields, *self.fixed_fields]
@@ -107,18 +103,17 @@ class BotAdminMixin:
     def get_form(
         self, request: HttpRequest, obj: Bot | None = None, change: bool = False, **kwargs: Any
     ) -> Any:
-        """The admin's form, which refuses what `change_refusal` refuses (a running bot's grid),
-        naming the fields, as the API does; nothing is saved."""
+        """The admin's form, which refuses what `services.bot_change_refusal` refuses (a running
+        bot's grid), naming the fields, as the API does; nothing is saved."""
         form = super().get_form(request, obj, change=change, **kwargs)  # type: ignore[misc]
         if obj is None:
             return form
-        refusal_of = self.change_refusal
 
         class WhileRunning(form):  # type: ignore[misc,valid-type]
             def clean(self) -> dict[str, Any]:
                 cleaned: dict[str, Any] = super().clean()
                 # self.instance still holds the row as read for this request
-                refusal = refusal_of(self.instance, self.changed_data)
+                refusal = services.bot_change_refusal(self.instance, self.changed_data)
                 if refusal is not None:
                     raise forms.ValidationError(refusal)
                 return cleaned

@@ -543,20 +543,15 @@ def bot_create(*, actor: str, **fields: Any) -> GridBot:
     return bot
 
 
-def bot_change_refusal(bot: GridBot, fields: Iterable[str]) -> str | None:
+def bot_change_refusal(bot: Bot, fields: Iterable[str]) -> str | None:
     """Why changing `fields` of `bot` is refused now, or None: while it is not stopped only
-    `RUNTIME_EDITABLE_FIELDS` change (its runner trades the grid it started with)."""
-    shape = set(fields) - RUNTIME_EDITABLE_FIELDS
-    if bot.desired_state != DesiredState.STOPPED and shape:
-        return f"Stop {bot} before changing its grid ({', '.join(sorted(shape))})."
-    return None
-
-
-def hedge_bot_change_refusal(bot: HedgeBot, fields: Iterable[str]) -> str | None:
-    """As `bot_change_refusal` for a hedge bot: only its name while it is not stopped."""
-    held = set(fields) - {"name"}
+    what its runner does not hold changes (a grid: `RUNTIME_EDITABLE_FIELDS`, the grid it
+    started with stays; a hedge bot: its name, the runner holds a config built from the rest)."""
+    grid = isinstance(bot, GridBot)
+    held = set(fields) - (RUNTIME_EDITABLE_FIELDS if grid else {"name"})
     if bot.desired_state != DesiredState.STOPPED and held:
-        return f"Stop {bot} before changing its configuration ({', '.join(sorted(held))})."
+        what = "its grid" if grid else "its configuration"
+        return f"Stop {bot} before changing {what} ({', '.join(sorted(held))})."
     return None
 
 
@@ -594,7 +589,7 @@ def hedge_bot_update(bot: HedgeBot, *, actor: str, **changes: Any) -> HedgeBot:
     fixed |= {"id", "account", "taker_account", "market"}
     if unknown := {name.removesuffix("_id") for name in changes} & fixed:
         raise BotActionRefused(f"Not editable: {', '.join(sorted(unknown))}.")
-    if (refusal := hedge_bot_change_refusal(bot, changes)) is not None:
+    if (refusal := bot_change_refusal(bot, changes)) is not None:
         raise BotActionRefused(refusal)
     for name, value in changes.items():
         setattr(bot, name, value)
