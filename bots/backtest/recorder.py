@@ -71,6 +71,11 @@ def _spent_key(budget: RequestBudget) -> str:
     return SPENT_KEY.format(budget=budget.key.lower())
 
 
+def _share(budget: RequestBudget) -> int:
+    """What the recorder may hold of a minute, in the budget's units."""
+    return budget.routine_limit // RECORDER_RUN_DIVISOR
+
+
 async def has_room(budget: RequestBudget, endpoint: str = "candles") -> bool:
     """Whether the recorder could make a request of `endpoint` now: the bots have not used
     `RECORDER_SHARE` of the minute and the recorder's own share has room (nothing is taken)."""
@@ -78,7 +83,7 @@ async def has_room(budget: RequestBudget, endpoint: str = "candles") -> bool:
     if usage.used >= usage.limit * RECORDER_SHARE:
         return False
     spent = int(await budget.redis.get(_spent_key(budget)) or 0)
-    return spent + budget.cost(weight_for(endpoint)) <= budget.routine_limit // RECORDER_RUN_DIVISOR
+    return spent + budget.cost(weight_for(endpoint)) <= _share(budget)
 
 
 async def _take_room(client: LighterClient, endpoint: str) -> bool:
@@ -92,7 +97,7 @@ async def _take_room(client: LighterClient, endpoint: str) -> bool:
     # The share's window starts with its first request and lasts the venue's window; a later
     # increment keeps the expiry, so a crash between the two calls cannot leave it forever.
     await budget.redis.set(key, 0, nx=True, px=int(budget.window_s * 1000))
-    if int(await budget.redis.incrby(key, cost)) > budget.routine_limit // RECORDER_RUN_DIVISOR:
+    if int(await budget.redis.incrby(key, cost)) > _share(budget):
         await budget.redis.decrby(key, cost)  # another run took the room meanwhile
         return False
     return True
