@@ -303,43 +303,58 @@ LOCKED_STOP_MESSAGE = (
 )
 
 
-def _cancel_with_fence(bot: Bot, fence: int, reason: str) -> str:
-    account, market_id = bot.account, bot.market.market_id
-    if account.is_locked:
-        return _locked_cancel(bot, fence, reason)
-    own = set(
-        Order.objects.filter(bot=bot, market=bot.market).values_list(
-            "client_order_index", flat=True
-        )
-    )
-    active = list(
-        Order.objects.filter(bot=bot, status__in=ACTIVE).values_list(
-            "client_order_index", flat=True
-        )
-    )
+def bot_order_indexes(bot: Bot) -> tuple[set[int], list[int]]:
+    """The client indexes of the bot's orders on its first account's market: all of them (what
+    a cancel may target) and those whose rows may still rest (whose end is read back)."""
+    rows = Order.objects.filter(bot=bot, account_id=bot.account_id, market=bot.market)
+    own = set(rows.values_list("client_order_index", flat=True))
+    active = list(rows.filter(status__in=ACTIVE).values_list("client_order_index", flat=True))
+    return own, active
 
-    async def cancel() -> tuple[tuple[int, list[int]], list[OrderInfo]]:
-        with operator_lane():
-            async with account.client() as client:
-                outcome = await orders_cancel_verified(client, market_id, own)
-                finals = await client.orders_by_client_index(active) if active else []
-                return outcome, finals
 
-    try:
-        (cancelled, remaining), finals = exchange_run(account, cancel)
-    except ExchangeActionFailed as exc:
-        recording.event_add(bot, fence, "cancel_failed", f"{reason}: {exc}", level=EventLevel.ERROR)
-        return "failed"
+async def leftovers_cancel(
+    client: LighterClient, market_id: int, own: set[int], active: list[int]
+) -> tuple[int, list[int], list[OrderInfo]]:
+    """Cancel whatever of `own` rests (verified), then read the end of every `active` order:
+    (cancelled, still open, the exchange's reports of `active`)."""
+    cancelled, remaining = await orders_cancel_verified(client, market_id, own)
+    finals = await client.orders_by_client_index(active) if active else []
+    return cancelled, remaining, finals
+
+
+def leftovers_record(bot: Bot, fence: int, active: list[int], finals: list[OrderInfo]) -> None:
+    """The ends `leftovers_cancel` read, on the bot's rows; an active row the exchange has no
+    record of was an intent of a dead runner that never went out."""
     reports.orders_report(bot, fence, finals)
-    # Intents of a dead runner that the exchange never saw: they will never rest on the book.
     seen = {info.client_order_index for info in finals}
     never_sent = [
         row
-        for row in Order.objects.filter(bot=bot, client_order_index__in=active)
+        for row in Order.objects.filter(
+            bot=bot, account_id=bot.account_id, client_order_index__in=active
+        )
         if row.client_order_index not in seen
     ]
     if never_sent:
         recording.orders_resolved_missing(bot, fence, never_sent, "never executed by the exchange")
+
+
+def _cancel_with_fence(bot: Bot, fence: int, reason: str) -> str:
+    account, market_id = bot.account, bot.market.market_id
+    if account.is_locked:
+        return _locked_cancel(bot, fence, reason)
+    own, active = bot_order_indexes(bot)
+
+    async def cancel() -> tuple[int, list[int], list[OrderInfo]]:
+        with operator_lane():
+            async with account.client() as client:
+                return await leftovers_cancel(client, market_id, own, active)
+
+    try:
+        cancelled, remaining, finals = exchange_run(account, cancel)
+    except ExchangeActionFailed as exc:
+        recording.event_add(bot, fence, "cancel_failed", f"{reason}: {exc}", level=EventLevel.ERROR)
+        return "failed"
+    leftovers_record(bot, fence, active, finals)
     if remaining:
         recording.event_add(
             bot,

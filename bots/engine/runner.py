@@ -56,6 +56,7 @@ from redis.exceptions import RedisError
 
 from bots import selectors
 from bots.engine import (
+    controls,
     hedge_recording,
     intake,
     legs,
@@ -67,7 +68,6 @@ from bots.engine import (
     session_log,
 )
 from bots.engine.commands import Command, Shutdown, command_listen
-from bots.engine.controls import CLOSE_ORDER_INDEXES
 from bots.engine.db_thread import db, own_db_thread
 from bots.engine.kinds import EngineHedgeStrategy, EngineOptions, Recovery, RunStrategy
 from bots.engine.leases import Lease
@@ -850,6 +850,7 @@ class BotRunner:
         """Every leg's position from REST: the truth the strategy starts from."""
         market = self.market_view()
         assert market is not None  # the runner waited for the first book
+        await self._leftovers_cancel()
         self.strategy.begin(market.mid, {}, self.now_ms())
         sizes = await self.positions_read()
         told, _ = self._per_leg(sizes)
@@ -859,6 +860,35 @@ class BotRunner:
         for state in self.legs.values():
             if state.leg != self.leg:
                 await self.order_indexes_refill(state)
+
+    async def _leftovers_cancel(self) -> None:
+        """Cancel (verified) what a run before this one left resting on the first leg.
+
+        Its worker died with an order out, so the rows say it may rest, and this run's
+        strategy (resumed from a snapshot that names no order) does not know it: it would place
+        a second one beside it, and a stop, which cancels the orders this run knows, would leave
+        it behind. Before the positions are read, so they count whatever it filled."""
+        own, active = await db(controls.bot_order_indexes, writes=False)(self.bot)
+        if not active:
+            return  # the run before ended cleanly: nothing may rest
+        first = self.legs[self.leg]
+        cancelled, remaining, finals = await controls.leftovers_cancel(
+            first.client, self.market_id, own, active
+        )
+        await db(controls.leftovers_record)(self.bot, self.fence, active, finals)
+        if remaining:
+            raise ExchangeError(
+                f"{self.symbol}: {len(remaining)} orders of the run before still open on "
+                f"{first.name} after their cancel"
+            )
+        if cancelled:
+            await self.event(
+                "orders_cancelled",
+                f"{first.name}: {cancelled} orders the run before left resting cancelled "
+                "(verified)",
+                EventLevel.WARNING,
+                cancelled=cancelled,
+            )
 
     # --- recovery: the bot's records (the grid) -----------------------------------------------
 
@@ -1273,7 +1303,7 @@ class BotRunner:
         for attempt in range(1, CLOSE_ROUNDS + 1):
             for state in self.legs.values():
                 allocate = state.account.allocate_client_order_indexes
-                ids = await db(allocate)(CLOSE_ORDER_INDEXES)
+                ids = await db(allocate)(controls.CLOSE_ORDER_INDEXES)
                 closing[state.leg].update(ids)
                 try:
                     with operator_lane():  # the operator's share of the request budget
