@@ -42,7 +42,7 @@ def fills_record(
             event_create(
                 bot,
                 "fill",
-                f"{leg} {fill.side} {fill.size_base} @ {fill.price}",
+                f"{leg} {fill.side} {fill.size_base} @ {fill.price}".strip(),
                 {"trade_id": fill.trade_id, "leg": leg},
             )
             created.append(fill)

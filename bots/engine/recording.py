@@ -17,13 +17,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import F
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
@@ -35,6 +36,7 @@ from bots.models import (
     EventLevel,
     ExchangeAccount,
     GridBot,
+    MarketOrderIndexes,
     Order,
     OrderStatus,
 )
@@ -238,6 +240,38 @@ class ClientIndexes:
 
     def _keep(self) -> None:
         self._committed = True
+
+
+def market_indexes_reserve(bot: Bot, fence: int, account: ExchangeAccount, count: int) -> range:
+    """`count` client indexes on `account` for the bot's market orders, and the record that they
+    are the bot's (`MarketOrderIndexes`), in one fenced transaction: before any of them is sent,
+    so a fill of one is the bot's whichever run reads it."""
+    with transaction.atomic():
+        lock_fenced(bot.pk, fence)
+        indexes = account.allocate_client_order_indexes(count)
+        MarketOrderIndexes.objects.create(
+            bot_id=bot.pk, account=account, first=indexes.start, count=count
+        )
+    return indexes
+
+
+def market_indexes_reserved(bot_id: int, account_id: int) -> bool:
+    """Whether the bot ever reserved indexes for market orders on the account."""
+    return MarketOrderIndexes.objects.filter(bot_id=bot_id, account_id=account_id).exists()
+
+
+def market_indexes_mine(bot_id: int, account_id: int, indexes: Collection[int]) -> set[int]:
+    """Those of `indexes` the bot reserved for its market orders on the account (one query, of
+    the blocks that may hold them)."""
+    if not indexes:
+        return set()
+    blocks = (
+        MarketOrderIndexes.objects.filter(bot_id=bot_id, account_id=account_id)
+        .annotate(end=F("first") + F("count"))
+        .filter(first__lte=max(indexes), end__gt=min(indexes))
+    )
+    spans = [range(first, first + count) for first, count in blocks.values_list("first", "count")]
+    return {index for index in indexes if any(index in span for span in spans)}
 
 
 def order_intents_create(

@@ -26,6 +26,7 @@ from bots.engine.recording import (
     fenced,
     in_fenced,
     lock_fenced,
+    market_indexes_mine,
     orders_sent,
 )
 from bots.models import Bot, BotEvent, Fill, FundingPayment, Order
@@ -292,13 +293,16 @@ def fills_record(
             else _rows_by_index(bot, {f.client_order_index for f in candidates})
         )
         known = set(stored)
+        unmatched = [f.client_order_index for f in candidates if f.client_order_index not in orders]
+        # A risk exit's flatten, a hedge's repair or close: the bot's though no Order row names it.
+        market = market_indexes_mine(bot.pk, bot.account_id, unmatched)
         new: list[Fill] = []
         for info in sorted(candidates, key=lambda f: (f.timestamp_ms, f.trade_id)):
             order = orders.get(info.client_order_index)
-            if order is None or info.trade_id in known:
+            if info.trade_id in known or (order is None and info.client_order_index not in market):
                 continue
             known.add(info.trade_id)
-            booked = ledger_fill(info, order.level_index)
+            booked = ledger_fill(info, order.level_index if order is not None else None)
             ledger.apply_fill(booked)
             round_trip = ledger.round_trip_of(info.trade_id)
             new.append(fill_row(bot, bot.account_id, info, booked, order, round_trip))
@@ -310,7 +314,8 @@ def fills_record(
                 event_new(
                     bot,
                     "fill",
-                    f"{fill.side} {fill.size_base} @ {fill.price} (level {fill.level_index})",
+                    f"{fill.side} {fill.size_base} @ {fill.price} "
+                    + ("(market order)" if fill.order is None else f"(level {fill.level_index})"),
                     {"trade_id": fill.trade_id, "level_index": fill.level_index},
                 )
             )

@@ -851,6 +851,7 @@ class BotRunner:
         market = self.market_view()
         assert market is not None  # the runner waited for the first book
         await self._leftovers_cancel()
+        await self._market_fills_missed()
         self.strategy.begin(market.mid, {}, self.now_ms())
         sizes = await self.positions_read()
         told, _ = self._per_leg(sizes)
@@ -889,6 +890,25 @@ class BotRunner:
                 EventLevel.WARNING,
                 cancelled=cancelled,
             )
+
+    async def _market_fills_missed(self) -> None:
+        """Record the fills of market orders (hedges, repairs, closes) that a run before this
+        one sent and did not live to record, on every leg, once per trade id: the positions
+        read next already hold them, and without them the bot's own position and PnL on that
+        leg would miss them. Only where the bot ever reserved such indexes (one read a leg)."""
+        for state in self.legs.values():
+            reserved = recording.market_indexes_reserved
+            if not await db(reserved, writes=False)(self.bot.pk, state.account.pk):
+                continue
+            page = await state.client.fills(self.market_id, limit=100)
+            mine = recording.market_indexes_mine
+            ours = await db(mine, writes=False)(
+                self.bot.pk, state.account.pk, [f.client_order_index for f in page.items]
+            )
+            fills = [f for f in page.items if f.client_order_index in ours]
+            if fills:
+                record = hedge_recording.fills_record
+                await db(record)(self.bot, self.fence, state.account, fills, leg=state.name)
 
     # --- recovery: the bot's records (the grid) -----------------------------------------------
 
@@ -1302,8 +1322,7 @@ class BotRunner:
         closing: dict[Leg, set[int]] = {leg: set() for leg in self.legs}
         for attempt in range(1, CLOSE_ROUNDS + 1):
             for state in self.legs.values():
-                allocate = state.account.allocate_client_order_indexes
-                ids = await db(allocate)(controls.CLOSE_ORDER_INDEXES)
+                ids = await self.market_indexes(state, controls.CLOSE_ORDER_INDEXES)
                 closing[state.leg].update(ids)
                 try:
                     with operator_lane():  # the operator's share of the request budget
@@ -1360,9 +1379,9 @@ class BotRunner:
         await self.stop_orders(reason)
         if self.options.risk_exit_flattens and halt.flatten_base != 0:
             state = self.legs[halt.leg]
-            allocate = state.account.allocate_client_order_indexes
-            indexes = await db(allocate)(FLATTEN_CLIENT_INDEXES)
+            indexes = await self.market_indexes(state, FLATTEN_CLIENT_INDEXES)
             result = await state.client.close_position(self.market_id, indexes)
+            await self.close_fills_record({halt.leg: set(indexes)})
             await self.event(
                 "flatten",
                 f"position close: {result.status.value} ({result.closed_size} {self.symbol})",
@@ -1722,8 +1741,13 @@ class BotRunner:
     async def order_indexes_refill(self, state: LegState) -> None:
         """Reserve `INDEXES_AHEAD` client order indexes on the leg's account when none is left."""
         if not state.spare:
-            allocate = state.account.allocate_client_order_indexes
-            state.spare.extend(await db(allocate)(INDEXES_AHEAD))
+            state.spare.extend(await self.market_indexes(state, INDEXES_AHEAD))
+
+    async def market_indexes(self, state: LegState, count: int) -> range:
+        """`count` client indexes for market orders on the leg, recorded as the bot's before any
+        is sent (`recording.market_indexes_reserve`)."""
+        reserve = recording.market_indexes_reserve
+        return await db(reserve)(self.bot, self.fence, state.account, count)
 
 
 def _data(run_state: dict[str, Any]) -> dict[str, Any]:

@@ -113,6 +113,28 @@ class Fill(models.Model):
         return f"{self.side} {plain(self.size_base)} @ {plain(self.price)} (trade {self.trade_id})"
 
 
+class MarketOrderIndexes(models.Model):
+    """Client order indexes a bot reserved on one account for its market orders (a hedge, a
+    repair, a leg's close, a risk exit's flatten), written before any of them is sent.
+
+    Market orders have no `Order` row; this is how a fill of one is known to be the bot's, also
+    by a later run when the one that sent it died before recording it."""
+
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="market_order_indexes")
+    account = models.ForeignKey(
+        ExchangeAccount, on_delete=models.CASCADE, related_name="market_order_indexes"
+    )
+    first = models.BigIntegerField()
+    count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["bot", "account"], name="market_indexes_bot_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.first}..{self.first + self.count - 1}"
+
+
 class PositionTransfer(models.Model):
     """A position handed to a bot by the operator's *adopt* (positive size long, negative
     short), or taken from the stopped bot that held it; booked like a fill at `price` (the mark

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from bots import services
-from bots.models import ExchangeAccount, GridBot
+from bots.models import ExchangeAccount, Fill, GridBot
 from tests.bots.runner_support import (
     account_on,
     finish,
@@ -87,6 +87,10 @@ async def test_stop_loss_cancels_the_grid_flattens_and_stops_the_bot(simulator, 
         return 0 if pos is None else pos.size
 
     assert simulator.call(position) == 0
+    # The flatten's fill is the bot's (its books were long 0.04 and the account flat before).
+    fills = await sync_to_async(lambda: list(Fill.objects.filter(bot=bot)))()
+    assert sum((f.size_base if f.side == "buy" else -f.size_base for f in fills), Decimal(0)) == 0
+    assert any(f.order_id is None and f.side == "sell" for f in fills)
 
 
 async def test_dead_mans_switch_is_armed_while_running_and_aborted_on_a_clean_stop(
