@@ -79,19 +79,6 @@ def leg_position(account: ExchangeAccount, symbol: str) -> tuple[Decimal | None,
     return Decimal(0), None
 
 
-def positions_read_at(account: ExchangeAccount) -> datetime | None:
-    """When the account's stored positions were read: its full check, or a runner's read of
-    its positions since (`bots.engine.ownership.positions_store`)."""
-    summary: dict[str, Any] = account.last_check_summary or {}
-    read = summary.get(ownership.POSITIONS_AT)
-    try:
-        runner_read = datetime.fromisoformat(read) if isinstance(read, str) else None
-    except ValueError:
-        runner_read = None
-    times = [t for t in (account.last_checked_at, runner_read) if t is not None]
-    return max(times) if times else None
-
-
 def tolerance_of(bot: HedgeBot) -> Decimal:
     """The imbalance tolerance the bot runs with (an empty field: min size - one lot)."""
     if bot.imbalance_tolerance_base is not None:
@@ -110,9 +97,10 @@ def hedge_view(bot: HedgeBot, *, events: int = 50) -> HedgeView:
     ):
         position, entry = leg_position(account, symbol)
         own = ownership.bot_position(bot.pk, account.pk)
+        read_at = ownership.positions_read_at(account)
         legs.append(
             LegView(
-                role, account, position, entry, leverage, mode, positions_read_at(account),
+                role, account, position, entry, leverage, mode, read_at,
                 own_base=own,
                 position_text=figures.size(position, bot.market, unit=True),
                 entry_text=figures.price(entry, bot.market, unit=True),

@@ -11,6 +11,7 @@ last exchange check, `last_check_summary` — splits into the bots' positions an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -43,11 +44,16 @@ def plain(size: Decimal) -> str:
     return f"{size.normalize():f}" if size else "0"
 
 
-def bot_position(bot_id: int, account_id: int | None = None) -> Decimal:
+def bot_position(
+    bot_id: int, account_id: int | None = None, as_of: datetime | None = None
+) -> Decimal:
     """The bot's own position in base units: its fills plus its adoptions (exact, no ledger),
     on `account_id` (a hedge bot trades two accounts: each leg is its own position there);
-    None: on every account (a grid's one)."""
+    None: on every account (a grid's one). `as_of`: its fills executed until then only (what
+    an exchange position read then holds; adoptions move no position, so all of them count)."""
     fills = Fill.objects.filter(bot_id=bot_id)
+    if as_of is not None:
+        fills = fills.filter(executed_at__lte=as_of)
     transfers = TransferRow.objects.filter(bot_id=bot_id)
     if account_id is not None:
         fills, transfers = (
@@ -74,11 +80,30 @@ def bot_of_kind(bot_id: int) -> GridBot | HedgeBot:
     return GridBot.objects.select_related("account", "market").get(pk=bot_id)
 
 
-def bot_positions(account_id: int, market_id: int) -> dict[int, Decimal]:
+def bot_positions(
+    account_id: int, market_id: int, as_of: datetime | None = None
+) -> dict[int, Decimal]:
     """The own position on this account of every bot trading it on this market (flat ones
-    included; a hedge bot with the leg it has here)."""
+    included; a hedge bot with the leg it has here), `as_of` as in `bot_position`."""
     ids = market_bots(account_id).filter(market_id=market_id).values_list("pk", flat=True)
-    return {pk: bot_position(pk, account_id) for pk in ids}
+    return {pk: bot_position(pk, account_id, as_of) for pk in ids}
+
+
+def positions_read_at(account: ExchangeAccount) -> datetime | None:
+    """When the account's stored positions were read: its full check, or a runner's read of
+    its positions since (`bots.engine.ownership.positions_store`).
+
+    The unattributed remainder compares them with the bots' fills executed until then: a fill
+    since would otherwise show as unattributed until the next read (up to 15 s on a running
+    account, after every fill)."""
+    summary: dict[str, Any] = account.last_check_summary or {}
+    read = summary.get(POSITIONS_AT)
+    try:
+        runner_read = datetime.fromisoformat(read) if isinstance(read, str) else None
+    except ValueError:
+        runner_read = None
+    times = [t for t in (account.last_checked_at, runner_read) if t is not None]
+    return max(times) if times else None
 
 
 def exchange_positions(account: ExchangeAccount) -> dict[str, Decimal] | None:
@@ -110,6 +135,7 @@ class MarketOwnershipRow:
 def account_ownership(account: ExchangeAccount) -> list[MarketOwnershipRow]:
     """Every market of the account with a position or a bot: who owns what (by symbol)."""
     reported = exchange_positions(account)
+    as_of = positions_read_at(account)
     bots = list(market_bots(account.pk).select_related("market"))
     symbols = {b.market.symbol for b in bots} | set(reported or {})
     markets = {
@@ -119,7 +145,7 @@ def account_ownership(account: ExchangeAccount) -> list[MarketOwnershipRow]:
     for symbol in sorted(symbols):
         market = markets.get(symbol)
         owners = [
-            (b.pk, b.name, bot_position(b.pk, account.pk))
+            (b.pk, b.name, bot_position(b.pk, account.pk, as_of))
             for b in bots
             if b.market.symbol == symbol
         ]
@@ -144,7 +170,8 @@ def market_unattributed(bot: GridBot) -> Decimal | None:
     if reported is None:
         return None
     exchange = reported.get(bot.market.symbol, _ZERO)
-    return ownership.unattributed(exchange, bot_positions(bot.account_id, bot.market_id).values())
+    owned = bot_positions(bot.account_id, bot.market_id, positions_read_at(bot.account))
+    return ownership.unattributed(exchange, owned.values())
 
 
 @dataclass(frozen=True)
@@ -174,7 +201,10 @@ def start_question(bot: GridBot) -> StartQuestion:
     Without an exchange check of the account, the unattributed part is unknown and taken as 0;
     the runner re-checks against the exchange at startup either way.
     """
-    positions = bot_positions(bot.account_id, bot.market_id)
+    reported = exchange_positions(bot.account)
+    # As of the read the exchange's figure comes from (all of them without one).
+    as_of = None if reported is None else positions_read_at(bot.account)
+    positions = bot_positions(bot.account_id, bot.market_id, as_of)
     others = market_bots(bot.account_id).filter(market_id=bot.market_id).exclude(pk=bot.pk)
     live = {
         pk
@@ -182,7 +212,6 @@ def start_question(bot: GridBot) -> StartQuestion:
         if desired != DesiredState.STOPPED or status not in (BotStatus.STOPPED, BotStatus.ERROR)
     }
     names = dict(others.values_list("pk", "name"))
-    reported = exchange_positions(bot.account)
     exchange = (
         sum(positions.values(), _ZERO)
         if reported is None

@@ -144,6 +144,6 @@ def positions_store(account_id: int, positions: list[PositionInfo]) -> None:
             if p.size
         ]
         # Balances and their time stay those of the last full check (bots.accounts); the
-        # positions say when they were read (`bots.hedge_selectors.positions_read_at`).
+        # positions say when they were read (`bots.ownership.positions_read_at`).
         summary[owners.POSITIONS_AT] = timezone.now().isoformat()
         ExchangeAccount.objects.filter(pk=account_id).update(last_check_summary=summary)

@@ -2,9 +2,11 @@
 never deciding silently, and shows the unattributed remainder per market."""
 # ruff: noqa: F811 - pytest fixtures imported from tests.bots.api_helpers
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from bots.models import BotEvent, ExchangeAccount, GridBot
 from lighterweb.models import AuditEntry
@@ -93,3 +95,23 @@ def test_bot_pnl_counts_only_its_own_position_and_shows_the_unattributed_beside_
 
     assert Decimal(body["position_base"]) == 0
     assert Decimal(body["unattributed_base"]) == Decimal("-0.03")
+
+
+def test_a_fill_after_the_last_exchange_read_is_not_shown_unattributed(api, bot):
+    """The exchange's position is from the account's last read; the bots' fills are live. A
+    grid that bought 0.01 before the read and sold it after: the read says long 0.01, all of
+    it the grid's then. Before, the sale counted against that read showed 0.01 unattributed
+    (on the account list after every fill, until the next read 15 s later) and asked the
+    operator about it at a start."""
+    read_at = timezone.now()
+    make_fill(bot, 1, side="buy", executed_at=read_at - timedelta(seconds=1))
+    make_fill(bot, 2, side="sell", executed_at=read_at + timedelta(seconds=1))
+    ExchangeAccount.objects.filter(pk=bot.account_id).update(
+        last_checked_at=read_at,
+        last_check_summary={"positions": [{"symbol": "ETH", "side": "long", "size": "0.01"}]},
+    )
+
+    [eth] = api.get(f"/api/accounts/{bot.account_id}/summary").json()["ownership"]
+    assert Decimal(eth["unattributed"]) == 0
+    assert Decimal(api.get(f"/api/bots/{bot.pk}/pnl").json()["unattributed_base"]) == 0
+    assert api.post(f"/api/bots/{bot.pk}/start").status_code == 200
