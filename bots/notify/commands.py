@@ -118,6 +118,15 @@ def _pnl(client: redis.Redis, sender: Sender, argument: str, actor: str) -> str:
             f"(grid {_money(summary.grid_profit)}, inventory {_money(summary.unrealized)}, "
             f"fees {_money(-summary.fees)})"
         )
+    for hedge in _hedge_bots().order_by("name"):
+        # The pair's PnL: both legs' fills in one ledger (`selectors.bot_pnl`).
+        summary = selectors.bot_pnl(hedge).summary
+        total += summary.total
+        lines.append(
+            f"#{hedge.pk} {hedge.name} (hedge {hedge.market.symbol}): {_money(summary.total)} "
+            f"(realized {_money(summary.realized)}, open {_money(summary.unrealized)}, "
+            f"fees {_money(-summary.fees)})"
+        )
     return "\n".join([*lines, f"Total: {_money(total)}"]) if lines else "No bots."
 
 

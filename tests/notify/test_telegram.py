@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import io
 import re
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
+from django.utils import timezone
 
 from bots import services
-from bots.models import GridBot, TelegramLink
+from bots.models import Fill, GridBot, TelegramLink
 from bots.notify import dispatch, poller
 from tests.bots.runner_support import account_on, grid_bot
-from tests.lighterweb.factories import make_account, make_bot, make_market, make_user
+from tests.lighterweb.factories import (
+    make_account,
+    make_bot,
+    make_hedge_bot,
+    make_market,
+    make_user,
+)
 from tests.notify.conftest import TELEGRAM_TOKEN, make_channel
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -97,6 +105,28 @@ def test_status_bots_and_pnl_answer_a_linked_operator(operator, telegram_api):
     assert f"#{bot.pk} ETH ladder (ETH" in bots
     assert "ETH ladder" in pnl
     assert "Total: 0.00" in pnl
+
+
+def test_pnl_counts_the_hedge_bots_too(operator, telegram_api):
+    """Before, /pnl listed the grids only: a trader running a hedge bot saw neither it nor its
+    PnL in the total."""
+    market = make_market()
+    maker, taker = make_account(), make_account(name="taker")
+    hedge = make_hedge_bot(maker, taker, market, name="ETH pair")
+    now = timezone.now()
+    for trade_id, account, side, price in ((1, maker, "buy", "4000"), (2, taker, "sell", "4010")):
+        Fill.objects.create(
+            bot=hedge, account=account, market=market, trade_id=trade_id, side=side,
+            price=Decimal(price), size_base=Decimal("0.01"), fee=Decimal("0"), is_maker=True,
+            executed_at=now,
+        )  # fmt: skip
+    telegram_api.message_from(OPERATOR_TG, "/pnl")
+
+    _poll()
+
+    [pnl] = telegram_api.texts_to(OPERATOR_TG)
+    assert f"#{hedge.pk} ETH pair (hedge ETH): 0.10 (realized 0.10" in pnl
+    assert "Total: 0.10" in pnl
 
 
 def test_the_poller_resumes_after_the_last_answered_update(operator, telegram_api):
