@@ -92,6 +92,7 @@ class ExchangeAccountAdminForm(forms.ModelForm):  # type: ignore[type-arg]
             "tier",
             "key_mode",
         ]
+        labels = {"chain_id_override": "Chain ID override", "api_key_index": "API key index"}
 
     def clean_key_mode(self) -> str:
         # Not sent (an older form, a script): the account keeps its mode.
@@ -140,12 +141,13 @@ class ExchangeAccountAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         moved = [name for name in IDENTITY_FIELDS if name in self.changed_data]
         if not moved:
             return
+        labels = [str(self.fields[name].label or name) for name in moved if name in self.fields]
         bots = list(selectors.account_bots(account))
         running = [str(bot) for bot in bots if selectors.bot_not_stopped(bot)]
         if running:
             self.add_error(
                 None,
-                f"Stop {', '.join(running)} before changing {', '.join(moved)}: their runners "
+                f"Stop {', '.join(running)} before changing {', '.join(labels)}: their runners "
                 "trade this account as it is, and their orders would stay on the old one.",
             )
         elif "network" in moved and bots:

@@ -177,6 +177,7 @@ def test_the_admin_keeps_the_identity_of_a_running_hedges_taker_account(admin_cl
         _account_post(taker, account_index=9),
     )
     assert response.status_code == 200
-    assert f"Stop {bot} before changing account_index" in response.text
+    # Named as the form labels it, not by its code name.
+    assert f"Stop {bot} before changing Account index" in response.text
     taker.refresh_from_db()
     assert taker.account_index == 8
