@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from bots import figures, ownership
-from bots.models import BotEvent, ExchangeAccount, HedgeBot
+from bots.models import BotEvent, BotStatus, ExchangeAccount, HedgeBot
 from bots.strategies.grid import tick_from_decimals
 
 
@@ -110,7 +110,10 @@ def hedge_view(bot: HedgeBot, *, events: int = 50) -> HedgeView:
     a, b = legs[0].position_base, legs[1].position_base
     net = None if a is None or b is None else a + b
     tolerance = tolerance_of(bot)
-    snapshot: dict[str, Any] = bot.strategy_snapshot or {}
+    # A stopped bot's snapshot is where its last run left off (kept for a restart after a
+    # crash): not a state it is in. Its page says "-" rather than "opening for 3 h".
+    stopped = bot.status == BotStatus.STOPPED
+    snapshot: dict[str, Any] = {} if stopped else bot.strategy_snapshot or {}
     entered_ms = snapshot.get("entered_ms")
     seconds = None
     if isinstance(entered_ms, int):

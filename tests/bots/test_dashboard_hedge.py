@@ -175,3 +175,21 @@ def test_a_leg_checked_only_by_its_runner_shows_when_the_runner_read_its_positio
 
     assert view.legs[1].checked_at == read_at
     assert view.legs[0].checked_at is None  # never checked at all
+
+
+def test_a_stopped_hedge_bot_shows_no_state_of_its_last_run(staff, hedge):
+    """Before, a stopped bot showed the snapshot its last run left ("opening for 5400 s")."""
+    snapshot = {
+        "state": "opening",
+        "entered_ms": int(timezone.now().timestamp() * 1000) - 5_400_000,
+    }
+    HedgeBot.objects.filter(pk=hedge.pk).update(strategy_snapshot=snapshot, status="stopped")
+    hedge.refresh_from_db()
+
+    assert hedge_selectors.hedge_live(hedge)["state"] is None
+    page = staff.get(f"/dashboard/hedge/{hedge.pk}/").content.decode()
+    assert "opening" not in page
+
+    HedgeBot.objects.filter(pk=hedge.pk).update(status="running")
+    hedge.refresh_from_db()
+    assert hedge_selectors.hedge_live(hedge)["state"] == "opening"
