@@ -46,6 +46,7 @@ from bots.models import (
     GridBot,
     HedgeBot,
     Market,
+    MarketOrderIndexes,
     Network,
     Order,
     SizeMode,
@@ -327,6 +328,7 @@ def paper_reset(*, actor: str) -> PaperResetReport:
         fills = Fill.objects.filter(paper).delete()[0]
         funding = FundingPayment.objects.filter(paper).delete()[0]
         orders = Order.objects.filter(paper).delete()[0]
+        MarketOrderIndexes.objects.filter(paper).delete()  # what the fills were matched by
         paper_hedges.update(strategy_snapshot={}, crash_count=0, status=BotStatus.STOPPED)
         bots = list(paper_bots.select_related("account", "market"))
         paper_bots.update(
