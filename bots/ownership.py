@@ -94,7 +94,7 @@ def positions_read_at(account: ExchangeAccount) -> datetime | None:
     its positions since (`bots.engine.ownership.positions_store`).
 
     The unattributed remainder compares them with the bots' fills executed until then: a fill
-    since would otherwise show as unattributed until the next read (up to 15 s on a running
+    since would otherwise show as unattributed until the next read (a minute or two on a running
     account, after every fill)."""
     summary: dict[str, Any] = account.last_check_summary or {}
     read = summary.get(POSITIONS_AT)

@@ -101,8 +101,8 @@ def test_a_fill_after_the_last_exchange_read_is_not_shown_unattributed(api, bot)
     """The exchange's position is from the account's last read; the bots' fills are live. A
     grid that bought 0.01 before the read and sold it after: the read says long 0.01, all of
     it the grid's then. Before, the sale counted against that read showed 0.01 unattributed
-    (on the account list after every fill, until the next read 15 s later) and asked the
-    operator about it at a start."""
+    (on the account list after every fill, until the next read a minute or two later) and
+    asked the operator about it at a start."""
     read_at = timezone.now()
     make_fill(bot, 1, side="buy", executed_at=read_at - timedelta(seconds=1))
     make_fill(bot, 2, side="sell", executed_at=read_at + timedelta(seconds=1))
