@@ -26,8 +26,8 @@ from exchange.types import FillInfo
 def fills_record(
     bot: Bot, fence: int, account: ExchangeAccount, infos: Iterable[FillInfo], *, leg: str = "B"
 ) -> list[Fill]:
-    """Record fills of the bot's orders on `account` (the taker leg, or a leg's closing
-    orders), once per trade id; `leg` names the leg in their events."""
+    """Record fills of the bot's market orders on `account` (a hedge bot's legs, a grid's
+    flatten), once per trade id; `leg` names the leg in their events (empty: one leg)."""
     created: list[Fill] = []
     with transaction.atomic():
         lock_fenced(bot.pk, fence)

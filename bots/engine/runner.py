@@ -45,7 +45,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -851,7 +851,9 @@ class BotRunner:
         market = self.market_view()
         assert market is not None  # the runner waited for the first book
         await self._leftovers_cancel()
-        await self._market_fills_missed()
+        # What a run before this one sent and did not live to record: the positions read next
+        # already hold it, and the bot's own position and PnL on each leg would miss it.
+        await self.market_fills_record(self.legs.values())
         self.strategy.begin(market.mid, {}, self.now_ms())
         sizes = await self.positions_read()
         told, _ = self._per_leg(sizes)
@@ -890,25 +892,6 @@ class BotRunner:
                 EventLevel.WARNING,
                 cancelled=cancelled,
             )
-
-    async def _market_fills_missed(self) -> None:
-        """Record the fills of market orders (hedges, repairs, closes) that a run before this
-        one sent and did not live to record, on every leg, once per trade id: the positions
-        read next already hold them, and without them the bot's own position and PnL on that
-        leg would miss them. Only where the bot ever reserved such indexes (one read a leg)."""
-        for state in self.legs.values():
-            reserved = recording.market_indexes_reserved
-            if not await db(reserved, writes=False)(self.bot.pk, state.account.pk):
-                continue
-            page = await state.client.fills(self.market_id, limit=100)
-            mine = recording.market_indexes_mine
-            ours = await db(mine, writes=False)(
-                self.bot.pk, state.account.pk, [f.client_order_index for f in page.items]
-            )
-            fills = [f for f in page.items if f.client_order_index in ours]
-            if fills:
-                record = hedge_recording.fills_record
-                await db(record)(self.bot, self.fence, state.account, fills, leg=state.name)
 
     # --- recovery: the bot's records (the grid) -----------------------------------------------
 
@@ -1319,11 +1302,9 @@ class BotRunner:
         sizes = await self.positions_read()
         said, data = self._per_leg(sizes)
         await self.event("close_started", f"closing both legs: {said}", **data)
-        closing: dict[Leg, set[int]] = {leg: set() for leg in self.legs}
         for attempt in range(1, CLOSE_ROUNDS + 1):
             for state in self.legs.values():
                 ids = await self.market_indexes(state, controls.CLOSE_ORDER_INDEXES)
-                closing[state.leg].update(ids)
                 try:
                     with operator_lane():  # the operator's share of the request budget
                         result = await state.client.close_position(
@@ -1343,28 +1324,36 @@ class BotRunner:
                                  remaining=str(result.remaining_size))  # fmt: skip
             sizes = await self.positions_read()
             if not any(sizes):
-                await self.close_fills_record(closing)
+                await self.market_fills_record(self.legs.values())
                 await self.event("legs_closed", "both legs flat (read back from the exchange)")
                 return sizes
             if attempt < CLOSE_ROUNDS:
                 await pause(CLOSE_BACKOFF_S * 2 ** (attempt - 1))
-        await self.close_fills_record(closing)
+        await self.market_fills_record(self.legs.values())
         said, data = self._per_leg(sizes)
         await self.event("close_incomplete", f"after {CLOSE_ROUNDS} rounds: {said} open",
                          EventLevel.ERROR, **data)  # fmt: skip
         return sizes
 
-    async def close_fills_record(self, closing: dict[Leg, set[int]]) -> None:
-        """Record the closes' fills as the bot's, per leg under its account (read over REST
-        once the positions read back: the loop that would take their stream reports has ended),
-        once per trade id."""
-        for leg, ids in closing.items():
-            state = self.legs[leg]
+    async def market_fills_record(self, states: Iterable[LegState]) -> None:
+        """Record the fills of the bot's market orders (hedges, repairs, closes, a flatten) on
+        these legs, per leg under its account, once per trade id: read over REST, as the loop
+        that would take their stream reports has ended (a close) or never saw them (a run
+        before this one). Ours by the indexes recorded as the bot's before they were sent; a
+        leg where it never reserved any costs no read."""
+        for state in states:
+            reserved = recording.market_indexes_reserved
+            if not await db(reserved, writes=False)(self.bot.pk, state.account.pk):
+                continue
             page = await state.client.fills(self.market_id, limit=100)
-            ours = [f for f in page.items if f.client_order_index in ids]
-            if ours:
+            mine = recording.market_indexes_mine
+            ours = await db(mine, writes=False)(
+                self.bot.pk, state.account.pk, [f.client_order_index for f in page.items]
+            )
+            fills = [f for f in page.items if f.client_order_index in ours]
+            if fills:
                 record = hedge_recording.fills_record
-                await db(record)(self.bot, self.fence, state.account, ours, leg=state.name)
+                await db(record)(self.bot, self.fence, state.account, fills, leg=state.name)
 
     def _per_leg(self, sizes: list[Decimal]) -> tuple[str, dict[str, str]]:
         """The legs' positions in words ("A 0.01, B -0.01") and as event data."""
@@ -1381,7 +1370,7 @@ class BotRunner:
             state = self.legs[halt.leg]
             indexes = await self.market_indexes(state, FLATTEN_CLIENT_INDEXES)
             result = await state.client.close_position(self.market_id, indexes)
-            await self.close_fills_record({halt.leg: set(indexes)})
+            await self.market_fills_record([state])
             await self.event(
                 "flatten",
                 f"position close: {result.status.value} ({result.closed_size} {self.symbol})",

@@ -110,23 +110,22 @@ def _bots(client: redis.Redis, sender: Sender, argument: str, actor: str) -> str
 
 def _pnl(client: redis.Redis, sender: Sender, argument: str, actor: str) -> str:
     lines, total = [], Decimal("0")
-    for bot in selectors.bot_list().order_by("name"):
+    for bot in [*selectors.bot_list().order_by("name"), *_hedge_bots().order_by("name")]:
+        # A hedge bot's is the pair's: both legs' fills in one ledger (`selectors.bot_pnl`).
         summary = selectors.bot_pnl(bot).summary
         total += summary.total
-        lines.append(
-            f"#{bot.pk} {bot.name} ({bot.market.symbol}): {_money(summary.total)} "
-            f"(grid {_money(summary.grid_profit)}, inventory {_money(summary.unrealized)}, "
-            f"fees {_money(-summary.fees)})"
+        symbol = bot.market.symbol
+        if isinstance(bot, HedgeBot):
+            kind, parts = (
+                f"hedge {symbol}",
+                {"realized": summary.realized, "open": summary.unrealized},
+            )
+        else:
+            kind, parts = symbol, {"grid": summary.grid_profit, "inventory": summary.unrealized}
+        breakdown = ", ".join(
+            f"{name} {_money(v)}" for name, v in {**parts, "fees": -summary.fees}.items()
         )
-    for hedge in _hedge_bots().order_by("name"):
-        # The pair's PnL: both legs' fills in one ledger (`selectors.bot_pnl`).
-        summary = selectors.bot_pnl(hedge).summary
-        total += summary.total
-        lines.append(
-            f"#{hedge.pk} {hedge.name} (hedge {hedge.market.symbol}): {_money(summary.total)} "
-            f"(realized {_money(summary.realized)}, open {_money(summary.unrealized)}, "
-            f"fees {_money(-summary.fees)})"
-        )
+        lines.append(f"#{bot.pk} {bot.name} ({kind}): {_money(summary.total)} ({breakdown})")
     return "\n".join([*lines, f"Total: {_money(total)}"]) if lines else "No bots."
 
 
