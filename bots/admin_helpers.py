@@ -113,12 +113,25 @@ class BotAdminMixin:
             def clean(self) -> dict[str, Any]:
                 cleaned: dict[str, Any] = super().clean()
                 # self.instance still holds the row as read for this request
-                refusal = services.bot_change_refusal(self.instance, self.changed_data)
+                labels = {name: str(field.label or name) for name, field in self.fields.items()}
+                refusal = services.bot_change_refusal(self.instance, self.changed_data, labels)
                 if refusal is not None:
                     raise forms.ValidationError(refusal)
                 return cleaned
 
         return WhileRunning
+
+    def save_model(self, request: HttpRequest, obj: Bot, form: Any, change: bool) -> None:
+        """A change is saved as the API saves one (`services.bot_config_saved`, in the admin's
+        transaction): an event naming the fields, and a running bot's runner told to apply its
+        live settings (a stop-loss set while it runs protects it at once)."""
+        super().save_model(request, obj, form, change)  # type: ignore[misc]
+        fields = {f.name for f in obj._meta.concrete_fields}
+        changes = {
+            name: form.cleaned_data.get(name) for name in form.changed_data if name in fields
+        }
+        if change and changes:
+            services.bot_config_saved(obj, changes, actor=request.user.get_username())
 
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None

@@ -71,6 +71,7 @@ __all__ = [
     "account_test_connection",
     "accounts_refresh_active",
     "bot_cancel_all",
+    "bot_config_saved",
     "bot_create",
     "bot_delete",
     "bot_emergency_stop",
@@ -95,7 +96,7 @@ logger = logging.getLogger(__name__)
 BotT = TypeVar("BotT", bound=Bot)
 
 # Grid shape and sizing: a runner holds a lattice built from them, so they change only stopped.
-RUNTIME_EDITABLE_FIELDS = frozenset({"name", "stop_loss_price", "take_profit_price"})
+RUNTIME_EDITABLE_FIELDS = frozenset({"name", *GridBot.LIVE_SETTINGS})
 
 
 class BotActionRefused(Exception):
@@ -543,15 +544,19 @@ def bot_create(*, actor: str, **fields: Any) -> GridBot:
     return bot
 
 
-def bot_change_refusal(bot: Bot, fields: Iterable[str]) -> str | None:
+def bot_change_refusal(
+    bot: Bot, fields: Iterable[str], labels: dict[str, str] | None = None
+) -> str | None:
     """Why changing `fields` of `bot` is refused now, or None: while it is not stopped only
     what its runner does not hold changes (a grid: `RUNTIME_EDITABLE_FIELDS`, the grid it
-    started with stays; a hedge bot: its name, the runner holds a config built from the rest)."""
+    started with stays; a hedge bot: its name, the runner holds a config built from the rest).
+    The fields are named by their code names (the API's), or by `labels` (the admin's)."""
     grid = isinstance(bot, GridBot)
     held = set(fields) - (RUNTIME_EDITABLE_FIELDS if grid else {"name"})
     if bot.desired_state != DesiredState.STOPPED and held:
         what = "its grid" if grid else "its configuration"
-        return f"Stop {bot} before changing {what} ({', '.join(sorted(held))})."
+        names = sorted(held) if labels is None else [labels.get(n, n) for n in sorted(held)]
+        return f"Stop {bot} before changing {what} ({', '.join(names)})."
     return None
 
 
@@ -568,9 +573,20 @@ def bot_update(bot: GridBot, *, actor: str, **changes: Any) -> GridBot:
         setattr(bot, name, value)
     with transaction.atomic():
         _validated_save(bot)
-        event_record(bot, "config_changed", f"changed by {actor}", data=_jsonable(changes))
-        broadcast.bot_changed(bot)
+        bot_config_saved(bot, changes, actor=actor)
     return bot
+
+
+def bot_config_saved(bot: Bot, changes: dict[str, Any], *, actor: str) -> None:
+    """After a change of `bot`'s configuration, in the transaction that saved it (the API's
+    `bot_update`, the admin's form): the event, the pages told, and a runner told at the commit
+    to apply what it applies while it runs (a grid's stop-loss and take-profit: on the next
+    decision, a price already past the new stop-loss stops the bot)."""
+    event_record(bot, "config_changed", f"changed by {actor}", data=_jsonable(changes))
+    broadcast.bot_changed(bot)
+    if bot.desired_state != DesiredState.STOPPED:
+        bot_id = bot.pk
+        transaction.on_commit(lambda: command_publish(bot_id, "settings"))
 
 
 def hedge_bot_create(*, actor: str, **fields: Any) -> HedgeBot:

@@ -174,6 +174,13 @@ def _typed(name: str, value: str, old: Any) -> Any:
     return value
 
 
+def settings_set(config: GridConfig, entry: Entry) -> GridConfig:
+    """`config` with a `set` entry's live settings (the operator changed them while it ran)."""
+    data = config_dump(config)
+    data.update(entry[2])
+    return config_load(data)
+
+
 def replay(
     bot: GridBot,
     start_ms: int | None = None,
@@ -200,14 +207,22 @@ def replay(
     earlier = (
         SessionChunk.objects.filter(bot_id=bot.pk, id__lte=first.pk, config__isnull=False)
         .order_by("-id")
-        .values_list("config", flat=True)
+        .values_list("id", "config")
         .first()
     )
     if earlier is None:
         report.notes.append("the session's config was pruned: the bot's current config is used")
         live = bot.grid_config()
     else:
-        live = config_load(earlier)
+        live = config_load(earlier[1] or {})
+        # Live settings the session changed between its config and the replay's first chunk.
+        before = SessionChunk.objects.filter(
+            bot_id=bot.pk, id__gte=earlier[0], id__lt=first.pk, entries__contains='["set",'
+        ).order_by("id")
+        for text in before.values_list("entries", flat=True):
+            for line in text.splitlines():
+                if line.startswith('["set",'):
+                    live = settings_set(live, json.loads(line))
     session = _Session(leg, live, overrides, report, start_ms, end_ms)
     session.restore(first.state)
     for chunk in rows.iterator():
@@ -288,6 +303,11 @@ class _Session:
                 s.start(mid, anchor, remapped.centre)
             else:
                 s.start(mid, anchor, None)
+            return
+        if kind == "set":
+            self.live = settings_set(self.live, entry)
+            self.config = configured(self.live, self.overrides)
+            self.strategy.config = self.config
             return
         event = self._event(entry)
         if event is not None:

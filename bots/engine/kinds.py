@@ -60,6 +60,9 @@ class EngineOptions:
     mark_figures: bool
     # A risk exit (`Halt`) closes the halted leg's position when the strategy asks for it.
     risk_exit_flattens: bool
+    # The bot row's fields the runner applies while it runs (`RunStrategy.settings_apply`),
+    # read with the desired state (on a command, and every `control_s`).
+    live_settings: tuple[str, ...] = ()
     # A setting that overrides `reconcile_s`, read at every reconcile (None: none).
     reconcile_setting: str | None = None
     # The first leg's book and mark come from the process's shared feed of the market
@@ -130,6 +133,11 @@ class RunStrategy(Protocol):
 
     def command(self, desired: str, seq: int) -> None:
         """The operator's command the runner applied (context for a replay)."""
+        ...
+
+    def settings_apply(self, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """The bot's live settings (`EngineOptions.live_settings`, as read from its row) from
+        now on; returns those that changed, (before, after). ValueError: refused, unchanged."""
         ...
 
     def reconcile_may_run(self) -> bool:
@@ -218,6 +226,9 @@ class EngineHedgeStrategy(HedgeStrategy):
 
     def command(self, desired: str, seq: int) -> None:
         return None
+
+    def settings_apply(self, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        return {}  # none: while it runs only its name changes (services.bot_change_refusal)
 
     def reconcile_may_run(self) -> bool:
         return self.orders.inflight is None and not self.hedge_due()

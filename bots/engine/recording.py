@@ -142,6 +142,17 @@ def desired_state_get(bot_id: int) -> tuple[str, datetime | None]:
     return row[0], row[1]
 
 
+def control_get(
+    model: type[Bot], bot_id: int, live: tuple[str, ...]
+) -> tuple[str, datetime | None, dict[str, Any]]:
+    """`desired_state_get` and the bot's live settings: the fields `live` of its kind's row
+    (`model`), by name."""
+    row = model.objects.values_list("desired_state", "cancel_all_requested_at", *live).get(
+        pk=bot_id
+    )
+    return row[0], row[1], dict(zip(live, row[2:], strict=True))
+
+
 def cancel_all_done(bot: Bot, fence: int, requested_at: datetime) -> None:
     """Clear the operator's cancel-all request, unless a newer one arrived meanwhile."""
     with transaction.atomic():

@@ -159,6 +159,7 @@ GRID_OPTIONS = EngineOptions(
     stop_may_close=False,
     mark_figures=True,
     risk_exit_flattens=True,
+    live_settings=GridBot.LIVE_SETTINGS,
     shared_book=True,
     # Long enough for a fill's report to catch up with its order's (milliseconds), short
     # enough that the pages' order states lag by no more than this.
@@ -1116,9 +1117,12 @@ class BotRunner:
             self.last_command = max(c.seq for c in commands)
         self.control_reads += 1
         await locked.check_still_unlocked(self)  # raises KeyLocked once the key is locked again
-        desired, cancel_all_at = await db(recording.desired_state_get, writes=False)(self.bot.pk)
+        desired, cancel_all_at, settings = await db(recording.control_get, writes=False)(
+            type(self.bot), self.bot.pk, self.options.live_settings
+        )
         if commands:
             self.strategy.command(desired, self.last_command)
+        settings_changed = await self._settings_apply(settings)
         pausable = self.options.pausable
         if pausable and cancel_all_at is not None and desired != DesiredState.STOPPED:
             with operator_lane():  # the operator's reserved share: never behind routine traffic
@@ -1138,7 +1142,30 @@ class BotRunner:
             )
             if not self.paused:
                 await self.replan()
+        elif settings_changed:
+            await self.replan()  # decides with them now: a stop-loss already crossed fires
         return None
+
+    async def _settings_apply(self, settings: dict[str, Any]) -> bool:
+        """The operator's live settings as the row has them now (a stop-loss set or moved
+        while the bot runs); an event says what changed. Whether anything did."""
+        try:
+            changed = self.strategy.settings_apply(settings)
+        except ValueError as exc:
+            # The admin and the API validate first: only a row written around them gets here.
+            await self.event("settings_refused", f"settings not applied: {exc}", EventLevel.ERROR)
+            return False
+        if not changed:
+            return False
+        for name, (_, new) in changed.items():
+            setattr(self.bot, name, new)
+        said = "; ".join(
+            f"{name.replace('_', ' ')} {_setting_text(old)} → {_setting_text(new)}"
+            for name, (old, new) in changed.items()
+        )
+        values = {name: None if new is None else str(new) for name, (_, new) in changed.items()}
+        await self.event("settings_changed", f"now applied: {said}", changed=values)
+        return True
 
     async def _stop_by_operator(self) -> str:
         """The operator's stop: orders cancelled (verified), the legs closed when asked, the
@@ -1737,6 +1764,16 @@ class BotRunner:
         is sent (`recording.market_indexes_reserve`)."""
         reserve = recording.market_indexes_reserve
         return await db(reserve)(self.bot, self.fence, state.account, count)
+
+
+def _setting_text(value: Any) -> str:
+    return (
+        "none"
+        if value is None
+        else f"{value.normalize():f}"
+        if isinstance(value, Decimal)
+        else str(value)
+    )
 
 
 def _data(run_state: dict[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,8 @@ Entry format (JSON arrays; `t` epoch milliseconds; Decimals as strings):
         intents: ["P", level, side, price, size, post_only] | ["C", coi]
                  | ["H", trigger, flatten] | ["M", side, size, worst_price, reduce_only]
     ["cmd", t, desired_state, seq]                  an operator command (not a core input)
+    ["set", t, {name: value}]                       live settings changed (a config change:
+                                                    the stop-loss or take-profit price)
 
 Retention: `prune` (run by the minute's PnL snapshot task) deletes chunks older than
 `KEEP_DAYS` and, per bot, all but the newest `KEEP_CHUNKS`.
@@ -291,6 +293,14 @@ class LoggedGridStrategy(GridStrategy):
         )  # fmt: skip
         log.since_decide, log.quiet = False, 0
         return intents
+
+    def settings_apply(self, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """`GridStrategy.settings_apply`, noted when it changed something (the replay applies
+        it at the same point)."""
+        changed = super().settings_apply(values)
+        if changed:
+            self._note(["set", now_ms(), {name: _s(new) for name, (_, new) in changed.items()}])
+        return changed
 
     def command(self, desired: str, seq: int) -> None:
         """An operator command the runner applied (context for a replay, not a core input)."""

@@ -36,6 +36,10 @@ class SizeMode(models.TextChoices):
 class GridBot(Bot):
     """An infinite two-sided grid on one market of one account (design.md "Infinite grid")."""
 
+    # What an operator may change while the bot runs: its runner applies them (read with the
+    # desired state, `bots.engine.runner`). The rest of the grid is fixed for a run.
+    LIVE_SETTINGS = ("stop_loss_price", "take_profit_price")
+
     spacing_mode = models.CharField(
         max_length=10, choices=SpacingMode.choices, default=SpacingMode.ARITHMETIC
     )

@@ -1,11 +1,15 @@
 """Admin pages render for every model, show field errors for bad values, and run actions."""
 
+import contextlib
+import json
 from decimal import Decimal
 
 import pytest
+import redis
 from django.urls import reverse
 from django.utils import timezone
 
+from bots.engine.commands import command_channel
 from bots.models import BotEvent, ExchangeAccount, Fill, GridBot, Order
 from tests.lighterweb.factories import bot_fields, make_account, make_bot, make_market
 
@@ -279,7 +283,9 @@ def _change_post(bot, **overrides):
     return {key: ("" if value is None else value) for key, value in data.items()}
 
 
-def test_the_admin_refuses_a_running_bots_grid_change_and_names_the_fields(admin_client):
+def test_the_admin_refuses_a_running_bots_grid_change_and_names_the_fields(
+    admin_client, settings, redis_url, django_capture_on_commit_callbacks
+):
     # The admin saved any edit of a running bot (the API refused it): the page then showed a
     # grid the runner was not trading, and the next restart changed it under open orders.
     bot = _running(make_bot(make_account(), make_market(), name="eth-live"))
@@ -291,19 +297,48 @@ def test_the_admin_refuses_a_running_bots_grid_change_and_names_the_fields(admin
     assert response.status_code == 200
     errors = response.context["adminform"].form.non_field_errors()
     assert any(
-        "Stop eth-live before changing" in e and "levels_per_side, step" in e for e in errors
+        "Stop eth-live before changing its grid (Levels per side, Step)." in e for e in errors
     )
     bot.refresh_from_db()
     assert bot.step == old_step
 
     # What may change while it runs (its name, the stop-loss and take-profit) still does.
-    response = admin_client.post(
-        reverse("admin:bots_gridbot_change", args=[bot.pk]),
-        _change_post(bot, name="eth-renamed", stop_loss_price="2000"),
-    )
-    assert response.status_code == 302, response.context["adminform"].form.errors
+    # The runner is told at the commit (its command channel), and an event names the change.
+    settings.REDIS_URL = redis_url
+    with _commands(redis_url, bot) as received:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.post(
+                reverse("admin:bots_gridbot_change", args=[bot.pk]),
+                _change_post(bot, name="eth-renamed", stop_loss_price="2000"),
+            )
+        assert response.status_code == 302, response.context["adminform"].form.errors
+        assert [c["kind"] for c in received()] == ["settings"]
     bot.refresh_from_db()
     assert (bot.name, bot.stop_loss_price) == ("eth-renamed", Decimal("2000"))
+    event = BotEvent.objects.filter(bot=bot, kind="config_changed").get()
+    assert event.data == {"name": "eth-renamed", "stop_loss_price": "2000"}
+    assert event.message == "changed by admin"
+
+
+@contextlib.contextmanager
+def _commands(redis_url, bot):
+    """The commands published on `bot`'s channel while the block runs (real Redis)."""
+    client = redis.Redis.from_url(redis_url)
+    pubsub = client.pubsub()
+    pubsub.subscribe(command_channel(bot.pk))
+    pubsub.get_message(timeout=1.0)  # the subscription's confirmation
+
+    def received() -> list[dict]:
+        found = []
+        while (message := pubsub.get_message(timeout=0.5)) is not None:
+            found.append(json.loads(message["data"]))
+        return found
+
+    try:
+        yield received
+    finally:
+        pubsub.close()
+        client.close()
 
 
 def test_the_admin_never_moves_a_bot_to_another_account_or_market(admin_client):

@@ -157,7 +157,7 @@ def test_the_admin_refuses_a_running_hedge_bots_change_but_renames_it(admin_clie
     url = reverse("admin:bots_hedgebot_change", args=[bot.pk])
     response = admin_client.post(url, _post(*legs, name="pair", size=str(bot.size * 2)))
     assert response.status_code == 200
-    assert "Stop pair before changing its configuration (size)" in response.text
+    assert "Stop pair before changing its configuration (Size)." in response.text
     response = admin_client.post(url, _post(*legs, name="pair-2", size=str(bot.size)))
     assert response.status_code == 302, response.context["adminform"].form.errors
     bot.refresh_from_db()

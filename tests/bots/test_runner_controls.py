@@ -133,3 +133,52 @@ async def test_a_stop_from_the_services_is_pushed_to_the_live_runner(simulator, 
     assert await finish(task) == "stopped"
     assert runner.last_command > 0, "applied by the push, not by the fallback read"
     assert sim_open_orders(simulator, funded_account.index, 0) == []
+
+
+async def test_a_stop_loss_set_while_the_bot_runs_protects_it_at_once(simulator, funded_account):
+    """A trader sets a stop-loss on a running grid (the API's and the admin's save): the runner
+    is told at the commit and the next price through it stops the bot and flattens."""
+    account = await sync_to_async(account_on)(simulator, funded_account)
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=5, flatten_on_stop=True)
+    (runner,), (task,) = await start_runners([bot])
+    await full_grid(runner, simulator, funded_account.index)
+
+    row = await sync_to_async(bot_row)(bot)
+    await sync_to_async(services.bot_update)(row, actor="test", stop_loss_price=Decimal("2980"))
+
+    async def applied() -> bool:
+        return runner.strategy.config.stop_loss_price == Decimal("2980")
+
+    await wait_until(applied, timeout_s=2.0, what="the new stop-loss in the runner")
+    assert runner.last_command > 0, "applied by the push, not by the fallback read"
+    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "2975.00"})
+    simulator.advance(1000)
+
+    assert await finish(task) == "stopped"
+    row = await sync_to_async(bot_row)(bot)
+    assert "stop_loss" in row.status_message
+    assert sim_open_orders(simulator, funded_account.index, 0) == []
+    events = await sync_to_async(lambda: list(row.events.values_list("kind", "message")))()
+    assert ("settings_changed", "now applied: stop loss price none → 2980") in events
+
+
+async def test_a_take_profit_written_without_a_push_is_read_by_the_fallback(
+    simulator, funded_account
+):
+    """A change whose push was lost (Redis blip, a row written around the services) reaches
+    the runner with its slow read of the desired state."""
+    account = await sync_to_async(account_on)(simulator, funded_account)
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=5)
+    (runner,), (task,) = await start_runners([bot])
+    await full_grid(runner, simulator, funded_account.index)
+
+    await sync_to_async(
+        lambda: GridBot.objects.filter(pk=bot.pk).update(take_profit_price=Decimal("3020"))
+    )()
+    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "3025.00"})
+    simulator.advance(1000)
+
+    assert await finish(task) == "stopped"
+    row = await sync_to_async(bot_row)(bot)
+    assert "take_profit" in row.status_message
+    assert sim_open_orders(simulator, funded_account.index, 0) == []

@@ -8,8 +8,9 @@ undo the move the fill just made. Decisions diff the desired ladder against the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from bots.strategies.grid.config import GridConfig, Side
 from bots.strategies.grid.plan import (
@@ -83,6 +84,19 @@ class GridStrategy:
         elif isinstance(event, Decide):
             return self._decide(event)
         return []
+
+    def settings_apply(self, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+        """The operator's live settings (names of `GridConfig` fields, say the stop-loss price)
+        from now on; returns those that changed, as (before, after). A value the config refuses
+        raises ValueError and changes nothing."""
+        changed = {
+            name: (getattr(self.config, name), value)
+            for name, value in values.items()
+            if getattr(self.config, name) != value
+        }
+        if changed:
+            self.config = replace(self.config, **{name: new for name, (_, new) in changed.items()})
+        return changed
 
     def quiet_band(self, market: MarketView) -> tuple[Decimal, Decimal] | None:
         """After a decision on `market` that asked for nothing: the open range of mids in which

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command
 
+from bots import services
 from bots.backtest import replay
 from bots.models import GridBot, SessionChunk
 from tests.bots.runner_support import (
@@ -143,6 +145,54 @@ async def test_the_first_difference_names_the_fill_that_led_to_it(traded_session
     assert first.decision > 1, "the initial grid is within the cap"
     assert any(e[0] in ("fill", "traded") for e in first.inputs)
     assert first.expected != first.got
+
+
+async def test_a_stop_loss_set_while_it_ran_replays_where_it_was_set(simulator, funded_account):
+    """The trader set a stop-loss on the running grid; the price then crossed it and the bot
+    stopped. The replay applies the setting where the session noted it (`set`), so its stop
+    decision is the live one, whether the replay starts before the change or after it."""
+    account = await sync_to_async(account_on)(simulator, funded_account)
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=5)
+    index = funded_account.index
+    (runner,), (task,) = await start_runners([bot])
+
+    async def full_and_quiet() -> bool:
+        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, 0)) == 10
+
+    await wait_until(full_and_quiet, what="a full grid")
+    row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
+    await sync_to_async(services.bot_update)(row, actor="test", stop_loss_price=Decimal("2980"))
+
+    async def applied() -> bool:
+        return runner.strategy.config.stop_loss_price == Decimal("2980")
+
+    await wait_until(applied, what="the stop-loss in the runner")
+    # A fill above the stop: its record writes the log so far (the `set` among it); the stop
+    # decision is then in a later chunk, and a replay from there must find the setting.
+    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "2991.00"})
+    simulator.advance(1000)
+
+    async def set_stored() -> bool:
+        return await sync_to_async(
+            SessionChunk.objects.filter(bot=bot, entries__contains='["set",').exists
+        )()
+
+    await wait_until(set_stored, what="the log with the setting written")
+    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "2975.00"})
+    simulator.advance(1000)
+    assert await finish(task) == "stopped"
+
+    entries = await sync_to_async(_entries)(bot)
+    sets = [e for e in entries if e[0] == "set"]
+    assert [{k: Decimal(v) for k, v in e[2].items()} for e in sets] == [
+        {"stop_loss_price": Decimal("2980")}
+    ]
+    halts = [e for e in entries if e[0] == "decide" and any(i[0] == "H" for i in e[6])]
+    assert halts, "the stop decision is in the log"
+    whole = await sync_to_async(replay.replay)(bot)
+    assert whole.first is None and whole.differences == 0 and whole.decisions > 0
+    after = await sync_to_async(replay.replay)(bot, halts[0][1], None)
+    assert after.first is None and after.differences == 0 and after.decisions > 0
 
 
 @pytest.mark.django_db
