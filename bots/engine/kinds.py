@@ -122,6 +122,11 @@ class RunStrategy(Protocol):
         no other book would ask for anything either (None: any book may)."""
         ...
 
+    def exit_due(self, market: MarketView) -> bool:
+        """Whether `market` is past a whole-bot exit its next decision halts on (the runner
+        then sends nothing planned before it)."""
+        ...
+
     def turn(self, now_ms: int, book: BookReplica) -> None:
         """A turn of the loop before deciding: a strategy that keeps time is told the time (and
         what it needs of the book)."""
@@ -197,6 +202,9 @@ class EngineHedgeStrategy(HedgeStrategy):
 
     def quiet_band(self, market: MarketView) -> tuple[Decimal, Decimal] | None:
         return None  # the hedge bot reads its book from its own stream, not the shared feed
+
+    def exit_due(self, market: MarketView) -> bool:
+        return False  # its stop-loss judges the pair's PnL on its own timers (`Tick`)
 
     @property
     def position_base(self) -> Decimal:

@@ -712,11 +712,19 @@ class BotRunner:
     async def _still_ours(self) -> None:
         """The fence guards our database writes; this guards our sends: a runner whose lease
         passed to a successor must not send, nor a placement planned before an operator command
-        that arrived while it waited. Run by the client once per send, under the nonce lock
+        that arrived while it waited, nor one the price has put past the bot's stop-loss or
+        take-profit meanwhile. Run by the client once per send, under the nonce lock
         right before signing, and at every pause of a send's wait for budget."""
         await self._lease_renewed()
-        if self._placing and self._command_waiting:
+        if not self._placing:
+            return
+        if self._command_waiting:
             raise SendDropped("an operator command arrived first; placement not sent")
+        # The price went past the stop-loss or take-profit while the placement waited for
+        # budget: the next decision exits (in the operator's lane) instead.
+        market = self.market_view()
+        if market is not None and self.strategy.exit_due(market):
+            raise SendDropped("the price is past the bot's exit; placement not sent")
 
     async def _lease_renewed(self) -> None:
         """Renew the lease (at every pause of any wait for budget, reads included): a runner
@@ -1389,9 +1397,20 @@ class BotRunner:
         return said, {state.name.lower(): str(size) for state, size in pairs}
 
     async def risk_exit(self, halt: Halt) -> None:
-        """Stop-loss / take-profit: stop placing, cancel (verified), optionally flatten, stop."""
-        reason = f"{halt.trigger.value} hit at {self.market_view()}"
+        """Stop-loss / take-profit: stop placing, cancel (verified), optionally flatten, stop.
+
+        All of it in the operator's lane of the request budget, as an operator's stop: a
+        protective exit never waits behind routine traffic (the grids' placements filling their
+        lane right after their starts held a stop-loss's cancels for 24 s on the paper stack)."""
+        market = self.market_view()
+        reason = f"{halt.trigger.value.replace('_', '-')} hit"
+        if market is not None:
+            reason += f": mid {market.mid} (bid {market.best_bid}, ask {market.best_ask})"
         await self.event("risk_exit", reason, EventLevel.WARNING, trigger=halt.trigger.value)
+        with operator_lane():
+            await self._risk_exit(halt, reason)
+
+    async def _risk_exit(self, halt: Halt, reason: str) -> None:
         await self.stop_orders(reason)
         if self.options.risk_exit_flattens and halt.flatten_base != 0:
             state = self.legs[halt.leg]

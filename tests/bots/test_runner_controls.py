@@ -79,7 +79,7 @@ async def test_stop_loss_cancels_the_grid_flattens_and_stops_the_bot(simulator, 
     assert await finish(task) == "stopped"
     row = await sync_to_async(bot_row)(bot)
     assert (row.status, row.desired_state) == ("stopped", "stopped")
-    assert "stop_loss" in row.status_message
+    assert row.status_message.startswith("stop-loss hit: mid ")
     assert sim_open_orders(simulator, funded_account.index, 0) == []
 
     def position() -> int:
@@ -156,7 +156,7 @@ async def test_a_stop_loss_set_while_the_bot_runs_protects_it_at_once(simulator,
 
     assert await finish(task) == "stopped"
     row = await sync_to_async(bot_row)(bot)
-    assert "stop_loss" in row.status_message
+    assert row.status_message.startswith("stop-loss hit: mid ")
     assert sim_open_orders(simulator, funded_account.index, 0) == []
     events = await sync_to_async(lambda: list(row.events.values_list("kind", "message")))()
     assert ("settings_changed", "now applied: stop loss price none → 2980") in events
@@ -180,5 +180,5 @@ async def test_a_take_profit_written_without_a_push_is_read_by_the_fallback(
 
     assert await finish(task) == "stopped"
     row = await sync_to_async(bot_row)(bot)
-    assert "take_profit" in row.status_message
+    assert row.status_message.startswith("take-profit hit: mid ")
     assert sim_open_orders(simulator, funded_account.index, 0) == []

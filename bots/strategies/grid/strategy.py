@@ -98,6 +98,11 @@ class GridStrategy:
             self.config = replace(self.config, **{name: new for name, (_, new) in changed.items()})
         return changed
 
+    def exit_due(self, market: MarketView) -> bool:
+        """Whether `market` is past a whole-bot exit (stop-loss, take-profit): the next decision
+        halts, so nothing planned before it should still go out."""
+        return risk_check(self.config, self.position_base, market.mid).triggered
+
     def quiet_band(self, market: MarketView) -> tuple[Decimal, Decimal] | None:
         """After a decision on `market` that asked for nothing: the open range of mids in which
         another book would change nothing either (`plan.quiet_band`); None when any book may

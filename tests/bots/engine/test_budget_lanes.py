@@ -5,6 +5,7 @@ send when the stop arrived is never sent."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import pytest
 import redis.asyncio as aioredis
@@ -72,6 +73,41 @@ async def test_a_stop_while_routine_traffic_fills_the_budget_is_applied_and_noth
     assert await asyncio.wait_for(task, 30) == "stopped"
     assert _venue_orders(simulator, index) - before == set()
     assert sim_open_orders(simulator, index, ETH) == []
+    await aredis.aclose()
+
+
+async def test_a_stop_loss_while_routine_traffic_fills_the_budget_exits_at_once(
+    simulator, funded_account, redis_url
+):
+    # A stop-loss's cancels (and flatten) drew from the routine lane: right after three grids
+    # started on the paper stack, the lane was full and the exit waited 24 s while the price
+    # moved on (a fill landed meanwhile). A protective exit is the operator's: its lane.
+    index = funded_account.index
+    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
+    bot = await sync_to_async(grid_bot)(
+        account, "ETH", levels=3, stop_loss_price=Decimal("2980"), flatten_on_stop=True
+    )
+    (runner,), (task,) = await start_runners([bot])
+    await wait_full_grid(runner, simulator, index, 6)
+    aredis = aioredis.Redis.from_url(redis_url)
+    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
+    while (await others.try_acquire(lane=ROUTINE)).granted:
+        pass
+
+    # Through the grid's buys and the stop: the routine lane stays full for its minute.
+    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "2975.00"})
+    simulator.advance(1000)
+
+    assert await asyncio.wait_for(task, 30) == "stopped"
+    row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
+    assert row.status_message.startswith("stop-loss hit: mid ")
+    assert sim_open_orders(simulator, index, ETH) == []
+
+    def position() -> int:
+        pos = simulator.engine.state.accounts[index].positions.get(ETH)
+        return 0 if pos is None else pos.size
+
+    assert simulator.call(position) == 0, "flattened"
     await aredis.aclose()
 
 
