@@ -1526,7 +1526,10 @@ class BotRunner:
 
     async def replan(self) -> None:
         """Ask the strategy to decide for every leg against its working orders; send its
-        intents at once (one batch per leg, market orders after)."""
+        intents at once (one batch per leg, market orders after). Paused: nothing is placed,
+        but the exits still watch (a paused grid's resting orders still fill)."""
+        if self.paused and self.strategy.ready:
+            await self._exit_while_paused()
         if self.paused or not self.strategy.ready:
             return
         # A plan held back by a refusal's backoff is made on the next burst after it.
@@ -1566,6 +1569,19 @@ class BotRunner:
     def _plan_inputs(self) -> frozenset[tuple[Any, ...]]:
         """What a plan reads of the first leg's working orders (`LiveOrder.plan_inputs`)."""
         return frozenset(o.plan_inputs for o in self.orders.working())
+
+    async def _exit_while_paused(self) -> None:
+        """A paused bot whose price is past its stop-loss or take-profit exits as a running
+        one does: the strategy's decision there is the exit (`Halt`), nothing else."""
+        market = self.market_view()
+        if market is None or not self.strategy.exit_due(market):
+            return
+        for state in self.legs.values():
+            intents = self.strategy.on_event(Decide(state.leg, market, self.working(state)))
+            halts = [i for i in intents if isinstance(i, Halt)]
+            if halts:
+                await self.risk_exit(halts[0])
+                return
 
     def _quiet_band_set(
         self, feed: market_feed.FeedHandle, market: MarketView, *, asked: bool

@@ -182,3 +182,34 @@ async def test_a_take_profit_written_without_a_push_is_read_by_the_fallback(
     row = await sync_to_async(bot_row)(bot)
     assert row.status_message.startswith("take-profit hit: mid ")
     assert sim_open_orders(simulator, funded_account.index, 0) == []
+
+
+async def test_a_paused_grid_still_exits_at_its_stop_loss(simulator, funded_account):
+    """Pause keeps the resting orders and places nothing new; it does not switch the exits
+    off: a price through the stop-loss of a paused grid cancels its orders, flattens and stops
+    it (before, the paused grid's buys kept filling on the way down with no stop)."""
+    account = await sync_to_async(account_on)(simulator, funded_account)
+    bot = await sync_to_async(grid_bot)(
+        account, "ETH", levels=5, stop_loss_price=Decimal("2980"), flatten_on_stop=True
+    )
+    (runner,), (task,) = await start_runners([bot])
+    await full_grid(runner, simulator, funded_account.index)
+    await sync_to_async(services.bot_pause)(await sync_to_async(bot_row)(bot), actor="test")
+
+    async def paused() -> bool:
+        return runner.paused
+
+    await wait_until(paused, what="the pause applied")
+    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "2975.00"})
+    simulator.advance(1000)
+
+    assert await finish(task) == "stopped"
+    row = await sync_to_async(bot_row)(bot)
+    assert row.status_message.startswith("stop-loss hit: mid ")
+    assert sim_open_orders(simulator, funded_account.index, 0) == []
+
+    def position() -> int:
+        pos = simulator.engine.state.accounts[funded_account.index].positions.get(0)
+        return 0 if pos is None else pos.size
+
+    assert simulator.call(position) == 0
