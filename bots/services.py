@@ -87,7 +87,6 @@ __all__ = [
     "hedge_bot_update",
     "markets_sync",
     "paper_reset",
-    "positions_flatten",
 ]
 
 logger = logging.getLogger(__name__)
@@ -430,7 +429,7 @@ def _report_cancel(bot: Bot, report: CancelReport, actor: str) -> None:
 def emergency_stop_all(*, actor: str) -> EmergencyReport:
     """Every bot stops and every order on every account is cancelled, verified by read-back.
 
-    Positions are kept: flattening is the separate, confirmed `positions_flatten`.
+    Positions are kept: closing one is the separate, confirmed `positions.position_close`.
     """
     started = time.monotonic()
     report = EmergencyReport()
@@ -497,26 +496,6 @@ def cancel_all(
     market_id = None if market is None else market.market_id
     reports = controls.accounts_cancel_all(targets, market_id)
     logger.warning("cancel-all by %s (%s / %s): %s", actor, account, market, reports)
-    return reports
-
-
-def positions_flatten(account: ExchangeAccount, *, actor: str, confirm: bool) -> list[CloseReport]:
-    """Close every position of the account with reduce-only market orders (verified).
-
-    A separate, confirmed action: it trades at market. Refused while a bot of the account is
-    active, because its grid would open the position again.
-    """
-    if not confirm:
-        raise BotActionRefused("Flattening trades at market: confirm it explicitly.")
-    on_account = Q(account=account) | Q(hedgebot__taker_account=account)
-    active = Bot.objects.filter(on_account).exclude(desired_state=DesiredState.STOPPED)
-    if active.exists():
-        names = ", ".join(bot.name for bot in active)
-        raise BotActionRefused(f"Stop the bots of {account.name} first ({names}).")
-    if not controls.account_can_sign(account):
-        raise ExchangeActionFailed("Set the account index, API key index and key first.")
-    reports = controls.account_positions_close(account)
-    logger.warning("positions of account %s flattened by %s: %s", account.pk, actor, reports)
     return reports
 
 

@@ -424,35 +424,3 @@ def account_market_close(account: ExchangeAccount, market_id: int) -> CloseRepor
         result.reason,
         tuple(fills),
     )
-
-
-def account_positions_close(account: ExchangeAccount) -> list[CloseReport]:
-    """Close every open position of the account with verified reduce-only market orders."""
-
-    async def positions() -> list[Any]:
-        with operator_lane():
-            async with account.client() as client:
-                return [p for p in await client.positions() if p.size]
-
-    reports: list[CloseReport] = []
-    for position in exchange_run(account, positions):
-        indexes = account.allocate_client_order_indexes(CLOSE_ORDER_INDEXES)
-
-        async def close(market_id: int = position.market_id, ids: range = indexes) -> Any:
-            with operator_lane():
-                async with account.client() as client:
-                    return await client.close_position(market_id, ids)
-
-        result = exchange_run(account, close)
-        reports.append(
-            CloseReport(
-                account.pk,
-                result.symbol,
-                result.status.value,
-                result.closed_size,
-                result.remaining_size,
-                result.reason,
-            )
-        )
-        logger.warning("account %s: closed %s position: %s", account.pk, result.symbol, result)
-    return reports

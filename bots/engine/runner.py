@@ -1171,7 +1171,9 @@ class BotRunner:
             f"{name.replace('_', ' ')} {_setting_text(old)} → {_setting_text(new)}"
             for name, (old, new) in changed.items()
         )
-        values = {name: None if new is None else str(new) for name, (_, new) in changed.items()}
+        values = {
+            name: None if new is None else _setting_text(new) for name, (_, new) in changed.items()
+        }
         await self.event("settings_changed", f"now applied: {said}", changed=values)
         return True
 

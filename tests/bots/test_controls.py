@@ -232,29 +232,3 @@ def test_global_cancel_all_empties_the_account(simulator, account):
 
     assert [r.cancelled for r in reports] == [4]
     assert _open_indexes(simulator, account, ETH) == _open_indexes(simulator, account, BTC) == set()
-
-
-def test_flatten_without_confirmation_is_refused_and_keeps_the_position(simulator, account):
-    _take_position(account, ETH, Decimal("0.02"))
-
-    with pytest.raises(services.BotActionRefused, match="confirm"):
-        services.positions_flatten(account, actor="op", confirm=False)
-
-    assert _position(account, ETH) == Decimal("0.02")
-
-
-def test_flatten_is_refused_while_a_bot_of_the_account_is_active(simulator, account):
-    grid_bot(account, "ETH")
-
-    with pytest.raises(services.BotActionRefused, match="Stop the bots"):
-        services.positions_flatten(account, actor="op", confirm=True)
-
-
-def test_confirmed_flatten_closes_every_position(simulator, account):
-    _take_position(account, ETH, Decimal("0.02"))
-    _take_position(account, BTC, Decimal("0.002"))
-
-    reports = services.positions_flatten(account, actor="op", confirm=True)
-
-    assert sorted(r.status for r in reports) == ["closed", "closed"]
-    assert _position(account, ETH) == _position(account, BTC) == Decimal(0)
