@@ -39,7 +39,10 @@
   }
 
   function positions(row) {
-    if (!row.positions || row.positions.length === 0) return "none";
+    // The account's last read (every 2 minutes while bots run): said, as it lags the bots.
+    if (!row.balances_at) return "not read yet";
+    const asOf = " · as of " + LW.time(row.balances_at);
+    if (!row.positions || row.positions.length === 0) return "none" + asOf;
     // Who owns each position: the bots' own and the unattributed rest (bots.ownership).
     const unattributed = {};
     for (const m of row.ownership || []) {
@@ -53,7 +56,7 @@
         const rest = p.symbol in unattributed ? " [unattributed " + unattributed[p.symbol] + "]" : "";
         return p.symbol + " " + p.side + " " + p.size_base + upnl + rest;
       })
-      .join(", ");
+      .join(", ") + asOf;
   }
 
   function deadMansSwitch(row) {

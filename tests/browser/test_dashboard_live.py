@@ -206,6 +206,8 @@ def test_overview_lists_the_bot_says_when_disconnected_and_reconnects_by_itself(
     expect(page.locator("#lw-conn")).to_have_text("live")
     expect(page.locator(f'#bots tr[data-bot-id="{eth_bot.pk}"]')).to_contain_text("ETH")
     expect(page.locator("#accounts tr")).to_have_count(1)
+    # Balances and positions are the account's last read: the row says when (none yet here).
+    expect(page.locator("#accounts tr")).to_contain_text("not read yet")
     _shot(page, "overview")
 
     site.web.terminate()
