@@ -36,7 +36,7 @@ from bots.accounts import (
 )
 from bots.dashboard import broadcast
 from bots.engine import controls, hedge_recording, key_handoff
-from bots.engine.commands import command_publish
+from bots.engine.commands import SETTINGS, command_publish
 from bots.engine.controls import CancelReport, CloseReport, EmergencyReport, ExchangeActionFailed
 from bots.engine.leases import lease_holder
 from bots.engine.recording import event_create
@@ -565,7 +565,7 @@ def bot_config_saved(bot: Bot, changes: dict[str, Any], *, actor: str) -> None:
     broadcast.bot_changed(bot)
     if bot.desired_state != DesiredState.STOPPED:
         bot_id = bot.pk
-        transaction.on_commit(lambda: command_publish(bot_id, "settings"))
+        transaction.on_commit(lambda: command_publish(bot_id, SETTINGS))
 
 
 def hedge_bot_create(*, actor: str, **fields: Any) -> HedgeBot:

@@ -29,6 +29,12 @@ RECONNECT_FIRST_S = 0.5
 RECONNECT_MAX_S = 10.0
 
 
+# A change of the bot's configuration (not of its desired state): the runner reads its live
+# settings at once, and a placement under way still goes out (the settings cannot make it
+# wrong; a price past a new exit drops it by itself).
+SETTINGS = "settings"
+
+
 @dataclass(frozen=True)
 class Command:
     """An operator command for one bot: its sequence number and kind (start, stop, ...)."""

@@ -67,7 +67,7 @@ from bots.engine import (
     recovery,
     session_log,
 )
-from bots.engine.commands import Command, Shutdown, command_listen
+from bots.engine.commands import SETTINGS, Command, Shutdown, command_listen
 from bots.engine.db_thread import db, own_db_thread
 from bots.engine.kinds import EngineHedgeStrategy, EngineOptions, Recovery, RunStrategy
 from bots.engine.leases import Lease
@@ -768,8 +768,9 @@ class BotRunner:
         return await self.control([])
 
     def _command_arrived(self, command: Command) -> None:
-        self._command_waiting = True
-        self._start_commands_read = False
+        if command.kind != SETTINGS:  # a desired state: nothing planned before it goes out
+            self._command_waiting = True
+            self._start_commands_read = False
         self.events.put_nowait(command)
 
     def _filled(self, fill: Fill) -> Filled:

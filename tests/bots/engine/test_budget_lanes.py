@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 from bots import services
 from bots.engine.leases import BotLease
 from bots.engine.runner import BUDGET_WAIT_MESSAGE
-from bots.models import BotEvent, GridBot
+from bots.models import BotEvent, GridBot, Order
 from exchange.budget import ROUTINE, RequestBudget, _keys, budget_name
 from tests.bots.runner_support import (
     account_on,
@@ -108,6 +108,45 @@ async def test_a_stop_loss_while_routine_traffic_fills_the_budget_exits_at_once(
         return 0 if pos is None else pos.size
 
     assert simulator.call(position) == 0, "flattened"
+    await aredis.aclose()
+
+
+async def test_a_rename_while_a_placement_waits_for_budget_does_not_drop_it(
+    simulator, funded_account, redis_url
+):
+    # A configuration change now reaches the runner as a command: it must not count as the
+    # operator's desired state, which drops what was planned before it (a rename, or a
+    # stop-loss far from the price, left the grid a level short until the next price move).
+    index = funded_account.index
+    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
+    (runner,), (task,) = await start_runners([bot])
+    await wait_full_grid(runner, simulator, index, 6)
+    aredis = aioredis.Redis.from_url(redis_url)
+    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
+    while (await others.try_acquire(lane=ROUTINE)).granted:
+        pass
+    budget = runner.client.http.budget
+    assert budget is not None
+    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "3007.00"})
+    simulator.advance(1000)
+
+    async def waiting() -> bool:
+        return budget.waits > 0
+
+    await wait_until(waiting, what="the runner's replenish waiting for budget")
+    row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
+    await sync_to_async(services.bot_update)(row, actor="test", name="eth-renamed")
+    await asyncio.sleep(0.5)  # the command arrives while the placement waits
+    await aredis.delete(*_keys(budget_name(account.l1_address, index)))
+
+    await wait_full_grid(runner, simulator, index, 6)
+    dropped = await sync_to_async(
+        lambda: list(Order.objects.filter(bot=bot, reason__contains="placement not sent"))
+    )()
+    assert dropped == [], "the replenish went out as planned, not dropped and planned again"
+    assert not task.done()
+    task.cancel()
     await aredis.aclose()
 
 
