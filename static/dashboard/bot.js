@@ -238,9 +238,18 @@
     document.getElementById("bot-desired").textContent = bot.desired_state;
     document.getElementById("bot-last-price").textContent = LW.price(bot.last_price, bot) || "–";
     renderCentre();
+    document.getElementById("bot-exits").textContent = exitsText(bot);
     document.getElementById("bot-message").textContent = bot.status_message || "";
     updateControls();
     if (bot.pnl) renderPnl(bot.pnl);
+  }
+
+  function exitsText(bot) {
+    const parts = [];
+    if (bot.stop_loss_price) parts.push("stop-loss " + LW.price(bot.stop_loss_price, bot));
+    if (bot.take_profit_price) parts.push("take-profit " + LW.price(bot.take_profit_price, bot));
+    if (parts.length === 0) return "none";
+    return parts.join(" · ") + (bot.flatten_on_stop ? " (then flatten)" : " (position kept)");
   }
 
   // The centre is a price (the empty level between the buys and the sells), taken from the

@@ -21,7 +21,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from bots import figures
+from bots import figures, services
 from bots.engine.runner import BUDGET_WAIT_MESSAGE
 from bots.models import Fill, GridBot, Market, Order
 from lighterweb.redis_server import free_port
@@ -187,6 +187,17 @@ def test_operator_starts_a_grid_sees_orders_and_a_fill_live_then_emergency_stops
     )
     expect(page.locator('#ladder tr[data-level="-1"]')).to_contain_text("centre")
     _shot(page, "2-after-fill")
+
+    # A stop-loss set while it runs (the API's save) shows on the page as it is saved, and
+    # its runner says it applies it.
+    expect(page.locator("#bot-exits")).to_have_text("none")
+    _db(
+        lambda: services.bot_update(
+            GridBot.objects.get(pk=eth_bot.pk), actor="test", stop_loss_price=Decimal("2500")
+        )
+    )
+    expect(page.locator("#bot-exits")).to_have_text("stop-loss 2500.00 USDC (position kept)")
+    expect(page.locator("#events")).to_contain_text("stop loss price none → 2500", timeout=STEP_MS)
 
     page.click("#action-emergency-stop")
 
