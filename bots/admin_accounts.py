@@ -132,6 +132,8 @@ class ExchangeAccountAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         self, request: HttpRequest, obj: ExchangeAccount, form: Any, change: bool
     ) -> None:
         super().save_model(request, obj, form, change)
+        if change and "dead_mans_switch" in form.changed_data:
+            services.account_settings_saved(obj)  # its running bots arm or abort it now
         # Locked / don't-remember: the key just typed is this process's unlocked copy.
         obj.keep_unlocked(form.cleaned_data.get("api_private_key", ""))
         if form.cleaned_data.get("api_private_key") and obj.key_mode != KeyMode.REMEMBER:

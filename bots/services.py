@@ -68,6 +68,7 @@ __all__ = [
     "account_key_unlocked",
     "account_lookup_index",
     "account_refresh",
+    "account_settings_saved",
     "account_test_connection",
     "accounts_refresh_active",
     "bot_cancel_all",
@@ -554,6 +555,18 @@ def bot_update(bot: GridBot, *, actor: str, **changes: Any) -> GridBot:
         _validated_save(bot)
         bot_config_saved(bot, changes, actor=actor)
     return bot
+
+
+def account_settings_saved(account: ExchangeAccount) -> None:
+    """After a change of what the runners on `account` apply while they run (its dead-man's
+    switch), in the transaction that saved it: each bot not stopped is told at the commit."""
+    bot_ids = [b.pk for b in selectors.account_bots(account) if selectors.bot_not_stopped(b)]
+
+    def publish() -> None:
+        for bot_id in bot_ids:
+            command_publish(bot_id, SETTINGS)
+
+    transaction.on_commit(publish)
 
 
 def bot_config_saved(bot: Bot, changes: dict[str, Any], *, actor: str) -> None:

@@ -147,6 +147,32 @@ async def missed_fills(
     return await db(reports.fills_record)(bot, fence, missed, ledger)
 
 
+async def dead_mans_switch_keep(client: LighterClient, account: ExchangeAccount) -> None:
+    """The runner's periodic turn of the switch, with the account's choice as it is now (an
+    operator may turn it on or off while the bots run): on, re-armed; off, a schedule still
+    armed by the runners is aborted (it would cancel the orders the operator chose to keep if
+    the runners died)."""
+    account.dead_mans_switch = await db(_dead_mans_switch_choice, writes=False)(account.pk)
+    if account.dead_mans_switch_enabled:
+        await dead_mans_switch_arm(client, account)
+        return
+    armed_until = await db(_release_claim)(account.pk)
+    if armed_until is None:
+        return
+    try:
+        await client.abort_dead_mans_switch()
+    except BaseException:
+        await _account_armed_until(account.pk, armed_until)  # still armed on the exchange
+        raise
+
+
+def _dead_mans_switch_choice(account_id: int) -> bool | None:
+    choice: bool | None = ExchangeAccount.objects.values_list("dead_mans_switch", flat=True).get(
+        pk=account_id
+    )
+    return choice
+
+
 async def dead_mans_switch_arm(client: LighterClient, account: ExchangeAccount) -> None:
     """Keep Lighter's scheduled cancel-all a few minutes ahead while the bot runs."""
     if not account.dead_mans_switch_enabled:

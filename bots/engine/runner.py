@@ -1131,6 +1131,8 @@ class BotRunner:
         )
         if commands:
             self.strategy.command(desired, self.last_command)
+        if any(c.kind == SETTINGS for c in commands):
+            self._next_dms = 0.0  # the account's dead-man's switch may have changed: now
         settings_changed = await self._settings_apply(settings)
         pausable = self.options.pausable
         if pausable and cancel_all_at is not None and desired != DesiredState.STOPPED:
@@ -1229,7 +1231,7 @@ class BotRunner:
         if now >= self._next_dms:
             self._next_dms = now + DEAD_MANS_SWITCH_REARM_S
             for state in self.legs.values():
-                await recovery.dead_mans_switch_arm(state.client, state.account)
+                await recovery.dead_mans_switch_keep(state.client, state.account)
         return None
 
     async def dead_mans_switches_release(self) -> None:

@@ -357,6 +357,29 @@ def test_the_admin_never_moves_a_bot_to_another_account_or_market(admin_client):
     assert (bot.account_id, bot.market_id) == (account.pk, market.pk)
 
 
+def test_the_dead_mans_switch_changed_in_the_admin_reaches_the_accounts_running_bots(
+    admin_client, redis_url, settings, django_capture_on_commit_callbacks
+):
+    # The runners armed the switch as the account was when they started: turned on or off
+    # in this form, it changed nothing until they restarted. They are told at the commit.
+    settings.REDIS_URL = redis_url
+    account, market = make_account(name="main"), make_market()
+    bot = _running(make_bot(account, market, name="eth-live"))
+    url = reverse("admin:bots_exchangeaccount_change", args=[account.pk])
+    with _commands(redis_url, bot) as received:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.post(url, _account_post(account, dead_mans_switch="true"))
+        assert response.status_code == 302, response.context["adminform"].form.errors
+        assert [c["kind"] for c in received()] == ["settings"]
+        account.refresh_from_db()
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.post(url, _account_post(account, name="main-2"))
+        assert response.status_code == 302
+        assert received() == [], "a rename changes nothing the runners apply"
+    account.refresh_from_db()
+    assert account.dead_mans_switch is True
+
+
 def _account_post(account, **overrides):
     data = {
         "name": account.name,
@@ -367,6 +390,9 @@ def _account_post(account, **overrides):
         "api_key_index": account.api_key_index,
         "key_mode": account.key_mode,
         "api_private_key": "",
+        "dead_mans_switch": {None: "unknown", True: "true", False: "false"}[
+            account.dead_mans_switch
+        ],
     }
     data.update(overrides)
     return {key: ("" if value is None else value) for key, value in data.items()}

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import transaction
 from django.utils import timezone
 
 from bots import services
@@ -213,3 +214,50 @@ async def test_a_paused_grid_still_exits_at_its_stop_loss(simulator, funded_acco
         return 0 if pos is None else pos.size
 
     assert simulator.call(position) == 0
+
+
+async def test_the_dead_mans_switch_turned_on_or_off_while_bots_run_applies_at_once(
+    simulator, funded_account
+):
+    """The switch is the account's, changed in its admin form while its bots run: turned on,
+    the runners arm it at once (before, only a restart did, and the page said 'on (not
+    armed)'); turned off, the schedule they armed is aborted (before, they kept re-arming
+    it: a dead worker would still have cancelled the orders the operator chose to keep)."""
+    account = await sync_to_async(account_on)(simulator, funded_account)
+    await sync_to_async(
+        lambda: ExchangeAccount.objects.filter(pk=account.pk).update(dead_mans_switch=False)
+    )()
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=5)
+    (runner,), (task,) = await start_runners([bot])
+    await full_grid(runner, simulator, funded_account.index)
+
+    def cancel_all_time() -> int:
+        return simulator.call(
+            lambda: simulator.engine.state.accounts[funded_account.index].cancel_all_time
+        )
+
+    def switch(on: bool) -> None:  # as the account's admin form saves it
+        with transaction.atomic():
+            row = ExchangeAccount.objects.get(pk=account.pk)
+            row.dead_mans_switch = on
+            row.save(update_fields=["dead_mans_switch"])
+            services.account_settings_saved(row)
+
+    assert cancel_all_time() == 0
+    await sync_to_async(switch)(True)
+
+    async def armed() -> bool:
+        return cancel_all_time() > 0
+
+    await wait_until(armed, timeout_s=5.0, what="the switch armed")
+    await sync_to_async(switch)(False)
+
+    async def aborted() -> bool:
+        return cancel_all_time() == 0
+
+    await wait_until(aborted, timeout_s=5.0, what="the switch aborted")
+    row = await sync_to_async(ExchangeAccount.objects.get)(pk=account.pk)
+    assert row.dead_mans_switch_armed_until is None
+    assert not task.done()
+    await sync_to_async(set_desired)(bot, "stopped")
+    assert await finish(task) == "stopped"
