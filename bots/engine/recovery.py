@@ -155,15 +155,8 @@ async def dead_mans_switch_keep(client: LighterClient, account: ExchangeAccount)
     account.dead_mans_switch = await db(_dead_mans_switch_choice, writes=False)(account.pk)
     if account.dead_mans_switch_enabled:
         await dead_mans_switch_arm(client, account)
-        return
-    armed_until = await db(_release_claim)(account.pk)
-    if armed_until is None:
-        return
-    try:
-        await client.abort_dead_mans_switch()
-    except BaseException:
-        await _account_armed_until(account.pk, armed_until)  # still armed on the exchange
-        raise
+    else:
+        await _abort_claimed(client, account.pk)
 
 
 def _dead_mans_switch_choice(account_id: int) -> bool | None:
@@ -197,13 +190,20 @@ async def dead_mans_switch_release(
     others = await db(_other_bots_alive)(account, bot)
     if others:
         return
-    armed_until = await db(_release_claim)(account.pk)
+    await _abort_claimed(client, account.pk)
+
+
+async def _abort_claimed(client: LighterClient, account_id: int) -> None:
+    """Abort the account's scheduled cancel-all once: the first caller claims the release in
+    the database and sends the abort; the others find it released (or never armed) and send
+    nothing. An abort that fails puts the claim back."""
+    armed_until = await db(_release_claim)(account_id)
     if armed_until is None:
-        return  # released by another bot's stop (or never armed)
+        return
     try:
         await client.abort_dead_mans_switch()
     except BaseException:
-        await _account_armed_until(account.pk, armed_until)  # still armed on the exchange
+        await _account_armed_until(account_id, armed_until)  # still armed on the exchange
         raise
 
 

@@ -1807,13 +1807,10 @@ class BotRunner:
 
 
 def _setting_text(value: Any) -> str:
-    return (
-        "none"
-        if value is None
-        else f"{value.normalize():f}"
-        if isinstance(value, Decimal)
-        else str(value)
-    )
+    """A live setting as an event says it: "none", or a price without trailing zeros."""
+    if value is None:
+        return "none"
+    return f"{value.normalize():f}" if isinstance(value, Decimal) else str(value)
 
 
 def _data(run_state: dict[str, Any]) -> dict[str, Any]:
