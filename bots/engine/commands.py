@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from django.conf import settings
+from redis.connection import parse_url
 from redis.exceptions import RedisError
 
 from exchange.errors import cancel_point, pause
@@ -50,9 +51,13 @@ class Shutdown:
     the next worker."""
 
 
-def command_channel(bot_id: int) -> str:
-    """The Redis pub/sub channel of one bot's commands."""
-    return f"lighterweb:bot:{bot_id}:commands"
+def command_channel(redis_url: str, bot_id: int) -> str:
+    """The Redis pub/sub channel of one bot's commands. Pub/sub ignores the database number
+    (every database of a server hears every channel): the name carries it, so two sites or
+    test sessions on one server, each in its own database, never wake each other's bots (a
+    foreign command dropped a placement under way as if the operator had sent one)."""
+    db = parse_url(redis_url).get("db", 0)
+    return f"lighterweb:db{db}:bot:{bot_id}:commands"
 
 
 def _seq_key(bot_id: int) -> str:
@@ -68,7 +73,8 @@ def command_publish(bot_id: int, kind: str) -> int | None:
     client = redis_client(settings.REDIS_URL)
     try:
         seq = int(cast(int, client.incr(_seq_key(bot_id))))  # a sync client: never an Awaitable
-        client.publish(command_channel(bot_id), json.dumps({"seq": seq, "kind": kind}))
+        channel = command_channel(settings.REDIS_URL, bot_id)
+        client.publish(channel, json.dumps({"seq": seq, "kind": kind}))
         return seq
     except (RedisError, OSError) as exc:
         logger.warning("bot %s: command %s not pushed (%s); the runner reads it later", bot_id,
@@ -86,7 +92,7 @@ async def command_listen(redis_url: str, bot_id: int, deliver: Callable[[Command
         client = async_redis_client(redis_url)
         pubsub = client.pubsub()
         try:
-            await pubsub.subscribe(command_channel(bot_id))
+            await pubsub.subscribe(command_channel(redis_url, bot_id))
             backoff = RECONNECT_FIRST_S
             while True:
                 # Never blocks longer than a second: a cancel redis-py dropped ends it here.

@@ -9,11 +9,13 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
+import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 
 from bots import services
 from bots.engine.runner import BotRunner, run_bot, run_runner, runner_create
 from bots.models import ExchangeAccount, GridBot, Market
+from exchange.budget import ROUTINE, RequestBudget, budget_name
 from tests.lighterweb.factories import make_account, make_bot
 
 # Per-market settings a test grid uses: (step, size) near the simulator's default prices.
@@ -158,3 +160,24 @@ def sim_open_orders(simulator: Any, account_index: int, market_id: int) -> list[
         return [o for o in live.values() if o.market_id == market_id]
 
     return simulator.call(read)
+
+
+def sim_position(simulator: Any, account_index: int, market_id: int) -> int:
+    """An account's position on a market in the simulator's engine (signed base units)."""
+
+    def read() -> int:
+        pos = simulator.engine.state.accounts[account_index].positions.get(market_id)
+        return 0 if pos is None else pos.size
+
+    return simulator.call(read)
+
+
+async def routine_lane_fill(redis_url: str, account: ExchangeAccount) -> aioredis.Redis:
+    """Fill the routine lane of the account's request budget for its minute, as other bots'
+    and refreshes' traffic would (a standard account); returns the Redis client to close."""
+    client = aioredis.Redis.from_url(redis_url)
+    index = account.account_index
+    others = RequestBudget(client, budget_name(account.l1_address, index), "standard")
+    while (await others.try_acquire(lane=ROUTINE)).granted:
+        pass
+    return client

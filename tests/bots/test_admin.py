@@ -325,7 +325,7 @@ def _commands(redis_url, bot):
     """The commands published on `bot`'s channel while the block runs (real Redis)."""
     client = redis.Redis.from_url(redis_url)
     pubsub = client.pubsub()
-    pubsub.subscribe(command_channel(bot.pk))
+    pubsub.subscribe(command_channel(redis_url, bot.pk))
     pubsub.get_message(timeout=1.0)  # the subscription's confirmation
 
     def received() -> list[dict]:

@@ -8,19 +8,20 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 
 from bots import services
 from bots.engine.leases import BotLease
 from bots.engine.runner import BUDGET_WAIT_MESSAGE
 from bots.models import BotEvent, GridBot, Order
-from exchange.budget import ROUTINE, RequestBudget, _keys, budget_name
+from exchange.budget import _keys, budget_name
 from tests.bots.runner_support import (
     account_on,
     full_eth_grid,
     grid_bot,
+    routine_lane_fill,
     sim_open_orders,
+    sim_position,
     start_runners,
     wait_full_grid,
     wait_until,
@@ -49,10 +50,7 @@ async def test_a_stop_while_routine_traffic_fills_the_budget_is_applied_and_noth
 
     await wait_full_grid(runner, simulator, index, 6)
     # Routine traffic (other bots, refreshes) fills the routine lane for the next minute.
-    aredis = aioredis.Redis.from_url(redis_url)
-    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
-    while (await others.try_acquire(lane=ROUTINE)).granted:
-        pass
+    aredis = await routine_lane_fill(redis_url, account)
     budget = runner.client.http.budget
     assert budget is not None
 
@@ -89,10 +87,7 @@ async def test_a_stop_loss_while_routine_traffic_fills_the_budget_exits_at_once(
     )
     (runner,), (task,) = await start_runners([bot])
     await wait_full_grid(runner, simulator, index, 6)
-    aredis = aioredis.Redis.from_url(redis_url)
-    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
-    while (await others.try_acquire(lane=ROUTINE)).granted:
-        pass
+    aredis = await routine_lane_fill(redis_url, account)
 
     # Through the grid's buys and the stop: the routine lane stays full for its minute.
     simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "2975.00"})
@@ -103,11 +98,7 @@ async def test_a_stop_loss_while_routine_traffic_fills_the_budget_exits_at_once(
     assert row.status_message.startswith("stop-loss hit: mid ")
     assert sim_open_orders(simulator, index, ETH) == []
 
-    def position() -> int:
-        pos = simulator.engine.state.accounts[index].positions.get(ETH)
-        return 0 if pos is None else pos.size
-
-    assert simulator.call(position) == 0, "flattened"
+    assert sim_position(simulator, index, ETH) == 0, "flattened"
     await aredis.aclose()
 
 
@@ -122,10 +113,7 @@ async def test_a_rename_while_a_placement_waits_for_budget_does_not_drop_it(
     bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
     (runner,), (task,) = await start_runners([bot])
     await wait_full_grid(runner, simulator, index, 6)
-    aredis = aioredis.Redis.from_url(redis_url)
-    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
-    while (await others.try_acquire(lane=ROUTINE)).granted:
-        pass
+    aredis = await routine_lane_fill(redis_url, account)
     budget = runner.client.http.budget
     assert budget is not None
     simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "3007.00"})
@@ -144,7 +132,7 @@ async def test_a_rename_while_a_placement_waits_for_budget_does_not_drop_it(
     dropped = await sync_to_async(
         lambda: list(Order.objects.filter(bot=bot, reason__contains="placement not sent"))
     )()
-    assert dropped == [], "the replenish went out as planned, not dropped and planned again"
+    assert dropped == [], [o.reason for o in dropped]  # planned, sent, never dropped
     assert not task.done()
     task.cancel()
     await aredis.aclose()
@@ -160,10 +148,7 @@ async def test_a_start_waiting_for_the_budget_says_so_on_the_bot_until_it_runs(
     bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
     # As the operator's start leaves it (`services.bot_start`).
     await sync_to_async(GridBot.objects.filter(pk=bot.pk).update)(status="starting")
-    aredis = aioredis.Redis.from_url(redis_url)
-    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
-    while (await others.try_acquire(lane=ROUTINE)).granted:
-        pass
+    aredis = await routine_lane_fill(redis_url, account)
     _, (task,) = await start_runners([bot])
 
     async def said() -> bool:
@@ -208,10 +193,7 @@ async def test_a_stop_while_a_restart_waits_for_the_budget_ends_it_and_cancels_w
     account, bot, _first, task = await full_eth_grid(simulator, funded_account, tier="standard")
     task.cancel()  # the worker died: its orders rest
     await asyncio.gather(task, return_exceptions=True)
-    aredis = aioredis.Redis.from_url(redis_url)
-    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
-    while (await others.try_acquire(lane=ROUTINE)).granted:
-        pass
+    aredis = await routine_lane_fill(redis_url, account)
     await sync_to_async(
         GridBot.objects.filter(pk=bot.pk).update
     )(status="starting", lease_fence=2)  # fmt: skip

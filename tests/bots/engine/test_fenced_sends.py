@@ -9,17 +9,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import redis.asyncio as aioredis
 from asgiref.sync import sync_to_async
 
 from bots.engine.commands import Shutdown
 from bots.engine.leases import BotLease, lease_key
 from bots.engine.runner import BotRunner, run_runner, runner_create
-from exchange.budget import ROUTINE, RequestBudget, budget_name
+from exchange.budget import RequestBudget
 from tests.bots.runner_support import (
     account_on,
     grid_bot,
     quiet,
+    routine_lane_fill,
     sim_open_orders,
     wait_full_grid,
     wait_until,
@@ -71,10 +71,7 @@ async def test_a_runner_blocked_on_the_budget_sends_nothing_once_its_bot_moved_o
     await wait_full_grid(runner, simulator, index, 6)
     resting = {o.client_order_index for o in sim_open_orders(simulator, index, ETH)}
     # Routine traffic of other processes fills the routine lane of the account's budget.
-    aredis = aioredis.Redis.from_url(redis_url)
-    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
-    while (await others.try_acquire(lane=ROUTINE)).granted:
-        pass
+    aredis = await routine_lane_fill(redis_url, account)
     budget = runner.client.http.budget
     assert budget is not None and budget.waits == 0
 
@@ -139,10 +136,7 @@ async def _waiting_runner(simulator, funded_account, redis_client, redis_url):  
     task = asyncio.create_task(run_runner(runner))
 
     await wait_full_grid(runner, simulator, index, 6)
-    aredis = aioredis.Redis.from_url(redis_url)
-    others = RequestBudget(aredis, budget_name(account.l1_address, index), "standard")
-    while (await others.try_acquire(lane=ROUTINE)).granted:
-        pass
+    aredis = await routine_lane_fill(redis_url, account)
     budget = runner.client.http.budget
     assert budget is not None and budget.waits == 0
     try:
