@@ -224,12 +224,18 @@ class ExecutionApi:
         max_slippage_cap: Decimal = Decimal("0.05"),
         attempts: int = 3,
         timeout_s: float = 5.0,
+        size: Decimal | None = None,
+        position_side: PositionSide | None = None,
     ) -> CloseResult:
         """Close a position with reduce-only market orders and verify it from the account.
 
         Each attempt that leaves a remainder is retried with a protection price `widen_by`
         wider, never beyond `max_slippage_cap`. Reports closed, partially closed (with the
         remainder) or failed (with the exchange's reason).
+
+        `size` and `position_side`: close only that much of a position on that side (a bot's
+        own part of the account's position; the rest is others' and stays). A position on the
+        other side cannot be reduced by it: failed, with the reason.
         """
         info = await self._reads.market(market)
         position = (await self._reads.account()).position(info.market_id)
@@ -243,7 +249,13 @@ class ExecutionApi:
                 0,
                 "no position",
             )
-        initial = remaining = position.size
+        if position_side is not None and position.side is not position_side:
+            reason = f"the account's position is {position.side.value}, not {position_side.value}"
+            return CloseResult(
+                CloseStatus.FAILED, info.market_id, info.symbol, Decimal(0), Decimal(0), 0, reason
+            )
+        initial = remaining = position.size if size is None else min(size, position.size)
+        kept = position.size - initial  # not ours to close: it stays open
         side = OrderSide.SELL if position.side is PositionSide.LONG else OrderSide.BUY
         ids = iter(client_order_indexes)
         slippage = max_slippage
@@ -270,7 +282,7 @@ class ExecutionApi:
             if ticket.reason:
                 reason = ticket.reason
             after = (await self._reads.account()).position(info.market_id)
-            remaining = _remaining(after, position.side)
+            remaining = max(_remaining(after, position.side) - kept, Decimal(0))
             logger.info(
                 "close %s attempt %d at %s slippage: ticket %s, remaining %s",
                 info.symbol,

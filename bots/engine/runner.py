@@ -116,7 +116,7 @@ from exchange.streams import (
     Reconnected,
     StreamEvent,
 )
-from exchange.types import FillInfo, MarginMode, OrderInfo, OrderSide
+from exchange.types import FillInfo, MarginMode, OrderInfo, OrderSide, PositionSide
 from lighterweb import metrics
 
 logger = logging.getLogger(__name__)
@@ -1417,16 +1417,8 @@ class BotRunner:
 
     async def _risk_exit(self, halt: Halt, reason: str) -> None:
         await self.stop_orders(reason)
-        if self.options.risk_exit_flattens and halt.flatten_base != 0:
-            state = self.legs[halt.leg]
-            indexes = await self.market_indexes(state, FLATTEN_CLIENT_INDEXES)
-            result = await state.client.close_position(self.market_id, indexes)
-            await self.market_fills_record([state])
-            await self.event(
-                "flatten",
-                f"position close: {result.status.value} ({result.closed_size} {self.symbol})",
-                EventLevel.WARNING if result.status.value != "closed" else EventLevel.INFO,
-            )
+        if self.options.risk_exit_flattens and (halt.flatten or halt.flatten_base != 0):
+            await self._flatten_own(self.legs[halt.leg])
         await self.update(
             status=BotStatus.STOPPED,
             desired_state=DesiredState.STOPPED,
@@ -1434,6 +1426,29 @@ class BotRunner:
             stopped_at=timezone.now(),
         )
         self.finished = BotStatus.STOPPED
+
+    async def _flatten_own(self, state: LegState) -> None:
+        """Close the bot's own position, as it is once its orders have all ended: every fill
+        read first (a fill in flight when the exit was decided counts), then only the bot's
+        part of the account's position is closed (reduce-only, verified): the rest is other
+        bots' or the trader's, and stays."""
+        self.apply_new_fills(
+            await recovery.missed_fills(self.bot, self.fence, self.client, self.ledger)
+        )
+        own = self.position_mine
+        if own == 0:
+            await self.event("flatten", "position close: nothing to close (the bot's own is flat)")
+            return
+        indexes = await self.market_indexes(state, FLATTEN_CLIENT_INDEXES)
+        side = PositionSide.LONG if own > 0 else PositionSide.SHORT
+        result = await state.client.close_position(
+            self.market_id, indexes, size=abs(own), position_side=side
+        )
+        await self.market_fills_record([state])
+        closed = result.status.value == "closed"
+        said = f"position close: {result.status.value} ({result.closed_size} of {abs(own)}"
+        said += f" {self.symbol})" if closed else f" {self.symbol}; {result.reason})"
+        await self.event("flatten", said, EventLevel.INFO if closed else EventLevel.WARNING)
 
     async def finish(self) -> None:
         """The strategy ended (its last cycle, or error): nothing of ours may rest, and the bot

@@ -140,11 +140,16 @@ class MarketOrder:
 
 @dataclass(frozen=True)
 class Halt:
-    """A risk exit: stop placing, cancel everything, flatten `flatten_base` if not zero."""
+    """A risk exit: stop placing, cancel everything, flatten `flatten_base` if not zero.
+
+    `flatten`: the strategy closes its position on this exit whatever it is when its orders
+    are all ended (fills still in flight at the decision included; the grid's flatten on
+    stop), not only the `flatten_base` it knew of when it decided."""
 
     leg: Leg
     trigger: RiskTrigger
     flatten_base: Decimal
+    flatten: bool = False
 
 
 Intent = Place | Cancel | MarketOrder | Halt

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from bots import services
-from bots.models import ExchangeAccount, Fill, GridBot
+from bots.models import BotEvent, ExchangeAccount, Fill, GridBot
+from exchange.types import OrderSide
 from tests.bots.runner_support import (
     account_on,
     finish,
@@ -19,6 +20,7 @@ from tests.bots.runner_support import (
     quiet,
     set_desired,
     sim_open_orders,
+    sim_position,
     start_runners,
     wait_until,
 )
@@ -83,11 +85,7 @@ async def test_stop_loss_cancels_the_grid_flattens_and_stops_the_bot(simulator, 
     assert row.status_message.startswith("stop-loss hit: mid ")
     assert sim_open_orders(simulator, funded_account.index, 0) == []
 
-    def position() -> int:
-        pos = simulator.engine.state.accounts[funded_account.index].positions.get(0)
-        return 0 if pos is None else pos.size
-
-    assert simulator.call(position) == 0
+    assert sim_position(simulator, funded_account.index, 0) == 0
     # The flatten's fill is the bot's (its books were long 0.04 and the account flat before).
     fills = await sync_to_async(lambda: list(Fill.objects.filter(bot=bot)))()
     assert sum((f.size_base if f.side == "buy" else -f.size_base for f in fills), Decimal(0)) == 0
@@ -209,11 +207,7 @@ async def test_a_paused_grid_still_exits_at_its_stop_loss(simulator, funded_acco
     assert row.status_message.startswith("stop-loss hit: mid ")
     assert sim_open_orders(simulator, funded_account.index, 0) == []
 
-    def position() -> int:
-        pos = simulator.engine.state.accounts[funded_account.index].positions.get(0)
-        return 0 if pos is None else pos.size
-
-    assert simulator.call(position) == 0
+    assert sim_position(simulator, funded_account.index, 0) == 0
 
 
 async def test_the_dead_mans_switch_turned_on_or_off_while_bots_run_applies_at_once(
@@ -261,3 +255,43 @@ async def test_the_dead_mans_switch_turned_on_or_off_while_bots_run_applies_at_o
     assert not task.done()
     await sync_to_async(set_desired)(bot, "stopped")
     assert await finish(task) == "stopped"
+
+
+async def test_a_stop_loss_flatten_closes_the_bots_own_position_and_leaves_the_traders(
+    simulator, funded_account
+):
+    """The trader holds 0.1 ETH of their own on the account (left unattributed at the grid's
+    start). The grid's stop-loss flatten closed the account's whole position: the trader's
+    0.1 was sold with the grid's buys. It closes the grid's own part only."""
+    account = await sync_to_async(account_on)(simulator, funded_account)
+    (index,) = await sync_to_async(account.allocate_client_order_indexes)(1)
+    async with account.client() as client:
+        ticket = await client.market_order(0, OrderSide.BUY, Decimal("0.1"), index)
+        await client.resolve(ticket, 5.0, final=True)
+    traders = sim_position(simulator, funded_account.index, 0)
+    assert traders > 0
+    bot = await sync_to_async(grid_bot)(
+        account,
+        "ETH",
+        levels=5,
+        stop_loss_price=Decimal("2980"),
+        flatten_on_stop=True,
+        unattributed_choice="leave",
+        unattributed_choice_base=Decimal("0.1"),
+    )
+    (runner,), (task,) = await start_runners([bot])
+    await full_grid(runner, simulator, funded_account.index)
+
+    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "2975.00"})
+    simulator.advance(1000)
+
+    assert await finish(task) == "stopped"
+    fills = await sync_to_async(lambda: list(Fill.objects.filter(bot=bot)))()
+    bought = [f for f in fills if f.side == "buy"]
+    assert bought, "the grid bought on the way down"
+    assert sum((f.size_base if f.side == "buy" else -f.size_base for f in fills), Decimal(0)) == 0
+    assert sim_position(simulator, funded_account.index, 0) == traders
+    events = await sync_to_async(
+        lambda: list(BotEvent.objects.filter(bot=bot, kind="flatten").values_list("message"))
+    )()
+    assert events and events[0][0].startswith("position close: closed ("), events

@@ -8,7 +8,7 @@ from decimal import ROUND_CEILING, Decimal
 from exchange.client import AUTH_TOKEN_TTL_S, LighterClient
 from exchange.execution import CloseStatus
 from exchange.tickets import TicketState
-from exchange.types import LiquidityRole, OrderSide
+from exchange.types import LiquidityRole, OrderSide, PositionSide
 from tests.exchange.conftest import client_for
 from tests.plugins.simulator import TEST_CONFIG, run_simulator
 
@@ -135,6 +135,25 @@ async def test_close_that_never_executes_fails_with_the_reason(client, simulator
     result = await client.close_position(ETH, ids, attempts=2, timeout_s=0.2)
     assert result.status is CloseStatus.FAILED and result.remaining_size == SIZE
     assert "never executed" in result.reason
+
+
+async def test_a_close_of_part_of_a_position_leaves_the_rest_and_never_crosses_sides(client, ids):
+    # A bot's own part of the account's position (the rest is others'): only that is closed.
+    await client.resolve(
+        await client.market_order(ETH, OrderSide.BUY, 3 * SIZE, next(ids)), final=True
+    )
+    wrong_side = await client.close_position(ETH, ids, size=SIZE, position_side=PositionSide.SHORT)
+    assert wrong_side.status is CloseStatus.FAILED and wrong_side.closed_size == 0
+    assert wrong_side.reason == "the account's position is long, not short"
+    result = await client.close_position(ETH, ids, size=SIZE, position_side=PositionSide.LONG)
+    assert result.status is CloseStatus.CLOSED and result.closed_size == SIZE
+    position = (await client.account()).position(ETH)
+    assert position is not None and position.size == 2 * SIZE
+    # More than the position: what there is closes, never a flip to the other side.
+    result = await client.close_position(ETH, ids, size=5 * SIZE, position_side=PositionSide.LONG)
+    assert result.status is CloseStatus.CLOSED and result.closed_size == 2 * SIZE
+    after = (await client.account()).position(ETH)
+    assert after is None or after.size == 0
 
 
 async def test_premium_fills_carry_lighters_fee_rates_and_the_venue_charges_exactly_them(

@@ -125,7 +125,7 @@ class GridStrategy:
             self.state = on_price(self.state, self.config, market.mid)
         risk = risk_check(self.config, self.position_base, market.mid)
         if risk.triggered:
-            return [Halt(self.leg, risk.trigger, risk.flatten_base)]
+            return [Halt(self.leg, risk.trigger, risk.flatten_base, self.config.flatten_on_stop)]
         desired = desired_orders(self.state, self.config, market, self.position_base)
         diff = plan(desired, event.working)
         self.last_reason = diff.reason
