@@ -92,21 +92,29 @@ async def test_stop_loss_cancels_the_grid_flattens_and_stops_the_bot(simulator, 
     assert any(f.order_id is None and f.side == "sell" for f in fills)
 
 
-async def test_dead_mans_switch_is_armed_while_running_and_aborted_on_a_clean_stop(
-    simulator, funded_account
-):
+async def _grid_with_switch(simulator, funded_account, *, on: bool):
+    """A full ETH grid running on an account whose dead-man's switch is `on` or off."""
     account = await sync_to_async(account_on)(simulator, funded_account)
     await sync_to_async(
-        lambda: ExchangeAccount.objects.filter(pk=account.pk).update(dead_mans_switch=True)
+        lambda: ExchangeAccount.objects.filter(pk=account.pk).update(dead_mans_switch=on)
     )()
     bot = await sync_to_async(grid_bot)(account, "ETH", levels=5)
     (runner,), (task,) = await start_runners([bot])
     await full_grid(runner, simulator, funded_account.index)
+    return account, bot, task
+
+
+def _cancel_all_time(simulator, account_index: int) -> int:
+    return simulator.call(lambda: simulator.engine.state.accounts[account_index].cancel_all_time)
+
+
+async def test_dead_mans_switch_is_armed_while_running_and_aborted_on_a_clean_stop(
+    simulator, funded_account
+):
+    account, bot, task = await _grid_with_switch(simulator, funded_account, on=True)
 
     def cancel_all_time() -> int:
-        return simulator.call(
-            lambda: simulator.engine.state.accounts[funded_account.index].cancel_all_time
-        )
+        return _cancel_all_time(simulator, funded_account.index)
 
     async def armed() -> bool:
         return cancel_all_time() > 0
@@ -217,18 +225,10 @@ async def test_the_dead_mans_switch_turned_on_or_off_while_bots_run_applies_at_o
     the runners arm it at once (before, only a restart did, and the page said 'on (not
     armed)'); turned off, the schedule they armed is aborted (before, they kept re-arming
     it: a dead worker would still have cancelled the orders the operator chose to keep)."""
-    account = await sync_to_async(account_on)(simulator, funded_account)
-    await sync_to_async(
-        lambda: ExchangeAccount.objects.filter(pk=account.pk).update(dead_mans_switch=False)
-    )()
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=5)
-    (runner,), (task,) = await start_runners([bot])
-    await full_grid(runner, simulator, funded_account.index)
+    account, bot, task = await _grid_with_switch(simulator, funded_account, on=False)
 
     def cancel_all_time() -> int:
-        return simulator.call(
-            lambda: simulator.engine.state.accounts[funded_account.index].cancel_all_time
-        )
+        return _cancel_all_time(simulator, funded_account.index)
 
     def switch(on: bool) -> None:  # as the account's admin form saves it
         with transaction.atomic():
