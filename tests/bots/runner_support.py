@@ -123,14 +123,14 @@ async def wait_full_grid(
 
 
 async def full_eth_grid(
-    simulator: Any, sim_account: Any, *, tier: str = "premium"
+    simulator: Any, sim_account: Any, *, tier: str = "premium", levels: int = 3, **overrides: Any
 ) -> tuple[ExchangeAccount, GridBot, BotRunner, asyncio.Task[str]]:
-    """One ETH grid of three levels a side on the account, running until its six orders rest
-    and it is quiet: (account, bot, runner, the runner's task)."""
+    """One ETH grid (`levels` a side, the bot's `overrides`) on the account, running until its
+    orders all rest and it is quiet: (account, bot, runner, the runner's task)."""
     account = await sync_to_async(account_on)(simulator, sim_account, tier=tier)
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
+    bot = await sync_to_async(grid_bot)(account, "ETH", levels=levels, **overrides)
     (runner,), (task,) = await start_runners([bot])
-    await wait_full_grid(runner, simulator, sim_account.index, 6)
+    await wait_full_grid(runner, simulator, sim_account.index, 2 * levels)
     return account, bot, runner, task
 
 

@@ -16,12 +16,13 @@ from exchange.types import OrderSide
 from tests.bots.runner_support import (
     account_on,
     finish,
+    full_eth_grid,
     grid_bot,
-    quiet,
     set_desired,
     sim_open_orders,
     sim_position,
     start_runners,
+    wait_full_grid,
     wait_until,
 )
 
@@ -37,21 +38,30 @@ def bot_row(bot: GridBot) -> GridBot:
     return GridBot.objects.get(pk=bot.pk)
 
 
-async def full_grid(runner, simulator, account_index: int, count: int = 10) -> None:
-    async def ready() -> bool:
-        orders = sim_open_orders(simulator, account_index, 0)
-        return quiet(runner, simulator) and len(orders) == count
+async def full_grid(simulator, funded_account, **overrides):
+    """A full ETH grid of five levels a side, running: (bot, runner, its task)."""
+    _account, bot, runner, task = await full_eth_grid(
+        simulator, funded_account, levels=5, **overrides
+    )
+    return bot, runner, task
 
-    await wait_until(ready, what=f"{count} resting orders")
+
+async def exits_at(simulator, funded_account, bot, task, price: str, said: str) -> GridBot:
+    """The price moves to `price`: the bot exits (its status says `said` first) with nothing of
+    it left resting; returns its row."""
+    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": price})
+    simulator.advance(1000)
+    assert await finish(task) == "stopped"
+    row = await sync_to_async(bot_row)(bot)
+    assert row.status_message.startswith(said)
+    assert sim_open_orders(simulator, funded_account.index, 0) == []
+    return row
 
 
 async def test_cancel_all_request_on_a_paused_bot_empties_the_book_and_clears_the_request(
     simulator, funded_account
 ):
-    account = await sync_to_async(account_on)(simulator, funded_account)
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=5)
-    (runner,), (task,) = await start_runners([bot])
-    await full_grid(runner, simulator, funded_account.index)
+    bot, _runner, task = await full_grid(simulator, funded_account)
 
     await sync_to_async(set_desired)(bot, "paused")
     await sync_to_async(
@@ -69,21 +79,12 @@ async def test_cancel_all_request_on_a_paused_bot_empties_the_book_and_clears_th
 
 
 async def test_stop_loss_cancels_the_grid_flattens_and_stops_the_bot(simulator, funded_account):
-    account = await sync_to_async(account_on)(simulator, funded_account)
-    bot = await sync_to_async(grid_bot)(
-        account, "ETH", levels=5, stop_loss_price=Decimal("2980"), flatten_on_stop=True
+    bot, _runner, task = await full_grid(
+        simulator, funded_account, stop_loss_price=Decimal("2980"), flatten_on_stop=True
     )
-    (runner,), (task,) = await start_runners([bot])
-    await full_grid(runner, simulator, funded_account.index)
 
-    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "2975.00"})
-    simulator.advance(1000)
-
-    assert await finish(task) == "stopped"
-    row = await sync_to_async(bot_row)(bot)
+    row = await exits_at(simulator, funded_account, bot, task, "2975.00", "stop-loss hit: mid ")
     assert (row.status, row.desired_state) == ("stopped", "stopped")
-    assert row.status_message.startswith("stop-loss hit: mid ")
-    assert sim_open_orders(simulator, funded_account.index, 0) == []
 
     assert sim_position(simulator, funded_account.index, 0) == 0
     # The flatten's fill is the bot's (its books were long 0.04 and the account flat before).
@@ -100,7 +101,7 @@ async def _grid_with_switch(simulator, funded_account, *, on: bool):
     )()
     bot = await sync_to_async(grid_bot)(account, "ETH", levels=5)
     (runner,), (task,) = await start_runners([bot])
-    await full_grid(runner, simulator, funded_account.index)
+    await wait_full_grid(runner, simulator, funded_account.index, 10)
     return account, bot, task
 
 
@@ -129,10 +130,7 @@ async def test_dead_mans_switch_is_armed_while_running_and_aborted_on_a_clean_st
 
 
 async def test_a_stop_from_the_services_is_pushed_to_the_live_runner(simulator, funded_account):
-    account = await sync_to_async(account_on)(simulator, funded_account)
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=5)
-    (runner,), (task,) = await start_runners([bot])
-    await full_grid(runner, simulator, funded_account.index)
+    bot, runner, task = await full_grid(simulator, funded_account)
 
     row = await sync_to_async(bot_row)(bot)
     await sync_to_async(services.bot_stop)(row, actor="test")
@@ -145,10 +143,7 @@ async def test_a_stop_from_the_services_is_pushed_to_the_live_runner(simulator, 
 async def test_a_stop_loss_set_while_the_bot_runs_protects_it_at_once(simulator, funded_account):
     """A trader sets a stop-loss on a running grid (the API's and the admin's save): the runner
     is told at the commit and the next price through it stops the bot and flattens."""
-    account = await sync_to_async(account_on)(simulator, funded_account)
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=5, flatten_on_stop=True)
-    (runner,), (task,) = await start_runners([bot])
-    await full_grid(runner, simulator, funded_account.index)
+    bot, runner, task = await full_grid(simulator, funded_account, flatten_on_stop=True)
 
     row = await sync_to_async(bot_row)(bot)
     await sync_to_async(services.bot_update)(row, actor="test", stop_loss_price=Decimal("2980"))
@@ -158,13 +153,7 @@ async def test_a_stop_loss_set_while_the_bot_runs_protects_it_at_once(simulator,
 
     await wait_until(applied, timeout_s=2.0, what="the new stop-loss in the runner")
     assert runner.last_command > 0, "applied by the push, not by the fallback read"
-    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "2975.00"})
-    simulator.advance(1000)
-
-    assert await finish(task) == "stopped"
-    row = await sync_to_async(bot_row)(bot)
-    assert row.status_message.startswith("stop-loss hit: mid ")
-    assert sim_open_orders(simulator, funded_account.index, 0) == []
+    row = await exits_at(simulator, funded_account, bot, task, "2975.00", "stop-loss hit: mid ")
     events = await sync_to_async(lambda: list(row.events.values_list("kind", "message")))()
     assert ("settings_changed", "now applied: stop loss price none → 2980") in events
 
@@ -174,46 +163,28 @@ async def test_a_take_profit_written_without_a_push_is_read_by_the_fallback(
 ):
     """A change whose push was lost (Redis blip, a row written around the services) reaches
     the runner with its slow read of the desired state."""
-    account = await sync_to_async(account_on)(simulator, funded_account)
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=5)
-    (runner,), (task,) = await start_runners([bot])
-    await full_grid(runner, simulator, funded_account.index)
+    bot, _runner, task = await full_grid(simulator, funded_account)
 
     await sync_to_async(
         lambda: GridBot.objects.filter(pk=bot.pk).update(take_profit_price=Decimal("3020"))
     )()
-    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "3025.00"})
-    simulator.advance(1000)
-
-    assert await finish(task) == "stopped"
-    row = await sync_to_async(bot_row)(bot)
-    assert row.status_message.startswith("take-profit hit: mid ")
-    assert sim_open_orders(simulator, funded_account.index, 0) == []
+    await exits_at(simulator, funded_account, bot, task, "3025.00", "take-profit hit: mid ")
 
 
 async def test_a_paused_grid_still_exits_at_its_stop_loss(simulator, funded_account):
     """Pause keeps the resting orders and places nothing new; it does not switch the exits
     off: a price through the stop-loss of a paused grid cancels its orders, flattens and stops
     it (before, the paused grid's buys kept filling on the way down with no stop)."""
-    account = await sync_to_async(account_on)(simulator, funded_account)
-    bot = await sync_to_async(grid_bot)(
-        account, "ETH", levels=5, stop_loss_price=Decimal("2980"), flatten_on_stop=True
+    bot, runner, task = await full_grid(
+        simulator, funded_account, stop_loss_price=Decimal("2980"), flatten_on_stop=True
     )
-    (runner,), (task,) = await start_runners([bot])
-    await full_grid(runner, simulator, funded_account.index)
     await sync_to_async(services.bot_pause)(await sync_to_async(bot_row)(bot), actor="test")
 
     async def paused() -> bool:
         return runner.paused
 
     await wait_until(paused, what="the pause applied")
-    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "2975.00"})
-    simulator.advance(1000)
-
-    assert await finish(task) == "stopped"
-    row = await sync_to_async(bot_row)(bot)
-    assert row.status_message.startswith("stop-loss hit: mid ")
-    assert sim_open_orders(simulator, funded_account.index, 0) == []
+    await exits_at(simulator, funded_account, bot, task, "2975.00", "stop-loss hit: mid ")
 
     assert sim_position(simulator, funded_account.index, 0) == 0
 
@@ -280,7 +251,7 @@ async def test_a_stop_loss_flatten_closes_the_bots_own_position_and_leaves_the_t
         unattributed_choice_base=Decimal("0.1"),
     )
     (runner,), (task,) = await start_runners([bot])
-    await full_grid(runner, simulator, funded_account.index)
+    await wait_full_grid(runner, simulator, funded_account.index, 10)
 
     simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "2975.00"})
     simulator.advance(1000)

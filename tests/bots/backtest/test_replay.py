@@ -17,11 +17,11 @@ from bots.models import GridBot, SessionChunk
 from tests.bots.runner_support import (
     account_on,
     finish,
+    full_eth_grid,
     grid_bot,
     quiet,
     set_desired,
     sim_open_orders,
-    start_runners,
     wait_until,
 )
 
@@ -51,15 +51,8 @@ def _entries(bot: GridBot) -> list[list]:
 async def traded_session(simulator, funded_account):
     """A real runner session: a full grid, the price up through a sell and back down through
     buys (fills, replenishes, centre moves), then a stop."""
-    account = await sync_to_async(account_on)(simulator, funded_account)
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=5)
+    _account, bot, runner, task = await full_eth_grid(simulator, funded_account, levels=5)
     index = funded_account.index
-    (runner,), (task,) = await start_runners([bot])
-
-    async def full_and_quiet() -> bool:
-        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, 0)) == 10
-
-    await wait_until(full_and_quiet, what="a full grid")
     for price in ("3011.00", "2989.00"):
         simulator.sim("POST", "/sim/price", {"market_id": 0, "price": price})
         simulator.advance(1000)
@@ -151,15 +144,7 @@ async def test_a_stop_loss_set_while_it_ran_replays_where_it_was_set(simulator, 
     """The trader set a stop-loss on the running grid; the price then crossed it and the bot
     stopped. The replay applies the setting where the session noted it (`set`), so its stop
     decision is the live one, whether the replay starts before the change or after it."""
-    account = await sync_to_async(account_on)(simulator, funded_account)
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=5)
-    index = funded_account.index
-    (runner,), (task,) = await start_runners([bot])
-
-    async def full_and_quiet() -> bool:
-        return quiet(runner, simulator) and len(sim_open_orders(simulator, index, 0)) == 10
-
-    await wait_until(full_and_quiet, what="a full grid")
+    _account, bot, runner, task = await full_eth_grid(simulator, funded_account, levels=5)
     row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
     await sync_to_async(services.bot_update)(row, actor="test", stop_loss_price=Decimal("2980"))
 

@@ -39,6 +39,19 @@ def _venue_orders(simulator, account_index: int) -> set[int]:
     return simulator.call(read)
 
 
+async def _replenish_waits(runner, simulator) -> None:
+    """The grid moves up a level: the runner's replenish waits for the routine budget."""
+    budget = runner.client.http.budget
+    assert budget is not None
+    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "3007.00"})
+    simulator.advance(1000)
+
+    async def waiting() -> bool:
+        return budget.waits > 0
+
+    await wait_until(waiting, what="the runner's replenish waiting for budget")
+
+
 async def test_a_stop_while_routine_traffic_fills_the_budget_is_applied_and_nothing_placed(
     simulator, funded_account, redis_client, redis_url
 ):
@@ -51,17 +64,7 @@ async def test_a_stop_while_routine_traffic_fills_the_budget_is_applied_and_noth
     await wait_full_grid(runner, simulator, index, 6)
     # Routine traffic (other bots, refreshes) fills the routine lane for the next minute.
     aredis = await routine_lane_fill(redis_url, account)
-    budget = runner.client.http.budget
-    assert budget is not None
-
-    # The grid moves: the runner's placement waits for routine budget.
-    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "3007.00"})
-    simulator.advance(1000)
-
-    async def waiting() -> bool:
-        return budget.waits > 0
-
-    await wait_until(waiting, what="the runner waiting for budget")
+    await _replenish_waits(runner, simulator)
     before = _venue_orders(simulator, index)
 
     row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
@@ -81,12 +84,13 @@ async def test_a_stop_loss_while_routine_traffic_fills_the_budget_exits_at_once(
     # started on the paper stack, the lane was full and the exit waited 24 s while the price
     # moved on (a fill landed meanwhile). A protective exit is the operator's: its lane.
     index = funded_account.index
-    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
-    bot = await sync_to_async(grid_bot)(
-        account, "ETH", levels=3, stop_loss_price=Decimal("2980"), flatten_on_stop=True
+    account, bot, _runner, task = await full_eth_grid(
+        simulator,
+        funded_account,
+        tier="standard",
+        stop_loss_price=Decimal("2980"),
+        flatten_on_stop=True,
     )
-    (runner,), (task,) = await start_runners([bot])
-    await wait_full_grid(runner, simulator, index, 6)
     aredis = await routine_lane_fill(redis_url, account)
 
     # Through the grid's buys and the stop: the routine lane stays full for its minute.
@@ -109,20 +113,9 @@ async def test_a_rename_while_a_placement_waits_for_budget_does_not_drop_it(
     # operator's desired state, which drops what was planned before it (a rename, or a
     # stop-loss far from the price, left the grid a level short until the next price move).
     index = funded_account.index
-    account = await sync_to_async(account_on)(simulator, funded_account, tier="standard")
-    bot = await sync_to_async(grid_bot)(account, "ETH", levels=3)
-    (runner,), (task,) = await start_runners([bot])
-    await wait_full_grid(runner, simulator, index, 6)
+    account, bot, runner, task = await full_eth_grid(simulator, funded_account, tier="standard")
     aredis = await routine_lane_fill(redis_url, account)
-    budget = runner.client.http.budget
-    assert budget is not None
-    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": "3007.00"})
-    simulator.advance(1000)
-
-    async def waiting() -> bool:
-        return budget.waits > 0
-
-    await wait_until(waiting, what="the runner's replenish waiting for budget")
+    await _replenish_waits(runner, simulator)
     row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
     await sync_to_async(services.bot_update)(row, actor="test", name="eth-renamed")
     await asyncio.sleep(0.5)  # the command arrives while the placement waits
