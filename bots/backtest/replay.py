@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from bots.engine.session_log import Entry, config_dump, config_load, intents_dump
 from bots.models import GridBot, SessionChunk
@@ -214,7 +214,7 @@ def replay(
         report.notes.append("the session's config was pruned: the bot's current config is used")
         live = bot.grid_config()
     else:
-        live = config_load(earlier[1] or {})
+        live = config_load(cast(dict[str, Any], earlier[1]))  # not null: filtered above
         # Live settings the session changed between its config and the replay's first chunk.
         before = SessionChunk.objects.filter(
             bot_id=bot.pk, id__gte=earlier[0], id__lt=first.pk, entries__contains='["set",'

@@ -138,8 +138,8 @@ def bot_update(bot: Bot, fence: int, **fields: Any) -> None:
 
 def desired_state_get(bot_id: int) -> tuple[str, datetime | None]:
     """What the operator wants now: desired state and a pending cancel-all request time."""
-    row = Bot.objects.values_list("desired_state", "cancel_all_requested_at").get(pk=bot_id)
-    return row[0], row[1]
+    desired, cancel_all_at, _ = control_get(Bot, bot_id, ())
+    return desired, cancel_all_at
 
 
 def control_get(
