@@ -58,6 +58,8 @@ class HedgeView:
     tolerance_text: str = figures.NONE
     # The pair's net of the bot's own positions (its fills on both legs), always current.
     own_net_text: str = figures.NONE
+    # The pair's stop-loss as it is saved (its runner applies a change at once).
+    stop_loss_text: str = "none"
 
 
 def leg_position(account: ExchangeAccount, symbol: str) -> tuple[Decimal | None, Decimal | None]:
@@ -130,7 +132,16 @@ def hedge_view(bot: HedgeBot, *, events: int = 50) -> HedgeView:
         net_text=figures.size(net, bot.market, unit=True),
         tolerance_text=figures.size(tolerance, bot.market, unit=True),
         own_net_text=figures.size(legs[0].own_base + legs[1].own_base, bot.market, unit=True),
+        stop_loss_text=stop_loss_text(bot),
     )
+
+
+def stop_loss_text(bot: HedgeBot) -> str:
+    """The pair's stop-loss as its page says it: the loss that stops it, and what then."""
+    if bot.stop_loss_quote is None:
+        return "none"
+    loss = figures.plain(Decimal(bot.stop_loss_quote))
+    return f"a loss of {loss} {figures.QUOTE_UNIT} on the pair (then both legs closed)"
 
 
 def net_class(view: HedgeView) -> str:
@@ -154,6 +165,7 @@ def hedge_live(bot: HedgeBot) -> dict[str, Any]:
         "net_class": net_class(view),
         "tolerance_text": view.tolerance_text,
         "own_net_text": view.own_net_text,
+        "stop_loss_text": view.stop_loss_text,
         "legs": [
             {
                 "position_text": leg.position_text if leg.position_base is not None else None,

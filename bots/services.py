@@ -97,6 +97,7 @@ BotT = TypeVar("BotT", bound=Bot)
 
 # Grid shape and sizing: a runner holds a lattice built from them, so they change only stopped.
 RUNTIME_EDITABLE_FIELDS = frozenset({"name", *GridBot.LIVE_SETTINGS})
+HEDGE_RUNTIME_EDITABLE_FIELDS = frozenset({"name", *HedgeBot.LIVE_SETTINGS})
 
 
 class BotActionRefused(Exception):
@@ -527,12 +528,13 @@ def bot_create(*, actor: str, **fields: Any) -> GridBot:
 def bot_change_refusal(
     bot: Bot, fields: Iterable[str], labels: dict[str, str] | None = None
 ) -> str | None:
-    """Why changing `fields` of `bot` is refused now, or None: while it is not stopped only
-    what its runner does not hold changes (a grid: `RUNTIME_EDITABLE_FIELDS`, the grid it
-    started with stays; a hedge bot: its name, the runner holds a config built from the rest).
+    """Why changing `fields` of `bot` is refused now, or None: while it is not stopped only its
+    name and what its runner applies live change (a grid: `RUNTIME_EDITABLE_FIELDS`, the grid it
+    started with stays; a hedge bot: `HEDGE_RUNTIME_EDITABLE_FIELDS`, its stop-loss, the runner
+    holds a config built from the rest).
     The fields are named by their code names (the API's), or by `labels` (the admin's)."""
     grid = isinstance(bot, GridBot)
-    held = set(fields) - (RUNTIME_EDITABLE_FIELDS if grid else {"name"})
+    held = set(fields) - (RUNTIME_EDITABLE_FIELDS if grid else HEDGE_RUNTIME_EDITABLE_FIELDS)
     if bot.desired_state != DesiredState.STOPPED and held:
         what = "its grid" if grid else "its configuration"
         names = sorted(held) if labels is None else [labels.get(n, n) for n in sorted(held)]
@@ -573,7 +575,8 @@ def bot_config_saved(bot: Bot, changes: dict[str, Any], *, actor: str) -> None:
     """After a change of `bot`'s configuration, in the transaction that saved it (the API's
     `bot_update`, the admin's form): the event, the pages told, and a runner told at the commit
     to apply what it applies while it runs (a grid's stop-loss and take-profit: on the next
-    decision, a price already past the new stop-loss stops the bot)."""
+    decision, a price already past the new stop-loss stops the bot; a hedge bot's stop-loss:
+    from its next step, a pair already past it stops and closes both legs)."""
     event_record(bot, "config_changed", f"changed by {actor}", data=_jsonable(changes))
     broadcast.bot_changed(bot)
     if bot.desired_state != DesiredState.STOPPED:
@@ -591,8 +594,8 @@ def hedge_bot_create(*, actor: str, **fields: Any) -> HedgeBot:
 
 
 def hedge_bot_update(bot: HedgeBot, *, actor: str, **changes: Any) -> HedgeBot:
-    """Change a hedge bot's configuration; only its name while it runs (the runner holds a
-    config built from the rest)."""
+    """Change a hedge bot's configuration; only its name and stop-loss while it runs (the runner
+    applies the stop-loss at once and holds a config built from the rest)."""
     fixed = {f.name for f in HedgeBot._meta.concrete_fields if not f.editable}
     fixed |= {"id", "account", "taker_account", "market"}
     if unknown := {name.removesuffix("_id") for name in changes} & fixed:
@@ -603,7 +606,7 @@ def hedge_bot_update(bot: HedgeBot, *, actor: str, **changes: Any) -> HedgeBot:
         setattr(bot, name, value)
     with transaction.atomic():
         _validated_save(bot)
-        event_record(bot, "config_changed", f"changed by {actor}", data=_jsonable(changes))
+        bot_config_saved(bot, changes, actor=actor)
     return bot
 
 

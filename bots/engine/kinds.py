@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from bots.engine.session_log import Pending
 from bots.strategies.grid import MarketView
 from bots.strategies.hedge import BookLevels, HedgeSnapshot, HedgeStrategy, OrderSent, Transition
-from bots.strategies.protocol import Event, Intent, Leg, Tick
+from bots.strategies.protocol import Event, Intent, Leg, Tick, config_changed
 from exchange.book import BookReplica
 
 
@@ -58,8 +58,11 @@ class EngineOptions:
     stop_may_close: bool
     # The PnL at the exchange's mark is published between moves (the grid's live figures).
     mark_figures: bool
-    # A risk exit (`Halt`) closes the halted leg's position when the strategy asks for it.
+    # A risk exit (`Halt`) closes the halted leg's own position when the strategy asks for it.
     risk_exit_flattens: bool
+    # A risk exit closes every leg, verified, as "stop and close both legs" does (the hedge's
+    # stop-loss: the pair's positions are the bot's).
+    risk_exit_closes_legs: bool = False
     # The bot row's fields the runner applies while it runs (`RunStrategy.settings_apply`),
     # read with the desired state (on a command, and every `control_s`).
     live_settings: tuple[str, ...] = ()
@@ -236,7 +239,9 @@ class EngineHedgeStrategy(HedgeStrategy):
         return None
 
     def settings_apply(self, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-        return {}  # none: while it runs only its name changes (services.bot_change_refusal)
+        # Its stop-loss (`HedgeBot.LIVE_SETTINGS`): judged from the next step on, every turn.
+        self.config, changed = config_changed(self.config, values)
+        return changed
 
     def reconcile_may_run(self) -> bool:
         return self.orders.inflight is None and not self.hedge_due()

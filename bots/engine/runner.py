@@ -180,6 +180,8 @@ HEDGE_OPTIONS = EngineOptions(
     stop_may_close=True,
     mark_figures=False,
     risk_exit_flattens=False,
+    risk_exit_closes_legs=True,
+    live_settings=HedgeBot.LIVE_SETTINGS,
 )
 
 # "Close both legs": rounds of verified reduce-only closes, the first retry after this (doubling).
@@ -1417,15 +1419,21 @@ class BotRunner:
 
     async def _risk_exit(self, halt: Halt, reason: str) -> None:
         await self.stop_orders(reason)
-        if self.options.risk_exit_flattens and (halt.flatten or halt.flatten_base != 0):
+        status, message = BotStatus.STOPPED, reason
+        if self.options.risk_exit_closes_legs:
+            sizes = await self.close_legs()
+            if any(sizes):
+                status = BotStatus.ERROR
+                message += f"; close both legs incomplete: {self._per_leg(sizes)[0]} still open"
+        elif self.options.risk_exit_flattens and (halt.flatten or halt.flatten_base != 0):
             await self._flatten_own(self.legs[halt.leg])
         await self.update(
-            status=BotStatus.STOPPED,
+            status=status,
             desired_state=DesiredState.STOPPED,
-            status_message=reason,
+            status_message=message,
             stopped_at=timezone.now(),
         )
-        self.finished = BotStatus.STOPPED
+        self.finished = status
 
     async def _flatten_own(self, state: LegState) -> None:
         """Close the bot's own position, as it is once its orders have all ended: every fill

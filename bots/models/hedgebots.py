@@ -55,6 +55,10 @@ class HedgeBot(Bot):
     """Maker leg A (`account`) rests a post-only order; every fill is hedged on taker leg B
     (`taker_account`) by a market order of the same size with a worst price."""
 
+    # What an operator may change while the bot runs: its runner applies it from its next step
+    # (`bots.engine.runner`). The rest is the config the runner started with.
+    LIVE_SETTINGS = ("stop_loss_quote",)
+
     taker_account = models.ForeignKey(
         ExchangeAccount,
         on_delete=models.PROTECT,

@@ -11,9 +11,9 @@ A *leg* is one account on one market: the grid has one, the hedge bot two.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from bots.strategies.grid.config import RiskTrigger, Side
 from bots.strategies.grid.plan import DesiredOrder, LiveOrder, MarketView
@@ -166,3 +166,20 @@ class Strategy(Protocol):
     def on_event(self, event: Event) -> list[Intent]:
         """Apply `event` to the state; the intents it calls for (often none)."""
         ...
+
+
+C = TypeVar("C")
+
+
+def config_changed(config: C, values: dict[str, Any]) -> tuple[C, dict[str, tuple[Any, Any]]]:
+    """`config` (a frozen dataclass) with the operator's live `values` (field names) applied, and
+    the fields that changed, (before, after). The config's own validation refuses a value
+    (a ValueError) and nothing changes."""
+    changed = {
+        name: (getattr(config, name), value)
+        for name, value in values.items()
+        if getattr(config, name) != value
+    }
+    if not changed:
+        return config, {}
+    return replace(config, **{name: new for name, (_, new) in changed.items()}), changed  # type: ignore[type-var]

@@ -19,6 +19,7 @@
     text("hedge-state", data.state === null ? null
       : data.state + (data.state_seconds === null ? "" : " for " + data.state_seconds + " s"));
     text("hedge-own-net", data.own_net_text);
+    text("hedge-stop-loss", data.stop_loss_text);
     const net = document.getElementById("hedge-net");
     net.textContent = (data.net_text === null ? "unknown (an account was never checked)" : data.net_text)
       + " (tolerance " + data.tolerance_text + ")";

@@ -164,6 +164,29 @@ def test_the_admin_refuses_a_running_hedge_bots_change_but_renames_it(admin_clie
     assert bot.name == "pair-2"
 
 
+def test_a_running_hedge_bots_stop_loss_is_saved_and_its_runner_told(
+    admin_client, legs, settings, redis_url, django_capture_on_commit_callbacks
+):
+    # Refused before ("Stop pair before changing its configuration (Stop loss quote)"): a pair
+    # losing money could only be protected by stopping it first.
+    from tests.bots.test_admin import _commands
+
+    admin_client.post(reverse("admin:bots_hedgebot_add"), _post(*legs, name="pair"))
+    bot = HedgeBot.objects.get()
+    HedgeBot.objects.filter(pk=bot.pk).update(desired_state="running", status="running")
+    settings.REDIS_URL = redis_url
+    url = reverse("admin:bots_hedgebot_change", args=[bot.pk])
+    with _commands(redis_url, bot) as received:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.post(url, _post(*legs, name="pair", stop_loss_quote="25"))
+        assert response.status_code == 302, response.context["adminform"].form.errors
+        assert [c["kind"] for c in received()] == ["settings"]
+    bot.refresh_from_db()
+    assert bot.stop_loss_quote == 25
+    event = BotEvent.objects.filter(bot=bot, kind="config_changed").get()
+    assert event.data == {"stop_loss_quote": "25"}
+
+
 def test_the_admin_keeps_the_identity_of_a_running_hedges_taker_account(admin_client, legs):
     # The B leg's account is the hedge bot's too (selectors.account_bots): moved while the bot
     # runs, its runner would hedge on the old account and the new one would owe the hedges.

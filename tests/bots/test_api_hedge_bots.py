@@ -1,6 +1,8 @@
 """API hedge bot CRUD and controls through bots.services: 422 naming the field, 404, 409."""
 # ruff: noqa: F811 - pytest fixtures imported from tests.bots.api_helpers
 
+from decimal import Decimal
+
 import pytest
 
 from bots.engine.leases import BotLease
@@ -112,6 +114,25 @@ def test_patch_of_a_running_hedge_bot_is_409(api, account, taker, market):
     response = api.patch(f"/api/hedge-bots/{bot.pk}", {"size": "0.02"})
 
     assert response.status_code == 409
+
+
+def test_patch_of_a_running_hedge_bots_stop_loss_is_saved(api, account, taker, market):
+    # Its runner applies it at once (tests/bots/test_hedge_runner.py); a bad value is a 422
+    # naming the field, and nothing else may change meanwhile.
+    bot = make_hedge_bot(account, taker, market)
+    HedgeBot.objects.filter(pk=bot.pk).update(desired_state="running")
+    size = bot.size
+
+    response = api.patch(f"/api/hedge-bots/{bot.pk}", {"stop_loss_quote": "12.5"})
+    assert response.status_code == 200, response.json()
+    assert response.json()["stop_loss_quote"] == "12.5"
+    refused = api.patch(f"/api/hedge-bots/{bot.pk}", {"stop_loss_quote": "-1"})
+    assert refused.status_code == 422
+    assert "stop_loss_quote" in str(refused.json())
+    both = api.patch(f"/api/hedge-bots/{bot.pk}", {"stop_loss_quote": "5", "size": "0.02"})
+    assert both.status_code == 409
+    bot.refresh_from_db()
+    assert (bot.stop_loss_quote, bot.size) == (Decimal("12.5"), size)
 
 
 def test_start_answers_with_the_running_desired_state(api, account, taker, market):

@@ -508,6 +508,69 @@ async def _recorded_net(bot: HedgeBot, account_id: int) -> Decimal:
     return sum((size if side == "buy" else -size for side, size in fills), Decimal(0))
 
 
+async def _fills_recorded(bot: HedgeBot, count: int) -> bool:
+    return await sync_to_async(Fill.objects.filter(bot=bot).count)() == count
+
+
+async def test_a_hedge_bots_stop_loss_closes_both_legs(simulator, pair):
+    """The pair's stop-loss halts it and closes both legs, verified (the strategy's `Halt`
+    pair carries each leg's close; the runner only cancelled A's orders and kept both
+    positions open, so the loss could go on growing)."""
+    maker_sim, taker_sim, maker, taker = pair
+    bot = await sync_to_async(hedge_bot)(
+        maker, taker, hold_min_ms=60_000, stop_loss_quote=Decimal("0.01")
+    )
+    _, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's opening order",
+    )
+    # A buys at its price and the price is then 2 below it: the pair is 0.02 or more down.
+    await fill_resting(simulator, maker_sim.index)
+    assert await finish(task) == "stopped"
+    kinds = await _event_kinds(bot)
+    assert "stop_loss" in kinds and "legs_closed" in kinds, kinds
+    assert sim_position(simulator, maker_sim.index) == 0
+    assert sim_position(simulator, taker_sim.index) == 0
+    assert sim_open_orders(simulator, maker_sim.index, ETH) == []
+    # The closes are the bot's fills: its books are flat on each account, like the exchange.
+    for account in (maker, taker):
+        fills = await sync_to_async(Fill.objects.filter(bot=bot, account=account).count)()
+        if fills:
+            assert await _recorded_net(bot, account.pk) == 0
+
+
+async def test_a_stop_loss_set_on_a_running_hedge_bot_applies_at_once(simulator, pair, redis_url):
+    """The admin and the API take a hedge bot's stop-loss while it runs: the runner applies it
+    from its next step (it held the config it started with, so a stop-loss saved meanwhile was
+    stored and ignored), and a pair already past it stops and closes both legs."""
+    maker_sim, taker_sim, maker, taker = pair
+    bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)
+    runner, task = await opened_and_hedged(simulator, pair, bot)
+    await wait_until(lambda: _fills_recorded(bot, 2), what="both legs' fills recorded")
+    # A bought at its resting price, B sold after the price went through it: the pair lost.
+    loss = -(await sync_to_async(pair_pnl_from_fills)(bot))
+    assert loss > 0
+
+    far, near = (loss * 10).quantize(Decimal("0.01")), (loss / 2).quantize(Decimal("0.0001"))
+    # Further than the loss: applied (pushed at the save's commit), the pair holds on.
+    await sync_to_async(services.hedge_bot_update)(bot, actor="op", stop_loss_quote=far)
+    await wait_until(
+        lambda: _event_recorded(bot, "settings_changed"), what="the new stop-loss applied"
+    )
+    assert runner.strategy.config.stop_loss_quote == far
+    assert not task.done()
+    assert sim_position(simulator, maker_sim.index) == Decimal("0.01")
+
+    # Nearer than the loss: the pair stops and both legs are closed.
+    await sync_to_async(services.hedge_bot_update)(bot, actor="op", stop_loss_quote=near)
+    assert await finish(task) == "stopped"
+    kinds = await _event_kinds(bot)
+    assert kinds.count("settings_changed") == 2
+    assert "stop_loss" in kinds, kinds
+    await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0", "0")
+
+
 async def test_plain_stop_keeps_both_legs_and_close_of_a_stopped_bot_closes_them(simulator, pair):
     maker_sim, taker_sim, maker, taker = pair
     bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)

@@ -23,7 +23,7 @@ from django.db import connection
 
 from bots import figures, services
 from bots.engine.runner import BUDGET_WAIT_MESSAGE
-from bots.models import Fill, GridBot, Market, Order
+from bots.models import Fill, GridBot, HedgeBot, Market, Order
 from lighterweb.redis_server import free_port
 from tests.bots.hedge_support import hedge_bot, price_through
 from tests.bots.runner_support import GRID_SHAPES, account_on, sim_open_orders
@@ -289,6 +289,17 @@ def test_the_hedge_page_shows_each_legs_own_position_live_as_the_bot_hedges(site
     expect(page.locator("#leg-0-checked")).not_to_have_text("never")
     expect(page.locator("#leg-1-checked")).not_to_have_text("never")
     expect(page.locator("#hedge-events-body")).to_contain_text("hedge", timeout=STEP_MS)
+    # A stop-loss saved while the pair runs shows at once (its runner applies it too).
+    expect(page.locator("#hedge-stop-loss")).to_have_text("none")
+    _db(
+        lambda: services.hedge_bot_update(
+            HedgeBot.objects.get(pk=bot_id), actor="op", stop_loss_quote=Decimal("50")
+        )
+    )
+    expect(page.locator("#hedge-stop-loss")).to_have_text(
+        "a loss of 50 USDC on the pair (then both legs closed)", timeout=STEP_MS
+    )
+    expect(page.locator("#hedge-events-body")).to_contain_text("now applied", timeout=STEP_MS)
     _shot(page, "hedge-live")
 
     page.click("#action-emergency-stop")

@@ -8,7 +8,7 @@ undo the move the fill just made. Decisions diff the desired ladder against the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +36,7 @@ from bots.strategies.protocol import (
     OrderTraded,
     OwnPosition,
     Place,
+    config_changed,
 )
 
 
@@ -89,13 +90,7 @@ class GridStrategy:
         """The operator's live settings (names of `GridConfig` fields, say the stop-loss price)
         from now on; returns those that changed, as (before, after). A value the config refuses
         raises ValueError and changes nothing."""
-        changed = {
-            name: (getattr(self.config, name), value)
-            for name, value in values.items()
-            if getattr(self.config, name) != value
-        }
-        if changed:
-            self.config = replace(self.config, **{name: new for name, (_, new) in changed.items()})
+        self.config, changed = config_changed(self.config, values)
         return changed
 
     def exit_due(self, market: MarketView) -> bool:
