@@ -90,15 +90,12 @@ class HedgeBotAdmin(BotAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
         ("State (owned by the engine)", {"fields": tuple(engine_fields)}),
         ("Recent events", {"fields": ["recent_events"]}),
     ]
-    actions = ["start", "pause", "stop", "stop_close", "emergency_stop", "delete_selected"]
+    # No pause: a hedge bot does not pause (`services.bot_pause`); Stop keeps both positions.
+    actions = ["start", "stop", "stop_close", "emergency_stop", "delete_selected"]
 
     @admin.action(description="Start", permissions=["control"])
     def start(self, request: HttpRequest, queryset: QuerySet[HedgeBot]) -> None:
         self._act(request, queryset, services.bot_start, "Start requested")
-
-    @admin.action(description="Pause (keep A's order, place none)", permissions=["control"])
-    def pause(self, request: HttpRequest, queryset: QuerySet[HedgeBot]) -> None:
-        self._act(request, queryset, services.bot_pause, "Pause requested")
 
     @admin.action(description="Stop (cancel A's orders, keep positions)", permissions=["control"])
     def stop(self, request: HttpRequest, queryset: QuerySet[HedgeBot]) -> None:

@@ -280,7 +280,15 @@ def _ownership_choice(bot: GridBot, unattributed: str | None) -> tuple[str, Deci
 
 
 def bot_pause(bot: BotT, *, actor: str) -> BotT:
-    """Keep resting orders, place no new ones (the runner keeps watching fills)."""
+    """Keep resting orders, place no new ones (the runner keeps watching fills). A hedge bot
+    does not pause: its runner must go on hedging every fill of A, so it would only look paused
+    while it kept trading; Stop is its pause (A's order cancelled, both positions kept, Start
+    carries on)."""
+    if isinstance(bot, HedgeBot):
+        raise BotActionRefused(
+            f"{bot} is a hedge bot, which does not pause: Stop it instead (A's order is "
+            "cancelled and both positions are kept; Start carries on)."
+        )
     if bot.desired_state != DesiredState.RUNNING:
         raise BotActionRefused(f"{bot} is not running")
     return _set_desired_state(bot, DesiredState.PAUSED, kind="pause", actor=actor, data={})
@@ -468,17 +476,20 @@ def cancel_all(
 ) -> list[CancelReport]:
     """Cancel every open order of one account or all, in one market or all, verified.
 
-    Running bots in that scope are paused and cancel their own orders first (verified, so they
-    neither report them missing nor place them again); the account-wide cancel then takes
-    whatever is left. The bots keep their positions and resume with Start.
+    Running grids in that scope are paused and cancel their own orders first (verified, so they
+    neither report them missing nor place them again), hedge bots on an account in scope (either
+    leg) are stopped (they do not pause); the account-wide cancel then takes whatever is left.
+    The bots keep their positions and carry on with Start.
     """
     accounts = [account] if account is not None else list(ExchangeAccount.objects.all())
     bots = GridBot.objects.filter(desired_state=DesiredState.RUNNING, account__in=accounts)
-    # A hedge bot trading on an account in scope (either leg) is paused: it would place A's
-    # order again after the cancel. Its positions and hedges are kept; Resume carries on.
+    # A hedge bot trading on an account in scope (either leg) is stopped: running, it would place
+    # A's order again after the cancel, and it does not pause (it must go on hedging A's fills).
+    # Its positions are kept; Start carries on.
     hedges = HedgeBot.objects.filter(
         Q(account__in=accounts) | Q(taker_account__in=accounts),
-        desired_state=DesiredState.RUNNING,
+        # Paused: marked so before a hedge bot's pause was refused; its runner ran on.
+        desired_state__in=[DesiredState.RUNNING, DesiredState.PAUSED],
     )
     if market is not None:
         bots = bots.filter(market=market)
@@ -486,7 +497,7 @@ def cancel_all(
     scoped = [
         bot_cancel_all(bot, actor=actor).pk for bot in bots.select_related("account", "market")
     ]
-    scoped += [bot_pause(hedge, actor=actor).pk for hedge in hedges]
+    scoped += [bot_stop(hedge, actor=actor).pk for hedge in hedges]
     _stood_down(scoped, until_cancelled=True)
     targets = [
         target

@@ -26,7 +26,8 @@ from lighterweb import audit
 
 logger = logging.getLogger(__name__)
 
-HEDGE_ACTIONS = ("start", "pause", "stop", "stop-close", "emergency-stop")
+# No pause: a hedge bot does not pause (`services.bot_pause`); Stop keeps both positions.
+HEDGE_ACTIONS = ("start", "stop", "stop-close", "emergency-stop")
 # Button labels; "stop-close" is "stop and close both legs" (hedge_bot_stop_close).
 HEDGE_LABELS = {"stop-close": "Stop and close both legs"}
 

@@ -135,6 +135,18 @@ def test_patch_of_a_running_hedge_bots_stop_loss_is_saved(api, account, taker, m
     assert (bot.stop_loss_quote, bot.size) == (Decimal("12.5"), size)
 
 
+def test_pause_of_a_hedge_bot_is_409_saying_to_stop_it(api, account, taker, market):
+    bot = make_hedge_bot(account, taker, market)
+    HedgeBot.objects.filter(pk=bot.pk).update(desired_state="running")
+
+    response = api.post(f"/api/hedge-bots/{bot.pk}/pause")
+
+    assert response.status_code == 409
+    assert "does not pause: Stop it instead" in response.json()["detail"]
+    bot.refresh_from_db()
+    assert bot.desired_state == "running"
+
+
 def test_start_answers_with_the_running_desired_state(api, account, taker, market):
     bot = make_hedge_bot(account, taker, market)
 

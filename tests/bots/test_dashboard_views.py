@@ -212,15 +212,47 @@ def test_site_status_counts_every_kind_of_bot():
     assert status.bots_by_desired_state["running"] == 2
 
 
-def test_cancel_all_pauses_a_running_hedge_bot_on_the_account():
-    """Cancel-all promises nothing is placed again until Resume: a hedge bot trading on the
-    account (either leg) is paused, as the grids are."""
-    _grid, hedge = _running_grid_and_hedge()
+def test_cancel_all_stops_a_running_hedge_bot_on_the_account():
+    """Cancel-all promises nothing is placed again until Start: a hedge bot trading on the
+    account (either leg) is stopped (it does not pause; its runner went on placing A's order:
+    tests/bots/test_hedge_runner.py), the grids are paused."""
+    grid, hedge = _running_grid_and_hedge()
 
     services.cancel_all(hedge.taker_account, None, actor="op")
+    services.cancel_all(grid.account, None, actor="op")
 
     hedge.refresh_from_db()
-    assert hedge.desired_state == "paused"
+    grid.refresh_from_db()
+    assert (hedge.desired_state, grid.desired_state) == ("stopped", "paused")
+
+
+def test_a_hedge_bot_refuses_pause_and_says_what_to_do_instead(staff):
+    # Its runner never paused (it must go on hedging A's fills): "pause requested" and a
+    # desired state of "paused" while it went on trading.
+    _grid, hedge = _running_grid_and_hedge()
+
+    with pytest.raises(services.BotActionRefused, match="does not pause: Stop it instead"):
+        services.bot_pause(hedge, actor="op")
+    page = staff.get(f"/dashboard/hedge/{hedge.pk}/")
+    assert 'id="action-pause"' not in page.text
+    hedge.refresh_from_db()
+    assert hedge.desired_state == "running"
+
+
+def test_hedge_bots_marked_paused_before_are_running_again():
+    # What the runner did all along; migration 0018.
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("bots.migrations.0018_hedge_bots_do_not_pause")
+    grid, hedge = _running_grid_and_hedge()
+    Bot.objects.filter(pk__in=[grid.pk, hedge.pk]).update(desired_state="paused")
+
+    migration.paused_hedges_run(apps, None)
+
+    assert dict(Bot.objects.values_list("pk", "desired_state")) == {
+        grid.pk: "paused", hedge.pk: "running"}  # fmt: skip
 
 
 def test_unconfirmed_emergency_stop_all_changes_nothing(staff, bot):

@@ -540,6 +540,26 @@ async def test_a_hedge_bots_stop_loss_closes_both_legs(simulator, pair):
             assert await _recorded_net(bot, account.pk) == 0
 
 
+async def test_cancel_all_on_a_hedge_bots_account_stops_it_and_nothing_rests_after(simulator, pair):
+    """Cancel-all promises that nothing is placed again: a hedge bot on the account is stopped
+    (A's order cancelled, both positions kept; Start carries on). It was only marked paused,
+    which its runner does not do (it must never stop hedging a fill): it placed A's order again
+    right after the account-wide cancel."""
+    maker_sim, _, maker, taker = pair
+    bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)
+    _, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
+        what="A's opening order",
+    )
+    reports = await sync_to_async(services.cancel_all)(maker, None, actor="op")
+    assert [r.verified for r in reports] == [True], reports
+    assert await finish(task) == "stopped"
+    await asyncio.sleep(1.0)  # a runner that went on would have placed A's order again by now
+    assert sim_open_orders(simulator, maker_sim.index, ETH) == []
+    assert (await sync_to_async(HedgeBot.objects.get)(pk=bot.pk)).desired_state == "stopped"
+
+
 async def test_a_stop_loss_set_on_a_running_hedge_bot_applies_at_once(simulator, pair, redis_url):
     """The admin and the API take a hedge bot's stop-loss while it runs: the runner applies it
     from its next step (it held the config it started with, so a stop-loss saved meanwhile was
