@@ -282,12 +282,11 @@ def _ownership_choice(bot: GridBot, unattributed: str | None) -> tuple[str, Deci
 def bot_pause(bot: BotT, *, actor: str) -> BotT:
     """Keep resting orders, place no new ones (the runner keeps watching fills). A hedge bot
     does not pause: its runner must go on hedging every fill of A, so it would only look paused
-    while it kept trading; Stop is its pause (A's order cancelled, both positions kept, Start
-    carries on)."""
+    while it kept trading; Stop is its pause (A's order cancelled, both positions kept)."""
     if isinstance(bot, HedgeBot):
         raise BotActionRefused(
             f"{bot} is a hedge bot, which does not pause: Stop it instead (A's order is "
-            "cancelled and both positions are kept; Start carries on)."
+            "cancelled and both positions are kept)."
         )
     if bot.desired_state != DesiredState.RUNNING:
         raise BotActionRefused(f"{bot} is not running")
@@ -485,7 +484,7 @@ def cancel_all(
     bots = GridBot.objects.filter(desired_state=DesiredState.RUNNING, account__in=accounts)
     # A hedge bot trading on an account in scope (either leg) is stopped: running, it would place
     # A's order again after the cancel, and it does not pause (it must go on hedging A's fills).
-    # Its positions are kept; Start carries on.
+    # Its positions are kept.
     hedges = HedgeBot.objects.filter(
         Q(account__in=accounts) | Q(taker_account__in=accounts),
         # Paused: marked so before a hedge bot's pause was refused; its runner ran on.
