@@ -345,7 +345,8 @@ def emergency_stop_all(request: HttpRequest, payload: schemas.EmergencyStopIn) -
 @needs(permissions.CONTROL)
 def cancel_all(request: HttpRequest, payload: schemas.CancelAllIn) -> Any:
     """Cancel every order in an explicit scope: `{"scope": "all"}`, an account and/or a market,
-    or one bot. Running bots in an account/market scope are paused first."""
+    or one bot. Running grids in an account/market scope are paused first, hedge bots on an
+    account in scope stopped (they do not pause)."""
     if payload.bot_id:
         bot = services.bot_cancel_all(selectors.bot_get(payload.bot_id), actor=_actor(request))
         audit.record(request, "bot_cancel_all", "cancel all requested", target=bot)

@@ -47,7 +47,16 @@ from django.db import transaction
 from redis.exceptions import RedisError
 
 from bots import schemas
-from bots.models import Bot, BotEvent, EventLevel, ExchangeAccount, Fill, GridBot, Order
+from bots.models import (
+    Bot,
+    BotEvent,
+    EventLevel,
+    ExchangeAccount,
+    Fill,
+    GridBot,
+    HedgeBot,
+    Order,
+)
 from bots.notify import dispatch as notify_dispatch
 
 logger = logging.getLogger(__name__)
@@ -113,12 +122,20 @@ def bot_changed(bot: Bot) -> None:
     push saying the operator still wants it running).
     """
     bot_id = bot.pk
+    hedge = isinstance(bot, HedgeBot)
 
     def send_committed() -> None:
-        row = GridBot.objects.select_related("account", "market").filter(pk=bot_id).first()
+        groups = [DASHBOARD_GROUP, bot_group(bot_id)]
+        row = (
+            None
+            if hedge
+            else (GridBot.objects.select_related("account", "market").filter(pk=bot_id).first())
+        )
         if row is not None:
-            message = {"type": MESSAGE_TYPE, "kind": "bot", "data": _bot_payload(row)}
-            _send([DASHBOARD_GROUP, bot_group(bot_id)], message)
+            _send(groups, {"type": MESSAGE_TYPE, "kind": "bot", "data": _bot_payload(row)})
+            return
+        # A hedge bot (its row has other figures): the pages watching it recompute them.
+        _send(groups, {"type": MESSAGE_TYPE, "kind": "hedge_changed", "data": {"id": bot_id}})
 
     transaction.on_commit(send_committed)
 

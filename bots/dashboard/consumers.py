@@ -239,12 +239,19 @@ class DashboardConsumer(_PushConsumer):
         if kind in {"order", "fill", "account"}:
             account_id = data["account"]["id"] if kind == "account" else data["account_id"]
             stale.add(("account", int(account_id)))
+        if kind == "hedge_changed":
+            stale.add(("hedge", int(data["id"])))
         return stale
 
     def recompute(self, stale: set[tuple[str, int]]) -> list[dict[str, Any]]:
+        rows = {
+            "bot": snapshots.bot_summary,
+            "account": snapshots.account_row,
+            "hedge": snapshots.hedge_row,
+        }
         messages = []
         for what, pk in sorted(stale):
-            row = snapshots.bot_summary(pk) if what == "bot" else snapshots.account_row(pk)
+            row = rows[what](pk)
             if row is not None:
                 messages.append({"kind": f"{what}_summary", "data": row})
         return messages
@@ -313,7 +320,8 @@ class HedgeConsumer(_PushConsumer):
                 self._refresh = asyncio.get_running_loop().create_task(self._refresh_later())
 
     def stale_after(self, kind: str, data: dict[str, Any]) -> set[tuple[str, int]]:
-        return {("hedge", self.bot_id)} if kind in {"bot", "order", "fill", "event"} else set()
+        watched = {"bot", "hedge_changed", "order", "fill", "event"}
+        return {("hedge", self.bot_id)} if kind in watched else set()
 
     def recompute(self, stale: set[tuple[str, int]]) -> list[dict[str, Any]]:
         live = snapshots.hedge_snapshot(self.bot_id)

@@ -90,6 +90,23 @@ def bot_refresh(bot_id: int) -> dict[str, Any] | None:
     }
 
 
+def hedge_row(bot_id: int) -> dict[str, Any] | None:
+    """One hedge bot's overview row (status, desired state, the core's state, the net at the
+    accounts' last checks), as the overview renders it; None if no such hedge bot."""
+    bot = selectors.hedge_bot_list().filter(id=bot_id).first()
+    if bot is None:
+        return None
+    view = hedge_selectors.hedge_view(bot, events=0)
+    return {
+        "id": bot.pk,
+        "status": bot.status,
+        "desired_state": bot.desired_state,
+        "state": view.state,
+        "net_base": None if view.net_base is None else str(view.net_base),
+        "net_class": hedge_selectors.net_class(view),
+    }
+
+
 def hedge_snapshot(bot_id: int) -> dict[str, Any] | None:
     """A hedge bot's page figures as its live feed sends them (None if no such hedge bot)."""
     bot = selectors.hedge_bot_list().filter(id=bot_id).first()

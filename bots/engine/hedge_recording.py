@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from bots.dashboard import broadcast
 from bots.engine.recording import event_create, lock_fenced
 from bots.engine.reports import fill_row, ledger_fill
 from bots.models import Bot, BotEvent, ExchangeAccount, Fill, HedgeBot
@@ -92,6 +93,7 @@ def snapshot_save(bot: Bot, fence: int, snapshot: HedgeSnapshot) -> None:
     with transaction.atomic():
         lock_fenced(bot.pk, fence)
         HedgeBot.objects.filter(pk=bot.pk).update(strategy_snapshot=data)
+        broadcast.bot_changed(bot)  # the overview's row shows the core's state
     if isinstance(bot, HedgeBot):
         bot.strategy_snapshot = data
 

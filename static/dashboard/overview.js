@@ -81,6 +81,21 @@
     }
   }
 
+  // A hedge bot's row (rendered by the server) follows its status, desired state, the core's
+  // state and the net: a stop, start or emergency stop shows without a reload.
+  function renderHedge(data) {
+    const row = document.getElementById("hedge-row-" + data.id);
+    if (!row) return;
+    const status = row.querySelector(".hedge-status");
+    status.textContent = data.status;
+    status.className = "lw-state lw-state-" + data.status + " hedge-status";
+    row.querySelector(".hedge-desired").textContent = data.desired_state;
+    row.querySelector(".hedge-core-state").textContent = data.state || "–";
+    const net = row.querySelector(".hedge-net");
+    net.textContent = data.net_base === null ? "–" : data.net_base;
+    net.className = "hedge-net " + data.net_class;
+  }
+
   function merge(map, id, data) {
     map.set(id, Object.assign({}, map.get(id) || {}, data));
   }
@@ -102,6 +117,9 @@
       merge(accounts, data.account.id, { account: data.account });
     } else if (kind === "account_summary") {
       accounts.set(data.account.id, data);
+    } else if (kind === "hedge_summary") {
+      renderHedge(data);
+      return;
     } else {
       return;
     }

@@ -307,3 +307,35 @@ def test_the_hedge_page_shows_each_legs_own_position_live_as_the_bot_hedges(site
     expect(page.locator("#bot-status")).to_have_text("stopped", timeout=STEP_MS)
     expect(page.locator("#bot-desired")).to_have_text("stopped")
     assert page.evaluate("window.__sameDocument") is True  # never reloaded
+
+
+def test_the_overviews_hedge_rows_follow_a_start_and_an_emergency_stop_live(site, page, simulator):
+    """The overview's hedge bots were rendered once: after "Emergency stop all" (or a
+    cancel-all, which stops them) a stopped hedge bot still read "running running" until the
+    page was reloaded."""
+    expect = playwright_sync.expect
+
+    def made() -> int:
+        operator = get_user_model().objects.create_user(USERNAME, password=PASSWORD, is_staff=True)
+        operator.groups.add(role_group("operator"))
+        maker, taker = account_on(simulator, maker_sim), account_on(simulator, taker_sim)
+        return hedge_bot(maker, taker, running=False, hold_min_ms=600_000).pk
+
+    maker_sim, taker_sim = simulator.create_account(), simulator.create_account()
+    bot_id = _db(made)
+    _log_in(page, site, "/dashboard/")
+    expect(page.locator("#lw-conn")).to_have_text("live")
+    row = page.locator(f"#hedge-row-{bot_id}")
+    expect(row.locator(".hedge-desired")).to_have_text("stopped")
+    page.evaluate("window.__sameDocument = true")
+
+    _db(lambda: services.bot_start(HedgeBot.objects.get(pk=bot_id), actor="op"))
+    expect(row.locator(".hedge-desired")).to_have_text("running", timeout=STEP_MS)
+    expect(row.locator(".hedge-status")).to_have_text("running", timeout=STEP_MS)
+    expect(row.locator(".hedge-core-state")).to_have_text("opening", timeout=STEP_MS)
+
+    page.click("#lw-emergency-stop-all")
+
+    expect(row.locator(".hedge-status")).to_have_text("stopped", timeout=STEP_MS)
+    expect(row.locator(".hedge-desired")).to_have_text("stopped")
+    assert page.evaluate("window.__sameDocument") is True  # never reloaded
