@@ -87,11 +87,19 @@ class LegState:
         return self.orders.owner(client_order_index) is not None
 
 
-async def pump(leg: Leg, stream: AccountStream, put: Callable[[Item], None]) -> None:
+async def pump(
+    leg: Leg, stream: AccountStream, client: LighterClient, put: Callable[[Item], None]
+) -> None:
     """One reader of a leg's stream feeding the runner's queue, each event tagged with its leg
     (waiting on a queue with a timeout is safe; cancelling an async generator's `__anext__`
-    would end the generator)."""
+    would end the generator).
+
+    The leg's client takes each event first, as it arrives (its tickets resolve from the
+    stream): a client call the runner awaits outside its loop (a risk exit's or a stop's close,
+    verified) is told its order's end at once, instead of waiting out its timeout for reports
+    that sit in the queue until the runner's next turn."""
     async for event in stream.events():
+        client.apply_event(event)
         put((leg, event))
 
 

@@ -404,7 +404,7 @@ class BotRunner:
         async with contextlib.AsyncExitStack() as clients:
             await self._connect(clients)
             tasks = [
-                asyncio.create_task(legs.pump(state.leg, state.stream, self._enqueue))
+                asyncio.create_task(legs.pump(state.leg, state.stream, state.client, self._enqueue))
                 for state in self.legs.values()
             ]
             tasks.append(
@@ -583,7 +583,6 @@ class BotRunner:
         unbooked: dict[Leg, list[FillInfo]] = {}
         for leg, event in items:
             state = self.legs[leg]
-            state.client.apply_event(event)
             if leg == self.leg:
                 own.append(event)
             elif isinstance(event, PositionUpdate):

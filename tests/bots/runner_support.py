@@ -4,6 +4,7 @@ the runner driven in-process, and a bounded wait on a condition."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -14,8 +15,9 @@ from asgiref.sync import sync_to_async
 
 from bots import services
 from bots.engine.runner import BotRunner, run_bot, run_runner, runner_create
-from bots.models import ExchangeAccount, GridBot, Market
+from bots.models import Bot, BotEvent, ExchangeAccount, GridBot, Market
 from exchange.budget import ROUTINE, RequestBudget, budget_name
+from exchange.execution import ExecutionApi
 from tests.lighterweb.factories import make_account, make_bot
 
 # Per-market settings a test grid uses: (step, size) near the simulator's default prices.
@@ -181,3 +183,24 @@ async def routine_lane_fill(redis_url: str, account: ExchangeAccount) -> aioredi
     while (await others.try_acquire(lane=ROUTINE)).granted:
         pass
     return client
+
+
+# How long `close_position` waits for its order's end from the stream before asking REST.
+CLOSE_TICKET_TIMEOUT_S: float = (
+    inspect.signature(ExecutionApi.close_position).parameters["timeout_s"].default
+)
+
+
+async def seconds_between(bot: Bot, first: str, then: str) -> float:
+    """Seconds from the bot's first event of kind `first` to its first of kind `then`."""
+
+    def read() -> float:
+        times = {}
+        for kind in (first, then):
+            event = BotEvent.objects.filter(bot=bot, kind=kind).order_by("id").first()
+            assert event is not None, f"no {kind} event"
+            times[kind] = event.created_at
+        return (times[then] - times[first]).total_seconds()
+
+    result: float = await sync_to_async(read)()
+    return result

@@ -26,7 +26,14 @@ from tests.bots.hedge_support import (
     trade_against,
     wait_positions,
 )
-from tests.bots.runner_support import account_on, finish, sim_open_orders, wait_until
+from tests.bots.runner_support import (
+    CLOSE_TICKET_TIMEOUT_S,
+    account_on,
+    finish,
+    seconds_between,
+    sim_open_orders,
+    wait_until,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -530,6 +537,9 @@ async def test_a_hedge_bots_stop_loss_closes_both_legs(simulator, pair):
     assert await finish(task) == "stopped"
     kinds = await _event_kinds(bot)
     assert "stop_loss" in kinds and "legs_closed" in kinds, kinds
+    # Each close's end came from the stream as it arrived: the closes did not wait out the
+    # client's ticket timeout for reports queued behind the runner's own turn (10 s for two).
+    assert await seconds_between(bot, "close_started", "legs_closed") < CLOSE_TICKET_TIMEOUT_S
     assert sim_position(simulator, maker_sim.index) == 0
     assert sim_position(simulator, taker_sim.index) == 0
     assert sim_open_orders(simulator, maker_sim.index, ETH) == []

@@ -14,10 +14,12 @@ from bots import services
 from bots.models import BotEvent, ExchangeAccount, Fill, GridBot
 from exchange.types import OrderSide
 from tests.bots.runner_support import (
+    CLOSE_TICKET_TIMEOUT_S,
     account_on,
     finish,
     full_eth_grid,
     grid_bot,
+    seconds_between,
     set_desired,
     sim_open_orders,
     sim_position,
@@ -266,3 +268,5 @@ async def test_a_stop_loss_flatten_closes_the_bots_own_position_and_leaves_the_t
         lambda: list(BotEvent.objects.filter(bot=bot, kind="flatten").values_list("message"))
     )()
     assert events and events[0][0].startswith("position close: closed ("), events
+    # The close's end came from the stream as it arrived (tests/bots/test_hedge_runner.py).
+    assert await seconds_between(bot, "risk_exit", "flatten") < CLOSE_TICKET_TIMEOUT_S
