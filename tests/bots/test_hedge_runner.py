@@ -58,6 +58,18 @@ async def start(bot: HedgeBot) -> tuple[BotRunner, asyncio.Task[str]]:
     return runner, asyncio.create_task(run_runner(runner))
 
 
+async def start_resting(
+    simulator, maker_index: int, bot: HedgeBot
+) -> tuple[BotRunner, asyncio.Task[str]]:
+    """`start`, then wait until A's opening order rests."""
+    runner, task = await start(bot)
+    await wait_until(
+        lambda: _async(len(sim_open_orders(simulator, maker_index, ETH)) == 1),
+        what="A's opening order",
+    )
+    return runner, task
+
+
 async def start_inside_the_spread(
     simulator, pair, **overrides: object
 ) -> tuple[HedgeBot, BotRunner, asyncio.Task[str], Decimal]:
@@ -68,11 +80,7 @@ async def start_inside_the_spread(
         maker, taker, size=Decimal("0.03"), hold_min_ms=60_000,
         price_mode="offset_bps", offset_bps=Decimal("-1"), **overrides,
     )  # fmt: skip
-    runner, task = await start(bot)
-    await wait_until(
-        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
-        what="A's opening order",
-    )
+    runner, task = await start_resting(simulator, maker_sim.index, bot)
     return bot, runner, task, resting_price(simulator, maker_sim.index)
 
 
@@ -226,11 +234,7 @@ async def test_an_order_of_a_reported_filled_before_its_fill_is_not_placed_again
 async def test_a_hedge_hit_by_a_fault_is_completed(simulator, pair, fault):
     maker_sim, taker_sim, maker, taker = pair
     bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000, hedge_timeout_ms=300)
-    runner, task = await start(bot)
-    await wait_until(
-        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
-        what="A's opening order",
-    )
+    runner, task = await start_resting(simulator, maker_sim.index, bot)
     # B's hedge is the next single tx: it answers 200 and never reaches the engine, or is
     # refused with a 429 or a 503.
     simulator.faults({"kind": fault, "target": "sendTx", "count": 1})
@@ -249,11 +253,7 @@ async def test_an_imbalance_made_by_hand_on_b_is_repaired(simulator, pair):
     bot = await sync_to_async(hedge_bot)(
         maker, taker, hold_min_ms=60_000, imbalance_tolerance_base=Decimal("0.005")
     )
-    runner, task = await start(bot)
-    await wait_until(
-        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
-        what="A's opening order",
-    )
+    runner, task = await start_resting(simulator, maker_sim.index, bot)
     await fill_resting(simulator, maker_sim.index)
     await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
 
@@ -273,11 +273,7 @@ async def test_an_imbalance_made_by_hand_on_b_is_repaired(simulator, pair):
 async def test_a_fill_whose_report_was_dropped_with_the_socket_is_hedged(simulator, pair):
     maker_sim, taker_sim, maker, taker = pair
     bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)
-    runner, task = await start(bot)
-    await wait_until(
-        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
-        what="A's opening order",
-    )
+    runner, task = await start_resting(simulator, maker_sim.index, bot)
     # The account frame carrying A's fill closes the socket instead of arriving.
     simulator.faults({"kind": "ws_drop", "target": "account_all", "count": 1})
 
@@ -291,11 +287,7 @@ async def test_a_fill_whose_report_was_dropped_with_the_socket_is_hedged(simulat
 async def test_a_runner_gone_between_as_fill_and_bs_hedge_hedges_on_restart(simulator, pair):
     maker_sim, taker_sim, maker, taker = pair
     bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)
-    _, task = await start(bot)
-    await wait_until(
-        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
-        what="A's opening order",
-    )
+    _, task = await start_resting(simulator, maker_sim.index, bot)
     await wait_until(lambda: _snapshot_kept(bot), what="a snapshot on the bot")
     task.cancel()  # the worker is gone: nothing hedges A's fill
     with contextlib.suppress(asyncio.CancelledError):
@@ -388,11 +380,7 @@ async def test_a_fill_whose_report_was_lost_without_a_reconnect_is_hedged_on_rec
     settings.HEDGE_RECONCILE_SECONDS = 1.0
     maker_sim, taker_sim, maker, taker = pair
     bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)
-    runner, task = await start(bot)
-    await wait_until(
-        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
-        what="A's opening order",
-    )
+    runner, task = await start_resting(simulator, maker_sim.index, bot)
     await asyncio.sleep(0.3)  # the frame reporting A's order open has gone out
     # The account frame carrying A's fill is lost; the socket stays up (no reconnect).
     simulator.faults({"kind": "ws_lose", "target": "account_all", "count": 1})
@@ -424,11 +412,7 @@ async def test_each_legs_leverage_and_margin_mode_are_applied_and_read_back_at_s
         maker, taker, hold_min_ms=60_000, leverage_a=Decimal("3"), margin_mode_a="isolated",
         leverage_b=Decimal("4"), margin_mode_b="cross",
     )  # fmt: skip
-    _, task = await start(bot)
-    await wait_until(
-        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
-        what="A's opening order",
-    )
+    _, task = await start_resting(simulator, maker_sim.index, bot)
     assert await leverage_read(maker) == (Decimal("3"), "isolated")
     assert await leverage_read(taker) == (Decimal("4"), "cross")
     applied = await sync_to_async(
@@ -471,11 +455,7 @@ async def _event_kinds(bot: HedgeBot) -> list[str]:
 
 async def opened_and_hedged(simulator, pair, bot) -> tuple[BotRunner, asyncio.Task[str]]:
     maker_sim, taker_sim, _, _ = pair
-    runner, task = await start(bot)
-    await wait_until(
-        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
-        what="A's opening order",
-    )
+    runner, task = await start_resting(simulator, maker_sim.index, bot)
     await fill_resting(simulator, maker_sim.index)
     await wait_positions(simulator, runner, maker_sim.index, taker_sim.index, "0.01", "-0.01")
     return runner, task
@@ -527,11 +507,7 @@ async def test_a_hedge_bots_stop_loss_closes_both_legs(simulator, pair):
     bot = await sync_to_async(hedge_bot)(
         maker, taker, hold_min_ms=60_000, stop_loss_quote=Decimal("0.01")
     )
-    _, task = await start(bot)
-    await wait_until(
-        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
-        what="A's opening order",
-    )
+    _, task = await start_resting(simulator, maker_sim.index, bot)
     # A buys at its price and the price is then 2 below it: the pair is 0.02 or more down.
     await fill_resting(simulator, maker_sim.index)
     assert await finish(task) == "stopped"
@@ -557,11 +533,7 @@ async def test_cancel_all_on_a_hedge_bots_account_stops_it_and_nothing_rests_aft
     right after the account-wide cancel."""
     maker_sim, _, maker, taker = pair
     bot = await sync_to_async(hedge_bot)(maker, taker, hold_min_ms=60_000)
-    _, task = await start(bot)
-    await wait_until(
-        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
-        what="A's opening order",
-    )
+    _, task = await start_resting(simulator, maker_sim.index, bot)
     reports = await sync_to_async(services.cancel_all)(maker, None, actor="op")
     assert [r.verified for r in reports] == [True], reports
     assert await finish(task) == "stopped"
@@ -651,11 +623,7 @@ async def test_the_runner_keeps_both_legs_switches_armed_and_a_clean_stop_aborts
     for account in (maker, taker):
         await sync_to_async(switch_on)(account)
     bot = await sync_to_async(hedge_bot)(maker, taker)
-    _, task = await start(bot)
-    await wait_until(
-        lambda: _async(len(sim_open_orders(simulator, maker_sim.index, ETH)) == 1),
-        what="A's opening order",
-    )
+    _, task = await start_resting(simulator, maker_sim.index, bot)
 
     async def both_armed() -> bool:
         return await scheduled(maker) > 0 and await scheduled(taker) > 0
