@@ -126,11 +126,8 @@ def bot_changed(bot: Bot) -> None:
 
     def send_committed() -> None:
         groups = [DASHBOARD_GROUP, bot_group(bot_id)]
-        row = (
-            None
-            if hedge
-            else (GridBot.objects.select_related("account", "market").filter(pk=bot_id).first())
-        )
+        grids = GridBot.objects.select_related("account", "market")
+        row = None if hedge else grids.filter(pk=bot_id).first()
         if row is not None:
             _send(groups, {"type": MESSAGE_TYPE, "kind": "bot", "data": _bot_payload(row)})
             return
