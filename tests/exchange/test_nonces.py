@@ -255,8 +255,12 @@ async def test_killed_lock_holder_frees_key_after_ttl_and_next_holder_resyncs(
 
 
 async def test_lock_is_renewed_while_held(aredis: aioredis.Redis, ledger: Ledger) -> None:
-    holder = coordinator_for(aredis, ledger, lock_ttl_s=0.3)
-    other = coordinator_for(aredis, ledger, lock_wait_s=1.0)
+    # The other waits twice the TTL: without renewals the lock would expire while it waits. A
+    # renewal is due every third of the TTL, so the holder's loop has a whole second to make
+    # one; with a 0.3 s TTL (0.2 s of slack) a CI machine busy with the PostgreSQL pass let the
+    # lock expire once.
+    holder = coordinator_for(aredis, ledger, lock_ttl_s=1.5)
+    other = coordinator_for(aredis, ledger, lock_wait_s=3.0)
     async with holder.reserve(1):
         with pytest.raises(NonceLockTimeout):
             async with other.reserve(1):
