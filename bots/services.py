@@ -95,10 +95,6 @@ logger = logging.getLogger(__name__)
 # The lifecycle works on any kind of bot and hands back the same kind.
 BotT = TypeVar("BotT", bound=Bot)
 
-# Grid shape and sizing: a runner holds a lattice built from them, so they change only stopped.
-RUNTIME_EDITABLE_FIELDS = frozenset({"name", *GridBot.LIVE_SETTINGS})
-HEDGE_RUNTIME_EDITABLE_FIELDS = frozenset({"name", *HedgeBot.LIVE_SETTINGS})
-
 
 class BotActionRefused(Exception):
     """A lifecycle command that cannot apply to this bot now (message is operator-facing)."""
@@ -539,12 +535,12 @@ def bot_change_refusal(
     bot: Bot, fields: Iterable[str], labels: dict[str, str] | None = None
 ) -> str | None:
     """Why changing `fields` of `bot` is refused now, or None: while it is not stopped only its
-    name and what its runner applies live change (a grid: `RUNTIME_EDITABLE_FIELDS`, the grid it
-    started with stays; a hedge bot: `HEDGE_RUNTIME_EDITABLE_FIELDS`, its stop-loss, the runner
-    holds a config built from the rest).
-    The fields are named by their code names (the API's), or by `labels` (the admin's)."""
+    name and what its runner applies live (its kind's `LIVE_SETTINGS`: a grid's stop-loss and
+    take-profit, a hedge bot's stop-loss) change; the runner holds a grid or a config built
+    from the rest. The fields are named by their code names (the API's), or by `labels` (the
+    admin's)."""
     grid = isinstance(bot, GridBot)
-    held = set(fields) - (RUNTIME_EDITABLE_FIELDS if grid else HEDGE_RUNTIME_EDITABLE_FIELDS)
+    held = set(fields) - {"name", *bot.LIVE_SETTINGS}
     if bot.desired_state != DesiredState.STOPPED and held:
         what = "its grid" if grid else "its configuration"
         names = sorted(held) if labels is None else [labels.get(n, n) for n in sorted(held)]

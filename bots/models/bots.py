@@ -8,6 +8,8 @@ only these common columns.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.db import models
 from django.db.models import Q
 
@@ -45,6 +47,10 @@ class Bot(models.Model):
     `account` is the account of the bot's first leg (a grid's only account, a hedge bot's maker
     account A); a hedge bot's second account lives on `HedgeBot`.
     """
+
+    # The kind's fields an operator may change while the bot runs: its runner applies them
+    # (read with the desired state). Every other field is fixed for a run.
+    LIVE_SETTINGS: ClassVar[tuple[str, ...]] = ()
 
     name = models.CharField(max_length=100)
     account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="bots")
