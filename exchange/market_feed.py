@@ -10,11 +10,14 @@ attached to it and keeps its mark for them:
 - `attach(ws_url, market_id, deliver)`, called on a runner's event loop, returns a `FeedHandle`.
   `handle.top` is the latest best bid and ask (replaced whole, so any thread reads a consistent
   pair), `handle.mark` the latest mark (`MarkUpdate`), and `deliver` is called on the runner's
-  loop with `BookUpdate` events; marks are not handed on (they move with every book change, and
-  a runner reads `handle.mark` when it publishes its figures, once a second at most).
-  Books are conflated: while one waits to be taken by a busy runner, a newer one replaces it
-  (the runner plans from the latest book; a delta in between changes nothing it does). A
-  runner that attaches to a feed that already has a book gets it at once.
+  loop with `BookUpdate` events. Marks are read, not handed on (they move with every book
+  change; a runner reads `handle.mark` when it decides and when it publishes its figures), but
+  for one past the runner's exits (`handle.exits`, its stop-loss and take-profit prices: they
+  judge the mark): that one is handed on, or a book frozen inside its band (deltas stopped
+  while the marks flow) would keep the stop-loss from firing.
+  Books (and marks) are conflated: while one waits to be taken by a busy runner, a newer one
+  of its kind replaces it (the runner plans from the latest book; a delta in between changes
+  nothing it does). A runner that attaches to a feed that already has a book gets it at once.
 - A book delta that moves neither best price (a deeper level, or a size at the top) updates
   `handle.top` but is not handed on: runners plan from the best bid and ask prices only, and
   on a busy market most deltas are deeper down. Snapshots are always handed on.
@@ -63,13 +66,16 @@ class FeedHandle:
         self._loop = loop
         self._deliver = deliver
         self._lock = threading.Lock()
-        # The newest book not taken by the runner yet (a hand-over is then scheduled).
-        self._pending: BookUpdate | None = None
+        # The newest book and mark not taken by the runner yet (a hand-over is then scheduled).
+        self._pending: dict[type, BookUpdate | MarkUpdate] = {}
         self.closed = False
         # Events replaced before the runner took them (for tests).
         self.conflated = 0
         # Mids (low, high), exclusive, whose books the runner need not be handed (see above).
         self.band: tuple[Decimal, Decimal] | None = None
+        # Set by its runner: the prices its exits fire at, judged on the mark (at or below,
+        # at or above; None: no such exit). A mark past one is handed on (see above).
+        self.exits: tuple[Decimal | None, Decimal | None] = (None, None)
 
     @property
     def top(self) -> BookTop | None:
@@ -81,12 +87,15 @@ class FeedHandle:
         """The feed's latest mark (None before the first)."""
         return self.feed.mark
 
-    def offer(self, event: BookUpdate) -> None:
-        """From the feed's thread: queue `event` for the runner, replacing an untaken one."""
+    def offer(self, event: BookUpdate | MarkUpdate) -> None:
+        """From the feed's thread: queue `event` for the runner, replacing an untaken one of
+        its kind (a book, a mark)."""
         with self._lock:
-            waiting, self._pending = self._pending, event
-            if waiting is not None:
+            scheduled = bool(self._pending)
+            if self._pending.get(type(event)) is not None:
                 self.conflated += 1
+            self._pending[type(event)] = event
+            if scheduled:
                 return  # its hand-over is scheduled already
         try:
             self._loop.call_soon_threadsafe(self._hand_over)
@@ -94,12 +103,18 @@ class FeedHandle:
             # The runner's loop closed without detaching (a crashed thread): nothing to tell.
             self.closed = True
 
+    def past_exits(self, mark: Decimal) -> bool:
+        """Whether `mark` is at or past one of the runner's exits."""
+        low, high = self.exits
+        return (low is not None and mark <= low) or (high is not None and mark >= high)
+
     def _hand_over(self) -> None:
         with self._lock:
-            event, self._pending = self._pending, None
-        if self.closed or event is None:
+            events, self._pending = list(self._pending.values()), {}
+        if self.closed:
             return
-        self._deliver(event)
+        for event in events:
+            self._deliver(event)
 
     def close(self) -> None:
         """Detach from the feed (its connection closes with its last runner)."""
@@ -140,10 +155,14 @@ class MarketFeed:
                 await self._pump
 
     async def _hand_on(self, stream: AccountStream) -> None:
-        # Only books are handed on; marks are kept, trades and connection events stay here.
+        # Books are handed on, marks kept (and handed on past a runner's exits); trades and
+        # connection events stay here.
         async for event in stream.events():
             if isinstance(event, MarkUpdate) and event.market_id == self.market_id:
                 self.mark = event
+                for handle in self.handles:
+                    if handle.past_exits(event.mark_price):
+                        handle.offer(event)
             if not isinstance(event, BookUpdate) or event.market_id != self.market_id:
                 continue
             last, self.top = self.top, event.top

@@ -339,7 +339,8 @@ class _Session:
             LiveOrder(w[1], Side(w[2]), Decimal(w[3]), Decimal(w[4]), int(w[0]), str(w[5]))
             for w in e[5]
         ]
-        got = intents_dump(s.on_event(Decide(self.leg, MarketView(bid, ask, mid), working)))
+        mark = _dec(e[8]) if len(e) > 8 else None  # chunks before the mark was logged
+        got = intents_dump(s.on_event(Decide(self.leg, MarketView(bid, ask, mid, mark), working)))
         if not counted:
             return
         report = self.report

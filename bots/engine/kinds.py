@@ -130,6 +130,11 @@ class RunStrategy(Protocol):
         then sends nothing planned before it)."""
         ...
 
+    def exit_prices(self) -> tuple[Decimal | None, Decimal | None]:
+        """The mark prices at or below and at or above which `exit_due` fires (None: no such
+        exit): the market feed hands on a mark past one (`FeedHandle.exits`)."""
+        ...
+
     def turn(self, now_ms: int, book: BookReplica) -> None:
         """A turn of the loop before deciding: a strategy that keeps time is told the time (and
         what it needs of the book)."""
@@ -208,6 +213,9 @@ class EngineHedgeStrategy(HedgeStrategy):
 
     def exit_due(self, market: MarketView) -> bool:
         return False  # its stop-loss judges the pair's PnL on its own timers (`Tick`)
+
+    def exit_prices(self) -> tuple[Decimal | None, Decimal | None]:
+        return None, None  # no exit at a price: its stop-loss is on the pair's PnL
 
     @property
     def position_base(self) -> Decimal:

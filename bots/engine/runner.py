@@ -111,6 +111,7 @@ from exchange.orders import OrderRequest
 from exchange.streams import (
     AccountStream,
     FillEvent,
+    MarkUpdate,
     OrderUpdate,
     PositionUpdate,
     Reconnected,
@@ -361,14 +362,15 @@ class BotRunner:
             top = self._feed.top
             if top is None or top.mid is None:
                 return None
-            return MarketView(top.bid, top.ask, top.mid)
+            mark = self._feed.mark
+            return MarketView(top.bid, top.ask, top.mid, None if mark is None else mark.mark_price)
         if self.options.shared_book:
             return None  # no feed attached: not running (before its start, after its end)
         book = self.stream.book(self.market_id)
         mid = book.mid
         if mid is None:
             return None
-        return MarketView(book.best_bid, book.best_ask, mid)
+        return MarketView(book.best_bid, book.best_ask, mid, self.marks.mark(self.market_id))
 
     @staticmethod
     def now_ms() -> int:
@@ -474,6 +476,7 @@ class BotRunner:
                 self._feed = market_feed.attach(
                     client.ws_url, self.market_id, functools.partial(self._feed_event, state.leg)
                 )
+                self._feed.exits = self.strategy.exit_prices()
                 clients.callback(self._feed_detach)  # however this run ends
             else:
                 stream = client.open_stream([self.market_id], tx_updates=False, market_orders=True)
@@ -552,7 +555,12 @@ class BotRunner:
                     # The burst may hold a fill whose replenish is due (the fallback read fell
                     # in the same turn); a pause or cancel-all just applied makes this a no-op.
                     await self.replan()
-            elif burst.concerns_market or self.options.timers or self._deferred_plan_due(stream):
+            elif (
+                burst.concerns_market
+                or self.options.timers
+                or self._deferred_plan_due(stream)
+                or self._exit_marked(stream)
+            ):
                 # The decision needs only memory: the replenish goes out before the bookkeeping.
                 # A burst with nothing of this bot's market (another bot's orders and fills on
                 # the same account, marks) changes no plan: no decision for it (unless the
@@ -597,9 +605,9 @@ class BotRunner:
                 self.reconcile_due = True
             if isinstance(event, OrderUpdate) and state.reports is not None:
                 told += state.reports.ends(event.orders)
-        if self.options.mark_figures:
-            self.marks.take(own)
-            self._feed_mark_take()
+        # Every kind keeps the marks: its exits judge them (`MarketView.exit_price`).
+        self.marks.take(own)
+        self._feed_mark_take()
         first = self.legs[self.leg]
         burst = intake.take_in(own, self.leg, self.market_id, first.orders, self.ledger)
         if first.reports is not None:
@@ -1171,6 +1179,8 @@ class BotRunner:
             return False
         for name, (_, new) in changed.items():
             setattr(self.bot, name, new)
+        if self._feed is not None:
+            self._feed.exits = self.strategy.exit_prices()  # a stop-loss set or moved
         said = "; ".join(
             f"{name.replace('_', ' ')} {_setting_text(old)} → {_setting_text(new)}"
             for name, (old, new) in changed.items()
@@ -1411,7 +1421,11 @@ class BotRunner:
         market = self.market_view()
         reason = f"{halt.trigger.value.replace('_', '-')} hit"
         if market is not None:
-            reason += f": mid {market.mid} (bid {market.best_bid}, ask {market.best_ask})"
+            book = f"bid {market.best_bid}, ask {market.best_ask}"
+            if market.mark is None:
+                reason += f": mid {market.mid} ({book})"
+            else:
+                reason += f": mark {market.mark} (mid {market.mid}, {book})"
         await self.event("risk_exit", reason, EventLevel.WARNING, trigger=halt.trigger.value)
         with operator_lane():
             await self._risk_exit(halt, reason)
@@ -1639,6 +1653,15 @@ class BotRunner:
         if self._reaction is not None and now - self._reaction[1] <= REACTION_MATCH_S:
             metrics.observe("fill_replenish_seconds", self._reaction[0], bot=self.bot.pk)
         self._reaction = None
+
+    def _exit_marked(self, stream: list[tuple[Leg, StreamEvent]]) -> bool:
+        """A mark in the burst puts the market past the bot's stop-loss or take-profit: decide
+        now (the exits judge the mark, and a book inside its quiet band, or one whose deltas
+        stopped, brings no decision)."""
+        if not any(isinstance(event, MarkUpdate) for _, event in stream):
+            return False
+        market = self.market_view()
+        return market is not None and self.strategy.exit_due(market)
 
     def _deferred_plan_due(self, stream: list[tuple[Leg, StreamEvent]]) -> bool:
         """A plan held back by a refusal's backoff is made on the next burst, or on the first

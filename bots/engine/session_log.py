@@ -36,7 +36,9 @@ Entry format (JSON arrays; `t` epoch milliseconds; Decimals as strings):
     ["fill", t, side, size, level, coi, price]      Filled
     ["pos", t, size]  /  ["own", t, size]           PositionSet / OwnPosition
     ["tick", t, now_ms]  /  ["ended", t, coi, why]  Tick / OrderEnded
-    ["decide", t, bid, ask, mid, working, intents, quiet]
+    ["decide", t, bid, ask, mid, working, intents, quiet, mark]
+        mark: the exchange's mark price the exits judged, null when none was known (chunks
+        written before 2026-12-07 end at quiet: replayed as no mark, i.e. exits on the mid)
         working: [[coi, level, side, price, size, status], ...]
         intents: ["P", level, side, price, size, post_only] | ["C", coi]
                  | ["H", trigger, flatten] | ["M", side, size, worst_price, reduce_only]
@@ -289,7 +291,7 @@ class LoggedGridStrategy(GridStrategy):
         m = event.market
         log.entries.append(
             ["decide", now_ms(), _s(m.best_bid), _s(m.best_ask), str(m.mid),
-             working_dump(list(event.working)), intents_dump(intents), log.quiet]
+             working_dump(list(event.working)), intents_dump(intents), log.quiet, _s(m.mark)]
         )  # fmt: skip
         log.since_decide, log.quiet = False, 0
         return intents

@@ -32,6 +32,8 @@ from bots.strategies.grid import (
     stop_plan,
     tick_from_decimals,
 )
+from bots.strategies.grid.strategy import GridStrategy
+from bots.strategies.protocol import Decide, Halt, Leg
 
 # ETH-like market: 2 price decimals, 4 size decimals, 0.005 ETH and 10 USDC minimums.
 ETH = GridConfig(
@@ -414,6 +416,36 @@ def test_risk_check_fires_at_the_exit_prices(
     config = cfg(stop_loss_price=D("1900"), take_profit_price=D("2100"), flatten_on_stop=flatten)
     action = risk_check(config, position, mark)
     assert (action.trigger, action.flatten_base) == (trigger, flatten_base)
+
+
+@pytest.mark.parametrize(
+    ("mid", "mark", "trigger"),
+    [
+        # The book froze (or wicked) above the stop while the mark fell through it: exit.
+        (D("1950"), D("1899"), RiskTrigger.STOP_LOSS),
+        # A wick of the book's mid through the stop, the mark above it: no exit.
+        (D("1899"), D("1950"), RiskTrigger.NONE),
+        (D("2101"), D("2050"), RiskTrigger.NONE),
+        (D("2050"), D("2100"), RiskTrigger.TAKE_PROFIT),
+        # No mark known (a backtest's candles, before the first): the mid.
+        (D("1899"), None, RiskTrigger.STOP_LOSS),
+        (D("2100"), None, RiskTrigger.TAKE_PROFIT),
+    ],
+)
+def test_the_grids_exits_judge_the_mark_and_the_mid_only_without_one(
+    mid: D, mark: D | None, trigger: RiskTrigger
+) -> None:
+    """As Lighter's own stop-loss and take-profit orders trigger on the mark price."""
+    config = cfg(stop_loss_price=D("1900"), take_profit_price=D("2100"), flatten_on_stop=True)
+    leg = Leg(1, 1)
+    strategy = GridStrategy(leg, config, state=initial_state(config, D("2000")))
+    market = MarketView(mid - D("0.01"), mid + D("0.01"), mid, mark)
+
+    assert strategy.exit_due(market) is (trigger is not RiskTrigger.NONE)
+    intents = strategy.on_event(Decide(leg, market, []))
+    halts = [i for i in intents if isinstance(i, Halt)]
+    assert [h.trigger for h in halts] == ([] if trigger is RiskTrigger.NONE else [trigger])
+    assert strategy.exit_prices() == (D("1900"), D("2100"))
 
 
 def test_no_orders_are_desired_once_the_stop_loss_is_crossed() -> None:

@@ -3,6 +3,7 @@ flattening), and the account's dead-man's switch kept armed while it runs."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -85,7 +86,7 @@ async def test_stop_loss_cancels_the_grid_flattens_and_stops_the_bot(simulator, 
         simulator, funded_account, stop_loss_price=Decimal("2980"), flatten_on_stop=True
     )
 
-    row = await exits_at(simulator, funded_account, bot, task, "2975.00", "stop-loss hit: mid ")
+    row = await exits_at(simulator, funded_account, bot, task, "2975.00", "stop-loss hit: mark ")
     assert (row.status, row.desired_state) == ("stopped", "stopped")
 
     assert sim_position(simulator, funded_account.index, 0) == 0
@@ -93,6 +94,31 @@ async def test_stop_loss_cancels_the_grid_flattens_and_stops_the_bot(simulator, 
     fills = await sync_to_async(lambda: list(Fill.objects.filter(bot=bot)))()
     assert sum((f.size_base if f.side == "buy" else -f.size_base for f in fills), Decimal(0)) == 0
     assert any(f.order_id is None and f.side == "sell" for f in fills)
+
+
+async def test_a_stop_loss_fires_on_the_mark_while_the_books_deltas_have_stopped(
+    simulator, funded_account
+):
+    """The market's book deltas stop while its marks still flow (the simulator's
+    `stale_book`): the runner's mid stays where the book froze, above the stop-loss, while the
+    mark falls through it. The exits judge the mark, as Lighter's own stop-loss orders do: the
+    bot cancels, flattens and stops (before, it judged the frozen mid and kept its grid open
+    on the way down, with no stop, for as long as the book stayed frozen)."""
+    bot, _runner, task = await full_grid(
+        simulator, funded_account, stop_loss_price=Decimal("2980"), flatten_on_stop=True
+    )
+    simulator.faults({"kind": "stale_book", "target": "order_book:0"})
+
+    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "2975.00"})
+    simulator.advance(1000)
+
+    assert await finish(task, timeout_s=15.0) == "stopped"
+    row = await sync_to_async(bot_row)(bot)
+    said = re.fullmatch(r"stop-loss hit: mark 2975\.00 \(mid ([0-9.]+), .*", row.status_message)
+    assert said is not None, row.status_message
+    assert Decimal(said[1]) > Decimal("2980"), "the runner's book froze above the stop"
+    assert sim_open_orders(simulator, funded_account.index, 0) == []
+    assert sim_position(simulator, funded_account.index, 0) == 0
 
 
 async def _grid_with_switch(simulator, funded_account, *, on: bool):
@@ -155,7 +181,7 @@ async def test_a_stop_loss_set_while_the_bot_runs_protects_it_at_once(simulator,
 
     await wait_until(applied, timeout_s=2.0, what="the new stop-loss in the runner")
     assert runner.last_command > 0, "applied by the push, not by the fallback read"
-    row = await exits_at(simulator, funded_account, bot, task, "2975.00", "stop-loss hit: mid ")
+    row = await exits_at(simulator, funded_account, bot, task, "2975.00", "stop-loss hit: mark ")
     events = await sync_to_async(lambda: list(row.events.values_list("kind", "message")))()
     assert ("settings_changed", "now applied: stop loss price none → 2980") in events
 
@@ -170,7 +196,7 @@ async def test_a_take_profit_written_without_a_push_is_read_by_the_fallback(
     await sync_to_async(
         lambda: GridBot.objects.filter(pk=bot.pk).update(take_profit_price=Decimal("3020"))
     )()
-    await exits_at(simulator, funded_account, bot, task, "3025.00", "take-profit hit: mid ")
+    await exits_at(simulator, funded_account, bot, task, "3025.00", "take-profit hit: mark ")
 
 
 async def test_a_paused_grid_still_exits_at_its_stop_loss(simulator, funded_account):
@@ -186,7 +212,7 @@ async def test_a_paused_grid_still_exits_at_its_stop_loss(simulator, funded_acco
         return runner.paused
 
     await wait_until(paused, what="the pause applied")
-    await exits_at(simulator, funded_account, bot, task, "2975.00", "stop-loss hit: mid ")
+    await exits_at(simulator, funded_account, bot, task, "2975.00", "stop-loss hit: mark ")
 
     assert sim_position(simulator, funded_account.index, 0) == 0
 

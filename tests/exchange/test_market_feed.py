@@ -230,3 +230,42 @@ def test_a_runner_is_not_handed_books_whose_mid_stays_inside_its_band(
     assert moved is not None and moved > top.mid + 5
     banded.call(quiet.close)
     plain.call(every.close)
+
+
+def marks(seen: list[StreamEvent]) -> list[MarkUpdate]:
+    return [e for e in list(seen) if isinstance(e, MarkUpdate)]
+
+
+def test_a_mark_past_a_runners_exits_is_handed_on_while_its_book_is_frozen(
+    simulator: RunningSimulator, runners: list[RunnerThread]
+) -> None:
+    """A runner's stop-loss judges the mark. Marks are kept by the feed, not handed on, so a
+    runner whose book no longer moves (its deltas stopped, or its mid inside the quiet band)
+    would never decide on one: a mark at or past one of its exits is handed on to it, and only
+    to it."""
+    guarded, plain = runners
+    exits = guarded.attach(simulator.ws_url)
+    other = plain.attach(simulator.ws_url)
+    wait_for(lambda: exits.mark is not None and bool(books(guarded.seen)), "a mark and a book")
+    first = exits.mark
+    assert first is not None
+    exits.exits = (first.mark_price - Decimal("20"), None)
+    simulator.faults({"kind": "stale_book", "target": f"order_book:{ETH}"})
+    handed = len(books(guarded.seen))
+
+    # A mark above the stop-loss: kept, not handed on.
+    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": str(first.mark_price - 10)})
+    wait_for(lambda: exits.mark is not None and exits.mark.mark_price < first.mark_price, "mark")
+    time.sleep(0.3)
+    assert marks(guarded.seen) == []
+
+    # Through it: handed on to the runner with the exit; the book stays frozen.
+    below = first.mark_price - 25
+    simulator.sim("POST", "/sim/price", {"market_id": ETH, "price": str(below)})
+    wait_for(lambda: bool(marks(guarded.seen)), "the mark past the stop-loss")
+    assert marks(guarded.seen)[-1].mark_price <= first.mark_price - 20
+    assert len(books(guarded.seen)) == handed
+    assert marks(plain.seen) == []
+    simulator.faults()
+    guarded.call(exits.close)
+    plain.call(other.close)

@@ -29,14 +29,26 @@ from .config import (
 
 @dataclass(frozen=True)
 class MarketView:
-    """What the grid needs of the book: best bid/ask (None when that side is empty) and mid."""
+    """What the grid needs of the market: best bid/ask (None when that side is empty), mid, and
+    the exchange's mark price (None when none is known: a backtest's candles, before the first)."""
 
     best_bid: Decimal | None
     best_ask: Decimal | None
     mid: Decimal
+    mark: Decimal | None = None
 
     def __post_init__(self) -> None:
         _require_positive("mid", self.mid)
+        if self.mark is not None:
+            _require_positive("mark", self.mark)
+
+    @property
+    def exit_price(self) -> Decimal:
+        """The price the whole-bot exits judge: the mark, as Lighter's own stop-loss and
+        take-profit orders trigger on it (lighter-api.md, SL/TP), else the mid. The book's mid
+        can freeze (its deltas stop while the rest of the stream flows) or wick through a thin
+        book; the mark is what the exchange values the position at."""
+        return self.mid if self.mark is None else self.mark
 
 
 @dataclass(frozen=True)
@@ -226,7 +238,7 @@ def _desired(
     position_base: Decimal,
     why: dict[int, str] | None,
 ) -> tuple[DesiredOrder, ...]:
-    if risk_check(config, position_base, market.mid).triggered:
+    if risk_check(config, position_base, market.exit_price).triggered:
         if why is not None:
             n, centre = config.levels_per_side, state.centre
             why.update((level, EMPTY_STOP) for level in range(centre - n, centre + n + 1))
@@ -259,7 +271,7 @@ def quiet_band(
     the nearest sell above any best bid. The desired orders are then the same for any book with
     its mid in the range.
     """
-    if risk_check(config, position_base, market.mid).triggered:
+    if risk_check(config, position_base, market.exit_price).triggered:
         return None
     untouched = desired_orders(state, config, MarketView(None, None, market.mid), position_base)
     if desired_orders(state, config, market, position_base) != untouched:

@@ -96,7 +96,12 @@ class GridStrategy:
     def exit_due(self, market: MarketView) -> bool:
         """Whether `market` is past a whole-bot exit (stop-loss, take-profit): the next decision
         halts, so nothing planned before it should still go out."""
-        return risk_check(self.config, self.position_base, market.mid).triggered
+        return risk_check(self.config, self.position_base, market.exit_price).triggered
+
+    def exit_prices(self) -> tuple[Decimal | None, Decimal | None]:
+        """The mark prices the exits fire at: at or below the stop-loss, at or above the
+        take-profit (`risk_check`)."""
+        return self.config.stop_loss_price, self.config.take_profit_price
 
     def quiet_band(self, market: MarketView) -> tuple[Decimal, Decimal] | None:
         """After a decision on `market` that asked for nothing: the open range of mids in which
@@ -118,7 +123,7 @@ class GridStrategy:
         market: MarketView = event.market
         if self.book_fresh:
             self.state = on_price(self.state, self.config, market.mid)
-        risk = risk_check(self.config, self.position_base, market.mid)
+        risk = risk_check(self.config, self.position_base, market.exit_price)
         if risk.triggered:
             return [Halt(self.leg, risk.trigger, risk.flatten_base, self.config.flatten_on_stop)]
         desired = desired_orders(self.state, self.config, market, self.position_base)

@@ -418,7 +418,7 @@ class HedgeStrategy:
     def _next_step(self) -> Step | None:
         limit, market = self.config.stop_loss_quote, self.market
         if self.state is not S.STOPPED and limit is not None and market is not None:
-            pnl = self.pair.pnl(market.mid)
+            pnl = self.pair.pnl(market.exit_price)  # at the mark when known, as the venue
             if pnl <= -limit:
                 return E.STOP_LOSS, f"pair PnL {pnl} at or below -{limit}", {"pnl": str(pnl)}
         if self.state in (S.STOPPED, S.ERROR) or not self._sync():

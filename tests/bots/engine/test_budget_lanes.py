@@ -99,7 +99,7 @@ async def test_a_stop_loss_while_routine_traffic_fills_the_budget_exits_at_once(
 
     assert await asyncio.wait_for(task, 30) == "stopped"
     row = await sync_to_async(GridBot.objects.get)(pk=bot.pk)
-    assert row.status_message.startswith("stop-loss hit: mid ")
+    assert row.status_message.startswith("stop-loss hit: mark ")
     assert sim_open_orders(simulator, index, ETH) == []
 
     assert sim_position(simulator, index, ETH) == 0, "flattened"

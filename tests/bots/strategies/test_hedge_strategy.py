@@ -316,6 +316,21 @@ def test_the_stop_loss_does_not_fire_above_its_limit() -> None:
     assert hand.strategy.state is HedgeState.HOLDING
 
 
+def test_the_pairs_stop_loss_values_an_open_leg_at_the_mark() -> None:
+    """A's fill is not hedged yet: the pair's PnL is A's open position, valued at the mark
+    (as the venue values it) when one is known; the book's mid stands in only without one."""
+    hand, _ = started(stop_loss_quote=D("0.5"))
+    hand.market = MarketView(D("99.9"), D("100.1"), D("100.0"), D("89.0"))
+    intents = hand.fill(A, Side.BUY, "0.050", "100.0", "0.050")  # -0.55 at the mark
+    assert [i.trigger for i in intents if isinstance(i, Halt)] == [RiskTrigger.STOP_LOSS] * 2
+
+    hand, _ = started(stop_loss_quote=D("0.5"))
+    hand.market = MarketView(D("99.9"), D("100.1"), D("100.0"))
+    intents = hand.fill(A, Side.BUY, "0.050", "100.0", "0.050")  # 0 at the mid
+    assert not any(isinstance(i, Halt) for i in intents)
+    assert hand.strategy.state is not HedgeState.STOPPED
+
+
 def test_a_restart_in_hedging_hedges_what_the_positions_owe() -> None:
     snapshot = HedgeSnapshot(HedgeState.HEDGING, Phase.OPEN, 0, 0, 0, None, None, False)
     hand = Hand(HedgeStrategy(make_config(), random.Random(0), restore=snapshot))
