@@ -372,6 +372,24 @@ class BotRunner:
             return None
         return MarketView(book.best_bid, book.best_ask, mid, self.marks.mark(self.market_id))
 
+    def exit_view(self) -> MarketView | None:
+        """The market the exits judge: `market_view`, or while a side of the book is empty (no
+        mid: nothing is planned) the best prices left with the mark standing in for the mid,
+        so a stop-loss still fires when a fall has swept the bids. None without either."""
+        market = self.market_view()
+        if market is not None:
+            return market
+        if self._feed is not None:
+            top, update = self._feed.top, self._feed.mark
+            bid, ask = (None, None) if top is None else (top.bid, top.ask)
+            mark = None if update is None else update.mark_price
+        elif self.options.shared_book:
+            return None
+        else:
+            book = self.stream.book(self.market_id)
+            bid, ask, mark = book.best_bid, book.best_ask, self.marks.mark(self.market_id)
+        return None if mark is None else MarketView(bid, ask, mark, mark)
+
     @staticmethod
     def now_ms() -> int:
         """Wall-clock ms: a strategy's deadlines survive a restart in its snapshot."""
@@ -731,7 +749,7 @@ class BotRunner:
             raise SendDropped("an operator command arrived first; placement not sent")
         # The price went past the stop-loss or take-profit while the placement waited for
         # budget: the next decision exits (in the operator's lane) instead.
-        market = self.market_view()
+        market = self.exit_view()
         if market is not None and self.strategy.exit_due(market):
             raise SendDropped("the price is past the bot's exit; placement not sent")
 
@@ -1418,14 +1436,16 @@ class BotRunner:
         All of it in the operator's lane of the request budget, as an operator's stop: a
         protective exit never waits behind routine traffic (the grids' placements filling their
         lane right after their starts held a stop-loss's cancels for 24 s on the paper stack)."""
-        market = self.market_view()
+        market = self.exit_view()
         reason = f"{halt.trigger.value.replace('_', '-')} hit"
         if market is not None:
             book = f"bid {market.best_bid}, ask {market.best_ask}"
             if market.mark is None:
                 reason += f": mid {market.mid} ({book})"
             else:
-                reason += f": mark {market.mark} (mid {market.mid}, {book})"
+                # Without a side of the book there is no mid (the mark stands in for it).
+                whole = market.best_bid is not None and market.best_ask is not None
+                reason += f": mark {market.mark} (mid {market.mid if whole else 'none'}, {book})"
         await self.event("risk_exit", reason, EventLevel.WARNING, trigger=halt.trigger.value)
         with operator_lane():
             await self._risk_exit(halt, reason)
@@ -1570,7 +1590,7 @@ class BotRunner:
         intents at once (one batch per leg, market orders after). Paused: nothing is placed,
         but the exits still watch (a paused grid's resting orders still fill)."""
         if self.paused and self.strategy.ready:
-            await self._exit_while_paused()
+            await self._exit_if_due()
         if self.paused or not self.strategy.ready:
             return
         # A plan held back by a refusal's backoff is made on the next burst after it.
@@ -1579,6 +1599,7 @@ class BotRunner:
             return
         market = self.market_view()
         if market is None:
+            await self._exit_if_due()  # a side of the book is empty: only the exits judge
             return
         if self.options.timers:
             self.strategy.turn(self.now_ms(), self.stream.book(self.market_id))
@@ -1611,10 +1632,11 @@ class BotRunner:
         """What a plan reads of the first leg's working orders (`LiveOrder.plan_inputs`)."""
         return frozenset(o.plan_inputs for o in self.orders.working())
 
-    async def _exit_while_paused(self) -> None:
-        """A paused bot whose price is past its stop-loss or take-profit exits as a running
-        one does: the strategy's decision there is the exit (`Halt`), nothing else."""
-        market = self.market_view()
+    async def _exit_if_due(self) -> None:
+        """A bot that plans nothing now (paused, or a side of the book empty) but whose price
+        is past its stop-loss or take-profit exits as a running one does: the strategy's
+        decision there is the exit (`Halt`), nothing else."""
+        market = self.exit_view()
         if market is None or not self.strategy.exit_due(market):
             return
         for state in self.legs.values():
@@ -1660,7 +1682,7 @@ class BotRunner:
         stopped, brings no decision)."""
         if not any(isinstance(event, MarkUpdate) for _, event in stream):
             return False
-        market = self.market_view()
+        market = self.exit_view()
         return market is not None and self.strategy.exit_due(market)
 
     def _deferred_plan_due(self, stream: list[tuple[Leg, StreamEvent]]) -> bool:

@@ -121,6 +121,44 @@ async def test_a_stop_loss_fires_on_the_mark_while_the_books_deltas_have_stopped
     assert sim_position(simulator, funded_account.index, 0) == 0
 
 
+async def test_a_stop_loss_fires_on_the_mark_while_the_bid_side_is_empty(simulator, funded_account):
+    """A sell sweeps every bid, the grid's own buys with them, and the grid's position cap
+    keeps it from bidding again: the book has no mid, so nothing is planned. A stop-loss set
+    now, above the mark, still fires (judged on the mark): before, a bot with no mid made no
+    decision at all, and its stop-loss waited for the bids to come back."""
+    _account, bot, runner, task = await full_eth_grid(
+        simulator, funded_account, levels=3, max_position_notional=Decimal("100")
+    )
+    taker = await sync_to_async(account_on)(simulator, simulator.create_account())
+    (index,) = await sync_to_async(taker.allocate_client_order_indexes)(1)
+    async with taker.client() as client:
+        ticket = await client.market_order(0, OrderSide.SELL, Decimal("9"), index)
+        await client.resolve(ticket, 5.0, final=True)
+
+    async def no_bids() -> bool:
+        # Idle with nothing queued, its book without bids, its three sells resting.
+        top = runner._feed.top if runner._feed is not None else None
+        return (
+            runner.idle
+            and runner.events.empty()
+            and top is not None
+            and top.bid is None
+            and len(sim_open_orders(simulator, funded_account.index, 0)) == 3
+        )
+
+    await wait_until(no_bids, what="the bids swept and the grid idle")
+    assert runner.market_view() is None
+    assert sim_position(simulator, funded_account.index, 0) > 0
+    row = await sync_to_async(bot_row)(bot)
+    await sync_to_async(services.bot_update)(row, actor="test", stop_loss_price=Decimal("3001"))
+
+    assert await finish(task, timeout_s=15.0) == "stopped"
+    row = await sync_to_async(bot_row)(bot)
+    assert row.status_message.startswith("stop-loss hit: mark 3000"), row.status_message
+    assert "mid none, bid None" in row.status_message
+    assert sim_open_orders(simulator, funded_account.index, 0) == []
+
+
 async def _grid_with_switch(simulator, funded_account, *, on: bool):
     """A full ETH grid running on an account whose dead-man's switch is `on` or off."""
     account = await sync_to_async(account_on)(simulator, funded_account)
