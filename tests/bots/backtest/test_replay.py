@@ -180,6 +180,25 @@ async def test_a_stop_loss_set_while_it_ran_replays_where_it_was_set(simulator, 
     assert after.first is None and after.differences == 0 and after.decisions > 0
 
 
+async def test_a_stop_loss_the_mark_fired_replays_with_the_mark(simulator, funded_account):
+    """The book froze above the stop-loss (its deltas stopped) while the mark fell through
+    it: the live decision halted on the mark. Its log entry carries the mark, so the replay
+    halts there too (judging the logged mid alone, it would not)."""
+    _account, bot, _runner, task = await full_eth_grid(
+        simulator, funded_account, levels=5, stop_loss_price=Decimal("2980")
+    )
+    simulator.faults({"kind": "stale_book", "target": "order_book:0"})
+    simulator.sim("POST", "/sim/price", {"market_id": 0, "price": "2975.00"})
+    simulator.advance(1000)
+    assert await finish(task) == "stopped"
+
+    entries = await sync_to_async(_entries)(bot)
+    (halt,) = [e for e in entries if e[0] == "decide" and any(i[0] == "H" for i in e[6])]
+    assert Decimal(halt[4]) > Decimal("2980") >= Decimal(halt[8]), "mid above, mark below"
+    whole = await sync_to_async(replay.replay)(bot)
+    assert whole.first is None and whole.differences == 0 and whole.decisions > 0
+
+
 @pytest.mark.django_db
 def test_bad_arguments_are_command_errors_naming_the_argument(funded_account, simulator):
     account = account_on(simulator, funded_account)
