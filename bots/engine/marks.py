@@ -61,14 +61,15 @@ class MarkBook:
         """The exchange's latest mark price of the market (None before the first one)."""
         return self._marks.get(market_id)
 
-    def due(self, market_id: int) -> Decimal | None:
+    def due(self, market_id: int, *, throttled: bool = True) -> Decimal | None:
         """The mark to publish now, or None: unchanged since the last publication, or the last
-        one was less than `interval_s` ago (it is handed out once the interval has passed)."""
+        one was less than `interval_s` ago (it is handed out once the interval has passed;
+        `throttled=False`: at once, for a run's last word)."""
         mark = self._marks.get(market_id)
         if mark is None or mark == self._published.get(market_id):
             return None
         now = self._clock()
-        if now < self._next_at.get(market_id, 0.0):
+        if throttled and now < self._next_at.get(market_id, 0.0):
             return None
         self._published[market_id] = mark
         self._next_at[market_id] = now + self.interval_s

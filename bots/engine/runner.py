@@ -1460,6 +1460,13 @@ class BotRunner:
                 message += f"; close both legs incomplete: {self._per_leg(sizes)[0]} still open"
         elif self.options.risk_exit_flattens and (halt.flatten or halt.flatten_base != 0):
             await self._flatten_own(self.legs[halt.leg])
+        if self.options.mark_figures:
+            # The stopped bot keeps the mark its exit judged (and its PnL at it), not the one
+            # published up to a second before the move that stopped it.
+            self._feed_mark_take()
+            mark = self.marks.due(self.market_id, throttled=False)
+            if mark is not None:
+                await marks.figures_publish(self.bot, self.fence, mark, self.ledger)
         await self.update(
             status=status,
             desired_state=DesiredState.STOPPED,

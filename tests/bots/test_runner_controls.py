@@ -117,6 +117,8 @@ async def test_a_stop_loss_fires_on_the_mark_while_the_books_deltas_have_stopped
     said = re.fullmatch(r"stop-loss hit: mark 2975\.00 \(mid ([0-9.]+), .*", row.status_message)
     assert said is not None, row.status_message
     assert Decimal(said[1]) > Decimal("2980"), "the runner's book froze above the stop"
+    # The stopped bot keeps the mark its exit judged, not one from before the move.
+    assert row.last_price == Decimal("2975.00")
     assert sim_open_orders(simulator, funded_account.index, 0) == []
     assert sim_position(simulator, funded_account.index, 0) == 0
 
