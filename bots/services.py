@@ -276,14 +276,11 @@ def _ownership_choice(bot: GridBot, unattributed: str | None) -> tuple[str, Deci
 
 
 def bot_pause(bot: BotT, *, actor: str) -> BotT:
-    """Keep resting orders, place no new ones (the runner keeps watching fills). A hedge bot
-    does not pause: its runner must go on hedging every fill of A, so it would only look paused
-    while it kept trading; Stop is its pause (A's order cancelled, both positions kept)."""
-    if isinstance(bot, HedgeBot):
-        raise BotActionRefused(
-            f"{bot} is a hedge bot, which does not pause: Stop it instead (A's order is "
-            "cancelled and both positions are kept)."
-        )
+    """Keep resting orders, place no new ones (the runner keeps watching fills). A kind that
+    does not pause (`Bot.NO_PAUSE`: a hedge bot, which must go on hedging every fill of A) is
+    refused with its reason."""
+    if not bot.pausable():
+        raise BotActionRefused(f"{bot} is a {bot.kind} bot, which does not pause: {bot.NO_PAUSE}.")
     if bot.desired_state != DesiredState.RUNNING:
         raise BotActionRefused(f"{bot} is not running")
     return _set_desired_state(bot, DesiredState.PAUSED, kind="pause", actor=actor, data={})

@@ -51,6 +51,9 @@ class Bot(models.Model):
     # The kind's fields an operator may change while the bot runs: its runner applies them
     # (read with the desired state). Every other field is fixed for a run.
     LIVE_SETTINGS: ClassVar[tuple[str, ...]] = ()
+    # Why the kind does not pause (None: it does); the services refuse a pause with it and the
+    # engine runs the kind without pause and cancel-all (`EngineOptions.pausable`).
+    NO_PAUSE: ClassVar[str | None] = None
 
     name = models.CharField(max_length=100)
     account = models.ForeignKey(ExchangeAccount, on_delete=models.PROTECT, related_name="bots")
@@ -91,6 +94,11 @@ class Bot(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def pausable(cls) -> bool:
+        """Whether the kind pauses (keeps its resting orders and places nothing new)."""
+        return cls.NO_PAUSE is None
 
     @property
     def kind(self) -> str:

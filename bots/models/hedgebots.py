@@ -58,6 +58,9 @@ class HedgeBot(Bot):
     # What an operator may change while the bot runs: its runner applies it from its next step
     # (`bots.engine.runner`). The rest is the config the runner started with.
     LIVE_SETTINGS = ("stop_loss_quote",)
+    # Its runner must go on hedging every fill of A, so a pause would only look like one while
+    # it kept trading; Stop is its pause.
+    NO_PAUSE = "Stop it instead (A's order is cancelled and both positions are kept)"
 
     taker_account = models.ForeignKey(
         ExchangeAccount,
