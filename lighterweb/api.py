@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.apps import apps
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
@@ -170,7 +171,19 @@ def _model_invalid(request: HttpRequest, exc: DjangoValidationError) -> HttpResp
 
 @api.exception_handler(ObjectDoesNotExist)
 def _not_found(request: HttpRequest, exc: ObjectDoesNotExist) -> HttpResponse:
-    return _error(request, 404, "not_found", str(exc) or "Not found.")
+    # The ORM's own text ("GridBot matching query does not exist.") names a class, not what
+    # the caller asked for: say which kind of thing the path names (`/api/bots/4` for a hedge
+    # bot's id: no grid bot there).
+    kind = next(
+        (
+            str(m._meta.verbose_name)
+            for m in apps.get_models()
+            if type(exc) is getattr(m, "DoesNotExist", None)
+        ),
+        None,
+    )
+    detail = f"No {kind} at {request.path}." if kind else "Not found."
+    return _error(request, 404, "not_found", detail)
 
 
 @api.exception_handler(Http404)

@@ -116,6 +116,9 @@ def test_unknown_id_is_404_in_the_error_format(api, url):
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
     assert response.json()["errors"] == []
+    # What was not found and where, not the ORM's "... matching query does not exist."
+    assert response.json()["detail"].endswith(f" at {url}.")
+    assert "matching query" not in response.json()["detail"]
 
 
 def test_pnl_splits_grid_profit_fees_and_funding(api, bot):
