@@ -38,7 +38,8 @@ Entry format (JSON arrays; `t` epoch milliseconds; Decimals as strings):
     ["tick", t, now_ms]  /  ["ended", t, coi, why]  Tick / OrderEnded
     ["decide", t, bid, ask, mid, working, intents, quiet, mark]
         mark: the exchange's mark price the exits judged, null when none was known (chunks
-        written before 2026-12-07 end at quiet: replayed as no mark, i.e. exits on the mid)
+        written before it was logged, 2026-12-08, end at quiet: replayed as no mark, i.e. exits
+        on the mid)
         working: [[coi, level, side, price, size, status], ...]
         intents: ["P", level, side, price, size, post_only] | ["C", coi]
                  | ["H", trigger, flatten] | ["M", side, size, worst_price, reduce_only]
