@@ -355,40 +355,34 @@ class BotRunner:
         """Write run-state fields of the bot (fenced)."""
         await db(recording.bot_update)(self.bot, self.fence, **fields)
 
-    def market_view(self) -> MarketView | None:
-        """Best bid/ask and mid of the first leg's replicated book (None until both sides are
-        known; every leg trades the same market)."""
+    def _prices(self) -> tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None]:
+        """Best bid, best ask, mid and mark of the first leg's market now (every leg trades the
+        same market), from the shared feed or the leg stream's replica; None for what is not
+        known (a side of the book empty: no mid)."""
         if self._feed is not None:
-            top = self._feed.top
-            if top is None or top.mid is None:
-                return None
-            mark = self._feed.mark
-            return MarketView(top.bid, top.ask, top.mid, None if mark is None else mark.mark_price)
+            top, update = self._feed.top, self._feed.mark
+            mark = None if update is None else update.mark_price
+            if top is None:
+                return None, None, None, mark
+            return top.bid, top.ask, top.mid, mark
         if self.options.shared_book:
-            return None  # no feed attached: not running (before its start, after its end)
+            return None, None, None, None  # no feed attached: not running
         book = self.stream.book(self.market_id)
-        mid = book.mid
-        if mid is None:
-            return None
-        return MarketView(book.best_bid, book.best_ask, mid, self.marks.mark(self.market_id))
+        return book.best_bid, book.best_ask, book.mid, self.marks.mark(self.market_id)
+
+    def market_view(self) -> MarketView | None:
+        """The market a plan is made from: best bid/ask, mid and mark (None until both sides of
+        the book are known)."""
+        bid, ask, mid, mark = self._prices()
+        return None if mid is None else MarketView(bid, ask, mid, mark)
 
     def exit_view(self) -> MarketView | None:
         """The market the exits judge: `market_view`, or while a side of the book is empty (no
         mid: nothing is planned) the best prices left with the mark standing in for the mid,
         so a stop-loss still fires when a fall has swept the bids. None without either."""
-        market = self.market_view()
-        if market is not None:
-            return market
-        if self._feed is not None:
-            top, update = self._feed.top, self._feed.mark
-            bid, ask = (None, None) if top is None else (top.bid, top.ask)
-            mark = None if update is None else update.mark_price
-        elif self.options.shared_book:
-            return None
-        else:
-            book = self.stream.book(self.market_id)
-            bid, ask, mark = book.best_bid, book.best_ask, self.marks.mark(self.market_id)
-        return None if mark is None else MarketView(bid, ask, mark, mark)
+        bid, ask, mid, mark = self._prices()
+        price = mid if mid is not None else mark
+        return None if price is None else MarketView(bid, ask, price, mark)
 
     @staticmethod
     def now_ms() -> int:
